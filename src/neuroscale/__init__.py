@@ -1,0 +1,1 @@
+"""NeuroScale: self-service model serving."""

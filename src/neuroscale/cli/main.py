@@ -1,0 +1,73 @@
+"""The `neuroscale` command: a root that only assembles sub-commands.
+
+Each command module exposes `register(app)`. Errors are mapped to messages
+and exit codes here and nowhere else, so no user ever sees a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+import typer
+from rich.console import Console
+
+from neuroscale.errors import NeuroScaleError
+
+COMMAND_MODULES = (
+    "neuroscale.cli.platform",
+    "neuroscale.cli.endpoint",
+    "neuroscale.cli.pr",
+    "neuroscale.cli.check",
+    "neuroscale.cli.policy",
+    "neuroscale.cli.doctor",
+    "neuroscale.cli.init",
+    "neuroscale.cli.cluster",
+)
+
+
+def create_app() -> typer.Typer:
+    app = typer.Typer(
+        name="neuroscale",
+        help="Self-service model serving: describe an endpoint, get a pull request, checks and a live endpoint.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(app)
+    return app
+
+
+def main(argv: list[str] | None = None) -> int:
+    err = Console(stderr=True)
+    app = create_app()
+    try:
+        result = app(args=argv, prog_name="neuroscale", standalone_mode=False)
+    except NeuroScaleError as exc:
+        err.print(f"[bold red]error[/]: {exc.message}", highlight=False)
+        if exc.where:
+            err.print(f"  [dim]where[/]: {exc.where}", highlight=False)
+        if exc.fix:
+            err.print(f"  [dim]fix[/]:   {exc.fix}", highlight=False)
+        return exc.exit_code
+    except click.exceptions.Abort:
+        err.print("aborted")
+        return 130
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return 2 if isinstance(exc, click.UsageError) else exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    return int(result) if isinstance(result, int) else 0
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,44 @@
+"""`-o table|json|yaml` for every read command, rendered one way."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from enum import Enum
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from neuroscale.yamlio import dump
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    json = "json"
+    yaml = "yaml"
+
+
+OUTPUT_OPTION = typer.Option(OutputFormat.table, "--output", "-o", help="table, json or yaml")
+
+
+def emit(data: Any, fmt: OutputFormat, *, table: Callable[[], Table | str] | None = None) -> None:
+    console = Console()
+    if fmt is OutputFormat.json:
+        typer.echo(json.dumps(data, indent=2, default=str))
+    elif fmt is OutputFormat.yaml:
+        typer.echo(dump(json.loads(json.dumps(data, default=str))), nl=False)
+    elif table is not None:
+        console.print(table())
+    else:
+        console.print(data)
+
+
+def simple_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
+    table = Table(title=title, title_justify="left", header_style="bold")
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*("" if cell is None else str(cell) for cell in row))
+    return table

@@ -1,0 +1,7 @@
+"""Placeholder: filled in by the policy work."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Not yet implemented."""

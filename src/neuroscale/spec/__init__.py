@@ -1,0 +1,1 @@
+"""The endpoint specification: one typed model, rendered to and parsed from KServe InferenceService."""

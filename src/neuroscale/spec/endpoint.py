@@ -1,0 +1,159 @@
+"""`EndpointSpec`: the typed, frozen description of one model endpoint.
+
+Validation messages name the field and say how to fix it; `from_input` turns
+pydantic's errors into one `InvalidInput` so adapters never show a traceback.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal, NewType
+from urllib.parse import urlparse
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from neuroscale.errors import InvalidInput
+from neuroscale.spec.fields import DNS1123_LABEL, FIELDS_BY_ATTR, LABEL_VALUE
+from neuroscale.spec.quantity import QUANTITY_HINT, is_quantity, parse_quantity
+
+EndpointName = NewType("EndpointName", str)
+
+_DNS = re.compile(DNS1123_LABEL)
+_LABEL_VALUE = re.compile(LABEL_VALUE)
+_URI_FORBIDDEN = re.compile(r"[\"\\\s\x00-\x1f]")
+
+
+def _default(attr: str) -> Any:
+    return FIELDS_BY_ATTR[attr].default
+
+
+class EndpointSpec(BaseModel):
+    """What a developer asks for; everything else is derived from it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+    name: str
+    namespace: str = _default("namespace")
+    owner: str
+    cost_center: str
+    model_format: Literal["sklearn", "xgboost", "lightgbm"] = _default("model_format")
+    storage_uri: str
+    runtime_version: str | None = None
+    cpu_request: str = _default("cpu_request")
+    cpu_limit: str = _default("cpu_limit")
+    memory_request: str = _default("memory_request")
+    memory_limit: str = _default("memory_limit")
+    min_replicas: int = _default("min_replicas")
+    max_replicas: int = _default("max_replicas")
+
+    @field_validator("name", "namespace")
+    @classmethod
+    def _dns_label(cls, value: str) -> str:
+        if len(value) > 63:
+            raise ValueError(f"{value[:20]!r}… is {len(value)} characters; the limit is 63")
+        if not _DNS.match(value):
+            raise ValueError(
+                f"{value!r} is not a DNS-1123 label: use lowercase letters, digits and '-', "
+                "starting and ending with a letter or digit"
+            )
+        return value
+
+    @field_validator("owner", "cost_center")
+    @classmethod
+    def _label_value(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        if len(value) > 63 or not _LABEL_VALUE.match(value):
+            raise ValueError(
+                f"{value!r} is not a valid label value: at most 63 letters, digits, '-', '_' or '.', "
+                "starting and ending with a letter or digit"
+            )
+        return value
+
+    @field_validator("storage_uri")
+    @classmethod
+    def _uri(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        if _URI_FORBIDDEN.search(value):
+            raise ValueError("must not contain spaces, quotes, backslashes or control characters")
+        return value
+
+    @field_validator("runtime_version")
+    @classmethod
+    def _runtime_version(cls, value: str | None) -> str | None:
+        if value is not None and (not value or not _LABEL_VALUE.match(value)):
+            raise ValueError(f"{value!r} is not a version such as 1.5.0")
+        return value
+
+    @field_validator("cpu_request", "cpu_limit", "memory_request", "memory_limit", mode="before")
+    @classmethod
+    def _quantity(cls, value: Any) -> str:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str) or not is_quantity(value):
+            raise ValueError(f"{value!r} is not a Kubernetes quantity; {QUANTITY_HINT}")
+        return value.strip()
+
+    @field_validator("min_replicas", "max_replicas")
+    @classmethod
+    def _replicas(cls, value: int) -> int:
+        if value < 0 or value > 100:
+            raise ValueError("must be between 0 and 100")
+        return value
+
+    @model_validator(mode="after")
+    def _ordering(self) -> EndpointSpec:
+        if self.max_replicas < self.min_replicas:
+            raise ValueError(f"maxReplicas ({self.max_replicas}) is below minReplicas ({self.min_replicas})")
+        if self.max_replicas < 1:
+            raise ValueError("maxReplicas must be at least 1")
+        for request, limit in (("cpu_request", "cpu_limit"), ("memory_request", "memory_limit")):
+            if parse_quantity(getattr(self, request)) > parse_quantity(getattr(self, limit)):
+                raise ValueError(
+                    f"{to_camel(request)} {getattr(self, request)} is above {to_camel(limit)} {getattr(self, limit)}"
+                )
+        return self
+
+    @property
+    def storage_scheme(self) -> str:
+        return urlparse(self.storage_uri).scheme
+
+    @classmethod
+    def from_input(cls, data: dict[str, Any], *, where: str = "endpoint") -> EndpointSpec:
+        """Validate user input, turning every pydantic error into one clear `InvalidInput`."""
+        cleaned = {k: v for k, v in data.items() if v is not None and v != ""}
+        try:
+            return cls.model_validate(cleaned)
+        except ValidationError as exc:
+            raise InvalidInput(
+                "invalid endpoint: " + "; ".join(describe_errors(exc)),
+                where=where,
+                fix="correct the fields named above (see `neuroscale endpoint create --help`)",
+                details={"fields": [_error_field(e) for e in exc.errors()]},
+            ) from None
+
+    def to_input(self) -> dict[str, Any]:
+        """The camelCase form of the spec, as the API, form and template speak it."""
+        return self.model_dump(by_alias=True, exclude_none=True)
+
+
+def _error_field(error: Any) -> dict[str, str]:
+    loc = ".".join(str(part) for part in error["loc"]) or "spec"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return {"field": to_camel(loc) if "_" in loc else loc, "message": message}
+
+
+def describe_errors(exc: ValidationError) -> list[str]:
+    out = []
+    for error in exc.errors():
+        item = _error_field(error)
+        if error["type"] == "missing":
+            item["message"] = "is required"
+        elif error["type"] == "extra_forbidden":
+            item["message"] = "is not a known field"
+        elif error["type"] == "literal_error":
+            item["message"] = f"must be one of {error.get('ctx', {}).get('expected', '')}"
+        out.append(f"{item['field']} {item['message']}" if error["loc"] else item["message"])
+    return out
