@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,3 +45,50 @@ def iris_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("iris") / "model.joblib"
     joblib.dump(model, path)
     return path
+
+
+def wait_for_http(url: str, *, timeout: float = 30.0, process: "subprocess.Popen[bytes] | None" = None) -> None:
+    """Poll `url` until it answers 200; fail with the process's output if it dies first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            output = process.stdout.read().decode(errors="replace") if process.stdout else ""
+            pytest.fail(f"process exited with {process.returncode} before {url} answered:\n{output}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.05)
+    pytest.fail(f"{url} did not answer within {timeout} s")
+
+
+@contextlib.contextmanager
+def running(argv: list[str], *, ready_url: str, env: dict[str, str] | None = None) -> Iterator["subprocess.Popen[bytes]"]:
+    """Start a real process, wait until it serves `ready_url`, always stop it afterwards."""
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+                               start_new_session=True)
+    try:
+        wait_for_http(ready_url, process=process)
+        yield process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if process.stdout:
+            process.stdout.close()
+
+
+@pytest.fixture()
+def iris_server(iris_model: Path) -> Iterator[tuple[int, "subprocess.Popen[bytes]"]]:
+    """A real `python -m neuroscale.serving` process serving the iris model as `iris`."""
+    port = free_port()
+    argv = [sys.executable, "-m", "neuroscale.serving", "--model-name", "iris", "--model-format", "sklearn",
+            "--storage-uri", str(iris_model), "--port", str(port)]
+    with running(argv, ready_url=f"http://127.0.0.1:{port}/v2/health/ready") as process:
+        yield port, process

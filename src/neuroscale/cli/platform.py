@@ -1,7 +1,205 @@
-"""Placeholder: filled in by the platform work."""
+"""Platform commands: `up`, `down`, `status`, `events` and `demo`."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Optional
 
 import typer
+from rich.console import Console
+from rich.panel import Panel
+
+from neuroscale.cli.output import OUTPUT_OPTION, OutputFormat, emit, simple_table
+from neuroscale.errors import NotFound
+from neuroscale.home import DEFAULT_DOMAIN, DEFAULT_GATEWAY_PORT, DEFAULT_HOST, DEFAULT_PORTAL_PORT, Home
+
+HOME_OPTION = typer.Option(None, "--home", envvar="NEUROSCALE_HOME",
+                           help="Platform home (default ./.neuroscale).")
 
 
 def register(app: typer.Typer) -> None:
-    """Not yet implemented."""
+    app.command("up")(up)
+    app.command("down")(down)
+    app.command("status")(status)
+    app.command("events")(events)
+    app.command("demo")(demo)
+
+
+def _start(home: Home, host: str, portal_port: int, gateway_port: int, domain: str) -> Any:
+    from neuroscale.services.context import PlatformContext
+    from neuroscale.supervisor.platform import Platform
+    from neuroscale.supervisor.settings import PlatformSettings
+
+    PlatformContext.open(home, create=True).close()
+    settings = PlatformSettings(host=host, portal_port=portal_port, gateway_port=gateway_port, domain=domain)
+    platform = Platform(home=home, settings=settings, log=lambda line: Console(stderr=True).print(line))
+    platform.start()
+    return platform
+
+
+def _serve_until_interrupted(platform: Any) -> None:
+    import signal
+
+    def _terminate(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        while True:
+            platform.watch_once()
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        Console(stderr=True).print("stopping the platform…")
+    finally:
+        platform.stop()
+
+
+def _urls(platform: Any) -> str:
+    s = platform.settings
+    return (f"portal   {s.portal_url}\n"
+            f"gateway  {s.gateway_url}  (Host: <name>.<namespace>.{s.domain})\n"
+            f"home     {platform.home.root}")
+
+
+def up(
+    home: Optional[str] = HOME_OPTION,
+    host: str = typer.Option(DEFAULT_HOST, help="Address to bind (loopback by default)."),
+    portal_port: int = typer.Option(DEFAULT_PORTAL_PORT, help="Portal port."),
+    gateway_port: int = typer.Option(DEFAULT_GATEWAY_PORT, help="Gateway port."),
+    domain: str = typer.Option(DEFAULT_DOMAIN, help="Ingress domain for Host-based routing."),
+) -> None:
+    """Start the portal, reconciler and gateway; Ctrl-C stops everything it started."""
+    platform = _start(Home.resolve(home), host, portal_port, gateway_port, domain)
+    Console().print(Panel(_urls(platform), title="NeuroScale is up", expand=False))
+    _serve_until_interrupted(platform)
+
+
+def down(home: Optional[str] = HOME_OPTION) -> None:
+    """Stop the platform running on this home (its endpoints stop too)."""
+    from neuroscale.supervisor.platform import is_running, signal_supervisor
+
+    resolved = Home.resolve(home)
+    pid = signal_supervisor(resolved)
+    deadline = time.monotonic() + 20
+    while is_running(resolved) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    typer.echo(f"stopped the platform on {resolved.root} (supervisor pid {pid})")
+
+
+def _open_store(home: Home) -> Any:
+    from neuroscale.db import connect
+    from neuroscale.engine.store import StatusStore
+
+    if not home.state_db.exists():
+        raise NotFound(f"no platform home at {home.root}", fix="run `neuroscale up` first, or pass --home")
+    return StatusStore(connect(home.state_db))
+
+
+def _condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
+    return next((c for c in status.get("conditions", []) if c.get("type") == kind), {})
+
+
+def status(
+    name: Optional[str] = typer.Argument(None, help="One endpoint; all when omitted."),
+    home: Optional[str] = HOME_OPTION,
+    output: OutputFormat = OUTPUT_OPTION,
+) -> None:
+    """Conditions, sync, health, URL and revision per endpoint (KServe and Argo CD vocabulary)."""
+    store = _open_store(Home.resolve(home))
+    if name:
+        found = store.get(name)
+        if found is None:
+            raise NotFound(f"endpoint '{name}' has no status", fix="list endpoints with `neuroscale status`")
+        rows = [found.to_dict()]
+    else:
+        rows = [s.to_dict() for s in store.list_endpoints()]
+    data: Any = rows[0] if name else rows
+
+    def table() -> Any:
+        columns = ("NAME", "READY", "SYNC", "HEALTH", "REVISION", "URL", "REASON", "MESSAGE")
+        body = []
+        for item in rows:
+            ready = _condition(item, "Ready")
+            body.append((item["name"], ready.get("status", "Unknown"), item.get("sync"), item.get("health"),
+                         item.get("revision"), item.get("url"), ready.get("reason"), ready.get("message")))
+        main = simple_table("Endpoints", columns, body)
+        if not name:
+            return main
+        conditions = simple_table(f"Conditions of {name}", ("TYPE", "STATUS", "REASON", "MESSAGE", "SINCE"), [
+            (c.get("type"), c.get("status"), c.get("reason"), c.get("message"), c.get("last_transition"))
+            for c in rows[0].get("conditions", [])])
+        from rich.console import Group
+
+        return Group(main, conditions)
+
+    emit(data, output, table=table)
+
+
+def events(
+    name: Optional[str] = typer.Argument(None, help="Only this endpoint's events."),
+    limit: int = typer.Option(50, help="How many, newest last."),
+    home: Optional[str] = HOME_OPTION,
+    output: OutputFormat = OUTPUT_OPTION,
+) -> None:
+    """What the reconciler did and why: deploys, restarts, denials, prunes."""
+    store = _open_store(Home.resolve(home))
+    rows = [e.to_dict() for e in store.events(name=name, limit=limit)]
+    emit(rows, output, table=lambda: simple_table(
+        "Events", ("TIME", "ENDPOINT", "TYPE", "REASON", "MESSAGE"),
+        [(e.get("time"), e.get("endpoint"), e.get("type"), e.get("reason"), e.get("message")) for e in rows]))
+
+
+def demo(
+    home: Optional[str] = HOME_OPTION,
+    exit_after: bool = typer.Option(False, "--exit", help="Stop right after the prediction."),
+    portal_port: int = typer.Option(DEFAULT_PORTAL_PORT, help="Portal port."),
+    gateway_port: int = typer.Option(DEFAULT_GATEWAY_PORT, help="Gateway port."),
+) -> None:
+    """Train iris, open its PR, show checks, merge, wait for Ready, predict through the gateway."""
+    from neuroscale.supervisor import demo as golden
+
+    console = Console()
+    resolved = Home.resolve(home)
+    console.print(f"[bold]1/5[/] starting the platform in {resolved.root}")
+    platform = _start(resolved, DEFAULT_HOST, portal_port, gateway_port, DEFAULT_DOMAIN)
+    try:
+        console.print("[bold]2/5[/] training an iris classifier (scikit-learn's bundled dataset)")
+        model = golden.train_iris(resolved.root / "models" / golden.DEMO_NAME)
+        spec = golden.demo_spec(model)
+        console.print(f"[bold]3/5[/] opening the pull request for [cyan]{spec.name}[/]")
+        golden.open_and_merge(resolved, spec, lambda kind, data: _show_step(console, kind, data))
+        with console.status("[bold]4/5[/] waiting for Ready…") as spinner:
+            seconds = golden.wait_until_ready(
+                resolved, spec.name, timeout=golden.READY_TIMEOUT_S,
+                tick=lambda message: spinner.update(f"[bold]4/5[/] waiting for Ready… {message}"))
+        console.print(f"[bold]4/5[/] [green]{spec.name} is Ready[/] ({seconds:.1f} s after merge)")
+        body = {"instances": golden.DEMO_INSTANCES}
+        console.print(f"[bold]5/5[/] POST {platform.settings.gateway_url}/v1/models/{spec.name}:predict "
+                      f"{json.dumps(body, separators=(',', ':'))}")
+        answer = golden.predict(platform.settings, spec.name, golden.DEMO_INSTANCES)
+        typer.echo(json.dumps(answer, separators=(",", ":")))
+    except BaseException:
+        platform.stop()
+        raise
+    if exit_after:
+        platform.stop()
+        return
+    console.print(Panel(_urls(platform) + "\n\nCtrl-C stops every process the demo started.",
+                        title="NeuroScale is running", expand=False))
+    _serve_until_interrupted(platform)
+
+
+def _show_step(console: Console, kind: str, data: Any) -> None:
+    if kind == "already-merged":
+        console.print(f"    {data} is already on main with this spec; nothing to merge")
+    elif kind == "pull-request":
+        console.print(f"    PR #{data['number']} [bold]{data['title']}[/] on branch {data['branch']} "
+                      f"(head {str(data['head_sha'])[:8]})")
+        for check in data.get("checks", []):
+            mark = "[green]✓[/]" if check["status"] == "pass" else "[red]✗[/]"
+            console.print(f"      {mark} {check['name']}")
+            for finding in check.get("findings", []):
+                console.print(f"          {finding.get('rule', '')}: {finding.get('message', '')}")
+    elif kind == "merged":
+        console.print(f"    merged PR #{data['number']} into main ({str(data.get('merged_sha'))[:8]})")

@@ -1,0 +1,52 @@
+# NeuroScale — `make demo` runs the golden path, `make test` runs the whole suite.
+# Both set up what they need from scratch: a virtualenv, system packages, test-only venvs.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+KSERVE_VENV := .venv-kserve
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: demo test bench setup system-deps kserve-venv lint typecheck clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[all,test]'
+	touch $(STAMP)
+
+# Debian packages the tests and benchmarks drive: a real browser and a load generator.
+system-deps:
+	@command -v chromium >/dev/null && command -v wrk >/dev/null || { \
+	  echo "installing Debian packages chromium and wrk"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium wrk >/dev/null; }
+
+# KServe's SDK is a test-only dependency with tight pins of its own: it gets its own venv,
+# used to call our servers through kserve.InferenceRESTClient.
+kserve-venv: $(KSERVE_VENV)/.installed
+
+$(KSERVE_VENV)/.installed:
+	test -x $(KSERVE_VENV)/bin/python || $(PYTHON) -m venv $(KSERVE_VENV)
+	$(KSERVE_VENV)/bin/python -m pip install --quiet 'kserve>=0.13'
+	touch $@
+
+demo: setup
+	$(BIN)/neuroscale demo
+
+test: setup system-deps kserve-venv
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/lint-imports
+
+typecheck: setup
+	$(BIN)/mypy
+
+bench: setup system-deps
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) $(KSERVE_VENV) .neuroscale

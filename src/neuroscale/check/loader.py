@@ -1,0 +1,114 @@
+"""Read a repository (from disk or from a git revision) into a `RepoView`.
+
+The same `build_view` turns a path->bytes mapping into documents whether the
+bytes came from the working tree or from `--base`, so head and base are parsed
+identically. Reading the working tree is where hostile layouts are handled:
+symlinks leaving the repository are reported and not followed, oversized files
+are reported and not read, and Helm chart `templates/` (Go templates, not YAML)
+are skipped with a note saying so.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
+
+from neuroscale.check.model import Document, Limits, RepoView
+from neuroscale.check.yamldocs import parse_file
+from neuroscale.errors import ToolError
+from neuroscale.findings import Finding, Severity
+
+YAML_SUFFIXES = (".yaml", ".yml")
+#: Files kept in the view: YAML, JSON (chart schemas), Go templates, packaged charts.
+KEPT_SUFFIXES = (*YAML_SUFFIXES, ".json", ".tpl", ".tgz", ".txt")
+SKIPPED_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", ".venv", "__pycache__"})
+
+RULE_TOO_LARGE = "NS-P004"
+RULE_SYMLINK = "NS-P005"
+RULE_SKIPPED = "NS-P006"
+
+
+def read_tree(root: Path, *, limits: Limits) -> tuple[dict[str, bytes], list[Finding]]:
+    """Bytes of every kept file under `root`, plus findings for what could not be read."""
+    if not root.is_dir():
+        raise ToolError(f"{root} is not a readable directory", where=str(root),
+                        fix="pass the path of a GitOps repository checkout")
+    real_root = root.resolve()
+    files: dict[str, bytes] = {}
+    findings: list[Finding] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        current = Path(dirpath)
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_DIRS and _inside(current / d, real_root, findings, root))
+        for name in sorted(filenames):
+            path = current / name
+            rel = path.relative_to(root).as_posix()
+            if not name.endswith(KEPT_SUFFIXES) or not _inside(path, real_root, findings, root):
+                continue
+            if len(files) >= limits.max_files:
+                raise ToolError(f"more than {limits.max_files:,} files to check", where=str(root),
+                                fix="check a smaller directory")
+            raw = _read(path, rel, limits=limits, findings=findings)
+            if raw is not None:
+                files[rel] = raw
+    return files, findings
+
+
+def _inside(path: Path, real_root: Path, findings: list[Finding], root: Path) -> bool:
+    """False (with a finding) for a symlink that leaves the repository."""
+    if not path.is_symlink():
+        return True
+    target = path.resolve()
+    if target == real_root or real_root in target.parents:
+        return True
+    findings.append(Finding(
+        rule=RULE_SYMLINK, severity=Severity.WARNING, file=path.relative_to(root).as_posix(),
+        message="symlink points outside the repository; not followed",
+        fix="replace the symlink with the file itself, or remove it"))
+    return False
+
+
+def _read(path: Path, rel: str, *, limits: Limits, findings: list[Finding]) -> bytes | None:
+    try:
+        size = path.stat().st_size
+        if size > limits.max_file_bytes:
+            findings.append(Finding(
+                rule=RULE_TOO_LARGE, severity=Severity.ERROR, file=rel,
+                message=f"file is {size:,} bytes, above the {limits.max_file_bytes:,}-byte limit; not checked",
+                fix="split the file, or raise the limit with --max-file-size"))
+            return None
+        with path.open("rb") as handle:
+            return handle.read(limits.max_file_bytes + 1)
+    except OSError as exc:
+        raise ToolError(f"cannot read {rel}: {exc.strerror}", where=rel,
+                        fix="check the file's permissions") from None
+
+
+def chart_template_dirs(files: Mapping[str, bytes]) -> list[str]:
+    """`<chart>/templates/` prefixes of every Helm chart directory in the tree."""
+    return sorted(f"{p[: -len('Chart.yaml')]}templates/" for p in files if PurePosixPath(p).name == "Chart.yaml")
+
+
+def build_view(files: Mapping[str, bytes], *, limits: Limits) -> tuple[RepoView, list[Finding]]:
+    """Parse every YAML file in `files` (except chart templates) into a view."""
+    templates = chart_template_dirs(files)
+    documents: list[Document] = []
+    findings: list[Finding] = []
+    skipped: dict[str, str] = {}
+    for path in sorted(files):
+        if not path.endswith(YAML_SUFFIXES):
+            continue
+        if any(path.startswith(prefix) for prefix in templates):
+            skipped[path] = "Helm chart template (Go template, rendered by Helm, not plain YAML)"
+            continue
+        docs, problems = parse_file(path, files[path], limits=limits)
+        documents.extend(docs)
+        findings.extend(problems)
+    for prefix in templates:
+        count = sum(1 for path in skipped if path.startswith(prefix))
+        if count:
+            findings.append(Finding(
+                rule=RULE_SKIPPED, severity=Severity.INFO, file=prefix.rstrip("/"),
+                message=f"skipped {count} Helm template file(s): they are rendered by Helm, not parsed as YAML",
+                fix="run `helm template` and check the rendered output to cover them"))
+    return RepoView(files=dict(files), documents=tuple(documents), skipped=skipped), findings

@@ -1,0 +1,169 @@
+"""The values `neuroscale check` passes between its stages.
+
+A `RepoView` is the parsed, read-only picture of a GitOps repository at one
+revision: every readable file and every YAML document with its file and line.
+Lints, schema validation and policies all read the same view, so a finding
+always points at the same place whichever stage produced it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from neuroscale.findings import Finding, ObjectRef, Severity
+
+
+@dataclass(frozen=True)
+class Document:
+    """One YAML document of one file; `line`..`end_line` is its 1-based span."""
+
+    path: str
+    index: int
+    line: int
+    end_line: int
+    data: Any
+
+    @property
+    def is_object(self) -> bool:
+        data = self.data
+        return isinstance(data, dict) and isinstance(data.get("kind"), str) and isinstance(data.get("apiVersion"), str)
+
+    @property
+    def kind(self) -> str:
+        return str(self.data.get("kind", "")) if isinstance(self.data, dict) else ""
+
+    @property
+    def api_version(self) -> str:
+        return str(self.data.get("apiVersion", "")) if isinstance(self.data, dict) else ""
+
+    @property
+    def group(self) -> str:
+        return self.api_version.rpartition("/")[0]
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        meta = self.data.get("metadata") if isinstance(self.data, dict) else None
+        return meta if isinstance(meta, dict) else {}
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata.get("name", ""))
+
+    @property
+    def namespace(self) -> str:
+        return str(self.metadata.get("namespace", "") or "")
+
+    @property
+    def ref(self) -> ObjectRef:
+        return ObjectRef(kind=self.kind, name=self.name, namespace=self.namespace, api_version=self.api_version)
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        """Identity of the object as the API server sees it: (group, kind, namespace, name)."""
+        return (self.group, self.kind, self.namespace, self.name)
+
+
+@dataclass(frozen=True)
+class RepoView:
+    """Files and parsed documents of a repository at one revision (paths are POSIX, repo-relative)."""
+
+    files: Mapping[str, bytes]
+    documents: tuple[Document, ...]
+    skipped: Mapping[str, str] = field(default_factory=dict)  # path -> why it was not parsed
+
+    def objects(self) -> Iterator[Document]:
+        return (doc for doc in self.documents if doc.is_object)
+
+    def of_kind(self, *kinds: str) -> list[Document]:
+        return [doc for doc in self.documents if doc.is_object and doc.kind in kinds]
+
+    def text(self, path: str) -> str:
+        return self.files.get(path, b"").decode("utf-8", errors="replace")
+
+    def line_of(self, doc: Document, needle: str) -> int:
+        """First line inside `doc` containing `needle` (the document's first line if none)."""
+        lines = self.text(doc.path).splitlines()
+        for number in range(doc.line, min(doc.end_line, len(lines)) + 1):
+            if needle in lines[number - 1]:
+                return number
+        return doc.line
+
+    def finding(self, doc: Document, *, rule: str, severity: Severity, message: str, fix: str,
+                needle: str = "", field_path: str = "") -> Finding:
+        """A finding located at `doc` (and at the line holding `needle`, when given)."""
+        return Finding(rule=rule, severity=severity, message=message, fix=fix, file=doc.path,
+                       line=self.line_of(doc, needle) if needle else doc.line,
+                       obj=doc.ref if doc.is_object else None, field_path=field_path)
+
+
+class OutputFormat(str, Enum):
+    TEXT = "text"
+    JSON = "json"
+    MARKDOWN = "markdown"
+    SARIF = "sarif"
+    JUNIT = "junit"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds that keep hostile input from hanging or exhausting the check."""
+
+    max_file_bytes: int = 8 * 1024 * 1024
+    max_expanded_nodes: int = 1_000_000
+    max_files: int = 50_000
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    """Everything `run_check` needs besides the path and the base ref."""
+
+    kubernetes_version: str | None = None  # None: the newest release kubernetes-validate bundles
+    crd_dirs: tuple[Path, ...] = ()
+    no_schema_severity: Severity = Severity.WARNING
+    price_table: Path | None = None
+    cache_dir: Path | None = None  # compiled schema cache; None keeps it in memory only
+    all_files: bool = False  # with a base: also report findings in files the change did not touch
+    limits: Limits = Limits()
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """The outcome of one check: findings plus, against a base, the cost delta and rendered diff."""
+
+    root: str
+    findings: tuple[Finding, ...]
+    base: str | None = None
+    base_sha: str | None = None
+    changed_files: tuple[str, ...] = ()
+    checked_files: int = 0
+    checked_objects: int = 0
+    skipped: Mapping[str, str] = field(default_factory=dict)
+    cost: Any = None  # neuroscale.cost.CostDelta when a base was given
+    diff: tuple[Any, ...] = ()  # neuroscale.check.diff.ObjectChange entries
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for f in self.findings if f.severity is Severity.ERROR)
+
+    @property
+    def warnings(self) -> int:
+        return sum(1 for f in self.findings if f.severity is Severity.WARNING)
+
+    @property
+    def unevaluable(self) -> bool:
+        """True when some input could not be judged at all: the run proves nothing (exit 2)."""
+        return any(f.rule in UNEVALUABLE_RULES for f in self.findings)
+
+    @property
+    def exit_code(self) -> int:
+        if self.unevaluable:
+            return 2
+        return 1 if self.errors else 0
+
+
+#: Findings meaning "the tool could not do its job" rather than "the repository is wrong".
+UNEVALUABLE_RULES = frozenset({"policy/unevaluable"})

@@ -1,0 +1,119 @@
+"""Kubernetes built-in kinds, validated against kubernetes-validate's bundled schemas.
+
+kubernetes-validate ships the OpenAPI schemas of every supported Kubernetes
+release as JSON Schema, in a strict variant where unknown fields are errors. We
+read those data files (not its validate() function, which is ~11 ms per object)
+and cut each kind's schema down to the definitions it reaches, then compile it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from packaging.version import InvalidVersion, Version
+
+from neuroscale.check.schemas.compiled import CompiledSchema
+from neuroscale.errors import InvalidInput
+
+_DIR = re.compile(r"^v(\d+\.\d+)\.\d+-local-strict$")
+_DROP = frozenset({"description", "format", "$schema", "$id"})
+
+
+def _schema_root() -> Path:
+    return Path(str(resources.files("kubernetes_validate") / "kubernetes-json-schema"))
+
+
+def bundled_versions() -> list[str]:
+    """Kubernetes minor releases with bundled strict schemas, oldest first."""
+    found = {m.group(1) for d in _schema_root().iterdir() if (m := _DIR.match(d.name))}
+    return sorted(found, key=Version)
+
+
+def resolve_version(requested: str | None) -> str:
+    """The bundled release to use for `requested` (e.g. "1.31", "v1.31.2"); newest when None."""
+    versions = bundled_versions()
+    if requested is None:
+        return versions[-1]
+    match = re.match(r"^v?(\d+\.\d+)", requested.strip())
+    try:
+        wanted = Version(match.group(1)) if match else None
+    except InvalidVersion:
+        wanted = None
+    usable = [v for v in versions if wanted is not None and Version(v) <= wanted]
+    if wanted is None or not usable:
+        raise InvalidInput(f"no bundled Kubernetes schemas for version {requested!r}", where="--kubernetes-version",
+                           fix=f"use one of {versions[0]} .. {versions[-1]}")
+    return usable[-1]
+
+
+def _clean(node: Any, refs: set[str]) -> Any:
+    """Schema without prose and extensions; references point into a local `$defs`."""
+    if isinstance(node, list):
+        return [_clean(item, refs) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in _DROP or key.startswith("x-kubernetes"):
+            continue
+        if key == "$ref":
+            name = str(value).rsplit("/", 1)[-1]
+            refs.add(name)
+            out[key] = f"#/$defs/{name}"
+        elif key == "properties" and isinstance(value, dict):
+            out[key] = {prop: _clean(sub, refs) for prop, sub in value.items()}
+        else:
+            out[key] = _clean(value, refs)
+    return out
+
+
+class BuiltinSchemas:
+    """Compiled validators for the built-in kinds of one Kubernetes release, built on first use."""
+
+    def __init__(self, version: str, *, cache_dir: Path | None) -> None:
+        self.version = version
+        self._dir = next(d for d in _schema_root().iterdir() if d.name.startswith(f"v{version}.") and d.name.endswith("-local-strict"))
+        self._cache_dir = cache_dir
+        self._compiled: dict[tuple[str, str], CompiledSchema | None] = {}
+
+    @cached_property
+    def _definitions(self) -> dict[str, Any]:
+        data = json.loads((self._dir / "_definitions.json").read_text(encoding="utf-8"))
+        return dict(data["$defs"])
+
+    def _kind_schema(self, api_version: str, kind: str) -> dict[str, Any] | None:
+        group, _, version = api_version.rpartition("/")
+        prefix = f"{group.split('.')[0]}-" if group else ""
+        path = self._dir / f"{kind.lower()}-{prefix}{version}.json"
+        if not path.is_file():
+            return None
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        gvks = raw.get("x-kubernetes-group-version-kind") or []
+        if not any(g.get("group", "") == group and g.get("kind") == kind for g in gvks):
+            return None  # a custom group sharing a prefix (serving.kserve.io vs serving.knative.dev)
+        refs: set[str] = set()
+        schema = _clean(raw, refs)
+        definitions: dict[str, Any] = {}
+        pending = sorted(refs)
+        while pending:
+            name = pending.pop()
+            if name in definitions:
+                continue
+            more: set[str] = set()
+            definitions[name] = _clean(self._definitions[name], more)
+            pending.extend(more - definitions.keys())
+        schema["$defs"] = definitions
+        return schema
+
+    def get(self, api_version: str, kind: str) -> CompiledSchema | None:
+        """Validator for a built-in kind, or None when the kind is not built in."""
+        key = (api_version, kind)
+        if key not in self._compiled:
+            schema = self._kind_schema(api_version, kind)
+            self._compiled[key] = CompiledSchema(schema, cache_dir=self._cache_dir) if schema else None
+        return self._compiled[key]

@@ -1,0 +1,139 @@
+"""Custom resources, validated against their CustomResourceDefinition's schema.
+
+A CRD's `openAPIV3Schema` is a structural OpenAPI schema with Kubernetes
+extensions, not JSON Schema. `to_json_schema` converts it: `nullable` widens the
+type, `x-kubernetes-int-or-string` accepts both, `x-kubernetes-preserve-unknown-fields`
+keeps a subtree open, and every other object that lists `properties` is closed
+(`additionalProperties: false`) — the API server prunes unknown fields silently,
+which is exactly the mistake a strict check must catch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import fastjsonschema
+
+from neuroscale.check.model import Document
+from neuroscale.check.schemas.compiled import CompiledSchema
+
+_TYPES = frozenset({"object", "array", "string", "integer", "number", "boolean"})
+_NESTED_LIST = ("allOf", "anyOf", "oneOf")
+_KEPT = frozenset({"enum", "required", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength",
+                   "maxLength", "pattern", "minItems", "maxItems", "uniqueItems", "minProperties", "maxProperties",
+                   "multipleOf", "default"})
+_ROOT_FIELDS = {"apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"}}
+
+
+class BrokenSchema(ValueError):
+    """The CRD's schema cannot be used: says where and why."""
+
+
+def to_json_schema(node: Any, *, path: str = "openAPIV3Schema") -> dict[str, Any]:
+    """JSON Schema equivalent of one structural-schema node (see module docstring)."""
+    if not isinstance(node, dict):
+        raise BrokenSchema(f"{path}: expected a schema object, found {type(node).__name__}")
+    out: dict[str, Any] = {key: node[key] for key in _KEPT if key in node}
+    kind = node.get("type")
+    if kind is not None and kind not in _TYPES:
+        raise BrokenSchema(f"{path}.type: unknown type {kind!r}")
+    if node.get("x-kubernetes-int-or-string"):
+        out["type"] = ["integer", "string", "null"] if node.get("nullable") else ["integer", "string"]
+    elif kind:
+        out["type"] = [kind, "null"] if node.get("nullable") else kind
+    preserve = bool(node.get("x-kubernetes-preserve-unknown-fields"))
+    properties = node.get("properties")
+    if properties is not None:
+        if not isinstance(properties, dict):
+            raise BrokenSchema(f"{path}.properties: expected a mapping")
+        out["properties"] = {name: to_json_schema(sub, path=f"{path}.properties.{name}") for name, sub in properties.items()}
+        if node.get("x-kubernetes-embedded-resource"):
+            out["properties"] = {**_ROOT_FIELDS, **out["properties"]}
+    additional = node.get("additionalProperties")
+    if isinstance(additional, dict):
+        out["additionalProperties"] = to_json_schema(additional, path=f"{path}.additionalProperties")
+    elif isinstance(additional, bool):
+        out["additionalProperties"] = additional
+    elif properties is not None and not preserve:
+        out["additionalProperties"] = False
+    if "items" in node:
+        out["items"] = to_json_schema(node["items"], path=f"{path}.items")
+    for key in _NESTED_LIST:
+        if key in node:
+            if not isinstance(node[key], list):
+                raise BrokenSchema(f"{path}.{key}: expected a list")
+            converted = [to_json_schema(sub, path=f"{path}.{key}[{i}]") for i, sub in enumerate(node[key])]
+            if key in out:  # int-or-string already took `anyOf`: require both
+                out.setdefault("allOf", []).append({key: converted})
+            else:
+                out[key] = converted
+    if "not" in node:
+        out["not"] = to_json_schema(node["not"], path=f"{path}.not")
+    return out
+
+
+def root_schema(openapi: Any) -> dict[str, Any]:
+    """Schema for a whole custom resource: the CRD's schema plus the object envelope."""
+    schema = to_json_schema(openapi)
+    properties = schema.setdefault("properties", {})
+    for name, sub in _ROOT_FIELDS.items():
+        properties[name] = sub  # metadata is ObjectMeta, checked by the API server, not by the CRD schema
+    if "additionalProperties" not in schema and not (isinstance(openapi, dict) and openapi.get("x-kubernetes-preserve-unknown-fields")):
+        schema["additionalProperties"] = False
+    return schema
+
+
+@dataclass
+class CrdVersion:
+    """One served version of a CRD: where it came from and its (lazily compiled) schema."""
+
+    source: str
+    line: int
+    openapi: Any
+    compiled: CompiledSchema | None = None
+    problem: str = ""
+
+
+@dataclass
+class CrdIndex:
+    """Schemas of every custom resource kind defined by the CRDs seen, by (group, version, kind)."""
+
+    cache_dir: Path | None = None
+    versions: dict[tuple[str, str, str], CrdVersion] = field(default_factory=dict)
+    problems: list[tuple[Document, str]] = field(default_factory=list)
+
+    def add(self, doc: Document) -> None:
+        spec = doc.data.get("spec") if isinstance(doc.data, dict) else None
+        try:
+            group, kind = spec["group"], spec["names"]["kind"]  # type: ignore[index]
+            entries = spec.get("versions") or [{"name": spec["version"], "schema": spec.get("validation")}]  # type: ignore[union-attr]
+        except (KeyError, TypeError):
+            self.problems.append((doc, "CRD lacks spec.group, spec.names.kind or spec.versions"))
+            return
+        for entry in entries:
+            if not isinstance(entry, dict) or "name" not in entry:
+                self.problems.append((doc, "CRD version entry without a name"))
+                continue
+            openapi = (entry.get("schema") or {}).get("openAPIV3Schema") if isinstance(entry.get("schema"), dict) else None
+            if openapi is None:
+                self.problems.append((doc, f"version {entry['name']} has no schema.openAPIV3Schema"))
+                continue
+            self.versions[(str(group), str(entry["name"]), str(kind))] = CrdVersion(doc.path, doc.line, openapi)
+
+    def get(self, group: str, version: str, kind: str) -> CrdVersion | None:
+        """The version entry, compiled on first use (its `problem` says if the schema is broken)."""
+        entry = self.versions.get((group, version, kind))
+        if entry is None or entry.compiled is not None or entry.problem:
+            return entry
+        try:
+            entry.compiled = CompiledSchema(root_schema(entry.openapi), cache_dir=self.cache_dir)
+        except BrokenSchema as exc:
+            entry.problem = str(exc)
+        except (fastjsonschema.JsonSchemaDefinitionException, TypeError, ValueError) as exc:
+            entry.problem = f"schema does not compile: {exc}"
+        return entry
+
+    def knows_group(self, group: str) -> bool:
+        return any(key[0] == group for key in self.versions)

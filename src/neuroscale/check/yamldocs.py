@@ -1,0 +1,135 @@
+"""Parse one file's bytes into `Document`s, safely and with line numbers.
+
+Hostile or broken input must end as a finding, never as a hang, a memory blow-up
+or a traceback: binary content, invalid UTF-8, YAML syntax errors (with the
+line), nesting deep enough to exhaust recursion, and alias bombs. An alias bomb
+costs nothing to load (the safe loader shares aliased nodes) but explodes the
+moment anything walks it, so the expanded size is computed by memoised counting
+over the shared graph and the document is rejected above a bound.
+
+Hot path: ruamel's C safe loader is used when available (one instance, reused).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from neuroscale.check.model import Document, Limits
+from neuroscale.findings import Finding, Severity
+
+_SEPARATOR = re.compile(r"^---(?:\s|$)", re.MULTILINE)
+_LOADER = YAML(typ="safe")
+
+RULE_PARSE = "NS-P001"
+RULE_BINARY = "NS-P002"
+RULE_ALIAS_BOMB = "NS-P003"
+
+
+def _error(path: str, rule: str, message: str, fix: str, line: int | None = None) -> Finding:
+    return Finding(rule=rule, severity=Severity.ERROR, message=message, fix=fix, file=path, line=line)
+
+
+def decode(path: str, raw: bytes) -> tuple[str | None, Finding | None]:
+    """The file as text, or a finding saying why it is not text."""
+    if b"\x00" in raw:
+        return None, _error(path, RULE_BINARY, "binary content in a YAML file (NUL bytes)",
+                            "remove the file or give it a non-YAML extension")
+    try:
+        return raw.decode("utf-8-sig"), None
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        return None, _error(path, RULE_BINARY, f"not valid UTF-8 at byte {exc.start}",
+                            "save the file as UTF-8 text", line)
+
+
+def _start_lines(text: str, count: int) -> list[int]:
+    """1-based first line of each of `count` documents, found from `---` separators."""
+    starts = [text.count("\n", 0, m.start()) + 1 for m in _SEPARATOR.finditer(text)]
+    head = text[: _SEPARATOR.search(text).start()] if starts else text  # type: ignore[union-attr]
+    if not any(ln.strip() and not ln.lstrip().startswith(("#", "%")) for ln in head.splitlines()):
+        starts = starts or [1]
+    else:
+        starts = [1, *starts]
+    return starts[:count] + [starts[-1]] * max(0, count - len(starts))
+
+
+def expanded_size(node: Any, *, limit: int) -> int:
+    """Node count of `node` as if every alias were copied; stops early above `limit`.
+
+    Raises ValueError on a recursive alias (a cycle can never be expanded).
+    """
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def visit(item: Any) -> int:
+        if not isinstance(item, (dict, list)):
+            return 1
+        key = id(item)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise ValueError("recursive alias")
+        active.add(key)
+        children = list(item.keys()) + list(item.values()) if isinstance(item, dict) else item
+        total = 1
+        for child in children:
+            total += visit(child)
+            if total > limit:
+                break
+        active.discard(key)
+        sizes[key] = total
+        return total
+
+    return visit(node)
+
+
+def parse_file(path: str, raw: bytes, *, limits: Limits) -> tuple[list[Document], list[Finding]]:
+    """Documents of one YAML file, or findings explaining why it could not be read."""
+    text, problem = decode(path, raw)
+    if text is None:
+        return [], [problem] if problem else []
+    try:
+        loaded = list(_LOADER.load_all(text))
+    except YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        problem_text = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        hint = " (it looks like a template: render it first)" if "{{" in text else ""
+        return [], [_error(path, RULE_PARSE, f"YAML does not parse: {problem_text}{hint}",
+                           "fix the YAML syntax at the line shown", mark.line + 1 if mark else None)]
+    except RecursionError:
+        return [], [_error(path, RULE_PARSE, "YAML nesting is too deep to parse",
+                           "flatten the document")]
+    starts = _start_lines(text, len(loaded))
+    total_lines = text.count("\n") + 1
+    documents: list[Document] = []
+    findings: list[Finding] = []
+    has_aliases = "*" in text
+    for index, data in enumerate(loaded):
+        line = starts[index]
+        end = starts[index + 1] - 1 if index + 1 < len(starts) and starts[index + 1] > line else total_lines
+        if data is None:
+            continue
+        if has_aliases:
+            bomb = _alias_problem(data, limit=limits.max_expanded_nodes)
+            if bomb:
+                findings.append(_error(path, RULE_ALIAS_BOMB, bomb,
+                                       "remove the nested aliases; write the values out", line))
+                continue
+        documents.append(Document(path=path, index=index, line=line, end_line=end, data=data))
+    return documents, findings
+
+
+def _alias_problem(data: Any, *, limit: int) -> str:
+    try:
+        size = expanded_size(data, limit=limit)
+    except ValueError:
+        return "YAML document refers to itself through an alias (cannot be expanded)"
+    except RecursionError:
+        return "YAML nesting is too deep to check"
+    if size > limit:
+        return f"YAML aliases expand to more than {limit:,} nodes (alias bomb); document rejected"
+    return ""

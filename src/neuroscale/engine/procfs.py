@@ -1,0 +1,80 @@
+"""Identify model-server processes through /proc, safely across pid reuse.
+
+A pid alone is not an identity: after a reboot or a long downtime it may
+belong to someone else. A process is ours only if its /proc start time matches
+what we recorded, or its command line carries `neuroscale.serving` and
+`--home <this home>` (the markers the engine passes for exactly this).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+PROC = Path("/proc")
+SERVING_MODULE = "neuroscale.serving"
+
+
+def start_time(pid: int) -> int | None:
+    """Kernel start time of `pid` in clock ticks (field 22 of /proc/pid/stat); None if gone or a zombie."""
+    try:
+        stat = (PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
+    fields = stat[stat.rfind(")") + 2:].split()
+    if not fields or fields[0] in ("Z", "X"):
+        return None
+    return int(fields[19])
+
+
+def cmdline(pid: int) -> list[str]:
+    try:
+        raw = (PROC / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return []
+    return [part.decode("utf-8", "replace") for part in raw.split(b"\0") if part]
+
+
+def is_alive(pid: int, expected_start: int) -> bool:
+    """True while `pid` is the very process that was started at `expected_start`."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return start_time(pid) == expected_start
+
+
+def _flag(args: list[str], name: str) -> str | None:
+    for index, arg in enumerate(args):
+        if arg == name and index + 1 < len(args):
+            return args[index + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+@dataclass(frozen=True)
+class ServingProcess:
+    pid: int
+    start_time: int
+    revision: str
+
+
+def serving_processes(home_root: Path) -> Iterator[ServingProcess]:
+    """Every live model-server process started for `home_root`."""
+    wanted = str(home_root)
+    for entry in PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        args = cmdline(pid)
+        if SERVING_MODULE not in args or _flag(args, "--home") != wanted:
+            continue
+        started = start_time(pid)
+        if started is not None:
+            yield ServingProcess(pid=pid, start_time=started, revision=_flag(args, "--revision") or "")

@@ -1,0 +1,202 @@
+"""Local runtime: one `python -m neuroscale.serving` process per endpoint revision.
+
+Processes run in their own session so they outlive the reconciler (a restart
+adopts them) and a Ctrl-C on its terminal. Their output goes to
+`logs/servers/<revision>.log`; when one exits, the reason comes from the tail
+of its own run (the server prints `ModelLoadFailed: …` before exiting 3).
+Every call here is non-blocking except `stop_all`, which the supervisor uses
+for a full shutdown.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from neuroscale.engine import procfs
+from neuroscale.home import DEFAULT_HOST, Home
+from neuroscale.spec.endpoint import EndpointSpec
+from neuroscale.status.reasons import Reason
+
+LOAD_FAILED_PREFIX = "ModelLoadFailed:"
+READY_PATH = "/v2/health/ready"
+_TAIL_BYTES = 8192
+
+
+@dataclass
+class ServerHandle:
+    """One model-server process, started by us (`popen`) or adopted after a restart."""
+
+    endpoint: str
+    revision: str
+    pid: int
+    port: int
+    start_time: int
+    log_path: Path
+    log_offset: int = 0
+    popen: subprocess.Popen[bytes] | None = None
+
+    @property
+    def upstream(self) -> str:
+        return f"{DEFAULT_HOST}:{self.port}"
+
+
+@dataclass(frozen=True)
+class ExitInfo:
+    reason: Reason
+    message: str
+
+
+def free_port(host: str = DEFAULT_HOST) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def server_command(home: Home, *, spec: EndpointSpec, revision: str, port: int) -> list[str]:
+    return [
+        sys.executable, "-m", procfs.SERVING_MODULE,
+        "--model-name", spec.name,
+        "--model-format", spec.model_format,
+        "--storage-uri", spec.storage_uri,
+        "--port", str(port),
+        "--host", DEFAULT_HOST,
+        "--cache-dir", str(home.model_cache),
+        "--revision", revision,
+        "--home", str(home.root),
+    ]
+
+
+class LocalRuntime:
+    """Starts, probes, and stops model-server processes of one platform home."""
+
+    def __init__(self, home: Home, *, probe_timeout: float = 0.5) -> None:
+        self.home = home
+        self._http = httpx.Client(timeout=probe_timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def start(self, spec: EndpointSpec, *, revision: str) -> ServerHandle:
+        port = free_port()
+        self.home.server_logs_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.home.server_logs_dir / f"{revision}.log"
+        with log_path.open("ab") as log:
+            offset = log.tell()
+            popen = subprocess.Popen(
+                server_command(self.home, spec=spec, revision=revision, port=port),
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True, close_fds=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        started = procfs.start_time(popen.pid) or 0
+        return ServerHandle(endpoint=spec.name, revision=revision, pid=popen.pid, port=port,
+                            start_time=started, log_path=log_path, log_offset=offset, popen=popen)
+
+    def adopt(self, *, endpoint: str, revision: str, pid: int, port: int, start_time: int) -> ServerHandle:
+        log_path = self.home.server_logs_dir / f"{revision}.log"
+        offset = log_path.stat().st_size if log_path.exists() else 0
+        return ServerHandle(endpoint=endpoint, revision=revision, pid=pid, port=port,
+                            start_time=start_time, log_path=log_path, log_offset=offset)
+
+    def ready(self, handle: ServerHandle) -> bool:
+        """One readiness probe: `GET /v2/health/ready` answers 200."""
+        try:
+            return self._http.get(f"http://{handle.upstream}{READY_PATH}").status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def exited(self, handle: ServerHandle) -> ExitInfo | None:
+        """Why the process ended, or None while it runs (waitpid WNOHANG for children, /proc otherwise)."""
+        if handle.popen is not None:
+            code = handle.popen.poll()
+            if code is None:
+                return None
+        elif procfs.is_alive(handle.pid, handle.start_time):
+            return None
+        else:
+            code = None
+        return exit_info(code, log_tail(handle.log_path, handle.log_offset))
+
+    def signal(self, handle: ServerHandle, sig: signal.Signals) -> None:
+        """Signal the server's process group, only if it is still the process we started."""
+        if handle.popen is not None and handle.popen.poll() is not None:
+            return
+        if handle.popen is None and not procfs.is_alive(handle.pid, handle.start_time):
+            return
+        _signal_group(handle.pid, sig)
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    try:
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def log_tail(path: Path, offset: int) -> list[str]:
+    """Non-empty lines the current run wrote (at most the last 8 KiB)."""
+    try:
+        with path.open("rb") as log:
+            size = log.seek(0, os.SEEK_END)
+            log.seek(max(offset, size - _TAIL_BYTES))
+            text = log.read().decode("utf-8", "replace")
+    except OSError:
+        return []
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def exit_info(code: int | None, tail: list[str]) -> ExitInfo:
+    """The reason a server ended: its own `ModelLoadFailed:` line wins, else the exit code or signal."""
+    for line in reversed(tail):
+        if line.startswith(LOAD_FAILED_PREFIX):
+            return ExitInfo(Reason.ModelLoadFailed, line[len(LOAD_FAILED_PREFIX):].strip())
+    if code is None:
+        how = "exited"
+    elif code < 0:
+        how = f"was killed by {signal.Signals(-code).name}"
+    else:
+        how = f"exited with code {code}"
+    last = f"; last output: {tail[-1][:300]}" if tail else ""
+    return ExitInfo(Reason.ProcessExited, f"model server {how}{last}")
+
+
+def stop_all(home: Home, *, grace: float = 5.0) -> int:
+    """Stop every model-server process of `home` (recorded or orphaned); returns how many.
+
+    SIGTERM first, SIGKILL after `grace` seconds. Stop the reconciler before
+    calling this, or it will restart what it sees die.
+    """
+    found = list(procfs.serving_processes(home.root))
+    for proc in found:
+        _signal_group(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    pending = found
+    while pending and time.monotonic() < deadline:
+        pending = [p for p in pending if procfs.is_alive(p.pid, p.start_time)]
+        if pending:
+            time.sleep(0.05)
+    for proc in pending:
+        _signal_group(proc.pid, signal.SIGKILL)
+    for proc in found:
+        _reap(proc.pid)
+    return len(found)
+
+
+def _reap(pid: int) -> None:
+    """Collect `pid` if it is the caller's child, so it does not linger as a zombie."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass

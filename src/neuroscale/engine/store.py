@@ -1,0 +1,131 @@
+"""The engine's SQLite tables: status rows, revisions, processes and events.
+
+`StatusStore` is the read API the CLI and portal use; `EngineStore` adds the
+writes only the reconciler makes. The processes table is what lets a restarted
+reconciler adopt its servers instead of starting duplicates. Events are kept
+bounded (the newest `EVENTS_KEPT`).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from neuroscale.engine.revisions import RevisionRecord, SpecDigest
+from neuroscale.spec.endpoint import EndpointSpec
+from neuroscale.status.model import EndpointStatus, Event, EventType
+
+EVENTS_KEPT = 1000
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS engine_status (
+    name TEXT PRIMARY KEY, namespace TEXT NOT NULL, data TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS engine_revisions (
+    endpoint TEXT NOT NULL, number INTEGER NOT NULL, name TEXT NOT NULL UNIQUE, digest TEXT NOT NULL,
+    spec TEXT NOT NULL, created_at TEXT NOT NULL, PRIMARY KEY (endpoint, number));
+CREATE TABLE IF NOT EXISTS engine_processes (
+    pid INTEGER PRIMARY KEY, endpoint TEXT NOT NULL, revision TEXT NOT NULL, port INTEGER NOT NULL,
+    start_time INTEGER NOT NULL, started_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS engine_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, endpoint TEXT NOT NULL, type TEXT NOT NULL,
+    reason TEXT NOT NULL, message TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS engine_events_endpoint ON engine_events (endpoint, id);
+"""
+
+
+class StatusStore:
+    """Read-only view of endpoint status and events (CLI, portal, doctor)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        conn.executescript(SCHEMA)
+
+    def list_endpoints(self) -> list[EndpointStatus]:
+        rows = self.conn.execute("SELECT data FROM engine_status ORDER BY namespace, name").fetchall()
+        return [EndpointStatus.from_dict(json.loads(row["data"])) for row in rows]
+
+    def get(self, name: str) -> EndpointStatus | None:
+        row = self.conn.execute("SELECT data FROM engine_status WHERE name = ?", (name,)).fetchone()
+        return EndpointStatus.from_dict(json.loads(row["data"])) if row else None
+
+    def events(self, *, name: str | None = None, limit: int = 100) -> list[Event]:
+        """The newest `limit` events (of one endpoint if `name`), oldest first."""
+        where, args = ("WHERE endpoint = ?", [name]) if name else ("", [])
+        rows = self.conn.execute(
+            f"SELECT time, endpoint, type, reason, message FROM engine_events {where} ORDER BY id DESC LIMIT ?",
+            [*args, max(0, limit)],
+        ).fetchall()
+        return [Event(time=r["time"], endpoint=r["endpoint"], type=EventType(r["type"]), reason=r["reason"],
+                      message=r["message"]) for r in reversed(rows)]
+
+
+class ProcessRow:
+    """A recorded model-server process."""
+
+    def __init__(self, row: sqlite3.Row) -> None:
+        self.pid: int = row["pid"]
+        self.endpoint: str = row["endpoint"]
+        self.revision: str = row["revision"]
+        self.port: int = row["port"]
+        self.start_time: int = row["start_time"]
+
+
+class EngineStore(StatusStore):
+    """The reconciler's writes."""
+
+    def save_status(self, status: EndpointStatus) -> None:
+        self.conn.execute(
+            "INSERT INTO engine_status (name, namespace, data, updated_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET namespace=excluded.namespace, data=excluded.data, "
+            "updated_at=excluded.updated_at",
+            (status.name, status.namespace, json.dumps(status.to_dict()), status.updated_at),
+        )
+
+    def delete_status(self, name: str) -> None:
+        self.conn.execute("DELETE FROM engine_status WHERE name = ?", (name,))
+
+    def record_event(self, event: Event) -> None:
+        self.conn.execute(
+            "INSERT INTO engine_events (time, endpoint, type, reason, message) VALUES (?, ?, ?, ?, ?)",
+            (event.time, event.endpoint, event.type.value, event.reason, event.message),
+        )
+        self.conn.execute(
+            "DELETE FROM engine_events WHERE id <= (SELECT MAX(id) FROM engine_events) - ?", (EVENTS_KEPT,)
+        )
+
+    def latest_revision(self, endpoint: str) -> RevisionRecord | None:
+        row = self.conn.execute(
+            "SELECT number, digest FROM engine_revisions WHERE endpoint = ? ORDER BY number DESC LIMIT 1",
+            (endpoint,),
+        ).fetchone()
+        return RevisionRecord(endpoint, row["number"], SpecDigest(row["digest"])) if row else None
+
+    def add_revision(self, record: RevisionRecord, *, spec: EndpointSpec, created_at: str) -> None:
+        self.conn.execute(
+            "INSERT OR IGNORE INTO engine_revisions (endpoint, number, name, digest, spec, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (record.endpoint, record.number, record.name, record.digest, spec.model_dump_json(), created_at),
+        )
+
+    def revision(self, name: str) -> tuple[RevisionRecord, EndpointSpec] | None:
+        row = self.conn.execute(
+            "SELECT endpoint, number, digest, spec FROM engine_revisions WHERE name = ?", (name,)
+        ).fetchone()
+        if row is None:
+            return None
+        record = RevisionRecord(row["endpoint"], row["number"], SpecDigest(row["digest"]))
+        return record, EndpointSpec.model_validate_json(row["spec"])
+
+    def processes(self) -> list[ProcessRow]:
+        return [ProcessRow(r) for r in self.conn.execute("SELECT * FROM engine_processes ORDER BY pid")]
+
+    def add_process(self, *, pid: int, endpoint: str, revision: str, port: int, start_time: int,
+                    started_at: str) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO engine_processes (pid, endpoint, revision, port, start_time, started_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (pid, endpoint, revision, port, start_time, started_at),
+        )
+
+    def remove_process(self, pid: int) -> None:
+        self.conn.execute("DELETE FROM engine_processes WHERE pid = ?", (pid,))

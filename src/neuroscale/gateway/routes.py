@@ -1,0 +1,111 @@
+"""The routing table: which upstream serves which endpoint, read from the file the reconciler writes.
+
+Two ways in, as KServe on Kourier offers: by path (`/v1/models/<name>…`,
+`/v2/models/<name>/…`) and by `Host: <name>.<namespace>.<domain>`. Lookups are
+dictionary hits so the hot path stays cheap; the file is re-read only when its
+mtime changes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    namespace: str
+    ready: bool
+    upstream: tuple[str, int] | None
+    revision: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class RouteTable:
+    domain: str
+    by_name: dict[str, Route]
+    by_host: dict[str, Route]
+
+    @classmethod
+    def empty(cls, domain: str) -> RouteTable:
+        return cls(domain=domain, by_name={}, by_host={})
+
+    @classmethod
+    def from_document(cls, document: dict[str, object], *, default_domain: str) -> RouteTable:
+        domain = str(document.get("domain") or default_domain)
+        endpoints = document.get("endpoints")
+        by_name: dict[str, Route] = {}
+        by_host: dict[str, Route] = {}
+        for name, entry in (endpoints.items() if isinstance(endpoints, dict) else []):
+            if not isinstance(entry, dict):
+                continue
+            route = Route(
+                name=name,
+                namespace=str(entry.get("namespace") or "default"),
+                ready=bool(entry.get("ready")),
+                upstream=_parse_upstream(entry.get("upstream")),
+                revision=str(entry.get("revision") or ""),
+                reason=str(entry.get("reason") or ""),
+                message=str(entry.get("message") or ""),
+            )
+            by_name[name] = route
+            by_host[f"{name}.{route.namespace}.{domain}"] = route
+        return cls(domain=domain, by_name=by_name, by_host=by_host)
+
+    def for_host(self, host: str) -> Route | None:
+        if not host:
+            return None
+        return self.by_host.get(host.rsplit(":", 1)[0].lower())
+
+
+def _parse_upstream(value: object) -> tuple[str, int] | None:
+    if not isinstance(value, str) or ":" not in value:
+        return None
+    host, _, port = value.rpartition(":")
+    return (host, int(port)) if port.isdigit() else None
+
+
+def model_name_from_path(path: str) -> str | None:
+    """`/v1/models/iris:predict` and `/v2/models/iris/infer` both name `iris`."""
+    for prefix in ("/v1/models/", "/v2/models/"):
+        if path.startswith(prefix):
+            rest = path[len(prefix):]
+            end = len(rest)
+            for separator in (":", "/", "?"):
+                index = rest.find(separator)
+                if index != -1:
+                    end = min(end, index)
+            return rest[:end] or None
+    return None
+
+
+class RouteWatcher:
+    """Holds the current table and reloads it when the file changes."""
+
+    def __init__(self, path: Path, *, default_domain: str) -> None:
+        self.path = path
+        self.default_domain = default_domain
+        self.table = RouteTable.empty(default_domain)
+        self._stamp: tuple[int, int] | None = None
+
+    def refresh(self) -> bool:
+        """Reload if the file changed; a half-written or missing file keeps the last good table."""
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError:
+            return False
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        if stamp == self._stamp:
+            return False
+        try:
+            document = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return False
+        self._stamp = stamp
+        self.table = RouteTable.from_document(document, default_domain=self.default_domain)
+        return True

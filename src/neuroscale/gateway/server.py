@@ -1,0 +1,82 @@
+"""Run the gateway: `python -m neuroscale.gateway --home HOME [--port 8080]`.
+
+The gateway only reads the routing table the reconciler writes, so it keeps
+serving while the portal or the reconciler is down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from neuroscale.gateway.proxy import ClientConnection, Router, UpstreamPool
+from neuroscale.gateway.routes import RouteWatcher
+from neuroscale.home import DEFAULT_DOMAIN, DEFAULT_GATEWAY_PORT, DEFAULT_HOST, Home
+
+RELOAD_INTERVAL_S = 0.1
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    routes_file: Path
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_GATEWAY_PORT
+    domain: str = DEFAULT_DOMAIN
+    max_body_bytes: int = 16 * 1024 * 1024
+
+
+async def serve(settings: GatewaySettings) -> None:
+    loop = asyncio.get_running_loop()
+    watcher = RouteWatcher(settings.routes_file, default_domain=settings.domain)
+    watcher.refresh()
+    pool = UpstreamPool()
+    router = Router(lambda: watcher.table)
+    server = await loop.create_server(
+        lambda: ClientConnection(router, pool, max_body=settings.max_body_bytes),
+        settings.host, settings.port, reuse_address=True, backlog=1024,
+    )
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+
+    async def reload_routes() -> None:
+        while True:
+            if watcher.refresh():
+                pool.retain_only({r.upstream for r in watcher.table.by_name.values() if r.upstream})
+            await asyncio.sleep(RELOAD_INTERVAL_S)
+
+    reloader = loop.create_task(reload_routes())
+    print(f"gateway listening on http://{settings.host}:{settings.port}", flush=True)
+    await stop.wait()
+    reloader.cancel()
+    server.close()
+    await server.wait_closed()
+
+
+def parse_args(argv: list[str] | None) -> GatewaySettings:
+    parser = argparse.ArgumentParser(prog="neuroscale-gateway", description=__doc__)
+    parser.add_argument("--home", default=None)
+    parser.add_argument("--host", default=DEFAULT_HOST)
+    parser.add_argument("--port", type=int, default=DEFAULT_GATEWAY_PORT)
+    parser.add_argument("--domain", default=DEFAULT_DOMAIN)
+    parser.add_argument("--max-body-bytes", type=int, default=16 * 1024 * 1024)
+    args = parser.parse_args(argv)
+    return GatewaySettings(routes_file=Home.resolve(args.home).routes_file, host=args.host, port=args.port,
+                           domain=args.domain, max_body_bytes=args.max_body_bytes)
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = parse_args(argv)
+    try:
+        import uvloop
+
+        uvloop.run(serve(settings))
+    except OSError as exc:
+        print(f"AddressInUse: cannot listen on {settings.host}:{settings.port}: {exc.strerror}; "
+              "stop the other process or choose another port", file=sys.stderr)
+        return 1
+    return 0

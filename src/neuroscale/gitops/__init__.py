@@ -1,0 +1,1 @@
+"""The only package that touches git: the bare GitOps repository and pull requests."""

@@ -1,0 +1,238 @@
+"""`LocalProvider`: pull requests kept in SQLite beside the bare repository.
+
+Why one write transaction around each git step: the portal, the CLI and the
+demo may propose or merge at the same time from different processes.
+`BEGIN IMMEDIATE` serialises them on the state database, and every ref the
+operation moved is moved back (by compare-and-swap) when a later step fails,
+so a failed request never leaves a branch without a pull request, or a merged
+main with an open pull request.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from neuroscale.errors import Conflict, NotFound
+from neuroscale.gitops.provider import CheckResult, PRState, Proposal, PullRequest
+from neuroscale.gitops.repo import MAIN, Author, GitRepo
+
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS pull_requests (
+    number     INTEGER PRIMARY KEY AUTOINCREMENT,
+    title      TEXT NOT NULL,
+    branch     TEXT NOT NULL,
+    author     TEXT NOT NULL,
+    state      TEXT NOT NULL CHECK (state IN ('open', 'merged', 'closed')),
+    head_sha   TEXT NOT NULL,
+    base_sha   TEXT NOT NULL,
+    merged_sha TEXT,
+    endpoint   TEXT NOT NULL,
+    action     TEXT NOT NULL CHECK (action IN ('create', 'update', 'delete')),
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS pull_requests_one_open_per_branch
+    ON pull_requests (branch) WHERE state = 'open';
+CREATE TABLE IF NOT EXISTS pr_checks (
+    pr_number INTEGER NOT NULL REFERENCES pull_requests (number),
+    head_sha  TEXT NOT NULL,
+    name      TEXT NOT NULL,
+    status    TEXT NOT NULL CHECK (status IN ('pass', 'fail', 'error')),
+    findings  TEXT NOT NULL,
+    ran_at    TEXT NOT NULL,
+    PRIMARY KEY (pr_number, head_sha, name)
+);
+"""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class LocalProvider:
+    """Pull requests over a bare `GitRepo`, stored in the platform's SQLite database."""
+
+    def __init__(self, repo: GitRepo, db: sqlite3.Connection) -> None:
+        self.repo = repo
+        self.db = db
+        self._lock = threading.RLock()
+
+    @staticmethod
+    def ensure_schema(db: sqlite3.Connection) -> None:
+        db.executescript(SCHEMA)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self.db.execute("COMMIT")
+        except BaseException:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            raise
+
+    def _guarded(self, step: Callable[[], T], *, undo: Callable[[], object]) -> T:
+        """Run `step` in one transaction; on any failure roll back and run `undo` (git compensation)."""
+        with self._lock:
+            try:
+                with self._transaction():
+                    return step()
+            except BaseException:
+                undo()
+                raise
+
+    # -- reading -----------------------------------------------------------
+
+    def _row(self, number: int) -> sqlite3.Row:
+        row = self.db.execute("SELECT * FROM pull_requests WHERE number = ?", (number,)).fetchone()
+        if row is None:
+            raise NotFound(f"no pull request #{number}", where="pull requests",
+                           fix="list them with `neuroscale pr list`")
+        return row
+
+    def _checks(self, rows: Sequence[sqlite3.Row]) -> dict[int, list[CheckResult]]:
+        found: dict[int, list[CheckResult]] = {row["number"]: [] for row in rows}
+        if not rows:
+            return found
+        marks = ",".join("?" * len(rows))
+        query = (f"SELECT c.* FROM pr_checks c JOIN pull_requests p ON p.number = c.pr_number "
+                 f"AND p.head_sha = c.head_sha WHERE p.number IN ({marks}) ORDER BY c.rowid")
+        for check in self.db.execute(query, [row["number"] for row in rows]):
+            found[check["pr_number"]].append(
+                CheckResult(check["name"], check["status"], json.loads(check["findings"])))
+        return found
+
+    def _build(self, rows: Sequence[sqlite3.Row]) -> list[PullRequest]:
+        checks = self._checks(rows)
+        fields = [name for name in PullRequest.__dataclass_fields__ if name != "checks"]
+        return [PullRequest(**{k: row[k] for k in fields}, checks=tuple(checks[row["number"]])) for row in rows]
+
+    def get(self, number: int) -> PullRequest:
+        with self._lock:
+            return self._build([self._row(number)])[0]
+
+    def find_open(self, endpoint: str) -> PullRequest | None:
+        with self._lock:
+            row = self.db.execute("SELECT * FROM pull_requests WHERE endpoint = ? AND state = 'open'",
+                                  (endpoint,)).fetchone()
+            return self._build([row])[0] if row else None
+
+    def list(self, *, state: PRState | None = None) -> list[PullRequest]:
+        with self._lock:
+            if state is None:
+                rows = self.db.execute("SELECT * FROM pull_requests ORDER BY number DESC").fetchall()
+            else:
+                rows = self.db.execute("SELECT * FROM pull_requests WHERE state = ? ORDER BY number DESC",
+                                       (state,)).fetchall()
+            return self._build(rows)
+
+    # -- writing -----------------------------------------------------------
+
+    def propose(self, proposal: Proposal) -> PullRequest:
+        branch = proposal.branch
+        moved: dict[str, str | None] = {}
+
+        def step() -> int:
+            row = self.db.execute("SELECT * FROM pull_requests WHERE branch = ? AND state = 'open'",
+                                  (branch,)).fetchone()
+            old = self.repo.resolve(branch)
+            if row is None and old is not None:
+                raise Conflict(f"branch {branch} exists but no pull request is open for it",
+                               where=str(self.repo.path),
+                               fix=f"delete the stale branch (`git push <remote> --delete {branch}`) and retry")
+            base = row["base_sha"] if row else self.repo.resolve(MAIN)
+            head = self.repo.commit(branch=branch, files=proposal.files, message=proposal.title,
+                                    author=proposal.author, start_from=base or MAIN)
+            if head != old:
+                moved.update(old=old, head=head)
+            now = _now()
+            if row is not None:
+                self.db.execute("UPDATE pull_requests SET head_sha = ?, updated_at = ? WHERE number = ?",
+                                (head, now, row["number"]))
+                return int(row["number"])
+            cursor = self.db.execute(
+                "INSERT INTO pull_requests (title, branch, author, state, head_sha, base_sha, endpoint, action,"
+                " created_at, updated_at) VALUES (?, ?, ?, 'open', ?, ?, ?, ?, ?, ?)",
+                (proposal.title, branch, proposal.author.name, head, base, proposal.endpoint, proposal.action,
+                 now, now))
+            return int(cursor.lastrowid or 0)
+
+        def undo() -> None:
+            if moved:
+                self.repo.restore_branch(branch, to=moved["old"], expected=str(moved["head"]))
+
+        return self.get(self._guarded(step, undo=undo))
+
+    def refresh(self, number: int) -> PullRequest:
+        with self._lock:
+            pr = self.get(number)
+            tip = self.repo.resolve(pr.branch) if pr.state == "open" else None
+            if tip is None or tip == pr.head_sha:
+                return pr
+            self.db.execute("UPDATE pull_requests SET head_sha = ?, updated_at = ? WHERE number = ?",
+                            (tip, _now(), number))
+            return self.get(number)
+
+    def record_checks(self, number: int, *, head_sha: str, checks: Sequence[CheckResult]) -> PullRequest:
+        def step() -> None:
+            self._row(number)
+            ran_at = _now()
+            self.db.execute("DELETE FROM pr_checks WHERE pr_number = ? AND head_sha = ?", (number, head_sha))
+            self.db.executemany(
+                "INSERT INTO pr_checks (pr_number, head_sha, name, status, findings, ran_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [(number, head_sha, c.name, c.status, json.dumps(c.findings), ran_at) for c in checks])
+
+        self._guarded(step, undo=lambda: None)
+        return self.get(number)
+
+    def _require_open(self, number: int) -> PullRequest:
+        pr = self._build([self._row(number)])[0]
+        if pr.state != "open":
+            raise Conflict(f"pull request #{number} is already {pr.state}", where=f"pull request #{number}",
+                           fix="open a new one with `neuroscale endpoint create|update|delete`")
+        return pr
+
+    def merge(self, number: int, *, author: Author) -> PullRequest:
+        merged: dict[str, str] = {}
+
+        def step() -> None:
+            pr = self._require_open(number)
+            message = f"Merge pull request #{number} from {pr.branch}\n\n{pr.title}\n"
+            before = self.repo.resolve(MAIN)
+            sha = self.repo.merge(source=pr.head_sha, target=MAIN, message=message, author=author)
+            if sha != before:
+                merged.update(sha=sha, parent=self.repo.parents(sha)[0])
+            self.db.execute("UPDATE pull_requests SET state = 'merged', merged_sha = ?, updated_at = ?"
+                            " WHERE number = ?", (sha, _now(), number))
+
+        def undo() -> None:
+            if "sha" in merged:
+                self.repo.restore_branch(MAIN, to=merged["parent"], expected=merged["sha"])
+
+        self._guarded(step, undo=undo)
+        pr = self.get(number)
+        self.repo.restore_branch(pr.branch, to=None, expected=pr.head_sha)
+        return pr
+
+    def close(self, number: int) -> PullRequest:
+        def step() -> PullRequest:
+            pr = self._require_open(number)
+            self.db.execute("UPDATE pull_requests SET state = 'closed', updated_at = ? WHERE number = ?",
+                            (_now(), number))
+            return pr
+
+        pr = self._guarded(step, undo=lambda: None)
+        tip = self.repo.resolve(pr.branch)
+        if tip is not None:
+            self.repo.restore_branch(pr.branch, to=None, expected=tip)
+        return self.get(number)

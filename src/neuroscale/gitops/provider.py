@@ -1,0 +1,113 @@
+"""Pull requests as values, and the `GitProvider` protocol that hosts them.
+
+Why a protocol: embedded mode keeps pull requests in SQLite next to a bare
+repository (`LocalProvider`); a GitHub provider can later implement the same
+methods over the GitHub API without the services or adapters changing.
+Check *policy* (which checks run, when a merge is allowed) lives in services;
+a provider only stores and moves things.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, Protocol
+
+from neuroscale.gitops.repo import Author
+
+PRState = Literal["open", "merged", "closed"]
+Action = Literal["create", "update", "delete"]
+CheckStatus = Literal["pass", "fail", "error"]
+PR_STATES: tuple[str, ...] = ("open", "merged", "closed")
+BRANCH_PREFIX = "endpoint/"
+
+
+def endpoint_branch(name: str) -> str:
+    return f"{BRANCH_PREFIX}{name}"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One check on one pull-request head; `findings` are `Finding.to_dict()` values."""
+
+    name: str
+    status: CheckStatus
+    findings: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "pass"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    number: int
+    title: str
+    branch: str
+    author: str
+    state: PRState
+    head_sha: str
+    base_sha: str
+    merged_sha: str | None
+    created_at: str
+    updated_at: str
+    endpoint: str
+    action: Action
+    checks: tuple[CheckResult, ...] = ()
+
+    @property
+    def failing_checks(self) -> list[CheckResult]:
+        return [check for check in self.checks if not check.passed]
+
+    @property
+    def checks_passed(self) -> bool:
+        """True only when checks ran on the current head and every one passed."""
+        return bool(self.checks) and not self.failing_checks
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["checks"] = [check.to_dict() for check in self.checks]
+        data["checks_passed"] = self.checks_passed
+        return data
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A change to one endpoint: files to write (None deletes) on its branch."""
+
+    endpoint: str
+    action: Action
+    title: str
+    files: Mapping[str, bytes | None]
+    author: Author
+
+    @property
+    def branch(self) -> str:
+        return endpoint_branch(self.endpoint)
+
+
+class GitProvider(Protocol):
+    """Where pull requests live; every method returns the pull request as it now stands."""
+
+    def propose(self, proposal: Proposal) -> PullRequest:
+        """Open a pull request, or add a commit to the endpoint's open one. Leaves nothing behind on failure."""
+
+    def find_open(self, endpoint: str) -> PullRequest | None: ...
+
+    def get(self, number: int) -> PullRequest: ...
+
+    def list(self, *, state: PRState | None = None) -> list[PullRequest]: ...
+
+    def refresh(self, number: int) -> PullRequest:
+        """Follow commits pushed to the branch by other means (plain git)."""
+
+    def record_checks(self, number: int, *, head_sha: str, checks: Sequence[CheckResult]) -> PullRequest: ...
+
+    def merge(self, number: int, *, author: Author) -> PullRequest:
+        """Merge into main with a merge commit and delete the branch; Conflict on conflicts."""
+
+    def close(self, number: int) -> PullRequest:
+        """Mark closed without merging and delete the branch."""

@@ -1,0 +1,1 @@
+"""The GitOps platform repository that `neuroscale init` writes (cluster mode)."""

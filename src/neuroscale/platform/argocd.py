@@ -1,0 +1,165 @@
+"""Argo CD objects of the platform repository: the root app, the per-component
+Applications with explicit sync waves, and the model-endpoints ApplicationSet.
+
+Ordering is the whole point (FM-22): namespaces and quotas first, the policy
+engine before anything it must judge, the serving stack and runtimes before
+the policies that name their kinds, then OpenCost, Backstage and finally the
+model endpoints. Large CRDs use server-side apply (FM-04); fields controllers
+rewrite (webhook `caBundle`) are ignored with RespectIgnoreDifferences (FM-05).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from neuroscale.platform.options import InitOptions
+from neuroscale.platform.versions import Chart
+
+ARGOCD_NAMESPACE = "argocd"
+IN_CLUSTER = "https://kubernetes.default.svc"
+ROOT_APP = "neuroscale-root"
+APPSET_NAME = "neuroscale-model-endpoints"
+APPS_PATH = "infrastructure/apps"
+WAVE_ANNOTATION = "argocd.argoproj.io/sync-wave"
+
+#: Where controllers inject TLS bundles after apply; Git never holds them.
+CRD_CABUNDLE = {
+    "group": "apiextensions.k8s.io",
+    "kind": "CustomResourceDefinition",
+    "jqPathExpressions": [".spec.conversion.webhook.clientConfig.caBundle"],
+}
+WEBHOOK_CABUNDLE = [
+    {"group": "admissionregistration.k8s.io", "kind": kind,
+     "jqPathExpressions": [".webhooks[]?.clientConfig.caBundle"]}
+    for kind in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration")
+]
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    """One Argo CD Application of the platform, before it becomes YAML."""
+
+    name: str
+    wave: int
+    namespace: str
+    path: str = ""  # a directory of this repository ...
+    chart: Chart | None = None  # ... or a pinned Helm chart
+    values: dict[str, Any] | None = None
+    value_files: tuple[str, ...] = ()
+    server_side: bool = False
+    ignore_cabundle: bool = False
+    prune: bool = True
+    create_namespace: bool = True
+    description: str = ""
+    extra_ignore: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+
+    @property
+    def file_name(self) -> str:
+        return f"{APPS_PATH}/{self.wave:02d}-{self.name}.yaml"
+
+
+def _source(app: AppSpec, options: InitOptions) -> dict[str, Any]:
+    if app.chart is not None:
+        source: dict[str, Any] = {"repoURL": app.chart.repo, "chart": app.chart.name,
+                                  "targetRevision": app.chart.version}
+        helm: dict[str, Any] = {"releaseName": app.name}
+        if app.values:
+            helm["valuesObject"] = app.values
+        source["helm"] = helm
+        return source
+    source = {"repoURL": options.repo_url, "targetRevision": "main", "path": app.path}
+    if app.value_files:
+        source["helm"] = {"releaseName": app.name, "valueFiles": list(app.value_files)}
+    return source
+
+
+def _sync_policy(app: AppSpec) -> dict[str, Any]:
+    options = []
+    if app.create_namespace:
+        options.append("CreateNamespace=true")
+    if app.server_side:
+        options.append("ServerSideApply=true")
+    if app.ignore_cabundle or app.extra_ignore:
+        options.append("RespectIgnoreDifferences=true")
+    return {
+        "automated": {"prune": app.prune, "selfHeal": True},
+        "syncOptions": options,
+        "retry": {"limit": 5, "backoff": {"duration": "10s", "factor": 2, "maxDuration": "3m"}},
+    }
+
+
+def application(app: AppSpec, options: InitOptions) -> dict[str, Any]:
+    annotations = {WAVE_ANNOTATION: str(app.wave)}
+    if app.description:
+        annotations["neuroscale.io/description"] = app.description
+    spec: dict[str, Any] = {
+        "project": "default",
+        "source": _source(app, options),
+        "destination": {"server": IN_CLUSTER, "namespace": app.namespace},
+        "syncPolicy": _sync_policy(app),
+    }
+    ignore: list[dict[str, Any]] = []
+    if app.ignore_cabundle:
+        ignore = [dict(CRD_CABUNDLE), *(dict(item) for item in WEBHOOK_CABUNDLE)]
+    ignore.extend(app.extra_ignore)
+    if ignore:
+        spec["ignoreDifferences"] = ignore
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {
+            "name": app.name,
+            "namespace": ARGOCD_NAMESPACE,
+            "annotations": annotations,
+            "finalizers": ["resources-finalizer.argocd.argoproj.io"],
+        },
+        "spec": spec,
+    }
+
+
+def root_application(options: InitOptions) -> dict[str, Any]:
+    """The app of apps: the only object a human applies by hand."""
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": ROOT_APP, "namespace": ARGOCD_NAMESPACE},
+        "spec": {
+            "project": "default",
+            "source": {"repoURL": options.repo_url, "targetRevision": "main", "path": APPS_PATH,
+                       "directory": {"recurse": False}},
+            "destination": {"server": IN_CLUSTER, "namespace": ARGOCD_NAMESPACE},
+            "syncPolicy": {"automated": {"prune": True, "selfHeal": True}},
+        },
+    }
+
+
+def model_endpoints_appset(options: InitOptions, *, wave: int) -> dict[str, Any]:
+    """One Application per `apps/<name>/` directory; no per-endpoint files anywhere else (FM-07)."""
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "ApplicationSet",
+        "metadata": {
+            "name": APPSET_NAME,
+            "namespace": ARGOCD_NAMESPACE,
+            "annotations": {WAVE_ANNOTATION: str(wave)},
+        },
+        "spec": {
+            "goTemplate": True,
+            "goTemplateOptions": ["missingkey=error"],
+            "generators": [{"git": {"repoURL": options.repo_url, "revision": "main",
+                                    "directories": [{"path": "apps/*"}]}}],
+            "template": {
+                "metadata": {"name": "{{.path.basename}}",
+                             "labels": {"app.kubernetes.io/part-of": APPSET_NAME}},
+                "spec": {
+                    "project": "default",
+                    "source": {"repoURL": options.repo_url, "targetRevision": "main", "path": "{{.path.path}}"},
+                    "destination": {"server": IN_CLUSTER, "namespace": options.namespace},
+                    "syncPolicy": {"automated": {"prune": True, "selfHeal": True},
+                                   "retry": {"limit": 3, "backoff": {"duration": "15s", "factor": 2,
+                                                                     "maxDuration": "2m"}}},
+                },
+            },
+        },
+    }

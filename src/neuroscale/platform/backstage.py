@@ -1,0 +1,124 @@
+"""Backstage as a wrapper Helm chart with a dev and a prod profile.
+
+The wrapper's dependency is named `backstage` and that chart's container
+settings live under its own `backstage:` key, so every container value here is
+nested `backstage.backstage.*` (FM-30). The profiles are separate value files
+on top of a shared `values.yaml` that holds no auth at all: guest sign-in
+exists only in the dev file, GitHub OAuth only in prod, so layering can never
+smuggle the guest provider into production (FM-32, R-18).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from neuroscale.platform import versions
+from neuroscale.platform.options import InitOptions
+from neuroscale.platform.template import TEMPLATE_DIR
+
+BACKSTAGE_PATH = "infrastructure/backstage"
+BACKSTAGE_NAMESPACE = "backstage"
+RELEASE = "neuroscale-backstage"
+SECRET_NAME = "neuroscale-backstage-secrets"
+CONTAINER_PORT = 7007
+#: The local side of `neuroscale cluster tunnels` for Backstage; baseUrls must use it (FM-29).
+LOCAL_PORT = 7010
+LOCAL_URL = f"http://localhost:{LOCAL_PORT}"
+
+
+def _probe(path: str, *, delay: int, period: int = 10, failures: int = 3) -> dict[str, Any]:
+    return {"httpGet": {"path": path, "port": CONTAINER_PORT, "scheme": "HTTP"},
+            "initialDelaySeconds": delay, "periodSeconds": period, "timeoutSeconds": 5,
+            "failureThreshold": failures}
+
+
+def _template_location(options: InitOptions) -> str:
+    base = options.repo_url.removesuffix(".git")
+    if options.github_slug:
+        base = f"https://github.com/{options.github_slug}"
+    return f"{base}/blob/main/{TEMPLATE_DIR}/template.yaml"
+
+
+def chart() -> dict[str, Any]:
+    return {
+        "apiVersion": "v2", "name": RELEASE, "version": "0.1.0",
+        "description": "NeuroScale developer portal (wrapper around the upstream Backstage chart)",
+        "dependencies": [{"name": versions.BACKSTAGE.name, "version": versions.BACKSTAGE.version,
+                          "repository": versions.BACKSTAGE.repo}],
+    }
+
+
+def _app_config(options: InitOptions, base_url: str) -> dict[str, Any]:
+    return {
+        "app": {"title": "NeuroScale", "baseUrl": base_url},
+        "backend": {
+            "baseUrl": base_url,
+            "listen": {"port": CONTAINER_PORT, "host": "0.0.0.0"},  # probes come from the kubelet (H-04)
+            "cors": {"origin": base_url, "credentials": True},
+            "database": {"client": "better-sqlite3", "connection": ":memory:"},
+        },
+        "integrations": {"github": [{"host": "github.com", "token": "${GITHUB_TOKEN}"}]},
+        "catalog": {
+            # A location must allow Template explicitly or the form never appears (FM-25/26).
+            "rules": [{"allow": ["Component", "System", "API", "Resource", "Location"]}],
+            "locations": [{"type": "url", "target": _template_location(options), "rules": [{"allow": ["Template"]}]}],
+        },
+    }
+
+
+def common_values(options: InitOptions) -> dict[str, Any]:
+    """Settings both profiles share: probes for a slow Node.js start, pinned image, token from a Secret."""
+    return {"backstage": {
+        "backstage": {
+            "replicas": 1,
+            "revisionHistoryLimit": 2,
+            "image": {"registry": "ghcr.io", "repository": "backstage/backstage",
+                      "tag": versions.BACKSTAGE_DEV_IMAGE_TAG, "pullPolicy": "IfNotPresent"},
+            "containerPorts": {"backend": CONTAINER_PORT},
+            # Backstage needs 60-120 s to start: the startup probe allows up to 120 + 30*10 s before restarts.
+            "startupProbe": _probe("/.backstage/health/v1/liveness", delay=120, failures=30),
+            "readinessProbe": _probe("/.backstage/health/v1/readiness", delay=120),
+            "livenessProbe": _probe("/.backstage/health/v1/liveness", delay=300),
+            "resources": {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}},
+            # The GitHub token comes from a Secret (never from Git); a missing Secret stops the pod loudly (FM-34).
+            "extraEnvVarsSecrets": [SECRET_NAME],
+            "appConfig": _app_config(options, LOCAL_URL),
+        },
+        "service": {"ports": {"backend": CONTAINER_PORT}},
+    }}
+
+
+def dev_values() -> dict[str, Any]:
+    """Local profile: guest sign-in, reachable only through the 127.0.0.1 tunnel."""
+    return {"backstage": {"backstage": {"appConfig": {
+        "auth": {"environment": "development",
+                 "providers": {"guest": {"dangerouslyAllowOutsideDevelopment": True}}},
+    }}}}
+
+
+def prod_values(options: InitOptions) -> dict[str, Any]:
+    """Production profile: GitHub OAuth, no guest, your own image, two replicas, hard limits."""
+    url = f"https://backstage.{options.domain}"
+    owner = (options.github_slug or "neuroscale/").split("/")[0]
+    app_config = _app_config(options, url)
+    app_config["auth"] = {"environment": "production", "providers": {"github": {"production": {
+        "clientId": "${AUTH_GITHUB_CLIENT_ID}", "clientSecret": "${AUTH_GITHUB_CLIENT_SECRET}",
+        "signIn": {"resolvers": [{"resolver": "usernameMatchingUserEntityName"}]},
+    }}}}
+    return {"backstage": {"backstage": {
+        "replicas": 2,
+        # The upstream demo image is not a production base (FM-33): build your own app image and pin it here.
+        "image": {"registry": "ghcr.io", "repository": f"{owner}/neuroscale-backstage", "tag": "0.1.0",
+                  "pullPolicy": "IfNotPresent"},
+        "resources": {"requests": {"cpu": "250m", "memory": "768Mi"}, "limits": {"cpu": "1", "memory": "1536Mi"}},
+        "appConfig": app_config,
+    }}}
+
+
+def backstage_files(options: InitOptions) -> dict[str, Any]:
+    return {
+        f"{BACKSTAGE_PATH}/Chart.yaml": chart(),
+        f"{BACKSTAGE_PATH}/values.yaml": common_values(options),
+        f"{BACKSTAGE_PATH}/values-dev.yaml": dev_values(),
+        f"{BACKSTAGE_PATH}/values-prod.yaml": prod_values(options),
+    }

@@ -1,0 +1,175 @@
+"""Compile CEL once, evaluate it many times, and refuse what cannot be evaluated faithfully.
+
+Policies are evaluated for every object of a repository in CI, so each
+expression is compiled exactly once per process (a dict cache: compiling costs
+far more than executing). Before a program is accepted, the functions it
+calls are checked against what this environment provides: an expression that
+calls a function we do not have (e.g. the `authorizer` library) becomes an
+`Unevaluable` error, never a silent pass.
+
+The `cel` binding does not parse cel-go's optional syntax (`a.?b`, `m[?k]`),
+which Kyverno and Kubernetes policies use a lot; `rewrite_optionals` turns it
+into calls of two helper functions with the same semantics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import cel
+
+from neuroscale.policy.k8s_cel import kubernetes_functions
+
+#: Functions and macros the Rust core provides (operators are named `_x_`, `@x` or `!_`).
+_CORE_FUNCTIONS = frozenset({
+    "size", "contains", "startsWith", "endsWith", "matches", "int", "uint", "double", "string", "bytes",
+    "bool", "timestamp", "duration", "dyn", "type", "has", "all", "exists", "exists_one", "map", "filter",
+    "getFullYear", "getMonth", "getDate", "getDayOfMonth", "getDayOfWeek", "getDayOfYear", "getHours",
+    "getMinutes", "getSeconds", "getMilliseconds", "of", "none", "ofNonZeroValue", "orValue", "hasValue",
+    "value", "or", "optSelect", "optIndex",
+})
+
+_MAX_SOURCE = 16_384
+
+
+class Unevaluable(Exception):
+    """The expression uses something this engine cannot evaluate faithfully."""
+
+
+class EvaluationError(Exception):
+    """The expression ran and failed (missing key, wrong type): the policy's failurePolicy decides."""
+
+
+def _opt_select(target: Any, key: Any) -> cel.OptionalValue:
+    if isinstance(target, cel.OptionalValue):
+        if not target.has_value():
+            return target
+        target = target.value()
+    if isinstance(target, dict) and key in target:
+        return cel.OptionalValue.of(target[key])
+    if isinstance(target, list) and isinstance(key, int) and -len(target) <= key < len(target) and key >= 0:
+        return cel.OptionalValue.of(target[key])
+    return cel.OptionalValue.none()
+
+
+def _skip_string(source: str, start: int) -> int:
+    """Index just past the string literal starting at `start` (a quote character)."""
+    quote = source[start]
+    triple = source[start:start + 3] == quote * 3
+    delimiter = quote * 3 if triple else quote
+    position = start + len(delimiter)
+    while position < len(source):
+        if source[position] == "\\":
+            position += 2
+            continue
+        if source.startswith(delimiter, position):
+            return position + len(delimiter)
+        position += 1
+    return position
+
+
+def rewrite_optionals(source: str) -> str:
+    """Turn `a.?b` into `a.optSelect("b")` and `a[?k]` into `a.optIndex(k)`, outside string literals."""
+    if "?" not in source:
+        return source
+    out: list[str] = []
+    brackets: list[bool] = []
+    position = 0
+    while position < len(source):
+        char = source[position]
+        if char in "'\"":
+            end = _skip_string(source, position)
+            out.append(source[position:end])
+            position = end
+            continue
+        if char == "." and source.startswith(".?", position):
+            ident_end = position + 2
+            while ident_end < len(source) and (source[ident_end].isalnum() or source[ident_end] == "_"):
+                ident_end += 1
+            out.append(f'.optSelect("{source[position + 2:ident_end]}")')
+            position = ident_end
+            continue
+        if char == "[":
+            optional = source.startswith("[?", position) and bool("".join(out).rstrip()[-1:].strip("([,{:?!&|"))
+            brackets.append(optional)
+            out.append(".optIndex(" if optional else "[")
+            position += 2 if optional else 1
+            continue
+        if char == "]" and brackets:
+            out.append(")" if brackets.pop() else "]")
+            position += 1
+            continue
+        out.append(char)
+        position += 1
+    return "".join(out)
+
+
+class CelEnvironment:
+    """Function table plus a compile cache; one per process is plenty (see `default_environment`)."""
+
+    def __init__(self, extra_functions: Mapping[str, Callable[..., Any]] | None = None) -> None:
+        self.functions: dict[str, Callable[..., Any]] = kubernetes_functions()
+        self.functions["optSelect"] = _opt_select
+        self.functions["optIndex"] = _opt_select
+        self.functions.update(extra_functions or {})
+        self._known = _CORE_FUNCTIONS | {name.rsplit(".", 1)[-1] for name in self.functions}
+        self._cache: dict[str, cel.Program | Unevaluable] = {}
+
+    def compile(self, source: str) -> cel.Program:
+        """The compiled program, or `Unevaluable` naming the syntax error or unknown function."""
+        cached = self._cache.get(source)
+        if cached is None:
+            cached = self._compile(source)
+            self._cache[source] = cached
+        if isinstance(cached, Unevaluable):
+            raise cached
+        return cached
+
+    def _compile(self, source: str) -> cel.Program | Unevaluable:
+        if not isinstance(source, str) or not source.strip():
+            return Unevaluable("empty CEL expression")
+        if len(source) > _MAX_SOURCE:
+            return Unevaluable(f"CEL expression longer than {_MAX_SOURCE} characters")
+        try:
+            program = cel.compile(rewrite_optionals(source))
+        except (ValueError, RuntimeError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            return Unevaluable(f"CEL does not compile: {first}")
+        unknown = sorted(
+            name for name in program.functions()
+            if not name.startswith(("_", "@", "!")) and name not in self._known
+        )
+        if unknown:
+            return Unevaluable(f"CEL calls functions this engine does not provide: {', '.join(unknown)}")
+        return program
+
+    def context(self) -> cel.Context:
+        """A fresh evaluation context holding the function table; update variables per object."""
+        return cel.Context(functions=self.functions)
+
+    @staticmethod
+    def run(program: cel.Program, context: cel.Context) -> Any:
+        """Execute; map the binding's exceptions onto `Unevaluable` / `EvaluationError`."""
+        try:
+            return program.execute(context)
+        except RuntimeError as exc:
+            text = str(exc)
+            if "Undefined variable or function" in text:
+                raise Unevaluable(text.split(".")[0]) from None
+            raise EvaluationError(text.split(". Check")[0]) from None
+        except (KeyError, IndexError) as exc:
+            raise EvaluationError(f"no such key: {exc}") from None
+        except (ValueError, TypeError, OverflowError, ZeroDivisionError) as exc:
+            raise EvaluationError(str(exc).split(". Check")[0]) from None
+
+
+_DEFAULT: CelEnvironment | None = None
+
+
+def default_environment() -> CelEnvironment:
+    """The process-wide environment (built lazily: no work at import)."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = CelEnvironment()
+    return _DEFAULT

@@ -1,0 +1,171 @@
+"""The Kubernetes CEL extension functions, as plain Python callables for the `cel` library.
+
+The API server evaluates ValidatingAdmissionPolicy expressions with cel-go plus
+Kubernetes libraries (quantity, url, regex, lists). The Rust-backed `cel`
+package only knows the core language, so the functions policies actually use
+are provided here. A quantity travels through CEL as a one-key map
+`{"@quantity": "<normalised decimal>"}` because the binding only converts
+plain values; normalising makes `quantity("1") == quantity("1000m")` true, as
+in Kubernetes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlsplit
+
+from cel import stdlib
+
+from neuroscale.errors import InvalidInput
+from neuroscale.spec.quantity import parse_quantity
+
+QUANTITY_KEY = "@quantity"
+URL_KEY = "@url"
+
+
+def _qvalue(value: Any) -> Decimal:
+    if isinstance(value, dict) and QUANTITY_KEY in value:
+        return Decimal(value[QUANTITY_KEY])
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return Decimal(str(value))
+    raise TypeError(f"expected a quantity, got {type(value).__name__}")
+
+
+def _qmake(value: Decimal) -> dict[str, str]:
+    return {QUANTITY_KEY: str(value.normalize())}
+
+
+def quantity(text: Any) -> dict[str, str]:
+    """`quantity("500m")`: parse a Kubernetes quantity (error if malformed, as in Kubernetes)."""
+    try:
+        return _qmake(parse_quantity(text))
+    except InvalidInput as exc:
+        raise ValueError(exc.message) from None
+
+
+def is_quantity(text: Any) -> bool:
+    try:
+        parse_quantity(text)
+    except (InvalidInput, TypeError):
+        return False
+    return isinstance(text, str)
+
+
+def _compare(a: Any, b: Any) -> int:
+    left, right = _qvalue(a), _qvalue(b)
+    return (left > right) - (left < right)
+
+
+def _sign(value: Any) -> int:
+    if isinstance(value, dict) and QUANTITY_KEY in value:
+        return _compare(value, 0)
+    return int(stdlib.math_sign(value))
+
+
+def _add(a: Any, b: Any) -> dict[str, str]:
+    return _qmake(_qvalue(a) + _qvalue(b))
+
+
+def _sub(a: Any, b: Any) -> dict[str, str]:
+    return _qmake(_qvalue(a) - _qvalue(b))
+
+
+def _as_integer(value: Any) -> int:
+    number = _qvalue(value)
+    if number != number.to_integral_value():
+        raise ValueError("quantity is not an integer")
+    return int(number)
+
+
+def url(text: str) -> dict[str, str]:
+    """`url("https://host:8080/p?q")`: an absolute URI or absolute path, as Kubernetes accepts."""
+    parts = urlsplit(text)
+    if not (parts.scheme and parts.netloc) and not text.startswith("/"):
+        raise ValueError(f"{text!r} is not an absolute URL or path")
+    return {URL_KEY: text}
+
+
+def is_url(text: Any) -> bool:
+    try:
+        url(text)
+    except (ValueError, TypeError, AttributeError):
+        return False
+    return True
+
+
+def _url_parts(value: Any) -> Any:
+    if not (isinstance(value, dict) and URL_KEY in value):
+        raise TypeError("expected a url")
+    return urlsplit(value[URL_KEY])
+
+
+def _get_port(value: Any) -> str:
+    port = _url_parts(value).port
+    return "" if port is None else str(port)
+
+
+def _find(text: str, pattern: str) -> str:
+    match = re.search(pattern, text)
+    return match.group(0) if match else ""
+
+
+def _find_all(text: str, pattern: str, limit: int = -1) -> list[str]:
+    found = [m.group(0) for m in re.finditer(pattern, text)]
+    return found if limit < 0 else found[:limit]
+
+
+def _index_of(container: Any, item: Any, *rest: Any) -> int:
+    if isinstance(container, list):
+        return container.index(item) if item in container else -1
+    return stdlib.index_of(container, item, *rest)
+
+
+def _last_index_of(container: Any, item: Any, *rest: Any) -> int:
+    if isinstance(container, list):
+        for position in range(len(container) - 1, -1, -1):
+            if container[position] == item:
+                return position
+        return -1
+    return stdlib.last_index_of(container, item, *rest)
+
+
+def _is_sorted(items: list[Any]) -> bool:
+    return all(a <= b for a, b in zip(items, items[1:]))
+
+
+def kubernetes_functions() -> dict[str, Callable[..., Any]]:
+    """The function table: cel-go's strings/math/lists extensions plus the Kubernetes libraries."""
+    from cel import Context
+
+    base = Context()
+    stdlib.add_stdlib_to_context(base)
+    functions = dict(base.functions)
+    functions.update({
+        "quantity": quantity,
+        "isQuantity": is_quantity,
+        "isLessThan": lambda a, b: _compare(a, b) < 0,
+        "isGreaterThan": lambda a, b: _compare(a, b) > 0,
+        "compareTo": _compare,
+        "add": _add,
+        "sub": _sub,
+        "sign": _sign,
+        "isInteger": lambda q: _qvalue(q) == _qvalue(q).to_integral_value(),
+        "asInteger": _as_integer,
+        "asApproximateFloat": lambda q: float(_qvalue(q)),
+        "url": url,
+        "isURL": is_url,
+        "getScheme": lambda u: _url_parts(u).scheme,
+        "getHost": lambda u: _url_parts(u).netloc.rsplit("@", 1)[-1],
+        "getHostname": lambda u: _url_parts(u).hostname or "",
+        "getPort": _get_port,
+        "getEscapedPath": lambda u: _url_parts(u).path,
+        "find": _find,
+        "findAll": _find_all,
+        "indexOf": _index_of,
+        "lastIndexOf": _last_index_of,
+        "isSorted": _is_sorted,
+    })
+    return functions

@@ -1,0 +1,111 @@
+"""Label selectors and resource rules: the matching vocabulary VAP and Kyverno share.
+
+A selector the engine does not understand (unknown operator) raises
+`UnsupportedConstruct` so the caller reports it instead of treating the
+object as unmatched - a silently unmatched object is a silent pass.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from typing import Any
+
+from neuroscale.policy.subject import Subject
+
+
+class UnsupportedConstruct(Exception):
+    """A policy field this engine cannot evaluate; message names the construct."""
+
+
+def selector_matches(selector: Any, labels: Mapping[str, str], *, where: str) -> bool:
+    """Kubernetes LabelSelector semantics; an empty or absent selector matches everything."""
+    if not selector:
+        return True
+    if not isinstance(selector, Mapping):
+        raise UnsupportedConstruct(f"{where}: label selector must be a mapping")
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != str(value):
+            return False
+    for expression in selector.get("matchExpressions") or []:
+        key = expression.get("key", "")
+        operator = expression.get("operator", "")
+        values = [str(v) for v in expression.get("values") or []]
+        present = key in labels
+        if operator == "In":
+            ok = present and labels[key] in values
+        elif operator == "NotIn":
+            ok = not present or labels[key] not in values
+        elif operator == "Exists":
+            ok = present
+        elif operator == "DoesNotExist":
+            ok = not present
+        else:
+            raise UnsupportedConstruct(f"{where}: label selector operator {operator!r}")
+        if not ok:
+            return False
+    return True
+
+
+def _listed(value: str, allowed: Sequence[Any] | None) -> bool:
+    return bool(allowed) and ("*" in allowed or value in allowed)  # type: ignore[operator]
+
+
+def _resource_listed(resource: str, allowed: Sequence[Any] | None) -> bool:
+    """`resources` entries: `*`, `deployments`, `deployments/*` (no subresources offline)."""
+    for entry in allowed or []:
+        base, _, sub = str(entry).partition("/")
+        if (base in ("*", resource)) and sub in ("", "*"):
+            return True
+    return False
+
+
+def rule_matches(rule: Mapping[str, Any], subject: Subject) -> bool:
+    """A NamedRuleWithOperations against a CREATE of `subject`."""
+    operations = rule.get("operations") or ["*"]
+    if not _listed("CREATE", operations):
+        return False
+    if not _listed(subject.group, rule.get("apiGroups")):
+        return False
+    if not _listed(subject.version, rule.get("apiVersions")):
+        return False
+    if not _resource_listed(subject.resource, rule.get("resources")):
+        return False
+    names = rule.get("resourceNames")
+    if names and subject.name not in names:
+        return False
+    scope = rule.get("scope", "*")
+    if scope == "Cluster" and not subject.cluster_scoped:
+        return False
+    return not (scope == "Namespaced" and subject.cluster_scoped)
+
+
+def match_resources(spec: Any, subject: Subject, *, where: str) -> bool:
+    """VAP `matchConstraints` / binding `matchResources` (an absent block matches everything)."""
+    if not spec:
+        return True
+    ns_labels = subject.labels if subject.kind == "Namespace" else subject.namespace_labels
+    if (subject.namespace or subject.kind == "Namespace") and not selector_matches(
+            spec.get("namespaceSelector"), ns_labels, where=f"{where}.namespaceSelector"):
+        return False
+    if not selector_matches(spec.get("objectSelector"), subject.labels, where=f"{where}.objectSelector"):
+        return False
+    rules = spec.get("resourceRules")
+    if rules is not None and not any(rule_matches(rule, subject) for rule in rules):
+        return False
+    return not any(rule_matches(rule, subject) for rule in spec.get("excludeResourceRules") or [])
+
+
+@lru_cache(maxsize=2048)
+def _glob(pattern: str) -> re.Pattern[str]:
+    return re.compile(fnmatch.translate(pattern), re.DOTALL)
+
+
+def wildcard_match(pattern: str, value: str) -> bool:
+    """Kyverno wildcards: `*` any run, `?` one character; everything else literal."""
+    if "*" not in pattern and "?" not in pattern:
+        return pattern == value
+    escaped = pattern.replace("[", "[[]")
+    return bool(_glob(escaped).match(value))

@@ -1,0 +1,285 @@
+"""Evaluate ValidatingAdmissionPolicy (+ bindings) and Kyverno ValidatingPolicy offline.
+
+Both kinds share one shape - matchConstraints, matchConditions, variables,
+validations with message/messageExpression/reason/fieldPath, failurePolicy -
+so one compiled form serves both; a Kyverno ValidatingPolicy is treated as a
+VAP with one implicit binding carrying its `spec.validationActions`.
+
+Semantics follow the API server: a policy without a binding enforces nothing
+(reported as a warning, since that is almost always a mistake); a
+matchCondition that is false skips the object; an expression that fails at
+runtime denies under `failurePolicy: Fail` (the default) and is reported as a
+warning under `Ignore`. Compilation happens once per policy, not per object.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import cel
+
+from neuroscale.findings import Finding, ObjectRef, Severity
+from neuroscale.policy.celenv import CelEnvironment, EvaluationError, Unevaluable
+from neuroscale.policy.report import RULES_ANNOTATION, policy_ref, unevaluable, violation
+from neuroscale.policy.selectors import UnsupportedConstruct, match_resources, selector_matches
+from neuroscale.policy.subject import Subject
+
+VAP_KINDS = ("ValidatingAdmissionPolicy",)
+BINDING_KIND = "ValidatingAdmissionPolicyBinding"
+KYVERNO_VPOL_KIND = "ValidatingPolicy"
+
+_ACTION_SEVERITY = {"Deny": Severity.ERROR, "Warn": Severity.WARNING, "Audit": Severity.WARNING}
+
+
+@dataclass(frozen=True)
+class Binding:
+    name: str
+    match: Mapping[str, Any] | None
+    actions: tuple[str, ...]
+    param_ref: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Validation:
+    program: cel.Program
+    where: str
+    message: str
+    message_program: cel.Program | None
+    reason: str
+    field_path: str
+    rule: str
+    fix: str
+
+
+@dataclass
+class CompiledCelPolicy:
+    """One policy, compiled; `problems` holds what could not be compiled (then nothing else runs)."""
+
+    name: str
+    ref: ObjectRef
+    match: Mapping[str, Any] | None
+    failure_policy: str
+    param_kind: Mapping[str, Any] | None
+    bindings: list[Binding] = field(default_factory=list)
+    conditions: list[tuple[str, cel.Program]] = field(default_factory=list)
+    variables: list[tuple[str, cel.Program]] = field(default_factory=list)
+    validations: list[Validation] = field(default_factory=list)
+    problems: list[Finding] = field(default_factory=list)
+
+
+def _rule_names(metadata: Mapping[str, Any]) -> list[dict[str, str]]:
+    raw = (metadata.get("annotations") or {}).get(RULES_ANNOTATION)
+    try:
+        names = json.loads(raw) if isinstance(raw, str) else []
+    except ValueError:
+        return []
+    return names if isinstance(names, list) else []
+
+
+def _compile(env: CelEnvironment, policy: CompiledCelPolicy, source: Any, where: str) -> cel.Program | None:
+    try:
+        program = env.compile(source)
+    except Unevaluable as exc:
+        policy.problems.append(unevaluable(str(exc), policy=policy.name, where=where, policy_object=policy.ref))
+        return None
+    if "authorizer" in program.variables():
+        policy.problems.append(unevaluable("the authorizer library (needs a live API server)",
+                                           policy=policy.name, where=where, policy_object=policy.ref))
+        return None
+    return program
+
+
+def compile_cel_policy(document: Mapping[str, Any], env: CelEnvironment) -> CompiledCelPolicy:
+    """Compile a VAP or Kyverno ValidatingPolicy; bindings are attached afterwards (`attach_bindings`)."""
+    metadata = document.get("metadata") or {}
+    spec = document.get("spec") or {}
+    policy = CompiledCelPolicy(
+        name=str(metadata.get("name", "")), ref=policy_ref(document), match=spec.get("matchConstraints"),
+        failure_policy=str(spec.get("failurePolicy") or "Fail"), param_kind=spec.get("paramKind"),
+    )
+    if document.get("kind") == KYVERNO_VPOL_KIND:
+        admission = ((spec.get("evaluation") or {}).get("admission") or {}).get("enabled", True)
+        if admission is not False:
+            actions = tuple(spec.get("validationActions") or ["Deny"])
+            policy.bindings.append(Binding(name=policy.name, match=None, actions=actions))
+    for index, condition in enumerate(spec.get("matchConditions") or []):
+        program = _compile(env, policy, condition.get("expression"), f"spec.matchConditions[{index}].expression")
+        if program is not None:
+            policy.conditions.append((str(condition.get("name", index)), program))
+    for index, variable in enumerate(spec.get("variables") or []):
+        program = _compile(env, policy, variable.get("expression"), f"spec.variables[{index}].expression")
+        if program is not None:
+            policy.variables.append((str(variable.get("name", "")), program))
+    names = _rule_names(metadata)
+    for index, item in enumerate(spec.get("validations") or []):
+        where = f"spec.validations[{index}]"
+        program = _compile(env, policy, item.get("expression"), f"{where}.expression")
+        message_program = None
+        if item.get("messageExpression"):
+            message_program = _compile(env, policy, item["messageExpression"], f"{where}.messageExpression")
+        named = names[index] if index < len(names) and isinstance(names[index], dict) else {}
+        if program is not None:
+            policy.validations.append(Validation(
+                program=program, where=where, message=str(item.get("message") or ""),
+                message_program=message_program, reason=str(item.get("reason") or "Invalid"),
+                field_path=str(named.get("fieldPath") or item.get("fieldPath") or ""),
+                rule=str(named.get("name", "")), fix=str(named.get("fix", "")),
+            ))
+    if not spec.get("validations"):
+        policy.problems.append(unevaluable("no spec.validations (audit annotations alone are not supported)",
+                                           policy=policy.name, where="spec.validations", policy_object=policy.ref))
+    return policy
+
+
+def attach_bindings(policies: Mapping[str, CompiledCelPolicy], documents: Sequence[Mapping[str, Any]]) -> None:
+    """Attach each ValidatingAdmissionPolicyBinding to the policy it names."""
+    for document in documents:
+        spec = document.get("spec") or {}
+        target = policies.get(str(spec.get("policyName", "")))
+        if target is None:
+            continue
+        target.bindings.append(Binding(
+            name=str((document.get("metadata") or {}).get("name", "")), match=spec.get("matchResources"),
+            actions=tuple(spec.get("validationActions") or []), param_ref=spec.get("paramRef"),
+        ))
+
+
+def unbound_warning(policy: CompiledCelPolicy) -> Finding:
+    return Finding(
+        rule="policy/unbound", severity=Severity.WARNING, obj=policy.ref,
+        message=f"ValidatingAdmissionPolicy {policy.name!r} has no ValidatingAdmissionPolicyBinding: it enforces nothing",
+        fix=f"add a ValidatingAdmissionPolicyBinding with spec.policyName: {policy.name} and validationActions",
+        extra={"policy": policy.name},
+    )
+
+
+def _params(policy: CompiledCelPolicy, binding: Binding, subject: Subject,
+            everything: Sequence[Subject]) -> list[Any] | None:
+    """Param objects for this binding; `None` means 'not found' (deny unless the binding allows)."""
+    if not policy.param_kind:
+        return [None]
+    ref = binding.param_ref or {}
+    kind = policy.param_kind.get("kind")
+    api_version = policy.param_kind.get("apiVersion")
+    namespace = ref.get("namespace") or subject.namespace
+    found = [
+        s.obj for s in everything
+        if s.kind == kind and s.ref.api_version == api_version and (not s.namespace or s.namespace == namespace)
+        and (s.name == ref["name"] if ref.get("name") else
+             selector_matches(ref.get("selector"), s.labels, where="paramRef.selector"))
+    ]
+    return found or None
+
+
+class CelPolicyRun:
+    """Evaluates compiled policies against subjects, sharing one CEL context per subject."""
+
+    def __init__(self, env: CelEnvironment, everything: Sequence[Subject]) -> None:
+        self.env = env
+        self.context = env.context()
+        self.everything = everything
+
+    def begin(self, subject: Subject) -> None:
+        self.context.update({
+            "object": dict(subject.obj), "oldObject": None, "request": subject.request(),
+            "namespaceObject": subject.namespace_object, "params": None, "variables": {},
+        })
+
+    def evaluate(self, policy: CompiledCelPolicy, subject: Subject) -> list[Finding]:
+        if policy.problems:
+            return []
+        try:
+            if not match_resources(policy.match, subject, where="spec.matchConstraints"):
+                return []
+            bindings = [b for b in policy.bindings
+                        if match_resources(b.match, subject, where=f"binding {b.name}.spec.matchResources")]
+        except UnsupportedConstruct as exc:
+            return [unevaluable(str(exc), policy=policy.name, where="match", subject=subject)]
+        findings: list[Finding] = []
+        for binding in bindings:
+            params = _params(policy, binding, subject, self.everything)
+            if params is None:
+                if (binding.param_ref or {}).get("parameterNotFoundAction", "Deny") == "Deny":
+                    findings.append(violation(
+                        subject, policy=policy.name, rule="", severity=Severity.ERROR, action="Deny",
+                        message=f"no {policy.param_kind} parameter found for binding {binding.name}",
+                        fix="add the parameter object to the repository or set parameterNotFoundAction: Allow"))
+                continue
+            for param in params:
+                findings.extend(self._evaluate_once(policy, binding, subject, param))
+        return findings
+
+    def _evaluate_once(self, policy: CompiledCelPolicy, binding: Binding, subject: Subject,
+                       param: Any) -> list[Finding]:
+        actions = binding.actions or ("Deny",)
+        severity = min((_ACTION_SEVERITY.get(a, Severity.ERROR) for a in actions), key=lambda s: s.rank)
+        action = "Deny" if "Deny" in actions else actions[0]
+        self.context.update({"params": param, "variables": {}})
+        try:
+            for name, program in policy.conditions:
+                if self._run(program) is not True:
+                    return []
+            variables: dict[str, Any] = {}
+            failed: dict[str, str] = {}
+            for name, program in policy.variables:
+                try:
+                    variables[name] = self._run(program)
+                except EvaluationError as exc:
+                    failed[name] = str(exc)
+                self.context.update({"variables": variables})
+        except Unevaluable as exc:
+            return [unevaluable(str(exc), policy=policy.name, where="spec", subject=subject)]
+        except EvaluationError as exc:
+            return self._failure(policy, subject, str(exc), "spec.matchConditions", severity, action)
+        findings = []
+        for validation in policy.validations:
+            try:
+                result = self._run(validation.program)
+            except Unevaluable as exc:
+                findings.append(unevaluable(str(exc), policy=policy.name, where=validation.where, subject=subject))
+                continue
+            except EvaluationError as exc:
+                culprit = next((f"variable {n!r}: {m}" for n, m in failed.items() if f"variables.{n}" in
+                                validation.program.source), str(exc))
+                findings.extend(self._failure(policy, subject, culprit, validation.where, severity, action))
+                continue
+            if result is True:
+                continue
+            if result is not False:
+                findings.append(unevaluable(f"expression returned {type(result).__name__}, not bool",
+                                            policy=policy.name, where=validation.where, subject=subject))
+                continue
+            findings.append(violation(
+                subject, policy=policy.name, rule=validation.rule, severity=severity, action=action,
+                message=self._message(validation), field_path=validation.field_path, fix=validation.fix,
+                reason=validation.reason,
+            ))
+        return findings
+
+    def _run(self, program: cel.Program) -> Any:
+        return self.env.run(program, self.context)
+
+    def _message(self, validation: Validation) -> str:
+        if validation.message_program is not None:
+            try:
+                text = self._run(validation.message_program)
+            except (Unevaluable, EvaluationError):
+                text = None
+            if isinstance(text, str) and text.strip():
+                return text
+        return validation.message or f"failed expression: {validation.program.source}"
+
+    @staticmethod
+    def _failure(policy: CompiledCelPolicy, subject: Subject, error: str, where: str,
+                 severity: Severity, action: str) -> list[Finding]:
+        ignored = policy.failure_policy == "Ignore"
+        return [violation(
+            subject, policy=policy.name, rule="", action="Ignore" if ignored else action,
+            severity=Severity.WARNING if ignored else severity,
+            message=f"expression at {where} could not be evaluated: {error}"
+                    + (" (ignored: failurePolicy Ignore)" if ignored else ""),
+            fix="guard optional fields with has() in the policy, or fix the object", result="error",
+        )]

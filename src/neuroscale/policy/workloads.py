@@ -1,0 +1,96 @@
+"""What a desired object will run: pods and their containers' resources, per workload kind.
+
+Quota and LimitRange evaluation need the pods a manifest will create, which a
+VAP cannot compute; this module knows where each workload kind keeps its pod
+template and replica count. An InferenceService runs `minReplicas` predictor
+pods now (KServe default 1) and up to `maxReplicas` later; the Knative
+queue-proxy sidecar is not counted (its resources live in cluster config).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+_TEMPLATES = {
+    "Deployment": ("spec", "template", "spec"),
+    "StatefulSet": ("spec", "template", "spec"),
+    "ReplicaSet": ("spec", "template", "spec"),
+    "DaemonSet": ("spec", "template", "spec"),
+    "Job": ("spec", "template", "spec"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
+    "Pod": ("spec",),
+}
+
+
+@dataclass(frozen=True)
+class Container:
+    """A container's declared resources, with the path to it for findings."""
+
+    name: str
+    path: str
+    requests: Mapping[str, Any]
+    limits: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Workload:
+    pods: int
+    max_pods: int
+    containers: tuple[Container, ...]
+
+
+def _dig(obj: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        if not isinstance(obj, Mapping):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def _int(value: Any, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def _container(raw: Any, path: str) -> Container:
+    raw = raw if isinstance(raw, Mapping) else {}
+    resources = raw.get("resources") if isinstance(raw.get("resources"), Mapping) else {}
+    requests = resources.get("requests") if isinstance(resources.get("requests"), Mapping) else {}
+    limits = resources.get("limits") if isinstance(resources.get("limits"), Mapping) else {}
+    return Container(name=str(raw.get("name", "")), path=path, requests=requests, limits=limits)
+
+
+def _isvc(obj: Mapping[str, Any]) -> Workload:
+    predictor = _dig(obj, ("spec", "predictor")) or {}
+    containers = []
+    if isinstance(predictor.get("model"), Mapping):
+        containers.append(_container(predictor["model"], "spec.predictor.model"))
+    for index, raw in enumerate(predictor.get("containers") or []):
+        containers.append(_container(raw, f"spec.predictor.containers[{index}]"))
+    low = _int(predictor.get("minReplicas"), 1)
+    return Workload(pods=low, max_pods=max(low, _int(predictor.get("maxReplicas"), low)),
+                    containers=tuple(containers))
+
+
+def workload(obj: Mapping[str, Any]) -> Workload | None:
+    """Pods and containers of a workload object, or None for kinds that run nothing."""
+    kind = obj.get("kind")
+    if kind == "InferenceService":
+        return _isvc(obj)
+    path = _TEMPLATES.get(str(kind))
+    if path is None:
+        return None
+    pod = _dig(obj, path)
+    if not isinstance(pod, Mapping):
+        return Workload(pods=0, max_pods=0, containers=())
+    prefix = ".".join(path)
+    containers = tuple(_container(raw, f"{prefix}.containers[{i}]")
+                       for i, raw in enumerate(pod.get("containers") or []))
+    if kind in ("Job", "CronJob"):
+        replicas = _int(_dig(obj, path[:-2] + ("parallelism",)), 1)
+    elif kind == "Pod" or kind == "DaemonSet":
+        replicas = 1
+    else:
+        replicas = _int(_dig(obj, ("spec", "replicas")), 1)
+    return Workload(pods=replicas, max_pods=replicas, containers=containers)

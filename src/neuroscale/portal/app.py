@@ -1,0 +1,86 @@
+"""`create_app(settings)`: assemble the portal's routes, templates, limits and error mapping.
+
+Nothing happens at import; the platform context is opened when the app starts
+(or handed in by the caller, as `main` does to report a missing home cleanly).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime, timezone
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from neuroscale.errors import NeuroScaleError
+from neuroscale.portal import api, pages
+from neuroscale.portal.backend import Backend, pull_endpoint
+from neuroscale.portal.http import BodyLimit, on_http_error, on_neuroscale_error, on_unexpected
+from neuroscale.portal.settings import PortalSettings
+from neuroscale.services.context import Author, PlatformContext
+
+
+def when(value: object) -> str:
+    """A timestamp (ISO text or epoch seconds) as `YYYY-MM-DD HH:MM:SS UTC`."""
+    if isinstance(value, (int, float)):
+        moment = datetime.fromtimestamp(value, tz=timezone.utc)
+    elif isinstance(value, str) and value:
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+    else:
+        return ""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def short(sha: object) -> str:
+    return str(sha or "")[:10]
+
+
+def build_templates() -> Jinja2Templates:
+    env = Environment(loader=PackageLoader("neuroscale.portal", "templates"),
+                      autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
+    env.filters["when"] = when
+    env.filters["short"] = short
+    env.filters["endpoint"] = pull_endpoint
+    return Jinja2Templates(env=env)
+
+
+def create_app(settings: PortalSettings, *, context: PlatformContext | None = None) -> Starlette:
+    """The portal ASGI app; opens `settings.home` on startup unless `context` is given."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        ctx = context or PlatformContext.open(settings.home)
+        app.state.backend = Backend(ctx, author=Author(name=settings.author_name, email=settings.author_email))
+        try:
+            yield
+        finally:
+            if context is None:
+                ctx.close()
+
+    app = Starlette(
+        routes=[
+            *api.routes(),
+            *pages.routes(),
+            Mount("/static", StaticFiles(packages=[("neuroscale.portal", "static")]), name="static"),
+        ],
+        middleware=[Middleware(BodyLimit, max_bytes=settings.max_body_bytes)],
+        exception_handlers={
+            NeuroScaleError: on_neuroscale_error,
+            HTTPException: on_http_error,
+            Exception: on_unexpected,
+        },
+        lifespan=lifespan,
+    )
+    app.state.templates = build_templates()
+    return app

@@ -1,0 +1,47 @@
+"""Turn service results into the portal's JSON shape: plain values, camelCase keys.
+
+The REST API speaks the same camelCase as the spec's aliases, so snake_case
+keys from dataclasses (`head_sha`, `field_path`) are renamed on the way out.
+Only keys that look like Python identifiers are renamed; label keys such as
+`cost-center` and free-form keys pass through untouched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from datetime import date, datetime
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+_SNAKE_KEY = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)+$")
+
+
+def camel_key(key: str) -> str:
+    if not _SNAKE_KEY.match(key):
+        return key
+    head, *rest = key.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+def as_plain(obj: Any) -> Any:
+    """A JSON-ready copy of `obj` (objects with `to_dict`, dataclasses, pydantic models, containers)."""
+    if hasattr(obj, "to_dict"):
+        obj = obj.to_dict()
+    elif hasattr(obj, "model_dump"):
+        obj = obj.model_dump(by_alias=True, exclude_none=True)
+    elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        obj = dataclasses.asdict(obj)
+    if isinstance(obj, Mapping):
+        return {camel_key(k) if isinstance(k, str) else str(k): as_plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [as_plain(item) for item in obj]
+    if isinstance(obj, Enum):
+        return obj.value
+    if isinstance(obj, (datetime, date)):
+        return obj.isoformat()
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj

@@ -1,0 +1,146 @@
+"""Server-rendered pages: the endpoint form, pull requests, endpoints and events.
+
+Each handler parses the form or URL, makes one backend call and renders a
+template; mutations are POSTs answered with a redirect (post/redirect/get).
+Expected refusals (invalid fields, merge while checks fail) re-render the page
+with the server's message instead of leaving it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from neuroscale.errors import Conflict, InvalidInput
+from neuroscale.portal.api import backend, int_query
+from neuroscale.portal.form import defaults, field_errors, submitted, widgets
+
+
+def render(request: Request, template: str, context: dict[str, Any], *, status: int = 200) -> Response:
+    templates = request.app.state.templates
+    response: Response = templates.TemplateResponse(request, template, context, status_code=status)
+    return response
+
+
+def _to_pull(pull: dict[str, Any]) -> Response:
+    return RedirectResponse(f"/pulls/{pull['number']}", status_code=303)
+
+
+def _form(request: Request, *, values: dict[str, str], editing: str | None = None,
+          error: InvalidInput | None = None) -> Response:
+    by_field, general = field_errors(error) if error else ({}, [])
+    context = {"widgets": widgets(), "values": values, "errors": by_field, "general": general,
+               "editing": editing, "nav": "new" if editing is None else "endpoints"}
+    return render(request, "form.html", context, status=error.http_status if error else 200)
+
+
+async def home(request: Request) -> Response:
+    return RedirectResponse("/endpoints", status_code=303)
+
+
+async def new_form(request: Request) -> Response:
+    return _form(request, values=defaults())
+
+
+async def submit_new(request: Request) -> Response:
+    values = submitted(await request.form())
+    b = backend(request)
+    try:
+        pull = await b.run(b.create, dict(values))
+    except InvalidInput as exc:
+        return _form(request, values=values, error=exc)
+    return _to_pull(pull)
+
+
+async def edit_form(request: Request) -> Response:
+    b = backend(request)
+    name = request.path_params["name"]
+    endpoint = await b.run(b.endpoint, name)
+    spec = endpoint["spec"] or {}
+    values = {**defaults(), **{key: str(value) for key, value in spec.items()}}
+    return _form(request, values=values, editing=name)
+
+
+async def submit_edit(request: Request) -> Response:
+    name = request.path_params["name"]
+    values = {**submitted(await request.form()), "name": name}
+    b = backend(request)
+    try:
+        pull = await b.run(b.update, name, dict(values))
+    except InvalidInput as exc:
+        return _form(request, values=values, editing=name, error=exc)
+    return _to_pull(pull)
+
+
+async def submit_delete(request: Request) -> Response:
+    b = backend(request)
+    return _to_pull(await b.run(b.delete, request.path_params["name"]))
+
+
+async def endpoints_page(request: Request) -> Response:
+    b = backend(request)
+    return render(request, "endpoints.html", {"endpoints": await b.run(b.endpoints), "nav": "endpoints"})
+
+
+async def pulls_page(request: Request) -> Response:
+    b = backend(request)
+    state = request.query_params.get("state") or None
+    pulls = await b.run(b.pulls, state)
+    return render(request, "pulls.html", {"pulls": pulls, "state": state, "nav": "pulls"})
+
+
+async def _pull_page(request: Request, *, error: Conflict | None = None) -> Response:
+    b = backend(request)
+    pull = await b.run(b.pull, request.path_params["number"])
+    context = {"pull": pull, "nav": "pulls", "error": error.to_dict() if error else None}
+    return render(request, "pull.html", context, status=error.http_status if error else 200)
+
+
+async def pull_page(request: Request) -> Response:
+    return await _pull_page(request)
+
+
+async def submit_merge(request: Request) -> Response:
+    b = backend(request)
+    try:
+        pull = await b.run(b.merge, request.path_params["number"])
+    except Conflict as exc:
+        return await _pull_page(request, error=exc)
+    return _to_pull(pull)
+
+
+async def submit_close(request: Request) -> Response:
+    b = backend(request)
+    try:
+        pull = await b.run(b.close, request.path_params["number"])
+    except Conflict as exc:
+        return await _pull_page(request, error=exc)
+    return _to_pull(pull)
+
+
+async def events_page(request: Request) -> Response:
+    b = backend(request)
+    endpoint = request.query_params.get("endpoint") or None
+    limit = int_query(request, "limit", default=200, low=1, high=1000)
+    events = await b.run(b.events, endpoint=endpoint, limit=limit)
+    return render(request, "events.html", {"events": events, "endpoint": endpoint, "nav": "events"})
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/", home),
+        Route("/new", new_form, methods=["GET"]),
+        Route("/new", submit_new, methods=["POST"]),
+        Route("/endpoints", endpoints_page),
+        Route("/endpoints/{name}/edit", edit_form, methods=["GET"]),
+        Route("/endpoints/{name}/edit", submit_edit, methods=["POST"]),
+        Route("/endpoints/{name}/delete", submit_delete, methods=["POST"]),
+        Route("/pulls", pulls_page),
+        Route("/pulls/{number:int}", pull_page),
+        Route("/pulls/{number:int}/merge", submit_merge, methods=["POST"]),
+        Route("/pulls/{number:int}/close", submit_close, methods=["POST"]),
+        Route("/events", events_page),
+    ]

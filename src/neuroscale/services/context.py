@@ -1,0 +1,69 @@
+"""`PlatformContext`: the opened platform home every use case works on.
+
+Why one object: a use case needs the bare repository, the state database and
+the pull-request provider together, and adapters should open them one way
+(creating the home on first use when asked) instead of wiring them each time.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from neuroscale.db import connect
+from neuroscale.errors import NotFound
+from neuroscale.gitops.local_provider import LocalProvider
+from neuroscale.gitops.provider import GitProvider
+from neuroscale.gitops.repo import MAIN, Author, GitRepo, default_author
+from neuroscale.home import Home
+
+__all__ = ["MAIN", "Author", "PlatformContext", "default_author"]
+
+PLATFORM_AUTHOR = Author("NeuroScale", "neuroscale@localhost")
+
+README = b"""# GitOps repository
+
+Managed by NeuroScale. Each endpoint is one KServe InferenceService at
+`apps/<name>/inference-service.yaml`. Propose changes with
+`neuroscale endpoint create|update|delete` (or the portal), which opens a pull
+request on branch `endpoint/<name>`; whatever reaches `main` is deployed once it
+passes the same admission policies as the pull-request checks.
+"""
+
+
+@dataclass
+class PlatformContext:
+    """The platform home, opened: repository, state database and pull-request provider.
+
+    Use one context per thread (the database connection is shared by its methods).
+    """
+
+    home: Home
+    repo: GitRepo
+    db: sqlite3.Connection
+    provider: GitProvider
+
+    @classmethod
+    def open(cls, home: Home, *, create: bool = False) -> PlatformContext:
+        """Open `home`; with `create` make it first (bare repo with `apps/` on main, database schema)."""
+        if create:
+            home.root.mkdir(parents=True, exist_ok=True)
+            repo = GitRepo.init_bare(home.remote, files={"apps/.gitkeep": b"", "README.md": README},
+                                     author=PLATFORM_AUTHOR, message="Initialize GitOps repository")
+        elif not home.exists():
+            raise NotFound(f"no NeuroScale platform at {home.root}", where=str(home.root),
+                           fix="run `neuroscale up` (or pass --home / set NEUROSCALE_HOME to an existing home)")
+        else:
+            repo = GitRepo(home.remote)
+        db = connect(home.state_db)
+        LocalProvider.ensure_schema(db)
+        return cls(home=home, repo=repo, db=db, provider=LocalProvider(repo, db))
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> PlatformContext:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()

@@ -1,0 +1,146 @@
+"""Endpoint use cases: every create, update and delete becomes a pull request.
+
+Why validate first: a request is fully validated (spec, name, state of main)
+before any branch is written, so bad input leaves nothing behind; the provider
+undoes its own git step if the database step fails. A manifest given as YAML
+(`RawManifest`) is committed as written once it is recognisably an
+InferenceService with a valid name: the pull-request checks then judge the
+rest, exactly as CI would for a hand-edited file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from neuroscale.errors import Conflict, InvalidInput, NotFound
+from neuroscale.gitops.provider import Action, Proposal, PullRequest
+from neuroscale.gitops.repo import MAIN, Author
+from neuroscale.services.context import PlatformContext
+from neuroscale.services.pulls import run_pull_request_checks
+from neuroscale.spec.endpoint import EndpointSpec
+from neuroscale.spec.fields import DNS1123_LABEL
+from neuroscale.spec.manifest import API_VERSION, APPS_DIR, KIND, manifest_path, parse, render
+from neuroscale.yamlio import load_one
+
+_NAME = re.compile(DNS1123_LABEL)
+
+
+def validate_name(name: str, *, where: str = "name") -> str:
+    if len(name) > 63 or not _NAME.match(name):
+        raise InvalidInput(
+            f"{name[:70]!r} is not a valid endpoint name (DNS-1123 label)", where=where,
+            fix="use at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit")
+    return name
+
+
+@dataclass(frozen=True)
+class RawManifest:
+    """An InferenceService given as YAML text, committed byte for byte."""
+
+    name: str
+    content: bytes
+
+    @classmethod
+    def parse(cls, text: str, *, where: str = "manifest") -> RawManifest:
+        obj: Any = load_one(text, where=where)
+        if not isinstance(obj, dict) or obj.get("apiVersion") != API_VERSION or obj.get("kind") != KIND:
+            found = f"{obj.get('apiVersion')} {obj.get('kind')}" if isinstance(obj, dict) else type(obj).__name__
+            raise InvalidInput(f"expected apiVersion {API_VERSION} kind {KIND}, found {found}", where=where,
+                               fix=f"give one KServe {KIND} manifest")
+        metadata = obj.get("metadata")
+        name = metadata.get("name") if isinstance(metadata, dict) else None
+        if not isinstance(name, str):
+            raise InvalidInput("metadata.name is missing", where=where, fix="set metadata.name to the endpoint name")
+        validate_name(name, where=f"{where}: metadata.name")
+        return cls(name, text.encode() if text.endswith("\n") else f"{text}\n".encode())
+
+
+EndpointChange = EndpointSpec | RawManifest
+
+
+def _name_and_content(change: EndpointChange) -> tuple[str, bytes]:
+    if isinstance(change, RawManifest):
+        return change.name, change.content
+    return change.name, render(change).encode()
+
+
+def _on_main(ctx: PlatformContext, name: str) -> dict[str, bytes]:
+    return ctx.repo.read_files(MAIN, f"{APPS_DIR}/{name}/")
+
+
+def _propose(ctx: PlatformContext, name: str, *, action: Action, files: dict[str, bytes | None],
+             author: Author) -> PullRequest:
+    title = f"{action.capitalize()} endpoint {name}"
+    pr = ctx.provider.propose(Proposal(endpoint=name, action=action, title=title, files=files, author=author))
+    return run_pull_request_checks(ctx, pr)
+
+
+def create_endpoint(ctx: PlatformContext, spec: EndpointChange, *, author: Author) -> PullRequest:
+    """Open a pull request adding the endpoint; the same name again updates its open pull request."""
+    name, content = _name_and_content(spec)
+    if ctx.provider.find_open(name) is None and _on_main(ctx, name):
+        raise Conflict(f"endpoint {name} already exists on main", where=manifest_path(name),
+                       fix=f"change it with `neuroscale endpoint update {name} ...`")
+    return _propose(ctx, name, action="create", files={manifest_path(name): content}, author=author)
+
+
+def update_endpoint(ctx: PlatformContext, spec: EndpointChange, *, author: Author) -> PullRequest:
+    """Open (or add to) a pull request changing an endpoint that is on main or already proposed."""
+    name, content = _name_and_content(spec)
+    if ctx.provider.find_open(name) is None and not _on_main(ctx, name):
+        raise NotFound(f"endpoint {name} is not on main", where=manifest_path(name),
+                       fix=f"create it with `neuroscale endpoint create --name {name} ...`")
+    return _propose(ctx, name, action="update", files={manifest_path(name): content}, author=author)
+
+
+def delete_endpoint(ctx: PlatformContext, name: str, *, author: Author) -> PullRequest:
+    """Open a pull request removing the endpoint's directory from main."""
+    validate_name(name)
+    pending = ctx.provider.find_open(name)
+    if pending is not None:
+        raise Conflict(f"pull request #{pending.number} is open for endpoint {name}", where=pending.branch,
+                       fix=f"merge or close it first (`neuroscale pr close {pending.number}`)")
+    files = _on_main(ctx, name)
+    if not files:
+        raise NotFound(f"endpoint {name} is not on main", where=f"{APPS_DIR}/{name}/",
+                       fix="list endpoints with `neuroscale endpoint list`")
+    return _propose(ctx, name, action="delete", files=dict.fromkeys(files), author=author)
+
+
+def current_spec(ctx: PlatformContext, name: str) -> EndpointSpec:
+    """The endpoint as last proposed: its open pull request's head, else main."""
+    validate_name(name)
+    pending = ctx.provider.find_open(name)
+    ref = pending.head_sha if pending else MAIN
+    content = ctx.repo.read_files(ref, manifest_path(name)).get(manifest_path(name))
+    if content is None:
+        raise NotFound(f"endpoint {name} is not on main", where=manifest_path(name),
+                       fix="list endpoints with `neuroscale endpoint list`")
+    return parse(content.decode(), where=manifest_path(name))
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    """One manifest on main: its spec, or why it does not parse."""
+
+    path: str
+    spec: EndpointSpec | None
+    error: str = ""
+
+
+def manifests_on_main(ctx: PlatformContext) -> list[ManifestEntry]:
+    entries = []
+    for path, content in sorted(ctx.repo.read_files(MAIN, f"{APPS_DIR}/").items()):
+        if not path.endswith((".yaml", ".yml")):
+            continue
+        try:
+            entries.append(ManifestEntry(path, parse(content.decode(errors="replace"), where=path)))
+        except InvalidInput as exc:
+            entries.append(ManifestEntry(path, None, str(exc)))
+    return entries
+
+
+def list_endpoints_on_main(ctx: PlatformContext) -> list[EndpointSpec]:
+    return [entry.spec for entry in manifests_on_main(ctx) if entry.spec is not None]

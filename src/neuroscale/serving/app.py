@@ -1,0 +1,188 @@
+"""The HTTP surface: a hand-written ASGI app routing exact paths to the V1/V2 adapters.
+
+Hand-written rather than Starlette/FastAPI because this is the measured hot path (the platform's
+throughput number): one dict lookup per request, handlers pre-bound to the one model, no
+middleware, no per-request logging. Every `NeuroScaleError` becomes its JSON body and status in
+`error_response` - the one mapping; anything else is logged and answered 500 without a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from time import perf_counter
+from typing import Any
+
+from neuroscale.errors import NeuroScaleError, NotFound, PayloadTooLarge
+from neuroscale.serving import loaders, storage, v1, v2
+from neuroscale.serving.codec import dumps
+from neuroscale.serving.dataplane import DataPlane
+from neuroscale.serving.metrics import CONTENT_TYPE as METRICS_TYPE
+from neuroscale.serving.metrics import Recorder, ServingMetrics
+from neuroscale.serving.settings import ServingSettings
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+Handler = Callable[[bytes], bytes]
+JSON_TYPE = b"application/json"
+
+
+class MethodNotAllowed(NeuroScaleError):
+    reason = "MethodNotAllowed"
+    http_status = 405
+    exit_code = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    handler: Handler
+    reads_body: bool = False
+    record: Recorder | None = None
+    content_type: bytes = JSON_TYPE
+
+
+def error_response(exc: BaseException) -> tuple[int, bytes]:
+    """The one mapping from an error to an HTTP status and JSON body."""
+    if isinstance(exc, NeuroScaleError):
+        return exc.http_status, dumps(exc.to_dict())
+    traceback.print_exception(exc, file=sys.stderr)
+    return 500, dumps({"error": "internal error in the model server (see its log)", "reason": "InternalError"})
+
+
+class ServingApp:
+    """ASGI app serving one `DataPlane` over V1, V2 and /metrics."""
+
+    def __init__(self, *, plane: DataPlane, metrics: ServingMetrics, max_body_bytes: int) -> None:
+        self.plane = plane
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+        self._routes = self._build_routes()
+        self._allowed: dict[str, list[str]] = {}
+        for method, path in self._routes:
+            self._allowed.setdefault(path, []).append(method)
+
+    def _build_routes(self) -> dict[tuple[str, str], Route]:
+        plane, name = self.plane, self.plane.name
+        infer = plane.infer
+
+        def constant(body: bytes) -> Handler:
+            return lambda _: body
+
+        def predict_v1(body: bytes) -> bytes:
+            return v1.encode_predict(infer(v1.decode_predict(body)))
+
+        def infer_v2(body: bytes) -> bytes:
+            return v2.encode_infer(infer(v2.decode_infer(body)))
+
+        metadata = constant(v2.encode_metadata(plane.metadata()))
+        ready = constant(v2.encode_ready(name))
+        v2_infer = Route(infer_v2, reads_body=True, record=self.metrics.recorder("v2"))
+        routes = {
+            ("GET", "/"): Route(constant(b'{"status":"alive"}')),
+            ("GET", "/v1/models"): Route(constant(v1.encode_models([name]))),
+            ("GET", f"/v1/models/{name}"): Route(constant(v1.encode_model(name))),
+            ("POST", f"/v1/models/{name}:predict"): Route(
+                predict_v1, reads_body=True, record=self.metrics.recorder("v1")
+            ),
+            ("GET", "/v2"): Route(constant(v2.encode_server_metadata(version=_own_version()))),
+            ("GET", "/v2/health/live"): Route(constant(b'{"live":true}')),
+            ("GET", "/v2/health/ready"): Route(constant(b'{"ready":true}')),
+            ("GET", f"/v2/models/{name}"): Route(metadata),
+            ("GET", f"/v2/models/{name}/ready"): Route(ready),
+            ("POST", f"/v2/models/{name}/infer"): v2_infer,
+            ("GET", "/metrics"): Route(lambda _: self.metrics.render(), content_type=METRICS_TYPE),
+        }
+        if plane.version:
+            base = f"/v2/models/{name}/versions/{plane.version}"
+            routes |= {("GET", base): Route(metadata), ("GET", f"{base}/ready"): Route(ready),
+                       ("POST", f"{base}/infer"): v2_infer}
+        return routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":  # uvicorn runs with lifespan and websockets off
+            return
+        route = self._routes.get((scope["method"], scope["path"]))
+        content_type = JSON_TYPE
+        if route is None:
+            status, body = error_response(self._no_route(scope["method"], scope["path"]))
+        else:
+            start = perf_counter()
+            try:
+                payload = await self._read_body(scope, receive) if route.reads_body else b""
+                status, body, content_type = 200, route.handler(payload), route.content_type
+            except Exception as exc:  # mapped in one place: client mistakes are 4xx, never a traceback
+                status, body = error_response(exc)
+            if route.record is not None:
+                route.record(status, perf_counter() - start)
+        await send({
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode())],
+        })
+        await send({"type": "http.response.body", "body": body})
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
+        limit = self.max_body_bytes
+        for key, value in scope["headers"]:
+            if key == b"content-length":
+                if int(value) > limit:
+                    raise self._too_large(int(value))
+                break
+        message = await receive()
+        body: bytes = message.get("body", b"")
+        if not message.get("more_body"):
+            return body
+        chunks, size = [body], len(body)
+        while message.get("more_body"):
+            message = await receive()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise self._too_large(size)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _too_large(self, size: int) -> PayloadTooLarge:
+        return PayloadTooLarge(
+            f"request body of {size} bytes is over the limit of {self.max_body_bytes} bytes",
+            where="request body",
+            fix="send fewer rows per request, or raise --max-body-bytes",
+        )
+
+    def _no_route(self, method: str, path: str) -> NeuroScaleError:
+        allowed = self._allowed.get(path)
+        if allowed:
+            return MethodNotAllowed(
+                f"{method} is not allowed on {path}", where=path, fix=f"use {' or '.join(allowed)}"
+            )
+        for prefix in ("/v1/models/", "/v2/models/"):
+            if path.startswith(prefix):
+                requested = path[len(prefix):].split("/", 1)[0].split(":", 1)[0]
+                if requested != self.plane.name:
+                    return NotFound(
+                        f"model {requested!r} is not served here",
+                        where=path,
+                        fix=f"this server serves model {self.plane.name!r}",
+                    )
+        return NotFound(f"no route {path}", where=path, fix="see the KServe V1 / Open Inference Protocol V2 paths")
+
+
+def _own_version() -> str:
+    try:
+        return version("neuroscale")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def create_app(settings: ServingSettings) -> ServingApp:
+    """Resolve and load the model, then build the app; raises `ModelLoadError` on any load failure."""
+    path = storage.resolve(settings.storage_uri, model_format=settings.model_format, cache_dir=settings.cache_dir)
+    model = loaders.load(path, model_format=settings.model_format)
+    plane = DataPlane(model=model, name=settings.model_name, version=settings.revision)
+    return ServingApp(
+        plane=plane, metrics=ServingMetrics(model=settings.model_name), max_body_bytes=settings.max_body_bytes
+    )

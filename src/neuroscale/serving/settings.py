@@ -1,0 +1,79 @@
+"""Settings of one model-server process, parsed from its command line.
+
+The command line is the contract with the engine (see the "Model server process" contract):
+argparse (stdlib) keeps process start fast; typer/rich would cost import time on every restart.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+MODEL_FORMATS: tuple[str, ...] = ("sklearn", "xgboost", "lightgbm")
+DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ServingSettings:
+    """Everything the server needs; `home` and `revision` also mark the process for the engine."""
+
+    model_name: str
+    model_format: str
+    storage_uri: str
+    port: int
+    host: str = "127.0.0.1"
+    cache_dir: Path | None = None
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    revision: str = ""
+    home: str = ""
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0-65535, got {text}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m neuroscale.serving",
+        description="Serve one model over KServe V1 and Open Inference Protocol V2 REST.",
+    )
+    parser.add_argument("--model-name", required=True)
+    parser.add_argument("--model-format", required=True, choices=MODEL_FORMATS)
+    parser.add_argument(
+        "--storage-uri", required=True, help="local path, file://PATH or s3://BUCKET/KEY-OR-PREFIX"
+    )
+    parser.add_argument("--port", required=True, type=_port)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--cache-dir", type=Path, default=None, help="where s3:// models are downloaded")
+    parser.add_argument("--max-body-bytes", type=_positive_int, default=DEFAULT_MAX_BODY_BYTES)
+    parser.add_argument("--revision", default="", help="revision marker (also the V2 model version)")
+    parser.add_argument("--home", default="", help="platform home marker, so the engine can find its processes")
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None = None) -> ServingSettings:
+    """Parse the command line; argparse exits with code 2 on a usage error."""
+    ns = _parser().parse_args(argv)
+    return ServingSettings(
+        model_name=ns.model_name,
+        model_format=ns.model_format,
+        storage_uri=ns.storage_uri,
+        port=ns.port,
+        host=ns.host,
+        cache_dir=ns.cache_dir,
+        max_body_bytes=ns.max_body_bytes,
+        revision=ns.revision,
+        home=ns.home,
+    )

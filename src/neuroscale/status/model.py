@@ -1,0 +1,125 @@
+"""Endpoint status and events as the CLI, portal and benchmarks read them.
+
+Sync and health use Argo CD's words (Synced/OutOfSync; Healthy/Progressing/
+Degraded/Missing) so the embedded and cluster modes read the same. Health is
+derived from the conditions by one table (`health_of`), never set by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from neuroscale.status.conditions import CONDITION_ORDER, Condition, ConditionType, find
+from neuroscale.status.reasons import FAILURE_REASONS, Reason
+
+
+class Sync(StrEnum):
+    Synced = "Synced"
+    OutOfSync = "OutOfSync"
+
+
+class Health(StrEnum):
+    Healthy = "Healthy"
+    Progressing = "Progressing"
+    Degraded = "Degraded"
+    Missing = "Missing"
+
+
+class EventType(StrEnum):
+    Normal = "Normal"
+    Warning = "Warning"
+
+
+#: PredictorReady reasons meaning "nothing runs right now and nothing is wrong with the spec".
+_ABSENT_REASONS = frozenset({Reason.ProcessExited, Reason.Pruned})
+
+
+def health_of(conditions: Sequence[Condition]) -> Health:
+    """Healthy when Ready; Degraded on any failure reason; Missing when the process is gone."""
+    ready = find(conditions, ConditionType.Ready)
+    if ready is not None and ready.is_true:
+        return Health.Healthy
+    if any(c.reason in FAILURE_REASONS and not c.is_true for c in conditions):
+        return Health.Degraded
+    predictor = find(conditions, ConditionType.PredictorReady)
+    if predictor is not None and not predictor.is_true and predictor.reason in _ABSENT_REASONS:
+        return Health.Missing
+    return Health.Progressing
+
+
+def sync_of(*, admitted: bool, serving: str | None, target: str | None) -> Sync:
+    """Synced when what main asks for is admitted and is what serves traffic."""
+    return Sync.Synced if admitted and target is not None and serving == target else Sync.OutOfSync
+
+
+@dataclass(frozen=True)
+class Event:
+    time: str
+    endpoint: str
+    type: EventType
+    reason: str
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"time": self.time, "endpoint": self.endpoint, "type": self.type.value,
+                "reason": self.reason, "message": self.message}
+
+
+@dataclass(frozen=True)
+class EndpointStatus:
+    name: str
+    namespace: str
+    url: str
+    sync: Sync
+    health: Health
+    revision: str  # the revision serving traffic ("" when none)
+    conditions: tuple[Condition, ...] = field(default_factory=tuple)
+    observed_commit: str = ""
+    updated_at: str = ""
+    latest_revision: str = ""  # the revision main asks for ("" when main's spec is rejected)
+
+    def condition(self, ctype: ConditionType) -> Condition | None:
+        return find(self.conditions, ctype)
+
+    @property
+    def ready(self) -> bool:
+        ready = self.condition(ConditionType.Ready)
+        return ready is not None and ready.is_true
+
+    def to_dict(self) -> dict[str, Any]:
+        ordered = sorted(self.conditions, key=lambda c: CONDITION_ORDER.index(c.type))
+        return {
+            "name": self.name,
+            "namespace": self.namespace,
+            "url": self.url,
+            "sync": self.sync.value,
+            "health": self.health.value,
+            "revision": self.revision,
+            "latest_revision": self.latest_revision,
+            "conditions": [c.to_dict() for c in ordered],
+            "observed_commit": self.observed_commit,
+            "updated_at": self.updated_at,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EndpointStatus:
+        return cls(
+            name=str(data["name"]),
+            namespace=str(data.get("namespace", "default")),
+            url=str(data.get("url", "")),
+            sync=Sync(data.get("sync", Sync.OutOfSync)),
+            health=Health(data.get("health", Health.Missing)),
+            revision=str(data.get("revision", "")),
+            conditions=tuple(Condition.from_dict(c) for c in data.get("conditions", [])),
+            observed_commit=str(data.get("observed_commit", "")),
+            updated_at=str(data.get("updated_at", "")),
+            latest_revision=str(data.get("latest_revision", "")),
+        )
+
+
+def endpoint_url(name: str, namespace: str, *, domain: str, port: int) -> str:
+    """The Host-routed URL the gateway answers on, as Kourier would."""
+    return f"http://{name}.{namespace}.{domain}:{port}"

@@ -1,0 +1,225 @@
+"""Start, watch and stop the embedded platform's three long-running processes.
+
+One `Platform` per home, guarded by an exclusive lock so a second `up` on the
+same home fails loudly instead of fighting over ports and state. Components
+run in their own sessions: Ctrl-C reaches only the supervisor, which then
+stops them in order and, last, every model server the reconciler started.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import IO
+
+from neuroscale.errors import AlreadyRunning, InvalidInput, NotFound, ToolError
+from neuroscale.home import Home
+from neuroscale.supervisor.settings import PlatformSettings, save_settings
+
+STOP_GRACE_S = 5.0
+START_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    argv: tuple[str, ...]
+    health_url: str | None  # None: alive is healthy (the reconciler has no HTTP port)
+
+
+@dataclass
+class Running:
+    component: Component
+    process: subprocess.Popen[bytes]
+    log: IO[bytes]
+    restarts: int = 0
+
+
+def components(home: Home, settings: PlatformSettings) -> list[Component]:
+    python = sys.executable
+    root = str(home.root)
+    return [
+        Component("reconciler", (python, "-m", "neuroscale.engine", "--home", root, "--domain", settings.domain,
+                                 "--gateway-port", str(settings.gateway_port)), None),
+        Component("gateway", (python, "-m", "neuroscale.gateway", "--home", root, "--host", settings.host,
+                              "--port", str(settings.gateway_port), "--domain", settings.domain),
+                  f"{settings.gateway_url}/healthz"),
+        Component("portal", (python, "-m", "neuroscale.portal", "--home", root, "--host", settings.host,
+                             "--port", str(settings.portal_port)), f"{settings.portal_url}/healthz"),
+    ]
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1.0) as response:
+            return int(response.status) == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@dataclass
+class Platform:
+    """The supervisor: owns the home lock and the component processes."""
+
+    home: Home
+    settings: PlatformSettings
+    log: Callable[[str], None] = print
+    running: dict[str, Running] = field(default_factory=dict)
+    _lock: IO[str] | None = None
+
+    def acquire_lock(self) -> None:
+        self.home.run_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(self.home.platform_lock, "a+")  # noqa: SIM115 - held for the platform's lifetime
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "unknown"
+            handle.close()
+            raise AlreadyRunning(
+                f"a platform is already running on home {self.home.root} (supervisor pid {owner})",
+                fix=f"use that one, or stop it with `neuroscale down --home {self.home.root}`",
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._lock = handle
+
+    def start(self) -> None:
+        """Start every component and wait until each is healthy; on failure stop what started."""
+        self.settings.validate()
+        self.acquire_lock()
+        try:
+            for port in (self.settings.portal_port, self.settings.gateway_port):
+                if not port_is_free(self.settings.host, port):
+                    raise InvalidInput(
+                        f"port {self.settings.host}:{port} is already in use by another process",
+                        fix="stop that process (`ss -ltnp 'sport = :%d'` shows it) or pass "
+                        "--portal-port/--gateway-port" % port,
+                    )
+            save_settings(self.home, self.settings)
+            self.home.logs_dir.mkdir(parents=True, exist_ok=True)
+            for component in components(self.home, self.settings):
+                self._spawn(component)
+            deadline = time.monotonic() + START_TIMEOUT_S
+            for run in self.running.values():
+                self._wait_healthy(run, deadline)
+        except BaseException:
+            self.stop(stop_endpoints=False)
+            raise
+
+    def _spawn(self, component: Component, restarts: int = 0) -> None:
+        log = open(self.home.log_file(component.name), "ab")  # noqa: SIM115 - closed in stop()
+        process = subprocess.Popen(
+            component.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self.home.pid_file(component.name).write_text(str(process.pid))
+        self.running[component.name] = Running(component, process, log, restarts)
+
+    def _wait_healthy(self, run: Running, deadline: float) -> None:
+        while time.monotonic() < deadline:
+            code = run.process.poll()
+            if code is not None:
+                raise ToolError(
+                    f"{run.component.name} exited with code {code} while starting: {self._log_tail(run)}",
+                    fix=f"see {self.home.log_file(run.component.name)}",
+                )
+            if run.component.health_url is None or _healthy(run.component.health_url):
+                return
+            time.sleep(0.05)
+        raise ToolError(f"{run.component.name} did not become healthy within {START_TIMEOUT_S:.0f} s",
+                        fix=f"see {self.home.log_file(run.component.name)}")
+
+    def _log_tail(self, run: Running, lines: int = 3) -> str:
+        try:
+            text = self.home.log_file(run.component.name).read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return " | ".join(text.strip().splitlines()[-lines:]) or "(empty log)"
+
+    def watch_once(self) -> None:
+        """Restart any component that died; the platform heals its own control plane too."""
+        for name, run in list(self.running.items()):
+            code = run.process.poll()
+            if code is None:
+                continue
+            run.log.close()
+            self.log(f"{name} exited with code {code}; restarting ({self._log_tail(run, 1)})")
+            self._spawn(run.component, run.restarts + 1)
+
+    def stop(self, *, stop_endpoints: bool = True) -> None:
+        for run in reversed(list(self.running.values())):
+            if run.process.poll() is None:
+                run.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_S
+        for run in self.running.values():
+            try:
+                run.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                run.process.kill()
+                run.process.wait()
+            run.log.close()
+            self.home.pid_file(run.component.name).unlink(missing_ok=True)
+        self.running.clear()
+        if stop_endpoints:
+            from neuroscale.engine.runtime import stop_all
+
+            stopped = stop_all(self.home)
+            if stopped:
+                self.log(f"stopped {stopped} model server(s)")
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+
+
+def signal_supervisor(home: Home) -> int:
+    """`neuroscale down`: ask the supervisor holding the home lock to stop; returns its pid."""
+    if not is_running(home):
+        raise NotFound(f"no platform is running on home {home.root}", reason="NotRunning",
+                       fix="start one with `neuroscale up`")
+    try:
+        pid = int(home.platform_lock.read_text().strip())
+    except (OSError, ValueError):
+        raise NotFound(f"no platform is running on home {home.root}", reason="NotRunning",
+                              fix="start one with `neuroscale up`") from None
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        raise NotFound(f"no platform is running on home {home.root} (stale pid {pid})",
+                              reason="NotRunning", fix="start one with `neuroscale up`") from None
+    return pid
+
+
+def is_running(home: Home) -> bool:
+    """True while some supervisor holds the home lock."""
+    if not home.platform_lock.exists():
+        return False
+    with open(home.platform_lock, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return False
