@@ -26,7 +26,7 @@ class Portal:
     home: Home
     model: Path
 
-    def spec(self, name: str, **overrides: Any) -> dict[str, Any]:
+    def spec(self, name: str, /, **overrides: Any) -> dict[str, Any]:
         """A valid endpoint body for `name`, serving the iris model."""
         body: dict[str, Any] = {"name": name, "owner": "team-ml", "costCenter": "cc-42", "modelFormat": "sklearn",
                                 "storageUri": self.model.as_uri(), "cpuRequest": "100m", "cpuLimit": "1",

@@ -89,9 +89,19 @@ def chart_template_dirs(files: Mapping[str, bytes]) -> list[str]:
     return sorted(f"{p[: -len('Chart.yaml')]}templates/" for p in files if PurePosixPath(p).name == "Chart.yaml")
 
 
+def skeleton_dirs(files: Mapping[str, bytes]) -> list[str]:
+    """Backstage scaffolder `skeleton/` prefixes: Nunjucks templates, not YAML."""
+    found = set()
+    for path in files:
+        head, sep, _ = f"/{path}".partition("/skeleton/")
+        if sep:
+            found.add(f"{head}/skeleton/".lstrip("/"))
+    return sorted(found)
+
+
 def build_view(files: Mapping[str, bytes], *, limits: Limits) -> tuple[RepoView, list[Finding]]:
-    """Parse every YAML file in `files` (except chart templates) into a view."""
-    templates = chart_template_dirs(files)
+    """Parse every YAML file in `files` (except Helm and Backstage templates) into a view."""
+    templates = chart_template_dirs(files) + skeleton_dirs(files)
     documents: list[Document] = []
     findings: list[Finding] = []
     skipped: dict[str, str] = {}
@@ -99,7 +109,7 @@ def build_view(files: Mapping[str, bytes], *, limits: Limits) -> tuple[RepoView,
         if not path.endswith(YAML_SUFFIXES):
             continue
         if any(path.startswith(prefix) for prefix in templates):
-            skipped[path] = "Helm chart template (Go template, rendered by Helm, not plain YAML)"
+            skipped[path] = "template (rendered by Helm or the Backstage scaffolder, not plain YAML)"
             continue
         docs, problems = parse_file(path, files[path], limits=limits)
         documents.extend(docs)
@@ -109,6 +119,7 @@ def build_view(files: Mapping[str, bytes], *, limits: Limits) -> tuple[RepoView,
         if count:
             findings.append(Finding(
                 rule=RULE_SKIPPED, severity=Severity.INFO, file=prefix.rstrip("/"),
-                message=f"skipped {count} Helm template file(s): they are rendered by Helm, not parsed as YAML",
-                fix="run `helm template` and check the rendered output to cover them"))
+                message=f"skipped {count} template file(s): rendered by Helm or the scaffolder, not parsed as YAML "
+                        "(label keys in them are still linted)",
+                fix="render them (`helm template`) and check the output to cover them fully"))
     return RepoView(files=dict(files), documents=tuple(documents), skipped=skipped), findings

@@ -12,9 +12,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from neuroscale.findings import Finding, ObjectRef, Severity
+
+if TYPE_CHECKING:
+    from neuroscale.check.diff import ObjectChange
+    from neuroscale.cost.delta import CostDelta
 
 
 @dataclass(frozen=True)
@@ -142,8 +146,8 @@ class CheckReport:
     checked_files: int = 0
     checked_objects: int = 0
     skipped: Mapping[str, str] = field(default_factory=dict)
-    cost: Any = None  # neuroscale.cost.CostDelta when a base was given
-    diff: tuple[Any, ...] = ()  # neuroscale.check.diff.ObjectChange entries
+    cost: CostDelta | None = None  # only against a base
+    diff: tuple[ObjectChange, ...] = ()
 
     @property
     def errors(self) -> int:

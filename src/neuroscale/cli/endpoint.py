@@ -1,7 +1,146 @@
-"""Placeholder: filled in by the endpoint work."""
+"""`neuroscale endpoint create|update|delete|list`: every change becomes a pull request.
+
+The field options are generated from `neuroscale.spec.fields.FIELDS` (the one
+definition the portal form and the policies also use), by giving the command
+functions a generated signature that typer reads like a hand-written one.
+`endpoint create` creates the platform home when it is missing (as
+`neuroscale up` would); every other command needs an existing home.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from enum import Enum
+from pathlib import Path
+from typing import Any
 
 import typer
 
+from neuroscale.cli.output import OUTPUT_OPTION, OutputFormat, emit, simple_table
+from neuroscale.cli.pr import AUTHOR_OPTION, HOME_OPTION, author_from, emit_pr, open_platform
+from neuroscale.errors import InvalidInput
+from neuroscale.services.endpoints import (
+    EndpointChange,
+    RawManifest,
+    create_endpoint,
+    current_spec,
+    delete_endpoint,
+    manifests_on_main,
+    update_endpoint,
+)
+from neuroscale.services.pulls import list_pull_requests
+from neuroscale.spec.endpoint import EndpointSpec
+from neuroscale.spec.fields import FIELDS, FIELDS_BY_ATTR
+
+FROM_FILE_OPTION = typer.Option(None, "--from-file", show_default=False,
+                                help="An InferenceService YAML file to propose as written (instead of field options).")
+_FIELDS_PANEL = "Endpoint fields"
+
+
+def _field_parameter(attr: str) -> inspect.Parameter:
+    field = FIELDS_BY_ATTR[attr]
+    default = f" [default: {field.default}]" if field.default is not None else ""
+    required = " [required unless --from-file]" if field.required and field.default is None else ""
+    option = typer.Option(None, field.cli_flag, help=f"{field.description}{required}{default}",
+                          show_default=False, rich_help_panel=_FIELDS_PANEL)
+    annotation: Any = int | None if field.kind == "integer" else str | None
+    if field.choices:  # typer offers a choice for an Enum annotation
+        choices = Enum(field.key, {choice: choice for choice in field.choices}, type=str)  # type: ignore[misc]
+        annotation = choices | None
+    return inspect.Parameter(attr, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation)
+
+
+def with_field_options(func: Callable[..., None], *, skip: tuple[str, ...] = ()) -> Callable[..., None]:
+    """Give `func(..., **fields)` one keyword option per endpoint field, for typer to read."""
+    @functools.wraps(func)
+    def command(*args: Any, **kwargs: Any) -> None:
+        func(*args, **kwargs)
+
+    signature = inspect.signature(func)
+    own = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    generated = [_field_parameter(f.attr) for f in FIELDS if f.attr not in skip]
+    command.__signature__ = signature.replace(parameters=own + generated)  # type: ignore[attr-defined]
+    return command
+
+
+def _given(fields: dict[str, Any]) -> dict[str, Any]:
+    """Options the user actually set, keyed as the API speaks them (camelCase)."""
+    return {FIELDS_BY_ATTR[attr].key: value.value if isinstance(value, Enum) else value
+            for attr, value in fields.items() if value is not None}
+
+
+def _read_manifest(path: Path, given: dict[str, Any]) -> RawManifest:
+    if given:
+        raise InvalidInput(f"--from-file cannot be combined with {', '.join(sorted(given))}", where="options",
+                           fix="put every field in the file, or use field options without --from-file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror if isinstance(exc, OSError) else exc}",
+                           where="--from-file", fix="give a readable UTF-8 YAML file") from None
+    return RawManifest.parse(text, where=str(path))
+
+
+def _create(*, from_file: Path | None = FROM_FILE_OPTION, author: str | None = AUTHOR_OPTION,
+            home: str | None = HOME_OPTION, output: OutputFormat = OUTPUT_OPTION, **fields: Any) -> None:
+    """Propose a new endpoint: commits its InferenceService on branch endpoint/<name> and opens a pull request."""
+    given = _given(fields)
+    change: EndpointChange = (_read_manifest(from_file, given) if from_file
+                              else EndpointSpec.from_input(given, where="endpoint"))
+    with open_platform(home, create=True) as ctx:
+        emit_pr(create_endpoint(ctx, change, author=author_from(author)), output)
+
+
+def _update(name: str = typer.Argument(..., help="Endpoint to change."), *, from_file: Path | None = FROM_FILE_OPTION,
+            author: str | None = AUTHOR_OPTION, home: str | None = HOME_OPTION,
+            output: OutputFormat = OUTPUT_OPTION, **fields: Any) -> None:
+    """Propose a change: the given fields replace those of the endpoint as last proposed."""
+    given = _given(fields)
+    with open_platform(home) as ctx:
+        if from_file:
+            change: EndpointChange = _read_manifest(from_file, given)
+            if change.name != name:
+                raise InvalidInput(f"{from_file} describes endpoint {change.name!r}, not {name!r}",
+                                   where="--from-file", fix="use `endpoint create` for a new endpoint")
+        elif not given:
+            raise InvalidInput("nothing to change", where="options",
+                               fix="give at least one field option (see `neuroscale endpoint update --help`)")
+        else:
+            change = EndpointSpec.from_input({**current_spec(ctx, name).to_input(), **given}, where=f"endpoint {name}")
+        emit_pr(update_endpoint(ctx, change, author=author_from(author)), output)
+
+
+def _delete(name: str = typer.Argument(..., help="Endpoint to remove."), *, author: str | None = AUTHOR_OPTION,
+            home: str | None = HOME_OPTION, output: OutputFormat = OUTPUT_OPTION) -> None:
+    """Propose removing an endpoint (its directory under apps/) from main."""
+    with open_platform(home) as ctx:
+        emit_pr(delete_endpoint(ctx, name, author=author_from(author)), output)
+
+
+def _list(home: str | None = HOME_OPTION, output: OutputFormat = OUTPUT_OPTION) -> None:
+    """Endpoints on main, with any open pull request changing them."""
+    with open_platform(home) as ctx:
+        entries = manifests_on_main(ctx)
+        pending = {pr.endpoint: pr.number for pr in list_pull_requests(ctx, state="open")}
+    data = [{**e.spec.to_input(), "path": e.path, "pendingPullRequest": pending.get(e.spec.name)} if e.spec
+            else {"path": e.path, "error": e.error} for e in entries]
+    rows = [(s.name, s.namespace, s.owner, s.cost_center, s.model_format, s.storage_uri,
+             f"#{pending[s.name]}" if s.name in pending else "")
+            for s in (e.spec for e in entries) if s is not None]
+    emit(data, output, table=lambda: simple_table(
+        "Endpoints on main", ("name", "namespace", "owner", "cost center", "format", "storage", "pending PR"), rows))
+    for entry in entries:
+        if entry.spec is None and output is OutputFormat.table:
+            typer.echo(f"invalid manifest {entry.path}: {entry.error}", err=True)
+
 
 def register(app: typer.Typer) -> None:
-    """Not yet implemented."""
+    endpoint_app = typer.Typer(help="Model endpoints: each create, update or delete opens a pull request.",
+                               no_args_is_help=True)
+    app.add_typer(endpoint_app, name="endpoint")
+    endpoint_app.command("create")(with_field_options(_create))
+    endpoint_app.command("update")(with_field_options(_update, skip=("name",)))
+    endpoint_app.command("delete")(_delete)
+    endpoint_app.command("list")(_list)

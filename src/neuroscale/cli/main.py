@@ -60,6 +60,13 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return 2 if isinstance(exc, click.UsageError) else exc.exit_code
+    except typer.TyperException as exc:  # typer vendors click: its usage errors are not click's classes
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            err.print(str(exc), highlight=False, markup=False)
+        return int(getattr(exc, "exit_code", 2))
     except KeyboardInterrupt:
         return 130
     return int(result) if isinstance(result, int) else 0

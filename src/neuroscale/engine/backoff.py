@@ -31,12 +31,14 @@ class FailureRecord:
 
     failures: int = 0
     restart_at: float = 0.0
+    delay: float = 0.0
     reason: str = ""
     message: str = ""
 
     def failed(self, policy: BackoffPolicy, *, now: float, reason: str, message: str) -> FailureRecord:
         failures = self.failures + 1
-        return FailureRecord(failures, now + policy.delay(failures), reason, message)
+        delay = policy.delay(failures)
+        return FailureRecord(failures, now + delay, delay, reason, message)
 
     def crashlooping(self, policy: BackoffPolicy) -> bool:
         return self.failures >= policy.crashloop_after

@@ -56,7 +56,8 @@ class Target:
 class EndpointState:
     name: str
     namespace: str
-    desired: Desired | None = None  # None: removed from main, to prune
+    desired: Desired | None = None  # None until main was read
+    pruned: bool = False  # removed from main: stop everything, then forget
     target: Target | None = None
     serving: str | None = None  # revision receiving traffic
     servers: list[Server] = field(default_factory=list)

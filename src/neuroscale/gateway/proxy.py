@@ -274,8 +274,8 @@ class ClientConnection(asyncio.Protocol):
     async def _forward(self, request: Request) -> bytes:
         decision = self.router.resolve(request)
         if not isinstance(decision, Route):
-            status, body = decision
-            return json_response(status, body, keep_alive=request.keep_alive)
+            error_status, error_body = decision
+            return json_response(error_status, error_body, keep_alive=request.keep_alive)
         address = decision.upstream
         assert address is not None
         raw = _upstream_request(request)
@@ -286,7 +286,7 @@ class ClientConnection(asyncio.Protocol):
             except UpstreamGone as exc:
                 return self._unreachable(decision, exc, request.keep_alive)
             try:
-                status, headers, body, upstream_keep = await connection.send(raw)
+                status, headers, payload, upstream_keep = await connection.send(raw)
             except UpstreamGone as exc:
                 connection.close()
                 if reused and attempt == 0:
@@ -296,7 +296,7 @@ class ClientConnection(asyncio.Protocol):
                 self.pool.release(address, connection)
             else:
                 connection.close()
-            return _frame(status, headers, body, keep_alive=request.keep_alive)
+            return _frame(status, headers, payload, keep_alive=request.keep_alive)
         return self._unreachable(decision, UpstreamGone("retry exhausted"), request.keep_alive)
 
     @staticmethod

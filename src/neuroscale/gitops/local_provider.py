@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from neuroscale.errors import Conflict, NotFound
+from neuroscale.errors import Conflict, NeuroScaleError, NotFound
 from neuroscale.gitops.provider import CheckResult, PRState, Proposal, PullRequest
 from neuroscale.gitops.repo import MAIN, Author, GitRepo
 
@@ -86,14 +86,18 @@ class LocalProvider:
             try:
                 with self._transaction():
                     return step()
-            except BaseException:
-                undo()
+            except BaseException as exc:
+                try:
+                    undo()
+                except NeuroScaleError as failed:  # keep the original error; say the undo failed too
+                    exc.add_note(f"and undoing the git step failed: {failed}")
                 raise
 
     # -- reading -----------------------------------------------------------
 
     def _row(self, number: int) -> sqlite3.Row:
-        row = self.db.execute("SELECT * FROM pull_requests WHERE number = ?", (number,)).fetchone()
+        row: sqlite3.Row | None = self.db.execute("SELECT * FROM pull_requests WHERE number = ?",
+                                                  (number,)).fetchone()
         if row is None:
             raise NotFound(f"no pull request #{number}", where="pull requests",
                            fix="list them with `neuroscale pr list`")

@@ -126,17 +126,18 @@ class GitRepo:
         return sha
 
     def read_files(self, ref: str, prefix: str = "") -> dict[str, bytes]:
-        """Every file under `prefix` at `ref`, path -> content (two git calls whatever the count)."""
+        """Every file whose path starts with `prefix` at `ref`, path -> content (two git calls)."""
         sha = self._require(ref)
-        listing = self._run("ls-tree", "-r", "-z", "--full-tree", sha, *(["--", prefix] if prefix else [])).stdout
+        folder = prefix[:prefix.rfind("/") + 1]  # git matches whole path components; narrow, then filter
+        listing = self._run("ls-tree", "-r", "-z", "--full-tree", sha, *(["--", folder] if folder else [])).stdout
         entries: list[tuple[str, str]] = []
         for record in listing.split(b"\0"):
             if not record:
                 continue
-            meta, path = record.split(b"\t", 1)
+            meta, raw_path = record.split(b"\t", 1)
             _mode, kind, blob = meta.decode().split()
-            if kind == "blob":
-                entries.append((path.decode(), blob))
+            if kind == "blob" and raw_path.decode().startswith(prefix):
+                entries.append((raw_path.decode(), blob))
         if not entries:
             return {}
         batch = self._run("cat-file", "--batch", stdin="".join(f"{b}\n" for _, b in entries).encode()).stdout

@@ -65,14 +65,22 @@ def namespace_files(options: InitOptions) -> dict[str, Any]:
     return files
 
 
+_KIND_PREFIX = {"ValidatingAdmissionPolicy": "vap", "ValidatingAdmissionPolicyBinding": "vap-binding",
+                "ClusterPolicy": "clusterpolicy"}
+
+
+def _kebab(kind: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", kind).lower()
+
+
 def policy_files(options: InitOptions) -> dict[str, Any]:
     from neuroscale.policy.export import export_policies
 
     files: dict[str, Any] = {}
     names = []
     for document in export_policies(options.policy_engine):
-        kind = re.sub(r"(?<!^)(?=[A-Z])", "-", str(document["kind"])).lower()
-        file_name = f"{kind}-{document['metadata']['name']}.yaml"
+        file_name = f"{_KIND_PREFIX.get(str(document['kind']), _kebab(str(document['kind'])))}-" \
+                    f"{document['metadata']['name']}.yaml"
         files[f"{POLICIES_PATH}/{file_name}"] = document
         names.append(file_name)
     files[f"{POLICIES_PATH}/kustomization.yaml"] = kustomization(sorted(names))

@@ -6,6 +6,8 @@ spec whose values are unique markers and swap each marker for the Backstage
 expression that prints that field. So the scaffolder writes byte-identical
 InferenceService YAML to the CLI for the same inputs (FM-23 can't recur), and
 the skeleton carries no per-endpoint Argo CD Application (FM-07).
+The skeleton ends in `.njk` and the step sets `templateFileExtension`, so
+Backstage templates it and drops the suffix.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from neuroscale.spec.manifest import manifest_path, render
 
 TEMPLATE_DIR = "backstage/templates/model-endpoint"
 TEMPLATE_NAME = "neuroscale-model-endpoint"
+SKELETON_SUFFIX = ".njk"
 
 #: Marker values: valid for EndpointSpec and unique inside the rendered text.
 _MARKERS: dict[str, str | int] = {
@@ -112,7 +115,9 @@ def template(options: InitOptions) -> dict[str, Any]:
             }],
             "steps": [
                 {"id": "render", "name": "Render the InferenceService", "action": "fetch:template",
-                 "input": {"url": "./skeleton", "values": values}},
+                 # Only `*.njk` files are templated (and lose the suffix), so the repository's own
+                 # YAML tooling never mistakes the skeleton for a real manifest.
+                 "input": {"url": "./skeleton", "templateFileExtension": True, "values": values}},
                 {"id": "pr", "name": "Open a pull request", "action": "publish:github:pull-request",
                  "input": {"repoUrl": _publish_target(options),
                            "branchName": "endpoint/${{ parameters.name }}",
@@ -129,5 +134,5 @@ def template_files(options: InitOptions) -> dict[str, Any]:
     skeleton_path = manifest_path("${{ values.name }}")
     return {
         f"{TEMPLATE_DIR}/template.yaml": template(options),
-        f"{TEMPLATE_DIR}/skeleton/{skeleton_path}": skeleton_manifest(),
+        f"{TEMPLATE_DIR}/skeleton/{skeleton_path}{SKELETON_SUFFIX}": skeleton_manifest(),
     }

@@ -48,7 +48,7 @@ def unevaluable(
     policy_object: ObjectRef | None = None,
 ) -> Finding:
     """Something the engine cannot evaluate: an error, never a pass."""
-    extra: dict[str, Any] = {"policy": policy, "where": where, "result": "error"}
+    extra: dict[str, Any] = {"policy": policy, "where": where, "construct": construct, "result": "error"}
     if subject is not None:
         extra["index"] = subject.index
     return Finding(

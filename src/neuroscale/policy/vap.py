@@ -23,7 +23,7 @@ import cel
 
 from neuroscale.findings import Finding, ObjectRef, Severity
 from neuroscale.policy.celenv import CelEnvironment, EvaluationError, Unevaluable
-from neuroscale.policy.report import RULES_ANNOTATION, policy_ref, unevaluable, violation
+from neuroscale.policy.report import RULES_ANNOTATION, UNEVALUABLE, policy_ref, unevaluable, violation
 from neuroscale.policy.selectors import UnsupportedConstruct, match_resources, selector_matches
 from neuroscale.policy.subject import Subject
 
@@ -147,6 +147,13 @@ def attach_bindings(policies: Mapping[str, CompiledCelPolicy], documents: Sequen
         ))
 
 
+def status_of(findings: Sequence[Finding]) -> str:
+    """Kyverno-style result of one rule from its findings."""
+    if any(f.rule == UNEVALUABLE or f.extra.get("result") == "error" for f in findings):
+        return "error"
+    return "fail" if findings else "pass"
+
+
 def unbound_warning(policy: CompiledCelPolicy) -> Finding:
     return Finding(
         rule="policy/unbound", severity=Severity.WARNING, obj=policy.ref,
@@ -189,39 +196,49 @@ class CelPolicyRun:
         })
 
     def evaluate(self, policy: CompiledCelPolicy, subject: Subject) -> list[Finding]:
-        if policy.problems:
-            return []
+        return [] if policy.problems else self.outcome(policy, subject)[1]
+
+    def outcome(self, policy: CompiledCelPolicy, subject: Subject) -> tuple[str, list[Finding]]:
+        """("skip"|"pass"|"fail"|"error", findings) for one policy and one subject (after `begin`)."""
         try:
             if not match_resources(policy.match, subject, where="spec.matchConstraints"):
-                return []
+                return "skip", []
+            if policy.problems:
+                return "error", []
             bindings = [b for b in policy.bindings
                         if match_resources(b.match, subject, where=f"binding {b.name}.spec.matchResources")]
         except UnsupportedConstruct as exc:
-            return [unevaluable(str(exc), policy=policy.name, where="match", subject=subject)]
+            return "error", [unevaluable(str(exc), policy=policy.name, where="match", subject=subject)]
         findings: list[Finding] = []
+        evaluated = False
         for binding in bindings:
             params = _params(policy, binding, subject, self.everything)
             if params is None:
                 if (binding.param_ref or {}).get("parameterNotFoundAction", "Deny") == "Deny":
+                    evaluated = True
                     findings.append(violation(
                         subject, policy=policy.name, rule="", severity=Severity.ERROR, action="Deny",
                         message=f"no {policy.param_kind} parameter found for binding {binding.name}",
                         fix="add the parameter object to the repository or set parameterNotFoundAction: Allow"))
                 continue
             for param in params:
-                findings.extend(self._evaluate_once(policy, binding, subject, param))
-        return findings
+                found = self.validate(policy, subject, actions=binding.actions, param=param)
+                if found is not None:
+                    evaluated = True
+                    findings.extend(found)
+        return status_of(findings) if evaluated else "skip", findings
 
-    def _evaluate_once(self, policy: CompiledCelPolicy, binding: Binding, subject: Subject,
-                       param: Any) -> list[Finding]:
-        actions = binding.actions or ("Deny",)
+    def validate(self, policy: CompiledCelPolicy, subject: Subject, *, actions: Sequence[str],
+                 param: Any = None) -> list[Finding] | None:
+        """Conditions, variables, validations; None when a match condition is false (skip)."""
+        actions = tuple(actions) or ("Deny",)
         severity = min((_ACTION_SEVERITY.get(a, Severity.ERROR) for a in actions), key=lambda s: s.rank)
         action = "Deny" if "Deny" in actions else actions[0]
         self.context.update({"params": param, "variables": {}})
         try:
-            for name, program in policy.conditions:
+            for _name, program in policy.conditions:
                 if self._run(program) is not True:
-                    return []
+                    return None
             variables: dict[str, Any] = {}
             failed: dict[str, str] = {}
             for name, program in policy.variables:

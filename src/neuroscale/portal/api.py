@@ -8,31 +8,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from neuroscale.errors import InvalidInput
-from neuroscale.portal.backend import Backend
 from neuroscale.portal.form import field_definitions
 from neuroscale.portal.http import FastJSON, read_json_object
+from neuroscale.portal.params import backend, int_query, pull_number
 
 MAX_EVENTS = 1000
 
 
-def backend(request: Request) -> Backend:
-    found: Backend = request.app.state.backend
-    return found
-
-
 def _pull_created(pull: dict[str, Any]) -> Response:
     return FastJSON(pull, status_code=201, headers={"Location": f"/api/pulls/{pull['number']}"})
-
-
-def int_query(request: Request, key: str, *, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(key)
-    if raw is None:
-        return default
-    if not raw.strip().isdigit() or not low <= int(raw) <= high:
-        raise InvalidInput(f"{key}={raw!r} is not a whole number between {low} and {high}", where=key,
-                           fix=f"pass ?{key}=<{low}..{high}>")
-    return int(raw)
 
 
 async def healthz(request: Request) -> Response:
@@ -77,17 +61,17 @@ async def list_pulls(request: Request) -> Response:
 
 async def get_pull(request: Request) -> Response:
     b = backend(request)
-    return FastJSON(await b.run(b.pull, request.path_params["number"]))
+    return FastJSON(await b.run(b.pull, pull_number(request)))
 
 
 async def merge_pull(request: Request) -> Response:
     b = backend(request)
-    return FastJSON(await b.run(b.merge, request.path_params["number"]))
+    return FastJSON(await b.run(b.merge, pull_number(request)))
 
 
 async def close_pull(request: Request) -> Response:
     b = backend(request)
-    return FastJSON(await b.run(b.close, request.path_params["number"]))
+    return FastJSON(await b.run(b.close, pull_number(request)))
 
 
 async def list_events(request: Request) -> Response:

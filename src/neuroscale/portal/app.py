@@ -20,7 +20,7 @@ from starlette.templating import Jinja2Templates
 
 from neuroscale.errors import NeuroScaleError
 from neuroscale.portal import api, pages
-from neuroscale.portal.backend import Backend, pull_endpoint
+from neuroscale.portal.backend import Backend
 from neuroscale.portal.http import BodyLimit, on_http_error, on_neuroscale_error, on_unexpected
 from neuroscale.portal.settings import PortalSettings
 from neuroscale.services.context import Author, PlatformContext
@@ -51,7 +51,6 @@ def build_templates() -> Jinja2Templates:
                       autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
     env.filters["when"] = when
     env.filters["short"] = short
-    env.filters["endpoint"] = pull_endpoint
     return Jinja2Templates(env=env)
 
 

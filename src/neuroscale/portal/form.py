@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from neuroscale.errors import InvalidInput
+from neuroscale.errors import NeuroScaleError
 from neuroscale.spec.fields import FIELDS, Field
 
 #: A character class whose first or last member is a bare '-'.
@@ -83,7 +83,7 @@ def submitted(form: Mapping[str, Any]) -> dict[str, str]:
     return {f.key: str(form.get(f.key, "")).strip() for f in FIELDS}
 
 
-def field_errors(exc: InvalidInput) -> tuple[dict[str, str], list[str]]:
+def field_errors(exc: NeuroScaleError) -> tuple[dict[str, str], list[str]]:
     """Split a validation error into messages per form field and messages about the whole spec."""
     by_field: dict[str, str] = {}
     general: list[str] = []
@@ -95,5 +95,5 @@ def field_errors(exc: InvalidInput) -> tuple[dict[str, str], list[str]]:
         else:
             general.append(message)
     if not by_field and not general:
-        general.append(exc.message)
+        general.append(f"{exc.message} — {exc.fix}" if exc.fix else exc.message)
     return by_field, general

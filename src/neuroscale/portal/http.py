@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from neuroscale.errors import InvalidInput, NeuroScaleError, PayloadTooLarge
+from neuroscale.portal.jsonable import as_plain
 
 log = logging.getLogger("neuroscale.portal")
 
@@ -61,15 +62,16 @@ def error_response(request: Request, *, status: int, body: dict[str, Any]) -> Re
     if wants_json(request):
         return FastJSON(body, status_code=status)
     templates = request.app.state.templates
-    return templates.TemplateResponse(request, "error.html", {"status": status, "error": body},
-                                      status_code=status)
+    page: Response = templates.TemplateResponse(request, "error.html", {"status": status, "error": body},
+                                                status_code=status)
+    return page
 
 
 async def on_neuroscale_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, NeuroScaleError)
     if exc.http_status >= 500:
         log.warning("%s %s failed: %s", request.method, request.url.path, exc)
-    return error_response(request, status=exc.http_status, body=exc.to_dict())
+    return error_response(request, status=exc.http_status, body=as_plain(exc.to_dict()))
 
 
 async def on_http_error(request: Request, exc: Exception) -> Response:

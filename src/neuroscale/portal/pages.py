@@ -14,9 +14,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from neuroscale.errors import Conflict, InvalidInput
-from neuroscale.portal.api import backend, int_query
+from neuroscale.errors import Conflict, InvalidInput, NotFound
 from neuroscale.portal.form import defaults, field_errors, submitted, widgets
+from neuroscale.portal.params import backend, int_query, pull_number
 
 
 def render(request: Request, template: str, context: dict[str, Any], *, status: int = 200) -> Response:
@@ -29,8 +29,12 @@ def _to_pull(pull: dict[str, Any]) -> Response:
     return RedirectResponse(f"/pulls/{pull['number']}", status_code=303)
 
 
+#: Refusals a form submission shows on the form itself, keeping the user's input.
+FORM_REFUSALS = (InvalidInput, Conflict, NotFound)
+
+
 def _form(request: Request, *, values: dict[str, str], editing: str | None = None,
-          error: InvalidInput | None = None) -> Response:
+          error: InvalidInput | Conflict | NotFound | None = None) -> Response:
     by_field, general = field_errors(error) if error else ({}, [])
     context = {"widgets": widgets(), "values": values, "errors": by_field, "general": general,
                "editing": editing, "nav": "new" if editing is None else "endpoints"}
@@ -50,7 +54,7 @@ async def submit_new(request: Request) -> Response:
     b = backend(request)
     try:
         pull = await b.run(b.create, dict(values))
-    except InvalidInput as exc:
+    except FORM_REFUSALS as exc:
         return _form(request, values=values, error=exc)
     return _to_pull(pull)
 
@@ -58,8 +62,7 @@ async def submit_new(request: Request) -> Response:
 async def edit_form(request: Request) -> Response:
     b = backend(request)
     name = request.path_params["name"]
-    endpoint = await b.run(b.endpoint, name)
-    spec = endpoint["spec"] or {}
+    spec = await b.run(b.proposed_spec, name)
     values = {**defaults(), **{key: str(value) for key, value in spec.items()}}
     return _form(request, values=values, editing=name)
 
@@ -70,7 +73,7 @@ async def submit_edit(request: Request) -> Response:
     b = backend(request)
     try:
         pull = await b.run(b.update, name, dict(values))
-    except InvalidInput as exc:
+    except FORM_REFUSALS as exc:
         return _form(request, values=values, editing=name, error=exc)
     return _to_pull(pull)
 
@@ -94,7 +97,7 @@ async def pulls_page(request: Request) -> Response:
 
 async def _pull_page(request: Request, *, error: Conflict | None = None) -> Response:
     b = backend(request)
-    pull = await b.run(b.pull, request.path_params["number"])
+    pull = await b.run(b.pull, pull_number(request))
     context = {"pull": pull, "nav": "pulls", "error": error.to_dict() if error else None}
     return render(request, "pull.html", context, status=error.http_status if error else 200)
 
@@ -106,7 +109,7 @@ async def pull_page(request: Request) -> Response:
 async def submit_merge(request: Request) -> Response:
     b = backend(request)
     try:
-        pull = await b.run(b.merge, request.path_params["number"])
+        pull = await b.run(b.merge, pull_number(request))
     except Conflict as exc:
         return await _pull_page(request, error=exc)
     return _to_pull(pull)
@@ -115,7 +118,7 @@ async def submit_merge(request: Request) -> Response:
 async def submit_close(request: Request) -> Response:
     b = backend(request)
     try:
-        pull = await b.run(b.close, request.path_params["number"])
+        pull = await b.run(b.close, pull_number(request))
     except Conflict as exc:
         return await _pull_page(request, error=exc)
     return _to_pull(pull)

@@ -43,12 +43,16 @@ class ChangeSet:
 
 
 def _parse_error(path: str, exc: InvalidInput) -> list[Finding]:
-    fields = exc.details.get("fields") or [{"field": "", "message": exc.message}]
+    fields = exc.details.get("fields")
+    if not fields:
+        return [Finding(rule=CHECK_MANIFEST, severity=Severity.ERROR, file=path, message=exc.message, fix=exc.fix)]
     return [Finding(rule=CHECK_MANIFEST, severity=Severity.ERROR, file=path, field_path=item["field"],
-                    message=item["message"], fix=exc.fix) for item in fields]
+                    message=item["message"],
+                    fix=f"set a valid {item['field']} in the manifest (`neuroscale endpoint create --help` "
+                        "describes every field)") for item in fields]
 
 
-def _parse_file(path: str, content: bytes) -> tuple[list[ChangedObject], list[Finding]]:
+def parse_manifest_file(path: str, content: bytes) -> tuple[list[ChangedObject], list[Finding]]:
     try:
         documents = load_all(content.decode("utf-8"), where=path)
     except UnicodeDecodeError:
@@ -83,7 +87,7 @@ def change_set(repo: GitRepo, *, base: str, head: str) -> ChangeSet:
     objects: list[ChangedObject] = []
     findings: list[Finding] = []
     for path, content in files.items():
-        parsed, problems = _parse_file(path, content)
+        parsed, problems = parse_manifest_file(path, content)
         objects += parsed
         findings += problems
     return ChangeSet(files, tuple(objects), tuple(findings))
@@ -127,7 +131,7 @@ def run_checks(repo: GitRepo, *, base: str, head: str) -> list[CheckResult]:
 
 
 def describe_failures(checks: Sequence[CheckResult]) -> list[str]:
-    """One line per failing finding: check, rule, where, message and fix."""
+    """One line per failing finding: rule, where, message and fix."""
     lines = []
     for check in checks:
         for finding in check.findings:
@@ -135,8 +139,8 @@ def describe_failures(checks: Sequence[CheckResult]) -> list[str]:
                 continue
             where = ":".join(p for p in (finding.get("file", ""), finding.get("field_path", "")) if p)
             fix = f" (fix: {finding['fix']})" if finding.get("fix") else ""
-            lines.append(" ".join(p for p in (f"{check.name}:", finding["rule"], where, finding["message"]) if p)
-                         + fix)
+            lines.append(f"{finding['rule']} {where}: {finding['message']}{fix}" if where
+                         else f"{finding['rule']}: {finding['message']}{fix}")
         if check.status != "pass" and not check.findings:
             lines.append(f"{check.name}: {check.status}")
     return lines

@@ -29,9 +29,9 @@ def list_pull_requests(ctx: PlatformContext, *, state: str | None = None) -> lis
 
 
 def get_pull_request(ctx: PlatformContext, number: int) -> PullRequest:
-    """The pull request, following its branch; checks run if its head has none yet."""
+    """The pull request, following its branch; checks run if its head has none yet, or could not run."""
     pr = ctx.provider.refresh(number)
-    if pr.state == "open" and not pr.checks:
+    if pr.state == "open" and (not pr.checks or any(c.status == "error" for c in pr.checks)):
         pr = run_pull_request_checks(ctx, pr)
     return pr
 
@@ -44,8 +44,8 @@ def merge_pull_request(ctx: PlatformContext, number: int, *, author: Author) -> 
         raise Conflict(
             f"pull request #{number} cannot merge: failing checks: {failing}",
             where=f"pull request #{number} ({pr.branch} @ {pr.head_sha[:7]})",
-            fix="; ".join(describe_failures(pr.checks))
-            + f" — then propose the fixed endpoint again (it updates #{number}) to rerun the checks",
+            fix="\n".join([*(f"- {line}" for line in describe_failures(pr.checks)),
+                           f"then propose the fixed endpoint again (it updates #{number}) to rerun the checks"]),
             details={"checks": [c.to_dict() for c in pr.checks]},
         )
     return ctx.provider.merge(number, author=author)

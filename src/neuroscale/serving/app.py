@@ -27,7 +27,8 @@ from neuroscale.serving.settings import ServingSettings
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-Handler = Callable[[bytes], bytes]
+Headers = list[tuple[bytes, bytes]]
+Handler = Callable[[bytes, Headers], bytes]
 JSON_TYPE = b"application/json"
 
 
@@ -70,13 +71,13 @@ class ServingApp:
         infer = plane.infer
 
         def constant(body: bytes) -> Handler:
-            return lambda _: body
+            return lambda _body, _headers: body
 
-        def predict_v1(body: bytes) -> bytes:
+        def predict_v1(body: bytes, _headers: Headers) -> bytes:
             return v1.encode_predict(infer(v1.decode_predict(body)))
 
-        def infer_v2(body: bytes) -> bytes:
-            return v2.encode_infer(infer(v2.decode_infer(body)))
+        def infer_v2(body: bytes, headers: Headers) -> bytes:
+            return v2.encode_infer(infer(v2.decode_infer(body, header_length=v2.json_length(headers))))
 
         metadata = constant(v2.encode_metadata(plane.metadata()))
         ready = constant(v2.encode_ready(name))
@@ -94,7 +95,7 @@ class ServingApp:
             ("GET", f"/v2/models/{name}"): Route(metadata),
             ("GET", f"/v2/models/{name}/ready"): Route(ready),
             ("POST", f"/v2/models/{name}/infer"): v2_infer,
-            ("GET", "/metrics"): Route(lambda _: self.metrics.render(), content_type=METRICS_TYPE),
+            ("GET", "/metrics"): Route(lambda _body, _headers: self.metrics.render(), content_type=METRICS_TYPE),
         }
         if plane.version:
             base = f"/v2/models/{name}/versions/{plane.version}"
@@ -113,7 +114,7 @@ class ServingApp:
             start = perf_counter()
             try:
                 payload = await self._read_body(scope, receive) if route.reads_body else b""
-                status, body, content_type = 200, route.handler(payload), route.content_type
+                status, body, content_type = 200, route.handler(payload, scope["headers"]), route.content_type
             except Exception as exc:  # mapped in one place: client mistakes are 4xx, never a traceback
                 status, body = error_response(exc)
             if route.record is not None:

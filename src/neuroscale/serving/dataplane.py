@@ -8,6 +8,7 @@ prediction itself (measured), and one process serves one model.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -81,7 +82,7 @@ class DataPlane:
         output = Tensor(OUTPUT_NAME, datatype_of(predictions), predictions)
         return InferResponse(model_name=self.name, model_version=self.version, outputs=(output,), id=request.id)
 
-    def _check(self, rows: np.ndarray, *, where: str) -> None:  # type: ignore[type-arg]
+    def _check(self, rows: np.ndarray[Any, Any], *, where: str) -> None:
         width = self._n_features
         if rows.ndim != 2 or rows.shape[0] == 0:
             raise InvalidInput(

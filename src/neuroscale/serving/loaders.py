@@ -1,7 +1,7 @@
 """Load a model file with the framework its endpoint declares, importing only that framework.
 
-Per format, the file suffix picks the loader: scikit-learn `.joblib` (joblib) or `.pkl`/`.pickle`
-(pickle); XGBoost native `.json`/`.ubj`/`.bst` (Booster) or a pickled sklearn wrapper; LightGBM
+Per format, the file suffix picks the loader: scikit-learn `.joblib`, `.pkl` or `.pickle` (joblib,
+which also reads plain pickles); XGBoost native `.json`/`.ubj`/`.bst` (Booster) or a pickled sklearn wrapper; LightGBM
 native `.txt`/`.bst` (Booster) or a pickled sklearn wrapper. After loading, one test prediction on
 zeros proves the model works and tells the output datatype, before the port is bound.
 Pickle files run code when loaded: serve only models from storage you trust.
@@ -9,7 +9,6 @@ Pickle files run code when loaded: serve only models from storage you trust.
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -69,13 +68,10 @@ def _fail(path: Path, model_format: str, exc: BaseException) -> ModelLoadError:
 
 def _checked_pickle(path: Path, *, model_format: str) -> LoadedModel:
     try:
-        if path.suffix.lower() == ".joblib":
-            import joblib
+        import joblib
 
-            obj = joblib.load(path)
-        else:
-            with path.open("rb") as handle:
-                obj = pickle.load(handle)  # noqa: S301 - model files come from the operator's storage
+        # joblib reads both its own files and plain pickles, whatever the suffix says
+        obj = joblib.load(path)
     except Exception as exc:  # any unpickling failure means a broken or foreign file
         raise _fail(path, model_format, exc) from None
     kind = f"{type(obj).__module__}.{type(obj).__qualname__}"
@@ -120,7 +116,7 @@ def _load_native(path: Path, *, model_format: str) -> LoadedModel:
 
         lgb_booster = lightgbm.Booster(model_file=str(path))
         return LoadedModel(
-            predict=lgb_booster.predict,
+            predict=lgb_booster.predict,  # type: ignore[arg-type]  # accepts more than arrays
             framework=model_format,
             kind="lightgbm.Booster",
             path=path,

@@ -30,11 +30,12 @@ def download(*, bucket: str, key: str, model_format: str, cache_dir: Path, where
     try:
         client = boto3.client("s3")
         obj = _find_object(client, bucket=bucket, key=key, model_format=model_format, where=where)
-        target = cache_dir / bucket / obj["ETag"].strip('"') / obj["Key"].rsplit("/", 1)[-1]
+        etag, object_key = str(obj["ETag"]).strip('"'), str(obj["Key"])
+        target: Path = cache_dir / bucket / etag / object_key.rsplit("/", 1)[-1]
         if not target.is_file():
             target.parent.mkdir(parents=True, exist_ok=True)
             partial = target.with_name(f".{target.name}.{os.getpid()}.part")
-            client.download_file(bucket, obj["Key"], str(partial))
+            client.download_file(bucket, object_key, str(partial))
             os.replace(partial, target)
         return target
     except (BotoCoreError, ClientError) as exc:
@@ -51,7 +52,7 @@ def _find_object(client: Any, *, bucket: str, key: str, model_format: str, where
     """The object at `key` if it exists, else the single model file directly under the prefix `key/`."""
     prefix = key.rstrip("/")
     listing = client.list_objects_v2(Bucket=bucket, Prefix=prefix)
-    objects = {obj["Key"]: obj for obj in listing.get("Contents", [])}
+    objects: dict[str, dict[str, Any]] = {obj["Key"]: obj for obj in listing.get("Contents", [])}
     if key in objects and not key.endswith("/"):
         return objects[key]
     folder = f"{prefix}/" if prefix else ""

@@ -73,6 +73,37 @@ def _kinds_name(kind: str) -> str:
     return _KIND_NAMES.get(kind, f"numpy kind {kind!r}")
 
 
+def _check_count(count: int, shape: list[int], *, where: str) -> None:
+    expected = math.prod(shape)
+    if count != expected:
+        raise InvalidInput(
+            f"shape {shape} needs {expected} values but data has {count}",
+            where=where,
+            fix="make the data length match the product of the shape",
+        )
+
+
+def from_binary(raw: bytes, *, datatype: str, shape: list[int], where: str) -> np.ndarray[Any, Any]:
+    """Decode a tensor sent with the binary tensor data extension (little-endian, row-major)."""
+    spec = DATATYPES.get(datatype)
+    if spec is None or datatype == "BYTES":
+        raise InvalidInput(
+            f"binary data of datatype {datatype!r} is not supported",
+            where=where,
+            fix="send numeric or BOOL tensors as binary, or send the values as JSON \"data\"",
+        )
+    dtype = spec[0].newbyteorder("<")
+    if len(raw) % dtype.itemsize:
+        raise InvalidInput(
+            f"{len(raw)} bytes of binary data is not a whole number of {datatype} values",
+            where=where,
+            fix="check binary_data_size and the datatype",
+        )
+    array = np.frombuffer(raw, dtype=dtype)
+    _check_count(array.size, shape, where=where)
+    return array.reshape(shape)
+
+
 def to_array(data: Any, *, datatype: str, shape: list[int] | None, where: str) -> np.ndarray[Any, Any]:
     """Convert JSON data to an array of `datatype`, checking kinds, raggedness and the declared shape."""
     spec = DATATYPES.get(datatype)
@@ -96,12 +127,6 @@ def to_array(data: Any, *, datatype: str, shape: list[int] | None, where: str) -
             fix=f"send {datatype} values or declare the matching datatype",
         )
     if shape is not None:
-        expected = math.prod(shape)
-        if raw.size != expected:
-            raise InvalidInput(
-                f"shape {shape} needs {expected} values but data has {raw.size}",
-                where=where,
-                fix="make the data length match the product of the shape",
-            )
+        _check_count(raw.size, shape, where=where)
         raw = raw.reshape(shape)
     return raw.astype(dtype, copy=False)

@@ -1,4 +1,9 @@
-"""Open Inference Protocol V2 (REST) adapter: JSON <-> the data plane's request/response types."""
+"""Open Inference Protocol V2 (REST) adapter: JSON <-> the data plane's request/response types.
+
+Inputs may also use the binary tensor data extension (KServe/Triton): the body is the JSON header
+of `Inference-Header-Content-Length` bytes followed by each binary input's raw bytes, in order,
+sized by the input's `parameters.binary_data_size`. Answers are always plain JSON.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,39 @@ from typing import Any
 from neuroscale.errors import InvalidInput
 from neuroscale.serving.codec import dumps, load_object
 from neuroscale.serving.dataplane import ModelMetadata
-from neuroscale.serving.tensors import InferRequest, InferResponse, Tensor, to_array
+from neuroscale.serving.tensors import InferRequest, InferResponse, Tensor, from_binary, to_array
 
 _FIX = 'send {"inputs": [{"name": "input-0", "shape": [rows, features], "datatype": "FP64", "data": [...]}]}'
 
 
-def decode_infer(body: bytes) -> InferRequest:
-    doc = load_object(body)
+HEADER_LENGTH = b"inference-header-content-length"
+
+
+def json_length(headers: list[tuple[bytes, bytes]]) -> int | None:
+    """The JSON header length of a binary-extension request, or None for a plain JSON body."""
+    for key, value in headers:
+        if key == HEADER_LENGTH:
+            try:
+                return int(value)
+            except ValueError:
+                raise InvalidInput(
+                    "Inference-Header-Content-Length is not an integer",
+                    where="headers",
+                    fix="send the byte length of the JSON part",
+                ) from None
+    return None
+
+
+def decode_infer(body: bytes, *, header_length: int | None = None) -> InferRequest:
+    """Decode a V2 infer body; `header_length` splits JSON from appended binary tensor data."""
+    if header_length is not None and not 0 < header_length <= len(body):
+        raise InvalidInput(
+            f"Inference-Header-Content-Length {header_length} does not fit a body of {len(body)} bytes",
+            where="headers",
+            fix="send the byte length of the JSON part",
+        )
+    split = len(body) if header_length is None else header_length
+    doc = load_object(body[:split])
     inputs = doc.get("inputs")
     if not isinstance(inputs, list) or not inputs:
         raise InvalidInput('missing or empty "inputs"', where="request body", fix=_FIX)
@@ -24,11 +55,37 @@ def decode_infer(body: bytes) -> InferRequest:
     parameters = doc.get("parameters")
     if parameters is not None and not isinstance(parameters, dict):
         raise InvalidInput('"parameters" must be an object', where="parameters", fix="send an object or none")
-    tensors = tuple(_decode_input(item, index) for index, item in enumerate(inputs))
+    binary = _Binary(memoryview(body)[split:])
+    tensors = tuple(_decode_input(item, index, binary) for index, item in enumerate(inputs))
+    if binary.offset != len(binary.data):
+        raise InvalidInput(
+            f"{len(binary.data) - binary.offset} bytes of binary data belong to no input",
+            where="request body",
+            fix="make the binary_data_size parameters add up to the appended bytes",
+        )
     return InferRequest(inputs=tensors, id=request_id, parameters=parameters)
 
 
-def _decode_input(item: Any, index: int) -> Tensor:
+class _Binary:
+    """The appended binary tensor data, consumed input by input."""
+
+    def __init__(self, data: memoryview) -> None:
+        self.data = data
+        self.offset = 0
+
+    def take(self, size: Any, *, where: str) -> bytes:
+        if type(size) is not int or size < 0 or self.offset + size > len(self.data):
+            raise InvalidInput(
+                f"binary_data_size {size!r} does not fit the {len(self.data) - self.offset} bytes left",
+                where=where,
+                fix="set binary_data_size to the byte size of this input's appended data",
+            )
+        chunk = bytes(self.data[self.offset:self.offset + size])
+        self.offset += size
+        return chunk
+
+
+def _decode_input(item: Any, index: int, binary: _Binary) -> Tensor:
     where = f"inputs[{index}]"
     if not isinstance(item, dict):
         raise InvalidInput("each input must be an object", where=where, fix=_FIX)
@@ -40,8 +97,13 @@ def _decode_input(item: Any, index: int) -> Tensor:
         raise InvalidInput('"shape" must be a list of non-negative integers', where=where, fix=_FIX)
     if not isinstance(datatype, str):
         raise InvalidInput('missing "datatype"', where=where, fix=_FIX)
-    if "data" not in item:
-        raise InvalidInput('missing "data"', where=where, fix=_FIX)
+    parameters = item.get("parameters")
+    size = parameters.get("binary_data_size") if isinstance(parameters, dict) else None
+    if size is not None and "data" not in item:
+        raw = binary.take(size, where=where)
+        return Tensor(name, datatype, from_binary(raw, datatype=datatype, shape=shape, where=where))
+    if "data" not in item or size is not None:
+        raise InvalidInput('each input needs either "data" or binary_data_size (not both)', where=where, fix=_FIX)
     return Tensor(name, datatype, to_array(item["data"], datatype=datatype, shape=shape, where=where))
 
 

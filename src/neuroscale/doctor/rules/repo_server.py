@@ -10,7 +10,7 @@ from __future__ import annotations
 from neuroscale.doctor.index import SnapshotIndex
 from neuroscale.doctor.k8s import container_statuses, pod_problem, pod_ready, ref
 from neuroscale.doctor.model import Category, DoctorFinding, Rule
-from neuroscale.findings import Severity
+from neuroscale.findings import ObjectRef, Severity
 
 REPO_SERVER_LABEL = ("app.kubernetes.io/name", "argocd-repo-server")
 
@@ -34,9 +34,9 @@ def check(index: SnapshotIndex) -> list[DoctorFinding]:
                      evidence)]
 
 
-def _finding(obj: object, message: str, evidence: str) -> DoctorFinding:
+def _finding(obj: ObjectRef, message: str, evidence: str) -> DoctorFinding:
     return RULE.finding(
-        obj=obj,  # type: ignore[arg-type]
+        obj=obj,
         message=message,
         evidence=evidence or message,
         root_cause="the repo-server renders manifests for every Application; while it is down no comparison runs, "

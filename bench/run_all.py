@@ -1,0 +1,33 @@
+"""`make bench`: every benchmark the issues ask for, one after another, each with its peer.
+
+  platform_bench.py --throughput  merge→Ready, kill→serving, gateway vs KServe ModelServer (wrk)
+  check_bench.py                  `neuroscale check` on 1,000 manifests vs checkov
+  doctor_bench.py                 all doctor rules over a 5,000-object snapshot
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REFERENCE = HERE.parents[1] / "shared" / "reference"
+
+RUNS = [
+    [sys.executable, str(HERE / "platform_bench.py"), "--throughput"],
+    [sys.executable, str(HERE / "check_bench.py"), "--crd-dir", str(REFERENCE / "crds" / "kserve")],
+    [sys.executable, str(HERE / "doctor_bench.py")],
+]
+
+
+def main() -> int:
+    worst = 0
+    for argv in RUNS:
+        print(f"\n=== {' '.join(Path(a).name if a.endswith('.py') else a for a in argv[1:])}", flush=True)
+        worst = max(worst, subprocess.call(argv))
+    return worst
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""Reading Argo CD Applications: what they sync, how, and in which wave.
+
+Several footguns depend on which Application applies a file: a `$patch: delete`
+file inside a synced directory, a huge CRD synced without server-side apply,
+Kyverno installed after the workloads it polices. These helpers answer those
+questions from the Application manifests alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from neuroscale.check.lints.base import dig
+from neuroscale.check.model import Document, RepoView
+
+SYNC_OPTIONS_ANNOTATION = "argocd.argoproj.io/sync-options"
+SYNC_WAVE_ANNOTATION = "argocd.argoproj.io/sync-wave"
+
+
+@dataclass(frozen=True)
+class Source:
+    app: Document
+    repo_url: str
+    path: str  # directory in the repository ('' when the source is a chart from a registry)
+    chart: str
+
+    @property
+    def directory(self) -> str:
+        return self.path.strip("/").removeprefix("./")
+
+
+def applications(view: RepoView) -> list[Document]:
+    return [doc for doc in view.of_kind("Application") if doc.group == "argoproj.io"]
+
+
+def sources(app: Document) -> Iterator[Source]:
+    spec = dig(app.data, "spec")
+    items: list[Any] = []
+    if isinstance(dig(spec, "source"), dict):
+        items.append(spec["source"])
+    if isinstance(dig(spec, "sources"), list):
+        items.extend(s for s in spec["sources"] if isinstance(s, dict))
+    for item in items:
+        yield Source(app=app, repo_url=str(item.get("repoURL", "")), path=str(item.get("path", "") or ""),
+                     chart=str(item.get("chart", "") or ""))
+
+
+def synced_by(view: RepoView, path: str) -> list[Source]:
+    """Application sources whose directory contains `path`."""
+    found = []
+    for app in applications(view):
+        for source in sources(app):
+            directory = source.directory
+            if source.path and (directory in ("", ".") or path.startswith(f"{directory}/")):
+                found.append(source)
+    return found
+
+
+def sync_options(app: Document) -> list[str]:
+    options = dig(app.data, "spec", "syncPolicy", "syncOptions")
+    return [str(o) for o in options] if isinstance(options, list) else []
+
+
+def has_server_side_apply(app: Document | None, obj: Document) -> bool:
+    """True when `obj` is applied server-side (per Application or per object annotation)."""
+    annotation = str((obj.metadata.get("annotations") or {}).get(SYNC_OPTIONS_ANNOTATION, ""))
+    if "ServerSideApply=true" in annotation.replace(" ", ""):
+        return True
+    return app is not None and "ServerSideApply=true" in sync_options(app)
+
+
+def sync_wave(doc: Document) -> int:
+    raw = (doc.metadata.get("annotations") or {}).get(SYNC_WAVE_ANNOTATION, "0")
+    try:
+        return int(str(raw).strip())
+    except ValueError:
+        return 0

@@ -1,0 +1,98 @@
+"""What a lint is, and the small readers several lints share.
+
+A lint is pure: `(RepoView) -> list[Finding]`, with a stable id (`NS-Lnnn`), a
+title, the failure modes it prevents and its default severity. `neuroscale
+check` runs them over a repository and `neuroscale doctor` reuses them for the
+static half of a diagnosis, so they take nothing but the view.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any
+
+from neuroscale.check.model import Document, RepoView
+from neuroscale.findings import Finding, Severity
+
+
+@dataclass(frozen=True)
+class Lint:
+    id: str
+    title: str
+    failure_modes: tuple[str, ...]
+    severity: Severity
+    check: Callable[[RepoView], list[Finding]]
+
+
+def dig(data: Any, *path: str) -> Any:
+    """`data[a][b]...` or None when any step is missing or not a mapping."""
+    for key in path:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
+    "Pod": ("spec",),
+    "Deployment": ("spec", "template", "spec"),
+    "StatefulSet": ("spec", "template", "spec"),
+    "DaemonSet": ("spec", "template", "spec"),
+    "ReplicaSet": ("spec", "template", "spec"),
+    "Job": ("spec", "template", "spec"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
+}
+CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
+ISVC_COMPONENTS = ("predictor", "transformer", "explainer")
+
+
+def containers(doc: Document) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(field path, container) for every container an object runs, InferenceServices included."""
+    if doc.kind == "InferenceService":
+        for component in ISVC_COMPONENTS:
+            spec = dig(doc.data, "spec", component)
+            if not isinstance(spec, dict):
+                continue
+            for key, value in spec.items():
+                if isinstance(value, dict) and ("image" in value or "storageUri" in value or "modelFormat" in value):
+                    yield f"spec.{component}.{key}", value
+            yield from _listed(spec, f"spec.{component}")
+        return
+    path = POD_SPEC_PATHS.get(doc.kind)
+    spec = dig(doc.data, *path) if path else None
+    if isinstance(spec, dict):
+        yield from _listed(spec, ".".join(path or ()))
+
+
+def _listed(spec: dict[str, Any], prefix: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    for key in CONTAINER_LISTS:
+        items = spec.get(key)
+        if isinstance(items, list):
+            for index, item in enumerate(items):
+                if isinstance(item, dict):
+                    yield f"{prefix}.{key}[{index}]", item
+
+
+def is_values_file(path: str) -> bool:
+    """Helm values files: `values.yaml`, `values-prod.yaml`, `prod-values.yml`, ..."""
+    name = PurePosixPath(path).name
+    return name.endswith((".yaml", ".yml")) and "values" in name and "/templates/" not in f"/{path}"
+
+
+def values_documents(view: RepoView) -> list[Document]:
+    return [doc for doc in view.documents if is_values_file(doc.path) and isinstance(doc.data, dict) and not doc.is_object]
+
+
+def is_production(path: str, values: Any) -> bool:
+    """A values file meant for production: named so, or declaring `auth.environment: production`."""
+    name = PurePosixPath(path).name.lower()
+    return "prod" in name or _mentions_production(values)
+
+
+def _mentions_production(values: Any) -> bool:
+    if isinstance(values, dict):
+        env = dig(values, "auth", "environment")
+        return env == "production" or any(_mentions_production(v) for v in values.values())
+    return False

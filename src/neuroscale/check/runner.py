@@ -1,0 +1,68 @@
+"""`run_check`: parse, schema, policies, lints, and against a base the cost delta and rendered diff.
+
+Each stage reads the same `RepoView` and returns findings; the runner only
+sequences them and, with `--base`, keeps the findings of the files the change
+touched (findings outside the repository, or not tied to a file, are always
+kept). Exit-code semantics live on `CheckReport`, so every caller — CLI, pull
+request checks, doctor — agrees on what "green" means.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from neuroscale.check.diff import rendered_diff
+from neuroscale.check.lints import run_lints
+from neuroscale.check.loader import build_view, read_tree
+from neuroscale.check.model import CheckOptions, CheckReport, RepoView
+from neuroscale.check.policies import evaluate_policies
+from neuroscale.check.schemas.validate import validate_view
+from neuroscale.cost import PriceTable, cost_delta, workloads
+from neuroscale.cost.delta import CostDelta
+from neuroscale.findings import Finding
+
+
+def check_view(view: RepoView, options: CheckOptions) -> list[Finding]:
+    """Schema, policy and lint findings for an already-built view."""
+    return [*validate_view(view, options), *evaluate_policies(view), *run_lints(view)]
+
+
+def changed_files(base: Mapping[str, bytes], head: Mapping[str, bytes]) -> tuple[str, ...]:
+    """Paths added, removed or modified between two file maps (uncommitted edits included)."""
+    return tuple(sorted(p for p in base.keys() | head.keys() if base.get(p) != head.get(p)))
+
+
+def _workloads_cost(base: RepoView, head: RepoView, prices: PriceTable) -> CostDelta:
+    def of(view: RepoView) -> list[tuple[str, dict]]:  # type: ignore[type-arg]
+        return [(doc.path, doc.data) for doc in view.objects()]
+
+    return cost_delta(workloads(of(base)), workloads(of(head)), prices)
+
+
+def _sort_key(finding: Finding) -> tuple[str, int, int, str]:
+    return (finding.file, finding.line or 0, finding.severity.rank, finding.rule)
+
+
+def run_check(path: Path, *, base: str | None = None, options: CheckOptions) -> CheckReport:
+    """Check the repository at `path` (only what changed since `base`, when given)."""
+    files, findings = read_tree(path, limits=options.limits)
+    view, problems = build_view(files, limits=options.limits)
+    findings += problems
+    findings += check_view(view, options)
+    if base is None:
+        return CheckReport(root=str(path), findings=tuple(sorted(findings, key=_sort_key)), checked_files=len(files),
+                           checked_objects=sum(1 for _ in view.objects()), skipped=view.skipped)
+    from neuroscale.check.gitbase import read_base  # git is only needed with --base
+
+    prices = PriceTable.load(options.price_table) if options.price_table else PriceTable()
+    base_sha, base_files = read_base(path, base)
+    base_view, _ = build_view(base_files, limits=options.limits)
+    changed = changed_files(base_files, files)
+    if not options.all_files:
+        touched = set(changed)
+        findings = [f for f in findings if f.file not in files or f.file in touched]
+    return CheckReport(
+        root=str(path), findings=tuple(sorted(findings, key=_sort_key)), base=base, base_sha=base_sha,
+        changed_files=changed, checked_files=len(files), checked_objects=sum(1 for _ in view.objects()),
+        skipped=view.skipped, cost=_workloads_cost(base_view, view, prices), diff=tuple(rendered_diff(base_view, view)))

@@ -1,0 +1,103 @@
+"""Validate every object of a view: built-in kinds, custom resources, and loud gaps.
+
+Order of trust: a CRD found in the repository or `--crd-dir` defines its kinds;
+otherwise the kind must be a Kubernetes built-in of the chosen release. An
+object matching neither is reported "not validated: no schema" — at the
+severity the user chose, but never silently passed (the reference's
+`-ignore-missing-schemas` hid every custom resource, FM-35/FM-36 family).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from neuroscale.check.loader import build_view, read_tree
+from neuroscale.check.model import CheckOptions, Document, RepoView
+from neuroscale.check.schemas.builtin import BuiltinSchemas, resolve_version
+from neuroscale.check.schemas.crd import CrdIndex
+from neuroscale.errors import ToolError
+from neuroscale.findings import Finding, Severity
+
+RULE_INVALID = "NS-S001"
+RULE_NO_SCHEMA = "NS-S002"
+RULE_BROKEN_CRD = "NS-S003"
+RULE_NOT_OBJECT = "NS-S004"
+
+CRD_KIND = "CustomResourceDefinition"
+
+
+def crd_documents(view: RepoView, crd_dirs: Iterable[Path], options: CheckOptions) -> tuple[list[Document], list[Finding]]:
+    """CRDs from the repository plus every `--crd-dir` (each read with the same bounds)."""
+    docs = view.of_kind(CRD_KIND)
+    findings: list[Finding] = []
+    for directory in crd_dirs:
+        if not directory.is_dir():
+            raise ToolError(f"CRD directory {directory} does not exist", where="--crd-dir",
+                            fix="pass a directory holding CustomResourceDefinition YAML files")
+        files, problems = read_tree(directory, limits=options.limits)
+        extra, parse_problems = build_view({f"{directory.name}/{k}": v for k, v in files.items()}, limits=options.limits)
+        docs.extend(extra.of_kind(CRD_KIND))
+        findings.extend(problems + parse_problems)
+    return docs, findings
+
+
+def validate_view(view: RepoView, options: CheckOptions) -> list[Finding]:
+    """Schema findings for every object in `view`."""
+    crds, findings = crd_documents(view, options.crd_dirs, options)
+    index = CrdIndex(cache_dir=options.cache_dir)
+    for crd in crds:
+        index.add(crd)
+    for doc, problem in index.problems:
+        findings.append(view.finding(doc, rule=RULE_BROKEN_CRD, severity=Severity.ERROR,
+                                     message=f"CRD {doc.name} is broken: {problem}",
+                                     fix="fix the CustomResourceDefinition so its kinds can be validated"))
+    builtin = BuiltinSchemas(resolve_version(options.kubernetes_version), cache_dir=options.cache_dir)
+    reported_broken: set[tuple[str, str, str]] = set()
+    for doc in view.documents:
+        if not doc.is_object:
+            if isinstance(doc.data, dict) and ("kind" in doc.data or "apiVersion" in doc.data):
+                findings.append(view.finding(doc, rule=RULE_NOT_OBJECT, severity=Severity.ERROR,
+                                             message="object has no string apiVersion and kind",
+                                             fix="set both apiVersion and kind"))
+            continue
+        findings.extend(_validate(view, doc, index=index, builtin=builtin, options=options, reported=reported_broken))
+    return findings
+
+
+def _validate(view: RepoView, doc: Document, *, index: CrdIndex, builtin: BuiltinSchemas,
+              options: CheckOptions, reported: set[tuple[str, str, str]]) -> list[Finding]:
+    version = doc.api_version.rpartition("/")[2]
+    entry = index.get(doc.group, version, doc.kind)
+    if entry is not None and entry.problem:
+        key = (doc.group, version, doc.kind)
+        if key in reported:
+            return []
+        reported.add(key)
+        return [Finding(rule=RULE_BROKEN_CRD, severity=Severity.ERROR, file=entry.source, line=entry.line,
+                        message=f"schema for {doc.kind} {doc.api_version} is broken: {entry.problem}",
+                        fix="fix the CRD's openAPIV3Schema; objects of this kind cannot be validated until then")]
+    compiled = entry.compiled if entry is not None else builtin.get(doc.api_version, doc.kind)
+    if compiled is None:
+        known = "its CRD does not serve this version" if index.knows_group(doc.group) else "no CRD for it was found"
+        return [view.finding(doc, rule=RULE_NO_SCHEMA, severity=options.no_schema_severity,
+                             message=f"not validated: no schema for {doc.kind} {doc.api_version} ({known})",
+                             fix="add the CRD to the repository or pass --crd-dir; "
+                                 "--no-schema-severity error makes this fail the check")]
+    source = f"CRD {entry.source}" if entry is not None else f"Kubernetes {builtin.version}"
+    return [view.finding(doc, rule=RULE_INVALID, severity=Severity.ERROR, field_path=err.path,
+                         needle=_needle(err.path, err.message),
+                         message=f"{err.path or '(root)'}: {err.message} (schema: {source})",
+                         fix="correct or remove the field; unknown fields are silently dropped by the API server")
+            for err in compiled.errors(doc.data)]
+
+
+_UNEXPECTED = re.compile(r"\('([^']+)' (?:was|were) unexpected")
+
+
+def _needle(path: str, message: str) -> str:
+    """Text of the line to point at: the unexpected key itself, else the last key of the path."""
+    unexpected = _UNEXPECTED.search(message)
+    tail = unexpected.group(1) if unexpected else path.rsplit(".", 1)[-1].split("[", 1)[0]
+    return f"{tail}:" if tail else ""

@@ -1,0 +1,211 @@
+"""The embedded platform's snapshot: the same JSON shape as a cluster's, read from the machine.
+
+Objects are the engine's endpoint statuses and events (SQLite); `host` holds
+the facts only a machine has: which process holds the portal and gateway
+ports, whether the reconciler/gateway/portal pids are alive, whether the bare
+GitOps remote accepts an update (its hooks are run on a no-op update of
+`main`), the GitHub token's length and shape (never its value), and free disk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from neuroscale.cluster.snapshot import empty_snapshot, secret_value_facts
+from neuroscale.db import connect
+from neuroscale.doctor.rules.github_token import TOKEN_ENV
+from neuroscale.engine.lock import lock_path
+from neuroscale.engine.store import StatusStore
+from neuroscale.home import Home
+from neuroscale.supervisor.settings import load_settings
+
+COMPONENTS = ("reconciler", "gateway", "portal")
+GITHUB_REPO_ENV = "NEUROSCALE_GITHUB_REPO"
+REJECTING_HOOKS = ("pre-receive", "update")
+HOOK_TIMEOUT_S = 5
+LOG_TAIL = 20
+
+
+def read_embedded_snapshot(home: Home, *, environ: dict[str, str] | None = None) -> dict[str, Any]:
+    env = dict(os.environ if environ is None else environ)
+    snapshot = empty_snapshot("embedded", home=str(home.root))
+    processes = [_process(home, c) for c in COMPONENTS]
+    settings = load_settings(home)
+    pids = {p["component"]: p["pid"] for p in processes if p["alive"]}
+    snapshot["host"] = {
+        "home": str(home.root),
+        "processes": processes,
+        "ports": [_port(name, settings.host, port, pids.get(name)) for name, port in
+                  (("portal", settings.portal_port), ("gateway", settings.gateway_port))],
+        "git": _git(home.remote),
+        "github": _github(home, env),
+        "disk": _disk(home.root),
+    }
+    if home.state_db.exists():
+        conn = connect(home.state_db)
+        try:
+            store = StatusStore(conn)
+            snapshot["objects"]["Endpoint"] = [s.to_dict() for s in store.list_endpoints()]
+            snapshot["objects"]["EngineEvent"] = [{"kind": "EngineEvent", **e.to_dict()}
+                                                  for e in store.events(limit=200)]
+        finally:
+            conn.close()
+    if home.server_logs_dir.is_dir():
+        for log in sorted(home.server_logs_dir.glob("*.log")):
+            snapshot["logs"][f"servers/{log.stem}"] = _tail(log, LOG_TAIL)
+    return snapshot
+
+
+def _tail(path: Path, lines: int) -> str:
+    try:
+        with path.open("rb") as handle:
+            handle.seek(max(0, path.stat().st_size - 64 * 1024))
+            text = handle.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _pid_alive(pid: int) -> bool:
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    try:
+        return b"neuroscale" in cmdline.read_bytes()
+    except OSError:
+        return False
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip() or "x")
+    except (OSError, ValueError):
+        return None
+
+
+def _process(home: Home, component: str) -> dict[str, Any]:
+    pid_file = home.pid_file(component)
+    pid = _read_pid(pid_file)
+    if pid is None and component == "reconciler":
+        pid_file = lock_path(home)
+        pid = _read_pid(pid_file)
+    log_file = home.log_file(component)
+    last = [ln for ln in _tail(log_file, 5).splitlines() if ln.strip()] if log_file.exists() else []
+    return {"component": component, "pid_file": str(pid_file), "pid": pid,
+            "alive": pid is not None and _pid_alive(pid), "log_file": str(log_file) if last else "",
+            "log_tail": last[-1] if last else ""}
+
+
+def _port(name: str, host: str, port: int, our_pid: int | None) -> dict[str, Any]:
+    facts: dict[str, Any] = {"name": name, "host": host, "port": port, "in_use": False, "ours": False}
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+            return facts
+        except OSError:
+            facts["in_use"] = True
+    owner = _listener_pid(port)
+    facts["pid"] = owner
+    facts["command"] = _command(owner) if owner else ""
+    facts["ours"] = owner is not None and owner == our_pid or (owner is None and our_pid is not None)
+    return facts
+
+
+def _listener_pid(port: int) -> int | None:
+    """The pid listening on TCP `port`, from /proc/net/tcp{,6} inodes and /proc/*/fd (Linux)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            cols = row.split()
+            if len(cols) > 9 and cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(f"socket:[{cols[9]}]")
+    if not inodes:
+        return None
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            for fd in (proc / "fd").iterdir():
+                if os.readlink(fd) in inodes:
+                    return int(proc.name)
+        except OSError:
+            continue
+    return None
+
+
+def _command(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace").strip()[:120]
+    except OSError:
+        return ""
+
+
+def _git(remote: Path) -> dict[str, Any]:
+    facts: dict[str, Any] = {"remote": str(remote), "exists": remote.is_dir(), "hooks": [], "push_error": ""}
+    if not facts["exists"]:
+        return facts
+    refs = remote / "refs" / "heads"
+    if not os.access(refs, os.W_OK) or not os.access(remote / "objects", os.W_OK):
+        facts["push_error"] = f"{refs} or {remote / 'objects'} is not writable by uid {os.getuid()}"
+        return facts
+    hooks = [h for h in REJECTING_HOOKS if os.access(remote / "hooks" / h, os.X_OK)]
+    facts["hooks"] = hooks
+    head = _git_out(remote, "rev-parse", "--verify", "-q", "refs/heads/main")
+    for hook in hooks:
+        facts["push_error"] = _run_hook(remote, hook, head or "0" * 40)
+        if facts["push_error"]:
+            break
+    return facts
+
+
+def _git_out(remote: Path, *args: str) -> str:
+    done = subprocess.run(["git", "--git-dir", str(remote), *args], capture_output=True, text=True, check=False,
+                          timeout=HOOK_TIMEOUT_S)
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def _run_hook(remote: Path, hook: str, sha: str) -> str:
+    """Run a receive hook for a no-op update of main; its refusal is the push error users would see."""
+    args = [str(remote / "hooks" / hook)]
+    stdin = f"{sha} {sha} refs/heads/main\n"
+    if hook == "update":
+        args += ["refs/heads/main", sha, sha]
+        stdin = ""
+    try:
+        done = subprocess.run(args, input=stdin, capture_output=True, text=True, check=False, cwd=remote,
+                              timeout=HOOK_TIMEOUT_S, env={**os.environ, "GIT_DIR": str(remote)})
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"hooks/{hook} could not run: {exc}"
+    if done.returncode == 0:
+        return ""
+    said = (done.stderr.strip() or done.stdout.strip()).splitlines()
+    return f"remote: hooks/{hook} declined refs/heads/main (exit {done.returncode})" + (f": {said[-1]}" if said else "")
+
+
+def _github(home: Home, env: dict[str, str]) -> dict[str, Any]:
+    try:
+        settings = json.loads(home.settings_file.read_text())
+    except (OSError, ValueError):
+        settings = {}
+    remote = str(env.get(GITHUB_REPO_ENV) or settings.get("github_repo") or "")
+    if not remote and home.remote.is_dir():
+        url = _git_out(home.remote, "config", "--get", "remote.origin.url")
+        remote = url if "github.com" in url else ""
+    token = env.get(TOKEN_ENV)
+    return {"configured": bool(remote), "remote": remote,
+            "token": secret_value_facts(token) if token is not None else None}
+
+
+def _disk(root: Path) -> dict[str, Any]:
+    path = root if root.exists() else next((p for p in root.parents if p.exists()), Path("/"))
+    usage = shutil.disk_usage(path)
+    return {"path": str(path), "total": usage.total, "free": usage.free}

@@ -1,0 +1,38 @@
+"""Disk nearly full under the platform home: SQLite, git and model caches fail on write."""
+
+from __future__ import annotations
+
+from neuroscale.doctor.index import SnapshotIndex
+from neuroscale.doctor.model import Category, DoctorFinding, Rule
+from neuroscale.findings import ObjectRef, Severity
+
+MIB = 1024 * 1024
+ERROR_FREE = 200 * MIB
+WARNING_FREE = 1024 * MIB
+WARNING_RATIO = 0.05
+
+
+def check(index: SnapshotIndex) -> list[DoctorFinding]:
+    disk = index.host.get("disk") or {}
+    total, free = int(disk.get("total", 0)), int(disk.get("free", 0))
+    if not total:
+        return []
+    severe = free < ERROR_FREE
+    if not severe and free >= WARNING_FREE and free / total >= WARNING_RATIO:
+        return []
+    return [RULE.finding(
+        obj=ObjectRef(kind="Disk", name=str(disk.get("path", ""))),
+        severity=Severity.ERROR if severe else Severity.WARNING,
+        message=f"only {free // MIB} MiB free on the disk of the platform home",
+        evidence=f"shutil.disk_usage({disk.get('path')}): free={free} total={total} ({100 * free / total:.1f}%)",
+        root_cause="the platform writes SQLite state, git objects, logs and model caches under its home; "
+        "a full disk makes those writes fail",
+        fix=f"du -sh {disk.get('path')}/* | sort -h  # clear logs/ and cache/models, or move the home "
+        "(--home / NEUROSCALE_HOME) to a larger disk",
+    )]
+
+
+RULE = Rule(
+    id="disk-space", title="Disk space for the home", covers=("EMB-DISK",),
+    category=Category.ENVIRONMENT, severity=Severity.ERROR, check=check, targets=("embedded",),
+)

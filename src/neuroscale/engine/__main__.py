@@ -1,0 +1,71 @@
+"""`python -m neuroscale.engine --home HOME`: the long-running reconciler process.
+
+SIGTERM or Ctrl-C stops the loop and leaves the model servers running in their
+own sessions, so the next start adopts them and no endpoint goes down. A full
+shutdown is `neuroscale.engine.runtime.stop_all(home)`, called by the supervisor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from types import FrameType
+
+from neuroscale.db import connect
+from neuroscale.engine.clock import SystemClock
+from neuroscale.engine.lock import acquire
+from neuroscale.engine.loop import Reconciler
+from neuroscale.engine.runtime import LocalRuntime
+from neuroscale.engine.settings import EngineSettings
+from neuroscale.engine.store import EngineStore
+from neuroscale.errors import NeuroScaleError
+from neuroscale.gitops.repo import GitRepo
+from neuroscale.home import DEFAULT_DOMAIN, DEFAULT_GATEWAY_PORT, Home
+
+
+def parse_args(argv: list[str] | None) -> EngineSettings:
+    parser = argparse.ArgumentParser(prog="python -m neuroscale.engine", description=__doc__)
+    parser.add_argument("--home", default=None, help="platform home (default: $NEUROSCALE_HOME or ./.neuroscale)")
+    parser.add_argument("--domain", default=DEFAULT_DOMAIN, help="ingress domain for endpoint URLs")
+    parser.add_argument("--gateway-port", type=int, default=DEFAULT_GATEWAY_PORT, help="gateway port in URLs")
+    parser.add_argument("--interval", type=float, default=0.2, help="seconds between polls of main")
+    args = parser.parse_args(argv)
+    return EngineSettings(home=Home.resolve(args.home), domain=args.domain, gateway_port=args.gateway_port,
+                          interval=max(0.01, args.interval))
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per probe otherwise
+    try:
+        lock = acquire(settings.home)
+    except NeuroScaleError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    conn = connect(settings.home.state_db)
+    runtime = LocalRuntime(settings.home)
+    try:
+        reconciler = Reconciler(settings, repo=GitRepo(settings.home.remote), store=EngineStore(conn),
+                                runtime=runtime, clock=SystemClock())
+        logging.getLogger("neuroscale.engine").info("reconciling %s", settings.home.root)
+        reconciler.run(stop)
+    finally:
+        runtime.close()
+        conn.close()
+        lock.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,203 @@
+"""The reconcile loop: poll main, apply the desired state, run the steps, write status once.
+
+One thread, one tick every `settings.tick` (50 ms): process deaths are seen
+within a tick and start-up probes run at that pace, while main is polled every
+`settings.interval`. Status rows and the routes file are written at the end of
+a tick and only when they changed. On start the loop adopts the model servers a
+previous run left (same pid, same /proc start time, healthy) and kills any
+other server of this home, so a restart neither duplicates nor orphans.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from neuroscale.engine import procfs
+from neuroscale.engine.backoff import FailureRecord
+from neuroscale.engine.clock import Clock, iso
+from neuroscale.engine.desired import Admitted, Desired, desired_state
+from neuroscale.engine.report import observe, report
+from neuroscale.engine.revisions import plan_revision
+from neuroscale.engine.routes import RouteEntry, RoutesWriter
+from neuroscale.engine.runtime import ServerHandle
+from neuroscale.engine.settings import EngineSettings
+from neuroscale.engine.source import MAIN, SourceRepo, fetch
+from neuroscale.engine.state import EndpointState, Phase, Server, Target
+from neuroscale.engine.steps import Runtime, StepContext, reconcile_endpoint
+from neuroscale.engine.store import EngineStore
+from neuroscale.errors import NeuroScaleError
+from neuroscale.status.model import EventType
+from neuroscale.status.reasons import Reason
+
+log = logging.getLogger("neuroscale.engine")
+
+
+@dataclass
+class _Stray:
+    """A model server of this home that nobody wants: SIGTERM sent, SIGKILL at `deadline`."""
+
+    handle: ServerHandle
+    deadline: float
+
+
+def endpoint_of_revision(revision: str) -> str:
+    return revision.rsplit("-predictor-", 1)[0]
+
+
+class Reconciler:
+    def __init__(self, settings: EngineSettings, *, repo: SourceRepo, store: EngineStore, runtime: Runtime,
+                 clock: Clock) -> None:
+        self.settings = settings
+        self.repo = repo
+        self.store = store
+        self.runtime = runtime
+        self.clock = clock
+        self.ctx = StepContext(settings=settings, runtime=runtime, store=store, clock=clock)
+        self.routes = RoutesWriter(settings.home.routes_file, domain=settings.domain)
+        self.endpoints: dict[str, EndpointState] = {}
+        self.strays: list[_Stray] = []
+        self.commit = ""
+        self.digest = ""
+        self._next_poll = 0.0
+
+    # --- start-up: adopt what a previous run left, kill the rest -------------------------------
+
+    def adopt(self) -> None:
+        now = self.clock.monotonic()
+        statuses = self.store.list_endpoints()
+        for status in statuses:
+            self.endpoints[status.name] = EndpointState(status.name, status.namespace,
+                                                        conditions=status.conditions)
+        adopted: set[int] = set()
+        for row in self.store.processes():
+            handle = self.runtime.adopt(endpoint=row.endpoint, revision=row.revision, pid=row.pid,
+                                        port=row.port, start_time=row.start_time)
+            ep = self.endpoints.setdefault(row.endpoint, EndpointState(row.endpoint, "default"))
+            if (ep.server_for(row.revision) is None and self._ours(row.pid, row.start_time)
+                    and self.runtime.ready(handle)):
+                ep.servers.append(Server(handle, Phase.Ready, now, now))
+                adopted.add(row.pid)
+                self.ctx.event(row.endpoint, EventType.Normal, Reason.RevisionAdopted,
+                               f"{row.revision} (pid {row.pid}, port {row.port}) adopted after a restart")
+            else:
+                self.store.remove_process(row.pid)
+        for status in statuses:
+            ep = self.endpoints[status.name]
+            if ep.server_for(status.revision, phase=Phase.Ready) is not None:
+                ep.serving = status.revision
+        for proc in procfs.serving_processes(self.settings.home.root):
+            if proc.pid not in adopted:
+                self._kill_stray(proc.pid, proc.start_time, proc.revision, now=now)
+
+    def _ours(self, pid: int, start_time: int) -> bool:
+        args = procfs.cmdline(pid)
+        home = str(self.settings.home.root)
+        return (procfs.is_alive(pid, start_time) and procfs.SERVING_MODULE in args
+                and any(a == home for a in args))
+
+    def _kill_stray(self, pid: int, start_time: int, revision: str, *, now: float) -> None:
+        endpoint = endpoint_of_revision(revision)
+        handle = self.runtime.adopt(endpoint=endpoint, revision=revision, pid=pid, port=0, start_time=start_time)
+        self.runtime.signal(handle, signal.SIGTERM)
+        self.strays.append(_Stray(handle, now + self.settings.stop_grace))
+        self.ctx.event(endpoint, EventType.Warning, Reason.OrphanKilled,
+                       f"{revision or 'model server'} (pid {pid}) was not adopted and was stopped")
+
+    def _reap_strays(self) -> None:
+        now = self.clock.monotonic()
+        for stray in list(self.strays):
+            if self.runtime.exited(stray.handle) is not None:
+                self.strays.remove(stray)
+            elif now >= stray.deadline:
+                self.runtime.signal(stray.handle, signal.SIGKILL)
+                stray.deadline = now + self.settings.stop_grace
+
+    # --- source and admission --------------------------------------------------------------------
+
+    def poll_source(self) -> None:
+        try:
+            commit = self.repo.resolve(MAIN)
+            if commit is None or commit == self.commit:
+                return
+            artifact = fetch(self.repo, commit)
+            self.commit = commit
+            if artifact.digest != self.digest:
+                self.apply(desired_state(artifact))
+                self.digest = artifact.digest
+        except NeuroScaleError as exc:
+            log.warning("cannot read main: %s", exc)
+
+    def apply(self, desired: dict[str, Desired]) -> None:
+        for name, want in desired.items():
+            ep = self.endpoints.setdefault(name, EndpointState(name, want.namespace))
+            if ep.desired == want and not ep.pruned:
+                continue
+            ep.desired, ep.namespace, ep.pruned = want, want.namespace, False
+            target = self._target_for(ep, want)
+            if ep.target is None or target is None or ep.target.name != target.name:
+                ep.failure = FailureRecord()
+            ep.target = target
+        for name, ep in self.endpoints.items():
+            if name not in desired and not ep.pruned:
+                ep.pruned, ep.desired, ep.target = True, None, None
+                self.store.delete_status(name)
+                self.ctx.event(name, EventType.Normal, Reason.Pruned,
+                               f"{name} is no longer on main@{self.commit[:12]}; stopping its revisions")
+
+    def _target_for(self, ep: EndpointState, want: Desired) -> Target | None:
+        if isinstance(want, Admitted):
+            record, new = plan_revision(self.store.latest_revision(ep.name), endpoint=ep.name, digest=want.digest)
+            if new:
+                self.store.add_revision(record, spec=want.spec, created_at=iso(self.clock.time()))
+                self.ctx.event(ep.name, EventType.Normal, Reason.RevisionCreated,
+                               f"{record.name} for main@{self.commit[:12]}")
+            return Target(record, want.spec)
+        self.ctx.event(ep.name, EventType.Warning, want.reason, f"main@{self.commit[:12]}: {want.message}")
+        kept = self.store.revision(ep.serving) if ep.serving else None
+        return Target(*kept) if kept else None
+
+    # --- the tick -------------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        if self.clock.monotonic() >= self._next_poll:
+            self.poll_source()
+            self._next_poll = self.clock.monotonic() + self.settings.interval
+        for ep in self.endpoints.values():
+            reconcile_endpoint(self.ctx, ep)
+        self._reap_strays()
+        self.endpoints = {n: ep for n, ep in self.endpoints.items() if not (ep.pruned and not ep.servers)}
+        self.publish()
+
+    def publish(self) -> None:
+        """Write changed status rows and the routes file: once, at the end of the tick."""
+        now = iso(self.clock.time())
+        entries: list[RouteEntry] = []
+        for ep in self.endpoints.values():
+            if ep.pruned or ep.desired is None:
+                continue
+            obs = observe(ep, commit=self.commit, policy=self.settings.backoff)
+            status, route = report(ep, obs, domain=self.settings.domain,
+                                   gateway_port=self.settings.gateway_port, now=now)
+            entries.append(route)
+            comparable = _comparable(status.to_dict())
+            if comparable != ep.saved:
+                self.store.save_status(status)
+                ep.saved, ep.conditions = comparable, status.conditions
+        self.routes.write(entries)
+
+    def run(self, stop: threading.Event) -> None:
+        self.adopt()
+        while not stop.is_set():
+            self.tick()
+            stop.wait(self.settings.tick)
+
+
+def _comparable(status: dict[str, Any]) -> dict[str, Any]:
+    """The status without its timestamps: a change worth writing."""
+    out = {k: v for k, v in status.items() if k != "updated_at"}
+    out["conditions"] = [{k: v for k, v in c.items() if k != "last_transition"} for c in status["conditions"]]
+    return out

@@ -1,0 +1,21 @@
+"""Tunables of the reconciler, in one frozen object passed explicitly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from neuroscale.engine.backoff import BackoffPolicy
+from neuroscale.home import DEFAULT_DOMAIN, DEFAULT_GATEWAY_PORT, Home
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    home: Home
+    domain: str = DEFAULT_DOMAIN
+    gateway_port: int = DEFAULT_GATEWAY_PORT
+    interval: float = 0.2  # seconds between polls of main (cheap: one ref lookup)
+    tick: float = 0.05  # seconds between process checks and start-up probes
+    drain_grace: float = 0.5  # old revision keeps running this long after traffic moved
+    stop_grace: float = 5.0  # SIGTERM → SIGKILL
+    startup_timeout: float = 60.0  # a revision not ready by then is killed and counted as a failure
+    backoff: BackoffPolicy = field(default_factory=BackoffPolicy)

@@ -1,0 +1,165 @@
+"""The reconcile steps for one endpoint, run in order on every tick.
+
+Each step is small and owns one part of the story (and so one part of the
+conditions computed afterwards in `report`):
+
+1. `observe_exits`   — processes that died: event, failure record, backoff (PredictorReady).
+2. `probe_starting`  — start-up probes of new processes; start-up timeout (PredictorReady).
+3. `ensure_running`  — the target revision has a process, unless backing off (PredictorReady).
+4. `route_traffic`   — traffic moves to the target only once it is ready; others drain (IngressReady).
+5. `retire_drained`  — drained and unwanted processes get SIGTERM, then SIGKILL.
+
+Steps touch the world only through `StepContext` (runtime, store, clock), so
+they can be driven by a fake runtime in unit tests and by real processes in
+integration tests.
+"""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass
+from typing import Protocol
+
+from neuroscale.engine.backoff import FailureRecord
+from neuroscale.engine.clock import Clock, iso
+from neuroscale.engine.runtime import ExitInfo, ServerHandle
+from neuroscale.engine.settings import EngineSettings
+from neuroscale.engine.state import EndpointState, Phase, Server
+from neuroscale.engine.store import EngineStore
+from neuroscale.spec.endpoint import EndpointSpec
+from neuroscale.status.model import Event, EventType
+from neuroscale.status.reasons import Reason
+
+
+class Runtime(Protocol):
+    def start(self, spec: EndpointSpec, *, revision: str) -> ServerHandle: ...
+
+    def adopt(self, *, endpoint: str, revision: str, pid: int, port: int, start_time: int) -> ServerHandle: ...
+
+    def ready(self, handle: ServerHandle) -> bool: ...
+
+    def exited(self, handle: ServerHandle) -> ExitInfo | None: ...
+
+    def signal(self, handle: ServerHandle, sig: signal.Signals) -> None: ...
+
+
+@dataclass
+class StepContext:
+    settings: EngineSettings
+    runtime: Runtime
+    store: EngineStore
+    clock: Clock
+
+    def event(self, endpoint: str, etype: EventType, reason: str, message: str) -> None:
+        self.store.record_event(Event(iso(self.clock.time()), endpoint, etype, reason, message))
+
+    def stop(self, server: Server) -> None:
+        """SIGTERM now, SIGKILL when `stop_grace` has passed (checked by `observe_exits`)."""
+        self.runtime.signal(server.handle, signal.SIGTERM)
+        now = self.clock.monotonic()
+        server.phase, server.since, server.deadline = Phase.Stopping, now, now + self.settings.stop_grace
+
+
+def observe_exits(ctx: StepContext, ep: EndpointState) -> None:
+    now = ctx.clock.monotonic()
+    for server in list(ep.servers):
+        info = ctx.runtime.exited(server.handle)
+        if info is None:
+            if server.phase is Phase.Stopping and now >= server.deadline:
+                ctx.runtime.signal(server.handle, signal.SIGKILL)
+                server.deadline = now + ctx.settings.stop_grace
+            continue
+        ep.servers.remove(server)
+        ctx.store.remove_process(server.handle.pid)
+        if not server.live:
+            continue  # it was on its way out
+        ctx.event(ep.name, EventType.Warning, Reason.ProcessExited,
+                  f"{server.revision} (pid {server.handle.pid}): {info.reason}: {info.message}")
+        if ep.target is not None and server.revision == ep.target.name:
+            ep.failure = ep.failure.failed(ctx.settings.backoff, now=now, reason=info.reason, message=info.message)
+            if ep.failure.crashlooping(ctx.settings.backoff):
+                ctx.event(ep.name, EventType.Warning, Reason.CrashLoopBackOff,
+                          f"back-off {ep.failure.delay:g}s restarting {server.revision} "
+                          f"(failure {ep.failure.failures}): {info.reason}: {info.message}")
+
+
+def probe_starting(ctx: StepContext, ep: EndpointState) -> None:
+    for server in ep.servers:
+        if server.phase is not Phase.Starting:
+            continue
+        now = ctx.clock.monotonic()
+        if ctx.runtime.ready(server.handle):
+            took = now - server.since
+            server.phase, server.since = Phase.Ready, now
+            ctx.event(ep.name, EventType.Normal, Reason.RevisionReady,
+                      f"{server.revision} ready at {server.handle.upstream} after {took:.2f}s")
+        elif now >= server.deadline:
+            message = f"not ready {ctx.settings.startup_timeout:g}s after start; see {server.handle.log_path}"
+            ctx.stop(server)
+            ctx.event(ep.name, EventType.Warning, Reason.StartupTimeout, f"{server.revision}: {message}")
+            if ep.target is not None and server.revision == ep.target.name:
+                ep.failure = ep.failure.failed(ctx.settings.backoff, now=now, reason=Reason.StartupTimeout,
+                                               message=message)
+
+
+def ensure_running(ctx: StepContext, ep: EndpointState) -> None:
+    target = ep.target
+    now = ctx.clock.monotonic()
+    if target is None or ep.server_for(target.name) is not None or not ep.failure.may_restart(now=now):
+        return
+    try:
+        handle = ctx.runtime.start(target.spec, revision=target.name)
+    except OSError as exc:
+        ep.failure = ep.failure.failed(ctx.settings.backoff, now=now, reason=Reason.ProcessExited,
+                                       message=f"could not start the model server: {exc}")
+        ctx.event(ep.name, EventType.Warning, Reason.ProcessExited, f"{target.name}: {ep.failure.message}")
+        return
+    ctx.store.add_process(pid=handle.pid, endpoint=ep.name, revision=target.name, port=handle.port,
+                          start_time=handle.start_time, started_at=iso(ctx.clock.time()))
+    ep.servers.append(Server(handle, Phase.Starting, now, now + ctx.settings.startup_timeout))
+    reason = Reason.Restarted if ep.failure.failures else Reason.RevisionStarting
+    ctx.event(ep.name, EventType.Normal, reason,
+              f"{target.name} started (pid {handle.pid}, port {handle.port}, log {handle.log_path})")
+
+
+def route_traffic(ctx: StepContext, ep: EndpointState) -> None:
+    """Switch traffic to the target once ready; drain what traffic left, stop what is unwanted."""
+    now = ctx.clock.monotonic()
+    ready = ep.server_for(ep.target.name, phase=Phase.Ready) if ep.target else None
+    if ready is not None and ep.target is not None and ep.serving != ep.target.name:
+        previous, ep.serving = ep.serving, ep.target.name
+        was = f" (was {previous})" if previous else ""
+        ctx.event(ep.name, EventType.Normal, Reason.TrafficSwitched, f"100% of traffic to {ep.serving}{was}")
+    if ready is not None and ep.failure.failures and now - ready.since >= ctx.settings.backoff.reset_after:
+        ep.failure = FailureRecord()
+    keep = {ep.target.name if ep.target else None, ep.serving if not ep.pruned else None}
+    seen: set[str] = set()
+    for server in ep.servers:
+        if not server.live:
+            continue
+        if server.revision in keep and server.revision not in seen:
+            seen.add(server.revision)
+            continue
+        if server.phase is Phase.Ready and not ep.pruned:
+            server.phase, server.since, server.deadline = Phase.Draining, now, now + ctx.settings.drain_grace
+        else:
+            ctx.stop(server)
+            ctx.event(ep.name, EventType.Normal, Reason.RevisionRetired,
+                      f"{server.revision} (pid {server.handle.pid}) stopped")
+
+
+def retire_drained(ctx: StepContext, ep: EndpointState) -> None:
+    now = ctx.clock.monotonic()
+    for server in ep.servers:
+        if server.phase is Phase.Draining and now >= server.deadline:
+            ctx.stop(server)
+            ctx.event(ep.name, EventType.Normal, Reason.RevisionRetired,
+                      f"{server.revision} (pid {server.handle.pid}) drained and stopped")
+
+
+STEPS = (observe_exits, probe_starting, ensure_running, route_traffic, retire_drained)
+
+
+def reconcile_endpoint(ctx: StepContext, ep: EndpointState) -> None:
+    for step in STEPS:
+        step(ctx, ep)

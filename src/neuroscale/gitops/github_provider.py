@@ -1,0 +1,245 @@
+"""`GitHubProvider`: pull requests against a real remote (cluster mode).
+
+Any git remote gets the endpoint branch pushed (plain `git push`, with a lease
+so a branch someone else moved is never overwritten). When the remote is on
+GitHub and a token is configured, the pull request itself is opened through
+the GitHub REST API (PyGithub); proposing again for the same endpoint updates
+the open pull request instead of failing with "A pull request already exists".
+
+The token comes from `NEUROSCALE_GITHUB_TOKEN`. It is never printed, logged or
+put on a command line: git receives it through `GIT_CONFIG_*` environment
+variables, and diagnostics show only its length (FM-34).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from github import Auth, Github, GithubException
+from github.PullRequest import PullRequest as GhPull
+from github.Repository import Repository
+
+from neuroscale.errors import Conflict, GitError, InvalidInput, NotFound
+from neuroscale.gitops.provider import BRANCH_PREFIX, Action, CheckResult, PRState, Proposal, PullRequest
+from neuroscale.gitops.repo import MAIN, Author, GitRepo
+
+TOKEN_ENV = "NEUROSCALE_GITHUB_TOKEN"
+API_URL = "https://api.github.com"
+_MARKER = re.compile(r"<!-- neuroscale: action=(?P<action>create|update|delete) endpoint=(?P<endpoint>[a-z0-9-]+) -->")
+_STATUS = {"pass": "success", "fail": "failure", "error": "error"}
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """What diagnostics may show about the token: whether it is set and how long it is."""
+
+    present: bool
+    length: int
+
+    @classmethod
+    def of(cls, token: str | None) -> TokenInfo:
+        return cls(bool(token), len(token or ""))
+
+    def __str__(self) -> str:
+        return f"{TOKEN_ENV}: set, {self.length} characters" if self.present else f"{TOKEN_ENV}: not set"
+
+
+def _iso(value: datetime | None) -> str:
+    return value.isoformat(timespec="seconds") if value else ""
+
+
+class GitHubProvider:
+    """A `GitProvider` over a local bare mirror, a pushable remote and (optionally) the GitHub API."""
+
+    def __init__(self, repo: GitRepo, *, remote_url: str, github_repo: str | None = None,
+                 token: str | None = None, client: Github | None = None) -> None:
+        self.repo = repo
+        self.remote_url = remote_url
+        self.github_repo = github_repo
+        self._token = token if token is not None else os.environ.get(TOKEN_ENV) or None
+        self._client = client
+        if client is None and self._token and github_repo:
+            self._client = Github(auth=Auth.Token(self._token), base_url=API_URL)
+
+    # -- diagnostics -------------------------------------------------------
+
+    @property
+    def token_info(self) -> TokenInfo:
+        return TokenInfo.of(self._token)
+
+    @property
+    def opens_pull_requests(self) -> bool:
+        return self._client is not None and self.github_repo is not None
+
+    # -- git transport -----------------------------------------------------
+
+    def _git_env(self) -> dict[str, str]:
+        env = {**os.environ, "LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0"}
+        if self._token and self.remote_url.startswith("https://"):
+            basic = base64.b64encode(f"x-access-token:{self._token}".encode()).decode()
+            env.update(GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="http.extraHeader",
+                       GIT_CONFIG_VALUE_0=f"Authorization: Basic {basic}")
+        return env
+
+    def _git(self, *args: str, ok: Sequence[int] = (0,)) -> subprocess.CompletedProcess[bytes]:
+        done = subprocess.run(["git", "--git-dir", str(self.repo.path), *args], capture_output=True,
+                              env=self._git_env(), check=False, timeout=120)
+        if done.returncode not in ok:
+            message = done.stderr.decode(errors="replace").strip().splitlines()
+            text = message[-1] if message else f"exit code {done.returncode}"
+            if self._token:
+                text = text.replace(self._token, "***")
+            raise GitError(f"git {args[0]} to {self.remote_url} failed: {text}", where=self.remote_url,
+                           fix=f"check the remote URL and your access to it ({self.token_info})")
+        return done
+
+    def _fetch(self, branch: str) -> None:
+        """Mirror the remote's `main` and the endpoint branch (if it exists) into the local repository."""
+        self._git("fetch", "--quiet", self.remote_url, f"+refs/heads/{MAIN}:refs/heads/{MAIN}")
+        listed = self._git("ls-remote", "--heads", self.remote_url, f"refs/heads/{branch}").stdout.decode()
+        if listed.strip():
+            self._git("fetch", "--quiet", self.remote_url, f"+refs/heads/{branch}:refs/heads/{branch}")
+        else:
+            self.repo.delete_branch(branch)
+
+    def _push(self, branch: str, *, new: str, old: str | None) -> None:
+        lease = f"--force-with-lease=refs/heads/{branch}:{old or ''}"
+        self._git("push", "--quiet", lease, self.remote_url, f"{new}:refs/heads/{branch}")
+
+    # -- GitHub API --------------------------------------------------------
+
+    def _gh_repo(self) -> Repository:
+        if self._client is None or self.github_repo is None:
+            raise NotFound("pull requests are not available for this remote", where=self.remote_url,
+                           fix=f"use a github.com remote and set {TOKEN_ENV}; the branch itself was pushed")
+        return self._client.get_repo(self.github_repo, lazy=True)
+
+    def _api(self, call: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return call(*args, **kwargs)
+        except GithubException as exc:
+            detail = exc.data.get("message", "") if isinstance(exc.data, dict) else ""
+            if exc.status == 401:
+                raise InvalidInput(f"GitHub rejected the token ({self.token_info})", where="GitHub API",
+                                   fix=f"create a token with 'repo' scope and export it as {TOKEN_ENV}") from None
+            if exc.status == 404:
+                raise NotFound(f"GitHub: {detail or 'not found'}", where=f"github.com/{self.github_repo}",
+                               fix="check the repository name and that the token can read it") from None
+            if exc.status in (405, 409, 422):
+                raise Conflict(f"GitHub: {detail or exc.status}", where=f"github.com/{self.github_repo}",
+                               fix="look at the pull request on GitHub; resolve and retry") from None
+            raise GitError(f"GitHub API error {exc.status}: {detail}", where=f"github.com/{self.github_repo}",
+                           fix="retry later; check https://www.githubstatus.com") from None
+
+    def _to_pr(self, pull: GhPull) -> PullRequest:
+        match = _MARKER.search(pull.body or "")
+        branch = pull.head.ref
+        action: Action = match["action"] if match else "update"  # type: ignore[assignment]
+        state: PRState = "merged" if pull.merged else ("open" if pull.state == "open" else "closed")
+        return PullRequest(
+            number=pull.number, title=pull.title, branch=branch, author=pull.user.login if pull.user else "",
+            state=state, head_sha=pull.head.sha, base_sha=pull.base.sha,
+            merged_sha=pull.merge_commit_sha if pull.merged else None,
+            created_at=_iso(pull.created_at), updated_at=_iso(pull.updated_at),
+            endpoint=match["endpoint"] if match else branch.removeprefix(BRANCH_PREFIX), action=action)
+
+    def _find_open_pull(self, branch: str) -> GhPull | None:
+        repo = self._gh_repo()
+        owner = (self.github_repo or "").split("/")[0]
+        pulls = self._api(lambda: list(repo.get_pulls(state="open", head=f"{owner}:{branch}", base=MAIN)))
+        return pulls[0] if pulls else None
+
+    # -- GitProvider -------------------------------------------------------
+
+    def propose(self, proposal: Proposal) -> PullRequest:
+        branch = proposal.branch
+        self._fetch(branch)
+        old = self.repo.resolve(branch)
+        head = self.repo.commit(branch=branch, files=proposal.files, message=proposal.title,
+                                author=proposal.author, start_from=MAIN)
+        if head != old:
+            self._push(branch, new=head, old=old)
+        if not self.opens_pull_requests:
+            return self._pushed_only(proposal, head)
+        body = (f"{proposal.title}\n\nProposed by {proposal.author.name} with NeuroScale.\n\n"
+                f"<!-- neuroscale: action={proposal.action} endpoint={proposal.endpoint} -->")
+        existing = self._find_open_pull(branch)
+        if existing is not None:
+            self._api(existing.edit, title=proposal.title, body=body)
+            return self.get(existing.number)
+        repo = self._gh_repo()
+        try:
+            created = self._api(repo.create_pull, base=MAIN, head=branch, title=proposal.title, body=body)
+        except Conflict:  # opened concurrently by someone else: update that one instead
+            existing = self._find_open_pull(branch)
+            if existing is None:
+                raise
+            self._api(existing.edit, title=proposal.title, body=body)
+            return self.get(existing.number)
+        return self._to_pr(created)
+
+    def _pushed_only(self, proposal: Proposal, head: str) -> PullRequest:
+        """A pushed branch on a remote without a PR API: number 0 means 'open a PR by hand'."""
+        now = datetime.now().astimezone().isoformat(timespec="seconds")
+        return PullRequest(number=0, title=proposal.title, branch=proposal.branch, author=proposal.author.name,
+                           state="open", head_sha=head, base_sha=self.repo.resolve(MAIN) or "", merged_sha=None,
+                           created_at=now, updated_at=now, endpoint=proposal.endpoint, action=proposal.action)
+
+    def find_open(self, endpoint: str) -> PullRequest | None:
+        if not self.opens_pull_requests:
+            return None
+        pull = self._find_open_pull(BRANCH_PREFIX + endpoint)
+        return self._to_pr(pull) if pull else None
+
+    def get(self, number: int) -> PullRequest:
+        repo = self._gh_repo()
+        return self._to_pr(self._api(repo.get_pull, number))
+
+    def list(self, *, state: PRState | None = None) -> list[PullRequest]:
+        repo = self._gh_repo()
+        api_state = "open" if state == "open" else ("closed" if state in ("merged", "closed") else "all")
+        pulls = self._api(lambda: list(repo.get_pulls(state=api_state, base=MAIN)))
+        prs = [self._to_pr(p) for p in pulls if p.head.ref.startswith(BRANCH_PREFIX)]
+        return [pr for pr in prs if state is None or pr.state == state]
+
+    def refresh(self, number: int) -> PullRequest:
+        return self.get(number)
+
+    def record_checks(self, number: int, *, head_sha: str, checks: Sequence[CheckResult]) -> PullRequest:
+        """Each check becomes a commit status `neuroscale/<name>` on the head commit."""
+        repo = self._gh_repo()
+        commit = repo.get_commit(head_sha)
+        for check in checks:
+            count = len(check.findings)
+            self._api(commit.create_status, state=_STATUS[check.status], context=f"neuroscale/{check.name}",
+                      description=f"{check.status}: {count} finding(s)"[:140])
+        return self.get(number)
+
+    def merge(self, number: int, *, author: Author) -> PullRequest:
+        repo = self._gh_repo()
+        pull = self._api(repo.get_pull, number)
+        if pull.state != "open":
+            raise Conflict(f"pull request #{number} is already {'merged' if pull.merged else 'closed'}",
+                           where=f"github.com/{self.github_repo}", fix="open a new pull request")
+        self._api(pull.merge, merge_method="merge", commit_title=f"Merge pull request #{number} ({author.name})",
+                  sha=pull.head.sha, delete_branch=True)
+        return self.get(number)
+
+    def close(self, number: int) -> PullRequest:
+        repo = self._gh_repo()
+        pull = self._api(repo.get_pull, number)
+        self._api(pull.edit, state="closed")
+        self._git("push", "--quiet", self.remote_url, f":refs/heads/{pull.head.ref}", ok=(0, 1))
+        return self.get(number)
+
+
+def describe_files(files: Mapping[str, bytes | None]) -> str:
+    """One line per changed path, for PR bodies and dry runs."""
+    return "\n".join(f"- {'delete' if content is None else 'write'} `{path}`" for path, content in files.items())

@@ -1,0 +1,49 @@
+"""`admit()`: the one entry point CI (`neuroscale check`) and the embedded reconciler share.
+
+Each object is admitted as a CREATE against the bundled policies plus any
+given documents; then namespace-wide ResourceQuota / LimitRange are replayed
+over the whole set. ERROR findings deny, WARNING findings are warn/audit
+results; anything that could not be evaluated is an ERROR
+(`policy/unevaluable`), so a broken policy can never turn CI green.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from neuroscale.findings import Finding
+from neuroscale.policy.bundled import bundled_policy_documents
+from neuroscale.policy.celenv import CelEnvironment, default_environment
+from neuroscale.policy.kyverno import KyvernoRun
+from neuroscale.policy.policyset import compile_policy_set, invalid_object, layer
+from neuroscale.policy.quotas import evaluate_namespaces
+from neuroscale.policy.subject import subjects
+from neuroscale.policy.vap import CelPolicyRun
+
+
+def admit(
+    objects: Sequence[Mapping[str, Any]],
+    *,
+    policy_documents: Sequence[Mapping[str, Any]] | None = None,
+    include_bundled: bool = True,
+    env: CelEnvironment | None = None,
+) -> list[Finding]:
+    """Findings for `objects` (see module docstring); `extra["index"]` points into `objects`."""
+    environment = env or default_environment()
+    documents = layer(bundled_policy_documents() if include_bundled else [], list(policy_documents or []))
+    policies = compile_policy_set(documents, environment)
+    findings = list(policies.problems)
+    findings += [invalid_object(i) for i, obj in enumerate(objects) if not isinstance(obj, Mapping)]
+    admitted = subjects(objects)
+    cel_run = CelPolicyRun(environment, admitted)
+    kyverno_run = KyvernoRun(cel_run)
+    for subject in admitted:
+        if policies.cel_policies:
+            cel_run.begin(subject)
+            for policy in policies.cel_policies:
+                findings += cel_run.evaluate(policy, subject)
+        for kpolicy in policies.kyverno_policies:
+            findings += kyverno_run.evaluate(kpolicy, subject)
+    findings += evaluate_namespaces(admitted)
+    return findings

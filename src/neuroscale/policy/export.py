@@ -1,0 +1,130 @@
+"""Export the bundled policies for a cluster: native VAP + bindings, or Kyverno ClusterPolicy with `validate.cel`.
+
+The Kyverno form is a mechanical translation of the VAP form (same CEL, same
+messages), one Kyverno rule per VAP validation so rule ids match the
+findings `neuroscale check` prints (`<policy>/<check>`). Every field that
+Kyverno's CRD would default (`admission`, `background`, `emitWarning`,
+`validationFailureAction`, `skipBackgroundRequests`, `allowExistingViolations`,
+`cel.generate`) is written explicitly: otherwise the API server adds it and
+Argo CD reports the policy OutOfSync forever (FM-05 / H-02).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from neuroscale.errors import InvalidInput
+from neuroscale.policy.bundled import BundledOptions, bundled_policy_documents
+from neuroscale.policy.report import RULES_ANNOTATION
+from neuroscale.policy.subject import resource_for_kind
+from neuroscale.spec.fields import LABEL_MANAGED_BY, MANAGED_BY
+from neuroscale.yamlio import dump
+
+Format = Literal["vap", "kyverno"]
+FORMATS: tuple[str, ...] = ("vap", "kyverno")
+_KNOWN_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Pod", "Job", "CronJob", "Service",
+                "InferenceService", "ServingRuntime", "ConfigMap", "Secret", "Namespace", "Ingress")
+_KIND_BY_RESOURCE = {resource_for_kind(kind): kind for kind in _KNOWN_KINDS}
+
+
+def _kinds(rule: Mapping[str, Any]) -> list[str]:
+    kinds = []
+    for group in rule.get("apiGroups") or [""]:
+        for version in rule.get("apiVersions") or ["*"]:
+            for resource in rule.get("resources") or []:
+                kind = _KIND_BY_RESOURCE.get(str(resource))
+                if kind is None:
+                    raise InvalidInput(f"cannot translate resource {resource!r} to a Kyverno kind",
+                                       fix="add the kind to neuroscale.policy.export._KNOWN_KINDS")
+                kinds.append(f"{group}/{version}/{kind}" if group else f"{version}/{kind}")
+    return kinds
+
+
+def _filters(rules: Sequence[Mapping[str, Any]], constraints: Mapping[str, Any]) -> list[dict[str, Any]]:
+    filters = []
+    for rule in rules:
+        resources: dict[str, Any] = {"kinds": _kinds(rule)}
+        if rule.get("operations") and "*" not in rule["operations"]:
+            resources["operations"] = list(rule["operations"])
+        for source, target in (("objectSelector", "selector"), ("namespaceSelector", "namespaceSelector")):
+            if constraints.get(source):
+                resources[target] = copy.deepcopy(constraints[source])
+        filters.append({"resources": resources})
+    return filters
+
+
+def _rule_names(vap: Mapping[str, Any]) -> list[str]:
+    raw = ((vap.get("metadata") or {}).get("annotations") or {}).get(RULES_ANNOTATION, "[]")
+    return [str(item.get("name")) for item in json.loads(raw)]
+
+
+def vap_to_kyverno(vap: Mapping[str, Any], binding: Mapping[str, Any]) -> dict[str, Any]:
+    """One ClusterPolicy from a VAP and its binding (the actions decide Enforce/Audit)."""
+    spec = copy.deepcopy(vap["spec"])
+    constraints = spec.get("matchConstraints") or {}
+    actions = (binding.get("spec") or {}).get("validationActions") or ["Deny"]
+    action = "Enforce" if "Deny" in actions else "Audit"
+    names = _rule_names(vap)
+    match = {"any": _filters(constraints.get("resourceRules") or [], constraints)}
+    excluded = constraints.get("excludeResourceRules")
+    rules = []
+    for index, validation in enumerate(spec.get("validations") or []):
+        expression = {k: validation[k] for k in ("expression", "message", "messageExpression", "reason")
+                      if validation.get(k)}
+        cel: dict[str, Any] = {"generate": False, "expressions": [expression]}
+        if spec.get("variables"):
+            cel["variables"] = copy.deepcopy(spec["variables"])
+        rule: dict[str, Any] = {
+            "name": names[index] if index < len(names) else f"validation-{index}",
+            "skipBackgroundRequests": True,
+            "match": copy.deepcopy(match),
+        }
+        if excluded:
+            rule["exclude"] = {"any": _filters(excluded, {})}
+        if spec.get("matchConditions"):
+            rule["celPreconditions"] = copy.deepcopy(spec["matchConditions"])
+        rule["validate"] = {"failureAction": action, "allowExistingViolations": True,
+                            "message": validation.get("message", ""), "cel": cel}
+        rules.append(rule)
+    metadata = vap.get("metadata") or {}
+    annotations = {k: v for k, v in (metadata.get("annotations") or {}).items() if k != RULES_ANNOTATION}
+    return {
+        "apiVersion": "kyverno.io/v1",
+        "kind": "ClusterPolicy",
+        "metadata": {"name": metadata["name"], "labels": {LABEL_MANAGED_BY: MANAGED_BY},
+                     "annotations": annotations},
+        "spec": {
+            "admission": True,
+            "background": True,
+            "emitWarning": "Warn" in actions,
+            "validationFailureAction": action,
+            "rules": rules,
+        },
+    }
+
+
+def export_policies(fmt: Format, *, options: BundledOptions | None = None) -> list[dict[str, Any]]:
+    """The bundled set as cluster objects in the chosen format."""
+    if fmt not in FORMATS:
+        raise InvalidInput(f"unknown export format {fmt!r}", fix=f"use one of: {', '.join(FORMATS)}")
+    documents = bundled_policy_documents(options)
+    if fmt == "vap":
+        return documents
+    bindings = {d["spec"]["policyName"]: d for d in documents if d["kind"] == "ValidatingAdmissionPolicyBinding"}
+    return [vap_to_kyverno(d, bindings[d["metadata"]["name"]]) for d in documents
+            if d["kind"] == "ValidatingAdmissionPolicy"]
+
+
+def write_export(documents: Sequence[Mapping[str, Any]], output_dir: Path) -> list[Path]:
+    """One YAML file per object, named `<kind>-<name>.yaml`; returns the paths written."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for document in documents:
+        path = output_dir / f"{str(document['kind']).lower()}-{document['metadata']['name']}.yaml"
+        path.write_text(dump(document), encoding="utf-8")
+        written.append(path)
+    return written

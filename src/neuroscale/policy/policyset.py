@@ -1,0 +1,106 @@
+"""Turn policy documents into one compiled, evaluable set, with override by name.
+
+Documents are layered: later documents replace earlier ones of the same
+policy name (bundled first, then a repository's own `policies/`), so a team
+can tighten or relax a bundled policy by shipping one with the same
+`metadata.name`. Bindings are keyed by their own name, so overriding a
+bundled VAP keeps the bundled binding unless the override ships one too.
+
+Every document kind the engine does not evaluate (MutatingAdmissionPolicy,
+Kyverno ImageValidatingPolicy, ...) becomes an unevaluable finding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from neuroscale.findings import Finding, Severity
+from neuroscale.policy import kyverno
+from neuroscale.policy.celenv import CelEnvironment
+from neuroscale.policy.report import UNEVALUABLE, policy_ref, unevaluable
+from neuroscale.policy.vap import (
+    BINDING_KIND, KYVERNO_VPOL_KIND, VAP_KINDS, Binding, CompiledCelPolicy, attach_bindings, compile_cel_policy,
+    unbound_warning,
+)
+
+_KYVERNO_GROUPS = ("kyverno.io/", "policies.kyverno.io/")
+POLICY_KINDS = (*VAP_KINDS, BINDING_KIND, KYVERNO_VPOL_KIND, *kyverno.KINDS)
+
+
+def is_policy_document(document: Any) -> bool:
+    """True for the kinds this engine loads (or must refuse loudly): VAP, bindings, Kyverno policies."""
+    if not isinstance(document, Mapping):
+        return False
+    kind = document.get("kind")
+    api_version = str(document.get("apiVersion", ""))
+    if kind in (*VAP_KINDS, BINDING_KIND) and api_version.startswith("admissionregistration.k8s.io/"):
+        return True
+    return api_version.startswith(_KYVERNO_GROUPS) and str(kind).endswith("Policy")
+
+
+def _key(document: Mapping[str, Any]) -> tuple[str, str]:
+    metadata = document.get("metadata") or {}
+    family = "binding" if document.get("kind") == BINDING_KIND else "policy"
+    scope = str(metadata.get("namespace") or "") if document.get("kind") == "Policy" else ""
+    return family, f"{scope}/{metadata.get('name', '')}"
+
+
+def layer(*layers: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Merge document layers; a later policy (or binding) with the same name replaces the earlier one."""
+    merged: dict[tuple[str, str], Mapping[str, Any]] = {}
+    for documents in layers:
+        for document in documents:
+            if isinstance(document, Mapping):
+                merged[_key(document)] = document
+    return list(merged.values())
+
+
+@dataclass
+class PolicySet:
+    cel_policies: list[CompiledCelPolicy] = field(default_factory=list)
+    kyverno_policies: list[kyverno.CompiledKyvernoPolicy] = field(default_factory=list)
+    problems: list[Finding] = field(default_factory=list)
+
+
+def compile_policy_set(documents: Sequence[Mapping[str, Any]], env: CelEnvironment, *,
+                       implicit_bindings: bool = False) -> PolicySet:
+    """Compile every document; an unbound VAP is a warning (or, for test suites as in the
+    Kyverno CLI, gets an implicit Deny binding)."""
+    result = PolicySet()
+    vaps: dict[str, CompiledCelPolicy] = {}
+    bindings = []
+    for document in documents:
+        kind = document.get("kind")
+        name = str((document.get("metadata") or {}).get("name", ""))
+        if not isinstance(document.get("spec"), Mapping):
+            result.problems.append(unevaluable("document has no spec mapping", policy=name, where="spec",
+                                               policy_object=policy_ref(document)))
+        elif kind in VAP_KINDS:
+            vaps[name] = compile_cel_policy(document, env)
+        elif kind == BINDING_KIND:
+            bindings.append(document)
+        elif kind == KYVERNO_VPOL_KIND:
+            result.cel_policies.append(compile_cel_policy(document, env))
+        elif kind in kyverno.KINDS and str(document.get("apiVersion", "")).startswith("kyverno.io/"):
+            result.kyverno_policies.append(kyverno.compile_policy(document, env))
+        else:
+            result.problems.append(unevaluable(f"policy kind {document.get('apiVersion')}/{kind} is not supported",
+                                               policy=name, where="kind", policy_object=policy_ref(document)))
+    attach_bindings(vaps, bindings)
+    for policy in vaps.values():
+        if not policy.bindings and implicit_bindings:
+            policy.bindings.append(Binding(name=f"{policy.name}-implicit", match=None, actions=("Deny",)))
+        elif not policy.bindings:
+            result.problems.append(unbound_warning(policy))
+    result.cel_policies[:0] = vaps.values()
+    for compiled in (*result.cel_policies, *result.kyverno_policies):
+        result.problems.extend(compiled.problems)
+    return result
+
+
+def invalid_object(index: int) -> Finding:
+    return Finding(rule=UNEVALUABLE, severity=Severity.ERROR, message=f"object #{index} is not a mapping",
+                   fix="each YAML document must be a Kubernetes object (a mapping with apiVersion and kind)",
+                   extra={"index": index})

@@ -1,0 +1,7 @@
+// Pages showing state that is still converging ask to be reloaded: <body data-refresh="SECONDS">.
+(function () {
+  var seconds = Number(document.body.getAttribute("data-refresh") || 0);
+  if (seconds > 0) {
+    setTimeout(function () { window.location.reload(); }, seconds * 1000);
+  }
+})();

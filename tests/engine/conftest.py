@@ -1,0 +1,153 @@
+"""Integration fixtures: a real bare GitOps repo, a real reconciler process, real model servers.
+
+Every fixture that starts processes stops them in its finalizer with
+`stop_all`, so a failing test never leaves a model server behind.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from neuroscale.db import connect
+from neuroscale.engine.runtime import stop_all
+from neuroscale.engine.store import StatusStore
+from neuroscale.gitops.repo import Author, GitRepo
+from neuroscale.home import Home
+from neuroscale.spec.endpoint import EndpointSpec
+from neuroscale.spec.manifest import manifest_path, render
+from neuroscale.status.model import EndpointStatus, Event
+from tests.conftest import free_port
+
+AUTHOR = Author("Engine Test", "engine@example.com")
+T = TypeVar("T")
+
+
+def wait_for(probe: Callable[[], T | None], *, timeout: float = 20.0, what: str = "condition") -> T:
+    """Poll `probe` every 20 ms until it returns something truthy (a bound, not a timing assertion)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def iris_spec(model: Path, **changes: Any) -> EndpointSpec:
+    return EndpointSpec(name="iris", owner="team-ml", cost_center="cc-1234", storage_uri=str(model)).model_copy(
+        update=changes)
+
+
+@dataclass
+class Platform:
+    """A platform home with its GitOps repo and (while started) a reconciler process."""
+
+    home: Home
+    repo: GitRepo
+    gateway_port: int
+    engine: subprocess.Popen[bytes] | None = None
+
+    def start_engine(self) -> subprocess.Popen[bytes]:
+        log = (self.home.root / "engine.log").open("ab")
+        self.engine = subprocess.Popen(
+            [sys.executable, "-m", "neuroscale.engine", "--home", str(self.home.root), "--interval", "0.05",
+             "--gateway-port", str(self.gateway_port)],
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+        log.close()
+        return self.engine
+
+    def stop_engine(self) -> None:
+        if self.engine is not None and self.engine.poll() is None:
+            self.engine.send_signal(signal.SIGTERM)
+            self.engine.wait(timeout=10)
+        self.engine = None
+
+    def commit(self, files: dict[str, bytes | None], message: str = "change main") -> str:
+        return self.repo.commit(branch="main", files=files, message=message, author=AUTHOR)
+
+    def deploy(self, spec: EndpointSpec) -> str:
+        return self.commit({manifest_path(spec.name): render(spec).encode()}, f"deploy {spec.name}")
+
+    def store(self) -> StatusStore:
+        return StatusStore(connect(self.home.state_db))
+
+    def status(self, name: str) -> EndpointStatus | None:
+        store = self.store()
+        try:
+            return store.get(name)
+        finally:
+            store.conn.close()
+
+    def events(self, name: str) -> list[Event]:
+        store = self.store()
+        try:
+            return store.events(name=name, limit=1000)
+        finally:
+            store.conn.close()
+
+    def wait_ready(self, name: str, *, revision: str | None = None, commit: str | None = None) -> EndpointStatus:
+        def ready() -> EndpointStatus | None:
+            status = self.status(name)
+            if status is None or not status.ready:
+                return None
+            if revision and status.revision != revision or commit and status.observed_commit != commit:
+                return None
+            return status
+        return wait_for(ready, what=f"{name} Ready {revision or ''}")
+
+    def wait_reason(self, name: str, reason: str) -> EndpointStatus:
+        def match() -> EndpointStatus | None:
+            status = self.status(name)
+            return status if status and any(c.reason == reason for c in status.conditions) else None
+        return wait_for(match, what=f"{name} reason {reason}")
+
+
+@pytest.fixture
+def platform(tmp_path: Path) -> Iterator[Platform]:
+    home = Home(tmp_path / "home")
+    repo = GitRepo.init_bare(home.remote, files={"apps/.gitkeep": b""}, author=AUTHOR, message="init")
+    plat = Platform(home=home, repo=repo, gateway_port=free_port())
+    yield plat
+    plat.stop_engine()
+    stop_all(home)
+    if os.environ.get("ENGINE_TEST_LOGS"):
+        print((home.root / "engine.log").read_text())
+
+
+@pytest.fixture
+def running(platform: Platform) -> Platform:
+    platform.start_engine()
+    return platform
+
+
+def routes(home: Home) -> dict[str, Any]:
+    import json
+
+    document: dict[str, Any] = json.loads(home.routes_file.read_text())
+    return document
+
+
+def server_pids(home: Home, revision: str | None = None) -> list[int]:
+    from neuroscale.engine.procfs import serving_processes
+
+    return sorted(p.pid for p in serving_processes(home.root) if revision is None or p.revision == revision)
+
+
+def predict(upstream: str, rows: list[list[float]]) -> Any:
+    import httpx
+
+    response = httpx.post(f"http://{upstream}/v1/models/iris:predict", json={"instances": rows}, timeout=10)
+    response.raise_for_status()
+    return response.json()

@@ -1,0 +1,29 @@
+"""Restart backoff: immediate first restart, then exponential up to the cap."""
+
+from __future__ import annotations
+
+import pytest
+
+from neuroscale.engine.backoff import BackoffPolicy, FailureRecord
+
+POLICY = BackoffPolicy(initial=1.0, factor=2.0, cap=30.0, crashloop_after=2)
+
+
+@pytest.mark.parametrize(
+    ("failures", "delay"),
+    [(0, 0.0), (1, 0.0), (2, 1.0), (3, 2.0), (4, 4.0), (6, 16.0), (7, 30.0), (50, 30.0)],
+)
+def test_delay(failures: int, delay: float) -> None:
+    assert POLICY.delay(failures) == delay
+
+
+def test_failure_record_sequence() -> None:
+    record = FailureRecord()
+    assert record.may_restart(now=0.0) and not record.crashlooping(POLICY)
+    record = record.failed(POLICY, now=100.0, reason="ModelLoadFailed", message="corrupt")
+    assert record.may_restart(now=100.0) and not record.crashlooping(POLICY)
+    record = record.failed(POLICY, now=101.0, reason="ModelLoadFailed", message="corrupt")
+    assert record.crashlooping(POLICY)
+    assert (record.failures, record.delay, record.reason) == (2, 1.0, "ModelLoadFailed")
+    assert not record.may_restart(now=101.5)
+    assert record.may_restart(now=102.0)

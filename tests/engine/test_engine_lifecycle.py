@@ -1,0 +1,78 @@
+"""The reconciler end to end with real parts: git, SQLite, model-server processes, HTTP on loopback."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+from pathlib import Path
+
+from neuroscale.spec.manifest import manifest_path
+from neuroscale.status.conditions import ConditionType
+from neuroscale.status.model import EventType, Health, Sync
+from tests.conftest import IRIS_ROWS
+from tests.engine.conftest import Platform, iris_spec, predict, routes, server_pids, wait_for
+
+R1, R2 = "iris-predictor-00001", "iris-predictor-00002"
+
+
+def test_merge_deploys_and_serves(running: Platform, iris_model: Path) -> None:
+    sha = running.deploy(iris_spec(iris_model))
+    status = running.wait_ready("iris", revision=R1)
+    assert status.observed_commit == sha
+    assert (status.sync, status.health) == (Sync.Synced, Health.Healthy)
+    assert status.url == f"http://iris.default.localhost:{running.gateway_port}"
+    assert {c.type for c in status.conditions if c.is_true} == set(ConditionType)
+    entry = routes(running.home)["endpoints"]["iris"]
+    assert entry["ready"] and entry["revision"] == R1
+    assert predict(entry["upstream"], IRIS_ROWS) == {"predictions": [1, 1]}
+    reasons = [e.reason for e in running.events("iris")]
+    assert reasons[:4] == ["RevisionCreated", "RevisionStarting", "RevisionReady", "TrafficSwitched"]
+    assert server_pids(running.home) == server_pids(running.home, R1) and len(server_pids(running.home)) == 1
+
+
+def test_spec_change_rolls_out_a_new_revision(running: Platform, iris_model: Path, tmp_path: Path) -> None:
+    running.deploy(iris_spec(iris_model))
+    running.wait_ready("iris", revision=R1)
+    [old_pid] = server_pids(running.home, R1)
+
+    relabel = running.deploy(iris_spec(iris_model, owner="team-other"))
+    status = running.wait_ready("iris", commit=relabel)
+    assert status.revision == R1 and server_pids(running.home) == [old_pid]  # labels do not restart
+
+    moved = tmp_path / "v2" / "model.joblib"
+    moved.parent.mkdir()
+    shutil.copy(iris_model, moved)
+    running.deploy(iris_spec(iris_model, storage_uri=str(moved)))
+    running.wait_ready("iris", revision=R2)
+    entry = routes(running.home)["endpoints"]["iris"]
+    assert entry["revision"] == R2 and predict(entry["upstream"], IRIS_ROWS) == {"predictions": [1, 1]}
+    wait_for(lambda: server_pids(running.home) == server_pids(running.home, R2), what="old revision stopped")
+    assert old_pid not in server_pids(running.home)
+    messages = {e.reason: e.message for e in running.events("iris")}
+    assert f"(was {R1})" in messages["TrafficSwitched"] and R1 in messages["RevisionRetired"]
+
+
+def test_killed_server_is_restarted(running: Platform, iris_model: Path) -> None:
+    running.deploy(iris_spec(iris_model))
+    running.wait_ready("iris", revision=R1)
+    [pid] = server_pids(running.home)
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: (p := server_pids(running.home)) and pid not in p, what="replacement process")
+    status = running.wait_ready("iris", revision=R1)
+    assert status.health is Health.Healthy
+    assert predict(routes(running.home)["endpoints"]["iris"]["upstream"], IRIS_ROWS) == {"predictions": [1, 1]}
+    events = running.events("iris")
+    exited = [e for e in events if e.reason == "ProcessExited"]
+    assert exited and exited[0].type is EventType.Warning and "SIGKILL" in exited[0].message
+    assert [e.reason for e in events].index("Restarted") > [e.reason for e in events].index("ProcessExited")
+
+
+def test_removed_endpoint_is_pruned(running: Platform, iris_model: Path) -> None:
+    running.deploy(iris_spec(iris_model))
+    running.wait_ready("iris", revision=R1)
+    running.commit({manifest_path("iris"): None}, "remove iris")
+    wait_for(lambda: running.status("iris") is None, what="status row removed")
+    wait_for(lambda: not server_pids(running.home), what="process stopped")
+    wait_for(lambda: "iris" not in routes(running.home)["endpoints"], what="route removed")
+    assert "Pruned" in [e.reason for e in running.events("iris")]

@@ -1,0 +1,41 @@
+"""/proc identity: start time guards against pid reuse; the markers find a home's servers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from neuroscale.engine import procfs
+
+
+@pytest.fixture
+def marked(tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A sleeping process whose command line carries the model-server markers for `tmp_path`."""
+    code = "import time; time.sleep(60)"
+    proc = subprocess.Popen([sys.executable, "-c", code, procfs.SERVING_MODULE, "--revision", "x-predictor-00001",
+                             "--home", str(tmp_path)])
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+def test_start_time_identity() -> None:
+    started = procfs.start_time(os.getpid())
+    assert started is not None and started > 0
+    assert procfs.is_alive(os.getpid(), started)
+    assert not procfs.is_alive(os.getpid(), started + 1)
+    assert procfs.start_time(2**22 + 7) is None
+
+
+def test_serving_processes_by_home(marked: subprocess.Popen[bytes], tmp_path: Path) -> None:
+    found = [p for p in procfs.serving_processes(tmp_path)]
+    assert [(p.pid, p.revision) for p in found] == [(marked.pid, "x-predictor-00001")]
+    assert list(procfs.serving_processes(tmp_path / "other")) == []
+    marked.kill()
+    marked.wait()
+    assert not procfs.is_alive(found[0].pid, found[0].start_time)

@@ -1,0 +1,39 @@
+"""The routes file: contract shape, atomic replace, rewritten only on change, readable by the gateway."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from neuroscale.engine.routes import RouteEntry, RoutesWriter
+from neuroscale.gateway.routes import RouteTable
+
+READY = RouteEntry("iris", "default", True, "127.0.0.1:41234", "iris-predictor-00001")
+DOWN = RouteEntry("bad", "ml", False, reason="AdmissionDenied", message="missing label cost-center")
+
+
+def test_shape_and_gateway_reads_it(tmp_path: Path) -> None:
+    path = tmp_path / "run" / "routes.json"
+    assert RoutesWriter(path, domain="localhost").write([READY, DOWN])
+    document = json.loads(path.read_text())
+    assert document["version"] == 1 and document["domain"] == "localhost" and document["updated"]
+    assert document["endpoints"]["iris"] == {
+        "namespace": "default", "ready": True, "upstream": "127.0.0.1:41234",
+        "revision": "iris-predictor-00001", "reason": "", "message": "",
+    }
+    table = RouteTable.from_document(document, default_domain="localhost")
+    assert table.by_name["iris"].upstream == ("127.0.0.1", 41234)
+    route = table.for_host("bad.ml.localhost:8080")
+    assert route is not None and not route.ready and route.reason == "AdmissionDenied"
+    assert list(tmp_path.joinpath("run").iterdir()) == [path]
+
+
+def test_rewritten_only_on_change(tmp_path: Path) -> None:
+    path = tmp_path / "routes.json"
+    writer = RoutesWriter(path, domain="localhost")
+    assert writer.write([READY])
+    assert not writer.write([READY])
+    assert RoutesWriter(path, domain="localhost").write([READY]) is False  # a restart reads the last table
+    assert writer.write([READY, DOWN])
+    assert writer.write([])
+    assert json.loads(path.read_text())["endpoints"] == {}

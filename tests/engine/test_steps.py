@@ -1,0 +1,177 @@
+"""Reconcile steps driven by a fake runtime and clock (pure unit tests; real SQLite for events).
+
+The integration tests in test_engine_*.py run the same steps against real model servers.
+"""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from neuroscale.db import connect
+from neuroscale.engine.desired import Admitted
+from neuroscale.engine.revisions import RevisionRecord, spec_digest
+from neuroscale.engine.runtime import ExitInfo, ServerHandle
+from neuroscale.engine.settings import EngineSettings
+from neuroscale.engine.state import EndpointState, Phase, Target
+from neuroscale.engine.steps import StepContext, reconcile_endpoint
+from neuroscale.engine.store import EngineStore
+from neuroscale.home import Home
+from neuroscale.spec.endpoint import EndpointSpec
+from neuroscale.status.reasons import Reason
+
+SPEC = EndpointSpec(name="iris", owner="team-a", cost_center="cc-1", storage_uri="/m.joblib")
+
+
+@dataclass
+class FakeClock:
+    now: float = 1000.0
+
+    def time(self) -> float:
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+@dataclass
+class FakeRuntime:
+    next_pid: int = 100
+    ready_pids: set[int] = field(default_factory=set)
+    exits: dict[int, ExitInfo] = field(default_factory=dict)
+    signals: list[tuple[int, signal.Signals]] = field(default_factory=list)
+    started: list[ServerHandle] = field(default_factory=list)
+
+    def start(self, spec: EndpointSpec, *, revision: str) -> ServerHandle:
+        self.next_pid += 1
+        handle = ServerHandle(spec.name, revision, self.next_pid, 20000 + self.next_pid, 1, Path("/dev/null"))
+        self.started.append(handle)
+        return handle
+
+    def adopt(self, *, endpoint: str, revision: str, pid: int, port: int, start_time: int) -> ServerHandle:
+        return ServerHandle(endpoint, revision, pid, port, start_time, Path("/dev/null"))
+
+    def ready(self, handle: ServerHandle) -> bool:
+        return handle.pid in self.ready_pids
+
+    def exited(self, handle: ServerHandle) -> ExitInfo | None:
+        return self.exits.get(handle.pid)
+
+    def signal(self, handle: ServerHandle, sig: signal.Signals) -> None:
+        self.signals.append((handle.pid, sig))
+
+
+@dataclass
+class World:
+    ctx: StepContext
+    runtime: FakeRuntime
+    clock: FakeClock
+    store: EngineStore
+    ep: EndpointState
+
+    def tick(self, advance: float = 0.05) -> None:
+        self.clock.now += advance
+        reconcile_endpoint(self.ctx, self.ep)
+
+    def reasons(self) -> list[str]:
+        return [e.reason for e in self.store.events(name="iris")]
+
+    def target(self, number: int, spec: EndpointSpec = SPEC) -> None:
+        self.ep.desired = Admitted("iris", "default", spec, spec_digest(spec))
+        self.ep.target = Target(RevisionRecord("iris", number, spec_digest(spec)), spec)
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    runtime, clock = FakeRuntime(), FakeClock()
+    store = EngineStore(connect(tmp_path / "state.db"))
+    settings = EngineSettings(home=Home(tmp_path), drain_grace=0.5, stop_grace=5.0, startup_timeout=10.0)
+    world = World(StepContext(settings, runtime, store, clock), runtime, clock, store, EndpointState("iris", "default"))
+    world.target(1)
+    return world
+
+
+def serve_first_revision(world: World) -> ServerHandle:
+    world.tick()
+    handle = world.runtime.started[-1]
+    world.runtime.ready_pids.add(handle.pid)
+    world.tick()
+    return handle
+
+
+def test_traffic_moves_only_when_ready(world: World) -> None:
+    world.tick()
+    assert world.ep.serving is None and world.ep.servers[0].phase is Phase.Starting
+    world.tick()
+    assert world.ep.serving is None and len(world.runtime.started) == 1  # no duplicate while starting
+    first = serve_first_revision(world)
+    assert world.ep.serving == "iris-predictor-00001"
+    assert world.reasons() == [Reason.RevisionStarting, Reason.RevisionReady, Reason.TrafficSwitched]
+    assert first.pid in world.runtime.ready_pids
+
+
+def test_spec_change_switches_then_drains_the_old_revision(world: World) -> None:
+    old = serve_first_revision(world)
+    world.target(2, SPEC.model_copy(update={"storage_uri": "/m2.joblib"}))
+    world.tick()
+    new = world.runtime.started[-1]
+    assert new.revision == "iris-predictor-00002" and world.ep.serving == "iris-predictor-00001"
+    world.tick()
+    assert world.ep.serving == "iris-predictor-00001" and world.runtime.signals == []
+    world.runtime.ready_pids.add(new.pid)
+    world.tick()
+    assert world.ep.serving == "iris-predictor-00002"
+    assert [s.phase for s in world.ep.servers] == [Phase.Draining, Phase.Ready]
+    world.tick(0.1)
+    assert world.runtime.signals == []  # still draining
+    world.tick(0.5)
+    assert world.runtime.signals == [(old.pid, signal.SIGTERM)]
+    world.tick(5.1)
+    assert world.runtime.signals[-1] == (old.pid, signal.SIGKILL)
+    world.runtime.exits[old.pid] = ExitInfo(Reason.ProcessExited, "model server exited with code 0")
+    world.tick()
+    assert [s.handle.pid for s in world.ep.servers] == [new.pid]
+    assert Reason.ProcessExited not in world.reasons()  # an expected exit is not a failure
+
+
+def test_killed_server_restarts_immediately(world: World) -> None:
+    first = serve_first_revision(world)
+    world.runtime.exits[first.pid] = ExitInfo(Reason.ProcessExited, "model server was killed by SIGKILL")
+    world.tick()
+    assert len(world.runtime.started) == 2 and world.ep.failure.failures == 1
+    assert world.reasons()[-2:] == [Reason.ProcessExited, Reason.Restarted]
+
+
+def test_repeated_failures_back_off(world: World) -> None:
+    load_failed = ExitInfo(Reason.ModelLoadFailed, "cannot unpickle /m.joblib")
+    world.tick()
+    world.runtime.exits[world.runtime.started[-1].pid] = load_failed
+    world.tick()
+    assert len(world.runtime.started) == 2  # first restart is immediate
+    world.runtime.exits[world.runtime.started[-1].pid] = load_failed
+    world.tick()
+    assert len(world.runtime.started) == 2 and Reason.CrashLoopBackOff in world.reasons()
+    world.tick(0.5)
+    assert len(world.runtime.started) == 2  # back-off 1 s not over
+    world.tick(0.6)
+    assert len(world.runtime.started) == 3
+
+
+def test_startup_timeout_is_a_failure(world: World) -> None:
+    world.tick()
+    world.tick(10.1)
+    assert world.runtime.signals == [(world.runtime.started[0].pid, signal.SIGTERM)]
+    assert world.ep.failure.reason == Reason.StartupTimeout and Reason.StartupTimeout in world.reasons()
+
+
+def test_pruned_endpoint_stops_everything(world: World) -> None:
+    first = serve_first_revision(world)
+    world.ep.pruned, world.ep.desired, world.ep.target = True, None, None
+    world.tick()
+    assert world.runtime.signals == [(first.pid, signal.SIGTERM)] and len(world.runtime.started) == 1
+    world.runtime.exits[first.pid] = ExitInfo(Reason.ProcessExited, "exited with code 0")
+    world.tick()
+    assert world.ep.servers == []

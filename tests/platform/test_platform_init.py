@@ -1,0 +1,108 @@
+"""`neuroscale init`: bad input, re-runs that keep user edits, `--dry-run`, switching engines."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from neuroscale.cli import init as init_cli
+from neuroscale.errors import InvalidInput
+from neuroscale.platform.options import InitOptions, github_slug
+from neuroscale.platform.writer import MANIFEST
+
+from tests.platform.conftest import make_options, write_repo
+
+ARGS = ["--repo-url", "git@github.com:acme/ml-platform.git", "--domain", "ml.acme.dev"]
+
+
+def run(*args: str) -> tuple[int, str]:
+    app = typer.Typer()
+    init_cli.register(app)
+    app.command("noop")(lambda: None)  # keep `init` a sub-command
+    result = CliRunner().invoke(app, list(args))
+    if isinstance(result.exception, InvalidInput):
+        return 1, str(result.exception)
+    return result.exit_code, result.output
+
+
+@pytest.mark.parametrize("url", ["not a url", "ftp://host/repo.git", "https://github.com", "<YOUR_REPO_URL>",
+                                 "/srv/git/repo.git", "https://user:secret@github.com/a/b.git"])
+def test_rejects_urls_that_are_not_git_remotes(url: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        InitOptions(repo_url=url, domain="ml.acme.dev")
+    assert caught.value.where == "--repo-url" and caught.value.fix
+    assert "secret" not in str(caught.value)
+
+
+@pytest.mark.parametrize("domain", ["example.com", "models.example.com", "example.org", "YOUR_DOMAIN_HERE", "-bad-", ""])
+def test_rejects_placeholder_domains(domain: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        InitOptions(repo_url="https://github.com/a/b.git", domain=domain)
+    assert caught.value.where == "--domain" and "sslip.io" in caught.value.fix
+
+
+def test_github_slug_from_https_and_scp_urls() -> None:
+    assert github_slug("https://github.com/acme/platform.git") == "acme/platform"
+    assert github_slug("git@github.com:acme/platform.git") == "acme/platform"
+    assert github_slug("https://gitlab.com/acme/platform.git") is None
+
+
+def test_cli_writes_then_reruns_without_changes(tmp_path: Path) -> None:
+    code, out = run("init", str(tmp_path / "repo"), *ARGS, "-o", "json")
+    assert code == 0, out
+    first = json.loads(out)
+    assert first["changes"] and all(c["action"] == "create" for c in first["changes"])
+    code, out = run("init", str(tmp_path / "repo"), *ARGS, "-o", "json")
+    second = json.loads(out)
+    assert second["changes"] == [] and second["unchanged"] == len(first["changes"])
+
+
+def test_cli_reports_bad_domain_without_writing(tmp_path: Path) -> None:
+    code, message = run("init", str(tmp_path / "repo"), "--repo-url", "https://github.com/a/b.git",
+                        "--domain", "example.com")
+    assert code == 1 and "placeholder" in message
+    assert not (tmp_path / "repo").exists()
+
+
+def test_rerun_keeps_user_edits_and_updates_owned_files(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    write_repo(root, make_options())
+    edited = root / "infrastructure/namespaces/resource-quota.yaml"
+    edited.write_text(edited.read_text().replace("pods: '40'", "pods: '80'"))
+    (root / "apps/fraud").mkdir()
+    (root / "apps/fraud/inference-service.yaml").write_text("kind: InferenceService\n")
+    code, out = run("init", str(root), "--repo-url", "https://github.com/acme/ml-platform.git",
+                    "--domain", "ai.acme.dev", "--dry-run", "-o", "json")
+    assert code == 0, out
+    actions = {c["path"]: c["action"] for c in json.loads(out)["changes"]}
+    assert actions[edited.relative_to(root).as_posix()] == "keep"
+    assert actions["infrastructure/serving-stack/knative-serving.yaml"] == "update"
+    assert not any(path.startswith("apps/fraud") for path in actions)
+    assert "ml.acme.dev" in (root / "infrastructure/serving-stack/knative-serving.yaml").read_text()  # dry run
+    run("init", str(root), "--repo-url", "https://github.com/acme/ml-platform.git", "--domain", "ai.acme.dev")
+    assert "ai.acme.dev" in (root / "infrastructure/serving-stack/knative-serving.yaml").read_text()
+    assert "pods: '80'" in edited.read_text()
+    assert (root / "apps/fraud/inference-service.yaml").read_text() == "kind: InferenceService\n"
+
+
+def test_switching_engine_removes_untouched_files_it_no_longer_generates(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    before = write_repo(root, make_options(ingress="kourier"))
+    write_repo(root, make_options(ingress="istio"))
+    owned = json.loads((root / MANIFEST).read_text())["files"]
+    assert any("istio" in path for path in owned)
+    assert set(owned) == {p for p in owned if (root / p).exists()}
+    assert set(before) - set(owned) == {p for p in before if not (root / p).exists()}
+
+
+def test_pre_existing_files_are_never_overwritten(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    (root).mkdir()
+    (root / "README.md").write_text("# our platform\n")
+    write_repo(root, make_options())
+    assert (root / "README.md").read_text() == "# our platform\n"
+    assert "README.md" not in json.loads((root / MANIFEST).read_text())["files"]
