@@ -57,6 +57,11 @@ class Home:
         return self.run_dir / "routes.json"
 
     @property
+    def routes_applied_file(self) -> Path:
+        """The gateway's acknowledgement: which routes document it is serving now."""
+        return self.run_dir / "routes.applied"
+
+    @property
     def platform_lock(self) -> Path:
         return self.run_dir / "platform.lock"
 

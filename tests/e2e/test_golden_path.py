@@ -109,8 +109,12 @@ def test_create_merge_serve_survive_portal_loss_and_stop_cleanly(platform: dict[
     assert status["health"] == "Healthy"
     assert status["url"] == f"http://iris.default.localhost:{gateway}"
     assert predict(gateway, "iris") == (200, {"predictions": [1, 1]})
-    assert predict(gateway, "other-path-name", host=f"iris.default.localhost:{gateway}") == (
-        200, {"predictions": [1, 1]})
+    assert predict(gateway, "iris", host=f"iris.default.localhost:{gateway}") == (200, {"predictions": [1, 1]})
+    # Host routing reaches the revision even for paths the gateway does not know by name.
+    health = urllib.request.Request(f"http://127.0.0.1:{gateway}/v2/health/ready",
+                                    headers={"Host": f"iris.default.localhost:{gateway}"})
+    with urllib.request.urlopen(health, timeout=5) as response:
+        assert response.status == 200
 
     # The portal is not the deployment engine: killing it leaves the endpoint serving.
     portal_pid = int((home / "run" / "portal.pid").read_text())

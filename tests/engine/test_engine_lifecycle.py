@@ -58,14 +58,25 @@ def test_killed_server_is_restarted(running: Platform, iris_model: Path) -> None
     running.wait_ready("iris", revision=R1)
     [pid] = server_pids(running.home)
     os.kill(pid, signal.SIGKILL)
-    wait_for(lambda: (p := server_pids(running.home)) and pid not in p, what="replacement process")
+
+    def healed() -> list[str] | None:
+        reasons = [e.reason for e in running.events("iris")]
+        tail = reasons[reasons.index("ProcessExited"):] if "ProcessExited" in reasons else []
+        return tail if "RevisionReady" in tail else None
+
+    assert healed_reasons(wait_for(healed, what="restart after kill")) == ["ProcessExited", "Restarted",
+                                                                          "RevisionReady"]
+    exited = next(e for e in running.events("iris") if e.reason == "ProcessExited")
+    assert exited.type is EventType.Warning and "SIGKILL" in exited.message
     status = running.wait_ready("iris", revision=R1)
     assert status.health is Health.Healthy
+    [new_pid] = server_pids(running.home)
+    assert new_pid != pid
     assert predict(routes(running.home)["endpoints"]["iris"]["upstream"], IRIS_ROWS) == {"predictions": [1, 1]}
-    events = running.events("iris")
-    exited = [e for e in events if e.reason == "ProcessExited"]
-    assert exited and exited[0].type is EventType.Warning and "SIGKILL" in exited[0].message
-    assert [e.reason for e in events].index("Restarted") > [e.reason for e in events].index("ProcessExited")
+
+
+def healed_reasons(reasons: list[str]) -> list[str]:
+    return reasons[: reasons.index("RevisionReady") + 1]
 
 
 def test_removed_endpoint_is_pruned(running: Platform, iris_model: Path) -> None:

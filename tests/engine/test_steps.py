@@ -175,3 +175,21 @@ def test_pruned_endpoint_stops_everything(world: World) -> None:
     world.runtime.exits[first.pid] = ExitInfo(Reason.ProcessExited, "exited with code 0")
     world.tick()
     assert world.ep.servers == []
+
+
+@pytest.mark.parametrize(("ready_for", "restarts_at_once"), [(5.0, True), (0.2, False)],
+                         ids=["served-a-while", "died-right-after-ready"])
+def test_second_kill_backs_off_only_if_the_server_never_settled(world: World, ready_for: float,
+                                                                 restarts_at_once: bool) -> None:
+    killed = ExitInfo(Reason.ProcessExited, "model server was killed by SIGKILL")
+    first = serve_first_revision(world)
+    world.runtime.exits[first.pid] = killed
+    world.tick()
+    second = world.runtime.started[-1]
+    world.runtime.ready_pids.add(second.pid)
+    world.tick()
+    world.clock.now += ready_for
+    world.runtime.exits[second.pid] = killed
+    world.tick()
+    assert (len(world.runtime.started) == 3) is restarts_at_once
+    assert (Reason.CrashLoopBackOff in world.reasons()) is not restarts_at_once

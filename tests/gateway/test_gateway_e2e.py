@@ -20,11 +20,13 @@ from tests.conftest import IRIS_ROWS, free_port, running
 pytestmark = pytest.mark.e2e
 
 
-def write_routes(path: Path, endpoints: dict[str, Any]) -> None:
+def write_routes(path: Path, endpoints: dict[str, Any]) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"version": 1, "domain": "localhost", "endpoints": endpoints}))
+    updated = f"{time.time_ns()}"
+    tmp.write_text(json.dumps({"version": 1, "domain": "localhost", "updated": updated, "endpoints": endpoints}))
     os.replace(tmp, path)
+    return updated
 
 
 @pytest.fixture()
@@ -142,3 +144,16 @@ def test_malformed_http_is_400(gateway: tuple[int, Path]) -> None:
         sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
         answer = sock.recv(4096)
     assert answer.startswith(b"HTTP/1.1 400")
+
+
+def test_gateway_acknowledges_the_routes_it_serves(gateway: tuple[int, Path]) -> None:
+    """The reconciler reports IngressReady only once the gateway says it loaded the new table."""
+    _, routes = gateway
+    applied = routes.with_name("routes.applied")
+    updated = write_routes(routes, {"iris": {"namespace": "default", "ready": False, "message": "starting"}})
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if applied.exists() and json.loads(applied.read_text())["updated"] == updated:
+            break
+        time.sleep(0.02)
+    assert json.loads(applied.read_text())["updated"] == updated

@@ -7,12 +7,14 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
+import orjson
 import pytest
 
 from tests.conftest import IRIS_ROWS, free_port, running
@@ -150,15 +152,37 @@ def test_load_failures_exit_3_with_one_line_before_binding(tmp_path: Path, make_
     assert _port_is_closed(port)
 
 
+def test_busy_port_exits_4_not_3(iris_model: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        argv = server_argv(name="iris", model_format="sklearn", uri=str(iris_model), port=port)
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 4
+    assert result.stderr.strip().splitlines()[-1].startswith(f"PortUnavailable: cannot listen on 127.0.0.1:{port}")
+
+
 def _corrupt(path: Path) -> str:
     path.write_bytes(b"\x80\x04 this is not a model")
     return str(path)
 
 
-def test_sigterm_stops_gracefully_with_exit_0(iris_model: Path) -> None:
+def test_sigterm_finishes_the_request_in_flight_then_exits_0(iris_model: Path) -> None:
     port, server = serve(name="iris", model_format="sklearn", uri=str(iris_model))
-    with server as process, httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
-        assert client.post("/v1/models/iris:predict", json={"instances": IRIS_ROWS}).status_code == 200
+    body = orjson.dumps({"instances": IRIS_ROWS})
+    head = (f"POST /v1/models/iris:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    with server as process, socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(head + body[:10])  # the request is now in flight: half of its body has arrived
         process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while not _port_is_closed(port) and time.monotonic() < deadline:
+            time.sleep(0.02)  # shutdown has begun once the listener refuses new connections
+        assert _port_is_closed(port)
+        conn.sendall(body[10:])
+        answer = b""
+        while chunk := conn.recv(65536):  # the server closes the connection after answering
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b'{"predictions":[1,1]}')
         assert process.wait(timeout=15) == 0
-    assert _port_is_closed(port)

@@ -99,7 +99,8 @@ def skeleton_dirs(files: Mapping[str, bytes]) -> list[str]:
     return sorted(found)
 
 
-def build_view(files: Mapping[str, bytes], *, limits: Limits) -> tuple[RepoView, list[Finding]]:
+def build_view(files: Mapping[str, bytes], *, limits: Limits,
+               cache_dir: Path | None = None) -> tuple[RepoView, list[Finding]]:
     """Parse every YAML file in `files` (except Helm and Backstage templates) into a view."""
     templates = chart_template_dirs(files) + skeleton_dirs(files)
     documents: list[Document] = []
@@ -111,7 +112,7 @@ def build_view(files: Mapping[str, bytes], *, limits: Limits) -> tuple[RepoView,
         if any(path.startswith(prefix) for prefix in templates):
             skipped[path] = "template (rendered by Helm or the Backstage scaffolder, not plain YAML)"
             continue
-        docs, problems = parse_file(path, files[path], limits=limits)
+        docs, problems = parse_file(path, files[path], limits=limits, cache_dir=cache_dir)
         documents.extend(docs)
         findings.extend(problems)
     for prefix in templates:

@@ -47,7 +47,7 @@ def _sort_key(finding: Finding) -> tuple[str, int, int, str]:
 def run_check(path: Path, *, base: str | None = None, options: CheckOptions) -> CheckReport:
     """Check the repository at `path` (only what changed since `base`, when given)."""
     files, findings = read_tree(path, limits=options.limits)
-    view, problems = build_view(files, limits=options.limits)
+    view, problems = build_view(files, limits=options.limits, cache_dir=options.cache_dir)
     findings += problems
     findings += check_view(view, options)
     if base is None:
@@ -57,7 +57,7 @@ def run_check(path: Path, *, base: str | None = None, options: CheckOptions) -> 
 
     prices = PriceTable.load(options.price_table) if options.price_table else PriceTable()
     base_sha, base_files = read_base(path, base)
-    base_view, _ = build_view(base_files, limits=options.limits)
+    base_view, _ = build_view(base_files, limits=options.limits, cache_dir=options.cache_dir)
     changed = changed_files(base_files, files)
     if not options.all_files:
         touched = set(changed)

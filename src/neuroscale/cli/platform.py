@@ -176,7 +176,7 @@ def demo(
         console.print(f"[bold]4/5[/] [green]{spec.name} is Ready[/] ({seconds:.1f} s after merge)")
         body = {"instances": golden.DEMO_INSTANCES}
         console.print(f"[bold]5/5[/] POST {platform.settings.gateway_url}/v1/models/{spec.name}:predict "
-                      f"{json.dumps(body, separators=(',', ':'))}")
+                      f"{json.dumps(body, separators=(',', ':'))}", soft_wrap=True)
         answer = golden.predict(platform.settings, spec.name, golden.DEMO_INSTANCES)
         typer.echo(json.dumps(answer, separators=(",", ":")))
     except BaseException:

@@ -1,8 +1,10 @@
 """Restart backoff for crashing model servers, kubelet style: 0 s, then 1, 2, 4 … capped.
 
 The first restart is immediate so a killed server is back within the
-self-heal budget; repeated failures back off. A revision that stays ready
-for `reset_after` seconds is forgiven. Pure: the caller passes the clock.
+self-heal budget; repeated failures back off. A server that dies after being
+ready for `reset_after` seconds starts a fresh count (so killing a healthy
+server always restarts it at once), while one that dies while loading, or
+right after, backs off instead of hot-looping. Pure: the caller passes the clock.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ class BackoffPolicy:
     initial: float = 1.0
     factor: float = 2.0
     cap: float = 30.0
-    reset_after: float = 10.0
+    reset_after: float = 1.0
     crashloop_after: int = 2  # consecutive failures before the reason becomes CrashLoopBackOff
 
     def delay(self, failures: int) -> float:

@@ -76,6 +76,8 @@ def observe_exits(ctx: StepContext, ep: EndpointState) -> None:
         ctx.event(ep.name, EventType.Warning, Reason.ProcessExited,
                   f"{server.revision} (pid {server.handle.pid}): {info.reason}: {info.message}")
         if ep.target is not None and server.revision == ep.target.name:
+            if server.phase is Phase.Ready and now - server.since >= ctx.settings.backoff.reset_after:
+                ep.failure = FailureRecord()  # it served fine for a while: restart at once (drift self-heal)
             ep.failure = ep.failure.failed(ctx.settings.backoff, now=now, reason=info.reason, message=info.message)
             if ep.failure.crashlooping(ctx.settings.backoff):
                 ctx.event(ep.name, EventType.Warning, Reason.CrashLoopBackOff,
@@ -130,8 +132,6 @@ def route_traffic(ctx: StepContext, ep: EndpointState) -> None:
         previous, ep.serving = ep.serving, ep.target.name
         was = f" (was {previous})" if previous else ""
         ctx.event(ep.name, EventType.Normal, Reason.TrafficSwitched, f"100% of traffic to {ep.serving}{was}")
-    if ready is not None and ep.failure.failures and now - ready.since >= ctx.settings.backoff.reset_after:
-        ep.failure = FailureRecord()
     keep = {ep.target.name if ep.target else None, ep.serving if not ep.pruned else None}
     seen: set[str] = set()
     for server in ep.servers:

@@ -28,12 +28,13 @@ class Route:
 @dataclass(frozen=True)
 class RouteTable:
     domain: str
+    updated: str
     by_name: dict[str, Route]
     by_host: dict[str, Route]
 
     @classmethod
     def empty(cls, domain: str) -> RouteTable:
-        return cls(domain=domain, by_name={}, by_host={})
+        return cls(domain=domain, updated="", by_name={}, by_host={})
 
     @classmethod
     def from_document(cls, document: dict[str, object], *, default_domain: str) -> RouteTable:
@@ -55,7 +56,7 @@ class RouteTable:
             )
             by_name[name] = route
             by_host[f"{name}.{route.namespace}.{domain}"] = route
-        return cls(domain=domain, by_name=by_name, by_host=by_host)
+        return cls(domain=domain, updated=str(document.get("updated") or ""), by_name=by_name, by_host=by_host)
 
     def for_host(self, host: str) -> Route | None:
         if not host:

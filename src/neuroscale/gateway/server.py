@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
 import signal
 import sys
 from dataclasses import dataclass
@@ -17,12 +19,21 @@ from neuroscale.gateway.proxy import ClientConnection, Router, UpstreamPool
 from neuroscale.gateway.routes import RouteWatcher
 from neuroscale.home import DEFAULT_DOMAIN, DEFAULT_GATEWAY_PORT, DEFAULT_HOST, Home
 
-RELOAD_INTERVAL_S = 0.1
+RELOAD_INTERVAL_S = 0.02
+
+
+def acknowledge(settings: GatewaySettings, updated: str) -> None:
+    """Tell the reconciler which routes are live, so IngressReady means traffic really flows."""
+    settings.applied_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = settings.applied_file.with_name(f".{settings.applied_file.name}.tmp")
+    tmp.write_text(json.dumps({"updated": updated, "pid": os.getpid(), "port": settings.port}))
+    os.replace(tmp, settings.applied_file)
 
 
 @dataclass(frozen=True)
 class GatewaySettings:
     routes_file: Path
+    applied_file: Path
     host: str = DEFAULT_HOST
     port: int = DEFAULT_GATEWAY_PORT
     domain: str = DEFAULT_DOMAIN
@@ -47,9 +58,11 @@ async def serve(settings: GatewaySettings) -> None:
         while True:
             if watcher.refresh():
                 pool.retain_only({r.upstream for r in watcher.table.by_name.values() if r.upstream})
+                acknowledge(settings, watcher.table.updated)
             await asyncio.sleep(RELOAD_INTERVAL_S)
 
     reloader = loop.create_task(reload_routes())
+    acknowledge(settings, watcher.table.updated)
     print(f"gateway listening on http://{settings.host}:{settings.port}", flush=True)
     await stop.wait()
     reloader.cancel()
@@ -65,7 +78,9 @@ def parse_args(argv: list[str] | None) -> GatewaySettings:
     parser.add_argument("--domain", default=DEFAULT_DOMAIN)
     parser.add_argument("--max-body-bytes", type=int, default=16 * 1024 * 1024)
     args = parser.parse_args(argv)
-    return GatewaySettings(routes_file=Home.resolve(args.home).routes_file, host=args.host, port=args.port,
+    home = Home.resolve(args.home)
+    return GatewaySettings(routes_file=home.routes_file, applied_file=home.routes_applied_file,
+                           host=args.host, port=args.port,
                            domain=args.domain, max_body_bytes=args.max_body_bytes)
 
 

@@ -17,7 +17,7 @@ import base64
 import os
 import re
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -66,7 +66,7 @@ class GitHubProvider:
         self._token = token if token is not None else os.environ.get(TOKEN_ENV) or None
         self._client = client
         if client is None and self._token and github_repo:
-            self._client = Github(auth=Auth.Token(self._token), base_url=API_URL)
+            self._client = Github(auth=Auth.Token(self._token), base_url=API_URL, lazy=True)
 
     # -- diagnostics -------------------------------------------------------
 
@@ -119,7 +119,7 @@ class GitHubProvider:
         if self._client is None or self.github_repo is None:
             raise NotFound("pull requests are not available for this remote", where=self.remote_url,
                            fix=f"use a github.com remote and set {TOKEN_ENV}; the branch itself was pushed")
-        return self._client.get_repo(self.github_repo, lazy=True)
+        return self._client.get_repo(self.github_repo)
 
     def _api(self, call: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -229,17 +229,18 @@ class GitHubProvider:
             raise Conflict(f"pull request #{number} is already {'merged' if pull.merged else 'closed'}",
                            where=f"github.com/{self.github_repo}", fix="open a new pull request")
         self._api(pull.merge, merge_method="merge", commit_title=f"Merge pull request #{number} ({author.name})",
-                  sha=pull.head.sha, delete_branch=True)
+                  sha=pull.head.sha)
+        self._delete_remote_branch(pull.head.ref)
         return self.get(number)
 
     def close(self, number: int) -> PullRequest:
         repo = self._gh_repo()
         pull = self._api(repo.get_pull, number)
         self._api(pull.edit, state="closed")
-        self._git("push", "--quiet", self.remote_url, f":refs/heads/{pull.head.ref}", ok=(0, 1))
+        self._delete_remote_branch(pull.head.ref)
         return self.get(number)
 
+    def _delete_remote_branch(self, branch: str) -> None:
+        """Best effort: a branch already gone (deleted on GitHub) is fine."""
+        self._git("push", "--quiet", self.remote_url, f":refs/heads/{branch}", ok=(0, 1))
 
-def describe_files(files: Mapping[str, bytes | None]) -> str:
-    """One line per changed path, for PR bodies and dry runs."""
-    return "\n".join(f"- {'delete' if content is None else 'write'} `{path}`" for path, content in files.items())

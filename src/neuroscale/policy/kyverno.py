@@ -29,7 +29,7 @@ from neuroscale.policy.kyverno_match import rule_applies
 from neuroscale.policy.pattern import PatternUnsupported, match_pattern
 from neuroscale.policy.report import policy_ref, unevaluable, violation
 from neuroscale.policy.selectors import UnsupportedConstruct, wildcard_match
-from neuroscale.policy.subject import Subject
+from neuroscale.policy.subject import Subject, as_mapping
 from neuroscale.policy.vap import CelPolicyRun, CompiledCelPolicy, compile_cel_policy, status_of
 
 KINDS = ("ClusterPolicy", "Policy")
@@ -91,10 +91,10 @@ def _compile_cel(rule: KyvernoRule, block: Mapping[str, Any], conditions: Any, p
 def _compile_rule(raw: Mapping[str, Any], index: int, policy: CompiledKyvernoPolicy, default_action: str,
                   overrides: list[Mapping[str, Any]], env: CelEnvironment) -> KyvernoRule:
     rule = KyvernoRule(name=str(raw.get("name", index)), raw=raw, where=f"spec.rules[{index}]")
-    validate = raw.get("validate")
     problem = next((f"rule type '{key}'" for key in _UNSUPPORTED_RULES if raw.get(key)), "")
-    if not problem and not isinstance(validate, Mapping):
+    if not problem and not isinstance(raw.get("validate"), Mapping):
         problem = "rule without a validate block"
+    validate = as_mapping(raw.get("validate"))
     if not problem:
         problem = next((f"validate.{key}" for key in _UNSUPPORTED_VALIDATE if validate.get(key)), "")
     if not problem and raw.get("preconditions"):
@@ -122,12 +122,12 @@ def _compile_rule(raw: Mapping[str, Any], index: int, policy: CompiledKyvernoPol
 
 
 def compile_policy(document: Mapping[str, Any], env: CelEnvironment) -> CompiledKyvernoPolicy:
-    metadata = document.get("metadata") or {}
-    spec = document.get("spec") or {}
+    metadata = as_mapping(document.get("metadata"))
+    spec = as_mapping(document.get("spec"))
     policy = CompiledKyvernoPolicy(
         name=str(metadata.get("name", "")), ref=policy_ref(document),
         namespace=str(metadata.get("namespace") or "default") if document.get("kind") == "Policy" else "",
-        autogen=str((metadata.get("annotations") or {}).get(AUTOGEN_ANNOTATION, "all")),
+        autogen=str(as_mapping(metadata.get("annotations")).get(AUTOGEN_ANNOTATION, "all")),
     )
     default_action = _action(spec.get("validationFailureAction"), "Audit")
     overrides = list(spec.get("validationFailureActionOverrides") or [])

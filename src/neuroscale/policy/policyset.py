@@ -20,6 +20,7 @@ from neuroscale.findings import Finding, Severity
 from neuroscale.policy import kyverno
 from neuroscale.policy.celenv import CelEnvironment
 from neuroscale.policy.report import UNEVALUABLE, policy_ref, unevaluable
+from neuroscale.policy.subject import as_mapping
 from neuroscale.policy.vap import (
     BINDING_KIND, KYVERNO_VPOL_KIND, VAP_KINDS, Binding, CompiledCelPolicy, attach_bindings, compile_cel_policy,
     unbound_warning,
@@ -41,7 +42,7 @@ def is_policy_document(document: Any) -> bool:
 
 
 def _key(document: Mapping[str, Any]) -> tuple[str, str]:
-    metadata = document.get("metadata") or {}
+    metadata = as_mapping(document.get("metadata"))
     family = "binding" if document.get("kind") == BINDING_KIND else "policy"
     scope = str(metadata.get("namespace") or "") if document.get("kind") == "Policy" else ""
     return family, f"{scope}/{metadata.get('name', '')}"
@@ -73,7 +74,7 @@ def compile_policy_set(documents: Sequence[Mapping[str, Any]], env: CelEnvironme
     bindings = []
     for document in documents:
         kind = document.get("kind")
-        name = str((document.get("metadata") or {}).get("name", ""))
+        name = str(as_mapping(document.get("metadata")).get("name", ""))
         if not isinstance(document.get("spec"), Mapping):
             result.problems.append(unevaluable("document has no spec mapping", policy=name, where="spec",
                                                policy_object=policy_ref(document)))
@@ -95,8 +96,10 @@ def compile_policy_set(documents: Sequence[Mapping[str, Any]], env: CelEnvironme
         elif not policy.bindings:
             result.problems.append(unbound_warning(policy))
     result.cel_policies[:0] = vaps.values()
-    for compiled in (*result.cel_policies, *result.kyverno_policies):
-        result.problems.extend(compiled.problems)
+    for cel_policy in result.cel_policies:
+        result.problems.extend(cel_policy.problems)
+    for kyverno_policy in result.kyverno_policies:
+        result.problems.extend(kyverno_policy.problems)
     return result
 
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from neuroscale.findings import Finding, ObjectRef, Severity
-from neuroscale.policy.subject import Subject
+from neuroscale.policy.subject import Subject, as_mapping
 
 UNEVALUABLE = "policy/unevaluable"
 
@@ -20,7 +20,7 @@ RULES_ANNOTATION = "policy.neuroscale.io/rules"
 
 
 def policy_ref(document: Mapping[str, Any]) -> ObjectRef:
-    metadata = document.get("metadata") if isinstance(document.get("metadata"), Mapping) else {}
+    metadata = as_mapping(document.get("metadata"))
     return ObjectRef(
         kind=str(document.get("kind", "")), name=str(metadata.get("name", "")),
         namespace=str(metadata.get("namespace", "") or ""), api_version=str(document.get("apiVersion", "")),

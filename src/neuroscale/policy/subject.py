@@ -48,6 +48,11 @@ def resource_for_kind(kind: str) -> str:
     return lower + "s"
 
 
+def as_mapping(value: Any) -> Mapping[str, Any]:
+    """`value` if it is a mapping, else an empty one (broken input must not raise here)."""
+    return value if isinstance(value, Mapping) else {}
+
+
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
@@ -76,8 +81,7 @@ class Subject:
     def namespace_labels(self) -> Mapping[str, str]:
         if self.namespace_object is None:
             return {}
-        labels = (self.namespace_object.get("metadata") or {}).get("labels") or {}
-        return labels if isinstance(labels, Mapping) else {}
+        return as_mapping(as_mapping(self.namespace_object.get("metadata")).get("labels"))
 
     def request(self) -> dict[str, Any]:
         """The `request` variable of a CREATE admission review."""
@@ -117,11 +121,11 @@ def subjects(objects: Sequence[Mapping[str, Any]], *, default_namespace: str = "
         api_version = _text(obj.get("apiVersion"))
         group, _, version = api_version.rpartition("/")
         kind = _text(obj.get("kind"))
-        metadata = obj.get("metadata") if isinstance(obj.get("metadata"), Mapping) else {}
+        metadata = as_mapping(obj.get("metadata"))
         name = _text(metadata.get("name")) or _text(metadata.get("generateName"))
         scoped = kind not in _CLUSTER_SCOPED
         namespace = (_text(metadata.get("namespace")) or default_namespace) if scoped else ""
-        labels = metadata.get("labels") if isinstance(metadata.get("labels"), Mapping) else {}
+        labels = as_mapping(metadata.get("labels"))
         ns_object = _namespace_object(namespace if scoped else (name if kind == "Namespace" else ""), declared)
         result.append(Subject(
             index=index, obj=obj, group=group, version=version, kind=kind, resource=resource_for_kind(kind),

@@ -140,11 +140,11 @@ def _evaluate(policies: PolicySet, admitted: Sequence[Subject], env: CelEnvironm
         by_object[(str(finding.extra.get("policy")), int(finding.extra.get("index", -1)))].append(finding)
     for subject in admitted:
         if subject.namespace in namespaces:
-            for policy in (QUOTA_POLICY, LIMIT_POLICY):
-                found = by_object.get((policy, subject.index), [])
+            for namespace_policy in (QUOTA_POLICY, LIMIT_POLICY):
+                found = by_object.get((namespace_policy, subject.index), [])
                 status = "error" if any(f.rule == UNEVALUABLE for f in found) else \
                     "fail" if any(f.severity is Severity.ERROR for f in found) else "pass"
-                _record(actual, (policy, "", subject.index), status)
+                _record(actual, (namespace_policy, "", subject.index), status)
     return actual
 
 
@@ -171,9 +171,10 @@ def run_test_file(path: Path, *, env: CelEnvironment | None = None) -> list[Case
     policy_documents = [d for d in _documents(base, manifest.get("policies"), "policies") if is_policy_document(d)]
     if not policy_documents:
         raise TestSuiteError("no policy documents in 'policies'")
-    resources = [d for d in _documents(base, manifest.get("resources"), "resources") if isinstance(d, Mapping)]
+    resources: list[Mapping[str, Any]] = [
+        d for d in _documents(base, manifest.get("resources"), "resources") if isinstance(d, Mapping)]
     policies = compile_policy_set(policy_documents, environment, implicit_bindings=True)
-    admitted = subjects(resources + _namespaces(base, manifest))
+    admitted = subjects([*resources, *_namespaces(base, manifest)])
     scored = {str((d.get("metadata") or {}).get("name")):
               ((d.get("metadata") or {}).get("annotations") or {}).get("policies.kyverno.io/scored") != "false"
               for d in policy_documents}

@@ -25,7 +25,7 @@ from neuroscale.findings import Finding, ObjectRef, Severity
 from neuroscale.policy.celenv import CelEnvironment, EvaluationError, Unevaluable
 from neuroscale.policy.report import RULES_ANNOTATION, UNEVALUABLE, policy_ref, unevaluable, violation
 from neuroscale.policy.selectors import UnsupportedConstruct, match_resources, selector_matches
-from neuroscale.policy.subject import Subject
+from neuroscale.policy.subject import Subject, as_mapping
 
 VAP_KINDS = ("ValidatingAdmissionPolicy",)
 BINDING_KIND = "ValidatingAdmissionPolicyBinding"
@@ -71,7 +71,7 @@ class CompiledCelPolicy:
 
 
 def _rule_names(metadata: Mapping[str, Any]) -> list[dict[str, str]]:
-    raw = (metadata.get("annotations") or {}).get(RULES_ANNOTATION)
+    raw = as_mapping(metadata.get("annotations")).get(RULES_ANNOTATION)
     try:
         names = json.loads(raw) if isinstance(raw, str) else []
     except ValueError:
@@ -94,14 +94,14 @@ def _compile(env: CelEnvironment, policy: CompiledCelPolicy, source: Any, where:
 
 def compile_cel_policy(document: Mapping[str, Any], env: CelEnvironment) -> CompiledCelPolicy:
     """Compile a VAP or Kyverno ValidatingPolicy; bindings are attached afterwards (`attach_bindings`)."""
-    metadata = document.get("metadata") or {}
-    spec = document.get("spec") or {}
+    metadata = as_mapping(document.get("metadata"))
+    spec = as_mapping(document.get("spec"))
     policy = CompiledCelPolicy(
         name=str(metadata.get("name", "")), ref=policy_ref(document), match=spec.get("matchConstraints"),
         failure_policy=str(spec.get("failurePolicy") or "Fail"), param_kind=spec.get("paramKind"),
     )
     if document.get("kind") == KYVERNO_VPOL_KIND:
-        admission = ((spec.get("evaluation") or {}).get("admission") or {}).get("enabled", True)
+        admission = as_mapping(as_mapping(spec.get("evaluation")).get("admission")).get("enabled", True)
         if admission is not False:
             actions = tuple(spec.get("validationActions") or ["Deny"])
             policy.bindings.append(Binding(name=policy.name, match=None, actions=actions))
@@ -137,12 +137,12 @@ def compile_cel_policy(document: Mapping[str, Any], env: CelEnvironment) -> Comp
 def attach_bindings(policies: Mapping[str, CompiledCelPolicy], documents: Sequence[Mapping[str, Any]]) -> None:
     """Attach each ValidatingAdmissionPolicyBinding to the policy it names."""
     for document in documents:
-        spec = document.get("spec") or {}
+        spec = as_mapping(document.get("spec"))
         target = policies.get(str(spec.get("policyName", "")))
         if target is None:
             continue
         target.bindings.append(Binding(
-            name=str((document.get("metadata") or {}).get("name", "")), match=spec.get("matchResources"),
+            name=str(as_mapping(document.get("metadata")).get("name", "")), match=spec.get("matchResources"),
             actions=tuple(spec.get("validationActions") or []), param_ref=spec.get("paramRef"),
         ))
 

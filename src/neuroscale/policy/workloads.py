@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from neuroscale.policy.subject import as_mapping
+
 _TEMPLATES = {
     "Deployment": ("spec", "template", "spec"),
     "StatefulSet": ("spec", "template", "spec"),
@@ -54,15 +56,14 @@ def _int(value: Any, default: int) -> int:
 
 
 def _container(raw: Any, path: str) -> Container:
-    raw = raw if isinstance(raw, Mapping) else {}
-    resources = raw.get("resources") if isinstance(raw.get("resources"), Mapping) else {}
-    requests = resources.get("requests") if isinstance(resources.get("requests"), Mapping) else {}
-    limits = resources.get("limits") if isinstance(resources.get("limits"), Mapping) else {}
-    return Container(name=str(raw.get("name", "")), path=path, requests=requests, limits=limits)
+    raw = as_mapping(raw)
+    resources = as_mapping(raw.get("resources"))
+    return Container(name=str(raw.get("name", "")), path=path, requests=as_mapping(resources.get("requests")),
+                     limits=as_mapping(resources.get("limits")))
 
 
 def _isvc(obj: Mapping[str, Any]) -> Workload:
-    predictor = _dig(obj, ("spec", "predictor")) or {}
+    predictor = as_mapping(_dig(obj, ("spec", "predictor")))
     containers = []
     if isinstance(predictor.get("model"), Mapping):
         containers.append(_container(predictor["model"], "spec.predictor.model"))

@@ -2,12 +2,15 @@
 
 Loading happens before the port is bound, so "port open" never means "model missing". A load
 failure prints one line `ModelLoadFailed: ...` on stderr and exits with code 3 (the engine's
-contract). SIGTERM stops accepting, lets in-flight requests finish and exits 0.
+contract). A port that cannot be bound prints `PortUnavailable: ...` and exits 4 (uvicorn's own
+startup-failure code is 3, which would read as a model failure, so we bind the socket ourselves).
+SIGTERM stops accepting, lets in-flight requests finish and exits 0.
 """
 
 from __future__ import annotations
 
 import signal
+import socket
 import sys
 from collections.abc import Sequence
 from time import perf_counter
@@ -16,6 +19,7 @@ from neuroscale.errors import ModelLoadError
 from neuroscale.serving.settings import ServingSettings, parse_args
 
 EXIT_MODEL_LOAD_FAILED = 3
+EXIT_PORT_UNAVAILABLE = 4
 GRACEFUL_SHUTDOWN_SECONDS = 5
 
 
@@ -29,19 +33,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ModelLoadError as exc:
         detail = f"{exc.message} (where: {exc.where})" if exc.where else exc.message
         fix = f"; fix: {exc.fix}" if exc.fix else ""
-        print(f"ModelLoadFailed: {detail}{fix}", file=sys.stderr, flush=True)
+        line = " ".join(f"{detail}{fix}".split())  # exactly one line, whatever the libraries said
+        print(f"ModelLoadFailed: {line}", file=sys.stderr, flush=True)
         return EXIT_MODEL_LOAD_FAILED
+    try:
+        sock = bind(settings.host, settings.port)
+    except OSError as exc:
+        print(
+            f"PortUnavailable: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}; "
+            "fix: pass a free --port (and a local --host)",
+            file=sys.stderr,
+            flush=True,
+        )
+        return EXIT_PORT_UNAVAILABLE
     model = app.plane.model
     print(
         f"neuroscale.serving: {settings.model_name} ({model.kind} from {model.path}) loaded in "
-        f"{perf_counter() - started:.2f}s; serving on http://{settings.host}:{settings.port}",
+        f"{perf_counter() - started:.2f}s; serving on http://{settings.host}:{sock.getsockname()[1]}",
         file=sys.stderr,
         flush=True,
     )
-    return serve(app, settings)
+    return serve(app, settings, sock=sock)
 
 
-def serve(app: object, settings: ServingSettings) -> int:
+def bind(host: str, port: int) -> socket.socket:
+    """Bind the listening socket (IPv4 or IPv6, as `host` resolves)."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def serve(app: object, settings: ServingSettings, *, sock: socket.socket) -> int:
     """Run uvicorn (httptools + uvloop, no access log) until a stop signal; 0 on a graceful stop."""
     import uvicorn
 
@@ -62,5 +90,5 @@ def serve(app: object, settings: ServingSettings) -> int:
     # that re-raise is a no-op and the process exits 0 instead of dying by the signal.
     for stop in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop, lambda *_: None)
-    server.run()
-    return 0 if server.started else 1
+    server.run(sockets=[sock])
+    return 0 if server.started else EXIT_PORT_UNAVAILABLE

@@ -47,10 +47,10 @@ def sources(app: Document) -> Iterator[Source]:
                      chart=str(item.get("chart", "") or ""))
 
 
-def synced_by(view: RepoView, path: str) -> list[Source]:
-    """Application sources whose directory contains `path`."""
+def synced_by(apps: list[Document], path: str) -> list[Source]:
+    """Sources of `apps` (see `applications`) whose directory contains `path`."""
     found = []
-    for app in applications(view):
+    for app in apps:
         for source in sources(app):
             directory = source.directory
             if source.path and (directory in ("", ".") or path.startswith(f"{directory}/")):

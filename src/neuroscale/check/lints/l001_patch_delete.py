@@ -8,16 +8,15 @@ every custom resource of that kind (the reference lost all InferenceServices).
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
 from typing import Any
 
-from neuroscale.check.lints.argo import synced_by
+from neuroscale.check.lints.argo import applications, synced_by
+from neuroscale.check.kustomize import is_plain_directory, patch_files
 from neuroscale.check.lints.base import Lint
 from neuroscale.check.model import Document, RepoView
 from neuroscale.findings import Finding, Severity
 
 ID = "NS-L001"
-_PATCH_KEYS = ("patches", "patchesStrategicMerge", "patchesJson6902")
 
 
 def _has_patch_delete(data: Any) -> bool:
@@ -28,34 +27,8 @@ def _has_patch_delete(data: Any) -> bool:
     return False
 
 
-def _referenced_patches(view: RepoView) -> set[str]:
-    """Repository paths listed in any kustomization's patch fields."""
-    found: set[str] = set()
-    for doc in view.documents:
-        if PurePosixPath(doc.path).name not in ("kustomization.yaml", "kustomization.yml", "Kustomization"):
-            continue
-        base = PurePosixPath(doc.path).parent
-        for key in _PATCH_KEYS:
-            entries = doc.data.get(key) if isinstance(doc.data, dict) else None
-            for entry in entries if isinstance(entries, list) else []:
-                target = entry.get("path") if isinstance(entry, dict) else entry
-                if isinstance(target, str):
-                    found.add(_normalise(base / target))
-    return found
-
-
-def _normalise(path: PurePosixPath) -> str:
-    parts: list[str] = []
-    for part in path.parts:
-        if part == "..":
-            parts = parts[:-1]
-        elif part not in (".", ""):
-            parts.append(part)
-    return "/".join(parts)
-
-
 def check(view: RepoView) -> list[Finding]:
-    referenced = _referenced_patches(view)
+    referenced = patch_files(view)
     findings = []
     for doc in view.documents:
         if not _has_patch_delete(doc.data):
@@ -70,7 +43,7 @@ def _judge(view: RepoView, doc: Document, *, referenced: bool) -> list[Finding]:
         reasons.append(f"it deletes the CRD {doc.name}: every custom resource of that kind is garbage-collected")
     if not referenced:
         reasons.append("no kustomization lists it under `patches`, so it can only be applied directly")
-    apps = [s.app.name for s in synced_by(view, doc.path)]
+    apps = [s.app.name for s in synced_by(applications(view), doc.path) if _applied_plain(view, s.directory, doc.path)]
     if apps:
         reasons.append(f"it sits in a directory Application {', '.join(sorted(set(apps)))} syncs as plain manifests")
     if not reasons:
@@ -80,6 +53,14 @@ def _judge(view: RepoView, doc: Document, *, referenced: bool) -> list[Finding]:
                          fix="keep delete patches only inside a kustomization's `patches` and out of synced "
                              "directories; never delete a CRD this way (annotate CRDs with "
                              "argocd.argoproj.io/sync-options: Prune=false)")]
+
+
+def _applied_plain(view: RepoView, directory: str, path: str) -> bool:
+    """Whether an Application syncing `directory` would apply `path` itself (plain manifests)."""
+    if not is_plain_directory(view, directory):
+        return False
+    rest = path[len(directory) + 1:] if directory not in ("", ".") else path
+    return "/" not in rest or True  # Argo CD recurses when directory.recurse is set; treat subdirectories as applied
 
 
 LINT = Lint(id=ID, title="`$patch: delete` outside a kustomization patch", failure_modes=("FM-06",),

@@ -26,10 +26,11 @@ def _describe(key: tuple[str, str, str, str]) -> str:
 def check(view: RepoView) -> list[Finding]:
     findings: list[Finding] = []
     owners: dict[tuple[str, str, str, str], list[tuple[Document, str]]] = defaultdict(list)
+    all_apps = applications(view)
     for doc in view.objects():
         if not doc.name:
             continue
-        apps = sorted({s.app.name for s in synced_by(view, doc.path)})
+        apps = sorted({s.app.name for s in synced_by(all_apps, doc.path)})
         for app in apps or [f"file:{doc.path}"]:
             owners[doc.key].append((doc, app))
     for key, entries in owners.items():

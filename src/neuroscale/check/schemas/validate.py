@@ -37,7 +37,8 @@ def crd_documents(view: RepoView, crd_dirs: Iterable[Path], options: CheckOption
             raise ToolError(f"CRD directory {directory} does not exist", where="--crd-dir",
                             fix="pass a directory holding CustomResourceDefinition YAML files")
         files, problems = read_tree(directory, limits=options.limits)
-        extra, parse_problems = build_view({f"{directory.name}/{k}": v for k, v in files.items()}, limits=options.limits)
+        extra, parse_problems = build_view({f"{directory.name}/{k}": v for k, v in files.items()},
+                                           limits=options.limits, cache_dir=options.cache_dir)
         docs.extend(extra.of_kind(CRD_KIND))
         findings.extend(problems + parse_problems)
     return docs, findings

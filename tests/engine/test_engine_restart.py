@@ -1,0 +1,49 @@
+"""Restarting the reconciler adopts its model servers, kills orphans and starts nothing twice."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from neuroscale.engine.procfs import SERVING_MODULE
+from neuroscale.engine.runtime import stop_all
+from tests.conftest import IRIS_ROWS, free_port
+from tests.engine.conftest import Platform, iris_spec, predict, routes, server_pids, wait_for
+
+R1 = "iris-predictor-00001"
+
+
+def test_restart_adopts_servers_and_kills_orphans(platform: Platform, iris_model: Path) -> None:
+    platform.start_engine()
+    platform.deploy(iris_spec(iris_model))
+    platform.wait_ready("iris", revision=R1)
+    [pid] = server_pids(platform.home)
+    platform.stop_engine()
+
+    upstream = routes(platform.home)["endpoints"]["iris"]["upstream"]
+    assert predict(upstream, IRIS_ROWS) == {"predictions": [1, 1]}  # serving while the reconciler is down
+    orphan = subprocess.Popen(
+        [sys.executable, "-m", SERVING_MODULE, "--model-name", "ghost", "--model-format", "sklearn",
+         "--storage-uri", str(iris_model), "--port", str(free_port()), "--revision", "ghost-predictor-00001",
+         "--home", str(platform.home.root)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        wait_for(lambda: orphan.pid in server_pids(platform.home), what="orphan visible")
+        platform.start_engine()
+        wait_for(lambda: orphan.poll() is not None, what="orphan stopped")
+        reasons = wait_for(lambda: (r := [e.reason for e in platform.events("iris")]) and "RevisionAdopted" in r
+                           and r, what="adoption event")
+        assert reasons.count("RevisionStarting") == 1 and "Restarted" not in reasons
+        assert "OrphanKilled" in [e.reason for e in platform.events("ghost")]
+        status = platform.wait_ready("iris", revision=R1)
+        assert server_pids(platform.home) == [pid] and status.revision == R1
+        assert routes(platform.home)["endpoints"]["iris"]["upstream"] == upstream
+    finally:
+        if orphan.poll() is None:
+            orphan.kill()
+        orphan.wait()
+    platform.stop_engine()
+    assert stop_all(platform.home) == 1
+    assert server_pids(platform.home) == []

@@ -1,0 +1,109 @@
+"""Kyverno pattern matching: wildcards, operators, quantities and every anchor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from neuroscale.policy.pattern import PatternUnsupported, match_pattern, scalar_matches
+
+
+@pytest.mark.parametrize(("value", "pattern", "expected"), [
+    ("nginx:1.2", "*:*", True),
+    ("nginx", "*:*", False),
+    ("nginx:latest", "!*:latest", False),
+    ("nginx:1.2", "!*:latest", True),
+    ("abc", "a?c", True),
+    ("abbc", "a?c", False),
+    ("", "?*", False),
+    ("x", "?*", True),
+    ("", "*", True),
+    ("dev", "dev | prod", True),
+    ("test", "dev | prod", False),
+    ("team-a", "team-* & !*-b", True),
+    (3, ">2", True),
+    (2, ">2", False),
+    (2, ">=2", True),
+    ("500m", "<1", True),
+    ("2Gi", "<=2Gi", True),
+    ("3Gi", "<=2Gi", False),
+    ("1500m", "1-2", True),
+    ("3", "1-2", False),
+    ("3", "1!-2", True),
+    ("1Gi", "512Mi-2Gi", True),
+    ("1000m", "1", True),
+    (True, True, True),
+    ("true", True, True),
+    (False, True, False),
+    (5, 5, True),
+    ("5", 5, True),
+    (None, None, True),
+    ("x", None, False),
+    (None, "*", False),
+    ({"a": 1}, "*", True),
+    ([], "?*", False),
+])
+def test_scalar_matches(value: Any, pattern: Any, expected: bool) -> None:
+    assert scalar_matches(value, pattern) is expected
+
+
+POD = {
+    "metadata": {"name": "p", "labels": {"app": "web", "tier": "front"}},
+    "spec": {
+        "hostNetwork": False,
+        "containers": [
+            {"name": "web", "image": "nginx:1.2", "securityContext": {"runAsNonRoot": True}},
+            {"name": "sidecar", "image": "envoy:latest"},
+        ],
+        "volumes": [{"name": "data", "emptyDir": {}}],
+    },
+}
+
+
+@pytest.mark.parametrize(("pattern", "status", "path"), [
+    # plain keys and wildcard keys
+    ({"metadata": {"labels": {"app": "?*"}}}, "pass", ""),
+    ({"metadata": {"labels": {"team": "?*"}}}, "fail", "/metadata/labels/team/"),
+    ({"metadata": {"labels": {"t*": "front"}}}, "pass", ""),
+    ({"metadata": {"labels": {"zz*": "?*"}}}, "fail", "/metadata/labels/zz*/"),
+    # lists of maps: every element
+    ({"spec": {"containers": [{"image": "!*:latest"}]}}, "fail", "/spec/containers/1/image/"),
+    ({"spec": {"containers": [{"name": "?*"}]}}, "pass", ""),
+    # conditional anchor: only elements whose condition holds are checked
+    ({"spec": {"containers": [{"(name)": "web", "image": "!*:latest"}]}}, "pass", ""),
+    ({"spec": {"containers": [{"(name)": "sidecar", "image": "!*:latest"}]}}, "fail", "/spec/containers/1/image/"),
+    # conditional anchor at the root that does not hold -> skip
+    ({"(metadata)": {"labels": {"app": "db"}}, "spec": {"hostNetwork": True}}, "skip", "/"),
+    # equality anchor: only if present
+    ({"spec": {"=(hostPID)": False}}, "pass", ""),
+    ({"spec": {"=(hostNetwork)": True}}, "fail", "/spec/hostNetwork/"),
+    # negation anchor: must be absent
+    ({"spec": {"X(hostPID)": "null"}}, "pass", ""),
+    ({"spec": {"X(hostNetwork)": "null"}}, "fail", "/spec/hostNetwork/"),
+    # existence anchor: at least one element matches
+    ({"spec": {"^(containers)": [{"securityContext": {"runAsNonRoot": True}}]}}, "pass", ""),
+    ({"spec": {"^(containers)": [{"image": "busybox*"}]}}, "fail", "/spec/containers/"),
+    # global anchor: the rule does not apply at all
+    ({"spec": {"containers": [{"<(image)": "redis*", "name": "cache"}]}}, "skip", "/"),
+    ({"spec": {"containers": [{"<(image)": "nginx*", "name": "web"}]}}, "pass", ""),
+    # equality anchors on nested maps
+    ({"spec": {"containers": [{"=(securityContext)": {"runAsNonRoot": True}}]}}, "pass", ""),
+    # type mismatches fail instead of raising
+    ({"spec": {"containers": {"name": "x"}}}, "fail", "/spec/containers/"),
+    ({"metadata": {"name": ["x"]}}, "fail", "/metadata/name/"),
+])
+def test_match_pattern(pattern: dict[str, Any], status: str, path: str) -> None:
+    result = match_pattern(POD, pattern)
+    assert result.status == status
+    assert result.path == path
+
+
+@pytest.mark.parametrize("pattern", [
+    {"metadata": {"+(labels)": {"a": "b"}}},
+    {"spec": {"^(containers)": {"name": "x"}}},
+    {"spec": {"volumes": [{"name": object()}]}},
+])
+def test_unsupported_constructs_raise(pattern: dict[str, Any]) -> None:
+    with pytest.raises(PatternUnsupported):
+        match_pattern(POD, pattern)
