@@ -24,8 +24,10 @@ from neuroscale.engine.store import StatusStore
 from neuroscale.gitops.repo import Author, GitRepo
 from neuroscale.home import Home
 from neuroscale.spec.endpoint import EndpointSpec
-from neuroscale.spec.manifest import manifest_path, render
+from neuroscale.spec.fields import LABEL_COST_CENTER
+from neuroscale.spec.manifest import manifest_path, render, to_manifest
 from neuroscale.status.model import EndpointStatus, Event
+from neuroscale.yamlio import dump
 from tests.conftest import free_port
 
 AUTHOR = Author("Engine Test", "engine@example.com")
@@ -47,6 +49,13 @@ def wait_for(probe: Callable[[], T | None], *, timeout: float = 20.0, what: str 
 def iris_spec(model: Path, **changes: Any) -> EndpointSpec:
     return EndpointSpec(name="iris", owner="team-ml", cost_center="cc-1234", storage_uri=str(model)).model_copy(
         update=changes)
+
+
+def without_cost_center(model: Path, **changes: str) -> bytes:
+    """An iris manifest that fails the guardrail policy: no cost-center label."""
+    manifest = to_manifest(iris_spec(model, **changes))
+    del manifest["metadata"]["labels"][LABEL_COST_CENTER]
+    return dump(manifest).encode()
 
 
 @dataclass

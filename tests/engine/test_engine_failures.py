@@ -7,20 +7,13 @@ import sys
 from pathlib import Path
 
 from neuroscale.spec.fields import LABEL_COST_CENTER
-from neuroscale.spec.manifest import manifest_path, to_manifest
+from neuroscale.spec.manifest import manifest_path
 from neuroscale.status.conditions import ConditionType
 from neuroscale.status.model import EventType, Health, Sync
-from neuroscale.yamlio import dump
 from tests.conftest import IRIS_ROWS
-from tests.engine.conftest import Platform, iris_spec, predict, routes, server_pids, wait_for
+from tests.engine.conftest import Platform, iris_spec, predict, routes, server_pids, wait_for, without_cost_center
 
 R1 = "iris-predictor-00001"
-
-
-def without_cost_center(model: Path, **changes: str) -> bytes:
-    manifest = to_manifest(iris_spec(model, **changes))
-    del manifest["metadata"]["labels"][LABEL_COST_CENTER]
-    return dump(manifest).encode()
 
 
 def test_non_compliant_and_invalid_manifests_are_not_deployed(running: Platform, iris_model: Path) -> None:

@@ -85,7 +85,7 @@ def test_rewrite_optionals(source: str, rewritten: str) -> None:
 @pytest.mark.parametrize(("expression", "fragment"), [
     ("1 +", "does not compile"),
     ("nosuchfunction(object)", "nosuchfunction"),
-    ("authorizer.group('apps').resource('deployments').check('create').allowed()", "does not provide"),
+    ("authorizer.group('apps').resource('deployments').check('create').allowed()", "authorizer"),
     ("", "empty"),
     ("x" * 20000, "longer than"),
 ])

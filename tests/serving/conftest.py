@@ -43,7 +43,8 @@ def xgboost_model(tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
     wrapper = tmp_path_factory.mktemp("xgb-wrapper") / "model.joblib"
     joblib.dump(model, wrapper)
     rows = np.asarray(IRIS_ROWS)
-    return TrainedModel(native, wrapper, model.get_booster().inplace_predict(rows).tolist(), model.predict(rows).tolist())
+    native_predictions = model.get_booster().inplace_predict(rows).tolist()
+    return TrainedModel(native, wrapper, native_predictions, model.predict(rows).tolist())
 
 
 @pytest.fixture(scope="session")

@@ -118,6 +118,7 @@ class Limits:
 
     max_file_bytes: int = 8 * 1024 * 1024
     max_expanded_nodes: int = 1_000_000
+    max_depth: int = 200
     max_files: int = 50_000
 
 

@@ -64,15 +64,20 @@ def _start_lines(text: str, count: int) -> list[int]:
     return starts[:count] + [starts[-1]] * max(0, count - len(starts))
 
 
-def expanded_size(node: Any, *, limit: int) -> int:
+class TooDeep(ValueError):
+    """Nesting deeper than any Kubernetes object needs; later stages would overflow the stack."""
+
+
+def expanded_size(node: Any, *, limit: int, max_depth: int = 10_000) -> int:
     """Node count of `node` as if every alias were copied; stops early above `limit`.
 
-    Raises ValueError on a recursive alias (a cycle can never be expanded).
+    Raises ValueError on a recursive alias (a cycle can never be expanded) and
+    TooDeep beyond `max_depth` levels.
     """
     sizes: dict[int, int] = {}
     active: set[int] = set()
 
-    def visit(item: Any) -> int:
+    def visit(item: Any, depth: int) -> int:
         if not isinstance(item, (dict, list)):
             return 1
         key = id(item)
@@ -80,18 +85,20 @@ def expanded_size(node: Any, *, limit: int) -> int:
             return sizes[key]
         if key in active:
             raise ValueError("recursive alias")
+        if depth > max_depth:
+            raise TooDeep(f"nested more than {max_depth} levels deep")
         active.add(key)
         children = list(item.keys()) + list(item.values()) if isinstance(item, dict) else item
         total = 1
         for child in children:
-            total += visit(child)
+            total += visit(child, depth + 1)
             if total > limit:
                 break
         active.discard(key)
         sizes[key] = total
         return total
 
-    return visit(node)
+    return visit(node, 0)
 
 
 def _load_all(text: str, raw: bytes, cache_dir: Path | None) -> list[Any]:
@@ -144,25 +151,27 @@ def parse_file(path: str, raw: bytes, *, limits: Limits,
     total_lines = text.count("\n") + 1
     documents: list[Document] = []
     findings: list[Finding] = []
-    has_aliases = "*" in text
     for index, data in enumerate(loaded):
         line = starts[index]
         end = starts[index + 1] - 1 if index + 1 < len(starts) and starts[index + 1] > line else total_lines
         if data is None:
             continue
-        if has_aliases:
-            bomb = _alias_problem(data, limit=limits.max_expanded_nodes)
-            if bomb:
-                findings.append(_error(path, RULE_ALIAS_BOMB, bomb,
-                                       "remove the nested aliases; write the values out", line))
-                continue
+        bomb = _shape_problem(data, limits=limits)
+        if bomb:
+            findings.append(_error(path, RULE_ALIAS_BOMB, bomb, "write the values out without nested aliases "
+                                                                "or extreme nesting", line))
+            continue
         documents.append(Document(path=path, index=index, line=line, end_line=end, data=data))
     return documents, findings
 
 
-def _alias_problem(data: Any, *, limit: int) -> str:
+def _shape_problem(data: Any, *, limits: Limits) -> str:
+    """Why a parsed document is unsafe to walk (alias bomb, self-reference, extreme depth), or ''."""
+    limit = limits.max_expanded_nodes
     try:
-        size = expanded_size(data, limit=limit)
+        size = expanded_size(data, limit=limit, max_depth=limits.max_depth)
+    except TooDeep as exc:
+        return f"YAML document is {exc}; rejected"
     except ValueError:
         return "YAML document refers to itself through an alias (cannot be expanded)"
     except RecursionError:

@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from neuroscale.errors import InvalidInput
+from neuroscale.errors import ToolError
 
 SNAPSHOT_VERSION = "neuroscale.dev/snapshot/v1"
 PLATFORM_NAMESPACES = (
@@ -140,14 +140,14 @@ def save_snapshot(snapshot: Mapping[str, Any], path: Path) -> None:
 
 
 def load_snapshot(path: Path) -> dict[str, Any]:
-    """Read a saved snapshot; a wrong file is a clear InvalidInput, not a traceback."""
+    """Read a saved snapshot; a wrong file means doctor cannot run (exit 2), never a traceback."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise InvalidInput(f"cannot read snapshot: {exc}", where=str(path),
+        raise ToolError(f"cannot read snapshot: {exc}", where=str(path),
                            fix="pass a file written by `neuroscale doctor --save-snapshot`") from exc
     if not isinstance(data, dict) or data.get("apiVersion") != SNAPSHOT_VERSION:
-        raise InvalidInput(f"not a doctor snapshot (expected apiVersion {SNAPSHOT_VERSION})", where=str(path),
+        raise ToolError(f"not a doctor snapshot (expected apiVersion {SNAPSHOT_VERSION})", where=str(path),
                            fix="pass a file written by `neuroscale doctor --save-snapshot`")
     return data
 
@@ -157,21 +157,24 @@ def read_cluster_snapshot(
     namespaces: tuple[str, ...] = PLATFORM_NAMESPACES,
 ) -> dict[str, Any]:
     """Read everything the rules need from the cluster `context` of `kubeconfig`."""
-    from kubernetes import config
+    from kubernetes import client, config
     from kubernetes.config.config_exception import ConfigException
 
     snapshot = empty_snapshot("cluster", context=context or "", kubeconfig=str(kubeconfig or "~/.kube/config"))
     meta = snapshot["meta"]
+    configuration = client.Configuration()
     try:
-        api = config.new_client_from_config(config_file=str(kubeconfig) if kubeconfig else None, context=context)
+        config.load_kube_config(config_file=str(kubeconfig) if kubeconfig else None, context=context,
+                                client_configuration=configuration)
     except (ConfigException, OSError, TypeError, ValueError) as exc:
         reason = "ContextNotFound" if context and context in str(exc) else "KubeconfigInvalid"
         if kubeconfig is not None and not kubeconfig.exists():
             reason = "KubeconfigMissing"
         meta["error"] = {"reason": reason, "message": str(exc).splitlines()[0] if str(exc) else type(exc).__name__}
         return snapshot
-    api.configuration.retries = 0
-    meta["server"] = api.configuration.host
+    configuration.retries = 0  # an unreachable API is reported at once, not after urllib3's retries
+    api = client.ApiClient(configuration)
+    meta["server"] = configuration.host
     if not context:
         meta["context"] = _current_context(kubeconfig)
     try:

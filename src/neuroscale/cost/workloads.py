@@ -64,10 +64,13 @@ def _get(data: Any, *path: str) -> Any:
     return data
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
 def container_resources(container: Mapping[str, Any], *, where: str) -> Resources:
-    res = container.get("resources") if isinstance(container.get("resources"), dict) else {}
-    requests = res.get("requests") if isinstance(res.get("requests"), dict) else {}
-    limits = res.get("limits") if isinstance(res.get("limits"), dict) else {}
+    res = _mapping(container.get("resources"))
+    requests, limits = _mapping(res.get("requests")), _mapping(res.get("limits"))
 
     def qty(section: Mapping[str, Any], name: str, fallback: Any = None) -> Decimal:
         value = section.get(name, fallback)

@@ -42,20 +42,20 @@ def render_text(diagnosis: Diagnosis, console: Console) -> None:
         console.print(f"\n[bold underline]{category.value}[/]")
         for f in group:
             console.print(f"[{_STYLE[f.severity]}]{f.severity.value:7}[/] [bold]{escape(str(f.obj or f.file))}[/] "
-                          f"{escape(f.message)} [dim]({f.rule})[/]", highlight=False)
+                          f"{escape(f.message)} [dim]({f.rule})[/]", highlight=False, soft_wrap=True)
             explains = _explains_text(f, by_key)
             if explains:
-                console.print(f"        [magenta]{escape(explains)}[/]", highlight=False)
+                console.print(f"        [magenta]{escape(explains)}[/]", highlight=False, soft_wrap=True)
             if f.explained_by:
                 cause = by_key.get(f.explained_by)
                 console.print(f"        [dim]explained by {escape(str(cause.obj if cause else f.explained_by))}[/]",
                               highlight=False)
-            console.print(f"        [dim]evidence:[/] {escape(f.evidence)}", highlight=False)
-            console.print(f"        [dim]cause:[/]    {escape(f.root_cause)}", highlight=False)
+            console.print(f"        [dim]evidence:[/] {escape(f.evidence)}", highlight=False, soft_wrap=True)
+            console.print(f"        [dim]cause:[/]    {escape(f.root_cause)}", highlight=False, soft_wrap=True)
             fix = f.fix.replace("\n", "\n                  ")
-            console.print(f"        [dim]fix:[/]      {escape(fix)}", highlight=False)
+            console.print(f"        [dim]fix:[/]      {escape(fix)}", highlight=False, soft_wrap=True)
     style = "bold red" if diagnosis.errors or diagnosis.could_not_run else "yellow" if diagnosis.warnings else "green"
-    console.print(f"\n[{style}]{escape(summary_line(diagnosis))}[/]", highlight=False)
+    console.print(f"\n[{style}]{escape(summary_line(diagnosis))}[/]", highlight=False, soft_wrap=True)
 
 
 def render_json(diagnosis: Diagnosis) -> str:

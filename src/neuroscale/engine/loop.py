@@ -49,6 +49,8 @@ def endpoint_of_revision(revision: str) -> str:
 
 
 class Reconciler:
+    """The embedded control plane for one platform home; `run` until `stop` is set."""
+
     def __init__(self, settings: EngineSettings, *, repo: SourceRepo, store: EngineStore, runtime: Runtime,
                  clock: Clock) -> None:
         self.settings = settings
@@ -94,10 +96,7 @@ class Reconciler:
                 self._kill_stray(proc.pid, proc.start_time, proc.revision, now=now)
 
     def _ours(self, pid: int, start_time: int) -> bool:
-        args = procfs.cmdline(pid)
-        home = str(self.settings.home.root)
-        return (procfs.is_alive(pid, start_time) and procfs.SERVING_MODULE in args
-                and any(a == home for a in args))
+        return procfs.is_alive(pid, start_time) and procfs.is_server_of(procfs.cmdline(pid), self.settings.home.root)
 
     def _kill_stray(self, pid: int, start_time: int, revision: str, *, now: float) -> None:
         endpoint = endpoint_of_revision(revision)
@@ -192,7 +191,11 @@ class Reconciler:
     def run(self, stop: threading.Event) -> None:
         self.adopt()
         while not stop.is_set():
-            self.tick()
+            try:
+                self.tick()
+            except Exception:  # a control loop outlives one bad tick; the traceback goes to the engine log
+                log.exception("reconcile tick failed; retrying")
+                stop.wait(1.0)
             stop.wait(self.settings.tick)
 
 

@@ -65,15 +65,19 @@ class ServingProcess:
     revision: str
 
 
+def is_server_of(args: list[str], home_root: Path) -> bool:
+    """Does this command line carry the model-server markers for `home_root`?"""
+    return SERVING_MODULE in args and _flag(args, "--home") == str(home_root)
+
+
 def serving_processes(home_root: Path) -> Iterator[ServingProcess]:
     """Every live model-server process started for `home_root`."""
-    wanted = str(home_root)
     for entry in PROC.iterdir():
         if not entry.name.isdigit():
             continue
         pid = int(entry.name)
         args = cmdline(pid)
-        if SERVING_MODULE not in args or _flag(args, "--home") != wanted:
+        if not is_server_of(args, home_root):
             continue
         started = start_time(pid)
         if started is not None:

@@ -63,7 +63,7 @@ class RoutesWriter:
         """Write the table if it differs from the last one written; True when written."""
         updated = datetime.now(UTC).isoformat(timespec="milliseconds")
         document = routes_document(entries, domain=self.domain, updated=updated)
-        if document["endpoints"] == self._last:
+        if document["endpoints"] == self._last and self.path.exists():
             return False
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")

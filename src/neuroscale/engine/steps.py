@@ -16,6 +16,7 @@ integration tests.
 
 from __future__ import annotations
 
+import logging
 import signal
 from dataclasses import dataclass
 from typing import Protocol
@@ -29,6 +30,8 @@ from neuroscale.engine.store import EngineStore
 from neuroscale.spec.endpoint import EndpointSpec
 from neuroscale.status.model import Event, EventType
 from neuroscale.status.reasons import Reason
+
+log = logging.getLogger("neuroscale.engine")
 
 
 class Runtime(Protocol):
@@ -51,7 +54,10 @@ class StepContext:
     clock: Clock
 
     def event(self, endpoint: str, etype: EventType, reason: str, message: str) -> None:
+        """Record an event (SQLite, for `neuroscale events`) and log it (the engine log)."""
         self.store.record_event(Event(iso(self.clock.time()), endpoint, etype, reason, message))
+        level = logging.WARNING if etype is EventType.Warning else logging.INFO
+        log.log(level, "%s %s: %s", endpoint, reason, message)
 
     def stop(self, server: Server) -> None:
         """SIGTERM now, SIGKILL when `stop_grace` has passed (checked by `observe_exits`)."""

@@ -65,7 +65,6 @@ class Check:
     message: str
     fix: str
     field_path: str
-    vap_field_path: str
     message_expression: str = ""
 
 
@@ -96,7 +95,7 @@ def _label_check(label: str) -> Check:
                             f"non-empty (a near-miss key was found: label keys are exact)\" : "
                             f"\"label '{label}' must be set and non-empty\""),
         fix=f"add metadata.labels.{label}: <value> (exactly '{label}')",
-        field_path=f"metadata.labels.{label}", vap_field_path="metadata.labels",
+        field_path=f"metadata.labels.{label}",
     )
 
 
@@ -105,7 +104,7 @@ def _has_quantity(container: str, section: str, resource: str) -> str:
             f"{_quote(resource)} in {container}.resources.{section}")
 
 
-def _resources_checks(containers: str, where: str, vap_path: str) -> tuple[Check, ...]:
+def _resources_checks(containers: str, where: str) -> tuple[Check, ...]:
     checks = []
     for section in ("requests", "limits"):
         ok = f"{_has_quantity('c', section, 'cpu')} && {_has_quantity('c', section, 'memory')}"
@@ -113,12 +112,12 @@ def _resources_checks(containers: str, where: str, vap_path: str) -> tuple[Check
             name=f"{section}", expression=f"{containers}.all(c, {ok})",
             message=f"every container must set cpu and memory {section}",
             fix=f"set resources.{section}.cpu and resources.{section}.memory (e.g. 100m / 256Mi)",
-            field_path=f"{where}.resources.{section}", vap_field_path=vap_path,
+            field_path=f"{where}.resources.{section}",
         ))
     return tuple(checks)
 
 
-def _ceiling_checks(containers: str, where: str, vap_path: str, options: BundledOptions) -> tuple[Check, ...]:
+def _ceiling_checks(containers: str, where: str, options: BundledOptions) -> tuple[Check, ...]:
     checks = []
     for resource, ceiling in (("cpu", options.cpu_limit_ceiling), ("memory", options.memory_limit_ceiling)):
         value = f"c.resources.limits[{_quote(resource)}]"
@@ -129,18 +128,18 @@ def _ceiling_checks(containers: str, where: str, vap_path: str, options: Bundled
             message=f"{resource} limit above the per-endpoint ceiling of {ceiling}",
             fix=f"lower resources.limits.{resource} to at most {ceiling}, or ask the platform team to raise "
                 "the ceiling",
-            field_path=f"{where}.resources.limits.{resource}", vap_field_path=vap_path,
+            field_path=f"{where}.resources.limits.{resource}",
         ))
     return tuple(checks)
 
 
-def _image_check(containers: str, where: str, vap_path: str) -> Check:
+def _image_check(containers: str, where: str) -> Check:
     tagged = "c.image.contains('@') || (c.image.matches(':[^/:]+$') && !c.image.endsWith(':latest'))"
     return Check(
         name="image-tag", expression=f"{containers}.all(c, !has(c.image) || {tagged})",
         message="images must be pinned to a tag other than ':latest' (or a digest)",
         fix="pin the image, e.g. registry/app:1.4.2 or registry/app@sha256:...",
-        field_path=f"{where}.image", vap_field_path=vap_path,
+        field_path=f"{where}.image",
     )
 
 
@@ -159,33 +158,32 @@ def _policies(options: BundledOptions) -> tuple[Bundled, ...]:
         Bundled("neuroscale-require-labels", "Workloads carry the owner and cost-center labels showback needs.",
                 (_DEPLOYMENT, _ISVC), tuple(_label_check(label) for label in REQUIRED_LABELS)),
         Bundled("neuroscale-require-resources-deployment", "Deployment containers set cpu/memory requests and limits.",
-                (_DEPLOYMENT,), _resources_checks(_DEPLOY_CONTAINERS, f"{deploy_path}[*]", deploy_path)),
+                (_DEPLOYMENT,), _resources_checks(_DEPLOY_CONTAINERS, f"{deploy_path}[*]")),
         Bundled("neuroscale-require-resources-inferenceservice",
                 "InferenceService predictors set cpu/memory requests and limits.", (_ISVC,),
-                _resources_checks(f"({_ISVC_MODELS} + {_ISVC_CONTAINERS})", f"{isvc_path}.model", isvc_path)),
+                _resources_checks(f"({_ISVC_MODELS} + {_ISVC_CONTAINERS})", f"{isvc_path}.model")),
         Bundled("neuroscale-resource-ceilings-deployment", "Deployment containers stay under the per-endpoint ceiling.",
-                (_DEPLOYMENT,), _ceiling_checks(_DEPLOY_CONTAINERS, f"{deploy_path}[*]", deploy_path, options)),
+                (_DEPLOYMENT,), _ceiling_checks(_DEPLOY_CONTAINERS, f"{deploy_path}[*]", options)),
         Bundled("neuroscale-resource-ceilings-inferenceservice",
                 "InferenceService predictors stay under the per-endpoint ceiling.", (_ISVC,),
-                _ceiling_checks(f"({_ISVC_MODELS} + {_ISVC_CONTAINERS})", f"{isvc_path}.model", isvc_path,
-                                options)),
+                _ceiling_checks(f"({_ISVC_MODELS} + {_ISVC_CONTAINERS})", f"{isvc_path}.model", options)),
         Bundled("neuroscale-disallow-latest-tag-deployment", "Deployment images are pinned.", (_DEPLOYMENT,),
                 (_image_check(f"({_DEPLOY_CONTAINERS} + (has(object.spec.template.spec.initContainers) ? "
-                              "object.spec.template.spec.initContainers : []))", f"{deploy_path}[*]", deploy_path),)),
+                              "object.spec.template.spec.initContainers : []))", f"{deploy_path}[*]"),)),
         Bundled("neuroscale-disallow-latest-tag-inferenceservice", "InferenceService predictor images are pinned.",
-                (_ISVC,), (_image_check(_ISVC_CONTAINERS, f"{isvc_path}.containers[*]", isvc_path),)),
+                (_ISVC,), (_image_check(_ISVC_CONTAINERS, f"{isvc_path}.containers[*]"),)),
         Bundled("neuroscale-run-as-non-root", "Deployment containers run as non-root.", (_DEPLOYMENT,),
                 (Check("run-as-non-root", f"{_DEPLOY_CONTAINERS}.all(c, {container_non_root})",
                        "containers must run with securityContext.runAsNonRoot: true",
                        "set spec.template.spec.securityContext.runAsNonRoot: true (and a non-root runAsUser)",
-                       "spec.template.spec.securityContext.runAsNonRoot", "spec.template.spec"),),
+                       "spec.template.spec.securityContext.runAsNonRoot"),),
                 variables=(("podNonRoot", pod_non_root),)),
         Bundled("neuroscale-storage-uri-scheme", "Models load only from allowed storage.", (_ISVC,),
                 (Check("storage-uri-scheme",
                        f"!has(object.spec.predictor.model) || !has({uri}) || {uri}.matches('^({schemes})://'){local}",
                        f"storageUri scheme not allowed (allowed: {allowed})",
                        f"store the model under one of: {allowed}",
-                       "spec.predictor.model.storageUri", "spec.predictor.model.storageUri"),)),
+                       "spec.predictor.model.storageUri"),)),
     )
 
 
@@ -203,8 +201,7 @@ def _vap(policy: Bundled) -> dict[str, Any]:
         spec["variables"] = [{"name": n, "expression": e} for n, e in policy.variables]
     validations = []
     for check in policy.checks:
-        item = {"expression": check.expression, "message": check.message, "reason": "Invalid",
-                "fieldPath": check.vap_field_path}
+        item = {"expression": check.expression, "message": check.message, "reason": "Invalid"}
         if check.message_expression:
             item["messageExpression"] = check.message_expression
         validations.append(item)

@@ -32,6 +32,9 @@ _CORE_FUNCTIONS = frozenset({
 
 _MAX_SOURCE = 16_384
 
+#: Variables the API server offers that need a live cluster.
+_LIVE_ONLY_VARIABLES = {"authorizer": "the authorizer library (needs a live API server)"}
+
 
 class Unevaluable(Exception):
     """The expression uses something this engine cannot evaluate faithfully."""
@@ -136,6 +139,9 @@ class CelEnvironment:
         except (ValueError, RuntimeError) as exc:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             return Unevaluable(f"CEL does not compile: {first}")
+        live_only = [text for name, text in _LIVE_ONLY_VARIABLES.items() if name in program.variables()]
+        if live_only:
+            return Unevaluable(f"CEL uses {live_only[0]}")
         unknown = sorted(
             name for name in program.functions()
             if not name.startswith(("_", "@", "!")) and name not in self._known

@@ -8,11 +8,12 @@ Supported, with Kyverno's semantics:
   conditional `(k)`, equality `=(k)`, negation `X(k)`, existence `^(k)` and
   global `<(k)`;
 - lists: a map pattern must hold for every element (an element whose
-  conditional anchor does not hold is skipped); scalar patterns compare
-  element-wise.
+  conditional or global anchor does not hold is skipped; when every element
+  is skipped the list itself skips); scalar patterns compare element-wise.
 
-A conditional anchor that does not hold makes the enclosing list element (or
-the whole resource) "skip"; a failing global anchor skips the rule. Anchors
+A conditional or global anchor that does not hold makes the enclosing list
+element skip; a skip that reaches the root makes the whole rule "skip", as
+Kyverno reports it. Anchors
 that only mean something to mutate rules (`+(k)`) or that this engine does not
 know raise `PatternUnsupported`, which callers report as unevaluable.
 """
@@ -207,11 +208,15 @@ def _validate_list(value: Any, pattern: list[Any], path: str) -> None:
     if not pattern:
         return
     if isinstance(pattern[0], (Mapping, list)) or len(pattern) == 1:
+        applied = skipped = 0
         for index, item in enumerate(value):
             try:
                 _validate(item, pattern[0], f"{path}{index}/")
-            except _Skip:
-                continue
+                applied += 1
+            except (_Skip, _GlobalSkip):
+                skipped += 1
+        if skipped and not applied:
+            raise _Skip()
         return
     if len(value) < len(pattern):
         raise _Fail(path, f"expected at least {len(pattern)} elements")

@@ -62,8 +62,7 @@ class _Effective:
         for key, value in {**defaults, **dict(container.limits)}.items():
             if (amount := _qty(value)) is not None:
                 self.limits[key] = amount
-        explicit_limits = {k: v for k, v in container.limits.items()}
-        for key, value in {**default_requests, **explicit_limits, **dict(container.requests)}.items():
+        for key, value in {**default_requests, **dict(container.limits), **dict(container.requests)}.items():
             if (amount := _qty(value)) is not None:
                 self.requests[key] = amount
 
@@ -111,7 +110,8 @@ def _limit_range_findings(subject: Subject, load: Workload | None, effective: li
         kind = item.get("type")
         if kind == "Container" and load is not None:
             for eff in effective:
-                findings += _bound_findings(subject, owner, item, what=f"container {eff.container.name or '?'}",
+                findings += _bound_findings(subject, owner, item,
+                                            what=f"container {eff.container.name or eff.container.path}",
                                             path=eff.container.path, requests=eff.requests, limits=eff.limits)
         elif kind == "Pod" and load is not None and effective:
             sums = [_sum(effective, "requests"), _sum(effective, "limits")]
@@ -153,8 +153,11 @@ def _usage(key: str, subject: Subject, load: Workload | None, effective: Sequenc
     if key == "requests.storage":
         storage = _qty(_pvc_storage(subject)) if subject.kind == "PersistentVolumeClaim" else None
         return storage or Decimal(0)
-    section, _, resource = key.partition(".") if key.startswith(("requests.", "limits.")) else ("requests", "", key)
-    if resource not in ("cpu", "memory", "ephemeral-storage") and section == "requests" and "." not in key:
+    if key.startswith(("requests.", "limits.")):
+        section, _, resource = key.partition(".")
+    elif key in ("cpu", "memory", "ephemeral-storage"):
+        section, resource = "requests", key
+    else:
         return None
     if load is None or pods == 0:
         return Decimal(0)
@@ -162,7 +165,8 @@ def _usage(key: str, subject: Subject, load: Workload | None, effective: Sequenc
     for eff in effective:
         amounts = eff.requests if section == "requests" else eff.limits
         if resource not in amounts:
-            return f"container {eff.container.name or '?'} must set {section}.{resource}: a quota tracks it"
+            return f"container {eff.container.name or eff.container.path} must set {section}.{resource}: " \
+                   "a quota tracks it"
         total += amounts[resource]
     return total * pods
 

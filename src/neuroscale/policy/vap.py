@@ -1,7 +1,7 @@
 """Evaluate ValidatingAdmissionPolicy (+ bindings) and Kyverno ValidatingPolicy offline.
 
 Both kinds share one shape - matchConstraints, matchConditions, variables,
-validations with message/messageExpression/reason/fieldPath, failurePolicy -
+validations with message/messageExpression/reason, failurePolicy -
 so one compiled form serves both; a Kyverno ValidatingPolicy is treated as a
 VAP with one implicit binding carrying its `spec.validationActions`.
 
@@ -81,15 +81,10 @@ def _rule_names(metadata: Mapping[str, Any]) -> list[dict[str, str]]:
 
 def _compile(env: CelEnvironment, policy: CompiledCelPolicy, source: Any, where: str) -> cel.Program | None:
     try:
-        program = env.compile(source)
+        return env.compile(source)
     except Unevaluable as exc:
         policy.problems.append(unevaluable(str(exc), policy=policy.name, where=where, policy_object=policy.ref))
         return None
-    if "authorizer" in program.variables():
-        policy.problems.append(unevaluable("the authorizer library (needs a live API server)",
-                                           policy=policy.name, where=where, policy_object=policy.ref))
-        return None
-    return program
 
 
 def compile_cel_policy(document: Mapping[str, Any], env: CelEnvironment) -> CompiledCelPolicy:
@@ -125,7 +120,7 @@ def compile_cel_policy(document: Mapping[str, Any], env: CelEnvironment) -> Comp
             policy.validations.append(Validation(
                 program=program, where=where, message=str(item.get("message") or ""),
                 message_program=message_program, reason=str(item.get("reason") or "Invalid"),
-                field_path=str(named.get("fieldPath") or item.get("fieldPath") or ""),
+                field_path=str(named.get("fieldPath") or ""),
                 rule=str(named.get("name", "")), fix=str(named.get("fix", "")),
             ))
     if not spec.get("validations"):

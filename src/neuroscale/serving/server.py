@@ -82,6 +82,7 @@ def serve(app: object, settings: ServingSettings, *, sock: socket.socket) -> int
         ws="none",
         lifespan="off",
         access_log=False,
+        server_header=False,
         log_level="warning",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )

@@ -16,8 +16,6 @@ from neuroscale.serving.dataplane import ModelMetadata
 from neuroscale.serving.tensors import InferRequest, InferResponse, Tensor, from_binary, to_array
 
 _FIX = 'send {"inputs": [{"name": "input-0", "shape": [rows, features], "datatype": "FP64", "data": [...]}]}'
-
-
 HEADER_LENGTH = b"inference-header-content-length"
 
 

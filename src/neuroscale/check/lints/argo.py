@@ -25,6 +25,7 @@ class Source:
     repo_url: str
     path: str  # directory in the repository ('' when the source is a chart from a registry)
     chart: str
+    recurse: bool = False  # spec.source.directory.recurse: subdirectories are applied too
 
     @property
     def directory(self) -> str:
@@ -44,7 +45,7 @@ def sources(app: Document) -> Iterator[Source]:
         items.extend(s for s in spec["sources"] if isinstance(s, dict))
     for item in items:
         yield Source(app=app, repo_url=str(item.get("repoURL", "")), path=str(item.get("path", "") or ""),
-                     chart=str(item.get("chart", "") or ""))
+                     chart=str(item.get("chart", "") or ""), recurse=dig(item, "directory", "recurse") is True)
 
 
 def synced_by(apps: list[Document], path: str) -> list[Source]:

@@ -44,6 +44,25 @@ class ChartModel:
         return _in_defaults(self.defaults, path) or _in_schema(self.schema, path) or any(
             tpl[: len(path)] == path or path[: len(tpl)] == tpl for tpl in self.template_paths)
 
+    def declares(self, path: tuple[str, ...]) -> bool:
+        """Whether `path` is named explicitly (a default, a schema property or a template reference)."""
+        props = [self.schema]
+        for key in path:
+            nxt = props[-1].get("properties", {}).get(key) if isinstance(props[-1], dict) else None
+            if not isinstance(nxt, dict):
+                break
+            props.append(nxt)
+        return _walk(self.defaults, path) or len(props) == len(path) + 1 or any(
+            tpl[: len(path)] == path for tpl in self.template_paths)
+
+
+def _walk(node: Any, path: tuple[str, ...]) -> bool:
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return False
+        node = node[key]
+    return True
+
 
 def _in_defaults(defaults: Any, path: tuple[str, ...]) -> bool:
     node = defaults

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from neuroscale.check.lints.argo import applications, synced_by
+from neuroscale.check.lints.argo import Source, applications, synced_by
 from neuroscale.check.kustomize import is_plain_directory, patch_files
 from neuroscale.check.lints.base import Lint
 from neuroscale.check.model import Document, RepoView
@@ -43,7 +43,7 @@ def _judge(view: RepoView, doc: Document, *, referenced: bool) -> list[Finding]:
         reasons.append(f"it deletes the CRD {doc.name}: every custom resource of that kind is garbage-collected")
     if not referenced:
         reasons.append("no kustomization lists it under `patches`, so it can only be applied directly")
-    apps = [s.app.name for s in synced_by(applications(view), doc.path) if _applied_plain(view, s.directory, doc.path)]
+    apps = [s.app.name for s in synced_by(applications(view), doc.path) if _applied_plain(view, s, doc.path)]
     if apps:
         reasons.append(f"it sits in a directory Application {', '.join(sorted(set(apps)))} syncs as plain manifests")
     if not reasons:
@@ -55,12 +55,13 @@ def _judge(view: RepoView, doc: Document, *, referenced: bool) -> list[Finding]:
                              "argocd.argoproj.io/sync-options: Prune=false)")]
 
 
-def _applied_plain(view: RepoView, directory: str, path: str) -> bool:
-    """Whether an Application syncing `directory` would apply `path` itself (plain manifests)."""
+def _applied_plain(view: RepoView, source: Source, path: str) -> bool:
+    """Whether the Application source would apply `path` itself, as a plain manifest."""
+    directory = source.directory
     if not is_plain_directory(view, directory):
         return False
     rest = path[len(directory) + 1:] if directory not in ("", ".") else path
-    return "/" not in rest or True  # Argo CD recurses when directory.recurse is set; treat subdirectories as applied
+    return "/" not in rest or source.recurse
 
 
 LINT = Lint(id=ID, title="`$patch: delete` outside a kustomization patch", failure_modes=("FM-06",),

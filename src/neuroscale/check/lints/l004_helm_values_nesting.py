@@ -34,8 +34,10 @@ def unread_paths(model: ChartModel, values: Any, prefix: tuple[str, ...] = ()) -
 
 def _suggest(model: ChartModel, path: tuple[str, ...]) -> str:
     for head in model.defaults:
+        if head == "global" or head in model.subcharts:
+            continue  # they accept anything: no evidence the value belongs there
         candidate = (str(head), *path)
-        if isinstance(model.defaults.get(head), dict) and model.reads(candidate):
+        if isinstance(model.defaults.get(head), dict) and model.declares(candidate):
             return ".".join(candidate)
     return ""
 

@@ -20,7 +20,7 @@ from neuroscale.findings import Finding, Severity
 
 ID = "NS-L009"
 PLACEHOLDER = re.compile(
-    r"^(<[^<>]{2,}>|\$\{[A-Z_]+\}|.*YOUR[_-][A-Z_-]*|change[-_]?me|replace[-_]?me|your[-_](token|secret|password|key)"
+    r"^(<[^<>]{2,}>|.*YOUR[_-][A-Z_-]*|change[-_]?me|replace[-_]?me|your[-_](token|secret|password|key)"
     r"|xxx+|todo|placeholder|dummy|secret|password)$", re.IGNORECASE)
 CREDENTIAL_KEY = re.compile(r"(token|secret|password|passwd|apikey|api_key|credential|private_?key)", re.IGNORECASE)
 

@@ -16,7 +16,7 @@ ID = "NS-L010"
 def check(view: RepoView) -> list[Finding]:
     findings = []
     for doc in view.of_kind("Secret"):
-        keys = []
+        keys: list[str] = []
         for field in ("data", "stringData"):
             entries = doc.data.get(field)
             if isinstance(entries, dict):

@@ -97,7 +97,7 @@ class BuiltinSchemas:
         if not any(g.get("group", "") == group and g.get("kind") == kind for g in gvks):
             return None  # a custom group sharing a prefix (serving.kserve.io vs serving.knative.dev)
         refs: set[str] = set()
-        schema = _clean(raw, refs)
+        schema: dict[str, Any] = _clean(raw, refs)
         definitions: dict[str, Any] = {}
         pending = sorted(refs)
         while pending:

@@ -105,11 +105,11 @@ class CrdIndex:
     problems: list[tuple[Document, str]] = field(default_factory=list)
 
     def add(self, doc: Document) -> None:
-        spec = doc.data.get("spec") if isinstance(doc.data, dict) else None
+        spec: Any = doc.data.get("spec") if isinstance(doc.data, dict) else None
         try:
-            group, kind = spec["group"], spec["names"]["kind"]  # type: ignore[index]
-            entries = spec.get("versions") or [{"name": spec["version"], "schema": spec.get("validation")}]  # type: ignore[union-attr]
-        except (KeyError, TypeError):
+            group, kind = spec["group"], spec["names"]["kind"]
+            entries = spec.get("versions") or [{"name": spec["version"], "schema": spec.get("validation")}]
+        except (KeyError, TypeError, AttributeError):
             self.problems.append((doc, "CRD lacks spec.group, spec.names.kind or spec.versions"))
             return
         for entry in entries:

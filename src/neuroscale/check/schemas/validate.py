@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from neuroscale.check.kustomize import patch_files
 from neuroscale.check.loader import build_view, read_tree
 from neuroscale.check.model import CheckOptions, Document, RepoView
 from neuroscale.check.schemas.builtin import BuiltinSchemas, resolve_version
@@ -56,7 +57,10 @@ def validate_view(view: RepoView, options: CheckOptions) -> list[Finding]:
                                      fix="fix the CustomResourceDefinition so its kinds can be validated"))
     builtin = BuiltinSchemas(resolve_version(options.kubernetes_version), cache_dir=options.cache_dir)
     reported_broken: set[tuple[str, str, str]] = set()
+    patches = patch_files(view)
     for doc in view.documents:
+        if doc.path in patches:
+            continue  # a partial object merged by Kustomize, never applied alone
         if not doc.is_object:
             if isinstance(doc.data, dict) and ("kind" in doc.data or "apiVersion" in doc.data):
                 findings.append(view.finding(doc, rule=RULE_NOT_OBJECT, severity=Severity.ERROR,

@@ -26,7 +26,7 @@ def check(index: SnapshotIndex) -> list[DoctorFinding]:
         detail = "; ".join(f"{c.get('type')}={c.get('status')} {c.get('reason', '')}: {c.get('message', '')}"
                            for c in failing) or f"Ready={ready.get('status')}: {ready.get('message', '')}"
         pods = [p for p in index.with_label("Pod", ISVC_LABEL, name_of(isvc)) if namespace_of(p) == namespace_of(isvc)]
-        problems = "; ".join(f"pod {name_of(p)}: {pod_problem(p)}" for p in pods if pod_problem(p))
+        problems = "; ".join(f"pod {namespace_of(p)}/{name_of(p)}: {pod_problem(p)}" for p in pods if pod_problem(p))
         logs = [line for p in pods for _, text in index.logs_matching(f"{namespace_of(p)}/{name_of(p)}/")
                 for line in text.splitlines() if "error" in line.lower()]
         types = {c.get("type") for c in failing}

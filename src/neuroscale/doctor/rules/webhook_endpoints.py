@@ -42,7 +42,7 @@ def check(index: SnapshotIndex) -> list[DoctorFinding]:
                  if kyverno else
                  f"kubectl -n {namespace} get pods -o wide; kubectl -n {namespace} describe pod <pod>  "
                  "# fix the pod (see the controllers findings), then hard-refresh the denied Applications"),
-            explains_when=explains(namespace, service),
+            explains_when=(*explains(namespace, service), f'"{hook.get("name")}"'),
             covers=("FM-22",) if kyverno else ("FM-16",),
         ))
     return found

@@ -29,7 +29,7 @@ def check(index: SnapshotIndex) -> list[DoctorFinding]:
             fix=f"kubectl delete {kind.lower()} {name_of(config)}\n"
             "kubectl -n argocd patch application <app> --type merge "
             "-p '{\"metadata\":{\"annotations\":{\"argocd.argoproj.io/refresh\":\"hard\"}}}'",
-            explains_when=explains(namespace, service),
+            explains_when=(*explains(namespace, service), f'"{hook.get("name")}"'),
         ))
     return found
 

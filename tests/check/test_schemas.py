@@ -1,0 +1,128 @@
+"""Schema validation: strict built-ins, CRD-derived schemas, loud gaps and broken CRDs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from neuroscale.check.model import CheckOptions
+from neuroscale.check.schemas.builtin import bundled_versions, resolve_version
+from neuroscale.check.schemas.crd import BrokenSchema, root_schema, to_json_schema
+from neuroscale.check.schemas.compiled import CompiledSchema
+from neuroscale.check.schemas.validate import validate_view
+from neuroscale.errors import InvalidInput
+from neuroscale.findings import Severity
+
+from .helpers import deployment, isvc, view_of
+
+ISVC_CRD = "crds/kserve/serving.kserve.io_inferenceservices.yaml"
+
+
+@pytest.fixture(scope="module")
+def kserve_crd(reference: Path) -> str:
+    return (reference / ISVC_CRD).read_text()
+
+
+def _schema_findings(files: dict[str, str], cache: Path, **options: object) -> list:  # type: ignore[type-arg]
+    return validate_view(view_of(files), CheckOptions(cache_dir=cache, **options))  # type: ignore[arg-type]
+
+
+def test_builtin_kinds_are_strict_about_unknown_fields(schema_cache: Path) -> None:
+    bad = deployment().replace("          resources:", "          resourcez: {}\n          resources:")
+    found = _schema_findings({"apps/web.yaml": bad}, schema_cache)
+    assert [(f.rule, f.line) for f in found] == [("NS-S001", bad.lstrip("\n").splitlines().index("          resourcez: {}") + 1)]
+    assert "'resourcez' was unexpected" in found[0].message and "Kubernetes" in found[0].message
+
+
+def test_builtin_types_are_checked(schema_cache: Path) -> None:
+    found = _schema_findings({"apps/web.yaml": deployment().replace("replicas: 2", "replicas: two")}, schema_cache)
+    assert [f.field_path for f in found] == ["spec.replicas"]
+
+
+def test_valid_builtins_pass(schema_cache: Path) -> None:
+    assert _schema_findings({"apps/web.yaml": deployment()}, schema_cache) == []
+
+
+def test_custom_resource_validated_against_repository_crd(schema_cache: Path, kserve_crd: str) -> None:
+    typo = isvc().replace("      storageUri:", "      storageURI:")
+    files = {"crds/isvc.yaml": kserve_crd, "apps/good.yaml": isvc("good"), "apps/typo.yaml": typo}
+    found = _schema_findings(files, schema_cache)
+    assert [(f.file, f.rule) for f in found] == [("apps/typo.yaml", "NS-S001")]
+    assert "'storageURI' was unexpected" in found[0].message and "CRD crds/isvc.yaml" in found[0].message
+
+
+def test_crd_dir_supplies_schemas(schema_cache: Path, reference: Path) -> None:
+    found = _schema_findings({"apps/iris.yaml": isvc().replace("minReplicas: 1", "minReplicas: one")}, schema_cache,
+                             crd_dirs=(reference / "crds/kserve",))
+    assert [f.field_path for f in found] == ["spec.predictor.minReplicas"]
+
+
+def test_unknown_custom_resource_is_never_silently_passed(schema_cache: Path) -> None:
+    files = {"apps/iris.yaml": isvc()}
+    warn = _schema_findings(files, schema_cache)
+    error = _schema_findings(files, schema_cache, no_schema_severity=Severity.ERROR)
+    assert [(f.rule, f.severity) for f in warn] == [("NS-S002", Severity.WARNING)]
+    assert [(f.rule, f.severity) for f in error] == [("NS-S002", Severity.ERROR)]
+    assert "not validated: no schema" in warn[0].message
+
+
+def test_broken_crd_schema_is_a_finding(schema_cache: Path) -> None:
+    crd = """
+    apiVersion: apiextensions.k8s.io/v1
+    kind: CustomResourceDefinition
+    metadata:
+      name: widgets.acme.io
+    spec:
+      group: acme.io
+      names: {kind: Widget, plural: widgets}
+      scope: Namespaced
+      versions:
+        - name: v1
+          served: true
+          storage: true
+          schema:
+            openAPIV3Schema:
+              type: object
+              properties:
+                spec:
+                  type: objekt
+    """
+    widget = "apiVersion: acme.io/v1\nkind: Widget\nmetadata:\n  name: w\nspec: {}\n"
+    found = _schema_findings({"crds/widget.yaml": crd, "apps/w.yaml": widget, "apps/w2.yaml": widget}, schema_cache)
+    assert [(f.rule, f.file) for f in found] == [("NS-S003", "crds/widget.yaml")]
+    assert "unknown type 'objekt'" in found[0].message
+
+
+def test_crd_without_schema_is_a_finding(schema_cache: Path) -> None:
+    crd = ("apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: a.b.io\n"
+           "spec:\n  group: b.io\n  names: {kind: A, plural: as}\n  scope: Namespaced\n"
+           "  versions:\n    - name: v1\n      served: true\n      storage: true\n")
+    found = _schema_findings({"crd.yaml": crd}, schema_cache)
+    assert [f.rule for f in found] == ["NS-S003"] and "no schema.openAPIV3Schema" in found[0].message
+
+
+def test_openapi_extensions_convert() -> None:
+    node = {"type": "object", "properties": {
+        "port": {"x-kubernetes-int-or-string": True},
+        "note": {"type": "string", "nullable": True},
+        "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": True, "properties": {"a": {"type": "string"}}},
+        "tags": {"type": "object", "additionalProperties": {"type": "string"}},
+    }}
+    schema = CompiledSchema(root_schema(node), cache_dir=None)
+    ok = {"apiVersion": "x/v1", "kind": "X", "metadata": {"name": "n"},
+          "port": "http", "note": None, "free": {"a": "1", "anything": [1]}, "tags": {"k": "v"}}
+    assert schema.errors(ok) == []
+    assert schema.errors({**ok, "port": 8080}) == []
+    assert [e.path for e in schema.errors({**ok, "tags": {"k": 1}})] == ["tags.k"]
+    assert "'extra' was unexpected" in schema.errors({**ok, "extra": 1})[0].message
+    with pytest.raises(BrokenSchema):
+        to_json_schema({"type": "object", "properties": []})
+
+
+def test_kubernetes_version_selection() -> None:
+    versions = bundled_versions()
+    assert resolve_version(None) == versions[-1]
+    assert resolve_version(f"v{versions[0]}.3") == versions[0]
+    with pytest.raises(InvalidInput):
+        resolve_version("1.2")

@@ -1,0 +1,158 @@
+"""The embedded target diagnosed from a real home: real git remote and hook, real SQLite, real processes and ports."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from neuroscale.cli.main import main
+from neuroscale.db import connect
+from neuroscale.doctor.embedded import read_embedded_snapshot
+from neuroscale.doctor.runner import diagnose
+from neuroscale.engine.store import EngineStore
+from neuroscale.home import Home
+from neuroscale.services.context import PlatformContext
+from neuroscale.status.model import EndpointStatus, Event, EventType, Health, Sync
+from tests.conftest import free_port
+
+PLACEHOLDER = "<YOUR_TOKEN_HERE>"
+#: Only the machine decides this one; every other rule is asserted exactly.
+MACHINE_DEPENDENT = {"disk-space"}
+_LISTENER = ("import socket, sys, time\n"
+             "s = socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen()\n"
+             "print('ready', flush=True); time.sleep(120)\n")
+
+
+@pytest.fixture()
+def home(tmp_path: Path) -> Iterator[Home]:
+    home = Home(tmp_path / "home")
+    PlatformContext.open(home, create=True).close()
+    home.run_dir.mkdir(parents=True, exist_ok=True)
+    ports = {"portal_port": free_port(), "gateway_port": free_port()}
+    home.settings_file.write_text(json.dumps({"host": "127.0.0.1", **ports}))
+    yield home
+
+
+@pytest.fixture()
+def processes() -> Iterator[list[subprocess.Popen[str]]]:
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for proc in started:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def _spawn(processes: list[subprocess.Popen[str]], marker: str, port: int = 0) -> int:
+    """A real process whose command line carries the `neuroscale` marker, optionally listening on `port`."""
+    code = _LISTENER if port else "import time; print('ready', flush=True); time.sleep(120)"
+    proc = subprocess.Popen([sys.executable, "-c", code, str(port), marker], stdout=subprocess.PIPE, text=True)
+    processes.append(proc)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    return proc.pid
+
+
+def _settings(home: Home) -> dict[str, int]:
+    return json.loads(home.settings_file.read_text())
+
+
+def test_running_platform_is_healthy(home: Home, processes: list[subprocess.Popen[str]]) -> None:
+    ports = _settings(home)
+    home.pid_file("portal").write_text(str(_spawn(processes, "neuroscale-portal", ports["portal_port"])))
+    home.pid_file("gateway").write_text(str(_spawn(processes, "neuroscale-gateway", ports["gateway_port"])))
+    home.pid_file("reconciler").write_text(str(_spawn(processes, "neuroscale-reconciler")))
+    snap = read_embedded_snapshot(home, environ={})
+    assert all(p["in_use"] and p["ours"] for p in snap["host"]["ports"])
+    fired = {f.rule for f in diagnose(snap).findings}
+    assert fired <= MACHINE_DEPENDENT
+
+
+def _break_everything(home: Home, iris_missing: Path) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait(timeout=30)
+    home.pid_file("reconciler").write_text(str(dead.pid))
+    hook = home.remote / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'push declined: main is protected by policy' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    home.server_logs_dir.mkdir(parents=True, exist_ok=True)
+    with (home.server_logs_dir / "demo-iris-predictor-00001.log").open("w") as log:
+        done = subprocess.run([sys.executable, "-m", "neuroscale.serving", "--model-name", "demo-iris",
+                               "--model-format", "sklearn", "--storage-uri", str(iris_missing),
+                               "--port", str(free_port()), "--revision", "demo-iris-predictor-00001"],
+                              stdout=log, stderr=log, timeout=60, check=False)
+    assert done.returncode == 3
+    conn = connect(home.state_db)
+    try:
+        store = EngineStore(conn)
+        store.save_status(EndpointStatus(name="demo-iris", namespace="default", url="", sync=Sync.Synced,
+                                         health=Health.Degraded, revision=""))
+        for n in range(3):
+            store.record_event(Event(time=f"2026-05-20T08:0{n}:00Z", endpoint="demo-iris", type=EventType.Warning,
+                                     reason="ProcessExited", message="model server exited with code 3"))
+    finally:
+        conn.close()
+
+
+def test_broken_platform_names_each_cause(home: Home, tmp_path: Path, processes: list[subprocess.Popen[str]],
+                                          monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", _settings(home)["portal_port"]))
+    squatter.listen()
+    try:
+        _break_everything(home, tmp_path / "models" / "model.joblib")
+        monkeypatch.setenv("NEUROSCALE_GITHUB_REPO", "https://github.com/acme/gitops")
+        monkeypatch.setenv("NEUROSCALE_GITHUB_TOKEN", PLACEHOLDER)
+        code = main(["doctor", "--home", str(home.root), "-o", "json"])
+    finally:
+        squatter.close()
+    out = capsys.readouterr().out
+    report = json.loads(out)
+    by_rule = {f["rule"]: f for f in report["findings"]}
+    expected = {"port-taken", "platform-process", "git-remote", "github-token", "model-server-crash"}
+    assert expected <= set(by_rule) <= expected | MACHINE_DEPENDENT
+    assert code == 1
+    assert f"pid {os.getpid()}" in by_rule["port-taken"]["message"]
+    assert "push declined: main is protected by policy" in by_rule["git-remote"]["evidence"]
+    crash = by_rule["model-server-crash"]
+    assert crash["evidence"].startswith("ModelLoadFailed: model file not found")
+    assert crash["root_cause"] == "the model file at storageUri does not exist"
+    assert f"length={len(PLACEHOLDER)}, shape=placeholder" in by_rule["github-token"]["evidence"]
+    assert PLACEHOLDER not in out
+    stale = [f for f in report["findings"] if f["rule"] == "platform-process" and "stale pid" in f["message"]]
+    assert [f["object"] for f in stale] == ["Process/reconciler"]
+    assert report["findings"][0]["category"] == "environment"  # the port comes first in triage order
+
+
+def test_wrong_model_format_is_named(home: Home, tmp_path: Path) -> None:
+    garbage = tmp_path / "model.joblib"
+    garbage.write_text("not a model")
+    home.server_logs_dir.mkdir(parents=True, exist_ok=True)
+    with (home.server_logs_dir / "demo-iris-predictor-00002.log").open("w") as log:
+        subprocess.run([sys.executable, "-m", "neuroscale.serving", "--model-name", "demo-iris", "--model-format",
+                        "xgboost", "--storage-uri", str(garbage), "--port", str(free_port())],
+                       stdout=log, stderr=log, timeout=60, check=False)
+    conn = connect(home.state_db)
+    try:
+        EngineStore(conn).save_status(EndpointStatus(name="demo-iris", namespace="default", url="", sync=Sync.Synced,
+                                                     health=Health.Degraded, revision=""))
+    finally:
+        conn.close()
+    [finding] = [f for f in diagnose(read_embedded_snapshot(home, environ={})).findings
+                 if f.rule == "model-server-crash"]
+    assert "xgboost" in finding.evidence
+    assert finding.root_cause == "the model file is not in the declared modelFormat (or is corrupted)"
+
+
+def test_disk_rule_reads_host_facts() -> None:
+    snap = {"apiVersion": "neuroscale.dev/snapshot/v1", "meta": {"target": "embedded"}, "objects": {}, "logs": {},
+            "host": {"disk": {"path": "/home/x/.neuroscale", "total": 100 * 2**30, "free": 150 * 2**20}}}
+    [finding] = diagnose(snap).findings
+    assert finding.rule == "disk-space" and finding.severity.value == "error"
+    snap["host"]["disk"]["free"] = 50 * 2**30
+    assert diagnose(snap).findings == []

@@ -1,0 +1,193 @@
+"""Kyverno ClusterPolicy / Policy: match and exclude, failure actions, autogen, cel rules, refusals."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from neuroscale.findings import Finding, Severity
+from neuroscale.policy.admission import admit
+
+POD = {"apiVersion": "v1", "kind": "Pod",
+       "metadata": {"name": "api-1", "namespace": "team-a", "labels": {"app": "api"},
+                    "annotations": {"owner": "team-a"}},
+       "spec": {"containers": [{"name": "api", "image": "nginx:latest"}]}}
+DEPLOYMENT = {"apiVersion": "apps/v1", "kind": "Deployment",
+              "metadata": {"name": "api", "namespace": "team-a", "labels": {"app": "api"}},
+              "spec": {"template": {"metadata": {"labels": {"app": "api"}},
+                                    "spec": {"containers": [{"name": "api", "image": "nginx:latest"}]}}}}
+CRONJOB = {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "nightly", "namespace": "team-a"},
+           "spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": [
+               {"name": "job", "image": "busybox:latest"}]}}}}}}
+TEAM_A = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a", "labels": {"tier": "gold"}}}
+
+PATTERN = {"spec": {"containers": [{"image": "!*:latest"}]}}
+
+
+def policy(match: dict[str, Any] | None = None, *, exclude: dict[str, Any] | None = None,
+           validate: dict[str, Any] | None = None, action: str | None = "Enforce", kind: str = "ClusterPolicy",
+           **rule_extra: Any) -> dict[str, Any]:
+    rule: dict[str, Any] = {"name": "no-latest", "match": match or {"any": [{"resources": {"kinds": ["Pod"]}}]},
+                            "validate": validate or {"message": "no latest", "pattern": PATTERN}, **rule_extra}
+    if exclude:
+        rule["exclude"] = exclude
+    spec: dict[str, Any] = {"rules": [rule]}
+    if action:
+        spec["validationFailureAction"] = action
+    metadata: dict[str, Any] = {"name": "disallow-latest"}
+    if kind == "Policy":
+        metadata["namespace"] = "team-a"
+    return {"apiVersion": "kyverno.io/v1", "kind": kind, "metadata": metadata, "spec": spec}
+
+
+def findings_for(document: dict[str, Any], objects: list[dict[str, Any]] | None = None) -> list[Finding]:
+    return admit(objects or [POD, TEAM_A], policy_documents=[document], include_bundled=False)
+
+
+def about_object(findings: list[Finding], index: int = 0) -> list[Finding]:
+    return [f for f in findings if f.extra.get("index") == index]
+
+
+def resources(**fields: Any) -> dict[str, Any]:
+    return {"any": [{"resources": fields}]}
+
+
+@pytest.mark.parametrize(("match", "matched"), [
+    (resources(kinds=["Pod"]), True),
+    (resources(kinds=["v1/Pod"]), True),
+    (resources(kinds=["*/Pod"]), True),
+    (resources(kinds=["apps/v1/Deployment"]), False),
+    (resources(kinds=["P?d"]), True),
+    (resources(kinds=["Pod"], namespaces=["team-*"]), True),
+    (resources(kinds=["Pod"], namespaces=["kube-system"]), False),
+    (resources(kinds=["Pod"], names=["api-*"]), True),
+    (resources(kinds=["Pod"], name="web"), False),
+    (resources(kinds=["Pod"], selector={"matchLabels": {"app": "a*"}}), True),
+    (resources(kinds=["Pod"], selector={"matchExpressions": [{"key": "app", "operator": "In", "values": ["db"]}]}),
+     False),
+    (resources(kinds=["Pod"], namespaceSelector={"matchLabels": {"tier": "gold"}}), True),
+    (resources(kinds=["Pod"], namespaceSelector={"matchLabels": {"tier": "silver"}}), False),
+    (resources(kinds=["Pod"], annotations={"owner": "team-?"}), True),
+    (resources(kinds=["Pod"], operations=["UPDATE"]), False),
+    ({"all": [{"resources": {"kinds": ["Pod"]}}, {"resources": {"namespaces": ["team-a"]}}]}, True),
+    ({"all": [{"resources": {"kinds": ["Pod"]}}, {"resources": {"namespaces": ["team-b"]}}]}, False),
+    ({"resources": {"kinds": ["Pod"]}}, True),
+    ({"any": [{"subjects": [{"kind": "User", "name": "alice"}]}]}, False),
+])
+def test_match(match: dict[str, Any], matched: bool) -> None:
+    assert bool(about_object(findings_for(policy(match)))) is matched
+
+
+@pytest.mark.parametrize(("exclude", "excluded"), [
+    (resources(namespaces=["team-a"]), True),
+    (resources(names=["other"]), False),
+    ({"all": [{"resources": {"kinds": ["Pod"]}}, {"resources": {"selector": {"matchLabels": {"app": "api"}}}}]}, True),
+    ({"any": [{"subjects": [{"kind": "ServiceAccount", "name": "argocd-application-controller"}]}]}, False),
+])
+def test_exclude(exclude: dict[str, Any], excluded: bool) -> None:
+    assert (not about_object(findings_for(policy(exclude=exclude)))) is excluded
+
+
+@pytest.mark.parametrize(("action", "rule_action", "severity"), [
+    ("Enforce", None, Severity.ERROR), ("enforce", None, Severity.ERROR), ("Audit", None, Severity.WARNING),
+    (None, None, Severity.WARNING), ("Audit", "Enforce", Severity.ERROR), ("Enforce", "Audit", Severity.WARNING),
+])
+def test_failure_actions(action: str | None, rule_action: str | None, severity: Severity) -> None:
+    validate: dict[str, Any] = {"message": "no latest", "pattern": PATTERN}
+    if rule_action:
+        validate["failureAction"] = rule_action
+    [finding] = about_object(findings_for(policy(validate=validate, action=action)))
+    assert finding.severity is severity
+
+
+def test_failure_action_override_per_namespace() -> None:
+    document = policy()
+    document["spec"]["validationFailureActionOverrides"] = [{"action": "Audit", "namespaces": ["team-*"]}]
+    [finding] = about_object(findings_for(document))
+    assert finding.severity is Severity.WARNING
+
+
+def test_finding_names_rule_path_and_message() -> None:
+    [finding] = about_object(findings_for(policy()))
+    assert finding.rule == "disallow-latest/no-latest"
+    assert finding.field_path == "spec.containers.0.image"
+    assert "no latest" in finding.message and "/spec/containers/0/image/" in finding.message
+    assert finding.extra["policy"] == "disallow-latest" and finding.extra["rule"] == "no-latest"
+
+
+def test_any_pattern_passes_when_one_alternative_matches() -> None:
+    validate = {"message": "pinned", "anyPattern": [PATTERN, {"metadata": {"labels": {"app": "api"}}}]}
+    assert not about_object(findings_for(policy(validate=validate)))
+    validate["anyPattern"][1] = {"metadata": {"labels": {"app": "db"}}}
+    assert about_object(findings_for(policy(validate=validate)))
+
+
+@pytest.mark.parametrize(("obj", "rule"), [(DEPLOYMENT, "autogen-no-latest"), (CRONJOB, "autogen-cronjob-no-latest")])
+def test_pod_rules_autogen_for_controllers(obj: dict[str, Any], rule: str) -> None:
+    [finding] = about_object(findings_for(policy(), [obj, TEAM_A]))
+    assert finding.rule == f"disallow-latest/{rule}"
+    assert finding.field_path.endswith("template.spec.containers.0.image")
+
+
+def test_autogen_can_be_disabled() -> None:
+    document = policy()
+    document["metadata"]["annotations"] = {"pod-policies.kyverno.io/autogen-controllers": "none"}
+    assert not about_object(findings_for(document, [DEPLOYMENT, TEAM_A]))
+
+
+def test_namespaced_policy_only_sees_its_namespace() -> None:
+    other = copy.deepcopy(POD)
+    other["metadata"]["namespace"] = "team-b"
+    findings = findings_for(policy(kind="Policy"), [POD, other])
+    assert about_object(findings, 0) and not about_object(findings, 1)
+
+
+def test_cel_rule_with_variables_and_preconditions() -> None:
+    validate = {"cel": {
+        "variables": [{"name": "images", "expression": "object.spec.containers.map(c, c.image)"}],
+        "expressions": [{"expression": "variables.images.all(i, !i.endsWith(':latest'))",
+                         "messageExpression": "'latest images: ' + variables.images.join(', ')"}]}}
+    [finding] = about_object(findings_for(policy(validate=validate)))
+    assert finding.message == "latest images: nginx:latest"
+    assert finding.severity is Severity.ERROR
+    skipped = policy(validate=validate, celPreconditions=[{"name": "gold", "expression": "false"}])
+    assert not about_object(findings_for(skipped))
+
+
+@pytest.mark.parametrize(("rule_extra", "validate", "construct"), [
+    ({"mutate": {"patchStrategicMerge": {}}}, None, "mutate"),
+    ({"generate": {"kind": "ConfigMap"}}, None, "generate"),
+    ({"verifyImages": [{"imageReferences": ["*"]}]}, None, "verifyImages"),
+    ({}, {"deny": {"conditions": {"any": []}}}, "validate.deny"),
+    ({}, {"foreach": [{"list": "x"}]}, "validate.foreach"),
+    ({}, {"podSecurity": {"level": "baseline"}}, "validate.podSecurity"),
+    ({"preconditions": {"any": [{"key": "a", "operator": "Equals", "value": "a"}]}}, None, "preconditions"),
+    ({"context": [{"name": "cm", "configMap": {"name": "x"}}]}, None, "context"),
+    ({}, {"pattern": {"metadata": {"name": "{{ request.object.kind }}"}}}, "variables"),
+    ({}, {"cel": {"expressions": [{"expression": "object.spec.("}]}}, "does not compile"),
+    ({}, {"pattern": {"metadata": {"+(labels)": {"a": "b"}}}}, "add-if-not-present"),
+])
+def test_unevaluable_rules_are_errors(rule_extra: dict[str, Any], validate: dict[str, Any] | None,
+                                      construct: str) -> None:
+    document = policy(validate=validate, **rule_extra)
+    if rule_extra.get("mutate") or rule_extra.get("generate") or rule_extra.get("verifyImages"):
+        del document["spec"]["rules"][0]["validate"]
+    errors = [f for f in findings_for(document) if f.rule == "policy/unevaluable"]
+    assert errors and all(f.severity is Severity.ERROR for f in errors)
+    assert construct in errors[0].message
+
+
+@pytest.mark.parametrize("document", [
+    {"apiVersion": "kyverno.io/v1", "kind": "ClusterPolicy", "metadata": {"name": "x"}, "spec": "oops"},
+    {"apiVersion": "kyverno.io/v1", "kind": "ClusterPolicy", "metadata": {"name": "x"}, "spec": {"rules": []}},
+    {"apiVersion": "policies.kyverno.io/v1alpha1", "kind": "ImageValidatingPolicy", "metadata": {"name": "x"},
+     "spec": {}},
+    {"apiVersion": "kyverno.io/v1", "kind": "ClusterPolicy", "metadata": {"name": "x"},
+     "spec": {"rules": [{"name": "r", "match": {"any": [{"resources": {"kinds": ["Pod"], "bogus": 1}}]},
+                         "validate": {"pattern": PATTERN}}]}},
+])
+def test_broken_documents_are_findings_not_crashes(document: dict[str, Any]) -> None:
+    findings = findings_for(document)
+    assert any(f.rule == "policy/unevaluable" and f.severity is Severity.ERROR for f in findings)
