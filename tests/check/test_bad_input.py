@@ -101,3 +101,8 @@ def test_helm_templates_are_skipped_and_reported() -> None:
     assert list(view.skipped) == ["charts/app/templates/deploy.yaml"]
     assert [(f.rule, f.severity.value, f.file) for f in found] == [("NS-P006", "info", "charts/app/templates")]
     assert {d.path for d in view.documents} == {"charts/app/Chart.yaml", "charts/app/values.yaml"}
+
+
+def test_duplicate_keys_are_a_parse_error_with_the_line() -> None:
+    _, found = parse_file("d.yaml", b"metadata:\n  labels:\n    owner: a\n    owner: b\n", limits=Limits())
+    assert _rules(found) == [("NS-P001", "d.yaml", 4)] and "duplicate key" in found[0].message

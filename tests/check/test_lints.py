@@ -327,8 +327,10 @@ def test_l011_flags_near_misses_in_templates_too() -> None:
     skeleton = "metadata:\n  name: ${{ values.name }}\n  labels:\n    costCenter: ${{ values.costCenter }}\n"
     found = lint(l011.LINT, {"charts/app/Chart.yaml": "apiVersion: v2\nname: app\nversion: 1.0.0\n",
                              "charts/app/templates/cm.yaml": template,
-                             "backstage/templates/model/skeleton/apps/inference-service.yaml": skeleton})
+                             "backstage/templates/model/skeleton/apps/inference-service.yaml": skeleton,
+                             "backstage/templates/model/skeleton/apps/${{ values.name }}/isvc.yaml.njk": skeleton})
     assert sorted((f.file, f.line) for f in found) == [
+        ("backstage/templates/model/skeleton/apps/${{ values.name }}/isvc.yaml.njk", 4),
         ("backstage/templates/model/skeleton/apps/inference-service.yaml", 4), ("charts/app/templates/cm.yaml", 5)]
 
 
@@ -392,3 +394,16 @@ def test_l014_flags_kyverno_synced_after_the_platform() -> None:
 def test_l014_quiet_when_kyverno_goes_first() -> None:
     assert lint(l014.LINT, {"apps/kyverno.yaml": application("policy-guardrails", "", wave=-10, chart="kyverno"),
                             "apps/serving.yaml": application("serving-stack", "serving", wave=0)}) == []
+
+
+def test_l003_flags_latest_in_helm_values_but_not_an_empty_tag() -> None:
+    def values(tag: str) -> str:
+        return f"backstage:\n  backstage:\n    image:\n      registry: ghcr.io\n      repository: backstage/backstage\n{tag}"
+
+    found = lint(l003.LINT, {"platform/values-prod.yaml": values("      tag: latest\n")})
+    assert [(f.field_path, f.line) for f in found] == [("backstage.backstage.image", 3)]
+    assert "ghcr.io/backstage/backstage:latest" in found[0].message
+    assert lint(l003.LINT, {"platform/values-prod.yaml": values("      tag: 1.32.0\n")}) == []
+    assert lint(l003.LINT, {"platform/values-prod.yaml": values("")}) == []
+    dead = "proxy:\n  image:\n    repository: gcr.io/kubebuilder/kube-rbac-proxy\n"
+    assert len(lint(l003.LINT, {"values.yaml": dead})) == 1

@@ -52,6 +52,13 @@ def test_custom_resource_validated_against_repository_crd(schema_cache: Path, ks
     assert "'storageURI' was unexpected" in found[0].message and "CRD crds/isvc.yaml" in found[0].message
 
 
+def test_custom_resource_metadata_is_checked_as_object_meta(schema_cache: Path, kserve_crd: str) -> None:
+    typo = isvc().replace("  labels:", "  lables:")
+    found = _schema_findings({"crds/isvc.yaml": kserve_crd, "apps/typo.yaml": typo}, schema_cache)
+    assert [(f.field_path, f.line) for f in found] == [("metadata", 6)]
+    assert "'lables' was unexpected" in found[0].message
+
+
 def test_crd_dir_supplies_schemas(schema_cache: Path, reference: Path) -> None:
     found = _schema_findings({"apps/iris.yaml": isvc().replace("minReplicas: 1", "minReplicas: one")}, schema_cache,
                              crd_dirs=(reference / "crds/kserve",))
@@ -126,3 +133,11 @@ def test_kubernetes_version_selection() -> None:
     assert resolve_version(f"v{versions[0]}.3") == versions[0]
     with pytest.raises(InvalidInput):
         resolve_version("1.2")
+
+
+def test_non_kubernetes_yaml_is_not_an_object_but_half_objects_are(schema_cache: Path) -> None:
+    files = {"charts/app/Chart.yaml": "apiVersion: v2\nname: app\nversion: 1.0.0\n",
+             "values.yaml": "kind: of-a-value\n",
+             "apps/half.yaml": "kind: Deployment\nmetadata:\n  name: x\n"}
+    found = _schema_findings(files, schema_cache)
+    assert [(f.rule, f.file) for f in found] == [("NS-S004", "apps/half.yaml")]

@@ -36,6 +36,8 @@ class FakeApi:
         self.admission: dict[str, Any] = state.get("admission", {})
         self.argo_reports = argo_reports
         self.requests: list[dict[str, Any]] = []
+        self.self_heal = bool(state.get("selfHeal", True))
+        self._healing: dict[str, dict[str, Any]] = {}  # deleted object paths Argo CD will recreate
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -96,6 +98,13 @@ class FakeApi:
             return 404, {"kind": "Status", "status": "Failure", "reason": "NotFound", "code": 404,
                          "message": "the server could not find the requested resource"}
         api, namespace, kind_plural, name = self._parse(parts.path)
+        if method == "DELETE":
+            return self._delete(parts.path, api, namespace, kind_plural, name)
+        if parts.path in self._healing and method == "GET":  # Argo CD self-heal: back on the next read
+            obj = self._healing.pop(parts.path)
+            obj["metadata"]["uid"] = obj["metadata"]["uid"] + "-recreated"
+            self.objects.append(obj)
+            return 404, {"kind": "Status", "status": "Failure", "reason": "NotFound", "code": 404, "message": "gone"}
         if method == "POST":
             return self._create(payload or {}, query)
         found = [o for o in self.objects if self._matches(o, api, namespace, kind_plural)]
@@ -109,6 +118,16 @@ class FakeApi:
                 return 200, obj
         return 404, {"kind": "Status", "status": "Failure", "reason": "NotFound", "code": 404,
                      "message": f"{kind_plural} \"{name}\" not found"}
+
+    def _delete(self, path: str, api: str, namespace: str | None, kind_plural: str,
+                name: str | None) -> tuple[int, dict[str, Any]]:
+        for obj in self.objects:
+            if self._matches(obj, api, namespace, kind_plural) and obj["metadata"]["name"] == name:
+                self.objects.remove(obj)
+                if self.self_heal:
+                    self._healing[path] = copy.deepcopy(obj)
+                return 200, {"kind": "Status", "status": "Success", "code": 200}
+        return 404, {"kind": "Status", "status": "Failure", "reason": "NotFound", "code": 404, "message": "not found"}
 
     def _create(self, obj: dict[str, Any], query: dict[str, str]) -> tuple[int, dict[str, Any]]:
         if query.get("dryRun") == "All":

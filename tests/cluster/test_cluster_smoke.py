@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,18 @@ def test_kubeconfig_problems_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(NotReady) as down:  # the server above is gone now: a stopped cluster
         connect(kubeconfig=config)
     assert "k3d cluster start" in down.value.fix
+
+
+@pytest.mark.parametrize("heals", [True, False])
+def test_drift_check_deletes_and_waits_for_self_heal(tmp_path: Path, ingress: FakeIngress, heals: bool) -> None:
+    state = json.loads((Path(__file__).parent / "fixtures/state-healthy.json").read_text())
+    state["selfHeal"] = heals
+    with FakeApi(state) as api:
+        kube = connect(kubeconfig=api.kubeconfig(tmp_path / "kc"))
+        results = run_cluster_smoke(kube, SmokeSettings(gateway_url=ingress.url, drift="backstage/neuroscale-backstage",
+                                                        drift_timeout_s=1.0, poll_s=0.05))
+        kube.close()
+    result = next(r for r in results if r.name == "Drift self-heal")
+    assert result.outcome == ("PASS" if heals else "FAIL")
+    assert [r["path"] for r in api.requests if r["method"] == "DELETE"] == [
+        "/apis/apps/v1/namespaces/backstage/deployments/neuroscale-backstage"]

@@ -1,7 +1,8 @@
 """A loopback stand-in for the Kubernetes API: serves recorded objects at the paths the real client requests.
 
 Only list, config-map, log and version paths are served; everything else is a
-404 `Status`, exactly like an API server without that CRD. Requests are
+404 `Status`, exactly like an API server without that CRD (a route whose body is
+an int answers with that status code instead). Requests are
 recorded so tests can assert which paths the real client code path used.
 """
 
@@ -61,11 +62,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         path = urlparse(self.path).path
         self.seen.append(self.path)
-        body = self.routes.get(path)
-        if body is None:
-            status = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404,
-                      "message": f"the server could not find the requested resource ({path})"}
-            self._send(404, json.dumps(status).encode(), "application/json")
+        body = self.routes.get(path, 404)
+        if isinstance(body, int):  # an error the API server answers with a Status object
+            reason = {403: "Forbidden", 404: "NotFound"}.get(body, "InternalError")
+            status = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason, "code": body,
+                      "message": f"{reason.lower()}: {path}"}
+            self._send(body, json.dumps(status).encode(), "application/json")
         elif isinstance(body, str):
             self._send(200, body.encode(), "text/plain")
         else:
@@ -84,12 +86,13 @@ class _Handler(BaseHTTPRequestHandler):
 
 @contextmanager
 def fake_api(routes: dict[str, Any]) -> Iterator[tuple[str, list[str]]]:
-    handler = type("Handler", (_Handler,), {"routes": routes, "seen": []})
+    seen: list[str] = []
+    handler = type("Handler", (_Handler,), {"routes": routes, "seen": seen})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", handler.seen
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
     finally:
         server.shutdown()
         server.server_close()

@@ -12,11 +12,13 @@ CASES = sorted((FIXTURES / "cases").glob("*.json"))
 
 
 def healthy() -> dict[str, Any]:
-    return json.loads((FIXTURES / "healthy.json").read_text())
+    data: dict[str, Any] = json.loads((FIXTURES / "healthy.json").read_text())
+    return data
 
 
 def load_case(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text())
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
 
 
 def _key(obj: dict[str, Any]) -> tuple[str, str]:

@@ -97,6 +97,18 @@ def test_unreachable_cluster_prints_the_finding_and_exits_2(tmp_path: Path, caps
     assert "Traceback" not in out
 
 
+def test_forbidden_kind_is_reported_not_skipped(tmp_path: Path) -> None:
+    recorded = healthy()
+    routes = routes_from(recorded["objects"], {})
+    routes[LIST_PATHS["Secret"]] = 403
+    with fake_api(routes) as (url, _):
+        snap = read_cluster_snapshot(kubeconfig=write_kubeconfig(tmp_path / "kubeconfig", url))
+    assert "Secret" not in snap["objects"]
+    [finding] = diagnose(snap).findings
+    assert finding.rule == "cluster-access" and finding.severity.value == "warning"
+    assert "could not list Secret" in finding.message and "403" in finding.evidence
+
+
 @pytest.mark.parametrize(("setup", "reason"), [("missing", "KubeconfigMissing"), ("context", "ContextNotFound")])
 def test_bad_kubeconfig_is_a_finding(tmp_path: Path, setup: str, reason: str) -> None:
     kubeconfig = tmp_path / "kubeconfig"

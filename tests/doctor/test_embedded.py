@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from neuroscale.doctor.runner import diagnose
 from neuroscale.engine.store import EngineStore
 from neuroscale.home import Home
 from neuroscale.services.context import PlatformContext
+from neuroscale.status.conditions import ConditionType, false
 from neuroscale.status.model import EndpointStatus, Event, EventType, Health, Sync
 from tests.conftest import free_port
 
@@ -59,7 +62,8 @@ def _spawn(processes: list[subprocess.Popen[str]], marker: str, port: int = 0) -
 
 
 def _settings(home: Home) -> dict[str, int]:
-    return json.loads(home.settings_file.read_text())
+    data: dict[str, int] = json.loads(home.settings_file.read_text())
+    return data
 
 
 def test_running_platform_is_healthy(home: Home, processes: list[subprocess.Popen[str]]) -> None:
@@ -149,10 +153,73 @@ def test_wrong_model_format_is_named(home: Home, tmp_path: Path) -> None:
     assert finding.root_cause == "the model file is not in the declared modelFormat (or is corrupted)"
 
 
+def test_denied_endpoint_is_explained_by_the_stopped_reconciler(home: Home) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait(timeout=30)
+    home.pid_file("reconciler").write_text(str(dead.pid))
+    message = "policy require-labels: metadata.labels.cost-center is required (found 'costCenter')"
+    conn = connect(home.state_db)
+    try:
+        EngineStore(conn).save_status(EndpointStatus(
+            name="fraud", namespace="default", url="", sync=Sync.OutOfSync, health=Health.Degraded, revision="",
+            conditions=(false(ConditionType.Ready, "AdmissionDenied", message),)))
+    finally:
+        conn.close()
+    findings = {str(f.obj): f for f in diagnose(read_embedded_snapshot(home, environ={})).findings}
+    denied = findings["Endpoint/default/fraud"]
+    assert denied.rule == "endpoint-not-deployed" and message in denied.evidence
+    assert denied.explained_by == findings["Process/reconciler"].key
+
+
+def test_missing_token_with_a_github_remote(home: Home) -> None:
+    env = {"NEUROSCALE_GITHUB_REPO": "https://github.com/acme/gitops"}
+    [finding] = [f for f in diagnose(read_embedded_snapshot(home, environ=env)).findings if f.rule == "github-token"]
+    assert finding.message.startswith("NEUROSCALE_GITHUB_TOKEN is not set")
+    token = "ghp_" + "a1" * 18
+    assert not [f for f in diagnose(read_embedded_snapshot(home, environ={**env, "NEUROSCALE_GITHUB_TOKEN": token}))
+                .findings if f.rule == "github-token"]
+
+
 def test_disk_rule_reads_host_facts() -> None:
+    disk = {"path": "/home/x/.neuroscale", "total": 100 * 2**30, "free": 150 * 2**20}
     snap = {"apiVersion": "neuroscale.dev/snapshot/v1", "meta": {"target": "embedded"}, "objects": {}, "logs": {},
-            "host": {"disk": {"path": "/home/x/.neuroscale", "total": 100 * 2**30, "free": 150 * 2**20}}}
+            "host": {"disk": disk}}
     [finding] = diagnose(snap).findings
     assert finding.rule == "disk-space" and finding.severity.value == "error"
-    snap["host"]["disk"]["free"] = 50 * 2**30
+    disk["free"] = 50 * 2**30
     assert diagnose(snap).findings == []
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_real_platform_up_is_healthy_and_down_is_diagnosed(tmp_path: Path) -> None:
+    home = Home(tmp_path / "platform")
+    portal, gateway = free_port(), free_port()
+    cmd = [sys.executable, "-m", "neuroscale.cli.main", "up", "--home", str(home.root),
+           "--portal-port", str(portal), "--gateway-port", str(gateway)]
+    up = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not (all(home.pid_file(c).exists() for c in ("reconciler", "gateway", "portal"))
+                   and _listening(portal) and _listening(gateway)):
+            assert up.poll() is None and time.monotonic() < deadline, "the platform did not come up"
+            time.sleep(0.2)
+        findings = diagnose(read_embedded_snapshot(home, environ={})).findings
+        assert {f.rule for f in findings} <= MACHINE_DEPENDENT
+        assert main(["doctor", "--home", str(home.root), "-o", "json"]) == (1 if findings else 0)
+        assert main(["down", "--home", str(home.root)]) == 0
+        up.wait(timeout=30)
+        stopped = {str(f.obj) for f in diagnose(read_embedded_snapshot(home, environ={})).findings
+                   if f.rule == "platform-process"}
+        assert stopped == {"Process/reconciler", "Process/gateway", "Process/portal"}
+    finally:
+        if up.poll() is None:
+            up.send_signal(signal.SIGINT)  # Ctrl-C stops everything `up` started
+            try:
+                up.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                up.kill()
+                up.wait(timeout=30)

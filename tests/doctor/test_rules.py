@@ -15,7 +15,8 @@ from neuroscale.findings import Severity
 from tests.doctor.snapshots import CASES, apply_case, healthy, load_case
 
 #: Rules that only apply to the embedded target; their failing states are built for real in test_embedded.py.
-EMBEDDED_TESTED = {"port-taken", "disk-space", "platform-process", "git-remote", "model-server-crash", "github-token"}
+EMBEDDED_TESTED = {"port-taken", "disk-space", "platform-process", "git-remote", "model-server-crash", "github-token",
+                   "endpoint-not-deployed"}
 #: Failure modes whose failing state lives in another case file (same rule, same signal).
 SHARED_CASE = {"FM-26": "FM-25", "FM-03": "embedded", "FM-12": "embedded", "FM-13": "embedded"}
 
@@ -77,6 +78,15 @@ def test_pod_inside_its_startup_budget_is_starting_not_failing() -> None:
     [finding] = diagnose(late).findings
     assert finding.rule == "crash-loop" and finding.severity is Severity.WARNING
     assert "startup budget 420s" in finding.message
+
+
+def test_a_rule_tripping_on_odd_objects_is_reported_not_raised() -> None:
+    snap = healthy()
+    snap["objects"]["Application"][0]["status"]["resources"] = [None]  # an object shape no rule expects
+    diagnosis = diagnose(snap)
+    broken = [f for f in diagnosis.findings if f.obj is not None and f.obj.kind == "DoctorRule"]
+    assert broken and all(f.severity is Severity.ERROR for f in broken)
+    assert diagnosis.exit_code == 2
 
 
 def test_every_cluster_rule_has_a_failing_case() -> None:

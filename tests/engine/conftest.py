@@ -26,6 +26,7 @@ from neuroscale.home import Home
 from neuroscale.spec.endpoint import EndpointSpec
 from neuroscale.spec.fields import LABEL_COST_CENTER
 from neuroscale.spec.manifest import manifest_path, render, to_manifest
+from neuroscale.status.conditions import Condition, ConditionType
 from neuroscale.status.model import EndpointStatus, Event
 from neuroscale.yamlio import dump
 from tests.conftest import free_port
@@ -56,6 +57,12 @@ def without_cost_center(model: Path, **changes: str) -> bytes:
     manifest = to_manifest(iris_spec(model, **changes))
     del manifest["metadata"]["labels"][LABEL_COST_CENTER]
     return dump(manifest).encode()
+
+
+def ready_of(status: EndpointStatus) -> Condition:
+    condition = status.condition(ConditionType.Ready)
+    assert condition is not None, f"{status.name} has no Ready condition"
+    return condition
 
 
 @dataclass

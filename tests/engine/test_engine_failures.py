@@ -11,7 +11,16 @@ from neuroscale.spec.manifest import manifest_path
 from neuroscale.status.conditions import ConditionType
 from neuroscale.status.model import EventType, Health, Sync
 from tests.conftest import IRIS_ROWS
-from tests.engine.conftest import Platform, iris_spec, predict, routes, server_pids, wait_for, without_cost_center
+from tests.engine.conftest import (
+    Platform,
+    iris_spec,
+    predict,
+    ready_of,
+    routes,
+    server_pids,
+    wait_for,
+    without_cost_center,
+)
 
 R1 = "iris-predictor-00001"
 
@@ -26,7 +35,7 @@ def test_non_compliant_and_invalid_manifests_are_not_deployed(running: Platform,
     assert ready is not None and not ready.is_true and LABEL_COST_CENTER in ready.message
     assert (denied.health, denied.sync, denied.revision) == (Health.Degraded, Sync.OutOfSync, "")
     invalid = running.wait_reason("broken", "InvalidManifest")
-    assert "YAML" in invalid.condition(ConditionType.Ready).message  # type: ignore[union-attr]
+    assert "YAML" in ready_of(invalid).message
     table = routes(running.home)["endpoints"]
     assert not table["iris"]["ready"] and table["iris"]["reason"] == "AdmissionDenied"
     assert not table["broken"]["ready"]
@@ -42,7 +51,7 @@ def test_rejected_update_keeps_the_previous_revision_serving(running: Platform, 
     running.commit({manifest_path("iris"): without_cost_center(iris_model, storage_uri="/elsewhere.joblib")})
     status = running.wait_reason("iris", "AdmissionDenied")
     assert (status.sync, status.health, status.revision) == (Sync.OutOfSync, Health.Degraded, R1)
-    assert f"still serving {R1}" in status.condition(ConditionType.Ready).message  # type: ignore[union-attr]
+    assert f"still serving {R1}" in ready_of(status).message
     entry = routes(running.home)["endpoints"]["iris"]
     assert entry["ready"] and predict(entry["upstream"], IRIS_ROWS) == {"predictions": [1, 1]}
     assert server_pids(running.home) == [pid]
@@ -69,3 +78,16 @@ def test_second_reconciler_on_the_same_home_exits(running: Platform) -> None:
                             capture_output=True, text=True, timeout=60)
     assert second.returncode == 1 and "already running" in second.stderr
     assert running.engine is not None and running.engine.poll() is None
+
+
+def test_unreadable_main_keeps_serving_and_recovers(running: Platform, iris_model: Path) -> None:
+    running.deploy(iris_spec(iris_model))
+    running.wait_ready("iris", revision=R1)
+    moved = running.home.remote.with_name("moved.git")
+    running.home.remote.rename(moved)
+    try:
+        status = running.wait_reason("iris", "SourceUnavailable")
+        assert status.health is Health.Degraded and routes(running.home)["endpoints"]["iris"]["ready"]
+    finally:
+        moved.rename(running.home.remote)
+    assert running.wait_ready("iris", revision=R1).health is Health.Healthy

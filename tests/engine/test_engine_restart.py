@@ -33,8 +33,11 @@ def test_restart_adopts_servers_and_kills_orphans(platform: Platform, iris_model
         wait_for(lambda: orphan.pid in server_pids(platform.home), what="orphan visible")
         platform.start_engine()
         wait_for(lambda: orphan.poll() is not None, what="orphan stopped")
-        reasons = wait_for(lambda: (r := [e.reason for e in platform.events("iris")]) and "RevisionAdopted" in r
-                           and r, what="adoption event")
+        def adopted() -> list[str] | None:
+            reasons = [e.reason for e in platform.events("iris")]
+            return reasons if "RevisionAdopted" in reasons else None
+
+        reasons = wait_for(adopted, what="adoption event")
         assert reasons.count("RevisionStarting") == 1 and "Restarted" not in reasons
         assert "OrphanKilled" in [e.reason for e in platform.events("ghost")]
         status = platform.wait_ready("iris", revision=R1)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from neuroscale.engine import procfs
+from tests.engine.conftest import wait_for
 
 
 @pytest.fixture
@@ -33,7 +34,7 @@ def test_start_time_identity() -> None:
 
 
 def test_serving_processes_by_home(marked: subprocess.Popen[bytes], tmp_path: Path) -> None:
-    found = [p for p in procfs.serving_processes(tmp_path)]
+    found = wait_for(lambda: list(procfs.serving_processes(tmp_path)), what="cmdline visible after exec")
     assert [(p.pid, p.revision) for p in found] == [(marked.pid, "x-predictor-00001")]
     assert list(procfs.serving_processes(tmp_path / "other")) == []
     marked.kill()

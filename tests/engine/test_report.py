@@ -15,6 +15,7 @@ from neuroscale.spec.endpoint import EndpointSpec
 from neuroscale.status.conditions import ConditionType
 from neuroscale.status.model import Health, Sync
 from neuroscale.status.reasons import Reason
+from tests.engine.conftest import ready_of
 
 SPEC = EndpointSpec(name="iris", owner="team-a", cost_center="cc-1", storage_uri="/m.joblib")
 ADMITTED = Admitted("iris", "default", SPEC, spec_digest(SPEC))
@@ -72,7 +73,7 @@ def test_report(case: str, fields: dict[str, Any], ready: tuple[str, str], predi
         assert route.upstream == UP and route.revision == obs.serving and route.reason == ""
     else:
         assert route.upstream == "" and route.reason == ready[1]
-        assert route.message == status.condition(ConditionType.Ready).message  # type: ignore[union-attr]
+        assert route.message == ready_of(status).message
 
 
 def test_crashloop_message_carries_the_server_reason() -> None:
@@ -88,3 +89,12 @@ def test_denied_message_says_old_revision_still_serves() -> None:
     ready = status.condition(ConditionType.Ready)
     assert ready is not None and "cost-center" in ready.message and f"still serving {R1}" in ready.message
     assert status.latest_revision == "" and status.revision == R1
+
+
+def test_unreadable_main_keeps_serving_and_says_why() -> None:
+    obs = Observation(ADMITTED, R1, 1, R1, UP, Phase.Ready, FailureRecord(), False, "abc",
+                      source_error="cannot read main: git failed")
+    status, route = report(EndpointState("iris", "default"), obs, domain="localhost", gateway_port=8080, now="T")
+    ready = status.condition(ConditionType.Ready)
+    assert ready is not None and ready.reason == "SourceUnavailable" and "git failed" in ready.message
+    assert route.ready and status.health is Health.Degraded

@@ -193,3 +193,18 @@ def test_second_kill_backs_off_only_if_the_server_never_settled(world: World, re
     world.tick()
     assert (len(world.runtime.started) == 3) is restarts_at_once
     assert (Reason.CrashLoopBackOff in world.reasons()) is not restarts_at_once
+
+
+def test_serving_revision_is_kept_alive_while_the_new_one_fails(world: World) -> None:
+    old = serve_first_revision(world)
+    world.target(2, SPEC.model_copy(update={"storage_uri": "/corrupt.joblib"}))
+    load_failed = ExitInfo(Reason.ModelLoadFailed, "cannot unpickle /corrupt.joblib")
+    for _ in range(2):
+        world.tick()
+        world.runtime.exits[world.runtime.started[-1].pid] = load_failed
+        world.tick()
+    assert world.ep.failure.crashlooping(world.ctx.settings.backoff) and world.ep.serving == "iris-predictor-00001"
+    world.runtime.exits[old.pid] = ExitInfo(Reason.ProcessExited, "model server was killed by SIGKILL")
+    world.tick()
+    restarted = world.runtime.started[-1]
+    assert restarted.revision == "iris-predictor-00001" and restarted.pid != old.pid

@@ -107,19 +107,3 @@ def nunjucks_render(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, 
 
     return render
 
-
-# TEMP-SHIM (remove before handing in): policy.export is being written by the policy engineer.
-try:
-    import neuroscale.policy.export  # noqa: F401
-except ImportError:
-    import sys
-    import types
-
-    _shim = types.ModuleType("neuroscale.policy.export")
-
-    def _export(fmt: str) -> list[dict[str, Any]]:
-        from neuroscale.policy.bundled import bundled_policy_documents
-        return bundled_policy_documents()
-
-    _shim.export_policies = _export  # type: ignore[attr-defined]
-    sys.modules["neuroscale.policy.export"] = _shim

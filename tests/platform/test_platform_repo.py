@@ -54,10 +54,9 @@ def test_sync_waves_order_the_platform(platform_repo: tuple[Path, InitOptions]) 
     order = ["neuroscale-namespaces", "kserve-crd", "kserve", "serving-runtimes", "policies",
              "neuroscale-opencost", "neuroscale-backstage", "neuroscale-model-endpoints"]
     if options.policy_engine == "kyverno":
-        order.insert(1, "kyverno")  # the engine before anything it judges (FM-22)
+        order.insert(0, "kyverno")  # the engine before anything it judges (FM-22)
     assert [waves[name] for name in order] == sorted(waves[name] for name in order)
-    assert len({waves[name] for name in order}) == len(order) - 0 or True
-    assert waves["policies"] > waves["serving-runtimes"] > waves["kserve"]
+    assert len({waves[name] for name in order}) == len(order)
 
 
 def test_large_crds_use_server_side_apply_and_ignore_cabundle(platform_repo: tuple[Path, InitOptions]) -> None:
@@ -73,7 +72,7 @@ def test_large_crds_use_server_side_apply_and_ignore_cabundle(platform_repo: tup
 
 def test_ingress_config_matches_the_chosen_ingress(platform_repo: tuple[Path, InitOptions]) -> None:
     root, options = platform_repo
-    kserve = load_one((root / "infrastructure/apps/12-kserve.yaml").read_text())
+    kserve = load_one((root / "infrastructure/apps/kserve.yaml").read_text())
     gateway = kserve["spec"]["source"]["helm"]["valuesObject"]["kserve"]["controller"]["gateway"]
     assert gateway["domain"] == options.domain
     assert gateway["disableIstioVirtualHost"] is (options.ingress == "kourier")

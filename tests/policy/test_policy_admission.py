@@ -179,3 +179,58 @@ def test_limit_range_defaults_and_bounds() -> None:
 def test_non_mapping_objects_are_reported() -> None:
     [finding] = errors(["not an object", rendered()])
     assert finding.rule == "policy/unevaluable" and finding.extra["index"] == 0
+
+
+def test_repository_policy_files_fail_loudly(tmp_path: Path) -> None:
+    from neuroscale.errors import InvalidInput
+
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "broken.yaml").write_text("kind: [unclosed\n")
+    with pytest.raises(InvalidInput, match="does not parse") as bad_yaml:
+        load_repository_policies(tmp_path)
+    assert "broken.yaml:2" in bad_yaml.value.where
+    (policies / "broken.yaml").unlink()
+    outside = tmp_path.parent / f"{tmp_path.name}-outside.yaml"
+    outside.write_text("kind: ConfigMap\n")
+    (policies / "link.yaml").symlink_to(outside)
+    with pytest.raises(InvalidInput, match="outside the repository"):
+        load_repository_policies(tmp_path)
+
+
+def test_cli_policy_list_marks_overrides(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from neuroscale.cli.main import main
+
+    override = [d for d in bundled_policy_documents() if d["metadata"]["name"] == "neuroscale-require-labels"][:1]
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "labels.yaml").write_text(dump_all(override))
+    assert main(["policy", "list", "--repo", str(tmp_path), "-o", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    [labels] = [r for r in rows if r["name"] == "neuroscale-require-labels" and r["kind"] == "ValidatingAdmissionPolicy"]
+    assert labels == {"name": "neuroscale-require-labels", "kind": "ValidatingAdmissionPolicy",
+                      "source": "repository", "overrides": True}
+    assert sum(r["source"] == "bundled" for r in rows) == len(bundled_policy_documents()) - 1
+
+
+MALFORMED_POLICIES = [
+    {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy", "metadata": {"name": "m"},
+     "spec": {"validations": "oops"}},
+    {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy", "metadata": {"name": "m"},
+     "spec": {"validations": [{"expression": "true"}], "matchConditions": ["not-a-map"]}},
+    {"apiVersion": "kyverno.io/v1", "kind": "ClusterPolicy", "metadata": {"name": "m"},
+     "spec": {"rules": [{"name": "r", "match": {"any": "everything"}, "validate": {"pattern": {"a": 1}}}]}},
+    {"apiVersion": "kyverno.io/v1", "kind": "ClusterPolicy", "metadata": "m", "spec": {"rules": ["r"]}},
+]
+
+
+@pytest.mark.parametrize("document", MALFORMED_POLICIES)
+def test_malformed_policies_are_findings_not_tracebacks(document: dict[str, Any]) -> None:
+    findings = admit([rendered()], policy_documents=[document], include_bundled=False)
+    assert any(f.rule == "policy/unevaluable" and f.severity is Severity.ERROR for f in findings)
+
+
+def test_malformed_quota_is_a_finding() -> None:
+    quota = {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "q", "namespace": "default"},
+             "spec": {"hard": ["cpu"]}}
+    findings = errors([quota, rendered()])
+    assert findings and all(f.rule == "policy/unevaluable" for f in findings)

@@ -10,7 +10,8 @@ from neuroscale.policy.celenv import CelEnvironment, EvaluationError, Unevaluabl
 
 OBJECT = {
     "metadata": {"name": "web", "labels": {"owner": "team-a"}},
-    "spec": {"containers": [{"name": "c", "image": "nginx:1.2", "resources": {"limits": {"cpu": "2", "memory": 1024}}}]},
+    "spec": {"containers": [
+        {"name": "c", "image": "nginx:1.2", "resources": {"limits": {"cpu": "2", "memory": 1024}}}]},
 }
 
 
@@ -51,6 +52,9 @@ def run(env: CelEnvironment, expression: str, variables: dict[str, Any] | None =
     ("'a/b/c'.split('/')", ["a", "b", "c"]),
     ("['x', 'y'].join(',')", "x,y"),
     ("'ABC'.lowerAscii()", "abc"),
+    ("'%s has %d replicas (%.1f%%)'.format(['web', 3, 12.345])", "web has 3 replicas (12.3%)"),
+    ("'%s'.format([[true, null]])", "[true, null]"),
+    ("'%x'.format([255])", "ff"),
     ("object.spec.containers.all(c, quantity(string(c.resources.limits.memory)).compareTo(quantity('1Ki')) == 0)",
      True),
 ])

@@ -32,7 +32,8 @@ def unknown_fields(value: Any, schema: dict[str, Any], path: str = "") -> list[s
     if schema.get("x-kubernetes-preserve-unknown-fields") or not isinstance(value, (dict, list)):
         return []
     if isinstance(value, list):
-        return [p for i, item in enumerate(value) for p in unknown_fields(item, schema.get("items", {}), f"{path}[{i}]")]
+        items = schema.get("items", {})
+        return [p for i, item in enumerate(value) for p in unknown_fields(item, items, f"{path}[{i}]")]
     properties = schema.get("properties")
     if properties is None:
         extra = schema.get("additionalProperties")
@@ -98,7 +99,9 @@ def test_kyverno_rules_carry_the_same_cel_as_the_vaps() -> None:
 
 @pytest.mark.parametrize(("fmt", "golden"), [("vap", "policies.yaml"), ("kyverno", "kyverno-policies.yaml")])
 def test_fixture_policies_are_the_current_export(fmt: str, golden: str) -> None:
-    """The Kyverno-format fixtures run the exported files; regenerate them when the bundled set changes."""
+    """The Kyverno-format fixtures run the exported files. When the bundled set changes, regenerate with
+    `neuroscale policy export --format vap > tests/policy/fixtures/bundled/policies.yaml` (and
+    `--format kyverno > .../kyverno-policies.yaml`), then review the diff."""
     assert (FIXTURES / golden).read_text() == dump_all(export_policies(fmt))  # type: ignore[arg-type]
 
 

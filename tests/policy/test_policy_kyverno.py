@@ -191,3 +191,17 @@ def test_unevaluable_rules_are_errors(rule_extra: dict[str, Any], validate: dict
 def test_broken_documents_are_findings_not_crashes(document: dict[str, Any]) -> None:
     findings = findings_for(document)
     assert any(f.rule == "policy/unevaluable" and f.severity is Severity.ERROR for f in findings)
+
+
+def test_cel_rule_with_params_from_the_set() -> None:
+    config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "banned", "namespace": "team-a"},
+              "data": {"tag": ":latest"}}
+    validate = {"cel": {"paramKind": {"apiVersion": "v1", "kind": "ConfigMap"},
+                        "paramRef": {"name": "banned", "parameterNotFoundAction": "Deny"},
+                        "expressions": [{
+                            "expression": "object.spec.containers.all(c, !c.image.endsWith(params.data.tag))",
+                            "message": "banned tag"}]}}
+    [finding] = about_object(findings_for(policy(validate=validate), [POD, TEAM_A, config]))
+    assert finding.message == "banned tag"
+    [missing] = about_object(findings_for(policy(validate=validate), [POD, TEAM_A]))
+    assert "parameter" in missing.message

@@ -173,6 +173,11 @@ def test_kyverno_validating_policy_uses_its_own_actions() -> None:
     }
     [finding] = of_policy(evaluate([document]))
     assert finding.severity is Severity.WARNING
+    namespaced = {**copy.deepcopy(document), "kind": "NamespacedValidatingPolicy"}
+    namespaced["metadata"]["namespace"] = "prod"
+    assert of_policy(evaluate([namespaced]))
+    namespaced["metadata"]["namespace"] = "dev"
+    assert not of_policy(evaluate([namespaced]))
     disabled = copy.deepcopy(document)
     disabled["spec"]["evaluation"] = {"admission": {"enabled": False}}
     assert not of_policy(evaluate([disabled]))

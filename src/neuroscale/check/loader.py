@@ -20,8 +20,9 @@ from neuroscale.errors import ToolError
 from neuroscale.findings import Finding, Severity
 
 YAML_SUFFIXES = (".yaml", ".yml")
-#: Files kept in the view: YAML, JSON (chart schemas), Go templates, packaged charts.
-KEPT_SUFFIXES = (*YAML_SUFFIXES, ".json", ".tpl", ".tgz", ".txt")
+#: Files kept in the view: YAML, JSON (chart schemas), Go and Nunjucks templates, packaged charts.
+KEPT_SUFFIXES = (*YAML_SUFFIXES, ".json", ".tpl", ".njk", ".tgz", ".txt")
+TEMPLATE_SUFFIXES = (".tpl", ".njk")
 SKIPPED_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", ".venv", "__pycache__"})
 
 RULE_TOO_LARGE = "NS-P004"

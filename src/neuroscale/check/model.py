@@ -78,6 +78,7 @@ class RepoView:
     files: Mapping[str, bytes]
     documents: tuple[Document, ...]
     skipped: Mapping[str, str] = field(default_factory=dict)  # path -> why it was not parsed
+    _lines: dict[str, list[str]] = field(default_factory=dict, compare=False, repr=False)
 
     def objects(self) -> Iterator[Document]:
         return (doc for doc in self.documents if doc.is_object)
@@ -90,7 +91,9 @@ class RepoView:
 
     def line_of(self, doc: Document, needle: str) -> int:
         """First line inside `doc` containing `needle` (the document's first line if none)."""
-        lines = self.text(doc.path).splitlines()
+        lines = self._lines.get(doc.path)
+        if lines is None:
+            lines = self._lines[doc.path] = self.text(doc.path).splitlines()
         for number in range(doc.line, min(doc.end_line, len(lines)) + 1):
             if needle in lines[number - 1]:
                 return number

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from neuroscale.check.kustomize import patch_files
+from neuroscale.check.applied import not_applied
 from neuroscale.check.model import Document, RepoView
 from neuroscale.findings import Finding
 
@@ -28,7 +28,7 @@ def evaluate_policies(view: RepoView) -> list[Finding]:
     def repo_policy(doc: Document) -> bool:
         return doc.path.startswith(POLICY_DIR) and is_policy_document(doc.data)
 
-    patches = patch_files(view)  # partial objects merged by Kustomize are not admitted alone
+    patches = not_applied(view)  # partial objects merged by Kustomize are not admitted alone
     policy_docs = [doc for doc in view.objects() if repo_policy(doc)]
     subjects = [doc for doc in view.objects() if not repo_policy(doc) and doc.path not in patches]
     results = admit([doc.data for doc in subjects], policy_documents=[doc.data for doc in policy_docs])

@@ -23,6 +23,13 @@ from neuroscale.cost.delta import CostDelta
 from neuroscale.findings import Finding
 
 
+def load_view(path: Path, *, options: CheckOptions) -> tuple[RepoView, list[Finding]]:
+    """The parsed view of the repository at `path`, plus read and parse findings (for doctor too)."""
+    files, findings = read_tree(path, limits=options.limits)
+    view, problems = build_view(files, limits=options.limits, cache_dir=options.cache_dir)
+    return view, findings + problems
+
+
 def check_view(view: RepoView, options: CheckOptions) -> list[Finding]:
     """Schema, policy and lint findings for an already-built view."""
     return [*validate_view(view, options), *evaluate_policies(view), *run_lints(view)]
@@ -46,9 +53,8 @@ def _sort_key(finding: Finding) -> tuple[str, int, int, str]:
 
 def run_check(path: Path, *, base: str | None = None, options: CheckOptions) -> CheckReport:
     """Check the repository at `path` (only what changed since `base`, when given)."""
-    files, findings = read_tree(path, limits=options.limits)
-    view, problems = build_view(files, limits=options.limits, cache_dir=options.cache_dir)
-    findings += problems
+    view, findings = load_view(path, options=options)
+    files = view.files
     findings += check_view(view, options)
     if base is None:
         return CheckReport(root=str(path), findings=tuple(sorted(findings, key=_sort_key)), checked_files=len(files),

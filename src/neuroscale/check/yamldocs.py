@@ -55,12 +55,11 @@ def decode(path: str, raw: bytes) -> tuple[str | None, Finding | None]:
 
 def _start_lines(text: str, count: int) -> list[int]:
     """1-based first line of each of `count` documents, found from `---` separators."""
-    starts = [text.count("\n", 0, m.start()) + 1 for m in _SEPARATOR.finditer(text)]
-    head = text[: _SEPARATOR.search(text).start()] if starts else text  # type: ignore[union-attr]
-    if not any(ln.strip() and not ln.lstrip().startswith(("#", "%")) for ln in head.splitlines()):
-        starts = starts or [1]
-    else:
-        starts = [1, *starts]
+    separators = list(_SEPARATOR.finditer(text))
+    starts = [text.count("\n", 0, m.start()) + 1 for m in separators]
+    head = text[: separators[0].start()] if separators else text
+    if not starts or any(ln.strip() and not ln.lstrip().startswith(("#", "%")) for ln in head.splitlines()):
+        starts = [1, *starts]  # content before the first separator is a document of its own
     return starts[:count] + [starts[-1]] * max(0, count - len(starts))
 
 

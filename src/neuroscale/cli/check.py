@@ -42,6 +42,7 @@ def check(
     try:
         from neuroscale.check.model import CheckOptions, Limits, OutputFormat
         from neuroscale.check.report import render
+        from neuroscale.check.report.summary import verdict
         from neuroscale.check.runner import run_check
 
         try:
@@ -58,16 +59,19 @@ def check(
             cache_dir=None if no_cache else (cache_dir or default_cache_dir()))
         report = run_check(path, base=base, options=options)
         text = render(report, output_format, color=output is None and sys.stdout.isatty())
+        if output is None:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        else:
+            output.write_text(text, encoding="utf-8")
+            typer.echo(f"{verdict(report)} (report written to {output})", err=True)
     except NeuroScaleError as exc:
         raise ToolError(f"check could not run: {exc.message}", where=exc.where, fix=exc.fix) from None
+    except OSError as exc:
+        raise ToolError(f"check could not read or write a file: {exc}", fix="check the paths and permissions") from None
     except Exception as exc:  # noqa: BLE001 - any crash must become exit 2, never a pass or a traceback
         raise ToolError(f"check crashed: {type(exc).__name__}: {exc}",
                         fix="report this bug with the command line you ran") from None
-    if output is not None:
-        output.write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
-        sys.stdout.flush()
     return report.exit_code
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from enum import Enum
 from pathlib import Path
 from typing import Optional
@@ -17,7 +18,7 @@ class DoctorFormat(str, Enum):
 
 
 def doctor(
-    home: Optional[Path] = typer.Option(None, "--home", help="platform home (default ./.neuroscale or NEUROSCALE_HOME)"),
+    home: Optional[Path] = typer.Option(None, "--home", help="platform home (default ./.neuroscale, NEUROSCALE_HOME)"),
     repo: Optional[Path] = typer.Option(None, "--repo", help="diagnose a GitOps repository (the check lints)"),
     kubeconfig: Optional[Path] = typer.Option(None, "--kubeconfig", help="diagnose the cluster of this kubeconfig"),
     context: Optional[str] = typer.Option(None, "--context", help="kubeconfig context (default: current)"),
@@ -25,30 +26,17 @@ def doctor(
     save_snapshot: Optional[Path] = typer.Option(None, "--save-snapshot",
                                                  help="write the snapshot (secret values never included)"),
     output: DoctorFormat = typer.Option(DoctorFormat.text, "--output", "-o", help="text, json or markdown"),
+    coverage: bool = typer.Option(False, "--coverage", help="list which rule or lint covers each failure mode"),
 ) -> None:
     """Name the root cause of what is broken, with the fix; exit 0 healthy, 1 findings, 2 could not run."""
-    from neuroscale.cluster.snapshot import load_snapshot, read_cluster_snapshot
-    from neuroscale.cluster.snapshot import save_snapshot as write_snapshot
+    if coverage:
+        _print_coverage(output)
+        return
     from neuroscale.doctor.report import render_json, render_markdown, render_text
-    from neuroscale.doctor.runner import diagnose
+    from neuroscale.doctor.targets import diagnose_target
 
-    if repo is not None:
-        from neuroscale.doctor.repo import diagnose_repo
-
-        diagnosis = diagnose_repo(repo)
-    else:
-        if snapshot is not None:
-            state = load_snapshot(snapshot)
-        elif kubeconfig is not None or context is not None:
-            state = read_cluster_snapshot(kubeconfig=kubeconfig, context=context)
-        else:
-            from neuroscale.doctor.embedded import read_embedded_snapshot
-            from neuroscale.home import Home
-
-            state = read_embedded_snapshot(Home.resolve(home))
-        if save_snapshot is not None:
-            write_snapshot(state, save_snapshot)
-        diagnosis = diagnose(state)
+    diagnosis = diagnose_target(home=home, repo=repo, kubeconfig=kubeconfig, context=context, snapshot=snapshot,
+                                save_to=save_snapshot)
     if output is DoctorFormat.json:
         typer.echo(render_json(diagnosis))
     elif output is DoctorFormat.markdown:
@@ -56,6 +44,21 @@ def doctor(
     else:
         render_text(diagnosis, Console())
     raise typer.Exit(diagnosis.exit_code)
+
+
+def _print_coverage(output: DoctorFormat) -> None:
+    from dataclasses import asdict
+
+    from neuroscale.cli.output import simple_table
+    from neuroscale.doctor.coverage import coverage_table
+
+    table = coverage_table()
+    if output is DoctorFormat.json:
+        typer.echo(json.dumps([{**asdict(row), "covered": row.covered} for row in table], indent=2))
+        return
+    rows = [(row.failure_mode, ", ".join(row.rules), ", ".join(row.lints), row.note) for row in table]
+    columns = ("failure mode", "doctor rules", "check lints", "note")
+    Console().print(simple_table("failure-mode coverage", columns, rows))
 
 
 def register(app: typer.Typer) -> None:

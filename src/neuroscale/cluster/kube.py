@@ -48,11 +48,13 @@ class Kube:
         from urllib3.exceptions import HTTPError
 
         try:
-            resp = self.api.call_api(path, method, query_params=list((query or {}).items()), body=body,
-                                     header_params={"Content-Type": "application/json", "Accept": "application/json"},
-                                     auth_settings=["BearerToken"], _preload_content=False,
-                                     _request_timeout=TIMEOUT_S)[0]
-            status, raw = resp.status, resp.data
+            params = self.api.param_serialize(
+                method, path, query_params=list((query or {}).items()), body=body,
+                header_params={"Content-Type": "application/json", "Accept": "application/json"},
+                auth_settings=["BearerToken"])
+            resp = self.api.call_api(*params, _request_timeout=TIMEOUT_S)
+            raw = resp.read()
+            status = resp.status
         except ApiException as exc:
             status, raw = exc.status, exc.body or b""
         except HTTPError as exc:
@@ -94,7 +96,8 @@ def connect(*, kubeconfig: Path | None = None, context: str | None = None) -> Ku
         raise NotFound(f"kubeconfig {kubeconfig} does not exist", where="--kubeconfig",
                        fix="pass the kubeconfig of your cluster (k3d writes it with `k3d kubeconfig merge`)")
     try:
-        contexts, active = config.list_kube_config_contexts(config_file=str(kubeconfig) if kubeconfig else None)
+        contexts, active = config.list_kube_config_contexts(  # type: ignore[no-untyped-call]
+            config_file=str(kubeconfig) if kubeconfig else None)
     except (ConfigException, OSError, ValueError, TypeError) as exc:
         raise InvalidInput(f"cannot read the kubeconfig: {str(exc).splitlines()[0] if str(exc) else exc}",
                            where=str(kubeconfig or "~/.kube/config"),
@@ -105,7 +108,8 @@ def connect(*, kubeconfig: Path | None = None, context: str | None = None) -> Ku
         raise NotFound(f"context {context!r} is not in the kubeconfig (have: {', '.join(names) or 'none'})",
                        where="--context", fix="pick one of the listed contexts")
     try:
-        api = config.new_client_from_config(config_file=str(kubeconfig) if kubeconfig else None, context=context)
+        api = config.new_client_from_config(  # type: ignore[no-untyped-call]
+            config_file=str(kubeconfig) if kubeconfig else None, context=context)
     except (ConfigException, OSError, ValueError, TypeError) as exc:
         raise InvalidInput(f"kubeconfig context {chosen!r} is unusable: {exc}", where="--context",
                            fix="fix the cluster/user entries of that context") from None

@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import json
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +46,9 @@ class SmokeSettings:
     endpoint: str | None = None  # which InferenceService to call; default: the first Ready one
     instances: list[Any] = field(default_factory=lambda: [list(r) for r in IRIS])
     skip_policy_block: bool = False
+    drift: str | None = None  # "namespace/deployment" to delete and watch Argo CD recreate (destructive)
+    drift_timeout_s: float = 120.0
+    poll_s: float = 5.0
 
 
 Check = Callable[[Kube, SmokeSettings], list[SmokeResult]]
@@ -85,9 +89,33 @@ def _applications(kube: Kube, _: SmokeSettings) -> list[SmokeResult]:
     return results
 
 
-def _drift(_: Kube, __: SmokeSettings) -> list[SmokeResult]:
-    return [skipped("A GitOps", "Drift self-heal", "destructive check not run",
-                    "it deletes a Deployment; run it on a scratch cluster only")]
+def _drift(kube: Kube, settings: SmokeSettings) -> list[SmokeResult]:
+    """Delete one Argo-managed Deployment and wait for self-heal to bring it back Ready (opt-in)."""
+    name = "Drift self-heal"
+    if not settings.drift:
+        return [skipped("A GitOps", name, "destructive check not run",
+                        "pass --drift NAMESPACE/DEPLOYMENT to delete it and time Argo CD's self-heal")]
+    namespace, _, deployment = settings.drift.partition("/")
+    path = f"{DEPLOYMENTS.format(ns=namespace)}/{deployment}"
+    live = kube.get(path)
+    if live is None:
+        return [failed("A GitOps", name, f"Deployment {settings.drift} not found", "pick a Deployment Argo CD manages")]
+    md = live.get("metadata") or {}
+    if "argocd.argoproj.io/tracking-id" not in (md.get("annotations") or {}) and \
+            "app.kubernetes.io/instance" not in (md.get("labels") or {}):
+        return [failed("A GitOps", name, f"{settings.drift} is not managed by Argo CD; deleting it would lose it",
+                       "pick a Deployment synced from Git")]
+    deleted = kube.request("DELETE", path)
+    if not deleted.ok:
+        return [failed("A GitOps", name, f"delete failed: {deleted.status} {deleted.message}", "check RBAC")]
+    started = time.monotonic()
+    while time.monotonic() - started < settings.drift_timeout_s:
+        time.sleep(settings.poll_s)
+        back = kube.get(path)
+        if back and (back.get("metadata") or {}).get("uid") != md.get("uid") and available(back)[0] >= 1:
+            return [passed("A GitOps", name, f"{settings.drift} recreated and Ready in {time.monotonic() - started:.0f}s")]
+    return [failed("A GitOps", name, f"{settings.drift} not back after {settings.drift_timeout_s:.0f}s",
+                   "check the Application's syncPolicy.automated.selfHeal and its sync errors (FM-02)")]
 
 
 def _deployment_check(kube: Kube, *, section: str, name: str, namespace: str, selector: str, hint: str,

@@ -48,7 +48,8 @@ CONFIG_MAPS = (
 LOG_TAIL_LINES = 40
 MAX_LOGGED_CONTAINERS = 25
 REQUEST_TIMEOUT_S = 10
-_PLACEHOLDER = re.compile(r"^<.*>$|your[-_]|changeme|change[-_]me|placeholder|replace[-_]?me|^x{3,}$|^todo$|^dummy", re.I)
+_PLACEHOLDER = re.compile(
+    r"^<.*>$|your[-_]|changeme|change[-_]me|placeholder|replace[-_]?me|^x{3,}$|^todo$|^dummy", re.IGNORECASE)
 _TOKEN_PREFIXES = ("ghp_", "github_pat_", "gho_", "ghs_", "ghu_", "ghr_")
 _LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
@@ -119,7 +120,6 @@ CUSTOM_KINDS = (
     CustomKind("Revision", "serving.knative.dev", "v1", "revisions"),
     CustomKind("ClusterPolicy", "kyverno.io", "v1", "clusterpolicies"),
     CustomKind("Policy", "kyverno.io", "v1", "policies"),
-    CustomKind("PolicyReport", "wgpolicyk8s.io", "v1alpha2", "policyreports"),
     CustomKind("HelmChart", "helm.cattle.io", "v1", "helmcharts"),
 )
 
@@ -164,8 +164,8 @@ def read_cluster_snapshot(
     meta = snapshot["meta"]
     configuration = client.Configuration()
     try:
-        config.load_kube_config(config_file=str(kubeconfig) if kubeconfig else None, context=context,
-                                client_configuration=configuration)
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=str(kubeconfig) if kubeconfig else None, context=context, client_configuration=configuration)
     except (ConfigException, OSError, TypeError, ValueError) as exc:
         reason = "ContextNotFound" if context and context in str(exc) else "KubeconfigInvalid"
         if kubeconfig is not None and not kubeconfig.exists():
@@ -183,7 +183,7 @@ def read_cluster_snapshot(
         meta["error"] = {"reason": "Unreachable", "message": str(exc)}
         snapshot["objects"] = {}
     finally:
-        api.close()
+        api.close()  # type: ignore[no-untyped-call]
     return snapshot
 
 
@@ -191,7 +191,8 @@ def _current_context(kubeconfig: Path | None) -> str:
     from kubernetes import config
 
     try:
-        _, active = config.list_kube_config_contexts(config_file=str(kubeconfig) if kubeconfig else None)
+        _, active = config.list_kube_config_contexts(  # type: ignore[no-untyped-call]
+            config_file=str(kubeconfig) if kubeconfig else None)
     except Exception:  # noqa: BLE001 - only a label for the report
         return ""
     return str(active.get("name", "")) if active else ""

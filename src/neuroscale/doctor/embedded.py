@@ -90,14 +90,17 @@ def _read_pid(path: Path) -> int | None:
 def _process(home: Home, component: str) -> dict[str, Any]:
     pid_file = home.pid_file(component)
     pid = _read_pid(pid_file)
+    alive = pid is not None and _pid_alive(pid)
     if pid is None and component == "reconciler":
-        pid_file = lock_path(home)
-        pid = _read_pid(pid_file)
+        # A reconciler started on its own (not by `up`) only holds the lock; the pid left in the lock
+        # file after a clean stop is not a crash, so it only counts when alive.
+        locked = _read_pid(lock_path(home))
+        if locked is not None and _pid_alive(locked):
+            pid_file, pid, alive = lock_path(home), locked, True
     log_file = home.log_file(component)
     last = [ln for ln in _tail(log_file, 5).splitlines() if ln.strip()] if log_file.exists() else []
-    return {"component": component, "pid_file": str(pid_file), "pid": pid,
-            "alive": pid is not None and _pid_alive(pid), "log_file": str(log_file) if last else "",
-            "log_tail": last[-1] if last else ""}
+    return {"component": component, "pid_file": str(pid_file), "pid": pid, "alive": alive,
+            "log_file": str(log_file) if last else "", "log_tail": last[-1] if last else ""}
 
 
 def _port(name: str, host: str, port: int, our_pid: int | None) -> dict[str, Any]:

@@ -105,11 +105,15 @@ class SnapshotIndex:
     def size(self) -> int:
         return sum(len(items) for items in self._by_kind.values())
 
-    def list(self, kind: str, namespace: str | None = None) -> list[Obj]:
+    def objects(self, kind: str, namespace: str | None = None) -> list[Obj]:
         items = self._by_kind.get(kind, [])
         if namespace is None:
             return items
         return [o for o in items if namespace_of(o) == namespace]
+
+    def every(self) -> Iterable[tuple[str, Obj]]:
+        """(kind, object) for every object in the snapshot."""
+        return ((kind, obj) for kind, items in self._by_kind.items() for obj in items)
 
     def get(self, kind: str, namespace: str, name: str) -> Obj | None:
         return self._by_key.get((kind, namespace, name))

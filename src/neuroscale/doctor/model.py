@@ -66,19 +66,6 @@ class DoctorFinding:
     def with_links(self, *, explains: tuple[str, ...] = (), explained_by: str = "") -> DoctorFinding:
         return replace(self, explains=explains or self.explains, explained_by=explained_by or self.explained_by)
 
-    def to_finding(self) -> Finding:
-        """The shared shape, for reports that only know `Finding`."""
-        return Finding(
-            rule=self.rule,
-            severity=self.severity,
-            message=self.message,
-            fix=self.fix,
-            file=self.file,
-            line=self.line,
-            obj=self.obj,
-            extra={"evidence": self.evidence, "root_cause": self.root_cause, "category": self.category.value},
-        )
-
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "rule": self.rule,

@@ -8,10 +8,9 @@ from typing import Any
 
 from neuroscale.doctor.correlate import correlate
 from neuroscale.doctor.index import SnapshotIndex
-from neuroscale.doctor.model import DoctorFinding, Rule
+from neuroscale.doctor.model import Category, DoctorFinding, Rule
 from neuroscale.doctor.rules import rules_for
-from neuroscale.errors import ToolError
-from neuroscale.findings import Severity
+from neuroscale.findings import ObjectRef, Severity
 
 
 @dataclass(frozen=True)
@@ -53,12 +52,25 @@ def diagnose(snapshot: Mapping[str, Any], *, rules: Sequence[Rule] | None = None
     index = SnapshotIndex(snapshot)
     chosen = list(rules) if rules is not None else rules_for(index.target)
     findings: list[DoctorFinding] = []
+    failed = False
     for rule in chosen:
         try:
             findings.extend(rule.check(index))
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise ToolError(f"doctor rule {rule.id} failed on this snapshot: {exc!r}", where=rule.id,
-                            fix="report this with the snapshot (--save-snapshot)") from exc
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            failed = True  # one rule tripping on an unexpected object must not hide what the others found
+            findings.append(_rule_failure(rule, exc))
     meta = {k: v for k, v in index.meta.items() if k in ("target", "context", "server", "takenAt", "home")}
     return Diagnosis(target=index.target, findings=correlate(findings), rules_run=len(chosen),
-                     could_not_run=bool(index.meta.get("error")), meta=meta)
+                     could_not_run=failed or bool(index.meta.get("error")), meta=meta)
+
+
+def _rule_failure(rule: Rule, exc: Exception) -> DoctorFinding:
+    return DoctorFinding(
+        rule=rule.id, severity=Severity.ERROR, category=Category.ENVIRONMENT,
+        obj=ObjectRef(kind="DoctorRule", name=rule.id),
+        message=f"doctor rule {rule.id} could not evaluate this snapshot; its failure modes were not checked",
+        evidence=f"{type(exc).__name__}: {exc}",
+        root_cause="an object in the snapshot has a shape the rule did not expect",
+        fix="report it with the snapshot attached (`neuroscale doctor --save-snapshot bundle.json`)",
+        covers=rule.covers,
+    )

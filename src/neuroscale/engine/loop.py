@@ -29,7 +29,7 @@ from neuroscale.engine.source import MAIN, SourceRepo, fetch
 from neuroscale.engine.state import EndpointState, Phase, Server, Target
 from neuroscale.engine.steps import Runtime, StepContext, reconcile_endpoint
 from neuroscale.engine.store import EngineStore
-from neuroscale.errors import NeuroScaleError
+from neuroscale.errors import NeuroScaleError, NotFound
 from neuroscale.status.model import EventType
 from neuroscale.status.reasons import Reason
 
@@ -64,6 +64,7 @@ class Reconciler:
         self.strays: list[_Stray] = []
         self.commit = ""
         self.digest = ""
+        self.source_error = ""
         self._next_poll = 0.0
 
     # --- start-up: adopt what a previous run left, kill the rest -------------------------------
@@ -89,8 +90,9 @@ class Reconciler:
                 self.store.remove_process(row.pid)
         for status in statuses:
             ep = self.endpoints[status.name]
-            if ep.server_for(status.revision, phase=Phase.Ready) is not None:
-                ep.serving = status.revision
+            kept = self.store.revision(status.revision) if status.revision else None
+            if kept and ep.server_for(status.revision, phase=Phase.Ready) is not None:
+                ep.serving, ep.serving_target = status.revision, Target(*kept)
         for proc in procfs.serving_processes(self.settings.home.root):
             if proc.pid not in adopted:
                 self._kill_stray(proc.pid, proc.start_time, proc.revision, now=now)
@@ -118,17 +120,25 @@ class Reconciler:
     # --- source and admission --------------------------------------------------------------------
 
     def poll_source(self) -> None:
+        """Follow main; on failure keep what runs and say why (SourceUnavailable), logging once."""
         try:
             commit = self.repo.resolve(MAIN)
-            if commit is None or commit == self.commit:
-                return
-            artifact = fetch(self.repo, commit)
-            self.commit = commit
-            if artifact.digest != self.digest:
-                self.apply(desired_state(artifact))
-                self.digest = artifact.digest
+            if commit is None:
+                raise NotFound(f"no {MAIN} branch in {self.settings.home.remote}",
+                               fix="create the platform with `neuroscale up`")
+            if commit != self.commit:
+                artifact = fetch(self.repo, commit)
+                desired = desired_state(artifact) if artifact.digest != self.digest else None
+                self.commit = commit  # only once fully read, so a failure is retried on the next poll
+                if desired is not None:
+                    self.apply(desired)
+                    self.digest = artifact.digest
+            error = ""
         except NeuroScaleError as exc:
-            log.warning("cannot read main: %s", exc)
+            error = f"cannot read {MAIN}: {exc.message}"
+        if error and error != self.source_error:
+            log.warning("%s", error)
+        self.source_error = error
 
     def apply(self, desired: dict[str, Desired]) -> None:
         for name, want in desired.items():
@@ -142,7 +152,7 @@ class Reconciler:
             ep.target = target
         for name, ep in self.endpoints.items():
             if name not in desired and not ep.pruned:
-                ep.pruned, ep.desired, ep.target = True, None, None
+                ep.pruned, ep.desired, ep.target, ep.serving, ep.serving_target = True, None, None, None, None
                 self.store.delete_status(name)
                 self.ctx.event(name, EventType.Normal, Reason.Pruned,
                                f"{name} is no longer on main@{self.commit[:12]}; stopping its revisions")
@@ -156,8 +166,7 @@ class Reconciler:
                                f"{record.name} for main@{self.commit[:12]}")
             return Target(record, want.spec)
         self.ctx.event(ep.name, EventType.Warning, want.reason, f"main@{self.commit[:12]}: {want.message}")
-        kept = self.store.revision(ep.serving) if ep.serving else None
-        return Target(*kept) if kept else None
+        return ep.serving_target
 
     # --- the tick -------------------------------------------------------------------------------
 
@@ -172,13 +181,19 @@ class Reconciler:
         self.publish()
 
     def publish(self) -> None:
-        """Write changed status rows and the routes file: once, at the end of the tick."""
+        """Write changed status rows and the routes file: once, at the end of the tick.
+
+        Nothing is written before main was read once: the last routes file keeps
+        serving what runs rather than being replaced by an empty table.
+        """
+        if not self.commit:
+            return
         now = iso(self.clock.time())
         entries: list[RouteEntry] = []
         for ep in self.endpoints.values():
             if ep.pruned or ep.desired is None:
                 continue
-            obs = observe(ep, commit=self.commit, policy=self.settings.backoff)
+            obs = observe(ep, commit=self.commit, policy=self.settings.backoff, source_error=self.source_error)
             status, route = report(ep, obs, domain=self.settings.domain,
                                    gateway_port=self.settings.gateway_port, now=now)
             entries.append(route)

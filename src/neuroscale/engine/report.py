@@ -43,9 +43,10 @@ class Observation:
     failure: FailureRecord
     crashloop: bool
     commit: str
+    source_error: str = ""  # main could not be read: what runs stays, Ready says why
 
 
-def observe(ep: EndpointState, *, commit: str, policy: BackoffPolicy) -> Observation:
+def observe(ep: EndpointState, *, commit: str, policy: BackoffPolicy, source_error: str = "") -> Observation:
     assert ep.desired is not None, "pruned endpoints have no status"
     target = ep.server_for(ep.target.name) if ep.target else None
     serving = ep.serving_server
@@ -59,6 +60,7 @@ def observe(ep: EndpointState, *, commit: str, policy: BackoffPolicy) -> Observa
         failure=ep.failure,
         crashloop=ep.failure.crashlooping(policy),
         commit=commit,
+        source_error=source_error,
     )
 
 
@@ -90,6 +92,8 @@ def predictor_condition(obs: Observation) -> Condition:
 def rollout_gate(obs: Observation) -> Condition:
     """Is what main asks for what serves? Folded into Ready, not stored as its own condition."""
     ctype, gen = ConditionType.Ready, obs.generation
+    if obs.source_error:
+        return false(ctype, Reason.SourceUnavailable, obs.source_error, generation=gen)
     if isinstance(obs.desired, Rejected):
         still = f"; still serving {obs.serving}" if obs.serving_upstream else ""
         return false(ctype, obs.desired.reason, obs.desired.message + still, generation=gen)

@@ -42,12 +42,20 @@ def routes_document(entries: list[RouteEntry], *, domain: str, updated: str) -> 
 
 
 class RoutesWriter:
-    """Rewrites the routes file when, and only when, its endpoints or domain change."""
+    """Rewrites the routes file when, and only when, its endpoints or domain change.
+
+    `stamp_of(name)` is the `updated` stamp of the document that last changed
+    that endpoint's entry, to compare with the gateway's acknowledgement.
+    """
 
     def __init__(self, path: Path, *, domain: str) -> None:
         self.path = path
         self.domain = domain
         self._last: dict[str, Any] | None = self._read_endpoints()
+        self._stamps: dict[str, str] = {}
+
+    def stamp_of(self, name: str) -> str:
+        return self._stamps.get(name, "")
 
     def _read_endpoints(self) -> dict[str, Any] | None:
         try:
@@ -61,13 +69,17 @@ class RoutesWriter:
 
     def write(self, entries: list[RouteEntry]) -> bool:
         """Write the table if it differs from the last one written; True when written."""
-        updated = datetime.now(UTC).isoformat(timespec="milliseconds")
+        updated = datetime.now(UTC).isoformat(timespec="microseconds")
         document = routes_document(entries, domain=self.domain, updated=updated)
-        if document["endpoints"] == self._last and self.path.exists():
+        endpoints: dict[str, Any] = document["endpoints"]
+        if endpoints == self._last and self.path.exists():
             return False
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
         os.replace(tmp, self.path)
-        self._last = document["endpoints"]
+        last = self._last or {}
+        self._stamps = {name: self._stamps.get(name, "") if last.get(name) == entry else updated
+                        for name, entry in endpoints.items()}
+        self._last = endpoints
         return True

@@ -60,6 +60,7 @@ class EndpointState:
     pruned: bool = False  # removed from main: stop everything, then forget
     target: Target | None = None
     serving: str | None = None  # revision receiving traffic
+    serving_target: Target | None = None  # what `serving` runs, kept alive until traffic moves on
     servers: list[Server] = field(default_factory=list)
     failure: FailureRecord = field(default_factory=FailureRecord)
     conditions: tuple[Condition, ...] = ()
@@ -70,6 +71,15 @@ class EndpointState:
             if server.revision == revision and server.live and (phase is None or server.phase is phase):
                 return server
         return None
+
+    def wanted(self) -> list[Target]:
+        """Revisions that must have a process: main's target, and the serving one until traffic moves."""
+        if self.pruned:
+            return []
+        wanted = [self.target] if self.target else []
+        if self.serving_target and self.serving_target.name not in {t.name for t in wanted}:
+            wanted.append(self.serving_target)
+        return wanted
 
     @property
     def serving_server(self) -> Server | None:

@@ -5,7 +5,7 @@ conditions computed afterwards in `report`):
 
 1. `observe_exits`   — processes that died: event, failure record, backoff (PredictorReady).
 2. `probe_starting`  — start-up probes of new processes; start-up timeout (PredictorReady).
-3. `ensure_running`  — the target revision has a process, unless backing off (PredictorReady).
+3. `ensure_running`  — the target (unless backing off) and the serving revision have a process (PredictorReady).
 4. `route_traffic`   — traffic moves to the target only once it is ready; others drain (IngressReady).
 5. `retire_drained`  — drained and unwanted processes get SIGTERM, then SIGKILL.
 
@@ -111,23 +111,27 @@ def probe_starting(ctx: StepContext, ep: EndpointState) -> None:
 
 
 def ensure_running(ctx: StepContext, ep: EndpointState) -> None:
-    target = ep.target
+    """Start what is wanted and not running: the target after its back-off, the serving revision at once."""
     now = ctx.clock.monotonic()
-    if target is None or ep.server_for(target.name) is not None or not ep.failure.may_restart(now=now):
-        return
-    try:
-        handle = ctx.runtime.start(target.spec, revision=target.name)
-    except OSError as exc:
-        ep.failure = ep.failure.failed(ctx.settings.backoff, now=now, reason=Reason.ProcessExited,
-                                       message=f"could not start the model server: {exc}")
-        ctx.event(ep.name, EventType.Warning, Reason.ProcessExited, f"{target.name}: {ep.failure.message}")
-        return
-    ctx.store.add_process(pid=handle.pid, endpoint=ep.name, revision=target.name, port=handle.port,
-                          start_time=handle.start_time, started_at=iso(ctx.clock.time()))
-    ep.servers.append(Server(handle, Phase.Starting, now, now + ctx.settings.startup_timeout))
-    reason = Reason.Restarted if ep.failure.failures else Reason.RevisionStarting
-    ctx.event(ep.name, EventType.Normal, reason,
-              f"{target.name} started (pid {handle.pid}, port {handle.port}, log {handle.log_path})")
+    for wanted in ep.wanted():
+        is_target = ep.target is not None and wanted.name == ep.target.name
+        if ep.server_for(wanted.name) is not None or (is_target and not ep.failure.may_restart(now=now)):
+            continue
+        try:
+            handle = ctx.runtime.start(wanted.spec, revision=wanted.name)
+        except OSError as exc:
+            message = f"could not start the model server: {exc}"
+            if is_target:
+                ep.failure = ep.failure.failed(ctx.settings.backoff, now=now, reason=Reason.ProcessExited,
+                                               message=message)
+            ctx.event(ep.name, EventType.Warning, Reason.ProcessExited, f"{wanted.name}: {message}")
+            continue
+        ctx.store.add_process(pid=handle.pid, endpoint=ep.name, revision=wanted.name, port=handle.port,
+                              start_time=handle.start_time, started_at=iso(ctx.clock.time()))
+        ep.servers.append(Server(handle, Phase.Starting, now, now + ctx.settings.startup_timeout))
+        first = is_target and not ep.failure.failures
+        ctx.event(ep.name, EventType.Normal, Reason.RevisionStarting if first else Reason.Restarted,
+                  f"{wanted.name} started (pid {handle.pid}, port {handle.port}, log {handle.log_path})")
 
 
 def route_traffic(ctx: StepContext, ep: EndpointState) -> None:
@@ -135,10 +139,10 @@ def route_traffic(ctx: StepContext, ep: EndpointState) -> None:
     now = ctx.clock.monotonic()
     ready = ep.server_for(ep.target.name, phase=Phase.Ready) if ep.target else None
     if ready is not None and ep.target is not None and ep.serving != ep.target.name:
-        previous, ep.serving = ep.serving, ep.target.name
+        previous, ep.serving, ep.serving_target = ep.serving, ep.target.name, ep.target
         was = f" (was {previous})" if previous else ""
         ctx.event(ep.name, EventType.Normal, Reason.TrafficSwitched, f"100% of traffic to {ep.serving}{was}")
-    keep = {ep.target.name if ep.target else None, ep.serving if not ep.pruned else None}
+    keep = {wanted.name for wanted in ep.wanted()}
     seen: set[str] = set()
     for server in ep.servers:
         if not server.live:

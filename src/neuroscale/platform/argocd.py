@@ -56,7 +56,7 @@ class AppSpec:
 
     @property
     def file_name(self) -> str:
-        return f"{APPS_PATH}/{self.wave:02d}-{self.name}.yaml"
+        return f"{APPS_PATH}/{self.name}.yaml"
 
 
 def _source(app: AppSpec, options: InitOptions) -> dict[str, Any]:

@@ -3,9 +3,11 @@
 The wrapper's dependency is named `backstage` and that chart's container
 settings live under its own `backstage:` key, so every container value here is
 nested `backstage.backstage.*` (FM-30). The profiles are separate value files
-on top of a shared `values.yaml` that holds no auth at all: guest sign-in
-exists only in the dev file, GitHub OAuth only in prod, so layering can never
-smuggle the guest provider into production (FM-32, R-18).
+on top of a shared `values.yaml` (image, probes, resources, the token
+Secret) that holds no app-config at all. Each profile carries its complete
+app-config: guest sign-in exists only in the dev file, GitHub OAuth only in
+prod, so layering can never smuggle the guest provider into production
+(FM-32, R-18), and each file is checkable on its own.
 """
 
 from __future__ import annotations
@@ -82,18 +84,17 @@ def common_values(options: InitOptions) -> dict[str, Any]:
             "resources": {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}},
             # The GitHub token comes from a Secret (never from Git); a missing Secret stops the pod loudly (FM-34).
             "extraEnvVarsSecrets": [SECRET_NAME],
-            "appConfig": _app_config(options, LOCAL_URL),
         },
         "service": {"ports": {"backend": CONTAINER_PORT}},
     }}
 
 
-def dev_values() -> dict[str, Any]:
+def dev_values(options: InitOptions) -> dict[str, Any]:
     """Local profile: guest sign-in, reachable only through the 127.0.0.1 tunnel."""
-    return {"backstage": {"backstage": {"appConfig": {
-        "auth": {"environment": "development",
-                 "providers": {"guest": {"dangerouslyAllowOutsideDevelopment": True}}},
-    }}}}
+    app_config = _app_config(options, LOCAL_URL)
+    app_config["auth"] = {"environment": "development",
+                          "providers": {"guest": {"dangerouslyAllowOutsideDevelopment": True}}}
+    return {"backstage": {"backstage": {"appConfig": app_config}}}
 
 
 def prod_values(options: InitOptions) -> dict[str, Any]:
@@ -119,6 +120,6 @@ def backstage_files(options: InitOptions) -> dict[str, Any]:
     return {
         f"{BACKSTAGE_PATH}/Chart.yaml": chart(),
         f"{BACKSTAGE_PATH}/values.yaml": common_values(options),
-        f"{BACKSTAGE_PATH}/values-dev.yaml": dev_values(),
+        f"{BACKSTAGE_PATH}/values-dev.yaml": dev_values(options),
         f"{BACKSTAGE_PATH}/values-prod.yaml": prod_values(options),
     }

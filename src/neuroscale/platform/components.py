@@ -1,7 +1,8 @@
 """The platform's Argo CD Applications, in sync-wave order, for the chosen options.
 
-Waves: 0 namespaces and quotas; 5 policy engine (Kyverno only — VAP is built
-into the API server); 10-12 ingress and serving stack; 20 runtimes; 30
+Waves: -10 policy engine (Kyverno only — VAP is built into the API server;
+its webhooks must be serving before anything else syncs, FM-22); 0 namespaces
+and quotas; 10-12 ingress and serving stack; 20 runtimes; 30
 policies (after the CRDs they name exist); 40 OpenCost; 50 Backstage; 90 the
 model-endpoints ApplicationSet. Argo CD waits for each wave only when the
 Application health check is enabled (see the generated README).
@@ -50,7 +51,7 @@ def applications(options: InitOptions) -> list[AppSpec]:
     apps = [AppSpec("neuroscale-namespaces", 0, options.namespace, path=NAMESPACES_PATH, create_namespace=False,
                     description="namespace, ResourceQuota and LimitRange for model endpoints")]
     if options.policy_engine == "kyverno":
-        apps.append(AppSpec("kyverno", 5, "kyverno", chart=versions.KYVERNO, server_side=True, ignore_cabundle=True,
+        apps.append(AppSpec("kyverno", -10, "kyverno", chart=versions.KYVERNO, server_side=True, ignore_cabundle=True,
                             values={"admissionController": {"replicas": 1}},
                             description="policy engine, installed before the workloads it judges (FM-22)"))
     if options.ingress == "istio":

@@ -29,7 +29,7 @@ def _objects(options: InitOptions) -> dict[str, Any]:
     files: dict[str, Any] = {ROOT_APP_PATH: argocd.root_application(options)}
     for app in components.applications(options):
         files[app.file_name] = argocd.application(app, options)
-    appset_file = f"{argocd.APPS_PATH}/{components.APPSET_WAVE}-model-endpoints.yaml"
+    appset_file = f"{argocd.APPS_PATH}/model-endpoints.yaml"
     files[appset_file] = argocd.model_endpoints_appset(options, wave=components.APPSET_WAVE)
     files.update(governance.namespace_files(options))
     files.update(serving.serving_stack_files(options))
@@ -37,7 +37,7 @@ def _objects(options: InitOptions) -> dict[str, Any]:
     files.update(governance.policy_files(options))
     files.update(backstage.backstage_files(options))
     files.update(template.template_files(options))
-    files[ci.WORKFLOW_PATH] = ci.workflow()
+    files[ci.WORKFLOW_PATH] = ci.workflow(options)
     return files
 
 

@@ -16,6 +16,8 @@ class Chart:
     version: str
 
 
+ARGOCD_VERSION = "v2.13.1"
+KYVERNO_APP_VERSION = "v1.12.5"  # the app version of the Kyverno chart below
 KSERVE_CRD = Chart("ghcr.io/kserve/charts", "kserve-crd", "v0.13.0")
 KSERVE = Chart("ghcr.io/kserve/charts", "kserve", "v0.13.0")
 KNATIVE_OPERATOR = Chart("https://knative.github.io/operator", "knative-operator", "v1.17.1")

@@ -19,7 +19,7 @@ from neuroscale.policy.kyverno import KyvernoRun
 from neuroscale.policy.policyset import compile_policy_set, invalid_object, layer
 from neuroscale.policy.quotas import evaluate_namespaces
 from neuroscale.policy.subject import subjects
-from neuroscale.policy.vap import CelPolicyRun
+from neuroscale.policy.vap import CelPolicyRun, referenced_inputs
 
 
 def admit(
@@ -36,7 +36,8 @@ def admit(
     findings = list(policies.problems)
     findings += [invalid_object(i) for i, obj in enumerate(objects) if not isinstance(obj, Mapping)]
     admitted = subjects(objects)
-    cel_run = CelPolicyRun(environment, admitted)
+    cel_policies = [*policies.cel_policies, *(r.cel for p in policies.kyverno_policies for r in p.rules if r.cel)]
+    cel_run = CelPolicyRun(environment, admitted, inputs=referenced_inputs(cel_policies))
     kyverno_run = KyvernoRun(cel_run)
     for subject in admitted:
         if policies.cel_policies:

@@ -134,7 +134,9 @@ def _ceiling_checks(containers: str, where: str, options: BundledOptions) -> tup
 
 
 def _image_check(containers: str, where: str) -> Check:
-    tagged = "c.image.contains('@') || (c.image.matches(':[^/:]+$') && !c.image.endsWith(':latest'))"
+    # substring/lastIndexOf rather than a regex: several times faster per object, same meaning.
+    tagged = ("c.image.contains('@') || (c.image.substring(c.image.lastIndexOf('/') + 1).contains(':') && "
+              "!c.image.endsWith(':latest'))")
     return Check(
         name="image-tag", expression=f"{containers}.all(c, !has(c.image) || {tagged})",
         message="images must be pinned to a tag other than ':latest' (or a digest)",

@@ -14,6 +14,7 @@ into calls of two helper functions with the same semantics.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -118,6 +119,11 @@ class CelEnvironment:
         self.functions.update(extra_functions or {})
         self._known = _CORE_FUNCTIONS | {name.rsplit(".", 1)[-1] for name in self.functions}
         self._cache: dict[str, cel.Program | Unevaluable] = {}
+        # The binding logs every failing callback at WARNING; those failures already become findings.
+        binding_log = logging.getLogger("cel")
+        binding_log.propagate = False
+        if not binding_log.handlers:
+            binding_log.addHandler(logging.NullHandler())
 
     def compile(self, source: str) -> cel.Program:
         """The compiled program, or `Unevaluable` naming the syntax error or unknown function."""

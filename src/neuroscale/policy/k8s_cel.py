@@ -132,6 +132,45 @@ def _last_index_of(container: Any, item: Any, *rest: Any) -> int:
     return stdlib.last_index_of(container, item, *rest)
 
 
+_VERB = re.compile(r"%(?:\.(\d+))?([sdfeEXxob%])")
+
+
+def _cel_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, list):
+        return "[" + ", ".join(_cel_text(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_cel_text(k)}: {_cel_text(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+def _format(template: str, args: list[Any]) -> str:
+    """cel-go's `"...%s...".format([args])` (verbs s d f e x X o b, optional `.N` precision)."""
+    values = iter(args)
+
+    def verb(match: re.Match[str]) -> str:
+        precision, kind = match.group(1), match.group(2)
+        if kind == "%":
+            return "%"
+        try:
+            value = next(values)
+        except StopIteration:
+            raise ValueError("format: not enough arguments") from None
+        if kind == "s":
+            return _cel_text(value)
+        if kind in "feE":
+            return f"{float(value):.{int(precision or 6)}{kind}}"
+        if isinstance(value, str) and kind in "xX":
+            text = value.encode().hex()
+            return text.upper() if kind == "X" else text
+        return format(int(value), kind)
+
+    return _VERB.sub(verb, template)
+
+
 def _is_sorted(items: list[Any]) -> bool:
     return all(a <= b for a, b in zip(items, items[1:]))
 
@@ -143,6 +182,8 @@ def kubernetes_functions() -> dict[str, Callable[..., Any]]:
     base = Context()
     stdlib.add_stdlib_to_context(base)
     functions = dict(base.functions)
+    # Not a Kubernetes function, and the one way to make a single expression allocate without bound.
+    functions.pop("lists.range", None)
     functions.update({
         "quantity": quantity,
         "isQuantity": is_quantity,
@@ -167,5 +208,6 @@ def kubernetes_functions() -> dict[str, Callable[..., Any]]:
         "indexOf": _index_of,
         "lastIndexOf": _last_index_of,
         "isSorted": _is_sorted,
+        "format": _format,
     })
     return functions

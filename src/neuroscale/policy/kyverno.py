@@ -27,10 +27,10 @@ from neuroscale.findings import Finding, ObjectRef, Severity
 from neuroscale.policy.celenv import CelEnvironment
 from neuroscale.policy.kyverno_match import rule_applies
 from neuroscale.policy.pattern import PatternUnsupported, match_pattern
-from neuroscale.policy.report import policy_ref, unevaluable, violation
+from neuroscale.policy.report import MALFORMED, policy_ref, unevaluable, violation
 from neuroscale.policy.selectors import UnsupportedConstruct, wildcard_match
 from neuroscale.policy.subject import Subject, as_mapping
-from neuroscale.policy.vap import CelPolicyRun, CompiledCelPolicy, compile_cel_policy, status_of
+from neuroscale.policy.vap import Binding, CelPolicyRun, CompiledCelPolicy, compile_cel_policy
 
 KINDS = ("ClusterPolicy", "Policy")
 AUTOGEN_ANNOTATION = "pod-policies.kyverno.io/autogen-controllers"
@@ -40,8 +40,19 @@ _POD_TEMPLATES = {
     "ReplicationController": ("spec", "template"), "CronJob": ("spec", "jobTemplate", "spec", "template"),
 }
 _UNSUPPORTED_RULES = ("mutate", "generate", "verifyImages")
-_UNSUPPORTED_VALIDATE = ("deny", "foreach", "podSecurity", "manifests", "assert")
+_UNSUPPORTED_VALIDATE = ("deny", "podSecurity", "manifests", "assert")
 _VARIABLE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+#: The JMESPath subset a foreach `list` may use offline: a plain path into the object.
+_FOREACH_LIST = re.compile(r"^\s*request\.object((?:\.[A-Za-z0-9_-]+)+)\s*$")
+
+
+@dataclass(frozen=True)
+class PatternCheck:
+    """Patterns applied to the object (empty path) or to every element of a foreach list."""
+
+    list_path: tuple[str, ...]
+    patterns: tuple[Any, ...]
+    any_pattern: bool
 
 
 @dataclass
@@ -49,8 +60,7 @@ class KyvernoRule:
     name: str
     raw: Mapping[str, Any]
     where: str
-    patterns: list[Any] = field(default_factory=list)
-    any_pattern: bool = False
+    checks: list[PatternCheck] = field(default_factory=list)
     cel: CompiledCelPolicy | None = None
     message: str = ""
     action: str = "Audit"
@@ -73,7 +83,7 @@ def _action(value: Any, default: str) -> str:
     return "Enforce" if text.lower() == "enforce" else "Audit"
 
 
-def _compile_cel(rule: KyvernoRule, block: Mapping[str, Any], conditions: Any, policy: CompiledKyvernoPolicy,
+def _compile_cel(rule: KyvernoRule, block: Mapping[str, Any], *, conditions: Any, policy: CompiledKyvernoPolicy,
                  env: CelEnvironment) -> None:
     document = {"kind": "ValidatingAdmissionPolicy", "metadata": {"name": policy.name},
                 "spec": {"validations": block.get("expressions") or [], "variables": block.get("variables") or [],
@@ -85,10 +95,38 @@ def _compile_cel(rule: KyvernoRule, block: Mapping[str, Any], conditions: Any, p
         policy.problems.append(unevaluable(str(problem.extra.get("construct")), policy=policy.name,
                                            where=f"{rule.where}.validate.cel.{inner}", policy_object=policy.ref))
     rule.broken = bool(compiled.problems)
+    compiled.bindings = [Binding(name=rule.name, match=None, actions=("Deny",), param_ref=block.get("paramRef"))]
     rule.cel = compiled
 
 
-def _compile_rule(raw: Mapping[str, Any], index: int, policy: CompiledKyvernoPolicy, default_action: str,
+def _pattern_check(block: Mapping[str, Any], list_path: tuple[str, ...] = ()) -> PatternCheck | str:
+    """The check a pattern / anyPattern block describes, or what makes it unevaluable."""
+    if "{{" in repr(block.get("pattern") or block.get("anyPattern") or ""):
+        return "{{ }} variables in a pattern"
+    if block.get("anyPattern"):
+        return PatternCheck(list_path, tuple(block["anyPattern"]), True)
+    if block.get("pattern") is not None:
+        return PatternCheck(list_path, (block["pattern"],), False)
+    return "validate block without pattern, anyPattern or cel"
+
+
+def _foreach_checks(entries: Any) -> list[PatternCheck] | str:
+    checks = []
+    for entry in entries if isinstance(entries, list) else [entries]:
+        entry = as_mapping(entry)
+        unsupported = [key for key in ("deny", "foreach", "preconditions", "context") if entry.get(key)]
+        path = _FOREACH_LIST.match(str(entry.get("list", "")))
+        if unsupported or path is None:
+            return (f"validate.foreach with {', '.join(unsupported)}" if unsupported
+                    else f"validate.foreach list {entry.get('list')!r} (only request.object.<path> offline)")
+        check = _pattern_check(entry, tuple(path.group(1).strip(".").split(".")))
+        if isinstance(check, str):
+            return check
+        checks.append(check)
+    return checks
+
+
+def _compile_rule(raw: Mapping[str, Any], index: int, *, policy: CompiledKyvernoPolicy, default_action: str,
                   overrides: list[Mapping[str, Any]], env: CelEnvironment) -> KyvernoRule:
     rule = KyvernoRule(name=str(raw.get("name", index)), raw=raw, where=f"spec.rules[{index}]")
     problem = next((f"rule type '{key}'" for key in _UNSUPPORTED_RULES if raw.get(key)), "")
@@ -101,11 +139,15 @@ def _compile_rule(raw: Mapping[str, Any], index: int, policy: CompiledKyvernoPol
         problem = "preconditions (JMESPath conditions)"
     if not problem and raw.get("context"):
         problem = "context entries (API calls, ConfigMaps, image data)"
-    if not problem and not any(validate.get(k) for k in ("pattern", "anyPattern", "cel")):
-        problem = "validate block without pattern, anyPattern or cel"
-    if not problem and "{{" in repr(validate.get("pattern") or validate.get("anyPattern") or ""):
-        problem = "{{ }} variables in a pattern"
-    if problem:
+    checks: list[PatternCheck] | str = []
+    if not problem and validate.get("foreach"):
+        checks = _foreach_checks(validate["foreach"])
+    elif not problem and not validate.get("cel"):
+        single = _pattern_check(validate)
+        checks = single if isinstance(single, str) else [single]
+    if isinstance(checks, str):
+        problem = checks
+    if problem or isinstance(checks, str):
         rule.broken = True
         policy.problems.append(unevaluable(problem, policy=policy.name, where=rule.where, policy_object=policy.ref))
         return rule
@@ -113,11 +155,9 @@ def _compile_rule(raw: Mapping[str, Any], index: int, policy: CompiledKyvernoPol
     rule.action = _action(validate.get("failureAction"), default_action)
     rule.overrides = list(validate.get("failureActionOverrides") or overrides)
     if validate.get("cel"):
-        _compile_cel(rule, validate["cel"], raw.get("celPreconditions"), policy, env)
-    elif validate.get("anyPattern"):
-        rule.patterns, rule.any_pattern = list(validate["anyPattern"]), True
+        _compile_cel(rule, validate["cel"], conditions=raw.get("celPreconditions"), policy=policy, env=env)
     else:
-        rule.patterns = [validate["pattern"]]
+        rule.checks = checks
     return rule
 
 
@@ -133,7 +173,8 @@ def compile_policy(document: Mapping[str, Any], env: CelEnvironment) -> Compiled
     overrides = list(spec.get("validationFailureActionOverrides") or [])
     for index, raw in enumerate(spec.get("rules") or []):
         if isinstance(raw, Mapping):
-            policy.rules.append(_compile_rule(raw, index, policy, default_action, overrides, env))
+            policy.rules.append(_compile_rule(raw, index, policy=policy, default_action=default_action,
+                                              overrides=overrides, env=env))
     if not policy.rules:
         policy.problems.append(unevaluable("policy without rules", policy=policy.name, where="spec.rules",
                                            policy_object=policy.ref))
@@ -164,6 +205,28 @@ def _substitute(message: str, subject: Subject) -> str:
     return _VARIABLE.sub(value, message)
 
 
+def _run_checks(checks: list[PatternCheck], obj: Mapping[str, Any]) -> tuple[int, list[tuple[str, str]]]:
+    """(how many targets the patterns applied to, [(failing path, reason)]) over object or foreach elements."""
+    applied = 0
+    failed: list[tuple[str, str]] = []
+    for check in checks:
+        targets: list[tuple[str, Any]] = [("", obj)]
+        if check.list_path:
+            node: Any = obj
+            for key in check.list_path:
+                node = node.get(key) if isinstance(node, Mapping) else None
+            base = "/" + "/".join(check.list_path)
+            targets = [(f"{base}/{i}", item) for i, item in enumerate(node if isinstance(node, list) else [])]
+        for base, target in targets:
+            results = [match_pattern(target, pattern) for pattern in check.patterns]
+            if any(r.status == "pass" for r in results):
+                applied += 1
+            elif not all(r.status == "skip" for r in results):
+                applied += 1
+                failed += [(base + r.path, r.message) for r in results if r.status == "fail"][:1]
+    return applied, failed
+
+
 class KyvernoRun:
     """Evaluates compiled Kyverno policies; CEL rules share the VAP run's context."""
 
@@ -181,13 +244,17 @@ class KyvernoRun:
         for rule in policy.rules:
             try:
                 target = self._target(policy, rule, subject)
+                if target is not None:
+                    view, name, prefix = target
+                    results.append(self._validate(policy, rule, subject=subject, view=view, name=name,
+                                                  prefix=prefix))
             except UnsupportedConstruct as exc:
                 results.append((rule.name, "error", [unevaluable(str(exc), policy=policy.name, where=rule.where,
                                                                  subject=subject)]))
-                continue
-            if target is not None:
-                view, name, prefix = target
-                results.append(self._validate(policy, rule, subject, view, name, prefix))
+            except MALFORMED as exc:
+                results.append((rule.name, "error", [unevaluable(
+                    f"malformed rule ({type(exc).__name__}: {exc})", policy=policy.name, where=rule.where,
+                    subject=subject)]))
         return results
 
     def _target(self, policy: CompiledKyvernoPolicy, rule: KyvernoRule,
@@ -209,7 +276,7 @@ class KyvernoRun:
                 action = _action(override.get("action"), action)
         return (Severity.ERROR if action == "Enforce" else Severity.WARNING), action
 
-    def _validate(self, policy: CompiledKyvernoPolicy, rule: KyvernoRule, subject: Subject, view: Subject,
+    def _validate(self, policy: CompiledKyvernoPolicy, rule: KyvernoRule, *, subject: Subject, view: Subject,
                   name: str, prefix: str) -> tuple[str, str, list[Finding]]:
         if rule.broken:
             return name, "error", []
@@ -218,29 +285,24 @@ class KyvernoRun:
             cel_rule = dataclasses.replace(rule.cel, validations=[
                 dataclasses.replace(v, rule=name, field_path=prefix + v.field_path if v.field_path else "")
                 for v in rule.cel.validations])
-            self.cel_run.begin(dataclasses.replace(view, index=subject.index, ref=subject.ref))
-            findings = self.cel_run.validate(cel_rule, view, actions=("Deny" if action == "Enforce" else "Audit",))
-            if findings is None:
-                return name, "skip", []
+            cel_rule.bindings = [dataclasses.replace(b, actions=("Deny" if action == "Enforce" else "Audit",))
+                                 for b in rule.cel.bindings]
+            self.cel_run.begin(view)
+            status, findings = self.cel_run.outcome(cel_rule, view)
             findings = [dataclasses.replace(f, obj=subject.ref, extra={**f.extra, "action": action})
                         for f in findings]
-            return name, status_of(findings), findings
+            return name, status, findings
         try:
-            results = [match_pattern(view.obj, pattern) for pattern in rule.patterns]
+            applied, failed = _run_checks(rule.checks, view.obj)
         except PatternUnsupported as exc:
             return name, "error", [unevaluable(str(exc), policy=policy.name, where=f"{rule.where}.validate",
                                                subject=subject)]
-        if any(r.status == "pass" for r in results):
-            return name, "pass", []
-        if all(r.status == "skip" for r in results):
-            return name, "skip", []
-        failed = [r for r in results if r.status == "fail"]
-        paths = ", ".join(r.path for r in failed)
+        if not failed:
+            return name, "pass" if applied else "skip", []
+        paths = ", ".join(path for path, _ in failed)
         message = f"validation error: {_substitute(rule.message, subject)}".rstrip(": ")
-        message += f". rule {name} failed at path {paths}" if not rule.any_pattern else \
-            f". rule {name}: none of the anyPattern alternatives matched ({paths})"
-        field_path = prefix + failed[0].path.strip("/").replace("/", ".")
+        message += f". rule {name} failed at path {paths}"
         return name, "fail", [violation(
             subject, policy=policy.name, rule=name, severity=severity, action=action, message=message,
-            field_path=field_path, fix=failed[0].message,
+            field_path=prefix + failed[0][0].strip("/").replace("/", "."), fix=failed[0][1],
         )]

@@ -48,7 +48,7 @@ def _wild_selector(selector: Any, labels: Mapping[str, str], where: str) -> bool
     return selector_matches(selector, labels, where=where)
 
 
-def _resources_match(resources: Mapping[str, Any], subject: Subject, kind: str | None, where: str) -> bool:
+def _resources_match(resources: Mapping[str, Any], subject: Subject, *, kind: str | None, where: str) -> bool:
     unknown = set(resources) - _KNOWN_FIELDS
     if unknown:
         raise UnsupportedConstruct(f"{where}: unknown resource filter field(s) {sorted(unknown)}")
@@ -75,13 +75,13 @@ def _resources_match(resources: Mapping[str, Any], subject: Subject, kind: str |
     return True
 
 
-def _filter_matches(item: Mapping[str, Any], subject: Subject, kind: str | None, where: str) -> bool:
+def _filter_matches(item: Mapping[str, Any], subject: Subject, *, kind: str | None, where: str) -> bool:
     if any(item.get(key) for key in _USER_FILTERS):
         return False
     resources = item.get("resources")
     if not isinstance(resources, Mapping):
         return False
-    return _resources_match(resources, subject, kind, f"{where}.resources")
+    return _resources_match(resources, subject, kind=kind, where=f"{where}.resources")
 
 
 def block_matches(block: Any, subject: Subject, *, where: str, kind: str | None = None) -> bool | None:
@@ -89,11 +89,13 @@ def block_matches(block: Any, subject: Subject, *, where: str, kind: str | None 
     if not isinstance(block, Mapping) or not block:
         return None
     if block.get("any"):
-        return any(_filter_matches(item, subject, kind, f"{where}.any[{i}]") for i, item in enumerate(block["any"]))
+        return any(_filter_matches(item, subject, kind=kind, where=f"{where}.any[{i}]")
+                   for i, item in enumerate(block["any"]))
     if block.get("all"):
-        return all(_filter_matches(item, subject, kind, f"{where}.all[{i}]") for i, item in enumerate(block["all"]))
+        return all(_filter_matches(item, subject, kind=kind, where=f"{where}.all[{i}]")
+                   for i, item in enumerate(block["all"]))
     if any(block.get(key) for key in ("resources", *_USER_FILTERS)):
-        return _filter_matches(block, subject, kind, where)
+        return _filter_matches(block, subject, kind=kind, where=where)
     return None
 
 

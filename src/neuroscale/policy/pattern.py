@@ -140,7 +140,7 @@ def _validate(value: Any, pattern: Any, path: str) -> None:
         raise _Fail(path, f"value {_text(value)!r} does not match pattern {_text(pattern)!r}")
 
 
-def _condition(value: Mapping[str, Any], name: str, sub: Any, path: str, error: type[Exception]) -> None:
+def _condition(value: Mapping[str, Any], name: str, *, sub: Any, path: str, error: type[Exception]) -> None:
     if name not in value:
         raise error()
     try:
@@ -155,9 +155,9 @@ def _validate_map(value: Any, pattern: Mapping[str, Any], path: str) -> None:
     parsed = [(_anchor(str(key)), sub) for key, sub in pattern.items()]
     for (kind, name), sub in parsed:
         if kind == "global":
-            _condition(value, name, sub, path, _GlobalSkip)
+            _condition(value, name, sub=sub, path=path, error=_GlobalSkip)
         elif kind == "conditional":
-            _condition(value, name, sub, path, _Skip)
+            _condition(value, name, sub=sub, path=path, error=_Skip)
     for (kind, name), sub in parsed:
         child = f"{path}{name}/"
         if kind == "negation":
@@ -167,12 +167,12 @@ def _validate_map(value: Any, pattern: Mapping[str, Any], path: str) -> None:
             if name in value:
                 _validate(value[name], sub, child)
         elif kind == "existence":
-            _validate_existence(value, name, sub, child)
+            _validate_existence(value, name, sub=sub, path=child)
         elif kind == "plain":
-            _validate_plain(value, name, sub, path)
+            _validate_plain(value, name, sub=sub, path=path)
 
 
-def _validate_plain(value: Mapping[str, Any], name: str, sub: Any, path: str) -> None:
+def _validate_plain(value: Mapping[str, Any], name: str, *, sub: Any, path: str) -> None:
     if "*" in name or "?" in name:
         keys = [k for k in value if wildcard_match(name, str(k))]
         if not keys:
@@ -187,7 +187,7 @@ def _validate_plain(value: Mapping[str, Any], name: str, sub: Any, path: str) ->
     _validate(value[name], sub, f"{path}{name}/")
 
 
-def _validate_existence(value: Mapping[str, Any], name: str, sub: Any, path: str) -> None:
+def _validate_existence(value: Mapping[str, Any], name: str, *, sub: Any, path: str) -> None:
     if not isinstance(sub, list) or not sub:
         raise PatternUnsupported(f"existence anchor '^({name})' needs a list pattern")
     items = value.get(name)

@@ -19,26 +19,29 @@ from typing import Any
 from neuroscale.findings import Finding, Severity
 from neuroscale.policy import kyverno
 from neuroscale.policy.celenv import CelEnvironment
-from neuroscale.policy.report import UNEVALUABLE, policy_ref, unevaluable
+from neuroscale.policy.report import MALFORMED, UNEVALUABLE, policy_ref, unevaluable
 from neuroscale.policy.subject import as_mapping
 from neuroscale.policy.vap import (
-    BINDING_KIND, KYVERNO_VPOL_KIND, VAP_KINDS, Binding, CompiledCelPolicy, attach_bindings, compile_cel_policy,
+    BINDING_KIND, KYVERNO_NAMESPACED_VPOL_KIND, KYVERNO_VPOL_KIND, VAP_KINDS, Binding, CompiledCelPolicy, attach_bindings, compile_cel_policy,
     unbound_warning,
 )
 
 _KYVERNO_GROUPS = ("kyverno.io/", "policies.kyverno.io/")
-POLICY_KINDS = (*VAP_KINDS, BINDING_KIND, KYVERNO_VPOL_KIND, *kyverno.KINDS)
+#: Kyverno kinds that can deny admission; those we cannot evaluate are reported, never skipped.
+#: (Mutating, generating and cleanup kinds never deny, so they are not policy documents here.)
+_KYVERNO_VALIDATING = (*kyverno.KINDS, KYVERNO_VPOL_KIND, KYVERNO_NAMESPACED_VPOL_KIND, "ImageValidatingPolicy",
+                       "NamespacedImageValidatingPolicy")
 
 
 def is_policy_document(document: Any) -> bool:
-    """True for the kinds this engine loads (or must refuse loudly): VAP, bindings, Kyverno policies."""
+    """True for the kinds that validate admission: VAP and bindings, Kyverno validating kinds."""
     if not isinstance(document, Mapping):
         return False
     kind = document.get("kind")
     api_version = str(document.get("apiVersion", ""))
     if kind in (*VAP_KINDS, BINDING_KIND) and api_version.startswith("admissionregistration.k8s.io/"):
         return True
-    return api_version.startswith(_KYVERNO_GROUPS) and str(kind).endswith("Policy")
+    return api_version.startswith(_KYVERNO_GROUPS) and kind in _KYVERNO_VALIDATING
 
 
 def _key(document: Mapping[str, Any]) -> tuple[str, str]:
@@ -65,30 +68,40 @@ class PolicySet:
     problems: list[Finding] = field(default_factory=list)
 
 
+def _compile_one(document: Mapping[str, Any], env: CelEnvironment, *, result: PolicySet,
+                 vaps: dict[str, CompiledCelPolicy], bindings: list[Mapping[str, Any]]) -> None:
+    kind = document.get("kind")
+    name = str(as_mapping(document.get("metadata")).get("name", ""))
+    if not isinstance(document.get("spec"), Mapping):
+        result.problems.append(unevaluable("document has no spec mapping", policy=name, where="spec",
+                                           policy_object=policy_ref(document)))
+    elif kind in VAP_KINDS:
+        vaps[name] = compile_cel_policy(document, env)
+    elif kind == BINDING_KIND:
+        bindings.append(document)
+    elif kind in (KYVERNO_VPOL_KIND, KYVERNO_NAMESPACED_VPOL_KIND):
+        result.cel_policies.append(compile_cel_policy(document, env))
+    elif kind in kyverno.KINDS and str(document.get("apiVersion", "")).startswith("kyverno.io/"):
+        result.kyverno_policies.append(kyverno.compile_policy(document, env))
+    else:
+        result.problems.append(unevaluable(f"policy kind {document.get('apiVersion')}/{kind} is not supported",
+                                           policy=name, where="kind", policy_object=policy_ref(document)))
+
+
 def compile_policy_set(documents: Sequence[Mapping[str, Any]], env: CelEnvironment, *,
                        implicit_bindings: bool = False) -> PolicySet:
     """Compile every document; an unbound VAP is a warning (or, for test suites as in the
     Kyverno CLI, gets an implicit Deny binding)."""
     result = PolicySet()
     vaps: dict[str, CompiledCelPolicy] = {}
-    bindings = []
+    bindings: list[Mapping[str, Any]] = []
     for document in documents:
-        kind = document.get("kind")
-        name = str(as_mapping(document.get("metadata")).get("name", ""))
-        if not isinstance(document.get("spec"), Mapping):
-            result.problems.append(unevaluable("document has no spec mapping", policy=name, where="spec",
-                                               policy_object=policy_ref(document)))
-        elif kind in VAP_KINDS:
-            vaps[name] = compile_cel_policy(document, env)
-        elif kind == BINDING_KIND:
-            bindings.append(document)
-        elif kind == KYVERNO_VPOL_KIND:
-            result.cel_policies.append(compile_cel_policy(document, env))
-        elif kind in kyverno.KINDS and str(document.get("apiVersion", "")).startswith("kyverno.io/"):
-            result.kyverno_policies.append(kyverno.compile_policy(document, env))
-        else:
-            result.problems.append(unevaluable(f"policy kind {document.get('apiVersion')}/{kind} is not supported",
-                                               policy=name, where="kind", policy_object=policy_ref(document)))
+        try:
+            _compile_one(document, env, result=result, vaps=vaps, bindings=bindings)
+        except MALFORMED as exc:
+            name = str(as_mapping(document.get("metadata")).get("name", ""))
+            result.problems.append(unevaluable(f"malformed policy document ({type(exc).__name__}: {exc})",
+                                               policy=name, where="spec", policy_object=policy_ref(document)))
     attach_bindings(vaps, bindings)
     for policy in vaps.values():
         if not policy.bindings and implicit_bindings:

@@ -20,7 +20,7 @@ from typing import Any
 
 from neuroscale.errors import InvalidInput
 from neuroscale.findings import Finding, Severity
-from neuroscale.policy.report import unevaluable, violation
+from neuroscale.policy.report import MALFORMED, unevaluable, violation
 from neuroscale.policy.subject import Subject
 from neuroscale.policy.workloads import Container, Workload, workload
 from neuroscale.spec.quantity import parse_quantity
@@ -37,6 +37,11 @@ def _qty(value: Any) -> Decimal | None:
         return parse_quantity(value)
     except InvalidInput:
         return None
+
+
+def _fmt(amount: Decimal) -> str:
+    """`2.1`, `1073741824`: plain digits, no exponent, no trailing zeros."""
+    return format(amount.normalize(), "f")
 
 
 def _spec(subject: Subject) -> Mapping[str, Any]:
@@ -103,7 +108,7 @@ def _bound_findings(subject: Subject, owner: Subject, item: Mapping[str, Any], *
             for field_path, message in problems]
 
 
-def _limit_range_findings(subject: Subject, load: Workload | None, effective: list[_Effective],
+def _limit_range_findings(subject: Subject, load: Workload | None, *, effective: list[_Effective],
                           ranges: Sequence[Subject]) -> list[Finding]:
     findings: list[Finding] = []
     for owner, item in _limit_items(ranges):
@@ -137,7 +142,7 @@ def _pvc_storage(subject: Subject) -> Any:
     return ((_spec(subject).get("resources") or {}).get("requests") or {}).get("storage")
 
 
-def _usage(key: str, subject: Subject, load: Workload | None, effective: Sequence[_Effective],
+def _usage(key: str, subject: Subject, *, load: Workload | None, effective: Sequence[_Effective],
            pods: int) -> Decimal | str | None:
     """What `subject` adds to quota key `key`; a str is a reason it must be refused; None = unmodelled key."""
     if key == "pods":
@@ -171,6 +176,16 @@ def _usage(key: str, subject: Subject, load: Workload | None, effective: Sequenc
     return total * pods
 
 
+def _quota_path(key: str, subject: Subject, effective: Sequence[_Effective]) -> str:
+    """Where in the object the charged amount comes from (for the finding's field path)."""
+    if key == "pods":
+        return "spec.predictor.minReplicas" if subject.kind == "InferenceService" else "spec.replicas"
+    section, _, resource = key.partition(".") if "." in key else ("requests", "", key)
+    if section in ("requests", "limits") and effective and not key.startswith("count/"):
+        return f"{effective[0].container.path}.resources.{section}.{resource}"
+    return ""
+
+
 class _Quota:
     def __init__(self, subject: Subject) -> None:
         self.subject = subject
@@ -186,7 +201,7 @@ class _Quota:
                 self.hard[str(key)] = amount
 
 
-def _charge(subject: Subject, load: Workload | None, effective: list[_Effective], quotas: list[_Quota],
+def _charge(subject: Subject, load: Workload | None, *, effective: list[_Effective], quotas: list[_Quota],
             ) -> tuple[list[Finding], list[tuple[_Quota, str, Decimal]]]:
     findings: list[Finding] = []
     charges: list[tuple[_Quota, str, Decimal]] = []
@@ -198,36 +213,38 @@ def _charge(subject: Subject, load: Workload | None, effective: list[_Effective]
                                         where=f"{quota.subject.ref} spec", subject=subject))
             continue
         for key, hard in quota.hard.items():
-            usage = _usage(key, subject, load, effective, pods)
+            usage = _usage(key, subject, load=load, effective=effective, pods=pods)
             fix = f"lower the request, or raise ResourceQuota {subject.namespace}/{name} hard.{key}"
             if usage is None:
                 findings.append(unevaluable(f"quota key {key!r}", policy=QUOTA_POLICY,
                                             where=f"{quota.subject.ref} spec.hard", subject=subject))
             elif isinstance(usage, str):
                 findings.append(violation(subject, policy=QUOTA_POLICY, rule=name, severity=Severity.ERROR,
-                                          action="Deny", message=usage, fix=fix, field_path="spec"))
+                                          action="Deny", message=usage, fix=fix,
+                                          field_path=_quota_path(key, subject, effective)))
             elif usage and quota.used[key] + usage > hard:
                 findings.append(violation(
                     subject, policy=QUOTA_POLICY, rule=name, severity=Severity.ERROR, action="Deny", fix=fix,
-                    message=f"exceeds ResourceQuota {name} {key}: would use {quota.used[key] + usage} "
-                            f"of {hard} in namespace {subject.namespace}", field_path="spec"))
+                    message=f"exceeds ResourceQuota {name} {key}: would use {_fmt(quota.used[key] + usage)} "
+                            f"of {_fmt(hard)} in namespace {subject.namespace}",
+                    field_path=_quota_path(key, subject, effective)))
             elif usage:
                 charges.append((quota, key, usage))
     return findings, charges
 
 
-def _scale_out_warnings(subject: Subject, load: Workload, effective: list[_Effective],
+def _scale_out_warnings(subject: Subject, load: Workload, *, effective: list[_Effective],
                         quotas: list[_Quota]) -> list[Finding]:
     extra = load.max_pods - load.pods
     findings = []
     for quota in quotas:
         for key, hard in quota.hard.items():
-            usage = _usage(key, subject, load, effective, extra) if not quota.problem else None
+            usage = _usage(key, subject, load=load, effective=effective, pods=extra) if not quota.problem else None
             if isinstance(usage, Decimal) and usage and quota.used[key] + usage > hard:
                 findings.append(violation(
                     subject, policy=QUOTA_POLICY, rule=quota.subject.name, severity=Severity.WARNING, action="Warn",
                     message=f"scaling out to maxReplicas={load.max_pods} would exceed ResourceQuota "
-                            f"{quota.subject.name} {key} ({quota.used[key] + usage} of {hard})",
+                            f"{quota.subject.name} {key} ({_fmt(quota.used[key] + usage)} of {_fmt(hard)})",
                     fix="lower maxReplicas or raise the quota", field_path="spec.predictor.maxReplicas"))
     return findings
 
@@ -239,25 +256,35 @@ def evaluate_namespaces(subjects: Sequence[Subject]) -> list[Finding]:
         if subject.namespace:
             by_namespace[subject.namespace].append(subject)
     findings: list[Finding] = []
-    for members in by_namespace.values():
-        ranges = [s for s in members if s.kind == "LimitRange"]
-        quotas = [_Quota(s) for s in members if s.kind == "ResourceQuota"]
-        if not ranges and not quotas:
-            continue
-        limit_items = [item for _, item in _limit_items(ranges)]
-        admitted: list[tuple[Subject, Workload, list[_Effective]]] = []
-        for subject in members:
-            load = workload(subject.obj)
-            effective = [_Effective(c, limit_items) for c in load.containers] if load else []
-            denied = _limit_range_findings(subject, load, effective, ranges)
-            charged, charges = _charge(subject, load, effective, quotas)
-            denied += charged
-            findings += denied
-            if not any(f.severity is Severity.ERROR for f in denied):
-                for quota, key, usage in charges:
-                    quota.used[key] += usage
-                if load is not None and load.max_pods > load.pods:
-                    admitted.append((subject, load, effective))
-        for subject, load, effective in admitted:
-            findings += _scale_out_warnings(subject, load, effective, quotas)
+    for namespace, members in by_namespace.items():
+        try:
+            findings += _evaluate_namespace(members)
+        except MALFORMED as exc:
+            findings.append(unevaluable(f"malformed ResourceQuota/LimitRange ({type(exc).__name__}: {exc})",
+                                        policy=QUOTA_POLICY, where=f"namespace {namespace}"))
+    return findings
+
+
+def _evaluate_namespace(members: Sequence[Subject]) -> list[Finding]:
+    ranges = [s for s in members if s.kind == "LimitRange"]
+    quotas = [_Quota(s) for s in members if s.kind == "ResourceQuota"]
+    if not ranges and not quotas:
+        return []
+    findings: list[Finding] = []
+    limit_items = [item for _, item in _limit_items(ranges)]
+    admitted: list[tuple[Subject, Workload, list[_Effective]]] = []
+    for subject in members:
+        load = workload(subject.obj)
+        effective = [_Effective(c, limit_items) for c in load.containers] if load else []
+        denied = _limit_range_findings(subject, load, effective=effective, ranges=ranges)
+        charged, charges = _charge(subject, load, effective=effective, quotas=quotas)
+        denied += charged
+        findings += denied
+        if not any(f.severity is Severity.ERROR for f in denied):
+            for quota, key, usage in charges:
+                quota.used[key] += usage
+            if load is not None and load.max_pods > load.pods:
+                admitted.append((subject, load, effective))
+    for subject, load, effective in admitted:
+        findings += _scale_out_warnings(subject, load, effective=effective, quotas=quotas)
     return findings

@@ -15,6 +15,10 @@ from neuroscale.policy.subject import Subject, as_mapping
 
 UNEVALUABLE = "policy/unevaluable"
 
+#: What walking a malformed policy document (a list where a map belongs, ...) raises; evaluators turn
+#: these into unevaluable findings at the policy boundary instead of a traceback.
+MALFORMED = (AttributeError, TypeError, ValueError, KeyError, IndexError)
+
 #: Annotation on bundled policies: JSON list of {"name", "fix"} aligned with spec.validations.
 RULES_ANNOTATION = "policy.neuroscale.io/rules"
 

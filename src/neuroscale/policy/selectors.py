@@ -86,16 +86,16 @@ def match_resources(spec: Any, subject: Subject, *, where: str) -> bool:
     """VAP `matchConstraints` / binding `matchResources` (an absent block matches everything)."""
     if not spec:
         return True
+    rules = spec.get("resourceRules")
+    if rules is not None and not any(rule_matches(rule, subject) for rule in rules):
+        return False  # checked first: most policies reject most objects by kind, cheaply
+    if any(rule_matches(rule, subject) for rule in spec.get("excludeResourceRules") or []):
+        return False
     ns_labels = subject.labels if subject.kind == "Namespace" else subject.namespace_labels
     if (subject.namespace or subject.kind == "Namespace") and not selector_matches(
             spec.get("namespaceSelector"), ns_labels, where=f"{where}.namespaceSelector"):
         return False
-    if not selector_matches(spec.get("objectSelector"), subject.labels, where=f"{where}.objectSelector"):
-        return False
-    rules = spec.get("resourceRules")
-    if rules is not None and not any(rule_matches(rule, subject) for rule in rules):
-        return False
-    return not any(rule_matches(rule, subject) for rule in spec.get("excludeResourceRules") or [])
+    return selector_matches(spec.get("objectSelector"), subject.labels, where=f"{where}.objectSelector")
 
 
 @lru_cache(maxsize=2048)

@@ -106,7 +106,7 @@ def _record(actual: dict[_Key, str], key: _Key, status: str) -> None:
         actual[key] = status
 
 
-def _vap_statuses(actual: dict[_Key, str], policy: str, status: str, findings: Sequence[Finding],
+def _vap_statuses(actual: dict[_Key, str], policy: str, *, status: str, findings: Sequence[Finding],
                   index: int, rules: Sequence[str]) -> None:
     _record(actual, (policy, "", index), status)
     for rule in rules:
@@ -117,7 +117,7 @@ def _vap_statuses(actual: dict[_Key, str], policy: str, status: str, findings: S
             _record(actual, (policy, rule, index), status)
 
 
-def _evaluate(policies: PolicySet, admitted: Sequence[Subject], env: CelEnvironment,
+def _evaluate(policies: PolicySet, admitted: Sequence[Subject], *, env: CelEnvironment,
               scored: Mapping[str, bool]) -> dict[_Key, str]:
     actual: dict[_Key, str] = {}
     cel_run = CelPolicyRun(env, admitted)
@@ -126,14 +126,16 @@ def _evaluate(policies: PolicySet, admitted: Sequence[Subject], env: CelEnvironm
         cel_run.begin(subject)
         for policy in policies.cel_policies:
             status, findings = cel_run.outcome(policy, subject)
-            _vap_statuses(actual, policy.name, status, findings, subject.index,
-                          [v.rule for v in policy.validations if v.rule])
+            _vap_statuses(actual, policy.name, status=status, findings=findings, index=subject.index,
+                          rules=[v.rule for v in policy.validations if v.rule])
         for kpolicy in policies.kyverno_policies:
             for rule, status, _ in kyverno_run.outcomes(kpolicy, subject):
                 if status == "fail" and not scored.get(kpolicy.name, True):
                     status = "warn"
-                _record(actual, (kpolicy.name, rule, subject.index), status)
-                _record(actual, (kpolicy.name, "", subject.index), status)
+                # Suites name the base rule for pod controllers; Kyverno resolves it to the autogen rule.
+                base = rule.removeprefix("autogen-cronjob-").removeprefix("autogen-")
+                for name in {rule, base, ""}:
+                    _record(actual, (kpolicy.name, name, subject.index), status)
     namespaces = {s.namespace for s in admitted if s.kind in ("ResourceQuota", "LimitRange")}
     by_object: dict[tuple[str, int], list[Finding]] = defaultdict(list)
     for finding in evaluate_namespaces(admitted):
@@ -178,7 +180,7 @@ def run_test_file(path: Path, *, env: CelEnvironment | None = None) -> list[Case
     scored = {str((d.get("metadata") or {}).get("name")):
               ((d.get("metadata") or {}).get("annotations") or {}).get("policies.kyverno.io/scored") != "false"
               for d in policy_documents}
-    actual = _evaluate(policies, admitted, environment, scored)
+    actual = _evaluate(policies, admitted, env=environment, scored=scored)
     cases = []
     for result in manifest.get("results") or []:
         if not isinstance(result, Mapping) or result.get("result") not in RESULTS:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from neuroscale.check.lints.argo import Source, applications, synced_by
-from neuroscale.check.kustomize import is_plain_directory, patch_files
+from neuroscale.check.applied import is_plain_directory, patch_files
 from neuroscale.check.lints.base import Lint
 from neuroscale.check.model import Document, RepoView
 from neuroscale.findings import Finding, Severity

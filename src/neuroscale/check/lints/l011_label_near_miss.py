@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from neuroscale.check.lints.base import Lint, dig
+from neuroscale.check.loader import TEMPLATE_SUFFIXES
 from neuroscale.check.model import RepoView
 from neuroscale.findings import Finding, Severity
 from neuroscale.spec.fields import REQUIRED_LABELS
@@ -84,7 +85,7 @@ def check(view: RepoView) -> list[Finding]:
                         doc, rule=ID, severity=Severity.ERROR, needle=f"{key}:", field_path=f"{path}.{key}",
                         message=f"label key {key!r} is a near miss of the required {meant!r}: policies will not see it",
                         fix=f"rename the label to {meant!r}"))
-    for path in sorted(view.skipped) + sorted(p for p in view.files if p.endswith(".tpl")):
+    for path in sorted(view.skipped) + sorted(p for p in view.files if p.endswith(TEMPLATE_SUFFIXES)):
         for line, key, meant in _template_lines(view.text(path), required):
             findings.append(Finding(
                 rule=ID, severity=Severity.ERROR, file=path, line=line,

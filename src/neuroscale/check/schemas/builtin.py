@@ -22,6 +22,7 @@ from neuroscale.errors import InvalidInput
 
 _DIR = re.compile(r"^v(\d+\.\d+)\.\d+-local-strict$")
 _DROP = frozenset({"description", "format", "$schema", "$id"})
+OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
 
 
 def _schema_root() -> Path:
@@ -96,6 +97,10 @@ class BuiltinSchemas:
         gvks = raw.get("x-kubernetes-group-version-kind") or []
         if not any(g.get("group", "") == group and g.get("kind") == kind for g in gvks):
             return None  # a custom group sharing a prefix (serving.kserve.io vs serving.knative.dev)
+        return self._standalone(raw)
+
+    def _standalone(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """`raw` with every definition it reaches copied into its own `$defs`."""
         refs: set[str] = set()
         schema: dict[str, Any] = _clean(raw, refs)
         definitions: dict[str, Any] = {}
@@ -109,6 +114,11 @@ class BuiltinSchemas:
             pending.extend(more - definitions.keys())
         schema["$defs"] = definitions
         return schema
+
+    @cached_property
+    def object_meta(self) -> CompiledSchema:
+        """Validator for `metadata` (ObjectMeta), which a CRD's schema leaves to the API server."""
+        return CompiledSchema(self._standalone({"$ref": f"#/$defs/{OBJECT_META}"}), cache_dir=self._cache_dir)
 
     def get(self, api_version: str, kind: str) -> CompiledSchema | None:
         """Validator for a built-in kind, or None when the kind is not built in."""

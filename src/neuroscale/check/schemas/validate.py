@@ -13,10 +13,11 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from neuroscale.check.kustomize import patch_files
+from neuroscale.check.applied import not_applied
 from neuroscale.check.loader import build_view, read_tree
 from neuroscale.check.model import CheckOptions, Document, RepoView
 from neuroscale.check.schemas.builtin import BuiltinSchemas, resolve_version
+from neuroscale.check.schemas.compiled import SchemaError
 from neuroscale.check.schemas.crd import CrdIndex
 from neuroscale.errors import ToolError
 from neuroscale.findings import Finding, Severity
@@ -57,12 +58,12 @@ def validate_view(view: RepoView, options: CheckOptions) -> list[Finding]:
                                      fix="fix the CustomResourceDefinition so its kinds can be validated"))
     builtin = BuiltinSchemas(resolve_version(options.kubernetes_version), cache_dir=options.cache_dir)
     reported_broken: set[tuple[str, str, str]] = set()
-    patches = patch_files(view)
+    patches = not_applied(view)
     for doc in view.documents:
         if doc.path in patches:
             continue  # a partial object merged by Kustomize, never applied alone
         if not doc.is_object:
-            if isinstance(doc.data, dict) and ("kind" in doc.data or "apiVersion" in doc.data):
+            if isinstance(doc.data, dict) and "kind" in doc.data and "metadata" in doc.data:
                 findings.append(view.finding(doc, rule=RULE_NOT_OBJECT, severity=Severity.ERROR,
                                              message="object has no string apiVersion and kind",
                                              fix="set both apiVersion and kind"))
@@ -90,12 +91,16 @@ def _validate(view: RepoView, doc: Document, *, index: CrdIndex, builtin: Builti
                              message=f"not validated: no schema for {doc.kind} {doc.api_version} ({known})",
                              fix="add the CRD to the repository or pass --crd-dir; "
                                  "--no-schema-severity error makes this fail the check")]
+    errors = compiled.errors(doc.data)
+    if entry is not None:  # the CRD schema leaves metadata to the API server: check it as ObjectMeta
+        errors += [SchemaError(f"metadata{'.' + e.path if e.path else ''}", e.message)
+                   for e in builtin.object_meta.errors(doc.metadata)]
     source = f"CRD {entry.source}" if entry is not None else f"Kubernetes {builtin.version}"
     return [view.finding(doc, rule=RULE_INVALID, severity=Severity.ERROR, field_path=err.path,
                          needle=_needle(err.path, err.message),
                          message=f"{err.path or '(root)'}: {err.message} (schema: {source})",
                          fix="correct or remove the field; unknown fields are silently dropped by the API server")
-            for err in compiled.errors(doc.data)]
+            for err in errors]
 
 
 _UNEXPECTED = re.compile(r"\('([^']+)' (?:was|were) unexpected")

@@ -17,7 +17,7 @@ TOO_LONG = "Too long: may not be more than 262144 bytes"
 
 def check(index: SnapshotIndex) -> list[DoctorFinding]:
     found = []
-    for app in index.list("Application"):
+    for app in index.objects("Application"):
         message = next((m for m in app_messages(app) if TOO_LONG in m), "")
         if message:
             found.append(RULE.finding(

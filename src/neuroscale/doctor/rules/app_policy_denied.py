@@ -39,7 +39,7 @@ def _near_misses(index: SnapshotIndex, app: Obj) -> list[str]:
 
 def _knative_denials(index: SnapshotIndex) -> list[DoctorFinding]:
     found = []
-    for revision in index.list("Revision"):
+    for revision in index.objects("Revision"):
         messages = [str(c.get("message", "")) for c in dig(revision, "status", "conditions") or []]
         messages += [str(e.get("message", "")) for e in index.events_for(
             "Revision", str(revision["metadata"].get("namespace", "")), name_of(revision))]
@@ -62,7 +62,7 @@ def _knative_denials(index: SnapshotIndex) -> list[DoctorFinding]:
 
 def check(index: SnapshotIndex) -> list[DoctorFinding]:
     found = _knative_denials(index)
-    for app in index.list("Application"):
+    for app in index.objects("Application"):
         denial = next((m for m in app_messages(app) if any(p in m for p in POLICY_DENIED)), "")
         if not denial:
             continue

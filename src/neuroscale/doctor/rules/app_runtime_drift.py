@@ -32,7 +32,7 @@ _FIX = (
 
 def check(index: SnapshotIndex) -> list[DoctorFinding]:
     found = []
-    for app in index.list("Application"):
+    for app in index.objects("Application"):
         if dig(app, "status", "sync", "status") != "OutOfSync":
             continue
         drifted = [r for r in dig(app, "status", "resources") or [] if r.get("status") == "OutOfSync"]

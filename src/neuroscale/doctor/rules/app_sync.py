@@ -30,7 +30,7 @@ def _root_cause(messages: list[str], sync: str) -> str:
 
 def check(index: SnapshotIndex) -> list[DoctorFinding]:
     found = []
-    for app in index.list("Application"):
+    for app in index.objects("Application"):
         sync = str(dig(app, "status", "sync", "status") or "")
         health = str(dig(app, "status", "health", "status") or "")
         errors = [c for c in dig(app, "status", "conditions") or [] if str(c.get("type", "")).endswith("Error")]
@@ -48,7 +48,6 @@ def check(index: SnapshotIndex) -> list[DoctorFinding]:
             fix=f"kubectl -n argocd describe application {name_of(app)}  # after fixing the cause:\n"
             f"kubectl -n argocd patch application {name_of(app)} --type merge "
             "-p '{\"metadata\":{\"annotations\":{\"argocd.argoproj.io/refresh\":\"hard\"}}}'",
-            severity=Severity.ERROR if health in ("Degraded", "Missing") or sync == "Unknown" else Severity.WARNING,
         ))
     return found
 

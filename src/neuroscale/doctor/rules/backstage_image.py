@@ -16,7 +16,7 @@ DEMO_IMAGES = ("backstage/backstage", "ghcr.io/backstage/backstage", "docker.io/
 
 def check(index: SnapshotIndex) -> list[DoctorFinding]:
     found = []
-    for deployment in index.list("Deployment", "backstage"):
+    for deployment in index.objects("Deployment", "backstage"):
         for container in dig(deployment, "spec", "template", "spec", "containers") or []:
             image = str(container.get("image", ""))
             repo = image.split("@")[0].rsplit(":", 1)[0] if ":" in image.split("/")[-1] else image.split("@")[0]

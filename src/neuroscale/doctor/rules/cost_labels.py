@@ -18,7 +18,7 @@ REQUIRED = (LABEL_OWNER, LABEL_COST_CENTER)
 def check(index: SnapshotIndex) -> list[DoctorFinding]:
     found = []
     for kind in ("InferenceService", "Deployment", "StatefulSet"):
-        for obj in index.list(kind):
+        for obj in index.objects(kind):
             if namespace_of(obj) in PLATFORM_NAMESPACES or namespace_of(obj) == "backstage":
                 continue
             if dig(obj, "metadata", "ownerReferences"):

@@ -24,9 +24,9 @@ _RESTORE = (
 
 
 def _uses_kserve(index: SnapshotIndex) -> bool:
-    return bool(index.list("Deployment", "kserve") or index.list("InferenceService")) or any(
+    return bool(index.objects("Deployment", "kserve") or index.objects("InferenceService")) or any(
         "serving.kserve.io" in str(dig(r, "group") or "")
-        for app in index.list("Application") for r in dig(app, "status", "resources") or []
+        for app in index.objects("Application") for r in dig(app, "status", "resources") or []
     )
 
 
@@ -45,7 +45,7 @@ def check(index: SnapshotIndex) -> list[DoctorFinding]:
     elif crd is not None and (cond := condition(crd, "Established")) and cond.get("status") != "True":
         found.append(_isvc_finding(ref(crd, "CustomResourceDefinition"),
                                    f"status.conditions[Established].status={cond.get('status')}", "is not Established"))
-    if "ApplicationSet" in index.missing_kinds() and index.list("Application"):
+    if "ApplicationSet" in index.missing_kinds() and index.objects("Application"):
         found.append(RULE.finding(
             obj=ObjectRef(kind="CustomResourceDefinition", name=APPSET_CRD), severity=Severity.WARNING,
             message="the ApplicationSet CRD is not installed: model endpoints cannot be generated from apps/*",

@@ -16,7 +16,7 @@ from neuroscale.findings import Severity
 
 def check(index: SnapshotIndex) -> list[DoctorFinding]:
     groups: dict[tuple[str, str], list[Obj]] = defaultdict(list)
-    for app in index.list("Application"):
+    for app in index.objects("Application"):
         repo = str(dig(app, "spec", "source", "repoURL") or "").rstrip("/").removesuffix(".git")
         path = str(dig(app, "spec", "source", "path") or "").strip("/")
         if repo and path:

@@ -23,7 +23,9 @@ MIN_TOKEN_LENGTH = 40
 
 
 def _problem(facts: Mapping[str, Any] | None) -> str:
-    if not facts or facts.get("shape") == "empty":
+    if facts is None:
+        return "is not set"
+    if facts.get("shape") == "empty":
         return "is empty"
     if facts.get("shape") == "placeholder":
         return f"is a placeholder (length {facts.get('length')})"
@@ -34,7 +36,7 @@ def _problem(facts: Mapping[str, Any] | None) -> str:
 
 def _cluster(index: SnapshotIndex) -> list[DoctorFinding]:
     found = []
-    for secret in index.list("Secret"):
+    for secret in index.objects("Secret"):
         facts = (secret.get("data") or {}).get(TOKEN_KEY)
         if facts is None:
             continue
@@ -52,7 +54,7 @@ def _cluster(index: SnapshotIndex) -> list[DoctorFinding]:
             ))
             continue
         updated = max((str(f.get("time", "")) for f in meta(secret).get("managedFields") or []), default="")
-        for pod in index.list("Pod", ns):
+        for pod in index.objects("Pod", ns):
             started = str(dig(pod, "status", "startTime") or "")
             if updated and started and started < updated:
                 found.append(RULE.finding(

@@ -20,14 +20,15 @@ _FIX = (
     "    if obj.status ~= nil and obj.status.conditions ~= nil then\n"
     "      for _, c in ipairs(obj.status.conditions) do\n"
     "        if c.type == \"Ready\" and c.status == \"True\" then hs.status = \"Healthy\"; hs.message = \"Ready\" end\n"
-    "        if c.type == \"Ready\" and c.status == \"False\" then hs.status = \"Degraded\"; hs.message = c.message end\n"
+    "        if c.type == \"Ready\" and c.status == \"False\" then\n"
+    "          hs.status = \"Degraded\"; hs.message = c.message\n        end\n"
     "      end\n    end\n    return hs"
 )
 
 
 def check(index: SnapshotIndex) -> list[DoctorFinding]:
     found = []
-    for app in index.list("Application"):
+    for app in index.objects("Application"):
         for res in dig(app, "status", "resources") or []:
             if res.get("kind") != "InferenceService" or dig(res, "health", "status") != "Progressing":
                 continue

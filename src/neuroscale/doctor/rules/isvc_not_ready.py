@@ -7,7 +7,7 @@ storage-initializer logs name the model URI, format or runtime problem.
 
 from __future__ import annotations
 
-from neuroscale.doctor.index import SnapshotIndex, condition, dig, name_of, namespace_of
+from neuroscale.doctor.index import Obj, SnapshotIndex, condition, dig, name_of, namespace_of
 from neuroscale.doctor.k8s import pod_problem, ref
 from neuroscale.doctor.model import Category, DoctorFinding, Rule
 from neuroscale.findings import Severity
@@ -15,9 +15,21 @@ from neuroscale.findings import Severity
 ISVC_LABEL = "serving.kserve.io/inferenceservice"
 
 
+def _unsupported_format(index: SnapshotIndex, isvc: Obj) -> str:
+    """Why no runtime can serve the model, when the cluster's runtimes were read and none matches."""
+    runtimes = index.objects("ClusterServingRuntime")
+    wanted = str(dig(isvc, "spec", "predictor", "model", "modelFormat", "name") or "")
+    if not runtimes or not wanted or dig(isvc, "spec", "predictor", "model", "runtime"):
+        return ""
+    supported = {str(f.get("name")) for r in runtimes for f in dig(r, "spec", "supportedModelFormats") or []
+                 if f.get("autoSelect", False)}
+    return "" if wanted in supported else (
+        f"no ClusterServingRuntime auto-selects modelFormat {wanted!r} (supported: {', '.join(sorted(supported))})")
+
+
 def check(index: SnapshotIndex) -> list[DoctorFinding]:
     found = []
-    for isvc in index.list("InferenceService"):
+    for isvc in index.objects("InferenceService"):
         ready = condition(isvc, "Ready")
         if ready is None or ready.get("status") == "True":
             continue
@@ -30,7 +42,10 @@ def check(index: SnapshotIndex) -> list[DoctorFinding]:
         logs = [line for p in pods for _, text in index.logs_matching(f"{namespace_of(p)}/{name_of(p)}/")
                 for line in text.splitlines() if "error" in line.lower()]
         types = {c.get("type") for c in failing}
-        if "IngressReady" in types:
+        unsupported = _unsupported_format(index, isvc)
+        if unsupported:
+            cause = unsupported
+        elif "IngressReady" in types:
             cause = "KServe could not create the route for the endpoint (ingress configuration)"
         elif "PredictorReady" in types:
             cause = "the predictor does not start: bad storageUri or image, a model format the runtime does not " \

@@ -7,7 +7,7 @@ why in their conditions.
 
 from __future__ import annotations
 
-from neuroscale.doctor.index import SnapshotIndex, condition, name_of
+from neuroscale.doctor.index import SnapshotIndex, condition, name_of, namespace_of
 from neuroscale.doctor.k8s import ref
 from neuroscale.doctor.model import Category, DoctorFinding, Rule
 from neuroscale.findings import Severity
@@ -18,7 +18,7 @@ KOURIER_CLASS = "kourier.ingress.networking.knative.dev"
 def check(index: SnapshotIndex) -> list[DoctorFinding]:
     found = []
     network = index.get("ConfigMap", "knative-serving", "config-network")
-    if network is not None and index.list("Pod", "kourier-system"):
+    if network is not None and index.objects("Pod", "kourier-system"):
         data = network.get("data") or {}
         cls = data.get("ingress-class") or data.get("ingress.class") or ""
         if cls != KOURIER_CLASS:
@@ -31,18 +31,18 @@ def check(index: SnapshotIndex) -> list[DoctorFinding]:
                 explains_when=("RoutesReady", "IngressNotConfigured", "Route "),
             ))
     for kind in ("Route", "KnativeService"):
-        for obj in index.list(kind):
+        for obj in index.objects(kind):
             ready = condition(obj, "Ready")
             if ready is None or ready.get("status") == "True":
                 continue
+            short = "route" if kind == "Route" else "ksvc"
             found.append(RULE.finding(
                 obj=ref(obj, "Route" if kind == "Route" else "Service"), severity=Severity.WARNING,
                 message=f"Knative {'Route' if kind == 'Route' else 'Service'} {name_of(obj)} is not Ready",
                 evidence=f"status.conditions[Ready]: {ready.get('reason', '')}: {ready.get('message', '')}",
                 root_cause="Knative could not program the route for this revision",
                 fix="kubectl -n kourier-system get pods; kubectl -n knative-serving get pods; "
-                f"kubectl -n {obj['metadata'].get('namespace', 'default')} describe {'route' if kind == 'Route' else 'ksvc'} "
-                f"{name_of(obj)}",
+                f"kubectl -n {namespace_of(obj)} describe {short} {name_of(obj)}",
             ))
     return found
 

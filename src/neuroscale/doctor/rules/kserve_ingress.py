@@ -23,8 +23,8 @@ _FIX_PATCH = (
 
 
 def _has_istio(index: SnapshotIndex) -> bool:
-    return bool(index.list("Pod", "istio-system")) or any(
-        name_of(c).endswith("networking.istio.io") for c in index.list("CustomResourceDefinition"))
+    return bool(index.objects("Pod", "istio-system")) or any(
+        name_of(c).endswith("networking.istio.io") for c in index.objects("CustomResourceDefinition"))
 
 
 def check(index: SnapshotIndex) -> list[DoctorFinding]:

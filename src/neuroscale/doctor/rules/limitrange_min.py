@@ -19,15 +19,15 @@ MIN_CPU_MESSAGE = "minimum cpu usage per Container"
 
 def check(index: SnapshotIndex) -> list[DoctorFinding]:
     found = []
-    serving_namespaces = {namespace_of(i) for i in index.list("InferenceService")}
+    serving_namespaces = {namespace_of(i) for i in index.objects("InferenceService")}
     denials: dict[str, str] = {}
     for kind in ("ReplicaSet", "Deployment", "Revision"):
-        for obj in index.list(kind):
+        for obj in index.objects(kind):
             for event in index.events_for(kind, namespace_of(obj), name_of(obj)):
                 if MIN_CPU_MESSAGE in str(event.get("message", "")):
                     denials[namespace_of(obj)] = f"{kind}/{name_of(obj)} event {event.get('reason')}: " \
                                                  f"{event.get('message')}"
-    for lr in index.list("LimitRange"):
+    for lr in index.objects("LimitRange"):
         ns = namespace_of(lr)
         for limit in dig(lr, "spec", "limits") or []:
             raw = (limit.get("min") or {}).get("cpu")

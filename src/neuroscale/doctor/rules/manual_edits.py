@@ -18,28 +18,25 @@ _SKIPPED_KINDS = frozenset({"Event", "Pod", "EndpointSlice", "ReplicaSet", "Secr
 
 def check(index: SnapshotIndex) -> list[DoctorFinding]:
     found = []
-    for kind, items in index.snapshot.get("objects", {}).items():
+    for kind, obj in index.every():
         if kind in _SKIPPED_KINDS:
             continue
-        for obj in items:
-            tracked = annotations_of(obj).get("argocd.argoproj.io/tracking-id") or labels_of(obj).get(
-                "app.kubernetes.io/instance")
-            if not tracked:
-                continue
-            manual = [f for f in meta(obj).get("managedFields") or [] if f.get("manager") in MANUAL_MANAGERS]
-            if not manual:
-                continue
-            last = manual[-1]
-            found.append(RULE.finding(
-                obj=ref(obj, str(obj.get("kind", kind))),
-                message=f"{kind} {ref(obj)} was changed with {last.get('manager')} outside Git",
-                evidence=f"metadata.managedFields[manager={last.get('manager')}, operation={last.get('operation')}, "
-                f"time={last.get('time')}]; tracked by Argo CD app {str(tracked).split(':')[0]}",
-                root_cause="an out-of-band kubectl change on a GitOps-managed object is temporary: self-heal or "
-                "the next sync restores what Git says",
-                fix="put the same change in Git (a kustomize patch next to the manifest), commit and push; then "
-                "`git log` shows it and Argo CD keeps it",
-            ))
+        tracked = annotations_of(obj).get("argocd.argoproj.io/tracking-id") or labels_of(obj).get(
+            "app.kubernetes.io/instance")
+        manual = [f for f in meta(obj).get("managedFields") or [] if f.get("manager") in MANUAL_MANAGERS]
+        if not tracked or not manual:
+            continue
+        last = manual[-1]
+        found.append(RULE.finding(
+            obj=ref(obj, str(obj.get("kind", kind))),
+            message=f"{kind} {ref(obj)} was changed with {last.get('manager')} outside Git",
+            evidence=f"metadata.managedFields[manager={last.get('manager')}, operation={last.get('operation')}, "
+            f"time={last.get('time')}]; tracked by Argo CD app {str(tracked).split(':')[0]}",
+            root_cause="an out-of-band kubectl change on a GitOps-managed object is temporary: self-heal or "
+            "the next sync restores what Git says",
+            fix="put the same change in Git (a kustomize patch next to the manifest), commit and push; then "
+            "`git log` shows it and Argo CD keeps it",
+        ))
     return found
 
 

@@ -44,11 +44,11 @@ def _load_failure(index: SnapshotIndex, endpoint: Mapping[str, Any]) -> str:
 
 def check(index: SnapshotIndex) -> list[DoctorFinding]:
     crashes: dict[str, int] = {}
-    for event in index.list("EngineEvent"):
+    for event in index.objects("EngineEvent"):
         if event.get("type") == "Warning" and event.get("reason") in CRASH_REASONS:
             crashes[str(event.get("endpoint"))] = crashes.get(str(event.get("endpoint")), 0) + 1
     found = []
-    for endpoint in index.list("Endpoint"):
+    for endpoint in index.objects("Endpoint"):
         name = str(endpoint.get("name", ""))
         line = _load_failure(index, endpoint)
         if not line and crashes.get(name, 0) < 2:

@@ -17,7 +17,7 @@ _PRESSURES = ("MemoryPressure", "DiskPressure", "PIDPressure")
 
 def check(index: SnapshotIndex) -> list[DoctorFinding]:
     found = []
-    for node in index.list("Node"):
+    for node in index.objects("Node"):
         for type_ in _PRESSURES:
             cond = condition(node, type_)
             if cond and cond.get("status") == "True":
@@ -28,8 +28,8 @@ def check(index: SnapshotIndex) -> list[DoctorFinding]:
                     fix="kubectl top nodes; kubectl top pods -A --sort-by=memory  # remove Istio if Kourier "
                     "is the ingress (`disableIstioVirtualHost: true`), or give the k3d node more memory",
                 ))
-    istio = [p for p in index.list("Pod", "istio-system") if name_of(p).startswith("istiod")]
-    if istio and index.list("Pod", "kourier-system"):
+    istio = [p for p in index.objects("Pod", "istio-system") if name_of(p).startswith("istiod")]
+    if istio and index.objects("Pod", "kourier-system"):
         found.append(RULE.finding(
             obj=ref(istio[0], "Pod"), severity=Severity.WARNING,
             message="Istio runs next to Kourier: about 1 GB of memory for an unused ingress",
@@ -37,7 +37,7 @@ def check(index: SnapshotIndex) -> list[DoctorFinding]:
             root_cause="Istio's control plane was installed although Knative routes through Kourier",
             fix="kubectl delete namespace istio-system  # after setting disableIstioVirtualHost: true",
         ))
-    for pod in index.list("Pod"):
+    for pod in index.objects("Pod"):
         for status in container_statuses(pod):
             last = (status.get("lastState") or {}).get("terminated") or {}
             if last.get("reason") == "OOMKilled":

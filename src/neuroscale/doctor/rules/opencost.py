@@ -16,7 +16,7 @@ INSTANCE = "app.kubernetes.io/instance"
 
 
 def check(index: SnapshotIndex) -> list[DoctorFinding]:
-    deployments = [d for d in index.list("Deployment", "opencost") if labels_of(d).get(INSTANCE)]
+    deployments = [d for d in index.objects("Deployment", "opencost") if labels_of(d).get(INSTANCE)]
     if not deployments:
         return []
     available = sum(int(dig(d, "status", "availableReplicas") or 0) for d in deployments)

@@ -50,7 +50,7 @@ def check(index: SnapshotIndex) -> list[DoctorFinding]:
             root_cause="endpoint hostnames resolve to public servers that answer 405, not to your ingress",
             fix=_FIX, explains_when=(kserve_domain,),
         ))
-    for isvc in index.list("InferenceService"):
+    for isvc in index.objects("InferenceService"):
         host = urlparse(str(dig(isvc, "status", "url") or "")).hostname or ""
         if _placeholder(host):
             found.append(RULE.finding(

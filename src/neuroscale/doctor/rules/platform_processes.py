@@ -34,10 +34,11 @@ def check(index: SnapshotIndex) -> list[DoctorFinding]:
             message=f"the {name} is not running" + (f" (stale pid {proc.get('pid')})" if stale else ""),
             evidence=(f"{proc.get('pid_file')}: pid {proc.get('pid')} is not alive" if stale
                       else f"{proc.get('pid_file')} does not exist") + (f"; last log line: {log}" if log else ""),
-            root_cause=f"the {name} process " + ("died" if stale else "was never started") + f": {_IMPACT.get(name, '')}",
+            root_cause=f"the {name} process {'died' if stale else 'is stopped (or was never started)'}: "
+            f"{_IMPACT.get(name, '')}",
             fix=f"neuroscale up --home {index.host.get('home', '.neuroscale')}"
             + (f"  # see {proc.get('log_file')}" if proc.get("log_file") else ""),
-            explains_when=("status.health.status=",) if name == "reconciler" else (),
+            explains_when=("endpoint status",) if name == "reconciler" else (),
         ))
     return found
 

@@ -50,7 +50,7 @@ def _age_s(pod: Obj, taken_at: str) -> float | None:
     try:
         return (datetime.fromisoformat(taken_at.replace("Z", "+00:00"))
                 - datetime.fromisoformat(str(started).replace("Z", "+00:00"))).total_seconds()
-    except ValueError:
+    except (TypeError, ValueError):
         return None
 
 
@@ -64,7 +64,7 @@ def _log_tail(index: SnapshotIndex, pod: Obj, container: str) -> str:
 def check(index: SnapshotIndex) -> list[DoctorFinding]:
     found = []
     taken_at = str(index.meta.get("takenAt", ""))
-    for pod in index.list("Pod"):
+    for pod in index.objects("Pod"):
         if labels_of(pod).get(REPO_SERVER_LABEL[0]) == REPO_SERVER_LABEL[1]:
             continue
         for status in container_statuses(pod):

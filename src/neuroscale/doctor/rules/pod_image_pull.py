@@ -18,7 +18,7 @@ DEAD_REGISTRIES = ("gcr.io/kubebuilder/",)
 
 def check(index: SnapshotIndex) -> list[DoctorFinding]:
     found = []
-    for pod in index.list("Pod"):
+    for pod in index.objects("Pod"):
         for status in container_statuses(pod):
             reason, message = waiting(status)
             if reason not in PULL_FAILURES:

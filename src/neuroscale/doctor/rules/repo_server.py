@@ -8,7 +8,7 @@ stuck in `Unknown` or failing with `rpc error: code = Unavailable`.
 from __future__ import annotations
 
 from neuroscale.doctor.index import SnapshotIndex
-from neuroscale.doctor.k8s import container_statuses, pod_problem, pod_ready, ref
+from neuroscale.doctor.k8s import container_statuses, pod_problem, pod_ready, ref, waiting
 from neuroscale.doctor.model import Category, DoctorFinding, Rule
 from neuroscale.findings import ObjectRef, Severity
 
@@ -30,8 +30,8 @@ def check(index: SnapshotIndex) -> list[DoctorFinding]:
     fatal = next((line for key, text in index.logs_matching(f"argocd/{pod['metadata']['name']}/")
                   for line in text.splitlines() if "level=fatal" in line), "")
     evidence = f"{pod_problem(pod) or 'not Ready'}, restartCount={restarts}" + (f"; log: {fatal}" if fatal else "")
-    return [_finding(ref(pod, "Pod"), f"argocd-repo-server is not Ready ({pod_problem(pod) or 'not Ready'})",
-                     evidence)]
+    reason = next((waiting(s)[0] for s in container_statuses(pod) if waiting(s)[0]), "not Ready")
+    return [_finding(ref(pod, "Pod"), f"argocd-repo-server is not Ready ({reason}, {restarts} restarts)", evidence)]
 
 
 def _finding(obj: ObjectRef, message: str, evidence: str) -> DoctorFinding:

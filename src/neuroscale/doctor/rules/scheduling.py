@@ -14,7 +14,7 @@ from neuroscale.findings import Severity
 
 def check(index: SnapshotIndex) -> list[DoctorFinding]:
     found = []
-    for pod in index.list("Pod"):
+    for pod in index.objects("Pod"):
         if dig(pod, "status", "phase") != "Pending":
             continue
         events = [e for e in index.events_for("Pod", namespace_of(pod), name_of(pod))

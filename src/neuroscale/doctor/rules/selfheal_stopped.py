@@ -15,7 +15,7 @@ from neuroscale.findings import Severity
 
 def check(index: SnapshotIndex) -> list[DoctorFinding]:
     found = []
-    for app in index.list("Application"):
+    for app in index.objects("Application"):
         automated = dig(app, "spec", "syncPolicy", "automated")
         op = dig(app, "status", "operationState") or {}
         if automated is None or op.get("phase") not in ("Failed", "Error"):

@@ -12,7 +12,7 @@ WEBHOOK_KINDS = ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration
 
 def webhook_services(index: SnapshotIndex) -> Iterator[tuple[str, Obj, Mapping[str, Any], str, str]]:
     for kind in WEBHOOK_KINDS:
-        for config in index.list(kind):
+        for config in index.objects(kind):
             for hook in config.get("webhooks") or []:
                 service = (hook.get("clientConfig") or {}).get("service")
                 if service:

@@ -8,11 +8,12 @@ message says `failed calling webhook` / `no endpoints available` for it.
 
 from __future__ import annotations
 
-from neuroscale.doctor.index import SnapshotIndex, name_of
+from neuroscale.doctor.index import SnapshotIndex, name_of, namespace_of
 from neuroscale.doctor.k8s import pod_problem, pods_of_service, ready_addresses, ref
 from neuroscale.doctor.model import Category, DoctorFinding, Rule
 from neuroscale.doctor.rules.webhook_common import explains, webhook_services
 from neuroscale.findings import Severity
+
 
 def check(index: SnapshotIndex) -> list[DoctorFinding]:
     found = []
@@ -24,7 +25,7 @@ def check(index: SnapshotIndex) -> list[DoctorFinding]:
         seen.add((kind, name_of(config), service))
         fail = hook.get("failurePolicy", "Fail") == "Fail"
         pods = list(pods_of_service(index, svc))
-        why = "; ".join(f"pod {p['metadata']['namespace']}/{name_of(p)}: {pod_problem(p) or 'not Ready'}"
+        why = "; ".join(f"pod {namespace_of(p)}/{name_of(p)}: {pod_problem(p) or 'not Ready'}"
                         for p in pods[:3]) or "no pods match the Service selector"
         kyverno = namespace == "kyverno"
         found.append(RULE.finding(
@@ -46,7 +47,6 @@ def check(index: SnapshotIndex) -> list[DoctorFinding]:
             covers=("FM-22",) if kyverno else ("FM-16",),
         ))
     return found
-
 
 
 RULE = Rule(

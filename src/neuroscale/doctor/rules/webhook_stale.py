@@ -13,6 +13,7 @@ from neuroscale.doctor.model import Category, DoctorFinding, Rule
 from neuroscale.doctor.rules.webhook_common import breadth, explains, webhook_services
 from neuroscale.findings import Severity
 
+
 def check(index: SnapshotIndex) -> list[DoctorFinding]:
     found = []
     for kind, config, hook, namespace, service in webhook_services(index):
@@ -32,7 +33,6 @@ def check(index: SnapshotIndex) -> list[DoctorFinding]:
             explains_when=(*explains(namespace, service), f'"{hook.get("name")}"'),
         ))
     return found
-
 
 
 RULE = Rule(

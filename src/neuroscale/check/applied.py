@@ -1,9 +1,10 @@
-"""What Kustomize does with files, as far as the checks need to know.
+"""Which documents reach the API server, as far as the checks need to know.
 
-Patch files listed in a kustomization are partial objects: they are merged at
-build time, never applied on their own, so schema validation and policies
-skip them (the lints still read them). Argo CD applies a directory as plain
-manifests only when it holds no kustomization or chart.
+Patch files listed in a kustomization are partial objects merged at build
+time; Kustomizations and Backstage catalog entities look like objects but are
+read by other tools. Schema validation and policies skip them (the lints still
+read them). Argo CD applies a directory as plain manifests only when it holds
+no kustomization or chart.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from pathlib import PurePosixPath
 from neuroscale.check.model import RepoView
 
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+#: API groups of documents other tools read (kustomize, Backstage's catalog); never sent to the API server.
+NOT_APPLIED_GROUPS = frozenset({"kustomize.config.k8s.io", "config.kubernetes.io", "backstage.io",
+                                "scaffolder.backstage.io"})
 PATCH_KEYS = ("patches", "patchesStrategicMerge", "patchesJson6902")
 
 
@@ -24,6 +28,12 @@ def _normalise(path: PurePosixPath) -> str:
         elif part not in (".", ""):
             parts.append(part)
     return "/".join(parts)
+
+
+def not_applied(view: RepoView) -> set[str]:
+    """Files whose objects never reach the API server alone: patches, kustomize configuration, catalog entities."""
+    others = {doc.path for doc in view.objects() if doc.group in NOT_APPLIED_GROUPS}
+    return patch_files(view) | others
 
 
 def patch_files(view: RepoView) -> set[str]:

@@ -1,0 +1,82 @@
+"""The generated repository passes the real `neuroscale check`, and its CI step gates on it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from neuroscale.check.model import CheckOptions
+from neuroscale.check.runner import run_check
+from neuroscale.platform.options import InitOptions
+from neuroscale.spec.endpoint import EndpointSpec
+from neuroscale.spec.manifest import manifest_path, render
+from neuroscale.yamlio import load_one
+
+from tests.platform.conftest import make_options, write_repo
+
+#: Findings the generated repository cannot avoid today, each for a stated reason (reported to the lead):
+#: the Backstage Template is a catalog entity, not a Kubernetes object, and KnativeServing's CRD ships
+#: inside the pinned Knative operator chart rather than in the reference CRDs; the Backstage chart is
+#: referenced by version, not vendored (upstream charts must not be copied into the repository).
+KNOWN_GAPS = {
+    ("NS-S002", "backstage/templates/model-endpoint/template.yaml"),
+    ("NS-S002", "infrastructure/serving-stack/knative-serving.yaml"),
+    ("NS-L004", "infrastructure/backstage/Chart.yaml"),
+}
+
+
+def crd_dirs(reference: Path) -> tuple[Path, ...]:
+    return tuple(sorted(p for p in (reference / "crds").iterdir() if p.is_dir()))
+
+
+def test_generated_repository_has_no_findings(platform_repo: tuple[Path, InitOptions], reference: Path) -> None:
+    root, _ = platform_repo
+    report = run_check(root, options=CheckOptions(crd_dirs=crd_dirs(reference)))
+    unexpected = [f"{f.severity.value} {f.rule} {f.location}: {f.message}" for f in report.findings
+                  if (f.rule, f.file) not in KNOWN_GAPS]
+    assert unexpected == []
+    assert report.exit_code == 0 and report.checked_objects > 20
+
+
+def git(root: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(root), "-c", "user.name=ci", "-c", "user.email=ci@acme.dev", *args],
+                   check=True, capture_output=True)
+
+
+@pytest.mark.parametrize("broken", [False, True], ids=["good-endpoint", "unlabelled-endpoint"])
+def test_ci_step_gates_on_the_check(reference: Path, tmp_path: Path, broken: bool) -> None:
+    root = tmp_path / "repo"
+    write_repo(root, make_options())
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "platform")
+    git(root, "update-ref", "refs/remotes/origin/main", "HEAD")
+    git(root, "checkout", "-qb", "endpoint/fraud")
+    text = render(EndpointSpec.from_input({"name": "fraud", "owner": "team-risk", "costCenter": "cc-1",
+                                           "storageUri": "s3://models/fraud"}))
+    if broken:
+        text = text.replace('    cost-center: "cc-1"\n', "")
+    target = root / manifest_path("fraud")
+    target.parent.mkdir(parents=True)
+    target.write_text(text)
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "endpoint")
+    runner = tmp_path / "runner"
+    shutil.copytree(reference / "crds", runner / "crds")
+    outputs, summary = tmp_path / "out", tmp_path / "summary"
+    workflow = load_one((root / ".github/workflows/neuroscale-check.yaml").read_text())
+    script = next(step["run"] for step in workflow["jobs"]["check"]["steps"] if step.get("id") == "check")
+    env = {**os.environ, "GITHUB_BASE_REF": "main", "RUNNER_TEMP": str(runner), "GITHUB_OUTPUT": str(outputs),
+           "GITHUB_STEP_SUMMARY": str(summary), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    done = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", script], cwd=root, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    status = outputs.read_text().strip()
+    assert status == ("status=1" if broken else "status=0")
+    report = (root / "neuroscale-check.md").read_text()
+    assert report == summary.read_text() and ("cost-center" in report) == broken
