@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from xml.etree import ElementTree as ET
@@ -157,8 +158,6 @@ def test_markdown_format(run_cli: Run, clean_repo: Path) -> None:
 
 
 def test_upstream_kserve_install_inputs_are_flagged(run_cli: Run, tmp_path: Path, reference: Path) -> None:
-    import shutil
-
     repo = tmp_path / "platform"
     shutil.copytree(reference / "upstream/kserve-v0.12.1/config", repo / "serving/kserve")
     code, out, _ = run_cli(str(repo), "--format", "json")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -111,7 +112,7 @@ def test_l001_a_referenced_crd_delete_is_still_critical() -> None:
 def _ingress_config(reference: Path, **ingress: object) -> str:
     doc = yamlio.load_one((reference / KSERVE / "configmap/inferenceservice.yaml").read_text())
     if ingress:
-        doc["data"]["ingress"] = __import__("json").dumps(ingress)
+        doc["data"]["ingress"] = json.dumps(ingress)
     return yamlio.dump(doc)
 
 

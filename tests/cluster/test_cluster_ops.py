@@ -123,3 +123,11 @@ def test_cli_wrong_context_is_a_clear_error(tmp_path: Path) -> None:
         code, _, exc = cli("cluster", "status", "--kubeconfig", str(api.kubeconfig(tmp_path / "kc")),
                            "--context", "nope")
     assert isinstance(exc, NotFound) and exc.where == "--context"
+
+
+def test_status_table_shows_every_section(tmp_path: Path) -> None:
+    with FakeApi.from_fixture("healthy") as api:
+        code, out, exc = cli("cluster", "status", "--kubeconfig", str(api.kubeconfig(tmp_path / "kc")))
+    assert code == 0, (out, exc)
+    for text in ("Applications", "Endpoints", "Policies", "Quotas", "demo-iris", "neuroscale-quota", "k3d-neuroscale"):
+        assert text in out

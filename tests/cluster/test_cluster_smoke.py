@@ -102,3 +102,16 @@ def test_drift_check_deletes_and_waits_for_self_heal(tmp_path: Path, ingress: Fa
     assert result.outcome == ("PASS" if heals else "FAIL")
     assert [r["path"] for r in api.requests if r["method"] == "DELETE"] == [
         "/apis/apps/v1/namespaces/backstage/deployments/neuroscale-backstage"]
+
+
+def test_placeholder_endpoint_url_fails_before_any_request(tmp_path: Path, ingress: FakeIngress) -> None:
+    state = json.loads((Path(__file__).parent / "fixtures/state-healthy.json").read_text())
+    for obj in state["objects"]:
+        if obj["kind"] == "InferenceService":
+            obj["status"]["url"] = "http://demo-iris.default.example.com"
+    with FakeApi(state) as api:
+        kube = connect(kubeconfig=api.kubeconfig(tmp_path / "kc"))
+        results = run_cluster_smoke(kube, SmokeSettings(gateway_url=ingress.url))
+        kube.close()
+    result = next(r for r in results if r.name == "Inference through the ingress")
+    assert result.outcome == "FAIL" and "placeholder" in result.detail and ingress.seen == []

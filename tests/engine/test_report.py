@@ -98,3 +98,12 @@ def test_unreadable_main_keeps_serving_and_says_why() -> None:
     ready = status.condition(ConditionType.Ready)
     assert ready is not None and ready.reason == "SourceUnavailable" and "git failed" in ready.message
     assert route.ready and status.health is Health.Degraded
+
+
+def test_ingress_waits_for_the_gateway_to_load_the_route() -> None:
+    obs = Observation(ADMITTED, R1, 1, R1, UP, Phase.Ready, FailureRecord(), False, "abc", route_applied=False)
+    status, route = report(EndpointState("iris", "default"), obs, domain="localhost", gateway_port=8080, now="T")
+    ingress = status.condition(ConditionType.IngressReady)
+    assert ingress is not None and ingress.status.value == "Unknown" and "gateway" in ingress.message
+    assert not status.ready and status.health is Health.Progressing
+    assert route.ready and route.upstream == UP

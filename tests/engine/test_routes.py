@@ -37,3 +37,13 @@ def test_rewritten_only_on_change(tmp_path: Path) -> None:
     assert writer.write([READY, DOWN])
     assert writer.write([])
     assert json.loads(path.read_text())["endpoints"] == {}
+
+
+def test_stamps_move_only_for_changed_entries(tmp_path: Path) -> None:
+    writer = RoutesWriter(tmp_path / "routes.json", domain="localhost")
+    writer.write([READY, DOWN])
+    first = writer.stamp_of("iris")
+    assert first and writer.stamp_of("bad") == first
+    writer.write([READY, RouteEntry("bad", "ml", False, reason="CrashLoopBackOff")])
+    assert writer.stamp_of("iris") == first and writer.stamp_of("bad") > first
+    assert json.loads((tmp_path / "routes.json").read_text())["updated"] == writer.stamp_of("bad")

@@ -71,6 +71,7 @@ class World:
     clock: FakeClock
     store: EngineStore
     ep: EndpointState
+    gateway_moved: bool = True  # what the gateway's acknowledgement says
 
     def tick(self, advance: float = 0.05) -> None:
         self.clock.now += advance
@@ -88,8 +89,10 @@ class World:
 def world(tmp_path: Path) -> World:
     runtime, clock = FakeRuntime(), FakeClock()
     store = EngineStore(connect(tmp_path / "state.db"))
-    settings = EngineSettings(home=Home(tmp_path), drain_grace=0.5, stop_grace=5.0, startup_timeout=10.0)
+    settings = EngineSettings(home=Home(tmp_path), drain_grace=0.5, max_drain=10.0, stop_grace=5.0,
+                              startup_timeout=10.0)
     world = World(StepContext(settings, runtime, store, clock), runtime, clock, store, EndpointState("iris", "default"))
+    world.ctx.route_applied = lambda _name: world.gateway_moved
     world.target(1)
     return world
 
@@ -208,3 +211,17 @@ def test_serving_revision_is_kept_alive_while_the_new_one_fails(world: World) ->
     world.tick()
     restarted = world.runtime.started[-1]
     assert restarted.revision == "iris-predictor-00001" and restarted.pid != old.pid
+
+
+@pytest.mark.parametrize(("gateway_confirms", "waited", "stopped"),
+                         [(True, 0.6, True), (False, 0.6, False), (False, 10.1, True)],
+                         ids=["confirmed", "unconfirmed", "unconfirmed-past-max-drain"])
+def test_drain_waits_for_the_gateway(world: World, gateway_confirms: bool, waited: float, stopped: bool) -> None:
+    old = serve_first_revision(world)
+    world.target(2, SPEC.model_copy(update={"storage_uri": "/m2.joblib"}))
+    world.tick()
+    world.runtime.ready_pids.add(world.runtime.started[-1].pid)
+    world.gateway_moved = gateway_confirms
+    world.tick()
+    world.tick(waited)
+    assert ((old.pid, signal.SIGTERM) in world.runtime.signals) is stopped

@@ -117,3 +117,12 @@ def test_token_info_shows_only_the_length(monkeypatch: pytest.MonkeyPatch, tmp_p
     mirror = GitRepo.init_bare(tmp_path / "m.git", files={"x": b""}, author=AUTHOR, message="seed")
     info = str(GitHubProvider(mirror, remote_url=str(remote)).token_info)
     assert TOKEN not in info and str(len(TOKEN)) in info
+
+
+def test_for_remote_pushes_to_a_plain_remote_through_a_fresh_mirror(tmp_path: Path, remote: Path) -> None:
+    from neuroscale.gitops.github_provider import for_remote
+
+    gh = for_remote(str(remote), mirror=tmp_path / "cache" / "mirror.git", token=None)
+    assert gh.github_repo is None
+    pr = gh.propose(proposal())
+    assert git("--git-dir", str(remote), "rev-parse", "refs/heads/endpoint/fraud") == pr.head_sha

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from neuroscale.cli import init as init_cli
 from neuroscale.errors import InvalidInput
-from neuroscale.platform.options import InitOptions, github_slug
+from neuroscale.gitops.github_provider import github_repository as github_slug
+from neuroscale.platform.options import InitOptions
 from neuroscale.platform.writer import MANIFEST
 
 from tests.platform.conftest import make_options, write_repo

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -160,14 +161,21 @@ def test_cel_rule_with_variables_and_preconditions() -> None:
     ({"mutate": {"patchStrategicMerge": {}}}, None, "mutate"),
     ({"generate": {"kind": "ConfigMap"}}, None, "generate"),
     ({"verifyImages": [{"imageReferences": ["*"]}]}, None, "verifyImages"),
-    ({}, {"deny": {"conditions": {"any": []}}}, "validate.deny"),
-    ({}, {"foreach": [{"list": "x"}]}, "validate.foreach"),
+    ({}, {"deny": {}}, "deny without conditions"),
+    ({}, {"foreach": [{"list": "request.object.spec.containers", "context": [{"name": "x"}],
+                       "pattern": {"image": "*"}}]}, "validate.foreach with context"),
+    ({}, {"foreach": [{"pattern": {"image": "*"}}]}, "without a list"),
     ({}, {"podSecurity": {"level": "baseline"}}, "validate.podSecurity"),
-    ({"preconditions": {"any": [{"key": "a", "operator": "Equals", "value": "a"}]}}, None, "preconditions"),
     ({"context": [{"name": "cm", "configMap": {"name": "x"}}]}, None, "context"),
-    ({}, {"pattern": {"metadata": {"name": "{{ request.object.kind }}"}}}, "variables"),
     ({}, {"cel": {"expressions": [{"expression": "object.spec.("}]}}, "does not compile"),
     ({}, {"pattern": {"metadata": {"+(labels)": {"a": "b"}}}}, "add-if-not-present"),
+    ({"preconditions": {"all": [{"key": "{{ request.object.[ }}", "operator": "Equals", "value": "x"}]}}, None,
+     "does not parse"),
+    ({}, {"deny": {"conditions": {"any": [{"key": "{{ images.containers }}", "operator": "Equals",
+                                           "value": "x"}]}}}, "context data"),
+    ({}, {"deny": {"conditions": {"any": [{"key": "{{ x509_decode(request.object.data) }}", "operator": "Equals",
+                                           "value": "x"}]}}}, "function not available"),
+    ({}, {"deny": {"conditions": {"any": [{"key": "a", "operator": "Resembles", "value": "b"}]}}}, "operator"),
 ])
 def test_unevaluable_rules_are_errors(rule_extra: dict[str, Any], validate: dict[str, Any] | None,
                                       construct: str) -> None:
@@ -205,3 +213,68 @@ def test_cel_rule_with_params_from_the_set() -> None:
     assert finding.message == "banned tag"
     [missing] = about_object(findings_for(policy(validate=validate), [POD, TEAM_A]))
     assert "parameter" in missing.message
+
+
+def deny(conditions: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"message": "denied {{ request.object.metadata.name }}", "deny": {"conditions": conditions}, **extra}
+
+
+@pytest.mark.parametrize(("conditions", "denied"), [
+    ({"any": [{"key": "{{ request.operation }}", "operator": "Equals", "value": "CREATE"}]}, True),
+    ({"any": [{"key": "{{ request.object.metadata.labels.app }}", "operator": "AnyIn", "value": ["web", "db"]}]},
+     False),
+    ({"any": [{"key": "{{ request.object.spec.containers[].image }}", "operator": "AnyIn", "value": ["*:latest"]}]},
+     True),
+    ({"all": [{"key": "{{ length(request.object.spec.containers) }}", "operator": "GreaterThan", "value": 1}]},
+     False),
+    ({"all": [{"key": "{{ request.object.metadata.labels.team || '' }}", "operator": "Equals", "value": ""}]}, True),
+    ([{"key": "{{ to_upper(request.object.metadata.name) }}", "operator": "Equals", "value": "API-*"}], True),
+    ({"any": [{"key": "{{ request.object.metadata.namespace }}", "operator": "NotIn", "value": ["team-a"]}]},
+     False),
+    ({"all": [{"key": "2Gi", "operator": "GreaterThanOrEquals", "value": "1024Mi"},
+              {"key": "{{ request.object.metadata.annotations.owner }}", "operator": "AnyNotIn",
+               "value": ["team-b"]}]}, True),
+])
+def test_deny_conditions(conditions: Any, denied: bool) -> None:
+    findings = about_object(findings_for(policy(validate=deny(conditions))))
+    assert bool(findings) is denied
+    if denied:
+        assert "denied api-1" in findings[0].message
+
+
+def test_preconditions_skip_the_rule() -> None:
+    skipped = policy(preconditions={"all": [{"key": "{{ request.object.metadata.labels.app }}",
+                                             "operator": "Equals", "value": "db"}]})
+    assert not about_object(findings_for(skipped))
+    applied = policy(preconditions={"any": [{"key": "{{ request.operation || 'BACKGROUND' }}",
+                                             "operator": "AnyIn", "value": ["CREATE", "UPDATE"]}]})
+    assert about_object(findings_for(applied))
+
+
+def test_unset_variable_is_an_error_not_a_pass() -> None:
+    document = policy(validate=deny({"any": [{"key": "{{ request.object.metadata.labels.team }}",
+                                              "operator": "Equals", "value": "x"}]}))
+    [finding] = about_object(findings_for(document))
+    assert finding.severity is Severity.ERROR and finding.extra["result"] == "error"
+    assert "not set" in finding.message
+
+
+def test_foreach_with_deny_and_element_variables() -> None:
+    validate = {"message": "no latest", "foreach": [{
+        "list": "request.object.spec.containers",
+        "preconditions": {"all": [{"key": "{{ element.name }}", "operator": "Equals", "value": "api"}]},
+        "deny": {"conditions": {"any": [{"key": "{{ element.image }}", "operator": "Equals", "value": "*:latest"}]}},
+    }]}
+    [finding] = about_object(findings_for(policy(validate=validate)))
+    assert finding.field_path == "spec.containers.0"
+    other = json.loads(json.dumps(validate).replace('"value": "api"', '"value": "sidecar"'))
+    assert not about_object(findings_for(policy(validate=other)))
+
+
+def test_variables_inside_patterns() -> None:
+    validate = {"message": "label must equal the name",
+                "pattern": {"metadata": {"labels": {"app": "{{ request.object.metadata.name }}"}}}}
+    assert about_object(findings_for(policy(validate=validate)))
+    same = copy.deepcopy(POD)
+    same["metadata"]["labels"]["app"] = "api-1"
+    assert not about_object(findings_for(policy(validate=validate), [same, TEAM_A]))

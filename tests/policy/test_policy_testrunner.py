@@ -159,6 +159,8 @@ def test_unscored_policy_reports_warn(tmp_path: Path, capsys: pytest.CaptureFixt
         "resources.yaml"], "results": [{"policy": "disallow-latest-tag", "rule": "r", "resources": ["mongo"],
                                         "patchedResources": "patched.yaml", "result": "pass"}]})), "mutate"),
     (lambda d: (d / "kyverno-test.yaml").unlink(), "no kyverno-test.yaml"),
+    (lambda d: (d / "values.yaml").write_text(dump({**VALUES, "globalValues": {"request.operation": "UPDATE"}})),
+     "globalValues"),
 ])
 def test_unrunnable_suites_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], setup: Any,
                                   fragment: str) -> None:

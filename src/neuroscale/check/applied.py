@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
-from neuroscale.check.model import RepoView
+from neuroscale.check.model import Document, RepoView
 
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 #: API groups of documents other tools read (kustomize, Backstage's catalog); never sent to the API server.
@@ -34,6 +34,12 @@ def not_applied(view: RepoView) -> set[str]:
     """Files whose objects never reach the API server alone: patches, kustomize configuration, catalog entities."""
     others = {doc.path for doc in view.objects() if doc.group in NOT_APPLIED_GROUPS}
     return patch_files(view) | others
+
+
+def applied_objects(view: RepoView) -> list[Document]:
+    """Objects that reach the API server as written (what cost and the rendered diff count)."""
+    skipped = not_applied(view)
+    return [doc for doc in view.objects() if doc.path not in skipped]
 
 
 def patch_files(view: RepoView) -> set[str]:

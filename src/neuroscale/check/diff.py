@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from neuroscale.check.applied import applied_objects
 from neuroscale.check.model import Document, RepoView
 
 MAX_FIELDS = 50
@@ -71,7 +72,7 @@ def field_changes(before: Any, after: Any, path: str = "", *, secret: bool = Fal
 
 
 def _index(view: RepoView) -> dict[tuple[str, str, str, str], Document]:
-    return {doc.key: doc for doc in view.objects()}
+    return {doc.key: doc for doc in applied_objects(view)}
 
 
 def rendered_diff(base: RepoView, head: RepoView) -> list[ObjectChange]:

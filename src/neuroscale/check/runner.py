@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
+from neuroscale.check.applied import applied_objects
 from neuroscale.check.diff import rendered_diff
 from neuroscale.check.lints import run_lints
 from neuroscale.check.loader import build_view, read_tree
@@ -41,8 +43,8 @@ def changed_files(base: Mapping[str, bytes], head: Mapping[str, bytes]) -> tuple
 
 
 def _workloads_cost(base: RepoView, head: RepoView, prices: PriceTable) -> CostDelta:
-    def of(view: RepoView) -> list[tuple[str, dict]]:  # type: ignore[type-arg]
-        return [(doc.path, doc.data) for doc in view.objects()]
+    def of(view: RepoView) -> list[tuple[str, Any]]:
+        return [(doc.path, doc.data) for doc in applied_objects(view)]
 
     return cost_delta(workloads(of(base)), workloads(of(head)), prices)
 

@@ -15,7 +15,7 @@ import httpx
 from neuroscale.cluster.results import SmokeResult, failed, passed, skipped
 from neuroscale.db import connect
 from neuroscale.findings import Severity
-from neuroscale.home import DEFAULT_GATEWAY_PORT, DEFAULT_HOST, Home
+from neuroscale.home import Home
 
 IRIS = [[6.8, 2.8, 4.8, 1.4], [6.0, 3.4, 4.5, 1.6]]
 _BAD_ISVC = {"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
@@ -33,22 +33,25 @@ def _policy_check() -> SmokeResult:
     return passed("D Policy", "Unlabelled InferenceService denied", f"{denials[0].rule}: {denials[0].message[:100]}")
 
 
-def run_embedded_smoke(home: Home, *, gateway_port: int = DEFAULT_GATEWAY_PORT) -> list[SmokeResult]:
+def run_embedded_smoke(home: Home, *, gateway_url: str | None = None) -> list[SmokeResult]:
+    """Checks in dependency order; the gateway URL defaults to what `neuroscale up` recorded in the home."""
     from neuroscale.engine.store import StatusStore
+    from neuroscale.supervisor.settings import load_settings
 
     if not home.state_db.is_file():
         return [failed("0 Prerequisites", "Platform home", f"no state database at {home.state_db}",
-                       "start the platform: neuroscale platform up (or pass --home)")]
+                       "start the platform: neuroscale up (or pass --home)")]
     results = [passed("0 Prerequisites", "Platform home", str(home.root))]
-    gateway = f"http://{DEFAULT_HOST}:{gateway_port}"
+    gateway = (gateway_url or load_settings(home).gateway_url).rstrip("/")
+    health: int | str
     try:
-        httpx.get(gateway + "/", timeout=3)
-        results.append(passed("0 Prerequisites", "Gateway reachable", gateway))
-        gateway_up = True
+        health = httpx.get(gateway + "/healthz", timeout=3).status_code
     except httpx.HTTPError as exc:
-        results.append(failed("0 Prerequisites", "Gateway reachable", f"{gateway}: {type(exc).__name__}",
-                              "start the platform: neuroscale platform up"))
-        gateway_up = False
+        health = type(exc).__name__
+    gateway_up = health == 200
+    results.append(passed("0 Prerequisites", "Gateway healthy", gateway) if gateway_up else
+                   failed("0 Prerequisites", "Gateway healthy", f"{gateway}/healthz: {health}",
+                          "start the platform: neuroscale up"))
     conn = connect(home.state_db)
     try:
         endpoints = StatusStore(conn).list_endpoints()

@@ -31,6 +31,8 @@ from neuroscale.cluster.results import SmokeResult, failed, passed, skipped
 from neuroscale.platform.argocd import APPSET_NAME
 from neuroscale.platform.backstage import BACKSTAGE_NAMESPACE, RELEASE
 from neuroscale.platform.components import OPENCOST_NAMESPACE, OPENCOST_RELEASE
+from neuroscale.platform.options import check_domain
+from neuroscale.errors import InvalidInput
 from neuroscale.platform.governance import LIMITS_NAME, QUEUE_PROXY_CPU, QUOTA_NAME
 from neuroscale.spec.fields import LABEL_COST_CENTER, LABEL_OWNER
 from neuroscale.spec.quantity import parse_quantity
@@ -172,6 +174,11 @@ def _inference(kube: Kube, settings: SmokeSettings) -> list[SmokeResult]:
     isvc = ready[0]
     model = name_of(isvc)
     host = urlparse(str(isvc["status"]["url"])).hostname or ""
+    try:
+        check_domain(host)
+    except InvalidInput:
+        return [failed("B Serving", name, f"{model} has the placeholder URL host {host} (FM-18)",
+                       "re-run `neuroscale init --domain <a domain you control>` and merge the change")]
     url = f"{settings.gateway_url.rstrip('/')}/v1/models/{model}:predict"
     try:
         resp = httpx.post(url, json={"instances": settings.instances}, headers={"Host": host}, timeout=15)

@@ -13,14 +13,15 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from neuroscale.engine import procfs
 from neuroscale.engine.backoff import FailureRecord
 from neuroscale.engine.clock import Clock, iso
 from neuroscale.engine.desired import Admitted, Desired, desired_state
-from neuroscale.engine.report import observe, report
+from neuroscale.engine.gateway_ack import GatewayAck
+from neuroscale.engine.report import Observation, observe, report
 from neuroscale.engine.revisions import plan_revision
 from neuroscale.engine.routes import RouteEntry, RoutesWriter
 from neuroscale.engine.runtime import ServerHandle
@@ -30,7 +31,7 @@ from neuroscale.engine.state import EndpointState, Phase, Server, Target
 from neuroscale.engine.steps import Runtime, StepContext, reconcile_endpoint
 from neuroscale.engine.store import EngineStore
 from neuroscale.errors import NeuroScaleError, NotFound
-from neuroscale.status.model import EventType
+from neuroscale.status.model import EndpointStatus, EventType
 from neuroscale.status.reasons import Reason
 
 log = logging.getLogger("neuroscale.engine")
@@ -58,8 +59,10 @@ class Reconciler:
         self.store = store
         self.runtime = runtime
         self.clock = clock
-        self.ctx = StepContext(settings=settings, runtime=runtime, store=store, clock=clock)
         self.routes = RoutesWriter(settings.home.routes_file, domain=settings.domain)
+        self.gateway = GatewayAck(settings.home.routes_applied_file)
+        self.ctx = StepContext(settings=settings, runtime=runtime, store=store, clock=clock,
+                               route_applied=lambda name: self.gateway.applied(self.routes.stamp_of(name)))
         self.endpoints: dict[str, EndpointState] = {}
         self.strays: list[_Stray] = []
         self.commit = ""
@@ -181,27 +184,29 @@ class Reconciler:
         self.publish()
 
     def publish(self) -> None:
-        """Write changed status rows and the routes file: once, at the end of the tick.
+        """Write the routes file, then changed status rows: once, at the end of the tick.
 
+        Routes go first so `IngressReady` can wait for the gateway to serve them.
         Nothing is written before main was read once: the last routes file keeps
         serving what runs rather than being replaced by an empty table.
         """
         if not self.commit:
             return
         now = iso(self.clock.time())
-        entries: list[RouteEntry] = []
-        for ep in self.endpoints.values():
-            if ep.pruned or ep.desired is None:
-                continue
-            obs = observe(ep, commit=self.commit, policy=self.settings.backoff, source_error=self.source_error)
-            status, route = report(ep, obs, domain=self.settings.domain,
-                                   gateway_port=self.settings.gateway_port, now=now)
-            entries.append(route)
+        observed = [(ep, observe(ep, commit=self.commit, policy=self.settings.backoff, source_error=self.source_error))
+                    for ep in self.endpoints.values() if not ep.pruned and ep.desired is not None]
+        self.routes.write([self._report(ep, obs, now=now)[1] for ep, obs in observed])
+        self.gateway.refresh()
+        for ep, obs in observed:
+            applied = self.gateway.applied(self.routes.stamp_of(ep.name))
+            status, _ = self._report(ep, replace(obs, route_applied=applied), now=now)
             comparable = _comparable(status.to_dict())
             if comparable != ep.saved:
                 self.store.save_status(status)
                 ep.saved, ep.conditions = comparable, status.conditions
-        self.routes.write(entries)
+
+    def _report(self, ep: EndpointState, obs: Observation, *, now: str) -> tuple[EndpointStatus, RouteEntry]:
+        return report(ep, obs, domain=self.settings.domain, gateway_port=self.settings.gateway_port, now=now)
 
     def run(self, stop: threading.Event) -> None:
         self.adopt()

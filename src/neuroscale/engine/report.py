@@ -44,6 +44,7 @@ class Observation:
     crashloop: bool
     commit: str
     source_error: str = ""  # main could not be read: what runs stays, Ready says why
+    route_applied: bool = True  # the gateway serves the routes document carrying this route
 
 
 def observe(ep: EndpointState, *, commit: str, policy: BackoffPolicy, source_error: str = "") -> Observation:
@@ -106,8 +107,11 @@ def rollout_gate(obs: Observation) -> Condition:
 
 def ingress_condition(obs: Observation, *, url: str) -> Condition:
     ctype, gen = ConditionType.IngressReady, obs.generation
-    if obs.serving_upstream is not None:
+    if obs.serving_upstream is not None and obs.route_applied:
         return true(ctype, Reason.RouteReady, f"{url} routes to {obs.serving}", generation=gen)
+    if obs.serving_upstream is not None:
+        return unknown(ctype, Reason.RouteNotReady, f"waiting for the gateway to load the route to {obs.serving}",
+                       generation=gen)
     return false(ctype, Reason.RouteNotReady, "no ready revision to route to (the gateway answers 503)",
                  generation=gen)
 

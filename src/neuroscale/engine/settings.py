@@ -16,6 +16,7 @@ class EngineSettings:
     interval: float = 0.2  # seconds between polls of main (cheap: one ref lookup)
     tick: float = 0.05  # seconds between process checks and start-up probes
     drain_grace: float = 0.5  # old revision keeps running this long after traffic moved
+    max_drain: float = 10.0  # ... and at most this long when the gateway does not confirm the move
     stop_grace: float = 5.0  # SIGTERM → SIGKILL
     startup_timeout: float = 60.0  # a revision not ready by then is killed and counted as a failure
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)

@@ -7,7 +7,7 @@ conditions computed afterwards in `report`):
 2. `probe_starting`  — start-up probes of new processes; start-up timeout (PredictorReady).
 3. `ensure_running`  — the target (unless backing off) and the serving revision have a process (PredictorReady).
 4. `route_traffic`   — traffic moves to the target only once it is ready; others drain (IngressReady).
-5. `retire_drained`  — drained and unwanted processes get SIGTERM, then SIGKILL.
+5. `retire_drained`  — once the gateway moved traffic and the grace passed: SIGTERM, then SIGKILL.
 
 Steps touch the world only through `StepContext` (runtime, store, clock), so
 they can be driven by a fake runtime in unit tests and by real processes in
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -46,12 +47,18 @@ class Runtime(Protocol):
     def signal(self, handle: ServerHandle, sig: signal.Signals) -> None: ...
 
 
+def _no_gateway(_endpoint: str) -> bool:
+    return True
+
+
 @dataclass
 class StepContext:
     settings: EngineSettings
     runtime: Runtime
     store: EngineStore
     clock: Clock
+    #: Has the gateway loaded the endpoint's current route? (the loop wires the gateway's acknowledgement)
+    route_applied: Callable[[str], bool] = _no_gateway
 
     def event(self, endpoint: str, etype: EventType, reason: str, message: str) -> None:
         """Record an event (SQLite, for `neuroscale events`) and log it (the engine log)."""
@@ -159,9 +166,12 @@ def route_traffic(ctx: StepContext, ep: EndpointState) -> None:
 
 
 def retire_drained(ctx: StepContext, ep: EndpointState) -> None:
+    """Stop a drained revision once the grace passed and the gateway moved its traffic (or `max_drain`)."""
     now = ctx.clock.monotonic()
     for server in ep.servers:
-        if server.phase is Phase.Draining and now >= server.deadline:
+        if server.phase is not Phase.Draining or now < server.deadline:
+            continue
+        if ctx.route_applied(ep.name) or now >= server.since + ctx.settings.max_drain:
             ctx.stop(server)
             ctx.event(ep.name, EventType.Normal, Reason.RevisionRetired,
                       f"{server.revision} (pid {server.handle.pid}) drained and stopped")

@@ -20,7 +20,9 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from github import Auth, Github, GithubException
 from github.PullRequest import PullRequest as GhPull
@@ -34,6 +36,22 @@ TOKEN_ENV = "NEUROSCALE_GITHUB_TOKEN"
 API_URL = "https://api.github.com"
 _MARKER = re.compile(r"<!-- neuroscale: action=(?P<action>create|update|delete) endpoint=(?P<endpoint>[a-z0-9-]+) -->")
 _STATUS = {"pass": "success", "fail": "failure", "error": "error"}
+_SCP_REMOTE = re.compile(r"^[A-Za-z0-9._-]+@(?P<host>[A-Za-z0-9.-]+):(?P<path>[A-Za-z0-9._~/-]+)$")
+MIRROR_AUTHOR = Author("NeuroScale", "neuroscale@localhost")
+
+
+def github_repository(url: str) -> str | None:
+    """`owner/name` when `url` is a github.com clone URL (https, ssh or scp-style), else None."""
+    scp = _SCP_REMOTE.match(url)
+    if scp:
+        host, path = scp["host"], scp["path"]
+    else:
+        parsed = urlparse(url)
+        host, path = parsed.hostname or "", parsed.path
+    if host.lower() != "github.com":
+        return None
+    parts = path.strip("/").removesuffix(".git").split("/")
+    return "/".join(parts) if len(parts) == 2 and all(parts) else None
 
 
 @dataclass(frozen=True)
@@ -244,3 +262,9 @@ class GitHubProvider:
         """Best effort: a branch already gone (deleted on GitHub) is fine."""
         self._git("push", "--quiet", self.remote_url, f":refs/heads/{branch}", ok=(0, 1))
 
+
+
+def for_remote(remote_url: str, *, mirror: Path, token: str | None = None) -> GitHubProvider:
+    """A provider for `remote_url`, keeping its local mirror (a bare repository) at `mirror`."""
+    repo = GitRepo.init_bare(mirror, files={}, author=MIRROR_AUTHOR, message="neuroscale mirror")
+    return GitHubProvider(repo, remote_url=remote_url, github_repo=github_repository(remote_url), token=token)

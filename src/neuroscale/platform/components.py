@@ -71,7 +71,9 @@ def applications(options: InitOptions) -> list[AppSpec]:
                 ignore_cabundle=True, extra_ignore=KNATIVE_WEBHOOK_RULES,
                 description=f"Knative Serving with {options.ingress} ingress and domain {options.domain}"),
         AppSpec("kserve", 12, KSERVE_NAMESPACE, chart=versions.KSERVE, values=kserve_values(options),
-                server_side=True, ignore_cabundle=True, description="KServe controller and ingress config"),
+                server_side=True, ignore_cabundle=True,
+                description="KServe controller and ingress config; kube-rbac-proxy comes from quay.io/brancz because "
+                            "the chart's default registry is no longer pullable (FM-16); metrics stay on (FM-17)"),
         AppSpec("serving-runtimes", 20, KSERVE_NAMESPACE, path=RUNTIMES_PATH, create_namespace=False,
                 description="ClusterServingRuntimes for sklearn, xgboost and lightgbm"),
         AppSpec("policies", 30, options.namespace, path=POLICIES_PATH, create_namespace=False,

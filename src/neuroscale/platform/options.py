@@ -13,6 +13,7 @@ from typing import Literal
 from urllib.parse import urlparse
 
 from neuroscale.errors import InvalidInput
+from neuroscale.gitops.github_provider import github_repository
 from neuroscale.spec.fields import DNS1123_LABEL
 
 Ingress = Literal["kourier", "istio"]
@@ -54,7 +55,7 @@ class InitOptions:
     @property
     def github_slug(self) -> str | None:
         """`owner/name` when the remote is on github.com, else None."""
-        return github_slug(self.repo_url)
+        return github_repository(self.repo_url)
 
 
 def check_repo_url(url: str) -> None:
@@ -86,14 +87,3 @@ def check_domain(domain: str) -> None:
             raise InvalidInput(f"{domain!r} is a documentation placeholder domain (FM-18)", where="--domain",
                                fix=fix)
 
-
-def github_slug(url: str) -> str | None:
-    if _SCP_REMOTE.match(url):
-        host, _, path = url.split("@", 1)[1].partition(":")
-    else:
-        parsed = urlparse(url)
-        host, path = parsed.hostname or "", parsed.path
-    if host.lower() != "github.com":
-        return None
-    parts = path.strip("/").removesuffix(".git").split("/")
-    return "/".join(parts) if len(parts) == 2 and all(parts) else None

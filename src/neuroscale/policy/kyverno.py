@@ -1,4 +1,4 @@
-"""Kyverno `ClusterPolicy` / `Policy` validate rules: pattern, anyPattern and cel.
+"""Kyverno `ClusterPolicy` / `Policy` validate rules: pattern, anyPattern, deny, foreach and cel.
 
 Kyverno's defaults are kept: `validationFailureAction` defaults to Audit
 (a WARNING finding), Enforce gives an ERROR; a rule-level
@@ -8,25 +8,30 @@ auto-generation (rule names `autogen-<rule>` / `autogen-cronjob-<rule>`),
 evaluated against the pod template, unless the policy's
 `pod-policies.kyverno.io/autogen-controllers` annotation says `none`.
 
-Anything a rule needs that offline evaluation cannot provide - mutate,
-generate, verifyImages, deny conditions and preconditions (JMESPath), foreach,
-podSecurity, context/API calls, `{{ }}` variables in patterns - makes the
-rule an unevaluable ERROR, reported once per policy and as an `error` result
-for every resource the rule matches.
+JMESPath `preconditions`, `validate.deny` conditions, `foreach` and `{{ }}`
+variables are evaluated against the admission request (see
+`kyverno_conditions`). Anything a rule needs that offline evaluation cannot
+provide - mutate, generate, verifyImages, podSecurity, context entries (API
+calls, ConfigMaps), unknown JMESPath functions - makes the rule an
+unevaluable ERROR, reported once per policy and as an `error` result for
+every resource the rule matches.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from neuroscale.findings import Finding, ObjectRef, Severity
 from neuroscale.policy.celenv import CelEnvironment
+from neuroscale.policy.kyverno_checks import Check, compile_checks, run_checks
+from neuroscale.policy.kyverno_conditions import (
+    ConditionError, ConditionUnsupported, check_syntax, conditions_hold, substitute,
+)
 from neuroscale.policy.kyverno_match import rule_applies
-from neuroscale.policy.pattern import PatternUnsupported, match_pattern
+from neuroscale.policy.pattern import PatternUnsupported
 from neuroscale.policy.report import MALFORMED, policy_ref, unevaluable, violation
 from neuroscale.policy.selectors import UnsupportedConstruct, wildcard_match
 from neuroscale.policy.subject import Subject, as_mapping
@@ -40,19 +45,7 @@ _POD_TEMPLATES = {
     "ReplicationController": ("spec", "template"), "CronJob": ("spec", "jobTemplate", "spec", "template"),
 }
 _UNSUPPORTED_RULES = ("mutate", "generate", "verifyImages")
-_UNSUPPORTED_VALIDATE = ("deny", "podSecurity", "manifests", "assert")
-_VARIABLE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
-#: The JMESPath subset a foreach `list` may use offline: a plain path into the object.
-_FOREACH_LIST = re.compile(r"^\s*request\.object((?:\.[A-Za-z0-9_-]+)+)\s*$")
-
-
-@dataclass(frozen=True)
-class PatternCheck:
-    """Patterns applied to the object (empty path) or to every element of a foreach list."""
-
-    list_path: tuple[str, ...]
-    patterns: tuple[Any, ...]
-    any_pattern: bool
+_UNSUPPORTED_VALIDATE = ("podSecurity", "manifests", "assert")
 
 
 @dataclass
@@ -60,7 +53,8 @@ class KyvernoRule:
     name: str
     raw: Mapping[str, Any]
     where: str
-    checks: list[PatternCheck] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+    preconditions: Any = None
     cel: CompiledCelPolicy | None = None
     message: str = ""
     action: str = "Audit"
@@ -99,65 +93,33 @@ def _compile_cel(rule: KyvernoRule, block: Mapping[str, Any], *, conditions: Any
     rule.cel = compiled
 
 
-def _pattern_check(block: Mapping[str, Any], list_path: tuple[str, ...] = ()) -> PatternCheck | str:
-    """The check a pattern / anyPattern block describes, or what makes it unevaluable."""
-    if "{{" in repr(block.get("pattern") or block.get("anyPattern") or ""):
-        return "{{ }} variables in a pattern"
-    if block.get("anyPattern"):
-        return PatternCheck(list_path, tuple(block["anyPattern"]), True)
-    if block.get("pattern") is not None:
-        return PatternCheck(list_path, (block["pattern"],), False)
-    return "validate block without pattern, anyPattern or cel"
-
-
-def _foreach_checks(entries: Any) -> list[PatternCheck] | str:
-    checks = []
-    for entry in entries if isinstance(entries, list) else [entries]:
-        entry = as_mapping(entry)
-        unsupported = [key for key in ("deny", "foreach", "preconditions", "context") if entry.get(key)]
-        path = _FOREACH_LIST.match(str(entry.get("list", "")))
-        if unsupported or path is None:
-            return (f"validate.foreach with {', '.join(unsupported)}" if unsupported
-                    else f"validate.foreach list {entry.get('list')!r} (only request.object.<path> offline)")
-        check = _pattern_check(entry, tuple(path.group(1).strip(".").split(".")))
-        if isinstance(check, str):
-            return check
-        checks.append(check)
-    return checks
-
-
 def _compile_rule(raw: Mapping[str, Any], index: int, *, policy: CompiledKyvernoPolicy, default_action: str,
                   overrides: list[Mapping[str, Any]], env: CelEnvironment) -> KyvernoRule:
     rule = KyvernoRule(name=str(raw.get("name", index)), raw=raw, where=f"spec.rules[{index}]")
+    validate = as_mapping(raw.get("validate"))
     problem = next((f"rule type '{key}'" for key in _UNSUPPORTED_RULES if raw.get(key)), "")
     if not problem and not isinstance(raw.get("validate"), Mapping):
         problem = "rule without a validate block"
-    validate = as_mapping(raw.get("validate"))
     if not problem:
         problem = next((f"validate.{key}" for key in _UNSUPPORTED_VALIDATE if validate.get(key)), "")
-    if not problem and raw.get("preconditions"):
-        problem = "preconditions (JMESPath conditions)"
     if not problem and raw.get("context"):
         problem = "context entries (API calls, ConfigMaps, image data)"
-    checks: list[PatternCheck] | str = []
-    if not problem and validate.get("foreach"):
-        checks = _foreach_checks(validate["foreach"])
-    elif not problem and not validate.get("cel"):
-        single = _pattern_check(validate)
-        checks = single if isinstance(single, str) else [single]
-    if isinstance(checks, str):
-        problem = checks
-    if problem or isinstance(checks, str):
+    if not problem:
+        try:
+            check_syntax(raw.get("preconditions"))
+            rule.checks = [] if validate.get("cel") else compile_checks(validate)
+        except ConditionUnsupported as exc:
+            problem = str(exc)
+    if problem:
         rule.broken = True
         policy.problems.append(unevaluable(problem, policy=policy.name, where=rule.where, policy_object=policy.ref))
         return rule
+    rule.preconditions = raw.get("preconditions") or None
     rule.message = str(validate.get("message") or "")
     rule.action = _action(validate.get("failureAction"), default_action)
     rule.overrides = list(validate.get("failureActionOverrides") or overrides)
     if validate.get("cel"):
         _compile_cel(rule, validate["cel"], conditions=raw.get("celPreconditions"), policy=policy, env=env)
-    else:
-        rule.checks = checks
     return rule
 
 
@@ -195,36 +157,17 @@ def _pod_view(subject: Subject) -> tuple[Subject, str] | None:
         ".".join(path) + "."
 
 
-def _substitute(message: str, subject: Subject) -> str:
-    def value(match: re.Match[str]) -> str:
-        node: Any = {"request": {"object": subject.obj, "namespace": subject.namespace}}
-        for part in match.group(1).split("."):
-            node = node.get(part) if isinstance(node, Mapping) else None
-        return match.group(0) if node is None or isinstance(node, (Mapping, list)) else str(node)
-
-    return _VARIABLE.sub(value, message)
+def _variables(view: Subject) -> dict[str, Any]:
+    """The data `{{ }}` variables resolve against: the admission request of a CREATE."""
+    return {"request": {**view.request(), "object": view.obj, "oldObject": None},
+            "serviceAccountName": "", "serviceAccountNamespace": ""}
 
 
-def _run_checks(checks: list[PatternCheck], obj: Mapping[str, Any]) -> tuple[int, list[tuple[str, str]]]:
-    """(how many targets the patterns applied to, [(failing path, reason)]) over object or foreach elements."""
-    applied = 0
-    failed: list[tuple[str, str]] = []
-    for check in checks:
-        targets: list[tuple[str, Any]] = [("", obj)]
-        if check.list_path:
-            node: Any = obj
-            for key in check.list_path:
-                node = node.get(key) if isinstance(node, Mapping) else None
-            base = "/" + "/".join(check.list_path)
-            targets = [(f"{base}/{i}", item) for i, item in enumerate(node if isinstance(node, list) else [])]
-        for base, target in targets:
-            results = [match_pattern(target, pattern) for pattern in check.patterns]
-            if any(r.status == "pass" for r in results):
-                applied += 1
-            elif not all(r.status == "skip" for r in results):
-                applied += 1
-                failed += [(base + r.path, r.message) for r in results if r.status == "fail"][:1]
-    return applied, failed
+def _message(template: str, data: Mapping[str, Any]) -> str:
+    try:
+        return str(substitute(template, data))
+    except (ConditionError, ConditionUnsupported):
+        return template
 
 
 class KyvernoRun:
@@ -292,17 +235,25 @@ class KyvernoRun:
             findings = [dataclasses.replace(f, obj=subject.ref, extra={**f.extra, "action": action})
                         for f in findings]
             return name, status, findings
+        data = _variables(view)
         try:
-            applied, failed = _run_checks(rule.checks, view.obj)
-        except PatternUnsupported as exc:
+            if rule.preconditions is not None and not conditions_hold(rule.preconditions, data):
+                return name, "skip", []
+            outcome = run_checks(rule.checks, view.obj, data)
+        except (PatternUnsupported, ConditionUnsupported) as exc:
             return name, "error", [unevaluable(str(exc), policy=policy.name, where=f"{rule.where}.validate",
                                                subject=subject)]
-        if not failed:
-            return name, "pass" if applied else "skip", []
-        paths = ", ".join(path for path, _ in failed)
-        message = f"validation error: {_substitute(rule.message, subject)}".rstrip(": ")
+        except ConditionError as exc:
+            return name, "error", [violation(
+                subject, policy=policy.name, rule=name, severity=severity, action=action, result="error",
+                message=f"rule {name} could not be evaluated: {exc}", fix="add a default (`|| ''`) to the variable")]
+        if not outcome.failures:
+            return name, "pass" if outcome.applied else "skip", []
+        paths = ", ".join(path for path, _ in outcome.failures)
+        message = f"validation error: {_message(rule.message, data)}".rstrip(": ")
         message += f". rule {name} failed at path {paths}"
+        first_path, reason = outcome.failures[0]
         return name, "fail", [violation(
             subject, policy=policy.name, rule=name, severity=severity, action=action, message=message,
-            field_path=prefix + failed[0][0].strip("/").replace("/", "."), fix=failed[0][1],
+            field_path=prefix + first_path.strip("/").replace("/", "."), fix=reason,
         )]

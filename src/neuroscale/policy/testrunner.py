@@ -2,7 +2,8 @@
 
 Format (`cli.kyverno.io/v1alpha1` `Test`, or the older unversioned form):
 `policies` and `resources` are files relative to the test file; `variables`
-may name a `Values` file whose `namespaceSelector` gives namespace labels;
+may name a `Values` file whose `namespaceSelector` gives namespace labels
+(variable overrides in it are refused, since ignoring them could flip a result);
 each entry of `results` names `policy`, optional `rule`, `resources` (or
 `resource`), optional `kind` / `namespace`, and the expected `result`
 (`pass`, `fail`, `skip`, `warn`, `error`). A resource that no rule matched
@@ -94,6 +95,10 @@ def _namespaces(base: Path, manifest: Mapping[str, Any]) -> list[dict[str, Any]]
     if not manifest.get("variables"):
         return []
     values = [doc for doc in _documents(base, [manifest["variables"]], "variables") if isinstance(doc, Mapping)]
+    overrides = [key for doc in values for key in ("globalValues", "policies", "subresources") if doc.get(key)]
+    if overrides:
+        raise TestSuiteError(f"Values {', '.join(sorted(set(overrides)))} are not supported offline "
+                             "(only namespaceSelector)")
     return [{"apiVersion": "v1", "kind": "Namespace",
              "metadata": {"name": item.get("name"), "labels": dict(item.get("labels") or {})}}
             for doc in values for item in doc.get("namespaceSelector") or [] if isinstance(item, Mapping)]
