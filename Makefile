@@ -37,6 +37,7 @@ demo: setup
 	$(BIN)/neuroscale demo
 
 test: setup system-deps kserve-venv
+	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: setup

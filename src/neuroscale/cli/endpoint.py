@@ -19,7 +19,7 @@ from typing import Any
 import typer
 
 from neuroscale.cli.output import OUTPUT_OPTION, OutputFormat, emit, simple_table
-from neuroscale.cli.pr import AUTHOR_OPTION, HOME_OPTION, author_from, emit_pr, open_platform
+from neuroscale.cli.pr import AUTHOR_OPTION, HOME_OPTION, REMOTE_OPTION, author_from, emit_pr, open_platform
 from neuroscale.errors import InvalidInput
 from neuroscale.services.endpoints import (
     EndpointChange,
@@ -84,21 +84,21 @@ def _read_manifest(path: Path, given: dict[str, Any]) -> RawManifest:
 
 
 def _create(*, from_file: Path | None = FROM_FILE_OPTION, author: str | None = AUTHOR_OPTION,
-            home: str | None = HOME_OPTION, output: OutputFormat = OUTPUT_OPTION, **fields: Any) -> None:
+            home: str | None = HOME_OPTION, remote: str | None = REMOTE_OPTION, output: OutputFormat = OUTPUT_OPTION, **fields: Any) -> None:
     """Propose a new endpoint: commits its InferenceService on branch endpoint/<name> and opens a pull request."""
     given = _given(fields)
     change: EndpointChange = (_read_manifest(from_file, given) if from_file
                               else EndpointSpec.from_input(given, where="endpoint"))
-    with open_platform(home, create=True) as ctx:
+    with open_platform(home, create=True, remote=remote) as ctx:
         emit_pr(create_endpoint(ctx, change, author=author_from(author)), output)
 
 
 def _update(name: str = typer.Argument(..., help="Endpoint to change."), *, from_file: Path | None = FROM_FILE_OPTION,
-            author: str | None = AUTHOR_OPTION, home: str | None = HOME_OPTION,
+            author: str | None = AUTHOR_OPTION, home: str | None = HOME_OPTION, remote: str | None = REMOTE_OPTION,
             output: OutputFormat = OUTPUT_OPTION, **fields: Any) -> None:
     """Propose a change: the given fields replace those of the endpoint as last proposed."""
     given = _given(fields)
-    with open_platform(home) as ctx:
+    with open_platform(home, remote=remote) as ctx:
         if from_file:
             change: EndpointChange = _read_manifest(from_file, given)
             if change.name != name:
@@ -113,15 +113,15 @@ def _update(name: str = typer.Argument(..., help="Endpoint to change."), *, from
 
 
 def _delete(name: str = typer.Argument(..., help="Endpoint to remove."), *, author: str | None = AUTHOR_OPTION,
-            home: str | None = HOME_OPTION, output: OutputFormat = OUTPUT_OPTION) -> None:
+            home: str | None = HOME_OPTION, remote: str | None = REMOTE_OPTION, output: OutputFormat = OUTPUT_OPTION) -> None:
     """Propose removing an endpoint (its directory under apps/) from main."""
-    with open_platform(home) as ctx:
+    with open_platform(home, remote=remote) as ctx:
         emit_pr(delete_endpoint(ctx, name, author=author_from(author)), output)
 
 
-def _list(home: str | None = HOME_OPTION, output: OutputFormat = OUTPUT_OPTION) -> None:
+def _list(home: str | None = HOME_OPTION, remote: str | None = REMOTE_OPTION, output: OutputFormat = OUTPUT_OPTION) -> None:
     """Endpoints on main, with any open pull request changing them."""
-    with open_platform(home) as ctx:
+    with open_platform(home, remote=remote) as ctx:
         entries = manifests_on_main(ctx)
         pending = {pr.endpoint: pr.number for pr in list_pull_requests(ctx, state="open")}
     data = [{**e.spec.to_input(), "path": e.path, "pendingPullRequest": pending.get(e.spec.name)} if e.spec

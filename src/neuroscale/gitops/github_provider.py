@@ -33,6 +33,8 @@ from neuroscale.gitops.provider import BRANCH_PREFIX, Action, CheckResult, PRSta
 from neuroscale.gitops.repo import MAIN, Author, GitRepo
 
 TOKEN_ENV = "NEUROSCALE_GITHUB_TOKEN"
+#: GitHub Enterprise (or a recorded-exchange server in tests) overrides the API base URL.
+API_URL_ENV = "NEUROSCALE_GITHUB_API_URL"
 API_URL = "https://api.github.com"
 _MARKER = re.compile(r"<!-- neuroscale: action=(?P<action>create|update|delete) endpoint=(?P<endpoint>[a-z0-9-]+) -->")
 _STATUS = {"pass": "success", "fail": "failure", "error": "error"}
@@ -84,7 +86,8 @@ class GitHubProvider:
         self._token = token if token is not None else os.environ.get(TOKEN_ENV) or None
         self._client = client
         if client is None and self._token and github_repo:
-            self._client = Github(auth=Auth.Token(self._token), base_url=API_URL, lazy=True)
+            self._client = Github(auth=Auth.Token(self._token), base_url=os.environ.get(API_URL_ENV) or API_URL,
+                                  lazy=True)
 
     # -- diagnostics -------------------------------------------------------
 
@@ -120,12 +123,16 @@ class GitHubProvider:
 
     def _fetch(self, branch: str) -> None:
         """Mirror the remote's `main` and the endpoint branch (if it exists) into the local repository."""
-        self._git("fetch", "--quiet", self.remote_url, f"+refs/heads/{MAIN}:refs/heads/{MAIN}")
+        self.sync()
         listed = self._git("ls-remote", "--heads", self.remote_url, f"refs/heads/{branch}").stdout.decode()
         if listed.strip():
             self._git("fetch", "--quiet", self.remote_url, f"+refs/heads/{branch}:refs/heads/{branch}")
         else:
             self.repo.delete_branch(branch)
+
+    def sync(self) -> None:
+        """Bring the mirror's `main` up to date with the remote, so reads see what was merged there."""
+        self._git("fetch", "--quiet", self.remote_url, f"+refs/heads/{MAIN}:refs/heads/{MAIN}")
 
     def _push(self, branch: str, *, new: str, old: str | None) -> None:
         lease = f"--force-with-lease=refs/heads/{branch}:{old or ''}"

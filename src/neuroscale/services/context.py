@@ -7,6 +7,7 @@ the pull-request provider together, and adapters should open them one way
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from dataclasses import dataclass
 
@@ -44,8 +45,14 @@ class PlatformContext:
     provider: GitProvider
 
     @classmethod
-    def open(cls, home: Home, *, create: bool = False) -> PlatformContext:
-        """Open `home`; with `create` make it first (bare repo with `apps/` on main, database schema)."""
+    def open(cls, home: Home, *, create: bool = False, remote: str | None = None) -> PlatformContext:
+        """Open `home`; with `create` make it first (bare repo with `apps/` on main, database schema).
+
+        With `remote` (cluster mode) pull requests go to that git remote instead: the branch is pushed
+        there and, for GitHub, a pull request is opened through its API; `repo` is a local mirror.
+        """
+        if remote:
+            return cls._open_remote(home, remote)
         if create:
             home.root.mkdir(parents=True, exist_ok=True)
             repo = GitRepo.init_bare(home.remote, files={"apps/.gitkeep": b"", "README.md": README},
@@ -58,6 +65,16 @@ class PlatformContext:
         db = connect(home.state_db)
         LocalProvider.ensure_schema(db)
         return cls(home=home, repo=repo, db=db, provider=LocalProvider(repo, db))
+
+    @classmethod
+    def _open_remote(cls, home: Home, remote: str) -> PlatformContext:
+        from neuroscale.gitops.github_provider import for_remote
+
+        home.root.mkdir(parents=True, exist_ok=True)
+        mirror = home.root / "mirrors" / (hashlib.sha256(remote.encode()).hexdigest()[:16] + ".git")
+        provider = for_remote(remote, mirror=mirror)
+        provider.sync()
+        return cls(home=home, repo=provider.repo, db=connect(home.state_db), provider=provider)
 
     def close(self) -> None:
         self.db.close()

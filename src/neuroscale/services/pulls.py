@@ -7,6 +7,8 @@ pushed with plain git is followed and checked before anything is decided.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from neuroscale.errors import Conflict, InvalidInput
 from neuroscale.gitops.provider import PR_STATES, PRState, PullRequest
 from neuroscale.gitops.repo import Author
@@ -17,6 +19,8 @@ from neuroscale.services.pr_checks import describe_failures, run_checks
 def run_pull_request_checks(ctx: PlatformContext, pr: PullRequest) -> PullRequest:
     """Run every check on the pull request's head and store the results for that head."""
     checks = run_checks(ctx.repo, base=pr.base_sha, head=pr.head_sha)
+    if not pr.number:  # a branch pushed to a remote with no pull-request API: report, nothing to store
+        return replace(pr, checks=tuple(checks))
     return ctx.provider.record_checks(pr.number, head_sha=pr.head_sha, checks=checks)
 
 
