@@ -12,6 +12,7 @@ import sys
 import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from neuroscale.errors import NeuroScaleError
 
@@ -41,16 +42,16 @@ def create_app() -> typer.Typer:
 
 
 def main(argv: list[str] | None = None) -> int:
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)  # errors are copied into tickets and logs: never wrap them
     app = create_app()
     try:
         result = app(args=argv, prog_name="neuroscale", standalone_mode=False)
     except NeuroScaleError as exc:
-        err.print(f"[bold red]error[/]: {exc.message}", highlight=False)
+        err.print(f"[bold red]error[/]: {escape(exc.message)}", highlight=False)
         if exc.where:
-            err.print(f"  [dim]where[/]: {exc.where}", highlight=False)
+            err.print(f"  [dim]where[/]: {escape(exc.where)}", highlight=False)
         if exc.fix:
-            err.print(f"  [dim]fix[/]:   {exc.fix}", highlight=False)
+            err.print(f"  [dim]fix[/]:   {escape(exc.fix)}", highlight=False)
         return exc.exit_code
     except click.exceptions.Abort:
         err.print("aborted")

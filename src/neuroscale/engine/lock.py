@@ -6,12 +6,10 @@ stale lock behind (unlike a pid file).
 
 from __future__ import annotations
 
-import fcntl
-import os
 from pathlib import Path
 from typing import IO
 
-from neuroscale.errors import AlreadyRunning
+from neuroscale import pidlock
 from neuroscale.home import Home
 
 LOCK_NAME = "reconciler.lock"
@@ -23,21 +21,5 @@ def lock_path(home: Home) -> Path:
 
 def acquire(home: Home) -> IO[str]:
     """Hold the lock for as long as the returned file stays open."""
-    path = lock_path(home)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = path.open("a+")
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip() or "another process"
-        handle.close()
-        raise AlreadyRunning(
-            f"a reconciler is already running for {home.root} (pid {holder})",
-            where=str(path), fix="stop it first (`neuroscale down`) or use another --home",
-        ) from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(str(os.getpid()))
-    handle.flush()
-    return handle
+    return pidlock.acquire(lock_path(home), what=f"a reconciler for {home.root}",
+                           fix="stop it first (`neuroscale down`) or use another --home")

@@ -8,7 +8,6 @@ stops them in order and, last, every model server the reconciler started.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import signal
 import socket
@@ -21,7 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO
 
-from neuroscale.errors import AlreadyRunning, InvalidInput, NotFound, ToolError
+from neuroscale import pidlock
+from neuroscale.errors import InvalidInput, NotFound, ToolError
 from neuroscale.home import Home
 from neuroscale.supervisor.settings import PlatformSettings, save_settings
 
@@ -87,23 +87,9 @@ class Platform:
     _lock: IO[str] | None = None
 
     def acquire_lock(self) -> None:
-        self.home.run_dir.mkdir(parents=True, exist_ok=True)
-        handle = open(self.home.platform_lock, "a+")  # noqa: SIM115 - held for the platform's lifetime
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            owner = handle.read().strip() or "unknown"
-            handle.close()
-            raise AlreadyRunning(
-                f"a platform is already running on home {self.home.root} (supervisor pid {owner})",
-                fix=f"use that one, or stop it with `neuroscale down --home {self.home.root}`",
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        self._lock = handle
+        self._lock = pidlock.acquire(
+            self.home.platform_lock, what=f"a platform on home {self.home.root}",
+            fix=f"use that one, or stop it with `neuroscale down --home {self.home.root}`")
 
     def start(self) -> None:
         """Start every component and wait until each is healthy; on failure stop what started."""
@@ -196,30 +182,14 @@ class Platform:
 
 def signal_supervisor(home: Home) -> int:
     """`neuroscale down`: ask the supervisor holding the home lock to stop; returns its pid."""
-    if not is_running(home):
+    pid = pidlock.holder_pid(home.platform_lock)
+    if not is_running(home) or pid is None:
         raise NotFound(f"no platform is running on home {home.root}", reason="NotRunning",
                        fix="start one with `neuroscale up`")
-    try:
-        pid = int(home.platform_lock.read_text().strip())
-    except (OSError, ValueError):
-        raise NotFound(f"no platform is running on home {home.root}", reason="NotRunning",
-                              fix="start one with `neuroscale up`") from None
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        raise NotFound(f"no platform is running on home {home.root} (stale pid {pid})",
-                              reason="NotRunning", fix="start one with `neuroscale up`") from None
+    os.kill(pid, signal.SIGTERM)
     return pid
 
 
 def is_running(home: Home) -> bool:
     """True while some supervisor holds the home lock."""
-    if not home.platform_lock.exists():
-        return False
-    with open(home.platform_lock, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-    return False
+    return pidlock.is_held(home.platform_lock)
