@@ -180,22 +180,32 @@ def test_pruned_endpoint_stops_everything(world: World) -> None:
     assert world.ep.servers == []
 
 
-@pytest.mark.parametrize(("ready_for", "restarts_at_once"), [(5.0, True), (0.2, False)],
-                         ids=["served-a-while", "died-right-after-ready"])
-def test_second_kill_backs_off_only_if_the_server_never_settled(world: World, ready_for: float,
-                                                                 restarts_at_once: bool) -> None:
-    killed = ExitInfo(Reason.ProcessExited, "model server was killed by SIGKILL")
-    first = serve_first_revision(world)
-    world.runtime.exits[first.pid] = killed
+def kill_serving_server(world: World, *, after: float) -> None:
+    """Let the newest server become ready, keep it serving `after` seconds, then SIGKILL it."""
+    server = world.runtime.started[-1]
+    world.runtime.ready_pids.add(server.pid)
     world.tick()
-    second = world.runtime.started[-1]
-    world.runtime.ready_pids.add(second.pid)
+    world.clock.now += after
+    world.runtime.exits[server.pid] = ExitInfo(Reason.ProcessExited, "model server was killed by SIGKILL")
     world.tick()
-    world.clock.now += ready_for
-    world.runtime.exits[second.pid] = killed
-    world.tick()
-    assert (len(world.runtime.started) == 3) is restarts_at_once
-    assert (Reason.CrashLoopBackOff in world.reasons()) is not restarts_at_once
+
+
+@pytest.mark.parametrize("ready_for", [5.0, 0.2], ids=["served-a-while", "killed-right-after-ready"])
+def test_a_killed_serving_server_restarts_at_once(world: World, ready_for: float) -> None:
+    serve_first_revision(world)
+    for kills in range(1, 4):
+        kill_serving_server(world, after=ready_for)
+        assert len(world.runtime.started) == 1 + kills
+    assert Reason.CrashLoopBackOff not in world.reasons()
+
+
+def test_a_server_that_keeps_dying_while_serving_backs_off(world: World) -> None:
+    serve_first_revision(world)
+    limit = world.ctx.settings.backoff.flap_limit
+    for _ in range(limit):
+        kill_serving_server(world, after=0.1)
+    assert len(world.runtime.started) == limit  # the last death waits out its back-off
+    assert Reason.CrashLoopBackOff in world.reasons()
 
 
 def test_serving_revision_is_kept_alive_while_the_new_one_fails(world: World) -> None:

@@ -89,8 +89,8 @@ def observe_exits(ctx: StepContext, ep: EndpointState) -> None:
         ctx.event(ep.name, EventType.Warning, Reason.ProcessExited,
                   f"{server.revision} (pid {server.handle.pid}): {info.reason}: {info.message}")
         if ep.target is not None and server.revision == ep.target.name:
-            if server.phase is Phase.Ready and now - server.since >= ctx.settings.backoff.reset_after:
-                ep.failure = FailureRecord()  # it served fine for a while: restart at once (drift self-heal)
+            if server.phase is Phase.Ready:  # it was serving: drift self-heal restarts at once
+                ep.failure = ep.failure.served_then_died(ctx.settings.backoff, now=now)
             ep.failure = ep.failure.failed(ctx.settings.backoff, now=now, reason=info.reason, message=info.message)
             if ep.failure.crashlooping(ctx.settings.backoff):
                 ctx.event(ep.name, EventType.Warning, Reason.CrashLoopBackOff,
