@@ -44,7 +44,7 @@ def application(name: str, path: str, *, wave: int | None = None, ssa: bool = Fa
 
 def test_registry_has_unique_ids_and_failure_modes() -> None:
     ids = [item.id for item in ALL_LINTS]
-    assert len(ids) == len(set(ids)) == 14
+    assert len(ids) == len(set(ids)) == 15
     assert all(item.failure_modes and item.title and item.id.startswith("NS-L") for item in ALL_LINTS)
     assert LINTS_BY_ID["NS-L011"].failure_modes == ("FM-23", "FM-40")
 
