@@ -137,6 +137,11 @@ def test_create_merge_serve_survive_portal_loss_and_stop_cleanly(platform: dict[
     while processes_of(home) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert processes_of(home) == []
+    # ...and status says so, instead of the last Ready written before the stop.
+    stopped = json.loads(cli("status", "iris", "-o", "json", home=home).stdout)
+    assert stopped["health"] == "Missing"
+    assert [(c["type"], c["status"], c["reason"]) for c in stopped["conditions"]][0] == (
+        "Ready", "False", "PlatformStopped")
 
 
 def test_demo_prints_the_prediction_and_exits(tmp_path: Path) -> None:

@@ -34,7 +34,7 @@ class EventType(StrEnum):
 
 
 #: PredictorReady reasons meaning "nothing runs right now and nothing is wrong with the spec".
-_ABSENT_REASONS = frozenset({Reason.ProcessExited})
+_ABSENT_REASONS = frozenset({Reason.ProcessExited, Reason.PlatformStopped})
 
 
 def health_of(conditions: Sequence[Condition]) -> Health:

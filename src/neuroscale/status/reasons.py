@@ -34,6 +34,7 @@ class Reason(StrEnum):
     RouteReady = "RouteReady"
     RouteNotReady = "RouteNotReady"
     # lifecycle
+    PlatformStopped = "PlatformStopped"
     Pruned = "Pruned"
     PendingRevision = "PendingRevision"
     PreviousRevisionServing = "PreviousRevisionServing"

@@ -170,8 +170,10 @@ class Platform:
         self.running.clear()
         if stop_endpoints:
             from neuroscale.engine.runtime import stop_all
+            from neuroscale.engine.shutdown import record_platform_stopped
 
             stopped = stop_all(self.home)
+            record_platform_stopped(self.home)
             if stopped:
                 self.log(f"stopped {stopped} model server(s)")
         if self._lock is not None:
