@@ -78,7 +78,7 @@ class Platform:
         log = (self.home.root / "engine.log").open("ab")
         self.engine = subprocess.Popen(
             [sys.executable, "-m", "neuroscale.engine", "--home", str(self.home.root), "--interval", "0.05",
-             "--gateway-port", str(self.gateway_port)],
+             "--gateway-port", str(self.gateway_port), "--liveness-period", "0.3"],
             stdout=log, stderr=subprocess.STDOUT,
         )
         log.close()

@@ -75,6 +75,25 @@ def test_killed_server_is_restarted(running: Platform, iris_model: Path) -> None
     assert predict(routes(running.home)["endpoints"]["iris"]["upstream"], IRIS_ROWS) == {"predictions": [1, 1]}
 
 
+def test_hung_server_is_killed_and_restarted(running: Platform, iris_model: Path) -> None:
+    """SIGSTOP leaves the process alive but deaf: only a liveness probe can notice."""
+    running.deploy(iris_spec(iris_model))
+    running.wait_ready("iris", revision=R1)
+    [pid] = server_pids(running.home)
+    os.kill(pid, signal.SIGSTOP)
+
+    def healed() -> list[str] | None:
+        reasons = [e.reason for e in running.events("iris")]
+        tail = reasons[reasons.index("LivenessProbeFailed"):] if "LivenessProbeFailed" in reasons else []
+        return tail if "RevisionReady" in tail else None
+
+    assert healed_reasons(wait_for(healed, what="restart of the hung server")) == [
+        "LivenessProbeFailed", "ProcessExited", "Restarted", "RevisionReady"]
+    [new_pid] = server_pids(running.home)
+    assert new_pid != pid
+    assert predict(routes(running.home)["endpoints"]["iris"]["upstream"], IRIS_ROWS) == {"predictions": [1, 1]}
+
+
 def healed_reasons(reasons: list[str]) -> list[str]:
     return reasons[: reasons.index("RevisionReady") + 1]
 

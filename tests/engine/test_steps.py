@@ -41,6 +41,7 @@ class FakeClock:
 class FakeRuntime:
     next_pid: int = 100
     ready_pids: set[int] = field(default_factory=set)
+    hung_pids: set[int] = field(default_factory=set)
     exits: dict[int, ExitInfo] = field(default_factory=dict)
     signals: list[tuple[int, signal.Signals]] = field(default_factory=list)
     started: list[ServerHandle] = field(default_factory=list)
@@ -56,6 +57,9 @@ class FakeRuntime:
 
     def ready(self, handle: ServerHandle) -> bool:
         return handle.pid in self.ready_pids
+
+    def live(self, handle: ServerHandle) -> bool:
+        return handle.pid not in self.hung_pids
 
     def exited(self, handle: ServerHandle) -> ExitInfo | None:
         return self.exits.get(handle.pid)
@@ -235,3 +239,30 @@ def test_drain_waits_for_the_gateway(world: World, gateway_confirms: bool, waite
     world.tick()
     world.tick(waited)
     assert ((old.pid, signal.SIGTERM) in world.runtime.signals) is stopped
+
+
+def test_a_hung_serving_server_is_killed_after_consecutive_failed_liveness_probes(world: World) -> None:
+    server = serve_first_revision(world)
+    period, needed = world.ctx.settings.liveness_period, world.ctx.settings.liveness_failures
+    world.runtime.hung_pids.add(server.pid)
+    for _ in range(needed - 1):
+        world.tick(period)
+    assert (server.pid, signal.SIGKILL) not in world.runtime.signals  # not yet: one bad probe is not enough
+    world.tick(period)
+    assert (server.pid, signal.SIGKILL) in world.runtime.signals
+    assert Reason.LivenessProbeFailed in world.reasons()
+    world.runtime.exits[server.pid] = ExitInfo(Reason.ProcessExited, "model server was killed by SIGKILL")
+    world.tick()
+    assert len(world.runtime.started) == 2  # restarted at once: it had been serving
+
+
+def test_a_probe_that_recovers_resets_the_count(world: World) -> None:
+    server = serve_first_revision(world)
+    period, needed = world.ctx.settings.liveness_period, world.ctx.settings.liveness_failures
+    for _ in range(3):
+        world.runtime.hung_pids.add(server.pid)
+        for _ in range(needed - 1):
+            world.tick(period)
+        world.runtime.hung_pids.discard(server.pid)
+        world.tick(period)
+    assert world.runtime.signals == []

@@ -32,9 +32,11 @@ def parse_args(argv: list[str] | None) -> EngineSettings:
     parser.add_argument("--domain", default=DEFAULT_DOMAIN, help="ingress domain for endpoint URLs")
     parser.add_argument("--gateway-port", type=int, default=DEFAULT_GATEWAY_PORT, help="gateway port in URLs")
     parser.add_argument("--interval", type=float, default=0.2, help="seconds between polls of main")
+    parser.add_argument("--liveness-period", type=float, default=2.0,
+                        help="seconds between liveness probes of ready model servers")
     args = parser.parse_args(argv)
     return EngineSettings(home=Home.resolve(args.home), domain=args.domain, gateway_port=args.gateway_port,
-                          interval=max(0.01, args.interval))
+                          interval=max(0.01, args.interval), liveness_period=max(0.05, args.liveness_period))
 
 
 def main(argv: list[str] | None = None) -> int:

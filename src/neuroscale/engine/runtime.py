@@ -28,6 +28,7 @@ from neuroscale.status.reasons import Reason
 
 LOAD_FAILED_PREFIX = "ModelLoadFailed:"
 READY_PATH = "/v2/health/ready"
+LIVE_PATH = "/v2/health/live"
 _TAIL_BYTES = 8192
 
 
@@ -109,8 +110,15 @@ class LocalRuntime:
 
     def ready(self, handle: ServerHandle) -> bool:
         """One readiness probe: `GET /v2/health/ready` answers 200."""
+        return self._probe(handle, READY_PATH)
+
+    def live(self, handle: ServerHandle) -> bool:
+        """One liveness probe: `GET /v2/health/live` answers 200 within the probe timeout."""
+        return self._probe(handle, LIVE_PATH)
+
+    def _probe(self, handle: ServerHandle, path: str) -> bool:
         try:
-            return self._http.get(f"http://{handle.upstream}{READY_PATH}").status_code == 200
+            return self._http.get(f"http://{handle.upstream}{path}").status_code == 200
         except httpx.HTTPError:
             return False
 

@@ -19,4 +19,6 @@ class EngineSettings:
     max_drain: float = 10.0  # ... and at most this long when the gateway does not confirm the move
     stop_grace: float = 5.0  # SIGTERM → SIGKILL
     startup_timeout: float = 60.0  # a revision not ready by then is killed and counted as a failure
+    liveness_period: float = 2.0  # seconds between liveness probes of ready servers
+    liveness_failures: int = 3  # consecutive failed probes before a hung server is killed (and restarted)
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)

@@ -30,6 +30,8 @@ class Server:
     phase: Phase
     since: float  # monotonic time the phase began
     deadline: float  # startup timeout, end of drain, or SIGKILL time, per phase
+    probe_at: float = 0.0  # next liveness probe (Ready servers only)
+    probe_failures: int = 0  # consecutive failed liveness probes
 
     @property
     def revision(self) -> str:

@@ -5,9 +5,10 @@ conditions computed afterwards in `report`):
 
 1. `observe_exits`   — processes that died: event, failure record, backoff (PredictorReady).
 2. `probe_starting`  — start-up probes of new processes; start-up timeout (PredictorReady).
-3. `ensure_running`  — the target (unless backing off) and the serving revision have a process (PredictorReady).
-4. `route_traffic`   — traffic moves to the target only once it is ready; others drain (IngressReady).
-5. `retire_drained`  — once the gateway moved traffic and the grace passed: SIGTERM, then SIGKILL.
+3. `probe_serving`   — liveness of ready processes: a hung one is killed, so step 1 restarts it.
+4. `ensure_running`  — the target (unless backing off) and the serving revision have a process (PredictorReady).
+5. `route_traffic`   — traffic moves to the target only once it is ready; others drain (IngressReady).
+6. `retire_drained`  — once the gateway moved traffic and the grace passed: SIGTERM, then SIGKILL.
 
 Steps touch the world only through `StepContext` (runtime, store, clock), so
 they can be driven by a fake runtime in unit tests and by real processes in
@@ -41,6 +42,8 @@ class Runtime(Protocol):
     def adopt(self, *, endpoint: str, revision: str, pid: int, port: int, start_time: int) -> ServerHandle: ...
 
     def ready(self, handle: ServerHandle) -> bool: ...
+
+    def live(self, handle: ServerHandle) -> bool: ...
 
     def exited(self, handle: ServerHandle) -> ExitInfo | None: ...
 
@@ -117,6 +120,25 @@ def probe_starting(ctx: StepContext, ep: EndpointState) -> None:
                                                message=message)
 
 
+def probe_serving(ctx: StepContext, ep: EndpointState) -> None:
+    """A ready server that stops answering (hung, deadlocked, stopped) is killed; its exit restarts it."""
+    now = ctx.clock.monotonic()
+    for server in ep.servers:
+        if server.phase is not Phase.Ready or now < server.probe_at:
+            continue
+        server.probe_at = now + ctx.settings.liveness_period
+        if ctx.runtime.live(server.handle):
+            server.probe_failures = 0
+            continue
+        server.probe_failures += 1
+        if server.probe_failures >= ctx.settings.liveness_failures:
+            ctx.event(ep.name, EventType.Warning, Reason.LivenessProbeFailed,
+                      f"{server.revision} (pid {server.handle.pid}) did not answer {server.probe_failures} "
+                      f"liveness probes {ctx.settings.liveness_period:g}s apart; killing it so it restarts")
+            ctx.runtime.signal(server.handle, signal.SIGKILL)
+            server.probe_failures = 0
+
+
 def ensure_running(ctx: StepContext, ep: EndpointState) -> None:
     """Start what is wanted and not running: the target after its back-off, the serving revision at once."""
     now = ctx.clock.monotonic()
@@ -177,7 +199,7 @@ def retire_drained(ctx: StepContext, ep: EndpointState) -> None:
                       f"{server.revision} (pid {server.handle.pid}) drained and stopped")
 
 
-STEPS = (observe_exits, probe_starting, ensure_running, route_traffic, retire_drained)
+STEPS = (observe_exits, probe_starting, probe_serving, ensure_running, route_traffic, retire_drained)
 
 
 def reconcile_endpoint(ctx: StepContext, ep: EndpointState) -> None:

@@ -27,6 +27,7 @@ class Reason(StrEnum):
     StartupTimeout = "StartupTimeout"
     ProcessExited = "ProcessExited"
     Restarted = "Restarted"
+    LivenessProbeFailed = "LivenessProbeFailed"
     CrashLoopBackOff = "CrashLoopBackOff"
     OrphanKilled = "OrphanKilled"
     # traffic
