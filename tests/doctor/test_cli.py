@@ -62,7 +62,7 @@ def test_coverage_lists_every_failure_mode(capsys: pytest.CaptureFixture[str]) -
     assert main(["doctor", "--coverage", "-o", "json"]) == 0
     rows = {row["failure_mode"]: row for row in json.loads(capsys.readouterr().out)}
     assert rows["FM-16"]["rules"] == ["image-pull", "webhook-no-endpoints"]
-    assert rows["FM-37"]["covered"] is False and "GitHub" in rows["FM-37"]["note"]
+    assert rows["FM-37"]["rules"] == ["branch-protection"] and "GitHub" in rows["FM-37"]["note"]
 
 
 def test_repo_target_runs_the_check_lints(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

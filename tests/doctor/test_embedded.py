@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,6 +25,7 @@ from neuroscale.services.context import PlatformContext
 from neuroscale.status.conditions import ConditionType, false
 from neuroscale.status.model import EndpointStatus, Event, EventType, Health, Sync
 from tests.conftest import free_port
+from tests.platform.github_replay import Replay
 
 PLACEHOLDER = "<YOUR_TOKEN_HERE>"
 #: Only the machine decides this one; every other rule is asserted exactly.
@@ -171,13 +173,78 @@ def test_denied_endpoint_is_explained_by_the_stopped_reconciler(home: Home) -> N
     assert denied.explained_by == findings["Process/reconciler"].key
 
 
+GITHUB = "https://api.github.com"
+TOKEN = "ghp_" + "a1" * 18
+
+
+def branch_exchanges(*, protected: bool, enforce_admins: bool = False, contexts: list[str] | None = None) -> list[
+        dict[str, Any]]:
+    """GitHub REST answers for `main` of acme/gitops, as recorded from the API's documented shapes."""
+    branch_url = f"{GITHUB}/repos/acme/gitops/branches/main"
+    exchanges: list[dict[str, Any]] = [{
+        "request": {"method": "GET", "path": "/repos/acme/gitops/branches/main"},
+        "response": {"status": 200, "body": {
+            "name": "main", "protected": protected, "protection_url": f"{branch_url}/protection",
+            "commit": {"sha": "6dcb09b5b57875f334f61aebed695e2e4193db5e",
+                       "url": f"{GITHUB}/repos/acme/gitops/commits/6dcb09b"},
+            "_links": {"self": branch_url, "html": "https://github.com/acme/gitops/tree/main"}}}}]
+    if protected:
+        exchanges.append({
+            "request": {"method": "GET", "path": "/repos/acme/gitops/branches/main/protection"},
+            "response": {"status": 200, "body": {
+                "url": f"{branch_url}/protection",
+                "required_status_checks": {"url": f"{branch_url}/protection/required_status_checks", "strict": True,
+                                           "contexts": contexts or [], "checks": []},
+                "enforce_admins": {"url": f"{branch_url}/protection/enforce_admins", "enabled": enforce_admins},
+                "required_pull_request_reviews": {"dismiss_stale_reviews": True,
+                                                  "required_approving_review_count": 1}}}})
+    return exchanges
+
+
+def github_env(replay: Replay, token: str | None = TOKEN) -> dict[str, str]:
+    env = {"NEUROSCALE_GITHUB_REPO": "https://github.com/acme/gitops", "NEUROSCALE_GITHUB_API_URL": replay.base_url}
+    return {**env, "NEUROSCALE_GITHUB_TOKEN": token} if token else env
+
+
+def rules_fired(home: Home, env: dict[str, str], rule: str) -> list[Any]:
+    return [f for f in diagnose(read_embedded_snapshot(home, environ=env)).findings if f.rule == rule]
+
+
 def test_missing_token_with_a_github_remote(home: Home) -> None:
-    env = {"NEUROSCALE_GITHUB_REPO": "https://github.com/acme/gitops"}
-    [finding] = [f for f in diagnose(read_embedded_snapshot(home, environ=env)).findings if f.rule == "github-token"]
-    assert finding.message.startswith("NEUROSCALE_GITHUB_TOKEN is not set")
-    token = "ghp_" + "a1" * 18
-    assert not [f for f in diagnose(read_embedded_snapshot(home, environ={**env, "NEUROSCALE_GITHUB_TOKEN": token}))
-                .findings if f.rule == "github-token"]
+    with Replay(branch_exchanges(protected=True, enforce_admins=True, contexts=["neuroscale check"])) as replay:
+        [finding] = rules_fired(home, github_env(replay, token=None), "github-token")
+        assert finding.message.startswith("NEUROSCALE_GITHUB_TOKEN is not set")
+        assert replay.requests == []  # no token: the API is not called
+        findings = diagnose(read_embedded_snapshot(home, environ=github_env(replay))).findings
+        assert [f for f in findings if f.rule in ("github-token", "branch-protection")] == []
+        assert replay.unexpected == [] and replay.remaining == 0
+
+
+def test_admin_bypass_and_missing_required_check_are_named(home: Home) -> None:
+    """FM-37: protection that admins can bypass, and a guardrail check that is not required."""
+    with Replay(branch_exchanges(protected=True, enforce_admins=False, contexts=["build"])) as replay:
+        findings = rules_fired(home, github_env(replay), "branch-protection")
+        assert replay.unexpected == []
+        assert TOKEN in replay.requests[0]["authorization"]  # sent to the API, never into the snapshot
+    messages = sorted(f.message for f in findings)
+    assert messages == ["administrators can bypass the protection of main",
+                        "the guardrail check is not a required status check on main"]
+    assert all(TOKEN not in f.evidence + f.fix + f.message for f in findings)
+
+
+def test_unprotected_main_is_named(home: Home) -> None:
+    with Replay(branch_exchanges(protected=False)) as replay:
+        [finding] = rules_fired(home, github_env(replay), "branch-protection")
+    assert finding.message == "main of acme/gitops is not protected"
+    assert "enforce_admins" in finding.fix
+
+
+def test_unreadable_protection_is_a_warning_not_a_pass(home: Home) -> None:
+    bad = [{"request": {"method": "GET", "path": "/repos/acme/gitops/branches/main"},
+            "response": {"status": 401, "body": {"message": "Bad credentials"}}}]
+    with Replay(bad) as replay:
+        [finding] = rules_fired(home, github_env(replay), "branch-protection")
+    assert finding.severity.value == "warning" and "401" in finding.evidence
 
 
 def test_disk_rule_reads_host_facts() -> None:

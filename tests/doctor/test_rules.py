@@ -16,9 +16,10 @@ from tests.doctor.snapshots import CASES, apply_case, healthy, load_case
 
 #: Rules that only apply to the embedded target; their failing states are built for real in test_embedded.py.
 EMBEDDED_TESTED = {"port-taken", "disk-space", "platform-process", "git-remote", "model-server-crash", "github-token",
+                   "branch-protection",
                    "endpoint-not-deployed"}
 #: Failure modes whose failing state lives in another case file (same rule, same signal).
-SHARED_CASE = {"FM-26": "FM-25", "FM-03": "embedded", "FM-12": "embedded", "FM-13": "embedded"}
+SHARED_CASE = {"FM-26": "FM-25", "FM-03": "embedded", "FM-12": "embedded", "FM-13": "embedded", "FM-37": "embedded"}
 
 
 def test_healthy_cluster_fires_no_rule() -> None:
@@ -104,4 +105,4 @@ def test_every_catalogued_failure_mode_is_accounted_for() -> None:
         if row.rules:
             assert fm in case_ids or fm in SHARED_CASE, f"{fm} has rules {row.rules} but no failing case"
     covered = [fm for fm in CATALOG if table[fm].covered]
-    assert len(covered) >= 36
+    assert len(covered) >= 39

@@ -21,19 +21,18 @@ CROSS_TOOL = {
     "X-SELFHEAL": "self-heal stopped retrying after a failed automated sync",
 }
 PREVENTED_BY_DESIGN = {
-    "FM-35": "neuroscale check is the CI gate: one process, its own exit code (0/1/2), no kyverno-cli | tee",
-    "FM-36": "neuroscale check evaluates every file of the repository; there is no --resource list to truncate",
+    "FM-35": "also prevented: neuroscale check is one process with its own exit code (0/1/2)",
+    "FM-36": "also prevented: neuroscale check evaluates every file; there is no --resource list to truncate",
+    "FM-37": "read from GitHub's API when a GitHub remote and token are configured (embedded target)",
     "FM-38": "check's cost delta resolves InferenceService requests (neuroscale.cost), never printing '—'",
 }
-UNDETECTABLE = {
-    "FM-37": "branch protection lives in GitHub's API (admin scope), not in a cluster, repository or home snapshot",
-}
+UNDETECTABLE: dict[str, str] = {}
 _LAYER_CATEGORY = {
     **dict.fromkeys(("FM-01", "FM-06"), Category.CONTROL_PLANE),
     **dict.fromkeys(("FM-02", "FM-03", "FM-04", "FM-05", "FM-07", "FM-23"), Category.APPLICATION_SYNC),
     **dict.fromkeys(("FM-08",), Category.STALE_WEBHOOKS),
     **dict.fromkeys(("FM-16", "FM-22"), Category.WEBHOOKS),
-    **dict.fromkeys(("FM-09", "FM-10", "FM-11", "FM-12", "FM-14"), Category.ENVIRONMENT),
+    **dict.fromkeys(("FM-09", "FM-10", "FM-11", "FM-12", "FM-14", "FM-37"), Category.ENVIRONMENT),
     **dict.fromkeys(("FM-15", "FM-17", "FM-21"), Category.CONTROLLERS),
     **dict.fromkeys(("FM-18", "FM-19", "FM-20", "FM-24"), Category.WORKLOADS),
     **dict.fromkeys(tuple(f"FM-{n}" for n in range(25, 35)), Category.PORTAL),

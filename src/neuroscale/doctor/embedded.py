@@ -19,6 +19,7 @@ from typing import Any
 
 from neuroscale.cluster.snapshot import empty_snapshot, secret_value_facts
 from neuroscale.db import connect
+from neuroscale.doctor.github_facts import branch_protection
 from neuroscale.doctor.rules.github_token import TOKEN_ENV
 from neuroscale.engine.lock import lock_path
 from neuroscale.engine.store import StatusStore
@@ -204,8 +205,11 @@ def _github(home: Home, env: dict[str, str]) -> dict[str, Any]:
         url = _git_out(home.remote, "config", "--get", "remote.origin.url")
         remote = url if "github.com" in url else ""
     token = env.get(TOKEN_ENV)
-    return {"configured": bool(remote), "remote": remote,
-            "token": secret_value_facts(token) if token is not None else None}
+    facts = secret_value_facts(token) if token is not None else None
+    github: dict[str, Any] = {"configured": bool(remote), "remote": remote, "token": facts}
+    if remote and token and facts and facts.get("shape") not in ("empty", "placeholder"):
+        github["branch_protection"] = branch_protection(remote, token, env=env)
+    return github
 
 
 def _disk(root: Path) -> dict[str, Any]:
