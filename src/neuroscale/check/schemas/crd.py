@@ -10,6 +10,8 @@ which is exactly the mistake a strict check must catch.
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,11 @@ def to_json_schema(node: Any, *, path: str = "openAPIV3Schema") -> dict[str, Any
     kind = node.get("type")
     if kind is not None and kind not in _TYPES:
         raise BrokenSchema(f"{path}.type: unknown type {kind!r}")
+    if "pattern" in node:
+        try:
+            re.compile(str(node["pattern"]))
+        except re.error as exc:
+            raise BrokenSchema(f"{path}.pattern: not a regular expression ({exc})") from None
     if node.get("x-kubernetes-int-or-string"):
         out["type"] = ["integer", "string", "null"] if node.get("nullable") else ["integer", "string"]
     elif kind:
