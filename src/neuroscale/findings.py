@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from enum import Enum
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 
 class Severity(str, Enum):
@@ -58,5 +59,15 @@ class Finding:
         return {k: v for k, v in data.items() if v not in (None, "", {}, [])}
 
 
+class HasSeverity(Protocol):
+    @property
+    def severity(self) -> Severity: ...
+
+
 def has_errors(findings: list[Finding]) -> bool:
     return any(f.severity is Severity.ERROR for f in findings)
+
+
+def count(findings: Iterable[HasSeverity], severity: Severity) -> int:
+    """How many findings (check, policy or doctor ones) have `severity`."""
+    return sum(1 for f in findings if f.severity is severity)

@@ -14,7 +14,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from neuroscale.findings import Finding, ObjectRef, Severity
+from neuroscale.findings import Finding, ObjectRef, Severity, count
 
 if TYPE_CHECKING:
     from neuroscale.check.diff import ObjectChange
@@ -155,11 +155,11 @@ class CheckReport:
 
     @property
     def errors(self) -> int:
-        return sum(1 for f in self.findings if f.severity is Severity.ERROR)
+        return count(self.findings, Severity.ERROR)
 
     @property
     def warnings(self) -> int:
-        return sum(1 for f in self.findings if f.severity is Severity.WARNING)
+        return count(self.findings, Severity.WARNING)
 
     @property
     def unevaluable(self) -> bool:

@@ -10,7 +10,7 @@ from neuroscale.doctor.correlate import correlate
 from neuroscale.doctor.index import SnapshotIndex
 from neuroscale.doctor.model import Category, DoctorFinding, Rule
 from neuroscale.doctor.rules import rules_for
-from neuroscale.findings import ObjectRef, Severity
+from neuroscale.findings import ObjectRef, Severity, count
 
 
 @dataclass(frozen=True)
@@ -25,11 +25,11 @@ class Diagnosis:
 
     @property
     def errors(self) -> int:
-        return sum(1 for f in self.findings if f.severity is Severity.ERROR)
+        return count(self.findings, Severity.ERROR)
 
     @property
     def warnings(self) -> int:
-        return sum(1 for f in self.findings if f.severity is Severity.WARNING)
+        return count(self.findings, Severity.WARNING)
 
     @property
     def exit_code(self) -> int:
