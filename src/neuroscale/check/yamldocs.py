@@ -108,6 +108,12 @@ def _cache_entry(raw: bytes, cache_dir: Path | None) -> Path | None:
     return cache_dir / f"yaml-{hashlib.sha256(raw).hexdigest()[:32]}.{sys.implementation.cache_tag}.bin"
 
 
+def is_cached(raw: bytes, cache_dir: Path | None) -> bool:
+    """True when an earlier run left the parsed form of this (big) file in the cache."""
+    entry = _cache_entry(raw, cache_dir)
+    return entry is not None and entry.exists()
+
+
 def _cached(entry: Path | None) -> list[Any] | None:
     """Documents parsed (and found safe) by an earlier run, or None.
 
