@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -152,4 +153,19 @@ def test_demo_prints_the_prediction_and_exits(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stdout + result.stderr
     assert '{"predictions":[1,1]}' in result.stdout.splitlines()
+    assert processes_of(home) == []
+
+
+def test_a_taken_port_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "neuroscale", "up", "--home", str(home), "--gateway-port", str(port),
+             "--portal-port", str(free_port())], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert f"port 127.0.0.1:{port} is already in use" in result.stderr
+    assert "Traceback" not in result.stderr
     assert processes_of(home) == []
