@@ -39,7 +39,10 @@ def _fetch_crds(options: InitOptions) -> str:
     lines = ['mkdir -p "$RUNNER_TEMP/crds" && cd "$RUNNER_TEMP/crds"',
              f"curl -fsSL -o kserve.yaml https://github.com/kserve/kserve/releases/download/"
              f"{versions.KSERVE.version}/kserve.yaml",
-             f"for crd in application applicationset appproject; do curl -fsSL -o argocd-$crd.yaml {argo}/$crd-crd.yaml; done"]
+             f"for crd in application applicationset appproject; do curl -fsSL -o argocd-$crd.yaml {argo}/$crd-crd.yaml; done",
+             # The operator's release manifest carries the KnativeServing CRD the serving stack instantiates.
+             f"curl -fsSL -o knative-operator.yaml https://github.com/knative/operator/releases/download/"
+             f"knative-{versions.KNATIVE_OPERATOR.version}/operator.yaml"]
     if options.policy_engine == "kyverno":
         lines.append(f"curl -fsSL -o kyverno.yaml https://github.com/kyverno/kyverno/releases/download/"
                      f"{versions.KYVERNO_APP_VERSION}/install.yaml")
