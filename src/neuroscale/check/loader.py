@@ -10,19 +10,14 @@ are skipped with a note saying so.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Mapping
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path, PurePosixPath
 
 from neuroscale.check.model import Document, Limits, RepoView
-from neuroscale.check.yamldocs import is_cached, parse_file
+from neuroscale.check.yamldocs import parse_file
 from neuroscale.errors import ToolError
 from neuroscale.findings import Finding, Severity
-
-#: Uncached YAML files at least this large are parsed in a second process (see `_parse_all`).
-PARALLEL_PARSE_BYTES = 256 * 1024
 
 YAML_SUFFIXES = (".yaml", ".yml")
 #: Files kept in the view: YAML, JSON (chart schemas), Go and Nunjucks templates, packaged charts.
@@ -105,43 +100,20 @@ def skeleton_dirs(files: Mapping[str, bytes]) -> list[str]:
     return sorted(found)
 
 
-def _parse_all(paths: list[str], files: Mapping[str, bytes], *, limits: Limits,
-               cache_dir: Path | None) -> list[tuple[list[Document], list[Finding]]]:
-    """Parse results in `paths` order; big uncached files go to a second process meanwhile.
-
-    Measured: one 2 MB CRD takes about as long to parse (~1 s) as a thousand small
-    manifests, so on two cores parsing both at once takes the CRD off the critical path.
-    """
-    big = [p for p in paths if len(files[p]) >= PARALLEL_PARSE_BYTES and not is_cached(files[p], cache_dir)]
-    if not big or (os.cpu_count() or 1) < 2:
-        return [parse_file(p, files[p], limits=limits, cache_dir=cache_dir) for p in paths]
-    results: dict[str, tuple[list[Document], list[Finding]]] = {}
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork")) as pool:
-        pending = {p: pool.submit(parse_file, p, files[p], limits=limits, cache_dir=cache_dir) for p in big}
-        for path in paths:
-            if path not in pending:
-                results[path] = parse_file(path, files[path], limits=limits, cache_dir=cache_dir)
-        for path, future in pending.items():
-            results[path] = future.result()
-    return [results[p] for p in paths]
-
-
 def build_view(files: Mapping[str, bytes], *, limits: Limits,
                cache_dir: Path | None = None) -> tuple[RepoView, list[Finding]]:
     """Parse every YAML file in `files` (except Helm and Backstage templates) into a view."""
     templates = chart_template_dirs(files) + skeleton_dirs(files)
+    documents: list[Document] = []
+    findings: list[Finding] = []
     skipped: dict[str, str] = {}
-    paths = []
     for path in sorted(files):
         if not path.endswith(YAML_SUFFIXES):
             continue
         if any(path.startswith(prefix) for prefix in templates):
             skipped[path] = "template (rendered by Helm or the Backstage scaffolder, not plain YAML)"
             continue
-        paths.append(path)
-    documents: list[Document] = []
-    findings: list[Finding] = []
-    for docs, problems in _parse_all(paths, files, limits=limits, cache_dir=cache_dir):
+        docs, problems = parse_file(path, files[path], limits=limits, cache_dir=cache_dir)
         documents.extend(docs)
         findings.extend(problems)
     for prefix in templates:

@@ -1,0 +1,70 @@
+"""The yaml-rs fast path reads every file exactly as ruamel does, or leaves it to ruamel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+
+from neuroscale.check import yamldocs
+from neuroscale.check.yamldocs import _FULL_LOADER_ONLY, _load_all
+
+RUAMEL = YAML(typ="safe")
+
+SAME_EITHER_WAY = [
+    "a: 1\n",
+    "---\na: 1\n",
+    "# comment\n---\na: 1\n---\nb: 2\n",
+    "a: 1\n---\n",
+    "- a\n- b\n",
+    "---\n- a\n---\n- b\n",
+    "",
+    "# only a comment\n",
+    "x: |\n  block text\n  ---not a separator\n---\ny: 2\n",
+    "a: 0x1F\nb: +12\nc: .inf\nd: 1_000\ne: 0o17\nf: yes\ng: '1'\nh: 2024-01-01\ni: ~\n",
+    "cpu: 500m\nmemory: 1Gi\nreplicas: 3\nenabled: true\n",
+]
+
+
+@pytest.mark.parametrize("text", SAME_EITHER_WAY)
+def test_fast_path_reads_what_ruamel_reads(text: str) -> None:
+    assert _FULL_LOADER_ONLY.search(text) is None  # these do take the fast path
+    assert _load_all(text) == list(RUAMEL.load_all(text))
+
+
+@pytest.mark.parametrize("text", [
+    "a: !Ref x\n",  # custom tag: ruamel refuses it, yaml-rs would drop the tag
+    "a: !!binary aGVsbG8=\n",
+    "base: &b {x: 1}\nc:\n  <<: *b\n",  # merge key
+    "a: &a\n  - *a\n",  # recursive alias: ruamel shares the node, the bomb guard needs that
+    "a: 'x'\n...\nb: 2\n",  # document end marker
+])
+def test_constructs_yaml_rs_reads_differently_go_to_ruamel(text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _FULL_LOADER_ONLY.search(text) is not None
+
+    def refuse(_text: str) -> list[Any]:
+        raise AssertionError("the fast path must not be used here")
+
+    monkeypatch.setattr(yamldocs, "_fast_documents", refuse)
+    try:
+        expected: Any = list(RUAMEL.load_all(text))
+    except Exception as exc:  # noqa: BLE001 - ruamel's own verdict, compared below
+        with pytest.raises(type(exc)):
+            _load_all(text)
+    else:
+        assert repr(_load_all(text)) == repr(expected)  # repr: a recursive alias makes == recurse forever
+
+
+@pytest.mark.parametrize("text", ["a: 1\na: 2\n", "a: [1\n", "a:\n\t- b\n"])
+def test_errors_come_from_ruamel_with_its_line_marks(text: str) -> None:
+    with pytest.raises(Exception) as caught:
+        _load_all(text)
+    assert type(caught.value).__module__.startswith("ruamel")
+    assert getattr(caught.value, "problem_mark", None) is not None
+
+
+def test_a_real_crd_takes_the_fast_path_and_matches_ruamel(reference: Any) -> None:
+    text = (reference / "crds/kserve/serving.kserve.io_inferenceservices.yaml").read_text()
+    assert _FULL_LOADER_ONLY.search(text) is None
+    assert _load_all(text) == list(RUAMEL.load_all(text))
