@@ -8,7 +8,7 @@ KSERVE_VENV := .venv-kserve
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench setup system-deps kserve-venv lint typecheck clean
+.PHONY: demo test bench setup system-deps kserve-venv nunjucks lint typecheck clean
 
 setup: $(STAMP)
 
@@ -33,10 +33,18 @@ $(KSERVE_VENV)/.installed:
 	$(KSERVE_VENV)/bin/python -m pip install --quiet 'kserve>=0.13'
 	touch $@
 
+# Real nunjucks (Backstage's template engine) renders the generated skeleton in the tests.
+NUNJUCKS := tests/platform/nunjucks/node_modules/nunjucks/package.json
+nunjucks: $(NUNJUCKS)
+
+$(NUNJUCKS): tests/platform/nunjucks/package.json
+	npm install --prefix tests/platform/nunjucks --no-audit --no-fund --silent
+	touch $@
+
 demo: setup
 	$(BIN)/neuroscale demo
 
-test: setup system-deps kserve-venv
+test: setup system-deps kserve-venv nunjucks
 	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -50,4 +58,4 @@ bench: setup system-deps
 	$(BIN)/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) $(KSERVE_VENV) .neuroscale
+	rm -rf $(VENV) $(KSERVE_VENV) .neuroscale tests/platform/nunjucks/node_modules
