@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Sequence
 from enum import Enum
 from typing import Any
@@ -23,8 +24,12 @@ class OutputFormat(str, Enum):
 OUTPUT_OPTION = typer.Option(OutputFormat.table, "--output", "-o", help="table, json or yaml")
 
 
+#: Width for tables written to a pipe or file: rich would otherwise wrap every cell at 80 columns.
+PIPE_WIDTH = 200
+
+
 def emit(data: Any, fmt: OutputFormat, *, table: Callable[[], Table | str] | None = None) -> None:
-    console = Console()
+    console = Console() if sys.stdout.isatty() else Console(width=PIPE_WIDTH)
     if fmt is OutputFormat.json:
         typer.echo(json.dumps(data, indent=2, default=str))
     elif fmt is OutputFormat.yaml:
