@@ -36,14 +36,10 @@ from neuroscale.policy.report import MALFORMED, policy_ref, unevaluable, violati
 from neuroscale.policy.selectors import UnsupportedConstruct, wildcard_match
 from neuroscale.policy.subject import Subject, as_mapping
 from neuroscale.policy.vap import Binding, CelPolicyRun, CompiledCelPolicy, compile_cel_policy
+from neuroscale.policy.workloads import POD_TEMPLATE_PATHS
 
 KINDS = ("ClusterPolicy", "Policy")
 AUTOGEN_ANNOTATION = "pod-policies.kyverno.io/autogen-controllers"
-_POD_TEMPLATES = {
-    "Deployment": ("spec", "template"), "StatefulSet": ("spec", "template"), "DaemonSet": ("spec", "template"),
-    "Job": ("spec", "template"), "ReplicaSet": ("spec", "template"),
-    "ReplicationController": ("spec", "template"), "CronJob": ("spec", "jobTemplate", "spec", "template"),
-}
 _UNSUPPORTED_RULES = ("mutate", "generate", "verifyImages")
 _UNSUPPORTED_VALIDATE = ("podSecurity", "manifests", "assert")
 
@@ -144,7 +140,7 @@ def compile_policy(document: Mapping[str, Any], env: CelEnvironment) -> Compiled
 
 
 def _pod_view(subject: Subject) -> tuple[Subject, str] | None:
-    path = _POD_TEMPLATES.get(subject.kind)
+    path = POD_TEMPLATE_PATHS.get(subject.kind)
     template: Any = subject.obj
     for key in path or ():
         template = template.get(key) if isinstance(template, Mapping) else None

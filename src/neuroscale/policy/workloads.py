@@ -15,15 +15,19 @@ from typing import Any
 
 from neuroscale.policy.subject import as_mapping
 
-_TEMPLATES = {
-    "Deployment": ("spec", "template", "spec"),
-    "StatefulSet": ("spec", "template", "spec"),
-    "ReplicaSet": ("spec", "template", "spec"),
-    "DaemonSet": ("spec", "template", "spec"),
-    "Job": ("spec", "template", "spec"),
-    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
-    "Pod": ("spec",),
+#: Where each workload controller keeps its pod template (one table for policies, Kyverno autogen and lints).
+POD_TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
+    "Deployment": ("spec", "template"),
+    "StatefulSet": ("spec", "template"),
+    "ReplicaSet": ("spec", "template"),
+    "DaemonSet": ("spec", "template"),
+    "Job": ("spec", "template"),
+    "ReplicationController": ("spec", "template"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template"),
 }
+#: Where each kind keeps its pod spec.
+POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
+    "Pod": ("spec",), **{kind: (*path, "spec") for kind, path in POD_TEMPLATE_PATHS.items()}}
 
 
 @dataclass(frozen=True)
@@ -79,7 +83,7 @@ def workload(obj: Mapping[str, Any]) -> Workload | None:
     kind = obj.get("kind")
     if kind == "InferenceService":
         return _isvc(obj)
-    path = _TEMPLATES.get(str(kind))
+    path = POD_SPEC_PATHS.get(str(kind))
     if path is None:
         return None
     pod = _dig(obj, path)

@@ -106,22 +106,22 @@ async def pull_page(request: Request) -> Response:
     return await _pull_page(request)
 
 
-async def submit_merge(request: Request) -> Response:
+async def _pull_action(request: Request, action: str) -> Response:
+    """Merge or close, then back to the pull request page (showing why, when refused)."""
     b = backend(request)
     try:
-        pull = await b.run(b.merge, pull_number(request))
+        pull = await b.run(getattr(b, action), pull_number(request))
     except Conflict as exc:
         return await _pull_page(request, error=exc)
     return _to_pull(pull)
+
+
+async def submit_merge(request: Request) -> Response:
+    return await _pull_action(request, "merge")
 
 
 async def submit_close(request: Request) -> Response:
-    b = backend(request)
-    try:
-        pull = await b.run(b.close, pull_number(request))
-    except Conflict as exc:
-        return await _pull_page(request, error=exc)
-    return _to_pull(pull)
+    return await _pull_action(request, "close")
 
 
 async def events_page(request: Request) -> Response:

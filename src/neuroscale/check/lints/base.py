@@ -15,6 +15,7 @@ from typing import Any
 
 from neuroscale.check.model import Document, RepoView
 from neuroscale.findings import Finding, Severity
+from neuroscale.policy.workloads import POD_SPEC_PATHS
 
 
 @dataclass(frozen=True)
@@ -35,15 +36,6 @@ def dig(data: Any, *path: str) -> Any:
     return data
 
 
-POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
-    "Pod": ("spec",),
-    "Deployment": ("spec", "template", "spec"),
-    "StatefulSet": ("spec", "template", "spec"),
-    "DaemonSet": ("spec", "template", "spec"),
-    "ReplicaSet": ("spec", "template", "spec"),
-    "Job": ("spec", "template", "spec"),
-    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
-}
 CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
 ISVC_COMPONENTS = ("predictor", "transformer", "explainer")
 
