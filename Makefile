@@ -8,7 +8,7 @@ KSERVE_VENV := .venv-kserve
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench setup system-deps kserve-venv nunjucks lint typecheck clean
+.PHONY: demo test bench setup system-deps kserve-venv checkov-venv nunjucks lint typecheck clean
 
 setup: $(STAMP)
 
@@ -54,8 +54,17 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-bench: setup system-deps
+# checkov is the peer `neuroscale check` is measured against; benchmark-only, so its own venv.
+CHECKOV_VENV := .venv-checkov
+checkov-venv: $(CHECKOV_VENV)/.installed
+
+$(CHECKOV_VENV)/.installed:
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov
+	touch $@
+
+bench: setup system-deps checkov-venv
 	$(BIN)/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) $(KSERVE_VENV) .neuroscale tests/platform/nunjucks/node_modules
+	rm -rf $(VENV) $(KSERVE_VENV) $(CHECKOV_VENV) .neuroscale tests/platform/nunjucks/node_modules

@@ -2,7 +2,7 @@
 
 Usage:
     python bench/check_bench.py --crd-dir /path/to/crds/kserve [--count 1000] [--runs 3]
-        [--checkov /work/main/.venv-checkov/bin/checkov]
+        [--checkov .venv-checkov/bin/checkov]  (made by `make checkov-venv`)
 
 Generates a temporary GitOps repository (half InferenceServices, half
 Deployments, all valid and policy-clean), copies the KServe CRDs into it, then
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--crd-dir", type=Path, required=True, help="directory holding the KServe CRDs")
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--checkov", default="/work/main/.venv-checkov/bin/checkov")
+    parser.add_argument("--checkov", default=str(Path(__file__).resolve().parents[1] / ".venv-checkov" / "bin" / "checkov"))
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="ns-bench-") as tmp:
         repo, cache = Path(tmp) / "repo", Path(tmp) / "cache"
