@@ -203,6 +203,8 @@ def test_commit_pushed_to_the_branch_is_followed_and_checked(ctx: PlatformContex
     git("commit", "--quiet", "-am", "break it", cwd=work)
     git("push", "--quiet", "origin", pr.branch, cwd=work)
 
+    [listed] = list_pull_requests(ctx, state="open")
+    assert listed.head_sha == git("rev-parse", "HEAD", cwd=work)  # the list follows the branch too
     followed = get_pull_request(ctx, pr.number)
     assert followed.head_sha == git("rev-parse", "HEAD", cwd=work)
     assert {c.name for c in followed.failing_checks} >= {CHECK_MANIFEST}

@@ -29,7 +29,9 @@ def list_pull_requests(ctx: PlatformContext, *, state: str | None = None) -> lis
         raise InvalidInput(f"unknown pull request state {state!r}", where="state",
                            fix=f"use one of {', '.join(PR_STATES)}")
     chosen: PRState | None = state  # type: ignore[assignment]  # checked against PR_STATES above
-    return ctx.provider.list(state=chosen)
+    # Open pull requests follow their branch, so a head pushed with plain git shows (and is checked) here too.
+    return [get_pull_request(ctx, pr.number) if pr.state == "open" and pr.number else pr
+            for pr in ctx.provider.list(state=chosen)]
 
 
 def get_pull_request(ctx: PlatformContext, number: int) -> PullRequest:
