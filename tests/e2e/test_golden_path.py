@@ -121,6 +121,9 @@ def test_create_merge_serve_survive_portal_loss_and_stop_cleanly(platform: dict[
     portal_pid = int((home / "run" / "portal.pid").read_text())
     os.kill(portal_pid, signal.SIGKILL)
     assert predict(gateway, "iris") == (200, {"predictions": [1, 1]})
+    # ...and the supervisor brings the portal back.
+    wait_for_http(f"http://127.0.0.1:{platform['portal']}/healthz", timeout=30)
+    assert int((home / "run" / "portal.pid").read_text()) != portal_pid
 
     # A second platform on the same home is refused, clearly.
     second = subprocess.run([sys.executable, "-m", "neuroscale", "up", "--home", str(home), "--portal-port",
