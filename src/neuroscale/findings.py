@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from enum import Enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 
@@ -71,3 +71,17 @@ def has_errors(findings: list[Finding]) -> bool:
 def count(findings: Iterable[HasSeverity], severity: Severity) -> int:
     """How many findings (check, policy or doctor ones) have `severity`."""
     return sum(1 for f in findings if f.severity is severity)
+
+
+class SeverityCounts:
+    """`errors` and `warnings` for a report holding `findings` (a check report, a diagnosis)."""
+
+    findings: Sequence[HasSeverity]
+
+    @property
+    def errors(self) -> int:
+        return count(self.findings, Severity.ERROR)
+
+    @property
+    def warnings(self) -> int:
+        return count(self.findings, Severity.WARNING)

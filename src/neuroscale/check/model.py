@@ -14,7 +14,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from neuroscale.findings import Finding, ObjectRef, Severity, count
+from neuroscale.findings import Finding, ObjectRef, Severity, SeverityCounts
 
 if TYPE_CHECKING:
     from neuroscale.check.diff import ObjectChange
@@ -139,7 +139,7 @@ class CheckOptions:
 
 
 @dataclass(frozen=True)
-class CheckReport:
+class CheckReport(SeverityCounts):
     """The outcome of one check: findings plus, against a base, the cost delta and rendered diff."""
 
     root: str
@@ -152,14 +152,6 @@ class CheckReport:
     skipped: Mapping[str, str] = field(default_factory=dict)
     cost: CostDelta | None = None  # only against a base
     diff: tuple[ObjectChange, ...] = ()
-
-    @property
-    def errors(self) -> int:
-        return count(self.findings, Severity.ERROR)
-
-    @property
-    def warnings(self) -> int:
-        return count(self.findings, Severity.WARNING)
 
     @property
     def unevaluable(self) -> bool:

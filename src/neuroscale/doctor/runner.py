@@ -10,11 +10,11 @@ from neuroscale.doctor.correlate import correlate
 from neuroscale.doctor.index import SnapshotIndex
 from neuroscale.doctor.model import Category, DoctorFinding, Rule
 from neuroscale.doctor.rules import rules_for
-from neuroscale.findings import ObjectRef, Severity, count
+from neuroscale.findings import ObjectRef, Severity, SeverityCounts
 
 
 @dataclass(frozen=True)
-class Diagnosis:
+class Diagnosis(SeverityCounts):
     """What `doctor` reports: the target, its findings in triage order, and whether it could run."""
 
     target: str
@@ -22,14 +22,6 @@ class Diagnosis:
     rules_run: int
     could_not_run: bool = False
     meta: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def errors(self) -> int:
-        return count(self.findings, Severity.ERROR)
-
-    @property
-    def warnings(self) -> int:
-        return count(self.findings, Severity.WARNING)
 
     @property
     def exit_code(self) -> int:
