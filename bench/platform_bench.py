@@ -24,6 +24,7 @@ import urllib.request
 from pathlib import Path
 
 from neuroscale.db import connect
+from neuroscale.engine.procfs import serving_processes
 from neuroscale.engine.store import StatusStore
 from neuroscale.gitops.repo import Author
 from neuroscale.home import Home
@@ -64,16 +65,10 @@ def wait(predicate: object, timeout: float = 60.0) -> float:
 
 
 def server_pid(home: Home, name: str) -> int:
-    """The model-server process serving `name`, found by its command line (what the reconciler sets)."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"neuroscale.serving" in argv and name.encode() in argv and str(home.root).encode() in argv:
-            return int(entry.name)
+    """The model-server process serving `name` (its revisions are named `<name>-predictor-NNNNN`)."""
+    for proc in serving_processes(home.root):
+        if proc.revision.startswith(f"{name}-predictor-"):
+            return proc.pid
     raise LookupError(f"no model server for {name}")
 
 

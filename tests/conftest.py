@@ -6,10 +6,11 @@ import contextlib
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -47,13 +48,14 @@ def iris_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def wait_for_http(url: str, *, timeout: float = 30.0, process: "subprocess.Popen[bytes] | None" = None) -> None:
+def wait_for_http(url: str, *, timeout: float = 30.0, process: "subprocess.Popen[bytes] | None" = None,
+                  output: Callable[[], str] | None = None) -> None:
     """Poll `url` until it answers 200; fail with the process's output if it dies first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            output = process.stdout.read().decode(errors="replace") if process.stdout else ""
-            pytest.fail(f"process exited with {process.returncode} before {url} answered:\n{output}")
+            said = output() if output else (process.stdout.read().decode(errors="replace") if process.stdout else "")
+            pytest.fail(f"process exited with {process.returncode} before {url} answered:\n{said}")
         try:
             with urllib.request.urlopen(url, timeout=1) as response:
                 if response.status == 200:
@@ -66,11 +68,19 @@ def wait_for_http(url: str, *, timeout: float = 30.0, process: "subprocess.Popen
 
 @contextlib.contextmanager
 def running(argv: list[str], *, ready_url: str, env: dict[str, str] | None = None) -> Iterator["subprocess.Popen[bytes]"]:
-    """Start a real process, wait until it serves `ready_url`, always stop it afterwards."""
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
-                               start_new_session=True)
+    """Start a real process, wait until it serves `ready_url`, always stop it afterwards.
+
+    Output goes to a temporary file, not a pipe: a chatty server must never block on a full pipe.
+    """
+    log = tempfile.TemporaryFile()
+
+    def output() -> str:
+        log.seek(0)
+        return log.read().decode(errors="replace")
+
+    process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     try:
-        wait_for_http(ready_url, process=process)
+        wait_for_http(ready_url, process=process, output=output)
         yield process
     finally:
         if process.poll() is None:
@@ -80,8 +90,7 @@ def running(argv: list[str], *, ready_url: str, env: dict[str, str] | None = Non
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        if process.stdout:
-            process.stdout.close()
+        log.close()
 
 
 @pytest.fixture()

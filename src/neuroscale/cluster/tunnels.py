@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from neuroscale.errors import Conflict
+from neuroscale.ports import listener_pid, port_is_free, process_name
 
 STOP_GRACE_S = 3.0
 START_TIMEOUT_S = 15.0
@@ -41,7 +42,12 @@ class Tunnel:
 
 
 def default_tunnels(ingress: str = "kourier") -> list[Tunnel]:
-    from neuroscale.platform.backstage import BACKSTAGE_NAMESPACE, CONTAINER_PORT, LOCAL_PORT, RELEASE
+    from neuroscale.platform.backstage import (
+        BACKSTAGE_NAMESPACE,
+        CONTAINER_PORT,
+        LOCAL_PORT,
+        RELEASE,
+    )
     from neuroscale.platform.components import OPENCOST_NAMESPACE, OPENCOST_RELEASE
     from neuroscale.platform.serving import INGRESS_SERVICE
 
@@ -76,38 +82,17 @@ def port_open(port: int, *, timeout: float = 0.5) -> bool:
 
 def port_holder(port: int) -> str:
     """`pid NNN (command)` of the process listening on 127.0.0.1:port, if /proc can tell."""
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                inodes.add(fields[9])
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            for fd in (proc / "fd").iterdir():
-                if os.readlink(fd).removeprefix("socket:[").removesuffix("]") in inodes:
-                    return f"pid {proc.name} ({(proc / 'comm').read_text().strip()})"
-        except OSError:
-            continue
-    return ""
+    pid = listener_pid(port)
+    return f"pid {pid} ({process_name(pid)})" if pid is not None else ""
 
 
 def check_ports(tunnels: list[Tunnel]) -> None:
     """Refuse to start when a local port is taken, naming the holder (FM-12)."""
     taken = []
     for tunnel in tunnels:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind(("127.0.0.1", tunnel.local_port))
-            except OSError:
-                holder = port_holder(tunnel.local_port)
-                taken.append(f"{tunnel.local_port} ({tunnel.name}){' held by ' + holder if holder else ''}")
+        if not port_is_free("127.0.0.1", tunnel.local_port):
+            holder = port_holder(tunnel.local_port)
+            taken.append(f"{tunnel.local_port} ({tunnel.name}){' held by ' + holder if holder else ''}")
     if taken:
         raise Conflict(f"local port(s) already in use: {', '.join(taken)}", where="127.0.0.1",
                        fix="stop the stale port-forward (kill the pid shown) or choose another port with --port NAME=PORT")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from neuroscale.doctor.rules.github_token import TOKEN_ENV
 from neuroscale.engine.lock import lock_path
 from neuroscale.engine.store import StatusStore
 from neuroscale.home import Home
+from neuroscale.ports import listener_pid, port_is_free, process_command
 from neuroscale.supervisor.settings import load_settings
 
 COMPONENTS = ("reconciler", "gateway", "portal")
@@ -106,51 +106,14 @@ def _process(home: Home, component: str) -> dict[str, Any]:
 
 def _port(name: str, host: str, port: int, our_pid: int | None) -> dict[str, Any]:
     facts: dict[str, Any] = {"name": name, "host": host, "port": port, "in_use": False, "ours": False}
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-            return facts
-        except OSError:
-            facts["in_use"] = True
-    owner = _listener_pid(port)
+    if port_is_free(host, port):
+        return facts
+    facts["in_use"] = True
+    owner = listener_pid(port)
     facts["pid"] = owner
-    facts["command"] = _command(owner) if owner else ""
+    facts["command"] = process_command(owner) if owner else ""
     facts["ours"] = owner is not None and owner == our_pid or (owner is None and our_pid is not None)
     return facts
-
-
-def _listener_pid(port: int) -> int | None:
-    """The pid listening on TCP `port`, from /proc/net/tcp{,6} inodes and /proc/*/fd (Linux)."""
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            rows = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for row in rows:
-            cols = row.split()
-            if len(cols) > 9 and cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:
-                inodes.add(f"socket:[{cols[9]}]")
-    if not inodes:
-        return None
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            for fd in (proc / "fd").iterdir():
-                if os.readlink(fd) in inodes:
-                    return int(proc.name)
-        except OSError:
-            continue
-    return None
-
-
-def _command(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace").strip()[:120]
-    except OSError:
-        return ""
 
 
 def _git(remote: Path) -> dict[str, Any]:

@@ -90,3 +90,19 @@ def pod_problem(pod: Obj) -> str:
         elif not status.get("ready") and "running" not in (status.get("state") or {}):
             parts.append(f"{status.get('name')} not ready")
     return "; ".join(parts)
+
+
+#: Controllers whose events say why a revision's pods could not be created.
+POD_CREATORS = ("ReplicaSet", "Deployment", "Revision")
+
+
+def creation_refusals(index: SnapshotIndex, needle: str) -> dict[str, str]:
+    """Per namespace, the last controller event whose message contains `needle`, as evidence text."""
+    refused: dict[str, str] = {}
+    for kind in POD_CREATORS:
+        for obj in index.objects(kind):
+            for event in index.events_for(kind, namespace_of(obj), name_of(obj)):
+                if needle in str(event.get("message", "")):
+                    refused[namespace_of(obj)] = f"{kind}/{name_of(obj)} event {event.get('reason')}: " \
+                                                 f"{event.get('message')}"
+    return refused

@@ -67,6 +67,13 @@ class RoutesWriter:
         endpoints = document.get("endpoints")
         return endpoints if isinstance(endpoints, dict) else None
 
+    def entries(self) -> list[RouteEntry]:
+        """What the routes file holds now (for this domain)."""
+        return [RouteEntry(name=name, namespace=str(e.get("namespace") or "default"), ready=bool(e.get("ready")),
+                           upstream=str(e.get("upstream") or ""), revision=str(e.get("revision") or ""),
+                           reason=str(e.get("reason") or ""), message=str(e.get("message") or ""))
+                for name, e in (self._last or {}).items() if isinstance(e, dict)]
+
     def write(self, entries: list[RouteEntry]) -> bool:
         """Write the table if it differs from the last one written; True when written."""
         updated = datetime.now(UTC).isoformat(timespec="microseconds")

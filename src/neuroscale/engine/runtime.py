@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import httpx
 
 from neuroscale.engine import procfs
 from neuroscale.home import DEFAULT_HOST, Home
+from neuroscale.ports import free_port
 from neuroscale.spec.endpoint import EndpointSpec
 from neuroscale.status.reasons import Reason
 
@@ -54,12 +54,6 @@ class ServerHandle:
 class ExitInfo:
     reason: Reason
     message: str
-
-
-def free_port(host: str = DEFAULT_HOST) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def server_command(home: Home, *, spec: EndpointSpec, revision: str, port: int) -> list[str]:

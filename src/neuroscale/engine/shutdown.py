@@ -8,12 +8,11 @@ these on its first reconcile after a start.
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from datetime import UTC, datetime
 
 from neuroscale.db import connect
-from neuroscale.engine.routes import RouteEntry, RoutesWriter
+from neuroscale.engine.routes import RoutesWriter
 from neuroscale.engine.store import EngineStore
 from neuroscale.home import Home
 from neuroscale.status.conditions import ConditionType, false, set_condition
@@ -23,7 +22,7 @@ from neuroscale.status.reasons import Reason
 STOPPED_MESSAGE = "the platform was stopped; `neuroscale up` starts it again"
 
 
-def record_platform_stopped(home: Home) -> int:
+def record_platform_stopped(home: Home, *, domain: str) -> int:
     """Mark every endpoint not ready (reason PlatformStopped) in status and routes; returns how many."""
     if not home.state_db.exists():
         return 0
@@ -40,20 +39,8 @@ def record_platform_stopped(home: Home) -> int:
                                       updated_at=now))
     finally:
         conn.close()
-    _stop_routes(home)
+    routes = RoutesWriter(home.routes_file, domain=domain)
+    routes.write([replace(entry, ready=False, upstream="", reason=Reason.PlatformStopped, message=STOPPED_MESSAGE)
+                  for entry in routes.entries()])
     return len(statuses)
 
-
-def _stop_routes(home: Home) -> None:
-    try:
-        document = json.loads(home.routes_file.read_text())
-    except (OSError, ValueError):
-        return
-    endpoints = document.get("endpoints") if isinstance(document, dict) else None
-    if not isinstance(endpoints, dict):
-        return
-    entries = [RouteEntry(name=name, namespace=str(entry.get("namespace") or "default"), ready=False,
-                          revision=str(entry.get("revision") or ""), reason=Reason.PlatformStopped,
-                          message=STOPPED_MESSAGE)
-               for name, entry in endpoints.items() if isinstance(entry, dict)]
-    RoutesWriter(home.routes_file, domain=str(document.get("domain") or "")).write(entries)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from typing import IO
 from neuroscale import pidlock
 from neuroscale.errors import InvalidInput, NotFound, ToolError
 from neuroscale.home import Home
+from neuroscale.ports import port_is_free
 from neuroscale.supervisor.settings import PlatformSettings, save_settings
 
 STOP_GRACE_S = 5.0
@@ -56,16 +56,6 @@ def components(home: Home, settings: PlatformSettings) -> list[Component]:
         Component("portal", (python, "-m", "neuroscale.portal", "--home", root, "--host", settings.host,
                              "--port", str(settings.portal_port)), f"{settings.portal_url}/healthz"),
     ]
-
-
-def port_is_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
 
 
 def _healthy(url: str) -> bool:
@@ -173,7 +163,7 @@ class Platform:
             from neuroscale.engine.shutdown import record_platform_stopped
 
             stopped = stop_all(self.home)
-            record_platform_stopped(self.home)
+            record_platform_stopped(self.home, domain=self.settings.domain)
             if stopped:
                 self.log(f"stopped {stopped} model server(s)")
         if self._lock is not None:

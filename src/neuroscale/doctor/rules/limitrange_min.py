@@ -7,7 +7,7 @@ Container is 50m, but request is 25m`) and the endpoint never gets a pod.
 from __future__ import annotations
 
 from neuroscale.doctor.index import SnapshotIndex, dig, name_of, namespace_of
-from neuroscale.doctor.k8s import ref
+from neuroscale.doctor.k8s import creation_refusals, ref
 from neuroscale.doctor.model import Category, DoctorFinding, Rule
 from neuroscale.findings import Severity
 from neuroscale.errors import InvalidInput
@@ -20,13 +20,7 @@ MIN_CPU_MESSAGE = "minimum cpu usage per Container"
 def check(index: SnapshotIndex) -> list[DoctorFinding]:
     found = []
     serving_namespaces = {namespace_of(i) for i in index.objects("InferenceService")}
-    denials: dict[str, str] = {}
-    for kind in ("ReplicaSet", "Deployment", "Revision"):
-        for obj in index.objects(kind):
-            for event in index.events_for(kind, namespace_of(obj), name_of(obj)):
-                if MIN_CPU_MESSAGE in str(event.get("message", "")):
-                    denials[namespace_of(obj)] = f"{kind}/{name_of(obj)} event {event.get('reason')}: " \
-                                                 f"{event.get('message')}"
+    denials = creation_refusals(index, MIN_CPU_MESSAGE)
     for lr in index.objects("LimitRange"):
         ns = namespace_of(lr)
         for limit in dig(lr, "spec", "limits") or []:

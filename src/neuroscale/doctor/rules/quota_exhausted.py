@@ -7,7 +7,7 @@ ReplicaSet (or the Revision), far from the Application that looks "Progressing".
 from __future__ import annotations
 
 from neuroscale.doctor.index import SnapshotIndex, dig, name_of, namespace_of
-from neuroscale.doctor.k8s import ref
+from neuroscale.doctor.k8s import creation_refusals, ref
 from neuroscale.doctor.model import Category, DoctorFinding, Rule
 from neuroscale.errors import InvalidInput
 from neuroscale.findings import Severity
@@ -28,13 +28,7 @@ def _full(hard: dict[str, str], used: dict[str, str]) -> list[str]:
 
 
 def check(index: SnapshotIndex) -> list[DoctorFinding]:
-    refused: dict[str, str] = {}
-    for kind in ("ReplicaSet", "Revision", "Deployment"):
-        for obj in index.objects(kind):
-            for event in index.events_for(kind, namespace_of(obj), name_of(obj)):
-                if EXCEEDED in str(event.get("message", "")):
-                    refused[namespace_of(obj)] = f"{kind}/{name_of(obj)} event {event.get('reason')}: " \
-                                                 f"{event.get('message')}"
+    refused = creation_refusals(index, EXCEEDED)
     found = []
     for quota in index.objects("ResourceQuota"):
         ns = namespace_of(quota)
