@@ -155,6 +155,14 @@ def routes(home: Home) -> dict[str, Any]:
     return document
 
 
+def served_upstream(home: Home, name: str) -> str:
+    """Wait for the routes file to route `name` again: events are recorded mid-tick, routes at its end."""
+    def upstream() -> str | None:
+        entry = routes(home)["endpoints"].get(name) or {}
+        return str(entry["upstream"]) if entry.get("ready") and entry.get("upstream") else None
+    return wait_for(upstream, what=f"route to {name}")
+
+
 def server_pids(home: Home, revision: str | None = None) -> list[int]:
     from neuroscale.engine.procfs import serving_processes
 

@@ -11,7 +11,7 @@ from neuroscale.spec.manifest import manifest_path
 from neuroscale.status.conditions import ConditionType
 from neuroscale.status.model import EventType, Health, Sync
 from tests.conftest import IRIS_ROWS
-from tests.engine.conftest import Platform, iris_spec, predict, routes, server_pids, wait_for
+from tests.engine.conftest import Platform, iris_spec, predict, routes, served_upstream, server_pids, wait_for
 
 R1, R2 = "iris-predictor-00001", "iris-predictor-00002"
 
@@ -72,7 +72,7 @@ def test_killed_server_is_restarted(running: Platform, iris_model: Path) -> None
     assert status.health is Health.Healthy
     [new_pid] = server_pids(running.home)
     assert new_pid != pid
-    assert predict(routes(running.home)["endpoints"]["iris"]["upstream"], IRIS_ROWS) == {"predictions": [1, 1]}
+    assert predict(served_upstream(running.home, "iris"), IRIS_ROWS) == {"predictions": [1, 1]}
 
 
 def test_hung_server_is_killed_and_restarted(running: Platform, iris_model: Path) -> None:
@@ -91,7 +91,7 @@ def test_hung_server_is_killed_and_restarted(running: Platform, iris_model: Path
         "LivenessProbeFailed", "ProcessExited", "Restarted", "RevisionReady"]
     [new_pid] = server_pids(running.home)
     assert new_pid != pid
-    assert predict(routes(running.home)["endpoints"]["iris"]["upstream"], IRIS_ROWS) == {"predictions": [1, 1]}
+    assert predict(served_upstream(running.home, "iris"), IRIS_ROWS) == {"predictions": [1, 1]}
 
 
 def healed_reasons(reasons: list[str]) -> list[str]:
