@@ -8,7 +8,7 @@ KSERVE_VENV := .venv-kserve
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench setup system-deps kserve-venv checkov-venv nunjucks lint typecheck clean
+.PHONY: demo test bench setup system-deps kserve-venv checkov-venv js-tools lint typecheck clean
 
 setup: $(STAMP)
 
@@ -33,18 +33,19 @@ $(KSERVE_VENV)/.installed:
 	$(KSERVE_VENV)/bin/python -m pip install --quiet 'kserve>=0.13'
 	touch $@
 
-# Real nunjucks (Backstage's template engine) renders the generated skeleton in the tests.
-NUNJUCKS := tests/platform/nunjucks/node_modules/nunjucks/package.json
-nunjucks: $(NUNJUCKS)
+# Upstream JavaScript the tests run on generated files: real nunjucks (Backstage's template engine)
+# renders the skeleton; Backstage's catalog validator and the Knative operator types check objects.
+JS_TOOLS := tests/platform/js/node_modules/.installed
+js-tools: $(JS_TOOLS)
 
-$(NUNJUCKS): tests/platform/nunjucks/package.json
-	npm install --prefix tests/platform/nunjucks --no-audit --no-fund --silent
+$(JS_TOOLS): tests/platform/js/package.json
+	npm install --prefix tests/platform/js --no-audit --no-fund --silent
 	touch $@
 
 demo: setup
 	$(BIN)/neuroscale demo
 
-test: setup system-deps kserve-venv nunjucks
+test: setup system-deps kserve-venv js-tools
 	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -67,4 +68,4 @@ bench: setup system-deps checkov-venv
 	$(BIN)/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) $(KSERVE_VENV) $(CHECKOV_VENV) .neuroscale tests/platform/nunjucks/node_modules
+	rm -rf $(VENV) $(KSERVE_VENV) $(CHECKOV_VENV) .neuroscale tests/platform/js/node_modules

@@ -244,6 +244,24 @@ def test_l005_quiet_with_a_generous_startup_probe(chart: dict[str, str | bytes])
     assert lint(l005.LINT, {**chart, "platform/backstage/values.yaml": values}) == []
 
 
+def test_l005_judges_a_profile_file_over_the_wrappers_values_yaml(chart: dict[str, str | bytes]) -> None:
+    """Helm applies the wrapper's values.yaml under values-dev.yaml: its probe counts for the profile."""
+    base = "backstage:\n  backstage:\n" + GOOD_PROBES
+    profile = "backstage:\n  backstage:\n" + GOOD_APP_CONFIG
+    assert lint(l005.LINT, {**chart, "platform/backstage/values.yaml": base,
+                            "platform/backstage/values-dev.yaml": profile}) == []
+
+
+def test_l005_flags_a_profile_that_shortens_the_shared_probe(chart: dict[str, str | bytes]) -> None:
+    base = "backstage:\n  backstage:\n" + GOOD_PROBES
+    profile = "backstage:\n  backstage:\n    startupProbe:\n      initialDelaySeconds: 0\n      failureThreshold: 3\n"
+    found = lint(l005.LINT, {**chart, "platform/backstage/values.yaml": base,
+                             "platform/backstage/values-prod.yaml": profile})
+    assert [(f.file, f.field_path) for f in found] == [("platform/backstage/values-prod.yaml",
+                                                        "backstage.backstage.startupProbe")]
+    assert "gives Backstage 30s" in found[0].message
+
+
 def test_l006_flags_missing_app_title(chart: dict[str, str | bytes]) -> None:
     values = "backstage:\n  backstage:\n" + GOOD_APP_CONFIG.replace("          title: NeuroScale Platform\n", "")
     found = lint(l006.LINT, {**chart, "platform/backstage/values.yaml": values})

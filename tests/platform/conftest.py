@@ -86,27 +86,50 @@ def validate_builtin(obj: dict[str, Any]) -> None:
 
 
 @pytest.fixture(scope="session")
-def nunjucks_render(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, dict[str, Any]], str]:
-    """Real nunjucks (the engine inside Backstage): installed by `make test` (`make nunjucks`) next to render.js,
-    else from the local npm cache only."""
+def js_tools(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, Any], Any]:
+    """Runs a script of tests/platform/js with JSON on stdin, returning its stdout.
+
+    The upstream packages are installed by `make test` (`make js-tools`); without
+    them, an offline install from the local npm cache is tried before skipping.
+    """
     node, npm = shutil.which("node"), shutil.which("npm")
     if not node or not npm:
-        pytest.skip("node/npm not installed: the jinja2 renderer test still covers the skeleton")
-    source = Path(__file__).parent / "nunjucks"
+        pytest.skip("node/npm not installed (`make system-deps`)")
+    source = Path(__file__).parent / "js"
     work = source
-    if not (source / "node_modules" / "nunjucks").is_dir():
-        work = tmp_path_factory.mktemp("nunjucks")
-        for name in ("package.json", "render.js"):
-            shutil.copy(source / name, work / name)
+    if not (source / "node_modules" / ".installed").is_file():
+        work = tmp_path_factory.mktemp("js")
+        for script in source.iterdir():
+            if script.is_file():
+                shutil.copy(script, work / script.name)
         result = subprocess.run([npm, "install", "--offline", "--no-audit", "--no-fund", "--silent"], cwd=work,
-                                capture_output=True, text=True, timeout=120)
+                                capture_output=True, text=True, timeout=300)
         if result.returncode != 0:
-            pytest.skip(f"nunjucks is not installed (run `make nunjucks`): {result.stderr[-200:]}")
+            pytest.skip(f"the test-only JavaScript tools are not installed (run `make js-tools`): {result.stderr[-200:]}")
 
-    def render(template: str, values: dict[str, Any]) -> str:
-        done = subprocess.run([node, str(work / "render.js")], input=json.dumps({"template": template, "values": values}),
-                              capture_output=True, text=True, timeout=60, check=True)
+    def run(script: str, payload: Any) -> Any:
+        done = subprocess.run([node, str(work / script)], input=json.dumps(payload), capture_output=True, text=True,
+                              timeout=120, check=True)
         return done.stdout
 
+    return run
+
+
+@pytest.fixture(scope="session")
+def nunjucks_render(js_tools: Callable[[str, Any], Any]) -> Callable[[str, dict[str, Any]], str]:
+    """Real nunjucks, configured as Backstage's scaffolder configures it."""
+    def render(template: str, values: dict[str, Any]) -> str:
+        return str(js_tools("render.js", {"template": template, "values": values}))
+
     return render
+
+
+@pytest.fixture(scope="session")
+def upstream_errors(js_tools: Callable[[str, Any], Any]) -> Callable[[str, dict[str, Any]], list[str]]:
+    """Error messages of an upstream validator (`backstage-template`, `knative-serving`) for one object."""
+    def errors(validator: str, obj: dict[str, Any]) -> list[str]:
+        [found] = json.loads(js_tools("validate.mjs", [{"validator": validator, "object": obj}]))
+        return list(found)
+
+    return errors
 

@@ -2,7 +2,8 @@
 
 Backstage needs 60-120 s to start. The chart's default startup probe (no
 initial delay, 3 failures x 10 s) restarts it after ~30 s, forever. The budget
-is computed from the effective probe: the values given over the chart defaults.
+is computed from the effective probe: the values given over what Helm layers
+below them (the chart defaults, then a wrapper's own values.yaml).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from neuroscale.check.lints.backstage import BackstageValues, backstage_values
 from neuroscale.check.lints.base import Lint
 from neuroscale.check.model import RepoView
 from neuroscale.findings import Finding, Severity
+from neuroscale.mappings import deep_merged
 
 ID = "NS-L005"
 MIN_STARTUP_SECONDS = 60
@@ -33,7 +35,7 @@ def _effective(values: BackstageValues, name: str) -> Any:
     given = values.section.get(name)
     default = values.defaults.get(name)
     if isinstance(given, dict) and isinstance(default, dict):
-        return {**default, **given}
+        return deep_merged(default, given)
     return given if name in values.section else default
 
 

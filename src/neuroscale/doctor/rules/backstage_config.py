@@ -17,6 +17,7 @@ from neuroscale.doctor.k8s import ref
 from neuroscale.doctor.model import DoctorFinding, Category, Rule
 from neuroscale.errors import InvalidInput
 from neuroscale.findings import Severity
+from neuroscale.mappings import deep_merged
 from neuroscale.yamlio import load_one
 
 APP_CONFIG = ("backstage", "neuroscale-backstage-app-config")
@@ -31,16 +32,8 @@ def _merged_config(cm: Obj) -> dict[str, Any]:
         except InvalidInput:
             continue
         if isinstance(doc, Mapping):
-            _deep_merge(merged, doc)
+            merged = deep_merged(merged, doc)
     return merged
-
-
-def _deep_merge(into: dict[str, Any], new: Mapping[str, Any]) -> None:
-    for key, value in new.items():
-        if isinstance(value, Mapping) and isinstance(into.get(key), dict):
-            _deep_merge(into[key], value)
-        else:
-            into[key] = dict(value) if isinstance(value, Mapping) else value
 
 
 def check(index: SnapshotIndex) -> list[DoctorFinding]:
