@@ -1,8 +1,8 @@
-"""The two generated objects `neuroscale check` cannot validate offline, validated by their consumers' code.
+"""The two generated objects no CRD here describes, validated by their consumers' own code.
 
-The Backstage Template is a catalog entity (no CRD exists for it) and the
-KnativeServing's CRD ships inside the pinned Knative operator chart, not in the
-reference CRDs. Backstage's catalog validator and the Knative operator API types
+The Backstage Template is a catalog entity, which `neuroscale check` leaves to
+Backstage (no CRD exists for it), and the KnativeServing's CRD ships inside the
+pinned Knative operator chart, not in the reference CRDs. Backstage's catalog validator and the Knative operator API types
 stand in, and each is shown to reject a broken object so a pass means something.
 """
 
