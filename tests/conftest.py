@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -67,10 +69,13 @@ def wait_for_http(url: str, *, timeout: float = 30.0, process: "subprocess.Popen
 
 
 @contextlib.contextmanager
-def running(argv: list[str], *, ready_url: str, env: dict[str, str] | None = None) -> Iterator["subprocess.Popen[bytes]"]:
-    """Start a real process, wait until it serves `ready_url`, always stop it afterwards.
+def running(argv: list[str], *, ready_url: str, env: dict[str, str] | None = None,
+            also_ready: tuple[str, ...] = (), stop: signal.Signals = signal.SIGTERM,
+            grace: float = 10.0) -> Iterator["subprocess.Popen[bytes]"]:
+    """Start a real process, wait until it serves `ready_url` (and `also_ready`), always stop it afterwards.
 
-    Output goes to a temporary file, not a pipe: a chatty server must never block on a full pipe.
+    Output goes to a temporary file, not a pipe: a chatty server must never block on a full pipe
+    (an unread pipe once hung `neuroscale up` at Ctrl-C on a busy CI machine).
     """
     log = tempfile.TemporaryFile()
 
@@ -80,17 +85,26 @@ def running(argv: list[str], *, ready_url: str, env: dict[str, str] | None = Non
 
     process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     try:
-        wait_for_http(ready_url, process=process, output=output)
+        for url in (ready_url, *also_ready):
+            wait_for_http(url, process=process, output=output, timeout=60)
         yield process
     finally:
         if process.poll() is None:
-            process.terminate()
+            process.send_signal(stop)
             try:
-                process.wait(timeout=10)
+                process.wait(timeout=grace)
             except subprocess.TimeoutExpired:
-                process.kill()
+                os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
         log.close()
+
+
+def platform_up(home: Path, *, portal: int, gateway: int) -> contextlib.AbstractContextManager["subprocess.Popen[bytes]"]:
+    """`neuroscale up` as a real process, ready when portal and gateway answer; stopped with Ctrl-C (SIGINT)."""
+    argv = [sys.executable, "-m", "neuroscale", "up", "--home", str(home), "--portal-port", str(portal),
+            "--gateway-port", str(gateway)]
+    return running(argv, ready_url=f"http://127.0.0.1:{portal}/healthz",
+                   also_ready=(f"http://127.0.0.1:{gateway}/healthz",), stop=signal.SIGINT, grace=30)
 
 
 @pytest.fixture()

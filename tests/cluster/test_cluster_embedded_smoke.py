@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -20,7 +18,7 @@ from neuroscale.db import connect
 from neuroscale.engine.store import StatusStore
 from neuroscale.home import Home
 
-from tests.conftest import free_port, wait_for_http
+from tests.conftest import free_port, platform_up
 
 
 def test_missing_home_fails_with_start_hint(tmp_path: Path) -> None:
@@ -47,20 +45,8 @@ def neuroscale(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
 def running_platform(tmp_path: Path) -> Iterator[Path]:
     """`neuroscale up` as a real process on free ports; every process it started is stopped afterwards."""
     home = tmp_path / "home"
-    gateway = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "neuroscale", "up", "--home", str(home), "--portal-port",
-                                str(free_port()), "--gateway-port", str(gateway)],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        wait_for_http(f"http://127.0.0.1:{gateway}/healthz", process=process, timeout=60)
+    with platform_up(home, portal=free_port(), gateway=free_port()):
         yield home
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 @pytest.mark.e2e

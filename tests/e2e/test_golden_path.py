@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import IRIS_ROWS, free_port, wait_for_http
+from tests.conftest import IRIS_ROWS, free_port, platform_up, wait_for_http
 
 pytestmark = pytest.mark.e2e
 
@@ -41,7 +41,9 @@ def processes_of(home: Path) -> list[int]:
                 state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
             except (OSError, IndexError):
                 continue
-            if str(home).encode() in argv and state != "Z" and b"pytest" not in b" ".join(argv):
+            # An argv element equal to the home path: `--home HOME`. (Filtering on "pytest" in the command
+            # line would also drop every process of a home under /tmp/pytest-of-*, and so see nothing.)
+            if str(home).encode() in argv and state != "Z":
                 found.append(int(entry.name))
     return found
 
@@ -50,21 +52,10 @@ def processes_of(home: Path) -> list[int]:
 def platform(tmp_path: Path) -> Iterator[dict[str, Any]]:
     home = tmp_path / "home"
     portal, gateway = free_port(), free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "neuroscale", "up", "--home", str(home), "--portal-port", str(portal),
-         "--gateway-port", str(gateway)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        wait_for_http(f"http://127.0.0.1:{portal}/healthz", process=process, timeout=60)
-        wait_for_http(f"http://127.0.0.1:{gateway}/healthz", process=process, timeout=60)
-        yield {"home": home, "portal": portal, "gateway": gateway, "process": process}
+        with platform_up(home, portal=portal, gateway=gateway) as process:
+            yield {"home": home, "portal": portal, "gateway": gateway, "process": process}
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
         for pid in processes_of(home):
             os.kill(pid, signal.SIGKILL)
 
@@ -134,6 +125,7 @@ def test_create_merge_serve_survive_portal_loss_and_stop_cleanly(platform: dict[
     assert "Traceback" not in second.stderr
 
     # Ctrl-C stops every process the platform started: components and model servers.
+    assert len(processes_of(home)) == 5  # supervisor, portal, reconciler, gateway, iris: the probe sees them
     process = platform["process"]
     process.send_signal(signal.SIGINT)
     process.wait(timeout=30)
