@@ -141,7 +141,7 @@ def test_ci_workflow_runs_the_check_without_swallowing_its_status(platform_repo:
 def test_readme_covers_bootstrap_daily_start_and_cloud_promotion(platform_repo: tuple[Path, InitOptions]) -> None:
     root, options = platform_repo
     readme = (root / "README.md").read_text()
-    for heading in ("## Bootstrap", "## Daily start", "## Promoting to a cloud cluster"):
+    for heading in ("## Bootstrap", "## Daily start", "## Checking a change", "## Promoting to a cloud cluster"):
         assert heading in readme
     for topic in ("EKS", "GKE", "Wildcard DNS", "TLS", "Production Backstage", "OpenCost billing"):
         assert topic in readme

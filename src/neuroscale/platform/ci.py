@@ -18,6 +18,8 @@ from neuroscale.platform import versions
 from neuroscale.platform.options import InitOptions
 
 WORKFLOW_PATH = ".github/workflows/neuroscale-check.yaml"
+#: Named in the generated README too: it is how to fill a local `--crd-dir`.
+FETCH_CRDS_STEP = "Fetch the CRDs of the pinned releases"
 CHECKOUT = "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683"  # v4.2.2
 SETUP_PYTHON = "actions/setup-python@0b93645e9fea7318ecaed2b359559ac225c90a2b"  # v5.3.0
 REPORT = "neuroscale-check.md"
@@ -67,7 +69,7 @@ def workflow(options: InitOptions) -> dict[str, Any]:
                 {"uses": CHECKOUT, "with": {"fetch-depth": 0}},
                 {"uses": SETUP_PYTHON, "with": {"python-version": versions.NEUROSCALE_CI_PYTHON}},
                 {"name": "Install neuroscale", "run": f"pip install 'neuroscale=={_neuroscale_version()}'"},
-                {"name": "Fetch the CRDs of the pinned releases", "run": LiteralScalarString(_fetch_crds(options))},
+                {"name": FETCH_CRDS_STEP, "run": LiteralScalarString(_fetch_crds(options))},
                 {"name": "Run the guardrail checks", "id": "check", "run": LiteralScalarString(_RUN_CHECK)},
                 {"name": "Post the report on the pull request", "if": "always()",
                  "env": {"GH_TOKEN": "${{ github.token }}", "PR": "${{ github.event.pull_request.number }}"},

@@ -22,7 +22,8 @@ ROOT_APP_PATH = "bootstrap/root-app.yaml"
 def _readme(options: InitOptions) -> str:
     text = resources.files("neuroscale.platform").joinpath("data/README.md").read_text(encoding="utf-8")
     return Template(text).substitute(domain=options.domain, ingress=options.ingress,
-                                     policy_engine=options.policy_engine, namespace=options.namespace)
+                                     policy_engine=options.policy_engine, namespace=options.namespace,
+                                     fetch_crds_step=ci.FETCH_CRDS_STEP)
 
 
 def _objects(options: InitOptions) -> dict[str, Any]:
