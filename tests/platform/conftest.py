@@ -86,7 +86,7 @@ def validate_builtin(obj: dict[str, Any]) -> None:
 
 
 @pytest.fixture(scope="session")
-def js_tools(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, Any], Any]:
+def js_tools(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, Any], str]:
     """Runs a script of tests/platform/js with JSON on stdin, returning its stdout.
 
     The upstream packages are installed by `make test` (`make js-tools`); without
@@ -107,7 +107,7 @@ def js_tools(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, Any], A
         if result.returncode != 0:
             pytest.skip(f"the test-only JavaScript tools are not installed (run `make js-tools`): {result.stderr[-200:]}")
 
-    def run(script: str, payload: Any) -> Any:
+    def run(script: str, payload: Any) -> str:
         done = subprocess.run([node, str(work / script)], input=json.dumps(payload), capture_output=True, text=True,
                               timeout=120, check=True)
         return done.stdout
@@ -116,16 +116,16 @@ def js_tools(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, Any], A
 
 
 @pytest.fixture(scope="session")
-def nunjucks_render(js_tools: Callable[[str, Any], Any]) -> Callable[[str, dict[str, Any]], str]:
+def nunjucks_render(js_tools: Callable[[str, Any], str]) -> Callable[[str, dict[str, Any]], str]:
     """Real nunjucks, configured as Backstage's scaffolder configures it."""
     def render(template: str, values: dict[str, Any]) -> str:
-        return str(js_tools("render.js", {"template": template, "values": values}))
+        return js_tools("render.js", {"template": template, "values": values})
 
     return render
 
 
 @pytest.fixture(scope="session")
-def upstream_errors(js_tools: Callable[[str, Any], Any]) -> Callable[[str, dict[str, Any]], list[str]]:
+def upstream_errors(js_tools: Callable[[str, Any], str]) -> Callable[[str, dict[str, Any]], list[str]]:
     """Error messages of an upstream validator (`backstage-template`, `knative-serving`) for one object."""
     def errors(validator: str, obj: dict[str, Any]) -> list[str]:
         [found] = json.loads(js_tools("validate.mjs", [{"validator": validator, "object": obj}]))

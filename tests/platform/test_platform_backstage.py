@@ -10,18 +10,11 @@ from typing import Any
 import jsonschema
 import pytest
 
+from neuroscale.mappings import deep_merged
 from neuroscale.platform.backstage import LOCAL_URL, SECRET_NAME, backstage_files
 from neuroscale.platform.template import TEMPLATE_DIR
 
 from tests.platform.conftest import make_options
-
-
-def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """Helm's value merge: maps merge recursively, everything else replaces."""
-    out = dict(base)
-    for key, value in over.items():
-        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +29,7 @@ def chart_schema(reference: Path) -> dict[str, Any]:
 def profiles() -> dict[str, dict[str, Any]]:
     files = backstage_files(make_options())
     base = files["infrastructure/backstage/values.yaml"]
-    return {name: merge(base, files[f"infrastructure/backstage/values-{name}.yaml"]) for name in ("dev", "prod")}
+    return {name: deep_merged(base, files[f"infrastructure/backstage/values-{name}.yaml"]) for name in ("dev", "prod")}
 
 
 @pytest.mark.parametrize("profile", ["dev", "prod"])

@@ -9,6 +9,7 @@ directory or a packaged `charts/*.tgz` (bounded: sizes are capped).
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import re
@@ -27,7 +28,7 @@ _VALUES_REF = re.compile(r"\.Values((?:\.[A-Za-z0-9_]+)+)")
 _MAX_MEMBER = 4 * 1024 * 1024
 
 
-@dataclass
+@dataclass(frozen=True)
 class ChartModel:
     """What a chart reads: default values, schema properties, template value paths."""
 
@@ -133,14 +134,22 @@ def read_tgz(raw: bytes) -> tuple[str, dict[str, str]] | None:
     return name, files
 
 
+@functools.lru_cache(maxsize=8)
+def packaged_model(raw: bytes) -> ChartModel | None:
+    """Model of a packaged chart, once per archive: the nesting, probe, app-config, catalog and auth
+    lints all ask for the same vendored chart, and unpacking plus parsing it costs ~20 ms each time."""
+    packaged = read_tgz(raw)
+    return model_from_files(*packaged) if packaged else None
+
+
 def dependency_model(view: RepoView, chart_dir: str, dependency: str) -> ChartModel | None:
     """The vendored dependency chart `dependency` of the chart at `chart_dir`, if present."""
     charts_dir = f"{chart_dir}charts/"
     for path in sorted(view.files):
         if path.startswith(charts_dir) and path.endswith(".tgz") and "/" not in path[len(charts_dir):]:
-            packaged = read_tgz(view.files[path])
-            if packaged and packaged[0] == dependency:
-                return model_from_files(dependency, packaged[1])
+            model = packaged_model(view.files[path])
+            if model is not None and model.name == dependency:
+                return model
     root = f"{charts_dir}{dependency}/"
     if f"{root}Chart.yaml" in view.files:
         own = {p[len(root):]: view.text(p) for p in view.files
