@@ -28,6 +28,7 @@ from neuroscale.services.endpoints import (
     current_values,
     delete_endpoint,
     manifests_on_main,
+    rollback_endpoint,
     update_endpoint,
 )
 from neuroscale.services.pulls import list_pull_requests
@@ -119,6 +120,14 @@ def _delete(name: str = typer.Argument(..., help="Endpoint to remove."), *, auth
         emit_pr(delete_endpoint(ctx, name, author=author_from(author)), output)
 
 
+def _rollback(name: str = typer.Argument(..., help="Endpoint to roll back."), *, author: str | None = AUTHOR_OPTION,
+              home: str | None = HOME_OPTION, remote: str | None = REMOTE_OPTION,
+              output: OutputFormat = OUTPUT_OPTION) -> None:
+    """Propose going back to the endpoint's previous revision (its manifest before the last model change)."""
+    with open_platform(home, remote=remote) as ctx:
+        emit_pr(rollback_endpoint(ctx, name, author=author_from(author)), output)
+
+
 def _list(home: str | None = HOME_OPTION, remote: str | None = REMOTE_OPTION, output: OutputFormat = OUTPUT_OPTION) -> None:
     """Endpoints on main, with any open pull request changing them."""
     with open_platform(home, remote=remote) as ctx:
@@ -143,4 +152,5 @@ def register(app: typer.Typer) -> None:
     endpoint_app.command("create")(with_field_options(_create))
     endpoint_app.command("update")(with_field_options(_update, skip=("name",)))
     endpoint_app.command("delete")(_delete)
+    endpoint_app.command("rollback")(_rollback)
     endpoint_app.command("list")(_list)

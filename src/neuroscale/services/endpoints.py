@@ -31,6 +31,7 @@ from neuroscale.spec.manifest import (
     parse,
     render,
 )
+from neuroscale.spec.serving import serving_spec
 from neuroscale.yamlio import load_one
 
 _NAME = re.compile(DNS1123_LABEL)
@@ -91,8 +92,8 @@ def _on_main(ctx: PlatformContext, name: str) -> dict[str, bytes]:
 
 
 def _propose(ctx: PlatformContext, name: str, *, action: Action, files: dict[str, bytes | None],
-             author: Author) -> PullRequest:
-    title = f"{action.capitalize()} endpoint {name}"
+             author: Author, title: str = "") -> PullRequest:
+    title = title or f"{action.capitalize()} endpoint {name}"
     pr = ctx.provider.propose(Proposal(endpoint=name, action=action, title=title, files=files, author=author))
     return run_pull_request_checks(ctx, pr)
 
@@ -131,6 +132,42 @@ def delete_endpoint(ctx: PlatformContext, name: str, *, author: Author) -> PullR
         raise NotFound(f"endpoint {name} is not on main", where=f"{APPS_DIR}/{name}/",
                        fix="list endpoints with `neuroscale endpoint list`")
     return _propose(ctx, name, action="delete", files=dict.fromkeys(files), author=author)
+
+
+def _process_digest(content: bytes, *, where: str) -> str | None:
+    """What a manifest runs (its revision identity), or None when it is not servable."""
+    try:
+        return serving_spec(load_one(content.decode("utf-8", "replace"), where=where), where=where).process_digest()
+    except InvalidInput:
+        return None
+
+
+def rollback_endpoint(ctx: PlatformContext, name: str, *, author: Author) -> PullRequest:
+    """Open a pull request restoring the manifest of the revision before the one main runs now.
+
+    The previous revision is found in main's history of the manifest: the newest earlier version
+    whose model, resources or batching differ from today's (a relabel is not a revision).
+    """
+    path = manifest_path(validate_name(name))
+    pending = ctx.provider.find_open(name)
+    if pending is not None:
+        raise Conflict(f"pull request #{pending.number} is open for endpoint {name}", where=pending.branch,
+                       fix=f"merge or close it first (`neuroscale pr close {pending.number}`)")
+    history = ctx.repo.history(MAIN, path)
+    current = ctx.repo.read_files(MAIN, path).get(path)
+    if not history or current is None:
+        raise NotFound(f"endpoint {name} is not on main", where=path, fix="list endpoints with `neuroscale endpoint list`")
+    today = _process_digest(current, where=path)
+    for sha in history[1:]:
+        earlier = ctx.repo.read_files(sha, path).get(path)
+        if earlier is None:
+            break  # the endpoint did not exist before this point
+        digest = _process_digest(earlier, where=f"{path}@{sha[:12]}")
+        if digest is not None and digest != today:
+            return _propose(ctx, name, action="update", files={path: earlier}, author=author,
+                            title=f"Roll back endpoint {name} to its revision of {sha[:12]}")
+    raise NotFound(f"endpoint {name} has no earlier revision on main to roll back to", where=path,
+                   fix="change the endpoint with `neuroscale endpoint update` instead")
 
 
 def _current_content(ctx: PlatformContext, name: str) -> bytes:
