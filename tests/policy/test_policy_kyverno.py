@@ -163,16 +163,17 @@ def test_cel_rule_with_variables_and_preconditions() -> None:
     ({"verifyImages": [{"imageReferences": ["*"]}]}, None, "verifyImages"),
     ({}, {"deny": {}}, "deny without conditions"),
     ({}, {"foreach": [{"list": "request.object.spec.containers", "context": [{"name": "x"}],
-                       "pattern": {"image": "*"}}]}, "validate.foreach with context"),
+                       "pattern": {"image": "*"}}]}, "unknown entry type"),
+    ({}, {"foreach": [{"list": "request.object.spec.containers", "pattern": {"image": "*"},
+                       "context": [{"name": "tags", "apiCall": {"urlPath": "/api/v1/namespaces"}}]}]},
+     "is an API call"),
     ({}, {"foreach": [{"pattern": {"image": "*"}}]}, "without a list"),
     ({}, {"podSecurity": {"level": "baseline"}}, "validate.podSecurity"),
-    ({"context": [{"name": "cm", "configMap": {"name": "x"}}]}, None, "context"),
+    ({"context": [{"name": "regs", "imageRegistry": {"reference": "nginx"}}]}, None, "image registry lookup"),
     ({}, {"cel": {"expressions": [{"expression": "object.spec.("}]}}, "does not compile"),
     ({}, {"pattern": {"metadata": {"+(labels)": {"a": "b"}}}}, "add-if-not-present"),
     ({"preconditions": {"all": [{"key": "{{ request.object.[ }}", "operator": "Equals", "value": "x"}]}}, None,
      "does not parse"),
-    ({}, {"deny": {"conditions": {"any": [{"key": "{{ images.containers }}", "operator": "Equals",
-                                           "value": "x"}]}}}, "context data"),
     ({}, {"deny": {"conditions": {"any": [{"key": "{{ x509_decode(request.object.data) }}", "operator": "Equals",
                                            "value": "x"}]}}}, "function not available"),
     ({}, {"deny": {"conditions": {"any": [{"key": "a", "operator": "Resembles", "value": "b"}]}}}, "operator"),
@@ -256,7 +257,7 @@ def test_unset_variable_is_an_error_not_a_pass() -> None:
                                               "operator": "Equals", "value": "x"}]}))
     [finding] = about_object(findings_for(document))
     assert finding.severity is Severity.ERROR and finding.extra["result"] == "error"
-    assert "not set" in finding.message
+    assert "unknown key 'team'" in finding.message
 
 
 def test_foreach_with_deny_and_element_variables() -> None:

@@ -34,14 +34,14 @@ from neuroscale.policy.pattern import PatternUnsupported, match_pattern, scalar_
     ("1Gi", "512Mi-2Gi", True),
     ("1000m", "1", True),
     (True, True, True),
-    ("true", True, True),
+    ("true", True, False),  # a boolean pattern wants a boolean
     (False, True, False),
     (5, 5, True),
     ("5", 5, True),
     (None, None, True),
     ("x", None, False),
     (None, "*", False),
-    ({"a": 1}, "*", True),
+    ({"a": 1}, "*", False),  # a list element; a mapping field that holds `*` passes
     ([], "?*", False),
 ])
 def test_scalar_matches(value: Any, pattern: Any, expected: bool) -> None:
