@@ -167,8 +167,9 @@ def _pod_view(subject: Subject) -> tuple[Subject, str] | None:
     template: Any = subject.obj
     for key in path or ():
         template = template.get(key) if isinstance(template, Mapping) else None
-    if path is None or not isinstance(template, Mapping):
+    if path is None:
         return None
+    template = template if isinstance(template, Mapping) else {}
     metadata = dict(template.get("metadata") or {})
     metadata.setdefault("namespace", subject.namespace)
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": template.get("spec") or {}}

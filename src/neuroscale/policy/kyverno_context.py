@@ -45,6 +45,11 @@ def config_map_index(objects: Sequence[Mapping[str, Any]]) -> dict[tuple[str, st
     return index
 
 
+def _given(name: str, values: Mapping[str, Any]) -> bool:
+    """A values file gives entry `name` by its name or by a dotted path inside it (`dictionary.data.env`)."""
+    return any(key == name or str(key).startswith(name + ".") for key in values)
+
+
 def check_entries(entries: Any, *, given: Mapping[str, Any] | None = None) -> None:
     """Refuse, at load time, entries offline evaluation can never provide (unless values give them)."""
     if entries is None:
@@ -54,7 +59,7 @@ def check_entries(entries: Any, *, given: Mapping[str, Any] | None = None) -> No
     for entry in entries:
         if not isinstance(entry, Mapping) or not entry.get("name"):
             raise ConditionUnsupported("a context entry needs a name")
-        if given is not None and str(entry["name"]) in given:
+        if given is not None and _given(str(entry["name"]), given):
             continue
         for key, what in _CLUSTER_ENTRIES.items():
             if key in entry:
@@ -100,9 +105,9 @@ def load_entries(entries: Any, data: dict[str, Any], sources: ContextSources) ->
     """Add each entry's value to `data`, in order (later entries may use earlier ones)."""
     for entry in entries or []:
         name = str(entry.get("name"))
-        if name in sources.values:
-            data[name] = sources.values[name]
-        elif isinstance(entry.get("variable"), Mapping):
+        if _given(name, sources.values):
+            continue  # the request data already holds the given values (see `kyverno_request.request_data`)
+        if isinstance(entry.get("variable"), Mapping):
             data[name] = _variable(entry["variable"], data)
         elif isinstance(entry.get("configMap"), Mapping):
             data[name] = _config_map(entry["configMap"], data, sources, name)

@@ -223,6 +223,8 @@ def run_test_file(path: Path, *, env: CelEnvironment | None = None) -> list[Case
     kinds = _rule_kinds(documents)
     cases = []
     for result in manifest.get("results") or []:
+        if isinstance(result, Mapping) and "result" not in result and "status" in result:
+            result = {**result, "result": result["status"]}  # the older name of the field
         if not isinstance(result, Mapping) or result.get("result") not in RESULTS:
             raise TestSuiteError(f"result entry needs 'result' in {RESULTS}: {result!r}")
         entries = list(result.get("resources") or []) + ([result["resource"]] if result.get("resource") else [])
