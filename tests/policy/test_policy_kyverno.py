@@ -161,7 +161,7 @@ def test_cel_rule_with_variables_and_preconditions() -> None:
     ({"mutate": {"patchStrategicMerge": {}}}, None, "mutate"),
     ({"generate": {"kind": "ConfigMap"}}, None, "generate"),
     ({"verifyImages": [{"imageReferences": ["*"]}]}, None, "verifyImages"),
-    ({}, {"deny": {}}, "deny without conditions"),
+    ({}, {"deny": "always"}, "deny must be a mapping"),
     ({}, {"foreach": [{"list": "request.object.spec.containers", "context": [{"name": "x"}],
                        "pattern": {"image": "*"}}]}, "unknown entry type"),
     ({}, {"foreach": [{"list": "request.object.spec.containers", "pattern": {"image": "*"},

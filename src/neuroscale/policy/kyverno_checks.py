@@ -4,7 +4,7 @@ A block is compiled once (`compile_block`: syntax of every variable, context
 entries offline can provide, known keys) and run per resource (`run_block`)
 with Kyverno's statuses: `pass`, `fail`, `skip` (preconditions not met, a
 conditional anchor did not hold, foreach over nothing) and `error` (a
-variable did not resolve, a function rejected its input). `foreach` runs its
+variable did not resolve, a function rejected its input). A `deny` without conditions denies whenever the rule applies. `foreach` runs its
 body once per element of its list with `element` / `elementIndex` (and
 `element<N>` / `elementIndex<N>` by nesting depth) bound; a mapping element
 is also the resource its patterns see unless `elementScope: false`. Entries
@@ -65,10 +65,8 @@ def compile_block(block: Mapping[str, Any], *, given: Mapping[str, Any] | None =
         raise ConditionUnsupported("a validate block needs exactly one of pattern, anyPattern, deny or foreach"
                                    f" (found {', '.join(present) or 'none'})")
     deny = block.get("deny")
-    if deny is not None:
-        conditions = deny.get("conditions") if isinstance(deny, Mapping) else None
-        if conditions is None:
-            raise ConditionUnsupported("validate.deny without conditions")
+    if deny is not None and not isinstance(deny, Mapping):
+        raise ConditionUnsupported("validate.deny must be a mapping")
     foreach: list[ForEach] = []
     entries = block.get("foreach")
     for entry in entries if isinstance(entries, list) else ([entries] if entries else []):
@@ -81,7 +79,7 @@ def compile_block(block: Mapping[str, Any], *, given: Mapping[str, Any] | None =
     patterns = tuple(any_pattern) if isinstance(any_pattern, list) else (
         (block["pattern"],) if block.get("pattern") is not None else ())
     return Block(patterns=patterns, any_pattern=any_pattern is not None, foreach=tuple(foreach),
-                 deny=deny.get("conditions") if isinstance(deny, Mapping) else None,
+                 deny=(deny.get("conditions") or {}) if isinstance(deny, Mapping) else None,
                  context=block.get("context") if nested else None,
                  preconditions=block.get("preconditions") if nested else None)
 

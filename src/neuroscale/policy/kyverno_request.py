@@ -99,5 +99,6 @@ def request_data(subject: Subject, view: Subject, *, requester: Requester,
     data: dict[str, Any] = {"request": request, "serviceAccountName": account,
                             "serviceAccountNamespace": namespace, "images": images(subject.obj)}
     for name, value in values.items():
-        set_path(data, str(name), value)
+        if name != "request.operation":  # already applied; an empty one means the default, as in the CLI
+            set_path(data, str(name), value)
     return data

@@ -5,7 +5,7 @@ form) gives variables for every rule (`globalValues`), per policy rule
 (`policies[].rules[].values`) and per resource (`policies[].resources[].values`),
 plus namespace labels (`namespaceSelector`) for namespaceSelector matching. A
 `UserInfo` file gives the requesting user, groups, roles and cluster roles.
-Anything else in them (`subresources`) is refused rather than ignored, since
+Anything else in them (`subresources`, per-element `foreachValues`) is refused rather than ignored, since
 ignoring it could change a result.
 """
 
@@ -54,6 +54,8 @@ def parse_values(documents: list[Any]) -> tuple[Values, tuple[dict[str, Any], ..
         for policy in _mapping_list(document.get("policies"), "values file policies"):
             name = str(policy.get("name", ""))
             for rule in _mapping_list(policy.get("rules"), f"values for policy {name} rules"):
+                if rule.get("foreachValues"):
+                    raise TestSuiteError(f"values for policy {name}: foreachValues are not supported offline")
                 rules.setdefault((name, str(rule.get("name", ""))), {}).update(as_mapping(rule.get("values")))
             for resource in _mapping_list(policy.get("resources"), f"values for policy {name} resources"):
                 resources.setdefault((name, str(resource.get("name", ""))), {}).update(

@@ -152,7 +152,9 @@ def _resolve(entry: str, result: Mapping[str, Any], admitted: Sequence[Subject])
     name = parts[-1]
     namespace = parts[0] if len(parts) > 1 else str(result.get("namespace") or "")
     kind = parts[1] if len(parts) == 3 else str(result.get("kind") or "")
-    return [s for s in admitted if s.name == name and (not namespace or s.namespace == namespace)
+    # A resource written without a namespace matches whatever namespace the result names (as in Kyverno).
+    return [s for s in admitted if s.name == name
+            and (not namespace or s.namespace == namespace or not as_mapping(s.obj.get("metadata")).get("namespace"))
             and (not kind or s.kind == kind or kind.endswith("/" + s.kind))]
 
 
