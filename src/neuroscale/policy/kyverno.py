@@ -284,10 +284,12 @@ class KyvernoRun:
             return name, "error", []
         severity, action = self._severity(rule, subject)
         requester = self._requester(policy, subject)
-        data = request_data(subject, view, requester=requester,
-                            values=self.inputs.values.for_rule(policy.name, rule.name, subject.name))
-        if exempting(self.inputs.exceptions, policy=policy.qualified_name, rule=name, subject=subject, data=data):
+        values = self.inputs.values.for_rule(policy.name, rule.name, subject.name)
+        if self.inputs.exceptions and exempting(
+                self.inputs.exceptions, policy=policy.qualified_name, rule=name, subject=subject,
+                data=request_data(subject, subject, requester=requester, values=values)):
             return name, "skip", []
+        data = request_data(subject, view, requester=requester, values=values)
         if rule.cel is not None:
             return self._cel(rule, subject=subject, view=view, name=name, prefix=prefix, action=action)
         assert rule.block is not None

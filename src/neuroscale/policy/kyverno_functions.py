@@ -293,7 +293,8 @@ class KyvernoFunctions(jmespath_functions.Functions):  # type: ignore[misc]  # j
 
     @_signature(_TEXT)
     def _func_path_canonicalize(self, path: str) -> str:
-        return posixpath.normpath(path) if path else "."
+        cleaned = posixpath.normpath(path) if path else "."
+        return "/" + cleaned.lstrip("/") if cleaned.startswith("//") else cleaned  # Go keeps one root slash
 
     @_signature(_TEXT, _NUMBER)
     def _func_truncate(self, text: str, length: float) -> str:

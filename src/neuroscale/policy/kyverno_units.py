@@ -30,7 +30,7 @@ def parse_duration(text: Any) -> int | None:
     """Nanoseconds of a Go duration string (`1h30m`, `-1.5s`, `0`), or None when it is not one."""
     if not isinstance(text, str) or not text:
         return None
-    body = text.lstrip("+-")
+    body = text[1:] if text[0] in "+-" else text
     sign = -1 if text.startswith("-") else 1
     if body == "0":
         return 0

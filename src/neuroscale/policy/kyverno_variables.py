@@ -182,8 +182,8 @@ def set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
     target = data
     for part in parts[:-1]:
         child = target.get(part)
-        if not isinstance(child, dict):
-            child = {} if not isinstance(child, Mapping) else dict(child)
-            target[part] = child
+        # Copy on the way down: the mappings may be the resource itself, shared with other rules.
+        child = dict(child) if isinstance(child, Mapping) else {}
+        target[part] = child
         target = child
     target[parts[-1]] = value
