@@ -32,7 +32,7 @@ from neuroscale.policy.kyverno_conditions import conditions_hold
 from neuroscale.policy.kyverno_context import ContextSources, check_entries, load_entries
 from neuroscale.policy.kyverno_exceptions import CompiledException, exempting
 from neuroscale.policy.kyverno_match import NOBODY, Requester, rule_applies
-from neuroscale.policy.kyverno_request import NO_VALUES, Values, request_data
+from neuroscale.policy.kyverno_request import NO_VALUES, Values, images, request_data
 from neuroscale.policy.kyverno_variables import ConditionError, ConditionUnsupported, check_syntax, substitute
 from neuroscale.policy.pattern import PatternUnsupported
 from neuroscale.policy.report import MALFORMED, policy_ref, unevaluable, violation
@@ -64,6 +64,8 @@ class KyvernoRule:
     action: str = "Audit"
     overrides: list[Mapping[str, Any]] = field(default_factory=list)
     broken: bool = False
+    #: Reads the request data (variables, preconditions, context, foreach, deny): built only for these rules.
+    uses_data: bool = True
 
 
 @dataclass
@@ -132,6 +134,8 @@ def _compile_rule(raw: Mapping[str, Any], index: int, *, policy: CompiledKyverno
         return rule
     rule.preconditions = raw.get("preconditions") or None
     rule.context = raw.get("context") or None
+    rule.uses_data = bool(rule.preconditions or rule.context or "{{" in repr(raw) or rule.block is None
+                          or rule.block.foreach or rule.block.deny is not None)
     rule.message = str(validate.get("message") or "")
     rule.action = _action(validate.get("failureAction"), default_action)
     rule.overrides = list(validate.get("failureActionOverrides") or overrides)
@@ -212,6 +216,7 @@ class KyvernoRun:
     def __init__(self, cel_run: CelPolicyRun, inputs: KyvernoInputs | None = None) -> None:
         self.cel_run = cel_run
         self.inputs = inputs or KyvernoInputs()
+        self._images: dict[int, dict[str, Any]] = {}
 
     def evaluate(self, policy: CompiledKyvernoPolicy, subject: Subject) -> list[Finding]:
         return [f for _, _, findings in self.outcomes(policy, subject) for f in findings]
@@ -278,23 +283,28 @@ class KyvernoRun:
                     for f in findings]
         return name, status, findings
 
+    def _data(self, subject: Subject, view: Subject, *, requester: Requester,
+              values: Mapping[str, Any]) -> dict[str, Any]:
+        if subject.index not in self._images:
+            self._images[subject.index] = images(subject.obj)
+        return request_data(subject, view, requester=requester, values=values, image_data=self._images[subject.index])
+
     def _validate(self, policy: CompiledKyvernoPolicy, rule: KyvernoRule, *, subject: Subject, view: Subject,
                   name: str, prefix: str) -> tuple[str, str, list[Finding]]:
         if rule.broken:
             return name, "error", []
-        severity, action = self._severity(rule, subject)
         requester = self._requester(policy, subject)
         values = self.inputs.values.for_rule(policy.name, rule.name, subject.name)
         if self.inputs.exceptions and exempting(
                 self.inputs.exceptions, policy=policy.qualified_name, rule=name, subject=subject,
-                data=request_data(subject, subject, requester=requester, values=values)):
+                data=self._data(subject, subject, requester=requester, values=values)):
             return name, "skip", []
-        data = request_data(subject, view, requester=requester, values=values)
         if rule.cel is not None:
-            return self._cel(rule, subject=subject, view=view, name=name, prefix=prefix, action=action)
+            return self._cel(rule, subject=subject, view=view, name=name, prefix=prefix,
+                             action=self._severity(rule, subject)[1])
         assert rule.block is not None
-        sources = dataclasses.replace(self.inputs.context, values={
-            **self.inputs.context.values, **self.inputs.values.for_rule(policy.name, rule.name, subject.name)})
+        data = self._data(subject, view, requester=requester, values=values) if rule.uses_data else {}
+        sources = dataclasses.replace(self.inputs.context, values={**self.inputs.context.values, **values})
         try:
             if rule.context:
                 load_entries(rule.context, data, sources)
@@ -308,16 +318,23 @@ class KyvernoRun:
                                                subject=subject)]
         except ConditionError as exc:
             result = Result("error", message=str(exc))
+        return name, result.status, self._findings(policy.name, rule, result, subject=subject, name=name,
+                                                   prefix=prefix, data=data)
+
+    def _findings(self, policy: str, rule: KyvernoRule, result: Result, *, subject: Subject, name: str,
+                  prefix: str, data: Mapping[str, Any]) -> list[Finding]:
+        """The finding a `fail` or `error` result reports (with the message's variables substituted)."""
+        severity, action = self._severity(rule, subject)
         if result.status in ("pass", "skip"):
-            return name, result.status, []
+            return []
         if result.status == "error":
-            return name, "error", [violation(
-                subject, policy=policy.name, rule=name, severity=severity, action=action, result="error",
+            return [violation(
+                subject, policy=policy, rule=name, severity=severity, action=action, result="error",
                 message=f"rule {name} could not be evaluated: {result.message}",
                 fix="give variables a default (`|| ''`) or fix the expression")]
         message = f"validation error: {_message(rule.message, data)}".rstrip(": ")
         message += f". rule {name} failed at path {result.path}"
-        return name, "fail", [violation(
-            subject, policy=policy.name, rule=name, severity=severity, action=action, message=message,
+        return [violation(
+            subject, policy=policy, rule=name, severity=severity, action=action, message=message,
             field_path=prefix + result.path.strip("/").replace("/", "."), fix=result.message,
         )]

@@ -4,11 +4,12 @@ A block is compiled once (`compile_block`: syntax of every variable, context
 entries offline can provide, known keys) and run per resource (`run_block`)
 with Kyverno's statuses: `pass`, `fail`, `skip` (preconditions not met, a
 conditional anchor did not hold, foreach over nothing) and `error` (a
-variable did not resolve, a function rejected its input). A `deny` without conditions denies whenever the rule applies. `foreach` runs its
-body once per element of its list with `element` / `elementIndex` (and
-`element<N>` / `elementIndex<N>` by nesting depth) bound; a mapping element
-is also the resource its patterns see unless `elementScope: false`. Entries
-may nest, and carry their own `context` and `preconditions`.
+variable did not resolve, a function rejected its input). A `deny` without
+conditions denies whenever the rule applies. `foreach` runs its body once per
+element of its list with `element` / `elementIndex` (and `element<N>` /
+`elementIndex<N>` by nesting depth) bound; a mapping element is also the
+resource its patterns see unless `elementScope: false`. Entries may nest, and
+carry their own `context` and `preconditions`.
 """
 
 from __future__ import annotations

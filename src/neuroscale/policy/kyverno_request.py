@@ -12,7 +12,6 @@ as `request.oldObject`, so both hold it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +23,6 @@ from neuroscale.policy.workloads import POD_SPEC_PATHS
 
 DEFAULT_REGISTRY = "docker.io"
 _CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
-_REFERENCE = re.compile(r"^(?P<name>[^@]+?)(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>[A-Za-z0-9+._-]+:[0-9a-fA-F]+))?$")
 
 
 @dataclass(frozen=True)
@@ -59,11 +57,13 @@ def image_info(image: str) -> dict[str, str] | None:
     defaulted = not slash or ("." not in first and ":" not in first and first != "localhost"
                               and first.lower() == first)
     full = f"{DEFAULT_REGISTRY}/{image}" if defaulted else image
-    match = _REFERENCE.match(full)
-    if match is None:
+    name, _, digest = full.partition("@")
+    repository, colon, tag = name.rpartition(":")
+    if not colon or "/" in tag:
+        repository, tag = name, ""
+    if not repository or not all(part for part in repository.split("/")):
         return None
-    registry, _, path = match["name"].partition("/")
-    tag, digest = match["tag"] or "", match["digest"] or ""
+    registry, _, path = repository.partition("/")
     if not tag and not digest:
         tag = "latest"
     reference = f"{registry}/{path}" + (f":{tag}" if tag else "") + (f"@{digest}" if digest else "")
@@ -88,16 +88,18 @@ def images(obj: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return result
 
 
-def request_data(subject: Subject, view: Subject, *, requester: Requester,
-                 values: Mapping[str, Any]) -> dict[str, Any]:
-    """What `{{ }}` variables resolve against for `view` (the resource or its autogen pod)."""
+def request_data(subject: Subject, view: Subject, *, requester: Requester, values: Mapping[str, Any],
+                 image_data: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What `{{ }}` variables resolve against for `view` (the resource or its autogen pod);
+    `image_data` is `images(subject.obj)` when the caller has it already."""
     operation = str(values.get("request.operation") or requester.operation)
     request = {**view.request(), "operation": operation, "userInfo": requester.user_info(),
                "object": view.obj, "oldObject": view.obj if operation != "CREATE" else None,
                "roles": list(requester.roles), "clusterRoles": list(requester.cluster_roles)}
     namespace, account = requester.service_account()
     data: dict[str, Any] = {"request": request, "serviceAccountName": account,
-                            "serviceAccountNamespace": namespace, "images": images(subject.obj)}
+                            "serviceAccountNamespace": namespace,
+                            "images": images(subject.obj) if image_data is None else image_data}
     for name, value in values.items():
         if name != "request.operation":  # already applied; an empty one means the default, as in the CLI
             set_path(data, str(name), value)
