@@ -22,7 +22,7 @@ import math
 import posixpath
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any, TypeVar, cast
 
 from jmespath import functions as jmespath_functions
@@ -77,8 +77,13 @@ class _Operand:
         else:
             raise FunctionError(f"{function}: invalid operand {value!r} (a number, quantity or duration)")
 
-    def quantity(self, amount: Decimal) -> str:
-        return format_quantity(amount, binary=self.binary)
+    def same_kind(self, amount: Decimal) -> Any:
+        """`amount` as a value of this operand's kind, printed as Kyverno prints it."""
+        if self.kind == "quantity":
+            return format_quantity(amount, binary=self.binary)
+        if self.kind == "duration":
+            return format_duration(int(amount))
+        return _number(float(amount))
 
 
 def _mismatch(function: str, left: _Operand, right: _Operand) -> FunctionError:
@@ -88,12 +93,7 @@ def _mismatch(function: str, left: _Operand, right: _Operand) -> FunctionError:
 def _sum(left: _Operand, right: _Operand, *, sign: int, function: str) -> Any:
     if left.kind != right.kind:
         raise _mismatch(function, left, right)
-    amount = left.amount + sign * right.amount
-    if left.kind == "quantity":
-        return left.quantity(amount)
-    if left.kind == "duration":
-        return format_duration(int(amount))
-    return _number(float(amount))
+    return left.same_kind(left.amount + sign * right.amount)
 
 
 def _product(left: _Operand, right: _Operand) -> Any:
@@ -101,12 +101,7 @@ def _product(left: _Operand, right: _Operand) -> Any:
         left, right = right, left
     if right.kind != "scalar":
         raise _mismatch("multiply", left, right)
-    amount = left.amount * right.amount
-    if left.kind == "quantity":
-        return left.quantity(amount)
-    if left.kind == "duration":
-        return format_duration(int(amount))
-    return _number(float(amount))
+    return left.same_kind(left.amount * right.amount)
 
 
 def _quotient(left: _Operand, right: _Operand) -> Any:
@@ -116,9 +111,11 @@ def _quotient(left: _Operand, right: _Operand) -> Any:
         return _number(float(left.amount) / float(right.amount))
     if right.kind != "scalar":
         raise _mismatch("divide", left, right)
-    if left.kind == "quantity":
-        return left.quantity(left.amount / right.amount)
-    return format_duration(int(left.amount / right.amount))
+    quotient = left.amount / right.amount
+    if left.kind == "quantity" and left.amount == left.amount.to_integral_value() and \
+            right.amount == right.amount.to_integral_value():
+        quotient = quotient.to_integral_value(rounding=ROUND_DOWN)  # Kyverno rounds down at the operands' scale
+    return left.same_kind(quotient)
 
 
 def _remainder(left: _Operand, right: _Operand) -> Any:
@@ -128,12 +125,9 @@ def _remainder(left: _Operand, right: _Operand) -> Any:
         raise FunctionError("modulo: operands must be integers")
     if right.amount == 0:
         raise FunctionError("modulo: division by zero")
-    amount = Decimal(math.fmod(int(left.amount), int(right.amount)))
-    if left.kind == "quantity":
-        return left.quantity(amount)
-    if left.kind == "duration":
-        return format_duration(int(amount))
-    return _number(float(amount))
+    dividend, divisor = int(left.amount), int(right.amount)
+    remainder = abs(dividend) % abs(divisor) * (-1 if dividend < 0 else 1)  # Go's %: the dividend's sign
+    return left.same_kind(Decimal(remainder))
 
 
 def _strptime_layout(layout: str) -> str:
