@@ -279,3 +279,25 @@ def test_variables_inside_patterns() -> None:
     same = copy.deepcopy(POD)
     same["metadata"]["labels"]["app"] = "api-1"
     assert not about_object(findings_for(policy(validate=validate), [same, TEAM_A]))
+
+
+def test_repository_configmaps_feed_context_and_exceptions_apply_in_admission() -> None:
+    """`check`/admission: a context ConfigMap is read from the objects checked; a PolicyException exempts."""
+    validate = {"message": "registry {{ images.containers.api.registry }} is not allowed",
+                "deny": {"conditions": {"all": [{"key": "{{ images.containers.api.registry }}",
+                                                  "operator": "AnyNotIn",
+                                                  "value": "{{ settings.data.registries | split(@, ',') }}"}]}}}
+    document = policy(validate=validate, context=[{"name": "settings", "configMap": {
+        "name": "registries", "namespace": "platform"}}])
+    config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "registries", "namespace": "platform"},
+              "data": {"registries": "ghcr.io,registry.corp.example"}}
+    [finding] = about_object(findings_for(document, [POD, TEAM_A, config]))
+    assert finding.message.startswith("validation error: registry docker.io is not allowed")
+    exception = {"apiVersion": "kyverno.io/v2", "kind": "PolicyException",
+                 "metadata": {"name": "api-exempt", "namespace": "team-a"},
+                 "spec": {"exceptions": [{"policyName": "disallow-latest", "ruleNames": ["no-latest"]}],
+                          "match": {"any": [{"resources": {"kinds": ["Pod"], "names": ["api-*"]}}]}}}
+    exempted = admit([POD, TEAM_A, config], policy_documents=[document, exception], include_bundled=False)
+    assert not about_object(exempted)
+    missing = about_object(findings_for(document, [POD, TEAM_A]))
+    assert missing and missing[0].rule == "policy/unevaluable" and "ConfigMap platform/registries" in missing[0].message
