@@ -32,7 +32,7 @@ from neuroscale.policy.kyverno_conditions import conditions_hold
 from neuroscale.policy.kyverno_context import ContextSources, check_entries, load_entries
 from neuroscale.policy.kyverno_exceptions import CompiledException, exempting
 from neuroscale.policy.kyverno_match import NOBODY, Requester, rule_applies
-from neuroscale.policy.kyverno_request import NO_VALUES, Values, images, request_data
+from neuroscale.policy.kyverno_request import NO_VALUES, Values, given_operation, images, request_data
 from neuroscale.policy.kyverno_variables import ConditionError, ConditionUnsupported, check_syntax, substitute
 from neuroscale.policy.pattern import PatternUnsupported
 from neuroscale.policy.report import MALFORMED, policy_ref, unevaluable, violation
@@ -242,15 +242,14 @@ class KyvernoRun:
                     subject=subject)]))
         return results
 
-    def _requester(self, policy: CompiledKyvernoPolicy, subject: Subject) -> Requester:
-        values = self.inputs.values.for_rule(policy.name, "", subject.name)
-        operation = values.get("request.operation")
-        return dataclasses.replace(self.inputs.requester, operation=str(operation)) if operation else \
+    def _requester(self, policy: CompiledKyvernoPolicy, subject: Subject, rule: KyvernoRule) -> Requester:
+        operation = given_operation(self.inputs.values.for_rule(policy.name, rule.name, subject.name))
+        return dataclasses.replace(self.inputs.requester, operation=operation) if operation else \
             self.inputs.requester
 
     def _target(self, policy: CompiledKyvernoPolicy, rule: KyvernoRule,
                 subject: Subject) -> tuple[Subject, str, str] | None:
-        requester = self._requester(policy, subject)
+        requester = self._requester(policy, subject, rule)
         if rule_applies(rule.raw, subject, where=rule.where, requester=requester):
             return subject, rule.name, ""
         if policy.autogen == "none" or (policy.autogen != "all" and subject.kind not in policy.autogen.split(",")):
@@ -293,7 +292,7 @@ class KyvernoRun:
                   name: str, prefix: str) -> tuple[str, str, list[Finding]]:
         if rule.broken:
             return name, "error", []
-        requester = self._requester(policy, subject)
+        requester = self._requester(policy, subject, rule)
         values = self.inputs.values.for_rule(policy.name, rule.name, subject.name)
         if self.inputs.exceptions and exempting(
                 self.inputs.exceptions, policy=policy.qualified_name, rule=name, subject=subject,

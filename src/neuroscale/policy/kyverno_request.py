@@ -51,6 +51,13 @@ class Values:
 NO_VALUES = Values()
 
 
+def given_operation(values: Mapping[str, Any]) -> str:
+    """`request.operation` from values, written dotted or nested; "" when not given (or given empty)."""
+    nested = values.get("request")
+    operation = values.get("request.operation") or (nested.get("operation") if isinstance(nested, Mapping) else "")
+    return str(operation or "")
+
+
 def image_info(image: str) -> dict[str, str] | None:
     """Kyverno's parsed image reference (`registry`, `path`, `name`, `tag`, `digest`, `reference`)."""
     first, slash, _ = image.partition("/")
@@ -92,7 +99,7 @@ def request_data(subject: Subject, view: Subject, *, requester: Requester, value
                  image_data: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """What `{{ }}` variables resolve against for `view` (the resource or its autogen pod);
     `image_data` is `images(subject.obj)` when the caller has it already."""
-    operation = str(values.get("request.operation") or requester.operation)
+    operation = given_operation(values) or requester.operation
     request = {**view.request(), "operation": operation, "userInfo": requester.user_info(),
                "object": view.obj, "oldObject": view.obj if operation != "CREATE" else None,
                "roles": list(requester.roles), "clusterRoles": list(requester.cluster_roles)}
@@ -101,6 +108,7 @@ def request_data(subject: Subject, view: Subject, *, requester: Requester, value
                             "serviceAccountNamespace": namespace,
                             "images": images(subject.obj) if image_data is None else image_data}
     for name, value in values.items():
-        if name != "request.operation":  # already applied; an empty one means the default, as in the CLI
+        if name != "request.operation":  # applied above; an empty one means the default, as in the CLI
             set_path(data, str(name), value)
+    data["request"]["operation"] = operation
     return data

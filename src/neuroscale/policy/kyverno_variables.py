@@ -177,7 +177,8 @@ def has_variables(value: Any) -> bool:
 
 
 def set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
-    """Store a `kyverno test` values entry (`request.object.metadata.name: x`) into nested data."""
+    """Store a `kyverno test` values entry (`request.object.metadata.name: x`, or a nested mapping, which
+    merges) into nested data."""
     parts = dotted.split(".")
     target = data
     for part in parts[:-1]:
@@ -186,4 +187,15 @@ def set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
         child = dict(child) if isinstance(child, Mapping) else {}
         target[part] = child
         target = child
-    target[parts[-1]] = value
+    existing = target.get(parts[-1])
+    target[parts[-1]] = _merged(existing, value) if isinstance(existing, Mapping) else value
+
+
+def _merged(base: Mapping[str, Any], value: Any) -> Any:
+    """A nested values entry (`request: {operation: UPDATE}`) merges into what is there, as the CLI does."""
+    if not isinstance(value, Mapping):
+        return value
+    merged = dict(base)
+    for key, item in value.items():
+        merged[key] = _merged(merged[key], item) if isinstance(merged.get(key), Mapping) else item
+    return merged
