@@ -28,9 +28,21 @@ CREATE TABLE IF NOT EXISTS engine_processes (
     start_time INTEGER NOT NULL, started_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS engine_events (
     id INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, endpoint TEXT NOT NULL, type TEXT NOT NULL,
-    reason TEXT NOT NULL, message TEXT NOT NULL);
+    reason TEXT NOT NULL, message TEXT NOT NULL, actor TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS engine_events_endpoint ON engine_events (endpoint, id);
 """
+
+
+def _add_actor_column(conn: sqlite3.Connection) -> None:
+    """Databases written before events carried an actor get the column (empty for old events)."""
+    columns = {row["name"] for row in conn.execute("PRAGMA table_info(engine_events)")}
+    if "actor" in columns:
+        return
+    try:
+        conn.execute("ALTER TABLE engine_events ADD COLUMN actor TEXT NOT NULL DEFAULT ''")
+    except sqlite3.OperationalError as exc:  # another process added it first
+        if "duplicate column" not in str(exc):
+            raise
 
 
 class StatusStore:
@@ -39,6 +51,7 @@ class StatusStore:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         conn.executescript(SCHEMA)
+        _add_actor_column(conn)
 
     def list_endpoints(self) -> list[EndpointStatus]:
         rows = self.conn.execute("SELECT data FROM engine_status ORDER BY namespace, name").fetchall()
@@ -52,11 +65,11 @@ class StatusStore:
         """The newest `limit` events (of one endpoint if `name`), oldest first."""
         where, args = ("WHERE endpoint = ?", [name]) if name else ("", [])
         rows = self.conn.execute(
-            f"SELECT time, endpoint, type, reason, message FROM engine_events {where} ORDER BY id DESC LIMIT ?",
+            f"SELECT time, endpoint, type, reason, message, actor FROM engine_events {where} ORDER BY id DESC LIMIT ?",
             [*args, max(0, limit)],
         ).fetchall()
         return [Event(time=r["time"], endpoint=r["endpoint"], type=EventType(r["type"]), reason=r["reason"],
-                      message=r["message"]) for r in reversed(rows)]
+                      message=r["message"], actor=r["actor"]) for r in reversed(rows)]
 
 
 class ProcessRow:
@@ -86,8 +99,8 @@ class EngineStore(StatusStore):
 
     def record_event(self, event: Event) -> None:
         self.conn.execute(
-            "INSERT INTO engine_events (time, endpoint, type, reason, message) VALUES (?, ?, ?, ?, ?)",
-            (event.time, event.endpoint, event.type.value, event.reason, event.message),
+            "INSERT INTO engine_events (time, endpoint, type, reason, message, actor) VALUES (?, ?, ?, ?, ?, ?)",
+            (event.time, event.endpoint, event.type.value, event.reason, event.message, event.actor),
         )
         self.conn.execute(
             "DELETE FROM engine_events WHERE id <= (SELECT MAX(id) FROM engine_events) - ?", (EVENTS_KEPT,)

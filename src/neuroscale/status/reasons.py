@@ -39,6 +39,15 @@ class Reason(StrEnum):
     Pruned = "Pruned"
     PendingRevision = "PendingRevision"
     PreviousRevisionServing = "PreviousRevisionServing"
+    # audit: who changed what (events carry the actor)
+    PullRequestOpened = "PullRequestOpened"
+    PullRequestUpdated = "PullRequestUpdated"
+    PullRequestApproved = "PullRequestApproved"
+    PullRequestMerged = "PullRequestMerged"
+    PullRequestClosed = "PullRequestClosed"
+    UserAdded = "UserAdded"
+    UserRemoved = "UserRemoved"
+    ReviewRulesChanged = "ReviewRulesChanged"
 
 
 #: Reasons that mean "something is wrong and will not heal on its own or is backing off".
