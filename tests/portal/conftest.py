@@ -21,7 +21,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from neuroscale.home import Home
 from neuroscale.services.context import PlatformContext
 from neuroscale.identity.local_admin import read_secret
-from neuroscale.services.identity import actor_for_token, add_user, issue_login_link, parse_role
+from neuroscale.services.identity import actor_for_token, add_user, issue_login_link, parse_role, remove_user
 from neuroscale.services.review import set_required_approvals
 from tests.conftest import free_port, running
 
@@ -65,6 +65,10 @@ class Portal:
         with PlatformContext.open(self.home) as ctx:
             _, token = add_user(ctx, name, parse_role(role), actor=actor_for_token(ctx, self.admin_token))
         return token
+
+    def remove_user(self, name: str) -> None:
+        with PlatformContext.open(self.home) as ctx:
+            remove_user(ctx, name, actor=actor_for_token(ctx, self.admin_token))
 
     def bearer(self, token: str | None = None) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=30.0, follow_redirects=False,

@@ -170,12 +170,13 @@ def events(
     home: Optional[str] = HOME_OPTION,
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
-    """What the reconciler did and why: deploys, restarts, denials, prunes."""
+    """What happened and who did it: pull requests opened, approved and merged, deploys, restarts, denials."""
     store = _open_store(Home.resolve(home))
     rows = [e.to_dict() for e in store.events(name=name, limit=limit)]
     emit(rows, output, table=lambda: simple_table(
-        "Events", ("TIME", "ENDPOINT", "TYPE", "REASON", "MESSAGE"),
-        [(e.get("time"), e.get("endpoint"), e.get("type"), e.get("reason"), e.get("message")) for e in rows]))
+        "Events", ("TIME", "ENDPOINT", "TYPE", "REASON", "MESSAGE", "BY"),
+        [(e.get("time"), e.get("endpoint"), e.get("type"), e.get("reason"), e.get("message"), e.get("actor"))
+         for e in rows]))
 
 
 def demo(

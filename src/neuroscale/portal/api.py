@@ -7,21 +7,18 @@ from that table, so the description cannot drift from what is served.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from neuroscale.portal.form import field_definitions
-from neuroscale.portal.http import FastJSON, read_json_object
+from neuroscale.portal.http import FastJSON, Handler, method_routes, read_json_object
 from neuroscale.portal.params import actor, backend, int_query, pull_number
 
 MAX_EVENTS = 1000
-
-Handler = Callable[[Request], Awaitable[Response]]
 
 
 def _pull_created(pull: dict[str, Any]) -> Response:
@@ -165,4 +162,4 @@ OPERATIONS: tuple[Operation, ...] = (
 
 
 def routes() -> list[BaseRoute]:
-    return [Route(op.path, op.handler, methods=[op.method]) for op in OPERATIONS]
+    return method_routes((op.path, op.method, op.handler) for op in OPERATIONS)

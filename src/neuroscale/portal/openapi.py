@@ -1,8 +1,8 @@
 """The REST API's OpenAPI 3.1 description, generated from the route table (`api.OPERATIONS`).
 
 Small and truthful rather than detailed: paths, methods, parameters with
-their real limits, the endpoint spec's JSON schema (from the pydantic model
-the API validates with), and every status a route can answer. Responses are
+their real limits, the endpoint fields (from the same table as the form and
+the CLI), and every status a route can answer. Responses are
 described as JSON objects or arrays without their fields; the error body,
 the same on every route, is described fully.
 """
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from neuroscale.gitops.provider import PR_STATES
 from neuroscale.portal.params import MAX_PULL_NUMBER
-from neuroscale.spec.endpoint import EndpointSpec
+from neuroscale.spec.fields import DNS1123_LABEL, FIELDS, Field
 
 if TYPE_CHECKING:
     from neuroscale.portal.api import Operation
@@ -38,7 +38,7 @@ _QUERY = {
     "limit": {"type": "integer", "minimum": 1, "maximum": 1000},
 }
 _PATH_SCHEMAS = {
-    "name": {"type": "string"},
+    "name": {"type": "string", "pattern": DNS1123_LABEL, "maxLength": 63},
     "number": {"type": "integer", "minimum": 0, "maximum": MAX_PULL_NUMBER},
 }
 
@@ -70,10 +70,28 @@ def _operation(op: Operation) -> dict[str, Any]:
     return described
 
 
-def _spec_schema() -> dict[str, Any]:
-    schema = EndpointSpec.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
-    schema.pop("title", None)
+def _field_schema(field: Field) -> dict[str, Any]:
+    if field.kind == "integer":
+        return {"type": "integer"}
+    schema: dict[str, Any] = {"type": "string"}
+    if field.choices:
+        schema["enum"] = list(field.choices)
+    if field.pattern:
+        schema["pattern"] = field.pattern
+    if field.max_length:
+        schema["maxLength"] = field.max_length
     return schema
+
+
+def _spec_schema() -> dict[str, Any]:
+    """The endpoint fields as the form and CLI take them (`spec.fields.FIELDS`): one definition for all three.
+
+    Rules JSON Schema cannot say (quantities, storage URIs, requests within limits, replicas) are the
+    server's to judge: it answers 422 naming the field.
+    """
+    return {"type": "object", "additionalProperties": False,
+            "required": [f.key for f in FIELDS if f.required],
+            "properties": {f.key: _field_schema(f) for f in FIELDS}}
 
 
 def describe(operations: Sequence[Operation]) -> dict[str, Any]:

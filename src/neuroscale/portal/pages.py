@@ -13,10 +13,11 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from neuroscale.errors import Conflict, Forbidden, InvalidInput, NotFound
 from neuroscale.portal.form import defaults, field_errors, submitted, widgets
+from neuroscale.portal.http import method_routes
 from neuroscale.portal.params import actor, backend, int_query, pull_number
 
 
@@ -144,18 +145,18 @@ async def events_page(request: Request) -> Response:
 
 
 def routes() -> list[BaseRoute]:
-    return [
-        Route("/", home),
-        Route("/new", new_form, methods=["GET"]),
-        Route("/new", submit_new, methods=["POST"]),
-        Route("/endpoints", endpoints_page),
-        Route("/endpoints/{name}/edit", edit_form, methods=["GET"]),
-        Route("/endpoints/{name}/edit", submit_edit, methods=["POST"]),
-        Route("/endpoints/{name}/delete", submit_delete, methods=["POST"]),
-        Route("/pulls", pulls_page),
-        Route("/pulls/{number:int}", pull_page),
-        Route("/pulls/{number:int}/approve", submit_approve, methods=["POST"]),
-        Route("/pulls/{number:int}/merge", submit_merge, methods=["POST"]),
-        Route("/pulls/{number:int}/close", submit_close, methods=["POST"]),
-        Route("/events", events_page),
-    ]
+    return method_routes([
+        ("/", "GET", home),
+        ("/new", "GET", new_form),
+        ("/new", "POST", submit_new),
+        ("/endpoints", "GET", endpoints_page),
+        ("/endpoints/{name}/edit", "GET", edit_form),
+        ("/endpoints/{name}/edit", "POST", submit_edit),
+        ("/endpoints/{name}/delete", "POST", submit_delete),
+        ("/pulls", "GET", pulls_page),
+        ("/pulls/{number:int}", "GET", pull_page),
+        ("/pulls/{number:int}/approve", "POST", submit_approve),
+        ("/pulls/{number:int}/merge", "POST", submit_merge),
+        ("/pulls/{number:int}/close", "POST", submit_close),
+        ("/events", "GET", events_page),
+    ])

@@ -14,10 +14,11 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from neuroscale.errors import NeuroScaleError, Unauthenticated
 from neuroscale.portal.guard import SESSION_COOKIE, identity_of
+from neuroscale.portal.http import method_routes
 from neuroscale.portal.pages import render
 from neuroscale.portal.params import backend
 from neuroscale.portal.settings import OidcSettings
@@ -144,10 +145,10 @@ async def oidc_callback(request: Request) -> Response:
 
 
 def routes() -> list[BaseRoute]:
-    return [
-        Route("/login", login_page, methods=["GET"]),
-        Route("/login", login_with_token, methods=["POST"]),
-        Route("/logout", logout, methods=["POST"]),
-        Route("/auth/oidc/start", oidc_start, methods=["GET"]),
-        Route("/auth/oidc/callback", oidc_callback, methods=["GET"], name="oidc_callback"),
-    ]
+    return method_routes([
+        ("/login", "GET", login_page),
+        ("/login", "POST", login_with_token),
+        ("/logout", "POST", logout),
+        ("/auth/oidc/start", "GET", oidc_start),
+        ("/auth/oidc/callback", "GET", oidc_callback),
+    ])
