@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,19 @@ def browser() -> Iterator[Browser]:
             yield launched
         finally:
             launched.close()
+
+
+@contextmanager
+def signed_in_page(browser: Browser, portal: Portal, token: str | None = None) -> Iterator[Page]:
+    """A fresh browser context with one page, signed in to the portal; closed afterwards."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    sign_in(page, portal, token)
+    try:
+        yield page
+    finally:
+        context.close()
 
 
 def sign_in(page: Page, portal: Portal, token: str | None = None) -> None:

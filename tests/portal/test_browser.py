@@ -8,21 +8,15 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.portal.conftest import Portal, sign_in
+from tests.portal.conftest import Portal, signed_in_page
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture()
 def page(browser: Browser, portal: Portal) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    opened = context.new_page()
-    opened.set_default_timeout(20_000)
-    sign_in(opened, portal)
-    try:
+    with signed_in_page(browser, portal) as opened:
         yield opened
-    finally:
-        context.close()
 
 
 def _fill(page: Page, portal: Portal, name: str, *, cpu_request: str = "100m") -> None:

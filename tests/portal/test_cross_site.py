@@ -22,7 +22,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Response, expect, sync_playwright
 
-from tests.portal.conftest import CHROMIUM, CHROMIUM_ARGS, Portal, sign_in
+from tests.portal.conftest import CHROMIUM, CHROMIUM_ARGS, Portal, signed_in_page
 
 pytestmark = pytest.mark.browser
 
@@ -93,14 +93,8 @@ def rebinding_browser() -> Iterator[Browser]:
 @pytest.fixture()
 def victim(rebinding_browser: Browser, portal: Portal) -> Iterator[Page]:
     """A browser signed in to the portal, about to visit other pages."""
-    context = rebinding_browser.new_context()
-    page = context.new_page()
-    page.set_default_timeout(20_000)
-    sign_in(page, portal)
-    try:
+    with signed_in_page(rebinding_browser, portal) as page:
         yield page
-    finally:
-        context.close()
 
 
 def _portal_responses(page: Page, portal: Portal) -> list[Response]:
@@ -187,14 +181,10 @@ def test_the_same_actions_succeed_from_the_portals_own_pages(victim: Page, porta
     number = int(victim.url.rsplit("/", 1)[1])
 
     token = portal.add_user("own-bob", "approver")
-    reviewer = rebinding_browser.new_context().new_page()
-    try:
-        sign_in(reviewer, portal, token)
+    with signed_in_page(rebinding_browser, portal, token) as reviewer:
         reviewer.goto(f"{portal.url}/pulls/{number}")
         reviewer.get_by_role("button", name="Approve").click()
         expect(reviewer.locator("#approvals")).to_contain_text("own-bob")
-    finally:
-        reviewer.context.close()
 
     victim.reload()
     victim.get_by_role("button", name="Merge pull request").click()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
+from neuroscale.db import add_column
 from neuroscale.engine.revisions import RevisionRecord, SpecDigest
 from neuroscale.spec.endpoint import EndpointSpec
 from neuroscale.status.model import EndpointStatus, Event, EventType
@@ -33,25 +34,13 @@ CREATE INDEX IF NOT EXISTS engine_events_endpoint ON engine_events (endpoint, id
 """
 
 
-def _add_actor_column(conn: sqlite3.Connection) -> None:
-    """Databases written before events carried an actor get the column (empty for old events)."""
-    columns = {row["name"] for row in conn.execute("PRAGMA table_info(engine_events)")}
-    if "actor" in columns:
-        return
-    try:
-        conn.execute("ALTER TABLE engine_events ADD COLUMN actor TEXT NOT NULL DEFAULT ''")
-    except sqlite3.OperationalError as exc:  # another process added it first
-        if "duplicate column" not in str(exc):
-            raise
-
-
 class StatusStore:
     """Read-only view of endpoint status and events (CLI, portal, doctor)."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         conn.executescript(SCHEMA)
-        _add_actor_column(conn)
+        add_column(conn, "engine_events", "actor", "TEXT NOT NULL DEFAULT ''")  # events from before actors
 
     def list_endpoints(self) -> list[EndpointStatus]:
         rows = self.conn.execute("SELECT data FROM engine_status ORDER BY namespace, name").fetchall()

@@ -13,11 +13,11 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TypeVar
 
+from neuroscale.db import add_column, write_transaction
 from neuroscale.errors import Conflict, NeuroScaleError, NotFound
 from neuroscale.gitops.provider import Approval, CheckResult, CheckRun, PRState, Proposal, PullRequest
 from neuroscale.gitops.repo import MAIN, Author, GitRepo
@@ -85,31 +85,14 @@ class LocalProvider:
     @staticmethod
     def ensure_schema(db: sqlite3.Connection) -> None:
         db.executescript(SCHEMA)
-        for table, column, kind in _ADDED_COLUMNS:
-            if column in {row["name"] for row in db.execute(f"PRAGMA table_info({table})")}:
-                continue
-            try:
-                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
-            except sqlite3.OperationalError as exc:  # another process added it first
-                if "duplicate column" not in str(exc):
-                    raise
-
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-            self.db.execute("COMMIT")
-        except BaseException:
-            if self.db.in_transaction:
-                self.db.execute("ROLLBACK")
-            raise
+        for table, column, definition in _ADDED_COLUMNS:
+            add_column(db, table, column, definition)
 
     def _guarded(self, step: Callable[[], T], *, undo: Callable[[], object]) -> T:
         """Run `step` in one transaction; on any failure roll back and run `undo` (git compensation)."""
         with self._lock:
             try:
-                with self._transaction():
+                with write_transaction(self.db):
                     return step()
             except BaseException as exc:
                 try:

@@ -17,12 +17,12 @@ import hashlib
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from neuroscale.db import write_transaction
 from neuroscale.errors import Conflict, NotFound
 from neuroscale.identity.roles import Actor, Role
 
@@ -107,17 +107,9 @@ class IdentityStore:
         self.db = db
         db.executescript(SCHEMA)
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self) -> AbstractContextManager[None]:
         """One write transaction (the portal, CLI and supervisor may write at the same time)."""
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-            self.db.execute("COMMIT")
-        except BaseException:
-            if self.db.in_transaction:
-                self.db.execute("ROLLBACK")
-            raise
+        return write_transaction(self.db)
 
     # -- users -----------------------------------------------------------------------------
 

@@ -13,9 +13,10 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from neuroscale.field_schema import field_json_schema
 from neuroscale.gitops.provider import PR_STATES
 from neuroscale.portal.params import MAX_PULL_NUMBER
-from neuroscale.spec.fields import DNS1123_LABEL, FIELDS, Field
+from neuroscale.spec.fields import DNS1123_LABEL, FIELDS
 
 if TYPE_CHECKING:
     from neuroscale.portal.api import Operation
@@ -70,19 +71,6 @@ def _operation(op: Operation) -> dict[str, Any]:
     return described
 
 
-def _field_schema(field: Field) -> dict[str, Any]:
-    if field.kind == "integer":
-        return {"type": "integer"}
-    schema: dict[str, Any] = {"type": "string"}
-    if field.choices:
-        schema["enum"] = list(field.choices)
-    if field.pattern:
-        schema["pattern"] = field.pattern
-    if field.max_length:
-        schema["maxLength"] = field.max_length
-    return schema
-
-
 def _spec_schema() -> dict[str, Any]:
     """The endpoint fields as the form and CLI take them (`spec.fields.FIELDS`): one definition for all three.
 
@@ -91,7 +79,7 @@ def _spec_schema() -> dict[str, Any]:
     """
     return {"type": "object", "additionalProperties": False,
             "required": [f.key for f in FIELDS if f.required],
-            "properties": {f.key: _field_schema(f) for f in FIELDS}}
+            "properties": {f.key: field_json_schema(f) for f in FIELDS}}
 
 
 def describe(operations: Sequence[Operation]) -> dict[str, Any]:
