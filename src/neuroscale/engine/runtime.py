@@ -23,7 +23,7 @@ import httpx
 from neuroscale.engine import procfs
 from neuroscale.home import DEFAULT_HOST, Home
 from neuroscale.ports import free_port
-from neuroscale.spec.endpoint import EndpointSpec
+from neuroscale.spec.serving import ServingSpec
 from neuroscale.status.reasons import Reason
 
 LOAD_FAILED_PREFIX = "ModelLoadFailed:"
@@ -56,7 +56,7 @@ class ExitInfo:
     message: str
 
 
-def server_command(home: Home, *, spec: EndpointSpec, revision: str, port: int) -> list[str]:
+def server_command(home: Home, *, spec: ServingSpec, revision: str, port: int) -> list[str]:
     return [
         sys.executable, "-m", procfs.SERVING_MODULE,
         "--model-name", spec.name,
@@ -80,7 +80,7 @@ class LocalRuntime:
     def close(self) -> None:
         self._http.close()
 
-    def start(self, spec: EndpointSpec, *, revision: str) -> ServerHandle:
+    def start(self, spec: ServingSpec, *, revision: str) -> ServerHandle:
         port = free_port()
         self.home.server_logs_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.home.server_logs_dir / f"{revision}.log"
