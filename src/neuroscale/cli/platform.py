@@ -76,8 +76,9 @@ def up(
     portal_port: int = typer.Option(DEFAULT_PORTAL_PORT, help="Portal port."),
     gateway_port: int = typer.Option(DEFAULT_GATEWAY_PORT, help="Gateway port."),
     domain: str = typer.Option(DEFAULT_DOMAIN, help="Ingress domain for Host-based routing."),
-    allowed_host: list[str] = typer.Option([], "--allowed-host", help="A host name people use to reach the "
-                                           "portal, besides loopback names (repeatable)."),
+    allowed_host: list[str] = typer.Option([], "--allowed-host", metavar="NAME", help="Another Host name the "
+                                           "portal and gateway answer (repeatable); loopback names and the bind "
+                                           "address always are."),
     tls_cert: str = typer.Option("", "--tls-cert", help="PEM certificate: the portal serves HTTPS."),
     tls_key: str = typer.Option("", "--tls-key", help="PEM private key of --tls-cert."),
     insecure_http: bool = typer.Option(False, "--insecure-http", help="Allow a non-loopback --host without TLS "

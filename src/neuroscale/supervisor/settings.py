@@ -23,7 +23,7 @@ class PlatformSettings:
     portal_port: int = DEFAULT_PORTAL_PORT
     gateway_port: int = DEFAULT_GATEWAY_PORT
     domain: str = DEFAULT_DOMAIN
-    #: Host names the portal answers besides loopback ones (what people type to reach it).
+    #: Host names the portal and gateway answer besides loopback ones and the bind address.
     allowed_hosts: tuple[str, ...] = ()
     tls_cert: str = ""
     tls_key: str = ""
