@@ -1,0 +1,200 @@
+"""Talking to model servers: pooled keep-alive connections and the upstream side of HTTP/1.1.
+
+Requests go out re-framed with a Content-Length (bodies are buffered: inference payloads are
+small), one at a time per connection. Interim 1xx answers are skipped, never taken for the final
+response; the answer to a HEAD ends with its head whatever length it announces (the connection is
+then not reused, since nothing says what the server meant); a server that does not answer within
+the upstream timeout gets its connection closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from dataclasses import dataclass
+from typing import cast
+
+import httptools
+
+Headers = list[tuple[bytes, bytes]]
+
+#: Never forwarded: they describe one connection, not the request (RFC 9110 section 7.6.1),
+#: or are rewritten by the gateway (framing, Host, Expect since the body is already read).
+HOP_BY_HOP = frozenset(
+    {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"te", b"trailer",
+     b"upgrade", b"content-length", b"host", b"expect"}
+)
+
+
+class UpstreamGone(Exception):
+    """The upstream closed or refused the connection before answering."""
+
+
+class UpstreamBroken(Exception):
+    """The upstream answered something that is not an HTTP/1.1 response we can pass on."""
+
+
+class UpstreamTimeout(Exception):
+    """The upstream did not answer within the upstream timeout."""
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    headers: Headers
+    body: bytes
+    keep_alive: bool
+
+
+class _Upstream(asyncio.Protocol):
+    """One keep-alive connection to a model server."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.waiter: asyncio.Future[Answer] | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.head_only = False
+        self.headers: Headers = []
+        self.body: list[bytes] = []
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._fail(UpstreamGone(str(exc or "connection closed")))
+
+    def data_received(self, data: bytes) -> None:
+        if self.closed:
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(UpstreamBroken(f"malformed response: {exc}"))
+            self.close()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        status = self.parser.get_status_code()
+        if status == 101 or self.parser.should_upgrade():
+            self._fail(UpstreamBroken("the model server switched protocols"))
+            self.close()
+        elif self.head_only and status >= 200:
+            self._finish(Answer(status, self.headers, b"", keep_alive=False))
+            self.close()
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        status = self.parser.get_status_code()
+        if status < 200:  # interim (100 Continue, 103 Early Hints): the final answer follows
+            self.headers, self.body = [], []
+            return
+        self._finish(Answer(status, self.headers, b"".join(self.body), self.parser.should_keep_alive()))
+
+    def send(self, payload: bytes, *, head_only: bool, timeout: float) -> asyncio.Future[Answer]:
+        assert self.transport is not None
+        self.headers, self.body, self.head_only = [], [], head_only
+        loop = asyncio.get_running_loop()
+        self.waiter = loop.create_future()
+        self.timer = loop.call_later(timeout, self._timed_out, timeout)
+        self.transport.write(payload)
+        return self.waiter
+
+    def _timed_out(self, timeout: float) -> None:
+        self._fail(UpstreamTimeout(f"no answer within {timeout:g} s"))
+        self.close()
+
+    def _finish(self, answer: Answer) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(answer)
+
+    def _fail(self, exc: Exception) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(exc)
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+class UpstreamPool:
+    """Idle keep-alive connections per upstream address."""
+
+    def __init__(self) -> None:
+        self._idle: dict[tuple[str, int], list[_Upstream]] = collections.defaultdict(list)
+
+    async def exchange(self, address: tuple[str, int], request: bytes, *, head_only: bool,
+                       timeout: float) -> Answer:
+        """Send one request and wait for its final answer.
+
+        A pooled connection may have been closed by a restarted or idle-timed-out server just as
+        it was picked: that failure is retried once on a fresh connection (inference is pure).
+        """
+        for attempt in range(2):
+            connection, reused = await self._acquire(address)
+            try:
+                answer = await connection.send(request, head_only=head_only, timeout=timeout)
+            except UpstreamGone:
+                connection.close()
+                if reused and attempt == 0:
+                    continue
+                raise
+            if answer.keep_alive and not connection.closed:
+                self._idle[address].append(connection)
+            else:
+                connection.close()
+            return answer
+        raise AssertionError("unreachable: the second attempt returns or raises")
+
+    async def _acquire(self, address: tuple[str, int]) -> tuple[_Upstream, bool]:
+        idle = self._idle[address]
+        while idle:
+            connection = idle.pop()
+            if not connection.closed:
+                return connection, True
+        loop = asyncio.get_running_loop()
+        try:
+            _, protocol = await loop.create_connection(_Upstream, address[0], address[1])
+        except OSError as exc:
+            raise UpstreamGone(str(exc)) from None
+        return protocol, False
+
+    def retain_only(self, live: set[tuple[str, int]]) -> None:
+        """Close pooled connections to upstreams that no longer serve any route."""
+        for address in list(self._idle):
+            if address not in live:
+                for connection in self._idle.pop(address):
+                    connection.close()
+
+
+def upstream_request(*, method: bytes, url: bytes, host: bytes, headers: Headers, body: bytes) -> bytes:
+    """The request as the model server sees it: our framing, no hop-by-hop fields."""
+    parts = [method, b" ", url, b" HTTP/1.1\r\nhost: ", host, b"\r\n"]
+    dropped = _connection_listed(headers)
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered not in HOP_BY_HOP and lowered not in dropped:
+            parts.append(name + b": " + value + b"\r\n")
+    parts.append(b"content-length: %d\r\n\r\n" % len(body))
+    parts.append(body)
+    return b"".join(parts)
+
+
+def _connection_listed(headers: Headers) -> frozenset[bytes]:
+    """Fields a `Connection` header names are hop-by-hop too (RFC 9110 section 7.6.1)."""
+    listed: set[bytes] = set()
+    for name, value in headers:
+        if name.lower() == b"connection":
+            listed.update(token.strip().lower() for token in value.split(b","))
+    return frozenset(listed)
