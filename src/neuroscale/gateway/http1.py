@@ -105,6 +105,7 @@ class ClientConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.queue: collections.deque[Request | Refusal] = collections.deque()
         self.busy = False
+        self.eof = False
         self.refused = False
         self.in_body = False
         self.reading_paused = False
@@ -139,6 +140,13 @@ class ClientConnection(asyncio.Protocol):
         self.queue.clear()
         if self.timer is not None:
             self.timer.cancel()
+
+    def eof_received(self) -> bool | None:
+        """A client that half-closes after its requests still gets the answers to the complete ones."""
+        if self.busy:
+            self.eof = True
+            return True
+        return None  # nothing in flight: let the transport close
 
     def pause_writing(self) -> None:
         self.writing_paused = True
@@ -339,6 +347,9 @@ class ClientConnection(asyncio.Protocol):
             self._update_reading()
         self.busy = False
         if self.transport is None or self.transport.is_closing():
+            return
+        if self.eof:
+            self.transport.close()
             return
         if self.meter.in_head or self.in_body:
             self._send_continue_if_due()

@@ -138,19 +138,17 @@ class ServingApp:
                 if int(value) > limit:
                     raise self._too_large(int(value))
                 break
-        message = await receive()
-        body: bytes = message.get("body", b"")
-        if not message.get("more_body"):
-            return body
-        chunks, size = [body], len(body)
-        while message.get("more_body"):
+        chunks: list[bytes] = []
+        size, more = 0, True
+        while more:
             message = await receive()
-            chunk = message.get("body", b"")
+            chunk: bytes = message.get("body", b"")
             size += len(chunk)
             if size > limit:
                 raise self._too_large(size)
             chunks.append(chunk)
-        return b"".join(chunks)
+            more = bool(message.get("more_body"))
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     def _too_large(self, size: int) -> PayloadTooLarge:
         return PayloadTooLarge(

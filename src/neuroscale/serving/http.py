@@ -31,6 +31,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self.meter = HeadMeter(self.limits)
         self.refusal: bytes | None = None
         self.head_timer: asyncio.TimerHandle | None = None
+        self.outstanding = 0  # requests parsed whose answer is not written yet
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -73,6 +74,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self.meter.end()
         self._cancel_head_timer()
         super().on_headers_complete()
+        self.outstanding += 1
 
     def send_400_response(self, msg: str) -> None:
         if self.refusal is None:
@@ -80,8 +82,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
                                "fix": "send a well-formed HTTP/1.1 request"})
 
     def on_response_complete(self) -> None:
+        self.outstanding -= 1
         super().on_response_complete()
-        if self.refusal is not None and not self._answering():
+        if self.refusal is not None and not self.outstanding:
             self._write_refusal()
 
     # -- refusals ----------------------------------------------------------------------------------
@@ -95,11 +98,18 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         ])
         self._cancel_head_timer()
         self.flow.pause_reading()
-        if not self._answering():
+        cycle = self.cycle
+        if cycle is not None and cycle.more_body and not cycle.response_complete:
+            # The refused message is the request whose body was being read: it gets no other answer.
+            queued = [item for item in self.pipeline if item[0] is cycle]
+            if queued:
+                self.pipeline.remove(queued[0])
+            else:
+                cycle.disconnected = True
+                cycle.message_event.set()
+            self.outstanding -= 1
+        if not self.outstanding:
             self._write_refusal()
-
-    def _answering(self) -> bool:
-        return bool(self.pipeline) or (self.cycle is not None and not self.cycle.response_complete)
 
     def _write_refusal(self) -> None:
         if self.refusal is not None and not self.transport.is_closing():

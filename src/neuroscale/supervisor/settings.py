@@ -20,6 +20,8 @@ class PlatformSettings:
     portal_port: int = DEFAULT_PORTAL_PORT
     gateway_port: int = DEFAULT_GATEWAY_PORT
     domain: str = DEFAULT_DOMAIN
+    #: Host names the gateway answers besides loopback, the bind address and endpoint names.
+    allowed_hosts: tuple[str, ...] = ()
 
     @property
     def portal_url(self) -> str:
@@ -46,6 +48,8 @@ def load_settings(home: Home) -> PlatformSettings:
     except (OSError, ValueError):
         return PlatformSettings()
     known = {k: v for k, v in data.items() if k in PlatformSettings.__dataclass_fields__}
+    if isinstance(known.get("allowed_hosts"), list):
+        known["allowed_hosts"] = tuple(str(name) for name in known["allowed_hosts"])
     return PlatformSettings(**known)
 
 
