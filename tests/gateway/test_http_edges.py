@@ -10,82 +10,19 @@ from __future__ import annotations
 
 import json
 import socket
-import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from neuroscale.httplimits import HttpLimits
-from tests.conftest import IRIS_ROWS, free_port, running
-from tests.gateway.test_gateway_e2e import write_routes
+from tests.conftest import IRIS_ROWS
+from tests.gateway.conftest import Live
 from tests.rawhttp import Exchange, exchange, parse, read_to_end, request
 
 pytestmark = pytest.mark.e2e
 
-LIMITS = ["--max-body-bytes", "4096", "--max-header-bytes", "2048", "--max-headers", "20",
-          "--header-timeout", "1", "--idle-timeout", "1"]
 PREDICT = json.dumps({"instances": IRIS_ROWS}).encode()
 V1 = "/v1/models/iris:predict"
-
-
-class StandIn:
-    """A loopback TCP server that answers every request with `reply` (or never, if None)."""
-
-    def __init__(self, reply: bytes | None) -> None:
-        self.reply = reply
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.held: list[socket.socket] = []
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                connection, _ = self.listener.accept()
-            except OSError:
-                return
-            self.held.append(connection)
-            connection.recv(65536)
-            if self.reply is not None:
-                connection.sendall(self.reply)
-
-    def close(self) -> None:
-        self.listener.close()
-        for connection in self.held:
-            connection.close()
-
-
-@pytest.fixture(scope="module")
-def servers(iris_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, int]]:
-    home = tmp_path_factory.mktemp("gateway-http") / "home"
-    server_port, gateway_port = free_port(), free_port()
-    silent = StandIn(None)
-    chatty = StandIn(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
-                     b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n"
-                     b'{"ok":true}')
-
-    def route(port: int, revision: str) -> dict[str, object]:
-        return {"namespace": "ml", "ready": True, "upstream": f"127.0.0.1:{port}", "revision": revision}
-
-    write_routes(home / "run" / "routes.json", {"iris": route(server_port, "iris-predictor-00001"),
-                                                "slow": route(silent.port, "slow-predictor-00001"),
-                                                "chatty": route(chatty.port, "chatty-predictor-00001")})
-    server = [sys.executable, "-m", "neuroscale.serving", "--model-name", "iris", "--model-format", "sklearn",
-              "--storage-uri", str(iris_model), "--port", str(server_port), *LIMITS]
-    gateway = [sys.executable, "-m", "neuroscale.gateway", "--home", str(home), "--port", str(gateway_port),
-               "--upstream-timeout", "1.5", "--allowed-host", "my-box.lan", *LIMITS]
-    with running(server, ready_url=f"http://127.0.0.1:{server_port}/v2/models/iris/ready"), \
-            running(gateway, ready_url=f"http://127.0.0.1:{gateway_port}/healthz"):
-        yield {"gateway": gateway_port, "model server": server_port}
-    silent.close()
-    chatty.close()
-
-
-@pytest.fixture(params=["gateway", "model server"])
-def port(request: pytest.FixtureRequest, servers: dict[str, int]) -> int:
-    return servers[request.param]
 
 
 def statuses(result: Exchange) -> list[int]:
@@ -118,14 +55,14 @@ def test_expect_continue_with_a_body_over_the_limit_is_413_without_reading_it(po
     assert result.responses[0].json()["reason"] == "PayloadTooLarge"
 
 
-def test_unknown_expectation_is_417_at_the_gateway(servers: dict[str, int]) -> None:
-    result = exchange(servers["gateway"], request("POST", V1, body=PREDICT, headers={"Expect": "teapot"}))
+def test_unknown_expectation_is_417_at_the_gateway(servers: Live) -> None:
+    result = exchange(servers.ports["gateway"], request("POST", V1, body=PREDICT, headers={"Expect": "teapot"}))
     assert statuses(result) == [417] and result.closed
     assert result.responses[0].json()["reason"] == "ExpectationFailed"
 
 
-def test_an_upstream_interim_answer_is_never_taken_for_the_final_one(servers: dict[str, int]) -> None:
-    result = exchange(servers["gateway"], request("POST", "/v1/models/chatty:predict", body=b"{}", close=True))
+def test_an_upstream_interim_answer_is_never_taken_for_the_final_one(servers: Live) -> None:
+    result = exchange(servers.ports["gateway"], request("POST", "/v1/models/chatty:predict", body=b"{}", close=True))
     assert statuses(result) == [200]
     assert result.responses[0].informational == []
     assert result.responses[0].json() == {"ok": True}
@@ -151,8 +88,8 @@ def test_head_on_a_predict_route_is_405_naming_post(port: int) -> None:
     assert result.responses[0].body == b""
 
 
-def test_head_on_the_gateways_own_answers_has_no_body(servers: dict[str, int]) -> None:
-    result = exchange(servers["gateway"], request("HEAD", "/healthz") + request("HEAD", "/nowhere", close=True),
+def test_head_on_the_gateways_own_answers_has_no_body(servers: Live) -> None:
+    result = exchange(servers.ports["gateway"], request("HEAD", "/healthz") + request("HEAD", "/nowhere", close=True),
                       methods=("HEAD", "HEAD"))
     assert statuses(result) == [200, 404]
     assert all(response.body == b"" and int(response.headers["content-length"]) > 0
@@ -212,8 +149,8 @@ def test_an_idle_keep_alive_connection_is_closed(port: int) -> None:
     assert result.closed and result.seconds < 3
 
 
-def test_a_slow_upstream_is_504_naming_the_endpoint(servers: dict[str, int]) -> None:
-    result = exchange(servers["gateway"], request("POST", "/v1/models/slow:predict", body=b"{}", close=True))
+def test_a_slow_upstream_is_504_naming_the_endpoint(servers: Live) -> None:
+    result = exchange(servers.ports["gateway"], request("POST", "/v1/models/slow:predict", body=b"{}", close=True))
     assert statuses(result) == [504]
     body = result.responses[0].json()
     assert body["reason"] == "UpstreamTimeout" and body["endpoint"] == "slow"
@@ -250,10 +187,10 @@ def test_ambiguous_framing_is_400_and_nothing_is_smuggled(port: int, framing: by
     assert statuses(result) == [400] and result.closed
 
 
-def test_gzip_transfer_coding_is_refused_at_the_gateway(servers: dict[str, int]) -> None:
+def test_gzip_transfer_coding_is_refused_at_the_gateway(servers: Live) -> None:
     attack = (b"POST /v1/models/iris:predict HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: gzip, chunked\r\n"
               b"\r\n0\r\n\r\n")
-    assert statuses(exchange(servers["gateway"], attack)) == [400]
+    assert statuses(exchange(servers.ports["gateway"], attack)) == [400]
 
 
 def test_a_bad_chunk_is_400(port: int) -> None:
@@ -276,8 +213,8 @@ def test_a_chunked_body_over_the_limit_is_413(port: int) -> None:
     assert statuses(result) == [413] and result.closed
 
 
-def test_a_half_closed_client_still_gets_its_answer(servers: dict[str, int]) -> None:
-    result = exchange(servers["gateway"], request("POST", V1, body=PREDICT), half_close=True)
+def test_a_half_closed_client_still_gets_its_answer(servers: Live) -> None:
+    result = exchange(servers.ports["gateway"], request("POST", V1, body=PREDICT), half_close=True)
     assert statuses(result) == [200] and result.closed
 
 
@@ -285,15 +222,15 @@ def test_a_half_closed_client_still_gets_its_answer(servers: dict[str, int]) -> 
 
 @pytest.mark.parametrize("host", ["localhost", "LOCALHOST:8080", "127.0.0.1:1234", "[::1]:80", "[::1]",
                                   "my-box.lan:8080", "iris.ml.localhost"])
-def test_served_host_names_are_answered(servers: dict[str, int], host: str) -> None:
-    result = exchange(servers["gateway"], request("POST", V1, host=host, body=PREDICT, close=True))
+def test_served_host_names_are_answered(servers: Live, host: str) -> None:
+    result = exchange(servers.ports["gateway"], request("POST", V1, host=host, body=PREDICT, close=True))
     assert statuses(result) == [200]
 
 
 @pytest.mark.parametrize("host", ["evil.example", "evil.example:8080", "127.0.0.1.nip.io", "ghost.ml.localhost",
                                   "localhost:http", "[::1"])
-def test_other_host_names_are_421(servers: dict[str, int], host: str) -> None:
-    result = exchange(servers["gateway"], request("GET", "/healthz", host=host, close=True))
+def test_other_host_names_are_421(servers: Live, host: str) -> None:
+    result = exchange(servers.ports["gateway"], request("GET", "/healthz", host=host, close=True))
     assert statuses(result) == [421]
     assert result.responses[0].json()["reason"] == "MisdirectedRequest"
     assert "--allowed-host" in result.responses[0].json()["fix"]
@@ -304,13 +241,13 @@ def test_other_host_names_are_421(servers: dict[str, int], host: str) -> None:
     b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nHost: evil.example\r\n\r\n",
     b"GET http://evil.example/healthz HTTP/1.1\r\nHost: localhost\r\n\r\n",
 ])
-def test_missing_doubled_or_absolute_hosts_are_400(servers: dict[str, int], raw: bytes) -> None:
-    assert statuses(exchange(servers["gateway"], raw)) == [400]
+def test_missing_doubled_or_absolute_hosts_are_400(servers: Live, raw: bytes) -> None:
+    assert statuses(exchange(servers.ports["gateway"], raw)) == [400]
 
 
-def test_http_10_without_host_is_routed_by_path(servers: dict[str, int]) -> None:
+def test_http_10_without_host_is_routed_by_path(servers: Live) -> None:
     raw = b"POST /v1/models/iris:predict HTTP/1.0\r\nContent-Length: %d\r\n\r\n%s" % (len(PREDICT), PREDICT)
-    result = exchange(servers["gateway"], raw)
+    result = exchange(servers.ports["gateway"], raw)
     assert statuses(result) == [200] and result.closed
 
 
