@@ -55,6 +55,22 @@ def test_expect_continue_with_a_body_over_the_limit_is_413_without_reading_it(po
     assert result.responses[0].json()["reason"] == "PayloadTooLarge"
 
 
+def test_100_continue_waits_for_the_answers_to_earlier_requests(servers: Live) -> None:
+    slow = request("POST", "/v1/models/slow:predict", body=b"{}")
+    head = request("POST", V1, headers={"Content-Length": str(len(PREDICT)), "Expect": "100-continue"}, close=True)
+    with socket.create_connection(("127.0.0.1", servers.ports["gateway"]), timeout=5) as sock:
+        sock.sendall(slow + head)
+        first = b""
+        while b"100 Continue" not in first:
+            chunk = sock.recv(65536)
+            assert chunk, f"closed before 100 Continue: {first!r}"
+            first += chunk
+        sock.sendall(PREDICT)
+        answers = parse(first + read_to_end(sock), ("POST", "POST"))
+    assert first.startswith(b"HTTP/1.1 504 ")  # the earlier answer comes first, then the interim one
+    assert [(r.status, r.informational) for r in answers] == [(504, []), (200, [100])]
+
+
 def test_unknown_expectation_is_417_at_the_gateway(servers: Live) -> None:
     result = exchange(servers.ports["gateway"], request("POST", V1, body=PREDICT, headers={"Expect": "teapot"}))
     assert statuses(result) == [417] and result.closed
@@ -136,6 +152,13 @@ def test_slowloris_is_answered_408_and_closed_within_the_header_timeout(port: in
     result = exchange(port, *trickle, pause_s=0.25)
     assert result.closed and result.seconds < 3
     assert statuses(result) == [408]
+
+
+def test_a_stalled_body_is_408_at_the_gateway(servers: Live) -> None:
+    head = request("POST", V1, headers={"Content-Length": str(len(PREDICT))})
+    result = exchange(servers.ports["gateway"], head + PREDICT[:5], PREDICT[5:10], pause_s=0.6)
+    assert statuses(result) == [408] and result.closed and result.seconds < 3
+    assert "body stalled" in result.responses[0].json()["error"]
 
 
 def test_a_silent_connection_is_closed(port: int) -> None:

@@ -208,8 +208,8 @@ class ClientConnection(asyncio.Protocol):
         problem = self.meter.read(len(data), was_in_head=was_in_head)
         if problem is not None:
             self._refuse_head(problem)
-        elif self.in_body:
-            self.deadline = self.loop.time() + self.limits.idle_timeout_s
+        elif self.in_body and not self.awaiting_continue:
+            self._expire_in(self.limits.idle_timeout_s)  # a body may pause, but not stall
 
     def on_message_begin(self) -> None:
         self._reset()
@@ -251,6 +251,8 @@ class ClientConnection(asyncio.Protocol):
         if self.expect is not None and (self.content_length or self.transfer_encoding is not None):
             self.awaiting_continue = self.parser.get_http_version() == "1.1"
             self._send_continue_if_due()
+            if self.awaiting_continue:
+                self.deadline = None  # the client waits for our 100 before it sends: no stall yet
 
     def _framing_problem(self) -> Refusal | None:
         if self.parser.should_upgrade():
@@ -360,6 +362,7 @@ class ClientConnection(asyncio.Protocol):
         if self.awaiting_continue and not self.busy and not self.queue and self.transport is not None:
             self.awaiting_continue = False
             self.transport.write(CONTINUE)
+            self._expire_in(self.limits.idle_timeout_s)
 
     def _write(self, payload: bytes, *, close: bool) -> None:
         if self.transport is None or self.transport.is_closing():
