@@ -122,3 +122,11 @@ def header_timeout(limits: HttpLimits) -> dict[str, object]:
         "reason": "RequestTimeout",
         "fix": "send the whole request line and headers at once",
     }
+
+
+def host_count_problem(hosts: int, *, http_version: str) -> dict[str, object] | None:
+    """RFC 9112 section 3.2: an HTTP/1.1 request has exactly one Host; anything else is answered 400."""
+    if hosts > 1 or (hosts == 0 and http_version == "1.1"):
+        return {"error": "an HTTP/1.1 request needs exactly one Host header", "reason": "BadRequest",
+                "fix": "send one Host header"}
+    return None

@@ -260,11 +260,17 @@ def test_other_host_names_are_421(servers: Live, host: str) -> None:
 
 
 @pytest.mark.parametrize("raw", [
-    b"GET /healthz HTTP/1.1\r\n\r\n",
-    b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nHost: evil.example\r\n\r\n",
-    b"GET http://evil.example/healthz HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    b"GET /v2/models/iris HTTP/1.1\r\n\r\n",
+    b"GET /v2/models/iris HTTP/1.1\r\nHost: localhost\r\nHost: evil.example\r\n\r\n",
 ])
-def test_missing_doubled_or_absolute_hosts_are_400(servers: Live, raw: bytes) -> None:
+def test_missing_or_doubled_host_is_400(port: int, raw: bytes) -> None:
+    result = exchange(port, raw)
+    assert statuses(result) == [400] and result.closed
+    assert "exactly one Host" in result.responses[0].json()["error"]
+
+
+def test_an_absolute_target_is_400_at_the_gateway(servers: Live) -> None:
+    raw = b"GET http://evil.example/healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"
     assert statuses(exchange(servers.ports["gateway"], raw)) == [400]
 
 

@@ -30,7 +30,7 @@ from typing import cast
 import httptools
 import orjson
 
-from neuroscale.httplimits import HeadMeter, HttpLimits, head_too_large, header_timeout
+from neuroscale.httplimits import HeadMeter, HttpLimits, head_too_large, header_timeout, host_count_problem
 
 Headers = list[tuple[bytes, bytes]]
 _PHRASES = {status.value: status.phrase.encode() for status in HTTPStatus}
@@ -264,9 +264,9 @@ class ClientConnection(asyncio.Protocol):
             return refusal(400, f"Transfer-Encoding {self.transfer_encoding.decode('latin-1')!r} is not "
                            "supported", reason="BadRequest", fix="send the body with Content-Length or "
                            "Transfer-Encoding: chunked (HTTP/1.1)")
-        if self.hosts > 1 or (self.hosts == 0 and version == "1.1"):
-            return refusal(400, "an HTTP/1.1 request needs exactly one Host header", reason="BadRequest",
-                           fix="send one Host header")
+        host_problem = host_count_problem(self.hosts, http_version=version)
+        if host_problem is not None:
+            return Refusal(json_response(400, host_problem, keep_alive=False))
         if not self.url.startswith(b"/"):
             return refusal(400, "the request target must be a path", reason="BadRequest",
                            fix="send origin-form targets such as /v1/models/<name>:predict")

@@ -1,10 +1,11 @@
 """uvicorn's httptools protocol plus the limits it lacks, for the model server.
 
 uvicorn (httptools flavour, the fast one) has a keep-alive timeout and a concurrency limit, which
-`server.py` configures, but no limit on the size or number of request headers and no timeout for
-a request head: one 64 MB header stalls the event loop and a slowloris connection stays open
-forever. This subclass adds exactly those, with the numbers the gateway uses (`httplimits`), and
-keeps refusals in request order: an error for a pipelined request waits until the answers to the
+`server.py` configures, but no limit on the size or number of request headers, no timeout for a
+request head, and no check that an HTTP/1.1 request has exactly one Host: one 64 MB header stalls
+the event loop, a slowloris connection stays open forever, two Host headers are a smuggling tool.
+This subclass adds exactly those, with the numbers the gateway uses (`httplimits`), and keeps
+refusals in request order: an error for a pipelined request waits until the answers to the
 requests before it are out. Everything else is uvicorn's own behaviour.
 """
 
@@ -15,7 +16,7 @@ from typing import Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from neuroscale.httplimits import HeadMeter, HttpLimits, head_too_large, header_timeout
+from neuroscale.httplimits import HeadMeter, HttpLimits, head_too_large, header_timeout, host_count_problem
 from neuroscale.serving.codec import dumps
 
 
@@ -32,6 +33,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self.refusal: bytes | None = None
         self.head_timer: asyncio.TimerHandle | None = None
         self.outstanding = 0  # requests parsed whose answer is not written yet
+        self.hosts = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -54,6 +56,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self.meter.begin()
+        self.hosts = 0
         self._arm_head_timer()
 
     def on_url(self, url: bytes) -> None:
@@ -69,10 +72,16 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self._refuse(431, head_too_large(problem))
             raise _Refused
         super().on_header(name, value)
+        if name.lower() == b"host":
+            self.hosts += 1
 
     def on_headers_complete(self) -> None:
         self.meter.end()
         self._cancel_head_timer()
+        problem = host_count_problem(self.hosts, http_version=self.parser.get_http_version())
+        if problem is not None:  # uvicorn does not check; two Host headers are a smuggling tool
+            self._refuse(400, problem)
+            raise _Refused
         super().on_headers_complete()
         self.outstanding += 1
 
