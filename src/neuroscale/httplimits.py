@@ -32,9 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-body-bytes", type=_positive_int, default=defaults.max_body_bytes)
     parser.add_argument("--max-header-bytes", type=_positive_int, default=defaults.max_header_bytes)
     parser.add_argument("--max-headers", type=_positive_int, default=defaults.max_headers)
-    parser.add_argument("--header-timeout", type=_positive_float, default=defaults.header_timeout_s,
+    parser.add_argument("--header-timeout", type=positive_seconds, default=defaults.header_timeout_s,
                         help="seconds a client has to send a request head")
-    parser.add_argument("--idle-timeout", type=_positive_float, default=defaults.idle_timeout_s,
+    parser.add_argument("--idle-timeout", type=positive_seconds, default=defaults.idle_timeout_s,
                         help="seconds an idle keep-alive connection stays open")
 
 
@@ -51,7 +51,7 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _positive_float(text: str) -> float:
+def positive_seconds(text: str) -> float:
     value = float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")

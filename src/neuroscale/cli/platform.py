@@ -71,7 +71,7 @@ def up(
     gateway_port: int = typer.Option(DEFAULT_GATEWAY_PORT, help="Gateway port."),
     domain: str = typer.Option(DEFAULT_DOMAIN, help="Ingress domain for Host-based routing."),
     allowed_host: list[str] = typer.Option(
-        [], "--allowed-host", help="Another Host name the gateway answers (repeatable); loopback names, "
+        [], "--allowed-host", metavar="NAME", help="Another Host name the gateway answers (repeatable); loopback names, "
         "the bind address and endpoint names are always answered."),
 ) -> None:
     """Start the portal, reconciler and gateway; Ctrl-C stops everything it started."""

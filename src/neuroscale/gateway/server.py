@@ -85,7 +85,7 @@ def parse_args(argv: list[str] | None) -> GatewaySettings:
     parser.add_argument("--host", default=DEFAULT_HOST)
     parser.add_argument("--port", type=int, default=DEFAULT_GATEWAY_PORT)
     parser.add_argument("--domain", default=DEFAULT_DOMAIN)
-    parser.add_argument("--upstream-timeout", type=float, default=DEFAULT_UPSTREAM_TIMEOUT_S,
+    parser.add_argument("--upstream-timeout", type=httplimits.positive_seconds, default=DEFAULT_UPSTREAM_TIMEOUT_S,
                         help="seconds a model server has to answer before the client gets 504")
     parser.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
                         help="another Host name to answer besides loopback and the endpoints' names")
