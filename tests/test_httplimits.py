@@ -19,15 +19,17 @@ class Parsed:
 
     def on_message_begin(self) -> None:
         self.meter.begin()
+        self.url = 0
+        self.headers: list[tuple[bytes, bytes]] = []
 
     def on_url(self, url: bytes) -> None:
-        self.problem = self.problem or self.meter.url(len(url))
+        self.url += len(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.problem = self.problem or self.meter.field(name, value)
+        self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
-        self.meter.end()
+        self.problem = self.problem or self.meter.end(self.url, self.headers)
 
     def on_message_complete(self) -> None:
         self.completed += 1

@@ -61,49 +61,45 @@ def positive_seconds(text: str) -> float:
 class HeadMeter:
     """Measures the request head being parsed, so an oversized one is refused before it is buffered.
 
-    Header fields are counted exactly when the parser reports them. A single endless header line is
-    never reported, so whole network reads that arrive while a head is still open are counted too:
-    that count never includes bytes of another message, so it cannot refuse a head within the limit.
+    The finished head is measured exactly (`end`). A single endless header line is never finished,
+    so whole network reads that arrive while a head is still open are counted as they come
+    (`read`): that count never includes bytes of another message, so it cannot refuse a head
+    within the limit, and it stops a huge head one read after it passes the limit.
     """
 
-    __slots__ = ("limits", "in_head", "began", "exact", "streamed", "fields")
+    __slots__ = ("limits", "in_head", "began", "streamed")
 
     def __init__(self, limits: HttpLimits) -> None:
         self.limits = limits
         self.in_head = False
         self.began = False
-        self.exact = self.streamed = self.fields = 0
+        self.streamed = 0
 
     def begin(self) -> None:
         self.in_head = self.began = True
-        self.exact = self.streamed = self.fields = 0
-
-    def end(self) -> None:
-        self.in_head = False
-
-    def url(self, size: int) -> str | None:
-        self.exact += size
-        return self._over()
-
-    def field(self, name: bytes, value: bytes) -> str | None:
-        self.exact += len(name) + len(value) + 4
-        self.fields += 1
-        if self.fields > self.limits.max_headers:
-            return f"more than {self.limits.max_headers} header fields"
-        return self._over()
+        self.streamed = 0
 
     def read(self, size: int, *, was_in_head: bool) -> str | None:
         """After a read was parsed: count it if the whole of it belonged to one open head."""
         began, self.began = self.began, False
         if self.in_head and was_in_head and not began:
             self.streamed += size
-            return self._over()
+            if self.streamed > self.limits.max_header_bytes:
+                return self._too_large()
         return None
 
-    def _over(self) -> str | None:
-        if max(self.exact, self.streamed) > self.limits.max_header_bytes:
-            return f"request head over {self.limits.max_header_bytes} bytes"
-        return None
+    def end(self, url_size: int, headers: list[tuple[bytes, bytes]]) -> str | None:
+        """The head is complete: check its exact size (as sent, CRLFs included) and field count."""
+        self.in_head = False
+        if len(headers) > self.limits.max_headers:
+            return f"more than {self.limits.max_headers} header fields"
+        size = url_size + 4 * len(headers)
+        for name, value in headers:
+            size += len(name) + len(value)
+        return self._too_large() if size > self.limits.max_header_bytes else None
+
+    def _too_large(self) -> str:
+        return f"request head over {self.limits.max_header_bytes} bytes"
 
 
 def head_too_large(problem: str) -> dict[str, object]:

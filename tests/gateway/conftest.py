@@ -21,13 +21,14 @@ LIMITS = ["--max-body-bytes", "4096", "--max-header-bytes", "2048", "--max-heade
 
 
 class StandIn:
-    """A loopback TCP server that answers every request with `reply` (or never, if None)."""
+    """A loopback TCP server that answers every request with `reply` (or never, if None), keeping what it got."""
 
     def __init__(self, reply: bytes | None) -> None:
         self.reply = reply
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.held: list[socket.socket] = []
+        self.received: list[bytes] = []
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self) -> None:
@@ -37,9 +38,20 @@ class StandIn:
             except OSError:
                 return
             self.held.append(connection)
-            connection.recv(65536)
-            if self.reply is not None:
-                connection.sendall(self.reply)
+            threading.Thread(target=self._answer, args=(connection,), daemon=True).start()
+
+    def _answer(self, connection: socket.socket) -> None:
+        """One request per read is enough here: the gateway sends one request at a time."""
+        while True:
+            try:
+                data = connection.recv(65536)
+                if not data:
+                    return
+                self.received.append(data)
+                if self.reply is not None:
+                    connection.sendall(self.reply)
+            except OSError:
+                return
 
     def close(self) -> None:
         self.listener.close()
@@ -53,6 +65,7 @@ class Live:
 
     ports: dict[str, int]
     processes: dict[str, "subprocess.Popen[bytes]"]
+    chatty: StandIn  # answers 100, 103, then 200, and keeps what it received
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +90,7 @@ def servers(iris_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     with running(server, ready_url=f"http://127.0.0.1:{server_port}/v2/health/ready") as server_process, \
             running(gateway, ready_url=f"http://127.0.0.1:{gateway_port}/healthz") as gateway_process:
         yield Live(ports={"gateway": gateway_port, "model server": server_port},
-                   processes={"gateway": gateway_process, "model server": server_process})
+                   processes={"gateway": gateway_process, "model server": server_process}, chatty=chatty)
     silent.close()
     chatty.close()
 

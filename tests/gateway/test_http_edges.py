@@ -84,6 +84,18 @@ def test_an_upstream_interim_answer_is_never_taken_for_the_final_one(servers: Li
     assert result.responses[0].json() == {"ok": True}
 
 
+def test_the_upstream_gets_our_framing_and_no_hop_by_hop_fields(servers: Live) -> None:
+    chunked = b"2\r\n{}\r\n0\r\n\r\n"
+    sent = request("POST", "/v1/models/chatty:predict", body=chunked, headers={
+        "Transfer-Encoding": "chunked", "Connection": "close, X-Secret", "X-Secret": "1", "X-Kept": "2",
+        "Keep-Alive": "timeout=5", "Te": "trailers", "Upgrade-Insecure-Requests": "1"})
+    assert statuses(exchange(servers.ports["gateway"], sent)) == [200]
+    head, _, body = servers.chatty.received[-1].partition(b"\r\n\r\n")
+    fields = [line.split(b":", 1)[0].lower() for line in head.split(b"\r\n")[1:]]
+    assert sorted(fields) == [b"content-length", b"host", b"upgrade-insecure-requests", b"x-kept"]
+    assert b"content-length: 2" in head and body == b"{}"
+
+
 # -- HEAD -----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("path", ["/v2/models/iris", "/v2/models/iris/ready", "/v1/models/iris"])

@@ -44,13 +44,20 @@ class HostGuard:
         if bound and bound not in _ANY_ADDRESS:
             names.add(bound)
         self.names = frozenset(names)
+        self._admitted: set[str] = set()  # Host values seen to name one of `names` (bounded below)
 
     def admits(self, host: str, route_hosts: Container[str]) -> bool:
         """HTTP/1.0 requests may omit Host (`host == ""`): they can only come from a non-browser client."""
-        if not host:
+        if not host or host in self._admitted:
             return True
         name = host_name(host)
-        return name is not None and (name in self.names or name in route_hosts)
+        if name is None:
+            return False
+        if name in self.names:
+            if len(self._admitted) < 1024:
+                self._admitted.add(host)
+            return True
+        return name in route_hosts
 
     def refusal(self, host: str) -> dict[str, object]:
         return {

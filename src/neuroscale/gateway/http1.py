@@ -218,16 +218,8 @@ class ClientConnection(asyncio.Protocol):
 
     def on_url(self, url: bytes) -> None:
         self.url += url
-        problem = self.meter.url(len(url))
-        if problem is not None:
-            self._refuse_head(problem)
-            raise _Stop
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        problem = self.meter.field(name, value)
-        if problem is not None:
-            self._refuse_head(problem)
-            raise _Stop
         self.headers.append((name, value))
         lowered = name.lower()
         if lowered == b"host":
@@ -241,7 +233,10 @@ class ClientConnection(asyncio.Protocol):
             self.expect = value.strip().lower()
 
     def on_headers_complete(self) -> None:
-        self.meter.end()
+        head_problem = self.meter.end(len(self.url), self.headers)
+        if head_problem is not None:
+            self._refuse_head(head_problem)
+            raise _Stop
         self.in_body = True
         self.deadline = self.loop.time() + self.limits.idle_timeout_s
         problem = self._framing_problem()
@@ -255,6 +250,9 @@ class ClientConnection(asyncio.Protocol):
                 self.deadline = None  # the client waits for our 100 before it sends: no stall yet
 
     def _framing_problem(self) -> Refusal | None:
+        if (self.hosts == 1 and self.transfer_encoding is None and self.expect is None
+                and self.content_length <= self.limits.max_body_bytes and self.url[:1] == b"/"):
+            return None  # the usual request: one cheap test on the hot path
         if self.parser.should_upgrade():
             return None  # refused once the parser reports the upgrade
         version = self.parser.get_http_version()

@@ -53,6 +53,9 @@ class _Upstream(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.waiter: asyncio.Future[Answer] | None = None
+        # The timeout timer is moved lazily (the deadline only ever moves later): no timer per request.
+        self.deadline = 0.0
+        self.timeout = 0.0
         self.timer: asyncio.TimerHandle | None = None
         self.head_only = False
         self.headers: Headers = []
@@ -102,28 +105,36 @@ class _Upstream(asyncio.Protocol):
         self.headers, self.body, self.head_only = [], [], head_only
         loop = asyncio.get_running_loop()
         self.waiter = loop.create_future()
-        self.timer = loop.call_later(timeout, self._timed_out, timeout)
+        self.timeout, self.deadline = timeout, loop.time() + timeout
+        if self.timer is None:
+            self.timer = loop.call_at(self.deadline, self._tick)
         self.transport.write(payload)
         return self.waiter
 
-    def _timed_out(self, timeout: float) -> None:
-        self._fail(UpstreamTimeout(f"no answer within {timeout:g} s"))
+    def _tick(self) -> None:
+        self.timer = None
+        if self.closed or self.waiter is None or self.waiter.done():
+            return  # idle: the next request arms the timer again
+        loop = asyncio.get_running_loop()
+        if loop.time() < self.deadline:
+            self.timer = loop.call_at(self.deadline, self._tick)
+            return
+        self._fail(UpstreamTimeout(f"no answer within {self.timeout:g} s"))
         self.close()
 
     def _finish(self, answer: Answer) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_result(answer)
 
     def _fail(self, exc: Exception) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_exception(exc)
 
     def close(self) -> None:
         self.closed = True
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         if self.transport is not None:
             self.transport.close()
 
@@ -142,7 +153,10 @@ class UpstreamPool:
         it was picked: that failure is retried once on a fresh connection (inference is pure).
         """
         for attempt in range(2):
-            connection, reused = await self._acquire(address)
+            connection = self._idle_connection(address)
+            reused = connection is not None
+            if connection is None:
+                connection = await self._connect(address)
             try:
                 answer = await connection.send(request, head_only=head_only, timeout=timeout)
             except UpstreamGone:
@@ -157,18 +171,22 @@ class UpstreamPool:
             return answer
         raise AssertionError("unreachable: the second attempt returns or raises")
 
-    async def _acquire(self, address: tuple[str, int]) -> tuple[_Upstream, bool]:
+    def _idle_connection(self, address: tuple[str, int]) -> _Upstream | None:
         idle = self._idle[address]
         while idle:
             connection = idle.pop()
             if not connection.closed:
-                return connection, True
+                return connection
+        return None
+
+    @staticmethod
+    async def _connect(address: tuple[str, int]) -> _Upstream:
         loop = asyncio.get_running_loop()
         try:
             _, protocol = await loop.create_connection(_Upstream, address[0], address[1])
         except OSError as exc:
             raise UpstreamGone(str(exc)) from None
-        return protocol, False
+        return protocol
 
     def retain_only(self, live: set[tuple[str, int]]) -> None:
         """Close pooled connections to upstreams that no longer serve any route."""
@@ -180,21 +198,16 @@ class UpstreamPool:
 
 def upstream_request(*, method: bytes, url: bytes, host: bytes, headers: Headers, body: bytes) -> bytes:
     """The request as the model server sees it: our framing, no hop-by-hop fields."""
-    parts = [method, b" ", url, b" HTTP/1.1\r\nhost: ", host, b"\r\n"]
-    dropped = _connection_listed(headers)
-    for name, value in headers:
-        lowered = name.lower()
-        if lowered not in HOP_BY_HOP and lowered not in dropped:
-            parts.append(name + b": " + value + b"\r\n")
-    parts.append(b"content-length: %d\r\n\r\n" % len(body))
-    parts.append(body)
-    return b"".join(parts)
-
-
-def _connection_listed(headers: Headers) -> frozenset[bytes]:
-    """Fields a `Connection` header names are hop-by-hop too (RFC 9110 section 7.6.1)."""
+    fields: list[bytes] = []
     listed: set[bytes] = set()
     for name, value in headers:
-        if name.lower() == b"connection":
+        lowered = name.lower()
+        if lowered not in HOP_BY_HOP:
+            fields.append(name + b": " + value + b"\r\n")
+        elif lowered == b"connection":
             listed.update(token.strip().lower() for token in value.split(b","))
-    return frozenset(listed)
+    if listed - HOP_BY_HOP:  # rare: `Connection` names more fields that are hop-by-hop (RFC 9110 7.6.1)
+        dropped = HOP_BY_HOP | listed
+        fields = [name + b": " + value + b"\r\n" for name, value in headers if name.lower() not in dropped]
+    return b"".join([method, b" ", url, b" HTTP/1.1\r\nhost: ", host, b"\r\n", *fields,
+                     b"content-length: %d\r\n\r\n" % len(body), body])

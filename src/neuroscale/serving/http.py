@@ -59,25 +59,17 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self.hosts = 0
         self._arm_head_timer()
 
-    def on_url(self, url: bytes) -> None:
-        super().on_url(url)
-        problem = self.meter.url(len(url))
-        if problem is not None:
-            self._refuse(431, head_too_large(problem))
-            raise _Refused
-
     def on_header(self, name: bytes, value: bytes) -> None:
-        problem = self.meter.field(name, value)
-        if problem is not None:
-            self._refuse(431, head_too_large(problem))
-            raise _Refused
         super().on_header(name, value)
         if name.lower() == b"host":
             self.hosts += 1
 
     def on_headers_complete(self) -> None:
-        self.meter.end()
         self._cancel_head_timer()
+        head_problem = self.meter.end(len(self.url), self.headers)
+        if head_problem is not None:
+            self._refuse(431, head_too_large(head_problem))
+            raise _Refused
         problem = host_count_problem(self.hosts, http_version=self.parser.get_http_version())
         if problem is not None:  # uvicorn does not check; two Host headers are a smuggling tool
             self._refuse(400, problem)
