@@ -344,7 +344,8 @@ class ClientConnection(asyncio.Protocol):
                 self._write(payload, close=True)
                 break
             self._write(payload, close=not item.keep_alive)
-            self._update_reading()
+            if self.reading_paused:
+                self._update_reading()
         self.busy = False
         if self.transport is None or self.transport.is_closing():
             return

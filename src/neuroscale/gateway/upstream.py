@@ -38,7 +38,7 @@ class UpstreamTimeout(Exception):
     """The upstream did not answer within the upstream timeout."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Answer:
     status: int
     headers: Headers
@@ -57,7 +57,6 @@ class _Upstream(asyncio.Protocol):
         self.deadline = 0.0
         self.timeout = 0.0
         self.timer: asyncio.TimerHandle | None = None
-        self.head_only = False
         self.headers: Headers = []
         self.body: list[bytes] = []
         self.closed = False
@@ -74,35 +73,31 @@ class _Upstream(asyncio.Protocol):
             return
         try:
             self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._broken("the model server switched protocols")
         except httptools.HttpParserError as exc:
-            self._fail(UpstreamBroken(f"malformed response: {exc}"))
-            self.close()
+            self._broken(f"malformed response: {exc}")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers.append((name, value))
-
-    def on_headers_complete(self) -> None:
-        status = self.parser.get_status_code()
-        if status == 101 or self.parser.should_upgrade():
-            self._fail(UpstreamBroken("the model server switched protocols"))
-            self.close()
-        elif self.head_only and status >= 200:
-            self._finish(Answer(status, self.headers, b"", keep_alive=False))
-            self.close()
 
     def on_body(self, body: bytes) -> None:
         self.body.append(body)
 
     def on_message_complete(self) -> None:
         status = self.parser.get_status_code()
-        if status < 200:  # interim (100 Continue, 103 Early Hints): the final answer follows
+        if status == 101:
+            self._broken("the model server switched protocols")
+        elif status < 200:  # interim (100 Continue, 103 Early Hints): the final answer follows
             self.headers, self.body = [], []
-            return
-        self._finish(Answer(status, self.headers, b"".join(self.body), self.parser.should_keep_alive()))
+        else:
+            self._finish(Answer(status, self.headers, b"".join(self.body), self.parser.should_keep_alive()))
 
     def send(self, payload: bytes, *, head_only: bool, timeout: float) -> asyncio.Future[Answer]:
         assert self.transport is not None
-        self.headers, self.body, self.head_only = [], [], head_only
+        self.headers, self.body = [], []
+        if head_only:  # llhttp cannot know the answer is to a HEAD: use a parser that stops at the head
+            self.parser = httptools.HttpResponseParser(_HeadAnswer(self))
         loop = asyncio.get_running_loop()
         self.waiter = loop.create_future()
         self.timeout, self.deadline = timeout, loop.time() + timeout
@@ -122,6 +117,10 @@ class _Upstream(asyncio.Protocol):
         self._fail(UpstreamTimeout(f"no answer within {self.timeout:g} s"))
         self.close()
 
+    def _broken(self, problem: str) -> None:
+        self._fail(UpstreamBroken(problem))
+        self.close()
+
     def _finish(self, answer: Answer) -> None:
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_result(answer)
@@ -137,6 +136,29 @@ class _Upstream(asyncio.Protocol):
             self.timer = None
         if self.transport is not None:
             self.transport.close()
+
+
+class _HeadAnswer:
+    """Parser callbacks for the answer to a HEAD: it ends with its head, whatever length it announces.
+
+    The connection is closed afterwards: nothing says whether the server meant to send a body.
+    """
+
+    def __init__(self, upstream: _Upstream) -> None:
+        self.upstream = upstream
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.upstream.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        upstream = self.upstream
+        status = upstream.parser.get_status_code()
+        if status >= 200:
+            upstream._finish(Answer(status, upstream.headers, b"", keep_alive=False))
+            upstream.close()
+
+    def on_message_complete(self) -> None:
+        self.upstream.headers = []  # an interim answer ended; the final one follows
 
 
 class UpstreamPool:
