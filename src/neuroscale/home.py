@@ -62,6 +62,11 @@ class Home:
         return self.run_dir / "routes.applied"
 
     @property
+    def gateway_stats_file(self) -> Path:
+        """The gateway's demand per revision, which the autoscaler reads."""
+        return self.run_dir / "gateway.stats"
+
+    @property
     def platform_lock(self) -> Path:
         return self.run_dir / "platform.lock"
 

@@ -25,9 +25,10 @@ from neuroscale.services.endpoints import (
     EndpointChange,
     RawManifest,
     create_endpoint,
-    current_spec,
+    current_values,
     delete_endpoint,
     manifests_on_main,
+    rollback_endpoint,
     update_endpoint,
 )
 from neuroscale.services.pulls import list_pull_requests
@@ -108,7 +109,7 @@ def _update(name: str = typer.Argument(..., help="Endpoint to change."), *, from
             raise InvalidInput("nothing to change", where="options",
                                fix="give at least one field option (see `neuroscale endpoint update --help`)")
         else:
-            change = EndpointSpec.from_input({**current_spec(ctx, name).to_input(), **given}, where=f"endpoint {name}")
+            change = EndpointSpec.from_input({**current_values(ctx, name), **given}, where=f"endpoint {name}")
         emit_pr(update_endpoint(ctx, change, author=author_from(author)), output)
 
 
@@ -117,6 +118,14 @@ def _delete(name: str = typer.Argument(..., help="Endpoint to remove."), *, auth
     """Propose removing an endpoint (its directory under apps/) from main."""
     with open_platform(home, remote=remote) as ctx:
         emit_pr(delete_endpoint(ctx, name, author=author_from(author)), output)
+
+
+def _rollback(name: str = typer.Argument(..., help="Endpoint to roll back."), *, author: str | None = AUTHOR_OPTION,
+              home: str | None = HOME_OPTION, remote: str | None = REMOTE_OPTION,
+              output: OutputFormat = OUTPUT_OPTION) -> None:
+    """Propose going back to the endpoint's previous revision (its manifest before the last model change)."""
+    with open_platform(home, remote=remote) as ctx:
+        emit_pr(rollback_endpoint(ctx, name, author=author_from(author)), output)
 
 
 def _list(home: str | None = HOME_OPTION, remote: str | None = REMOTE_OPTION, output: OutputFormat = OUTPUT_OPTION) -> None:
@@ -143,4 +152,5 @@ def register(app: typer.Typer) -> None:
     endpoint_app.command("create")(with_field_options(_create))
     endpoint_app.command("update")(with_field_options(_update, skip=("name",)))
     endpoint_app.command("delete")(_delete)
+    endpoint_app.command("rollback")(_rollback)
     endpoint_app.command("list")(_list)

@@ -105,6 +105,19 @@ def _condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
     return next((c for c in status.get("conditions", []) if c.get("type") == kind), {})
 
 
+def _replicas(item: dict[str, Any]) -> str:
+    """`ready/desired (min-max)` of the latest revision; max 0 reads as the platform's cap."""
+    replicas = item.get("replicas") or {}
+    if not replicas:
+        return ""
+    upper = replicas.get("max") or "cap"
+    return f"{replicas.get('ready', 0)}/{replicas.get('desired', 0)} ({replicas.get('min', 0)}-{upper})"
+
+
+def _traffic(item: dict[str, Any]) -> str:
+    return ", ".join(f"{t.get('revision')} {t.get('percent')}%" for t in item.get("traffic", []) if t.get("percent"))
+
+
 def status(
     name: Optional[str] = typer.Argument(None, help="One endpoint; all when omitted."),
     home: Optional[str] = HOME_OPTION,
@@ -122,21 +135,26 @@ def status(
     data: Any = rows[0] if name else rows
 
     def table() -> Any:
-        columns = ("NAME", "READY", "SYNC", "HEALTH", "REVISION", "URL", "REASON", "MESSAGE")
+        columns = ("NAME", "READY", "SYNC", "HEALTH", "REPLICAS", "TRAFFIC", "URL", "REASON", "MESSAGE")
         body = []
         for item in rows:
             ready = _condition(item, "Ready")
             body.append((item["name"], ready.get("status", "Unknown"), item.get("sync"), item.get("health"),
-                         item.get("revision"), item.get("url"), ready.get("reason"), ready.get("message")))
+                         _replicas(item), _traffic(item), item.get("url"), ready.get("reason"), ready.get("message")))
         main = simple_table("Endpoints", columns, body)
         if not name:
             return main
         conditions = simple_table(f"Conditions of {name}", ("TYPE", "STATUS", "REASON", "MESSAGE", "SINCE"), [
             (c.get("type"), c.get("status"), c.get("reason"), c.get("message"), c.get("last_transition"))
             for c in rows[0].get("conditions", [])])
+        revisions = simple_table(f"Revisions of {name}", ("REVISION", "TRAFFIC", "LATEST", "READY", "DESIRED"), [
+            (t.get("revision"), f"{t.get('percent')}%", "yes" if t.get("latest") else "", t.get("ready_replicas"),
+             t.get("desired_replicas")) for t in rows[0].get("traffic", [])])
+        limits = simple_table(f"Limits of {name}", ("RESOURCE", "LIMIT AND ENFORCEMENT"),
+                              sorted(rows[0].get("limits", {}).items()))
         from rich.console import Group
 
-        return Group(main, conditions)
+        return Group(main, conditions, revisions, limits)
 
     emit(data, output, table=table)
 

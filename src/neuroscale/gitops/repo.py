@@ -156,6 +156,13 @@ class GitRepo:
                         self._require(base), self._require(head)).stdout
         return sorted(p.decode() for p in out.split(b"\0") if p)
 
+    def history(self, ref: str, path: str, *, limit: int = 200) -> list[str]:
+        """Commits reachable from `ref` that changed `path`, newest first (at most `limit`)."""
+        if self.resolve(ref) is None:
+            return []
+        out = self._git("rev-list", f"--max-count={limit}", self._require(ref), "--", path)
+        return [line for line in out.splitlines() if line]
+
     def branches(self) -> list[str]:
         out = self._git("for-each-ref", "--format=%(refname)", "refs/heads/")
         return sorted(line.removeprefix("refs/heads/") for line in out.splitlines() if line)

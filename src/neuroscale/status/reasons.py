@@ -30,6 +30,9 @@ class Reason(StrEnum):
     LivenessProbeFailed = "LivenessProbeFailed"
     CrashLoopBackOff = "CrashLoopBackOff"
     OrphanKilled = "OrphanKilled"
+    OOMKilled = "OOMKilled"
+    Scaled = "Scaled"
+    ScaledToZero = "ScaledToZero"
     # traffic
     TrafficSwitched = "TrafficSwitched"
     RouteReady = "RouteReady"
@@ -39,6 +42,10 @@ class Reason(StrEnum):
     Pruned = "Pruned"
     PendingRevision = "PendingRevision"
     PreviousRevisionServing = "PreviousRevisionServing"
+    CanaryServing = "CanaryServing"
+    # what the embedded engine acts on
+    FieldsHonoured = "FieldsHonoured"
+    FieldsNotHonoured = "FieldsNotHonoured"
 
 
 #: Reasons that mean "something is wrong and will not heal on its own or is backing off".
@@ -49,4 +56,5 @@ FAILURE_REASONS: frozenset[Reason] = frozenset({
     Reason.ModelLoadFailed,
     Reason.StartupTimeout,
     Reason.CrashLoopBackOff,
+    Reason.OOMKilled,
 })
