@@ -75,6 +75,11 @@ class Home:
         return self.root / "settings.json"
 
     @property
+    def admin_token_file(self) -> Path:
+        """The local admin's API token (mode 0600): the CLI signs in with it when no token is given."""
+        return self.root / "admin.token"
+
+    @property
     def model_cache(self) -> Path:
         return self.root / "cache" / "models"
 

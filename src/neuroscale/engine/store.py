@@ -13,6 +13,7 @@ import sqlite3
 
 from pydantic import ValidationError
 
+from neuroscale.db import add_column
 from neuroscale.engine.revisions import RevisionRecord, SpecDigest
 from neuroscale.spec.serving import ServingSpec
 from neuroscale.status.model import EndpointStatus, Event, EventType
@@ -30,16 +31,9 @@ CREATE TABLE IF NOT EXISTS engine_processes (
     start_time INTEGER NOT NULL, started_at TEXT NOT NULL, replica INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS engine_events (
     id INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, endpoint TEXT NOT NULL, type TEXT NOT NULL,
-    reason TEXT NOT NULL, message TEXT NOT NULL);
+    reason TEXT NOT NULL, message TEXT NOT NULL, actor TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS engine_events_endpoint ON engine_events (endpoint, id);
 """
-
-
-def _migrate(conn: sqlite3.Connection) -> None:
-    """Columns added since a home was created (SQLite has no ADD COLUMN IF NOT EXISTS)."""
-    columns = {row["name"] for row in conn.execute("PRAGMA table_info(engine_processes)")}
-    if "replica" not in columns:
-        conn.execute("ALTER TABLE engine_processes ADD COLUMN replica INTEGER NOT NULL DEFAULT 0")
 
 
 class StatusStore:
@@ -48,7 +42,8 @@ class StatusStore:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         conn.executescript(SCHEMA)
-        _migrate(conn)
+        add_column(conn, "engine_events", "actor", "TEXT NOT NULL DEFAULT ''")  # events from before actors
+        add_column(conn, "engine_processes", "replica", "INTEGER NOT NULL DEFAULT 0")  # from before replicas
 
     def list_endpoints(self) -> list[EndpointStatus]:
         rows = self.conn.execute("SELECT data FROM engine_status ORDER BY namespace, name").fetchall()
@@ -62,11 +57,11 @@ class StatusStore:
         """The newest `limit` events (of one endpoint if `name`), oldest first."""
         where, args = ("WHERE endpoint = ?", [name]) if name else ("", [])
         rows = self.conn.execute(
-            f"SELECT time, endpoint, type, reason, message FROM engine_events {where} ORDER BY id DESC LIMIT ?",
+            f"SELECT time, endpoint, type, reason, message, actor FROM engine_events {where} ORDER BY id DESC LIMIT ?",
             [*args, max(0, limit)],
         ).fetchall()
         return [Event(time=r["time"], endpoint=r["endpoint"], type=EventType(r["type"]), reason=r["reason"],
-                      message=r["message"]) for r in reversed(rows)]
+                      message=r["message"], actor=r["actor"]) for r in reversed(rows)]
 
 
 class ProcessRow:
@@ -97,8 +92,8 @@ class EngineStore(StatusStore):
 
     def record_event(self, event: Event) -> None:
         self.conn.execute(
-            "INSERT INTO engine_events (time, endpoint, type, reason, message) VALUES (?, ?, ?, ?, ?)",
-            (event.time, event.endpoint, event.type.value, event.reason, event.message),
+            "INSERT INTO engine_events (time, endpoint, type, reason, message, actor) VALUES (?, ?, ?, ?, ?, ?)",
+            (event.time, event.endpoint, event.type.value, event.reason, event.message, event.actor),
         )
         self.conn.execute(
             "DELETE FROM engine_events WHERE id <= (SELECT MAX(id) FROM engine_events) - ?", (EVENTS_KEPT,)

@@ -2,7 +2,8 @@
 
 A web page the user has open can make the browser send requests to 127.0.0.1 under a name the
 attacker controls (DNS rebinding); the browser then lets the page read the answers. The gateway
-therefore answers only names that mean "this machine" to the user: the loopback names, the
+therefore answers only names that mean "this machine" to the user: loopback names (the portal's
+rule, `neuroscale.hosts`: `localhost`, `*.localhost`, 127.0.0.0/8, ::1), the
 `<name>.<namespace>.<domain>` names of its routes, the address it is bound to, and names the
 operator configured (`--allowed-host`). Anything else gets 421 Misdirected Request.
 """
@@ -11,8 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Container, Iterable
 
-LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
-_ANY_ADDRESS = frozenset({"0.0.0.0", "::", ""})
+from neuroscale.hosts import WILDCARD_HOSTS, is_loopback_name
 
 
 def host_name(host: str) -> str | None:
@@ -32,16 +32,16 @@ def host_name(host: str) -> str | None:
 
 
 class HostGuard:
-    """Admits the loopback names, the bind address, configured names and the routes' own names."""
+    """Admits loopback names, the bind address, configured names and the routes' own names."""
 
     def __init__(self, *, allowed: Iterable[str], bind_host: str) -> None:
-        names = set(LOOPBACK_NAMES)
+        names: set[str] = set()
         for entry in allowed:
             name = host_name(entry)
             if name:
                 names.add(name)
         bound = host_name(bind_host if ":" not in bind_host or bind_host.startswith("[") else f"[{bind_host}]")
-        if bound and bound not in _ANY_ADDRESS:
+        if bound and bound not in WILDCARD_HOSTS:
             names.add(bound)
         self.names = frozenset(names)
         self._admitted: set[str] = set()  # Host values seen to name one of `names` (bounded below)
@@ -53,7 +53,7 @@ class HostGuard:
         name = host_name(host)
         if name is None:
             return False
-        if name in self.names:
+        if name in self.names or is_loopback_name(name):
             if len(self._admitted) < 1024:
                 self._admitted.add(host)
             return True

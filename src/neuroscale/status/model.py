@@ -62,10 +62,12 @@ class Event:
     type: EventType
     reason: str
     message: str
+    #: Who made the change (a user name); "" for what the platform does on its own.
+    actor: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {"time": self.time, "endpoint": self.endpoint, "type": self.type.value,
-                "reason": self.reason, "message": self.message}
+                "reason": self.reason, "message": self.message, "actor": self.actor}
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,15 @@ class Reason(StrEnum):
     # what the embedded engine acts on
     FieldsHonoured = "FieldsHonoured"
     FieldsNotHonoured = "FieldsNotHonoured"
+    # audit: who changed what (events carry the actor)
+    PullRequestOpened = "PullRequestOpened"
+    PullRequestUpdated = "PullRequestUpdated"
+    PullRequestApproved = "PullRequestApproved"
+    PullRequestMerged = "PullRequestMerged"
+    PullRequestClosed = "PullRequestClosed"
+    UserAdded = "UserAdded"
+    UserRemoved = "UserRemoved"
+    ReviewRulesChanged = "ReviewRulesChanged"
 
 
 #: Reasons that mean "something is wrong and will not heal on its own or is backing off".
