@@ -13,6 +13,8 @@ from neuroscale.check.model import Limits, RepoView
 from neuroscale.findings import Finding
 
 Files = Mapping[str, str | bytes]
+#: The repository configuration that puts the workloads of `default` under the bundled policies.
+GOVERNS_DEFAULT = {"neuroscale.yaml": "governedNamespaces: [default]\n"}
 
 
 def write_repo(root: Path, files: Files) -> Path:

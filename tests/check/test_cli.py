@@ -12,7 +12,7 @@ import pytest
 
 from neuroscale.check import runner
 
-from .helpers import deployment, isvc, write_repo
+from .helpers import GOVERNS_DEFAULT, deployment, isvc, write_repo
 
 Run = Callable[..., tuple[int, str, str]]
 
@@ -45,7 +45,8 @@ spec:
 
 @pytest.fixture
 def clean_repo(tmp_path: Path, reference: Path) -> Path:
-    repo = write_repo(tmp_path / "repo", {"apps/iris/inference-service.yaml": isvc(), "apps/web/deployment.yaml": deployment()})
+    repo = write_repo(tmp_path / "repo", {"apps/iris/inference-service.yaml": isvc(), "apps/web/deployment.yaml": deployment(),
+                                          **GOVERNS_DEFAULT})
     (repo / "crds").mkdir()
     (repo / "crds/isvc.yaml").write_bytes((reference / "crds/kserve/serving.kserve.io_inferenceservices.yaml").read_bytes())
     return repo

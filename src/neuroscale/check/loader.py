@@ -11,9 +11,11 @@ are skipped with a note saying so.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
+from neuroscale.check.jsonshape import json_shape
 from neuroscale.check.model import Document, Limits, RepoView
 from neuroscale.check.yamldocs import parse_file
 from neuroscale.errors import ToolError
@@ -100,6 +102,12 @@ def skeleton_dirs(files: Mapping[str, bytes]) -> list[str]:
     return sorted(found)
 
 
+def _as_read_by_kubernetes(doc: Document) -> Document:
+    """The document with YAML dates as the strings the API server keeps (see `jsonshape`)."""
+    data, _ = json_shape(doc.data)
+    return doc if data is doc.data else replace(doc, data=data)
+
+
 def build_view(files: Mapping[str, bytes], *, limits: Limits,
                cache_dir: Path | None = None) -> tuple[RepoView, list[Finding]]:
     """Parse every YAML file in `files` (except Helm and Backstage templates) into a view."""
@@ -114,7 +122,7 @@ def build_view(files: Mapping[str, bytes], *, limits: Limits,
             skipped[path] = "template (rendered by Helm or the Backstage scaffolder, not plain YAML)"
             continue
         docs, problems = parse_file(path, files[path], limits=limits, cache_dir=cache_dir)
-        documents.extend(docs)
+        documents.extend(_as_read_by_kubernetes(doc) for doc in docs)
         findings.extend(problems)
     for prefix in templates:
         count = sum(1 for path in skipped if path.startswith(prefix))

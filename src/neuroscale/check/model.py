@@ -125,6 +125,13 @@ class Limits:
     max_files: int = 50_000
 
 
+class BundledScope(str, Enum):
+    """What the bundled policies judge: what NeuroScale governs (neuroscale.yaml), or every object."""
+
+    GOVERNED = "governed"
+    ALL = "all"
+
+
 @dataclass(frozen=True)
 class CheckOptions:
     """Everything `run_check` needs besides the path and the base ref."""
@@ -136,6 +143,11 @@ class CheckOptions:
     cache_dir: Path | None = None  # compiled schema cache; None keeps it in memory only
     all_files: bool = False  # with a base: also report findings in files the change did not touch
     limits: Limits = Limits()
+    policy_dirs: tuple[Path, ...] = ()  # --policies: policies deployed from elsewhere
+    bundled_scope: BundledScope = BundledScope.GOVERNED
+    render: bool = True  # build kustomizations and judge what they render
+    crd_cache: Path | None = None  # `neuroscale crds pull` cache read automatically; None: not read
+    online: bool = False  # resolve image tags and remote resources over the network
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ def load_view(path: Path, *, options: CheckOptions) -> tuple[RepoView, list[Find
 
 def check_view(view: RepoView, options: CheckOptions) -> list[Finding]:
     """Schema, policy and lint findings for an already-built view."""
-    return [*validate_view(view, options), *evaluate_policies(view), *run_lints(view)]
+    return [*validate_view(view, options), *evaluate_policies(view, options), *run_lints(view)]
 
 
 def changed_files(base: Mapping[str, bytes], head: Mapping[str, bytes]) -> tuple[str, ...]:
