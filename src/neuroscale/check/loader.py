@@ -57,6 +57,21 @@ def read_tree(root: Path, *, limits: Limits) -> tuple[dict[str, bytes], list[Fin
     return files, findings
 
 
+def read_extra(root: Path, paths: set[str], *, limits: Limits) -> tuple[dict[str, bytes], list[Finding]]:
+    """Files outside the kept suffixes that something asked for by name (kustomize generator inputs, ...)."""
+    real_root = root.resolve()
+    files: dict[str, bytes] = {}
+    findings: list[Finding] = []
+    for rel in sorted(paths):
+        path = root / rel
+        if not path.is_file() or not _inside(path, real_root, findings, root):
+            continue
+        raw = _read(path, rel, limits=limits, findings=findings)
+        if raw is not None:
+            files[rel] = raw
+    return files, findings
+
+
 def _inside(path: Path, real_root: Path, findings: list[Finding], root: Path) -> bool:
     """False (with a finding) for a symlink that leaves the repository."""
     if not path.is_symlink():

@@ -30,6 +30,9 @@ class Document:
     line: int
     end_line: int
     data: Any
+    #: The object as written in its file, when `data` is what kustomize rendered from it (else None).
+    written: Any = field(default=None, compare=False, repr=False)
+    rendered_from: str = ""  # the kustomization whose build produced `data` ('' when read as written)
 
     @property
     def is_object(self) -> bool:
@@ -78,13 +81,20 @@ class RepoView:
     files: Mapping[str, bytes]
     documents: tuple[Document, ...]
     skipped: Mapping[str, str] = field(default_factory=dict)  # path -> why it was not parsed
+    #: Files whose objects were replaced by what a kustomize build rendered from them (resources, patches).
+    consumed: frozenset[str] = frozenset()
     _lines: dict[str, list[str]] = field(default_factory=dict, compare=False, repr=False)
 
+    def current(self, doc: Document) -> bool:
+        """False for an object a kustomize build replaced with what it rendered from it."""
+        return bool(doc.rendered_from) or doc.path not in self.consumed or not doc.is_object
+
     def objects(self) -> Iterator[Document]:
-        return (doc for doc in self.documents if doc.is_object)
+        """Every object as it deploys: rendered where a kustomization was built, else as written."""
+        return (doc for doc in self.documents if doc.is_object and self.current(doc))
 
     def of_kind(self, *kinds: str) -> list[Document]:
-        return [doc for doc in self.documents if doc.is_object and doc.kind in kinds]
+        return [doc for doc in self.objects() if doc.kind in kinds]
 
     def text(self, path: str) -> str:
         return self.files.get(path, b"").decode("utf-8", errors="replace")
@@ -102,9 +112,14 @@ class RepoView:
     def finding(self, doc: Document, *, rule: str, severity: Severity, message: str, fix: str,
                 needle: str = "", field_path: str = "") -> Finding:
         """A finding located at `doc` (and at the line holding `needle`, when given)."""
-        return Finding(rule=rule, severity=severity, message=message, fix=fix, file=doc.path,
+        return Finding(rule=rule, severity=severity, message=message + rendered_note(doc), fix=fix, file=doc.path,
                        line=self.line_of(doc, needle) if needle else doc.line,
                        obj=doc.ref if doc.is_object else None, field_path=field_path)
+
+
+def rendered_note(doc: Document) -> str:
+    """Tells the reader a finding judges the object as a kustomization rendered it, not as the file reads."""
+    return f" (as rendered by {doc.rendered_from})" if doc.rendered_from else ""
 
 
 class OutputFormat(str, Enum):

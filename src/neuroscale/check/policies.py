@@ -26,9 +26,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from neuroscale.check.applied import not_applied
+from neuroscale.check.applied import applied_objects
 from neuroscale.check.jsonshape import json_shape
-from neuroscale.check.model import BundledScope, CheckOptions, Document, RepoView
+from neuroscale.check.model import BundledScope, CheckOptions, Document, RepoView, rendered_note
 from neuroscale.check.repoconfig import CONFIG_FILE, RepoConfig, read_config
 from neuroscale.findings import Finding, Severity
 
@@ -51,8 +51,7 @@ def is_repository_policy(data: Any) -> bool:
 
 def policy_objects(view: RepoView) -> list[Document]:
     """Every policy object the repository deploys, wherever it sits (patch files excluded)."""
-    skipped = not_applied(view)
-    return [doc for doc in view.objects() if doc.path not in skipped and is_repository_policy(doc.data)]
+    return [doc for doc in applied_objects(view) if is_repository_policy(doc.data)]
 
 
 def external_policies(directories: Sequence[Path]) -> list[dict[str, Any]]:
@@ -84,8 +83,7 @@ def evaluate_policies(view: RepoView, options: CheckOptions | None = None) -> li
     documents = layer(bundled, repo_policies, extra)
     replaced = {_name(d) for d in [*repo_policies, *extra]}
     scoped = {_name(d) for d in bundled} - replaced if chosen.bundled_scope is BundledScope.GOVERNED else set()
-    skipped = not_applied(view)
-    candidates = [doc for doc in view.objects() if doc.path not in skipped]
+    candidates = applied_objects(view)
     subjects: list[Document] = []
     objects: list[Any] = []
     findings: list[Finding] = []
@@ -187,4 +185,5 @@ def _place(finding: Finding, subjects: list[Document], policies: list[Document],
     doc = subjects[index]
     needle = finding.field_path.rsplit(".", 1)[-1] + ":" if finding.field_path else ""
     line = view.line_of(doc, needle) if needle else doc.line
-    return replace(finding, file=doc.path, line=line, obj=finding.obj or doc.ref)
+    return replace(finding, file=doc.path, line=line, obj=finding.obj or doc.ref,
+                   message=finding.message + rendered_note(doc))

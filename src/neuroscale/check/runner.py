@@ -10,15 +10,18 @@ request checks, doctor — agrees on what "green" means.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from neuroscale.check.applied import applied_objects
 from neuroscale.check.diff import rendered_diff
 from neuroscale.check.lints import run_lints
-from neuroscale.check.loader import build_view, read_tree
+from neuroscale.check.kustomization import kustomizations
+from neuroscale.check.loader import build_view, read_extra, read_tree
 from neuroscale.check.model import CheckOptions, CheckReport, RepoView
 from neuroscale.check.policies import evaluate_policies
+from neuroscale.check.render import render_view
 from neuroscale.check.schemas.validate import validate_view
 from neuroscale.cost import PriceTable, cost_delta, workloads
 from neuroscale.cost.delta import CostDelta
@@ -26,10 +29,22 @@ from neuroscale.findings import Finding
 
 
 def load_view(path: Path, *, options: CheckOptions) -> tuple[RepoView, list[Finding]]:
-    """The parsed view of the repository at `path`, plus read and parse findings (for doctor too)."""
+    """The parsed view of the repository at `path` as it deploys, plus read, parse and render findings."""
     files, findings = read_tree(path, limits=options.limits)
     view, problems = build_view(files, limits=options.limits, cache_dir=options.cache_dir)
-    return view, findings + problems
+    wanted = {p for kust in kustomizations(view).values() for p in kust.inputs} - files.keys()
+    if wanted:
+        extra, unreadable = read_extra(path, wanted, limits=options.limits)
+        view = replace(view, files={**view.files, **extra})
+        findings += unreadable
+    rendered, render_findings = render_view(view, options)
+    return rendered, findings + problems + render_findings
+
+
+def files_view(files: Mapping[str, bytes], *, options: CheckOptions) -> RepoView:
+    """The rendered view of a file map (a git revision), findings dropped (they belong to that revision)."""
+    view, _ = build_view(files, limits=options.limits, cache_dir=options.cache_dir)
+    return render_view(view, options)[0]
 
 
 def check_view(view: RepoView, options: CheckOptions) -> list[Finding]:
@@ -65,7 +80,7 @@ def run_check(path: Path, *, base: str | None = None, options: CheckOptions) -> 
 
     prices = PriceTable.load(options.price_table) if options.price_table else PriceTable()
     base_sha, base_files = read_base(path, base)
-    base_view, _ = build_view(base_files, limits=options.limits, cache_dir=options.cache_dir)
+    base_view = files_view(base_files, options=options)
     changed = changed_files(base_files, files)
     if not options.all_files:
         touched = set(changed)

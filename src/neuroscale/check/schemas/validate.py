@@ -60,8 +60,8 @@ def validate_view(view: RepoView, options: CheckOptions) -> list[Finding]:
     reported_broken: set[tuple[str, str, str]] = set()
     patches = not_applied(view)
     for doc in view.documents:
-        if doc.path in patches:
-            continue  # a partial object merged by Kustomize, never applied alone
+        if (doc.path in patches and not doc.rendered_from) or not view.current(doc):
+            continue  # a partial object merged by Kustomize, or an object replaced by what its build rendered
         if not doc.is_object:
             if isinstance(doc.data, dict) and "kind" in doc.data and "metadata" in doc.data:
                 findings.append(view.finding(doc, rule=RULE_NOT_OBJECT, severity=Severity.ERROR,
