@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from neuroscale.check.model import CheckOptions
+from neuroscale.cli.main import main
 from neuroscale.check.runner import run_check
 from neuroscale.platform.options import InitOptions
 from neuroscale.spec.endpoint import EndpointSpec
@@ -19,26 +20,18 @@ from neuroscale.yamlio import load_one
 
 from tests.platform.conftest import make_options, write_repo
 
-#: The one finding the generated repository cannot avoid offline, for a stated reason (reported to the lead):
-#: KnativeServing's CRD ships inside the pinned Knative operator chart, not in the reference CRDs, so check
-#: says it could not validate it. Knative's operator types validate it instead
-#: (test_platform_upstream_validators.py), and the generated CI fetches the CRD.
-KNOWN_GAPS = {("NS-S002", "infrastructure/serving-stack/knative-serving.yaml")}
-
-
-def crd_dirs(reference: Path) -> tuple[Path, ...]:
-    return tuple(sorted(p for p in (reference / "crds").iterdir() if p.is_dir()))
-
-
-def test_generated_repository_has_no_findings(platform_repo: tuple[Path, InitOptions], reference: Path) -> None:
+def test_generated_repository_has_no_findings(platform_repo: tuple[Path, InitOptions], reference: Path,
+                                              tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """No flags: the CRDs of the releases the repository pins come from the cache `crds pull` fills."""
     root, _ = platform_repo
     vendor_backstage_chart(root, reference)
-    report = run_check(root, options=CheckOptions(crd_dirs=crd_dirs(reference)))
-    unexpected = [f"{f.severity.value} {f.rule} {f.location}: {f.message}" for f in report.findings
-                  if (f.rule, f.file) not in KNOWN_GAPS]
-    assert unexpected == []
-    assert {(f.rule, f.file) for f in report.findings} == KNOWN_GAPS, "a known gap closed: shrink KNOWN_GAPS"
-    assert report.exit_code == 0 and report.checked_objects > 20
+    cache = tmp_path / "crd-cache"
+    assert main(["crds", "pull", str(root), "--from", str(reference / "crds"), "--cache-dir", str(cache)]) == 0
+    pulled = capsys.readouterr().out
+    assert "kserve" in pulled and "knative" in pulled and "argocd" in pulled
+    report = run_check(root, options=CheckOptions(crd_cache=cache))
+    assert [f"{f.severity.value} {f.rule} {f.location}: {f.message}" for f in report.findings] == []
+    assert report.exit_code == 0 and report.checked_objects > 20  # zero findings: every object validated
 
 
 def vendor_backstage_chart(root: Path, reference: Path) -> None:

@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "neuroscale.cli.endpoint",
     "neuroscale.cli.pr",
     "neuroscale.cli.check",
+    "neuroscale.cli.crds",
     "neuroscale.cli.policy",
     "neuroscale.cli.doctor",
     "neuroscale.cli.init",

@@ -26,6 +26,7 @@ class Source:
     path: str  # directory in the repository ('' when the source is a chart from a registry)
     chart: str
     recurse: bool = False  # spec.source.directory.recurse: subdirectories are applied too
+    revision: str = ""  # targetRevision: a git ref, or the chart version
 
     @property
     def directory(self) -> str:
@@ -45,7 +46,8 @@ def sources(app: Document) -> Iterator[Source]:
         items.extend(s for s in spec["sources"] if isinstance(s, dict))
     for item in items:
         yield Source(app=app, repo_url=str(item.get("repoURL", "")), path=str(item.get("path", "") or ""),
-                     chart=str(item.get("chart", "") or ""), recurse=dig(item, "directory", "recurse") is True)
+                     chart=str(item.get("chart", "") or ""), recurse=dig(item, "directory", "recurse") is True,
+                     revision=str(item.get("targetRevision", "") or ""))
 
 
 def synced_by(apps: list[Document], path: str) -> list[Source]:

@@ -37,6 +37,7 @@ class ChartModel:
     schema: dict[str, Any] = field(default_factory=dict)
     template_paths: set[tuple[str, ...]] = field(default_factory=set)
     subcharts: set[str] = field(default_factory=set)  # their values are read by the subchart itself
+    app_version: str = ""  # Chart.yaml appVersion: the release the chart installs
 
     def reads(self, path: tuple[str, ...]) -> bool:
         """Whether the chart reads the value at `path` (or a map that contains it)."""
@@ -109,7 +110,8 @@ def model_from_files(name: str, files: dict[str, str]) -> ChartModel:
     chart = _safe_yaml(files.get("Chart.yaml", ""))
     subcharts = {str(d.get("alias") or d.get("name")) for d in dig(chart, "dependencies") or [] if isinstance(d, dict)}
     return ChartModel(name=name, defaults=defaults if isinstance(defaults, dict) else {},
-                      schema=schema if isinstance(schema, dict) else {}, template_paths=paths, subcharts=subcharts)
+                      schema=schema if isinstance(schema, dict) else {}, template_paths=paths, subcharts=subcharts,
+                      app_version=str(dig(chart, "appVersion") or ""))
 
 
 def read_tgz(raw: bytes) -> tuple[str, dict[str, str]] | None:
