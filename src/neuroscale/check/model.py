@@ -192,5 +192,7 @@ class CheckReport(SeverityCounts):
         return 1 if self.errors else 0
 
 
+#: A stage of the check itself failed on some input (the other stages' findings still stand).
+UNEVALUABLE = "check/unevaluable"
 #: Findings meaning "the tool could not do its job" rather than "the repository is wrong".
-UNEVALUABLE_RULES = frozenset({"policy/unevaluable"})
+UNEVALUABLE_RULES = frozenset({"policy/unevaluable", UNEVALUABLE})

@@ -173,6 +173,9 @@ def _run(build: Build, *, tool: Tool, tree: Path, online: bool, cache: Path | No
     except subprocess.TimeoutExpired:
         build.error = f"kustomize did not finish within {BUILD_TIMEOUT_S} s"
         return
+    except OSError as exc:
+        build.error = f"{tool.argv[0]} could not run: {exc.strerror}"
+        return
     if done.returncode != 0:
         message = done.stderr.decode("utf-8", errors="replace").replace(f"{tree}/", "").replace(str(tree), ".")
         build.error = " ".join(message.split())[:1000] or f"exit status {done.returncode}"

@@ -22,6 +22,7 @@ from neuroscale.check.loader import build_view, read_extra, read_tree
 from neuroscale.check.model import CheckOptions, CheckReport, RepoView
 from neuroscale.check.policies import evaluate_policies
 from neuroscale.check.render import render_view
+from neuroscale.check.repoconfig import read_config
 from neuroscale.check.schemas.validate import validate_view
 from neuroscale.cost import PriceTable, cost_delta, workloads
 from neuroscale.cost.delta import CostDelta
@@ -48,8 +49,9 @@ def files_view(files: Mapping[str, bytes], *, options: CheckOptions) -> RepoView
 
 
 def check_view(view: RepoView, options: CheckOptions) -> list[Finding]:
-    """Schema, policy and lint findings for an already-built view."""
-    return [*validate_view(view, options), *evaluate_policies(view, options), *run_lints(view)]
+    """Configuration, schema, policy and lint findings for an already-built view."""
+    return [*read_config(view)[1], *validate_view(view, options), *evaluate_policies(view, options),
+            *run_lints(view)]
 
 
 def changed_files(base: Mapping[str, bytes], head: Mapping[str, bytes]) -> tuple[str, ...]:
