@@ -165,7 +165,7 @@ def test_upstream_kserve_install_inputs_are_flagged(run_cli: Run, tmp_path: Path
     rules = {(f["rule"], f["file"]) for f in json.loads(out)["findings"]}
     assert code == 1
     assert ("NS-L002", "serving/kserve/configmap/inferenceservice.yaml") in rules
-    assert ("NS-L003", "serving/kserve/default/manager_auth_proxy_patch.yaml") in rules
+    assert ("NS-L016", "serving/kserve/default/manager_auth_proxy_patch.yaml") in rules
 
 
 def test_unwritable_output_exits_2(run_cli: Run, clean_repo: Path, tmp_path: Path) -> None:

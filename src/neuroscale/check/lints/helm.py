@@ -38,6 +38,7 @@ class ChartModel:
     template_paths: set[tuple[str, ...]] = field(default_factory=set)
     subcharts: set[str] = field(default_factory=set)  # their values are read by the subchart itself
     app_version: str = ""  # Chart.yaml appVersion: the release the chart installs
+    version: str = ""  # Chart.yaml version
 
     def reads(self, path: tuple[str, ...]) -> bool:
         """Whether the chart reads the value at `path` (or a map that contains it)."""
@@ -111,7 +112,7 @@ def model_from_files(name: str, files: dict[str, str]) -> ChartModel:
     subcharts = {str(d.get("alias") or d.get("name")) for d in dig(chart, "dependencies") or [] if isinstance(d, dict)}
     return ChartModel(name=name, defaults=defaults if isinstance(defaults, dict) else {},
                       schema=schema if isinstance(schema, dict) else {}, template_paths=paths, subcharts=subcharts,
-                      app_version=str(dig(chart, "appVersion") or ""))
+                      app_version=str(dig(chart, "appVersion") or ""), version=str(dig(chart, "version") or ""))
 
 
 def read_tgz(raw: bytes) -> tuple[str, dict[str, str]] | None:
