@@ -62,8 +62,13 @@ def files_view(files: Mapping[str, bytes], *, options: CheckOptions) -> tuple[Re
 
 
 def check_stages(view: RepoView, options: CheckOptions) -> list[tuple[str, list[Finding]]]:
-    """Each stage's findings for an already-built view."""
-    return [(name, stage(view, options)) for name, stage in STAGES]
+    """Each stage's findings for an already-built view (`--online` adds the registry lookups)."""
+    stages = [(name, stage(view, options)) for name, stage in STAGES]
+    if options.online:
+        from neuroscale.check.registry import online_findings  # network: only when asked for
+
+        stages.append(("registries", online_findings(view)))
+    return stages
 
 
 def check_view(view: RepoView, options: CheckOptions) -> list[Finding]:
