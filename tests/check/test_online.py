@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 
@@ -41,7 +42,7 @@ class FakeRegistry:
             def do_GET(self) -> None:
                 registry.requests.append(("GET", self.path, self.headers.get("Authorization", "")))
                 if self.path.startswith("/token?"):
-                    scope = self.path.split("scope=", 1)[1].split("&")[0]
+                    scope = unquote(self.path.split("scope=", 1)[1].split("&")[0])
                     self._answer(200, json.dumps({"token": f"t-{scope}"}).encode())
                 else:
                     self._answer(404)
