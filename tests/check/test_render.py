@@ -152,3 +152,69 @@ def test_builds_are_cached_by_content(tmp_path: Path, monkeypatch: pytest.Monkey
     (root / "base/web.env").write_text("MODE=slow\n")  # an input changed: the build must run (and fail here)
     changed = run_check(root, options=options)
     assert any(f.rule == "NS-K002" and "nonexistent" in f.message for f in changed.findings)
+
+
+WEB_APP = """
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata: {name: web, namespace: argocd}
+spec:
+  project: default
+  source:
+    repoURL: https://git.example.org/platform.git
+    path: charts/web
+    helm:
+      releaseName: web-prod
+      valueFiles: [values-prod.yaml]
+  destination: {server: https://kubernetes.default.svc, namespace: prod}
+"""
+WEB_CHART = {"charts/web/Chart.yaml": "apiVersion: v2\nname: web\nversion: 0.1.0\n",
+             "charts/web/values.yaml": "image: nginx:1.27\n", "charts/web/values-prod.yaml": "image: nginx:latest\n",
+             "charts/web/templates/deployment.yaml": "# {{ .Values.image }}\n", "apps/web.yaml": WEB_APP}
+
+#: A stand-in for the helm binary (not installable here): records its arguments, prints what
+#: `helm template` prints for the chart above with values-prod.yaml.
+FAKE_HELM = """#!/bin/sh
+echo "$@" > "$HELM_ARGS"
+cat <<'OUT'
+---
+# Source: web/templates/deployment.yaml
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web-prod, namespace: prod}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: web, image: "nginx:latest"}]
+OUT
+"""
+
+
+def test_without_helm_a_vendored_chart_is_reported_not_rendered(tmp_path: Path) -> None:
+    if shutil.which("helm"):
+        pytest.skip("helm is installed here")
+    root = write_repo(tmp_path, WEB_CHART)
+    [note] = [f for f in run_check(root, options=CheckOptions()).findings if f.rule == "NS-K003"]
+    assert note.severity is Severity.INFO and note.file == "charts/web/Chart.yaml"
+    assert "helm is not on PATH" in note.message and "Application web" in note.message
+
+
+def test_a_vendored_chart_is_judged_as_helm_template_renders_it(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "helm").write_text(FAKE_HELM)
+    (tools / "helm").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}:{os.environ['PATH']}")
+    monkeypatch.setenv("HELM_ARGS", str(tmp_path / "args"))
+    root = write_repo(tmp_path / "repo", WEB_CHART)
+    report = run_check(root, options=CheckOptions())
+    [latest] = [f for f in report.findings if f.rule == "NS-L003"]
+    assert latest.file == "charts/web/Chart.yaml" and "as rendered by apps/web.yaml" in latest.message
+    args = (tmp_path / "args").read_text().split()
+    assert args[:2] == ["template", "web-prod"] and args[args.index("--namespace") + 1] == "prod"
+    assert args[args.index("--values") + 1].endswith("charts/web/values-prod.yaml")

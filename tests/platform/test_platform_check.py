@@ -30,8 +30,13 @@ def test_generated_repository_has_no_findings(platform_repo: tuple[Path, InitOpt
     pulled = capsys.readouterr().out
     assert "kserve" in pulled and "knative" in pulled and "argocd" in pulled
     report = run_check(root, options=CheckOptions(crd_cache=cache))
-    assert [f"{f.severity.value} {f.rule} {f.location}: {f.message}" for f in report.findings] == []
-    assert report.exit_code == 0 and report.checked_objects > 20  # zero findings: every object validated
+    # Zero findings, every object validated — except that without helm the vendored Backstage chart's objects
+    # cannot be rendered, which the check says (never silently) in one info finding.
+    without_helm = set() if shutil.which("helm") else {("info", "NS-K003", "infrastructure/backstage/Chart.yaml")}
+    assert [f"{f.severity.value} {f.rule} {f.location}: {f.message}" for f in report.findings
+            if (f.severity.value, f.rule, f.file) not in without_helm] == []
+    assert {(f.severity.value, f.rule, f.file) for f in report.findings} == without_helm
+    assert report.exit_code == 0 and report.checked_objects > 20
 
 
 def vendor_backstage_chart(root: Path, reference: Path) -> None:

@@ -30,6 +30,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
+from neuroscale.check.helmrender import render_charts
 from neuroscale.check.kustomization import Kustomization, kustomizations, normalise
 from neuroscale.check.model import CheckOptions, Document, RepoView
 from neuroscale.check.yamldocs import parse_file
@@ -131,7 +132,7 @@ def _blockers(kust: Kustomization, view: RepoView, index: dict[str, Kustomizatio
     return found
 
 
-def _materialise(view: RepoView, root: Path) -> None:
+def materialise(view: RepoView, root: Path) -> None:
     """The repository's files under `root`, every kustomization asking kustomize for origin annotations."""
     yaml = YAML(typ="safe")
     yaml.default_flow_style = False
@@ -187,9 +188,20 @@ def _run(build: Build, *, tool: Tool, tree: Path, online: bool, cache: Path | No
 
 
 def render_view(view: RepoView, options: CheckOptions) -> tuple[RepoView, list[Finding]]:
-    """The view with every buildable kustomization's objects as rendered, plus findings for what was not."""
+    """The view with every buildable kustomization's and vendored chart's objects as rendered, plus findings
+    for what was not."""
+    if not options.render:
+        return view, []
+    charts, chart_findings = render_charts(view, options, materialise=materialise)
+    if charts:
+        view = replace(view, documents=(*view.documents, *charts))
+    rendered, findings = _render_kustomizations(view, options)
+    return rendered, chart_findings + findings
+
+
+def _render_kustomizations(view: RepoView, options: CheckOptions) -> tuple[RepoView, list[Finding]]:
     builds = plan(view, online=options.online, helm=shutil.which("helm") is not None)
-    if not builds or not options.render:
+    if not builds:
         return view, []
     findings: list[Finding] = []
     ready = []
@@ -211,7 +223,7 @@ def render_view(view: RepoView, options: CheckOptions) -> tuple[RepoView, list[F
     cache = options.cache_dir / "kustomize" if options.cache_dir is not None else None
     with tempfile.TemporaryDirectory(prefix="neuroscale-kustomize-") as tmp:
         tree = Path(tmp)
-        _materialise(view, tree)
+        materialise(view, tree)
         with ThreadPoolExecutor(max_workers=min(4, len(ready))) as pool:
             list(pool.map(lambda b: _run(b, tool=tool, tree=tree, online=options.online, cache=cache,
                                          key=_cache_key(b, view, tool)), ready))
