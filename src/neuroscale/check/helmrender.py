@@ -58,7 +58,7 @@ def chart_uses(view: RepoView) -> list[ChartUse]:
     """Every vendored chart an Application renders, with its release name, namespace and values."""
     found = []
     chart_docs = {doc.path[: -len("/Chart.yaml")]: doc for doc in view.documents
-                  if PurePosixPath(doc.path).name == "Chart.yaml" and doc.index == 0}
+                  if doc.filename == "Chart.yaml" and doc.index == 0}
     for app in applications(view):
         spec = dig(app.data, "spec") or {}
         namespace = str(dig(spec, "destination", "namespace") or "default")

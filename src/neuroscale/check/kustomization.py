@@ -134,7 +134,7 @@ def kustomizations(view: RepoView) -> dict[str, Kustomization]:
     """Every kustomization of the view, by directory."""
     found: dict[str, Kustomization] = {}
     for doc in view.documents:
-        if (PurePosixPath(doc.path).name in KUSTOMIZATION_NAMES and doc.index == 0 and isinstance(doc.data, dict)
+        if (doc.filename in KUSTOMIZATION_NAMES and doc.index == 0 and isinstance(doc.data, dict)
                 and not doc.rendered_from):
             kust = read(doc)
             found.setdefault(kust.directory, kust)

@@ -8,6 +8,7 @@ always points at the same place whichever stage produced it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -34,10 +35,15 @@ class Document:
     written: Any = field(default=None, compare=False, repr=False)
     rendered_from: str = ""  # the kustomization whose build produced `data` ('' when read as written)
 
-    @property
+    @functools.cached_property
     def is_object(self) -> bool:
         data = self.data
         return isinstance(data, dict) and isinstance(data.get("kind"), str) and isinstance(data.get("apiVersion"), str)
+
+    @property
+    def filename(self) -> str:
+        """The file's name without its directory (`kustomization.yaml`)."""
+        return self.path.rpartition("/")[2]
 
     @property
     def kind(self) -> str:
@@ -91,7 +97,11 @@ class RepoView:
 
     def objects(self) -> Iterator[Document]:
         """Every object as it deploys: rendered where a kustomization was built, else as written."""
-        return (doc for doc in self.documents if doc.is_object and self.current(doc))
+        return iter(self._objects)
+
+    @functools.cached_property
+    def _objects(self) -> tuple[Document, ...]:
+        return tuple(doc for doc in self.documents if doc.is_object and self.current(doc))
 
     def of_kind(self, *kinds: str) -> list[Document]:
         return [doc for doc in self.objects() if doc.kind in kinds]

@@ -163,9 +163,6 @@ def _cache_key(build: Build, view: RepoView, tool: Tool) -> str:
 
 def _run(build: Build, *, tool: Tool, tree: Path, online: bool, cache: Path | None, key: str) -> None:
     cached = cache / f"{key}.yaml" if cache is not None else None
-    if cached is not None and cached.is_file():
-        build.output = cached.read_bytes()
-        return
     argv = [*tool.argv, str(tree / build.kust.directory) if build.kust.directory else str(tree)]
     if build.kust.helm_charts:
         argv.append("--enable-helm")
@@ -221,19 +218,33 @@ def _render_kustomizations(view: RepoView, options: CheckOptions) -> tuple[RepoV
     if tool is None:
         return view, findings
     cache = options.cache_dir / "kustomize" if options.cache_dir is not None else None
-    with tempfile.TemporaryDirectory(prefix="neuroscale-kustomize-") as tmp:
-        tree = Path(tmp)
-        materialise(view, tree)
-        with ThreadPoolExecutor(max_workers=min(4, len(ready))) as pool:
-            list(pool.map(lambda b: _run(b, tool=tool, tree=tree, online=options.online, cache=cache,
-                                         key=_cache_key(b, view, tool)), ready))
+    keys = {id(build): _cache_key(build, view, tool) for build in ready}
+    missing = [b for b in ready if not _from_cache(b, cache, keys[id(b)])]
+    if missing:  # copying the repository is only needed for builds the cache does not hold
+        with tempfile.TemporaryDirectory(prefix="neuroscale-kustomize-") as tmp:
+            tree = Path(tmp)
+            materialise(view, tree)
+            with ThreadPoolExecutor(max_workers=min(4, len(missing))) as pool:
+                list(pool.map(lambda b: _run(b, tool=tool, tree=tree, online=options.online, cache=cache,
+                                             key=keys[id(b)]), missing))
     return _merge(view, ready, findings, options)
+
+
+def _from_cache(build: Build, cache: Path | None, key: str) -> bool:
+    cached = cache / f"{key}.yaml" if cache is not None else None
+    if cached is not None and cached.is_file():
+        build.output = cached.read_bytes()
+        return True
+    return False
 
 
 def _merge(view: RepoView, builds: list[Build], findings: list[Finding],
            options: CheckOptions) -> tuple[RepoView, list[Finding]]:
     rendered: list[Document] = []
     consumed: set[str] = set()
+    by_path: dict[str, list[Document]] = {}
+    for doc in view.documents:
+        by_path.setdefault(doc.path, []).append(doc)
     for build in builds:
         if build.output is None:
             findings.append(view.finding(build.kust.doc, rule=RULE_BUILD_FAILED, severity=Severity.ERROR,
@@ -245,7 +256,7 @@ def _merge(view: RepoView, builds: list[Build], findings: list[Finding],
         findings += problems
         for kust in build.closure:
             consumed.update(p for p in (*kust.includes, *kust.patches) if p in view.files)
-        rendered += [_place(doc.data, build.kust, view) for doc in docs if isinstance(doc.data, dict)]
+        rendered += [_place(doc.data, build.kust, by_path) for doc in docs if isinstance(doc.data, dict)]
     if not rendered and not consumed:
         return view, findings
     return replace(view, documents=(*view.documents, *rendered), consumed=frozenset(consumed)), findings
@@ -262,14 +273,17 @@ def _origin(data: dict[str, Any]) -> dict[str, Any]:
         del metadata["annotations"]
     if not isinstance(raw, str):
         return {}
-    try:
-        origin = YAML(typ="safe").load(raw)
-    except Exception:  # noqa: BLE001 - kustomize wrote it; an unreadable one just loses the mapping
-        return {}
-    return origin if isinstance(origin, dict) else {}
+    # kustomize writes a flat block (`path: ...`, `repo: ...`, `ref: ...`, `configuredIn: ...`, then an indented
+    # `configuredBy`); only its top-level scalars are needed, so it is read line by line, not by a YAML parser.
+    origin = {}
+    for line in raw.splitlines():
+        key, sep, value = line.partition(": ")
+        if sep and not line[:1].isspace():
+            origin[key] = value.strip().strip("'\"")
+    return origin
 
 
-def _place(data: dict[str, Any], root: Kustomization, view: RepoView) -> Document:
+def _place(data: dict[str, Any], root: Kustomization, by_path: dict[str, list[Document]]) -> Document:
     """A rendered object, at the file (and document) it came from."""
     origin = _origin(data)
     base = PurePosixPath(root.directory) if root.directory else PurePosixPath(".")
@@ -278,7 +292,7 @@ def _place(data: dict[str, Any], root: Kustomization, view: RepoView) -> Documen
     configured = origin.get("configuredIn")
     if path is None and isinstance(configured, str):
         path = normalise(base / configured)
-    candidates = [doc for doc in view.documents if doc.path == path] if path else []
+    candidates = by_path.get(path, []) if path else []
     name = str((data.get("metadata") or {}).get("name", ""))
     match = next((d for d in candidates if d.kind == data.get("kind") and d.name and d.name in name), None) or \
         next((d for d in candidates if d.kind == data.get("kind")), None) or \

@@ -15,12 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from neuroscale.check.diff import ObjectChange, rendered_diff
-from neuroscale.check.model import UNEVALUABLE_RULES, CheckOptions
-from neuroscale.check.runner import changed_files, check_stages, files_view, touched, workloads_cost
-from neuroscale.cost import PriceTable
 from neuroscale.cost.delta import UNALLOCATED, CostDelta
 from neuroscale.errors import InvalidInput
 from neuroscale.findings import Finding, Severity, has_errors
@@ -28,6 +24,9 @@ from neuroscale.gitops.provider import CheckResult, CheckStatus
 from neuroscale.gitops.repo import GitRepo
 from neuroscale.spec.manifest import APPS_DIR, from_manifest, manifest_path
 from neuroscale.yamlio import load_all
+
+if TYPE_CHECKING:
+    from neuroscale.check.diff import ObjectChange
 
 CHECK_MANIFEST = "manifest-parses"
 CHECK_SCHEMA = "schema"
@@ -110,13 +109,12 @@ def check_manifests(changes: ChangeSet) -> list[Finding]:
     return list(changes.parse_findings)
 
 
-#: The embedded platform validates endpoints with its own parser (`manifest-parses`) and has no CRDs in its
-#: repository, so "no schema" is a note there rather than a warning on every pull request.
-PIPELINE_OPTIONS = CheckOptions(no_schema_severity=Severity.INFO)
 PIPELINE_CHECKS = (CHECK_SCHEMA, CHECK_POLICIES, CHECK_LINTS, CHECK_COST, CHECK_DIFF)
 
 
 def _status(findings: list[Finding]) -> CheckStatus:
+    from neuroscale.check.model import UNEVALUABLE_RULES
+
     if any(f.rule in UNEVALUABLE_RULES for f in findings):
         return "error"
     return "fail" if has_errors(findings) else "pass"
@@ -174,14 +172,22 @@ def diff_findings(changes: list[ObjectChange]) -> list[Finding]:
 
 def pipeline_checks(repo: GitRepo, *, base: str, head: str) -> list[CheckResult]:
     """The `neuroscale check` stages on `head`, plus cost delta and rendered diff against `base`."""
+    from neuroscale.check.diff import rendered_diff  # the check pipeline is heavy: loaded when a PR is checked
+    from neuroscale.check.model import CheckOptions
+    from neuroscale.check.runner import changed_files, check_stages, files_view, touched, workloads_cost
+    from neuroscale.cost import PriceTable
+
+    # The embedded platform validates endpoints with its own parser (`manifest-parses`) and has no CRDs in its
+    # repository, so "no schema" is a note there rather than a warning on every pull request.
+    options = CheckOptions(no_schema_severity=Severity.INFO)
     try:
         head_files, base_files = repo.read_files(head), repo.read_files(base)
-        view, loaded = files_view(head_files, options=PIPELINE_OPTIONS)
-        base_view, _ = files_view(base_files, options=PIPELINE_OPTIONS)
+        view, loaded = files_view(head_files, options=options)
+        base_view, _ = files_view(base_files, options=options)
         changed = changed_files(base_files, head_files)
         results = [_result(name, touched(loaded + found if name == CHECK_SCHEMA else found,
                                          files=head_files, changed=changed))
-                   for name, found in check_stages(view, PIPELINE_OPTIONS)]
+                   for name, found in check_stages(view, options)]
         results.append(_result(CHECK_COST, cost_findings(workloads_cost(base_view, view, PriceTable()))))
         results.append(_result(CHECK_DIFF, diff_findings(rendered_diff(base_view, view))))
     except Exception as exc:  # noqa: BLE001 - a check that cannot run must report `error`, not vanish

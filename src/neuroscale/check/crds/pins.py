@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 
 from neuroscale.check.crds.catalogue import Project, project_of_chart, project_of_url
 from neuroscale.check.kustomization import kustomizations
@@ -103,7 +102,7 @@ def _from_charts(view: RepoView) -> list[Pin]:
             if model is not None and project is not None and model.app_version:
                 found.append(Pin(project.id, tag(model.app_version), path))
     for doc in view.documents:
-        if PurePosixPath(doc.path).name != "Chart.yaml" or not isinstance(doc.data, dict):
+        if doc.filename != "Chart.yaml" or not isinstance(doc.data, dict):
             continue
         for dep in doc.data.get("dependencies") or []:
             project = project_of_chart(str(dep.get("name", ""))) if isinstance(dep, dict) else None

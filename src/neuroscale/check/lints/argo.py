@@ -50,15 +50,20 @@ def sources(app: Document) -> Iterator[Source]:
                      revision=str(item.get("targetRevision", "") or ""))
 
 
-def synced_by(apps: list[Document], path: str) -> list[Source]:
-    """Sources of `apps` (see `applications`) whose directory contains `path`."""
+def synced_by(apps: list[Document] | list[Source], path: str) -> list[Source]:
+    """Sources of `apps` (see `applications`; or their sources, read once by a caller asking per object) whose
+    directory contains `path`."""
     found = []
-    for app in apps:
-        for source in sources(app):
+    for item in apps:
+        for source in sources(item) if isinstance(item, Document) else (item,):
             directory = source.directory
             if source.path and (directory in ("", ".") or path.startswith(f"{directory}/")):
                 found.append(source)
     return found
+
+
+def all_sources(apps: list[Document]) -> list[Source]:
+    return [source for app in apps for source in sources(app)]
 
 
 def sync_options(app: Document) -> list[str]:

@@ -15,7 +15,6 @@ import json
 import re
 import tarfile
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 from typing import Any
 
 from ruamel.yaml import YAML
@@ -171,7 +170,7 @@ class Dependency:
 def wrapper_dependencies(view: RepoView) -> list[tuple[Document, Dependency]]:
     found = []
     for doc in view.documents:
-        if PurePosixPath(doc.path).name != "Chart.yaml" or not isinstance(doc.data, dict):
+        if doc.filename != "Chart.yaml" or not isinstance(doc.data, dict):
             continue
         chart_dir = doc.path[: -len("Chart.yaml")]
         for dep in doc.data.get("dependencies") or []:

@@ -59,7 +59,7 @@ def vendored_chart(view: RepoView, name: str, version: str = "") -> ChartModel |
         if model is not None and model.name == name and (not wanted or model.version.removeprefix("v") == wanted):
             return model
     for doc in view.documents:
-        if PurePosixPath(doc.path).name == "Chart.yaml" and dig(doc.data, "name") == name and (
+        if doc.filename == "Chart.yaml" and dig(doc.data, "name") == name and (
                 not wanted or str(dig(doc.data, "version") or "").removeprefix("v") == wanted):
             return chart_directory(view, doc.path[: -len("Chart.yaml")])
     return None
@@ -138,12 +138,12 @@ def _kustomize_chart(view: RepoView, home: str, name: str, version: str) -> Char
 def _override_uses(view: RepoView) -> Iterator[ValuesUse]:
     """Override files beside a chart's own values.yaml (`values-prod.yaml`), judged against that chart."""
     for doc in view.documents:
-        if PurePosixPath(doc.path).name != "Chart.yaml" or not isinstance(doc.data, dict):
+        if doc.filename != "Chart.yaml" or not isinstance(doc.data, dict):
             continue
         root = doc.path[: -len("Chart.yaml")]
         chart: ChartModel | None = None
         for values in view.documents:
-            name = PurePosixPath(values.path).name
+            name = values.filename
             if (values.path.startswith(root) and "/" not in values.path[len(root):] and name != "values.yaml"
                     and is_values_file(values.path) and isinstance(values.data, dict) and not values.is_object):
                 chart = chart or chart_directory(view, root)
