@@ -61,6 +61,11 @@ def _resources(item: dict[str, Any]) -> dict[str, Any]:
     return resources if isinstance(resources, dict) else {}
 
 
+def _warning(view: RepoView, policy: Document, needle: str, message: str, fix: str) -> Finding:
+    return view.finding(policy, rule=ID, severity=Severity.WARNING, needle=needle, field_path="spec",
+                        message=message, fix=fix)
+
+
 def _rules(doc: Document) -> Iterator[dict[str, Any]]:
     rules = dig(doc.data, "spec", "rules")
     yield from (r for r in rules if isinstance(r, dict)) if isinstance(rules, list) else ()
@@ -134,12 +139,12 @@ def _label_exemptions(view: RepoView, policy: Document) -> list[Finding]:
         for item in _filters(block):
             labels = _label_only(item)
             if labels:
-                findings.append(view.finding(
-                    policy, rule=ID, severity=Severity.WARNING, needle="selector", field_path="spec",
-                    message=f"{what} objects by label only ({labels}): anyone who may create the object can set "
-                            "the label and opt out of the policy",
-                    fix="key the exemption on something authors do not control: namespaces, names, or the "
-                        "requesting subjects/roles (a controller's service account)"))
+                findings.append(_warning(
+                    view, policy, "selector",
+                    f"{what} objects by label only ({labels}): anyone who may create the object can set the label "
+                    "and opt out of the policy",
+                    "key the exemption on something authors do not control: namespaces, names, or the requesting "
+                    "subjects/roles (a controller's service account)"))
     return findings
 
 
@@ -200,9 +205,8 @@ def _level_gaps(view: RepoView, policy: Document, validations: list[tuple[str, A
                            "it is not checked")
             else:
                 continue
-            findings.append(view.finding(
-                policy, rule=ID, severity=Severity.WARNING, needle=field, field_path="spec",
-                message=message, fix=f"read the container's {field} and fall back to the pod's (as the kubelet does)"))
+            findings.append(_warning(view, policy, field, message,
+                                     f"read the container's {field} and fall back to the pod's (as the kubelet does)"))
     return findings
 
 
@@ -234,13 +238,12 @@ def check(view: RepoView) -> list[Finding]:
         findings += _label_exemptions(view, policy)
         if policy.kind != "PolicyException":
             findings += _level_gaps(view, policy, _validations(policy))
-            for rule in untagged_port_gaps(policy.data, bindings):
-                findings.append(view.finding(
-                    policy, rule=ID, severity=Severity.WARNING, needle="image", field_path="spec",
-                    message=f"{rule} rejects the untagged image registry.example/team/app but accepts "
-                            "registry.example:5000/team/app: the registry's port reads as a tag",
-                    fix="look for the tag after the last '/' (e.g. image.substring(image.lastIndexOf('/') + 1)"
-                        ".contains(':')), or require a digest"))
+            findings += [_warning(
+                view, policy, "image",
+                f"{rule} rejects the untagged image registry.example/team/app but accepts "
+                "registry.example:5000/team/app: the registry's port reads as a tag",
+                "look for the tag after the last '/' (e.g. image.substring(image.lastIndexOf('/') + 1).contains(':')), "
+                "or require a digest") for rule in untagged_port_gaps(policy.data, bindings)]
     return findings
 
 
