@@ -62,12 +62,22 @@ class Home:
         return self.run_dir / "routes.applied"
 
     @property
+    def gateway_stats_file(self) -> Path:
+        """The gateway's demand per revision, which the autoscaler reads."""
+        return self.run_dir / "gateway.stats"
+
+    @property
     def platform_lock(self) -> Path:
         return self.run_dir / "platform.lock"
 
     @property
     def settings_file(self) -> Path:
         return self.root / "settings.json"
+
+    @property
+    def admin_token_file(self) -> Path:
+        """The local admin's API token (mode 0600): the CLI signs in with it when no token is given."""
+        return self.root / "admin.token"
 
     @property
     def model_cache(self) -> Path:

@@ -41,11 +41,29 @@ def load_all(text: str, *, where: str = "") -> list[Any]:
     try:
         return [doc for doc in YAML(typ="safe", pure=True).load_all(text) if doc is not None]
     except YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise InvalidInput(f"YAML does not parse: {problem}", where=f"{where}{line}",
-                           fix="fix the YAML syntax at the line shown") from None
+        raise _parse_error(exc, where) from None
+
+
+def _parse_error(exc: YAMLError, where: str) -> InvalidInput:
+    mark = getattr(exc, "problem_mark", None)
+    line = f":{mark.line + 1}" if mark is not None else ""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return InvalidInput(f"YAML does not parse: {problem}", where=f"{where}{line}",
+                        fix="fix the YAML syntax at the line shown")
+
+
+def load_roundtrip(text: str, *, where: str = "") -> Any:
+    """One document with comments, key order and quoting kept, for edits that must not lose anything."""
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    try:
+        documents = [doc for doc in yaml.load_all(text) if doc is not None]
+    except YAMLError as exc:
+        raise _parse_error(exc, where) from None
+    if len(documents) != 1:
+        raise InvalidInput(f"expected exactly one YAML document, found {len(documents)}", where=where,
+                           fix="keep one object per file")
+    return documents[0]
 
 
 def load_one(text: str, *, where: str = "") -> Any:

@@ -43,6 +43,9 @@ _CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
 _ANCHOR = re.compile(r"^[=+^X<]?\((.*)\)$")
 _USER_FILTERS = ("subjects", "roles", "clusterRoles")
 _WHERE_FILTERS = ("namespaces", "names", "name", "namespaceSelector", *_USER_FILTERS)
+#: Names a CEL expression gives the pod-level object whose securityContext it reads (`e.pod`, `spec`, an
+#: InferenceService component such as `predictor`).
+_POD_HOLDERS = frozenset({"pod", "podspec", "template", "predictor", "transformer", "explainer", "workerspec"})
 _FIELD_REF = re.compile(r"([\w\]\)]*)\.securityContext\.(" + "|".join(BOTH_LEVEL_FIELDS) + r")\b")
 
 
@@ -186,7 +189,8 @@ def _validation_levels(validate: Any) -> dict[str, set[str]]:
             _pattern_levels(each.get("pattern"), start, found)
     text = json.dumps({k: v for k, v in validate.items() if k not in ("pattern", "anyPattern")}, default=str)
     for before, field in _FIELD_REF.findall(text):
-        found.setdefault(field, set()).add("pod" if before.endswith("spec") else "container")
+        holder = before.lower()
+        found.setdefault(field, set()).add("pod" if holder in _POD_HOLDERS or holder.endswith("spec") else "container")
     if "spec.securityContext" in text:  # a pod-level read (through a variable, a has()) still counts
         for levels in found.values():
             levels.add("pod")
