@@ -87,3 +87,18 @@ def test_a_lint_that_crashes_is_reported_and_the_rest_still_runs(tmp_path: Path,
     [crash] = [f for f in report.findings if f.rule == "check/unevaluable"]
     assert "NS-L999" in crash.message and "KeyError" in crash.message
     assert any(f.rule == "NS-L003" for f in report.findings) and report.exit_code == 2
+
+
+def test_a_broken_document_does_not_hide_the_other_documents_of_its_file(tmp_path: Path) -> None:
+    text = UNLABELLED.lstrip("\n") + "---\nkind: [unclosed\n---\n" + deployment("second").lstrip("\n").replace(
+        "    cost-center: cc-1\n", "")
+    root = write_repo(tmp_path, {"apps/all.yaml": text, **GOVERNS_DEFAULT})
+    report = run_check(root, options=CheckOptions())
+    [broken] = [f for f in report.findings if f.rule == "NS-P001"]
+    lines = text.splitlines()
+    assert broken.file == "apps/all.yaml" and lines.index("kind: [unclosed") + 1 <= (broken.line or 0) <= len(lines)
+    unlabelled = {f.obj.name for f in report.findings if f.rule.startswith("neuroscale-require-labels") and f.obj}
+    assert unlabelled == {"plain", "second"}  # both good documents were still admitted
+    [second] = [f for f in report.findings if f.rule.startswith("neuroscale-require-labels") and f.obj
+                and f.obj.name == "second"]
+    assert (second.line or 0) > lines.index("kind: [unclosed")  # lines are the file's, not the document's

@@ -11,13 +11,14 @@ are skipped with a note saying so.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import replace
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
 from neuroscale.check.jsonshape import json_shape
 from neuroscale.check.model import Document, Limits, RepoView
-from neuroscale.check.yamldocs import parse_file
+from neuroscale.check.yamldocs import RULE_PARSE, parse_file
 from neuroscale.errors import ToolError
 from neuroscale.findings import Finding, Severity
 
@@ -123,6 +124,27 @@ def _as_read_by_kubernetes(doc: Document) -> Document:
     return doc if data is doc.data else replace(doc, data=data)
 
 
+_SEPARATOR = re.compile(rb"^---(?:[ \t]|\r?$)", re.MULTILINE)
+
+
+def _document_by_document(path: str, raw: bytes, *, limits: Limits,
+                          fallback: tuple[list[Document], list[Finding]]) -> tuple[list[Document], list[Finding]]:
+    """A multi-document file with a syntax error, parsed one `---` document at a time: the broken document
+    is the finding, the others are still checked (line numbers stay those of the whole file)."""
+    starts = [0, *(m.start() for m in _SEPARATOR.finditer(raw) if m.start() > 0)]
+    if len(starts) < 2:
+        return fallback
+    documents: list[Document] = []
+    findings: list[Finding] = []
+    for start, end in zip(starts, [*starts[1:], len(raw)]):
+        offset = raw.count(b"\n", 0, start)
+        docs, problems = parse_file(path, raw[start:end], limits=limits)
+        documents += [replace(doc, index=len(documents) + i, line=doc.line + offset, end_line=doc.end_line + offset)
+                      for i, doc in enumerate(docs)]
+        findings += [replace(p, line=p.line + offset) if p.line else p for p in problems]
+    return documents, findings
+
+
 def build_view(files: Mapping[str, bytes], *, limits: Limits,
                cache_dir: Path | None = None) -> tuple[RepoView, list[Finding]]:
     """Parse every YAML file in `files` (except Helm and Backstage templates) into a view."""
@@ -137,6 +159,8 @@ def build_view(files: Mapping[str, bytes], *, limits: Limits,
             skipped[path] = "template (rendered by Helm or the Backstage scaffolder, not plain YAML)"
             continue
         docs, problems = parse_file(path, files[path], limits=limits, cache_dir=cache_dir)
+        if not docs and any(p.rule == RULE_PARSE for p in problems):
+            docs, problems = _document_by_document(path, files[path], limits=limits, fallback=(docs, problems))
         documents.extend(_as_read_by_kubernetes(doc) for doc in docs)
         findings.extend(problems)
     for prefix in templates:
