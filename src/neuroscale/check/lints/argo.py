@@ -50,20 +50,29 @@ def sources(app: Document) -> Iterator[Source]:
                      revision=str(item.get("targetRevision", "") or ""))
 
 
-def synced_by(apps: list[Document] | list[Source], path: str) -> list[Source]:
-    """Sources of `apps` (see `applications`; or their sources, read once by a caller asking per object) whose
-    directory contains `path`."""
-    found = []
-    for item in apps:
-        for source in sources(item) if isinstance(item, Document) else (item,):
-            directory = source.directory
-            if source.path and (directory in ("", ".") or path.startswith(f"{directory}/")):
-                found.append(source)
-    return found
+def synced_by(apps: list[Document], path: str) -> list[Source]:
+    """Sources of `apps` (see `applications`) whose directory contains `path`."""
+    return SyncIndex(apps).of(path)
 
 
-def all_sources(apps: list[Document]) -> list[Source]:
-    return [source for app in apps for source in sources(app)]
+class SyncIndex:
+    """Which Application sources sync a path, answered per object in O(path depth): lints that ask it for
+    every object of a 10,000-object repository cannot afford a scan of every Application each time."""
+
+    def __init__(self, apps: list[Document]) -> None:
+        self.by_directory: dict[str, list[Source]] = {}
+        for app in apps:
+            for source in sources(app):
+                if source.path:
+                    key = "" if source.directory in ("", ".") else source.directory
+                    self.by_directory.setdefault(key, []).append(source)
+
+    def of(self, path: str) -> list[Source]:
+        found = list(self.by_directory.get("", []))
+        parts = path.split("/")[:-1]
+        for depth in range(1, len(parts) + 1):
+            found += self.by_directory.get("/".join(parts[:depth]), [])
+        return found
 
 
 def sync_options(app: Document) -> list[str]:
