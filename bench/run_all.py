@@ -4,6 +4,7 @@
   check_bench.py                  `neuroscale check` on 1,000 manifests vs checkov
   check_repo_bench.py             `neuroscale check` on realistic repositories of 1,000 and 10,000 objects
   doctor_bench.py                 all doctor rules over a 5,000-object snapshot
+  http_fuzz_bench.py              10,000 generated requests each to the gateway and the model server
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ RUNS = [
     [sys.executable, str(HERE / "check_bench.py"), "--crd-dir", str(REFERENCE / "crds" / "kserve")],
     [sys.executable, str(HERE / "check_repo_bench.py"), "--reference", str(REFERENCE)],
     [sys.executable, str(HERE / "doctor_bench.py")],
+    [sys.executable, str(HERE / "http_fuzz_bench.py")],
 ]
 
 
