@@ -30,23 +30,19 @@ from neuroscale.check.applied import applied_objects
 from neuroscale.check.jsonshape import json_shape
 from neuroscale.check.model import BundledScope, CheckOptions, Document, RepoView, rendered_note
 from neuroscale.check.repoconfig import CONFIG_FILE, RepoConfig, read_config
+from neuroscale.errors import ToolError
 from neuroscale.findings import Finding, Severity
 
 RULE_UNEVALUABLE_OBJECT = "NS-E001"
 RULE_OUT_OF_SCOPE = "NS-E002"
-_EXCEPTION_KIND = "PolicyException"
-_EXCEPTION_GROUPS = ("kyverno.io/", "policies.kyverno.io/")
 _ENDPOINT = ("serving.kserve.io", "InferenceService")
 
 
 def is_repository_policy(data: Any) -> bool:
-    """A document that takes part in admission as a policy (exceptions included)."""
-    from neuroscale.policy.policyset import is_policy_document
+    """A document that takes part in admission as a policy (Kyverno PolicyExceptions included)."""
+    from neuroscale.policy.policyset import is_policy_document  # the engine is heavy: loaded when checking
 
-    if is_policy_document(data):
-        return True
-    return (isinstance(data, dict) and data.get("kind") == _EXCEPTION_KIND
-            and str(data.get("apiVersion", "")).startswith(_EXCEPTION_GROUPS))
+    return is_policy_document(data)
 
 
 def policy_objects(view: RepoView) -> list[Document]:
@@ -61,8 +57,6 @@ def external_policies(directories: Sequence[Path]) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     for directory in directories:
         if not directory.is_dir():
-            from neuroscale.errors import ToolError
-
             raise ToolError(f"policy directory {directory} does not exist", where="--policies",
                             fix="pass a directory holding policy YAML files")
         for path in yaml_files(directory):
