@@ -59,7 +59,9 @@ def _namespace_of(obj: Any) -> str:
 
 
 def _invalid(error: InvalidInput) -> str:
-    return f"{error.message} (fix: {error.fix})" if error.fix else error.message
+    """The error as one status line that names the file (and line) it is about."""
+    where = f"{error.where}: " if error.where else ""
+    return f"{where}{error.message} (fix: {error.fix})" if error.fix else f"{where}{error.message}"
 
 
 def describe_denial(findings: Sequence[Finding]) -> str:

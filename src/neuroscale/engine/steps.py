@@ -3,7 +3,7 @@
 Each step is small and owns one part of the story (and so one part of the
 conditions computed afterwards in `report`):
 
-1. `observe_exits`   — processes that died: event, failure record, backoff (PredictorReady).
+1. `observe_exits`   — processes that died: event, failure record, backoff for crash loops (PredictorReady).
 2. `probe_starting`  — start-up probes of new processes; start-up timeout (PredictorReady).
 3. `probe_serving`   — liveness of ready processes: a hung one is killed, so step 1 restarts it.
 4. `ensure_running`  — the target (unless backing off) and the serving revision have a process (PredictorReady).
@@ -92,8 +92,8 @@ def observe_exits(ctx: StepContext, ep: EndpointState) -> None:
         ctx.event(ep.name, EventType.Warning, Reason.ProcessExited,
                   f"{server.revision} (pid {server.handle.pid}): {info.reason}: {info.message}")
         if ep.target is not None and server.revision == ep.target.name:
-            if server.phase is Phase.Ready:  # it was serving: drift self-heal restarts at once
-                ep.failure = ep.failure.served_then_died(ctx.settings.backoff, now=now)
+            if server.phase is Phase.Ready:  # it was serving a while: self-heal restarts at once
+                ep.failure = ep.failure.served_then_died(ctx.settings.backoff, ready_for=now - server.since)
             ep.failure = ep.failure.failed(ctx.settings.backoff, now=now, reason=info.reason, message=info.message)
             if ep.failure.crashlooping(ctx.settings.backoff):
                 ctx.event(ep.name, EventType.Warning, Reason.CrashLoopBackOff,
