@@ -26,13 +26,15 @@ def register(app: typer.Typer) -> None:
     app.command("demo")(demo)
 
 
-def _start(home: Home, host: str, portal_port: int, gateway_port: int, domain: str) -> Any:
+def _start(home: Home, host: str, portal_port: int, gateway_port: int, domain: str,
+           model_roots: tuple[str, ...] = ()) -> Any:
     from neuroscale.services.context import PlatformContext
     from neuroscale.supervisor.platform import Platform
     from neuroscale.supervisor.settings import PlatformSettings
 
     PlatformContext.open(home, create=True).close()
-    settings = PlatformSettings(host=host, portal_port=portal_port, gateway_port=gateway_port, domain=domain)
+    settings = PlatformSettings(host=host, portal_port=portal_port, gateway_port=gateway_port, domain=domain,
+                                model_roots=model_roots)
     platform = Platform(home=home, settings=settings, log=lambda line: Console(stderr=True).print(line))
     platform.start()
     return platform
@@ -68,9 +70,12 @@ def up(
     portal_port: int = typer.Option(DEFAULT_PORTAL_PORT, help="Portal port."),
     gateway_port: int = typer.Option(DEFAULT_GATEWAY_PORT, help="Gateway port."),
     domain: str = typer.Option(DEFAULT_DOMAIN, help="Ingress domain for Host-based routing."),
+    model_root: list[str] = typer.Option(
+        [], "--model-root", help="Another directory local model files may come from (repeatable; the home's "
+                                 "models/ always is one; also NEUROSCALE_MODEL_ROOTS, separated by ':')."),
 ) -> None:
     """Start the portal, reconciler and gateway; Ctrl-C stops everything it started."""
-    platform = _start(Home.resolve(home), host, portal_port, gateway_port, domain)
+    platform = _start(Home.resolve(home), host, portal_port, gateway_port, domain, tuple(model_root))
     Console().print(Panel(_urls(platform), title="NeuroScale is up", expand=False))
     _serve_until_interrupted(platform)
 

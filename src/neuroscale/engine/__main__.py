@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     conn = connect(settings.home.state_db)
-    runtime = LocalRuntime(settings.home)
+    runtime = LocalRuntime(settings.home, model_roots=settings.home.model_roots())
     try:
         reconciler = Reconciler(settings, repo=GitRepo(settings.home.remote), store=EngineStore(conn),
                                 runtime=runtime, clock=SystemClock())

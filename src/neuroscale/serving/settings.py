@@ -28,6 +28,7 @@ class ServingSettings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     revision: str = ""
     home: str = ""
+    model_roots: tuple[Path, ...] = ()  # local model files must resolve under one of these
 
 
 def _positive_int(text: str) -> int:
@@ -60,7 +61,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-body-bytes", type=_positive_int, default=DEFAULT_MAX_BODY_BYTES)
     parser.add_argument("--revision", default="", help="revision marker (also the V2 model version)")
     parser.add_argument("--home", default="", help="platform home marker, so the engine can find its processes")
+    parser.add_argument("--model-root", type=Path, action="append", default=[], dest="model_roots",
+                        help="a directory local model files may come from (repeatable; default: HOME/models "
+                             "when --home is given, else none: local paths are refused)")
     return parser
+
+
+def _roots(given: Sequence[Path], home: str) -> tuple[Path, ...]:
+    chosen = list(given) or ([Path(home) / "models"] if home else [])
+    return tuple(dict.fromkeys(root.expanduser().resolve() for root in chosen))
 
 
 def parse_args(argv: Sequence[str] | None = None) -> ServingSettings:
@@ -76,4 +85,5 @@ def parse_args(argv: Sequence[str] | None = None) -> ServingSettings:
         max_body_bytes=ns.max_body_bytes,
         revision=ns.revision,
         home=ns.home,
+        model_roots=_roots(ns.model_roots, ns.home),
     )
