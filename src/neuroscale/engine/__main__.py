@@ -39,9 +39,11 @@ def parse_args(argv: list[str] | None) -> EngineSettings:
                         help="seconds a model server must have been ready for its death to restart it at once "
                              "(earlier deaths count towards a crash-loop back-off)")
     args = parser.parse_args(argv)
-    return EngineSettings(home=Home.resolve(args.home), domain=args.domain, gateway_port=args.gateway_port,
+    home = Home.resolve(args.home)
+    return EngineSettings(home=home, domain=args.domain, gateway_port=args.gateway_port,
                           interval=max(0.01, args.interval), liveness_period=max(0.05, args.liveness_period),
-                          backoff=BackoffPolicy(stable_after=max(0.0, args.stable_after)))
+                          backoff=BackoffPolicy(stable_after=max(0.0, args.stable_after)),
+                          model_roots=home.model_roots())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     conn = connect(settings.home.state_db)
-    runtime = LocalRuntime(settings.home, model_roots=settings.home.model_roots())
+    runtime = LocalRuntime(settings.home, model_roots=settings.model_roots)
     try:
         reconciler = Reconciler(settings, repo=GitRepo(settings.home.remote), store=EngineStore(conn),
                                 runtime=runtime, clock=SystemClock())

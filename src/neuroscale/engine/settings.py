@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from neuroscale.engine.backoff import BackoffPolicy
 from neuroscale.home import DEFAULT_DOMAIN, DEFAULT_GATEWAY_PORT, Home
@@ -22,3 +23,6 @@ class EngineSettings:
     liveness_period: float = 2.0  # seconds between liveness probes of ready servers
     liveness_failures: int = 3  # consecutive failed probes before a hung server is killed (and restarted)
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
+    #: Where local model files may come from (`Home.model_roots()`): passed to every model server,
+    #: and what admission's local-path policy is given.
+    model_roots: tuple[Path, ...] = ()
