@@ -138,3 +138,13 @@ def test_the_cli_refuses_a_bomb_manifest_with_exit_1(tmp_path: Path, capsys: pyt
     code = main(["endpoint", "create", "--from-file", str(manifest)])
     _, err = capsys.readouterr()
     assert code == 1 and "alias bomb" in err and str(manifest) in err and "Traceback" not in err
+
+
+def test_an_oversized_manifest_is_refused_by_admission_and_pull_request_checks() -> None:
+    padded = (ISVC_HEAD + "  annotations:\n" + "".join(f"    k{i}: {'v' * 60}\n" for i in range(1200))).encode()
+    assert len(padded) > yamlio.MANIFEST_LIMITS.max_chars
+    files = {manifest_path("bomb"): padded}
+    rejected = desired_state(Artifact("c" * 40, artifact_digest(files), files))["bomb"]
+    assert isinstance(rejected, Rejected) and "over the limit" in rejected.message
+    _, findings = parse_manifest_file("apps/bomb/inference-service.yaml", padded)
+    assert [f.file for f in findings] == ["apps/bomb/inference-service.yaml"] and "over the limit" in findings[0].message

@@ -32,12 +32,15 @@ SHAPE_FIX = "write the values out without nested aliases or extreme nesting"
 class YamlLimits:
     """Bounds that keep hostile YAML from hanging a process or exhausting its memory."""
 
-    max_chars: int = 8 * 1024 * 1024
+    max_chars: int = 1024 * 1024  # policy files, price tables, configs; `check` allows more (its own Limits)
     max_expanded_nodes: int = 1_000_000
     max_depth: int = 200
 
 
 DEFAULT_LIMITS = YamlLimits()
+#: One endpoint manifest (an InferenceService is a few KiB): small enough that parsing one never
+#: holds up the reconciler's tick, or the healing of any other endpoint.
+MANIFEST_LIMITS = YamlLimits(max_chars=64 * 1024)
 
 
 class TooDeep(ValueError):
@@ -139,11 +142,11 @@ def too_deep(text: str, *, max_depth: int) -> bool:
 
 
 def safe_loader() -> YAML:
-    """ruamel's safe loader: plain data only, aliased nodes shared.
+    """ruamel's safe loader (C-accelerated): plain data only, aliased nodes shared.
 
-    The pure-Python composer: hostile nesting ends in a RecursionError, never in a C stack overflow.
+    Depth is refused before parsing (`too_deep`), so the C composer's recursion stays shallow.
     """
-    return YAML(typ="safe", pure=True)
+    return YAML(typ="safe")
 
 
 def _dumper() -> YAML:

@@ -120,7 +120,7 @@ class OutputFormat(str, Enum):
 class Limits:
     """Bounds that keep hostile input from hanging or exhausting the check."""
 
-    max_file_bytes: int = DEFAULT_LIMITS.max_chars
+    max_file_bytes: int = 8 * 1024 * 1024  # CRDs run to megabytes
     max_expanded_nodes: int = DEFAULT_LIMITS.max_expanded_nodes
     max_depth: int = DEFAULT_LIMITS.max_depth
     max_files: int = 50_000

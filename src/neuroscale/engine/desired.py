@@ -20,7 +20,7 @@ from neuroscale.policy.admission import admit
 from neuroscale.spec.endpoint import EndpointSpec
 from neuroscale.spec.manifest import APPS_DIR, MANIFEST_FILE, from_manifest
 from neuroscale.status.reasons import Reason
-from neuroscale.yamlio import load_one
+from neuroscale.yamlio import MANIFEST_LIMITS, load_one
 
 DEFAULT_NAMESPACE = "default"
 
@@ -83,7 +83,8 @@ def desired_state(artifact: Artifact) -> dict[str, Desired]:
         if name is None:
             continue
         try:
-            loaded[name] = load_one(artifact.files[path].decode("utf-8", "replace"), where=path)
+            loaded[name] = load_one(artifact.files[path].decode("utf-8", "replace"), where=path,
+                                    limits=MANIFEST_LIMITS)
         except InvalidInput as exc:
             result[name] = Rejected(name, DEFAULT_NAMESPACE, Reason.InvalidManifest, _invalid(exc))
     names = [n for n in loaded if isinstance(loaded[n], dict)]

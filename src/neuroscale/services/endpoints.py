@@ -22,7 +22,7 @@ from neuroscale.services.pulls import run_pull_request_checks
 from neuroscale.spec.endpoint import EndpointSpec
 from neuroscale.spec.fields import DNS1123_LABEL
 from neuroscale.spec.manifest import API_VERSION, APPS_DIR, KIND, manifest_path, parse, render
-from neuroscale.yamlio import load_one
+from neuroscale.yamlio import MANIFEST_LIMITS, load_one
 
 _NAME = re.compile(DNS1123_LABEL)
 
@@ -44,7 +44,7 @@ class RawManifest:
 
     @classmethod
     def parse(cls, text: str, *, where: str = "manifest") -> RawManifest:
-        obj: Any = load_one(text, where=where)
+        obj: Any = load_one(text, where=where, limits=MANIFEST_LIMITS)
         if not isinstance(obj, dict) or obj.get("apiVersion") != API_VERSION or obj.get("kind") != KIND:
             found = f"{obj.get('apiVersion')} {obj.get('kind')}" if isinstance(obj, dict) else type(obj).__name__
             raise InvalidInput(f"expected apiVersion {API_VERSION} kind {KIND}, found {found}", where=where,
