@@ -169,32 +169,62 @@ def dump_all(documents: list[Any]) -> str:
     return buffer.getvalue()
 
 
-def load_all(text: str, *, where: str = "", limits: YamlLimits = DEFAULT_LIMITS) -> list[Any]:
-    """Every document in `text`, as plain Python data, each checked against `limits`.
-
-    YAML errors name the line; a document over a limit is refused whole, naming `where`.
-    """
+def _refuse_before_parsing(text: str, *, where: str, limits: YamlLimits) -> None:
     if len(text) > limits.max_chars:
         raise InvalidInput(f"YAML text of {len(text):,} characters is over the limit of {limits.max_chars:,}",
                            where=where, fix="split the file or remove what does not belong in it")
     if too_deep(text, max_depth=limits.max_depth):
         raise InvalidInput(f"YAML is nested more than {limits.max_depth} levels deep; rejected before parsing",
                            where=where, fix=SHAPE_FIX)
-    try:
-        documents = [doc for doc in safe_loader().load_all(text) if doc is not None]
-    except YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise InvalidInput(f"YAML does not parse: {problem}", where=f"{where}{line}",
-                           fix="fix the YAML syntax at the line shown") from None
-    except RecursionError:
-        raise InvalidInput("YAML nesting is too deep to parse", where=where, fix=SHAPE_FIX) from None
+
+
+def _checked(documents: list[Any], *, where: str, limits: YamlLimits) -> list[Any]:
     for document in documents:
         problem = shape_problem(document, limits=limits)
         if problem:
             raise InvalidInput(problem, where=where, fix=SHAPE_FIX)
     return documents
+
+
+def _parse_error(exc: YAMLError, where: str) -> InvalidInput:
+    mark = getattr(exc, "problem_mark", None)
+    line = f":{mark.line + 1}" if mark is not None else ""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return InvalidInput(f"YAML does not parse: {problem}", where=f"{where}{line}",
+                        fix="fix the YAML syntax at the line shown")
+
+
+def _documents(yaml: YAML, text: str, *, where: str, limits: YamlLimits) -> list[Any]:
+    _refuse_before_parsing(text, where=where, limits=limits)
+    try:
+        documents = [doc for doc in yaml.load_all(text) if doc is not None]
+    except YAMLError as exc:
+        raise _parse_error(exc, where) from None
+    except RecursionError:
+        raise InvalidInput("YAML nesting is too deep to parse", where=where, fix=SHAPE_FIX) from None
+    return _checked(documents, where=where, limits=limits)
+
+
+def load_all(text: str, *, where: str = "", limits: YamlLimits = DEFAULT_LIMITS) -> list[Any]:
+    """Every document in `text`, as plain Python data, each checked against `limits`.
+
+    YAML errors name the line; a document over a limit is refused whole, naming `where`.
+    """
+    return _documents(safe_loader(), text, where=where, limits=limits)
+
+
+def load_roundtrip(text: str, *, where: str = "", limits: YamlLimits = MANIFEST_LIMITS) -> Any:
+    """One document with comments, key order and quoting kept, for edits that must not lose anything.
+
+    The same limits as every other read: it is an endpoint manifest a user wrote.
+    """
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    documents = _documents(yaml, text, where=where, limits=limits)
+    if len(documents) != 1:
+        raise InvalidInput(f"expected exactly one YAML document, found {len(documents)}", where=where,
+                           fix="keep one object per file")
+    return documents[0]
 
 
 def load_one(text: str, *, where: str = "", limits: YamlLimits = DEFAULT_LIMITS) -> Any:

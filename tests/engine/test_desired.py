@@ -9,7 +9,8 @@ import pytest
 from neuroscale.engine.desired import Admitted, Rejected, desired_state
 from neuroscale.engine.revisions import spec_digest
 from neuroscale.engine.source import Artifact, artifact_digest
-from neuroscale.spec.manifest import manifest_path, render
+from neuroscale.spec.manifest import manifest_path, render, to_manifest
+from neuroscale.spec.serving import serving_spec
 from tests.engine.conftest import iris_spec, without_cost_center
 
 MODEL = Path("/models/iris.joblib")
@@ -45,7 +46,8 @@ def test_admitted_endpoint_carries_spec_and_digest() -> None:
     assert list(desired) == ["iris"]
     admitted = desired["iris"]
     assert isinstance(admitted, Admitted)
-    assert admitted.spec == iris_spec(MODEL) and admitted.digest == spec_digest(iris_spec(MODEL))
+    expected = serving_spec(to_manifest(iris_spec(MODEL)))
+    assert admitted.spec == expected and admitted.digest == spec_digest(expected)
 
 
 def test_empty_apps_means_no_endpoints() -> None:

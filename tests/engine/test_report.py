@@ -12,12 +12,14 @@ from neuroscale.engine.report import Observation, report
 from neuroscale.engine.revisions import spec_digest
 from neuroscale.engine.state import EndpointState, Phase
 from neuroscale.spec.endpoint import EndpointSpec
+from neuroscale.spec.manifest import to_manifest
+from neuroscale.spec.serving import ServingSpec, serving_spec
 from neuroscale.status.conditions import ConditionType
 from neuroscale.status.model import Health, Sync
 from neuroscale.status.reasons import Reason
 from tests.engine.conftest import ready_of
 
-SPEC = EndpointSpec(name="iris", owner="team-a", cost_center="cc-1", storage_uri="/m.joblib")
+SPEC = serving_spec(to_manifest(EndpointSpec(name="iris", owner="team-a", cost_center="cc-1", storage_uri="/m.joblib")))
 ADMITTED = Admitted("iris", "default", SPEC, spec_digest(SPEC))
 DENIED = Rejected("iris", "default", Reason.AdmissionDenied, "denied by require-labels at metadata.labels.cost-center")
 R1, R2 = "iris-predictor-00001", "iris-predictor-00002"

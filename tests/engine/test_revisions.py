@@ -6,26 +6,35 @@ import pytest
 
 from neuroscale.engine.revisions import RevisionRecord, SpecDigest, plan_revision, revision_name, spec_digest
 from neuroscale.spec.endpoint import EndpointSpec
+from neuroscale.spec.manifest import to_manifest
+from neuroscale.spec.serving import serving_spec
 
 BASE = EndpointSpec(name="iris", owner="team-a", cost_center="cc-1", storage_uri="/models/iris.joblib")
 
 
 @pytest.mark.parametrize(
-    ("change", "new_revision"),
+    ("change", "predictor", "new_revision"),
     [
-        ({"owner": "team-b"}, False),
-        ({"cost_center": "cc-2"}, False),
-        ({"namespace": "other"}, False),
-        ({"storage_uri": "/models/iris-v2.joblib"}, True),
-        ({"model_format": "xgboost"}, True),
-        ({"memory_limit": "2Gi"}, True),
-        ({"cpu_request": "200m"}, True),
-        ({"runtime_version": "1.5.0"}, True),
+        ({"owner": "team-b"}, {}, False),
+        ({"cost_center": "cc-2"}, {}, False),
+        ({"namespace": "other"}, {}, False),
+        ({"max_replicas": 4}, {}, False),
+        ({"canary_traffic_percent": 20}, {}, False),
+        ({}, {"timeout": 30, "containerConcurrency": 2, "scaleTarget": 5}, False),
+        ({"storage_uri": "/models/iris-v2.joblib"}, {}, True),
+        ({"model_format": "xgboost"}, {}, True),
+        ({"memory_limit": "2Gi"}, {}, True),
+        ({"cpu_request": "200m"}, {}, True),
+        ({"runtime_version": "1.5.0"}, {}, True),
+        ({}, {"batcher": {"maxBatchSize": 8}}, True),
     ],
 )
-def test_digest_tracks_serving_fields(change: dict[str, str], new_revision: bool) -> None:
-    changed = BASE.model_copy(update=change)
-    assert (spec_digest(changed) != spec_digest(BASE)) is new_revision
+def test_digest_tracks_serving_fields(change: dict[str, object], predictor: dict[str, object],
+                                      new_revision: bool) -> None:
+    manifest = to_manifest(BASE.model_copy(update=change))
+    manifest["spec"]["predictor"].update(predictor)
+    base = spec_digest(serving_spec(to_manifest(BASE)))
+    assert (spec_digest(serving_spec(manifest)) != base) is new_revision
 
 
 def test_revision_name_is_knative_style() -> None:

@@ -21,9 +21,11 @@ from neuroscale.engine.steps import StepContext, reconcile_endpoint
 from neuroscale.engine.store import EngineStore
 from neuroscale.home import Home
 from neuroscale.spec.endpoint import EndpointSpec
+from neuroscale.spec.manifest import to_manifest
+from neuroscale.spec.serving import ServingSpec, serving_spec
 from neuroscale.status.reasons import Reason
 
-SPEC = EndpointSpec(name="iris", owner="team-a", cost_center="cc-1", storage_uri="/m.joblib")
+SPEC = serving_spec(to_manifest(EndpointSpec(name="iris", owner="team-a", cost_center="cc-1", storage_uri="/m.joblib")))
 
 
 @dataclass
@@ -46,7 +48,7 @@ class FakeRuntime:
     signals: list[tuple[int, signal.Signals]] = field(default_factory=list)
     started: list[ServerHandle] = field(default_factory=list)
 
-    def start(self, spec: EndpointSpec, *, revision: str) -> ServerHandle:
+    def start(self, spec: ServingSpec, *, revision: str) -> ServerHandle:
         self.next_pid += 1
         handle = ServerHandle(spec.name, revision, self.next_pid, 20000 + self.next_pid, 1, Path("/dev/null"))
         self.started.append(handle)
@@ -84,7 +86,7 @@ class World:
     def reasons(self) -> list[str]:
         return [e.reason for e in self.store.events(name="iris")]
 
-    def target(self, number: int, spec: EndpointSpec = SPEC) -> None:
+    def target(self, number: int, spec: ServingSpec = SPEC) -> None:
         self.ep.desired = Admitted("iris", "default", spec, spec_digest(spec))
         self.ep.target = Target(RevisionRecord("iris", number, spec_digest(spec)), spec)
 

@@ -19,11 +19,6 @@ from neuroscale.yamlio import load_one
 
 from tests.platform.conftest import make_options, write_repo
 
-#: The one finding the generated repository cannot avoid offline, for a stated reason (reported to the lead):
-#: KnativeServing's CRD ships inside the pinned Knative operator chart, not in the reference CRDs, so check
-#: says it could not validate it. Knative's operator types validate it instead
-#: (test_platform_upstream_validators.py), and the generated CI fetches the CRD.
-KNOWN_GAPS = {("NS-S002", "infrastructure/serving-stack/knative-serving.yaml")}
 
 
 def crd_dirs(reference: Path) -> tuple[Path, ...]:
@@ -34,10 +29,7 @@ def test_generated_repository_has_no_findings(platform_repo: tuple[Path, InitOpt
     root, _ = platform_repo
     vendor_backstage_chart(root, reference)
     report = run_check(root, options=CheckOptions(crd_dirs=crd_dirs(reference)))
-    unexpected = [f"{f.severity.value} {f.rule} {f.location}: {f.message}" for f in report.findings
-                  if (f.rule, f.file) not in KNOWN_GAPS]
-    assert unexpected == []
-    assert {(f.rule, f.file) for f in report.findings} == KNOWN_GAPS, "a known gap closed: shrink KNOWN_GAPS"
+    assert [f"{f.severity.value} {f.rule} {f.location}: {f.message}" for f in report.findings] == []
     assert report.exit_code == 0 and report.checked_objects > 20
 
 

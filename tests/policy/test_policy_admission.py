@@ -51,7 +51,7 @@ def test_missing_label_names_policy_field_and_fix(label: str) -> None:
     manifest = rendered()
     del manifest["metadata"]["labels"][label]
     [finding] = errors([manifest])
-    assert finding.rule == f"neuroscale-require-labels/{label}-label"
+    assert finding.rule == f"neuroscale-require-labels-inferenceservice/{label}-label"
     assert finding.field_path == f"metadata.labels.{label}"
     assert label in finding.fix
     assert finding.obj is not None and (finding.obj.kind, finding.obj.name) == ("InferenceService", "fraud-scorer")

@@ -141,7 +141,7 @@ spec:
 
 
 @pytest.mark.parametrize(("text", "failing", "field"), [
-    (MISSING_COST_CENTER, {CHECK_MANIFEST, CHECK_POLICIES}, "metadata.labels.cost-center"),
+    (MISSING_COST_CENTER, {CHECK_POLICIES}, "metadata.labels.cost-center"),
     (NO_RESOURCES, {CHECK_POLICIES}, "spec.predictor.model.resources"),
 ])
 def test_merge_refused_while_checks_fail(ctx: PlatformContext, text: str, failing: set[str], field: str) -> None:

@@ -27,10 +27,11 @@ PATH = manifest_path("demo-iris")
     (PATH, b"\xff\xfe", "", "UTF-8"),
     (PATH, b"", "", "empty"),
     (PATH, b"apiVersion: v1\nkind: ConfigMap\n", "", "InferenceService"),
-    (PATH, GOOD.replace(b'"cc-1234"', b'""'), "costCenter", ""),
-    (PATH, GOOD.replace(b'"100m"', b'"lots"'), "cpuRequest", "quantity"),
+    (PATH, GOOD.replace(b'"100m"', b'"lots"'), "spec.predictor.model.resources.requests.cpu", "quantity"),
+    (PATH, GOOD.replace(b'name: "sklearn"', b'name: "tensorflow"'), "spec.predictor.model.modelFormat.name",
+     "embedded runtime serves"),
     (manifest_path("other"), GOOD, "metadata.name", "must live at"),
-], ids=["good", "broken-yaml", "binary", "empty", "configmap", "empty-label", "bad-quantity", "wrong-dir"])
+], ids=["good", "broken-yaml", "binary", "empty", "configmap", "bad-quantity", "unserved-format", "wrong-dir"])
 def test_manifest_findings(path: str, content: bytes, field: str | None, needle: str | None) -> None:
     _objects, findings = parse_manifest_file(path, content)
     if field is None:

@@ -25,7 +25,7 @@ from neuroscale.services.endpoints import (
     EndpointChange,
     RawManifest,
     create_endpoint,
-    current_spec,
+    current_values,
     delete_endpoint,
     manifests_on_main,
     update_endpoint,
@@ -108,7 +108,7 @@ def _update(name: str = typer.Argument(..., help="Endpoint to change."), *, from
             raise InvalidInput("nothing to change", where="options",
                                fix="give at least one field option (see `neuroscale endpoint update --help`)")
         else:
-            change = EndpointSpec.from_input({**current_spec(ctx, name).to_input(), **given}, where=f"endpoint {name}")
+            change = EndpointSpec.from_input({**current_values(ctx, name), **given}, where=f"endpoint {name}")
         emit_pr(update_endpoint(ctx, change, author=author_from(author)), output)
 
 

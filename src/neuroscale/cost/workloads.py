@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from neuroscale.errors import InvalidInput
+from neuroscale.spec import isvc
 from neuroscale.spec.fields import LABEL_COST_CENTER, LABEL_OWNER
 from neuroscale.spec.quantity import parse_quantity
 
@@ -24,7 +25,6 @@ WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "InferenceService")
 QUEUE_PROXY_CPU = Decimal("0.025")
 _POD_SPEC = {"Deployment": ("spec", "template", "spec"), "StatefulSet": ("spec", "template", "spec"),
              "DaemonSet": ("spec", "template", "spec")}
-_ISVC_COMPONENTS = ("predictor", "transformer", "explainer")
 _ZERO = Decimal(0)
 
 
@@ -105,21 +105,20 @@ def _runtime_resources(model_format: str, runtimes: Mapping[str, Mapping[str, An
 
 
 def _isvc(obj: Mapping[str, Any], runtimes: Mapping[str, Mapping[str, Any]], *, where: str) -> tuple[Resources, str, int, int]:
+    """Per-replica resources of every component (and canary predictor), through the one reading."""
     total, source = Resources(), "unset"
     min_replicas = max_replicas = 0
-    for component in _ISVC_COMPONENTS:
-        spec = _get(obj, "spec", component)
-        if not isinstance(spec, dict):
-            continue
-        lo = _int(spec.get("minReplicas"), 1)
-        min_replicas, max_replicas = max(min_replicas, lo), max(max_replicas, _int(spec.get("maxReplicas"), lo), lo)
-        parts = [v for k, v in spec.items() if isinstance(v, dict) and ("image" in v or "modelFormat" in v or "storageUri" in v)]
-        parts += [c for c in spec.get("containers") or [] if isinstance(c, dict)]
-        for part in parts:
-            if _has_resources(part):
-                total, source = total + container_resources(part, where=where), "spec"
-            elif isinstance(_get(part, "modelFormat", "name"), str):
-                found = _runtime_resources(part["modelFormat"]["name"], runtimes, where=where)
+    for component in isvc.read(obj).components:
+        lo = component.min_replicas if component.min_replicas is not None else 1
+        min_replicas = max(min_replicas, lo)
+        max_replicas = max(max_replicas, component.max_replicas or 0, lo)
+        for container in component.containers:
+            if container.is_init:
+                continue
+            if container.has_resources:
+                total, source = total + container_resources(container.raw, where=where), "spec"
+            elif container.model_format:
+                found = _runtime_resources(container.model_format, runtimes, where=where)
                 if found:
                     total, source = total + found[0], found[1] if source == "unset" else source
         total = total + Resources(cpu_request=QUEUE_PROXY_CPU)

@@ -17,8 +17,8 @@ from neuroscale.engine.source import Artifact
 from neuroscale.errors import InvalidInput
 from neuroscale.findings import Finding, Severity
 from neuroscale.policy.admission import admit
-from neuroscale.spec.endpoint import EndpointSpec
-from neuroscale.spec.manifest import APPS_DIR, MANIFEST_FILE, from_manifest
+from neuroscale.spec.manifest import APPS_DIR, MANIFEST_FILE
+from neuroscale.spec.serving import ServingSpec, serving_spec
 from neuroscale.status.reasons import Reason
 from neuroscale.yamlio import MANIFEST_LIMITS, load_one
 
@@ -29,7 +29,7 @@ DEFAULT_NAMESPACE = "default"
 class Admitted:
     name: str
     namespace: str
-    spec: EndpointSpec
+    spec: ServingSpec
     digest: SpecDigest
 
 
@@ -96,7 +96,7 @@ def desired_state(artifact: Artifact) -> dict[str, Desired]:
             result[name] = Rejected(name, namespace, Reason.AdmissionDenied, describe_denial(denials[name]))
             continue
         try:
-            spec = from_manifest(obj, where=path)
+            spec = serving_spec(obj, where=path)
         except InvalidInput as exc:
             result[name] = Rejected(name, namespace, Reason.InvalidManifest, _invalid(exc))
             continue

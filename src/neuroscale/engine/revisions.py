@@ -1,31 +1,22 @@
 """Revisions, Knative style: a new numbered revision whenever the serving-relevant spec changes.
 
-Only fields that change what the model-server process does are hashed, so
-relabelling an endpoint (owner, cost center) does not restart it. Pure.
+Only fields that change what the model-server process does are hashed
+(`ServingSpec.process_digest`), so relabelling an endpoint, scaling it or
+moving traffic does not restart it. Pure.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from typing import NewType
 
-from neuroscale.spec.endpoint import EndpointSpec
+from neuroscale.spec.serving import ServingSpec
 
 SpecDigest = NewType("SpecDigest", str)
 RevisionName = NewType("RevisionName", str)
 
-#: EndpointSpec attributes that shape the running process.
-SERVING_FIELDS: tuple[str, ...] = (
-    "model_format", "storage_uri", "runtime_version",
-    "cpu_request", "cpu_limit", "memory_request", "memory_limit",
-)
-
-
-def spec_digest(spec: EndpointSpec) -> SpecDigest:
-    payload = json.dumps({f: getattr(spec, f) for f in SERVING_FIELDS}, sort_keys=True)
-    return SpecDigest("sha256:" + hashlib.sha256(payload.encode()).hexdigest())
+def spec_digest(spec: ServingSpec) -> SpecDigest:
+    return SpecDigest(spec.process_digest())
 
 
 def revision_name(endpoint: str, number: int) -> RevisionName:

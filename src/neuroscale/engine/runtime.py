@@ -30,7 +30,7 @@ import httpx
 from neuroscale.engine import procfs
 from neuroscale.home import DEFAULT_HOST, Home
 from neuroscale.ports import free_port
-from neuroscale.spec.endpoint import EndpointSpec
+from neuroscale.spec.serving import ServingSpec
 from neuroscale.status.reasons import Reason
 
 LOAD_FAILED_PREFIX = "ModelLoadFailed:"
@@ -68,7 +68,7 @@ class ExitInfo:
     message: str
 
 
-def server_command(home: Home, *, spec: EndpointSpec, revision: str, port: int,
+def server_command(home: Home, *, spec: ServingSpec, revision: str, port: int,
                    model_roots: Sequence[Path] = ()) -> list[str]:
     return [
         sys.executable, "-m", procfs.SERVING_MODULE,
@@ -102,7 +102,7 @@ class LocalRuntime:
     def close(self) -> None:
         self._http.close()
 
-    def start(self, spec: EndpointSpec, *, revision: str) -> ServerHandle:
+    def start(self, spec: ServingSpec, *, revision: str) -> ServerHandle:
         port = free_port()
         self.home.server_logs_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.home.server_logs_dir / f"{revision}.log"

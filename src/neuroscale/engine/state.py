@@ -13,7 +13,7 @@ from neuroscale.engine.backoff import FailureRecord
 from neuroscale.engine.desired import Desired
 from neuroscale.engine.revisions import RevisionRecord
 from neuroscale.engine.runtime import ServerHandle
-from neuroscale.spec.endpoint import EndpointSpec
+from neuroscale.spec.serving import ServingSpec
 from neuroscale.status.conditions import Condition
 
 
@@ -47,7 +47,7 @@ class Target:
     """The revision that should run: main's admitted spec, or the one still serving if main's is rejected."""
 
     record: RevisionRecord
-    spec: EndpointSpec
+    spec: ServingSpec
 
     @property
     def name(self) -> str:

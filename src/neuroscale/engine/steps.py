@@ -29,7 +29,7 @@ from neuroscale.engine.runtime import ExitInfo, ServerHandle
 from neuroscale.engine.settings import EngineSettings
 from neuroscale.engine.state import EndpointState, Phase, Server
 from neuroscale.engine.store import EngineStore
-from neuroscale.spec.endpoint import EndpointSpec
+from neuroscale.spec.serving import ServingSpec
 from neuroscale.status.model import Event, EventType
 from neuroscale.status.reasons import Reason
 
@@ -37,7 +37,7 @@ log = logging.getLogger("neuroscale.engine")
 
 
 class Runtime(Protocol):
-    def start(self, spec: EndpointSpec, *, revision: str) -> ServerHandle: ...
+    def start(self, spec: ServingSpec, *, revision: str) -> ServerHandle: ...
 
     def adopt(self, *, endpoint: str, revision: str, pid: int, port: int, start_time: int) -> ServerHandle: ...
 

@@ -12,7 +12,9 @@ import json
 import sqlite3
 
 from neuroscale.engine.revisions import RevisionRecord, SpecDigest
-from neuroscale.spec.endpoint import EndpointSpec
+from pydantic import ValidationError
+
+from neuroscale.spec.serving import ServingSpec
 from neuroscale.status.model import EndpointStatus, Event, EventType
 
 EVENTS_KEPT = 1000
@@ -100,21 +102,25 @@ class EngineStore(StatusStore):
         ).fetchone()
         return RevisionRecord(endpoint, row["number"], SpecDigest(row["digest"])) if row else None
 
-    def add_revision(self, record: RevisionRecord, *, spec: EndpointSpec, created_at: str) -> None:
+    def add_revision(self, record: RevisionRecord, *, spec: ServingSpec, created_at: str) -> None:
         self.conn.execute(
             "INSERT OR IGNORE INTO engine_revisions (endpoint, number, name, digest, spec, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?)",
             (record.endpoint, record.number, record.name, record.digest, spec.model_dump_json(), created_at),
         )
 
-    def revision(self, name: str) -> tuple[RevisionRecord, EndpointSpec] | None:
+    def revision(self, name: str) -> tuple[RevisionRecord, ServingSpec] | None:
+        """A recorded revision; None when unknown or written by an older release in another shape."""
         row = self.conn.execute(
             "SELECT endpoint, number, digest, spec FROM engine_revisions WHERE name = ?", (name,)
         ).fetchone()
         if row is None:
             return None
-        record = RevisionRecord(row["endpoint"], row["number"], SpecDigest(row["digest"]))
-        return record, EndpointSpec.model_validate_json(row["spec"])
+        try:
+            spec = ServingSpec.model_validate_json(row["spec"])
+        except ValidationError:
+            return None
+        return RevisionRecord(row["endpoint"], row["number"], SpecDigest(row["digest"])), spec
 
     def processes(self) -> list[ProcessRow]:
         return [ProcessRow(r) for r in self.conn.execute("SELECT * FROM engine_processes ORDER BY pid")]

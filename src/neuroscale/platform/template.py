@@ -29,6 +29,7 @@ _MARKERS: dict[str, str | int] = {
     "costCenter": "nsmark-cost-center", "modelFormat": "lightgbm", "storageUri": "s3://nsmark/storage-uri",
     "runtimeVersion": "nsmark-runtime-version", "cpuRequest": "101m", "cpuLimit": "1001m",
     "memoryRequest": "257Mi", "memoryLimit": "1025Mi", "minReplicas": 7, "maxReplicas": 9,
+    "canaryTrafficPercent": 13,
 }
 
 

@@ -62,6 +62,12 @@ def _rule_names(vap: Mapping[str, Any]) -> list[str]:
     return [str(item.get("name")) for item in json.loads(raw)]
 
 
+def _variables_used(variables: Sequence[Mapping[str, Any]], expression: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The variables one rule's expressions name (each Kyverno rule carries its own copy)."""
+    text = " ".join(str(value) for value in expression.values())
+    return [copy.deepcopy(dict(v)) for v in variables if f"variables.{v.get('name')}" in text]
+
+
 def vap_to_kyverno(vap: Mapping[str, Any], binding: Mapping[str, Any]) -> dict[str, Any]:
     """One ClusterPolicy from a VAP and its binding (the actions decide Enforce/Audit)."""
     spec = copy.deepcopy(vap["spec"])
@@ -76,8 +82,9 @@ def vap_to_kyverno(vap: Mapping[str, Any], binding: Mapping[str, Any]) -> dict[s
         expression = {k: validation[k] for k in ("expression", "message", "messageExpression", "reason")
                       if validation.get(k)}
         cel: dict[str, Any] = {"generate": False, "expressions": [expression]}
-        if spec.get("variables"):
-            cel["variables"] = copy.deepcopy(spec["variables"])
+        used = _variables_used(spec.get("variables") or [], expression)
+        if used:
+            cel["variables"] = used
         rule: dict[str, Any] = {
             "name": names[index] if index < len(names) else f"validation-{index}",
             "skipBackgroundRequests": True,

@@ -53,6 +53,8 @@ class Validation:
     field_path: str
     rule: str
     fix: str
+    #: NeuroScale's own annotation may compute the failing field (e.g. which container); None: `field_path`.
+    field_path_program: cel.Program | None = None
 
 
 @dataclass
@@ -122,12 +124,17 @@ def compile_cel_policy(document: Mapping[str, Any], env: CelEnvironment) -> Comp
             message_program = _compile(env, policy, source=item["messageExpression"],
                                        where=f"{where}.messageExpression")
         named = names[index] if index < len(names) and isinstance(names[index], dict) else {}
+        field_path_program = None
+        if named.get("fieldPathExpression"):
+            field_path_program = _compile(env, policy, source=named["fieldPathExpression"],
+                                          where=f"metadata.annotations[{RULES_ANNOTATION}][{index}]")
         if program is not None:
             policy.validations.append(Validation(
                 program=program, where=where, message=str(item.get("message") or ""),
                 message_program=message_program, reason=str(item.get("reason") or "Invalid"),
                 field_path=str(named.get("fieldPath") or ""),
                 rule=str(named.get("name", "")), fix=str(named.get("fix", "")),
+                field_path_program=field_path_program,
             ))
     if not spec.get("validations"):
         policy.problems.append(unevaluable("no spec.validations (audit annotations alone are not supported)",
@@ -309,7 +316,7 @@ class CelPolicyRun:
                 continue
             findings.append(violation(
                 subject, policy=policy.name, rule=validation.rule, severity=severity, action=action,
-                message=self._message(validation), field_path=validation.field_path, fix=validation.fix,
+                message=self._message(validation), field_path=self._field_path(validation), fix=validation.fix,
                 reason=validation.reason,
             ))
         return findings
@@ -326,6 +333,16 @@ class CelPolicyRun:
             if isinstance(text, str) and text.strip():
                 return text
         return validation.message or f"failed expression: {validation.program.source}"
+
+    def _field_path(self, validation: Validation) -> str:
+        if validation.field_path_program is not None:
+            try:
+                path = self._run(validation.field_path_program)
+            except (Unevaluable, EvaluationError):
+                path = None
+            if isinstance(path, str) and path:
+                return path
+        return validation.field_path
 
     @staticmethod
     def _failure(policy: CompiledCelPolicy, subject: Subject, *, error: str, where: str,

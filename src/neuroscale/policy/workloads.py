@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from neuroscale.policy.subject import as_mapping
+from neuroscale.spec import isvc
 
 #: Where each workload controller keeps its pod template (one table for policies, Kyverno autogen and lints).
 POD_TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
@@ -67,15 +68,14 @@ def _container(raw: Any, path: str) -> Container:
 
 
 def _isvc(obj: Mapping[str, Any]) -> Workload:
-    predictor = as_mapping(_dig(obj, ("spec", "predictor")))
-    containers = []
-    if isinstance(predictor.get("model"), Mapping):
-        containers.append(_container(predictor["model"], "spec.predictor.model"))
-    for index, raw in enumerate(predictor.get("containers") or []):
-        containers.append(_container(raw, f"spec.predictor.containers[{index}]"))
-    low = _int(predictor.get("minReplicas"), 1)
-    return Workload(pods=low, max_pods=max(low, _int(predictor.get("maxReplicas"), low)),
-                    containers=tuple(containers))
+    """Predictor pods now (`minReplicas`, KServe default 1) and later; every running container counts."""
+    reading = isvc.read(obj)
+    predictor = reading.predictor
+    containers = tuple(_container(c.raw, c.path) for component in reading.components for c in component.containers
+                       if not c.is_init)
+    minimum = predictor.min_replicas if predictor and predictor.min_replicas is not None else 1
+    maximum = predictor.max_replicas if predictor and predictor.max_replicas is not None else minimum
+    return Workload(pods=minimum, max_pods=max(minimum, maximum), containers=containers)
 
 
 def workload(obj: Mapping[str, Any]) -> Workload | None:

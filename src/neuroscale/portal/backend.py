@@ -95,7 +95,7 @@ class Backend:
 
     def proposed_spec(self, name: str) -> dict[str, Any]:
         """The endpoint as last proposed (its open pull request, else main), as form input."""
-        return endpoint_service.current_spec(self.ctx, name).to_input()
+        return endpoint_service.current_values(self.ctx, name)
 
     def pulls(self, state: str | None = None) -> list[dict[str, Any]]:
         return [_plain(pull) for pull in pull_service.list_pull_requests(self.ctx, state=state)]

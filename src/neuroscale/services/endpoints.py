@@ -21,7 +21,16 @@ from neuroscale.services.context import PlatformContext
 from neuroscale.services.pulls import run_pull_request_checks
 from neuroscale.spec.endpoint import EndpointSpec
 from neuroscale.spec.fields import DNS1123_LABEL
-from neuroscale.spec.manifest import API_VERSION, APPS_DIR, KIND, manifest_path, parse, render
+from neuroscale.spec.manifest import (
+    API_VERSION,
+    APPS_DIR,
+    KIND,
+    apply_to_text,
+    form_values,
+    manifest_path,
+    parse,
+    render,
+)
 from neuroscale.yamlio import MANIFEST_LIMITS, load_one
 
 _NAME = re.compile(DNS1123_LABEL)
@@ -60,10 +69,21 @@ class RawManifest:
 EndpointChange = EndpointSpec | RawManifest
 
 
-def _name_and_content(change: EndpointChange) -> tuple[str, bytes]:
+def _name_and_content(change: EndpointChange, *, current: bytes | None = None) -> tuple[str, bytes]:
+    """The manifest to commit: as written, the form applied onto the current manifest, or freshly rendered."""
     if isinstance(change, RawManifest):
         return change.name, change.content
+    if current is not None:
+        path = manifest_path(change.name)
+        return change.name, apply_to_text(current.decode("utf-8", "replace"), change, where=path).encode()
     return change.name, render(change).encode()
+
+
+def _current_manifest(ctx: PlatformContext, name: str) -> bytes | None:
+    """The endpoint's manifest as last proposed: its open pull request's head, else main (None: neither)."""
+    pending = ctx.provider.find_open(name)
+    ref = pending.head_sha if pending else MAIN
+    return ctx.repo.read_files(ref, manifest_path(name)).get(manifest_path(name))
 
 
 def _on_main(ctx: PlatformContext, name: str) -> dict[str, bytes]:
@@ -87,8 +107,12 @@ def create_endpoint(ctx: PlatformContext, spec: EndpointChange, *, author: Autho
 
 
 def update_endpoint(ctx: PlatformContext, spec: EndpointChange, *, author: Author) -> PullRequest:
-    """Open (or add to) a pull request changing an endpoint that is on main or already proposed."""
-    name, content = _name_and_content(spec)
+    """Open (or add to) a pull request changing an endpoint that is on main or already proposed.
+
+    Form fields are applied onto the manifest as last proposed, so whatever else it says is kept.
+    """
+    current = _current_manifest(ctx, validate_name(spec.name))
+    name, content = _name_and_content(spec, current=current)
     if ctx.provider.find_open(name) is None and not _on_main(ctx, name):
         raise NotFound(f"endpoint {name} is not on main", where=manifest_path(name),
                        fix=f"create it with `neuroscale endpoint create --name {name} ...`")
@@ -109,16 +133,24 @@ def delete_endpoint(ctx: PlatformContext, name: str, *, author: Author) -> PullR
     return _propose(ctx, name, action="delete", files=dict.fromkeys(files), author=author)
 
 
-def current_spec(ctx: PlatformContext, name: str) -> EndpointSpec:
-    """The endpoint as last proposed: its open pull request's head, else main."""
-    validate_name(name)
-    pending = ctx.provider.find_open(name)
-    ref = pending.head_sha if pending else MAIN
-    content = ctx.repo.read_files(ref, manifest_path(name)).get(manifest_path(name))
+def _current_content(ctx: PlatformContext, name: str) -> bytes:
+    content = _current_manifest(ctx, validate_name(name))
     if content is None:
         raise NotFound(f"endpoint {name} is not on main", where=manifest_path(name),
                        fix="list endpoints with `neuroscale endpoint list`")
-    return parse(content.decode(), where=manifest_path(name))
+    return content
+
+
+def current_spec(ctx: PlatformContext, name: str) -> EndpointSpec:
+    """The endpoint as last proposed: its open pull request's head, else main."""
+    return parse(_current_content(ctx, name).decode(), where=manifest_path(name))
+
+
+def current_values(ctx: PlatformContext, name: str) -> dict[str, Any]:
+    """The form's fields as last proposed, unvalidated: a manifest that fails policies can still be edited."""
+    path = manifest_path(name)
+    return form_values(load_one(_current_content(ctx, name).decode("utf-8", "replace"), where=path,
+                                limits=MANIFEST_LIMITS), where=path)
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,14 @@ from neuroscale.errors import InvalidInput
 from neuroscale.findings import Finding, Severity, has_errors
 from neuroscale.gitops.provider import CheckResult
 from neuroscale.gitops.repo import GitRepo
-from neuroscale.spec.manifest import APPS_DIR, from_manifest, manifest_path
+from neuroscale.spec.manifest import APPS_DIR, manifest_path
+from neuroscale.spec.serving import serving_spec
 from neuroscale.yamlio import MANIFEST_LIMITS, load_all
 
 CHECK_MANIFEST = "manifest-parses"
 CHECK_POLICIES = "policies"
+#: Warnings for fields the embedded engine cannot act on (they still mean something in a cluster).
+UNHONOURED = "unhonoured"
 _MANIFEST_SUFFIXES = (".yaml", ".yml")
 
 
@@ -67,7 +70,7 @@ def parse_manifest_file(path: str, content: bytes) -> tuple[list[ChangedObject],
     for document in documents:
         objects.append(ChangedObject(path, document))
         try:
-            spec = from_manifest(document, where=path)
+            spec = serving_spec(document, where=path)
         except InvalidInput as exc:
             findings += _parse_error(path, exc)
             continue
@@ -76,6 +79,10 @@ def parse_manifest_file(path: str, content: bytes) -> tuple[list[ChangedObject],
                 rule=CHECK_MANIFEST, severity=Severity.ERROR, file=path, field_path="metadata.name",
                 message=f"endpoint {spec.name!r} must live at {manifest_path(spec.name)}",
                 fix=f"move the file to {manifest_path(spec.name)} or rename the endpoint"))
+        findings += [Finding(rule=f"{CHECK_MANIFEST}/{UNHONOURED}", severity=Severity.WARNING, file=path,
+                             field_path=item.path, message=f"not honoured by the embedded engine: {item.why}",
+                             fix="fine for cluster mode; locally the endpoint serves without it")
+                     for item in spec.unhonoured]
     return objects, findings
 
 

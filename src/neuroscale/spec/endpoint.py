@@ -46,6 +46,7 @@ class EndpointSpec(BaseModel):
     memory_limit: str = _default("memory_limit")
     min_replicas: int = _default("min_replicas")
     max_replicas: int = _default("max_replicas")
+    canary_traffic_percent: int | None = None
 
     @field_validator("name", "namespace")
     @classmethod
@@ -99,6 +100,13 @@ class EndpointSpec(BaseModel):
     @classmethod
     def _replicas(cls, value: int) -> int:
         if value < 0 or value > 100:
+            raise ValueError("must be between 0 and 100")
+        return value
+
+    @field_validator("canary_traffic_percent")
+    @classmethod
+    def _percent(cls, value: int | None) -> int | None:
+        if value is not None and not 0 <= value <= 100:
             raise ValueError("must be between 0 and 100")
         return value
 

@@ -42,10 +42,11 @@ class Field:
     max_length: int | None = None
     choices: tuple[str, ...] = ()
     example: str | int | None = None
+    flag: str = ""  # CLI option when the attribute's own name is too long for a help screen
 
     @property
     def cli_flag(self) -> str:
-        return "--" + self.attr.replace("_", "-")
+        return self.flag or "--" + self.attr.replace("_", "-")
 
 
 FIELDS: tuple[Field, ...] = (
@@ -71,6 +72,9 @@ FIELDS: tuple[Field, ...] = (
     Field("memoryLimit", "memory_limit", "Memory limit", "Memory ceiling (Kubernetes quantity).", default="1Gi"),
     Field("minReplicas", "min_replicas", "Min replicas", "Replicas kept warm.", kind="integer", default=1),
     Field("maxReplicas", "max_replicas", "Max replicas", "Upper bound for autoscaling.", kind="integer", default=1),
+    Field("canaryTrafficPercent", "canary_traffic_percent", "Canary traffic %",
+          "Share of traffic (0-100) a changed model gets while the last revision keeps the rest; "
+          "100 or empty promotes it.", kind="integer", flag="--canary-percent"),
 )
 
 FIELDS_BY_KEY = {field.key: field for field in FIELDS}

@@ -16,6 +16,7 @@ from typing import Any
 from neuroscale.check.model import Document, RepoView
 from neuroscale.findings import Finding, Severity
 from neuroscale.policy.workloads import POD_SPEC_PATHS
+from neuroscale.spec import isvc
 
 
 @dataclass(frozen=True)
@@ -37,20 +38,13 @@ def dig(data: Any, *path: str) -> Any:
 
 
 CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
-ISVC_COMPONENTS = ("predictor", "transformer", "explainer")
 
 
 def containers(doc: Document) -> Iterator[tuple[str, dict[str, Any]]]:
     """(field path, container) for every container an object runs, InferenceServices included."""
     if doc.kind == "InferenceService":
-        for component in ISVC_COMPONENTS:
-            spec = dig(doc.data, "spec", component)
-            if not isinstance(spec, dict):
-                continue
-            for key, value in spec.items():
-                if isinstance(value, dict) and ("image" in value or "storageUri" in value or "modelFormat" in value):
-                    yield f"spec.{component}.{key}", value
-            yield from _listed(spec, f"spec.{component}")
+        for container in isvc.read(doc.data).containers:
+            yield container.path, dict(container.raw)
         return
     path = POD_SPEC_PATHS.get(doc.kind)
     spec = dig(doc.data, *path) if path else None

@@ -11,6 +11,7 @@ from neuroscale.doctor.index import Obj, SnapshotIndex, condition, dig, name_of,
 from neuroscale.doctor.k8s import pod_problem, ref
 from neuroscale.doctor.model import Category, DoctorFinding, Rule
 from neuroscale.findings import Severity
+from neuroscale.spec import isvc as reading
 
 ISVC_LABEL = "serving.kserve.io/inferenceservice"
 
@@ -18,8 +19,10 @@ ISVC_LABEL = "serving.kserve.io/inferenceservice"
 def _unsupported_format(index: SnapshotIndex, isvc: Obj) -> str:
     """Why no runtime can serve the model, when the cluster's runtimes were read and none matches."""
     runtimes = index.objects("ClusterServingRuntime")
-    wanted = str(dig(isvc, "spec", "predictor", "model", "modelFormat", "name") or "")
-    if not runtimes or not wanted or dig(isvc, "spec", "predictor", "model", "runtime"):
+    predictor = reading.read(isvc).predictor
+    model = predictor.model if predictor else None
+    wanted = (model.model_format if model else None) or ""
+    if not runtimes or not wanted or (model and model.runtime):
         return ""
     supported = {str(f.get("name")) for r in runtimes for f in dig(r, "spec", "supportedModelFormats") or []
                  if f.get("autoSelect", False)}
