@@ -76,6 +76,12 @@ def test_the_shared_loader_refuses_and_names_the_file(memory: Any, text: str, pr
     assert problem in error.message and error.where == "apps/bomb/inference-service.yaml" and error.fix
 
 
+@pytest.mark.parametrize("text", [ISVC_HEAD + BOMB, DEEP_FLOW], ids=["bomb", "deep"])
+def test_the_round_trip_loader_for_edits_has_the_same_limits(memory: Any, text: str) -> None:
+    error = memory(lambda: _refused(lambda: yamlio.load_roundtrip(text, where="apps/bomb/inference-service.yaml")))
+    assert error.where == "apps/bomb/inference-service.yaml" and error.fix
+
+
 def test_oversized_text_is_refused_before_parsing() -> None:
     limits = yamlio.YamlLimits(max_chars=1000)
     error = _refused(lambda: yamlio.load_all("a: 1\n" * 500, where="big.yaml", limits=limits))
