@@ -143,3 +143,33 @@ class ToolError(NeuroScaleError):
     http_status = 500
     exit_code = 2
     retry = Retry.NOW
+
+
+class Unauthenticated(NeuroScaleError):
+    """No credential, or one that is unknown, expired or revoked."""
+
+    reason = "Unauthenticated"
+    http_status = 401
+    exit_code = 1
+    retry = Retry.NEVER
+
+
+class Forbidden(NeuroScaleError):
+    """The caller is known but may not do this (role, own pull request, cross-site request)."""
+
+    reason = "Forbidden"
+    http_status = 403
+    exit_code = 1
+    retry = Retry.NEVER
+
+
+class MisdirectedRequest(InvalidInput):
+    """The Host header names a server this process does not serve (DNS rebinding defence)."""
+
+    reason = "MisdirectedRequest"
+    http_status = 421
+
+
+class UnsupportedMediaType(InvalidInput):
+    reason = "UnsupportedMediaType"
+    http_status = 415

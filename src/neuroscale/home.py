@@ -69,6 +69,11 @@ class Home:
         return self.run_dir / "routes.applied"
 
     @property
+    def gateway_stats_file(self) -> Path:
+        """The gateway's demand per revision, which the autoscaler reads."""
+        return self.run_dir / "gateway.stats"
+
+    @property
     def platform_lock(self) -> Path:
         return self.run_dir / "platform.lock"
 
@@ -101,6 +106,11 @@ class Home:
         configured += [p for p in os.environ.get(MODEL_ROOTS_ENV, "").split(os.pathsep) if p.strip()]
         roots = [self.models_dir.resolve(), *(Path(p).expanduser().resolve() for p in configured)]
         return tuple(dict.fromkeys(roots))
+
+    @property
+    def admin_token_file(self) -> Path:
+        """The local admin's API token (mode 0600): the CLI signs in with it when no token is given."""
+        return self.root / "admin.token"
 
     @property
     def model_cache(self) -> Path:

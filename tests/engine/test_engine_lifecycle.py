@@ -50,7 +50,7 @@ def test_spec_change_rolls_out_a_new_revision(running: Platform, iris_model: Pat
     wait_for(lambda: server_pids(running.home) == server_pids(running.home, R2), what="old revision stopped")
     assert old_pid not in server_pids(running.home)
     messages = {e.reason: e.message for e in running.events("iris")}
-    assert f"(was {R1})" in messages["TrafficSwitched"] and R1 in messages["RevisionRetired"]
+    assert f"(was 100% to {R1})" in messages["TrafficSwitched"] and R1 in messages["RevisionRetired"]
 
 
 def test_killed_server_is_restarted(running: Platform, iris_model: Path) -> None:

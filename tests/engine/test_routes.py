@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from neuroscale.engine.routes import RouteEntry, RoutesWriter
+from neuroscale.engine.routes import RouteEntry, RoutesWriter, TrafficEntry
 from neuroscale.gateway.routes import RouteTable
 
-READY = RouteEntry("iris", "default", True, "127.0.0.1:41234", "iris-predictor-00001")
+READY = RouteEntry("iris", "default", True, (TrafficEntry("iris-predictor-00001", 100, ("127.0.0.1:41234",)),))
 DOWN = RouteEntry("bad", "ml", False, reason="AdmissionDenied", message="missing label cost-center")
 
 
@@ -16,11 +16,13 @@ def test_shape_and_gateway_reads_it(tmp_path: Path) -> None:
     path = tmp_path / "run" / "routes.json"
     assert RoutesWriter(path, domain="localhost").write([READY, DOWN])
     document = json.loads(path.read_text())
-    assert document["version"] == 1 and document["domain"] == "localhost" and document["updated"]
+    assert document["version"] == 2 and document["domain"] == "localhost" and document["updated"]
     assert document["endpoints"]["iris"] == {
-        "namespace": "default", "ready": True, "upstream": "127.0.0.1:41234",
-        "revision": "iris-predictor-00001", "reason": "", "message": "",
+        "namespace": "default", "ready": True, "upstream": "127.0.0.1:41234", "revision": "iris-predictor-00001",
+        "traffic": [{"revision": "iris-predictor-00001", "percent": 100, "upstreams": ["127.0.0.1:41234"]}],
+        "timeout": 300.0, "concurrency": 0, "reason": "", "message": "",
     }
+    assert RouteEntry.from_dict("iris", document["endpoints"]["iris"]) == READY
     table = RouteTable.from_document(document, default_domain="localhost")
     assert table.by_name["iris"].upstream == ("127.0.0.1", 41234)
     route = table.for_host("bad.ml.localhost:8080")

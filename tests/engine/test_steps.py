@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from neuroscale.db import connect
+from neuroscale.engine.autoscaler import DemandHistory, Sample
+from neuroscale.engine.backoff import FailureRecord
 from neuroscale.engine.desired import Admitted
 from neuroscale.engine.revisions import RevisionRecord, spec_digest
 from neuroscale.engine.runtime import ExitInfo, ServerHandle
@@ -48,14 +50,21 @@ class FakeRuntime:
     signals: list[tuple[int, signal.Signals]] = field(default_factory=list)
     started: list[ServerHandle] = field(default_factory=list)
 
-    def start(self, spec: ServingSpec, *, revision: str) -> ServerHandle:
+    rss: dict[int, int] = field(default_factory=dict)
+
+    def start(self, spec: ServingSpec, *, revision: str, replica: int = 0) -> ServerHandle:
         self.next_pid += 1
-        handle = ServerHandle(spec.name, revision, self.next_pid, 20000 + self.next_pid, 1, Path("/dev/null"))
+        handle = ServerHandle(spec.name, revision, self.next_pid, 20000 + self.next_pid, 1, Path("/dev/null"),
+                              replica=replica)
         self.started.append(handle)
         return handle
 
-    def adopt(self, *, endpoint: str, revision: str, pid: int, port: int, start_time: int) -> ServerHandle:
-        return ServerHandle(endpoint, revision, pid, port, start_time, Path("/dev/null"))
+    def adopt(self, *, endpoint: str, revision: str, replica: int = 0, pid: int, port: int,
+              start_time: int) -> ServerHandle:
+        return ServerHandle(endpoint, revision, pid, port, start_time, Path("/dev/null"), replica=replica)
+
+    def memory(self, handle: ServerHandle) -> int | None:
+        return self.rss.get(handle.pid, 100 << 20)
 
     def ready(self, handle: ServerHandle) -> bool:
         return handle.pid in self.ready_pids
@@ -78,6 +87,7 @@ class World:
     store: EngineStore
     ep: EndpointState
     gateway_moved: bool = True  # what the gateway's acknowledgement says
+    demand: dict[str, DemandHistory] = field(default_factory=dict)  # what the gateway's stats say
 
     def tick(self, advance: float = 0.05) -> None:
         self.clock.now += advance
@@ -88,7 +98,12 @@ class World:
 
     def target(self, number: int, spec: ServingSpec = SPEC) -> None:
         self.ep.desired = Admitted("iris", "default", spec, spec_digest(spec))
-        self.ep.target = Target(RevisionRecord("iris", number, spec_digest(spec)), spec)
+        self.ep.take(Target(RevisionRecord("iris", number, spec_digest(spec)), spec), now=self.clock.now)
+
+    @property
+    def failure(self) -> FailureRecord:
+        assert self.ep.latest is not None
+        return self.ep.latest.failure
 
 
 @pytest.fixture
@@ -99,6 +114,7 @@ def world(tmp_path: Path) -> World:
                               startup_timeout=10.0)
     world = World(StepContext(settings, runtime, store, clock), runtime, clock, store, EndpointState("iris", "default"))
     world.ctx.route_applied = lambda _name: world.gateway_moved
+    world.ctx.demand = lambda revision: world.demand.get(revision, DemandHistory())
     world.target(1)
     return world
 
@@ -150,7 +166,7 @@ def test_killed_server_restarts_immediately(world: World) -> None:
     first = serve_first_revision(world)
     world.runtime.exits[first.pid] = ExitInfo(Reason.ProcessExited, "model server was killed by SIGKILL")
     world.tick()
-    assert len(world.runtime.started) == 2 and world.ep.failure.failures == 1
+    assert len(world.runtime.started) == 2 and world.failure.failures == 1
     assert world.reasons()[-2:] == [Reason.ProcessExited, Reason.Restarted]
 
 
@@ -173,12 +189,12 @@ def test_startup_timeout_is_a_failure(world: World) -> None:
     world.tick()
     world.tick(10.1)
     assert world.runtime.signals == [(world.runtime.started[0].pid, signal.SIGTERM)]
-    assert world.ep.failure.reason == Reason.StartupTimeout and Reason.StartupTimeout in world.reasons()
+    assert world.failure.reason == Reason.StartupTimeout and Reason.StartupTimeout in world.reasons()
 
 
 def test_pruned_endpoint_stops_everything(world: World) -> None:
     first = serve_first_revision(world)
-    world.ep.pruned, world.ep.desired, world.ep.target = True, None, None
+    world.ep.pruned, world.ep.desired, world.ep.latest, world.ep.rolled_out = True, None, None, None
     world.tick()
     assert world.runtime.signals == [(first.pid, signal.SIGTERM)] and len(world.runtime.started) == 1
     world.runtime.exits[first.pid] = ExitInfo(Reason.ProcessExited, "exited with code 0")
@@ -224,7 +240,7 @@ def test_serving_revision_is_kept_alive_while_the_new_one_fails(world: World) ->
         world.tick()
         world.runtime.exits[world.runtime.started[-1].pid] = load_failed
         world.tick()
-    assert world.ep.failure.crashlooping(world.ctx.settings.backoff) and world.ep.serving == "iris-predictor-00001"
+    assert world.failure.crashlooping(world.ctx.settings.backoff) and world.ep.serving == "iris-predictor-00001"
     world.runtime.exits[old.pid] = ExitInfo(Reason.ProcessExited, "model server was killed by SIGKILL")
     world.tick()
     restarted = world.runtime.started[-1]
@@ -270,3 +286,102 @@ def test_a_probe_that_recovers_resets_the_count(world: World) -> None:
         world.runtime.hung_pids.discard(server.pid)
         world.tick(period)
     assert world.runtime.signals == []
+
+
+def scaled(**scaling: object) -> ServingSpec:
+    return SPEC.model_copy(update={"scaling": SPEC.scaling.model_copy(update=scaling)})
+
+
+def make_ready(world: World) -> None:
+    for handle in world.runtime.started:
+        world.runtime.ready_pids.add(handle.pid)
+    world.tick()
+
+
+def test_min_replicas_start_that_many_processes(world: World) -> None:
+    world.target(1, scaled(min_replicas=2, max_replicas=3))
+    world.tick()
+    assert [h.replica for h in world.runtime.started] == [0, 1]
+    make_ready(world)
+    assert len(world.ep.servers_of("iris-predictor-00001", phase=Phase.Ready)) == 2
+
+
+def busy(world: World, revision: str, *, concurrency: float, seconds: float) -> DemandHistory:
+    """Gateway demand: `concurrency` requests in flight for `seconds`, sampled every 0.25 s."""
+    history = world.demand.setdefault(revision, DemandHistory())
+    last = history.samples[-1] if history.samples else Sample(world.clock.now, 0, 0)
+    steps = int(seconds / 0.25)
+    for step in range(1, steps + 1):
+        history.add(Sample(last.at + step * 0.25, last.requests + step * concurrency,
+                           last.busy + step * 0.25 * concurrency))
+    return history
+
+
+def test_load_scales_up_then_idle_scales_back_down(world: World) -> None:
+    world.target(1, scaled(min_replicas=1, max_replicas=3, target=2.0, stable_window=4.0, panic_window=1.0))
+    serve_first_revision(world)
+    busy(world, "iris-predictor-00001", concurrency=6, seconds=2)
+    world.clock.now += 2
+    world.tick()
+    assert world.ep.latest is not None and world.ep.latest.scaler.desired == 3
+    assert len(world.runtime.started) == 3 and Reason.Scaled in world.reasons()
+    make_ready(world)
+    busy(world, "iris-predictor-00001", concurrency=0, seconds=10)
+    for _ in range(4):
+        world.tick(5)
+    assert world.ep.latest.scaler.desired == 1
+    assert sum(1 for pid, sig in world.runtime.signals if sig is signal.SIGTERM) == 2
+
+
+def test_min_zero_scales_to_zero_when_idle_and_back_on_waiting_demand(world: World) -> None:
+    world.target(1, scaled(min_replicas=0, stable_window=2.0, panic_window=0.5))
+    first = serve_first_revision(world)
+    assert world.ep.latest is not None and world.ep.latest.scaler.desired == 1  # initial scale 1, like Knative
+    world.tick(2.5)
+    world.tick(1.0)
+    assert world.ep.latest.scaler.desired == 0 and (first.pid, signal.SIGTERM) in world.runtime.signals
+    world.runtime.exits[first.pid] = ExitInfo(Reason.ProcessExited, "exited with code 0")
+    world.tick()
+    assert world.ep.servers == [] and world.ep.split.shares == (("iris-predictor-00001", 100),), "still routable"
+    history = world.demand.setdefault("iris-predictor-00001", DemandHistory())
+    history.add(Sample(world.clock.now, 1, 0.0, waiting=1))
+    world.tick()
+    assert len(world.runtime.started) == 2 and world.ep.latest.scaler.desired == 1
+
+
+def test_canary_splits_then_promotion_retires_the_baseline(world: World) -> None:
+    old = serve_first_revision(world)
+    world.target(2, SPEC.model_copy(update={"storage_uri": "/m2.joblib", "canary_traffic_percent": 20}))
+    world.tick()
+    assert world.ep.split.shares == (("iris-predictor-00001", 100),), "no traffic before the canary is ready"
+    make_ready(world)
+    assert world.ep.split.shares == (("iris-predictor-00002", 20), ("iris-predictor-00001", 80))
+    world.tick(2)
+    assert not [s for s in world.runtime.signals if s[0] == old.pid], "the baseline keeps serving its share"
+    world.target(2, SPEC.model_copy(update={"storage_uri": "/m2.joblib", "canary_traffic_percent": None}))
+    world.tick()
+    assert world.ep.split.shares == (("iris-predictor-00002", 100),)
+    world.tick(0.6)
+    assert (old.pid, signal.SIGTERM) in world.runtime.signals
+    assert len(world.runtime.started) == 2, "promotion does not restart the canary"
+
+
+def test_a_canary_that_never_becomes_ready_gets_no_traffic(world: World) -> None:
+    serve_first_revision(world)
+    world.target(2, SPEC.model_copy(update={"storage_uri": "/bad.joblib", "canary_traffic_percent": 50}))
+    for _ in range(3):
+        world.tick()
+        world.runtime.exits[world.runtime.started[-1].pid] = ExitInfo(Reason.ModelLoadFailed, "bad pickle")
+        world.tick(2)
+    assert world.ep.split.shares == (("iris-predictor-00001", 100),)
+
+
+def test_a_process_over_its_memory_limit_is_killed_and_reported_oom(world: World) -> None:
+    server = serve_first_revision(world)
+    world.runtime.rss[server.pid] = 3 << 30
+    world.tick(0.3)
+    assert (server.pid, signal.SIGKILL) in world.runtime.signals
+    world.runtime.exits[server.pid] = ExitInfo(Reason.ProcessExited, "model server was killed by SIGKILL")
+    world.tick()
+    assert Reason.OOMKilled in world.reasons() and world.failure.reason == Reason.OOMKilled
+    assert "over the 1024Mi memory limit while serving" in world.failure.message

@@ -12,21 +12,6 @@ from neuroscale.gitops.repo import MAIN, Author, GitRepo
 from .conftest import ALICE, SEED, git
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("Jane Doe <jane@example.com>", Author("Jane Doe", "jane@example.com")),
-    ("  jane  ", Author("jane", "jane@localhost")),
-    ("Jane Doe", Author("Jane Doe", "jane.doe@localhost")),
-])
-def test_author_parse(text: str, expected: Author) -> None:
-    assert Author.parse(text) == expected
-
-
-@pytest.mark.parametrize("text", ["", "   ", "a <b", "<x@y>"])
-def test_author_parse_rejects(text: str) -> None:
-    with pytest.raises(InvalidInput):
-        Author.parse(text)
-
-
 def test_init_bare_is_idempotent(repo: GitRepo) -> None:
     first = repo.resolve(MAIN)
     again = GitRepo.init_bare(repo.path, files={"other": b"x"}, author=ALICE, message="again")

@@ -161,18 +161,19 @@ def test_cel_rule_with_variables_and_preconditions() -> None:
     ({"mutate": {"patchStrategicMerge": {}}}, None, "mutate"),
     ({"generate": {"kind": "ConfigMap"}}, None, "generate"),
     ({"verifyImages": [{"imageReferences": ["*"]}]}, None, "verifyImages"),
-    ({}, {"deny": {}}, "deny without conditions"),
+    ({}, {"deny": "always"}, "deny must be a mapping"),
     ({}, {"foreach": [{"list": "request.object.spec.containers", "context": [{"name": "x"}],
-                       "pattern": {"image": "*"}}]}, "validate.foreach with context"),
+                       "pattern": {"image": "*"}}]}, "unknown entry type"),
+    ({}, {"foreach": [{"list": "request.object.spec.containers", "pattern": {"image": "*"},
+                       "context": [{"name": "tags", "apiCall": {"urlPath": "/api/v1/namespaces"}}]}]},
+     "is an API call"),
     ({}, {"foreach": [{"pattern": {"image": "*"}}]}, "without a list"),
     ({}, {"podSecurity": {"level": "baseline"}}, "validate.podSecurity"),
-    ({"context": [{"name": "cm", "configMap": {"name": "x"}}]}, None, "context"),
+    ({"context": [{"name": "regs", "imageRegistry": {"reference": "nginx"}}]}, None, "image registry lookup"),
     ({}, {"cel": {"expressions": [{"expression": "object.spec.("}]}}, "does not compile"),
     ({}, {"pattern": {"metadata": {"+(labels)": {"a": "b"}}}}, "add-if-not-present"),
     ({"preconditions": {"all": [{"key": "{{ request.object.[ }}", "operator": "Equals", "value": "x"}]}}, None,
      "does not parse"),
-    ({}, {"deny": {"conditions": {"any": [{"key": "{{ images.containers }}", "operator": "Equals",
-                                           "value": "x"}]}}}, "context data"),
     ({}, {"deny": {"conditions": {"any": [{"key": "{{ x509_decode(request.object.data) }}", "operator": "Equals",
                                            "value": "x"}]}}}, "function not available"),
     ({}, {"deny": {"conditions": {"any": [{"key": "a", "operator": "Resembles", "value": "b"}]}}}, "operator"),
@@ -256,7 +257,7 @@ def test_unset_variable_is_an_error_not_a_pass() -> None:
                                               "operator": "Equals", "value": "x"}]}))
     [finding] = about_object(findings_for(document))
     assert finding.severity is Severity.ERROR and finding.extra["result"] == "error"
-    assert "not set" in finding.message
+    assert "unknown key 'team'" in finding.message
 
 
 def test_foreach_with_deny_and_element_variables() -> None:
@@ -278,3 +279,25 @@ def test_variables_inside_patterns() -> None:
     same = copy.deepcopy(POD)
     same["metadata"]["labels"]["app"] = "api-1"
     assert not about_object(findings_for(policy(validate=validate), [same, TEAM_A]))
+
+
+def test_repository_configmaps_feed_context_and_exceptions_apply_in_admission() -> None:
+    """`check`/admission: a context ConfigMap is read from the objects checked; a PolicyException exempts."""
+    validate = {"message": "registry {{ images.containers.api.registry }} is not allowed",
+                "deny": {"conditions": {"all": [{"key": "{{ images.containers.api.registry }}",
+                                                  "operator": "AnyNotIn",
+                                                  "value": "{{ settings.data.registries | split(@, ',') }}"}]}}}
+    document = policy(validate=validate, context=[{"name": "settings", "configMap": {
+        "name": "registries", "namespace": "platform"}}])
+    config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "registries", "namespace": "platform"},
+              "data": {"registries": "ghcr.io,registry.corp.example"}}
+    [finding] = about_object(findings_for(document, [POD, TEAM_A, config]))
+    assert finding.message.startswith("validation error: registry docker.io is not allowed")
+    exception = {"apiVersion": "kyverno.io/v2", "kind": "PolicyException",
+                 "metadata": {"name": "api-exempt", "namespace": "team-a"},
+                 "spec": {"exceptions": [{"policyName": "disallow-latest", "ruleNames": ["no-latest"]}],
+                          "match": {"any": [{"resources": {"kinds": ["Pod"], "names": ["api-*"]}}]}}}
+    exempted = admit([POD, TEAM_A, config], policy_documents=[document, exception], include_bundled=False)
+    assert not about_object(exempted)
+    missing = about_object(findings_for(document, [POD, TEAM_A]))
+    assert missing and missing[0].rule == "policy/unevaluable" and "ConfigMap platform/registries" in missing[0].message

@@ -34,14 +34,24 @@ from neuroscale.policy.pattern import PatternUnsupported, match_pattern, scalar_
     ("1Gi", "512Mi-2Gi", True),
     ("1000m", "1", True),
     (True, True, True),
-    ("true", True, True),
+    ("true", True, False),  # a boolean pattern wants a boolean
+    ("1Gi", 1073741824, False),  # an integer pattern does not read quantities
+    ("1073741824", 1073741824, True),
+    (3.0, 3, True),
+    ("1.5", 1.5, True),
+    ("30m", ">=1h", False),  # durations before quantities: 30 minutes, not 30 milli
+    ("45s", "30s-1m", True),
+    ("5m", "30s!-1m", True),
+    ("prod-1", "prod-* & !*-2", True),
+    (0, None, True),  # null patterns accept zero values
+    ("", None, True),
     (False, True, False),
     (5, 5, True),
     ("5", 5, True),
     (None, None, True),
     ("x", None, False),
     (None, "*", False),
-    ({"a": 1}, "*", True),
+    ({"a": 1}, "*", False),  # a list element; a mapping field that holds `*` passes
     ([], "?*", False),
 ])
 def test_scalar_matches(value: Any, pattern: Any, expected: bool) -> None:

@@ -155,12 +155,9 @@ def test_unscored_policy_reports_warn(tmp_path: Path, capsys: pytest.CaptureFixt
         "resources.yaml"], "results": [{"policy": "x", "resources": ["a"], "result": "maybe"}]})), "result"),
     (lambda d: (d / "kyverno-test.yaml").write_text(dump({"policies": ["policy.yaml"], "resources": [
         "resources.yaml"], "checks": [{"match": {}}]})), "checks"),
-    (lambda d: (d / "kyverno-test.yaml").write_text(dump({"policies": ["policy.yaml"], "resources": [
-        "resources.yaml"], "results": [{"policy": "disallow-latest-tag", "rule": "r", "resources": ["mongo"],
-                                        "patchedResources": "patched.yaml", "result": "pass"}]})), "mutate"),
     (lambda d: (d / "kyverno-test.yaml").unlink(), "no kyverno-test.yaml"),
-    (lambda d: (d / "values.yaml").write_text(dump({**VALUES, "globalValues": {"request.operation": "UPDATE"}})),
-     "globalValues"),
+    (lambda d: (d / "values.yaml").write_text(dump({**VALUES, "subresources": [{"subresource": {}}]})),
+     "subresources"),
 ])
 def test_unrunnable_suites_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], setup: Any,
                                   fragment: str) -> None:
@@ -169,6 +166,19 @@ def test_unrunnable_suites_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[
     code, report = run(suite, capsys)
     assert code == 2
     assert any(fragment in error for error in report["errors"]), report["errors"]
+
+
+def test_mutate_expectations_are_skipped_never_passed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    suite = write_suite(tmp_path / "mutate")
+    (suite / "kyverno-test.yaml").write_text(dump({
+        "policies": ["policy.yaml"], "resources": ["resources.yaml"],
+        "results": [RESULTS[0], {"policy": "disallow-latest-tag", "rule": "r", "resources": ["mongo"],
+                                 "patchedResources": "patched.yaml", "result": "pass"}]}))
+    code, report = run(suite, capsys)
+    assert code == 2
+    skipped = [r for r in report["results"] if r["actual"] == "not evaluated"]
+    assert len(skipped) == 1 and not skipped[0]["ok"] and "mutate" in skipped[0]["skipped"]
+    assert report["skipped"] == 1
 
 
 def test_unevaluable_policy_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

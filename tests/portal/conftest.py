@@ -1,19 +1,35 @@
-"""One real portal process (`python -m neuroscale.portal`) over a fresh platform home, shared by the portal tests."""
+"""One real portal process (`python -m neuroscale.portal`) over a fresh platform home, shared by the portal tests.
+
+Clients sign in the ways people do: `client` with the home's admin token as a
+bearer token (the REST API), `session` with a one-time login link and the
+session's CSRF token (the pages, as a browser would submit them).
+"""
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from neuroscale.home import Home
 from neuroscale.services.context import PlatformContext
+from neuroscale.identity.local_admin import read_secret
+from neuroscale.services.identity import actor_for_token, add_user, issue_login_link, parse_role, remove_user
+from neuroscale.services.review import set_required_approvals
 from tests.conftest import free_port, running
+
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 @dataclass(frozen=True)
@@ -21,6 +37,10 @@ class Portal:
     url: str
     home: Home
     model: Path
+
+    @property
+    def admin_token(self) -> str:
+        return self.home.admin_token_file.read_text().strip()
 
     def spec(self, name: str, /, **overrides: Any) -> dict[str, Any]:
         """A valid endpoint body for `name`, serving the iris model."""
@@ -35,11 +55,42 @@ class Portal:
         with PlatformContext.open(self.home) as ctx:
             return sorted(ctx.repo.branches()), sorted(pull.number for pull in ctx.provider.list())
 
+    def login_link(self, token: str | None = None) -> str:
+        """A one-time login link for the token's owner (default: the admin), as `neuroscale login-link` prints."""
+        with PlatformContext.open(self.home) as ctx:
+            secret = issue_login_link(ctx, actor=actor_for_token(ctx, token or self.admin_token))
+        return f"{self.url}/login?token={secret}"
+
+    def add_user(self, name: str, role: str) -> str:
+        """Add a user as the admin; returns their personal token."""
+        with PlatformContext.open(self.home) as ctx:
+            _, token = add_user(ctx, name, parse_role(role), actor=actor_for_token(ctx, self.admin_token))
+        return token
+
+    def remove_user(self, name: str) -> None:
+        with PlatformContext.open(self.home) as ctx:
+            remove_user(ctx, name, actor=actor_for_token(ctx, self.admin_token))
+
+    def bearer(self, token: str | None = None) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30.0, follow_redirects=False,
+                            headers={"Authorization": f"Bearer {token or self.admin_token}"})
+
+    def signed_in(self, token: str | None = None) -> httpx.Client:
+        """A browser-like client: session cookie from a login link; changes carry Origin and the CSRF token."""
+        http = httpx.Client(base_url=self.url, timeout=30.0, follow_redirects=False)
+        landing = http.get(self.login_link(token))
+        assert landing.status_code == 200 and "ns_session" in http.cookies, landing.text
+        csrf = _CSRF.search(http.get("/new").text)
+        assert csrf, "the form carries no CSRF token"
+        http.headers.update({"Origin": self.url, "X-CSRF-Token": csrf.group(1)})
+        return http
+
 
 @pytest.fixture(scope="session")
 def portal(tmp_path_factory: pytest.TempPathFactory, iris_model: Path) -> Iterator[Portal]:
     home = Home(tmp_path_factory.mktemp("portal-home"))
-    PlatformContext.open(home, create=True).close()
+    with PlatformContext.open(home, create=True) as ctx:  # tests that add users must not change the review rule
+        set_required_approvals(ctx, 0, actor=actor_for_token(ctx, read_secret(home.admin_token_file) or ""))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     argv = [sys.executable, "-m", "neuroscale.portal", "--home", str(home.root), "--port", str(port)]
@@ -49,5 +100,47 @@ def portal(tmp_path_factory: pytest.TempPathFactory, iris_model: Path) -> Iterat
 
 @pytest.fixture()
 def client(portal: Portal) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=portal.url, timeout=30.0, follow_redirects=False) as http:
+    """The REST API with the admin's bearer token."""
+    with portal.bearer() as http:
         yield http
+
+
+@pytest.fixture()
+def session(portal: Portal) -> Iterator[httpx.Client]:
+    """The pages, signed in as the admin through a login link."""
+    http = portal.signed_in()
+    try:
+        yield http
+    finally:
+        http.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian chromium driven by Playwright."""
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@contextmanager
+def signed_in_page(browser: Browser, portal: Portal, token: str | None = None) -> Iterator[Page]:
+    """A fresh browser context with one page, signed in to the portal; closed afterwards."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    sign_in(page, portal, token)
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+def sign_in(page: Page, portal: Portal, token: str | None = None) -> None:
+    """Open a one-time login link, as a person does after `neuroscale up`, and land on the portal."""
+    page.goto(portal.login_link(token))
+    expect(page).to_have_url(f"{portal.url}/endpoints")
+    expect(page.locator("#signed-in-as")).to_be_visible()

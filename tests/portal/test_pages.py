@@ -22,8 +22,8 @@ def _input_tag(page: str, key: str) -> str:
     return match.group(0)
 
 
-def test_form_is_generated_from_the_field_table(client: httpx.Client) -> None:
-    page = client.get("/new").text
+def test_form_is_generated_from_the_field_table(session: httpx.Client) -> None:
+    page = session.get("/new").text
     for field in FIELDS:
         tag = _input_tag(page, field.key)
         assert f'<label for="{field.key}">{field.title}' in page
@@ -46,11 +46,11 @@ def test_form_is_generated_from_the_field_table(client: httpx.Client) -> None:
     ("cpuRequest", "1e-1000000000", "smaller than 1n"),
     ("memoryLimit", "١٠٠Mi", "not a Kubernetes quantity"),
 ])
-def test_bad_form_value_is_shown_next_to_its_field_and_keeps_the_input(client: httpx.Client, portal: Portal,
+def test_bad_form_value_is_shown_next_to_its_field_and_keeps_the_input(session: httpx.Client, portal: Portal,
                                                                        field: str, value: str, problem: str) -> None:
     before = portal.git_state()
     values = {**portal.spec("form-bad", **{field: value}), "owner": "team-keep"}
-    response = client.post("/new", data=values)
+    response = session.post("/new", data=values)
     assert response.status_code == 422
     page = response.text
     assert 'class="field invalid"' in page and f'id="{field}-error"' in page
@@ -60,19 +60,20 @@ def test_bad_form_value_is_shown_next_to_its_field_and_keeps_the_input(client: h
     assert portal.git_state() == before
 
 
-def test_form_submission_redirects_to_the_pull_request_page(client: httpx.Client, portal: Portal) -> None:
-    response = client.post("/new", data=portal.spec("form-good"))
+def test_form_submission_redirects_to_the_pull_request_page(session: httpx.Client, portal: Portal) -> None:
+    response = session.post("/new", data=portal.spec("form-good"))
     assert response.status_code == 303
     location = response.headers["location"]
     assert re.fullmatch(r"/pulls/\d+", location)
-    page = client.get(location).text
+    page = session.get(location).text
     assert "Create endpoint form-good" in page and "endpoint/form-good" in page
     assert 'data-check="manifest-parses" data-status="pass"' in page
     assert "apps/form-good/inference-service.yaml" in page
-    assert location in client.get("/pulls").text
+    assert location in session.get("/pulls").text
 
 
-def test_endpoint_and_event_pages_show_engine_status(client: httpx.Client, portal: Portal) -> None:
+def test_endpoint_and_event_pages_show_engine_status(client: httpx.Client, session: httpx.Client,
+                                                    portal: Portal) -> None:
     conditions = (
         false(ConditionType.Ready, "ModelLoadFailed", "model file is corrupted"),
         false(ConditionType.PredictorReady, "ModelLoadFailed", "model file is corrupted"),
@@ -86,31 +87,32 @@ def test_endpoint_and_event_pages_show_engine_status(client: httpx.Client, porta
         store.save_status(status)
         store.record_event(Event(time="2026-01-02T03:04:05+00:00", endpoint="seen-status", type=EventType.Warning,
                                  reason="ModelLoadFailed", message="model file is corrupted"))
-    page = client.get("/endpoints").text
+    page = session.get("/endpoints").text
     card = page[page.index('id="ep-seen-status"'):]
     for expected in ("Degraded", "OutOfSync", "http://seen-status.default.localhost:8080",
                      "seen-status-predictor-00001", "ModelLoadFailed", "model file is corrupted", "RouteReady"):
         assert expected in card, expected
     assert 'data-condition="IngressReady"' in card
-    events = client.get("/events", params={"endpoint": "seen-status"}).text
+    events = session.get("/events", params={"endpoint": "seen-status"}).text
     assert "ModelLoadFailed" in events and "model file is corrupted" in events
     api = client.get("/api/endpoints/seen-status").json()
     assert api["onMain"] is False and api["status"]["health"] == "Degraded"
     assert api["status"]["conditions"][2]["lastTransition"] == ""
 
 
-def test_unknown_page_is_an_html_404(client: httpx.Client) -> None:
-    response = client.get("/no-such-page")
+def test_unknown_page_is_an_html_404(session: httpx.Client) -> None:
+    response = session.get("/no-such-page")
     assert response.status_code == 404 and response.headers["content-type"].startswith("text/html")
     assert "nothing at GET /no-such-page" in response.text
 
 
-def test_failing_checks_disable_merge_and_explain_each_failure(client: httpx.Client, portal: Portal) -> None:
+def test_failing_checks_disable_merge_and_explain_each_failure(client: httpx.Client, session: httpx.Client,
+                                                              portal: Portal) -> None:
     created = client.post("/api/endpoints", json=portal.spec("page-ftp", storageUri="ftp://models/iris.joblib"))
     number = created.json()["number"]
     failing = [c for c in created.json()["checks"] if c["status"] != "pass"]
     assert failing
-    page = client.get(f"/pulls/{number}").text
+    page = session.get(f"/pulls/{number}").text
     button = re.search(r'<button[^>]*id="merge-button"[^>]*>', page)
     assert button and "disabled" in button.group(0)
     assert "Merging is blocked" in page
@@ -123,39 +125,40 @@ def test_failing_checks_disable_merge_and_explain_each_failure(client: httpx.Cli
                 assert unescape(finding["fix"]) in unescape(page)
             if finding.get("fieldPath"):
                 assert finding["fieldPath"] in page
-    refused = client.post(f"/pulls/{number}/merge")
+    refused = session.post(f"/pulls/{number}/merge")
     assert refused.status_code == 409 and 'id="action-error"' in refused.text
     assert client.get(f"/api/pulls/{number}").json()["state"] == "open"
 
     assert 'href="/endpoints/page-ftp/edit"' in page
-    form = client.get("/endpoints/page-ftp/edit").text
+    form = session.get("/endpoints/page-ftp/edit").text
     assert 'value="ftp://models/iris.joblib"' in _input_tag(form, "storageUri")
-    fixed = client.post("/endpoints/page-ftp/edit", data=portal.spec("page-ftp"))
+    fixed = session.post("/endpoints/page-ftp/edit", data=portal.spec("page-ftp"))
     assert fixed.headers["location"] == f"/pulls/{number}"
     resubmitted = client.get(f"/api/pulls/{number}").json()
     assert resubmitted["checksPassed"] is True and resubmitted["action"] == "create"
 
 
-def test_edit_and_delete_from_the_pages_open_pull_requests(client: httpx.Client, portal: Portal) -> None:
+def test_edit_and_delete_from_the_pages_open_pull_requests(client: httpx.Client, session: httpx.Client,
+                                                           portal: Portal) -> None:
     created = client.post("/api/endpoints", json=portal.spec("page-edit", memoryLimit="768Mi")).json()
     merged = client.post(f"/api/pulls/{created['number']}/merge")
     assert merged.status_code == 200, merged.text
 
-    again = client.post("/new", data=portal.spec("page-edit"))
+    again = session.post("/new", data=portal.spec("page-edit"))
     assert again.status_code == 409 and "already exists on main" in unescape(again.text)
     assert 'value="page-edit"' in _input_tag(again.text, "name")
 
-    form = client.get("/endpoints/page-edit/edit").text
+    form = session.get("/endpoints/page-edit/edit").text
     assert "readonly" in _input_tag(form, "name") and 'value="768Mi"' in _input_tag(form, "memoryLimit")
     values = {**portal.spec("page-edit"), "memoryLimit": "1Gi"}
-    edited = client.post("/endpoints/page-edit/edit", data=values)
+    edited = session.post("/endpoints/page-edit/edit", data=values)
     assert edited.status_code == 303
     update = client.get(f"/api{edited.headers['location']}").json()
     assert update["action"] == "update" and 'memory: "1Gi"' in update["files"][0]["content"]
 
-    refused = client.post("/endpoints/page-edit/delete")
+    refused = session.post("/endpoints/page-edit/delete")
     assert refused.status_code == 409 and "is open for endpoint page-edit" in unescape(refused.text)
-    assert client.post(f"/pulls/{update['number']}/close").status_code == 303
-    deleted = client.post("/endpoints/page-edit/delete")
+    assert session.post(f"/pulls/{update['number']}/close").status_code == 303
+    deleted = session.post("/endpoints/page-edit/delete")
     assert deleted.status_code == 303
     assert client.get(f"/api{deleted.headers['location']}").json()["action"] == "delete"

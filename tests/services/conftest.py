@@ -12,9 +12,13 @@ import pytest
 from neuroscale.gitops.repo import Author
 from neuroscale.home import Home
 from neuroscale.services.context import PlatformContext
+from neuroscale.services.identity import Actor, Role
 from neuroscale.spec.endpoint import EndpointSpec
 
-ALICE = Author("Alice", "alice@example.com")
+#: Who the use cases act as (the only user of a fresh home is its admin, so no approvals are needed).
+ALICE = Actor("alice", Role.admin, "alice@example.com")
+#: A git author for commits made straight on the repository.
+GIT_AUTHOR = Author("Alice", "alice@example.com")
 BASE_INPUT: dict[str, Any] = {"name": "demo-iris", "owner": "team-ml", "costCenter": "cc-1234",
                               "storageUri": "file:///models/iris/model.joblib"}
 

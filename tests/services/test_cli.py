@@ -15,7 +15,7 @@ from neuroscale.spec.fields import FIELDS
 from .test_endpoints import MISSING_COST_CENTER, NOT_ISVC
 
 CREATE = ["endpoint", "create", "--name", "demo-iris", "--owner", "team-ml", "--cost-center", "cc-1234",
-          "--storage-uri", "file:///models/iris.joblib", "--author", "Alice <alice@example.com>"]
+          "--storage-uri", "file:///models/iris.joblib"]
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def test_every_field_is_an_option(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0
     for field in FIELDS:
         assert field.cli_flag in out
-    assert "--from-file" in out and "--author" in out
+    assert "--from-file" in out and "--author" not in out  # the author is who signed in
 
 
 def test_golden_path(home: Home, capsys: pytest.CaptureFixture[str]) -> None:
@@ -53,12 +53,12 @@ def test_golden_path(home: Home, capsys: pytest.CaptureFixture[str]) -> None:
 
     code, out, _ = run(capsys, "pr", "list", "-o", "json")
     listed = json.loads(out)
-    assert code == 0 and [(p["number"], p["state"], p["author"]) for p in listed] == [(1, "open", "Alice")]
+    assert code == 0 and [(p["number"], p["state"], p["author"]) for p in listed] == [(1, "open", "admin")]
 
     code, out, _ = run(capsys, "pr", "show", "1", "-o", "yaml")
     assert code == 0 and "checks_passed: true" in out
 
-    code, out, _ = run(capsys, "pr", "merge", "1", "--author", "Bob")
+    code, out, _ = run(capsys, "pr", "merge", "1")
     assert code == 0 and "(merged)" in out
 
     code, out, _ = run(capsys, "endpoint", "list", "-o", "json")
@@ -89,7 +89,7 @@ def test_failing_checks_show_fixes_and_block_merge(home: Home, tmp_path: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     manifest = tmp_path / "isvc.yaml"
     manifest.write_text(MISSING_COST_CENTER)
-    code, out, _ = run(capsys, "endpoint", "create", "--from-file", str(manifest), "--author", "Al")
+    code, out, _ = run(capsys, "endpoint", "create", "--from-file", str(manifest))
     assert code == 0 and "✗ policies" in out and "metadata.labels.cost-center" in out and "fix:" in out
     code, _, err = run(capsys, "pr", "merge", "1")
     assert code == 1 and "cannot merge" in err and "cost-center" in err and "Traceback" not in err
@@ -140,13 +140,22 @@ def test_commands_on_a_missing_home_say_how_to_start(home: Home, capsys: pytest.
     assert run(capsys, "pr", "show", "abc")[0] == 2
 
 
-def test_default_author_from_git_config(home: Home, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_author_is_the_signed_in_user_not_the_os_or_git_user(
+        home: Home, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "gitconfig"
     config.write_text("[user]\n\tname = Grace Hopper\n\temail = grace@example.com\n")
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
-    code, out, _ = run(capsys, *CREATE[:-2], "-o", "json")
-    assert code == 0 and json.loads(out)["author"] == "Grace Hopper"
+    code, out, _ = run(capsys, *CREATE, "-o", "json")
+    assert code == 0 and json.loads(out)["author"] == "admin"  # the home's admin credential, picked up by itself
+
+    code, out, err = run(capsys, "user", "add", "grace", "--role", "author", "--email", "grace@navy.mil")
+    assert code == 0, err
+    monkeypatch.setenv("NEUROSCALE_TOKEN", out.strip())
+    code, out, _ = run(capsys, *CREATE[:-2], "--name", "grace-model", "--storage-uri", "file:///m.joblib", "-o", "json")
+    assert code == 0 and json.loads(out)["author"] == "grace"
+    with PlatformContext.open(home) as ctx:
+        head = ctx.provider.get(2).head_sha
+        assert "grace <grace@navy.mil>" in ctx.repo._git("log", "-1", "--format=%an <%ae>", head)
 
 
 def test_update_from_file_must_name_the_same_endpoint(home: Home, tmp_path: Path,

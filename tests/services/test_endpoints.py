@@ -47,14 +47,14 @@ def test_open_creates_home_once(home: Home) -> None:
 
 def test_golden_path_create_check_merge(ctx: PlatformContext) -> None:
     spec = make_spec()
-    pr = create_endpoint(ctx, spec, author=ALICE)
+    pr = create_endpoint(ctx, spec, actor=ALICE)
     assert (pr.number, pr.branch, pr.state, pr.action, pr.endpoint) == (1, "endpoint/demo-iris", "open", "create",
                                                                         "demo-iris")
     assert [(c.name, c.status) for c in pr.checks] == [(CHECK_MANIFEST, "pass"), (CHECK_POLICIES, "pass")]
     assert ctx.repo.read_files(pr.head_sha, MANIFEST) == {MANIFEST: render(spec).encode()}
     assert list_endpoints_on_main(ctx) == [], "nothing reaches main before the merge"
 
-    merged = merge_pull_request(ctx, pr.number, author=ALICE)
+    merged = merge_pull_request(ctx, pr.number, actor=ALICE)
     assert merged.state == "merged" and merged.merged_sha == ctx.repo.resolve("main")
     assert ctx.repo.read_files("main", MANIFEST) == {MANIFEST: render(spec).encode()}
     assert list_endpoints_on_main(ctx) == [spec]
@@ -63,8 +63,8 @@ def test_golden_path_create_check_merge(ctx: PlatformContext) -> None:
 
 
 def test_create_twice_updates_the_open_pull_request(ctx: PlatformContext) -> None:
-    first = create_endpoint(ctx, make_spec(), author=ALICE)
-    second = create_endpoint(ctx, make_spec(cpuLimit="2"), author=ALICE)
+    first = create_endpoint(ctx, make_spec(), actor=ALICE)
+    second = create_endpoint(ctx, make_spec(cpuLimit="2"), actor=ALICE)
     assert second.number == first.number and second.head_sha != first.head_sha
     assert len(list_pull_requests(ctx)) == 1 and ctx.repo.branches() == ["endpoint/demo-iris", "main"]
     assert b'cpu: "2"' in ctx.repo.read_files(second.head_sha, MANIFEST)[MANIFEST]
@@ -73,39 +73,39 @@ def test_create_twice_updates_the_open_pull_request(ctx: PlatformContext) -> Non
 
 
 def test_create_existing_endpoint_is_a_conflict(ctx: PlatformContext) -> None:
-    merge_pull_request(ctx, create_endpoint(ctx, make_spec(), author=ALICE).number, author=ALICE)
+    merge_pull_request(ctx, create_endpoint(ctx, make_spec(), actor=ALICE).number, actor=ALICE)
     before = snapshot(ctx)
     with pytest.raises(Conflict) as caught:
-        create_endpoint(ctx, make_spec(cpuLimit="2"), author=ALICE)
+        create_endpoint(ctx, make_spec(cpuLimit="2"), actor=ALICE)
     assert "endpoint update demo-iris" in caught.value.fix
     assert snapshot(ctx) == before
 
 
 def test_update_and_delete_go_through_pull_requests(ctx: PlatformContext) -> None:
     with pytest.raises(NotFound):
-        update_endpoint(ctx, make_spec(), author=ALICE)
+        update_endpoint(ctx, make_spec(), actor=ALICE)
     with pytest.raises(NotFound):
-        delete_endpoint(ctx, "demo-iris", author=ALICE)
-    merge_pull_request(ctx, create_endpoint(ctx, make_spec(), author=ALICE).number, author=ALICE)
+        delete_endpoint(ctx, "demo-iris", actor=ALICE)
+    merge_pull_request(ctx, create_endpoint(ctx, make_spec(), actor=ALICE).number, actor=ALICE)
 
-    update = update_endpoint(ctx, make_spec(memoryLimit="2Gi"), author=ALICE)
+    update = update_endpoint(ctx, make_spec(memoryLimit="2Gi"), actor=ALICE)
     assert (update.action, update.title, update.checks_passed) == ("update", "Update endpoint demo-iris", True)
     assert list_endpoints_on_main(ctx)[0].memory_limit == "1Gi", "main unchanged until merged"
     with pytest.raises(Conflict):
-        delete_endpoint(ctx, "demo-iris", author=ALICE)
-    merge_pull_request(ctx, update.number, author=ALICE)
+        delete_endpoint(ctx, "demo-iris", actor=ALICE)
+    merge_pull_request(ctx, update.number, actor=ALICE)
     assert list_endpoints_on_main(ctx)[0].memory_limit == "2Gi"
 
-    delete = delete_endpoint(ctx, "demo-iris", author=ALICE)
+    delete = delete_endpoint(ctx, "demo-iris", actor=ALICE)
     assert delete.action == "delete" and delete.checks_passed
     assert ctx.repo.read_files(delete.head_sha, "apps/demo-iris/") == {}
-    merge_pull_request(ctx, delete.number, author=ALICE)
+    merge_pull_request(ctx, delete.number, actor=ALICE)
     assert list_endpoints_on_main(ctx) == [] and ctx.repo.read_files("main", "apps/") == {"apps/.gitkeep": b""}
 
 
 def test_update_while_create_is_open_updates_that_pull_request(ctx: PlatformContext) -> None:
-    pr = create_endpoint(ctx, make_spec(), author=ALICE)
-    again = update_endpoint(ctx, make_spec(minReplicas=2, maxReplicas=3), author=ALICE)
+    pr = create_endpoint(ctx, make_spec(), actor=ALICE)
+    again = update_endpoint(ctx, make_spec(minReplicas=2, maxReplicas=3), actor=ALICE)
     assert again.number == pr.number and again.action == "create"
 
 
@@ -145,7 +145,7 @@ spec:
     (NO_RESOURCES, {CHECK_POLICIES}, "spec.predictor.model.resources"),
 ])
 def test_merge_refused_while_checks_fail(ctx: PlatformContext, text: str, failing: set[str], field: str) -> None:
-    pr = create_endpoint(ctx, RawManifest.parse(text), author=ALICE)
+    pr = create_endpoint(ctx, RawManifest.parse(text), actor=ALICE)
     assert ctx.repo.read_files(pr.head_sha, MANIFEST) == {MANIFEST: text.encode()}, "committed as written"
     assert {c.name for c in pr.failing_checks} == failing
     policy = next(c for c in pr.checks if c.name == CHECK_POLICIES)
@@ -153,19 +153,19 @@ def test_merge_refused_while_checks_fail(ctx: PlatformContext, text: str, failin
                for f in policy.findings), policy.findings
     main = ctx.repo.resolve("main")
     with pytest.raises(Conflict) as caught:
-        merge_pull_request(ctx, pr.number, author=ALICE)
+        merge_pull_request(ctx, pr.number, actor=ALICE)
     assert all(name in caught.value.message for name in failing)
     assert field.split(".")[-1] in caught.value.fix
     assert ctx.repo.resolve("main") == main and get_pull_request(ctx, pr.number).state == "open"
 
-    fixed = create_endpoint(ctx, make_spec(), author=ALICE)
+    fixed = create_endpoint(ctx, make_spec(), actor=ALICE)
     assert fixed.number == pr.number and fixed.checks_passed
-    assert merge_pull_request(ctx, pr.number, author=ALICE).state == "merged"
+    assert merge_pull_request(ctx, pr.number, actor=ALICE).state == "merged"
 
 
 def test_close_deletes_the_branch(ctx: PlatformContext) -> None:
-    pr = create_endpoint(ctx, make_spec(), author=ALICE)
-    closed = close_pull_request(ctx, pr.number)
+    pr = create_endpoint(ctx, make_spec(), actor=ALICE)
+    closed = close_pull_request(ctx, pr.number, actor=ALICE)
     assert closed.state == "closed" and ctx.repo.branches() == ["main"]
     assert [p.number for p in list_pull_requests(ctx, state="closed")] == [pr.number]
     assert list_pull_requests(ctx, state="open") == []
@@ -174,10 +174,10 @@ def test_close_deletes_the_branch(ctx: PlatformContext) -> None:
 
 
 def test_merge_conflicts_when_main_moved(ctx: PlatformContext, tmp_path: Path) -> None:
-    pr = create_endpoint(ctx, make_spec(), author=ALICE)
+    pr = create_endpoint(ctx, make_spec(), actor=ALICE)
     pushed = push_to_main(ctx, {MANIFEST: render(make_spec(cpuLimit="3"))}, work=tmp_path / "clone")
     with pytest.raises(Conflict) as caught:
-        merge_pull_request(ctx, pr.number, author=ALICE)
+        merge_pull_request(ctx, pr.number, actor=ALICE)
     assert MANIFEST in caught.value.message and "close" in caught.value.fix
     assert ctx.repo.resolve("main") == pushed
     assert get_pull_request(ctx, pr.number).state == "open"
@@ -191,12 +191,12 @@ def test_plain_git_push_to_main_is_seen(ctx: PlatformContext, tmp_path: Path) ->
     broken = [e for e in manifests_on_main(ctx) if e.spec is None]
     assert [e.path for e in broken] == ["apps/broken/inference-service.yaml"] and "InferenceService" in broken[0].error
     with pytest.raises(Conflict):
-        create_endpoint(ctx, spec, author=ALICE)
-    assert update_endpoint(ctx, make_spec(name="pushed", cpuLimit="2"), author=ALICE).checks_passed
+        create_endpoint(ctx, spec, actor=ALICE)
+    assert update_endpoint(ctx, make_spec(name="pushed", cpuLimit="2"), actor=ALICE).checks_passed
 
 
 def test_commit_pushed_to_the_branch_is_followed_and_checked(ctx: PlatformContext, tmp_path: Path) -> None:
-    pr = create_endpoint(ctx, make_spec(), author=ALICE)
+    pr = create_endpoint(ctx, make_spec(), actor=ALICE)
     work = tmp_path / "clone"
     git("clone", "--quiet", "--branch", pr.branch, str(ctx.repo.path), str(work), cwd=tmp_path)
     (work / MANIFEST).write_text("kind: NotAnIsvc\n")
@@ -209,7 +209,7 @@ def test_commit_pushed_to_the_branch_is_followed_and_checked(ctx: PlatformContex
     assert followed.head_sha == git("rev-parse", "HEAD", cwd=work)
     assert {c.name for c in followed.failing_checks} >= {CHECK_MANIFEST}
     with pytest.raises(Conflict):
-        merge_pull_request(ctx, pr.number, author=ALICE)
+        merge_pull_request(ctx, pr.number, actor=ALICE)
 
 
 def test_concurrent_proposals_get_sequential_numbers(home: Home) -> None:
@@ -219,7 +219,7 @@ def test_concurrent_proposals_get_sequential_numbers(home: Home) -> None:
     def propose(name: str) -> None:
         try:
             with PlatformContext.open(home) as own:
-                create_endpoint(own, make_spec(name=name), author=ALICE)
+                create_endpoint(own, make_spec(name=name), actor=ALICE)
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
@@ -248,7 +248,7 @@ ISVC = "apiVersion: serving.kserve.io/v1beta1\nkind: InferenceService\nmetadata:
 def test_invalid_spec_leaves_nothing_behind(ctx: PlatformContext, data: dict[str, object]) -> None:
     before = snapshot(ctx)
     with pytest.raises(InvalidInput):
-        create_endpoint(ctx, EndpointSpec.from_input({**BASE_INPUT, **data}), author=ALICE)
+        create_endpoint(ctx, EndpointSpec.from_input({**BASE_INPUT, **data}), actor=ALICE)
     assert snapshot(ctx) == before
 
 
@@ -260,7 +260,7 @@ def test_invalid_spec_leaves_nothing_behind(ctx: PlatformContext, data: dict[str
 def test_yaml_that_is_not_a_usable_inference_service_leaves_nothing(ctx: PlatformContext, text: str) -> None:
     before = snapshot(ctx)
     with pytest.raises(InvalidInput):
-        create_endpoint(ctx, RawManifest.parse(text, where="file.yaml"), author=ALICE)
+        create_endpoint(ctx, RawManifest.parse(text, where="file.yaml"), actor=ALICE)
     assert snapshot(ctx) == before
 
 
@@ -268,7 +268,7 @@ def test_yaml_that_is_not_a_usable_inference_service_leaves_nothing(ctx: Platfor
 def test_invalid_names_elsewhere(ctx: PlatformContext, name: str) -> None:
     before = snapshot(ctx)
     with pytest.raises(InvalidInput):
-        delete_endpoint(ctx, name, author=ALICE)
+        delete_endpoint(ctx, name, actor=ALICE)
     with pytest.raises(InvalidInput):
         current_spec(ctx, name)
     assert snapshot(ctx) == before
@@ -278,5 +278,5 @@ def test_failed_insert_after_push_removes_the_branch(ctx: PlatformContext) -> No
     before = snapshot(ctx)
     ctx.db.execute("CREATE TEMP TRIGGER boom BEFORE INSERT ON pull_requests BEGIN SELECT RAISE(ABORT, 'no'); END")
     with pytest.raises(Exception, match="no"):
-        create_endpoint(ctx, make_spec(), author=ALICE)
+        create_endpoint(ctx, make_spec(), actor=ALICE)
     assert snapshot(ctx) == before

@@ -15,7 +15,7 @@ from neuroscale.services.pr_checks import (
 )
 from neuroscale.spec.manifest import manifest_path, render
 
-from .conftest import ALICE, make_spec
+from .conftest import GIT_AUTHOR, make_spec
 
 GOOD = render(make_spec()).encode()
 PATH = manifest_path("demo-iris")
@@ -57,12 +57,12 @@ def test_describe_failures_lists_errors_with_fixes() -> None:
 def test_run_checks_only_looks_at_changed_manifests(ctx: PlatformContext) -> None:
     base = ctx.repo.resolve("main") or ""
     head = ctx.repo.commit(branch="b", files={PATH: GOOD, "apps/demo-iris/notes.md": b"not yaml",
-                                              "docs/x.yaml": b"kind: [broken"}, message="m", author=ALICE)
+                                              "docs/x.yaml": b"kind: [broken"}, message="m", author=GIT_AUTHOR)
     assert [(c.name, c.status) for c in run_checks(ctx.repo, base=base, head=head)] == [
         (CHECK_MANIFEST, "pass"), (CHECK_POLICIES, "pass")]
-    bad = ctx.repo.commit(branch="b", files={manifest_path("x"): b"kind: [broken"}, message="m", author=ALICE)
+    bad = ctx.repo.commit(branch="b", files={manifest_path("x"): b"kind: [broken"}, message="m", author=GIT_AUTHOR)
     results = {c.name: c for c in run_checks(ctx.repo, base=base, head=bad)}
     assert results[CHECK_MANIFEST].status == "fail"
     assert {f["file"] for f in results[CHECK_MANIFEST].findings} == {manifest_path("x")}
-    gone = ctx.repo.commit(branch="b", files={PATH: None, manifest_path("x"): None}, message="m", author=ALICE)
+    gone = ctx.repo.commit(branch="b", files={PATH: None, manifest_path("x"): None}, message="m", author=GIT_AUTHOR)
     assert all(c.passed and not c.findings for c in run_checks(ctx.repo, base=base, head=gone))

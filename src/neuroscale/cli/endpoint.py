@@ -19,7 +19,7 @@ from typing import Any
 import typer
 
 from neuroscale.cli.output import OUTPUT_OPTION, OutputFormat, emit, simple_table
-from neuroscale.cli.pr import AUTHOR_OPTION, HOME_OPTION, REMOTE_OPTION, author_from, emit_pr, open_platform
+from neuroscale.cli.pr import HOME_OPTION, REMOTE_OPTION, emit_pr, open_platform
 from neuroscale.errors import InvalidInput
 from neuroscale.services.endpoints import (
     EndpointChange,
@@ -28,8 +28,10 @@ from neuroscale.services.endpoints import (
     current_values,
     delete_endpoint,
     manifests_on_main,
+    rollback_endpoint,
     update_endpoint,
 )
+from neuroscale.services.identity import cli_actor
 from neuroscale.services.pulls import list_pull_requests
 from neuroscale.spec.endpoint import EndpointSpec
 from neuroscale.spec.fields import FIELDS, FIELDS_BY_ATTR
@@ -83,18 +85,17 @@ def _read_manifest(path: Path, given: dict[str, Any]) -> RawManifest:
     return RawManifest.parse(text, where=str(path))
 
 
-def _create(*, from_file: Path | None = FROM_FILE_OPTION, author: str | None = AUTHOR_OPTION,
-            home: str | None = HOME_OPTION, remote: str | None = REMOTE_OPTION, output: OutputFormat = OUTPUT_OPTION, **fields: Any) -> None:
+def _create(*, from_file: Path | None = FROM_FILE_OPTION, home: str | None = HOME_OPTION, remote: str | None = REMOTE_OPTION, output: OutputFormat = OUTPUT_OPTION, **fields: Any) -> None:
     """Propose a new endpoint: commits its InferenceService on branch endpoint/<name> and opens a pull request."""
     given = _given(fields)
     change: EndpointChange = (_read_manifest(from_file, given) if from_file
                               else EndpointSpec.from_input(given, where="endpoint"))
     with open_platform(home, create=True, remote=remote) as ctx:
-        emit_pr(create_endpoint(ctx, change, author=author_from(author)), output)
+        emit_pr(ctx, create_endpoint(ctx, change, actor=cli_actor(ctx)), output)
 
 
 def _update(name: str = typer.Argument(..., help="Endpoint to change."), *, from_file: Path | None = FROM_FILE_OPTION,
-            author: str | None = AUTHOR_OPTION, home: str | None = HOME_OPTION, remote: str | None = REMOTE_OPTION,
+            home: str | None = HOME_OPTION, remote: str | None = REMOTE_OPTION,
             output: OutputFormat = OUTPUT_OPTION, **fields: Any) -> None:
     """Propose a change: the given fields replace those of the endpoint as last proposed."""
     given = _given(fields)
@@ -109,14 +110,20 @@ def _update(name: str = typer.Argument(..., help="Endpoint to change."), *, from
                                fix="give at least one field option (see `neuroscale endpoint update --help`)")
         else:
             change = EndpointSpec.from_input({**current_values(ctx, name), **given}, where=f"endpoint {name}")
-        emit_pr(update_endpoint(ctx, change, author=author_from(author)), output)
+        emit_pr(ctx, update_endpoint(ctx, change, actor=cli_actor(ctx)), output)
 
 
-def _delete(name: str = typer.Argument(..., help="Endpoint to remove."), *, author: str | None = AUTHOR_OPTION,
-            home: str | None = HOME_OPTION, remote: str | None = REMOTE_OPTION, output: OutputFormat = OUTPUT_OPTION) -> None:
+def _delete(name: str = typer.Argument(..., help="Endpoint to remove."), *, home: str | None = HOME_OPTION, remote: str | None = REMOTE_OPTION, output: OutputFormat = OUTPUT_OPTION) -> None:
     """Propose removing an endpoint (its directory under apps/) from main."""
     with open_platform(home, remote=remote) as ctx:
-        emit_pr(delete_endpoint(ctx, name, author=author_from(author)), output)
+        emit_pr(ctx, delete_endpoint(ctx, name, actor=cli_actor(ctx)), output)
+
+
+def _rollback(name: str = typer.Argument(..., help="Endpoint to roll back."), *, home: str | None = HOME_OPTION,
+              remote: str | None = REMOTE_OPTION, output: OutputFormat = OUTPUT_OPTION) -> None:
+    """Propose going back to the endpoint's previous revision (its manifest before the last model change)."""
+    with open_platform(home, remote=remote) as ctx:
+        emit_pr(ctx, rollback_endpoint(ctx, name, actor=cli_actor(ctx)), output)
 
 
 def _list(home: str | None = HOME_OPTION, remote: str | None = REMOTE_OPTION, output: OutputFormat = OUTPUT_OPTION) -> None:
@@ -143,4 +150,5 @@ def register(app: typer.Typer) -> None:
     endpoint_app.command("create")(with_field_options(_create))
     endpoint_app.command("update")(with_field_options(_update, skip=("name",)))
     endpoint_app.command("delete")(_delete)
+    endpoint_app.command("rollback")(_rollback)
     endpoint_app.command("list")(_list)

@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "neuroscale.cli.platform",
     "neuroscale.cli.endpoint",
     "neuroscale.cli.pr",
+    "neuroscale.cli.user",
     "neuroscale.cli.check",
     "neuroscale.cli.policy",
     "neuroscale.cli.doctor",

@@ -26,18 +26,21 @@ def register(app: typer.Typer) -> None:
     app.command("demo")(demo)
 
 
-def _start(home: Home, host: str, portal_port: int, gateway_port: int, domain: str,
-           model_roots: tuple[str, ...] = ()) -> Any:
+def _start(home: Home, settings: Any) -> tuple[Any, str]:
+    """Start the platform; returns it with a one-time login link for the portal."""
     from neuroscale.services.context import PlatformContext
+    from neuroscale.services.identity import cli_actor, issue_login_link
     from neuroscale.supervisor.platform import Platform
-    from neuroscale.supervisor.settings import PlatformSettings
 
-    PlatformContext.open(home, create=True).close()
-    settings = PlatformSettings(host=host, portal_port=portal_port, gateway_port=gateway_port, domain=domain,
-                                model_roots=model_roots)
+    settings.validate()
+    err = Console(stderr=True)
+    for warning in settings.exposure_warnings():
+        err.print(f"[bold yellow]warning[/]: {warning}", highlight=False)
+    with PlatformContext.open(home, create=True) as ctx:
+        login = f"{settings.portal_url}/login?token={issue_login_link(ctx, actor=cli_actor(ctx))}"
     platform = Platform(home=home, settings=settings, log=lambda line: Console(stderr=True).print(line))
     platform.start()
-    return platform
+    return platform, login
 
 
 def _serve_until_interrupted(platform: Any) -> None:
@@ -57,26 +60,50 @@ def _serve_until_interrupted(platform: Any) -> None:
         platform.stop()
 
 
-def _urls(platform: Any) -> str:
+def _urls(platform: Any, login: str) -> str:
     s = platform.settings
     return (f"portal   {s.portal_url}\n"
+            f"sign in  {login}\n"
+            f"         (one-time link; later: `neuroscale login-link`)\n"
             f"gateway  {s.gateway_url}  (Host: <name>.<namespace>.{s.domain})\n"
             f"home     {platform.home.root}")
 
 
 def up(
     home: Optional[str] = HOME_OPTION,
-    host: str = typer.Option(DEFAULT_HOST, help="Address to bind (loopback by default)."),
+    host: str = typer.Option(DEFAULT_HOST, help="Address to bind (loopback by default; others need TLS or "
+                                                 "--insecure-http)."),
     portal_port: int = typer.Option(DEFAULT_PORTAL_PORT, help="Portal port."),
     gateway_port: int = typer.Option(DEFAULT_GATEWAY_PORT, help="Gateway port."),
     domain: str = typer.Option(DEFAULT_DOMAIN, help="Ingress domain for Host-based routing."),
+    allowed_host: list[str] = typer.Option([], "--allowed-host", metavar="NAME", help="Another Host name the "
+                                           "portal and gateway answer (repeatable); loopback names and the bind "
+                                           "address always are."),
+    tls_cert: str = typer.Option("", "--tls-cert", help="PEM certificate: the portal serves HTTPS."),
+    tls_key: str = typer.Option("", "--tls-key", help="PEM private key of --tls-cert."),
+    insecure_http: bool = typer.Option(False, "--insecure-http", help="Allow a non-loopback --host without TLS "
+                                       "(e.g. behind a TLS-terminating proxy you trust)."),
+    oidc_issuer: str = typer.Option("", "--oidc-issuer", help="OpenID Connect issuer URL: offer sign-in through "
+                                    "it (client secret from NEUROSCALE_OIDC_CLIENT_SECRET)."),
+    oidc_client_id: str = typer.Option("", "--oidc-client-id", help="Client id registered at the issuer."),
+    oidc_username_claim: str = typer.Option("preferred_username", "--oidc-username-claim",
+                                            help="ID-token claim that names the NeuroScale user."),
+    oidc_default_role: str = typer.Option("", "--oidc-default-role", help="Role for people signing in for the "
+                                          "first time (default: refused until `neuroscale user add`)."),
     model_root: list[str] = typer.Option(
         [], "--model-root", help="Another directory local model files may come from (repeatable; the home's "
                                  "models/ always is one; also NEUROSCALE_MODEL_ROOTS, separated by ':')."),
 ) -> None:
     """Start the portal, reconciler and gateway; Ctrl-C stops everything it started."""
-    platform = _start(Home.resolve(home), host, portal_port, gateway_port, domain, tuple(model_root))
-    Console().print(Panel(_urls(platform), title="NeuroScale is up", expand=False))
+    from neuroscale.supervisor.settings import PlatformSettings
+
+    settings = PlatformSettings(
+        host=host, portal_port=portal_port, gateway_port=gateway_port, domain=domain, model_roots=tuple(model_root),
+        allowed_hosts=tuple(allowed_host), tls_cert=tls_cert, tls_key=tls_key, insecure_http=insecure_http,
+        oidc_issuer=oidc_issuer, oidc_client_id=oidc_client_id, oidc_username_claim=oidc_username_claim,
+        oidc_default_role=oidc_default_role)
+    platform, login = _start(Home.resolve(home), settings)
+    Console().print(Panel(_urls(platform, login), title="NeuroScale is up", expand=False))
     _serve_until_interrupted(platform)
 
 
@@ -105,6 +132,19 @@ def _condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
     return next((c for c in status.get("conditions", []) if c.get("type") == kind), {})
 
 
+def _replicas(item: dict[str, Any]) -> str:
+    """`ready/desired (min-max)` of the latest revision; max 0 reads as the platform's cap."""
+    replicas = item.get("replicas") or {}
+    if not replicas:
+        return ""
+    upper = replicas.get("max") or "cap"
+    return f"{replicas.get('ready', 0)}/{replicas.get('desired', 0)} ({replicas.get('min', 0)}-{upper})"
+
+
+def _traffic(item: dict[str, Any]) -> str:
+    return ", ".join(f"{t.get('revision')} {t.get('percent')}%" for t in item.get("traffic", []) if t.get("percent"))
+
+
 def status(
     name: Optional[str] = typer.Argument(None, help="One endpoint; all when omitted."),
     home: Optional[str] = HOME_OPTION,
@@ -122,21 +162,26 @@ def status(
     data: Any = rows[0] if name else rows
 
     def table() -> Any:
-        columns = ("NAME", "READY", "SYNC", "HEALTH", "REVISION", "URL", "REASON", "MESSAGE")
+        columns = ("NAME", "READY", "SYNC", "HEALTH", "REPLICAS", "TRAFFIC", "URL", "REASON", "MESSAGE")
         body = []
         for item in rows:
             ready = _condition(item, "Ready")
             body.append((item["name"], ready.get("status", "Unknown"), item.get("sync"), item.get("health"),
-                         item.get("revision"), item.get("url"), ready.get("reason"), ready.get("message")))
+                         _replicas(item), _traffic(item), item.get("url"), ready.get("reason"), ready.get("message")))
         main = simple_table("Endpoints", columns, body)
         if not name:
             return main
         conditions = simple_table(f"Conditions of {name}", ("TYPE", "STATUS", "REASON", "MESSAGE", "SINCE"), [
             (c.get("type"), c.get("status"), c.get("reason"), c.get("message"), c.get("last_transition"))
             for c in rows[0].get("conditions", [])])
+        revisions = simple_table(f"Revisions of {name}", ("REVISION", "TRAFFIC", "LATEST", "READY", "DESIRED"), [
+            (t.get("revision"), f"{t.get('percent')}%", "yes" if t.get("latest") else "", t.get("ready_replicas"),
+             t.get("desired_replicas")) for t in rows[0].get("traffic", [])])
+        limits = simple_table(f"Limits of {name}", ("RESOURCE", "LIMIT AND ENFORCEMENT"),
+                              sorted(rows[0].get("limits", {}).items()))
         from rich.console import Group
 
-        return Group(main, conditions)
+        return Group(main, conditions, revisions, limits)
 
     emit(data, output, table=table)
 
@@ -147,12 +192,13 @@ def events(
     home: Optional[str] = HOME_OPTION,
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
-    """What the reconciler did and why: deploys, restarts, denials, prunes."""
+    """What happened and who did it: pull requests opened, approved and merged, deploys, restarts, denials."""
     store = _open_store(Home.resolve(home))
     rows = [e.to_dict() for e in store.events(name=name, limit=limit)]
     emit(rows, output, table=lambda: simple_table(
-        "Events", ("TIME", "ENDPOINT", "TYPE", "REASON", "MESSAGE"),
-        [(e.get("time"), e.get("endpoint"), e.get("type"), e.get("reason"), e.get("message")) for e in rows]))
+        "Events", ("TIME", "ENDPOINT", "TYPE", "REASON", "MESSAGE", "BY"),
+        [(e.get("time"), e.get("endpoint"), e.get("type"), e.get("reason"), e.get("message"), e.get("actor"))
+         for e in rows]))
 
 
 def demo(
@@ -167,7 +213,9 @@ def demo(
     console = Console()
     resolved = Home.resolve(home)
     console.print(f"[bold]1/5[/] starting the platform in {resolved.root}")
-    platform = _start(resolved, DEFAULT_HOST, portal_port, gateway_port, DEFAULT_DOMAIN)
+    from neuroscale.supervisor.settings import PlatformSettings
+
+    platform, login = _start(resolved, PlatformSettings(portal_port=portal_port, gateway_port=gateway_port))
     try:
         console.print("[bold]2/5[/] training an iris classifier (scikit-learn's bundled dataset)")
         model = golden.train_iris(resolved.root / "models" / golden.DEMO_NAME)
@@ -190,7 +238,7 @@ def demo(
     if exit_after:
         platform.stop()
         return
-    console.print(Panel(_urls(platform) + "\n\nCtrl-C stops every process the demo started.",
+    console.print(Panel(_urls(platform, login) + "\n\nCtrl-C stops every process the demo started.",
                         title="NeuroScale is running", expand=False))
     _serve_until_interrupted(platform)
 

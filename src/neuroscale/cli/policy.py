@@ -39,20 +39,25 @@ def _test(
     fail_only: bool = typer.Option(False, "--fail-only", help="show only failing expectations"),
     output: OutputFormat = OUTPUT_OPTION,
 ) -> int:
-    """Run Kyverno-format policy tests; exit 0 all hold, 1 some fail, 2 could not run."""
+    """Run Kyverno-format policy tests; exit 0 all hold, 1 some fail, 2 could not run (or some not evaluated)."""
     from neuroscale.policy.testrunner import run_tests
 
     report = run_tests(directory, file_name=file_name)
     cases = [c for c in report.cases if not (fail_only and c.ok)]
     data = {
         "tests": report.tests, "errors": report.errors, "exitCode": report.exit_code,
-        "passed": sum(c.ok for c in report.cases), "failed": sum(not c.ok for c in report.cases),
+        "passed": sum(c.ok for c in report.cases),
+        "failed": sum(not c.ok and not c.skipped for c in report.cases),
+        "skipped": sum(bool(c.skipped) for c in report.cases),
         "results": [{"test": c.test, "policy": c.policy, "rule": c.rule, "resource": c.resource,
-                     "expected": c.expected, "actual": c.actual, "ok": c.ok} for c in cases],
+                     "expected": c.expected, "actual": c.actual, "ok": c.ok, "skipped": c.skipped}
+                    for c in cases],
     }
-    rows = [(c.policy, c.rule, c.resource, c.expected, c.actual, "Pass" if c.ok else "FAIL") for c in cases]
+    rows = [(c.policy, c.rule, c.resource, c.expected, c.actual,
+             f"SKIPPED ({c.skipped})" if c.skipped else "Pass" if c.ok else "FAIL") for c in cases]
     emit(data, output, table=lambda: simple_table(
-        f"{data['passed']} passed, {data['failed']} failed, {len(report.errors)} errors",
+        f"{data['passed']} passed, {data['failed']} failed, {data['skipped']} not evaluated, "
+        f"{len(report.errors)} errors",
         ("policy", "rule", "resource", "expected", "actual", "result"), rows))
     for error in report.errors:
         typer.echo(f"error: {error}", err=True)

@@ -1,7 +1,9 @@
-"""`neuroscale pr list|show|merge|close`: thin commands over the pull-request services.
+"""`neuroscale pr list|show|approve|merge|close|protection`: thin commands over the pull-request services.
 
 Also renders a pull request for people (checks with ✓/✗ and each failure's
-fix), which `neuroscale endpoint` reuses so both print the same thing.
+fix, approvals, checks of earlier heads), which `neuroscale endpoint` reuses
+so both print the same thing. Changes act as the signed-in CLI user
+(`NEUROSCALE_TOKEN`, else the home's admin credential).
 """
 
 from __future__ import annotations
@@ -11,10 +13,18 @@ from typing import Any
 import typer
 
 from neuroscale.cli.output import OUTPUT_OPTION, OutputFormat, emit, simple_table
-from neuroscale.gitops.provider import PullRequest
+from neuroscale.gitops.provider import CheckResult, PullRequest
 from neuroscale.home import Home
-from neuroscale.services.context import Author, PlatformContext, default_author
-from neuroscale.services.pulls import close_pull_request, get_pull_request, list_pull_requests, merge_pull_request
+from neuroscale.services.context import PlatformContext
+from neuroscale.services.identity import cli_actor
+from neuroscale.services.pulls import (
+    approve_pull_request,
+    close_pull_request,
+    get_pull_request,
+    list_pull_requests,
+    merge_pull_request,
+)
+from neuroscale.services.review import Review, review_of, review_rules, set_required_approvals
 
 HOME_OPTION = typer.Option(None, "--home", help="Platform home (default ./.neuroscale, env NEUROSCALE_HOME).",
                            show_default=False)
@@ -22,17 +32,11 @@ REMOTE_OPTION = typer.Option(
     None, "--remote", envvar="NEUROSCALE_REMOTE", show_default=False,
     help="Cluster mode: the GitOps repository's git remote (branches are pushed there; a github.com remote "
          "also gets a pull request when NEUROSCALE_GITHUB_TOKEN is set).")
-AUTHOR_OPTION = typer.Option(None, "--author", show_default=False,
-                             help="'Name <email>' or a name (default: git config user.name, else $USER).")
 _MARK = {"pass": "✓", "fail": "✗", "error": "✗"}
 
 
 def open_platform(home: str | None, *, create: bool = False, remote: str | None = None) -> PlatformContext:
     return PlatformContext.open(Home.resolve(home), create=create, remote=remote)
-
-
-def author_from(option: str | None) -> Author:
-    return Author.parse(option) if option else default_author()
 
 
 def checks_summary(pr: PullRequest) -> str:
@@ -50,7 +54,24 @@ def _finding_lines(finding: dict[str, Any]) -> list[str]:
     return lines
 
 
-def describe(pr: PullRequest) -> str:
+def _check_lines(checks: tuple[CheckResult, ...], *, findings: bool) -> list[str]:
+    lines = []
+    for check in checks:
+        lines.append(f"    {_MARK[check.status]} {check.name}" + ("" if check.passed else f" ({check.status})"))
+        if findings:
+            for finding in check.findings:
+                lines += _finding_lines(finding)
+    return lines
+
+
+def _review_line(pr: PullRequest, review: Review) -> str:
+    given = ", ".join(review.approved_by) or "none"
+    stale = sorted({a.user for a in pr.approvals} - set(pr.approved_by))
+    earlier = f"; earlier heads approved by {', '.join(stale)}" if stale else ""
+    return f"  approvals: {len(review.approved_by)} of {review.required} required ({given}){earlier}"
+
+
+def describe(pr: PullRequest, review: Review | None = None) -> str:
     """The pull request as people read it."""
     header = (f"Pull request #{pr.number} ({pr.state}): {pr.title}" if pr.number
               else f"Branch {pr.branch} pushed to the remote (no pull-request API there): {pr.title}")
@@ -58,29 +79,42 @@ def describe(pr: PullRequest) -> str:
              f"  branch:   {pr.branch}  head {pr.head_sha[:7]}  base {pr.base_sha[:7]}",
              f"  author:   {pr.author}   endpoint {pr.endpoint} ({pr.action})   updated {pr.updated_at}"]
     if pr.merged_sha:
-        lines.append(f"  merged:   {pr.merged_sha[:7]} on main")
+        lines.append(f"  merged:   {pr.merged_sha[:7]} on main" + (f" by {pr.merged_by}" if pr.merged_by else ""))
+    if review is not None:
+        lines.append(_review_line(pr, review))
     lines.append("  checks:" + ("   not run" if not pr.checks else ""))
-    for check in pr.checks:
-        lines.append(f"    {_MARK[check.status]} {check.name}" + ("" if check.passed else f" ({check.status})"))
-        for finding in check.findings:
-            lines += _finding_lines(finding)
+    lines += _check_lines(pr.checks, findings=True)
+    for run in pr.earlier_check_runs:
+        lines.append(f"  earlier head {run.head_sha[:7]} (checked {run.ran_at}):")
+        lines += _check_lines(run.checks, findings=False)
     if pr.state == "open" and not pr.checks_passed:
         lines.append("  next:     fix the failures above and propose the endpoint again to update this change")
+    elif pr.state == "open" and review is not None and review.missing:
+        lines.append(f"  next:     an approver runs `neuroscale pr approve {pr.number}`")
     elif pr.state == "open":
         lines.append(f"  next:     neuroscale pr merge {pr.number}" if pr.number else
                      f"  next:     open a pull request from {pr.branch} into main on your git host")
     return "\n".join(lines)
 
 
-def emit_pr(pr: PullRequest, fmt: OutputFormat) -> None:
+def emit_pr(ctx: PlatformContext, pr: PullRequest, fmt: OutputFormat) -> None:
+    review = review_of(ctx, pr) if pr.number and ctx.provider.reviews_locally else None
     if fmt is OutputFormat.table:
-        typer.echo(describe(pr))
+        typer.echo(describe(pr, review))
     else:
-        emit(pr.to_dict(), fmt)
+        emit({**pr.to_dict(), "review": review.to_dict() if review else None}, fmt)
+
+
+def _rules_argument(text: str | None) -> int | None:
+    if text is None or text == "auto":
+        return None
+    if not text.isdigit():
+        raise typer.BadParameter(f"{text!r} is neither a whole number nor `auto`")
+    return int(text)
 
 
 def register(app: typer.Typer) -> None:
-    pr_app = typer.Typer(help="Pull requests on the GitOps repository: list, show, merge, close.",
+    pr_app = typer.Typer(help="Pull requests on the GitOps repository: list, show, approve, merge, close.",
                          no_args_is_help=True)
     app.add_typer(pr_app, name="pr")
 
@@ -98,20 +132,40 @@ def register(app: typer.Typer) -> None:
     @pr_app.command("show")
     def show(number: int = typer.Argument(..., help="Pull request number."), home: str | None = HOME_OPTION, remote: str | None = REMOTE_OPTION,
              output: OutputFormat = OUTPUT_OPTION) -> None:
-        """Show a pull request with its checks."""
+        """Show a pull request with its checks, approvals and the checks of earlier heads."""
         with open_platform(home, remote=remote) as ctx:
-            emit_pr(get_pull_request(ctx, number), output)
+            emit_pr(ctx, get_pull_request(ctx, number), output)
+
+    @pr_app.command("approve")
+    def approve(number: int = typer.Argument(..., help="Pull request number."), home: str | None = HOME_OPTION,
+                output: OutputFormat = OUTPUT_OPTION) -> None:
+        """Approve the pull request's current head (approvers and admins; not your own)."""
+        with open_platform(home) as ctx:
+            emit_pr(ctx, approve_pull_request(ctx, number, actor=cli_actor(ctx)), output)
 
     @pr_app.command("merge")
-    def merge(number: int = typer.Argument(..., help="Pull request number."), author: str | None = AUTHOR_OPTION,
+    def merge(number: int = typer.Argument(..., help="Pull request number."),
               home: str | None = HOME_OPTION, remote: str | None = REMOTE_OPTION, output: OutputFormat = OUTPUT_OPTION) -> None:
-        """Merge into main (refused while checks fail); the endpoint then goes live."""
+        """Merge into main (refused while checks fail or approvals are missing); the endpoint then goes live."""
         with open_platform(home, remote=remote) as ctx:
-            emit_pr(merge_pull_request(ctx, number, author=author_from(author)), output)
+            emit_pr(ctx, merge_pull_request(ctx, number, actor=cli_actor(ctx)), output)
 
     @pr_app.command("close")
     def close(number: int = typer.Argument(..., help="Pull request number."), home: str | None = HOME_OPTION, remote: str | None = REMOTE_OPTION,
               output: OutputFormat = OUTPUT_OPTION) -> None:
         """Close without merging and delete its branch."""
         with open_platform(home, remote=remote) as ctx:
-            emit_pr(close_pull_request(ctx, number), output)
+            emit_pr(ctx, close_pull_request(ctx, number, actor=cli_actor(ctx)), output)
+
+    @pr_app.command("protection")
+    def protection(required_approvals: str | None = typer.Option(
+                       None, "--required-approvals", show_default=False,
+                       help="Approvals a pull request needs from someone other than its author before merge: "
+                            "a number, or `auto` (0 with one user, 1 with more). Admins only."),
+                   home: str | None = HOME_OPTION, output: OutputFormat = OUTPUT_OPTION) -> None:
+        """Show (or, with --required-approvals, set) the review rule for merging into main."""
+        with open_platform(home) as ctx:
+            actor = cli_actor(ctx)
+            rules = (review_rules(ctx) if required_approvals is None
+                     else set_required_approvals(ctx, _rules_argument(required_approvals), actor=actor))
+        emit(rules.to_dict(), output, table=lambda: f"merging into main needs {rules}")

@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     runtime = LocalRuntime(settings.home, model_roots=settings.model_roots)
     try:
         reconciler = Reconciler(settings, repo=GitRepo(settings.home.remote), store=EngineStore(conn),
-                                runtime=runtime, clock=SystemClock())
+                                runtime=runtime, clock=SystemClock(), enforcement=runtime.enforcement)
         logging.getLogger("neuroscale.engine").info("reconciling %s", settings.home.root)
         reconciler.run(stop)
     finally:

@@ -17,8 +17,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from neuroscale.engine import procfs
-from neuroscale.engine.backoff import FailureRecord
+from neuroscale.engine.autoscaler import ScalerState
 from neuroscale.engine.clock import Clock, iso
+from neuroscale.engine.demand import DemandReader
 from neuroscale.engine.desired import Admitted, Desired, desired_state
 from neuroscale.engine.gateway_ack import GatewayAck
 from neuroscale.engine.report import Observation, observe, report
@@ -27,11 +28,13 @@ from neuroscale.engine.routes import RouteEntry, RoutesWriter
 from neuroscale.engine.runtime import ServerHandle
 from neuroscale.engine.settings import EngineSettings
 from neuroscale.engine.source import MAIN, SourceRepo, fetch
-from neuroscale.engine.state import EndpointState, Phase, Server, Target
+from neuroscale.engine.limits import Enforcement
+from neuroscale.engine.state import EndpointState, Phase, RevisionState, Server, Target
 from neuroscale.engine.steps import Runtime, StepContext, reconcile_endpoint
+from neuroscale.engine.traffic import Split
 from neuroscale.engine.store import EngineStore
 from neuroscale.errors import NeuroScaleError, NotFound
-from neuroscale.status.model import EndpointStatus, EventType
+from neuroscale.status.model import EndpointStatus, EventType, RevisionTraffic
 from neuroscale.status.reasons import Reason
 
 log = logging.getLogger("neuroscale.engine")
@@ -53,16 +56,19 @@ class Reconciler:
     """The embedded control plane for one platform home; `run` until `stop` is set."""
 
     def __init__(self, settings: EngineSettings, *, repo: SourceRepo, store: EngineStore, runtime: Runtime,
-                 clock: Clock) -> None:
+                 clock: Clock, enforcement: Enforcement) -> None:
         self.settings = settings
         self.repo = repo
         self.store = store
         self.runtime = runtime
         self.clock = clock
+        self.enforcement = enforcement
         self.routes = RoutesWriter(settings.home.routes_file, domain=settings.domain)
         self.gateway = GatewayAck(settings.home.routes_applied_file)
+        self.demand = DemandReader(settings.home.gateway_stats_file)
         self.ctx = StepContext(settings=settings, runtime=runtime, store=store, clock=clock,
-                               route_applied=lambda name: self.gateway.applied(self.routes.stamp_of(name)))
+                               route_applied=lambda name: self.gateway.applied(self.routes.stamp_of(name)),
+                               demand=self.demand.history)
         self.endpoints: dict[str, EndpointState] = {}
         self.strays: list[_Stray] = []
         self.commit = ""
@@ -80,25 +86,41 @@ class Reconciler:
                                                         conditions=status.conditions)
         adopted: set[int] = set()
         for row in self.store.processes():
-            handle = self.runtime.adopt(endpoint=row.endpoint, revision=row.revision, pid=row.pid,
-                                        port=row.port, start_time=row.start_time)
+            handle = self.runtime.adopt(endpoint=row.endpoint, revision=row.revision, replica=row.replica,
+                                        pid=row.pid, port=row.port, start_time=row.start_time)
             ep = self.endpoints.setdefault(row.endpoint, EndpointState(row.endpoint, "default"))
-            if (ep.server_for(row.revision) is None and self._ours(row.pid, row.start_time)
-                    and self.runtime.ready(handle)):
+            taken = any(s.handle.replica == row.replica for s in ep.servers_of(row.revision))
+            if not taken and self._ours(row.pid, row.start_time) and self.runtime.ready(handle):
                 ep.servers.append(Server(handle, Phase.Ready, now, now))
                 adopted.add(row.pid)
                 self.ctx.event(row.endpoint, EventType.Normal, Reason.RevisionAdopted,
-                               f"{row.revision} (pid {row.pid}, port {row.port}) adopted after a restart")
+                               f"{row.revision} replica {row.replica} (pid {row.pid}, port {row.port}) adopted "
+                               "after a restart")
             else:
                 self.store.remove_process(row.pid)
         for status in statuses:
-            ep = self.endpoints[status.name]
-            kept = self.store.revision(status.revision) if status.revision else None
-            if kept and ep.server_for(status.revision, phase=Phase.Ready) is not None:
-                ep.serving, ep.serving_target = status.revision, Target(*kept)
+            self._adopt_split(self.endpoints[status.name], status.traffic, now=now)
         for proc in procfs.serving_processes(self.settings.home.root):
             if proc.pid not in adopted:
                 self._kill_stray(proc.pid, proc.start_time, proc.revision, now=now)
+
+    def _adopt_split(self, ep: EndpointState, traffic: tuple[RevisionTraffic, ...], *, now: float) -> None:
+        """Revisions that served before the restart keep their share until main's spec is read again."""
+        shares = []
+        for entry in traffic:
+            kept = self.store.revision(entry.revision)
+            if kept is None or not ep.servers_of(entry.revision, phase=Phase.Ready) or not entry.percent:
+                continue
+            revision = RevisionState(Target(*kept), ScalerState(desired=len(ep.servers_of(entry.revision)),
+                                                                 last_demand=now), was_ready=True)
+            if entry.latest:
+                ep.latest = revision
+            else:
+                ep.rolled_out = revision
+            shares.append((entry.revision, entry.percent))
+        if ep.rolled_out is None and ep.latest is not None:
+            ep.rolled_out = ep.latest
+        ep.split = Split(tuple(shares), ep.rolled_out.name if ep.rolled_out else None)
 
     def _ours(self, pid: int, start_time: int) -> bool:
         return procfs.is_alive(pid, start_time) and procfs.is_server_of(procfs.cmdline(pid), self.settings.home.root)
@@ -149,27 +171,26 @@ class Reconciler:
             if ep.desired == want and not ep.pruned:
                 continue
             ep.desired, ep.namespace, ep.pruned = want, want.namespace, False
-            target = self._target_for(ep, want)
-            if ep.target is None or target is None or ep.target.name != target.name:
-                ep.failure = FailureRecord()
-            ep.target = target
+            self._take(ep, want)
         for name, ep in self.endpoints.items():
             if name not in desired and not ep.pruned:
-                ep.pruned, ep.desired, ep.target, ep.serving, ep.serving_target = True, None, None, None, None
+                ep.pruned, ep.desired, ep.latest, ep.rolled_out = True, None, None, None
+                ep.split = Split((), None)
                 self.store.delete_status(name)
                 self.ctx.event(name, EventType.Normal, Reason.Pruned,
                                f"{name} is no longer on main@{self.commit[:12]}; stopping its revisions")
 
-    def _target_for(self, ep: EndpointState, want: Desired) -> Target | None:
-        if isinstance(want, Admitted):
-            record, new = plan_revision(self.store.latest_revision(ep.name), endpoint=ep.name, digest=want.digest)
-            if new:
-                self.store.add_revision(record, spec=want.spec, created_at=iso(self.clock.time()))
-                self.ctx.event(ep.name, EventType.Normal, Reason.RevisionCreated,
-                               f"{record.name} for main@{self.commit[:12]}")
-            return Target(record, want.spec)
-        self.ctx.event(ep.name, EventType.Warning, want.reason, f"main@{self.commit[:12]}: {want.message}")
-        return ep.serving_target
+    def _take(self, ep: EndpointState, want: Desired) -> None:
+        """Main's spec for `ep`: a new latest revision, new settings for the same one, or a rejection."""
+        if not isinstance(want, Admitted):
+            self.ctx.event(ep.name, EventType.Warning, want.reason, f"main@{self.commit[:12]}: {want.message}")
+            return  # what runs keeps running (Argo CD: the sync failed, the old state stays)
+        record, new = plan_revision(self.store.latest_revision(ep.name), endpoint=ep.name, digest=want.digest)
+        if new:
+            self.store.add_revision(record, spec=want.spec, created_at=iso(self.clock.time()))
+            self.ctx.event(ep.name, EventType.Normal, Reason.RevisionCreated,
+                           f"{record.name} for main@{self.commit[:12]}")
+        ep.take(Target(record, want.spec), now=self.clock.monotonic())
 
     # --- the tick -------------------------------------------------------------------------------
 
@@ -177,9 +198,11 @@ class Reconciler:
         if self.clock.monotonic() >= self._next_poll:
             self.poll_source()
             self._next_poll = self.clock.monotonic() + self.settings.interval
+        self.demand.sample(now=self.clock.monotonic(), wall=self.clock.time())
         for ep in self.endpoints.values():
             reconcile_endpoint(self.ctx, ep)
         self._reap_strays()
+        self.demand.forget({r.name for ep in self.endpoints.values() for r in ep.revisions()})
         self.endpoints = {n: ep for n, ep in self.endpoints.items() if not (ep.pruned and not ep.servers)}
         self.publish()
 
@@ -206,7 +229,8 @@ class Reconciler:
                 ep.saved, ep.conditions = comparable, status.conditions
 
     def _report(self, ep: EndpointState, obs: Observation, *, now: str) -> tuple[EndpointStatus, RouteEntry]:
-        return report(ep, obs, domain=self.settings.domain, gateway_port=self.settings.gateway_port, now=now)
+        return report(ep, obs, domain=self.settings.domain, gateway_port=self.settings.gateway_port, now=now,
+                      enforcement=self.enforcement)
 
     def run(self, stop: threading.Event) -> None:
         self.adopt()

@@ -1,22 +1,28 @@
 """Status step: from what was observed this tick to conditions, a route entry and a status row.
 
 Pure and table-tested. Conditions follow KServe: `PredictorReady` (a revision
-answers), `IngressReady` (the gateway routes to it) and `Ready`, their
-conjunction together with the rollout gate: Ready also requires that what
-serves is what main asks for (Flux semantics). So a rejected spec on main
-leaves the previous revision serving (routes stay ready) while Ready=False
-says AdmissionDenied and sync says OutOfSync — Argo CD's "sync failed, the
-old state stays".
+can answer), `IngressReady` (the gateway routes to it) and `Ready`, their
+conjunction together with the rollout gate: Ready also requires that the
+revision main asks for is in the traffic split (Flux semantics). So a rejected
+spec on main leaves the previous revision serving (routes stay ready) while
+Ready=False says AdmissionDenied and sync says OutOfSync — Argo CD's "sync
+failed, the old state stays". A revision scaled to zero is still ready, as
+in Knative: the gateway holds the next request while a replica starts.
+`FieldsHonoured` says which fields the embedded engine does not act on; it is
+informational and never part of Ready.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from neuroscale.engine.backoff import BackoffPolicy, FailureRecord
 from neuroscale.engine.desired import Desired, Rejected
-from neuroscale.engine.routes import RouteEntry
+from neuroscale.engine.limits import Enforcement
+from neuroscale.engine.routes import RouteEntry, TrafficEntry
 from neuroscale.engine.state import EndpointState, Phase
+from neuroscale.spec.serving import ServingSpec, Unhonoured
 from neuroscale.status.conditions import (
     Condition,
     ConditionType,
@@ -26,7 +32,7 @@ from neuroscale.status.conditions import (
     true,
     unknown,
 )
-from neuroscale.status.model import EndpointStatus, endpoint_url, health_of, sync_of
+from neuroscale.status.model import EndpointStatus, RevisionTraffic, endpoint_url, health_of, sync_of
 from neuroscale.status.reasons import Reason
 
 
@@ -35,114 +41,185 @@ class Observation:
     """Everything the status depends on, captured at the end of a tick."""
 
     desired: Desired
-    target: str | None
+    latest: str | None
     generation: int
-    serving: str | None
-    serving_upstream: str | None  # None unless the serving revision has a ready server
-    target_phase: Phase | None
+    shares: tuple[tuple[str, int], ...]  # the traffic split among routable revisions
+    upstreams: Mapping[str, tuple[str, ...]]  # ready replicas per revision in play
+    wanted: Mapping[str, int]  # replicas the autoscaler wants per revision in play
+    latest_phase: Phase | None  # of the latest revision's most advanced replica
     failure: FailureRecord
     crashloop: bool
     commit: str
+    spec: ServingSpec | None = None  # the latest revision's spec
     source_error: str = ""  # main could not be read: what runs stays, Ready says why
     route_applied: bool = True  # the gateway serves the routes document carrying this route
+
+    @property
+    def serving(self) -> str | None:
+        return max(self.shares, key=lambda item: item[1])[0] if self.shares else None
+
+    @property
+    def routed(self) -> bool:
+        """The gateway has somewhere to send (or hold) requests."""
+        return bool(self.shares)
+
+    @property
+    def live(self) -> bool:
+        """Some revision with a share answers now, or sits at zero by the autoscaler's choice."""
+        return any(self.upstreams.get(r) or not self.wanted.get(r, 0) for r, _ in self.shares)
 
 
 def observe(ep: EndpointState, *, commit: str, policy: BackoffPolicy, source_error: str = "") -> Observation:
     assert ep.desired is not None, "pruned endpoints have no status"
-    target = ep.server_for(ep.target.name) if ep.target else None
-    serving = ep.serving_server
+    latest = ep.latest
+    in_play = ep.revisions()
+    phases = [s.phase for s in ep.servers_of(latest.name)] if latest else []
     return Observation(
         desired=ep.desired,
-        target=ep.target.name if ep.target else None,
-        generation=ep.target.record.number if ep.target else 0,
-        serving=ep.serving,
-        serving_upstream=serving.handle.upstream if serving else None,
-        target_phase=target.phase if target else None,
-        failure=ep.failure,
-        crashloop=ep.failure.crashlooping(policy),
+        latest=latest.name if latest else None,
+        generation=latest.target.record.number if latest else 0,
+        shares=ep.split.shares,
+        upstreams={r.name: tuple(s.handle.upstream for s in ep.servers_of(r.name, phase=Phase.Ready))
+                   for r in in_play},
+        wanted={r.name: r.scaler.desired for r in in_play},
+        latest_phase=Phase.Ready if Phase.Ready in phases else (Phase.Starting if phases else None),
+        failure=latest.failure if latest else FailureRecord(),
+        crashloop=latest.failure.crashlooping(policy) if latest else False,
         commit=commit,
+        spec=latest.target.spec if latest else None,
         source_error=source_error,
     )
 
 
 def _failure(obs: Observation, ctype: ConditionType) -> Condition:
     last = f"{obs.failure.reason}: {obs.failure.message}"
+    reason = obs.failure.reason or Reason.ProcessExited
     if obs.crashloop:
-        message = (f"{obs.target} failed {obs.failure.failures} times in a row, back-off "
+        message = (f"{obs.latest} failed {obs.failure.failures} times in a row, back-off "
                    f"{obs.failure.delay:g}s; last failure: {last}")
-        return false(ctype, Reason.CrashLoopBackOff, message, generation=obs.generation)
-    return false(ctype, obs.failure.reason, f"{obs.target}: {obs.failure.message}", generation=obs.generation)
+        return false(ctype, Reason.OOMKilled if reason == Reason.OOMKilled else Reason.CrashLoopBackOff, message,
+                     generation=obs.generation)
+    return false(ctype, reason, f"{obs.latest}: {obs.failure.message}", generation=obs.generation)
+
+
+def _describe_split(obs: Observation) -> str:
+    parts = []
+    for revision, percent in obs.shares:
+        replicas = len(obs.upstreams.get(revision, ()))
+        if replicas:
+            note = ""
+        elif obs.wanted.get(revision, 0):
+            note = " (no ready replica: requests wait while one starts)"
+        else:
+            note = " (scaled to zero: the next request starts a replica)"
+        parts.append(f"{revision} {percent}%{note}")
+    return ", ".join(parts)
 
 
 def predictor_condition(obs: Observation) -> Condition:
     ctype, gen = ConditionType.PredictorReady, obs.generation
-    if obs.serving_upstream is not None:
-        if obs.serving == obs.target:
-            return true(ctype, Reason.RevisionReady, f"{obs.serving} is ready", generation=gen)
-        return true(ctype, Reason.PreviousRevisionServing, f"{obs.serving} serves traffic", generation=gen)
-    if obs.failure.failures and (obs.crashloop or obs.target_phase is None):
+    if obs.live:
+        if obs.serving == obs.latest and len(obs.shares) == 1:
+            return true(ctype, Reason.RevisionReady, f"{_describe_split(obs)} is ready", generation=gen)
+        if any(r == obs.latest for r, _ in obs.shares):
+            return true(ctype, Reason.CanaryServing, _describe_split(obs), generation=gen)
+        return true(ctype, Reason.PreviousRevisionServing, f"{_describe_split(obs)} serves traffic", generation=gen)
+    if obs.failure.failures and (obs.crashloop or obs.latest_phase is None):
         return _failure(obs, ctype)
-    if obs.target_phase is Phase.Starting:
+    if obs.latest_phase is Phase.Starting:
         after = f" after failure: {obs.failure.message}" if obs.failure.failures else ""
-        return unknown(ctype, Reason.RevisionStarting, f"{obs.target} is loading its model{after}", generation=gen)
+        return unknown(ctype, Reason.RevisionStarting, f"{obs.latest} is loading its model{after}", generation=gen)
     if isinstance(obs.desired, Rejected):
         return false(ctype, obs.desired.reason, obs.desired.message, generation=gen)
-    return unknown(ctype, Reason.PendingRevision, f"{obs.target or 'a revision'} is about to start", generation=gen)
+    return unknown(ctype, Reason.PendingRevision, f"{obs.latest or 'a revision'} is about to start", generation=gen)
 
 
 def rollout_gate(obs: Observation) -> Condition:
-    """Is what main asks for what serves? Folded into Ready, not stored as its own condition."""
+    """Is the revision main asks for in the traffic split? Folded into Ready, not stored as its own condition."""
     ctype, gen = ConditionType.Ready, obs.generation
     if obs.source_error:
         return false(ctype, Reason.SourceUnavailable, obs.source_error, generation=gen)
     if isinstance(obs.desired, Rejected):
-        still = f"; still serving {obs.serving}" if obs.serving_upstream else ""
+        still = f"; still serving {_describe_split(obs)}" if obs.routed else ""
         return false(ctype, obs.desired.reason, obs.desired.message + still, generation=gen)
-    if obs.serving != obs.target or obs.serving_upstream is None:
+    if obs.latest is None or all(r != obs.latest for r, _ in obs.shares):
         if obs.failure.failures:
             return _failure(obs, ctype)
-        return unknown(ctype, Reason.RevisionStarting, f"rolling out {obs.target}", generation=gen)
+        return unknown(ctype, Reason.RevisionStarting, f"rolling out {obs.latest}", generation=gen)
     return true(ctype, Reason.Deployed, "", generation=gen)
 
 
 def ingress_condition(obs: Observation, *, url: str) -> Condition:
     ctype, gen = ConditionType.IngressReady, obs.generation
-    if obs.serving_upstream is not None and obs.route_applied:
-        return true(ctype, Reason.RouteReady, f"{url} routes to {obs.serving}", generation=gen)
-    if obs.serving_upstream is not None:
+    if obs.live and obs.route_applied:
+        return true(ctype, Reason.RouteReady, f"{url} routes to {_describe_split(obs)}", generation=gen)
+    if obs.live:
         return unknown(ctype, Reason.RouteNotReady, f"waiting for the gateway to load the route to {obs.serving}",
                        generation=gen)
     return false(ctype, Reason.RouteNotReady, "no ready revision to route to (the gateway answers 503)",
                  generation=gen)
 
 
-def conditions_for(obs: Observation, *, url: str) -> tuple[Condition, Condition, Condition]:
+def honoured_condition(unhonoured: tuple[Unhonoured, ...], *, generation: int) -> Condition:
+    ctype = ConditionType.FieldsHonoured
+    if not unhonoured:
+        return true(ctype, Reason.FieldsHonoured, "the embedded engine acts on every field", generation=generation)
+    listed = "; ".join(f"{item.path}: {item.why}" for item in unhonoured)
+    return false(ctype, Reason.FieldsNotHonoured, f"not honoured here (the endpoint serves without them): {listed}",
+                 generation=generation)
+
+
+def conditions_for(obs: Observation, *, url: str) -> tuple[Condition, ...]:
     predictor = predictor_condition(obs)
     ingress = ingress_condition(obs, url=url)
     ready = aggregate_ready(
         [predictor, rollout_gate(obs), ingress], reason=Reason.Deployed,
-        message=f"{obs.serving} serves main@{obs.commit[:12]}", generation=obs.generation,
+        message=f"{_describe_split(obs)} serves main@{obs.commit[:12]}", generation=obs.generation,
     )
-    return ready, predictor, ingress
+    honoured = honoured_condition(obs.spec.unhonoured if obs.spec else (), generation=obs.generation)
+    return ready, predictor, ingress, honoured
 
 
-def report(ep: EndpointState, obs: Observation, *, domain: str, gateway_port: int,
-           now: str) -> tuple[EndpointStatus, RouteEntry]:
+def _limits(spec: ServingSpec | None, enforcement: Enforcement) -> dict[str, str]:
+    if spec is None:
+        return {}
+    found = {}
+    if spec.resources.memory_limit:
+        found["memory"] = f"{spec.resources.memory_limit}: {enforcement.memory}"
+    if spec.resources.cpu_limit:
+        found["cpu"] = f"{spec.resources.cpu_limit}: {enforcement.cpu}"
+    return found
+
+
+def report(ep: EndpointState, obs: Observation, *, domain: str, gateway_port: int, now: str,
+           enforcement: Enforcement) -> tuple[EndpointStatus, RouteEntry]:
     """The status row and route entry for one endpoint; transition times kept from `ep.conditions`."""
     url = endpoint_url(ep.name, ep.namespace, domain=domain, port=gateway_port)
     conditions = tuple(set_condition(ep.conditions, c, now=now) for c in conditions_for(obs, url=url))
+    shares = dict(obs.shares)
+    in_play = list(dict.fromkeys([*shares, *obs.wanted]))
+    traffic = tuple(RevisionTraffic(revision=r, percent=shares.get(r, 0), latest=r == obs.latest,
+                                    ready_replicas=len(obs.upstreams.get(r, ())), desired_replicas=obs.wanted.get(r, 0))
+                    for r in in_play)
+    scaling = obs.spec.scaling if obs.spec else None
+    replicas = {} if scaling is None or obs.latest is None else {
+        "ready": len(obs.upstreams.get(obs.latest, ())), "desired": obs.wanted.get(obs.latest, 0),
+        "min": scaling.min_replicas, "max": scaling.max_replicas}
     status = EndpointStatus(
         name=ep.name, namespace=ep.namespace, url=url,
-        sync=sync_of(admitted=not isinstance(obs.desired, Rejected), serving=obs.serving, target=obs.target),
+        sync=sync_of(admitted=not isinstance(obs.desired, Rejected),
+                     serving=obs.latest if obs.latest in shares else obs.serving, target=obs.latest),
         health=health_of(conditions), revision=obs.serving or "", conditions=conditions,
         observed_commit=obs.commit, updated_at=now,
-        latest_revision="" if isinstance(obs.desired, Rejected) else obs.target or "",
+        latest_revision="" if isinstance(obs.desired, Rejected) else obs.latest or "",
+        traffic=traffic, replicas=replicas, limits=_limits(obs.spec, enforcement),
     )
     ready = conditions[0]
     route = RouteEntry(
-        name=ep.name, namespace=ep.namespace, ready=obs.serving_upstream is not None,
-        upstream=obs.serving_upstream or "", revision=obs.serving or "",
-        reason="" if obs.serving_upstream else ready.reason,
-        message="" if obs.serving_upstream else ready.message,
+        name=ep.name, namespace=ep.namespace, ready=obs.routed,
+        traffic=tuple(TrafficEntry(r, p, obs.upstreams.get(r, ())) for r, p in obs.shares),
+        reason="" if obs.live else ready.reason, message="" if obs.live else ready.message,
+        timeout=obs.spec.timeout if obs.spec else 300.0,
+        concurrency=obs.spec.scaling.container_concurrency if obs.spec else 0,
     )
     return status, route

@@ -14,7 +14,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ROUTES_VERSION = 1
+ROUTES_VERSION = 2
+
+
+@dataclass(frozen=True)
+class TrafficEntry:
+    """One revision's share of an endpoint's traffic and the ready replicas that serve it.
+
+    No upstreams with a share means the revision is scaled to zero (or restarting): the gateway
+    holds the request while a replica starts, as Knative's activator does.
+    """
+
+    revision: str
+    percent: int
+    upstreams: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"revision": self.revision, "percent": self.percent, "upstreams": list(self.upstreams)}
 
 
 @dataclass(frozen=True)
@@ -22,14 +38,37 @@ class RouteEntry:
     name: str
     namespace: str
     ready: bool
-    upstream: str = ""
-    revision: str = ""
+    traffic: tuple[TrafficEntry, ...] = ()
     reason: str = ""
     message: str = ""
+    timeout: float = 300.0  # seconds per request (504 after)
+    concurrency: int = 0  # in-flight requests per replica (0: no limit; excess waits at the gateway)
+
+    @property
+    def upstream(self) -> str:
+        """The first ready replica of the revision with the largest share ("" when none)."""
+        main = max(self.traffic, key=lambda t: t.percent, default=None)
+        return main.upstreams[0] if main and main.upstreams else ""
+
+    @property
+    def revision(self) -> str:
+        main = max(self.traffic, key=lambda t: t.percent, default=None)
+        return main.revision if main else ""
 
     def to_dict(self) -> dict[str, Any]:
         return {"namespace": self.namespace, "ready": self.ready, "upstream": self.upstream,
-                "revision": self.revision, "reason": self.reason, "message": self.message}
+                "revision": self.revision, "traffic": [t.to_dict() for t in self.traffic],
+                "timeout": self.timeout, "concurrency": self.concurrency,
+                "reason": self.reason, "message": self.message}
+
+    @classmethod
+    def from_dict(cls, name: str, data: dict[str, Any]) -> RouteEntry:
+        traffic = tuple(TrafficEntry(str(t.get("revision") or ""), int(t.get("percent") or 0),
+                                     tuple(str(u) for u in t.get("upstreams") or ()))
+                        for t in data.get("traffic") or () if isinstance(t, dict))
+        return cls(name=name, namespace=str(data.get("namespace") or "default"), ready=bool(data.get("ready")),
+                   traffic=traffic, reason=str(data.get("reason") or ""), message=str(data.get("message") or ""),
+                   timeout=float(data.get("timeout") or 300.0), concurrency=int(data.get("concurrency") or 0))
 
 
 def routes_document(entries: list[RouteEntry], *, domain: str, updated: str) -> dict[str, Any]:
@@ -69,10 +108,7 @@ class RoutesWriter:
 
     def entries(self) -> list[RouteEntry]:
         """What the routes file holds now (for this domain)."""
-        return [RouteEntry(name=name, namespace=str(e.get("namespace") or "default"), ready=bool(e.get("ready")),
-                           upstream=str(e.get("upstream") or ""), revision=str(e.get("revision") or ""),
-                           reason=str(e.get("reason") or ""), message=str(e.get("message") or ""))
-                for name, e in (self._last or {}).items() if isinstance(e, dict)]
+        return [RouteEntry.from_dict(name, e) for name, e in (self._last or {}).items() if isinstance(e, dict)]
 
     def write(self, entries: list[RouteEntry]) -> bool:
         """Write the table if it differs from the last one written; True when written."""

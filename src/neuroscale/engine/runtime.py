@@ -15,6 +15,7 @@ an s3:// model and nothing else (never `NEUROSCALE_GITHUB_TOKEN`).
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -27,11 +28,13 @@ from urllib.parse import urlparse
 
 import httpx
 
-from neuroscale.engine import procfs
+from neuroscale.engine import limits, procfs
 from neuroscale.home import DEFAULT_HOST, Home
 from neuroscale.ports import free_port
 from neuroscale.spec.serving import ServingSpec
 from neuroscale.status.reasons import Reason
+
+log = logging.getLogger("neuroscale.engine")
 
 LOAD_FAILED_PREFIX = "ModelLoadFailed:"
 READY_PATH = "/v2/health/ready"
@@ -46,7 +49,7 @@ _STORAGE_ENV_PREFIXES = {"s3": ("AWS_",)}
 
 @dataclass
 class ServerHandle:
-    """One model-server process, started by us (`popen`) or adopted after a restart."""
+    """One model-server process (a replica of a revision), started by us (`popen`) or adopted after a restart."""
 
     endpoint: str
     revision: str
@@ -56,6 +59,7 @@ class ServerHandle:
     log_path: Path
     log_offset: int = 0
     popen: subprocess.Popen[bytes] | None = None
+    replica: int = 0
 
     @property
     def upstream(self) -> str:
@@ -91,38 +95,58 @@ def server_environment(storage_uri: str, *, parent: Mapping[str, str]) -> dict[s
     return {**kept, "PYTHONUNBUFFERED": "1"}
 
 
+def log_name(revision: str, replica: int) -> str:
+    """`<revision>.log` for the first replica (as before replicas existed), `<revision>.r<n>.log` after."""
+    return f"{revision}.log" if replica == 0 else f"{revision}.r{replica}.log"
+
+
 class LocalRuntime:
     """Starts, probes, and stops model-server processes of one platform home."""
 
-    def __init__(self, home: Home, *, model_roots: Sequence[Path] = (), probe_timeout: float = 0.5) -> None:
+    def __init__(self, home: Home, *, model_roots: Sequence[Path] = (), probe_timeout: float = 0.5,
+                 enforcement: limits.Enforcement | None = None) -> None:
         self.home = home
         self.model_roots = tuple(model_roots)
         self._http = httpx.Client(timeout=probe_timeout)
+        self.enforcement = enforcement or limits.detect()
 
     def close(self) -> None:
         self._http.close()
 
-    def start(self, spec: ServingSpec, *, revision: str) -> ServerHandle:
+    def start(self, spec: ServingSpec, *, revision: str, replica: int = 0) -> ServerHandle:
         port = free_port()
         self.home.server_logs_dir.mkdir(parents=True, exist_ok=True)
-        log_path = self.home.server_logs_dir / f"{revision}.log"
-        with log_path.open("ab") as log:
-            offset = log.tell()
+        log_path = self.home.server_logs_dir / log_name(revision, replica)
+        memory = spec.resources.memory_limit_bytes
+        with log_path.open("ab") as output:
+            offset = output.tell()
             popen = subprocess.Popen(
                 server_command(self.home, spec=spec, revision=revision, port=port, model_roots=self.model_roots),
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
                 start_new_session=True, close_fds=True,
                 env=server_environment(spec.storage_uri, parent=os.environ),
+                preexec_fn=limits.preexec(memory),
             )
+        if self.enforcement.cgroup is not None:
+            try:
+                limits.join_cgroup(self.enforcement.cgroup, f"{revision}.r{replica}", pid=popen.pid,
+                                   memory_limit=memory, cpu_limit=spec.resources.cpu_limit_cores)
+            except OSError as exc:  # the watchdog still enforces memory
+                log.warning("%s replica %d: cgroup limits not applied: %s", revision, replica, exc)
         started = procfs.start_time(popen.pid) or 0
         return ServerHandle(endpoint=spec.name, revision=revision, pid=popen.pid, port=port,
-                            start_time=started, log_path=log_path, log_offset=offset, popen=popen)
+                            start_time=started, log_path=log_path, log_offset=offset, popen=popen, replica=replica)
 
-    def adopt(self, *, endpoint: str, revision: str, pid: int, port: int, start_time: int) -> ServerHandle:
-        log_path = self.home.server_logs_dir / f"{revision}.log"
+    def adopt(self, *, endpoint: str, revision: str, replica: int = 0, pid: int, port: int,
+              start_time: int) -> ServerHandle:
+        log_path = self.home.server_logs_dir / log_name(revision, replica)
         offset = log_path.stat().st_size if log_path.exists() else 0
         return ServerHandle(endpoint=endpoint, revision=revision, pid=pid, port=port,
-                            start_time=start_time, log_path=log_path, log_offset=offset)
+                            start_time=start_time, log_path=log_path, log_offset=offset, replica=replica)
+
+    def memory(self, handle: ServerHandle) -> int | None:
+        """Resident memory of the server (what the watchdog compares with its limit)."""
+        return limits.rss_bytes(handle.pid)
 
     def ready(self, handle: ServerHandle) -> bool:
         """One readiness probe: `GET /v2/health/ready` answers 200."""

@@ -22,6 +22,8 @@ class EngineSettings:
     startup_timeout: float = 60.0  # a revision not ready by then is killed and counted as a failure
     liveness_period: float = 2.0  # seconds between liveness probes of ready servers
     liveness_failures: int = 3  # consecutive failed probes before a hung server is killed (and restarted)
+    memory_period: float = 0.2  # seconds between samples of a server's resident memory (the OOM watchdog)
+    max_replicas: int = 4  # replicas per revision when maxReplicas is 0 (Knative: unbounded)
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
     #: Where local model files may come from (`Home.model_roots()`): passed to every model server,
     #: and what admission's local-path policy is given.

@@ -40,7 +40,7 @@ def record_platform_stopped(home: Home, *, domain: str) -> int:
     finally:
         conn.close()
     routes = RoutesWriter(home.routes_file, domain=domain)
-    routes.write([replace(entry, ready=False, upstream="", reason=Reason.PlatformStopped, message=STOPPED_MESSAGE)
+    routes.write([replace(entry, ready=False, traffic=(), reason=Reason.PlatformStopped, message=STOPPED_MESSAGE)
                   for entry in routes.entries()])
     return len(statuses)
 

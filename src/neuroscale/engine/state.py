@@ -2,6 +2,11 @@
 
 Mutable on purpose and owned by the loop alone (one thread); everything that
 must survive a restart is also in SQLite (revisions, processes, status).
+
+An endpoint has up to two revisions in play, as in KServe: `latest` (made
+from main's current spec) and `rolled_out` (the one that last had all the
+traffic, which keeps its share during a canary). Each has replicas — model
+server processes — whose number the autoscaler decides.
 """
 
 from __future__ import annotations
@@ -9,10 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from neuroscale.engine.autoscaler import ScalerState
 from neuroscale.engine.backoff import FailureRecord
 from neuroscale.engine.desired import Desired
 from neuroscale.engine.revisions import RevisionRecord
-from neuroscale.engine.runtime import ServerHandle
+from neuroscale.engine.runtime import ExitInfo, ServerHandle
+from neuroscale.engine.traffic import Split
 from neuroscale.spec.serving import ServingSpec
 from neuroscale.status.conditions import Condition
 
@@ -20,7 +27,7 @@ from neuroscale.status.conditions import Condition
 class Phase(StrEnum):
     Starting = "Starting"  # launched, not yet answering /v2/health/ready
     Ready = "Ready"  # answering; may receive traffic
-    Draining = "Draining"  # traffic moved away; stopped when the grace ends
+    Draining = "Draining"  # out of the routes; stopped when the grace ends
     Stopping = "Stopping"  # SIGTERM sent; SIGKILL when `deadline` passes
 
 
@@ -32,6 +39,7 @@ class Server:
     deadline: float  # startup timeout, end of drain, or SIGKILL time, per phase
     probe_at: float = 0.0  # next liveness probe (Ready servers only)
     probe_failures: int = 0  # consecutive failed liveness probes
+    killed_for: ExitInfo | None = None  # why the platform killed it (OOMKilled), reported when it exits
 
     @property
     def revision(self) -> str:
@@ -44,7 +52,7 @@ class Server:
 
 @dataclass(frozen=True)
 class Target:
-    """The revision that should run: main's admitted spec, or the one still serving if main's is rejected."""
+    """A revision that should run: its record and the spec it was made from."""
 
     record: RevisionRecord
     spec: ServingSpec
@@ -55,34 +63,63 @@ class Target:
 
 
 @dataclass
+class RevisionState:
+    """One revision in play: its autoscaler memory, crash-loop record and whether it ever became ready."""
+
+    target: Target
+    scaler: ScalerState
+    failure: FailureRecord = field(default_factory=FailureRecord)
+    was_ready: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.target.name
+
+
+@dataclass
 class EndpointState:
     name: str
     namespace: str
     desired: Desired | None = None  # None until main was read
     pruned: bool = False  # removed from main: stop everything, then forget
-    target: Target | None = None
-    serving: str | None = None  # revision receiving traffic
-    serving_target: Target | None = None  # what `serving` runs, kept alive until traffic moves on
+    latest: RevisionState | None = None  # main's revision (or the one kept when main's spec is rejected)
+    rolled_out: RevisionState | None = None  # last had 100 % of traffic; keeps the rest during a canary
+    split: Split = field(default_factory=lambda: Split((), None))
     servers: list[Server] = field(default_factory=list)
-    failure: FailureRecord = field(default_factory=FailureRecord)
     conditions: tuple[Condition, ...] = ()
     saved: dict[str, object] | None = None  # last status written, to write only on change
 
-    def server_for(self, revision: str | None, *, phase: Phase | None = None) -> Server | None:
-        for server in self.servers:
-            if server.revision == revision and server.live and (phase is None or server.phase is phase):
-                return server
-        return None
+    def servers_of(self, revision: str | None, *, phase: Phase | None = None) -> list[Server]:
+        return [s for s in self.servers if s.revision == revision and s.live and (phase is None or s.phase is phase)]
 
-    def wanted(self) -> list[Target]:
-        """Revisions that must have a process: main's target, and the serving one until traffic moves."""
+    def server_for(self, revision: str | None, *, phase: Phase | None = None) -> Server | None:
+        found = self.servers_of(revision, phase=phase)
+        return found[0] if found else None
+
+    def revisions(self) -> list[RevisionState]:
+        """Revisions that must have processes: latest, and the rolled-out one while it keeps traffic."""
         if self.pruned:
             return []
-        wanted = [self.target] if self.target else []
-        if self.serving_target and self.serving_target.name not in {t.name for t in wanted}:
-            wanted.append(self.serving_target)
+        wanted = [self.latest] if self.latest else []
+        if self.rolled_out is not None and self.rolled_out not in wanted and (
+                self.split.percent(self.rolled_out.name) or not self.split.shares):
+            wanted.append(self.rolled_out)
         return wanted
 
+    def take(self, target: Target, *, now: float) -> None:
+        """Main's admitted spec: the same revision with new settings, or a new latest revision."""
+        current = self.revision(target.name)
+        if current is not None:  # same process spec: scaling, traffic and timeouts apply in place
+            current.target = target
+            self.latest = current
+            return
+        self.latest = RevisionState(target, ScalerState(desired=max(1, target.spec.scaling.min_replicas),
+                                                        last_demand=now))
+
+    def revision(self, name: str) -> RevisionState | None:
+        return next((r for r in (self.latest, self.rolled_out) if r is not None and r.name == name), None)
+
     @property
-    def serving_server(self) -> Server | None:
-        return self.server_for(self.serving, phase=Phase.Ready)
+    def serving(self) -> str | None:
+        """The revision with the largest share of traffic (the one status names)."""
+        return max(self.split.shares, key=lambda item: item[1])[0] if self.split.shares else None

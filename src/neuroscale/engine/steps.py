@@ -6,13 +6,17 @@ conditions computed afterwards in `report`):
 1. `observe_exits`   — processes that died: event, failure record, backoff for crash loops (PredictorReady).
 2. `probe_starting`  — start-up probes of new processes; start-up timeout (PredictorReady).
 3. `probe_serving`   — liveness of ready processes: a hung one is killed, so step 1 restarts it.
-4. `ensure_running`  — the target (unless backing off) and the serving revision have a process (PredictorReady).
-5. `route_traffic`   — traffic moves to the target only once it is ready; others drain (IngressReady).
-6. `retire_drained`  — once the gateway moved traffic and the grace passed: SIGTERM, then SIGKILL.
+4. `guard_memory`    — a process above its memory limit is killed and reported OOMKilled.
+5. `autoscale`       — replicas each revision in play should have, from the gateway's demand.
+6. `ensure_running`  — start replicas up to that number (a crash-looping revision waits its back-off).
+7. `route_traffic`   — the split between latest and rolled-out revision; only routable revisions
+                       (ready once, not crash-looping) get traffic (IngressReady).
+8. `scale_down`      — replicas beyond the number, and revisions no longer in play, drain.
+9. `retire_drained`  — once the gateway moved traffic and the grace passed: SIGTERM, then SIGKILL.
 
-Steps touch the world only through `StepContext` (runtime, store, clock), so
-they can be driven by a fake runtime in unit tests and by real processes in
-integration tests.
+Steps touch the world only through `StepContext` (runtime, store, clock,
+demand), so they can be driven by a fake runtime in unit tests and by real
+processes in integration tests.
 """
 
 from __future__ import annotations
@@ -20,15 +24,17 @@ from __future__ import annotations
 import logging
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
-from neuroscale.engine.backoff import FailureRecord
+from neuroscale.engine import limits
+from neuroscale.engine.autoscaler import DemandHistory, decide
 from neuroscale.engine.clock import Clock, iso
 from neuroscale.engine.runtime import ExitInfo, ServerHandle
 from neuroscale.engine.settings import EngineSettings
-from neuroscale.engine.state import EndpointState, Phase, Server
+from neuroscale.engine.state import EndpointState, Phase, RevisionState, Server
 from neuroscale.engine.store import EngineStore
+from neuroscale.engine.traffic import split
 from neuroscale.spec.serving import ServingSpec
 from neuroscale.status.model import Event, EventType
 from neuroscale.status.reasons import Reason
@@ -37,9 +43,10 @@ log = logging.getLogger("neuroscale.engine")
 
 
 class Runtime(Protocol):
-    def start(self, spec: ServingSpec, *, revision: str) -> ServerHandle: ...
+    def start(self, spec: ServingSpec, *, revision: str, replica: int) -> ServerHandle: ...
 
-    def adopt(self, *, endpoint: str, revision: str, pid: int, port: int, start_time: int) -> ServerHandle: ...
+    def adopt(self, *, endpoint: str, revision: str, replica: int = 0, pid: int, port: int,
+              start_time: int) -> ServerHandle: ...
 
     def ready(self, handle: ServerHandle) -> bool: ...
 
@@ -49,9 +56,15 @@ class Runtime(Protocol):
 
     def signal(self, handle: ServerHandle, sig: signal.Signals) -> None: ...
 
+    def memory(self, handle: ServerHandle) -> int | None: ...
+
 
 def _no_gateway(_endpoint: str) -> bool:
     return True
+
+
+def _no_demand(_revision: str) -> DemandHistory:
+    return DemandHistory()
 
 
 @dataclass
@@ -62,6 +75,10 @@ class StepContext:
     clock: Clock
     #: Has the gateway loaded the endpoint's current route? (the loop wires the gateway's acknowledgement)
     route_applied: Callable[[str], bool] = _no_gateway
+    #: The gateway's demand for a revision (the loop wires the gateway's stats file)
+    demand: Callable[[str], DemandHistory] = _no_demand
+    #: pid → when its memory may be sampled next
+    memory_sampled: dict[int, float] = field(default_factory=dict)
 
     def event(self, endpoint: str, etype: EventType, reason: str, message: str) -> None:
         """Record an event (SQLite, for `neuroscale events`) and log it (the engine log)."""
@@ -76,6 +93,15 @@ class StepContext:
         server.phase, server.since, server.deadline = Phase.Stopping, now, now + self.settings.stop_grace
 
 
+def _revision_failed(ctx: StepContext, ep: EndpointState, revision: RevisionState, *, reason: str,
+                     message: str, now: float) -> None:
+    revision.failure = revision.failure.failed(ctx.settings.backoff, now=now, reason=reason, message=message)
+    if revision.failure.crashlooping(ctx.settings.backoff):
+        ctx.event(ep.name, EventType.Warning, Reason.CrashLoopBackOff,
+                  f"back-off {revision.failure.delay:g}s restarting {revision.name} "
+                  f"(failure {revision.failure.failures}): {reason}: {message}")
+
+
 def observe_exits(ctx: StepContext, ep: EndpointState) -> None:
     now = ctx.clock.monotonic()
     for server in list(ep.servers):
@@ -87,18 +113,18 @@ def observe_exits(ctx: StepContext, ep: EndpointState) -> None:
             continue
         ep.servers.remove(server)
         ctx.store.remove_process(server.handle.pid)
+        ctx.memory_sampled.pop(server.handle.pid, None)
         if not server.live:
             continue  # it was on its way out
-        ctx.event(ep.name, EventType.Warning, Reason.ProcessExited,
+        info = server.killed_for or info
+        ctx.event(ep.name, EventType.Warning, Reason.OOMKilled if server.killed_for else Reason.ProcessExited,
                   f"{server.revision} (pid {server.handle.pid}): {info.reason}: {info.message}")
-        if ep.target is not None and server.revision == ep.target.name:
-            if server.phase is Phase.Ready:  # it was serving a while: self-heal restarts at once
-                ep.failure = ep.failure.served_then_died(ctx.settings.backoff, ready_for=now - server.since)
-            ep.failure = ep.failure.failed(ctx.settings.backoff, now=now, reason=info.reason, message=info.message)
-            if ep.failure.crashlooping(ctx.settings.backoff):
-                ctx.event(ep.name, EventType.Warning, Reason.CrashLoopBackOff,
-                          f"back-off {ep.failure.delay:g}s restarting {server.revision} "
-                          f"(failure {ep.failure.failures}): {info.reason}: {info.message}")
+        revision = ep.revision(server.revision)
+        if revision is None:
+            continue
+        if server.phase is Phase.Ready:  # it was serving a while: self-heal restarts at once
+            revision.failure = revision.failure.served_then_died(ctx.settings.backoff, ready_for=now - server.since)
+        _revision_failed(ctx, ep, revision, reason=info.reason, message=info.message, now=now)
 
 
 def probe_starting(ctx: StepContext, ep: EndpointState) -> None:
@@ -109,15 +135,18 @@ def probe_starting(ctx: StepContext, ep: EndpointState) -> None:
         if ctx.runtime.ready(server.handle):
             took = now - server.since
             server.phase, server.since = Phase.Ready, now
+            revision = ep.revision(server.revision)
+            if revision is not None:
+                revision.was_ready = True
             ctx.event(ep.name, EventType.Normal, Reason.RevisionReady,
                       f"{server.revision} ready at {server.handle.upstream} after {took:.2f}s")
         elif now >= server.deadline:
             message = f"not ready {ctx.settings.startup_timeout:g}s after start; see {server.handle.log_path}"
             ctx.stop(server)
             ctx.event(ep.name, EventType.Warning, Reason.StartupTimeout, f"{server.revision}: {message}")
-            if ep.target is not None and server.revision == ep.target.name:
-                ep.failure = ep.failure.failed(ctx.settings.backoff, now=now, reason=Reason.StartupTimeout,
-                                               message=message)
+            revision = ep.revision(server.revision)
+            if revision is not None:
+                _revision_failed(ctx, ep, revision, reason=Reason.StartupTimeout, message=message, now=now)
 
 
 def probe_serving(ctx: StepContext, ep: EndpointState) -> None:
@@ -139,56 +168,106 @@ def probe_serving(ctx: StepContext, ep: EndpointState) -> None:
             server.probe_failures = 0
 
 
-def ensure_running(ctx: StepContext, ep: EndpointState) -> None:
-    """Start what is wanted and not running: the target after its back-off, the serving revision at once."""
+def guard_memory(ctx: StepContext, ep: EndpointState) -> None:
+    """Kill a live server whose resident memory is above its revision's limit, as the kernel's OOM killer would."""
     now = ctx.clock.monotonic()
-    for wanted in ep.wanted():
-        is_target = ep.target is not None and wanted.name == ep.target.name
-        if ep.server_for(wanted.name) is not None or (is_target and not ep.failure.may_restart(now=now)):
+    for server in ep.servers:
+        revision = ep.revision(server.revision)
+        limit = revision.target.spec.resources.memory_limit_bytes if revision else None
+        if (limit is None or not server.live or server.killed_for is not None
+                or now < ctx.memory_sampled.get(server.handle.pid, 0.0)):
             continue
-        try:
-            handle = ctx.runtime.start(wanted.spec, revision=wanted.name)
-        except OSError as exc:
-            message = f"could not start the model server: {exc}"
-            if is_target:
-                ep.failure = ep.failure.failed(ctx.settings.backoff, now=now, reason=Reason.ProcessExited,
-                                               message=message)
-            ctx.event(ep.name, EventType.Warning, Reason.ProcessExited, f"{wanted.name}: {message}")
+        ctx.memory_sampled[server.handle.pid] = now + ctx.settings.memory_period
+        used = ctx.runtime.memory(server.handle)
+        if used is not None and used > limit:
+            server.killed_for = ExitInfo(Reason.OOMKilled, (
+                f"resident memory {limits.human(used)} went over the {limits.human(limit)} memory limit "
+                f"while {'loading' if server.phase is Phase.Starting else 'serving'}; raise "
+                "resources.limits.memory or make the model smaller"))
+            ctx.runtime.signal(server.handle, signal.SIGKILL)
+
+
+def autoscale(ctx: StepContext, ep: EndpointState) -> None:
+    """Replicas per revision in play, decided by the KPA from the gateway's demand."""
+    now = ctx.clock.monotonic()
+    for revision in ep.revisions():
+        ready = len(ep.servers_of(revision.name, phase=Phase.Ready))
+        before = revision.scaler.desired
+        after = decide(revision.target.spec.scaling, ctx.demand(revision.name), revision.scaler, ready=ready,
+                       now=now, cap=ctx.settings.max_replicas)
+        if after != before:
+            ctx.event(ep.name, EventType.Normal, Reason.Scaled, f"{revision.name}: {before} -> {after} replicas")
+
+
+def _free_slot(ep: EndpointState, revision: str) -> int:
+    taken = {s.handle.replica for s in ep.servers if s.revision == revision and s.live}
+    return next(slot for slot in range(len(taken) + 1) if slot not in taken)
+
+
+def ensure_running(ctx: StepContext, ep: EndpointState) -> None:
+    """Start replicas up to what the autoscaler wants; a revision in back-off waits for its restart time."""
+    now = ctx.clock.monotonic()
+    for revision in ep.revisions():
+        missing = revision.scaler.desired - len(ep.servers_of(revision.name))
+        if missing <= 0 or not revision.failure.may_restart(now=now):
             continue
-        ctx.store.add_process(pid=handle.pid, endpoint=ep.name, revision=wanted.name, port=handle.port,
-                              start_time=handle.start_time, started_at=iso(ctx.clock.time()))
-        ep.servers.append(Server(handle, Phase.Starting, now, now + ctx.settings.startup_timeout))
-        first = is_target and not ep.failure.failures
-        ctx.event(ep.name, EventType.Normal, Reason.RevisionStarting if first else Reason.Restarted,
-                  f"{wanted.name} started (pid {handle.pid}, port {handle.port}, log {handle.log_path})")
+        for _ in range(missing):
+            replica = _free_slot(ep, revision.name)
+            try:
+                handle = ctx.runtime.start(revision.target.spec, revision=revision.name, replica=replica)
+            except OSError as exc:
+                message = f"could not start the model server: {exc}"
+                ctx.event(ep.name, EventType.Warning, Reason.ProcessExited, f"{revision.name}: {message}")
+                _revision_failed(ctx, ep, revision, reason=Reason.ProcessExited, message=message, now=now)
+                break
+            ctx.store.add_process(pid=handle.pid, endpoint=ep.name, revision=revision.name, replica=replica,
+                                  port=handle.port, start_time=handle.start_time, started_at=iso(ctx.clock.time()))
+            ep.servers.append(Server(handle, Phase.Starting, now, now + ctx.settings.startup_timeout))
+            first = not revision.failure.failures and not revision.was_ready and replica == 0
+            ctx.event(ep.name, EventType.Normal, Reason.RevisionStarting if first else Reason.Restarted,
+                      f"{revision.name} replica {replica} started (pid {handle.pid}, port {handle.port}, "
+                      f"log {handle.log_path})")
+
+
+def routable(ctx: StepContext, revision: RevisionState) -> bool:
+    """May get traffic: it has been ready, and is not in a crash loop."""
+    return revision.was_ready and not revision.failure.crashlooping(ctx.settings.backoff)
 
 
 def route_traffic(ctx: StepContext, ep: EndpointState) -> None:
-    """Switch traffic to the target once ready; drain what traffic left, stop what is unwanted."""
+    """KServe's split between the latest and the rolled-out revision, among routable revisions."""
+    latest, rolled = ep.latest, ep.rolled_out
+    ok = frozenset(r.name for r in (latest, rolled) if r is not None and routable(ctx, r))
+    new = split(latest=latest.name if latest else None, previous=rolled.name if rolled else None,
+                canary=latest.target.spec.canary_traffic_percent if latest else None, routable=ok)
+    if new.shares != ep.split.shares:
+        def described(shares: tuple[tuple[str, int], ...]) -> str:
+            return ", ".join(f"{p}% to {r}" for r, p in shares) or "no routable revision"
+        was = f" (was {described(ep.split.shares)})" if ep.split.shares else ""
+        ctx.event(ep.name, EventType.Normal, Reason.TrafficSwitched, f"{described(new.shares)}{was}")
+    ep.split = new
+    if new.rolled_out is not None and (rolled is None or new.rolled_out != rolled.name):
+        ep.rolled_out = ep.revision(new.rolled_out)
+
+
+def scale_down(ctx: StepContext, ep: EndpointState) -> None:
+    """Drain replicas beyond what each revision wants, and every replica of revisions out of play."""
     now = ctx.clock.monotonic()
-    ready = ep.server_for(ep.target.name, phase=Phase.Ready) if ep.target else None
-    if ready is not None and ep.target is not None and ep.serving != ep.target.name:
-        previous, ep.serving, ep.serving_target = ep.serving, ep.target.name, ep.target
-        was = f" (was {previous})" if previous else ""
-        ctx.event(ep.name, EventType.Normal, Reason.TrafficSwitched, f"100% of traffic to {ep.serving}{was}")
-    keep = {wanted.name for wanted in ep.wanted()}
-    seen: set[str] = set()
-    for server in ep.servers:
-        if not server.live:
-            continue
-        if server.revision in keep and server.revision not in seen:
-            seen.add(server.revision)
-            continue
-        if server.phase is Phase.Ready and not ep.pruned:
-            server.phase, server.since, server.deadline = Phase.Draining, now, now + ctx.settings.drain_grace
-        else:
-            ctx.stop(server)
-            ctx.event(ep.name, EventType.Normal, Reason.RevisionRetired,
-                      f"{server.revision} (pid {server.handle.pid}) stopped")
+    wanted = {r.name: r.scaler.desired for r in ep.revisions()}
+    for revision in {s.revision for s in ep.servers if s.live}:
+        live = sorted(ep.servers_of(revision), key=lambda s: (s.phase is Phase.Ready, -s.handle.replica))
+        extra = len(live) - wanted.get(revision, 0)
+        for server in live[:max(extra, 0)]:  # starting ones first, then the highest replica slots
+            if server.phase is Phase.Ready and not ep.pruned:
+                server.phase, server.since, server.deadline = Phase.Draining, now, now + ctx.settings.drain_grace
+            else:
+                ctx.stop(server)
+                ctx.event(ep.name, EventType.Normal, Reason.RevisionRetired,
+                          f"{server.revision} replica {server.handle.replica} (pid {server.handle.pid}) stopped")
 
 
 def retire_drained(ctx: StepContext, ep: EndpointState) -> None:
-    """Stop a drained revision once the grace passed and the gateway moved its traffic (or `max_drain`)."""
+    """Stop a drained replica once the grace passed and the gateway moved its traffic (or `max_drain`)."""
     now = ctx.clock.monotonic()
     for server in ep.servers:
         if server.phase is not Phase.Draining or now < server.deadline:
@@ -196,10 +275,12 @@ def retire_drained(ctx: StepContext, ep: EndpointState) -> None:
         if ctx.route_applied(ep.name) or now >= server.since + ctx.settings.max_drain:
             ctx.stop(server)
             ctx.event(ep.name, EventType.Normal, Reason.RevisionRetired,
-                      f"{server.revision} (pid {server.handle.pid}) drained and stopped")
+                      f"{server.revision} replica {server.handle.replica} (pid {server.handle.pid}) drained "
+                      "and stopped")
 
 
-STEPS = (observe_exits, probe_starting, probe_serving, ensure_running, route_traffic, retire_drained)
+STEPS = (observe_exits, probe_starting, probe_serving, guard_memory, autoscale, ensure_running, route_traffic,
+         scale_down, retire_drained)
 
 
 def reconcile_endpoint(ctx: StepContext, ep: EndpointState) -> None:

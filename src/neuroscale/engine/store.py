@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from neuroscale.engine.revisions import RevisionRecord, SpecDigest
 from pydantic import ValidationError
 
+from neuroscale.db import add_column
+from neuroscale.engine.revisions import RevisionRecord, SpecDigest
 from neuroscale.spec.serving import ServingSpec
 from neuroscale.status.model import EndpointStatus, Event, EventType
 
@@ -27,10 +28,10 @@ CREATE TABLE IF NOT EXISTS engine_revisions (
     spec TEXT NOT NULL, created_at TEXT NOT NULL, PRIMARY KEY (endpoint, number));
 CREATE TABLE IF NOT EXISTS engine_processes (
     pid INTEGER PRIMARY KEY, endpoint TEXT NOT NULL, revision TEXT NOT NULL, port INTEGER NOT NULL,
-    start_time INTEGER NOT NULL, started_at TEXT NOT NULL);
+    start_time INTEGER NOT NULL, started_at TEXT NOT NULL, replica INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS engine_events (
     id INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, endpoint TEXT NOT NULL, type TEXT NOT NULL,
-    reason TEXT NOT NULL, message TEXT NOT NULL);
+    reason TEXT NOT NULL, message TEXT NOT NULL, actor TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS engine_events_endpoint ON engine_events (endpoint, id);
 """
 
@@ -41,6 +42,8 @@ class StatusStore:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         conn.executescript(SCHEMA)
+        add_column(conn, "engine_events", "actor", "TEXT NOT NULL DEFAULT ''")  # events from before actors
+        add_column(conn, "engine_processes", "replica", "INTEGER NOT NULL DEFAULT 0")  # from before replicas
 
     def list_endpoints(self) -> list[EndpointStatus]:
         rows = self.conn.execute("SELECT data FROM engine_status ORDER BY namespace, name").fetchall()
@@ -54,11 +57,11 @@ class StatusStore:
         """The newest `limit` events (of one endpoint if `name`), oldest first."""
         where, args = ("WHERE endpoint = ?", [name]) if name else ("", [])
         rows = self.conn.execute(
-            f"SELECT time, endpoint, type, reason, message FROM engine_events {where} ORDER BY id DESC LIMIT ?",
+            f"SELECT time, endpoint, type, reason, message, actor FROM engine_events {where} ORDER BY id DESC LIMIT ?",
             [*args, max(0, limit)],
         ).fetchall()
         return [Event(time=r["time"], endpoint=r["endpoint"], type=EventType(r["type"]), reason=r["reason"],
-                      message=r["message"]) for r in reversed(rows)]
+                      message=r["message"], actor=r["actor"]) for r in reversed(rows)]
 
 
 class ProcessRow:
@@ -70,6 +73,7 @@ class ProcessRow:
         self.revision: str = row["revision"]
         self.port: int = row["port"]
         self.start_time: int = row["start_time"]
+        self.replica: int = row["replica"]
 
 
 class EngineStore(StatusStore):
@@ -88,8 +92,8 @@ class EngineStore(StatusStore):
 
     def record_event(self, event: Event) -> None:
         self.conn.execute(
-            "INSERT INTO engine_events (time, endpoint, type, reason, message) VALUES (?, ?, ?, ?, ?)",
-            (event.time, event.endpoint, event.type.value, event.reason, event.message),
+            "INSERT INTO engine_events (time, endpoint, type, reason, message, actor) VALUES (?, ?, ?, ?, ?, ?)",
+            (event.time, event.endpoint, event.type.value, event.reason, event.message, event.actor),
         )
         self.conn.execute(
             "DELETE FROM engine_events WHERE id <= (SELECT MAX(id) FROM engine_events) - ?", (EVENTS_KEPT,)
@@ -126,11 +130,11 @@ class EngineStore(StatusStore):
         return [ProcessRow(r) for r in self.conn.execute("SELECT * FROM engine_processes ORDER BY pid")]
 
     def add_process(self, *, pid: int, endpoint: str, revision: str, port: int, start_time: int,
-                    started_at: str) -> None:
+                    started_at: str, replica: int = 0) -> None:
         self.conn.execute(
-            "INSERT OR REPLACE INTO engine_processes (pid, endpoint, revision, port, start_time, started_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (pid, endpoint, revision, port, start_time, started_at),
+            "INSERT OR REPLACE INTO engine_processes (pid, endpoint, revision, port, start_time, started_at, "
+            "replica) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (pid, endpoint, revision, port, start_time, started_at, replica),
         )
 
     def remove_process(self, pid: int) -> None:

@@ -78,6 +78,8 @@ def _iso(value: datetime | None) -> str:
 class GitHubProvider:
     """A `GitProvider` over a local bare mirror, a pushable remote and (optionally) the GitHub API."""
 
+    reviews_locally = False
+
     def __init__(self, repo: GitRepo, *, remote_url: str, github_repo: str | None = None,
                  token: str | None = None, client: Github | None = None) -> None:
         self.repo = repo
@@ -246,6 +248,12 @@ class GitHubProvider:
             self._api(commit.create_status, state=_STATUS[check.status], context=f"neuroscale/{check.name}",
                       description=f"{check.status}: {count} finding(s)"[:140])
         return self.get(number)
+
+    def approve(self, number: int, *, user: str, head_sha: str) -> PullRequest:
+        """Reviews on GitHub belong to GitHub accounts: approve there, where branch protection counts them."""
+        raise Conflict(f"pull request #{number} is reviewed on GitHub, not in NeuroScale",
+                       where=f"github.com/{self.github_repo or self.remote_url}",
+                       fix="approve it on GitHub (branch protection decides how many approvals it needs)")
 
     def merge(self, number: int, *, author: Author) -> PullRequest:
         repo = self._gh_repo()

@@ -13,16 +13,20 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TypeVar
 
+from neuroscale.db import add_column, write_transaction
 from neuroscale.errors import Conflict, NeuroScaleError, NotFound
-from neuroscale.gitops.provider import CheckResult, PRState, Proposal, PullRequest
+from neuroscale.gitops.provider import Approval, CheckResult, CheckRun, PRState, Proposal, PullRequest
 from neuroscale.gitops.repo import MAIN, Author, GitRepo
 
 T = TypeVar("T")
+
+#: PullRequest fields read straight from a `pull_requests` row.
+_ROW_FIELDS = ("number", "title", "branch", "author", "state", "head_sha", "base_sha", "merged_sha", "merged_by",
+               "created_at", "updated_at", "endpoint", "action")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS pull_requests (
@@ -34,6 +38,7 @@ CREATE TABLE IF NOT EXISTS pull_requests (
     head_sha   TEXT NOT NULL,
     base_sha   TEXT NOT NULL,
     merged_sha TEXT,
+    merged_by  TEXT,
     endpoint   TEXT NOT NULL,
     action     TEXT NOT NULL CHECK (action IN ('create', 'update', 'delete')),
     created_at TEXT NOT NULL,
@@ -50,7 +55,17 @@ CREATE TABLE IF NOT EXISTS pr_checks (
     ran_at    TEXT NOT NULL,
     PRIMARY KEY (pr_number, head_sha, name)
 );
+CREATE TABLE IF NOT EXISTS pr_approvals (
+    pr_number   INTEGER NOT NULL REFERENCES pull_requests (number),
+    head_sha    TEXT NOT NULL,
+    user        TEXT NOT NULL,
+    approved_at TEXT NOT NULL,
+    PRIMARY KEY (pr_number, head_sha, user)
+);
 """
+
+#: Columns added after the first release, created on databases that predate them.
+_ADDED_COLUMNS = (("pull_requests", "merged_by", "TEXT"),)
 
 
 def _now() -> str:
@@ -60,6 +75,8 @@ def _now() -> str:
 class LocalProvider:
     """Pull requests over a bare `GitRepo`, stored in the platform's SQLite database."""
 
+    reviews_locally = True
+
     def __init__(self, repo: GitRepo, db: sqlite3.Connection) -> None:
         self.repo = repo
         self.db = db
@@ -68,23 +85,14 @@ class LocalProvider:
     @staticmethod
     def ensure_schema(db: sqlite3.Connection) -> None:
         db.executescript(SCHEMA)
-
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-            self.db.execute("COMMIT")
-        except BaseException:
-            if self.db.in_transaction:
-                self.db.execute("ROLLBACK")
-            raise
+        for table, column, definition in _ADDED_COLUMNS:
+            add_column(db, table, column, definition)
 
     def _guarded(self, step: Callable[[], T], *, undo: Callable[[], object]) -> T:
         """Run `step` in one transaction; on any failure roll back and run `undo` (git compensation)."""
         with self._lock:
             try:
-                with self._transaction():
+                with write_transaction(self.db):
                     return step()
             except BaseException as exc:
                 try:
@@ -103,22 +111,42 @@ class LocalProvider:
                            fix="list them with `neuroscale pr list`")
         return row
 
-    def _checks(self, rows: Sequence[sqlite3.Row]) -> dict[int, list[CheckResult]]:
-        found: dict[int, list[CheckResult]] = {row["number"]: [] for row in rows}
+    def _check_runs(self, rows: Sequence[sqlite3.Row]) -> dict[int, list[CheckRun]]:
+        """Every check run of each pull request, grouped by head commit, newest head first."""
+        found: dict[int, list[CheckRun]] = {row["number"]: [] for row in rows}
         if not rows:
             return found
         marks = ",".join("?" * len(rows))
-        query = (f"SELECT c.* FROM pr_checks c JOIN pull_requests p ON p.number = c.pr_number "
-                 f"AND p.head_sha = c.head_sha WHERE p.number IN ({marks}) ORDER BY c.rowid")
-        for check in self.db.execute(query, [row["number"] for row in rows]):
-            found[check["pr_number"]].append(
-                CheckResult(check["name"], check["status"], json.loads(check["findings"])))
+        runs: dict[tuple[int, str], list[sqlite3.Row]] = {}
+        for check in self.db.execute(f"SELECT * FROM pr_checks WHERE pr_number IN ({marks}) ORDER BY rowid",
+                                     [row["number"] for row in rows]):
+            runs.setdefault((check["pr_number"], check["head_sha"]), []).append(check)
+        for (number, head), checks in reversed(runs.items()):
+            results = tuple(CheckResult(c["name"], c["status"], json.loads(c["findings"])) for c in checks)
+            found[number].append(CheckRun(head, checks[-1]["ran_at"], results))
+        return found
+
+    def _approvals(self, rows: Sequence[sqlite3.Row]) -> dict[int, list[Approval]]:
+        found: dict[int, list[Approval]] = {row["number"]: [] for row in rows}
+        if not rows:
+            return found
+        marks = ",".join("?" * len(rows))
+        for row in self.db.execute(f"SELECT * FROM pr_approvals WHERE pr_number IN ({marks}) ORDER BY rowid",
+                                   [row["number"] for row in rows]):
+            found[row["pr_number"]].append(Approval(row["user"], row["head_sha"], row["approved_at"]))
         return found
 
     def _build(self, rows: Sequence[sqlite3.Row]) -> list[PullRequest]:
-        checks = self._checks(rows)
-        fields = [name for name in PullRequest.__dataclass_fields__ if name != "checks"]
-        return [PullRequest(**{k: row[k] for k in fields}, checks=tuple(checks[row["number"]])) for row in rows]
+        runs = self._check_runs(rows)
+        approvals = self._approvals(rows)
+        built = []
+        for row in rows:
+            current = [run for run in runs[row["number"]] if run.head_sha == row["head_sha"]]
+            earlier = [run for run in runs[row["number"]] if run.head_sha != row["head_sha"]]
+            built.append(PullRequest(
+                **{k: row[k] for k in _ROW_FIELDS}, checks=current[0].checks if current else (),
+                approvals=tuple(approvals[row["number"]]), earlier_check_runs=tuple(earlier)))
+        return built
 
     def get(self, number: int) -> PullRequest:
         with self._lock:
@@ -206,6 +234,19 @@ class LocalProvider:
                            fix="open a new one with `neuroscale endpoint create|update|delete`")
         return pr
 
+    def approve(self, number: int, *, user: str, head_sha: str) -> PullRequest:
+        def step() -> None:
+            pr = self._require_open(number)
+            if pr.head_sha != head_sha:
+                raise Conflict(f"pull request #{number} changed: its head is now {pr.head_sha[:7]}, "
+                               f"not {head_sha[:7]}", where=f"pull request #{number}",
+                               fix="look at the new changes and their checks, then approve again")
+            self.db.execute("INSERT OR IGNORE INTO pr_approvals (pr_number, head_sha, user, approved_at)"
+                            " VALUES (?, ?, ?, ?)", (number, head_sha, user, _now()))
+
+        self._guarded(step, undo=lambda: None)
+        return self.get(number)
+
     def merge(self, number: int, *, author: Author) -> PullRequest:
         merged: dict[str, str] = {}
 
@@ -216,8 +257,8 @@ class LocalProvider:
             sha = self.repo.merge(source=pr.head_sha, target=MAIN, message=message, author=author)
             if sha != before:
                 merged.update(sha=sha, parent=self.repo.parents(sha)[0])
-            self.db.execute("UPDATE pull_requests SET state = 'merged', merged_sha = ?, updated_at = ?"
-                            " WHERE number = ?", (sha, _now(), number))
+            self.db.execute("UPDATE pull_requests SET state = 'merged', merged_sha = ?, merged_by = ?, updated_at = ?"
+                            " WHERE number = ?", (sha, author.name, _now(), number))
 
         def undo() -> None:
             if "sha" in merged:

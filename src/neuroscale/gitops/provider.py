@@ -43,6 +43,24 @@ class CheckResult:
 
 
 @dataclass(frozen=True)
+class Approval:
+    """A reviewer's approval of one head commit; a new head needs a new approval."""
+
+    user: str
+    head_sha: str
+    approved_at: str
+
+
+@dataclass(frozen=True)
+class CheckRun:
+    """The checks that ran on one head commit of a pull request."""
+
+    head_sha: str
+    ran_at: str
+    checks: tuple[CheckResult, ...]
+
+
+@dataclass(frozen=True)
 class PullRequest:
     number: int
     title: str
@@ -57,6 +75,15 @@ class PullRequest:
     endpoint: str
     action: Action
     checks: tuple[CheckResult, ...] = ()
+    merged_by: str | None = None
+    approvals: tuple[Approval, ...] = ()
+    #: Check runs of heads this pull request had before its current one, newest first.
+    earlier_check_runs: tuple[CheckRun, ...] = ()
+
+    @property
+    def approved_by(self) -> list[str]:
+        """Who approved the current head."""
+        return [approval.user for approval in self.approvals if approval.head_sha == self.head_sha]
 
     @property
     def failing_checks(self) -> list[CheckResult]:
@@ -71,6 +98,7 @@ class PullRequest:
         data = asdict(self)
         data["checks"] = [check.to_dict() for check in self.checks]
         data["checks_passed"] = self.checks_passed
+        data["approved_by"] = self.approved_by
         return data
 
 
@@ -92,6 +120,10 @@ class Proposal:
 class GitProvider(Protocol):
     """Where pull requests live; every method returns the pull request as it now stands."""
 
+    #: True when authors and approvals are NeuroScale users (embedded); False when the host keeps
+    #: its own accounts and review rules (GitHub branch protection).
+    reviews_locally: bool
+
     def propose(self, proposal: Proposal) -> PullRequest:
         """Open a pull request, or add a commit to the endpoint's open one. Leaves nothing behind on failure."""
 
@@ -106,8 +138,13 @@ class GitProvider(Protocol):
 
     def record_checks(self, number: int, *, head_sha: str, checks: Sequence[CheckResult]) -> PullRequest: ...
 
+    def approve(self, number: int, *, user: str, head_sha: str) -> PullRequest:
+        """Record `user`'s approval of `head_sha`, which must be the open pull request's head."""
+
     def merge(self, number: int, *, author: Author) -> PullRequest:
-        """Merge into main with a merge commit and delete the branch; Conflict on conflicts."""
+        """Merge into main with a merge commit and delete the branch; Conflict on conflicts.
+
+        `author.name` is recorded as who merged."""
 
     def close(self, number: int) -> PullRequest:
         """Mark closed without merging and delete the branch."""

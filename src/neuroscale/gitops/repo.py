@@ -25,7 +25,6 @@ MAIN = "main"
 _ZERO = "0" * 40
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 _CAS_ATTEMPTS = 3
-_AUTHOR_WITH_EMAIL = re.compile(r"^\s*(?P<name>[^<>]+?)\s*<(?P<email>[^<>\s]+)>\s*$")
 
 
 @dataclass(frozen=True)
@@ -35,32 +34,8 @@ class Author:
     name: str
     email: str
 
-    @classmethod
-    def parse(cls, text: str) -> Author:
-        """`Jane Doe <jane@example.com>` or a bare name (email becomes `<name>@localhost`)."""
-        match = _AUTHOR_WITH_EMAIL.match(text)
-        if match:
-            return cls(match["name"], match["email"])
-        name = text.strip()
-        if not name or "<" in name or ">" in name:
-            raise InvalidInput(f"{text!r} is not an author", where="--author",
-                               fix="give a name or 'Name <email>'")
-        return cls(name, re.sub(r"[^A-Za-z0-9._-]+", ".", name).strip(".").lower() + "@localhost")
-
     def __str__(self) -> str:
         return f"{self.name} <{self.email}>"
-
-
-def default_author() -> Author:
-    """The caller's git identity (`user.name`/`user.email`), else the login name."""
-    def config(key: str) -> str:
-        done = subprocess.run(["git", "config", "--get", key], capture_output=True, text=True, check=False)
-        return done.stdout.strip() if done.returncode == 0 else ""
-
-    name = config("user.name") or os.environ.get("USER") or os.environ.get("LOGNAME") or "neuroscale"
-    author = Author.parse(name)
-    email = config("user.email")
-    return Author(author.name, email) if email else author
 
 
 def _check_path(path: str) -> str:
@@ -155,6 +130,13 @@ class GitRepo:
         out = self._run("diff-tree", "-r", "-z", "--no-renames", "--name-only",
                         self._require(base), self._require(head)).stdout
         return sorted(p.decode() for p in out.split(b"\0") if p)
+
+    def history(self, ref: str, path: str, *, limit: int = 200) -> list[str]:
+        """Commits reachable from `ref` that changed `path`, newest first (at most `limit`)."""
+        if self.resolve(ref) is None:
+            return []
+        out = self._git("rev-list", f"--max-count={limit}", self._require(ref), "--", path)
+        return [line for line in out.splitlines() if line]
 
     def branches(self) -> list[str]:
         out = self._git("for-each-ref", "--format=%(refname)", "refs/heads/")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from neuroscale.field_schema import field_json_schema
 from neuroscale.platform.options import InitOptions
 from neuroscale.spec.endpoint import EndpointSpec
 from neuroscale.spec.fields import FIELDS, Field
@@ -73,17 +74,12 @@ def skeleton_manifest() -> str:
 
 
 def _parameter(field: Field, options: InitOptions) -> dict[str, Any]:
-    schema: dict[str, Any] = {"title": field.title, "type": "integer" if field.kind == "integer" else "string",
-                              "description": field.description}
+    constraints = field_json_schema(field)
+    schema: dict[str, Any] = {"title": field.title, "type": constraints.pop("type"), "description": field.description}
     default = options.namespace if field.key == "namespace" else field.default
     if default is not None:
         schema["default"] = default
-    if field.choices:
-        schema["enum"] = list(field.choices)
-    if field.pattern:
-        schema["pattern"] = field.pattern
-    if field.max_length:
-        schema["maxLength"] = field.max_length
+    schema.update(constraints)
     if field.kind == "integer":
         schema.update({"minimum": 0, "maximum": 100})
     return schema

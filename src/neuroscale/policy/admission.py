@@ -1,7 +1,8 @@
 """`admit()`: the one entry point CI (`neuroscale check`) and the embedded reconciler share.
 
 Each object is admitted as a CREATE against the bundled policies plus any
-given documents; then namespace-wide ResourceQuota / LimitRange are replayed
+given documents (Kyverno context entries may read the ConfigMaps among the
+objects, and PolicyExceptions among the documents apply); then namespace-wide ResourceQuota / LimitRange are replayed
 over the whole set. ERROR findings deny, WARNING findings are warn/audit
 results; anything that could not be evaluated is an ERROR
 (`policy/unevaluable`), so a broken policy can never turn CI green.
@@ -15,7 +16,8 @@ from typing import Any
 from neuroscale.findings import Finding
 from neuroscale.policy.bundled import bundled_policy_documents
 from neuroscale.policy.celenv import CelEnvironment, default_environment
-from neuroscale.policy.kyverno import KyvernoRun
+from neuroscale.policy.kyverno import KyvernoInputs, KyvernoRun
+from neuroscale.policy.kyverno_context import ContextSources, config_map_index
 from neuroscale.policy.policyset import compile_policy_set, invalid_object, layer
 from neuroscale.policy.quotas import evaluate_namespaces
 from neuroscale.policy.subject import subjects
@@ -38,7 +40,8 @@ def admit(
     admitted = subjects(objects)
     cel_policies = [*policies.cel_policies, *(r.cel for p in policies.kyverno_policies for r in p.rules if r.cel)]
     cel_run = CelPolicyRun(environment, admitted, inputs=referenced_inputs(cel_policies))
-    kyverno_run = KyvernoRun(cel_run)
+    kyverno_run = KyvernoRun(cel_run, KyvernoInputs(
+        context=ContextSources(config_maps=config_map_index(objects)), exceptions=tuple(policies.exceptions)))
     for subject in admitted:
         if policies.cel_policies:
             cel_run.begin(subject)

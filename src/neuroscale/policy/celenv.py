@@ -9,18 +9,21 @@ calls a function we do not have (e.g. the `authorizer` library) becomes an
 
 The `cel` binding does not parse cel-go's optional syntax (`a.?b`, `m[?k]`),
 which Kyverno and Kubernetes policies use a lot; `rewrite_optionals` turns it
-into calls of two helper functions with the same semantics.
+into calls of two helper functions with the same semantics. Its `matches`
+runs on another regex engine than cel-go's RE2, so `rewrite_matches` sends
+it to RE2 (`neuroscale.policy.regex`).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import cel
 
-from neuroscale.policy.k8s_cel import kubernetes_functions
+from neuroscale.policy.k8s_cel import REGEX_MATCHES, kubernetes_functions
 
 #: Functions and macros the Rust core provides (operators are named `_x_`, `@x` or `!_`).
 _CORE_FUNCTIONS = frozenset({
@@ -71,6 +74,27 @@ def _skip_string(source: str, start: int) -> int:
             return position + len(delimiter)
         position += 1
     return position
+
+
+_MATCHES_CALL = re.compile(r"(?<![\w$])matches(?=\s*\()")
+
+
+def rewrite_matches(source: str) -> str:
+    """Call RE2 for `matches` (the binding's built-in uses another engine), outside string literals."""
+    if "matches" not in source:
+        return source
+    out: list[str] = []
+    position = 0
+    while position < len(source):
+        quote = min((i for i in (source.find("'", position), source.find('"', position)) if i >= 0),
+                    default=len(source))
+        out.append(_MATCHES_CALL.sub(REGEX_MATCHES, source[position:quote]))
+        if quote == len(source):
+            break
+        end = _skip_string(source, quote)
+        out.append(source[quote:end])
+        position = end
+    return "".join(out)
 
 
 def rewrite_optionals(source: str) -> str:
@@ -141,7 +165,7 @@ class CelEnvironment:
         if len(source) > _MAX_SOURCE:
             return Unevaluable(f"CEL expression longer than {_MAX_SOURCE} characters")
         try:
-            program = cel.compile(rewrite_optionals(source))
+            program = cel.compile(rewrite_matches(rewrite_optionals(source)))
         except (ValueError, RuntimeError) as exc:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             return Unevaluable(f"CEL does not compile: {first}")

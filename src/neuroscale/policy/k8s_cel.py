@@ -6,7 +6,8 @@ package only knows the core language, so the functions policies actually use
 are provided here. A quantity travels through CEL as a one-key map
 `{"@quantity": "<normalised decimal>"}` because the binding only converts
 plain values; normalising makes `quantity("1") == quantity("1000m")` true, as
-in Kubernetes.
+in Kubernetes. Regular expressions (`matches`, `find`, `findAll`) run on RE2,
+as in cel-go, through `neuroscale.policy.regex`.
 """
 
 from __future__ import annotations
@@ -20,9 +21,12 @@ from urllib.parse import urlsplit
 from cel import stdlib
 
 from neuroscale.errors import InvalidInput
+from neuroscale.policy import regex
 from neuroscale.spec.quantity import parse_quantity
 
 QUANTITY_KEY = "@quantity"
+#: What `celenv` renames CEL's `matches` to, so it runs on RE2 (the binding's own engine differs).
+REGEX_MATCHES = "re2Matches"
 URL_KEY = "@url"
 
 
@@ -105,16 +109,6 @@ def _url_parts(value: Any) -> Any:
 def _get_port(value: Any) -> str:
     port = _url_parts(value).port
     return "" if port is None else str(port)
-
-
-def _find(text: str, pattern: str) -> str:
-    match = re.search(pattern, text)
-    return match.group(0) if match else ""
-
-
-def _find_all(text: str, pattern: str, limit: int = -1) -> list[str]:
-    found = [m.group(0) for m in re.finditer(pattern, text)]
-    return found if limit < 0 else found[:limit]
 
 
 def _index_of(container: Any, item: Any, *rest: Any) -> int:
@@ -203,8 +197,9 @@ def kubernetes_functions() -> dict[str, Callable[..., Any]]:
         "getHostname": lambda u: _url_parts(u).hostname or "",
         "getPort": _get_port,
         "getEscapedPath": lambda u: _url_parts(u).path,
-        "find": _find,
-        "findAll": _find_all,
+        "find": lambda text, pattern: regex.find(pattern, text),
+        "findAll": lambda text, pattern, limit=-1: regex.find_all(pattern, text, limit),
+        REGEX_MATCHES: lambda text, pattern: regex.search(pattern, text),
         "indexOf": _index_of,
         "lastIndexOf": _last_index_of,
         "isSorted": _is_sorted,

@@ -1,216 +1,160 @@
-"""Kyverno variables (`{{ JMESPath }}`) and conditions (`preconditions`, `validate.deny`) offline.
+"""Kyverno conditions (`preconditions`, `validate.deny`, foreach preconditions) with Kyverno's operators.
 
-Kyverno resolves `{{ ... }}` against the admission request (`request.object`,
-`request.operation`, ...) and, inside `foreach`, the current `element`. A
-string that is exactly one variable takes the variable's value (a list stays
-a list); otherwise values are interpolated as text. A variable that resolves
-to nothing is an error, as in Kyverno - write `{{ x || '' }}` for a default.
-
-Only the JMESPath built-ins and a few pure Kyverno functions are available;
-any other function, context variable or operator raises `ConditionUnsupported`
-so the rule is reported as unevaluable instead of being guessed.
+Each condition's `key` and `value` are substituted only when the condition is
+reached (`any` stops at the first true one, `all` at the first false one), so
+a later condition's missing variable does not error, as in Kyverno. Operators
+compare like Kyverno does: Equals by type (numbers with numbers, strings as
+durations, then quantities, then wildcards), the set operators (`AnyIn`,
+`AllNotIn`, ...) by wildcard in either direction over printed values (a string
+value may be a JSON list or a numeric range `1-10`), the numeric operators on
+durations, quantities, numbers or semantic versions - and values that cannot be
+compared make the condition false, never an error.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
-from functools import lru_cache
 from decimal import Decimal
 from typing import Any
 
-import jmespath
-from jmespath import exceptions as jmespath_errors
-from jmespath import functions as jmespath_functions
-
-from neuroscale.errors import InvalidInput
+from neuroscale.policy.kyverno_functions import go_text
+from neuroscale.policy.kyverno_units import parse_amount, parse_duration, parse_semver
+from neuroscale.policy.kyverno_variables import ConditionUnsupported, substitute
 from neuroscale.policy.selectors import wildcard_match
-from neuroscale.spec.quantity import parse_quantity
 
-_VARIABLE = re.compile(r"\{\{\s*(.*?)\s*\}\}")
-_SINGLE = re.compile(r"^\s*\{\{\s*(.*?)\s*\}\}\s*$", re.DOTALL)
-_ROOT = re.compile(r"^\s*([A-Za-z_]\w*)\s*(?![\w(])")
-
-
-class ConditionUnsupported(Exception):
-    """A function, variable or operator offline evaluation does not have."""
+_RANGE = re.compile(r"^(-?\d+(?:\.\d+)?)-(-?\d+(?:\.\d+)?)$")
+_NUMERIC = {"GreaterThan": ">", "GreaterThanOrEquals": ">=", "LessThan": "<", "LessThanOrEquals": "<=",
+            "DurationGreaterThan": ">", "DurationGreaterThanOrEquals": ">=", "DurationLessThan": "<",
+            "DurationLessThanOrEquals": "<="}
 
 
-class ConditionError(Exception):
-    """A variable did not resolve, or values cannot be compared: the rule errors."""
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-class _KyvernoFunctions(jmespath_functions.Functions):  # type: ignore[misc]  # jmespath ships no types
-    """The pure subset of Kyverno's JMESPath extensions."""
-
-    @jmespath_functions.signature({"types": ["string"]})  # type: ignore[untyped-decorator]
-    def _func_to_upper(self, text: str) -> str:
-        return text.upper()
-
-    @jmespath_functions.signature({"types": ["string"]})  # type: ignore[untyped-decorator]
-    def _func_to_lower(self, text: str) -> str:
-        return text.lower()
-
-    @jmespath_functions.signature({"types": ["string"]})  # type: ignore[untyped-decorator]
-    def _func_trim(self, text: str) -> str:
-        return text.strip()
-
-    @jmespath_functions.signature({"types": ["string"]}, {"types": ["string"]})  # type: ignore[untyped-decorator]
-    def _func_split(self, text: str, separator: str) -> list[str]:
-        return text.split(separator)
-
-    @jmespath_functions.signature({"types": ["string"]}, {"types": ["string", "number"]})  # type: ignore[untyped-decorator]
-    def _func_regex_match(self, pattern: str, value: Any) -> bool:
-        return re.search(pattern, str(value)) is not None
-
-    @jmespath_functions.signature({"types": ["string"]}, {"types": ["string", "number"]})  # type: ignore[untyped-decorator]
-    def _func_pattern_match(self, pattern: str, value: Any) -> bool:
-        return wildcard_match(pattern, str(value))
-
-    @jmespath_functions.signature({"types": ["string"]}, {"types": ["string"]})  # type: ignore[untyped-decorator]
-    def _func_equal_fold(self, left: str, right: str) -> bool:
-        return left.casefold() == right.casefold()
-
-    @jmespath_functions.signature({"types": ["string"]}, {"types": ["number"]})  # type: ignore[untyped-decorator]
-    def _func_truncate(self, text: str, length: float) -> str:
-        return text[: int(length)]
-
-
-_OPTIONS: jmespath.Options | None = None
-
-
-def _options() -> jmespath.Options:
-    global _OPTIONS
-    if _OPTIONS is None:
-        _OPTIONS = jmespath.Options(custom_functions=_KyvernoFunctions())
-    return _OPTIONS
-
-
-@lru_cache(maxsize=4096)
-def _compiled(expression: str) -> Any:
-    try:
-        return jmespath.compile(expression)
-    except jmespath_errors.JMESPathError as exc:
-        raise ConditionUnsupported(f"JMESPath {expression!r} does not parse: {str(exc).splitlines()[0]}") from None
-
-
-def check_syntax(value: Any) -> None:
-    """Parse every `{{ }}` in `value` (any nesting) so syntax errors surface at load time."""
+def _number_equals(key: float, value: Any) -> bool:
+    if _is_number(value):
+        return bool(key == value)
     if isinstance(value, str):
-        for expression in _VARIABLE.findall(value):
-            _compiled(expression)
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            check_syntax(key)
-            check_syntax(item)
-    elif isinstance(value, list):
-        for item in value:
-            check_syntax(item)
+        amount = parse_amount(value)
+        return amount is not None and amount == Decimal(str(key))
+    return False
 
 
-def resolve(expression: str, data: Mapping[str, Any]) -> Any:
-    try:
-        result = _compiled(expression).search(data, options=_options())
-    except jmespath_errors.UnknownFunctionError as exc:
-        raise ConditionUnsupported(f"JMESPath function not available offline: {exc}") from None
-    except jmespath_errors.JMESPathError as exc:
-        raise ConditionError(f"{{{{ {expression} }}}}: {exc}") from None
-    if result is None:
-        root = _ROOT.match(expression)
-        if root and root.group(1) not in data:
-            raise ConditionUnsupported(f"variable {root.group(1)!r} (context data, not available offline)")
-        raise ConditionError(f"variable {{{{ {expression} }}}} is not set (use `|| default`)")
-    return result
-
-
-def lookup(expression: str, data: Mapping[str, Any]) -> Any:
-    """Like `resolve`, but nothing found is None rather than an error (foreach over a missing list)."""
-    try:
-        return resolve(expression, data)
-    except ConditionError:
-        return None
-
-
-def substitute(value: Any, data: Mapping[str, Any]) -> Any:
-    """`value` with every `{{ }}` resolved (recursively through maps and lists)."""
+def _string_equals(key: str, value: Any) -> bool:
     if isinstance(value, str):
-        single = _SINGLE.match(value)
-        if single and "{{" not in single.group(1):
-            return resolve(single.group(1), data)
-        return _VARIABLE.sub(lambda m: _text(resolve(m.group(1), data)), value)
-    if isinstance(value, Mapping):
-        return {key: substitute(item, data) for key, item in value.items()}
-    if isinstance(value, list):
-        return [substitute(item, data) for item in value]
-    return value
+        left, right = parse_duration(key), parse_duration(value)
+        if left is not None and right is not None:
+            return left == right
+        left_amount, right_amount = parse_amount(key), parse_amount(value)
+        if left_amount is not None and right_amount is not None:
+            return left_amount == right_amount
+        return wildcard_match(value, key)
+    if _is_number(value):
+        amount = parse_amount(key)
+        return amount is not None and amount == Decimal(str(value))
+    return False
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+def equals(key: Any, value: Any) -> bool | None:
+    """Kyverno's Equals; None when the key's type cannot be compared (both Equals and NotEquals are false)."""
+    if isinstance(key, bool):
+        return isinstance(value, bool) and key == value
+    if _is_number(key):
+        return _number_equals(key, value)
+    if isinstance(key, str):
+        return _string_equals(key, value)
+    if isinstance(key, (Mapping, list)):
+        return bool(key == value)
+    return None
 
 
-def _quantity(value: Any) -> Decimal | None:
-    try:
-        return parse_quantity(value)
-    except (InvalidInput, TypeError):
+def _in_range(key: str, text: str) -> bool | None:
+    match = _RANGE.match(text)
+    amount = parse_amount(key)
+    if match is None or amount is None:
         return None
+    return Decimal(match.group(1)) <= amount <= Decimal(match.group(2))
 
 
-def _equals(key: Any, value: Any) -> bool:
-    """Kyverno equality: wildcards in the value, numbers and quantities by amount, booleans as text."""
-    if isinstance(key, bool) or isinstance(value, bool):
-        return _text(key) == _text(value)
-    if isinstance(key, str) and isinstance(value, str) and wildcard_match(value, key):
-        return True
-    if isinstance(key, (str, int, float)) and isinstance(value, (str, int, float)):
-        left, right = _quantity(key), _quantity(value)
-        return left is not None and left == right
-    return bool(key == value)
+def _exists(key: str, values: Any) -> bool | None:
+    """Whether `key` is among `values`; None when `values` is not a list or a string (invalid type)."""
+    if isinstance(values, list):
+        return any(wildcard_match(go_text(v), key) or wildcard_match(key, go_text(v)) for v in values)
+    if isinstance(values, str):
+        if wildcard_match(values, key):
+            return True
+        ranged = _in_range(key, values)
+        if ranged is not None:
+            return ranged
+        try:
+            parsed = json.loads(values)
+        except ValueError:
+            return None
+        return isinstance(parsed, list) and key in [go_text(v) for v in parsed]
+    return None
 
 
-def _members(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, list) else [value]
+def _set_operator(key: Any, operator: str, value: Any) -> bool:
+    if isinstance(key, list):
+        keys = [go_text(k) for k in key]
+    elif isinstance(key, (str, int, float, bool)):
+        keys = [go_text(key)]
+    else:
+        return False
+    found = [_exists(k, value) for k in keys]
+    if any(f is None for f in found):
+        return False
+    if operator == "AnyIn":
+        return any(found)
+    if operator in ("AllIn", "In"):
+        return all(found)
+    if operator == "AnyNotIn":
+        return not all(found)
+    return not any(found)  # AllNotIn, NotIn
 
 
-def _in(item: Any, values: list[Any]) -> bool:
-    return any(_equals(item, candidate) for candidate in values)
-
-
-def _compare(key: Any, operator: str, value: Any) -> bool:
-    left, right = _quantity(key), _quantity(value)
-    if left is None or right is None:
-        raise ConditionError(f"cannot compare {key!r} {operator} {value!r}")
-    return {"GreaterThan": left > right, "GreaterThanOrEquals": left >= right,
-            "LessThan": left < right, "LessThanOrEquals": left <= right}[operator]
+def _ordered(key: Any, value: Any) -> tuple[Any, Any] | None:
+    """Two comparable values: durations, then quantities/numbers, then semantic versions."""
+    left_duration = parse_duration(key) if isinstance(key, str) else None
+    right_duration = parse_duration(value) if isinstance(value, str) else None
+    if left_duration is not None and right_duration is not None:
+        return left_duration, right_duration
+    left, right = parse_amount(key), parse_amount(value)
+    if left is not None and right is not None:
+        return left, right
+    left_version, right_version = parse_semver(key), parse_semver(value)
+    if left_version is not None and right_version is not None:
+        return left_version, right_version
+    return None
 
 
 def condition_holds(key: Any, operator: str, value: Any) -> bool:
-    """One Kyverno condition, after variable substitution."""
-    keys, values = _members(key), _members(value)
-    if operator == "Equals":
-        return _equals(key, value)
-    if operator == "NotEquals":
-        return not _equals(key, value)
-    if operator in ("In", "AllIn"):
-        return all(_in(k, values) for k in keys)
-    if operator == "AnyIn":
-        return any(_in(k, values) for k in keys)
-    if operator in ("NotIn", "AllNotIn"):
-        return not any(_in(k, values) for k in keys)
-    if operator == "AnyNotIn":
-        return any(not _in(k, values) for k in keys)
-    if operator in ("GreaterThan", "GreaterThanOrEquals", "LessThan", "LessThanOrEquals"):
-        return _compare(key, operator, value)
+    """One condition, after variable substitution."""
+    if operator in ("Equals", "Equal"):
+        return equals(key, value) is True
+    if operator in ("NotEquals", "NotEqual"):
+        return equals(key, value) is False
+    if operator in ("In", "AnyIn", "AllIn", "NotIn", "AnyNotIn", "AllNotIn"):
+        return _set_operator(key, operator, value)
+    if operator in _NUMERIC:
+        pair = _ordered(key, value)
+        if pair is None:
+            return False
+        left, right = pair
+        return bool({">": left > right, ">=": left >= right, "<": left < right,
+                     "<=": left <= right}[_NUMERIC[operator]])
     raise ConditionUnsupported(f"condition operator {operator!r}")
 
 
 def _one(condition: Any, data: Mapping[str, Any]) -> bool:
     if not isinstance(condition, Mapping):
         raise ConditionUnsupported("a condition must be a mapping with key, operator and value")
-    return condition_holds(substitute(condition.get("key"), data), str(condition.get("operator", "")),
-                           substitute(condition.get("value"), data))
+    key = substitute(condition.get("key"), data)
+    value = substitute(condition.get("value"), data)
+    return condition_holds(key, str(condition.get("operator", "")), value)
 
 
 def conditions_hold(block: Any, data: Mapping[str, Any]) -> bool:
@@ -219,6 +163,8 @@ def conditions_hold(block: Any, data: Mapping[str, Any]) -> bool:
         return all(_one(c, data) for c in block)
     if not isinstance(block, Mapping):
         raise ConditionUnsupported("conditions must be a list or a mapping with any/all")
-    any_part = block.get("any") or []
+    any_part = block.get("any")
     all_part = block.get("all") or []
-    return (not any_part or any(_one(c, data) for c in any_part)) and all(_one(c, data) for c in all_part)
+    if any_part is not None and not any(_one(c, data) for c in any_part):
+        return False
+    return all(_one(c, data) for c in all_part)

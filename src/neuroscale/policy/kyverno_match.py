@@ -4,20 +4,73 @@ Supports `any` / `all` lists of resource filters and the legacy single
 `resources` form; kinds as `Kind`, `version/Kind` or `group/version/Kind`
 with wildcards; names, namespaces, annotations, label selector and namespace
 selector (wildcards allowed in values, as Kyverno does) and operations.
-Offline there is no requesting user: filters on `subjects`, `roles` or
-`clusterRoles` never match (the same as `kyverno test` without a userinfo
-file), so an exclude on a service account does not exclude anything here.
+Filters on `subjects`, `roles` and `clusterRoles` compare with the requester
+(`Requester`): by default nobody - no name, groups or roles, the same as
+`kyverno test` without a userinfo file - so an exclude on a service account
+excludes nothing; a test suite's `UserInfo` file supplies a real one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from neuroscale.policy.selectors import UnsupportedConstruct, selector_matches, wildcard_match
 from neuroscale.policy.subject import Subject
 
 _USER_FILTERS = ("subjects", "roles", "clusterRoles")
+_SERVICE_ACCOUNT = "system:serviceaccount:"
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who sends the admission request, and which operation."""
+
+    operation: str = "CREATE"
+    username: str = ""
+    groups: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+    cluster_roles: tuple[str, ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def user_info(self) -> dict[str, Any]:
+        """`request.userInfo` as the API server sends it."""
+        info: dict[str, Any] = {"username": self.username, "groups": list(self.groups)}
+        info.update(self.extra)
+        return info
+
+    def service_account(self) -> tuple[str, str]:
+        """(`serviceAccountNamespace`, `serviceAccountName`) when the requester is a service account."""
+        if not self.username.startswith(_SERVICE_ACCOUNT):
+            return "", ""
+        namespace, _, name = self.username[len(_SERVICE_ACCOUNT):].partition(":")
+        return namespace, name
+
+
+NOBODY = Requester()
+
+
+def _subject_matches(entry: Any, requester: Requester) -> bool:
+    entry = entry if isinstance(entry, Mapping) else {}
+    kind, name = str(entry.get("kind", "")), str(entry.get("name", ""))
+    if kind == "ServiceAccount":
+        namespace, account = requester.service_account()
+        return bool(account) and wildcard_match(name, account) and \
+            wildcard_match(str(entry.get("namespace", "")), namespace)
+    if kind == "Group":
+        return any(wildcard_match(name, group) for group in requester.groups)
+    if kind == "User":
+        return bool(requester.username) and wildcard_match(name, requester.username)
+    raise UnsupportedConstruct(f"subject kind {kind!r} (User, Group or ServiceAccount)")
+
+
+def _user_matches(item: Mapping[str, Any], requester: Requester) -> bool:
+    if item.get("roles") and not any(str(r) in requester.roles for r in item["roles"]):
+        return False
+    if item.get("clusterRoles") and not any(str(r) in requester.cluster_roles for r in item["clusterRoles"]):
+        return False
+    return not item.get("subjects") or any(_subject_matches(s, requester) for s in item["subjects"])
 _KNOWN_FIELDS = {"kinds", "names", "name", "namespaces", "annotations", "selector", "namespaceSelector",
                  "operations"}
 
@@ -48,7 +101,8 @@ def _wild_selector(selector: Any, labels: Mapping[str, str], where: str) -> bool
     return selector_matches(selector, labels, where=where)
 
 
-def _resources_match(resources: Mapping[str, Any], subject: Subject, *, kind: str | None, where: str) -> bool:
+def _resources_match(resources: Mapping[str, Any], subject: Subject, *, kind: str | None, where: str,
+                     requester: Requester) -> bool:
     unknown = set(resources) - _KNOWN_FIELDS
     if unknown:
         raise UnsupportedConstruct(f"{where}: unknown resource filter field(s) {sorted(unknown)}")
@@ -62,7 +116,7 @@ def _resources_match(resources: Mapping[str, Any], subject: Subject, *, kind: st
     if namespaces and not any(wildcard_match(str(n), subject.namespace) for n in namespaces):
         return False
     operations = resources.get("operations")
-    if operations and "CREATE" not in operations:
+    if operations and requester.operation not in operations:
         return False
     annotations = ((subject.obj.get("metadata") or {}).get("annotations") or {})
     for key, value in (resources.get("annotations") or {}).items():
@@ -75,32 +129,39 @@ def _resources_match(resources: Mapping[str, Any], subject: Subject, *, kind: st
     return True
 
 
-def _filter_matches(item: Mapping[str, Any], subject: Subject, *, kind: str | None, where: str) -> bool:
-    if any(item.get(key) for key in _USER_FILTERS):
+def _filter_matches(item: Mapping[str, Any], subject: Subject, *, kind: str | None, where: str,
+                    requester: Requester) -> bool:
+    if not isinstance(item, Mapping):
+        raise UnsupportedConstruct(f"{where}: a resource filter must be a mapping")
+    if any(item.get(key) for key in _USER_FILTERS) and not _user_matches(item, requester):
         return False
     resources = item.get("resources")
     if not isinstance(resources, Mapping):
-        return False
-    return _resources_match(resources, subject, kind=kind, where=f"{where}.resources")
+        return any(item.get(key) for key in _USER_FILTERS)
+    return _resources_match(resources, subject, kind=kind, where=f"{where}.resources", requester=requester)
 
 
-def block_matches(block: Any, subject: Subject, *, where: str, kind: str | None = None) -> bool | None:
+def block_matches(block: Any, subject: Subject, *, where: str, kind: str | None = None,
+                  requester: Requester = NOBODY) -> bool | None:
     """True/False for a match or exclude block; None when the block is absent or empty."""
     if not isinstance(block, Mapping) or not block:
         return None
     if block.get("any"):
-        return any(_filter_matches(item, subject, kind=kind, where=f"{where}.any[{i}]")
+        return any(_filter_matches(item, subject, kind=kind, where=f"{where}.any[{i}]", requester=requester)
                    for i, item in enumerate(block["any"]))
     if block.get("all"):
-        return all(_filter_matches(item, subject, kind=kind, where=f"{where}.all[{i}]")
+        return all(_filter_matches(item, subject, kind=kind, where=f"{where}.all[{i}]", requester=requester)
                    for i, item in enumerate(block["all"]))
     if any(block.get(key) for key in ("resources", *_USER_FILTERS)):
-        return _filter_matches(block, subject, kind=kind, where=where)
+        return _filter_matches(block, subject, kind=kind, where=where, requester=requester)
     return None
 
 
-def rule_applies(rule: Mapping[str, Any], subject: Subject, *, where: str, kind: str | None = None) -> bool:
+def rule_applies(rule: Mapping[str, Any], subject: Subject, *, where: str, kind: str | None = None,
+                 requester: Requester = NOBODY) -> bool:
     """Matched by `match` and not by `exclude` (raises `UnsupportedConstruct` for unknown fields)."""
-    if block_matches(rule.get("match"), subject, where=f"{where}.match", kind=kind) is not True:
+    if block_matches(rule.get("match"), subject, where=f"{where}.match", kind=kind,
+                     requester=requester) is not True:
         return False
-    return block_matches(rule.get("exclude"), subject, where=f"{where}.exclude", kind=kind) is not True
+    return block_matches(rule.get("exclude"), subject, where=f"{where}.exclude", kind=kind,
+                         requester=requester) is not True

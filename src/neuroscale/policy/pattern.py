@@ -1,21 +1,21 @@
-"""Kyverno `validate.pattern` matching: overlay a pattern tree on an object.
+"""Kyverno `validate.pattern` matching: overlay a pattern tree on an object, as Kyverno's engine does.
 
-Supported, with Kyverno's semantics:
-- scalars: wildcards `*` / `?`, `!` (not), `|` (or), `&` (and), comparisons
-  `>`, `<`, `>=`, `<=` and ranges `a-b` / `a!-b` on numbers and Kubernetes
-  quantities (`<=2Gi`), exact numbers, booleans and null;
-- maps: plain keys (must exist and match), wildcard keys, and the anchors
-  conditional `(k)`, equality `=(k)`, negation `X(k)`, existence `^(k)` and
-  global `<(k)`;
-- lists: a map pattern must hold for every element (an element whose
-  conditional or global anchor does not hold is skipped; when every element
-  is skipped the list itself skips); scalar patterns compare element-wise.
+Order matters, so it is Kyverno's: in each mapping the conditional `(k)`,
+existence `^(k)`, equality `=(k)` and negation `X(k)` anchors run first
+(conditional ones before the others), then global anchors `<(k)` and keys
+whose pattern holds nested anchors, then the remaining keys alphabetically.
+A conditional or global anchor that does not hold is a "skip": a list
+element that skips is left out, and a skip that reaches the root makes the
+rule skip. Wildcard keys under `metadata.labels` / `metadata.annotations`
+expand to the object's matching keys; elsewhere keys are literal.
 
-A conditional or global anchor that does not hold makes the enclosing list
-element skip; a skip that reaches the root makes the whole rule "skip", as
-Kyverno reports it. Anchors
-that only mean something to mutate rules (`+(k)`) or that this engine does not
-know raise `PatternUnsupported`, which callers report as unevaluable.
+Scalar leaves compare by the pattern's type, like Kyverno: a boolean pattern
+wants a boolean, an integer pattern an integer (or a decimal string: `"1Gi"`
+is not `1073741824`), and a string pattern is split on `|` (or) and `&`
+(and), then read as an operator (`>`, `>=`, `<`, `<=`, `!`, ranges `a-b` and
+`a!-b`) and compared as a Go duration, else as a quantity, else as a wildcard
+string. `$(...)` references and anchors meant for mutate rules (`+(k)`) raise
+`PatternUnsupported`, which callers report as unevaluable.
 """
 
 from __future__ import annotations
@@ -23,16 +23,17 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any, Literal
 
-from neuroscale.errors import InvalidInput
+from neuroscale.policy.kyverno_units import parse_amount, parse_duration
 from neuroscale.policy.selectors import wildcard_match
-from neuroscale.spec.quantity import parse_quantity
 
-_ANCHOR = re.compile(r"^(?P<prefix>[=X^<+]?)\((?P<name>.*)\)$")
-_RANGE = re.compile(r"^(?P<low>[^!<>=-][^!-]*)(?P<neg>!?)-(?P<high>[^-].*)$")
+_ANCHOR = re.compile(r"^(?P<prefix>[=X^<+]?)\((?P<name>.+)\)$")
 _ANCHOR_KINDS = {"": "conditional", "=": "equality", "X": "negation", "^": "existence", "<": "global"}
+_IN_RANGE = re.compile(r"^(\d+(?:\.\d+)?[^-]*)-(\d+(?:\.\d+)?[^-]*)$")
+_NOT_IN_RANGE = re.compile(r"^(\d+(?:\.\d+)?[^-]*)!-(\d+(?:\.\d+)?[^-]*)$")
+_REFERENCE = re.compile(r"(^|[^\\])\$\(.[^ ]*\)")
+_FIRST_PHASE = ("conditional", "existence", "equality", "negation")
 
 
 class PatternUnsupported(Exception):
@@ -41,33 +42,21 @@ class PatternUnsupported(Exception):
 
 @dataclass(frozen=True)
 class PatternResult:
-    status: Literal["pass", "fail", "skip"]
+    status: Literal["pass", "fail", "skip", "error"]
     path: str = ""
     message: str = ""
 
 
 class _Fail(Exception):
-    def __init__(self, path: str, message: str) -> None:
+    def __init__(self, path: str, message: str, *, negation: bool = False) -> None:
         super().__init__(message)
         self.path = path
         self.message = message
+        self.negation = negation
 
 
 class _Skip(Exception):
-    """A conditional anchor did not hold."""
-
-
-class _GlobalSkip(Exception):
-    """A global anchor did not hold: the rule does not apply."""
-
-
-def _quantity(value: Any) -> Decimal | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        return parse_quantity(value)
-    except (InvalidInput, TypeError):
-        return None
+    """A conditional or global anchor did not hold."""
 
 
 def _text(value: Any) -> str:
@@ -76,160 +65,283 @@ def _text(value: Any) -> str:
     return "null" if value is None else str(value)
 
 
-def _compare(value: Any, operator: str, operand: str) -> bool:
-    left, right = _quantity(value), _quantity(operand.strip())
-    if left is None or right is None:
-        return False
-    return {">": left > right, "<": left < right, ">=": left >= right, "<=": left <= right}[operator]
-
-
-def _single(value: Any, pattern: str) -> bool:
-    pattern = pattern.strip()
-    for operator in (">=", "<=", ">", "<"):
-        if pattern.startswith(operator):
-            return _compare(value, operator, pattern[len(operator):])
-    if pattern.startswith("!"):
-        return not _single(value, pattern[1:])
-    ranged = _RANGE.match(pattern)
-    if ranged and (low := _quantity(ranged["low"])) is not None and (high := _quantity(ranged["high"])) is not None:
-        amount = _quantity(value)
-        inside = amount is not None and low <= amount <= high
-        return inside != bool(ranged["neg"])
+def _number_text(value: Any) -> str | None:
+    """Kyverno's `convertNumberToString`: null is "0", floats print with six decimals."""
     if value is None:
-        return pattern in ("null", "")
-    if wildcard_match(pattern, _text(value)):
-        return True
-    if "*" in pattern or "?" in pattern:
+        return "0"
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float):
+        return f"{value:f}"
+    if isinstance(value, (int, str)):
+        return str(value)
+    return None
+
+
+def _ordered(result: int, operator: str) -> bool:
+    return {"": result == 0, "!": result != 0, ">": result > 0, "<": result < 0, ">=": result >= 0,
+            "<=": result <= 0}[operator]
+
+
+def _compare_typed(value: Any, pattern: str, operator: str) -> bool | None:
+    """Duration, then quantity comparison; None when neither applies (then strings are compared)."""
+    text = _number_text(value)
+    pattern_duration = parse_duration(pattern)
+    if pattern_duration is not None and text is not None:
+        value_duration = parse_duration(text)
+        if value_duration is not None:
+            return _ordered((value_duration > pattern_duration) - (value_duration < pattern_duration), operator)
+    pattern_amount = parse_amount(pattern)
+    if pattern_amount is not None and text is not None:
+        value_amount = parse_amount(text)
+        if value_amount is not None:
+            return _ordered((value_amount > pattern_amount) - (value_amount < pattern_amount), operator)
+    return None
+
+
+def _compare_string(value: Any, pattern: str, operator: str) -> bool:
+    if operator not in ("", "!") or value is None or isinstance(value, (Mapping, list)):
         return False
-    left, right = _quantity(value), _quantity(pattern)
-    return left is not None and right is not None and left == right
+    if isinstance(value, float):  # Go's FormatFloat(v, 'E', -1, 64): shortest mantissa
+        mantissa, exponent = f"{value:.15E}".split("E")
+        text = f"{mantissa.rstrip('0').rstrip('.')}E{exponent}"
+    else:
+        text = _text(value)
+    return wildcard_match(pattern, text) != (operator == "!")
+
+
+def _operator(pattern: str) -> str:
+    if len(pattern) < 2:
+        return ""
+    for operator in (">=", "<=", ">", "<", "!"):
+        if pattern.startswith(operator):
+            return operator
+    return ""
+
+
+def _string_condition(value: Any, pattern: str) -> bool:
+    not_in = _NOT_IN_RANGE.match(pattern)
+    if not_in and not pattern.startswith("!"):
+        return _string_condition(value, f"< {not_in.group(1)}") or _string_condition(value, f"> {not_in.group(2)}")
+    within = _IN_RANGE.match(pattern)
+    if within and _operator(pattern) == "":
+        return _string_condition(value, f">= {within.group(1)}") and _string_condition(value, f"<= {within.group(2)}")
+    operator = _operator(pattern)
+    operand = pattern[len(operator):].strip()
+    typed = _compare_typed(value, operand, operator)
+    return typed if typed is not None else _compare_string(value, operand, operator)
+
+
+def _string_pattern(value: Any, pattern: str) -> bool:
+    if isinstance(value, str) and value == pattern:
+        return True
+    return any(all(_string_condition(value, part.strip(" ")) for part in alternative.strip(" ").split("&"))
+               for alternative in pattern.split("|"))
 
 
 def scalar_matches(value: Any, pattern: Any) -> bool:
-    """One leaf of a pattern against one value."""
+    """One leaf of a pattern against one value (Kyverno's `pattern.Validate`)."""
     if isinstance(pattern, bool):
-        return value is pattern or (isinstance(value, str) and value == _text(pattern))
-    if isinstance(pattern, (int, float)):
-        amount = _quantity(value)
-        return amount is not None and amount == Decimal(str(pattern))
+        return isinstance(value, bool) and value == pattern
+    if isinstance(pattern, int):
+        if isinstance(value, bool):
+            return False
+        if isinstance(value, int):
+            return value == pattern
+        if isinstance(value, float):
+            return value.is_integer() and int(value) == pattern
+        return isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value) is not None and int(value) == pattern
+    if isinstance(pattern, float):
+        if isinstance(value, bool):
+            return False
+        if isinstance(value, (int, float)):
+            return float(value) == pattern
+        try:
+            return isinstance(value, str) and float(value) == pattern
+        except ValueError:
+            return False
     if pattern is None:
-        return value is None
-    if not isinstance(pattern, str):
-        raise PatternUnsupported(f"pattern leaf of type {type(pattern).__name__}")
-    if isinstance(value, (Mapping, list)):
-        return pattern == "*" or (pattern == "?*" and bool(value))
-    return any(all(_single(value, part) for part in alternative.split("&")) for alternative in pattern.split("|"))
+        return value is None or (not isinstance(value, (Mapping, list)) and not value)
+    if isinstance(pattern, str):
+        if _REFERENCE.search(pattern):
+            raise PatternUnsupported(f"$(...) reference in pattern value {pattern!r}")
+        return _string_pattern(value, pattern)
+    raise PatternUnsupported(f"pattern leaf of type {type(pattern).__name__}")
 
 
 def _anchor(key: str) -> tuple[str, str]:
     match = _ANCHOR.match(key)
     if not match:
         return "plain", key
-    prefix = match["prefix"]
-    if prefix == "+":
+    if match["prefix"] == "+":
         raise PatternUnsupported(f"add-if-not-present anchor '{key}' (mutate only)")
-    return _ANCHOR_KINDS[prefix], match["name"]
+    return _ANCHOR_KINDS[match["prefix"]], match["name"]
 
 
-def _validate(value: Any, pattern: Any, path: str) -> None:
+def _has_anchors(pattern: Any) -> bool:
     if isinstance(pattern, Mapping):
-        _validate_map(value, pattern, path)
+        return any(_anchor(str(key))[0] != "plain" or _has_anchors(value) for key, value in pattern.items())
+    if isinstance(pattern, list):
+        return any(_has_anchors(item) for item in pattern)
+    return False
+
+
+class _Matcher:
+    """One pattern match; remembers which conditional/existence/negation anchor keys the object had."""
+
+    def __init__(self) -> None:
+        self.anchor_found: dict[str, bool] = {}
+
+    def note_anchors(self, value: Any, pattern: Mapping[str, Any]) -> None:
+        for key in pattern:
+            kind, name = _anchor(str(key))
+            if kind in ("conditional", "existence", "negation") and not self.anchor_found.get(str(key)):
+                self.anchor_found[str(key)] = _has_key(value, name)
+
+    def validate(self, value: Any, pattern: Any, path: str) -> None:
+        _validate(self, value, pattern, path)
+
+
+def _has_key(value: Any, key: str) -> bool:
+    if isinstance(value, Mapping):
+        return key in value
+    return isinstance(value, list) and any(_has_key(item, key) for item in value)
+
+
+def _validate(matcher: _Matcher, value: Any, pattern: Any, path: str) -> None:
+    if isinstance(pattern, Mapping):
+        if not isinstance(value, Mapping):
+            raise _Fail(path, f"expected a mapping, found {type(value).__name__}")
+        matcher.note_anchors(value, pattern)
+        _validate_map(matcher, value, pattern, path)
     elif isinstance(pattern, list):
-        _validate_list(value, pattern, path)
+        if not isinstance(value, list):
+            raise _Fail(path, f"expected a list, found {type(value).__name__}")
+        _validate_list(matcher, value, pattern, path)
+    elif isinstance(value, list):
+        for item in value:
+            if not scalar_matches(item, pattern):
+                raise _Fail(path, f"value {_text(item)!r} does not match pattern {_text(pattern)!r}")
     elif not scalar_matches(value, pattern):
         raise _Fail(path, f"value {_text(value)!r} does not match pattern {_text(pattern)!r}")
 
 
-def _condition(value: Mapping[str, Any], name: str, *, sub: Any, path: str, error: type[Exception]) -> None:
-    if name not in value:
-        raise error()
-    try:
-        _validate(value[name], sub, f"{path}{name}/")
-    except (_Fail, _Skip):
-        raise error() from None
-
-
-def _validate_map(value: Any, pattern: Mapping[str, Any], path: str) -> None:
-    if not isinstance(value, Mapping):
-        raise _Fail(path, f"expected a mapping, found {type(value).__name__}")
-    parsed = [(_anchor(str(key)), sub) for key, sub in pattern.items()]
-    for (kind, name), sub in parsed:
-        if kind == "global":
-            _condition(value, name, sub=sub, path=path, error=_GlobalSkip)
-        elif kind == "conditional":
-            _condition(value, name, sub=sub, path=path, error=_Skip)
-    for (kind, name), sub in parsed:
-        child = f"{path}{name}/"
-        if kind == "negation":
-            if name in value:
-                raise _Fail(child, f"field '{name}' must not be present")
-        elif kind == "equality":
-            if name in value:
-                _validate(value[name], sub, child)
-        elif kind == "existence":
-            _validate_existence(value, name, sub=sub, path=child)
-        elif kind == "plain":
-            _validate_plain(value, name, sub=sub, path=path)
-
-
-def _validate_plain(value: Mapping[str, Any], name: str, *, sub: Any, path: str) -> None:
-    if "*" in name or "?" in name:
-        keys = [k for k in value if wildcard_match(name, str(k))]
-        if not keys:
-            raise _Fail(f"{path}{name}/", f"no field matches '{name}'")
-        for key in keys:
-            _validate(value[key], sub, f"{path}{key}/")
-        return
-    if name not in value:
-        if sub is None:
-            return
-        raise _Fail(f"{path}{name}/", f"field '{name}' is required")
-    _validate(value[name], sub, f"{path}{name}/")
-
-
-def _validate_existence(value: Mapping[str, Any], name: str, *, sub: Any, path: str) -> None:
-    if not isinstance(sub, list) or not sub:
-        raise PatternUnsupported(f"existence anchor '^({name})' needs a list pattern")
-    items = value.get(name)
-    if not isinstance(items, list):
-        raise _Fail(path, f"field '{name}' must be a list with at least one matching element")
-    for item in items:
-        try:
-            _validate(item, sub[0], path)
-            return
-        except (_Fail, _Skip):
+def _expand_metadata(value: Mapping[str, Any], pattern: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Wildcard keys in `metadata.labels` / `annotations` become the object's matching keys."""
+    metadata = pattern.get("metadata")
+    actual = value.get("metadata")
+    if not isinstance(metadata, Mapping) or not isinstance(actual, Mapping):
+        return pattern
+    expanded = dict(metadata)
+    for field in ("labels", "annotations"):
+        wanted, present = metadata.get(field), actual.get(field)
+        if not isinstance(wanted, Mapping) or not isinstance(present, Mapping):
             continue
-    raise _Fail(path, f"no element of '{name}' matches the pattern")
+        keys: dict[str, Any] = {}
+        for key, sub in wanted.items():
+            match = _ANCHOR.match(str(key))
+            name = match["name"] if match else str(key)
+            names = [k for k in present if wildcard_match(name, str(k))] if "*" in name or "?" in name else []
+            for found in names or [name]:
+                keys[f"{match['prefix']}({found})" if match else found] = sub
+        expanded[field] = keys
+    return {**pattern, "metadata": expanded}
 
 
-def _validate_list(value: Any, pattern: list[Any], path: str) -> None:
-    if not isinstance(value, list):
-        raise _Fail(path, f"expected a list, found {type(value).__name__}")
-    if not pattern:
-        return
-    if isinstance(pattern[0], (Mapping, list)) or len(pattern) == 1:
-        applied = skipped = 0
-        for index, item in enumerate(value):
+def _validate_map(matcher: _Matcher, value: Mapping[str, Any], pattern: Mapping[str, Any], path: str) -> None:
+    pattern = _expand_metadata(value, pattern)
+    parsed = [(_anchor(str(key)), sub) for key, sub in pattern.items()]
+    first = sorted((item for item in parsed if item[0][0] in _FIRST_PHASE),
+                   key=lambda item: (item[0][0] != "conditional", item[0][1]))
+    for (kind, name), sub in first:
+        child = f"{path}{name}/"
+        present = name in value
+        if kind == "conditional":
+            if not present:
+                raise _Skip()
             try:
-                _validate(item, pattern[0], f"{path}{index}/")
-                applied += 1
-            except (_Skip, _GlobalSkip):
-                skipped += 1
-        if skipped and not applied:
-            raise _Skip()
-        return
-    if len(value) < len(pattern):
-        raise _Fail(path, f"expected at least {len(pattern)} elements")
-    for index, sub in enumerate(pattern):
-        _validate(value[index], sub, f"{path}{index}/")
+                matcher.validate(value[name], sub, child)
+            except _Fail:
+                raise _Skip() from None
+        elif kind == "negation" and present:
+            raise _Fail(child, f"field '{name}' is not allowed", negation=True)
+        elif kind == "equality" and present:
+            matcher.validate(value[name], sub, child)
+        elif kind == "existence" and present:
+            _validate_existence(matcher, value[name], sub, path=child)
+    rest = sorted((item for item in parsed if item[0][0] not in _FIRST_PHASE), key=lambda item: item[0][1])
+    front = [item for item in rest if item[0][0] == "global" or _has_anchors(item[1])]
+    ordered = front[::-1] + [item for item in rest if item not in front]
+    for (kind, name), sub in ordered:
+        child = f"{path}{name}/"
+        if kind == "global":
+            if name in value:
+                try:
+                    matcher.validate(value[name], sub, child)
+                except _Fail:
+                    raise _Skip() from None
+        elif sub == "*":
+            if value.get(name) is None:
+                raise _Fail(child, f"field '{name}' is required")
+        else:
+            matcher.validate(value.get(name), sub, child)
+
+
+def _validate_existence(matcher: _Matcher, items: Any, sub: Any, *, path: str) -> None:
+    if not isinstance(items, list):
+        raise _Fail(path, "an existence anchor ^() applies to a list")
+    if not isinstance(sub, list) or not all(isinstance(p, Mapping) for p in sub):
+        raise PatternUnsupported("existence anchor ^() needs a list of mappings as its pattern")
+    for element_pattern in sub:
+        if not any(_holds(matcher, item, element_pattern, f"{path}{i}/") for i, item in enumerate(items)):
+            raise _Fail(path, f"no element at {path} matches the existence anchor pattern")
+
+
+def _holds(matcher: _Matcher, value: Any, pattern: Any, path: str) -> bool:
+    try:
+        matcher.validate(value, pattern, path)
+    except (_Fail, _Skip):
+        return False
+    return True
+
+
+def _validate_list(matcher: _Matcher, value: list[Any], pattern: list[Any], path: str) -> None:
+    if not pattern:
+        raise _Fail(path, "empty list pattern")
+    if isinstance(pattern[0], Mapping):
+        _each(matcher, value, [pattern[0]] * len(value), path)
+    elif not isinstance(pattern[0], list):
+        matcher.validate(value, pattern[0], path)
+    else:
+        if len(value) < len(pattern):
+            raise _Fail(path, f"expected at least {len(pattern)} elements")
+        _each(matcher, value[: len(pattern)], pattern, path)
+
+
+def _each(matcher: _Matcher, values: list[Any], patterns: list[Any], path: str) -> None:
+    applied = skipped = 0
+    for index, (item, sub) in enumerate(zip(values, patterns)):
+        try:
+            matcher.validate(item, sub, f"{path}{index}/")
+            applied += 1
+        except _Skip:
+            skipped += 1
+    if skipped and not applied:
+        raise _Skip()
 
 
 def match_pattern(resource: Any, pattern: Any) -> PatternResult:
-    """Pass, fail (with the slash path Kyverno reports) or skip; raises `PatternUnsupported`."""
+    """Pass, fail (with the slash path Kyverno reports), skip or error; raises `PatternUnsupported`.
+
+    Kyverno reports an error, not a failure, when the pattern failed and one of its
+    conditional, existence or negation anchor keys was never present in the object."""
+    matcher = _Matcher()
     try:
-        _validate(resource, pattern, "/")
+        matcher.validate(resource, pattern, "/")
     except _Fail as failure:
-        return PatternResult("fail", failure.path, failure.message)
-    except (_Skip, _GlobalSkip):
+        if failure.negation or all(matcher.anchor_found.values()):
+            return PatternResult("fail", failure.path, failure.message)
+        return PatternResult("error", "", f"{failure.message} (an anchor key is missing in the resource)")
+    except _Skip:
         return PatternResult("skip", "/", "a conditional or global anchor did not match")
     return PatternResult("pass")

@@ -6,8 +6,10 @@ can tighten or relax a bundled policy by shipping one with the same
 `metadata.name`. Bindings are keyed by their own name, so overriding a
 bundled VAP keeps the bundled binding unless the override ships one too.
 
-Every document kind the engine does not evaluate (MutatingAdmissionPolicy,
-Kyverno ImageValidatingPolicy, ...) becomes an unevaluable finding.
+Kyverno `PolicyException`s (kyverno.io) are compiled alongside and exempt
+matching resources from the rules they name. Every document kind the engine
+does not evaluate (MutatingAdmissionPolicy, Kyverno ImageValidatingPolicy,
+policies.kyverno.io exceptions, ...) becomes an unevaluable finding.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 from neuroscale.findings import Finding, Severity
 from neuroscale.policy import kyverno
+from neuroscale.policy.kyverno_exceptions import CompiledException, compile_exception, is_exception
 from neuroscale.policy.celenv import CelEnvironment
 from neuroscale.policy.report import MALFORMED, UNEVALUABLE, policy_ref, unevaluable
 from neuroscale.policy.subject import as_mapping
@@ -30,7 +33,7 @@ _KYVERNO_GROUPS = ("kyverno.io/", "policies.kyverno.io/")
 #: Kyverno kinds that can deny admission; those we cannot evaluate are reported, never skipped.
 #: (Mutating, generating and cleanup kinds never deny, so they are not policy documents here.)
 _KYVERNO_VALIDATING = (*kyverno.KINDS, KYVERNO_VPOL_KIND, KYVERNO_NAMESPACED_VPOL_KIND, "ImageValidatingPolicy",
-                       "NamespacedImageValidatingPolicy")
+                       "NamespacedImageValidatingPolicy", "PolicyException")
 
 
 def is_policy_document(document: Any) -> bool:
@@ -46,8 +49,8 @@ def is_policy_document(document: Any) -> bool:
 
 def _key(document: Mapping[str, Any]) -> tuple[str, str]:
     metadata = as_mapping(document.get("metadata"))
-    family = "binding" if document.get("kind") == BINDING_KIND else "policy"
-    scope = str(metadata.get("namespace") or "") if document.get("kind") == "Policy" else ""
+    family = {BINDING_KIND: "binding", "PolicyException": "exception"}.get(str(document.get("kind")), "policy")
+    scope = str(metadata.get("namespace") or "") if document.get("kind") in ("Policy", "PolicyException") else ""
     return family, f"{scope}/{metadata.get('name', '')}"
 
 
@@ -65,11 +68,13 @@ def layer(*layers: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
 class PolicySet:
     cel_policies: list[CompiledCelPolicy] = field(default_factory=list)
     kyverno_policies: list[kyverno.CompiledKyvernoPolicy] = field(default_factory=list)
+    exceptions: list[CompiledException] = field(default_factory=list)
     problems: list[Finding] = field(default_factory=list)
 
 
 def _compile_one(document: Mapping[str, Any], env: CelEnvironment, *, result: PolicySet,
-                 vaps: dict[str, CompiledCelPolicy], bindings: list[Mapping[str, Any]]) -> None:
+                 vaps: dict[str, CompiledCelPolicy], bindings: list[Mapping[str, Any]],
+                 given: kyverno.GivenNames | None) -> None:
     kind = document.get("kind")
     name = str(as_mapping(document.get("metadata")).get("name", ""))
     if not isinstance(document.get("spec"), Mapping):
@@ -82,22 +87,26 @@ def _compile_one(document: Mapping[str, Any], env: CelEnvironment, *, result: Po
     elif kind in (KYVERNO_VPOL_KIND, KYVERNO_NAMESPACED_VPOL_KIND):
         result.cel_policies.append(compile_cel_policy(document, env))
     elif kind in kyverno.KINDS and str(document.get("apiVersion", "")).startswith("kyverno.io/"):
-        result.kyverno_policies.append(kyverno.compile_policy(document, env))
+        result.kyverno_policies.append(kyverno.compile_policy(document, env, given=given))
+    elif is_exception(document):
+        exception = compile_exception(document, result.problems)
+        if exception is not None:
+            result.exceptions.append(exception)
     else:
         result.problems.append(unevaluable(f"policy kind {document.get('apiVersion')}/{kind} is not supported",
                                            policy=name, where="kind", policy_object=policy_ref(document)))
 
 
 def compile_policy_set(documents: Sequence[Mapping[str, Any]], env: CelEnvironment, *,
-                       implicit_bindings: bool = False) -> PolicySet:
+                       implicit_bindings: bool = False, given: kyverno.GivenNames | None = None) -> PolicySet:
     """Compile every document; an unbound VAP is a warning (or, for test suites as in the
-    Kyverno CLI, gets an implicit Deny binding)."""
+    Kyverno CLI, gets an implicit Deny binding). `given` names context variables a test provides."""
     result = PolicySet()
     vaps: dict[str, CompiledCelPolicy] = {}
     bindings: list[Mapping[str, Any]] = []
     for document in documents:
         try:
-            _compile_one(document, env, result=result, vaps=vaps, bindings=bindings)
+            _compile_one(document, env, result=result, vaps=vaps, bindings=bindings, given=given)
         except MALFORMED as exc:
             name = str(as_mapping(document.get("metadata")).get("name", ""))
             result.problems.append(unevaluable(f"malformed policy document ({type(exc).__name__}: {exc})",

@@ -1,19 +1,20 @@
 """`neuroscale policy test DIR`: run Kyverno CLI test suites (`kyverno-test.yaml`) unchanged.
 
 Format (`cli.kyverno.io/v1alpha1` `Test`, or the older unversioned form):
-`policies` and `resources` are files relative to the test file; `variables`
-may name a `Values` file whose `namespaceSelector` gives namespace labels
-(variable overrides in it are refused, since ignoring them could flip a result);
-each entry of `results` names `policy`, optional `rule`, `resources` (or
-`resource`), optional `kind` / `namespace`, and the expected `result`
-(`pass`, `fail`, `skip`, `warn`, `error`). A resource that no rule matched
-is `skip`. ValidatingAdmissionPolicies report per policy (or per named
+`policies`, `resources` and `exceptions` are files relative to the test file;
+`variables` may name a `Values` file and `userinfo` a `UserInfo` file (see
+`testinputs`); each entry of `results` names `policy`, optional `rule`,
+`resources` (or `resource`), optional `kind` / `namespace`, and the expected
+`result` (`pass`, `fail`, `skip`, `warn`, `error`). A resource that no rule
+matched is `skip`. ValidatingAdmissionPolicies report per policy (or per named
 validation); the namespace-wide quota / LimitRange checks report under
 `neuroscale-resource-quota` / `neuroscale-limit-range`.
 
-Features that need a cluster or another engine (mutate `patchedResources`,
-`generatedResource`, `checks`, exceptions, userinfo) make the suite unrunnable
-(exit 2) instead of passing; so does a policy the engine cannot evaluate.
+Expectations about mutate, generate or verifyImages rules are reported as
+skipped, with the reason, never as passed - and a suite with skipped cases
+exits 2 (not everything it asserts was checked). Features that need a cluster
+(`checks`, a `context` file) make the suite unrunnable (exit 2); so does a
+policy the engine cannot evaluate (an `error` result nobody expected).
 """
 
 from __future__ import annotations
@@ -27,18 +28,21 @@ from typing import Any
 from neuroscale.errors import InvalidInput
 from neuroscale.findings import Finding, Severity
 from neuroscale.policy.celenv import CelEnvironment, default_environment
-from neuroscale.policy.kyverno import KyvernoRun
+from neuroscale.policy.kyverno import KyvernoInputs, KyvernoRun
+from neuroscale.policy.kyverno_context import ContextSources, config_map_index
 from neuroscale.policy.policyset import PolicySet, compile_policy_set, is_policy_document
 from neuroscale.policy.quotas import LIMIT_POLICY, QUOTA_POLICY, evaluate_namespaces
 from neuroscale.policy.report import UNEVALUABLE
 from neuroscale.policy.repository import read_yaml_documents, yaml_files
-from neuroscale.policy.subject import Subject, subjects
+from neuroscale.policy.subject import Subject, as_mapping, subjects
+from neuroscale.policy.testinputs import SuiteInputs, TestSuiteError, suite_inputs
 from neuroscale.policy.vap import CelPolicyRun
 
 TEST_FILE = "kyverno-test.yaml"
 RESULTS = ("pass", "fail", "skip", "warn", "error")
 _UNSUPPORTED_RESULT_KEYS = ("patchedResource", "patchedResources", "generatedResource", "cloneSourceResource")
-_UNSUPPORTED_TEST_KEYS = ("checks", "exceptions", "userinfo", "context")
+_UNSUPPORTED_TEST_KEYS = ("checks", "context")
+_UNEVALUATED_RULES = ("mutate", "generate", "verifyImages")
 _Key = tuple[str, str, int]
 
 
@@ -50,10 +54,12 @@ class CaseResult:
     resource: str
     expected: str
     actual: str
+    #: Why the expectation was not checked (a mutate/generate/verifyImages rule); "" when it was.
+    skipped: str = ""
 
     @property
     def ok(self) -> bool:
-        return self.expected == self.actual
+        return not self.skipped and self.expected == self.actual
 
 
 @dataclass
@@ -68,11 +74,9 @@ class SuiteReport:
             return 2
         if any(case.actual == "error" and case.expected != "error" for case in self.cases):
             return 2
+        if any(case.skipped for case in self.cases) and all(case.ok or case.skipped for case in self.cases):
+            return 2
         return 0 if all(case.ok for case in self.cases) else 1
-
-
-class TestSuiteError(Exception):
-    """The test manifest cannot be run as written."""
 
 
 def _documents(base: Path, entries: Any, what: str) -> list[Any]:
@@ -89,19 +93,6 @@ def _documents(base: Path, entries: Any, what: str) -> list[Any]:
         for file in files:
             documents.extend(read_yaml_documents(file))
     return documents
-
-
-def _namespaces(base: Path, manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
-    if not manifest.get("variables"):
-        return []
-    values = [doc for doc in _documents(base, [manifest["variables"]], "variables") if isinstance(doc, Mapping)]
-    overrides = [key for doc in values for key in ("globalValues", "policies", "subresources") if doc.get(key)]
-    if overrides:
-        raise TestSuiteError(f"Values {', '.join(sorted(set(overrides)))} are not supported offline "
-                             "(only namespaceSelector)")
-    return [{"apiVersion": "v1", "kind": "Namespace",
-             "metadata": {"name": item.get("name"), "labels": dict(item.get("labels") or {})}}
-            for doc in values for item in doc.get("namespaceSelector") or [] if isinstance(item, Mapping)]
 
 
 def _record(actual: dict[_Key, str], key: _Key, status: str) -> None:
@@ -123,10 +114,10 @@ def _vap_statuses(actual: dict[_Key, str], policy: str, *, status: str, findings
 
 
 def _evaluate(policies: PolicySet, admitted: Sequence[Subject], *, env: CelEnvironment,
-              scored: Mapping[str, bool]) -> dict[_Key, str]:
+              scored: Mapping[str, bool], inputs: KyvernoInputs) -> dict[_Key, str]:
     actual: dict[_Key, str] = {}
     cel_run = CelPolicyRun(env, admitted)
-    kyverno_run = KyvernoRun(cel_run)
+    kyverno_run = KyvernoRun(cel_run, inputs)
     for subject in admitted:
         cel_run.begin(subject)
         for policy in policies.cel_policies:
@@ -140,7 +131,8 @@ def _evaluate(policies: PolicySet, admitted: Sequence[Subject], *, env: CelEnvir
                 # Suites name the base rule for pod controllers; Kyverno resolves it to the autogen rule.
                 base = rule.removeprefix("autogen-cronjob-").removeprefix("autogen-")
                 for name in {rule, base, ""}:
-                    _record(actual, (kpolicy.name, name, subject.index), status)
+                    for policy_name in {kpolicy.name, kpolicy.qualified_name}:
+                        _record(actual, (policy_name, name, subject.index), status)
     namespaces = {s.namespace for s in admitted if s.kind in ("ResourceQuota", "LimitRange")}
     by_object: dict[tuple[str, int], list[Finding]] = defaultdict(list)
     for finding in evaluate_namespaces(admitted):
@@ -160,8 +152,54 @@ def _resolve(entry: str, result: Mapping[str, Any], admitted: Sequence[Subject])
     name = parts[-1]
     namespace = parts[0] if len(parts) > 1 else str(result.get("namespace") or "")
     kind = parts[1] if len(parts) == 3 else str(result.get("kind") or "")
-    return [s for s in admitted if s.name == name and (not namespace or s.namespace == namespace)
+    # A resource written without a namespace matches whatever namespace the result names (as in Kyverno).
+    return [s for s in admitted if s.name == name
+            and (not namespace or s.namespace == namespace or not as_mapping(s.obj.get("metadata")).get("namespace"))
             and (not kind or s.kind == kind or kind.endswith("/" + s.kind))]
+
+
+def _rule_kinds(documents: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], str]:
+    """(policy, rule) -> the rule type Kyverno would run (`validate`, `mutate`, ...); rule "" for the policy."""
+    kinds: dict[tuple[str, str], str] = {}
+    for document in documents:
+        name = str(as_mapping(document.get("metadata")).get("name", ""))
+        types = []
+        for rule in as_mapping(document.get("spec")).get("rules") or []:
+            rule = as_mapping(rule)
+            kind = next((key for key in _UNEVALUATED_RULES if rule.get(key)), "validate")
+            kinds[(name, str(rule.get("name", "")))] = kind
+            types.append(kind)
+        if types and all(kind != "validate" for kind in types):
+            kinds[(name, "")] = types[0]
+    return kinds
+
+
+def _skip_reason(result: Mapping[str, Any], kinds: Mapping[tuple[str, str], str]) -> str:
+    if any(result.get(key) for key in _UNSUPPORTED_RESULT_KEYS):
+        return "mutate/generate expectation (patched or generated resource) is not evaluated"
+    policy = str(result.get("policy", "")).rpartition("/")[2]
+    rule = str(result.get("rule") or "").removeprefix("autogen-cronjob-").removeprefix("autogen-")
+    kind = kinds.get((policy, rule), "validate")
+    return f"{kind} rules are not evaluated" if kind != "validate" else ""
+
+
+def _scored(documents: Sequence[Mapping[str, Any]]) -> dict[str, bool]:
+    return {str(as_mapping(d.get("metadata")).get("name")):
+            as_mapping(as_mapping(d.get("metadata")).get("annotations")).get("policies.kyverno.io/scored") != "false"
+            for d in documents}
+
+
+def _compile(base: Path, manifest: Mapping[str, Any], inputs: SuiteInputs,
+             env: CelEnvironment) -> tuple[PolicySet, list[Mapping[str, Any]]]:
+    documents = [d for d in _documents(base, manifest.get("policies"), "policies") if is_policy_document(d)]
+    if not documents:
+        raise TestSuiteError("no policy documents in 'policies'")
+    if manifest.get("exceptions"):
+        documents += [d for d in _documents(base, manifest["exceptions"], "exceptions") if is_policy_document(d)]
+    values = inputs.values
+    policies = compile_policy_set(documents, env, implicit_bindings=True,
+                                  given=lambda policy, rule: values.names(policy, rule))
+    return policies, documents
 
 
 def run_test_file(path: Path, *, env: CelEnvironment | None = None) -> list[CaseResult]:
@@ -175,32 +213,34 @@ def run_test_file(path: Path, *, env: CelEnvironment | None = None) -> list[Case
     if unsupported:
         raise TestSuiteError(f"unsupported test feature(s): {', '.join(unsupported)}")
     base = path.parent
-    policy_documents = [d for d in _documents(base, manifest.get("policies"), "policies") if is_policy_document(d)]
-    if not policy_documents:
-        raise TestSuiteError("no policy documents in 'policies'")
+    inputs = suite_inputs(manifest, lambda entry, what: _documents(base, [entry], what))
+    policies, documents = _compile(base, manifest, inputs, environment)
     resources: list[Mapping[str, Any]] = [
         d for d in _documents(base, manifest.get("resources"), "resources") if isinstance(d, Mapping)]
-    policies = compile_policy_set(policy_documents, environment, implicit_bindings=True)
-    admitted = subjects([*resources, *_namespaces(base, manifest)])
-    scored = {str((d.get("metadata") or {}).get("name")):
-              ((d.get("metadata") or {}).get("annotations") or {}).get("policies.kyverno.io/scored") != "false"
-              for d in policy_documents}
-    actual = _evaluate(policies, admitted, env=environment, scored=scored)
+    admitted = subjects([*resources, *inputs.namespaces])
+    kyverno_inputs = KyvernoInputs(requester=inputs.requester, values=inputs.values,
+                                   context=ContextSources(config_maps=config_map_index(resources)),
+                                   exceptions=tuple(policies.exceptions))
+    actual = _evaluate(policies, admitted, env=environment, scored=_scored(documents), inputs=kyverno_inputs)
+    kinds = _rule_kinds(documents)
     cases = []
     for result in manifest.get("results") or []:
+        if isinstance(result, Mapping) and "result" not in result and "status" in result:
+            result = {**result, "result": result["status"]}  # the older name of the field
         if not isinstance(result, Mapping) or result.get("result") not in RESULTS:
             raise TestSuiteError(f"result entry needs 'result' in {RESULTS}: {result!r}")
-        if any(result.get(key) for key in _UNSUPPORTED_RESULT_KEYS):
-            raise TestSuiteError(f"mutate/generate expectations are not supported: {result.get('policy')}")
         entries = list(result.get("resources") or []) + ([result["resource"]] if result.get("resource") else [])
         if not entries:
             raise TestSuiteError(f"result for policy {result.get('policy')!r} names no resources")
         policy, rule = str(result.get("policy", "")), str(result.get("rule") or "")
+        skipped = _skip_reason(result, kinds)
         for entry in entries:
             matched = _resolve(str(entry), result, admitted)
             statuses = [actual.get((policy, rule, s.index), "skip") for s in matched] or ["resource not found"]
-            observed = next((s for s in statuses if s != result["result"]), result["result"])
-            cases.append(CaseResult(str(path), policy, rule, str(entry), str(result["result"]), observed))
+            observed = "not evaluated" if skipped else next((s for s in statuses if s != result["result"]),
+                                                            result["result"])
+            cases.append(CaseResult(str(path), policy, rule, str(entry), str(result["result"]), observed,
+                                    skipped=skipped))
     return cases
 
 

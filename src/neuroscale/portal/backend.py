@@ -17,10 +17,14 @@ from starlette.concurrency import run_in_threadpool
 
 from neuroscale.engine.store import StatusStore
 from neuroscale.errors import GitError, InvalidInput, NotFound
+from neuroscale.gitops.provider import PullRequest
 from neuroscale.portal.jsonable import as_plain
 from neuroscale.services import endpoints as endpoint_service
+from neuroscale.services import identity as identity_service
 from neuroscale.services import pulls as pull_service
-from neuroscale.services.context import Author, PlatformContext
+from neuroscale.services.context import PlatformContext
+from neuroscale.services.identity import Actor, Issued, OidcMapping, Resolved
+from neuroscale.services.review import review_of, review_rules
 from neuroscale.spec.endpoint import EndpointSpec
 from neuroscale.spec.manifest import manifest_path
 
@@ -31,9 +35,8 @@ T = TypeVar("T")
 class Backend:
     """Use cases the pages and the API share; each returns plain camelCase data."""
 
-    def __init__(self, ctx: PlatformContext, *, author: Author) -> None:
+    def __init__(self, ctx: PlatformContext) -> None:
         self.ctx = ctx
-        self.author = author
         self.status = StatusStore(ctx.db)
         self._lock = threading.Lock()
 
@@ -46,13 +49,33 @@ class Backend:
 
         return await run_in_threadpool(locked)
 
+    # -- who is asking ----------------------------------------------------------------------
+
+    def actor_for_token(self, token: str) -> Actor:
+        return identity_service.actor_for_token(self.ctx, token)
+
+    def session(self, secret: str) -> Resolved | None:
+        return identity_service.session(self.ctx, secret)
+
+    def sign_in_with_link(self, secret: str) -> Issued:
+        return identity_service.sign_in_with_link(self.ctx, secret)
+
+    def sign_in_with_token(self, token: str) -> Issued:
+        return identity_service.sign_in_with_token(self.ctx, token)
+
+    def sign_in_with_oidc(self, claims: dict[str, Any], mapping: OidcMapping) -> Issued:
+        return identity_service.sign_in_with_oidc(self.ctx, claims, mapping)
+
+    def sign_out(self, secret: str) -> None:
+        identity_service.sign_out(self.ctx, secret)
+
     # -- writes ---------------------------------------------------------------------------
 
-    def create(self, data: dict[str, Any]) -> dict[str, Any]:
+    def create(self, data: dict[str, Any], *, actor: Actor) -> dict[str, Any]:
         spec = EndpointSpec.from_input(data, where="request body")
-        return _plain(endpoint_service.create_endpoint(self.ctx, spec, author=self.author))
+        return _plain(endpoint_service.create_endpoint(self.ctx, spec, actor=actor))
 
-    def update(self, name: str, data: dict[str, Any]) -> dict[str, Any]:
+    def update(self, name: str, data: dict[str, Any], *, actor: Actor) -> dict[str, Any]:
         body_name = data.get("name")
         if body_name not in (None, "", name):
             raise InvalidInput(
@@ -62,17 +85,20 @@ class Backend:
                 details={"fields": [{"field": "name", "message": "must match the endpoint being updated"}]},
             )
         spec = EndpointSpec.from_input({**data, "name": name}, where="request body")
-        return _plain(endpoint_service.update_endpoint(self.ctx, spec, author=self.author))
+        return _plain(endpoint_service.update_endpoint(self.ctx, spec, actor=actor))
 
-    def delete(self, name: str) -> dict[str, Any]:
-        return _plain(endpoint_service.delete_endpoint(self.ctx, name, author=self.author))
+    def delete(self, name: str, *, actor: Actor) -> dict[str, Any]:
+        return _plain(endpoint_service.delete_endpoint(self.ctx, name, actor=actor))
 
-    def merge(self, number: int) -> dict[str, Any]:
-        """Merge; while checks fail the services raise `Conflict` carrying the checks."""
-        return _plain(pull_service.merge_pull_request(self.ctx, number, author=self.author))
+    def approve(self, number: int, *, actor: Actor, head_sha: str | None = None) -> dict[str, Any]:
+        return self._with_review(pull_service.approve_pull_request(self.ctx, number, actor=actor, head_sha=head_sha))
 
-    def close(self, number: int) -> dict[str, Any]:
-        return _plain(pull_service.close_pull_request(self.ctx, number))
+    def merge(self, number: int, *, actor: Actor) -> dict[str, Any]:
+        """Merge; while checks fail or approvals are missing the services raise `Conflict` saying which."""
+        return self._with_review(pull_service.merge_pull_request(self.ctx, number, actor=actor))
+
+    def close(self, number: int, *, actor: Actor) -> dict[str, Any]:
+        return self._with_review(pull_service.close_pull_request(self.ctx, number, actor=actor))
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -98,12 +124,20 @@ class Backend:
         return endpoint_service.current_values(self.ctx, name)
 
     def pulls(self, state: str | None = None) -> list[dict[str, Any]]:
-        return [_plain(pull) for pull in pull_service.list_pull_requests(self.ctx, state=state)]
+        return [self._with_review(pull) for pull in pull_service.list_pull_requests(self.ctx, state=state)]
 
     def pull(self, number: int) -> dict[str, Any]:
-        """One pull request with the manifest changes it carries."""
-        view = _plain(pull_service.get_pull_request(self.ctx, number))
+        """One pull request with its review state and the manifest changes it carries."""
+        view = self._with_review(pull_service.get_pull_request(self.ctx, number))
         view["files"] = self._files(view)
+        return view
+
+    def rules(self) -> dict[str, Any]:
+        return _plain(review_rules(self.ctx))
+
+    def _with_review(self, pull: PullRequest) -> dict[str, Any]:
+        view = _plain(pull)
+        view["review"] = _plain(review_of(self.ctx, pull)) if self.ctx.provider.reviews_locally else None
         return view
 
     def events(self, *, endpoint: str | None = None, limit: int = 100) -> list[dict[str, Any]]:

@@ -8,12 +8,14 @@ error page with the same message and fix.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import orjson
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from neuroscale.errors import InvalidInput, NeuroScaleError, PayloadTooLarge
@@ -83,13 +85,38 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
     body: dict[str, Any] = {"error": message, "reason": reason}
     if exc.status_code == 404:
         body["fix"] = "see GET /api/fields, /api/endpoints, /api/pulls, /api/events"
-    return error_response(request, status=exc.status_code, body=body)
+    response = error_response(request, status=exc.status_code, body=body)
+    response.headers.update(exc.headers or {})  # e.g. `Allow` on 405, which RFC 9110 requires
+    return response
 
 
 async def on_unexpected(request: Request, exc: Exception) -> Response:
     """A bug, not a client mistake: log it, answer 500 without a traceback."""
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return FastJSON({"error": "internal error; see the portal log", "reason": "InternalError"}, status_code=500)
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def method_routes(entries: Iterable[tuple[str, str, Handler]]) -> list[BaseRoute]:
+    """One Starlette route per path for (path, method, handler) entries.
+
+    One route per path rather than per method, so a 405 names every method the path takes in
+    `Allow` (RFC 9110), not only those of the first route that matched the path.
+    """
+    by_path: dict[str, dict[str, Handler]] = {}
+    for path, method, handler in entries:
+        by_path.setdefault(path, {})[method] = handler
+
+    def dispatch(handlers: dict[str, Handler]) -> Handler:
+        async def by_method(request: Request) -> Response:
+            return await handlers["GET" if request.method == "HEAD" else request.method](request)
+
+        by_method.__name__ = "_or_".join(handler.__name__ for handler in handlers.values())
+        return by_method
+
+    return [Route(path, dispatch(handlers), methods=list(handlers)) for path, handlers in by_path.items()]
 
 
 class BodyLimit:

@@ -8,15 +8,17 @@ with the server's message instead of leaving it.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
-from neuroscale.errors import Conflict, InvalidInput, NotFound
+from neuroscale.errors import Conflict, Forbidden, InvalidInput, NotFound
 from neuroscale.portal.form import defaults, field_errors, submitted, widgets
-from neuroscale.portal.params import backend, int_query, pull_number
+from neuroscale.portal.http import method_routes
+from neuroscale.portal.params import actor, backend, int_query, pull_number
 
 
 def render(request: Request, template: str, context: dict[str, Any], *, status: int = 200) -> Response:
@@ -31,6 +33,8 @@ def _to_pull(pull: dict[str, Any]) -> Response:
 
 #: Refusals a form submission shows on the form itself, keeping the user's input.
 FORM_REFUSALS = (InvalidInput, Conflict, NotFound)
+#: Refusals of a pull-request action shown on the pull request's page.
+PULL_REFUSALS = (Conflict, Forbidden)
 
 
 def _form(request: Request, *, values: dict[str, str], editing: str | None = None,
@@ -53,7 +57,7 @@ async def submit_new(request: Request) -> Response:
     values = submitted(await request.form())
     b = backend(request)
     try:
-        pull = await b.run(b.create, dict(values))
+        pull = await b.run(b.create, dict(values), actor=actor(request))
     except FORM_REFUSALS as exc:
         return _form(request, values=values, error=exc)
     return _to_pull(pull)
@@ -72,7 +76,7 @@ async def submit_edit(request: Request) -> Response:
     values = {**submitted(await request.form()), "name": name}
     b = backend(request)
     try:
-        pull = await b.run(b.update, name, dict(values))
+        pull = await b.run(b.update, name, dict(values), actor=actor(request))
     except FORM_REFUSALS as exc:
         return _form(request, values=values, editing=name, error=exc)
     return _to_pull(pull)
@@ -80,7 +84,7 @@ async def submit_edit(request: Request) -> Response:
 
 async def submit_delete(request: Request) -> Response:
     b = backend(request)
-    return _to_pull(await b.run(b.delete, request.path_params["name"]))
+    return _to_pull(await b.run(b.delete, request.path_params["name"], actor=actor(request)))
 
 
 async def endpoints_page(request: Request) -> Response:
@@ -95,7 +99,7 @@ async def pulls_page(request: Request) -> Response:
     return render(request, "pulls.html", {"pulls": pulls, "state": state, "nav": "pulls"})
 
 
-async def _pull_page(request: Request, *, error: Conflict | None = None) -> Response:
+async def _pull_page(request: Request, *, error: Conflict | Forbidden | None = None) -> Response:
     b = backend(request)
     pull = await b.run(b.pull, pull_number(request))
     context = {"pull": pull, "nav": "pulls", "error": error.to_dict() if error else None}
@@ -106,22 +110,30 @@ async def pull_page(request: Request) -> Response:
     return await _pull_page(request)
 
 
-async def _pull_action(request: Request, action: str) -> Response:
-    """Merge or close, then back to the pull request page (showing why, when refused)."""
-    b = backend(request)
+async def _pull_action(request: Request, action: Callable[[], Awaitable[dict[str, Any]]]) -> Response:
+    """Approve, merge or close, then back to the pull request page (showing why, when refused)."""
     try:
-        pull = await b.run(getattr(b, action), pull_number(request))
-    except Conflict as exc:
+        pull = await action()
+    except PULL_REFUSALS as exc:
         return await _pull_page(request, error=exc)
     return _to_pull(pull)
 
 
+async def submit_approve(request: Request) -> Response:
+    b = backend(request)
+    head = str((await request.form()).get("head") or "") or None
+    return await _pull_action(request, lambda: b.run(b.approve, pull_number(request), actor=actor(request),
+                                                     head_sha=head))
+
+
 async def submit_merge(request: Request) -> Response:
-    return await _pull_action(request, "merge")
+    b = backend(request)
+    return await _pull_action(request, lambda: b.run(b.merge, pull_number(request), actor=actor(request)))
 
 
 async def submit_close(request: Request) -> Response:
-    return await _pull_action(request, "close")
+    b = backend(request)
+    return await _pull_action(request, lambda: b.run(b.close, pull_number(request), actor=actor(request)))
 
 
 async def events_page(request: Request) -> Response:
@@ -133,17 +145,18 @@ async def events_page(request: Request) -> Response:
 
 
 def routes() -> list[BaseRoute]:
-    return [
-        Route("/", home),
-        Route("/new", new_form, methods=["GET"]),
-        Route("/new", submit_new, methods=["POST"]),
-        Route("/endpoints", endpoints_page),
-        Route("/endpoints/{name}/edit", edit_form, methods=["GET"]),
-        Route("/endpoints/{name}/edit", submit_edit, methods=["POST"]),
-        Route("/endpoints/{name}/delete", submit_delete, methods=["POST"]),
-        Route("/pulls", pulls_page),
-        Route("/pulls/{number:int}", pull_page),
-        Route("/pulls/{number:int}/merge", submit_merge, methods=["POST"]),
-        Route("/pulls/{number:int}/close", submit_close, methods=["POST"]),
-        Route("/events", events_page),
-    ]
+    return method_routes([
+        ("/", "GET", home),
+        ("/new", "GET", new_form),
+        ("/new", "POST", submit_new),
+        ("/endpoints", "GET", endpoints_page),
+        ("/endpoints/{name}/edit", "GET", edit_form),
+        ("/endpoints/{name}/edit", "POST", submit_edit),
+        ("/endpoints/{name}/delete", "POST", submit_delete),
+        ("/pulls", "GET", pulls_page),
+        ("/pulls/{number:int}", "GET", pull_page),
+        ("/pulls/{number:int}/approve", "POST", submit_approve),
+        ("/pulls/{number:int}/merge", "POST", submit_merge),
+        ("/pulls/{number:int}/close", "POST", submit_close),
+        ("/events", "GET", events_page),
+    ])

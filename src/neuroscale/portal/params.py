@@ -1,11 +1,12 @@
-"""Reading what a request names: the backend, path numbers and query integers, checked."""
+"""Reading what a request names: the backend, the signed-in actor, path numbers and query integers, checked."""
 
 from __future__ import annotations
 
 from starlette.requests import Request
 
-from neuroscale.errors import InvalidInput, NotFound
+from neuroscale.errors import InvalidInput, NotFound, Unauthenticated
 from neuroscale.portal.backend import Backend
+from neuroscale.services.identity import Actor
 
 #: Pull-request numbers are SQLite integers; larger ones cannot exist.
 MAX_PULL_NUMBER = 2**63 - 1
@@ -13,6 +14,14 @@ MAX_PULL_NUMBER = 2**63 - 1
 
 def backend(request: Request) -> Backend:
     found: Backend = request.app.state.backend
+    return found
+
+
+def actor(request: Request) -> Actor:
+    """Who sent the request, as the guard established it (every route but sign-in is behind it)."""
+    found = request.scope.get("user")
+    if not isinstance(found, Actor):
+        raise Unauthenticated("sign in first", where=request.url.path, fix="open the portal's login page")
     return found
 
 

@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from neuroscale.db import connect
+from neuroscale.engine.store import EngineStore
 from neuroscale.errors import NotFound
 from neuroscale.gitops.local_provider import LocalProvider
 from neuroscale.gitops.provider import GitProvider
-from neuroscale.gitops.repo import MAIN, Author, GitRepo, default_author
+from neuroscale.gitops.repo import MAIN, Author, GitRepo
 from neuroscale.home import Home
+from neuroscale.identity.local_admin import ensure_admin
+from neuroscale.identity.roles import Actor
+from neuroscale.identity.store import IdentityStore
 
-__all__ = ["MAIN", "Author", "PlatformContext", "default_author"]
+__all__ = ["MAIN", "Author", "PlatformContext"]
 
 PLATFORM_AUTHOR = Author("NeuroScale", "neuroscale@localhost")
 
@@ -43,6 +47,14 @@ class PlatformContext:
     repo: GitRepo
     db: sqlite3.Connection
     provider: GitProvider
+    identity: IdentityStore = field(init=False)
+    #: Where use cases record who changed what (the events the reconciler writes too).
+    events: EngineStore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.identity = IdentityStore(self.db)
+        self.events = EngineStore(self.db)
+        ensure_admin(self.home, self.identity)
 
     @classmethod
     def open(cls, home: Home, *, create: bool = False, remote: str | None = None) -> PlatformContext:
@@ -84,3 +96,8 @@ class PlatformContext:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+
+def commit_author(actor: Actor) -> Author:
+    """The git author of the commits `actor` makes (pull-request heads, merges)."""
+    return Author(actor.name, actor.email or f"{actor.name}@neuroscale.local")

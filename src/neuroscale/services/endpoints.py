@@ -14,10 +14,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from neuroscale.errors import Conflict, InvalidInput, NotFound
+from neuroscale.errors import Conflict, Forbidden, InvalidInput, NotFound
 from neuroscale.gitops.provider import Action, Proposal, PullRequest
-from neuroscale.gitops.repo import MAIN, Author
-from neuroscale.services.context import PlatformContext
+from neuroscale.gitops.repo import MAIN
+from neuroscale.identity.roles import Actor, Permission
+from neuroscale.services.audit import record
+from neuroscale.services.context import PlatformContext, commit_author
 from neuroscale.services.pulls import run_pull_request_checks
 from neuroscale.spec.endpoint import EndpointSpec
 from neuroscale.spec.fields import DNS1123_LABEL
@@ -31,6 +33,8 @@ from neuroscale.spec.manifest import (
     parse,
     render,
 )
+from neuroscale.spec.serving import serving_spec
+from neuroscale.status.reasons import Reason
 from neuroscale.yamlio import MANIFEST_LIMITS, load_one
 
 _NAME = re.compile(DNS1123_LABEL)
@@ -91,36 +95,51 @@ def _on_main(ctx: PlatformContext, name: str) -> dict[str, bytes]:
 
 
 def _propose(ctx: PlatformContext, name: str, *, action: Action, files: dict[str, bytes | None],
-             author: Author) -> PullRequest:
-    title = f"{action.capitalize()} endpoint {name}"
-    pr = ctx.provider.propose(Proposal(endpoint=name, action=action, title=title, files=files, author=author))
+             actor: Actor, title: str = "") -> PullRequest:
+    title = title or f"{action.capitalize()} endpoint {name}"
+    before = ctx.provider.find_open(name)
+    if before is not None and ctx.provider.reviews_locally and before.author != actor.name:
+        raise Forbidden(f"pull request #{before.number} for endpoint {name} is {before.author}'s; only its author "
+                        "adds commits to it (so a reviewer never approves their own change)",
+                        where=f"pull request #{before.number}",
+                        fix=f"ask {before.author} to make the change, or close #{before.number} and propose yours")
+    pr = ctx.provider.propose(Proposal(endpoint=name, action=action, title=title, files=files,
+                                       author=commit_author(actor)))
+    if pr.number:
+        opened = before is None or before.number != pr.number
+        record(ctx, actor=actor, endpoint=name,
+               reason=Reason.PullRequestOpened if opened else Reason.PullRequestUpdated,
+               message=f"{'opened' if opened else 'updated'} #{pr.number} at {pr.head_sha[:7]}: {title}")
     return run_pull_request_checks(ctx, pr)
 
 
-def create_endpoint(ctx: PlatformContext, spec: EndpointChange, *, author: Author) -> PullRequest:
+def create_endpoint(ctx: PlatformContext, spec: EndpointChange, *, actor: Actor) -> PullRequest:
     """Open a pull request adding the endpoint; the same name again updates its open pull request."""
+    actor.require(Permission.propose, to="propose endpoints")
     name, content = _name_and_content(spec)
     if ctx.provider.find_open(name) is None and _on_main(ctx, name):
         raise Conflict(f"endpoint {name} already exists on main", where=manifest_path(name),
                        fix=f"change it with `neuroscale endpoint update {name} ...`")
-    return _propose(ctx, name, action="create", files={manifest_path(name): content}, author=author)
+    return _propose(ctx, name, action="create", files={manifest_path(name): content}, actor=actor)
 
 
-def update_endpoint(ctx: PlatformContext, spec: EndpointChange, *, author: Author) -> PullRequest:
+def update_endpoint(ctx: PlatformContext, spec: EndpointChange, *, actor: Actor) -> PullRequest:
     """Open (or add to) a pull request changing an endpoint that is on main or already proposed.
 
     Form fields are applied onto the manifest as last proposed, so whatever else it says is kept.
     """
+    actor.require(Permission.propose, to="propose endpoint changes")
     current = _current_manifest(ctx, validate_name(spec.name))
     name, content = _name_and_content(spec, current=current)
     if ctx.provider.find_open(name) is None and not _on_main(ctx, name):
         raise NotFound(f"endpoint {name} is not on main", where=manifest_path(name),
                        fix=f"create it with `neuroscale endpoint create --name {name} ...`")
-    return _propose(ctx, name, action="update", files={manifest_path(name): content}, author=author)
+    return _propose(ctx, name, action="update", files={manifest_path(name): content}, actor=actor)
 
 
-def delete_endpoint(ctx: PlatformContext, name: str, *, author: Author) -> PullRequest:
+def delete_endpoint(ctx: PlatformContext, name: str, *, actor: Actor) -> PullRequest:
     """Open a pull request removing the endpoint's directory from main."""
+    actor.require(Permission.propose, to="propose deleting endpoints")
     validate_name(name)
     pending = ctx.provider.find_open(name)
     if pending is not None:
@@ -130,7 +149,44 @@ def delete_endpoint(ctx: PlatformContext, name: str, *, author: Author) -> PullR
     if not files:
         raise NotFound(f"endpoint {name} is not on main", where=f"{APPS_DIR}/{name}/",
                        fix="list endpoints with `neuroscale endpoint list`")
-    return _propose(ctx, name, action="delete", files=dict.fromkeys(files), author=author)
+    return _propose(ctx, name, action="delete", files=dict.fromkeys(files), actor=actor)
+
+
+def _process_digest(content: bytes, *, where: str) -> str | None:
+    """What a manifest runs (its revision identity), or None when it is not servable."""
+    try:
+        return serving_spec(load_one(content.decode("utf-8", "replace"), where=where, limits=MANIFEST_LIMITS),
+                            where=where).process_digest()
+    except InvalidInput:
+        return None
+
+
+def rollback_endpoint(ctx: PlatformContext, name: str, *, actor: Actor) -> PullRequest:
+    """Open a pull request restoring the manifest of the revision before the one main runs now.
+
+    The previous revision is found in main's history of the manifest: the newest earlier version
+    whose model, resources or batching differ from today's (a relabel is not a revision).
+    """
+    path = manifest_path(validate_name(name))
+    pending = ctx.provider.find_open(name)
+    if pending is not None:
+        raise Conflict(f"pull request #{pending.number} is open for endpoint {name}", where=pending.branch,
+                       fix=f"merge or close it first (`neuroscale pr close {pending.number}`)")
+    history = ctx.repo.history(MAIN, path)
+    current = ctx.repo.read_files(MAIN, path).get(path)
+    if not history or current is None:
+        raise NotFound(f"endpoint {name} is not on main", where=path, fix="list endpoints with `neuroscale endpoint list`")
+    today = _process_digest(current, where=path)
+    for sha in history[1:]:
+        earlier = ctx.repo.read_files(sha, path).get(path)
+        if earlier is None:
+            break  # the endpoint did not exist before this point
+        digest = _process_digest(earlier, where=f"{path}@{sha[:12]}")
+        if digest is not None and digest != today:
+            return _propose(ctx, name, action="update", files={path: earlier}, actor=actor,
+                            title=f"Roll back endpoint {name} to its revision of {sha[:12]}")
+    raise NotFound(f"endpoint {name} has no earlier revision on main to roll back to", where=path,
+                   fix="change the endpoint with `neuroscale endpoint update` instead")
 
 
 def _current_content(ctx: PlatformContext, name: str) -> bytes:

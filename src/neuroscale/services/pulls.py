@@ -1,19 +1,25 @@
-"""Pull-request use cases: list, show, check, merge and close.
+"""Pull-request use cases: list, show, check, approve, merge and close.
 
 Why the merge gate lives here: whatever adapter asks (CLI, portal, demo), a
-pull request merges only when every check passed on its current head; a head
-pushed with plain git is followed and checked before anything is decided.
+pull request merges only when every check passed on its current head and
+enough people other than its author approved that head; a head pushed with
+plain git is followed and checked before anything is decided. Roles decide
+who may act: authors merge or close their own pull requests, approvers and
+admins any.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from neuroscale.errors import Conflict, InvalidInput
+from neuroscale.errors import Conflict, Forbidden, InvalidInput
 from neuroscale.gitops.provider import PR_STATES, PRState, PullRequest
-from neuroscale.gitops.repo import Author
-from neuroscale.services.context import PlatformContext
+from neuroscale.identity.roles import Actor, Permission
+from neuroscale.services.audit import record
+from neuroscale.services.context import PlatformContext, commit_author
 from neuroscale.services.pr_checks import describe_failures, run_checks
+from neuroscale.services.review import review_of
+from neuroscale.status.reasons import Reason
 
 
 def run_pull_request_checks(ctx: PlatformContext, pr: PullRequest) -> PullRequest:
@@ -42,9 +48,33 @@ def get_pull_request(ctx: PlatformContext, number: int) -> PullRequest:
     return pr
 
 
-def merge_pull_request(ctx: PlatformContext, number: int, *, author: Author) -> PullRequest:
-    """Merge into main with a merge commit; Conflict while any check fails or has not run."""
+def _require_may_act_on(ctx: PlatformContext, actor: Actor, pr: PullRequest, *, to: str) -> None:
+    """Authors act on their own pull requests; approvers and admins on any."""
+    actor.require(Permission.propose, to=to)
+    if ctx.provider.reviews_locally and pr.author != actor.name and not actor.can(Permission.review):
+        raise Forbidden(f"{actor.name} ({actor.role}) may {to} only their own pull requests; "
+                        f"#{pr.number} is {pr.author}'s", where=f"pull request #{pr.number}",
+                        fix="ask an approver or admin")
+
+
+def approve_pull_request(ctx: PlatformContext, number: int, *, actor: Actor,
+                         head_sha: str | None = None) -> PullRequest:
+    """Approve the pull request's current head (or `head_sha`, refused if the head moved since)."""
+    actor.require(Permission.review, to="approve pull requests")
     pr = get_pull_request(ctx, number)
+    if pr.author == actor.name:
+        raise Forbidden(f"{actor.name} opened #{number} and cannot approve it", where=f"pull request #{number}",
+                        fix="ask another approver: review means a second person")
+    approved = ctx.provider.approve(number, user=actor.name, head_sha=head_sha or pr.head_sha)
+    record(ctx, actor=actor, endpoint=pr.endpoint, reason=Reason.PullRequestApproved,
+           message=f"approved #{number} at {approved.head_sha[:7]}: {pr.title}")
+    return approved
+
+
+def merge_pull_request(ctx: PlatformContext, number: int, *, actor: Actor) -> PullRequest:
+    """Merge into main with a merge commit; Conflict while any check fails or approvals are missing."""
+    pr = get_pull_request(ctx, number)
+    _require_may_act_on(ctx, actor, pr, to="merge")
     if pr.state == "open" and not pr.checks_passed:
         failing = ", ".join(c.name for c in pr.failing_checks) or "checks have not run"
         raise Conflict(
@@ -54,9 +84,24 @@ def merge_pull_request(ctx: PlatformContext, number: int, *, author: Author) -> 
                            f"then propose the fixed endpoint again (it updates #{number}) to rerun the checks"]),
             details={"checks": [c.to_dict() for c in pr.checks]},
         )
-    return ctx.provider.merge(number, author=author)
+    review = review_of(ctx, pr)
+    if pr.state == "open" and ctx.provider.reviews_locally and review.missing:
+        raise Conflict(
+            f"pull request #{number} cannot merge: it needs {review.missing} more approval(s) of its head "
+            f"{pr.head_sha[:7]} from someone other than {pr.author} ({len(review.approved_by)} of "
+            f"{review.required})", where=f"pull request #{number}",
+            fix=f"an approver runs `neuroscale pr approve {number}` (or approves it on its page)",
+            details={"review": review.to_dict()})
+    merged = ctx.provider.merge(number, author=commit_author(actor))
+    record(ctx, actor=actor, endpoint=pr.endpoint, reason=Reason.PullRequestMerged,
+           message=f"merged #{number} into main as {(merged.merged_sha or '')[:7]}: {pr.title}")
+    return merged
 
 
-def close_pull_request(ctx: PlatformContext, number: int) -> PullRequest:
+def close_pull_request(ctx: PlatformContext, number: int, *, actor: Actor) -> PullRequest:
     """Close without merging and delete the branch."""
-    return ctx.provider.close(number)
+    _require_may_act_on(ctx, actor, ctx.provider.get(number), to="close")
+    closed = ctx.provider.close(number)
+    record(ctx, actor=actor, endpoint=closed.endpoint, reason=Reason.PullRequestClosed,
+           message=f"closed #{number} without merging: {closed.title}")
+    return closed

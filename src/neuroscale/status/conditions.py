@@ -17,6 +17,8 @@ class ConditionType(StrEnum):
     Ready = "Ready"
     PredictorReady = "PredictorReady"
     IngressReady = "IngressReady"
+    #: Not part of Ready: does the embedded engine act on every field of the spec?
+    FieldsHonoured = "FieldsHonoured"
 
 
 class ConditionStatus(StrEnum):
@@ -27,7 +29,7 @@ class ConditionStatus(StrEnum):
 
 #: Display order: the aggregate first, then its parts.
 CONDITION_ORDER: tuple[ConditionType, ...] = (
-    ConditionType.Ready, ConditionType.PredictorReady, ConditionType.IngressReady,
+    ConditionType.Ready, ConditionType.PredictorReady, ConditionType.IngressReady, ConditionType.FieldsHonoured,
 )
 
 

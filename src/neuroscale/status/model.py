@@ -62,10 +62,32 @@ class Event:
     type: EventType
     reason: str
     message: str
+    #: Who made the change (a user name); "" for what the platform does on its own.
+    actor: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {"time": self.time, "endpoint": self.endpoint, "type": self.type.value,
-                "reason": self.reason, "message": self.message}
+                "reason": self.reason, "message": self.message, "actor": self.actor}
+
+
+@dataclass(frozen=True)
+class RevisionTraffic:
+    """One revision in play: its share of traffic and its replicas (KServe's `status.components.predictor.traffic`)."""
+
+    revision: str
+    percent: int
+    latest: bool
+    ready_replicas: int
+    desired_replicas: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"revision": self.revision, "percent": self.percent, "latest": self.latest,
+                "ready_replicas": self.ready_replicas, "desired_replicas": self.desired_replicas}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RevisionTraffic:
+        return cls(str(data.get("revision", "")), int(data.get("percent", 0)), bool(data.get("latest")),
+                   int(data.get("ready_replicas", 0)), int(data.get("desired_replicas", 0)))
 
 
 @dataclass(frozen=True)
@@ -80,6 +102,9 @@ class EndpointStatus:
     observed_commit: str = ""
     updated_at: str = ""
     latest_revision: str = ""  # the revision main asks for ("" when main's spec is rejected)
+    traffic: tuple[RevisionTraffic, ...] = ()
+    replicas: Mapping[str, int] = field(default_factory=dict)  # latest revision: ready, desired, min, max
+    limits: Mapping[str, str] = field(default_factory=dict)  # resource -> "value (how it is enforced here)"
 
     def condition(self, ctype: ConditionType) -> Condition | None:
         return find(self.conditions, ctype)
@@ -100,6 +125,9 @@ class EndpointStatus:
             "revision": self.revision,
             "latest_revision": self.latest_revision,
             "conditions": [c.to_dict() for c in ordered],
+            "traffic": [t.to_dict() for t in self.traffic],
+            "replicas": dict(self.replicas),
+            "limits": dict(self.limits),
             "observed_commit": self.observed_commit,
             "updated_at": self.updated_at,
         }
@@ -117,6 +145,9 @@ class EndpointStatus:
             observed_commit=str(data.get("observed_commit", "")),
             updated_at=str(data.get("updated_at", "")),
             latest_revision=str(data.get("latest_revision", "")),
+            traffic=tuple(RevisionTraffic.from_dict(t) for t in data.get("traffic", [])),
+            replicas={str(k): int(v) for k, v in (data.get("replicas") or {}).items()},
+            limits={str(k): str(v) for k, v in (data.get("limits") or {}).items()},
         )
 
 

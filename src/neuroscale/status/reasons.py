@@ -30,6 +30,9 @@ class Reason(StrEnum):
     LivenessProbeFailed = "LivenessProbeFailed"
     CrashLoopBackOff = "CrashLoopBackOff"
     OrphanKilled = "OrphanKilled"
+    OOMKilled = "OOMKilled"
+    Scaled = "Scaled"
+    ScaledToZero = "ScaledToZero"
     # traffic
     TrafficSwitched = "TrafficSwitched"
     RouteReady = "RouteReady"
@@ -39,6 +42,19 @@ class Reason(StrEnum):
     Pruned = "Pruned"
     PendingRevision = "PendingRevision"
     PreviousRevisionServing = "PreviousRevisionServing"
+    CanaryServing = "CanaryServing"
+    # what the embedded engine acts on
+    FieldsHonoured = "FieldsHonoured"
+    FieldsNotHonoured = "FieldsNotHonoured"
+    # audit: who changed what (events carry the actor)
+    PullRequestOpened = "PullRequestOpened"
+    PullRequestUpdated = "PullRequestUpdated"
+    PullRequestApproved = "PullRequestApproved"
+    PullRequestMerged = "PullRequestMerged"
+    PullRequestClosed = "PullRequestClosed"
+    UserAdded = "UserAdded"
+    UserRemoved = "UserRemoved"
+    ReviewRulesChanged = "ReviewRulesChanged"
 
 
 #: Reasons that mean "something is wrong and will not heal on its own or is backing off".
@@ -49,4 +65,5 @@ FAILURE_REASONS: frozenset[Reason] = frozenset({
     Reason.ModelLoadFailed,
     Reason.StartupTimeout,
     Reason.CrashLoopBackOff,
+    Reason.OOMKilled,
 })

@@ -17,14 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from neuroscale.errors import NeuroScaleError, NotReady
-from neuroscale.gitops.repo import Author
 from neuroscale.home import Home
 from neuroscale.spec.endpoint import EndpointSpec
 from neuroscale.supervisor.settings import PlatformSettings
 
 DEMO_NAME = "demo-iris"
 DEMO_INSTANCES = [[6.8, 2.8, 4.8, 1.4], [6.0, 3.4, 4.5, 1.6]]
-DEMO_AUTHOR = Author(name="neuroscale-demo", email="demo@neuroscale.local")
 READY_TIMEOUT_S = 60.0
 
 
@@ -56,6 +54,7 @@ def open_and_merge(home: Home, spec: EndpointSpec, step: Callable[[str, Any], No
     """Open (or update) the endpoint's PR, report its checks, merge it."""
     from neuroscale.services.context import PlatformContext
     from neuroscale.services.endpoints import create_endpoint, list_endpoints_on_main, update_endpoint
+    from neuroscale.services.identity import cli_actor
     from neuroscale.services.pulls import merge_pull_request
 
     ctx = PlatformContext.open(home, create=True)
@@ -65,9 +64,10 @@ def open_and_merge(home: Home, spec: EndpointSpec, step: Callable[[str, Any], No
             step("already-merged", spec.name)
             return {"number": None, "state": "merged", "title": f"{spec.name} already on main"}
         action = update_endpoint if spec.name in on_main else create_endpoint
-        pull = action(ctx, spec, author=DEMO_AUTHOR)
+        actor = cli_actor(ctx)  # the home's admin credential (or NEUROSCALE_TOKEN)
+        pull = action(ctx, spec, actor=actor)
         step("pull-request", pull.to_dict())
-        merged = merge_pull_request(ctx, pull.number, author=DEMO_AUTHOR)
+        merged = merge_pull_request(ctx, pull.number, actor=actor)
         step("merged", merged.to_dict())
         return merged.to_dict()
     finally:

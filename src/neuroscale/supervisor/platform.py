@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -51,16 +52,21 @@ def components(home: Home, settings: PlatformSettings) -> list[Component]:
         Component("reconciler", (python, "-m", "neuroscale.engine", "--home", root, "--domain", settings.domain,
                                  "--gateway-port", str(settings.gateway_port)), None),
         Component("gateway", (python, "-m", "neuroscale.gateway", "--home", root, "--host", settings.host,
-                              "--port", str(settings.gateway_port), "--domain", settings.domain),
+                              "--port", str(settings.gateway_port), "--domain", settings.domain,
+                              *(flag for name in settings.allowed_hosts for flag in ("--allowed-host", name))),
                   f"{settings.gateway_url}/healthz"),
         Component("portal", (python, "-m", "neuroscale.portal", "--home", root, "--host", settings.host,
-                             "--port", str(settings.portal_port)), f"{settings.portal_url}/healthz"),
+                             "--port", str(settings.portal_port), *settings.portal_args()),
+                  f"{settings.portal_url}/healthz"),
     ]
 
 
 def _healthy(url: str) -> bool:
+    # Our own child on this machine: over TLS its certificate may name the public host, not the loopback
+    # address probed here, and the answer is only "ok"; so the probe does not verify it.
+    context = ssl._create_unverified_context() if url.startswith("https:") else None  # noqa: S323
     try:
-        with urllib.request.urlopen(url, timeout=1.0) as response:
+        with urllib.request.urlopen(url, timeout=1.0, context=context) as response:
             return int(response.status) == 200
     except (urllib.error.URLError, OSError):
         return False
