@@ -227,7 +227,7 @@ def test_a_server_that_dies_soon_after_ready_backs_off(world: World) -> None:
         kill_serving_server(world, after=0.1)
     assert len(world.runtime.started) == 2  # the second quick death waits out its back-off
     assert Reason.CrashLoopBackOff in world.reasons()
-    world.clock.now += world.ep.failure.delay
+    world.clock.now += world.failure.delay
     world.tick()
     assert len(world.runtime.started) == 3
 
