@@ -142,11 +142,13 @@ def too_deep(text: str, *, max_depth: int) -> bool:
 
 
 def safe_loader() -> YAML:
-    """ruamel's safe loader (C-accelerated): plain data only, aliased nodes shared.
+    """ruamel's safe loader: plain data only, aliased nodes shared.
 
-    Depth is refused before parsing (`too_deep`), so the C composer's recursion stays shallow.
+    The pure-Python one, as before: it reads YAML 1.2 as Kubernetes tools do (libyaml's C
+    scanner refuses `[system:serviceaccounts]`, a flow scalar with a colon). Slower, which is
+    why the size limits are small (`MANIFEST_LIMITS` for endpoint manifests).
     """
-    return YAML(typ="safe")
+    return YAML(typ="safe", pure=True)
 
 
 def _dumper() -> YAML:
