@@ -15,17 +15,17 @@ from neuroscale.cluster.kube import connect
 from neuroscale.cluster.status import NOT_INSTALLED, cluster_status
 from neuroscale.errors import NotFound, NotReady
 from neuroscale.platform.generate import generate
-from neuroscale.platform.options import InitOptions
 from neuroscale.platform.writer import apply, plan
 
 from tests.cluster.conftest import FakeIngress
 from tests.cluster.fake_api import FakeApi
+from tests.platform.conftest import make_options
 
 
 @pytest.fixture(scope="module")
 def platform_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("platform")
-    files = generate(InitOptions(repo_url="https://github.com/acme/ml-platform.git", domain="ml.acme.dev"))
+    files = generate(make_options())
     apply(root, files, plan(root, files))
     return root
 

@@ -1,16 +1,23 @@
 """Namespace guardrails and the bundled admission policies, as repository files.
 
-The LimitRange minimum stays below the 25m CPU Knative's queue-proxy sidecar
-requests (FM-19); the policies are exported from the same definitions the CI
-check evaluates, in the engine the user chose, so CI and admission agree.
+One set of numbers (`ENDPOINT_LIMITS`) makes the LimitRange, the
+ResourceQuota and the ceilings of the policies, so an endpoint that passes CI
+and admission is never rejected by its namespace afterwards. The LimitRange
+minimum stays below the 25m CPU Knative's queue-proxy sidecar requests
+(FM-19). The policies are exported from the same definitions the CI check
+evaluates, in the engine the user chose, scoped to the governed namespaces
+and exempting only the controllers that write Deployments for
+InferenceServices (by service account, never by label).
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from neuroscale.platform.options import InitOptions
+from neuroscale.policy.bundled import BundledOptions
 from neuroscale.platform.serving import kustomization
 from neuroscale.spec.fields import LABEL_MANAGED_BY, MANAGED_BY
 
@@ -26,32 +33,62 @@ def _meta(name: str, namespace: str) -> dict[str, Any]:
     return {"name": name, "namespace": namespace, "labels": {LABEL_MANAGED_BY: MANAGED_BY}}
 
 
-def resource_quota(namespace: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class EndpointLimits:
+    """Per-container bounds and per-namespace totals for model endpoints."""
+
+    container_max_cpu: str = "4"
+    container_max_memory: str = "16Gi"
+    container_min_cpu: str = "10m"
+    container_min_memory: str = "16Mi"
+    default_cpu: str = "500m"
+    default_memory: str = "512Mi"
+    default_cpu_request: str = "100m"
+    default_memory_request: str = "128Mi"
+    quota_requests_cpu: str = "8"
+    quota_requests_memory: str = "32Gi"
+    quota_limits_cpu: str = "16"
+    quota_limits_memory: str = "64Gi"
+    quota_pods: int = 40
+    quota_endpoints: int = 10
+
+
+ENDPOINT_LIMITS = EndpointLimits()
+
+
+def resource_quota(namespace: str, limits: EndpointLimits = ENDPOINT_LIMITS) -> dict[str, Any]:
     return {
         "apiVersion": "v1", "kind": "ResourceQuota", "metadata": _meta(QUOTA_NAME, namespace),
         "spec": {"hard": {
-            "requests.cpu": "8", "requests.memory": "16Gi", "limits.cpu": "16", "limits.memory": "32Gi",
-            "pods": "40", "count/inferenceservices.serving.kserve.io": "10",
+            "requests.cpu": limits.quota_requests_cpu, "requests.memory": limits.quota_requests_memory,
+            "limits.cpu": limits.quota_limits_cpu, "limits.memory": limits.quota_limits_memory,
+            "pods": str(limits.quota_pods), "count/inferenceservices.serving.kserve.io": str(limits.quota_endpoints),
         }},
     }
 
 
-def limit_range(namespace: str) -> dict[str, Any]:
+def limit_range(namespace: str, limits: EndpointLimits = ENDPOINT_LIMITS) -> dict[str, Any]:
     return {
         "apiVersion": "v1", "kind": "LimitRange", "metadata": _meta(LIMITS_NAME, namespace),
         "spec": {"limits": [{
             "type": "Container",
-            "default": {"cpu": "500m", "memory": "512Mi"},
-            "defaultRequest": {"cpu": "100m", "memory": "128Mi"},
-            "min": {"cpu": "10m", "memory": "16Mi"},
-            "max": {"cpu": "4", "memory": "8Gi"},
+            "default": {"cpu": limits.default_cpu, "memory": limits.default_memory},
+            "defaultRequest": {"cpu": limits.default_cpu_request, "memory": limits.default_memory_request},
+            "min": {"cpu": limits.container_min_cpu, "memory": limits.container_min_memory},
+            "max": {"cpu": limits.container_max_cpu, "memory": limits.container_max_memory},
         }]},
     }
 
 
+def policy_options(options: InitOptions, limits: EndpointLimits = ENDPOINT_LIMITS) -> BundledOptions:
+    """The bundled policies as the cluster enforces them: same ceilings as the LimitRange, endpoint namespaces."""
+    return BundledOptions(cpu_limit_ceiling=limits.container_max_cpu, memory_limit_ceiling=limits.container_max_memory,
+                          allow_local_paths=False, namespaces=options.governed_namespaces)
+
+
 def namespace_files(options: InitOptions) -> dict[str, Any]:
     files: dict[str, Any] = {}
-    resources = []
+    resources: list[str] = []
     if options.namespace != "default":  # `default` always exists; Argo CD must never own (and prune) it
         files[f"{NAMESPACES_PATH}/namespace.yaml"] = {
             "apiVersion": "v1", "kind": "Namespace",
@@ -78,7 +115,7 @@ def policy_files(options: InitOptions) -> dict[str, Any]:
 
     files: dict[str, Any] = {}
     names = []
-    for document in export_policies(options.policy_engine):
+    for document in export_policies(options.policy_engine, options=policy_options(options)):
         file_name = f"{_KIND_PREFIX.get(str(document['kind']), _kebab(str(document['kind'])))}-" \
                     f"{document['metadata']['name']}.yaml"
         files[f"{POLICIES_PATH}/{file_name}"] = document
