@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from neuroscale.platform.argocd import WAVE_ANNOTATION
 from neuroscale.platform.options import InitOptions
 from neuroscale.yamlio import load_one
 
@@ -45,18 +44,6 @@ def test_every_kustomization_builds_offline(platform_repo: tuple[Path, InitOptio
                                 timeout=60, env={"PATH": "/usr/bin:/bin", "HTTPS_PROXY": "http://127.0.0.1:9"})
         assert result.returncode == 0, f"{directory}: {result.stderr}"
         assert "kind:" in result.stdout
-
-
-def test_sync_waves_order_the_platform(platform_repo: tuple[Path, InitOptions]) -> None:
-    root, options = platform_repo
-    waves = {obj["metadata"]["name"]: int(obj["metadata"]["annotations"][WAVE_ANNOTATION])
-             for path, obj in objects(root) if path.startswith("infrastructure/apps/")}
-    order = ["neuroscale-namespaces", "kserve-crd", "kserve", "serving-runtimes", "policies",
-             "neuroscale-opencost", "neuroscale-backstage", "neuroscale-model-endpoints"]
-    if options.policy_engine == "kyverno":
-        order.insert(0, "kyverno")  # the engine before anything it judges (FM-22)
-    assert [waves[name] for name in order] == sorted(waves[name] for name in order)
-    assert len({waves[name] for name in order}) == len(order)
 
 
 def test_large_crds_use_server_side_apply_and_ignore_cabundle(platform_repo: tuple[Path, InitOptions]) -> None:
