@@ -24,7 +24,9 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 def plural(kind: str) -> str:
     lower = kind.lower()
-    return lower[:-1] + "ies" if lower.endswith("y") else lower + "s"
+    if lower.endswith("y"):
+        return lower[:-1] + "ies"
+    return lower + "es" if lower.endswith("s") else lower + "s"
 
 
 def prefix(api_version: str) -> str:

@@ -32,6 +32,9 @@ OPENCOST_NAMESPACE = "opencost"
 OPENCOST_RELEASE = "neuroscale-opencost"
 #: Steps between consecutive waves, leaving room for components users add in between.
 WAVE_STEP = 10
+#: The first wave is below 0, the wave of every object without the annotation (the root app included),
+#: so what has no needs - the policy engine above all (FM-22) - is in place before anything else.
+FIRST_WAVE = -10
 #: The names of the two non-Application nodes of the graph (synced by the root app).
 ENDPOINTS_PROJECT_NODE = "endpoints-project"
 APPSET_NODE = "model-endpoints"
@@ -192,7 +195,7 @@ def _nodes(options: InitOptions) -> list[Node]:
 
 
 def derive_waves(items: Sequence[AppSpec | Node]) -> dict[str, int]:
-    """Wave of each item: 0 without needs, else one step after the latest provider of any need."""
+    """Wave of each item: FIRST_WAVE without needs, else one step after the latest provider of any need."""
     providers: dict[str, list[str]] = {}
     for item in items:
         for capability in item.provides:
@@ -215,7 +218,7 @@ def derive_waves(items: Sequence[AppSpec | Node]) -> dict[str, int]:
                               default=0)
         return depth[name]
 
-    return {item.name: visit(item.name, ()) * WAVE_STEP for item in items}
+    return {item.name: FIRST_WAVE + visit(item.name, ()) * WAVE_STEP for item in items}
 
 
 def plan(options: InitOptions) -> tuple[list[AppSpec], dict[str, int]]:
