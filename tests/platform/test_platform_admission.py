@@ -193,7 +193,7 @@ def test_one_source_for_limits(platform_repo: tuple[Path, InitOptions], resource
     policies = generated_policies(root)
     limits = load_one((root / "infrastructure/namespaces/limit-range.yaml").read_text())["spec"]["limits"][0]
     maximum = limits["max"][resource]
-    assert maximum == getattr(ENDPOINT_LIMITS, f"container_max_{resource}")
+    assert maximum == ENDPOINT_LIMITS.container_max.as_dict()[resource]
     above = {"cpu": "4100m", "memory": "17Gi"}[resource]
     key = {"cpu": "cpuLimit", "memory": "memoryLimit"}[resource]
     assert denials(policies, [endpoint(options.namespace, **{key: maximum})], user=ARGOCD) == []

@@ -38,17 +38,10 @@ def moved_registries() -> tuple[str, ...]:
     return (*MOVED_REGISTRIES, *extra)
 
 
-def chart_yaml(reference: Path, chart: str) -> dict[str, Any]:
+def chart_file(reference: Path, chart: str, name: str) -> dict[str, Any]:
+    """One YAML file of a reference chart (Chart.yaml, values.yaml)."""
     with tarfile.open(reference / "charts" / REFERENCE_CHARTS[chart]) as tar:
-        member = tar.extractfile(f"{REFERENCE_CHARTS[chart].rsplit('-', 1)[0]}/Chart.yaml")
-        assert member is not None
-        loaded: dict[str, Any] = yaml.safe_load(member.read())
-        return loaded
-
-
-def default_values(reference: Path, chart: str) -> dict[str, Any]:
-    with tarfile.open(reference / "charts" / REFERENCE_CHARTS[chart]) as tar:
-        member = tar.extractfile(f"{REFERENCE_CHARTS[chart].rsplit('-', 1)[0]}/values.yaml")
+        member = tar.extractfile(f"{REFERENCE_CHARTS[chart].rsplit('-', 1)[0]}/{name}")
         assert member is not None
         loaded: dict[str, Any] = yaml.safe_load(member.read())
         return loaded
@@ -57,7 +50,7 @@ def default_values(reference: Path, chart: str) -> dict[str, Any]:
 @pytest.mark.parametrize("pinned", [versions.KSERVE_CRD, versions.KSERVE, versions.KYVERNO, versions.OPENCOST,
                                     versions.BACKSTAGE], ids=lambda c: c.name)
 def test_the_table_pins_the_reference_charts(reference: Path, pinned: versions.Chart) -> None:
-    chart = chart_yaml(reference, pinned.name)
+    chart = chart_file(reference, pinned.name, "Chart.yaml")
     assert (chart["name"], str(chart["version"])) == (pinned.name, pinned.version)
     if pinned.app_version:
         assert str(chart["appVersion"]) == pinned.app_version
@@ -87,7 +80,7 @@ def test_every_values_key_exists_in_the_pinned_chart(platform_repo: tuple[Path, 
         source = app.get("spec", {}).get("source", {}) if app["kind"] == "Application" else {}
         if source.get("chart") in REFERENCE_CHARTS:
             values = source.get("helm", {}).get("valuesObject") or {}
-            assert list(unknown_keys(values, default_values(reference, source["chart"]))) == [], source["chart"]
+            assert list(unknown_keys(values, chart_file(reference, source["chart"], "values.yaml"))) == [], source["chart"]
             seen.add(source["chart"])
     # Backstage's chart has a values.schema.json that forbids unknown keys: test_platform_backstage.py.
     assert {"kserve-resources", "opencost"} <= seen
@@ -180,3 +173,35 @@ def test_ci_downloads_the_crds_of_the_pinned_releases(platform_repo: tuple[Path,
         [url] = [u for u in urls if marker in u]
         assert url.split(marker, 1)[1].split("/", 1)[0] == version, url
     assert len(urls) == len(expected)
+
+
+def _pod_specs(obj: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    spec = obj.get("spec") or {}
+    if obj["kind"] == "Pod":
+        yield spec
+    elif isinstance(spec.get("template"), dict) and isinstance(spec["template"].get("spec"), dict):
+        yield spec["template"]["spec"]
+    elif obj["kind"] == "CronJob":
+        yield spec["jobTemplate"]["spec"]["template"]["spec"]
+
+
+def test_rendered_containers_apply_server_side(platform_repo: tuple[Path, InitOptions], reference: Path) -> None:
+    """Server-side apply refuses a list with two entries of one merge key (an env var set twice, say)."""
+    root, _ = platform_repo
+    containers = [c for app in installed(root, reference) for obj in app.objects for pod in _pod_specs(obj)
+                  for c in [*pod.get("containers", []), *pod.get("initContainers", [])]]
+    assert len(containers) >= 5
+    for container in containers:
+        for key, merge in (("env", "name"), ("ports", "containerPort"), ("volumeMounts", "mountPath")):
+            values = [item[merge] for item in container.get(key) or []]
+            assert len(values) == len(set(values)), f"{container['name']}: {key} repeats a {merge}: {values}"
+
+
+def test_opencost_has_a_data_source(platform_repo: tuple[Path, InitOptions], reference: Path) -> None:
+    root, _ = platform_repo
+    [app] = [a for a in installed(root, reference) if a.name == "neuroscale-opencost"]
+    [exporter] = [c for o in app.objects if o["kind"] == "Deployment" for c in o["spec"]["template"]["spec"]
+                  ["containers"] if c["name"] == "neuroscale-opencost"]
+    env = {e["name"]: e.get("value") for e in exporter["env"]}
+    assert env["COLLECTOR_DATA_SOURCE_ENABLED"] == "true"  # usage collected without a Prometheus
+    assert any(o["kind"] == "PersistentVolumeClaim" for o in app.objects)

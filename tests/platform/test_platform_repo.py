@@ -133,3 +133,15 @@ def test_readme_covers_bootstrap_daily_start_and_cloud_promotion(platform_repo: 
     for topic in ("EKS", "GKE", "Wildcard DNS", "TLS", "Production Backstage", "OpenCost billing"):
         assert topic in readme
     assert options.domain in readme and "$" + "domain" not in readme
+
+
+def test_istiod_failure_policy_drift_is_ignored(platform_repo: tuple[Path, InitOptions]) -> None:
+    root, options = platform_repo
+    apps = {obj["metadata"]["name"]: obj for path, obj in objects(root) if obj["kind"] == "Application"}
+    if options.ingress != "istio":
+        assert not any(name.startswith("istio") for name in apps)
+        return
+    ignored = [p for entry in apps["istiod"]["spec"]["ignoreDifferences"]
+               if entry["kind"] == "ValidatingWebhookConfiguration" for p in entry["jqPathExpressions"]]
+    assert ".webhooks[]?.failurePolicy" in ignored and "RespectIgnoreDifferences=true" in \
+        apps["istiod"]["spec"]["syncPolicy"]["syncOptions"]

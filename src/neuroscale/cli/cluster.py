@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -12,7 +13,10 @@ from neuroscale.cli.output import OUTPUT_OPTION, OutputFormat, emit, simple_tabl
 from neuroscale.errors import InvalidInput
 
 if TYPE_CHECKING:
+    from neuroscale.cluster.kube import Kube
     from neuroscale.cluster.results import SmokeResult
+
+T = TypeVar("T")
 
 KUBECONFIG = typer.Option(None, "--kubeconfig", help="Path to the kubeconfig (default: $KUBECONFIG or ~/.kube/config).")
 CONTEXT = typer.Option(None, "--context", help="Kubeconfig context (default: the current context).")
@@ -30,19 +34,24 @@ def register(app: typer.Typer) -> None:
     app.command("smoke")(smoke)
 
 
+def _on_cluster(kubeconfig: Path | None, context: str | None, work: Callable[[Kube], T]) -> T:
+    """Connect, run `work`, always close the connection."""
+    from neuroscale.cluster.kube import connect
+
+    kube = connect(kubeconfig=kubeconfig, context=context)
+    try:
+        return work(kube)
+    finally:
+        kube.close()
+
+
 def preflight(repo: Path = typer.Option(Path("."), "--repo", help="The platform repository (written by init)."),
               kubeconfig: Path | None = KUBECONFIG, context: str | None = CONTEXT,
               output: OutputFormat = OUTPUT_OPTION) -> int:
     """Check a cluster before bootstrap: version, conflicting CRDs/webhooks, storage, load balancers, rights."""
-    from neuroscale.cluster.kube import connect
     from neuroscale.cluster.preflight import preflight as run
 
-    kube = connect(kubeconfig=kubeconfig, context=context)
-    try:
-        results = run(kube, repo_dir=repo)
-    finally:
-        kube.close()
-    return _report(results, output)
+    return _report(_on_cluster(kubeconfig, context, lambda kube: run(kube, repo_dir=repo)), output)
 
 
 def bootstrap(repo: Path = typer.Option(Path("."), "--repo", help="The platform repository (written by init)."),
@@ -51,13 +60,8 @@ def bootstrap(repo: Path = typer.Option(Path("."), "--repo", help="The platform 
               output: OutputFormat = OUTPUT_OPTION) -> None:
     """Check prerequisites, apply the root application and wait for Argo CD to report it."""
     from neuroscale.cluster.bootstrap import bootstrap as run
-    from neuroscale.cluster.kube import connect
 
-    kube = connect(kubeconfig=kubeconfig, context=context)
-    try:
-        report = run(kube, repo_dir=repo, timeout_s=timeout)
-    finally:
-        kube.close()
+    report = _on_cluster(kubeconfig, context, lambda kube: run(kube, repo_dir=repo, timeout_s=timeout))
     emit(report.to_dict(), output, table=lambda: "\n".join(
         [*(f"[green]✓[/] {c}" for c in report.checks),
          *(f"[green]✓[/] applied {c} (server-side)" for c in report.configured),
@@ -68,14 +72,9 @@ def bootstrap(repo: Path = typer.Option(Path("."), "--repo", help="The platform 
 def status(namespace: str = NAMESPACE, kubeconfig: Path | None = KUBECONFIG, context: str | None = CONTEXT,
            output: OutputFormat = OUTPUT_OPTION) -> None:
     """Argo CD applications, InferenceServices, policies and quotas in one view."""
-    from neuroscale.cluster.kube import connect
     from neuroscale.cluster.status import cluster_status
 
-    kube = connect(kubeconfig=kubeconfig, context=context)
-    try:
-        data = cluster_status(kube, namespace=namespace)
-    finally:
-        kube.close()
+    data = _on_cluster(kubeconfig, context, lambda kube: cluster_status(kube, namespace=namespace))
     if output is not OutputFormat.table:
         emit(data, output)
         return
@@ -152,16 +151,11 @@ def smoke(cluster: bool = typer.Option(False, "--cluster", help="Check the Kuber
           output: OutputFormat = OUTPUT_OPTION) -> int:
     """End-to-end checks with PASS/FAIL/SKIP, a recovery hint for each failure, and exit code 1 on any FAIL."""
     if cluster:
-        from neuroscale.cluster.kube import connect
         from neuroscale.cluster.smoke import SmokeSettings, run_cluster_smoke
 
-        kube = connect(kubeconfig=kubeconfig, context=context)
-        try:
-            results = run_cluster_smoke(kube, SmokeSettings(namespace=namespace, gateway_url=gateway,
-                                                            endpoint=endpoint, skip_policy_block=skip_policy_block,
-                                                            drift=drift))
-        finally:
-            kube.close()
+        settings = SmokeSettings(namespace=namespace, gateway_url=gateway, endpoint=endpoint,
+                                 skip_policy_block=skip_policy_block, drift=drift)
+        results = _on_cluster(kubeconfig, context, lambda kube: run_cluster_smoke(kube, settings))
     else:
         from neuroscale.cluster.embedded import run_embedded_smoke
         from neuroscale.home import Home

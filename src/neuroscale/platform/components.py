@@ -85,10 +85,10 @@ def opencost_values() -> dict[str, Any]:
         "exporter": {
             "defaultClusterId": "neuroscale",
             "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"memory": "512Mi"}},
-            "extraEnv": {"CLOUD_COST_ENABLED": "false"},
             "collectorDataSource": {"enabled": True},
             "persistence": {"enabled": True, "size": "2Gi", "accessMode": "ReadWriteOnce"},
         },
+        "cloudCost": {"enabled": False},  # list prices until a bill is connected (README: OpenCost billing)
         "ui": {"enabled": True},
         "prometheus": {"internal": {"enabled": False}},
         "metrics": {"serviceMonitor": {"enabled": False}},

@@ -31,8 +31,8 @@ def _readme(options: InitOptions) -> str:
         domain=options.domain, ingress=options.ingress, policy_engine=options.policy_engine,
         namespace=options.namespace, fetch_crds_step=ci.FETCH_CRDS_STEP, argocd_version=versions.ARGOCD_VERSION,
         kubernetes=str(versions.supported_kubernetes(options.charts)), waves=wave_lines,
-        appset_wave=waves[components.APPSET_NODE], max_cpu=limits.container_max_cpu,
-        max_memory=limits.container_max_memory, prod_secret_keys=", ".join(f"`{k}`" for k in
+        appset_wave=waves[components.APPSET_NODE], max_cpu=limits.container_max.cpu,
+        max_memory=limits.container_max.memory, prod_secret_keys=", ".join(f"`{k}`" for k in
                                                                            backstage.PROD_SECRET_KEYS),
         neuroscale_source=options.neuroscale_source)
 

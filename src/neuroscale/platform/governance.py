@@ -34,21 +34,24 @@ def _meta(name: str, namespace: str) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class CpuMemory:
+    cpu: str
+    memory: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"cpu": self.cpu, "memory": self.memory}
+
+
+@dataclass(frozen=True)
 class EndpointLimits:
     """Per-container bounds and per-namespace totals for model endpoints."""
 
-    container_max_cpu: str = "4"
-    container_max_memory: str = "16Gi"
-    container_min_cpu: str = "10m"
-    container_min_memory: str = "16Mi"
-    default_cpu: str = "500m"
-    default_memory: str = "512Mi"
-    default_cpu_request: str = "100m"
-    default_memory_request: str = "128Mi"
-    quota_requests_cpu: str = "8"
-    quota_requests_memory: str = "32Gi"
-    quota_limits_cpu: str = "16"
-    quota_limits_memory: str = "64Gi"
+    container_max: CpuMemory = CpuMemory("4", "16Gi")
+    container_min: CpuMemory = CpuMemory("10m", "16Mi")
+    default_limit: CpuMemory = CpuMemory("500m", "512Mi")
+    default_request: CpuMemory = CpuMemory("100m", "128Mi")
+    quota_requests: CpuMemory = CpuMemory("8", "32Gi")
+    quota_limits: CpuMemory = CpuMemory("16", "64Gi")
     quota_pods: int = 40
     quota_endpoints: int = 10
 
@@ -57,32 +60,29 @@ ENDPOINT_LIMITS = EndpointLimits()
 
 
 def resource_quota(namespace: str, limits: EndpointLimits = ENDPOINT_LIMITS) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1", "kind": "ResourceQuota", "metadata": _meta(QUOTA_NAME, namespace),
-        "spec": {"hard": {
-            "requests.cpu": limits.quota_requests_cpu, "requests.memory": limits.quota_requests_memory,
-            "limits.cpu": limits.quota_limits_cpu, "limits.memory": limits.quota_limits_memory,
-            "pods": str(limits.quota_pods), "count/inferenceservices.serving.kserve.io": str(limits.quota_endpoints),
-        }},
-    }
+    hard = {f"{section}.{resource}": value for section, amounts in (("requests", limits.quota_requests),
+                                                                     ("limits", limits.quota_limits))
+            for resource, value in amounts.as_dict().items()}
+    hard.update({"pods": str(limits.quota_pods),
+                 "count/inferenceservices.serving.kserve.io": str(limits.quota_endpoints)})
+    return {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": _meta(QUOTA_NAME, namespace),
+            "spec": {"hard": hard}}
 
 
 def limit_range(namespace: str, limits: EndpointLimits = ENDPOINT_LIMITS) -> dict[str, Any]:
     return {
         "apiVersion": "v1", "kind": "LimitRange", "metadata": _meta(LIMITS_NAME, namespace),
         "spec": {"limits": [{
-            "type": "Container",
-            "default": {"cpu": limits.default_cpu, "memory": limits.default_memory},
-            "defaultRequest": {"cpu": limits.default_cpu_request, "memory": limits.default_memory_request},
-            "min": {"cpu": limits.container_min_cpu, "memory": limits.container_min_memory},
-            "max": {"cpu": limits.container_max_cpu, "memory": limits.container_max_memory},
+            "type": "Container", "default": limits.default_limit.as_dict(),
+            "defaultRequest": limits.default_request.as_dict(), "min": limits.container_min.as_dict(),
+            "max": limits.container_max.as_dict(),
         }]},
     }
 
 
 def policy_options(options: InitOptions, limits: EndpointLimits = ENDPOINT_LIMITS) -> BundledOptions:
     """The bundled policies as the cluster enforces them: same ceilings as the LimitRange, endpoint namespaces."""
-    return BundledOptions(cpu_limit_ceiling=limits.container_max_cpu, memory_limit_ceiling=limits.container_max_memory,
+    return BundledOptions(cpu_limit_ceiling=limits.container_max.cpu, memory_limit_ceiling=limits.container_max.memory,
                           allow_local_paths=False, namespaces=options.governed_namespaces)
 
 
