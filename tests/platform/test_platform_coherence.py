@@ -189,7 +189,7 @@ def test_rendered_containers_apply_server_side(platform_repo: tuple[Path, InitOp
     """Server-side apply refuses a list with two entries of one merge key (an env var set twice, say)."""
     root, _ = platform_repo
     containers = [c for app in installed(root, reference) for obj in app.objects for pod in _pod_specs(obj)
-                  for c in [*pod.get("containers", []), *pod.get("initContainers", [])]]
+                  for c in [*(pod.get("containers") or []), *(pod.get("initContainers") or [])]]
     assert len(containers) >= 5
     for container in containers:
         for key, merge in (("env", "name"), ("ports", "containerPort"), ("volumeMounts", "mountPath")):
