@@ -69,6 +69,16 @@ class Home:
         return self.run_dir / "routes.applied"
 
     @property
+    def samples_dir(self) -> Path:
+        """Requests the gateway recorded for endpoints that opt in (one `<endpoint>.jsonl` each)."""
+        return self.root / "samples"
+
+    @property
+    def shadow_file(self) -> Path:
+        """The gateway's shadow-traffic comparison per endpoint."""
+        return self.run_dir / "shadow.json"
+
+    @property
     def gateway_stats_file(self) -> Path:
         """The gateway's demand per revision, which the autoscaler reads."""
         return self.run_dir / "gateway.stats"

@@ -20,6 +20,7 @@ from neuroscale.yamlio import DEFAULT_LIMITS, YamlLimits
 
 if TYPE_CHECKING:
     from neuroscale.check.diff import ObjectChange
+    from neuroscale.policy.bundled import BundledOptions
     from neuroscale.cost.delta import CostDelta
 
 
@@ -180,6 +181,7 @@ class CheckOptions:
     render: bool = True  # build kustomizations and judge what they render
     crd_cache: Path | None = None  # `neuroscale crds pull` cache read automatically; None: not read
     online: bool = False  # resolve image tags and remote resources over the network
+    bundled: BundledOptions | None = None  # the bundled policies' knobs (the embedded platform's model roots)
 
 
 @dataclass(frozen=True)

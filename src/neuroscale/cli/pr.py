@@ -17,6 +17,7 @@ from neuroscale.gitops.provider import CheckResult, PullRequest
 from neuroscale.home import Home
 from neuroscale.services.context import PlatformContext
 from neuroscale.services.identity import cli_actor
+from neuroscale.services.previews import PreviewInfo, preview_info
 from neuroscale.services.pulls import (
     approve_pull_request,
     close_pull_request,
@@ -32,7 +33,7 @@ REMOTE_OPTION = typer.Option(
     None, "--remote", envvar="NEUROSCALE_REMOTE", show_default=False,
     help="Cluster mode: the GitOps repository's git remote (branches are pushed there; a github.com remote "
          "also gets a pull request when NEUROSCALE_GITHUB_TOKEN is set).")
-_MARK = {"pass": "✓", "fail": "✗", "error": "✗"}
+_MARK = {"pass": "✓", "fail": "✗", "error": "✗", "pending": "…"}
 
 
 def open_platform(home: str | None, *, create: bool = False, remote: str | None = None) -> PlatformContext:
@@ -71,7 +72,7 @@ def _review_line(pr: PullRequest, review: Review) -> str:
     return f"  approvals: {len(review.approved_by)} of {review.required} required ({given}){earlier}"
 
 
-def describe(pr: PullRequest, review: Review | None = None) -> str:
+def describe(pr: PullRequest, review: Review | None = None, preview: PreviewInfo | None = None) -> str:
     """The pull request as people read it."""
     header = (f"Pull request #{pr.number} ({pr.state}): {pr.title}" if pr.number
               else f"Branch {pr.branch} pushed to the remote (no pull-request API there): {pr.title}")
@@ -82,6 +83,10 @@ def describe(pr: PullRequest, review: Review | None = None) -> str:
         lines.append(f"  merged:   {pr.merged_sha[:7]} on main" + (f" by {pr.merged_by}" if pr.merged_by else ""))
     if review is not None:
         lines.append(_review_line(pr, review))
+    if preview is not None:
+        lines += [f"  preview:  {preview.name} {preview.state}: {preview.url}  (path {preview.path_url})",
+                  *([f"            {preview.message}"] if preview.message and preview.state != "Ready" else []),
+                  f"            try it: {preview.request}"]
     lines.append("  checks:" + ("   not run" if not pr.checks else ""))
     lines += _check_lines(pr.checks, findings=True)
     for run in pr.earlier_check_runs:
@@ -99,10 +104,12 @@ def describe(pr: PullRequest, review: Review | None = None) -> str:
 
 def emit_pr(ctx: PlatformContext, pr: PullRequest, fmt: OutputFormat) -> None:
     review = review_of(ctx, pr) if pr.number and ctx.provider.reviews_locally else None
+    preview = preview_info(ctx, pr) if ctx.provider.reviews_locally else None
     if fmt is OutputFormat.table:
-        typer.echo(describe(pr, review))
+        typer.echo(describe(pr, review, preview))
     else:
-        emit({**pr.to_dict(), "review": review.to_dict() if review else None}, fmt)
+        emit({**pr.to_dict(), "review": review.to_dict() if review else None,
+              "preview": preview.to_dict() if preview else None}, fmt)
 
 
 def _rules_argument(text: str | None) -> int | None:

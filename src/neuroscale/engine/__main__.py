@@ -23,6 +23,7 @@ from neuroscale.engine.runtime import LocalRuntime
 from neuroscale.engine.settings import EngineSettings
 from neuroscale.engine.store import EngineStore
 from neuroscale.errors import NeuroScaleError
+from neuroscale.gitops.local_provider import LocalProvider
 from neuroscale.gitops.repo import GitRepo
 from neuroscale.home import DEFAULT_DOMAIN, DEFAULT_GATEWAY_PORT, Home
 
@@ -65,8 +66,11 @@ def main(argv: list[str] | None = None) -> int:
     conn = connect(settings.home.state_db)
     runtime = LocalRuntime(settings.home, model_roots=settings.model_roots)
     try:
-        reconciler = Reconciler(settings, repo=GitRepo(settings.home.remote), store=EngineStore(conn),
-                                runtime=runtime, clock=SystemClock(), enforcement=runtime.enforcement)
+        repo = GitRepo(settings.home.remote)
+        LocalProvider.ensure_schema(conn)
+        pulls = LocalProvider(repo, conn)
+        reconciler = Reconciler(settings, repo=repo, store=EngineStore(conn), runtime=runtime, clock=SystemClock(),
+                                enforcement=runtime.enforcement, pulls=lambda: pulls.list(state="open"))
         logging.getLogger("neuroscale.engine").info("reconciling %s", settings.home.root)
         reconciler.run(stop)
     finally:

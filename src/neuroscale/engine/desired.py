@@ -17,6 +17,7 @@ from neuroscale.engine.source import Artifact
 from neuroscale.errors import InvalidInput
 from neuroscale.findings import Finding, Severity
 from neuroscale.policy.admission import admit
+from neuroscale.policy.bundled import BundledOptions
 from neuroscale.spec.manifest import APPS_DIR, MANIFEST_FILE
 from neuroscale.spec.serving import ServingSpec, serving_spec
 from neuroscale.status.reasons import Reason
@@ -74,21 +75,25 @@ def describe_denial(findings: Sequence[Finding]) -> str:
     return "; ".join(lines)
 
 
-def desired_state(artifact: Artifact) -> dict[str, Desired]:
-    """Parse and admit every endpoint manifest of the artifact."""
+def desired_state(artifact: Artifact, *, bundled: BundledOptions | None = None) -> dict[str, Desired]:
+    """Parse and admit every endpoint manifest of the artifact (bundled policies with `bundled`'s knobs)."""
+    return admit_endpoints(artifact.files, bundled=bundled)
+
+
+def admit_endpoints(files: Mapping[str, bytes], *, bundled: BundledOptions | None = None) -> dict[str, Desired]:
+    """Parse and admit the endpoint manifests among `files` (other paths are ignored), together."""
     loaded: dict[str, Any] = {}
     result: dict[str, Desired] = {}
-    for path in sorted(artifact.files):
+    for path in sorted(files):
         name = endpoint_name_of(path)
         if name is None:
             continue
         try:
-            loaded[name] = load_one(artifact.files[path].decode("utf-8", "replace"), where=path,
-                                    limits=MANIFEST_LIMITS)
+            loaded[name] = load_one(files[path].decode("utf-8", "replace"), where=path, limits=MANIFEST_LIMITS)
         except InvalidInput as exc:
             result[name] = Rejected(name, DEFAULT_NAMESPACE, Reason.InvalidManifest, _invalid(exc))
     names = [n for n in loaded if isinstance(loaded[n], dict)]
-    denials = _denials(admit([loaded[n] for n in names]), names)
+    denials = _denials(admit([loaded[n] for n in names], bundled=bundled), names)
     for name, obj in loaded.items():
         path = f"{APPS_DIR}/{name}/{MANIFEST_FILE}"
         namespace = _namespace_of(obj)

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import logging
 import signal
+import sqlite3
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -22,18 +24,20 @@ from neuroscale.engine.clock import Clock, iso
 from neuroscale.engine.demand import DemandReader
 from neuroscale.engine.desired import Admitted, Desired, desired_state
 from neuroscale.engine.gateway_ack import GatewayAck
+from neuroscale.engine.limits import Enforcement
+from neuroscale.engine.previews import PreviewSource, desired_previews, sources
 from neuroscale.engine.report import Observation, observe, report
 from neuroscale.engine.revisions import plan_revision
 from neuroscale.engine.routes import RouteEntry, RoutesWriter
 from neuroscale.engine.runtime import ServerHandle
 from neuroscale.engine.settings import EngineSettings
 from neuroscale.engine.source import MAIN, SourceRepo, fetch
-from neuroscale.engine.limits import Enforcement
 from neuroscale.engine.state import EndpointState, Phase, RevisionState, Server, Target
 from neuroscale.engine.steps import Runtime, StepContext, reconcile_endpoint
-from neuroscale.engine.traffic import Split
 from neuroscale.engine.store import EngineStore
+from neuroscale.engine.traffic import Split
 from neuroscale.errors import NeuroScaleError, NotFound
+from neuroscale.gitops.provider import PullRequest
 from neuroscale.status.model import EndpointStatus, EventType, RevisionTraffic
 from neuroscale.status.reasons import Reason
 
@@ -56,9 +60,12 @@ class Reconciler:
     """The embedded control plane for one platform home; `run` until `stop` is set."""
 
     def __init__(self, settings: EngineSettings, *, repo: SourceRepo, store: EngineStore, runtime: Runtime,
-                 clock: Clock, enforcement: Enforcement) -> None:
+                 clock: Clock, enforcement: Enforcement,
+                 pulls: Callable[[], Sequence[PullRequest]] = tuple) -> None:
         self.settings = settings
         self.repo = repo
+        self.pulls = pulls  # open pull requests (previews run their heads)
+        self._previewed: tuple[PreviewSource, ...] = ()
         self.store = store
         self.runtime = runtime
         self.clock = clock
@@ -153,7 +160,8 @@ class Reconciler:
                                fix="create the platform with `neuroscale up`")
             if commit != self.commit:
                 artifact = fetch(self.repo, commit)
-                desired = desired_state(artifact) if artifact.digest != self.digest else None
+                desired = (desired_state(artifact, bundled=self.settings.admission)
+                           if artifact.digest != self.digest else None)
                 self.commit = commit  # only once fully read, so a failure is retried on the next poll
                 if desired is not None:
                     self.apply(desired)
@@ -164,21 +172,34 @@ class Reconciler:
         if error and error != self.source_error:
             log.warning("%s", error)
         self.source_error = error
+        if self.commit:
+            self.poll_previews()
 
-    def apply(self, desired: dict[str, Desired]) -> None:
+    def poll_previews(self) -> None:
+        """Run what open pull requests propose; a failure to read them keeps the previews that run."""
+        try:
+            found = tuple(sources(self.pulls()))
+            if found != self._previewed:
+                self.apply(desired_previews(self.repo, found, bundled=self.settings.admission), previews=True)
+                self._previewed = found
+        except (NeuroScaleError, sqlite3.Error) as exc:
+            log.warning("cannot read open pull requests for previews: %s", exc)
+
+    def apply(self, desired: dict[str, Desired], *, previews: bool = False) -> None:
+        """Take main's endpoints (or the previews of open pull requests); prune those of that kind now absent."""
         for name, want in desired.items():
-            ep = self.endpoints.setdefault(name, EndpointState(name, want.namespace))
+            ep = self.endpoints.setdefault(name, EndpointState(name, want.namespace, preview=previews))
             if ep.desired == want and not ep.pruned:
                 continue
             ep.desired, ep.namespace, ep.pruned = want, want.namespace, False
             self._take(ep, want)
         for name, ep in self.endpoints.items():
-            if name not in desired and not ep.pruned:
+            if name not in desired and not ep.pruned and ep.preview == previews:
                 ep.pruned, ep.desired, ep.latest, ep.rolled_out = True, None, None, None
                 ep.split = Split((), None)
                 self.store.delete_status(name)
-                self.ctx.event(name, EventType.Normal, Reason.Pruned,
-                               f"{name} is no longer on main@{self.commit[:12]}; stopping its revisions")
+                gone = "its pull request is no longer open" if previews else f"is no longer on main@{self.commit[:12]}"
+                self.ctx.event(name, EventType.Normal, Reason.Pruned, f"{name} {gone}; stopping its revisions")
 
     def _take(self, ep: EndpointState, want: Desired) -> None:
         """Main's spec for `ep`: a new latest revision, new settings for the same one, or a rejection."""

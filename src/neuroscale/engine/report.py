@@ -191,6 +191,15 @@ def _limits(spec: ServingSpec | None, enforcement: Enforcement) -> dict[str, str
     return found
 
 
+def _shadow(obs: Observation) -> tuple[str, int] | None:
+    """Copy live requests to the latest revision while it has no traffic of its own, if the spec asks to."""
+    percent = obs.spec.shadow_percent if obs.spec else 0
+    shares = dict(obs.shares)
+    if not percent or obs.latest is None or obs.latest not in shares or shares[obs.latest] or len(shares) < 2:
+        return None
+    return obs.latest, percent
+
+
 def report(ep: EndpointState, obs: Observation, *, domain: str, gateway_port: int, now: str,
            enforcement: Enforcement) -> tuple[EndpointStatus, RouteEntry]:
     """The status row and route entry for one endpoint; transition times kept from `ep.conditions`."""
@@ -213,6 +222,7 @@ def report(ep: EndpointState, obs: Observation, *, domain: str, gateway_port: in
         observed_commit=obs.commit, updated_at=now,
         latest_revision="" if isinstance(obs.desired, Rejected) else obs.latest or "",
         traffic=traffic, replicas=replicas, limits=_limits(obs.spec, enforcement),
+        preview_of=obs.spec.preview_of if obs.spec else None,
     )
     ready = conditions[0]
     route = RouteEntry(
@@ -221,5 +231,8 @@ def report(ep: EndpointState, obs: Observation, *, domain: str, gateway_port: in
         reason="" if obs.live else ready.reason, message="" if obs.live else ready.message,
         timeout=obs.spec.timeout if obs.spec else 300.0,
         concurrency=obs.spec.scaling.container_concurrency if obs.spec else 0,
+        record=(obs.spec.recording.max_requests, obs.spec.recording.max_bytes)
+        if obs.spec and obs.spec.recording else None,
+        shadow=_shadow(obs),
     )
     return status, route

@@ -43,6 +43,8 @@ class RouteEntry:
     message: str = ""
     timeout: float = 300.0  # seconds per request (504 after)
     concurrency: int = 0  # in-flight requests per replica (0: no limit; excess waits at the gateway)
+    record: tuple[int, int] | None = None  # (requests, bytes) of live traffic the gateway keeps as a sample
+    shadow: tuple[str, int] | None = None  # (revision, percent) live requests are copied to
 
     @property
     def upstream(self) -> str:
@@ -56,19 +58,27 @@ class RouteEntry:
         return main.revision if main else ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"namespace": self.namespace, "ready": self.ready, "upstream": self.upstream,
+        data = {"namespace": self.namespace, "ready": self.ready, "upstream": self.upstream,
                 "revision": self.revision, "traffic": [t.to_dict() for t in self.traffic],
                 "timeout": self.timeout, "concurrency": self.concurrency,
                 "reason": self.reason, "message": self.message}
+        if self.record:
+            data["record"] = {"max_requests": self.record[0], "max_bytes": self.record[1]}
+        if self.shadow:
+            data["shadow"] = {"revision": self.shadow[0], "percent": self.shadow[1]}
+        return data
 
     @classmethod
     def from_dict(cls, name: str, data: dict[str, Any]) -> RouteEntry:
         traffic = tuple(TrafficEntry(str(t.get("revision") or ""), int(t.get("percent") or 0),
                                      tuple(str(u) for u in t.get("upstreams") or ()))
                         for t in data.get("traffic") or () if isinstance(t, dict))
+        record, shadow = data.get("record"), data.get("shadow")
         return cls(name=name, namespace=str(data.get("namespace") or "default"), ready=bool(data.get("ready")),
                    traffic=traffic, reason=str(data.get("reason") or ""), message=str(data.get("message") or ""),
-                   timeout=float(data.get("timeout") or 300.0), concurrency=int(data.get("concurrency") or 0))
+                   timeout=float(data.get("timeout") or 300.0), concurrency=int(data.get("concurrency") or 0),
+                   record=(int(record["max_requests"]), int(record["max_bytes"])) if isinstance(record, dict) else None,
+                   shadow=(str(shadow["revision"]), int(shadow["percent"])) if isinstance(shadow, dict) else None)
 
 
 def routes_document(entries: list[RouteEntry], *, domain: str, updated: str) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from neuroscale.engine.backoff import BackoffPolicy
+from neuroscale.policy.bundled import BundledOptions, model_root_policy
 from neuroscale.home import DEFAULT_DOMAIN, DEFAULT_GATEWAY_PORT, Home
 
 
@@ -28,3 +29,8 @@ class EngineSettings:
     #: Where local model files may come from (`Home.model_roots()`): passed to every model server,
     #: and what admission's local-path policy is given.
     model_roots: tuple[Path, ...] = ()
+
+    @property
+    def admission(self) -> BundledOptions:
+        """The bundled policies as this platform admits with them: local models only under its roots."""
+        return model_root_policy(self.model_roots)

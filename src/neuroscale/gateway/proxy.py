@@ -10,14 +10,17 @@ It also answers the Open Inference Protocol's server-level paths (`/v2`, `/v2/he
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from neuroscale.gateway.balancer import Balancer, NoCapacity, RevisionPool
 from neuroscale.gateway.hosts import HostGuard
+from neuroscale.gateway.recorder import Recorder
+from neuroscale.gateway.shadow import Mirror
 from neuroscale.gateway.http1 import Request, frame, json_response
 from neuroscale.gateway.routes import Route, RouteTable, model_name_from_path
-from neuroscale.gateway.upstream import (UpstreamBroken, UpstreamGone, UpstreamPool, UpstreamTimeout,
+from neuroscale.gateway.upstream import (Answer, UpstreamBroken, UpstreamGone, UpstreamPool, UpstreamTimeout,
                                          upstream_request)
 
 
@@ -86,7 +89,8 @@ class Proxy:
     """The request handler `http1.ClientConnection` calls, once per request, in order."""
 
     def __init__(self, router: Router, pool: UpstreamPool, *, hosts: HostGuard, upstream_timeout_s: float,
-                 balancer: Balancer, hold: HoldLimits, on_wait: Callable[[], None]) -> None:
+                 balancer: Balancer, hold: HoldLimits, on_wait: Callable[[], None], recorder: Recorder | None,
+                 mirror: Mirror) -> None:
         self.router = router
         self.pool = pool
         self.hosts = hosts
@@ -94,6 +98,8 @@ class Proxy:
         self.balancer = balancer
         self.hold = hold
         self.on_wait = on_wait
+        self.recorder = recorder
+        self.mirror = mirror
 
     async def __call__(self, request: Request) -> bytes:
         keep_alive, head_only = request.keep_alive, request.head_only
@@ -110,13 +116,27 @@ class Proxy:
                                  keep_alive=keep_alive, head_only=head_only)
         raw = upstream_request(method=request.method, url=request.url, host=request.host.encode("latin-1"),
                                headers=request.headers, body=request.body)
+        started = time.perf_counter()
         revisions.arrive()
         try:
-            return await self._forward(request, decision, revisions, raw)
+            framed, answer = await self._forward(request, decision, revisions, raw)
         finally:
             revisions.leave()
+        if answer is not None and answer.status == 200 and request.method == b"POST":
+            self._after(decision, revisions.name, request, raw, answer, (time.perf_counter() - started) * 1000)
+        return framed
 
-    async def _forward(self, request: Request, route: Route, revisions: RevisionPool, raw: bytes) -> bytes:
+    def _after(self, route: Route, revision: str, request: Request, raw: bytes, answer: Answer,
+               took_ms: float) -> None:
+        """An answered inference request: keep it as a sample, and copy it to the shadow revision when due."""
+        if route.record is not None and self.recorder is not None:
+            self.recorder.keep(route.name, request.body, max_requests=route.record[0], max_bytes=route.record[1])
+        shadow = route.shadow
+        if shadow is not None and shadow[0] != revision and self.mirror.due(route.name, shadow[1]):
+            self.mirror.send(route.name, shadow[0], raw, answer.body, took_ms)
+
+    async def _forward(self, request: Request, route: Route, revisions: RevisionPool,
+                       raw: bytes) -> tuple[bytes, Answer | None]:
         keep_alive, head_only = request.keep_alive, request.head_only
         revision = revisions.name
         try:
@@ -126,7 +146,7 @@ class Proxy:
             why = f" ({route.message})" if route.message else ""
             return self._failed(503, route, revision, f"has no replica for this request: {exc.message}{why}",
                                 request, reason=exc.reason,
-                                fix="retry shortly; `neuroscale status` shows the replicas and why none is ready")
+                                fix="retry shortly; `neuroscale status` shows the replicas and why none is ready"), None
         try:
             answer = await self.pool.exchange(replica.address, raw, head_only=head_only,
                                               timeout=min(route.timeout, self.upstream_timeout_s))
@@ -134,23 +154,23 @@ class Proxy:
             return self._failed(503, route, revision, f"is not reachable: {exc}", request,
                                 reason="UpstreamUnavailable",
                                 fix="the reconciler restarts failed revisions; see `neuroscale status` and "
-                                    "`neuroscale events`")
+                                    "`neuroscale events`"), None
         except UpstreamTimeout as exc:
             return self._failed(504, route, revision, f"did not answer in time: {exc}", request,
                                 reason="UpstreamTimeout",
                                 fix="send fewer instances per request, or raise the InferenceService's timeout "
                                     "(the gateway's --upstream-timeout caps it); `neuroscale status` shows whether "
-                                    "the revision is stuck")
+                                    "the revision is stuck"), None
         except UpstreamBroken as exc:
             return self._failed(502, route, revision, f"sent a broken answer: {exc}", request, reason="BadGateway",
-                                fix="see the model server's log (`neuroscale events`); this is a server fault")
+                                fix="see the model server's log (`neuroscale events`); this is a server fault"), None
         finally:
             revisions.release(replica)
         length = None
         if head_only:
             length = next((int(v) for k, v in answer.headers if k.lower() == b"content-length" and v.isdigit()), 0)
         return frame(answer.status, answer.headers, answer.body, keep_alive=keep_alive, head_only=head_only,
-                     length=length)
+                     length=length), answer
 
     @staticmethod
     def _failed(status: int, route: Route, revision: str, what: str, request: Request, *, reason: str,

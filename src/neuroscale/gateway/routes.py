@@ -36,6 +36,8 @@ class Route:
     message: str
     timeout: float = 300.0  # seconds per request, from the InferenceService
     concurrency: int = 0  # in flight per replica; 0: no limit
+    record: tuple[int, int] | None = None  # keep a sample of answered requests: (requests, bytes)
+    shadow: tuple[str, int] | None = None  # copy this share of answered requests to a revision: (revision, %)
 
     @property
     def revision(self) -> str:
@@ -72,6 +74,8 @@ class RouteTable:
                 message=str(entry.get("message") or ""),
                 timeout=_number(entry.get("timeout"), 300.0),
                 concurrency=int(_number(entry.get("concurrency"), 0)),
+                record=_record(entry.get("record")),
+                shadow=_shadow(entry.get("shadow")),
             )
             by_name[name] = route
             by_host[f"{name}.{route.namespace}.{domain}"] = route
@@ -92,6 +96,20 @@ def _parse_upstream(value: object) -> Address | None:
 
 def _number(value: object, default: float) -> float:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0 else default
+
+
+def _record(value: object) -> tuple[int, int] | None:
+    if not isinstance(value, dict):
+        return None
+    requests, size = int(_number(value.get("max_requests"), 0)), int(_number(value.get("max_bytes"), 0))
+    return (requests, size) if requests and size else None
+
+
+def _shadow(value: object) -> tuple[str, int] | None:
+    if not isinstance(value, dict) or not isinstance(value.get("revision"), str):
+        return None
+    percent = int(_number(value.get("percent"), 0))
+    return (value["revision"], min(percent, 100)) if percent else None
 
 
 def _revisions(entry: dict[str, object]) -> tuple[RevisionRoute, ...]:

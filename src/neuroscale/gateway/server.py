@@ -18,10 +18,12 @@ from pathlib import Path
 from neuroscale import httplimits
 from neuroscale.gateway.balancer import Balancer
 from neuroscale.gateway.demand import DemandPublisher
+from neuroscale.gateway.recorder import Recorder
 from neuroscale.gateway.hosts import HostGuard
 from neuroscale.gateway.http1 import ClientConnection
 from neuroscale.gateway.proxy import HoldLimits, Proxy, Router
 from neuroscale.gateway.routes import RouteTable, RouteWatcher
+from neuroscale.gateway.shadow import Mirror
 from neuroscale.gateway.upstream import UpstreamPool
 from neuroscale.home import DEFAULT_DOMAIN, DEFAULT_GATEWAY_PORT, DEFAULT_HOST, Home
 
@@ -49,6 +51,8 @@ class GatewaySettings:
     allowed_hosts: tuple[str, ...] = ()
     stats_file: Path | None = None  # demand for the autoscaler; None: not published
     hold: HoldLimits = field(default_factory=HoldLimits)
+    samples_dir: Path | None = None  # recorded requests of endpoints that opt in; None: not kept
+    shadow_file: Path | None = None  # shadow-traffic comparison per endpoint; None: not published
 
 
 def balanced(table: RouteTable) -> list[tuple[str, tuple[tuple[str, int, tuple[tuple[str, int], ...]], ...], int]]:
@@ -65,10 +69,12 @@ async def serve(settings: GatewaySettings) -> None:
     balancer = Balancer(loop.time)
     balancer.sync(balanced(watcher.table))
     demand = DemandPublisher(settings.stats_file, balancer) if settings.stats_file else None
+    recorder = Recorder(settings.samples_dir) if settings.samples_dir else None
+    mirror = Mirror(balancer, pool, path=settings.shadow_file, timeout=settings.upstream_timeout_s)
     proxy = Proxy(Router(lambda: watcher.table), pool,
                   hosts=HostGuard(allowed=settings.allowed_hosts, bind_host=settings.host),
                   upstream_timeout_s=settings.upstream_timeout_s, balancer=balancer, hold=settings.hold,
-                  on_wait=demand.poke if demand else lambda: None)
+                  on_wait=demand.poke if demand else lambda: None, recorder=recorder, mirror=mirror)
     server = await loop.create_server(
         lambda: ClientConnection(proxy, settings.limits),
         settings.host, settings.port, reuse_address=True, backlog=1024,
@@ -86,13 +92,19 @@ async def serve(settings: GatewaySettings) -> None:
             await asyncio.sleep(RELOAD_INTERVAL_S)
 
     reloader = loop.create_task(reload_routes())
-    publisher = loop.create_task(demand.run()) if demand else None
+    background = [loop.create_task(mirror.run())]
+    if demand is not None:
+        background.append(loop.create_task(demand.run()))
+    if recorder is not None:
+        background.append(loop.create_task(recorder.run()))
     acknowledge(settings, watcher.table.updated)
     print(f"gateway listening on http://{settings.host}:{settings.port}", flush=True)
     await stop.wait()
     reloader.cancel()
-    if publisher is not None:
-        publisher.cancel()
+    for task in background:
+        task.cancel()
+    if recorder is not None:
+        recorder.flush()  # what was recorded since the last period is kept
     server.close()
     await server.wait_closed()
 
@@ -119,6 +131,7 @@ def parse_args(argv: list[str] | None) -> GatewaySettings:
                            host=args.host, port=args.port, domain=args.domain,
                            limits=httplimits.from_arguments(args), upstream_timeout_s=args.upstream_timeout,
                            allowed_hosts=tuple(args.allowed_host), stats_file=home.gateway_stats_file,
+                           samples_dir=home.samples_dir, shadow_file=home.shadow_file,
                            hold=HoldLimits(seconds=args.hold_timeout, max_waiting=max(args.max_waiting, 0)))
 
 

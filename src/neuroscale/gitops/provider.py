@@ -17,7 +17,7 @@ from neuroscale.gitops.repo import Author
 
 PRState = Literal["open", "merged", "closed"]
 Action = Literal["create", "update", "delete"]
-CheckStatus = Literal["pass", "fail", "error"]
+CheckStatus = Literal["pass", "fail", "error", "pending"]  # pending: waiting for something to be ready
 PR_STATES: tuple[str, ...] = ("open", "merged", "closed")
 BRANCH_PREFIX = "endpoint/"
 

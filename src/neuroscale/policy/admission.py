@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from neuroscale.findings import Finding
-from neuroscale.policy.bundled import bundled_policy_documents
+from neuroscale.policy.bundled import BundledOptions, bundled_policy_documents
 from neuroscale.policy.celenv import CelEnvironment, default_environment
 from neuroscale.policy.kyverno import KyvernoInputs, KyvernoRun
 from neuroscale.policy.kyverno_context import ContextSources, config_map_index
@@ -29,11 +29,12 @@ def admit(
     *,
     policy_documents: Sequence[Mapping[str, Any]] | None = None,
     include_bundled: bool = True,
+    bundled: BundledOptions | None = None,
     env: CelEnvironment | None = None,
 ) -> list[Finding]:
     """Findings for `objects` (see module docstring); `extra["index"]` points into `objects`."""
     environment = env or default_environment()
-    documents = layer(bundled_policy_documents() if include_bundled else [], list(policy_documents or []))
+    documents = layer(bundled_policy_documents(bundled) if include_bundled else [], list(policy_documents or []))
     policies = compile_policy_set(documents, environment)
     findings = list(policies.problems)
     findings += [invalid_object(i) for i, obj in enumerate(objects) if not isinstance(obj, Mapping)]

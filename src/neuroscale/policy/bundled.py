@@ -41,7 +41,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from neuroscale.policy import isvc_cel
@@ -178,8 +180,24 @@ def _sets_both(container: str, section: str) -> str:
 
 def _within(container: str, resource: str, ceiling: str) -> str:
     value = f"{container}.resources.limits[{_quote(resource)}]"
-    return (f"!({_has_quantity(container, 'limits', resource)}) || "
+    # A value that is not a quantity is the `quantities` check's finding, not an evaluation error here.
+    return (f"!({_has_quantity(container, 'limits', resource)}) || !isQuantity(string({value})) || "
             f"quantity(string({value})).compareTo(quantity({_quote(ceiling)})) <= 0")
+
+
+def _valid_quantities(container: str) -> str:
+    """CEL: the container's cpu/memory requests and limits, where set, are Kubernetes quantities."""
+    parts = []
+    for section in ("requests", "limits"):
+        holder = f"{container}.resources.{section}"
+        parts.append(f"(!has({holder}) || {holder}.all(k, !(k in ['cpu', 'memory']) || "
+                     f"isQuantity(string({holder}[k]))))")
+    return f"!has({container}.resources) || ({' && '.join(parts)})"
+
+
+_QUANTITY_MESSAGE = "cpu and memory requests and limits must be Kubernetes quantities"
+_QUANTITY_FIX = ("write quantities such as 250m or 2 for CPU and 512Mi or 2Gi for memory (ASCII digits, no "
+                 "exponent beyond what the API server accepts)")
 
 
 def _tagged(image: str) -> str:
@@ -201,11 +219,13 @@ def _deployment_policies(options: BundledOptions) -> tuple[Bundled, ...]:
                     "object.spec.template.spec.securityContext.runAsNonRoot == true")
     container_non_root = ("has(c.securityContext) && has(c.securityContext.runAsNonRoot) ? "
                           "c.securityContext.runAsNonRoot == true : variables.podNonRoot")
-    resources = tuple(Check(
+    resources = (*(Check(
         name=section, expression=f"{_DEPLOY_CONTAINERS}.all(c, {_sets_both('c', section)})",
         message=f"every container must set cpu and memory {section}",
         fix=f"set resources.{section}.cpu and resources.{section}.memory (e.g. 100m / 256Mi)",
-        field_path=f"{path}.resources.{section}") for section in ("requests", "limits"))
+        field_path=f"{path}.resources.{section}") for section in ("requests", "limits")),
+        Check("quantities", f"{_DEPLOY_ALL_CONTAINERS}.all(c, {_valid_quantities('c')})", _QUANTITY_MESSAGE,
+              _QUANTITY_FIX, f"{path}.resources"))
     ceilings = tuple(Check(
         name=f"{resource}-limit-ceiling", expression=f"{_DEPLOY_CONTAINERS}.all(c, {_within('c', resource, ceiling)})",
         message=f"{resource} limit above the per-endpoint ceiling of {ceiling}",
@@ -369,11 +389,13 @@ def _isvc_policies(options: BundledOptions) -> tuple[Bundled, ...]:
     def uses(*names: str) -> tuple[tuple[str, str], ...]:
         return tuple((name, variables[name]) for name in names)
 
-    resources = tuple(_container_check(
+    resources = (*(_container_check(
         section, f"e.init || ({_sets_both('e.c', section)})",
         message=f"every container must set cpu and memory {section}",
         fix=f"set resources.{section}.cpu and resources.{section}.memory on each model and container "
-            "(e.g. 100m / 256Mi)", field=f".resources.{section}") for section in ("requests", "limits"))
+            "(e.g. 100m / 256Mi)", field=f".resources.{section}") for section in ("requests", "limits")),
+        _container_check("quantities", _valid_quantities("e.c"), message=_QUANTITY_MESSAGE, fix=_QUANTITY_FIX,
+                         field=".resources"))
     ceilings = []
     for resource, ceiling in (("cpu", options.cpu_limit_ceiling), ("memory", options.memory_limit_ceiling)):
         message = f"{resource} limit above the per-endpoint ceiling of {ceiling}"
@@ -470,6 +492,11 @@ def _binding(policy: Bundled, options: BundledOptions) -> dict[str, Any]:
     return {"apiVersion": VAP_API, "kind": "ValidatingAdmissionPolicyBinding",
             "metadata": {"name": f"{policy.name}-binding", "labels": {LABEL_MANAGED_BY: MANAGED_BY}},
             "spec": spec}
+
+
+def model_root_policy(roots: Sequence[Path]) -> BundledOptions:
+    """The embedded platform's knobs: local model paths only under its model roots (none given: any)."""
+    return BundledOptions(local_model_roots=tuple(str(root) for root in roots))
 
 
 def bundled_policy_documents(options: BundledOptions | None = None) -> list[dict[str, Any]]:

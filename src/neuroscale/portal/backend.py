@@ -24,6 +24,7 @@ from neuroscale.services import identity as identity_service
 from neuroscale.services import pulls as pull_service
 from neuroscale.services.context import PlatformContext
 from neuroscale.services.identity import Actor, Issued, OidcMapping, Resolved
+from neuroscale.services.previews import preview_info
 from neuroscale.services.review import review_of, review_rules
 from neuroscale.spec.endpoint import EndpointSpec
 from neuroscale.spec.manifest import manifest_path
@@ -127,8 +128,11 @@ class Backend:
         return [self._with_review(pull) for pull in pull_service.list_pull_requests(self.ctx, state=state)]
 
     def pull(self, number: int) -> dict[str, Any]:
-        """One pull request with its review state and the manifest changes it carries."""
-        view = self._with_review(pull_service.get_pull_request(self.ctx, number))
+        """One pull request with its review state, its preview and the manifest changes it carries."""
+        pull = pull_service.get_pull_request(self.ctx, number)
+        view = self._with_review(pull)
+        preview = preview_info(self.ctx, pull) if self.ctx.provider.reviews_locally else None
+        view["preview"] = _plain(preview) if preview else None
         view["files"] = self._files(view)
         return view
 

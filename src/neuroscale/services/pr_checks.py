@@ -22,6 +22,7 @@ from neuroscale.errors import InvalidInput
 from neuroscale.findings import Finding, Severity, has_errors
 from neuroscale.gitops.provider import CheckResult, CheckStatus
 from neuroscale.gitops.repo import GitRepo
+from neuroscale.policy.bundled import BundledOptions
 from neuroscale.spec.manifest import APPS_DIR, manifest_path
 from neuroscale.spec.serving import serving_spec
 from neuroscale.yamlio import MANIFEST_LIMITS, load_all
@@ -177,7 +178,8 @@ def diff_findings(changes: list[ObjectChange]) -> list[Finding]:
     return findings
 
 
-def pipeline_checks(repo: GitRepo, *, base: str, head: str) -> list[CheckResult]:
+def pipeline_checks(repo: GitRepo, *, base: str, head: str,
+                    bundled: BundledOptions | None = None) -> list[CheckResult]:
     """The `neuroscale check` stages on `head`, plus cost delta and rendered diff against `base`."""
     from neuroscale.check.diff import rendered_diff  # the check pipeline is heavy: loaded when a PR is checked
     from neuroscale.check.model import CheckOptions
@@ -186,7 +188,7 @@ def pipeline_checks(repo: GitRepo, *, base: str, head: str) -> list[CheckResult]
 
     # The embedded platform validates endpoints with its own parser (`manifest-parses`) and has no CRDs in its
     # repository, so "no schema" is a note there rather than a warning on every pull request.
-    options = CheckOptions(no_schema_severity=Severity.INFO)
+    options = CheckOptions(no_schema_severity=Severity.INFO, bundled=bundled)
     try:
         head_files, base_files = repo.read_files(head), repo.read_files(base)
         view, loaded = files_view(head_files, options=options)
@@ -210,10 +212,11 @@ def _run_one(name: str, check: Callable[[ChangeSet], list[Finding]], changes: Ch
     return CheckResult(name, "fail" if has_errors(findings) else "pass", [f.to_dict() for f in findings])
 
 
-def run_checks(repo: GitRepo, *, base: str, head: str) -> list[CheckResult]:
-    """Every check over what `head` changes relative to `base`."""
+def run_checks(repo: GitRepo, *, base: str, head: str, bundled: BundledOptions | None = None) -> list[CheckResult]:
+    """Every check over what `head` changes relative to `base` (bundled policies with `bundled`'s knobs)."""
     changes = change_set(repo, base=base, head=head)
-    return [_run_one(CHECK_MANIFEST, check_manifests, changes), *pipeline_checks(repo, base=base, head=head)]
+    return [_run_one(CHECK_MANIFEST, check_manifests, changes),
+            *pipeline_checks(repo, base=base, head=head, bundled=bundled)]
 
 
 def describe_failures(checks: Sequence[CheckResult]) -> list[str]:

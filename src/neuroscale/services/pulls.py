@@ -17,14 +17,22 @@ from neuroscale.gitops.provider import PR_STATES, PRState, PullRequest
 from neuroscale.identity.roles import Actor, Permission
 from neuroscale.services.audit import record
 from neuroscale.services.context import PlatformContext, commit_author
+from neuroscale.policy.bundled import model_root_policy
 from neuroscale.services.pr_checks import describe_failures, run_checks
+from neuroscale.services.prediction_diff import CHECK_PREDICTIONS, changes_model, prediction_check
 from neuroscale.services.review import review_of
 from neuroscale.status.reasons import Reason
 
 
 def run_pull_request_checks(ctx: PlatformContext, pr: PullRequest) -> PullRequest:
-    """Run every check on the pull request's head and store the results for that head."""
-    checks = run_checks(ctx.repo, base=pr.base_sha, head=pr.head_sha)
+    """Run every check on the pull request's head and store the results for that head.
+
+    A pull request that changes a model also gets `prediction-diff`, pending until its preview serves.
+    """
+    checks = run_checks(ctx.repo, base=pr.base_sha, head=pr.head_sha,
+                        bundled=model_root_policy(ctx.home.model_roots()))
+    if pr.number and changes_model(ctx, pr):
+        checks.append(prediction_check(ctx, pr))
     if not pr.number:  # a branch pushed to a remote with no pull-request API: report, nothing to store
         return replace(pr, checks=tuple(checks))
     return ctx.provider.record_checks(pr.number, head_sha=pr.head_sha, checks=checks)
@@ -45,6 +53,10 @@ def get_pull_request(ctx: PlatformContext, number: int) -> PullRequest:
     pr = ctx.provider.refresh(number)
     if pr.state == "open" and (not pr.checks or any(c.status == "error" for c in pr.checks)):
         pr = run_pull_request_checks(ctx, pr)
+    elif pr.state == "open" and any(c.status == "pending" for c in pr.checks):
+        checks = [prediction_check(ctx, pr) if c.name == CHECK_PREDICTIONS else c for c in pr.checks]
+        if checks != list(pr.checks):
+            pr = ctx.provider.record_checks(number, head_sha=pr.head_sha, checks=checks)
     return pr
 
 

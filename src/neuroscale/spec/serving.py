@@ -42,6 +42,8 @@ from pydantic import BaseModel, ConfigDict
 
 from neuroscale.errors import InvalidInput
 from neuroscale.spec.fields import DNS1123_LABEL, LABEL_COST_CENTER, LABEL_OWNER, MODEL_FORMATS
+from neuroscale.spec import extensions
+from neuroscale.spec.extensions import Recording
 from neuroscale.spec.isvc import Component, Container, InferenceService, expect
 from neuroscale.spec.quantity import parse_quantity
 
@@ -129,6 +131,9 @@ class ServingSpec(BaseModel):
     canary_traffic_percent: int | None = None
     batcher: Batching | None = None
     unhonoured: tuple[Unhonoured, ...] = ()
+    recording: Recording | None = None  # the gateway keeps a sample of live requests
+    shadow_percent: int = 0  # share of live requests mirrored to the latest revision while it has no traffic
+    preview_of: int | None = None  # the pull request this spec previews (the engine sets it)
 
     def process_digest(self) -> str:
         """sha256 of what shapes a model-server process: a change makes a new revision (Knative style).
@@ -297,6 +302,8 @@ def _read(isvc: InferenceService) -> ServingSpec:
             max_batch_size=_positive(batcher.get("maxBatchSize"), 32),
             max_latency_ms=_positive(batcher.get("maxLatency"), 500)),
         unhonoured=tuple(unhonoured),
+        recording=extensions.recording(isvc.annotations),
+        shadow_percent=extensions.shadow_percent(isvc.annotations),
     )
 
 

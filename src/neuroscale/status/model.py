@@ -105,6 +105,7 @@ class EndpointStatus:
     traffic: tuple[RevisionTraffic, ...] = ()
     replicas: Mapping[str, int] = field(default_factory=dict)  # latest revision: ready, desired, min, max
     limits: Mapping[str, str] = field(default_factory=dict)  # resource -> "value (how it is enforced here)"
+    preview_of: int | None = None  # the pull request this endpoint previews (`<endpoint>-pr-<n>`)
 
     def condition(self, ctype: ConditionType) -> Condition | None:
         return find(self.conditions, ctype)
@@ -128,6 +129,7 @@ class EndpointStatus:
             "traffic": [t.to_dict() for t in self.traffic],
             "replicas": dict(self.replicas),
             "limits": dict(self.limits),
+            "preview_of": self.preview_of,
             "observed_commit": self.observed_commit,
             "updated_at": self.updated_at,
         }
@@ -148,6 +150,7 @@ class EndpointStatus:
             traffic=tuple(RevisionTraffic.from_dict(t) for t in data.get("traffic", [])),
             replicas={str(k): int(v) for k, v in (data.get("replicas") or {}).items()},
             limits={str(k): str(v) for k, v in (data.get("limits") or {}).items()},
+            preview_of=data["preview_of"] if isinstance(data.get("preview_of"), int) else None,
         )
 
 

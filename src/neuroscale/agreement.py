@@ -1,0 +1,51 @@
+"""When two models' answers to the same request agree: one rule for prediction diffs and shadow traffic.
+
+Answers are KServe V1 (`{"predictions": [...]}`) or Open Inference Protocol V2
+(`{"outputs": [{"name", "data", ...}]}`) bodies. Classes, labels and other
+exact values must be equal; floating-point numbers agree within a relative
+tolerance of 1e-6 (absolute 1e-9 near zero), so a retrained model that only
+moves probabilities in the last digits is not reported as a change. Pure.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+RELATIVE = 1e-6
+ABSOLUTE = 1e-9
+
+
+def outputs_of(answer: Any) -> Any:
+    """What to compare in an answer body: V1 predictions, or V2 outputs' data by name; None if neither."""
+    if not isinstance(answer, dict):
+        return None
+    if "predictions" in answer:
+        return answer["predictions"]
+    outputs = answer.get("outputs")
+    if isinstance(outputs, list):
+        return {str(o.get("name")): o.get("data") for o in outputs if isinstance(o, dict)}
+    return None
+
+
+def same(left: Any, right: Any) -> bool:
+    """Deep equality, with floats compared within the tolerance (ints and bools exactly)."""
+    if isinstance(left, bool) or isinstance(right, bool):
+        return left is right
+    if isinstance(left, float) or isinstance(right, float):
+        if not isinstance(left, (int, float)) or not isinstance(right, (int, float)):
+            return False
+        if math.isnan(left) or math.isnan(right):
+            return math.isnan(left) and math.isnan(right)
+        return math.isclose(left, right, rel_tol=RELATIVE, abs_tol=ABSOLUTE)
+    if isinstance(left, list) and isinstance(right, list):
+        return len(left) == len(right) and all(same(a, b) for a, b in zip(left, right))
+    if isinstance(left, dict) and isinstance(right, dict):
+        return left.keys() == right.keys() and all(same(left[k], right[k]) for k in left)
+    return bool(left == right)
+
+
+def agree(left_answer: Any, right_answer: Any) -> bool:
+    """Do two answer bodies carry the same outputs (None outputs never agree)?"""
+    left, right = outputs_of(left_answer), outputs_of(right_answer)
+    return left is not None and right is not None and same(left, right)

@@ -1,0 +1,186 @@
+"""The `prediction-diff` check: what a pull request's model answers, next to what serves now.
+
+For a pull request that changes what an endpoint runs (model, storage URI,
+runtime — its revision identity), the check replays a sample of requests
+(`services.samples`) through the gateway against the endpoint's serving
+revision and against the pull request's preview (`engine.previews`), and
+reports the agreement rate (`neuroscale.agreement`: classes exactly, numbers
+within a tolerance), the first changed predictions with their inputs, errors
+on either side, and p50/p99 latency of both. It is `pending` until the
+preview is ready (the pull request is re-checked when it is read, so
+`pr show`, the PR page and `pr merge` pick the result up), `fail` when the
+preview cannot load its model (with the server's own reason) or a gate set
+by annotation is not met (`spec.extensions`), `pass` otherwise — the numbers
+are always shown.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from neuroscale.agreement import agree, outputs_of
+from neuroscale.engine.previews import preview_name
+from neuroscale.errors import InvalidInput
+from neuroscale.findings import Finding, Severity
+from neuroscale.gitops.provider import CheckResult, PullRequest
+from neuroscale.services.context import PlatformContext
+from neuroscale.services.samples import SAMPLE_FILE, SampleRequest, read_sample
+from neuroscale.spec import extensions, isvc
+from neuroscale.spec.manifest import APPS_DIR, manifest_path
+from neuroscale.spec.serving import serving_spec
+from neuroscale.status.conditions import ConditionType
+from neuroscale.status.reasons import FAILURE_REASONS
+from neuroscale.supervisor.settings import load_settings
+from neuroscale.yamlio import MANIFEST_LIMITS, load_one
+
+CHECK_PREDICTIONS = "prediction-diff"
+RULE = "prediction-diff"
+SHOWN = 10  # changed predictions listed
+_WORKERS = 8
+
+
+def _manifest(ctx: PlatformContext, ref: str, endpoint: str) -> Any:
+    path = manifest_path(endpoint)
+    content = ctx.repo.read_files(ref, path).get(path)
+    if content is None:
+        return None
+    try:
+        return load_one(content.decode("utf-8", "replace"), where=path, limits=MANIFEST_LIMITS)
+    except InvalidInput:
+        return None
+
+
+def _digest(obj: Any) -> str | None:
+    try:
+        return serving_spec(obj).process_digest() if obj is not None else None
+    except InvalidInput:
+        return None
+
+
+def changes_model(ctx: PlatformContext, pr: PullRequest) -> bool:
+    """Does the pull request change what an existing endpoint runs (its revision identity)?"""
+    if pr.action != "update":
+        return False
+    before, after = _digest(_manifest(ctx, pr.base_sha, pr.endpoint)), _digest(_manifest(ctx, pr.head_sha, pr.endpoint))
+    return before is not None and after is not None and before != after
+
+
+def _sample(ctx: PlatformContext, pr: PullRequest) -> tuple[str, list[SampleRequest], list[Finding]] | None:
+    committed = f"{APPS_DIR}/{pr.endpoint}/{SAMPLE_FILE}"
+    data = ctx.repo.read_files(pr.head_sha, committed).get(committed)
+    if data is not None:
+        requests, findings = read_sample(data, where=committed)
+        return committed, requests, findings
+    recorded = ctx.home.samples_dir / f"{pr.endpoint}.jsonl"
+    if recorded.is_file():
+        requests, findings = read_sample(recorded.read_bytes(), where=str(recorded))
+        return str(recorded), requests, findings
+    return None
+
+
+@dataclass(frozen=True)
+class Exchange:
+    status: int  # 0: no answer at all
+    body: Any
+    ms: float
+
+
+def _call(client: httpx.Client, endpoint: str, request: SampleRequest) -> Exchange:
+    path = f"/v1/models/{endpoint}:predict" if request.protocol == "v1" else f"/v2/models/{endpoint}/infer"
+    started = time.perf_counter()
+    try:
+        response = client.post(path, json=request.body)
+        body: Any = response.json() if response.headers.get("content-type", "").startswith("application/json") \
+            else response.text
+        status = response.status_code
+    except (httpx.HTTPError, ValueError) as exc:
+        body, status = str(exc), 0
+    return Exchange(status, body, (time.perf_counter() - started) * 1000)
+
+
+def replay(gateway: str, endpoint: str, preview: str,
+           requests: list[SampleRequest]) -> list[tuple[SampleRequest, Exchange, Exchange]]:
+    """Each request sent to the serving endpoint and to its preview, a few at a time, in sample order."""
+    with httpx.Client(base_url=gateway, timeout=60) as client, ThreadPoolExecutor(_WORKERS) as pool:
+        current = pool.map(lambda r: _call(client, endpoint, r), requests)
+        proposed = pool.map(lambda r: _call(client, preview, r), requests)
+        return list(zip(requests, current, proposed))
+
+
+def _quantiles(samples: list[float]) -> str:
+    if not samples:
+        return "n/a"
+    ordered = sorted(samples)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return f"p50 {statistics.median(ordered):.1f} ms / p99 {p99:.1f} ms"
+
+
+def _verdict(pr: PullRequest, preview: str, source: str, results: list[tuple[SampleRequest, Exchange, Exchange]],
+             gate: extensions.DiffGate) -> CheckResult:
+    compared = [(r, c, p) for r, c, p in results if c.status == 200 and p.status == 200]
+    changed = [(r, c, p) for r, c, p in compared if not agree(c.body, p.body)]
+    current_errors = sum(1 for _, c, _ in results if c.status != 200)
+    new_errors = [(r, c, p) for r, c, p in results if c.status == 200 and p.status != 200]
+    agreement = (len(compared) - len(changed)) / len(compared) if compared else 0.0
+    summary = (f"{preview} vs {pr.endpoint} on {len(results)} requests from {source}: agreement "
+               f"{agreement:.1%} ({len(compared) - len(changed)} of {len(compared)} compared); errors: "
+               f"{current_errors} serving, {len(new_errors)} new in the preview; latency serving "
+               f"{_quantiles([c.ms for _, c, _ in compared])}, preview {_quantiles([p.ms for _, _, p in compared])}")
+    findings = [Finding(RULE, Severity.INFO, summary, extra={"agreement": agreement, "compared": len(compared),
+                                                              "changed": len(changed), "new_errors": len(new_errors)})]
+    for request, current, proposed in changed[:SHOWN]:
+        findings.append(Finding(RULE, Severity.WARNING, f"line {request.line}: serving {outputs_of(current.body)!r}, "
+                                f"preview {outputs_of(proposed.body)!r} for {request.body!r}"[:600], file=source,
+                                line=request.line))
+    for request, _, proposed in new_errors[:SHOWN]:
+        findings.append(Finding(RULE, Severity.WARNING, f"line {request.line}: the preview answered "
+                                f"{proposed.status or 'nothing'}: {str(proposed.body)[:300]}", file=source,
+                                line=request.line))
+    failed = []
+    if gate.min_agreement is not None and agreement < gate.min_agreement:
+        failed.append(f"agreement {agreement:.1%} is below the {gate.min_agreement:.1%} the endpoint requires")
+    if gate.fail_on_new_errors and new_errors:
+        failed.append(f"the new model fails {len(new_errors)} request(s) the serving one answers")
+    for reason in failed:
+        findings.append(Finding(RULE, Severity.ERROR, reason, fix="look at the changed predictions above; change "
+                                f"the {extensions.PREFIX}prediction-diff-* annotations if the change is intended"))
+    return CheckResult(CHECK_PREDICTIONS, "fail" if failed else "pass", [f.to_dict() for f in findings])
+
+
+def prediction_check(ctx: PlatformContext, pr: PullRequest) -> CheckResult:
+    """The check for a pull request that changes a model (see the module docstring for its states)."""
+    preview = preview_name(pr.endpoint, pr.number)
+    status = ctx.events.get(preview)
+    if status is None or not status.ready:
+        condition = status.condition(ConditionType.Ready) if status else None
+        ready = condition.message if condition else ""
+        if status is not None and any(c.reason in FAILURE_REASONS and not c.is_true for c in status.conditions):
+            return CheckResult(CHECK_PREDICTIONS, "fail", [Finding(
+                RULE, Severity.ERROR, f"the preview {preview} does not serve: {ready}",
+                fix="fix the model the pull request proposes and push again").to_dict()])
+        return CheckResult(CHECK_PREDICTIONS, "pending", [Finding(
+            RULE, Severity.INFO, f"waiting for the preview {preview} to become ready" + (f" ({ready})" if ready else ""),
+            fix="it starts once the other checks pass; read the pull request again to see the diff").to_dict()])
+    sample = _sample(ctx, pr)
+    if sample is None:
+        return CheckResult(CHECK_PREDICTIONS, "pass", [Finding(
+            RULE, Severity.INFO, f"no sample requests to replay against {preview}",
+            fix=f"commit {APPS_DIR}/{pr.endpoint}/{SAMPLE_FILE}, or let the gateway record live requests "
+                f"({extensions.RECORD}: \"true\")").to_dict()])
+    source, requests, problems = sample
+    try:
+        gate = extensions.diff_gate(isvc.read(_manifest(ctx, pr.head_sha, pr.endpoint)).annotations)
+    except InvalidInput as exc:
+        return CheckResult(CHECK_PREDICTIONS, "fail", [Finding(RULE, Severity.ERROR, exc.message, fix=exc.fix,
+                                                               field_path=exc.where).to_dict()])
+    result = _verdict(pr, preview, source, replay(load_settings(ctx.home).gateway_url, pr.endpoint, preview,
+                                                  requests), gate)
+    findings = [*result.findings, *(p.to_dict() for p in problems)]
+    broken = any(p.severity is Severity.ERROR for p in problems)
+    return CheckResult(CHECK_PREDICTIONS, "fail" if broken else result.status, findings)
