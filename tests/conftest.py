@@ -23,6 +23,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 #: Upstream CRDs, configs and charts, read from the shared folder beside the checkout.
 REFERENCE = REPO_ROOT.parent / "shared" / "reference"
 IRIS_ROWS = [[6.8, 2.8, 4.8, 1.4], [6.0, 3.4, 4.5, 1.6]]
+#: Where tests that never load a model point their storage URIs (an allowed root; nothing is there).
+PLACEHOLDER_MODELS = "/models"
 
 
 def alias_bomb(levels: int = 9) -> str:
@@ -53,9 +55,10 @@ def models_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session", autouse=True)
 def _test_models_are_allowed(models_root: Path) -> Iterator[None]:
-    """Every platform home the tests start allows `models_root` (`NEUROSCALE_MODEL_ROOTS`, as a user would set)."""
+    """Every platform home the tests start allows `models_root` (`NEUROSCALE_MODEL_ROOTS`, as a user would set),
+    and `/models`, where tests that only open pull requests point at placeholder model files."""
     previous = os.environ.get(MODEL_ROOTS_ENV)
-    os.environ[MODEL_ROOTS_ENV] = str(models_root)
+    os.environ[MODEL_ROOTS_ENV] = os.pathsep.join([str(models_root), PLACEHOLDER_MODELS])
     yield
     if previous is None:
         os.environ.pop(MODEL_ROOTS_ENV, None)

@@ -151,7 +151,7 @@ def test_the_author_is_the_signed_in_user_not_the_os_or_git_user(
     code, out, err = run(capsys, "user", "add", "grace", "--role", "author", "--email", "grace@navy.mil")
     assert code == 0, err
     monkeypatch.setenv("NEUROSCALE_TOKEN", out.strip())
-    code, out, _ = run(capsys, *CREATE[:-2], "--name", "grace-model", "--storage-uri", "file:///m.joblib", "-o", "json")
+    code, out, _ = run(capsys, *CREATE[:-2], "--name", "grace-model", "--storage-uri", "file:///models/m.joblib", "-o", "json")
     assert code == 0 and json.loads(out)["author"] == "grace"
     with PlatformContext.open(home) as ctx:
         head = ctx.provider.get(2).head_sha

@@ -50,7 +50,7 @@ CREATE TABLE IF NOT EXISTS pr_checks (
     pr_number INTEGER NOT NULL REFERENCES pull_requests (number),
     head_sha  TEXT NOT NULL,
     name      TEXT NOT NULL,
-    status    TEXT NOT NULL CHECK (status IN ('pass', 'fail', 'error')),
+    status    TEXT NOT NULL CHECK (status IN ('pass', 'fail', 'error', 'pending')),
     findings  TEXT NOT NULL,
     ran_at    TEXT NOT NULL,
     PRIMARY KEY (pr_number, head_sha, name)
@@ -66,6 +66,19 @@ CREATE TABLE IF NOT EXISTS pr_approvals (
 
 #: Columns added after the first release, created on databases that predate them.
 _ADDED_COLUMNS = (("pull_requests", "merged_by", "TEXT"),)
+
+
+def _allow_pending_checks(db: sqlite3.Connection) -> None:
+    """Databases from before `pending` checks refuse that status: rebuild the table with the new constraint."""
+    row = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'pr_checks'").fetchone()
+    if row is None or "'pending'" in row["sql"]:
+        return
+    table = SCHEMA[SCHEMA.index("CREATE TABLE IF NOT EXISTS pr_checks"):SCHEMA.index("CREATE TABLE IF NOT EXISTS pr_approvals")]
+    with write_transaction(db):
+        db.execute(table.replace("IF NOT EXISTS pr_checks", "pr_checks_widened"))
+        db.execute("INSERT INTO pr_checks_widened SELECT * FROM pr_checks")
+        db.execute("DROP TABLE pr_checks")
+        db.execute("ALTER TABLE pr_checks_widened RENAME TO pr_checks")
 
 
 def _now() -> str:
@@ -87,6 +100,7 @@ class LocalProvider:
         db.executescript(SCHEMA)
         for table, column, definition in _ADDED_COLUMNS:
             add_column(db, table, column, definition)
+        _allow_pending_checks(db)
 
     def _guarded(self, step: Callable[[], T], *, undo: Callable[[], object]) -> T:
         """Run `step` in one transaction; on any failure roll back and run `undo` (git compensation)."""

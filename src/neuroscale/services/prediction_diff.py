@@ -56,18 +56,21 @@ def _manifest(ctx: PlatformContext, ref: str, endpoint: str) -> Any:
         return None
 
 
-def _digest(obj: Any) -> str | None:
+def _model(obj: Any) -> tuple[str | None, ...] | None:
+    """What decides the answers: format, storage URI, runtime and protocol versions (not resources)."""
     try:
-        return serving_spec(obj).process_digest() if obj is not None else None
+        spec = serving_spec(obj) if obj is not None else None
     except InvalidInput:
         return None
+    return None if spec is None else (spec.model_format, spec.storage_uri, spec.runtime_version,
+                                      spec.protocol_version)
 
 
 def changes_model(ctx: PlatformContext, pr: PullRequest) -> bool:
-    """Does the pull request change what an existing endpoint runs (its revision identity)?"""
+    """Does the pull request change the model an existing endpoint serves (format, storage URI, runtime)?"""
     if pr.action != "update":
         return False
-    before, after = _digest(_manifest(ctx, pr.base_sha, pr.endpoint)), _digest(_manifest(ctx, pr.head_sha, pr.endpoint))
+    before, after = _model(_manifest(ctx, pr.base_sha, pr.endpoint)), _model(_manifest(ctx, pr.head_sha, pr.endpoint))
     return before is not None and after is not None and before != after
 
 
@@ -153,8 +156,22 @@ def _verdict(pr: PullRequest, preview: str, source: str, results: list[tuple[Sam
     return CheckResult(CHECK_PREDICTIONS, "fail" if failed else "pass", [f.to_dict() for f in findings])
 
 
+def waiting(check: CheckResult) -> bool:
+    """A `prediction-diff` result that is not final yet (its preview was not ready): read it again."""
+    return check.name == CHECK_PREDICTIONS and any(f.get("extra", {}).get("waiting") for f in check.findings)
+
+
 def prediction_check(ctx: PlatformContext, pr: PullRequest) -> CheckResult:
-    """The check for a pull request that changes a model (see the module docstring for its states)."""
+    """The check for a pull request that changes a model (see the module docstring for its states).
+
+    Without a gate it reports and never blocks a merge, so waiting for the preview is a pass that is
+    read again; with one, waiting is `pending`, which blocks.
+    """
+    try:
+        gate = extensions.diff_gate(isvc.read(_manifest(ctx, pr.head_sha, pr.endpoint)).annotations)
+    except InvalidInput as exc:
+        return CheckResult(CHECK_PREDICTIONS, "fail", [Finding(RULE, Severity.ERROR, exc.message, fix=exc.fix,
+                                                               field_path=exc.where).to_dict()])
     preview = preview_name(pr.endpoint, pr.number)
     status = ctx.events.get(preview)
     if status is None or not status.ready:
@@ -164,9 +181,10 @@ def prediction_check(ctx: PlatformContext, pr: PullRequest) -> CheckResult:
             return CheckResult(CHECK_PREDICTIONS, "fail", [Finding(
                 RULE, Severity.ERROR, f"the preview {preview} does not serve: {ready}",
                 fix="fix the model the pull request proposes and push again").to_dict()])
-        return CheckResult(CHECK_PREDICTIONS, "pending", [Finding(
+        return CheckResult(CHECK_PREDICTIONS, "pending" if gate.gating else "pass", [Finding(
             RULE, Severity.INFO, f"waiting for the preview {preview} to become ready" + (f" ({ready})" if ready else ""),
-            fix="it starts once the other checks pass; read the pull request again to see the diff").to_dict()])
+            fix="it starts once the other checks pass on a running platform; read the pull request again to see the "
+                "diff", extra={"waiting": True}).to_dict()])
     sample = _sample(ctx, pr)
     if sample is None:
         return CheckResult(CHECK_PREDICTIONS, "pass", [Finding(
@@ -174,11 +192,6 @@ def prediction_check(ctx: PlatformContext, pr: PullRequest) -> CheckResult:
             fix=f"commit {APPS_DIR}/{pr.endpoint}/{SAMPLE_FILE}, or let the gateway record live requests "
                 f"({extensions.RECORD}: \"true\")").to_dict()])
     source, requests, problems = sample
-    try:
-        gate = extensions.diff_gate(isvc.read(_manifest(ctx, pr.head_sha, pr.endpoint)).annotations)
-    except InvalidInput as exc:
-        return CheckResult(CHECK_PREDICTIONS, "fail", [Finding(RULE, Severity.ERROR, exc.message, fix=exc.fix,
-                                                               field_path=exc.where).to_dict()])
     result = _verdict(pr, preview, source, replay(load_settings(ctx.home).gateway_url, pr.endpoint, preview,
                                                   requests), gate)
     findings = [*result.findings, *(p.to_dict() for p in problems)]

@@ -19,7 +19,7 @@ from neuroscale.services.audit import record
 from neuroscale.services.context import PlatformContext, commit_author
 from neuroscale.policy.bundled import model_root_policy
 from neuroscale.services.pr_checks import describe_failures, run_checks
-from neuroscale.services.prediction_diff import CHECK_PREDICTIONS, changes_model, prediction_check
+from neuroscale.services.prediction_diff import CHECK_PREDICTIONS, changes_model, prediction_check, waiting
 from neuroscale.services.review import review_of
 from neuroscale.status.reasons import Reason
 
@@ -53,7 +53,7 @@ def get_pull_request(ctx: PlatformContext, number: int) -> PullRequest:
     pr = ctx.provider.refresh(number)
     if pr.state == "open" and (not pr.checks or any(c.status == "error" for c in pr.checks)):
         pr = run_pull_request_checks(ctx, pr)
-    elif pr.state == "open" and any(c.status == "pending" for c in pr.checks):
+    elif pr.state == "open" and any(waiting(c) for c in pr.checks):
         checks = [prediction_check(ctx, pr) if c.name == CHECK_PREDICTIONS else c for c in pr.checks]
         if checks != list(pr.checks):
             pr = ctx.provider.record_checks(number, head_sha=pr.head_sha, checks=checks)
