@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-MODEL_FORMATS: tuple[str, ...] = ("sklearn", "xgboost", "lightgbm")
+MODEL_FORMATS: tuple[str, ...] = ("sklearn", "xgboost", "lightgbm", "onnx", "huggingface", "custom")
+EMBEDDING_BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx")
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 
 
@@ -28,6 +29,12 @@ class ServingSettings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     revision: str = ""
     home: str = ""
+    max_batch_size: int = 0  # 0: no batching
+    max_latency_ms: int = 500
+    grpc_port: int | None = None  # None: no gRPC listener
+    model_class: str = ""  # custom predictor, package.module:Class
+    transformer_class: str = ""  # transformer chained in front of the predictor
+    backend: str = "auto"  # huggingface: torch (sentence-transformers) or onnx (onnxruntime)
 
 
 def _positive_int(text: str) -> int:
@@ -52,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--model-name", required=True)
     parser.add_argument("--model-format", required=True, choices=MODEL_FORMATS)
     parser.add_argument(
-        "--storage-uri", required=True, help="local path, file://PATH or s3://BUCKET/KEY-OR-PREFIX"
+        "--storage-uri", default="", help="local path, file://PATH or s3://BUCKET/KEY-OR-PREFIX"
     )
     parser.add_argument("--port", required=True, type=_port)
     parser.add_argument("--host", default="127.0.0.1")
@@ -60,6 +67,17 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-body-bytes", type=_positive_int, default=DEFAULT_MAX_BODY_BYTES)
     parser.add_argument("--revision", default="", help="revision marker (also the V2 model version)")
     parser.add_argument("--home", default="", help="platform home marker, so the engine can find its processes")
+    parser.add_argument("--max-batch-size", type=_positive_int, default=0,
+                        help="batch concurrent requests, up to this many rows per predict call (default: off)")
+    parser.add_argument("--max-latency-ms", type=_positive_int, default=500,
+                        help="the batcher's latency bound (InferenceService batcher.maxLatency)")
+    parser.add_argument("--grpc-port", type=_port, default=None,
+                        help="also serve the Open Inference Protocol over gRPC on this port")
+    parser.add_argument("--model-class", default="", help="custom predictor class, package.module:Class")
+    parser.add_argument("--transformer-class", default="",
+                        help="transformer class chained in front of the predictor, package.module:Class")
+    parser.add_argument("--backend", choices=EMBEDDING_BACKENDS, default="auto",
+                        help="huggingface embeddings: torch (sentence-transformers) or onnx (model.onnx)")
     return parser
 
 
@@ -76,4 +94,10 @@ def parse_args(argv: Sequence[str] | None = None) -> ServingSettings:
         max_body_bytes=ns.max_body_bytes,
         revision=ns.revision,
         home=ns.home,
+        max_batch_size=ns.max_batch_size,
+        max_latency_ms=ns.max_latency_ms,
+        grpc_port=ns.grpc_port,
+        model_class=ns.model_class,
+        transformer_class=ns.transformer_class,
+        backend=ns.backend,
     )

@@ -22,6 +22,7 @@ MODEL_FILES: dict[str, tuple[str, ...]] = {
     "sklearn": ("model.joblib", "model.pkl", "model.pickle"),
     "xgboost": ("model.json", "model.ubj", "model.bst", "model.joblib", "model.pkl", "model.pickle"),
     "lightgbm": ("model.txt", "model.bst", "model.joblib", "model.pkl", "model.pickle"),
+    "onnx": ("model.onnx",),
 }
 ALL_MODEL_FILES = frozenset(name for names in MODEL_FILES.values() for name in names)
 
@@ -54,6 +55,25 @@ def resolve(uri: str, *, model_format: str, cache_dir: Path | None = None) -> Pa
         + ", ".join(f"{s}://" for s in SUPPORTED_SCHEMES)
         + ")",
     )
+
+
+def resolve_folder(uri: str, *, cache_dir: Path | None = None) -> Path:
+    """Return the local directory for `uri` (models made of several files, e.g. Hugging Face ones)."""
+    parsed = urlparse(uri)
+    scheme = parsed.scheme.lower()
+    if scheme in ("", "file"):
+        path = Path(parsed.path if scheme == "file" else uri).expanduser()
+        if not path.is_dir():
+            raise ModelLoadError("model directory not found", where=uri,
+                                 fix="point the storage URI at the directory holding the model's files")
+        return path
+    if scheme == "s3":
+        from neuroscale.serving import s3
+
+        return s3.download_folder(bucket=parsed.netloc, prefix=parsed.path.lstrip("/"),
+                                  cache_dir=cache_dir or default_cache_dir(), where=uri)
+    raise ModelLoadError(f"unsupported storage scheme {scheme!r}", where=uri,
+                         fix="use a local path, file://PATH or s3://BUCKET/PREFIX")
 
 
 def pick_model_file(names: list[str], *, model_format: str, where: str) -> str:
