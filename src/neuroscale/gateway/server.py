@@ -38,6 +38,7 @@ class GatewaySettings:
     port: int = DEFAULT_GATEWAY_PORT
     domain: str = DEFAULT_DOMAIN
     max_body_bytes: int = 16 * 1024 * 1024
+    grpc_port: int = 0  # the Open Inference Protocol over gRPC (see grpc_proxy); 0: off
 
 
 async def serve(settings: GatewaySettings) -> None:
@@ -62,10 +63,19 @@ async def serve(settings: GatewaySettings) -> None:
             await asyncio.sleep(RELOAD_INTERVAL_S)
 
     reloader = loop.create_task(reload_routes())
+    grpc_listener = None
+    if settings.grpc_port:
+        from neuroscale.gateway import grpc_proxy
+
+        grpc_listener = await grpc_proxy.start(settings.routes_file, host=settings.host, port=settings.grpc_port,
+                                               max_message_bytes=settings.max_body_bytes)
     acknowledge(settings, watcher.table.updated)
-    print(f"gateway listening on http://{settings.host}:{settings.port}", flush=True)
+    grpc_note = f" and grpc://{settings.host}:{settings.grpc_port}" if grpc_listener is not None else ""
+    print(f"gateway listening on http://{settings.host}:{settings.port}{grpc_note}", flush=True)
     await stop.wait()
     reloader.cancel()
+    if grpc_listener is not None:
+        await grpc_listener.stop(1.0)
     server.close()
     await server.wait_closed()
 
@@ -77,11 +87,14 @@ def parse_args(argv: list[str] | None) -> GatewaySettings:
     parser.add_argument("--port", type=int, default=DEFAULT_GATEWAY_PORT)
     parser.add_argument("--domain", default=DEFAULT_DOMAIN)
     parser.add_argument("--max-body-bytes", type=int, default=16 * 1024 * 1024)
+    parser.add_argument("--grpc-port", type=int, default=None,
+                        help="Open Inference Protocol gRPC port (default: the HTTP port + 1; 0: off)")
     args = parser.parse_args(argv)
     home = Home.resolve(args.home)
     return GatewaySettings(routes_file=home.routes_file, applied_file=home.routes_applied_file,
                            host=args.host, port=args.port,
-                           domain=args.domain, max_body_bytes=args.max_body_bytes)
+                           domain=args.domain, max_body_bytes=args.max_body_bytes,
+                           grpc_port=args.port + 1 if args.grpc_port is None else args.grpc_port)
 
 
 def main(argv: list[str] | None = None) -> int:
