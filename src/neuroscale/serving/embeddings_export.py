@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,8 @@ def export(source: Path, target: Path) -> Path:
     args = tuple(tokens.get(name, torch.zeros_like(tokens["input_ids"])) for name in _NAMES)
     axes = {name: {0: "batch", 1: "sequence"} for name in [*_NAMES, "last_hidden_state"]}
     path = target / ONNX_FILE
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter's tracer notes about constants that hold for BERT
         torch.onnx.export(LastHiddenState(model), args, str(path), input_names=_NAMES,
                           output_names=["last_hidden_state"], dynamic_axes=axes, opset_version=17, dynamo=False)
     return path

@@ -66,8 +66,8 @@ _HONOURED_COMPONENT_FIELDS = frozenset({
     "canaryTrafficPercent", "batcher", "labels", "annotations",
 })
 #: Container fields the embedded model server honours.
-_HONOURED_MODEL_FIELDS = frozenset({"name", "modelFormat", "storageUri", "runtimeVersion", "protocolVersion",
-                                    "resources"})
+_HONOURED_MODEL_FIELDS = frozenset({"name", "modelFormat", "storageUri", "runtime", "runtimeVersion",
+                                    "protocolVersion", "resources"})
 PREDICTOR_CLASS = "serving.neuroscale.io/predictor-class"
 TRANSFORMER_CLASS = "serving.neuroscale.io/transformer-class"
 CUSTOM_FORMAT = "custom"
