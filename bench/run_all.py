@@ -3,6 +3,7 @@
   platform_bench.py --throughput  merge→Ready, kill→serving, gateway vs KServe ModelServer (wrk)
   check_bench.py                  `neuroscale check` on 1,000 manifests vs checkov
   doctor_bench.py                 all doctor rules over a 5,000-object snapshot
+  http_fuzz_bench.py              10,000 generated requests each to the gateway and the model server
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ RUNS = [
     [sys.executable, str(HERE / "platform_bench.py"), "--throughput"],
     [sys.executable, str(HERE / "check_bench.py"), "--crd-dir", str(REFERENCE / "crds" / "kserve")],
     [sys.executable, str(HERE / "doctor_bench.py")],
+    [sys.executable, str(HERE / "http_fuzz_bench.py")],
 ]
 
 

@@ -12,14 +12,19 @@ import json
 import os
 import signal
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from neuroscale.gateway.proxy import ClientConnection, Router, UpstreamPool
+from neuroscale import httplimits
+from neuroscale.gateway.hosts import HostGuard
+from neuroscale.gateway.http1 import ClientConnection
+from neuroscale.gateway.proxy import Proxy, Router
 from neuroscale.gateway.routes import RouteWatcher
+from neuroscale.gateway.upstream import UpstreamPool
 from neuroscale.home import DEFAULT_DOMAIN, DEFAULT_GATEWAY_PORT, DEFAULT_HOST, Home
 
 RELOAD_INTERVAL_S = 0.02
+DEFAULT_UPSTREAM_TIMEOUT_S = 60.0
 
 
 def acknowledge(settings: GatewaySettings, updated: str) -> None:
@@ -37,7 +42,9 @@ class GatewaySettings:
     host: str = DEFAULT_HOST
     port: int = DEFAULT_GATEWAY_PORT
     domain: str = DEFAULT_DOMAIN
-    max_body_bytes: int = 16 * 1024 * 1024
+    limits: httplimits.HttpLimits = field(default_factory=httplimits.HttpLimits)
+    upstream_timeout_s: float = DEFAULT_UPSTREAM_TIMEOUT_S
+    allowed_hosts: tuple[str, ...] = ()
     grpc_port: int = 0  # the Open Inference Protocol over gRPC (see grpc_proxy); 0: off
 
 
@@ -46,9 +53,11 @@ async def serve(settings: GatewaySettings) -> None:
     watcher = RouteWatcher(settings.routes_file, default_domain=settings.domain)
     watcher.refresh()
     pool = UpstreamPool()
-    router = Router(lambda: watcher.table)
+    proxy = Proxy(Router(lambda: watcher.table), pool,
+                  hosts=HostGuard(allowed=settings.allowed_hosts, bind_host=settings.host),
+                  upstream_timeout_s=settings.upstream_timeout_s)
     server = await loop.create_server(
-        lambda: ClientConnection(router, pool, max_body=settings.max_body_bytes),
+        lambda: ClientConnection(proxy, settings.limits),
         settings.host, settings.port, reuse_address=True, backlog=1024,
     )
     stop = asyncio.Event()
@@ -68,7 +77,7 @@ async def serve(settings: GatewaySettings) -> None:
         from neuroscale.gateway import grpc_proxy
 
         grpc_listener = await grpc_proxy.start(settings.routes_file, host=settings.host, port=settings.grpc_port,
-                                               max_message_bytes=settings.max_body_bytes)
+                                               max_message_bytes=settings.limits.max_body_bytes)
     acknowledge(settings, watcher.table.updated)
     grpc_note = f" and grpc://{settings.host}:{settings.grpc_port}" if grpc_listener is not None else ""
     print(f"gateway listening on http://{settings.host}:{settings.port}{grpc_note}", flush=True)
@@ -86,14 +95,19 @@ def parse_args(argv: list[str] | None) -> GatewaySettings:
     parser.add_argument("--host", default=DEFAULT_HOST)
     parser.add_argument("--port", type=int, default=DEFAULT_GATEWAY_PORT)
     parser.add_argument("--domain", default=DEFAULT_DOMAIN)
-    parser.add_argument("--max-body-bytes", type=int, default=16 * 1024 * 1024)
+    parser.add_argument("--upstream-timeout", type=httplimits.positive_seconds, default=DEFAULT_UPSTREAM_TIMEOUT_S,
+                        help="seconds a model server has to answer before the client gets 504")
+    parser.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                        help="another Host name to answer besides loopback and the endpoints' names")
     parser.add_argument("--grpc-port", type=int, default=None,
                         help="Open Inference Protocol gRPC port (default: the HTTP port + 1; 0: off)")
+    httplimits.add_arguments(parser)
     args = parser.parse_args(argv)
     home = Home.resolve(args.home)
     return GatewaySettings(routes_file=home.routes_file, applied_file=home.routes_applied_file,
-                           host=args.host, port=args.port,
-                           domain=args.domain, max_body_bytes=args.max_body_bytes,
+                           host=args.host, port=args.port, domain=args.domain,
+                           limits=httplimits.from_arguments(args), upstream_timeout_s=args.upstream_timeout,
+                           allowed_hosts=tuple(args.allowed_host),
                            grpc_port=args.port + 1 if args.grpc_port is None else args.grpc_port)
 
 

@@ -12,6 +12,7 @@ unloading") and gRPC drains in-flight calls before the process exits.
 
 from __future__ import annotations
 
+import math
 import signal
 import socket
 import sys
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
 EXIT_MODEL_LOAD_FAILED = 3
 EXIT_PORT_UNAVAILABLE = 4
 GRACEFUL_SHUTDOWN_SECONDS = 5
+#: Connections plus in-flight requests before uvicorn answers 503: bounds what a flood can hold open.
+CONCURRENCY_LIMIT = 1024
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -77,15 +80,23 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def serve(app: ServingApp, settings: ServingSettings, *, sock: socket.socket) -> int:
-    """Run uvicorn (httptools, no access log) and gRPC on one uvloop until a stop signal; 0 on a graceful stop."""
+    """Run uvicorn and gRPC on one uvloop until a stop signal; 0 on a graceful stop.
+
+    The HTTP protocol is uvicorn's httptools one with header limits and a header timeout added
+    (`serving.http`); uvicorn's own keep-alive timeout and concurrency limit do the rest.
+    """
     import uvicorn
     import uvloop
+
+    from neuroscale.serving.http import protocol_with
 
     config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
-        http="httptools",
+        http=protocol_with(settings.limits),
+        timeout_keep_alive=math.ceil(settings.limits.idle_timeout_s),  # uvicorn takes whole seconds
+        limit_concurrency=CONCURRENCY_LIMIT,
         ws="none",
         lifespan="off",
         access_log=False,

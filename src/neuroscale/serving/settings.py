@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from neuroscale import httplimits
 
 MODEL_FORMATS: tuple[str, ...] = ("sklearn", "xgboost", "lightgbm", "onnx", "huggingface", "custom")
 EMBEDDING_BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx")
-DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class ServingSettings:
     port: int
     host: str = "127.0.0.1"
     cache_dir: Path | None = None
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    limits: httplimits.HttpLimits = field(default_factory=httplimits.HttpLimits)
     revision: str = ""
     home: str = ""
     max_batch_size: int = 0  # 0: no batching
@@ -35,6 +36,10 @@ class ServingSettings:
     model_class: str = ""  # custom predictor, package.module:Class
     transformer_class: str = ""  # transformer chained in front of the predictor
     backend: str = "auto"  # huggingface: torch (sentence-transformers) or onnx (onnxruntime)
+
+    @property
+    def max_body_bytes(self) -> int:
+        return self.limits.max_body_bytes
 
 
 def _positive_int(text: str) -> int:
@@ -64,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", required=True, type=_port)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--cache-dir", type=Path, default=None, help="where s3:// models are downloaded")
-    parser.add_argument("--max-body-bytes", type=_positive_int, default=DEFAULT_MAX_BODY_BYTES)
+    httplimits.add_arguments(parser)
     parser.add_argument("--revision", default="", help="revision marker (also the V2 model version)")
     parser.add_argument("--home", default="", help="platform home marker, so the engine can find its processes")
     parser.add_argument("--max-batch-size", type=_positive_int, default=0,
@@ -91,7 +96,7 @@ def parse_args(argv: Sequence[str] | None = None) -> ServingSettings:
         port=ns.port,
         host=ns.host,
         cache_dir=ns.cache_dir,
-        max_body_bytes=ns.max_body_bytes,
+        limits=httplimits.from_arguments(ns),
         revision=ns.revision,
         home=ns.home,
         max_batch_size=ns.max_batch_size,
