@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from neuroscale.errors import InvalidInput, NotReady
-from neuroscale.serving.batcher import OFFLOAD_AFTER_S, Batcher
+from neuroscale.serving.batcher import Batcher
 from neuroscale.serving.dataplane import BatchSettings, DataPlane
 from neuroscale.serving.formats import tabular
 from neuroscale.serving.loaders import load
@@ -28,14 +28,15 @@ def rows_request(rows: Any, *, request_id: str | None = None) -> InferRequest:
 class CountingModel:
     """Wraps a real predict function and records the row count of every call it gets."""
 
-    def __init__(self, predict: Any, *, width: int = 4, sleep: float = 0.0) -> None:
+    def __init__(self, predict: Any, *, width: int = 4, sleep: float = 0.0, releases_gil: bool = False) -> None:
         self.calls: list[int] = []
         self.threads: set[str] = set()
         self._predict = predict
         self._sleep = sleep
         self.model = FunctionModel(framework="test", kind="counting", source="memory",
                                    inputs=(TensorSpec("input-0", "FP64", [-1, width]),),
-                                   outputs=(TensorSpec("output-0", "FP64", [-1]),), run=self._run)
+                                   outputs=(TensorSpec("output-0", "FP64", [-1]),), run=self._run,
+                                   releases_gil=releases_gil)
 
     def _run(self, inputs: Any) -> dict[str, np.ndarray]:
         rows = inputs["input-0"]
@@ -59,12 +60,13 @@ def iris(iris_model: Path) -> Any:
 
 
 def test_concurrent_requests_share_one_predict_call_and_get_their_own_rows(iris: Any) -> None:
-    counting = CountingModel(iris.predict)
+    counting = CountingModel(iris.predict)  # holds the GIL: predicts on the event loop
     plane = DataPlane(model=counting.model, name="iris", batching=BatchSettings(max_batch_size=64))
     rows = np.asarray(IRIS_ROWS * 20)  # 40 different rows, one or two per request
     requests = [rows_request(rows[i:i + 1 + i % 2], request_id=str(i)) for i in range(0, 40, 2)]
     answers = _gather(plane, requests)
     assert counting.calls == [sum(len(r.inputs[0].data) for r in requests)]  # one call for all of them
+    assert counting.threads == {"MainThread"}
     for request, answer in zip(requests, answers, strict=True):
         assert answer.id == request.id
         assert answer.outputs[0].data.tolist() == iris.predict(request.inputs[0].data).tolist()
@@ -124,8 +126,8 @@ def test_a_crash_inside_the_model_is_a_prediction_failure_for_that_member_only()
     assert isinstance(crashed, PredictionFailed) and crashed.http_status == 500 and "boom" in crashed.message
 
 
-def test_slow_models_predict_off_the_event_loop(iris: Any) -> None:
-    counting = CountingModel(iris.predict, sleep=OFFLOAD_AFTER_S * 3)
+def test_models_that_release_the_gil_predict_off_the_event_loop(iris: Any) -> None:
+    counting = CountingModel(iris.predict, sleep=0.005, releases_gil=True)
     plane = DataPlane(model=counting.model, name="iris", batching=BatchSettings(max_batch_size=8))
 
     async def go() -> list[Any]:
@@ -135,12 +137,13 @@ def test_slow_models_predict_off_the_event_loop(iris: Any) -> None:
 
     answers = asyncio.run(go())
     assert all(a.outputs[0].data.tolist() == [1, 1] for a in answers)
-    assert any(name.startswith("batch-predict") for name in counting.threads)
+    assert counting.threads == {"batch-predict_0"}
     assert max(counting.calls) <= 8 and sum(counting.calls) == 28
+    assert len(counting.calls) < 14  # requests queued while a batch predicted formed the next batches
 
 
 def test_unload_answers_queued_members_and_refuses_new_ones(iris: Any) -> None:
-    counting = CountingModel(iris.predict, sleep=OFFLOAD_AFTER_S * 3)
+    counting = CountingModel(iris.predict, sleep=0.005, releases_gil=True)
     plane = DataPlane(model=counting.model, name="iris", batching=BatchSettings(max_batch_size=2))
     assert plane.batcher is not None
 

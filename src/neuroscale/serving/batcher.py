@@ -14,9 +14,10 @@ lone request always waits maxLatency). Here a batch goes out as soon as the mode
   bound this policy always meets; p99 stays within it plus one batch's predict time while the
   model keeps up with the offered load.
 
-Predicting runs on the event loop while batches are cheap (a thread hop costs more than a small
-scikit-learn predict, measured), and moves to one worker thread once a batch takes longer than
-`OFFLOAD_AFTER_S`, so slow models (ONNX, transformers) do not stall request parsing.
+Predicting runs on the event loop for models whose predict holds the GIL (scikit-learn's input
+validation is Python code: in a thread it only contends for the GIL with request parsing, which
+measured slower with a worse tail), and on one worker thread (`offload`) for models whose runtime
+releases it (onnxruntime, torch), so request parsing goes on while a batch predicts.
 
 Errors stay per request: `run_batch` returns one result or one exception per member.
 """
@@ -28,15 +29,12 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from time import perf_counter
 from typing import Generic, TypeVar
 
 from neuroscale.errors import NotReady
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
-OFFLOAD_AFTER_S = 0.002
-_SMOOTHING = 0.2
 
 
 @dataclass(slots=True)
@@ -50,7 +48,7 @@ class Batcher(Generic[Item, Result]):
     """Gathers `submit`ted items and runs them through `run_batch` in batches."""
 
     def __init__(self, run_batch: Callable[[Sequence[Item]], list[Result | BaseException]], *,
-                 max_batch_size: int, max_latency: float) -> None:
+                 max_batch_size: int, max_latency: float, offload: bool = False) -> None:
         self._run_batch = run_batch
         self.max_batch_size = max_batch_size
         self.max_latency = max_latency
@@ -60,8 +58,8 @@ class Batcher(Generic[Item, Result]):
         self._closing = False
         self._idle = asyncio.Event()
         self._idle.set()
+        self.offload = offload
         self._executor: ThreadPoolExecutor | None = None
-        self._predict_seconds = 0.0  # smoothed time of one batch
         self.batches = 0  # counters for metrics and tests
         self.items = 0
 
@@ -107,41 +105,28 @@ class Batcher(Generic[Item, Result]):
         self.batches += 1
         self.items += len(batch)
         items = [p.item for p in batch]
-        if self._predict_seconds < OFFLOAD_AFTER_S:
-            start = perf_counter()
-            try:
-                results = self._run_batch(items)
-            except BaseException as exc:  # run_batch keeps errors per member; this is a bug guard
-                results = [exc] * len(batch)
-            self._learn(perf_counter() - start)
-            self._deliver(batch, results)
+        if not self.offload:
+            self._deliver(batch, self._guarded(items))
             self._settle()
             return
         self._busy = True
         loop = asyncio.get_running_loop()
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-predict")
-        future = loop.run_in_executor(self._executor, self._timed, items)
+        future = loop.run_in_executor(self._executor, self._guarded, items)
         future.add_done_callback(lambda done: self._finished(batch, done))
 
-    def _timed(self, items: list[Item]) -> tuple[list[Result | BaseException], float]:
-        start = perf_counter()
+    def _guarded(self, items: list[Item]) -> list[Result | BaseException]:
         try:
-            results = self._run_batch(items)
-        except BaseException as exc:  # see _dispatch
-            results = [exc] * len(items)
-        return results, perf_counter() - start
+            return self._run_batch(items)
+        except BaseException as exc:  # run_batch keeps errors per member; this guards against its bugs
+            return [exc] * len(items)
 
     def _finished(self, batch: list[_Pending[Item, Result]],
-                  done: asyncio.Future[tuple[list[Result | BaseException], float]]) -> None:
+                  done: asyncio.Future[list[Result | BaseException]]) -> None:
         self._busy = False
-        results, seconds = done.result()
-        self._learn(seconds)
-        self._deliver(batch, results)
+        self._deliver(batch, done.result())
         self._settle()
-
-    def _learn(self, seconds: float) -> None:
-        self._predict_seconds += _SMOOTHING * (seconds - self._predict_seconds)
 
     @staticmethod
     def _deliver(batch: list[_Pending[Item, Result]], results: list[Result | BaseException]) -> None:

@@ -55,7 +55,7 @@ class DataPlane:
         self.batcher: Batcher[Bound, Outputs] | None = None
         if batching is not None and model.batchable:
             self.batcher = Batcher(self._run_batch, max_batch_size=batching.max_batch_size,
-                                   max_latency=batching.max_latency_ms / 1000)
+                                   max_latency=batching.max_latency_ms / 1000, offload=model.releases_gil)
 
     def metadata(self) -> ModelMetadata:
         return ModelMetadata(

@@ -72,6 +72,7 @@ class EmbeddingModel:
 
     framework = "huggingface"
     batchable = True
+    releases_gil = True  # torch and onnxruntime compute without the GIL
 
     def __init__(self, *, kind: str, source: str, dimension: int, encode: Callable[[list[str]], np.ndarray[Any, Any]],
                  count_tokens: Callable[[list[str]], int]) -> None:

@@ -3,7 +3,8 @@
 Every built-in format (scikit-learn, XGBoost, LightGBM, ONNX, sentence embeddings) is adapted
 to `TensorModel`, so validation, batching, output selection and both wire protocols are written
 once. `batchable` says the model treats rows (axis 0) independently, so concurrent requests can
-be stacked into one call and split back (the adaptive batcher relies on it).
+be stacked into one call and split back (the adaptive batcher relies on it); `releases_gil`
+says batches may predict on a worker thread while the event loop goes on parsing requests.
 """
 
 from __future__ import annotations
@@ -59,6 +60,9 @@ class TensorModel(Protocol):
     @property
     def batchable(self) -> bool: ...
 
+    @property
+    def releases_gil(self) -> bool: ...  # its runtime computes without the GIL (onnxruntime, torch)
+
     def predict(self, inputs: Arrays) -> dict[str, np.ndarray[Any, Any]]:
         """Predict on validated inputs (keyed by input name); answer every output by name."""
         ...
@@ -75,6 +79,7 @@ class FunctionModel:
     outputs: tuple[TensorSpec, ...]
     run: Callable[[Arrays], dict[str, np.ndarray[Any, Any]]]
     batchable: bool = True
+    releases_gil: bool = False
 
     def predict(self, inputs: Arrays) -> dict[str, np.ndarray[Any, Any]]:
         return self.run(inputs)

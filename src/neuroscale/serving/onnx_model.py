@@ -67,7 +67,7 @@ def load(path: Path) -> TensorModel:
 
     batchable = all(spec.shape and spec.shape[0] == -1 for spec in inputs)
     return FunctionModel(framework="onnx", kind="onnxruntime.InferenceSession", source=str(path),
-                         inputs=inputs, outputs=outputs, run=run, batchable=batchable)
+                         inputs=inputs, outputs=outputs, run=run, batchable=batchable, releases_gil=True)
 
 
 def _as_text(array: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
