@@ -76,13 +76,15 @@ def wrk(url: str, *, lua: Path | None, connections: int, duration: int, body: st
         handle.write(f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = {json.dumps(body)}\n')
         handle.close()
         script = Path(handle.name)
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), url],
+    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "30s", "--latency", "-s",
+                          str(script), url],
                          capture_output=True, text=True, timeout=duration + 60).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     latency = {key: _ms(value) for key, value in re.findall(r"\s+(50|99)%\s+([\d.]+\w+)", out)}
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
     return {"rps": rps, "p50": latency.get("50", 0.0), "p99": latency.get("99", 0.0),
-            "errors": float(errors.group(1)) if errors else 0.0}
+            "errors": float((int(errors.group(1)) if errors else 0) + socket_errors)}
 
 
 def _ms(text: str) -> float:
@@ -202,7 +204,7 @@ def _direct(folder: Path, *, duration: int) -> list[tuple[str, int, dict[str, fl
 
 
 def table(rows: list[tuple[str, int, dict[str, float], float]]) -> str:
-    lines = ["| config | conns | req/s (embeddings/s) | p50 ms | p99 ms | non-2xx | RSS MiB |", "|---|---|---|---|---|---|---|"]
+    lines = ["| config | conns | req/s (embeddings/s) | p50 ms | p99 ms | errors | RSS MiB |", "|---|---|---|---|---|---|---|"]
     for name, connections, r, rss in rows:
         lines.append(f"| {name} | {connections} | {r['rps']:,.0f} | {r['p50']:.1f} | {r['p99']:.1f} | "
                      f"{r['errors']:.0f} | {rss:.0f} |")

@@ -4,6 +4,7 @@
   check_bench.py                  `neuroscale check` on 1,000 manifests vs checkov
   doctor_bench.py                 all doctor rules over a 5,000-object snapshot
   http_fuzz_bench.py              10,000 generated requests each to the gateway and the model server
+  dataplane_bench.py              model server vs KServe ModelServer (REST, gRPC, batched); embeddings
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ RUNS = [
     [sys.executable, str(HERE / "check_bench.py"), "--crd-dir", str(REFERENCE / "crds" / "kserve")],
     [sys.executable, str(HERE / "doctor_bench.py")],
     [sys.executable, str(HERE / "http_fuzz_bench.py")],
+    [sys.executable, str(HERE / "dataplane_bench.py")],
 ]
 
 
