@@ -19,10 +19,12 @@ import httptools
 Headers = list[tuple[bytes, bytes]]
 
 #: Never forwarded: they describe one connection, not the request (RFC 9110 section 7.6.1),
-#: or are rewritten by the gateway (framing, Host, Expect since the body is already read).
+#: or are rewritten by the gateway (framing, Host, Expect since the body is already read), or are the
+#: browser's cookies — a browser sends the portal's session cookie to every port of the host, and model
+#: servers run user-supplied code; the inference protocols use no cookies.
 HOP_BY_HOP = frozenset(
     {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"te", b"trailer",
-     b"upgrade", b"content-length", b"host", b"expect"}
+     b"upgrade", b"content-length", b"host", b"expect", b"cookie"}
 )
 
 
