@@ -124,7 +124,8 @@ def serving_bench(args: argparse.Namespace) -> list[tuple[str, int, dict[str, fl
     if not (model_dir / "model.joblib").exists() or not kserve_python.exists():
         sys.exit(f"anchors missing under {WORK}: run ../shared/bench/run_anchors.sh --setup-only first")
     ours = [sys.executable, "-m", "neuroscale.serving", "--model-name", "model", "--model-format", "sklearn",
-            "--storage-uri", str(model_dir / "model.joblib"), "--port", str(PORT), "--grpc-port", str(PORT + 1)]
+            "--storage-uri", str(model_dir / "model.joblib"), "--port", str(PORT), "--grpc-port", str(PORT + 1),
+            "--model-root", str(model_dir)]
     configs = [
         ("kserve", [str(kserve_python), str(SHARED / "servers" / "kserve_sklearn.py"), "--model_dir", str(model_dir),
                     "--model_name", "model", "--http_port", str(PORT), "--grpc_port", str(PORT + 1)],
@@ -167,7 +168,8 @@ def embeddings_bench(args: argparse.Namespace) -> list[tuple[str, int, dict[str,
     for backend, where in (("torch", folder), ("onnx", onnx_folder)):
         for batching in ((), ("--max-batch-size", "32")):
             argv = [sys.executable, "-m", "neuroscale.serving", "--model-name", "minilm", "--model-format",
-                    "huggingface", "--storage-uri", str(where), "--backend", backend, "--port", str(PORT), *batching]
+                    "huggingface", "--storage-uri", str(where), "--backend", backend, "--port", str(PORT),
+                    "--model-root", str(where), *batching]
             server = Server(argv, health=f"http://127.0.0.1:{PORT}/v2/health/ready")
             try:
                 for connections in args.connections:

@@ -65,7 +65,7 @@ def _tabular_cases(input_name: str, output: str, expected: list[Any]) -> list[Ca
 
 @pytest.fixture(scope="module", params=["sklearn", "xgboost", "lightgbm", "onnx", "custom"])
 def served(request: pytest.FixtureRequest, iris_model: Path, xgboost_model: Any, lightgbm_model: Any,
-           onnx_iris: Path) -> Iterator[Served]:  # noqa: F811
+           onnx_iris: Path, models_root: Path) -> Iterator[Served]:  # noqa: F811
     fmt = request.param
     extra: tuple[str, ...] = ()
     if fmt == "sklearn":
@@ -85,7 +85,8 @@ def served(request: pytest.FixtureRequest, iris_model: Path, xgboost_model: Any,
                  Case("x", "BYTES", [2], ["ab", "c"], {"x-doubled": ["abab", "cc"]})]
     port, grpc_port = free_port(), free_port()
     argv = [sys.executable, "-m", "neuroscale.serving", "--model-name", f"{fmt}-model", "--model-format", fmt,
-            "--storage-uri", uri, "--port", str(port), "--grpc-port", str(grpc_port), *extra]
+            "--storage-uri", uri, "--port", str(port), "--grpc-port", str(grpc_port), "--model-root", str(models_root),
+            *extra]
     with running(argv, ready_url=f"http://127.0.0.1:{port}/v2/health/ready"):
         yield Served(f"{fmt}-model", fmt, f"127.0.0.1:{port}", f"127.0.0.1:{grpc_port}", cases)
 

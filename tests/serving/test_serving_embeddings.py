@@ -39,10 +39,10 @@ def reference(minilm_folder: Path) -> np.ndarray:
 
 
 @pytest.fixture(scope="session")
-def onnx_folder(minilm_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def onnx_folder(minilm_folder: Path, models_root: Path) -> Path:
     from neuroscale.serving.embeddings_export import export
 
-    target = tmp_path_factory.mktemp("minilm-onnx")
+    target = models_root / "minilm-onnx"
     export(minilm_folder, target)
     return target
 
@@ -51,7 +51,7 @@ def _serve(folder: Path, *, backend: str, extra: tuple[str, ...] = ()) -> Any:
     port, grpc_port = free_port(), free_port()
     argv = [sys.executable, "-m", "neuroscale.serving", "--model-name", "minilm", "--model-format", "huggingface",
             "--storage-uri", str(folder), "--backend", backend, "--port", str(port), "--grpc-port", str(grpc_port),
-            *extra]
+            "--model-root", str(folder), *extra]
     return port, grpc_port, running(argv, ready_url=f"http://127.0.0.1:{port}/v2/health/ready")
 
 
@@ -128,11 +128,26 @@ def test_tritonclient_grpc_sends_bytes_texts(server: Any, reference: np.ndarray)
     client.close()
 
 
-def test_a_folder_that_is_not_a_sentence_transformers_model_fails_to_load(tmp_path: Path) -> None:
+def test_a_folder_that_is_not_a_sentence_transformers_model_fails_to_load(model_dir: Path) -> None:
     from neuroscale.errors import ModelLoadError
     from neuroscale.serving.embeddings import load
 
-    (tmp_path / "config.json").write_text("{}")
+    (model_dir / "config.json").write_text("{}")
     with pytest.raises(ModelLoadError, match="not a sentence-transformers model folder") as caught:
-        load(tmp_path, backend="onnx")
+        load(model_dir, backend="onnx")
     assert "modules.json" in caught.value.fix
+
+
+def test_a_model_folder_is_confined_to_the_model_roots(model_dir: Path, tmp_path: Path) -> None:
+    from neuroscale.errors import ModelLoadError
+    from neuroscale.serving.storage import resolve_folder
+
+    (model_dir / "modules.json").write_text("[]")
+    assert resolve_folder(str(model_dir), model_roots=[model_dir.parent]) == model_dir.resolve()
+    with pytest.raises(ModelLoadError, match="under the allowed model roots"):
+        resolve_folder(str(tmp_path), model_roots=[model_dir.parent])
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not a model")
+    (model_dir / "weights.bin").symlink_to(secret)  # a file inside that points outside
+    with pytest.raises(ModelLoadError, match="under the allowed model roots"):
+        resolve_folder(f"file://{model_dir}", model_roots=[model_dir.parent])

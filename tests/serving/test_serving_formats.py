@@ -21,7 +21,7 @@ FLAT = [x for row in IRIS_ROWS for x in row]
 
 
 @pytest.fixture(scope="session")
-def onnx_iris(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def onnx_iris(models_root: Path) -> Path:
     """A scikit-learn classifier converted by skl2onnx (tensor outputs: label, probabilities)."""
     from skl2onnx import to_onnx
     from sklearn.datasets import load_iris
@@ -29,7 +29,7 @@ def onnx_iris(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     data = load_iris()
     model = LogisticRegression(max_iter=1000, random_state=0).fit(data.data, data.target)
-    path = tmp_path_factory.mktemp("onnx-iris") / "model.onnx"
+    path = _folder(models_root / "onnx-iris") / "model.onnx"
     onx = to_onnx(model, data.data[:1].astype(np.float32), options={id(model): {"zipmap": False}},
                   target_opset=17)
     path.write_bytes(onx.SerializeToString())
@@ -37,20 +37,20 @@ def onnx_iris(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def onnx_zipmap(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def onnx_zipmap(models_root: Path) -> Path:
     from skl2onnx import to_onnx
     from sklearn.datasets import load_iris
     from sklearn.linear_model import LogisticRegression
 
     data = load_iris()
     model = LogisticRegression(max_iter=1000).fit(data.data, data.target)
-    path = tmp_path_factory.mktemp("onnx-zipmap") / "model.onnx"
+    path = _folder(models_root / "onnx-zipmap") / "model.onnx"
     path.write_bytes(to_onnx(model, data.data[:1].astype(np.float32), target_opset=17).SerializeToString())
     return path
 
 
 @pytest.fixture(scope="session")
-def onnx_two_inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def onnx_two_inputs(models_root: Path) -> Path:
     """a + b and a * b over two named FP32 inputs of shape [N, 2], built with onnx.helper."""
     from onnx import TensorProto, helper
 
@@ -61,13 +61,27 @@ def onnx_two_inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
                               "two", [tensor("a"), tensor("b")], [tensor("sum"), tensor("product")])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
-    path = tmp_path_factory.mktemp("onnx-two") / "model.onnx"
+    path = _folder(models_root / "onnx-two") / "model.onnx"
     path.write_bytes(model.SerializeToString())
     return path
 
 
+def _folder(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _roots(models_root: Path) -> None:
+    ROOTS[:] = [models_root]
+
+
+ROOTS: list[Path] = []  # the session's model root, for app_for
+
+
 def app_for(**settings: Any) -> ServingApp:
-    base: dict[str, Any] = {"model_name": "m", "port": 0, "revision": "m-00001", "storage_uri": ""}
+    base: dict[str, Any] = {"model_name": "m", "port": 0, "revision": "m-00001", "storage_uri": "",
+                            "model_roots": tuple(ROOTS)}
     return create_app(ServingSettings(**(base | settings)))
 
 
@@ -132,10 +146,10 @@ def test_onnx_model_with_named_inputs(onnx_two_inputs: Path) -> None:
     assert "missing ['b'] and unknown ['c']" in missing.json()["error"]
 
 
-def test_onnx_refuses_non_tensor_outputs_and_broken_files(onnx_zipmap: Path, tmp_path: Path) -> None:
+def test_onnx_refuses_non_tensor_outputs_and_broken_files(onnx_zipmap: Path, model_dir: Path) -> None:
     with pytest.raises(ModelLoadError, match="zipmap"):
         app_for(model_format="onnx", storage_uri=str(onnx_zipmap))
-    broken = tmp_path / "model.onnx"
+    broken = model_dir / "model.onnx"
     broken.write_bytes(b"not a graph")
     with pytest.raises(ModelLoadError, match="cannot load the file as an ONNX model"):
         app_for(model_format="onnx", storage_uri=str(broken))

@@ -26,7 +26,7 @@ def grpc_iris(iris_model: Path) -> Iterator[tuple[grpc.Channel, subprocess.Popen
     port, grpc_port = free_port(), free_port()
     argv = [sys.executable, "-m", "neuroscale.serving", "--model-name", "iris", "--model-format", "sklearn",
             "--storage-uri", str(iris_model), "--port", str(port), "--grpc-port", str(grpc_port),
-            "--max-body-bytes", "4096", "--max-batch-size", "16"]
+            "--max-body-bytes", "4096", "--max-batch-size", "16", "--model-root", str(iris_model.parent)]
     with running(argv, ready_url=f"http://127.0.0.1:{port}/v2/health/ready") as process, \
             grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
         yield channel, process
@@ -105,7 +105,7 @@ def test_calls_during_unload_are_answered_or_refused_never_hung(iris_model: Path
     port, grpc_port = free_port(), free_port()
     argv = [sys.executable, "-m", "neuroscale.serving", "--model-name", "iris", "--model-format", "sklearn",
             "--storage-uri", str(iris_model), "--port", str(port), "--grpc-port", str(grpc_port),
-            "--max-batch-size", "8"]
+            "--max-batch-size", "8", "--model-root", str(iris_model.parent)]
     outcomes: set[str] = set()
     with running(argv, ready_url=f"http://127.0.0.1:{port}/v2/health/ready") as process, \
             grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:

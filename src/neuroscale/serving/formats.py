@@ -80,9 +80,11 @@ def _tensor_model(settings: ServingSettings) -> TensorModel:
     if fmt == "huggingface":
         from neuroscale.serving import embeddings
 
-        folder = storage.resolve_folder(settings.storage_uri, cache_dir=settings.cache_dir)
+        folder = storage.resolve_folder(settings.storage_uri, cache_dir=settings.cache_dir,
+                                        model_roots=settings.model_roots)
         return embeddings.load(folder, backend=settings.backend)
-    path = storage.resolve(settings.storage_uri, model_format=fmt, cache_dir=settings.cache_dir)
+    path = storage.resolve(settings.storage_uri, model_format=fmt, cache_dir=settings.cache_dir,
+                           model_roots=settings.model_roots)
     if fmt == "onnx":
         from neuroscale.serving import onnx_model
 

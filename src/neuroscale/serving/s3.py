@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from neuroscale.errors import ModelLoadError
-from neuroscale.serving.storage import describe, pick_model_file
+from neuroscale.serving.storage import MAX_FOLDER_FILES, describe, pick_model_file
 
 _FIX = (
     "check the bucket and key, the credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) "
@@ -63,8 +63,6 @@ def _find_object(client: Any, *, bucket: str, key: str, model_format: str, where
     return children[pick_model_file(names, model_format=model_format, where=where)]
 
 
-#: A folder model (e.g. a Hugging Face snapshot) may hold at most this many objects.
-MAX_FOLDER_OBJECTS = 1000
 
 
 def download_folder(*, bucket: str, prefix: str, cache_dir: Path, where: str) -> Path:
@@ -82,8 +80,8 @@ def download_folder(*, bucket: str, prefix: str, cache_dir: Path, where: str) ->
         objects: list[dict[str, Any]] = []
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=folder):
             objects += [obj for obj in page.get("Contents", []) if not str(obj["Key"]).endswith("/")]
-            if len(objects) > MAX_FOLDER_OBJECTS:
-                raise ModelLoadError(f"more than {MAX_FOLDER_OBJECTS} objects under the prefix", where=where,
+            if len(objects) > MAX_FOLDER_FILES:
+                raise ModelLoadError(f"more than {MAX_FOLDER_FILES} objects under the prefix", where=where,
                                      fix="point the storage URI at the model's own folder")
         if not objects:
             raise ModelLoadError("no objects under this prefix", where=where, fix=_FIX)

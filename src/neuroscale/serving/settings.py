@@ -36,6 +36,7 @@ class ServingSettings:
     model_class: str = ""  # custom predictor, package.module:Class
     transformer_class: str = ""  # transformer chained in front of the predictor
     backend: str = "auto"  # huggingface: torch (sentence-transformers) or onnx (onnxruntime)
+    model_roots: tuple[Path, ...] = ()  # local model files must resolve under one of these
 
     @property
     def max_body_bytes(self) -> int:
@@ -83,7 +84,15 @@ def _parser() -> argparse.ArgumentParser:
                         help="transformer class chained in front of the predictor, package.module:Class")
     parser.add_argument("--backend", choices=EMBEDDING_BACKENDS, default="auto",
                         help="huggingface embeddings: torch (sentence-transformers) or onnx (model.onnx)")
+    parser.add_argument("--model-root", type=Path, action="append", default=[], dest="model_roots",
+                        help="a directory local model files may come from (repeatable; default: HOME/models "
+                             "when --home is given, else none: local paths are refused)")
     return parser
+
+
+def _roots(given: Sequence[Path], home: str) -> tuple[Path, ...]:
+    chosen = list(given) or ([Path(home) / "models"] if home else [])
+    return tuple(dict.fromkeys(root.expanduser().resolve() for root in chosen))
 
 
 def parse_args(argv: Sequence[str] | None = None) -> ServingSettings:
@@ -105,4 +114,5 @@ def parse_args(argv: Sequence[str] | None = None) -> ServingSettings:
         model_class=ns.model_class,
         transformer_class=ns.transformer_class,
         backend=ns.backend,
+        model_roots=_roots(ns.model_roots, ns.home),
     )
