@@ -385,3 +385,17 @@ def test_a_process_over_its_memory_limit_is_killed_and_reported_oom(world: World
     world.tick()
     assert Reason.OOMKilled in world.reasons() and world.failure.reason == Reason.OOMKilled
     assert "over the 1024Mi memory limit while serving" in world.failure.message
+
+
+def test_an_evicted_preview_stays_at_zero_until_a_request_waits_for_it(world: World) -> None:
+    world.target(1, scaled(min_replicas=0))
+    first = serve_first_revision(world)
+    world.ep.evicted = "stopped: over the preview limit"
+    world.tick()
+    assert world.ep.latest is not None and world.ep.latest.scaler.desired == 0
+    world.tick(0.6)  # drained, then stopped
+    assert (first.pid, signal.SIGTERM) in world.runtime.signals
+    history = world.demand.setdefault("iris-predictor-00001", DemandHistory())
+    history.add(Sample(world.clock.now, 1, 0.0, waiting=1))
+    world.tick()
+    assert world.ep.evicted == "" and world.ep.latest.scaler.desired == 1

@@ -25,10 +25,11 @@ COMBINATIONS = [("kourier", "vap", "default"), ("istio", "kyverno", "ml-prod")]
 NEUROSCALE_SOURCE = "git+https://github.com/acme/neuroscale@" + "0123456789abcdef" * 2 + "01234567"
 
 
-def make_options(ingress: str = "kourier", engine: str = "vap", namespace: str = "default") -> InitOptions:
+def make_options(ingress: str = "kourier", engine: str = "vap", namespace: str = "default", *,
+                 previews: bool = False) -> InitOptions:
     return InitOptions(repo_url="https://github.com/acme/ml-platform.git", domain="ml.acme.dev",
                        ingress=ingress, policy_engine=engine, namespace=namespace,  # type: ignore[arg-type]
-                       neuroscale_source=NEUROSCALE_SOURCE)
+                       neuroscale_source=NEUROSCALE_SOURCE, previews=previews)
 
 
 def write_repo(root: Path, options: InitOptions) -> dict[str, str]:
@@ -39,7 +40,8 @@ def write_repo(root: Path, options: InitOptions) -> dict[str, str]:
 
 @pytest.fixture(params=COMBINATIONS, ids=lambda c: "-".join(c))
 def platform_repo(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, InitOptions]:
-    options = make_options(*request.param)
+    # The second combination also previews pull requests, so every platform test covers that shape too.
+    options = make_options(*request.param, previews=request.param != COMBINATIONS[0])
     write_repo(tmp_path / "repo", options)
     return tmp_path / "repo", options
 

@@ -173,15 +173,16 @@ def test_policies_govern_the_endpoint_namespace_only(platform_repo: tuple[Path, 
     policies = generated_policies(root)
     elsewhere = bad_endpoints("kube-system")
     assert denials(policies, elsewhere, user=ARGOCD) == []
-    # ... and endpoints cannot go elsewhere: their AppProject lets InferenceServices into the governed namespace only.
+    # ... and endpoints cannot go elsewhere: their AppProject lets InferenceServices into the governed namespaces
+    # only (the endpoints' own and, with previews, the previews').
     [project] = [obj for _, obj in objects(root) if obj["kind"] == "AppProject"]
-    assert project["spec"]["destinations"] == [{"server": "https://kubernetes.default.svc",
-                                                "namespace": options.namespace}]
+    assert project["spec"]["destinations"] == [{"server": "https://kubernetes.default.svc", "namespace": namespace}
+                                               for namespace in options.governed_namespaces]
     assert project["spec"]["clusterResourceWhitelist"] == []
     assert project["spec"]["namespaceResourceWhitelist"] == [{"group": "serving.kserve.io",
                                                               "kind": "InferenceService"}]
-    [appset] = [obj for _, obj in objects(root) if obj["kind"] == "ApplicationSet"]
-    assert appset["spec"]["template"]["spec"]["project"] == project["metadata"]["name"]
+    appsets = [obj for _, obj in objects(root) if obj["kind"] == "ApplicationSet"]
+    assert appsets and all(a["spec"]["template"]["spec"]["project"] == project["metadata"]["name"] for a in appsets)
     template = load_one((root / "backstage/templates/model-endpoint/template.yaml").read_text())
     assert template["spec"]["parameters"][0]["properties"]["namespace"]["enum"] == [options.namespace]
 

@@ -90,7 +90,7 @@ def test_the_generated_kyverno_policies_fit_the_pinned_kyverno_crd(reference: Pa
     from tests.platform.conftest import make_options, write_repo
 
     root = tmp_path / "repo"
-    write_repo(root, make_options(ingress="istio", engine="kyverno", namespace="ml-prod"))
+    write_repo(root, make_options(ingress="istio", engine="kyverno", namespace="ml-prod", previews=True))
     crds = render_chart(reference / "charts" / REFERENCE_CHARTS["kyverno"], {}, release="kyverno",
                         namespace="kyverno")
     [crd] = [c for c in crds if c["kind"] == "CustomResourceDefinition" and

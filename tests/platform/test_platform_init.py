@@ -158,3 +158,27 @@ def test_pre_existing_files_are_never_overwritten(tmp_path: Path) -> None:
     write_repo(root, make_options())
     assert (root / "README.md").read_text() == "# our platform\n"
     assert "README.md" not in json.loads((root / MANIFEST).read_text())["files"]
+
+
+def test_previews_add_a_pull_request_applicationset_a_governed_namespace_and_need_github(tmp_path: Path) -> None:
+    from neuroscale.errors import InvalidInput
+    from neuroscale.platform.argocd import PREVIEWS_APPSET_NAME
+    from neuroscale.platform.options import PREVIEW_NAMESPACE
+
+    files = write_repo(tmp_path / "repo", make_options(previews=True))
+    from neuroscale.yamlio import load_one
+
+    appset = load_one((tmp_path / "repo" / "infrastructure/apps/endpoint-previews.yaml").read_text())
+    assert appset["metadata"]["name"] == PREVIEWS_APPSET_NAME
+    [generator] = appset["spec"]["generators"]
+    assert generator["pullRequest"]["github"] == {"owner": "acme", "repo": "ml-platform",
+                                                  "tokenRef": {"secretName": "neuroscale-github", "key": "token"}}
+    template = appset["spec"]["template"]["spec"]
+    assert template["destination"]["namespace"] == PREVIEW_NAMESPACE and template["source"]["targetRevision"] == \
+        "{{.head_sha}}"
+    config = load_one((tmp_path / "repo" / "neuroscale.yaml").read_text())
+    assert PREVIEW_NAMESPACE in config["governedNamespaces"]
+    assert any(path.endswith("previews-resource-quota.yaml") for path in files)
+    with pytest.raises(InvalidInput, match="GitHub"):
+        InitOptions(repo_url="https://gitlab.com/acme/ml-platform.git", domain="ml.acme.dev", previews=True,
+                    neuroscale_source=make_options().neuroscale_source)

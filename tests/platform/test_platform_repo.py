@@ -108,8 +108,9 @@ def test_policies_are_in_the_chosen_engine(platform_repo: tuple[Path, InitOption
 def test_only_the_applicationset_generates_endpoint_apps(platform_repo: tuple[Path, InitOptions]) -> None:
     root, options = platform_repo
     appsets = [obj for _, obj in objects(root) if obj["kind"] == "ApplicationSet"]
-    assert len(appsets) == 1
-    git = appsets[0]["spec"]["generators"][0]["git"]
+    previews = [a for a in appsets if "pullRequest" in a["spec"]["generators"][0]]
+    assert len(previews) == int(options.previews) and len(appsets) == 1 + len(previews), "pull-request previews aside"
+    git = next(a for a in appsets if a not in previews)["spec"]["generators"][0]["git"]
     assert git["directories"] == [{"path": "apps/*"}] and git["repoURL"] == options.repo_url
     sources = [obj["spec"].get("source", {}).get("path", "") for _, obj in objects(root) if obj["kind"] == "Application"]
     assert not any(p.startswith("apps") for p in sources)

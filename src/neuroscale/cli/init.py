@@ -28,6 +28,8 @@ def init(
     kubernetes_version: str = typer.Option(
         "", "--kubernetes-version", help="Kubernetes release of the target cluster, e.g. 1.31 (checked against "
                                          "the pinned releases)."),
+    previews: bool = typer.Option(False, "--previews", help="Preview each open pull request's endpoint in the "
+                                  "neuroscale-previews namespace (Argo CD's pull-request generator; GitHub only)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would change; write nothing."),
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
@@ -39,7 +41,7 @@ def init(
     from neuroscale.platform.writer import apply, plan
 
     options = InitOptions(repo_url=repo_url, domain=domain, ingress=ingress,  # type: ignore[arg-type]
-                          policy_engine=policy_engine, namespace=namespace,  # type: ignore[arg-type]
+                          policy_engine=policy_engine, namespace=namespace, previews=previews,  # type: ignore[arg-type]
                           neuroscale_source=neuroscale_source or installed_source(),
                           kubernetes_version=kubernetes_version or f"1.{KUBERNETES_DEFAULT_MINOR}")
     files = generate(options)

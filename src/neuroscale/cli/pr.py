@@ -85,7 +85,7 @@ def describe(pr: PullRequest, review: Review | None = None, preview: PreviewInfo
         lines.append(_review_line(pr, review))
     if preview is not None:
         lines += [f"  preview:  {preview.name} {preview.state}: {preview.url}  (path {preview.path_url})",
-                  *([f"            {preview.message}"] if preview.message and preview.state != "Ready" else []),
+                  *([f"            {preview.message}"] if preview.message else []),
                   f"            try it: {preview.request}"]
     lines.append("  checks:" + ("   not run" if not pr.checks else ""))
     lines += _check_lines(pr.checks, findings=True)

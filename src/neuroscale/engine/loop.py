@@ -25,7 +25,7 @@ from neuroscale.engine.demand import DemandReader
 from neuroscale.engine.desired import Admitted, Desired, desired_state
 from neuroscale.engine.gateway_ack import GatewayAck
 from neuroscale.engine.limits import Enforcement
-from neuroscale.engine.previews import PreviewSource, desired_previews, sources
+from neuroscale.engine.previews import PreviewSource, desired_previews, longest_idle, sources
 from neuroscale.engine.report import Observation, observe, report
 from neuroscale.engine.revisions import plan_revision
 from neuroscale.engine.routes import RouteEntry, RoutesWriter
@@ -223,9 +223,20 @@ class Reconciler:
         for ep in self.endpoints.values():
             reconcile_endpoint(self.ctx, ep)
         self._reap_strays()
+        self._bound_previews()
         self.demand.forget({r.name for ep in self.endpoints.values() for r in ep.revisions()})
         self.endpoints = {n: ep for n, ep in self.endpoints.items() if not (ep.pruned and not ep.servers)}
         self.publish()
+
+    def _bound_previews(self) -> None:
+        """At most `max_previews` previews run: beyond that, the longest idle ones stop until asked again."""
+        running = [(ep.name, ep.latest.scaler.last_demand) for ep in self.endpoints.values()
+                   if ep.preview and not ep.evicted and ep.latest is not None and any(s.live for s in ep.servers)]
+        for name in longest_idle(running, limit=self.settings.max_previews):
+            ep = self.endpoints[name]
+            ep.evicted = (f"stopped: more than {self.settings.max_previews} previews were running (the platform's "
+                          "limit), this one the longest idle; its next request starts it again")
+            self.ctx.event(ep.name, EventType.Normal, Reason.ScaledToZero, ep.evicted)
 
     def publish(self) -> None:
         """Write the routes file, then changed status rows: once, at the end of the tick.

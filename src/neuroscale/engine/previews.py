@@ -61,6 +61,12 @@ def sources(pulls: Sequence[PullRequest]) -> list[PreviewSource]:
     return found
 
 
+def longest_idle(running: Sequence[tuple[str, float]], *, limit: int) -> list[str]:
+    """Which previews to stop so at most `limit` run: (name, last demand) pairs, the longest idle first."""
+    excess = len(running) - limit
+    return [name for name, _ in sorted(running, key=lambda item: item[1])[:excess]] if excess > 0 else []
+
+
 def desired_previews(repo: SourceRepo, found: Sequence[PreviewSource], *,
                      bundled: BundledOptions | None = None) -> dict[str, Desired]:
     """Each source's head manifest admitted (as the reconciler admits main) and renamed to its preview."""

@@ -53,6 +53,7 @@ class Observation:
     spec: ServingSpec | None = None  # the latest revision's spec
     source_error: str = ""  # main could not be read: what runs stays, Ready says why
     route_applied: bool = True  # the gateway serves the routes document carrying this route
+    note: str = ""  # something the platform decided that users should know (a preview stopped at the limit)
 
     @property
     def serving(self) -> str | None:
@@ -88,6 +89,7 @@ def observe(ep: EndpointState, *, commit: str, policy: BackoffPolicy, source_err
         commit=commit,
         spec=latest.target.spec if latest else None,
         source_error=source_error,
+        note=ep.evicted,
     )
 
 
@@ -222,7 +224,7 @@ def report(ep: EndpointState, obs: Observation, *, domain: str, gateway_port: in
         observed_commit=obs.commit, updated_at=now,
         latest_revision="" if isinstance(obs.desired, Rejected) else obs.latest or "",
         traffic=traffic, replicas=replicas, limits=_limits(obs.spec, enforcement),
-        preview_of=obs.spec.preview_of if obs.spec else None,
+        preview_of=obs.spec.preview_of if obs.spec else None, note=obs.note,
     )
     ready = conditions[0]
     route = RouteEntry(

@@ -82,6 +82,7 @@ class EndpointState:
     namespace: str
     desired: Desired | None = None  # None until main was read
     preview: bool = False  # the preview of an open pull request (`engine.previews`), not an endpoint on main
+    evicted: str = ""  # why a preview was stopped beyond the platform's limit (until its next request)
     pruned: bool = False  # removed from main: stop everything, then forget
     latest: RevisionState | None = None  # main's revision (or the one kept when main's spec is rejected)
     rolled_out: RevisionState | None = None  # last had 100 % of traffic; keeps the rest during a canary

@@ -197,8 +197,12 @@ def autoscale(ctx: StepContext, ep: EndpointState) -> None:
             continue
         ready = len(ep.servers_of(revision.name, phase=Phase.Ready))
         before = revision.scaler.desired
-        after = decide(revision.target.spec.scaling, ctx.demand(revision.name), revision.scaler, ready=ready,
-                       now=now, cap=ctx.settings.max_replicas)
+        demand = ctx.demand(revision.name)
+        if ep.evicted and demand.waiting:
+            ep.evicted = ""  # a request came for a stopped preview: it starts again
+        after = 0 if ep.evicted else decide(revision.target.spec.scaling, demand, revision.scaler, ready=ready,
+                                            now=now, cap=ctx.settings.max_replicas)
+        revision.scaler.desired = after
         if after != before:
             ctx.event(ep.name, EventType.Normal, Reason.Scaled, f"{revision.name}: {before} -> {after} replicas")
 

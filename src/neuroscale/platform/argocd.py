@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from neuroscale.platform.options import InitOptions
+from neuroscale.platform.options import PREVIEW_NAMESPACE, InitOptions
 from neuroscale.platform.versions import Chart
 
 ARGOCD_NAMESPACE = "argocd"
@@ -178,6 +178,46 @@ def model_endpoints_appset(options: InitOptions, *, wave: int) -> dict[str, Any]
                     "syncPolicy": {"automated": {"prune": True, "selfHeal": True},
                                    "retry": {"limit": 3, "backoff": {"duration": "15s", "factor": 2,
                                                                      "maxDuration": "2m"}}},
+                },
+            },
+        },
+    }
+
+
+#: The Secret holding the GitHub token the pull-request generator reads (created at bootstrap, never in git).
+PREVIEW_TOKEN_SECRET = "neuroscale-github"
+PREVIEWS_APPSET_NAME = "endpoint-previews"
+
+
+def previews_appset(options: InitOptions, *, wave: int) -> dict[str, Any]:
+    """One Application per open pull request: its endpoint directory at the head commit, in the previews namespace.
+
+    Branches are `endpoint/<name>` (what `neuroscale endpoint …` pushes), so the directory is named by the
+    branch; the Application goes when the pull request closes or merges (Argo CD prunes it).
+    """
+    owner, _, repo = (options.github_slug or "/").partition("/")
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "ApplicationSet",
+        "metadata": {"name": PREVIEWS_APPSET_NAME, "namespace": ARGOCD_NAMESPACE,
+                     "annotations": {WAVE_ANNOTATION: str(wave)}},
+        "spec": {
+            "goTemplate": True,
+            "goTemplateOptions": ["missingkey=error"],
+            "generators": [{"pullRequest": {
+                "github": {"owner": owner, "repo": repo,
+                           "tokenRef": {"secretName": PREVIEW_TOKEN_SECRET, "key": "token"}},
+                "filters": [{"branchMatch": "^endpoint/.+"}],
+                "requeueAfterSeconds": 60}}],
+            "template": {
+                "metadata": {"name": "preview-{{.number}}",
+                             "labels": {"app.kubernetes.io/part-of": PREVIEWS_APPSET_NAME}},
+                "spec": {
+                    "project": ENDPOINTS_PROJECT,
+                    "source": {"repoURL": options.repo_url, "targetRevision": "{{.head_sha}}",
+                               "path": 'apps/{{ trimPrefix "endpoint/" .branch }}'},
+                    "destination": {"server": IN_CLUSTER, "namespace": PREVIEW_NAMESPACE},
+                    "syncPolicy": {"automated": {"prune": True, "selfHeal": True}},
                 },
             },
         },

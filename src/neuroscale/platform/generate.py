@@ -46,6 +46,9 @@ def _objects(options: InitOptions) -> dict[str, Any]:
         options, wave=waves[components.ENDPOINTS_PROJECT_NODE])
     appset_file = f"{argocd.APPS_PATH}/model-endpoints.yaml"
     files[appset_file] = argocd.model_endpoints_appset(options, wave=waves[components.APPSET_NODE])
+    if options.previews:
+        files[f"{argocd.APPS_PATH}/endpoint-previews.yaml"] = argocd.previews_appset(
+            options, wave=waves[components.APPSET_NODE])
     files.update(governance.namespace_files(options))
     files.update(serving.serving_stack_files(options))
     files.update(serving.runtime_files())

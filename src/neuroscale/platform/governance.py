@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from neuroscale.platform.options import InitOptions
+from neuroscale.platform.options import PREVIEW_NAMESPACE, InitOptions
 from neuroscale.policy.bundled import BundledOptions
 from neuroscale.platform.serving import kustomization
 from neuroscale.spec.fields import LABEL_MANAGED_BY, MANAGED_BY
@@ -98,6 +98,14 @@ def namespace_files(options: InitOptions) -> dict[str, Any]:
     files[f"{NAMESPACES_PATH}/resource-quota.yaml"] = resource_quota(options.namespace)
     files[f"{NAMESPACES_PATH}/limit-range.yaml"] = limit_range(options.namespace)
     resources += ["resource-quota.yaml", "limit-range.yaml"]
+    if options.previews:  # pull-request previews get their own namespace, quota and limits (bounded like endpoints)
+        files[f"{NAMESPACES_PATH}/previews-namespace.yaml"] = {
+            "apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": PREVIEW_NAMESPACE, "labels": {LABEL_MANAGED_BY: MANAGED_BY}},
+        }
+        files[f"{NAMESPACES_PATH}/previews-resource-quota.yaml"] = resource_quota(PREVIEW_NAMESPACE)
+        files[f"{NAMESPACES_PATH}/previews-limit-range.yaml"] = limit_range(PREVIEW_NAMESPACE)
+        resources += ["previews-namespace.yaml", "previews-resource-quota.yaml", "previews-limit-range.yaml"]
     files[f"{NAMESPACES_PATH}/kustomization.yaml"] = kustomization(resources)
     return files
 

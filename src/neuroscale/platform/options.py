@@ -39,6 +39,9 @@ _PINNED_SOURCE = re.compile(r"^git\+https://[A-Za-z0-9.-]+(:\d+)?/[A-Za-z0-9._~/
 _HOST_PREFIX = 64
 
 
+PREVIEW_NAMESPACE = "neuroscale-previews"
+
+
 @dataclass(frozen=True)
 class InitOptions:
     """Everything the generated repository depends on."""
@@ -48,6 +51,8 @@ class InitOptions:
     ingress: Ingress = "kourier"
     policy_engine: PolicyEngine = "vap"
     namespace: str = "default"
+    #: Preview each open pull request's endpoint in `PREVIEW_NAMESPACE` (Argo CD's pull-request generator, GitHub).
+    previews: bool = False
     #: Where the CI workflow installs NeuroScale from: `git+https://host/path@<40-hex commit>`.
     neuroscale_source: str = ""
     kubernetes_version: str = f"1.{versions.KUBERNETES_DEFAULT_MINOR}"
@@ -66,11 +71,18 @@ class InitOptions:
             raise InvalidInput(f"{self.namespace!r} is not a namespace name", where="--namespace",
                                fix="use lowercase letters, digits and '-' (DNS-1123 label)")
         check_kubernetes_version(self.kubernetes_version, self.charts)
+        if self.previews and self.github_slug is None:
+            raise InvalidInput("previews need a GitHub repository (Argo CD's pull-request generator lists its pull "
+                               "requests)", where="--previews",
+                               fix="pass a github.com --repo-url, or leave --previews out")
+        if self.previews and self.namespace == PREVIEW_NAMESPACE:
+            raise InvalidInput(f"--namespace {PREVIEW_NAMESPACE} is where previews run", where="--namespace",
+                               fix="choose another namespace for the endpoints")
 
     @property
     def governed_namespaces(self) -> tuple[str, ...]:
-        """The namespaces model endpoints may live in: quotas, limits and guardrails apply there."""
-        return (self.namespace,)
+        """The namespaces model endpoints (and their previews) may live in: quotas, limits and guardrails apply."""
+        return (self.namespace, PREVIEW_NAMESPACE) if self.previews else (self.namespace,)
 
     @property
     def charts(self) -> tuple[versions.Chart, ...]:

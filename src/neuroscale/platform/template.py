@@ -81,7 +81,7 @@ def _parameter(field: Field, options: InitOptions) -> dict[str, Any]:
         schema["default"] = default
     schema.update(constraints)
     if field.key == "namespace":  # endpoints only where quotas, limits and guardrails apply
-        schema["enum"] = list(options.governed_namespaces)
+        schema["enum"] = [options.namespace]  # endpoints go here only (previews have their own namespace)
     if field.kind == "integer":
         schema.update({"minimum": 0, "maximum": 100})
     return schema

@@ -42,7 +42,7 @@ def preview_info(ctx: PlatformContext, pr: PullRequest) -> PreviewInfo | None:
     else:
         ready = status.condition(ConditionType.Ready)
         state = "Ready" if status.ready else "NotReady"
-        message = ready.message if ready else ""
+        message = status.note or ("" if status.ready or ready is None else ready.message)
     sample_path = f"{APPS_DIR}/{pr.endpoint}/{SAMPLE_FILE}"
     requests, _ = read_sample(ctx.repo.read_files(pr.head_sha, sample_path).get(sample_path, b""), where=sample_path)
     first = requests[0] if requests else None

@@ -106,6 +106,7 @@ class EndpointStatus:
     replicas: Mapping[str, int] = field(default_factory=dict)  # latest revision: ready, desired, min, max
     limits: Mapping[str, str] = field(default_factory=dict)  # resource -> "value (how it is enforced here)"
     preview_of: int | None = None  # the pull request this endpoint previews (`<endpoint>-pr-<n>`)
+    note: str = ""  # a decision of the platform worth saying (e.g. a preview stopped at the limit)
 
     def condition(self, ctype: ConditionType) -> Condition | None:
         return find(self.conditions, ctype)
@@ -130,6 +131,7 @@ class EndpointStatus:
             "replicas": dict(self.replicas),
             "limits": dict(self.limits),
             "preview_of": self.preview_of,
+            "note": self.note,
             "observed_commit": self.observed_commit,
             "updated_at": self.updated_at,
         }
@@ -151,6 +153,7 @@ class EndpointStatus:
             replicas={str(k): int(v) for k, v in (data.get("replicas") or {}).items()},
             limits={str(k): str(v) for k, v in (data.get("limits") or {}).items()},
             preview_of=data["preview_of"] if isinstance(data.get("preview_of"), int) else None,
+            note=str(data.get("note") or ""),
         )
 
 

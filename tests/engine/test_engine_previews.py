@@ -1,0 +1,187 @@
+"""Review the model, not only the YAML: previews, prediction diffs, recorded requests and shadow traffic.
+
+On a real platform: the engine and gateway processes, real model servers, the services opening pull
+requests on the real bare repository. Iris answers [1, 1] for IRIS_ROWS; the proposed model is a
+constant classifier that always answers 0, so the share of a sample it agrees on is known in advance.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from neuroscale.errors import Conflict
+from neuroscale.gitops.provider import CheckResult
+from neuroscale.services.context import PlatformContext
+from neuroscale.services.endpoints import RawManifest, update_endpoint
+from neuroscale.identity.roles import Actor, Role
+from neuroscale.services.prediction_diff import CHECK_PREDICTIONS, waiting
+from neuroscale.services.pulls import close_pull_request, get_pull_request, merge_pull_request
+from neuroscale.spec import extensions
+from neuroscale.spec.manifest import manifest_path, to_manifest
+from neuroscale.supervisor.settings import PlatformSettings, save_settings
+from neuroscale.yamlio import dump
+from tests.conftest import IRIS_ROWS
+from tests.engine.conftest import Platform, iris_spec, server_pids, wait_for
+
+ALICE = Actor("alice", Role.admin, "alice@example.com")
+SETOSA = [[5.1, 3.5, 1.4, 0.2], [4.9, 3.0, 1.4, 0.2]]  # iris answers [0, 0]: the constant model agrees
+SAMPLE = [{"instances": SETOSA}] * 4 + [{"instances": IRIS_ROWS}] * 6  # agreement 40 %
+
+
+@pytest.fixture(scope="module")
+def constant_model(models_root: Path) -> Path:
+    import joblib
+    from sklearn.datasets import load_iris
+    from sklearn.dummy import DummyClassifier
+
+    data = load_iris()
+    path = models_root / "constant" / "model.joblib"
+    path.parent.mkdir(exist_ok=True)
+    joblib.dump(DummyClassifier(strategy="constant", constant=0).fit(data.data, data.target), path)
+    return path
+
+
+def manifest(model: Path, *, annotations: dict[str, str] | None = None, **predictor: Any) -> str:
+    document = to_manifest(iris_spec(model))
+    document["spec"]["predictor"].update(predictor)
+    if annotations:
+        document["metadata"]["annotations"] = annotations
+    return dump(document)
+
+
+@pytest.fixture
+def ctx(running: Platform, gateway: str) -> Iterator[PlatformContext]:
+    save_settings(running.home, PlatformSettings(gateway_port=running.gateway_port))
+    wait_for(lambda: running.home.state_db.exists(), what="the engine's database")
+    opened = PlatformContext.open(running.home)
+    yield opened
+    opened.close()
+
+
+def diff_of(ctx: PlatformContext, number: int) -> CheckResult:
+    """The pull request's prediction-diff once it is final (its preview served and the sample was replayed)."""
+    def final() -> CheckResult | None:
+        check = next(c for c in get_pull_request(ctx, number).checks if c.name == CHECK_PREDICTIONS)
+        return None if waiting(check) else check
+    return wait_for(final, timeout=60, what="a final prediction diff")
+
+
+def test_preview_serves_the_proposal_and_the_gated_diff_blocks_the_merge(running: Platform, ctx: PlatformContext,
+                                                                          gateway: str, iris_model: Path,
+                                                                          constant_model: Path) -> None:
+    sample = "".join(json.dumps(body) + "\n" for body in SAMPLE)
+    running.commit({manifest_path("iris"): manifest(iris_model).encode(),
+                    "apps/iris/sample-requests.jsonl": sample.encode()})
+    running.wait_ready("iris")
+    gated = manifest(constant_model, annotations={extensions.MIN_AGREEMENT: "0.95"})
+    pr = update_endpoint(ctx, RawManifest.parse(gated), actor=ALICE)
+    check = diff_of(ctx, pr.number)
+    summary = check.findings[0]
+    assert check.status == "fail" and summary["extra"]["agreement"] == pytest.approx(0.4)
+    assert "agreement 40.0% (4 of 10 compared)" in summary["message"]
+    assert sum(1 for f in check.findings if f["severity"] == "warning") == 6, "each changed prediction, with input"
+    with pytest.raises(Conflict, match="prediction-diff"):
+        merge_pull_request(ctx, pr.number, actor=ALICE)
+
+    preview = f"iris-pr-{pr.number}"
+    with httpx.Client(base_url=gateway, timeout=30) as client:
+        assert client.post(f"/v1/models/{preview}:predict", json={"instances": IRIS_ROWS}).json() == {
+            "predictions": [0, 0]}
+        by_host = client.post(f"/v1/models/{preview}:predict", json={"instances": IRIS_ROWS},
+                              headers={"Host": f"{preview}.default.localhost:{running.gateway_port}"})
+        assert by_host.json() == {"predictions": [0, 0]}
+        answers = Counter(tuple(client.post("/v1/models/iris:predict", json={"instances": IRIS_ROWS}).json()[
+            "predictions"]) for _ in range(20))
+        assert answers == {(1, 1): 20}, "a preview never receives the endpoint's traffic"
+    status = running.status(preview)
+    assert status is not None and status.preview_of == pr.number
+
+    close_pull_request(ctx, pr.number, actor=ALICE)
+    wait_for(lambda: running.status(preview) is None and not [p for p in server_pids(running.home)
+                                                             if p not in server_pids(running.home, "iris-predictor-00001")],
+             timeout=30, what="the preview removed with its pull request")
+
+
+def test_recorded_requests_feed_an_informational_diff(running: Platform, ctx: PlatformContext, gateway: str,
+                                                      iris_model: Path, constant_model: Path) -> None:
+    running.commit({manifest_path("iris"): manifest(iris_model, annotations={extensions.RECORD: "true"}).encode()})
+    running.wait_ready("iris")
+    with httpx.Client(base_url=gateway, timeout=30) as client:
+        for body in SAMPLE:
+            assert client.post("/v1/models/iris:predict", json=body).status_code == 200
+    recorded = running.home.samples_dir / "iris.jsonl"
+    wait_for(lambda: recorded.exists() and len(recorded.read_text().splitlines()) == len(SAMPLE),
+             what="the recorded sample")
+    assert [json.loads(line) for line in recorded.read_text().splitlines()] == SAMPLE
+    pr = update_endpoint(ctx, RawManifest.parse(manifest(constant_model)), actor=ALICE)
+    check = diff_of(ctx, pr.number)
+    assert check.status == "pass" and check.findings[0]["extra"]["agreement"] == pytest.approx(0.4)
+    assert str(recorded) in check.findings[0]["message"]
+    assert merge_pull_request(ctx, pr.number, actor=ALICE).state == "merged", "without a gate it only reports"
+
+
+def test_a_preview_that_cannot_load_fails_the_check_with_the_load_error(running: Platform, ctx: PlatformContext,
+                                                                       iris_model: Path, model_dir: Path) -> None:
+    running.commit({manifest_path("iris"): manifest(iris_model).encode(),
+                    "apps/iris/sample-requests.jsonl": (json.dumps(SAMPLE[0]) + "\n").encode()})
+    running.wait_ready("iris")
+    corrupt = model_dir / "corrupt.joblib"
+    corrupt.write_bytes(b"not a model")
+    pr = update_endpoint(ctx, RawManifest.parse(manifest(corrupt)), actor=ALICE)
+    check = diff_of(ctx, pr.number)
+    assert check.status == "fail" and "ModelLoadFailed" in check.findings[0]["message"]
+
+
+def test_shadow_traffic_never_fails_the_primary_even_when_the_shadow_dies(running: Platform, gateway: str,
+                                                                          iris_model: Path,
+                                                                          constant_model: Path) -> None:
+    running.commit({manifest_path("iris"): manifest(iris_model).encode()})
+    running.wait_ready("iris", revision="iris-predictor-00001")
+    running.commit({manifest_path("iris"): manifest(
+        constant_model, canaryTrafficPercent=0, annotations={extensions.SHADOW_PERCENT: "100"}).encode()})
+    wait_for(lambda: (s := running.status("iris")) and {t.revision: t.percent for t in s.traffic} == {
+        "iris-predictor-00002": 0, "iris-predictor-00001": 100}, timeout=60, what="the canary at 0 %")
+    stop = threading.Event()
+    codes: Counter[int] = Counter()
+
+    def hammer() -> None:
+        with httpx.Client(base_url=gateway, timeout=30) as client:
+            while not stop.is_set():
+                answer = client.post("/v1/models/iris:predict", json={"instances": IRIS_ROWS})
+                codes[answer.status_code] += 1
+                assert answer.json() == {"predictions": [1, 1]}, "the client always gets the serving model's answer"
+
+    workers = [threading.Thread(target=hammer) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    try:
+        wait_for(lambda: _shadow(running).get("disagree", 0) >= 20, what="shadow comparisons")
+        for pid in server_pids(running.home, "iris-predictor-00002"):
+            os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: _shadow(running).get("error", 0) + _shadow(running).get("skipped", 0) > 0,
+                 what="the dead shadow counted")
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join()
+    assert set(codes) == {200} and codes[200] > 50
+    stats = _shadow(running)
+    assert stats["revision"] == "iris-predictor-00002" and stats["agree"] == 0 and stats["agreement"] == 0.0
+    assert stats["primary_ms"] and stats["shadow_ms"]
+
+
+def _shadow(platform: Platform) -> dict[str, Any]:
+    try:
+        return json.loads(platform.home.shadow_file.read_text()).get("iris", {})  # type: ignore[no-any-return]
+    except (OSError, ValueError):
+        return {}

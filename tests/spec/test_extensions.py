@@ -1,0 +1,32 @@
+"""NeuroScale's own annotations: bounds and errors that name the annotation."""
+
+from __future__ import annotations
+
+import pytest
+
+from neuroscale.errors import InvalidInput
+from neuroscale.spec import extensions as ext
+
+
+def test_defaults_and_values() -> None:
+    assert ext.recording({}) is None and ext.shadow_percent({}) == 0 and not ext.diff_gate({}).gating
+    recording = ext.recording({ext.RECORD: "true", ext.RECORD_MAX_REQUESTS: "50", ext.RECORD_MAX_BYTES: "1Mi"})
+    assert recording is not None and (recording.max_requests, recording.max_bytes) == (50, 1 << 20)
+    assert ext.shadow_percent({ext.SHADOW_PERCENT: "25"}) == 25
+    gate = ext.diff_gate({ext.MIN_AGREEMENT: "0.95", ext.FAIL_ON_NEW_ERRORS: "true"})
+    assert gate.gating and gate.min_agreement == 0.95 and gate.fail_on_new_errors
+
+
+@pytest.mark.parametrize(("notes", "key"), [
+    ({ext.RECORD: "yes"}, ext.RECORD),
+    ({ext.RECORD: "true", ext.RECORD_MAX_REQUESTS: "0"}, ext.RECORD_MAX_REQUESTS),
+    ({ext.RECORD: "true", ext.RECORD_MAX_REQUESTS: "١٠"}, ext.RECORD_MAX_REQUESTS),
+    ({ext.RECORD: "true", ext.RECORD_MAX_BYTES: "2Gi"}, ext.RECORD_MAX_BYTES),
+    ({ext.SHADOW_PERCENT: "101"}, ext.SHADOW_PERCENT),
+    ({ext.MIN_AGREEMENT: "95%"}, ext.MIN_AGREEMENT),
+    ({ext.MIN_AGREEMENT: "nan"}, ext.MIN_AGREEMENT),
+])
+def test_bad_values_name_the_annotation(notes: dict[str, str], key: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        ext.recording(notes), ext.shadow_percent(notes), ext.diff_gate(notes)
+    assert key in caught.value.where and caught.value.fix

@@ -1,0 +1,34 @@
+"""When two answers agree: classes exactly, numbers within the stated tolerance, V1 and V2 bodies."""
+
+from __future__ import annotations
+
+import pytest
+
+from neuroscale.agreement import agree, outputs_of, same
+
+
+@pytest.mark.parametrize(("left", "right", "expected"), [
+    ({"predictions": [1, 0]}, {"predictions": [1, 0]}, True),
+    ({"predictions": [1, 0]}, {"predictions": [1, 1]}, False),
+    ({"predictions": ["cat"]}, {"predictions": ["dog"]}, False),
+    ({"predictions": [0.123456789]}, {"predictions": [0.1234567891]}, True),
+    ({"predictions": [0.5]}, {"predictions": [0.5001]}, False),
+    ({"predictions": [1]}, {"predictions": [1.0]}, True),
+    ({"predictions": [True]}, {"predictions": [1]}, False),
+    ({"predictions": [float("nan")]}, {"predictions": [float("nan")]}, True),
+    ({"predictions": [[1, 2]]}, {"predictions": [[1, 2, 3]]}, False),
+    ({"outputs": [{"name": "p", "data": [1, 2]}]}, {"outputs": [{"name": "p", "data": [1, 2]}]}, True),
+    ({"outputs": [{"name": "p", "data": [1, 2]}]}, {"outputs": [{"name": "q", "data": [1, 2]}]}, False),
+    ({"error": "x"}, {"error": "x"}, False),
+    ("text", "text", False),
+])
+def test_agree(left: object, right: object, expected: bool) -> None:
+    assert agree(left, right) is expected
+    assert agree(right, left) is expected
+
+
+def test_outputs_of_reads_both_protocols() -> None:
+    assert outputs_of({"predictions": [1]}) == [1]
+    assert outputs_of({"outputs": [{"name": "a", "data": [0.5]}, "junk"]}) == {"a": [0.5]}
+    assert outputs_of([1, 2]) is None
+    assert same({"a": [1.0]}, {"a": [1.0000000001]}) and not same({"a": 1}, {"b": 1})
