@@ -49,7 +49,7 @@ class Request:
     body: bytes
     keep_alive: bool
     host: str
-    #: The client connected from this machine (a loopback address): only it may read `/metrics`.
+    #: The client connected from this machine: only such a client may read `/metrics`.
     local: bool = False
 
     @property
@@ -92,10 +92,11 @@ def refusal(status: int, message: str, *, reason: str, fix: str) -> Refusal:
     return Refusal(json_response(status, {"error": message, "reason": reason, "fix": fix}, keep_alive=False))
 
 
-def _is_loopback_peer(peer: object) -> bool:
-    """Whether a socket's peer address (a tuple whose first item is the IP) is a loopback address."""
+def _is_local_peer(transport: asyncio.BaseTransport) -> bool:
+    """Whether the client is on this machine: a loopback peer, or one connecting from our own address."""
     try:
-        return ipaddress.ip_address(peer[0]).is_loopback  # type: ignore[index]
+        peer = transport.get_extra_info("peername")[0]
+        return bool(ipaddress.ip_address(peer).is_loopback or peer == transport.get_extra_info("sockname")[0])
     except (TypeError, ValueError, IndexError):
         return False
 
@@ -144,7 +145,7 @@ class ClientConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
-        self.local = _is_loopback_peer(transport.get_extra_info("peername"))
+        self.local = _is_local_peer(transport)
         self._expire_in(self.limits.header_timeout_s)
 
     def connection_lost(self, exc: Exception | None) -> None:
