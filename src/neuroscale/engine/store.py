@@ -70,6 +70,26 @@ class StatusStore:
         return [Event(time=r["time"], endpoint=r["endpoint"], type=EventType(r["type"]), reason=r["reason"],
                       message=r["message"], actor=r["actor"]) for r in reversed(rows)]
 
+    def event_page(self, *, name: str | None = None, kind: str | None = None, since: str | None = None,
+                   until: str | None = None, before: int | None = None, after: int | None = None,
+                   limit: int = 100) -> list[tuple[int, Event]]:
+        """Matching events with their ids, oldest first: the newest `limit` older than `before`, or, with
+        `after`, the oldest `limit` newer than it (for following). `since`/`until` compare ISO times."""
+        clauses, args = [], []
+        for clause, value in (("endpoint = ?", name), ("type = ?", kind), ("time >= ?", since),
+                              ("time < ?", until), ("id < ?", before), ("id > ?", after)):
+            if value is not None and value != "":
+                clauses.append(clause)
+                args.append(value)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        order = "ASC" if after is not None else "DESC"
+        rows = self.conn.execute(
+            f"SELECT id, time, endpoint, type, reason, message, actor FROM engine_events {where} "
+            f"ORDER BY id {order} LIMIT ?", [*args, max(0, limit)]).fetchall()
+        found = [(r["id"], Event(time=r["time"], endpoint=r["endpoint"], type=EventType(r["type"]),
+                                 reason=r["reason"], message=r["message"], actor=r["actor"])) for r in rows]
+        return found if after is not None else found[::-1]
+
     def condition_history(self, name: str, *, limit: int = CONDITION_HISTORY_KEPT) -> list[Condition]:
         """The endpoint's condition transitions, newest first."""
         rows = self.conn.execute(

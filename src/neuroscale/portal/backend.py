@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from neuroscale.engine.store import StatusStore
 from neuroscale.errors import GitError, InvalidInput, NotFound
 from neuroscale.gitops.provider import PullRequest
-from neuroscale.portal.jsonable import as_plain
+from neuroscale.jsonable import as_plain
 from neuroscale.services import endpoints as endpoint_service
 from neuroscale.services import identity as identity_service
 from neuroscale.services import pulls as pull_service

@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from neuroscale.errors import InvalidInput, NeuroScaleError, PayloadTooLarge
-from neuroscale.portal.jsonable import as_plain
+from neuroscale.jsonable import as_plain
 
 log = logging.getLogger("neuroscale.portal")
 

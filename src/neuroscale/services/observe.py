@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from neuroscale.engine.store import StatusStore
-from neuroscale.errors import InvalidInput, NotFound
+from neuroscale.errors import Conflict, InvalidInput, NotFound, ToolError
 from neuroscale.gitops.repo import MAIN
 from neuroscale.services.context import PlatformContext
 from neuroscale.services.endpoints import list_endpoints_on_main, validate_name
@@ -235,3 +235,32 @@ def endpoint_detail(ctx: PlatformContext, name: str, *, log_lines: int = LOG_TAI
         condition_history=tuple(c.to_dict() for c in store.condition_history(name)),
         revisions=_revisions(ctx, name, status_data), call=call_it(gateway_url, name, metadata, error),
         logs=log_tails(ctx, name, lines=log_lines))
+
+
+def wait_for_rollout(ctx: PlatformContext, name: str, *, commit: str, deleting: bool = False,
+                     timeout_s: float = 120.0, poll_s: float = 0.25) -> dict[str, Any] | None:
+    """After a merge: wait until the reconciler has acted on `commit` (Ready, or gone when deleting).
+
+    Returns the endpoint's status (None once a deleted endpoint is gone); raises when the endpoint is
+    denied or fails (the condition's reason and message say why) or when `timeout_s` passes.
+    """
+    store = StatusStore(ctx.db)
+    deadline = time.monotonic() + timeout_s
+    last: Any = None
+    while time.monotonic() < deadline:
+        status = store.get(name)
+        last = status
+        if deleting and status is None:
+            return None
+        if status is not None and not deleting and status.observed_commit == commit:
+            if status.ready:
+                return status.to_dict()
+            if status.health.value == "Degraded":
+                ready = next((c for c in status.conditions if c.type.value == "Ready"), None)
+                why = f"{ready.reason}: {ready.message}" if ready else "see its conditions"
+                raise Conflict(f"endpoint {name} did not become Ready after the merge ({why})", where=name,
+                               fix=f"see `neuroscale endpoint show {name}` and `neuroscale logs {name}`")
+        time.sleep(poll_s)
+    state = f"{last.health.value} at commit {last.observed_commit[:10]}" if last is not None else "no status yet"
+    raise ToolError(f"endpoint {name} was not {'removed' if deleting else 'Ready'} within {timeout_s:g}s ({state})",
+                    where=name, fix="is the platform running (`neuroscale up`)? see `neuroscale endpoint show`")
