@@ -57,7 +57,7 @@ async def read_json_object(request: Request) -> dict[str, Any]:
 
 def wants_json(request: Request) -> bool:
     path = request.url.path
-    return path.startswith("/api/") or path == "/api" or path == "/healthz"
+    return path.startswith(("/api/", "/allocation")) or path == "/api" or path == "/healthz"
 
 
 def error_response(request: Request, *, status: int, body: dict[str, Any]) -> Response:
