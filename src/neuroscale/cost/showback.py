@@ -186,21 +186,24 @@ def allocate(samples: Iterable[Sample], owners: Mapping[str, Owner], query: Quer
              prices: PriceTable) -> list[dict[str, dict[str, Any]]]:
     """OpenCost's `data`: one allocation set per step (a single set when accumulating)."""
     windows = [query.window] if query.accumulate else query.window.split(query.step)
-    per_set: list[dict[str, tuple[dict[str, Any], _Sums]]] = [{} for _ in windows]
+    per_set: list[dict[str, tuple[dict[str, Any], dict[str, _Sums]]]] = [{} for _ in windows]
     for sample in samples:
         if not query.window.start <= sample.start < query.window.end:
             continue
         index = 0 if len(windows) == 1 else next(
             (i for i, w in enumerate(windows) if w.start <= sample.start < w.end), len(windows) - 1)
         name, properties = _key(sample.endpoint, owners.get(sample.endpoint), query.aggregate)
-        entry = per_set[index].setdefault(name, (properties, _Sums()))
-        entry[1].add(sample.usage)
+        members = per_set[index].setdefault(name, (properties, {}))[1]
+        members.setdefault(sample.endpoint, _Sums()).add(sample.usage)
     out = []
     for window, groups in zip(windows, per_set):
         result: dict[str, dict[str, Any]] = {}
         idle = _Sums()
-        for name, (properties, sums) in sorted(groups.items()):
-            own_idle = sums.idle()
+        for name, (properties, members) in sorted(groups.items()):
+            sums, own_idle = _Sums(), _Sums()
+            for endpoint_sums in members.values():  # idle per endpoint: one's overuse never hides another's waste
+                sums = sums.plus(endpoint_sums)
+                own_idle = own_idle.plus(endpoint_sums.idle())
             idle = idle.plus(own_idle)
             billed = sums.plus(own_idle) if query.share_idle else sums
             result[name] = allocation(name, properties, window, sums, billed=billed, prices=prices)

@@ -52,7 +52,7 @@ def _moment(text: str, *, where: str) -> float:
     if re.fullmatch(r"\d+(\.\d+)?", text):
         return float(text)
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
     except ValueError:
         raise InvalidInput(f"{text!r} is neither an RFC 3339 time nor unix seconds", where=where,
                            fix=WINDOW_HINT) from None
