@@ -12,7 +12,7 @@ import pytest
 
 from neuroscale.check import runner
 
-from .helpers import deployment, isvc, write_repo
+from .helpers import GOVERNS_DEFAULT, deployment, isvc, write_repo
 
 Run = Callable[..., tuple[int, str, str]]
 
@@ -45,7 +45,8 @@ spec:
 
 @pytest.fixture
 def clean_repo(tmp_path: Path, reference: Path) -> Path:
-    repo = write_repo(tmp_path / "repo", {"apps/iris/inference-service.yaml": isvc(), "apps/web/deployment.yaml": deployment()})
+    repo = write_repo(tmp_path / "repo", {"apps/iris/inference-service.yaml": isvc(), "apps/web/deployment.yaml": deployment(),
+                                          **GOVERNS_DEFAULT})
     (repo / "crds").mkdir()
     (repo / "crds/isvc.yaml").write_bytes((reference / "crds/kserve/serving.kserve.io_inferenceservices.yaml").read_bytes())
     return repo
@@ -71,6 +72,16 @@ def test_near_miss_label_is_caught_by_policy_and_lint(run_cli: Run, clean_repo: 
     code, out, _ = run_cli(str(clean_repo), "--format", "json")
     rules = {f["rule"] for f in json.loads(out)["findings"]}
     assert code == 1 and "NS-L011" in rules and any(r.startswith("neuroscale-require-labels") for r in rules)
+
+
+@pytest.mark.parametrize("cpu", ['"1e9999999"', '"1e-1000000000"', '"١٠٠m"', "1e9999999"],
+                         ids=["overflow", "below-1n", "arabic-digits", "yaml-infinity"])
+def test_an_absurd_cpu_limit_is_an_error_finding_not_a_crash(run_cli: Run, clean_repo: Path, cpu: str) -> None:
+    (clean_repo / "apps/iris/inference-service.yaml").write_text(isvc().replace('cpu: "1"', f"cpu: {cpu}"))
+    code, out, err = run_cli(str(clean_repo), "--format", "json")
+    report = json.loads(out)
+    errors = [f for f in report["findings"] if f["severity"] == "error" and f["file"] == "apps/iris/inference-service.yaml"]
+    assert code == 1 and errors and "Traceback" not in err
 
 
 def test_unevaluable_policy_exits_2(run_cli: Run, clean_repo: Path) -> None:
@@ -164,7 +175,7 @@ def test_upstream_kserve_install_inputs_are_flagged(run_cli: Run, tmp_path: Path
     rules = {(f["rule"], f["file"]) for f in json.loads(out)["findings"]}
     assert code == 1
     assert ("NS-L002", "serving/kserve/configmap/inferenceservice.yaml") in rules
-    assert ("NS-L003", "serving/kserve/default/manager_auth_proxy_patch.yaml") in rules
+    assert ("NS-L016", "serving/kserve/default/manager_auth_proxy_patch.yaml") in rules
 
 
 def test_unwritable_output_exits_2(run_cli: Run, clean_repo: Path, tmp_path: Path) -> None:

@@ -90,7 +90,8 @@ def _break_everything(home: Home, iris_missing: Path) -> None:
     with (home.server_logs_dir / "demo-iris-predictor-00001.log").open("w") as log:
         done = subprocess.run([sys.executable, "-m", "neuroscale.serving", "--model-name", "demo-iris",
                                "--model-format", "sklearn", "--storage-uri", str(iris_missing),
-                               "--port", str(free_port()), "--revision", "demo-iris-predictor-00001"],
+                               "--port", str(free_port()), "--revision", "demo-iris-predictor-00001",
+                               "--model-root", str(iris_missing.parent)],
                               stdout=log, stderr=log, timeout=60, check=False)
     assert done.returncode == 3
     conn = connect(home.state_db)
@@ -126,8 +127,8 @@ def test_broken_platform_names_each_cause(home: Home, tmp_path: Path, processes:
     assert f"pid {os.getpid()}" in by_rule["port-taken"]["message"]
     assert "push declined: main is protected by policy" in by_rule["git-remote"]["evidence"]
     crash = by_rule["model-server-crash"]
-    assert crash["evidence"].startswith("ModelLoadFailed: model file not found")
-    assert crash["root_cause"] == "the model file at storageUri does not exist"
+    assert crash["evidence"].startswith("ModelLoadFailed: no model file at this storage URI")
+    assert crash["root_cause"] == "the model file at storageUri does not exist, or lies outside the allowed model roots"
     assert f"length={len(PLACEHOLDER)}, shape=placeholder" in by_rule["github-token"]["evidence"]
     assert PLACEHOLDER not in out
     stale = [f for f in report["findings"] if f["rule"] == "platform-process" and "stale pid" in f["message"]]
@@ -141,7 +142,8 @@ def test_wrong_model_format_is_named(home: Home, tmp_path: Path) -> None:
     home.server_logs_dir.mkdir(parents=True, exist_ok=True)
     with (home.server_logs_dir / "demo-iris-predictor-00002.log").open("w") as log:
         subprocess.run([sys.executable, "-m", "neuroscale.serving", "--model-name", "demo-iris", "--model-format",
-                        "xgboost", "--storage-uri", str(garbage), "--port", str(free_port())],
+                        "xgboost", "--storage-uri", str(garbage), "--port", str(free_port()),
+                        "--model-root", str(tmp_path)],
                        stdout=log, stderr=log, timeout=60, check=False)
     conn = connect(home.state_db)
     try:

@@ -208,8 +208,10 @@ class CelPolicyRun:
     """Evaluates compiled policies against subjects, sharing one CEL context per subject.
 
     Converting Python data into CEL values dominates evaluation time, so each
-    subject is converted once (`begin`) and only the inputs some program reads
-    are provided (`inputs`; default: all of them).
+    subject is converted once, and only when a policy that matched it runs
+    (`begin` names the subject; most subjects match no policy and are never
+    converted), and only the inputs some program reads are provided (`inputs`;
+    default: all of them).
     """
 
     def __init__(self, env: CelEnvironment, everything: Sequence[Subject], *,
@@ -218,8 +220,20 @@ class CelPolicyRun:
         self.context = env.context()
         self.everything = everything
         self.inputs = inputs
+        self._converted: Subject | None = None
+        #: Values of variables that read only the object, per subject: policies generated from one
+        #: reading (the bundled InferenceService ones) share them, so each is computed once per object.
+        self._shared: dict[str, Any] = {}
 
     def begin(self, subject: Subject) -> None:
+        """The subject the next evaluations are about (converted lazily, see the class docstring)."""
+        self._converted = None
+
+    def _convert(self, subject: Subject) -> None:
+        if self._converted is subject:
+            return
+        self._converted = subject
+        self._shared = {}
         values: dict[str, Any] = {"object": subject.obj, "params": None, "variables": {}}
         if "oldObject" in self.inputs:
             values["oldObject"] = None
@@ -277,6 +291,7 @@ class CelPolicyRun:
         actions = tuple(actions) or ("Deny",)
         severity = min((_ACTION_SEVERITY.get(a, Severity.ERROR) for a in actions), key=lambda s: s.rank)
         action = "Deny" if "Deny" in actions else actions[0]
+        self._convert(subject)
         self.context.update({"params": param, "variables": {}})
         try:
             for _name, program in policy.conditions:
@@ -284,11 +299,17 @@ class CelPolicyRun:
                     return None
             variables: dict[str, Any] = {}
             failed: dict[str, str] = {}
+            stale = False  # the context lacks variables computed since its last update
             for name, program in policy.variables:
+                if stale and "variables." in program.source:
+                    self.context.update({"variables": variables})
+                    stale = False
                 try:
-                    variables[name] = self._run(program)
+                    variables[name] = self._variable(program)
                 except EvaluationError as exc:
                     failed[name] = str(exc)
+                stale = True
+            if stale:
                 self.context.update({"variables": variables})
         except Unevaluable as exc:
             return [unevaluable(str(exc), policy=policy.name, where="spec", subject=subject)]
@@ -320,6 +341,15 @@ class CelPolicyRun:
                 reason=validation.reason,
             ))
         return findings
+
+    def _variable(self, program: cel.Program) -> Any:
+        """A variable's value; one that reads only the object is computed once per subject."""
+        source = program.source
+        if "variables." in source or "params" in source:
+            return self._run(program)
+        if source not in self._shared:
+            self._shared[source] = self._run(program)
+        return self._shared[source]
 
     def _run(self, program: cel.Program) -> Any:
         return self.env.run(program, self.context)

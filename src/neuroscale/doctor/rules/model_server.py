@@ -2,7 +2,8 @@
 
 The server prints one `ModelLoadFailed: <reason + fix>` line before exiting;
 that line (from the revision's log or the endpoint's condition) names the
-cause: a missing model file, a format mismatch, or an import error.
+cause: a missing model file (or one outside the allowed model roots, which the
+server reports the same way on purpose), a format mismatch, or an import error.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from neuroscale.findings import ObjectRef, Severity
 
 CRASH_REASONS = frozenset({"ModelLoadFailed", "ProcessExited", "CrashLoopBackOff", "StartupTimeout", "Restarted"})
 _CAUSES = (
+    (("no model file at this storage uri",),
+     "the model file at storageUri does not exist, or lies outside the allowed model roots"),
     (("no such file", "not found", "does not exist", "missing"), "the model file at storageUri does not exist"),
     (("importerror", "modulenotfounderror", "no module named"), "the runtime cannot import the library for the format"),
     (("format", "unpickl", "invalid load key", "not a valid", "corrupt"),
