@@ -99,12 +99,17 @@ def _cost_params(request: Request, *, idle: bool) -> AllocationParams:
                             accumulate="true", idle="false", share_idle="true" if idle else "false")
 
 
-async def cost_page(request: Request) -> Response:
+async def _cost_rows(request: Request) -> list[dict[str, Any]]:
+    """Allocations over the window, costliest first, each with its idle cost (what it reserved and left unused)."""
     b = backend(request)
     used = (await b.run(b.allocation, _cost_params(request, idle=False)))["data"][0]
     reserved = (await b.run(b.allocation, _cost_params(request, idle=True)))["data"][0]
-    rows = [{**item, "idleCost": max(reserved.get(name, item)["totalCost"] - item["totalCost"], 0.0)}
+    return [{**item, "idleCost": max(reserved.get(name, item)["totalCost"] - item["totalCost"], 0.0)}
             for name, item in sorted(used.items(), key=lambda pair: -pair[1]["totalCost"])]
+
+
+async def cost_page(request: Request) -> Response:
+    rows = await _cost_rows(request)
     params = _cost_params(request, idle=False)
     context = {"rows": rows, "window": params.window, "aggregate": params.aggregate, "views": COST_VIEWS,
                "windows": COST_WINDOWS, "nav": "cost", "currency": "USD",
@@ -113,11 +118,7 @@ async def cost_page(request: Request) -> Response:
 
 
 async def cost_chart(request: Request) -> Response:
-    b = backend(request)
-    used = (await b.run(b.allocation, _cost_params(request, idle=False)))["data"][0]
-    reserved = (await b.run(b.allocation, _cost_params(request, idle=True)))["data"][0]
-    rows = [(name, item["totalCost"], max(reserved.get(name, item)["totalCost"] - item["totalCost"], 0.0))
-            for name, item in sorted(used.items(), key=lambda pair: -pair[1]["totalCost"])]
+    rows = [(row["name"], row["totalCost"], row["idleCost"]) for row in await _cost_rows(request)]
     return Response(charts.cost_chart(rows, currency="USD"), media_type=SVG,
                     headers={"Cache-Control": "private, max-age=10"})
 
