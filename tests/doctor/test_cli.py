@@ -60,7 +60,7 @@ def test_a_file_that_is_not_a_snapshot_means_could_not_run(tmp_path: Path, capsy
 
 def test_coverage_lists_every_failure_mode(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["doctor", "--coverage", "-o", "json"]) == 0
-    rows = {row["failure_mode"]: row for row in json.loads(capsys.readouterr().out)}
+    rows = {row["failureMode"]: row for row in json.loads(capsys.readouterr().out)}
     assert rows["FM-16"]["rules"] == ["image-pull", "webhook-no-endpoints"]
     assert rows["FM-37"]["rules"] == ["branch-protection"] and "GitHub" in rows["FM-37"]["note"]
 

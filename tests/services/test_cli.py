@@ -56,7 +56,7 @@ def test_golden_path(home: Home, capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0 and [(p["number"], p["state"], p["author"]) for p in listed] == [(1, "open", "admin")]
 
     code, out, _ = run(capsys, "pr", "show", "1", "-o", "yaml")
-    assert code == 0 and "checks_passed: true" in out
+    assert code == 0 and "checksPassed: true" in out
 
     code, out, _ = run(capsys, "pr", "merge", "1")
     assert code == 0 and "(merged)" in out
@@ -75,7 +75,7 @@ def test_update_delete_close(home: Home, capsys: pytest.CaptureFixture[str]) -> 
     assert run(capsys, "pr", "merge", "1")[0] == 0
     code, out, err = run(capsys, "endpoint", "update", "demo-iris", "--cpu-limit", "2", "-o", "json")
     pr = json.loads(out)
-    assert code == 0 and (pr["number"], pr["action"], pr["checks_passed"]) == (2, "update", True), err
+    assert code == 0 and (pr["number"], pr["action"], pr["checksPassed"]) == (2, "update", True), err
     code, _, err = run(capsys, "endpoint", "update", "demo-iris")
     assert code == 1 and "nothing to change" in err
     code, out, _ = run(capsys, "pr", "close", "2")
@@ -169,4 +169,4 @@ def test_update_from_file_must_name_the_same_endpoint(home: Home, tmp_path: Path
     assert code == 1 and "not 'other'" in err
     code, out, _ = run(capsys, "endpoint", "update", "demo-iris", "--from-file", str(manifest), "-o", "json")
     pr = json.loads(out)
-    assert code == 0 and pr["action"] == "update" and not pr["checks_passed"]
+    assert code == 0 and pr["action"] == "update" and not pr["checksPassed"]

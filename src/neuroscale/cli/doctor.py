@@ -13,7 +13,9 @@ from rich.console import Console
 
 class DoctorFormat(str, Enum):
     text = "text"
+    table = "table"  # the same as text: every data command takes -o table|json|yaml
     json = "json"
+    yaml = "yaml"
     markdown = "markdown"
 
 
@@ -25,7 +27,7 @@ def doctor(
     snapshot: Optional[Path] = typer.Option(None, "--snapshot", help="run the rules on a saved snapshot"),
     save_snapshot: Optional[Path] = typer.Option(None, "--save-snapshot",
                                                  help="write the snapshot (secret values never included)"),
-    output: DoctorFormat = typer.Option(DoctorFormat.text, "--output", "-o", help="text, json or markdown"),
+    output: DoctorFormat = typer.Option(DoctorFormat.text, "--output", "-o", help="text (table), json, yaml or markdown"),
     coverage: bool = typer.Option(False, "--coverage", help="list which rule or lint covers each failure mode"),
 ) -> None:
     """Name the root cause of what is broken, with the fix; exit 0 healthy, 1 findings, 2 could not run."""
@@ -39,6 +41,10 @@ def doctor(
                                 save_to=save_snapshot)
     if output is DoctorFormat.json:
         typer.echo(render_json(diagnosis))
+    elif output is DoctorFormat.yaml:
+        from neuroscale.yamlio import dump
+
+        typer.echo(dump(json.loads(render_json(diagnosis))), nl=False)
     elif output is DoctorFormat.markdown:
         typer.echo(render_markdown(diagnosis), nl=False)
     else:
@@ -53,8 +59,10 @@ def _print_coverage(output: DoctorFormat) -> None:
     from neuroscale.doctor.coverage import coverage_table
 
     table = coverage_table()
-    if output is DoctorFormat.json:
-        typer.echo(json.dumps([{**asdict(row), "covered": row.covered} for row in table], indent=2))
+    if output in (DoctorFormat.json, DoctorFormat.yaml):
+        from neuroscale.cli.output import OutputFormat, emit
+
+        emit([{**asdict(row), "covered": row.covered} for row in table], OutputFormat(output.value))
         return
     rows = [(row.failure_mode, ", ".join(row.rules), ", ".join(row.lints), row.note) for row in table]
     columns = ("failure mode", "doctor rules", "check lints", "note")

@@ -1,4 +1,4 @@
-"""`neuroscale endpoint create|update|delete|list`: every change becomes a pull request.
+"""`neuroscale endpoint create|update|delete|rollback|list|show`: every change becomes a pull request.
 
 The field options are generated from `neuroscale.spec.fields.FIELDS` (the one
 definition the portal form and the policies also use), by giving the command
@@ -18,6 +18,7 @@ from typing import Any
 
 import typer
 
+from neuroscale.cli.observe import show
 from neuroscale.cli.output import OUTPUT_OPTION, OutputFormat, emit, simple_table
 from neuroscale.cli.pr import HOME_OPTION, REMOTE_OPTION, emit_pr, open_platform
 from neuroscale.errors import InvalidInput
@@ -152,3 +153,4 @@ def register(app: typer.Typer) -> None:
     endpoint_app.command("delete")(_delete)
     endpoint_app.command("rollback")(_rollback)
     endpoint_app.command("list")(_list)
+    endpoint_app.command("show")(show)

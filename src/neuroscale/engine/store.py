@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from neuroscale.db import add_column
 from neuroscale.engine.revisions import RevisionRecord, SpecDigest
 from neuroscale.spec.serving import ServingSpec
+from neuroscale.status.conditions import Condition
 from neuroscale.status.model import EndpointStatus, Event, EventType
 
 EVENTS_KEPT = 1000
@@ -33,7 +34,13 @@ CREATE TABLE IF NOT EXISTS engine_events (
     id INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, endpoint TEXT NOT NULL, type TEXT NOT NULL,
     reason TEXT NOT NULL, message TEXT NOT NULL, actor TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS engine_events_endpoint ON engine_events (endpoint, id);
+CREATE TABLE IF NOT EXISTS engine_condition_history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, endpoint TEXT NOT NULL, type TEXT NOT NULL, status TEXT NOT NULL,
+    reason TEXT NOT NULL, message TEXT NOT NULL, since TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS engine_condition_history_endpoint ON engine_condition_history (endpoint, id);
 """
+#: Condition transitions kept per endpoint (the endpoint page shows them).
+CONDITION_HISTORY_KEPT = 100
 
 
 class StatusStore:
@@ -63,6 +70,34 @@ class StatusStore:
         return [Event(time=r["time"], endpoint=r["endpoint"], type=EventType(r["type"]), reason=r["reason"],
                       message=r["message"], actor=r["actor"]) for r in reversed(rows)]
 
+    def event_page(self, *, name: str | None = None, kind: str | None = None, since: str | None = None,
+                   until: str | None = None, before: int | None = None, after: int | None = None,
+                   limit: int = 100) -> list[tuple[int, Event]]:
+        """Matching events with their ids, oldest first: the newest `limit` older than `before`, or, with
+        `after`, the oldest `limit` newer than it (for following). `since`/`until` compare ISO times."""
+        clauses, args = [], []
+        for clause, value in (("endpoint = ?", name), ("type = ?", kind), ("time >= ?", since),
+                              ("time < ?", until), ("id < ?", before), ("id > ?", after)):
+            if value is not None and value != "":
+                clauses.append(clause)
+                args.append(value)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        order = "ASC" if after is not None else "DESC"
+        rows = self.conn.execute(
+            f"SELECT id, time, endpoint, type, reason, message, actor FROM engine_events {where} "
+            f"ORDER BY id {order} LIMIT ?", [*args, max(0, limit)]).fetchall()
+        found = [(r["id"], Event(time=r["time"], endpoint=r["endpoint"], type=EventType(r["type"]),
+                                 reason=r["reason"], message=r["message"], actor=r["actor"])) for r in rows]
+        return found if after is not None else found[::-1]
+
+    def condition_history(self, name: str, *, limit: int = CONDITION_HISTORY_KEPT) -> list[Condition]:
+        """The endpoint's condition transitions, newest first."""
+        rows = self.conn.execute(
+            "SELECT type, status, reason, message, since FROM engine_condition_history WHERE endpoint = ? "
+            "ORDER BY id DESC LIMIT ?", (name, max(0, limit))).fetchall()
+        return [Condition.from_dict({"type": r["type"], "status": r["status"], "reason": r["reason"],
+                                     "message": r["message"], "last_transition": r["since"]}) for r in rows]
+
 
 class ProcessRow:
     """A recorded model-server process."""
@@ -80,12 +115,28 @@ class EngineStore(StatusStore):
     """The reconciler's writes."""
 
     def save_status(self, status: EndpointStatus) -> None:
+        self._record_transitions(self.get(status.name), status)
         self.conn.execute(
             "INSERT INTO engine_status (name, namespace, data, updated_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT(name) DO UPDATE SET namespace=excluded.namespace, data=excluded.data, "
             "updated_at=excluded.updated_at",
             (status.name, status.namespace, json.dumps(status.to_dict()), status.updated_at),
         )
+
+    def _record_transitions(self, before: EndpointStatus | None, after: EndpointStatus) -> None:
+        """Keep each condition whose status or reason changed, for the endpoint's history."""
+        earlier = {c.type: (c.status, c.reason) for c in before.conditions} if before else {}
+        for condition in after.conditions:
+            if earlier.get(condition.type) == (condition.status, condition.reason):
+                continue
+            data = condition.to_dict()
+            self.conn.execute(
+                "INSERT INTO engine_condition_history (endpoint, type, status, reason, message, since) "
+                "VALUES (?, ?, ?, ?, ?, ?)", (after.name, data["type"], data["status"], data["reason"],
+                                              data["message"], data.get("last_transition") or after.updated_at))
+        self.conn.execute(
+            "DELETE FROM engine_condition_history WHERE endpoint = ? AND id <= (SELECT MAX(id) - ? FROM "
+            "engine_condition_history WHERE endpoint = ?)", (after.name, CONDITION_HISTORY_KEPT, after.name))
 
     def delete_status(self, name: str) -> None:
         self.conn.execute("DELETE FROM engine_status WHERE name = ?", (name,))

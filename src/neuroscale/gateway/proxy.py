@@ -5,23 +5,28 @@ the choice of revision and replica (and waiting for one) in `balancer`; this mod
 is the Host one we serve, which route serves the request (`Router`), and what the client hears
 when no replica comes up in time (503), the upstream is down (503), slow (504) or broken (502).
 It also answers the Open Inference Protocol's server-level paths (`/v2`, `/v2/health/live`,
-`/v2/health/ready`) for the gateway as a whole, as a multi-model server does.
+`/v2/health/ready`) for the gateway as a whole, as a multi-model server does, and `/metrics`
+(Prometheus) to clients on this machine only: the series name every endpoint and its traffic,
+which a caller of one model has no business reading.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from neuroscale.gateway.balancer import Balancer, NoCapacity, RevisionPool
 from neuroscale.gateway.hosts import HostGuard
 from neuroscale.gateway.http1 import Request, frame, json_response
+from neuroscale.gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from neuroscale.gateway.routes import Route, RouteTable, model_name_from_path
 from neuroscale.gateway.upstream import (UpstreamBroken, UpstreamGone, UpstreamPool, UpstreamTimeout,
                                          upstream_request)
 
 
 SERVER_VERSION = "2"  # the Open Inference Protocol version the gateway speaks
+METRICS_PATHS = (b"/metrics", b"/metrics/")
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,8 @@ class Proxy:
     """The request handler `http1.ClientConnection` calls, once per request, in order."""
 
     def __init__(self, router: Router, pool: UpstreamPool, *, hosts: HostGuard, upstream_timeout_s: float,
-                 balancer: Balancer, hold: HoldLimits, on_wait: Callable[[], None]) -> None:
+                 balancer: Balancer, hold: HoldLimits, on_wait: Callable[[], None],
+                 metrics: GatewayMetrics | None = None) -> None:
         self.router = router
         self.pool = pool
         self.hosts = hosts
@@ -94,29 +100,60 @@ class Proxy:
         self.balancer = balancer
         self.hold = hold
         self.on_wait = on_wait
+        self.metrics = metrics or GatewayMetrics(balancer)
 
     async def __call__(self, request: Request) -> bytes:
         keep_alive, head_only = request.keep_alive, request.head_only
         if not self.hosts.admits(request.host, self.router.table_source().by_host):
+            self.metrics.refused(421)
             return json_response(421, self.hosts.refusal(request.host), keep_alive=keep_alive, head_only=head_only)
+        if request.url in METRICS_PATHS:
+            return self._metrics(request)
         decision = self.router.resolve(request)
         if not isinstance(decision, Route):
             status, body = decision
+            self.metrics.refused(status)
             return json_response(status, body, keep_alive=keep_alive, head_only=head_only)
         revisions = self.balancer.choose(decision.name)
         if revisions is None:
+            self.metrics.refused(503)
             return json_response(503, {"error": f"model '{decision.name}' has no revision with a share of traffic",
                                        "reason": decision.reason or "NotReady", "endpoint": decision.name},
                                  keep_alive=keep_alive, head_only=head_only)
+        started = time.perf_counter()
+        counts = self.metrics.counts(decision.name, revisions.name)
+        if not revisions.replicas:
+            counts.cold_starts += 1
         raw = upstream_request(method=request.method, url=request.url, host=request.host.encode("latin-1"),
                                headers=request.headers, body=request.body)
         revisions.arrive()
         try:
-            return await self._forward(request, decision, revisions, raw)
+            status, answer = await self._forward(request, decision, revisions, raw)
         finally:
             revisions.leave()
+        self.metrics.observe(counts, status, time.perf_counter() - started)
+        return answer
 
-    async def _forward(self, request: Request, route: Route, revisions: RevisionPool, raw: bytes) -> bytes:
+    def _metrics(self, request: Request) -> bytes:
+        keep_alive, head_only = request.keep_alive, request.head_only
+        if not request.local:
+            self.metrics.refused(403)
+            return json_response(403, {"error": "/metrics is served to clients on this machine only",
+                                       "reason": "MetricsNotExposed",
+                                       "fix": "scrape from the gateway's machine (a local Prometheus or agent "
+                                              "that forwards with remote_write)"},
+                                 keep_alive=keep_alive, head_only=head_only)
+        if request.method not in (b"GET", b"HEAD"):
+            return frame(405, [(b"allow", b"GET, HEAD"), (b"content-type", b"application/json")],
+                         b'{"error":"/metrics answers GET","reason":"MethodNotAllowed"}',
+                         keep_alive=keep_alive, head_only=head_only)
+        self.metrics.forget_gone()
+        return frame(200, [(b"content-type", CONTENT_TYPE)], self.metrics.render(), keep_alive=keep_alive,
+                     head_only=head_only)
+
+    async def _forward(self, request: Request, route: Route, revisions: RevisionPool,
+                       raw: bytes) -> tuple[int, bytes]:
+        """The status and bytes of the answer from a replica of `revisions` (or of the failure)."""
         keep_alive, head_only = request.keep_alive, request.head_only
         revision = revisions.name
         try:
@@ -149,13 +186,13 @@ class Proxy:
         length = None
         if head_only:
             length = next((int(v) for k, v in answer.headers if k.lower() == b"content-length" and v.isdigit()), 0)
-        return frame(answer.status, answer.headers, answer.body, keep_alive=keep_alive, head_only=head_only,
-                     length=length)
+        return answer.status, frame(answer.status, answer.headers, answer.body, keep_alive=keep_alive,
+                                    head_only=head_only, length=length)
 
     @staticmethod
     def _failed(status: int, route: Route, revision: str, what: str, request: Request, *, reason: str,
-                fix: str) -> bytes:
-        return json_response(status, {
+                fix: str) -> tuple[int, bytes]:
+        return status, json_response(status, {
             "error": f"model '{route.name}' revision {revision} {what}",
             "reason": reason,
             "endpoint": route.name,

@@ -15,16 +15,20 @@ from typing import Any, ParamSpec, TypeVar, cast
 
 from starlette.concurrency import run_in_threadpool
 
+from neuroscale.cost.prices import PriceTable
 from neuroscale.engine.store import StatusStore
 from neuroscale.errors import GitError, InvalidInput, NotFound
 from neuroscale.gitops.provider import PullRequest
-from neuroscale.portal.jsonable import as_plain
+from neuroscale.jsonable import as_plain
 from neuroscale.services import endpoints as endpoint_service
 from neuroscale.services import identity as identity_service
+from neuroscale.services import observe as observe_service
+from neuroscale.services import usage as usage_service
 from neuroscale.services import pulls as pull_service
 from neuroscale.services.context import PlatformContext
 from neuroscale.services.identity import Actor, Issued, OidcMapping, Resolved
 from neuroscale.services.review import review_of, review_rules
+from neuroscale.services.usage import AllocationParams
 from neuroscale.spec.endpoint import EndpointSpec
 from neuroscale.spec.manifest import manifest_path
 
@@ -142,6 +146,28 @@ class Backend:
 
     def events(self, *, endpoint: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         return [as_plain(event) for event in self.status.events(name=endpoint, limit=limit)]
+
+    def event_page(self, *, endpoint: str | None, kind: str | None, since: str | None, until: str | None,
+                   before: int | None, limit: int) -> dict[str, Any]:
+        """One page of matching events, oldest first, and the id to ask for the page before it."""
+        found = self.status.event_page(name=endpoint, kind=kind, since=since, until=until, before=before,
+                                       limit=limit + 1)
+        older = len(found) > limit
+        page = found[1:] if older else found
+        return {"events": [{**as_plain(event), "id": number} for number, event in page],
+                "before": page[0][0] if older and page else None}
+
+    def detail(self, name: str) -> dict[str, Any]:
+        return _plain(observe_service.endpoint_detail(self.ctx, name))
+
+    def rollback(self, name: str, *, actor: Actor) -> dict[str, Any]:
+        return _plain(endpoint_service.rollback_endpoint(self.ctx, name, actor=actor))
+
+    def series(self, name: str, window: str) -> list[dict[str, Any]]:
+        return [as_plain(point) for point in usage_service.chart_series(self.ctx, name, window=window)]
+
+    def allocation(self, params: AllocationParams) -> dict[str, Any]:
+        return usage_service.showback(self.ctx, params, prices=PriceTable())
 
     def _files(self, pull: dict[str, Any]) -> list[dict[str, Any]] | None:
         """The endpoint's files before (base) and after (head) with a unified diff; None if gone."""
