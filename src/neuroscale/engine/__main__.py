@@ -34,9 +34,12 @@ def parse_args(argv: list[str] | None) -> EngineSettings:
     parser.add_argument("--interval", type=float, default=0.2, help="seconds between polls of main")
     parser.add_argument("--liveness-period", type=float, default=2.0,
                         help="seconds between liveness probes of ready model servers")
+    parser.add_argument("--heartbeat-interval", type=float, default=1.0,
+                        help="seconds between heartbeats; statuses read Unknown after 3 missed ones")
     args = parser.parse_args(argv)
     return EngineSettings(home=Home.resolve(args.home), domain=args.domain, gateway_port=args.gateway_port,
-                          interval=max(0.01, args.interval), liveness_period=max(0.05, args.liveness_period))
+                          interval=max(0.01, args.interval), liveness_period=max(0.05, args.liveness_period),
+                          heartbeat=max(0.05, args.heartbeat_interval))
 
 
 def main(argv: list[str] | None = None) -> int:

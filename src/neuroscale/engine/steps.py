@@ -36,6 +36,7 @@ from neuroscale.engine.state import EndpointState, Phase, RevisionState, Server
 from neuroscale.engine.store import EngineStore
 from neuroscale.engine.traffic import split
 from neuroscale.spec.serving import ServingSpec
+from neuroscale.status.exits import ExitRecord
 from neuroscale.status.model import Event, EventType
 from neuroscale.status.reasons import Reason
 
@@ -117,8 +118,9 @@ def observe_exits(ctx: StepContext, ep: EndpointState) -> None:
         if not server.live:
             continue  # it was on its way out
         info = server.killed_for or info
-        ctx.event(ep.name, EventType.Warning, Reason.OOMKilled if server.killed_for else Reason.ProcessExited,
-                  f"{server.revision} (pid {server.handle.pid}): {info.reason}: {info.message}")
+        ctx.event(ep.name, EventType.Warning, Reason.OOMKilled if info.reason == Reason.OOMKilled
+                  else Reason.ProcessExited, ExitRecord(server.revision, server.handle.pid, info.reason,
+                                                        info.message).message())
         revision = ep.revision(server.revision)
         if revision is None:
             continue
@@ -164,6 +166,9 @@ def probe_serving(ctx: StepContext, ep: EndpointState) -> None:
             ctx.event(ep.name, EventType.Warning, Reason.LivenessProbeFailed,
                       f"{server.revision} (pid {server.handle.pid}) did not answer {server.probe_failures} "
                       f"liveness probes {ctx.settings.liveness_period:g}s apart; killing it so it restarts")
+            server.killed_for = ExitInfo(Reason.LivenessProbeFailed, (
+                f"the platform killed it after {server.probe_failures} liveness probes "
+                f"{ctx.settings.liveness_period:g}s apart went unanswered (hung or stopped while serving)"))
             ctx.runtime.signal(server.handle, signal.SIGKILL)
             server.probe_failures = 0
 
