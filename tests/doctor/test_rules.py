@@ -16,6 +16,7 @@ from tests.doctor.snapshots import CASES, apply_case, healthy, load_case
 
 #: Rules that only apply to the embedded target; their failing states are built for real in test_embedded.py.
 EMBEDDED_TESTED = {"port-taken", "disk-space", "platform-process", "git-remote", "model-server-crash", "github-token",
+                   "reconciler-heartbeat", "routes-stale",
                    "branch-protection",
                    "endpoint-not-deployed"}
 #: Failure modes whose failing state lives in another case file (same rule, same signal).

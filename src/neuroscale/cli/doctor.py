@@ -27,6 +27,9 @@ def doctor(
                                                  help="write the snapshot (secret values never included)"),
     output: DoctorFormat = typer.Option(DoctorFormat.text, "--output", "-o", help="text, json or markdown"),
     coverage: bool = typer.Option(False, "--coverage", help="list which rule or lint covers each failure mode"),
+    since: str = typer.Option("15m", "--since", help="embedded platform: ignore events older than this (Go "
+                              "duration: 90s, 15m, 2h); events before an endpoint last became ready are history "
+                              "anyway"),
 ) -> None:
     """Name the root cause of what is broken, with the fix; exit 0 healthy, 1 findings, 2 could not run."""
     if coverage:
@@ -36,7 +39,7 @@ def doctor(
     from neuroscale.doctor.targets import diagnose_target
 
     diagnosis = diagnose_target(home=home, repo=repo, kubeconfig=kubeconfig, context=context, snapshot=snapshot,
-                                save_to=save_snapshot)
+                                save_to=save_snapshot, since=_seconds(since))
     if output is DoctorFormat.json:
         typer.echo(render_json(diagnosis))
     elif output is DoctorFormat.markdown:
@@ -44,6 +47,17 @@ def doctor(
     else:
         render_text(diagnosis, Console())
     raise typer.Exit(diagnosis.exit_code)
+
+
+def _seconds(text: str) -> float:
+    from neuroscale.errors import InvalidInput
+    from neuroscale.policy.kyverno_units import parse_duration
+
+    nanoseconds = parse_duration(text.strip())
+    if nanoseconds is None or nanoseconds <= 0:
+        raise InvalidInput(f"--since {text!r} is not a positive duration", where="--since",
+                           fix="give a Go duration such as 90s, 15m or 2h")
+    return nanoseconds / 1e9
 
 
 def _print_coverage(output: DoctorFormat) -> None:

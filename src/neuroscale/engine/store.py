@@ -69,6 +69,10 @@ class StatusStore:
             return None
         return as_observed(EndpointStatus.from_dict(json.loads(row["data"])), self.heartbeat(), now=self.clock())
 
+    def processes(self) -> list[ProcessRow]:
+        """The model-server processes the reconciler started and has not seen end."""
+        return [ProcessRow(r) for r in self.conn.execute("SELECT * FROM engine_processes ORDER BY pid")]
+
     def heartbeat(self) -> Heartbeat | None:
         """The reconciler's last heartbeat; None before any reconciler published one."""
         row = self.conn.execute("SELECT data FROM engine_heartbeat WHERE id = 1").fetchone()
@@ -150,9 +154,6 @@ class EngineStore(StatusStore):
         except ValidationError:
             return None
         return RevisionRecord(row["endpoint"], row["number"], SpecDigest(row["digest"])), spec
-
-    def processes(self) -> list[ProcessRow]:
-        return [ProcessRow(r) for r in self.conn.execute("SELECT * FROM engine_processes ORDER BY pid")]
 
     def add_process(self, *, pid: int, endpoint: str, revision: str, port: int, start_time: int,
                     started_at: str, replica: int = 0) -> None:
