@@ -27,7 +27,7 @@ from neuroscale.services.endpoints import (
     create_endpoint,
     current_values,
     delete_endpoint,
-    manifests_on_main,
+    endpoints_on_main,
     rollback_endpoint,
     update_endpoint,
 )
@@ -127,20 +127,20 @@ def _rollback(name: str = typer.Argument(..., help="Endpoint to roll back."), *,
 
 
 def _list(home: str | None = HOME_OPTION, remote: str | None = REMOTE_OPTION, output: OutputFormat = OUTPUT_OPTION) -> None:
-    """Endpoints on main, with any open pull request changing them."""
+    """Every endpoint on main — those denied or invalid too, with why — and any open pull request changing it."""
     with open_platform(home, remote=remote) as ctx:
-        entries = manifests_on_main(ctx)
+        listed = endpoints_on_main(ctx)
         pending = {pr.endpoint: pr.number for pr in list_pull_requests(ctx, state="open")}
-    data = [{**e.spec.to_input(), "path": e.path, "pendingPullRequest": pending.get(e.spec.name)} if e.spec
-            else {"path": e.path, "error": e.error} for e in entries]
-    rows = [(s.name, s.namespace, s.owner, s.cost_center, s.model_format, s.storage_uri,
-             f"#{pending[s.name]}" if s.name in pending else "")
-            for s in (e.spec for e in entries) if s is not None]
+    data = [{**(e.entry.spec.to_input() if e.entry.spec else e.entry.values), "path": e.entry.path,
+             "pendingPullRequest": pending.get(e.entry.name), "state": e.state,
+             **({"error": e.entry.error} if e.entry.error else {})} for e in listed]
+    rows = [(e.entry.name, v.get("namespace", ""), v.get("owner", ""), v.get("costCenter", ""),
+             v.get("modelFormat", ""), v.get("storageUri", ""),
+             f"#{pending[e.entry.name]}" if e.entry.name in pending else "", e.state)
+            for e in listed for v in [e.entry.spec.to_input() if e.entry.spec else e.entry.values]]
     emit(data, output, table=lambda: simple_table(
-        "Endpoints on main", ("name", "namespace", "owner", "cost center", "format", "storage", "pending PR"), rows))
-    for entry in entries:
-        if entry.spec is None and output is OutputFormat.table:
-            typer.echo(f"invalid manifest {entry.path}: {entry.error}", err=True)
+        "Endpoints on main", ("name", "namespace", "owner", "cost center", "format", "storage", "pending PR", "state"),
+        rows))
 
 
 def register(app: typer.Typer) -> None:

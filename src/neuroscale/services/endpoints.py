@@ -11,7 +11,7 @@ rest, exactly as CI would for a hand-edited file.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from neuroscale.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -34,6 +34,7 @@ from neuroscale.spec.manifest import (
     render,
 )
 from neuroscale.spec.serving import serving_spec
+from neuroscale.status.model import EndpointStatus
 from neuroscale.status.reasons import Reason
 from neuroscale.yamlio import load_one
 
@@ -209,11 +210,17 @@ def current_values(ctx: PlatformContext, name: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class ManifestEntry:
-    """One manifest on main: its spec, or why it does not parse."""
+    """One manifest on main: the form's fields as it states them, its spec when valid, or why not."""
 
     path: str
     spec: EndpointSpec | None
     error: str = ""
+    values: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        parts = self.path.split("/")
+        return str(self.values.get("name") or (parts[1] if len(parts) > 2 else self.path))
 
 
 def manifests_on_main(ctx: PlatformContext) -> list[ManifestEntry]:
@@ -222,11 +229,40 @@ def manifests_on_main(ctx: PlatformContext) -> list[ManifestEntry]:
         if not path.endswith((".yaml", ".yml")):
             continue
         try:
-            entries.append(ManifestEntry(path, parse(content.decode(errors="replace"), where=path)))
+            values = form_values(load_one(content.decode(errors="replace"), where=path), where=path)
         except InvalidInput as exc:
             entries.append(ManifestEntry(path, None, str(exc)))
+            continue
+        try:
+            entries.append(ManifestEntry(path, EndpointSpec.from_input(values, where=path), values=values))
+        except InvalidInput as exc:
+            entries.append(ManifestEntry(path, None, str(exc), values=values))
     return entries
 
 
 def list_endpoints_on_main(ctx: PlatformContext) -> list[EndpointSpec]:
     return [entry.spec for entry in manifests_on_main(ctx) if entry.spec is not None]
+
+
+@dataclass(frozen=True)
+class EndpointOnMain:
+    """An endpoint manifest on main with what the reconciler last said about it."""
+
+    entry: ManifestEntry
+    status: EndpointStatus | None
+
+    @property
+    def state(self) -> str:
+        """One line: healthy, denied (and what still serves), invalid, or not deployed yet."""
+        refusal = self.status.refusal if self.status is not None else None
+        if self.status is not None and refusal is not None:
+            serving = f"serving last good revision {self.status.revision}" if self.status.revision else "nothing serves"
+            return f"denied — {serving}: {refusal.reason}: {refusal.message}"
+        if self.entry.error:
+            return f"invalid: {self.entry.error}"
+        return self.status.health.value if self.status is not None else "not deployed yet"
+
+
+def endpoints_on_main(ctx: PlatformContext) -> list[EndpointOnMain]:
+    """Every endpoint manifest on main, those that fail policies or parsing included, with its status."""
+    return [EndpointOnMain(entry, ctx.events.get(entry.name)) for entry in manifests_on_main(ctx)]

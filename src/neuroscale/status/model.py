@@ -39,6 +39,10 @@ _ABSENT_REASONS = frozenset({Reason.ProcessExited, Reason.KilledBySignal, Reason
                              Reason.PortUnavailable, Reason.PlatformStopped})
 
 
+#: Ready reasons meaning "main's manifest was refused; what ran before keeps running".
+_REFUSED_REASONS = frozenset({Reason.AdmissionDenied, Reason.InvalidManifest})
+
+
 def health_of(conditions: Sequence[Condition]) -> Health:
     """Healthy when Ready; Degraded on any failure reason; Missing when the process is gone."""
     ready = find(conditions, ConditionType.Ready)
@@ -118,6 +122,13 @@ class EndpointStatus:
     def ready(self) -> bool:
         ready = self.condition(ConditionType.Ready)
         return ready is not None and ready.is_true
+
+    @property
+    def refusal(self) -> Condition | None:
+        """`Ready` when main's manifest was refused (denied by a policy, or invalid); `revision` still serves."""
+        ready = self.condition(ConditionType.Ready)
+        refused = ready is not None and not ready.is_true and ready.reason in _REFUSED_REASONS
+        return ready if refused else None
 
     def to_dict(self) -> dict[str, Any]:
         ordered = sorted(self.conditions, key=lambda c: CONDITION_ORDER.index(c.type))
