@@ -38,6 +38,9 @@ from neuroscale.spec.fields import FIELDS, FIELDS_BY_ATTR
 
 FROM_FILE_OPTION = typer.Option(None, "--from-file", show_default=False,
                                 help="An InferenceService YAML file to propose as written (instead of field options).")
+SAMPLE_OPTION = typer.Option(None, "--sample-request", show_default=False,
+                             help="A JSON request (KServe V1 or V2 body) stored beside the manifest; "
+                                  "`neuroscale smoke` sends it.")
 _FIELDS_PANEL = "Endpoint fields"
 
 
@@ -85,32 +88,46 @@ def _read_manifest(path: Path, given: dict[str, Any]) -> RawManifest:
     return RawManifest.parse(text, where=str(path))
 
 
-def _create(*, from_file: Path | None = FROM_FILE_OPTION, home: str | None = HOME_OPTION, remote: str | None = REMOTE_OPTION, output: OutputFormat = OUTPUT_OPTION, **fields: Any) -> None:
+def _read_sample(path: Path | None) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror}", where="--sample-request",
+                           fix="give a readable JSON file") from None
+
+
+def _create(*, from_file: Path | None = FROM_FILE_OPTION, sample_request: Path | None = SAMPLE_OPTION,
+            home: str | None = HOME_OPTION, remote: str | None = REMOTE_OPTION, output: OutputFormat = OUTPUT_OPTION,
+            **fields: Any) -> None:
     """Propose a new endpoint: commits its InferenceService on branch endpoint/<name> and opens a pull request."""
     given = _given(fields)
     change: EndpointChange = (_read_manifest(from_file, given) if from_file
                               else EndpointSpec.from_input(given, where="endpoint"))
+    sample = _read_sample(sample_request)
     with open_platform(home, create=True, remote=remote) as ctx:
-        emit_pr(ctx, create_endpoint(ctx, change, actor=cli_actor(ctx)), output)
+        emit_pr(ctx, create_endpoint(ctx, change, actor=cli_actor(ctx), sample_request=sample), output)
 
 
 def _update(name: str = typer.Argument(..., help="Endpoint to change."), *, from_file: Path | None = FROM_FILE_OPTION,
-            home: str | None = HOME_OPTION, remote: str | None = REMOTE_OPTION,
-            output: OutputFormat = OUTPUT_OPTION, **fields: Any) -> None:
+            sample_request: Path | None = SAMPLE_OPTION, home: str | None = HOME_OPTION,
+            remote: str | None = REMOTE_OPTION, output: OutputFormat = OUTPUT_OPTION, **fields: Any) -> None:
     """Propose a change: the given fields replace those of the endpoint as last proposed."""
     given = _given(fields)
+    sample = _read_sample(sample_request)
     with open_platform(home, remote=remote) as ctx:
         if from_file:
             change: EndpointChange = _read_manifest(from_file, given)
             if change.name != name:
                 raise InvalidInput(f"{from_file} describes endpoint {change.name!r}, not {name!r}",
                                    where="--from-file", fix="use `endpoint create` for a new endpoint")
-        elif not given:
+        elif not given and sample is None:
             raise InvalidInput("nothing to change", where="options",
                                fix="give at least one field option (see `neuroscale endpoint update --help`)")
         else:
             change = EndpointSpec.from_input({**current_values(ctx, name), **given}, where=f"endpoint {name}")
-        emit_pr(ctx, update_endpoint(ctx, change, actor=cli_actor(ctx)), output)
+        emit_pr(ctx, update_endpoint(ctx, change, actor=cli_actor(ctx), sample_request=sample), output)
 
 
 def _delete(name: str = typer.Argument(..., help="Endpoint to remove."), *, home: str | None = HOME_OPTION, remote: str | None = REMOTE_OPTION, output: OutputFormat = OUTPUT_OPTION) -> None:

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from neuroscale.cluster.sample_request import parse_sample_request, sample_request_path
 from neuroscale.errors import Conflict, Forbidden, InvalidInput, NotFound
 from neuroscale.gitops.provider import Action, Proposal, PullRequest
 from neuroscale.gitops.repo import MAIN
@@ -114,17 +115,32 @@ def _propose(ctx: PlatformContext, name: str, *, action: Action, files: dict[str
     return run_pull_request_checks(ctx, pr)
 
 
-def create_endpoint(ctx: PlatformContext, spec: EndpointChange, *, actor: Actor) -> PullRequest:
-    """Open a pull request adding the endpoint; the same name again updates its open pull request."""
+def _files(name: str, content: bytes, sample_request: bytes | None) -> dict[str, bytes | None]:
+    """The manifest, and the sample request beside it (validated first, so a bad one commits nothing)."""
+    files: dict[str, bytes | None] = {manifest_path(name): content}
+    if sample_request is not None:
+        parse_sample_request(sample_request, where="sample request")
+        files[sample_request_path(name)] = sample_request
+    return files
+
+
+def create_endpoint(ctx: PlatformContext, spec: EndpointChange, *, actor: Actor,
+                    sample_request: bytes | None = None) -> PullRequest:
+    """Open a pull request adding the endpoint; the same name again updates its open pull request.
+
+    `sample_request` (a KServe V1 or V2 JSON body) is committed beside the manifest for `neuroscale smoke`.
+    """
     actor.require(Permission.propose, to="propose endpoints")
     name, content = _name_and_content(spec)
+    files = _files(name, content, sample_request)
     if ctx.provider.find_open(name) is None and _on_main(ctx, name):
         raise Conflict(f"endpoint {name} already exists on main", where=manifest_path(name),
                        fix=f"change it with `neuroscale endpoint update {name} ...`")
-    return _propose(ctx, name, action="create", files={manifest_path(name): content}, actor=actor)
+    return _propose(ctx, name, action="create", files=files, actor=actor)
 
 
-def update_endpoint(ctx: PlatformContext, spec: EndpointChange, *, actor: Actor) -> PullRequest:
+def update_endpoint(ctx: PlatformContext, spec: EndpointChange, *, actor: Actor,
+                    sample_request: bytes | None = None) -> PullRequest:
     """Open (or add to) a pull request changing an endpoint that is on main or already proposed.
 
     Form fields are applied onto the manifest as last proposed, so whatever else it says is kept.
@@ -132,10 +148,11 @@ def update_endpoint(ctx: PlatformContext, spec: EndpointChange, *, actor: Actor)
     actor.require(Permission.propose, to="propose endpoint changes")
     current = _current_manifest(ctx, validate_name(spec.name))
     name, content = _name_and_content(spec, current=current)
+    files = _files(name, content, sample_request)
     if ctx.provider.find_open(name) is None and not _on_main(ctx, name):
         raise NotFound(f"endpoint {name} is not on main", where=manifest_path(name),
                        fix=f"create it with `neuroscale endpoint create --name {name} ...`")
-    return _propose(ctx, name, action="update", files={manifest_path(name): content}, actor=actor)
+    return _propose(ctx, name, action="update", files=files, actor=actor)
 
 
 def delete_endpoint(ctx: PlatformContext, name: str, *, actor: Actor) -> PullRequest:
