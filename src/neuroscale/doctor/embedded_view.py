@@ -16,6 +16,8 @@ from neuroscale.status.heartbeat import parse_time
 from neuroscale.status.reasons import Reason
 
 Obj = Mapping[str, Any]
+#: Evidence a reconciler that does not observe explains: stale status rows, the routes file, the process table.
+RECONCILER_EXPLAINS = ("endpoint status", "routes.json", "process table")
 
 
 def endpoint_ref(endpoint: Obj) -> ObjectRef:
@@ -29,6 +31,13 @@ def condition_of(endpoint: Obj, ctype: str) -> Obj | None:
 def engine(index: SnapshotIndex) -> Obj:
     value = index.host.get("engine")
     return value if isinstance(value, Mapping) else {}
+
+
+def reconciler_observing(index: SnapshotIndex) -> bool:
+    """Is a reconciler alive, not stopped, and publishing fresh heartbeats?"""
+    beat = engine(index).get("heartbeat") or {}
+    proc: Obj = next((p for p in index.host.get("processes") or [] if p.get("component") == "reconciler"), {})
+    return bool(proc.get("alive")) and proc.get("state") not in ("T", "t") and not beat.get("stale", True)
 
 
 def servers_of(index: SnapshotIndex, endpoint: str) -> list[Obj]:

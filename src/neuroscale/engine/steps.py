@@ -234,15 +234,17 @@ def ensure_running(ctx: StepContext, ep: EndpointState) -> None:
                       f"log {handle.log_path})")
 
 
-def routable(ctx: StepContext, revision: RevisionState) -> bool:
-    """May get traffic: it has been ready, and is not in a crash loop."""
-    return revision.was_ready and not revision.failure.crashlooping(ctx.settings.backoff)
+def routable(ctx: StepContext, revision: RevisionState, *, answering: bool = False) -> bool:
+    """May get traffic: it has been ready, and is not in a crash loop, or a replica of it answers now
+    (a revision whose model file was repaired comes out of its crash loop with its first ready replica)."""
+    return revision.was_ready and (answering or not revision.failure.crashlooping(ctx.settings.backoff))
 
 
 def route_traffic(ctx: StepContext, ep: EndpointState) -> None:
     """KServe's split between the latest and the rolled-out revision, among routable revisions."""
     latest, rolled = ep.latest, ep.rolled_out
-    ok = frozenset(r.name for r in (latest, rolled) if r is not None and routable(ctx, r))
+    ok = frozenset(r.name for r in (latest, rolled) if r is not None
+                   and routable(ctx, r, answering=bool(ep.servers_of(r.name, phase=Phase.Ready))))
     new = split(latest=latest.name if latest else None, previous=rolled.name if rolled else None,
                 canary=latest.target.spec.canary_traffic_percent if latest else None, routable=ok)
     if new.shares != ep.split.shares:

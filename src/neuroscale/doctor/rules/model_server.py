@@ -27,6 +27,7 @@ from neuroscale.doctor.embedded_view import (
     condition_of,
     endpoint_ref,
     events_since_ready,
+    reconciler_observing,
     servers_of,
     serving_revision,
 )
@@ -111,12 +112,20 @@ def _log_line(index: SnapshotIndex, revision: str, prefix: str) -> str:
     return ""
 
 
-def _stopped_servers(name: str, servers: Sequence[Mapping[str, Any]]) -> list[Diagnosis]:
+def _stopped_servers(name: str, servers: Sequence[Mapping[str, Any]], *, observed: bool) -> list[Diagnosis]:
+    """Servers that exist but do not serve now; gone ones too while no reconciler observes (nobody restarts them)."""
     found = []
     for server in servers:
-        if not server.get("alive"):
-            continue
         where = f"{server.get('revision')} replica {server.get('replica')} (pid {server.get('pid')})"
+        if not server.get("alive"):
+            if not observed:
+                found.append(Diagnosis(
+                    f"the model server {where} is gone and nothing restarts it", "the process ended while the "
+                    "reconciler was not observing, so it was neither restarted nor taken out of the routes",
+                    "get the reconciler observing again (see its finding): it restarts the server at once",
+                    f"pid {server.get('pid')} is recorded in the engine's process table but no longer runs",
+                    Severity.ERROR))
+            continue
         if server.get("state") in ("T", "t"):
             found.append(Diagnosis(
                 f"the model server {where} is stopped", "the process is stopped by a signal (SIGSTOP or a debugger: "
@@ -152,7 +161,7 @@ def check(index: SnapshotIndex) -> list[DoctorFinding]:
     found = []
     for endpoint in index.objects("Endpoint"):
         name = str(endpoint.get("name", ""))
-        diagnoses = _stopped_servers(name, servers_of(index, name))
+        diagnoses = _stopped_servers(name, servers_of(index, name), observed=reconciler_observing(index))
         if not diagnoses and _unhealthy(endpoint):
             diagnoses = _from_history(index, endpoint)
         for diagnosis in diagnoses:

@@ -11,7 +11,7 @@ under a running supervisor a dead component is restarted by it.
 
 from __future__ import annotations
 
-from neuroscale.doctor.embedded_view import engine, start_fix
+from neuroscale.doctor.embedded_view import RECONCILER_EXPLAINS, engine, start_fix
 from neuroscale.doctor.index import SnapshotIndex
 from neuroscale.doctor.model import Category, DoctorFinding, Rule
 from neuroscale.findings import ObjectRef, Severity
@@ -37,7 +37,7 @@ def check(index: SnapshotIndex) -> list[DoctorFinding]:
         name = str(proc.get("component", ""))
         category = _CATEGORY.get(name, Category.CONTROLLERS)
         severity = Severity.ERROR if name != "portal" else Severity.WARNING
-        explains = ("endpoint status", "routes.json") if name == "reconciler" else ()
+        explains = RECONCILER_EXPLAINS if name == "reconciler" else ()
         if proc.get("alive") and proc.get("state") in ("T", "t"):
             found.append(RULE.finding(
                 obj=ObjectRef(kind="Process", name=name), category=category, severity=severity,

@@ -9,7 +9,7 @@ dead or SIGSTOPped reconciler is the `platform-process` rule's finding.
 
 from __future__ import annotations
 
-from neuroscale.doctor.embedded_view import engine, start_fix
+from neuroscale.doctor.embedded_view import RECONCILER_EXPLAINS, engine, start_fix
 from neuroscale.doctor.index import SnapshotIndex
 from neuroscale.doctor.model import Category, DoctorFinding, Rule
 from neuroscale.findings import ObjectRef, Severity
@@ -29,7 +29,7 @@ def check(index: SnapshotIndex) -> list[DoctorFinding]:
             evidence=f"{evidence}; last failure: {beat.get('error')}",
             root_cause="every pass stops at the same error, so statuses, routes and restarts are not kept current",
             fix=f"read the traceback in {proc.get('log_file') or 'the reconciler log'} and fix what it names "
-            "(a full disk, a locked or damaged state.db)", explains_when=("endpoint status", "routes.json"))]
+            "(a full disk, a locked or damaged state.db)", explains_when=RECONCILER_EXPLAINS)]
     if not beat.get("stale"):
         return []
     return [RULE.finding(
@@ -40,7 +40,7 @@ def check(index: SnapshotIndex) -> list[DoctorFinding]:
         root_cause="the process is alive but its loop does not complete (a deadlock or a call that never returns), "
         "so statuses read Unknown and nothing is restarted",
         fix=f"py-spy dump --pid {proc.get('pid')}  # shows where it is stuck\nkill {proc.get('pid')}\n"
-        + start_fix(index, "reconciler"), explains_when=("endpoint status", "routes.json"))]
+        + start_fix(index, "reconciler"), explains_when=RECONCILER_EXPLAINS)]
 
 
 RULE = Rule(
