@@ -9,6 +9,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 
 class DoctorFormat(str, Enum):
@@ -70,9 +71,21 @@ def _print_coverage(output: DoctorFormat) -> None:
     if output is DoctorFormat.json:
         typer.echo(json.dumps([{**asdict(row), "covered": row.covered} for row in table], indent=2))
         return
-    rows = [(row.failure_mode, ", ".join(row.rules), ", ".join(row.lints), row.note) for row in table]
-    columns = ("failure mode", "doctor rules", "check lints", "note")
+    rows = [(_linked(row.failure_mode, row.doc), ", ".join(row.rules), ", ".join(row.lints), row.note)
+            for row in table]
+    columns = ("failure mode (catalogue entry)", "doctor rules", "check lints", "note")
     Console().print(simple_table("failure-mode coverage", columns, rows))
+
+
+def _linked(failure_mode: str, doc: str) -> Text:
+    """`FM-20 docs/failure-modes/FM-20.md`, a terminal hyperlink to the file when the checkout has it."""
+    from neuroscale.doctor.coverage import REPO_ROOT
+
+    if not doc:
+        return Text(failure_mode)
+    path = REPO_ROOT / doc
+    style = f"link {path.as_uri()}" if path.is_file() else ""
+    return Text.assemble(failure_mode, " ", (doc, style))
 
 
 def register(app: typer.Typer) -> None:
