@@ -3,6 +3,7 @@
   platform_bench.py --throughput  merge→Ready, kill→serving, gateway vs KServe ModelServer (wrk)
   check_bench.py                  `neuroscale check` on 1,000 manifests vs checkov
   doctor_bench.py                 all doctor rules over a 5,000-object snapshot
+  fault_bench.py --rounds 2       fault injection on a live platform: verdicts, doctor time, status staleness
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ RUNS = [
     [sys.executable, str(HERE / "platform_bench.py"), "--throughput"],
     [sys.executable, str(HERE / "check_bench.py"), "--crd-dir", str(REFERENCE / "crds" / "kserve")],
     [sys.executable, str(HERE / "doctor_bench.py")],
+    [sys.executable, str(HERE / "fault_bench.py"), "--rounds", "2"],
 ]
 
 

@@ -30,7 +30,6 @@ from neuroscale import pidlock
 from neuroscale.cluster.snapshot import empty_snapshot, secret_value_facts
 from neuroscale.db import connect
 from neuroscale.doctor.embedded_engine import engine_facts, recent_events
-from neuroscale.doctor.github_facts import branch_protection
 from neuroscale.doctor.rules.github_token import TOKEN_ENV
 from neuroscale.engine import procfs
 from neuroscale.engine.lock import lock_path
@@ -219,6 +218,8 @@ def _github(home: Home, env: dict[str, str]) -> dict[str, Any]:
     facts = secret_value_facts(token) if token is not None else None
     github: dict[str, Any] = {"configured": bool(remote), "remote": remote, "token": facts}
     if remote and token and facts and facts.get("shape") not in ("empty", "placeholder"):
+        from neuroscale.doctor.github_facts import branch_protection  # the GitHub client only when it is used
+
         github["branch_protection"] = branch_protection(remote, token, env=env)
     return github
 
