@@ -41,23 +41,11 @@ from neuroscale.status.exits import parse_exit
 from neuroscale.status.model import EndpointStatus, Event
 from neuroscale.supervisor.platform import components
 from neuroscale.supervisor.settings import PlatformSettings, save_settings
+from tests.conftest import wait_for
 
 NAME = "iris"
 #: The home's disk threshold while healthy: only a disk with less than this free is "nearly full".
 QUIET_DISK = "1Mi"
-T = Any
-
-
-def wait_for(probe: Callable[[], T], *, timeout: float, what: str, step: float = 0.05) -> T:
-    """Poll `probe` until it returns something truthy (a bound, never a timing assertion)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(step)
 
 
 @dataclass
