@@ -4,6 +4,7 @@
   check_bench.py                  `neuroscale check` on 1,000 manifests vs checkov
   doctor_bench.py                 all doctor rules over a 5,000-object snapshot
   fault_bench.py --rounds 2       fault injection on a live platform: verdicts, doctor time, status staleness
+  http_fuzz_bench.py              10,000 generated requests each to the gateway and the model server
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ RUNS = [
     [sys.executable, str(HERE / "check_bench.py"), "--crd-dir", str(REFERENCE / "crds" / "kserve")],
     [sys.executable, str(HERE / "doctor_bench.py")],
     [sys.executable, str(HERE / "fault_bench.py"), "--rounds", "2"],
+    [sys.executable, str(HERE / "http_fuzz_bench.py")],
 ]
 
 

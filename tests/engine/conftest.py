@@ -134,6 +134,20 @@ def running(platform: Platform) -> Platform:
     return platform
 
 
+@pytest.fixture
+def gateway(running: Platform) -> Iterator[str]:
+    """The real gateway in front of the running engine's model servers."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "neuroscale.gateway", "--home", str(running.home.root),
+         "--port", str(running.gateway_port), "--hold-timeout", "15"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    wait_for(lambda: running.home.routes_applied_file.exists(), what="gateway acknowledges routes")
+    yield f"http://127.0.0.1:{running.gateway_port}"
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
 def routes(home: Home) -> dict[str, Any]:
     import json
 

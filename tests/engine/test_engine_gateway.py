@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -16,19 +13,6 @@ from tests.conftest import IRIS_ROWS
 from tests.engine.conftest import Platform, iris_spec, wait_for
 
 R1, R2 = "iris-predictor-00001", "iris-predictor-00002"
-
-
-@pytest.fixture
-def gateway(running: Platform) -> Iterator[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "neuroscale.gateway", "--home", str(running.home.root),
-         "--port", str(running.gateway_port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    wait_for(lambda: running.home.routes_applied_file.exists(), what="gateway acknowledges routes")
-    yield f"http://127.0.0.1:{running.gateway_port}"
-    proc.terminate()
-    proc.wait(timeout=10)
 
 
 def test_ready_means_the_gateway_routes_and_rollouts_drop_nothing(running: Platform, gateway: str,

@@ -24,7 +24,9 @@ def test_shape_and_gateway_reads_it(tmp_path: Path) -> None:
     }
     assert RouteEntry.from_dict("iris", document["endpoints"]["iris"]) == READY
     table = RouteTable.from_document(document, default_domain="localhost")
-    assert table.by_name["iris"].upstream == ("127.0.0.1", 41234)
+    [revision] = table.by_name["iris"].revisions
+    assert (revision.revision, revision.percent, revision.upstreams) == ("iris-predictor-00001", 100,
+                                                                         (("127.0.0.1", 41234),))
     route = table.for_host("bad.ml.localhost:8080")
     assert route is not None and not route.ready and route.reason == "AdmissionDenied"
     assert list(tmp_path.joinpath("run").iterdir()) == [path]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from neuroscale.gateway.routes import RouteTable, RouteWatcher, model_name_from_path
+from neuroscale.gateway.routes import RevisionRoute, RouteTable, RouteWatcher, model_name_from_path
 
 
 @pytest.mark.parametrize(
@@ -45,11 +45,11 @@ def test_table_indexes_by_name_and_host() -> None:
     table = RouteTable.from_document(DOCUMENT, default_domain="localhost")
     assert set(table.by_name) == {"iris", "down"}
     iris = table.by_name["iris"]
-    assert iris.upstream == ("127.0.0.1", 4000)
+    assert iris.revisions == (RevisionRoute("iris-predictor-00002", 100, (("127.0.0.1", 4000),)),), "version 1 file"
     assert table.for_host("iris.ml.example.internal:8080") is iris
     assert table.for_host("IRIS.ML.example.internal") is iris
     assert table.for_host("iris.default.example.internal") is None
-    assert table.by_name["down"].upstream is None
+    assert table.by_name["down"].revisions == ()
     assert table.by_name["down"].message == "no file"
 
 
@@ -65,3 +65,15 @@ def test_watcher_reloads_on_change_and_keeps_last_good_table(tmp_path: Path) -> 
     os.utime(path, ns=(1, 1))
     assert watcher.refresh() is False
     assert "iris" in watcher.table.by_name  # last good table kept
+
+
+def test_version_2_lists_revisions_shares_replicas_and_limits() -> None:
+    document = {"version": 2, "domain": "localhost", "endpoints": {"iris": {
+        "namespace": "default", "ready": True, "timeout": 30, "concurrency": 2,
+        "traffic": [{"revision": "iris-predictor-00002", "percent": 20, "upstreams": ["127.0.0.1:1", "127.0.0.1:2"]},
+                    {"revision": "iris-predictor-00001", "percent": 80, "upstreams": []},
+                    {"percent": 5}, "junk"]}}}
+    iris = RouteTable.from_document(document, default_domain="localhost").by_name["iris"]
+    assert iris.revisions == (RevisionRoute("iris-predictor-00002", 20, (("127.0.0.1", 1), ("127.0.0.1", 2))),
+                              RevisionRoute("iris-predictor-00001", 80, ()))
+    assert (iris.timeout, iris.concurrency, iris.revision) == (30.0, 2, "iris-predictor-00001")

@@ -18,6 +18,7 @@ from neuroscale.serving.dataplane import DataPlane
 from neuroscale.serving.loaders import load
 from neuroscale.serving.settings import ServingSettings, parse_args
 from neuroscale.serving.tensors import InferRequest, Tensor
+from neuroscale.httplimits import HttpLimits
 from tests.conftest import IRIS_ROWS
 
 V2_ROWS = {"name": "input-0", "shape": [2, 4], "datatype": "FP64", "data": [x for row in IRIS_ROWS for x in row]}
@@ -26,7 +27,7 @@ V2_ROWS = {"name": "input-0", "shape": [2, 4], "datatype": "FP64", "data": [x fo
 @pytest.fixture(scope="module")
 def app(iris_model: Path) -> ServingApp:
     settings = ServingSettings(model_name="iris", model_format="sklearn", storage_uri=str(iris_model), port=0,
-                               max_body_bytes=2048, revision="iris-predictor-00001")
+                               limits=HttpLimits(max_body_bytes=2048), revision="iris-predictor-00001")
     return create_app(settings)
 
 

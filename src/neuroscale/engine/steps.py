@@ -196,6 +196,10 @@ def autoscale(ctx: StepContext, ep: EndpointState) -> None:
     """Replicas per revision in play, decided by the KPA from the gateway's demand."""
     now = ctx.clock.monotonic()
     for revision in ep.revisions():
+        if not revision.was_ready:  # Knative keeps the initial scale until the revision has been ready
+            revision.scaler.last_demand = now
+            revision.scaler.desired = max(1, revision.target.spec.scaling.min_replicas)
+            continue
         ready = len(ep.servers_of(revision.name, phase=Phase.Ready))
         before = revision.scaler.desired
         after = decide(revision.target.spec.scaling, ctx.demand(revision.name), revision.scaler, ready=ready,

@@ -1,9 +1,11 @@
-"""The routing table: which upstream serves which endpoint, read from the file the reconciler writes.
+"""The routing table: which revisions and replicas serve which endpoint, read from the reconciler's file.
 
 Two ways in, as KServe on Kourier offers: by path (`/v1/models/<name>…`,
 `/v2/models/<name>/…`) and by `Host: <name>.<namespace>.<domain>`. Lookups are
 dictionary hits so the hot path stays cheap; the file is re-read only when its
-mtime changes.
+mtime changes. A route lists its revisions with their share of traffic and
+ready replicas (`traffic`); a file written before revisions had replicas
+(`upstream` only) reads as one revision with one replica.
 """
 
 from __future__ import annotations
@@ -14,15 +16,31 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+Address = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class RevisionRoute:
+    revision: str
+    percent: int
+    upstreams: tuple[Address, ...]
+
+
 @dataclass(frozen=True)
 class Route:
     name: str
     namespace: str
     ready: bool
-    upstream: tuple[str, int] | None
-    revision: str
+    revisions: tuple[RevisionRoute, ...]
     reason: str
     message: str
+    timeout: float = 300.0  # seconds per request, from the InferenceService
+    concurrency: int = 0  # in flight per replica; 0: no limit
+
+    @property
+    def revision(self) -> str:
+        """The revision with the largest share (what errors name)."""
+        return max(self.revisions, key=lambda r: r.percent).revision if self.revisions else ""
 
 
 @dataclass(frozen=True)
@@ -49,10 +67,11 @@ class RouteTable:
                 name=name,
                 namespace=str(entry.get("namespace") or "default"),
                 ready=bool(entry.get("ready")),
-                upstream=_parse_upstream(entry.get("upstream")),
-                revision=str(entry.get("revision") or ""),
+                revisions=_revisions(entry),
                 reason=str(entry.get("reason") or ""),
                 message=str(entry.get("message") or ""),
+                timeout=_number(entry.get("timeout"), 300.0),
+                concurrency=int(_number(entry.get("concurrency"), 0)),
             )
             by_name[name] = route
             by_host[f"{name}.{route.namespace}.{domain}"] = route
@@ -64,11 +83,29 @@ class RouteTable:
         return self.by_host.get(host.rsplit(":", 1)[0].lower())
 
 
-def _parse_upstream(value: object) -> tuple[str, int] | None:
+def _parse_upstream(value: object) -> Address | None:
     if not isinstance(value, str) or ":" not in value:
         return None
     host, _, port = value.rpartition(":")
     return (host, int(port)) if port.isdigit() else None
+
+
+def _number(value: object, default: float) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0 else default
+
+
+def _revisions(entry: dict[str, object]) -> tuple[RevisionRoute, ...]:
+    traffic = entry.get("traffic")
+    if not isinstance(traffic, list):  # a routes file from before replicas: one revision, one upstream
+        upstream = _parse_upstream(entry.get("upstream"))
+        return (RevisionRoute(str(entry.get("revision") or ""), 100, (upstream,)),) if upstream else ()
+    found = []
+    for item in traffic:
+        if not isinstance(item, dict) or not isinstance(item.get("revision"), str):
+            continue
+        upstreams = tuple(a for a in (_parse_upstream(u) for u in item.get("upstreams") or ()) if a is not None)
+        found.append(RevisionRoute(item["revision"], int(_number(item.get("percent"), 0)), upstreams))
+    return tuple(found)
 
 
 def model_name_from_path(path: str) -> str | None:

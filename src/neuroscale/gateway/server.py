@@ -12,14 +12,21 @@ import json
 import os
 import signal
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from neuroscale.gateway.proxy import ClientConnection, Router, UpstreamPool
-from neuroscale.gateway.routes import RouteWatcher
+from neuroscale import httplimits
+from neuroscale.gateway.balancer import Balancer
+from neuroscale.gateway.demand import DemandPublisher
+from neuroscale.gateway.hosts import HostGuard
+from neuroscale.gateway.http1 import ClientConnection
+from neuroscale.gateway.proxy import HoldLimits, Proxy, Router
+from neuroscale.gateway.routes import RouteTable, RouteWatcher
+from neuroscale.gateway.upstream import UpstreamPool
 from neuroscale.home import DEFAULT_DOMAIN, DEFAULT_GATEWAY_PORT, DEFAULT_HOST, Home
 
 RELOAD_INTERVAL_S = 0.02
+DEFAULT_UPSTREAM_TIMEOUT_S = 60.0
 
 
 def acknowledge(settings: GatewaySettings, updated: str) -> None:
@@ -37,7 +44,17 @@ class GatewaySettings:
     host: str = DEFAULT_HOST
     port: int = DEFAULT_GATEWAY_PORT
     domain: str = DEFAULT_DOMAIN
-    max_body_bytes: int = 16 * 1024 * 1024
+    limits: httplimits.HttpLimits = field(default_factory=httplimits.HttpLimits)
+    upstream_timeout_s: float = DEFAULT_UPSTREAM_TIMEOUT_S
+    allowed_hosts: tuple[str, ...] = ()
+    stats_file: Path | None = None  # demand for the autoscaler; None: not published
+    hold: HoldLimits = field(default_factory=HoldLimits)
+
+
+def balanced(table: RouteTable) -> list[tuple[str, tuple[tuple[str, int, tuple[tuple[str, int], ...]], ...], int]]:
+    """The table as the balancer takes it: per endpoint its revisions, shares and replicas."""
+    return [(route.name, tuple((r.revision, r.percent, r.upstreams) for r in route.revisions), route.concurrency)
+            for route in table.by_name.values()]
 
 
 async def serve(settings: GatewaySettings) -> None:
@@ -45,9 +62,15 @@ async def serve(settings: GatewaySettings) -> None:
     watcher = RouteWatcher(settings.routes_file, default_domain=settings.domain)
     watcher.refresh()
     pool = UpstreamPool()
-    router = Router(lambda: watcher.table)
+    balancer = Balancer(loop.time)
+    balancer.sync(balanced(watcher.table))
+    demand = DemandPublisher(settings.stats_file, balancer) if settings.stats_file else None
+    proxy = Proxy(Router(lambda: watcher.table), pool,
+                  hosts=HostGuard(allowed=settings.allowed_hosts, bind_host=settings.host),
+                  upstream_timeout_s=settings.upstream_timeout_s, balancer=balancer, hold=settings.hold,
+                  on_wait=demand.poke if demand else lambda: None)
     server = await loop.create_server(
-        lambda: ClientConnection(router, pool, max_body=settings.max_body_bytes),
+        lambda: ClientConnection(proxy, settings.limits),
         settings.host, settings.port, reuse_address=True, backlog=1024,
     )
     stop = asyncio.Event()
@@ -57,15 +80,19 @@ async def serve(settings: GatewaySettings) -> None:
     async def reload_routes() -> None:
         while True:
             if watcher.refresh():
-                pool.retain_only({r.upstream for r in watcher.table.by_name.values() if r.upstream})
+                balancer.sync(balanced(watcher.table))
+                pool.retain_only(balancer.addresses)
                 acknowledge(settings, watcher.table.updated)
             await asyncio.sleep(RELOAD_INTERVAL_S)
 
     reloader = loop.create_task(reload_routes())
+    publisher = loop.create_task(demand.run()) if demand else None
     acknowledge(settings, watcher.table.updated)
     print(f"gateway listening on http://{settings.host}:{settings.port}", flush=True)
     await stop.wait()
     reloader.cancel()
+    if publisher is not None:
+        publisher.cancel()
     server.close()
     await server.wait_closed()
 
@@ -76,12 +103,23 @@ def parse_args(argv: list[str] | None) -> GatewaySettings:
     parser.add_argument("--host", default=DEFAULT_HOST)
     parser.add_argument("--port", type=int, default=DEFAULT_GATEWAY_PORT)
     parser.add_argument("--domain", default=DEFAULT_DOMAIN)
-    parser.add_argument("--max-body-bytes", type=int, default=16 * 1024 * 1024)
+    parser.add_argument("--upstream-timeout", type=httplimits.positive_seconds, default=DEFAULT_UPSTREAM_TIMEOUT_S,
+                        help="seconds a model server has to answer before the client gets 504")
+    parser.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                        help="another Host name to answer besides loopback and the endpoints' names")
+    parser.add_argument("--hold-timeout", type=httplimits.positive_seconds, default=HoldLimits.seconds,
+                        help="seconds a request may wait for a replica (scale from zero, replicas at their "
+                             "containerConcurrency) before a 503")
+    parser.add_argument("--max-waiting", type=int, default=HoldLimits.max_waiting,
+                        help="requests that may wait per revision; more get a 503 at once")
+    httplimits.add_arguments(parser)
     args = parser.parse_args(argv)
     home = Home.resolve(args.home)
     return GatewaySettings(routes_file=home.routes_file, applied_file=home.routes_applied_file,
-                           host=args.host, port=args.port,
-                           domain=args.domain, max_body_bytes=args.max_body_bytes)
+                           host=args.host, port=args.port, domain=args.domain,
+                           limits=httplimits.from_arguments(args), upstream_timeout_s=args.upstream_timeout,
+                           allowed_hosts=tuple(args.allowed_host), stats_file=home.gateway_stats_file,
+                           hold=HoldLimits(seconds=args.hold_timeout, max_waiting=max(args.max_waiting, 0)))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -64,7 +64,7 @@ class ServingApp:
         self._routes = self._build_routes()
         self._allowed: dict[str, list[str]] = {}
         for method, path in self._routes:
-            self._allowed.setdefault(path, []).append(method)
+            self._allowed.setdefault(path, []).extend(("GET", "HEAD") if method == "GET" else (method,))
 
     def _build_routes(self) -> dict[tuple[str, str], Route]:
         plane, name = self.plane, self.plane.name
@@ -106,10 +106,16 @@ class ServingApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # uvicorn runs with lifespan and websockets off
             return
-        route = self._routes.get((scope["method"], scope["path"]))
+        method, path = scope["method"], scope["path"]
+        # HEAD is GET without the body (uvicorn drops it), as Starlette - so KServe - answers it.
+        route = self._routes.get(("GET" if method == "HEAD" else method, path))
         content_type = JSON_TYPE
+        headers: Headers = []
         if route is None:
-            status, body = error_response(self._no_route(scope["method"], scope["path"]))
+            error = self._no_route(method, path)
+            if isinstance(error, MethodNotAllowed):
+                headers.append((b"allow", ", ".join(self._allowed[path]).encode()))
+            status, body = error_response(error)
         else:
             start = perf_counter()
             try:
@@ -117,41 +123,38 @@ class ServingApp:
                 status, body, content_type = 200, route.handler(payload, scope["headers"]), route.content_type
             except Exception as exc:  # mapped in one place: client mistakes are 4xx, never a traceback
                 status, body = error_response(exc)
+                if isinstance(exc, PayloadTooLarge):  # the body was not read: this connection is done
+                    headers.append((b"connection", b"close"))
             if route.record is not None:
                 route.record(status, perf_counter() - start)
-        await send({
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode())],
-        })
+        headers += [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
         limit = self.max_body_bytes
         for key, value in scope["headers"]:
-            if key == b"content-length":
+            if key == b"content-length":  # one decimal number: llhttp refuses anything else
                 if int(value) > limit:
                     raise self._too_large(int(value))
                 break
-        message = await receive()
-        body: bytes = message.get("body", b"")
-        if not message.get("more_body"):
-            return body
-        chunks, size = [body], len(body)
-        while message.get("more_body"):
+        chunks: list[bytes] = []
+        size, more = 0, True
+        while more:
             message = await receive()
-            chunk = message.get("body", b"")
+            chunk: bytes = message.get("body", b"")
             size += len(chunk)
             if size > limit:
                 raise self._too_large(size)
             chunks.append(chunk)
-        return b"".join(chunks)
+            more = bool(message.get("more_body"))
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     def _too_large(self, size: int) -> PayloadTooLarge:
         return PayloadTooLarge(
             f"request body of {size} bytes is over the limit of {self.max_body_bytes} bytes",
             where="request body",
-            fix="send fewer rows per request, or raise --max-body-bytes",
+            fix="send fewer rows per request (the limit is the same in the gateway: --max-body-bytes)",
         )
 
     def _no_route(self, method: str, path: str) -> NeuroScaleError:

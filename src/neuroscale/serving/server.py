@@ -10,6 +10,7 @@ SIGTERM stops accepting, lets in-flight requests finish and exits 0.
 
 from __future__ import annotations
 
+import math
 import signal
 import socket
 import sys
@@ -22,6 +23,8 @@ from neuroscale.serving.settings import ServingSettings, parse_args
 EXIT_MODEL_LOAD_FAILED = 3
 EXIT_PORT_UNAVAILABLE = 4
 GRACEFUL_SHUTDOWN_SECONDS = 5
+#: Connections plus in-flight requests before uvicorn answers 503: bounds what a flood can hold open.
+CONCURRENCY_LIMIT = 1024
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -71,14 +74,22 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def serve(app: object, settings: ServingSettings, *, sock: socket.socket) -> int:
-    """Run uvicorn (httptools + uvloop, no access log) until a stop signal; 0 on a graceful stop."""
+    """Run uvicorn (httptools + uvloop, no access log) until a stop signal; 0 on a graceful stop.
+
+    The protocol is uvicorn's httptools one with header limits and a header timeout added
+    (`serving.http`); uvicorn's own keep-alive timeout and concurrency limit do the rest.
+    """
     import uvicorn
+
+    from neuroscale.serving.http import protocol_with
 
     config = uvicorn.Config(
         app,  # type: ignore[arg-type]
         host=settings.host,
         port=settings.port,
-        http="httptools",
+        http=protocol_with(settings.limits),
+        timeout_keep_alive=math.ceil(settings.limits.idle_timeout_s),  # uvicorn takes whole seconds
+        limit_concurrency=CONCURRENCY_LIMIT,
         loop="uvloop",
         ws="none",
         lifespan="off",

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from neuroscale import httplimits
+
 MODEL_FORMATS: tuple[str, ...] = ("sklearn", "xgboost", "lightgbm")
-DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -25,16 +26,13 @@ class ServingSettings:
     port: int
     host: str = "127.0.0.1"
     cache_dir: Path | None = None
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    limits: httplimits.HttpLimits = field(default_factory=httplimits.HttpLimits)
     revision: str = ""
     home: str = ""
 
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
+    @property
+    def max_body_bytes(self) -> int:
+        return self.limits.max_body_bytes
 
 
 def _port(text: str) -> int:
@@ -57,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", required=True, type=_port)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--cache-dir", type=Path, default=None, help="where s3:// models are downloaded")
-    parser.add_argument("--max-body-bytes", type=_positive_int, default=DEFAULT_MAX_BODY_BYTES)
+    httplimits.add_arguments(parser)
     parser.add_argument("--revision", default="", help="revision marker (also the V2 model version)")
     parser.add_argument("--home", default="", help="platform home marker, so the engine can find its processes")
     return parser
@@ -73,7 +71,7 @@ def parse_args(argv: Sequence[str] | None = None) -> ServingSettings:
         port=ns.port,
         host=ns.host,
         cache_dir=ns.cache_dir,
-        max_body_bytes=ns.max_body_bytes,
+        limits=httplimits.from_arguments(ns),
         revision=ns.revision,
         home=ns.home,
     )

@@ -1,0 +1,71 @@
+"""Publishing demand to the autoscaler: the balancer's counters, written to `run/gateway.stats`.
+
+The file is the gateway's half of the contract `engine.demand` reads: per
+revision, cumulative `requests` and `busy` seconds (∫ in flight + waiting dt),
+the current `active` and `waiting` counts, the wall time `at` they were taken
+and this process's `pid` (a new pid means counters restarted). It is rewritten
+atomically every `period` while any request is active or anything changed,
+and at once when a request starts waiting (a revision at zero must start a
+replica now, as Knative's activator pokes its autoscaler). Idle, it is not
+rewritten at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from neuroscale.gateway.balancer import Balancer
+
+STATS_VERSION = 1
+log = logging.getLogger("neuroscale.gateway")
+
+
+class DemandPublisher:
+    def __init__(self, path: Path, balancer: Balancer, *, period: float = 0.1) -> None:
+        self.path = path
+        self.balancer = balancer
+        self.period = period
+        self._urgent = asyncio.Event()
+        self._last: dict[str, Any] | None = None
+        self._failing = False
+
+    def poke(self) -> None:
+        """A request started waiting: publish now rather than at the next period."""
+        self._urgent.set()
+
+    def publish(self) -> bool:
+        """Write the file if the counters moved since the last write; True when written."""
+        revisions = self.balancer.stats()
+        moved = {name: (r["requests"], r["active"], r["waiting"]) for name, r in revisions.items()}
+        busy = any(r["active"] for r in revisions.values())
+        if moved == self._last and not busy:
+            return False
+        self._last = moved
+        document = {"version": STATS_VERSION, "pid": os.getpid(), "at": time.time(), "revisions": revisions}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(document, separators=(",", ":")))
+        os.replace(tmp, self.path)
+        return True
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._urgent.wait(), self.period)
+            except TimeoutError:
+                pass
+            self._urgent.clear()
+            try:
+                self.publish()
+            except OSError as exc:  # a full disk must not stop routing; the autoscaler then sees no new demand
+                if not self._failing:
+                    log.warning("cannot publish demand to %s: %s", self.path, exc)
+                self._failing = True
+            else:
+                self._failing = False

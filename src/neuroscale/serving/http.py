@@ -1,0 +1,143 @@
+"""uvicorn's httptools protocol plus the limits it lacks, for the model server.
+
+uvicorn (httptools flavour, the fast one) has a keep-alive timeout and a concurrency limit, which
+`server.py` configures, but no limit on the size or number of request headers, no timeout for a
+request head, and no check that an HTTP/1.1 request has exactly one Host: one 64 MB header stalls
+the event loop, a slowloris connection stays open forever, two Host headers are a smuggling tool.
+This subclass adds exactly those, with the numbers the gateway uses (`httplimits`), and keeps
+refusals in request order: an error for a pipelined request waits until the answers to the
+requests before it are out. Everything else is uvicorn's own behaviour.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, ClassVar
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from neuroscale.httplimits import HeadMeter, HttpLimits, head_too_large, header_timeout, host_count_problem
+from neuroscale.serving.codec import dumps
+
+
+class _Refused(Exception):
+    """Raised inside a parser callback to stop parsing after a refusal."""
+
+
+class LimitedHttpToolsProtocol(HttpToolsProtocol):
+    limits: ClassVar[HttpLimits] = HttpLimits()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.meter = HeadMeter(self.limits)
+        self.refusal: bytes | None = None
+        self.head_timer: asyncio.TimerHandle | None = None
+        self.outstanding = 0  # requests parsed whose answer is not written yet
+        self.hosts = 0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_head_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self.refusal is not None:
+            return
+        was_in_head = self.meter.in_head
+        super().data_received(data)
+        if self.refusal is None:
+            problem = self.meter.read(len(data), was_in_head=was_in_head)
+            if problem is not None:
+                self._refuse(431, head_too_large(problem))
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.meter.begin()
+        self.hosts = 0
+        self._arm_head_timer()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        super().on_header(name, value)
+        if name.lower() == b"host":
+            self.hosts += 1
+
+    def on_headers_complete(self) -> None:
+        self._cancel_head_timer()
+        head_problem = self.meter.end(len(self.url), self.headers)
+        if head_problem is not None:
+            self._refuse(431, head_too_large(head_problem))
+            raise _Refused
+        problem = host_count_problem(self.hosts, http_version=self.parser.get_http_version())
+        if problem is not None:  # uvicorn does not check; two Host headers are a smuggling tool
+            self._refuse(400, problem)
+            raise _Refused
+        super().on_headers_complete()
+        self.outstanding += 1
+
+    def send_400_response(self, msg: str) -> None:
+        if self.refusal is None:
+            self._refuse(400, {"error": f"malformed HTTP request: {msg}", "reason": "BadRequest",
+                               "fix": "send a well-formed HTTP/1.1 request"})
+
+    def on_response_complete(self) -> None:
+        self.outstanding -= 1
+        super().on_response_complete()
+        if self.refusal is not None and not self.outstanding:
+            self._write_refusal()
+
+    # -- refusals ----------------------------------------------------------------------------------
+
+    def _refuse(self, status: int, body: dict[str, object]) -> None:
+        payload = dumps(body)
+        self.refusal = b"".join([
+            b"HTTP/1.1 %d %s\r\n" % (status, _PHRASES[status]),
+            b"content-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n" % len(payload),
+            payload,
+        ])
+        self._cancel_head_timer()
+        self.flow.pause_reading()
+        cycle = self.cycle
+        if cycle is not None and cycle.more_body and not cycle.response_complete:
+            # The refused message is the request whose body was being read: it gets no other answer.
+            queued = [item for item in self.pipeline if item[0] is cycle]
+            if queued:
+                self.pipeline.remove(queued[0])
+            else:
+                cycle.disconnected = True
+                cycle.message_event.set()
+            self.outstanding -= 1
+        if not self.outstanding:
+            self._write_refusal()
+
+    def _write_refusal(self) -> None:
+        if self.refusal is not None and not self.transport.is_closing():
+            self.transport.write(self.refusal)
+            self.transport.close()
+
+    def _arm_head_timer(self) -> None:
+        if self.head_timer is None:
+            self.head_timer = self.loop.call_later(self.limits.header_timeout_s, self._head_timed_out)
+
+    def _cancel_head_timer(self) -> None:
+        if self.head_timer is not None:
+            self.head_timer.cancel()
+            self.head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self.head_timer = None
+        if self.meter.in_head:
+            self._refuse(408, header_timeout(self.limits))
+        elif self.cycle is None and not self.transport.is_closing():
+            self.transport.close()  # connected and never sent a byte
+
+
+_PHRASES = {400: b"Bad Request", 408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+
+
+def protocol_with(limits: HttpLimits) -> type[LimitedHttpToolsProtocol]:
+    """The protocol class uvicorn instantiates per connection, bound to these limits."""
+    return type("LimitedHttpToolsProtocol", (LimitedHttpToolsProtocol,), {"limits": limits})
+
