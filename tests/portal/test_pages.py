@@ -14,6 +14,7 @@ from neuroscale.spec.endpoint import EndpointSpec
 from neuroscale.spec.fields import FIELDS, LABEL_OWNER
 from neuroscale.spec.manifest import manifest_path, to_manifest
 from neuroscale.status.conditions import ConditionType, false, true
+from neuroscale.status.heartbeat import Heartbeat
 from neuroscale.status.model import EndpointStatus, Event, EventType, Health, Sync
 from neuroscale.yamlio import dump
 from tests.portal.conftest import Portal
@@ -189,3 +190,24 @@ def test_denied_on_main_shows_the_denial_and_stays_editable(client: httpx.Client
     assert api["spec"]["costCenter"] == "cc-42" and "owner" not in api["spec"]
     fixed = session.post("/endpoints/denied-card/edit", data={**portal.spec("denied-card"), "owner": "team-growth"})
     assert fixed.status_code == 303  # the fix doctor suggests opens a pull request
+
+
+def test_a_reconciler_that_stopped_observing_shows_as_unknown(session: httpx.Client, portal: Portal) -> None:
+    """Issue 10 item 3: the portal says statuses are stale instead of showing the last Healthy."""
+    with PlatformContext.open(portal.home) as ctx:
+        store = EngineStore(ctx.db)
+        store.save_status(EndpointStatus(
+            name="unobserved", namespace="default", url="http://unobserved.default.localhost:8080",
+            sync=Sync.Synced, health=Health.Healthy, revision="unobserved-predictor-00001",
+            conditions=(true(ConditionType.Ready, "Deployed", "serves main"),)))
+        store.beat(Heartbeat(pid=4242, started_at="2026-01-02T03:00:00+00:00",
+                             observed_at="2026-01-02T03:04:05+00:00", interval=1.0))
+        try:
+            page = session.get("/endpoints").text
+        finally:
+            ctx.db.execute("DELETE FROM engine_heartbeat")  # the portal fixture is shared
+    card = page[page.index('id="ep-unobserved"'):]
+    card = card[:card.index("</article>")]
+    assert ">Unknown<" in card and "ReconcilerNotObserving" in card
+    assert "the reconciler (pid 4242) last observed this endpoint" in card and "hung, stopped or dead" in card
+    assert 'data-refresh="5"' in page  # it keeps looking until the reconciler is back
