@@ -2,6 +2,7 @@
 
   platform_bench.py --throughput  merge→Ready, kill→serving, gateway vs KServe ModelServer (wrk)
   check_bench.py                  `neuroscale check` on 1,000 manifests vs checkov
+  check_repo_bench.py             `neuroscale check` on realistic repositories of 1,000 and 10,000 objects
   doctor_bench.py                 all doctor rules over a 5,000-object snapshot
   fault_bench.py --rounds 2       fault injection on a live platform: verdicts, doctor time, status staleness
   http_fuzz_bench.py              10,000 generated requests each to the gateway and the model server
@@ -19,6 +20,7 @@ REFERENCE = HERE.parents[1] / "shared" / "reference"
 RUNS = [
     [sys.executable, str(HERE / "platform_bench.py"), "--throughput"],
     [sys.executable, str(HERE / "check_bench.py"), "--crd-dir", str(REFERENCE / "crds" / "kserve")],
+    [sys.executable, str(HERE / "check_repo_bench.py"), "--reference", str(REFERENCE)],
     [sys.executable, str(HERE / "doctor_bench.py")],
     [sys.executable, str(HERE / "fault_bench.py"), "--rounds", "2"],
     [sys.executable, str(HERE / "http_fuzz_bench.py")],

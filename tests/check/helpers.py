@@ -13,6 +13,8 @@ from neuroscale.check.model import Limits, RepoView
 from neuroscale.findings import Finding
 
 Files = Mapping[str, str | bytes]
+#: The repository configuration that puts the workloads of `default` under the bundled policies.
+GOVERNS_DEFAULT = {"neuroscale.yaml": "governedNamespaces: [default]\n"}
 
 
 def write_repo(root: Path, files: Files) -> Path:
@@ -77,7 +79,7 @@ apiVersion: apps/v1
 kind: Deployment
 metadata:
   name: {name}
-  namespace: default
+  namespace: {namespace}
   labels:
     owner: team-a
     cost-center: {cost_center}
@@ -111,5 +113,5 @@ def isvc(name: str = "iris", *, replicas: int = 1, max_replicas: int = 2, cpu: s
 
 
 def deployment(name: str = "web", *, replicas: int = 2, image: str = "registry.example.org/web:1.2.3",
-               cost_center: str = "cc-1") -> str:
-    return DEPLOYMENT.format(name=name, replicas=replicas, image=image, cost_center=cost_center)
+               cost_center: str = "cc-1", namespace: str = "default") -> str:
+    return DEPLOYMENT.format(name=name, replicas=replicas, image=image, cost_center=cost_center, namespace=namespace)

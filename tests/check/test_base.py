@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import deployment, git, isvc, write_repo
+from .helpers import GOVERNS_DEFAULT, deployment, git, isvc, write_repo
 
 Run = Callable[..., tuple[int, str, str]]
 
@@ -20,6 +20,7 @@ def repo(tmp_path: Path, reference: Path) -> Path:
         "apps/web/deployment.yaml": deployment("web"),
         "apps/old/deployment.yaml": deployment("old", replicas=1),
         "legacy/floating.yaml": deployment("legacy", image="nginx:latest"),
+        **GOVERNS_DEFAULT,
     })
     (root / "crds").mkdir()
     (root / "crds/isvc.yaml").write_bytes((reference / "crds/kserve/serving.kserve.io_inferenceservices.yaml").read_bytes())

@@ -12,7 +12,7 @@ import pytest
 
 from neuroscale.check import runner
 
-from .helpers import deployment, isvc, write_repo
+from .helpers import GOVERNS_DEFAULT, deployment, isvc, write_repo
 
 Run = Callable[..., tuple[int, str, str]]
 
@@ -45,7 +45,8 @@ spec:
 
 @pytest.fixture
 def clean_repo(tmp_path: Path, reference: Path) -> Path:
-    repo = write_repo(tmp_path / "repo", {"apps/iris/inference-service.yaml": isvc(), "apps/web/deployment.yaml": deployment()})
+    repo = write_repo(tmp_path / "repo", {"apps/iris/inference-service.yaml": isvc(), "apps/web/deployment.yaml": deployment(),
+                                          **GOVERNS_DEFAULT})
     (repo / "crds").mkdir()
     (repo / "crds/isvc.yaml").write_bytes((reference / "crds/kserve/serving.kserve.io_inferenceservices.yaml").read_bytes())
     return repo
@@ -164,7 +165,7 @@ def test_upstream_kserve_install_inputs_are_flagged(run_cli: Run, tmp_path: Path
     rules = {(f["rule"], f["file"]) for f in json.loads(out)["findings"]}
     assert code == 1
     assert ("NS-L002", "serving/kserve/configmap/inferenceservice.yaml") in rules
-    assert ("NS-L003", "serving/kserve/default/manager_auth_proxy_patch.yaml") in rules
+    assert ("NS-L016", "serving/kserve/default/manager_auth_proxy_patch.yaml") in rules
 
 
 def test_unwritable_output_exits_2(run_cli: Run, clean_repo: Path, tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from neuroscale.check.lints import (
     l012_crd_size as l012,
     l013_duplicate_objects as l013,
     l014_webhook_sync_wave as l014,
+    l016_moved_images as l016,
 )
 from neuroscale.findings import Severity
 
@@ -44,7 +45,7 @@ def application(name: str, path: str, *, wave: int | None = None, ssa: bool = Fa
 
 def test_registry_has_unique_ids_and_failure_modes() -> None:
     ids = [item.id for item in ALL_LINTS]
-    assert len(ids) == len(set(ids)) == 15
+    assert len(ids) == len(set(ids)) == len(ALL_LINTS) >= 16
     assert all(item.failure_modes and item.title and item.id.startswith("NS-L") for item in ALL_LINTS)
     assert LINTS_BY_ID["NS-L011"].failure_modes == ("FM-23", "FM-40")
 
@@ -146,11 +147,12 @@ def test_l002_flags_ingress_json_that_does_not_parse() -> None:
 
 # --- NS-L003 images -------------------------------------------------------------------------------------------------
 
-def test_l003_flags_the_upstream_kube_rbac_proxy_image(reference: Path) -> None:
+def test_l016_flags_the_upstream_kube_rbac_proxy_image(reference: Path) -> None:
     text = (reference / KSERVE / "default/manager_auth_proxy_patch.yaml").read_text()
-    found = lint(l003.LINT, {"kserve/manager_auth_proxy_patch.yaml": text})
-    assert len(found) == 1
-    assert "gcr.io/kubebuilder/kube-rbac-proxy:v0.13.1" in found[0].message
+    assert lint(l003.LINT, {"kserve/manager_auth_proxy_patch.yaml": text}) == []  # pinned: not NS-L003's business
+    found = lint(l016.LINT, {"kserve/manager_auth_proxy_patch.yaml": text})
+    assert len(found) == 1 and found[0].severity is Severity.ERROR
+    assert "gcr.io/kubebuilder/kube-rbac-proxy:v0.13.1" in found[0].message and "2025-03-18" in found[0].message
     assert found[0].line == text.splitlines().index("        image: gcr.io/kubebuilder/kube-rbac-proxy:v0.13.1") + 1
 
 
@@ -425,4 +427,5 @@ def test_l003_flags_latest_in_helm_values_but_not_an_empty_tag() -> None:
     assert lint(l003.LINT, {"platform/values-prod.yaml": values("      tag: 1.32.0\n")}) == []
     assert lint(l003.LINT, {"platform/values-prod.yaml": values("")}) == []
     dead = "proxy:\n  image:\n    repository: gcr.io/kubebuilder/kube-rbac-proxy\n"
-    assert len(lint(l003.LINT, {"values.yaml": dead})) == 1
+    assert lint(l003.LINT, {"values.yaml": dead}) == []  # the chart's appVersion tag: pinned
+    assert len(lint(l016.LINT, {"values.yaml": dead})) == 1  # but from a registry that stopped serving

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from neuroscale.check.model import CheckOptions
+from neuroscale.cli.main import main
 from neuroscale.check.runner import run_check
 from neuroscale.platform.options import InitOptions
 from neuroscale.spec.endpoint import EndpointSpec
@@ -19,17 +20,22 @@ from neuroscale.yamlio import load_one
 
 from tests.platform.conftest import make_options, write_repo
 
-
-
-def crd_dirs(reference: Path) -> tuple[Path, ...]:
-    return tuple(sorted(p for p in (reference / "crds").iterdir() if p.is_dir()))
-
-
-def test_generated_repository_has_no_findings(platform_repo: tuple[Path, InitOptions], reference: Path) -> None:
+def test_generated_repository_has_no_findings(platform_repo: tuple[Path, InitOptions], reference: Path,
+                                              tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """No flags: the CRDs of the releases the repository pins come from the cache `crds pull` fills."""
     root, _ = platform_repo
     vendor_backstage_chart(root, reference)
-    report = run_check(root, options=CheckOptions(crd_dirs=crd_dirs(reference)))
-    assert [f"{f.severity.value} {f.rule} {f.location}: {f.message}" for f in report.findings] == []
+    cache = tmp_path / "crd-cache"
+    assert main(["crds", "pull", str(root), "--from", str(reference / "crds"), "--cache-dir", str(cache)]) == 0
+    pulled = capsys.readouterr().out
+    assert "kserve" in pulled and "knative" in pulled and "argocd" in pulled
+    report = run_check(root, options=CheckOptions(crd_cache=cache))
+    # Zero findings, every object validated — except that without helm the vendored Backstage chart's objects
+    # cannot be rendered, which the check says (never silently) in one info finding.
+    without_helm = set() if shutil.which("helm") else {("info", "NS-K003", "infrastructure/backstage/Chart.yaml")}
+    assert [f"{f.severity.value} {f.rule} {f.location}: {f.message}" for f in report.findings
+            if (f.severity.value, f.rule, f.file) not in without_helm] == []
+    assert {(f.severity.value, f.rule, f.file) for f in report.findings} == without_helm
     assert report.exit_code == 0 and report.checked_objects > 20
 
 

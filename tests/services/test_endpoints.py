@@ -19,7 +19,9 @@ from neuroscale.services.endpoints import (
     manifests_on_main,
     update_endpoint,
 )
-from neuroscale.services.pr_checks import CHECK_MANIFEST, CHECK_POLICIES
+from neuroscale.services.pr_checks import CHECK_COST, CHECK_DIFF, CHECK_MANIFEST, CHECK_POLICIES, PIPELINE_CHECKS
+
+ALL_CHECKS = (CHECK_MANIFEST, *PIPELINE_CHECKS)
 from neuroscale.services.pulls import (
     close_pull_request,
     get_pull_request,
@@ -50,7 +52,12 @@ def test_golden_path_create_check_merge(ctx: PlatformContext) -> None:
     pr = create_endpoint(ctx, spec, actor=ALICE)
     assert (pr.number, pr.branch, pr.state, pr.action, pr.endpoint) == (1, "endpoint/demo-iris", "open", "create",
                                                                         "demo-iris")
-    assert [(c.name, c.status) for c in pr.checks] == [(CHECK_MANIFEST, "pass"), (CHECK_POLICIES, "pass")]
+    assert [(c.name, c.status) for c in pr.checks] == [(name, "pass") for name in ALL_CHECKS]
+    # The same pipeline as CI: the cost delta and the rendered diff of the merge are on the pull request.
+    checks = {c.name: c for c in pr.checks}
+    assert checks[CHECK_COST].findings[0]["file"] == MANIFEST
+    assert "demo-iris added" in checks[CHECK_COST].findings[0]["message"]
+    assert [f["message"] for f in checks[CHECK_DIFF].findings] == ["added InferenceService default/demo-iris"]
     assert ctx.repo.read_files(pr.head_sha, MANIFEST) == {MANIFEST: render(spec).encode()}
     assert list_endpoints_on_main(ctx) == [], "nothing reaches main before the merge"
 

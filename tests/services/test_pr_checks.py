@@ -9,6 +9,7 @@ from neuroscale.services.context import PlatformContext
 from neuroscale.services.pr_checks import (
     CHECK_MANIFEST,
     CHECK_POLICIES,
+    CHECK_SCHEMA,
     parse_manifest_file,
     describe_failures,
     run_checks,
@@ -58,9 +59,14 @@ def test_run_checks_only_looks_at_changed_manifests(ctx: PlatformContext) -> Non
     base = ctx.repo.resolve("main") or ""
     head = ctx.repo.commit(branch="b", files={PATH: GOOD, "apps/demo-iris/notes.md": b"not yaml",
                                               "docs/x.yaml": b"kind: [broken"}, message="m", author=GIT_AUTHOR)
-    assert [(c.name, c.status) for c in run_checks(ctx.repo, base=base, head=head)] == [
-        (CHECK_MANIFEST, "pass"), (CHECK_POLICIES, "pass")]
-    bad = ctx.repo.commit(branch="b", files={manifest_path("x"): b"kind: [broken"}, message="m", author=GIT_AUTHOR)
+    results = {c.name: c for c in run_checks(ctx.repo, base=base, head=head)}
+    assert results[CHECK_MANIFEST].status == "pass" and not results[CHECK_MANIFEST].findings
+    # Like `neuroscale check --base`, the pipeline judges every changed file, not only endpoint manifests.
+    assert results[CHECK_SCHEMA].status == "fail"
+    assert {f["file"] for f in results[CHECK_SCHEMA].findings if f["severity"] == "error"} == {"docs/x.yaml"}
+    assert results[CHECK_POLICIES].status == "pass"
+    bad = ctx.repo.commit(branch="b", files={manifest_path("x"): b"kind: [broken", "docs/x.yaml": None},
+                          message="m", author=GIT_AUTHOR)
     results = {c.name: c for c in run_checks(ctx.repo, base=base, head=bad)}
     assert results[CHECK_MANIFEST].status == "fail"
     assert {f["file"] for f in results[CHECK_MANIFEST].findings} == {manifest_path("x")}

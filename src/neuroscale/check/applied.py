@@ -9,53 +9,30 @@ no kustomization or chart.
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
-
+from neuroscale.check.kustomization import KUSTOMIZATION_NAMES, kustomizations
 from neuroscale.check.model import Document, RepoView
 
-KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 #: API groups of documents other tools read (kustomize, Backstage's catalog); never sent to the API server.
 NOT_APPLIED_GROUPS = frozenset({"kustomize.config.k8s.io", "config.kubernetes.io", "backstage.io",
                                 "scaffolder.backstage.io"})
-PATCH_KEYS = ("patches", "patchesStrategicMerge", "patchesJson6902")
-
-
-def _normalise(path: PurePosixPath) -> str:
-    parts: list[str] = []
-    for part in path.parts:
-        if part == "..":
-            parts = parts[:-1]
-        elif part not in (".", ""):
-            parts.append(part)
-    return "/".join(parts)
 
 
 def not_applied(view: RepoView) -> set[str]:
     """Files whose objects never reach the API server alone: patches, kustomize configuration, catalog entities."""
-    others = {doc.path for doc in view.objects() if doc.group in NOT_APPLIED_GROUPS}
+    others = {doc.path for doc in view.objects() if doc.group in NOT_APPLIED_GROUPS and not doc.rendered_from}
     return patch_files(view) | others
 
 
 def applied_objects(view: RepoView) -> list[Document]:
-    """Objects that reach the API server as written (what cost and the rendered diff count)."""
+    """Objects that reach the API server, as rendered where a kustomization was built (what schemas,
+    policies, cost and the rendered diff judge)."""
     skipped = not_applied(view)
-    return [doc for doc in view.objects() if doc.path not in skipped]
+    return [doc for doc in view.objects() if doc.rendered_from or doc.path not in skipped]
 
 
 def patch_files(view: RepoView) -> set[str]:
     """Repository paths listed in any kustomization's patch fields."""
-    found: set[str] = set()
-    for doc in view.documents:
-        if PurePosixPath(doc.path).name not in KUSTOMIZATION_NAMES or not isinstance(doc.data, dict):
-            continue
-        base = PurePosixPath(doc.path).parent
-        for key in PATCH_KEYS:
-            entries = doc.data.get(key)
-            for entry in entries if isinstance(entries, list) else []:
-                target = entry.get("path") if isinstance(entry, dict) else entry
-                if isinstance(target, str):
-                    found.add(_normalise(base / target))
-    return found
+    return {path for kust in kustomizations(view).values() for path in kust.patches}
 
 
 def is_plain_directory(view: RepoView, directory: str) -> bool:

@@ -11,11 +11,14 @@ are skipped with a note saying so.
 from __future__ import annotations
 
 import os
+import re
+from dataclasses import replace
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
+from neuroscale.check.jsonshape import json_shape
 from neuroscale.check.model import Document, Limits, RepoView
-from neuroscale.check.yamldocs import parse_file
+from neuroscale.check.yamldocs import RULE_PARSE, parse_file
 from neuroscale.errors import ToolError
 from neuroscale.findings import Finding, Severity
 
@@ -52,6 +55,21 @@ def read_tree(root: Path, *, limits: Limits) -> tuple[dict[str, bytes], list[Fin
             raw = _read(path, rel, limits=limits, findings=findings)
             if raw is not None:
                 files[rel] = raw
+    return files, findings
+
+
+def read_extra(root: Path, paths: set[str], *, limits: Limits) -> tuple[dict[str, bytes], list[Finding]]:
+    """Files outside the kept suffixes that something asked for by name (kustomize generator inputs, ...)."""
+    real_root = root.resolve()
+    files: dict[str, bytes] = {}
+    findings: list[Finding] = []
+    for rel in sorted(paths):
+        path = root / rel
+        if not path.is_file() or not _inside(path, real_root, findings, root):
+            continue
+        raw = _read(path, rel, limits=limits, findings=findings)
+        if raw is not None:
+            files[rel] = raw
     return files, findings
 
 
@@ -100,6 +118,33 @@ def skeleton_dirs(files: Mapping[str, bytes]) -> list[str]:
     return sorted(found)
 
 
+def _as_read_by_kubernetes(doc: Document) -> Document:
+    """The document with YAML dates as the strings the API server keeps (see `jsonshape`)."""
+    data, _ = json_shape(doc.data)
+    return doc if data is doc.data else replace(doc, data=data)
+
+
+_SEPARATOR = re.compile(rb"^---(?:[ \t]|\r?$)", re.MULTILINE)
+
+
+def _document_by_document(path: str, raw: bytes, *, limits: Limits,
+                          fallback: tuple[list[Document], list[Finding]]) -> tuple[list[Document], list[Finding]]:
+    """A multi-document file with a syntax error, parsed one `---` document at a time: the broken document
+    is the finding, the others are still checked (line numbers stay those of the whole file)."""
+    starts = [0, *(m.start() for m in _SEPARATOR.finditer(raw) if m.start() > 0)]
+    if len(starts) < 2:
+        return fallback
+    documents: list[Document] = []
+    findings: list[Finding] = []
+    for start, end in zip(starts, [*starts[1:], len(raw)]):
+        offset = raw.count(b"\n", 0, start)
+        docs, problems = parse_file(path, raw[start:end], limits=limits)
+        documents += [replace(doc, index=len(documents) + i, line=doc.line + offset, end_line=doc.end_line + offset)
+                      for i, doc in enumerate(docs)]
+        findings += [replace(p, line=p.line + offset) if p.line else p for p in problems]
+    return documents, findings
+
+
 def build_view(files: Mapping[str, bytes], *, limits: Limits,
                cache_dir: Path | None = None) -> tuple[RepoView, list[Finding]]:
     """Parse every YAML file in `files` (except Helm and Backstage templates) into a view."""
@@ -114,7 +159,9 @@ def build_view(files: Mapping[str, bytes], *, limits: Limits,
             skipped[path] = "template (rendered by Helm or the Backstage scaffolder, not plain YAML)"
             continue
         docs, problems = parse_file(path, files[path], limits=limits, cache_dir=cache_dir)
-        documents.extend(docs)
+        if not docs and any(p.rule == RULE_PARSE for p in problems):
+            docs, problems = _document_by_document(path, files[path], limits=limits, fallback=(docs, problems))
+        documents.extend(_as_read_by_kubernetes(doc) for doc in docs)
         findings.extend(problems)
     for prefix in templates:
         count = sum(1 for path in skipped if path.startswith(prefix))

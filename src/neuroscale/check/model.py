@@ -8,6 +8,7 @@ always points at the same place whichever stage produced it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -30,11 +31,19 @@ class Document:
     line: int
     end_line: int
     data: Any
+    #: The object as written in its file, when `data` is what kustomize rendered from it (else None).
+    written: Any = field(default=None, compare=False, repr=False)
+    rendered_from: str = ""  # the kustomization whose build produced `data` ('' when read as written)
 
-    @property
+    @functools.cached_property
     def is_object(self) -> bool:
         data = self.data
         return isinstance(data, dict) and isinstance(data.get("kind"), str) and isinstance(data.get("apiVersion"), str)
+
+    @property
+    def filename(self) -> str:
+        """The file's name without its directory (`kustomization.yaml`)."""
+        return self.path.rpartition("/")[2]
 
     @property
     def kind(self) -> str:
@@ -78,13 +87,24 @@ class RepoView:
     files: Mapping[str, bytes]
     documents: tuple[Document, ...]
     skipped: Mapping[str, str] = field(default_factory=dict)  # path -> why it was not parsed
+    #: Files whose objects were replaced by what a kustomize build rendered from them (resources, patches).
+    consumed: frozenset[str] = frozenset()
     _lines: dict[str, list[str]] = field(default_factory=dict, compare=False, repr=False)
 
+    def current(self, doc: Document) -> bool:
+        """False for an object a kustomize build replaced with what it rendered from it."""
+        return bool(doc.rendered_from) or doc.path not in self.consumed or not doc.is_object
+
     def objects(self) -> Iterator[Document]:
-        return (doc for doc in self.documents if doc.is_object)
+        """Every object as it deploys: rendered where a kustomization was built, else as written."""
+        return iter(self._objects)
+
+    @functools.cached_property
+    def _objects(self) -> tuple[Document, ...]:
+        return tuple(doc for doc in self.documents if doc.is_object and self.current(doc))
 
     def of_kind(self, *kinds: str) -> list[Document]:
-        return [doc for doc in self.documents if doc.is_object and doc.kind in kinds]
+        return [doc for doc in self.objects() if doc.kind in kinds]
 
     def text(self, path: str) -> str:
         return self.files.get(path, b"").decode("utf-8", errors="replace")
@@ -102,9 +122,14 @@ class RepoView:
     def finding(self, doc: Document, *, rule: str, severity: Severity, message: str, fix: str,
                 needle: str = "", field_path: str = "") -> Finding:
         """A finding located at `doc` (and at the line holding `needle`, when given)."""
-        return Finding(rule=rule, severity=severity, message=message, fix=fix, file=doc.path,
+        return Finding(rule=rule, severity=severity, message=message + rendered_note(doc), fix=fix, file=doc.path,
                        line=self.line_of(doc, needle) if needle else doc.line,
                        obj=doc.ref if doc.is_object else None, field_path=field_path)
+
+
+def rendered_note(doc: Document) -> str:
+    """Tells the reader a finding judges the object as a kustomization rendered it, not as the file reads."""
+    return f" (as rendered by {doc.rendered_from})" if doc.rendered_from else ""
 
 
 class OutputFormat(str, Enum):
@@ -125,6 +150,13 @@ class Limits:
     max_files: int = 50_000
 
 
+class BundledScope(str, Enum):
+    """What the bundled policies judge: what NeuroScale governs (neuroscale.yaml), or every object."""
+
+    GOVERNED = "governed"
+    ALL = "all"
+
+
 @dataclass(frozen=True)
 class CheckOptions:
     """Everything `run_check` needs besides the path and the base ref."""
@@ -136,6 +168,11 @@ class CheckOptions:
     cache_dir: Path | None = None  # compiled schema cache; None keeps it in memory only
     all_files: bool = False  # with a base: also report findings in files the change did not touch
     limits: Limits = Limits()
+    policy_dirs: tuple[Path, ...] = ()  # --policies: policies deployed from elsewhere
+    bundled_scope: BundledScope = BundledScope.GOVERNED
+    render: bool = True  # build kustomizations and judge what they render
+    crd_cache: Path | None = None  # `neuroscale crds pull` cache read automatically; None: not read
+    online: bool = False  # resolve image tags and remote resources over the network
 
 
 @dataclass(frozen=True)
@@ -165,5 +202,7 @@ class CheckReport(SeverityCounts):
         return 1 if self.errors else 0
 
 
+#: A stage of the check itself failed on some input (the other stages' findings still stand).
+UNEVALUABLE = "check/unevaluable"
 #: Findings meaning "the tool could not do its job" rather than "the repository is wrong".
-UNEVALUABLE_RULES = frozenset({"policy/unevaluable"})
+UNEVALUABLE_RULES = frozenset({"policy/unevaluable", UNEVALUABLE})

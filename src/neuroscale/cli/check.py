@@ -37,10 +37,16 @@ def check(
     max_file_size: int = typer.Option(8 * 1024 * 1024, "--max-file-size", help="Largest file (bytes) that is read."),
     cache_dir: Path = typer.Option(None, "--cache-dir", help="Compiled-schema cache (default: ~/.cache/neuroscale/schemas)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the compiled-schema cache."),
+    policies: list[Path] = typer.Option([], "--policies", help="Directory of policies deployed from elsewhere (repeatable)."),
+    bundled_scope: str = typer.Option("governed", "--bundled-scope", help="governed (InferenceServices and the namespaces in neuroscale.yaml) or all."),
+    no_render: bool = typer.Option(False, "--no-render", help="Judge kustomization files as written (do not build them)."),
+    crd_cache: Path = typer.Option(None, "--crd-cache", help="CRD cache of `neuroscale crds pull` (default: ~/.cache/neuroscale/crds)."),
+    online: bool = typer.Option(False, "--online", help="Use the network: resolve every image tag in its registry, fetch remote kustomize resources."),
 ) -> int:
     """Check a GitOps repository: parse, schemas, policies, lints; against --base also cost delta and rendered diff."""
     try:
-        from neuroscale.check.model import CheckOptions, Limits, OutputFormat
+        from neuroscale.check.crds.cache import default_cache
+        from neuroscale.check.model import BundledScope, CheckOptions, Limits, OutputFormat
         from neuroscale.check.report import render
         from neuroscale.check.report.summary import verdict
         from neuroscale.check.runner import run_check
@@ -48,15 +54,17 @@ def check(
         try:
             output_format = OutputFormat(fmt)
             severity = Severity(no_schema_severity)
+            scope = BundledScope(bundled_scope)
         except ValueError as exc:
             raise ToolError(str(exc), fix="--format text|json|markdown|sarif|junit; "
-                                          "--no-schema-severity warning|error") from None
+                                          "--no-schema-severity warning|error; --bundled-scope governed|all") from None
         if severity is Severity.INFO:
             raise ToolError("--no-schema-severity must be warning or error", fix="use warning or error")
         options = CheckOptions(
             kubernetes_version=kubernetes_version, crd_dirs=tuple(crd_dir), no_schema_severity=severity,
             price_table=price_table, all_files=all_files, limits=Limits(max_file_bytes=max_file_size),
-            cache_dir=None if no_cache else (cache_dir or default_cache_dir()))
+            cache_dir=None if no_cache else (cache_dir or default_cache_dir()), policy_dirs=tuple(policies),
+            bundled_scope=scope, render=not no_render, crd_cache=crd_cache or default_cache(), online=online)
         report = run_check(path, base=base, options=options)
         text = render(report, output_format, color=output is None and sys.stdout.isatty())
         if output is None:

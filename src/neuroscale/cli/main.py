@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "neuroscale.cli.pr",
     "neuroscale.cli.user",
     "neuroscale.cli.check",
+    "neuroscale.cli.crds",
     "neuroscale.cli.policy",
     "neuroscale.cli.doctor",
     "neuroscale.cli.init",

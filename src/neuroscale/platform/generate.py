@@ -11,7 +11,7 @@ from importlib import resources
 from string import Template
 from typing import Any
 
-from neuroscale.platform import argocd, backstage, ci, components, governance, serving, template
+from neuroscale.platform import argocd, backstage, ci, components, governance, serving, template, versions
 from neuroscale.platform.options import InitOptions
 from neuroscale.yamlio import dump
 
@@ -39,6 +39,10 @@ def _objects(options: InitOptions) -> dict[str, Any]:
     files.update(backstage.backstage_files(options))
     files.update(template.template_files(options))
     files[ci.WORKFLOW_PATH] = ci.workflow(options)
+    # Read by `neuroscale check` (check/repoconfig.py): what the bundled policies govern, and the Argo CD
+    # release `cluster bootstrap` installs (no manifest here pins it), so `neuroscale crds pull` finds its CRDs.
+    files["neuroscale.yaml"] = {"governedNamespaces": [options.namespace],
+                                "releases": {"argocd": versions.ARGOCD_VERSION}}
     return files
 
 

@@ -208,8 +208,10 @@ class CelPolicyRun:
     """Evaluates compiled policies against subjects, sharing one CEL context per subject.
 
     Converting Python data into CEL values dominates evaluation time, so each
-    subject is converted once (`begin`) and only the inputs some program reads
-    are provided (`inputs`; default: all of them).
+    subject is converted once, and only when a policy that matched it runs
+    (`begin` names the subject; most subjects match no policy and are never
+    converted), and only the inputs some program reads are provided (`inputs`;
+    default: all of them).
     """
 
     def __init__(self, env: CelEnvironment, everything: Sequence[Subject], *,
@@ -218,8 +220,16 @@ class CelPolicyRun:
         self.context = env.context()
         self.everything = everything
         self.inputs = inputs
+        self._converted: Subject | None = None
 
     def begin(self, subject: Subject) -> None:
+        """The subject the next evaluations are about (converted lazily, see the class docstring)."""
+        self._converted = None
+
+    def _convert(self, subject: Subject) -> None:
+        if self._converted is subject:
+            return
+        self._converted = subject
         values: dict[str, Any] = {"object": subject.obj, "params": None, "variables": {}}
         if "oldObject" in self.inputs:
             values["oldObject"] = None
@@ -277,6 +287,7 @@ class CelPolicyRun:
         actions = tuple(actions) or ("Deny",)
         severity = min((_ACTION_SEVERITY.get(a, Severity.ERROR) for a in actions), key=lambda s: s.rank)
         action = "Deny" if "Deny" in actions else actions[0]
+        self._convert(subject)
         self.context.update({"params": param, "variables": {}})
         try:
             for _name, program in policy.conditions:

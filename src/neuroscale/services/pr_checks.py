@@ -1,28 +1,40 @@
 """The checks every pull-request head must pass before it can merge.
 
 Why here and not in the provider: which checks run and what blocks a merge is
-platform policy, the same whichever provider hosts the pull request. The
-`policies` check calls the very admission code the reconciler applies to
-`main`, so CI and deployment can never disagree (defense in depth). A check
-that cannot run reports `error`, never a pass.
+platform policy, the same whichever provider hosts the pull request. Besides
+`manifest-parses` (an endpoint file must parse as an endpoint, at its path),
+the head runs the very `neuroscale check` pipeline CI runs — schema,
+policies (the admission code the reconciler applies to `main`), lints — plus
+the cost delta and the rendered diff against the base, each shown as a check;
+findings are kept for the files the pull request changes, as `check --base`
+keeps them. A check that cannot run reports `error`, never a pass.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
+from neuroscale.cost.delta import UNALLOCATED, CostDelta
 from neuroscale.errors import InvalidInput
 from neuroscale.findings import Finding, Severity, has_errors
-from neuroscale.gitops.provider import CheckResult
+from neuroscale.gitops.provider import CheckResult, CheckStatus
 from neuroscale.gitops.repo import GitRepo
 from neuroscale.spec.manifest import APPS_DIR, manifest_path
 from neuroscale.spec.serving import serving_spec
 from neuroscale.yamlio import load_all
 
+if TYPE_CHECKING:
+    from neuroscale.check.diff import ObjectChange
+
 CHECK_MANIFEST = "manifest-parses"
+CHECK_SCHEMA = "schema"
 CHECK_POLICIES = "policies"
+CHECK_LINTS = "lints"
+CHECK_COST = "cost-delta"
+CHECK_DIFF = "rendered-diff"
 #: Warnings for fields the embedded engine cannot act on (they still mean something in a cluster).
 UNHONOURED = "unhonoured"
 _MANIFEST_SUFFIXES = (".yaml", ".yml")
@@ -104,37 +116,104 @@ def check_manifests(changes: ChangeSet) -> list[Finding]:
     return list(changes.parse_findings)
 
 
-def check_policies(changes: ChangeSet) -> list[Finding]:
-    from neuroscale.policy.admission import admit  # the reconciler's admission code, imported on use
-
-    objects = [item.obj for item in changes.objects if isinstance(item.obj, dict)]
-    paths = [item.path for item in changes.objects if isinstance(item.obj, dict)]
-    findings = admit(objects) if objects else []
-    return [replace(f, file=paths[f.extra["index"]]) if isinstance(f.extra.get("index"), int) else f
-            for f in findings]
+PIPELINE_CHECKS = (CHECK_SCHEMA, CHECK_POLICIES, CHECK_LINTS, CHECK_COST, CHECK_DIFF)
 
 
-CHECKS: tuple[tuple[str, Callable[[ChangeSet], list[Finding]]], ...] = (
-    (CHECK_MANIFEST, check_manifests),
-    (CHECK_POLICIES, check_policies),
-)
+def _status(findings: list[Finding]) -> CheckStatus:
+    from neuroscale.check.model import UNEVALUABLE_RULES
+
+    if any(f.rule in UNEVALUABLE_RULES for f in findings):
+        return "error"
+    return "fail" if has_errors(findings) else "pass"
+
+
+def _result(name: str, findings: list[Finding]) -> CheckResult:
+    return CheckResult(name, _status(findings), [f.to_dict() for f in findings])
+
+
+def _crashed(name: str, exc: Exception) -> CheckResult:
+    problem = Finding(rule=f"{name}/error", severity=Severity.ERROR,
+                      message=f"the check could not run: {type(exc).__name__}: {exc}",
+                      fix="fix the platform installation (`neuroscale doctor`), then push again to rerun")
+    return CheckResult(name, "error", [problem.to_dict()])
+
+
+def _money(value: Decimal, currency: str) -> str:
+    return f"{value:,.2f} {currency}"
+
+
+def cost_findings(delta: CostDelta) -> list[Finding]:
+    """One note per workload whose monthly estimate changes (a warning when a threshold is crossed)."""
+    findings = []
+    for item in delta.items:
+        workload = item.current
+        warn = any("rises" in flag for flag in item.flags)
+        findings.append(Finding(
+            rule=CHECK_COST, severity=Severity.WARNING if warn else Severity.INFO, file=workload.file,
+            message=f"{workload.kind} {workload.namespace or 'default'}/{workload.name} {item.change}: "
+                    f"{_money(item.monthly_before, delta.currency)} -> {_money(item.monthly_after, delta.currency)}"
+                    f" a month (cost center {workload.cost_center or UNALLOCATED})"
+                    + "".join(f"; {flag}" for flag in item.flags),
+            fix="review the replica counts and resource requests" if warn else ""))
+    if delta.items:
+        findings.append(Finding(
+            rule=CHECK_COST, severity=Severity.WARNING if delta.flags else Severity.INFO,
+            message=f"total: {_money(delta.total_before, delta.currency)} -> "
+                    f"{_money(delta.total_after, delta.currency)} a month"
+                    + "".join(f"; {flag}" for flag in delta.flags)))
+    return findings
+
+
+def diff_findings(changes: list[ObjectChange]) -> list[Finding]:
+    """One note per object the merge adds, changes (field by field) or removes."""
+    findings = []
+    for change in changes:
+        fields = "; ".join(f"{f.path}: {f.before or '(unset)'} -> {f.after or '(unset)'}" for f in change.fields[:8])
+        more = " …" if change.truncated or len(change.fields) > 8 else ""
+        findings.append(Finding(
+            rule=CHECK_DIFF, severity=Severity.INFO, file=change.file,
+            message=f"{change.change} {change.kind} {change.namespace + '/' if change.namespace else ''}{change.name}"
+                    + (f": {fields}{more}" if fields else "")))
+    return findings
+
+
+def pipeline_checks(repo: GitRepo, *, base: str, head: str) -> list[CheckResult]:
+    """The `neuroscale check` stages on `head`, plus cost delta and rendered diff against `base`."""
+    from neuroscale.check.diff import rendered_diff  # the check pipeline is heavy: loaded when a PR is checked
+    from neuroscale.check.model import CheckOptions
+    from neuroscale.check.runner import changed_files, check_stages, files_view, touched, workloads_cost
+    from neuroscale.cost import PriceTable
+
+    # The embedded platform validates endpoints with its own parser (`manifest-parses`) and has no CRDs in its
+    # repository, so "no schema" is a note there rather than a warning on every pull request.
+    options = CheckOptions(no_schema_severity=Severity.INFO)
+    try:
+        head_files, base_files = repo.read_files(head), repo.read_files(base)
+        view, loaded = files_view(head_files, options=options)
+        base_view, _ = files_view(base_files, options=options)
+        changed = changed_files(base_files, head_files)
+        results = [_result(name, touched(loaded + found if name == CHECK_SCHEMA else found,
+                                         files=head_files, changed=changed))
+                   for name, found in check_stages(view, options)]
+        results.append(_result(CHECK_COST, cost_findings(workloads_cost(base_view, view, PriceTable()))))
+        results.append(_result(CHECK_DIFF, diff_findings(rendered_diff(base_view, view))))
+    except Exception as exc:  # noqa: BLE001 - a check that cannot run must report `error`, not vanish
+        return [_crashed(name, exc) for name in PIPELINE_CHECKS]
+    return results
 
 
 def _run_one(name: str, check: Callable[[ChangeSet], list[Finding]], changes: ChangeSet) -> CheckResult:
     try:
         findings = check(changes)
     except Exception as exc:  # noqa: BLE001 - a check that cannot run must report `error`, not vanish
-        problem = Finding(rule=f"{name}/error", severity=Severity.ERROR,
-                          message=f"the check could not run: {type(exc).__name__}: {exc}",
-                          fix="fix the platform installation (`neuroscale doctor`), then push again to rerun")
-        return CheckResult(name, "error", [problem.to_dict()])
+        return _crashed(name, exc)
     return CheckResult(name, "fail" if has_errors(findings) else "pass", [f.to_dict() for f in findings])
 
 
 def run_checks(repo: GitRepo, *, base: str, head: str) -> list[CheckResult]:
     """Every check over what `head` changes relative to `base`."""
     changes = change_set(repo, base=base, head=head)
-    return [_run_one(name, check, changes) for name, check in CHECKS]
+    return [_run_one(CHECK_MANIFEST, check_manifests, changes), *pipeline_checks(repo, base=base, head=head)]
 
 
 def describe_failures(checks: Sequence[CheckResult]) -> list[str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 from typing import Any
 
 from neuroscale.check.model import Document, RepoView
@@ -61,9 +60,17 @@ def _listed(spec: dict[str, Any], prefix: str) -> Iterator[tuple[str, dict[str, 
                     yield f"{prefix}.{key}[{index}]", item
 
 
+def authored_data(doc: Document) -> Any:
+    """What an author writes values into: a CRD's schema is a type definition (it has `labels` and `password`
+    properties by the hundred, and is the largest tree in any repository), so only its metadata counts."""
+    if doc.kind == "CustomResourceDefinition" and isinstance(doc.data, dict):
+        return {"metadata": doc.data.get("metadata")}
+    return doc.data
+
+
 def is_values_file(path: str) -> bool:
     """Helm values files: `values.yaml`, `values-prod.yaml`, `prod-values.yml`, ..."""
-    name = PurePosixPath(path).name
+    name = path.rpartition("/")[2]
     return name.endswith((".yaml", ".yml")) and "values" in name and "/templates/" not in f"/{path}"
 
 
@@ -73,7 +80,7 @@ def values_documents(view: RepoView) -> list[Document]:
 
 def is_production(path: str, values: Any) -> bool:
     """A values file meant for production: named so, or declaring `auth.environment: production`."""
-    name = PurePosixPath(path).name.lower()
+    name = path.rpartition("/")[2].lower()
     return "prod" in name or _mentions_production(values)
 
 

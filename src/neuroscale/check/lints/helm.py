@@ -15,7 +15,6 @@ import json
 import re
 import tarfile
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 from typing import Any
 
 from ruamel.yaml import YAML
@@ -37,6 +36,8 @@ class ChartModel:
     schema: dict[str, Any] = field(default_factory=dict)
     template_paths: set[tuple[str, ...]] = field(default_factory=set)
     subcharts: set[str] = field(default_factory=set)  # their values are read by the subchart itself
+    app_version: str = ""  # Chart.yaml appVersion: the release the chart installs
+    version: str = ""  # Chart.yaml version
 
     def reads(self, path: tuple[str, ...]) -> bool:
         """Whether the chart reads the value at `path` (or a map that contains it)."""
@@ -109,7 +110,8 @@ def model_from_files(name: str, files: dict[str, str]) -> ChartModel:
     chart = _safe_yaml(files.get("Chart.yaml", ""))
     subcharts = {str(d.get("alias") or d.get("name")) for d in dig(chart, "dependencies") or [] if isinstance(d, dict)}
     return ChartModel(name=name, defaults=defaults if isinstance(defaults, dict) else {},
-                      schema=schema if isinstance(schema, dict) else {}, template_paths=paths, subcharts=subcharts)
+                      schema=schema if isinstance(schema, dict) else {}, template_paths=paths, subcharts=subcharts,
+                      app_version=str(dig(chart, "appVersion") or ""), version=str(dig(chart, "version") or ""))
 
 
 def read_tgz(raw: bytes) -> tuple[str, dict[str, str]] | None:
@@ -168,7 +170,7 @@ class Dependency:
 def wrapper_dependencies(view: RepoView) -> list[tuple[Document, Dependency]]:
     found = []
     for doc in view.documents:
-        if PurePosixPath(doc.path).name != "Chart.yaml" or not isinstance(doc.data, dict):
+        if doc.filename != "Chart.yaml" or not isinstance(doc.data, dict):
             continue
         chart_dir = doc.path[: -len("Chart.yaml")]
         for dep in doc.data.get("dependencies") or []:

@@ -31,7 +31,7 @@ def check(view: RepoView) -> list[Finding]:
     referenced = patch_files(view)
     findings = []
     for doc in view.documents:
-        if not _has_patch_delete(doc.data):
+        if b"$patch" not in view.files.get(doc.path, b"$patch") or not _has_patch_delete(doc.data):
             continue
         findings.extend(_judge(view, doc, referenced=doc.path in referenced))
     return findings

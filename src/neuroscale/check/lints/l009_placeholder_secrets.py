@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from neuroscale.check.lints.base import Lint
+from neuroscale.check.lints.base import Lint, authored_data
 from neuroscale.check.model import Document, RepoView
 from neuroscale.findings import Finding, Severity
 
@@ -61,8 +61,10 @@ def _secret_values(doc: Document) -> Iterator[tuple[str, str, str]]:
 def check(view: RepoView) -> list[Finding]:
     findings = []
     for doc in view.documents:
+        if not view.current(doc):
+            continue
         is_secret = doc.kind == "Secret"
-        leaves = _secret_values(doc) if is_secret else _leaves(doc.data)
+        leaves = _secret_values(doc) if is_secret else _leaves(authored_data(doc))
         for path, key, value in leaves:
             if (is_secret or CREDENTIAL_KEY.search(key)) and is_placeholder(value):
                 findings.append(view.finding(

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from neuroscale.check.lints.base import Lint, dig
+from neuroscale.check.lints.base import Lint, authored_data, dig
 from neuroscale.check.loader import TEMPLATE_SUFFIXES
 from neuroscale.check.model import RepoView
 from neuroscale.findings import Finding, Severity
@@ -77,7 +77,9 @@ def check(view: RepoView) -> list[Finding]:
     required = required_keys(view)
     findings = []
     for doc in view.documents:
-        for path, labels in _label_maps(doc.data):
+        if not view.current(doc):
+            continue
+        for path, labels in _label_maps(authored_data(doc)):
             for key in labels:
                 meant = near_miss(str(key), required)
                 if meant:

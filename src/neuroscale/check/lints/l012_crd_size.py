@@ -10,8 +10,9 @@ kustomization's commonAnnotations).
 
 from __future__ import annotations
 
-import json
 from pathlib import PurePosixPath
+
+import orjson
 
 from neuroscale.check.lints.argo import SYNC_OPTIONS_ANNOTATION, applications, has_server_side_apply, synced_by
 from neuroscale.check.lints.base import Lint, dig
@@ -23,8 +24,9 @@ ANNOTATION_LIMIT = 262_144
 
 
 def applied_size(data: object) -> int:
-    """Bytes of the last-applied-configuration annotation kubectl would write (compact JSON)."""
-    return len(json.dumps(data, separators=(",", ":"), default=str).encode())
+    """Bytes of the last-applied-configuration annotation kubectl would write (compact JSON, non-ASCII
+    unescaped as Go's encoder writes it)."""
+    return len(orjson.dumps(data, default=str))
 
 
 def _kustomize_ssa(view: RepoView, path: str) -> bool:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from neuroscale.check.lints.argo import applications, sources, synced_by
+from neuroscale.check.applied import applied_objects
+from neuroscale.check.lints.argo import SyncIndex, applications, sources
 from neuroscale.check.lints.base import Lint
 from neuroscale.check.model import Document, RepoView
 from neuroscale.findings import Finding, Severity
@@ -27,10 +28,11 @@ def check(view: RepoView) -> list[Finding]:
     findings: list[Finding] = []
     owners: dict[tuple[str, str, str, str], list[tuple[Document, str]]] = defaultdict(list)
     all_apps = applications(view)
-    for doc in view.objects():
+    synced = SyncIndex(all_apps)
+    for doc in applied_objects(view):  # a kustomize patch names its target: it is not a second definition
         if not doc.name:
             continue
-        apps = sorted({s.app.name for s in synced_by(all_apps, doc.path)})
+        apps = sorted({s.app.name for s in synced.of(doc.path)})
         for app in apps or [f"file:{doc.path}"]:
             owners[doc.key].append((doc, app))
     for key, entries in owners.items():

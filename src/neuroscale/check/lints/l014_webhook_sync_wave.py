@@ -17,20 +17,22 @@ ID = "NS-L014"
 WEBHOOK_KINDS = ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration")
 
 
-def installs_webhooks(view: RepoView, app: Document) -> bool:
+def installs_webhooks(view: RepoView, app: Document, *, webhooks: list[Document] | None = None) -> bool:
     for source in sources(app):
         text = f"{source.chart} {source.repo_url} {source.path}".lower()
         if "kyverno" in text or "gatekeeper" in text:
             return True
         directory = source.directory
-        if source.path and any(doc.path.startswith(f"{directory}/") for doc in view.of_kind(*WEBHOOK_KINDS)):
+        found = view.of_kind(*WEBHOOK_KINDS) if webhooks is None else webhooks
+        if source.path and any(doc.path.startswith(f"{directory}/") for doc in found):
             return True
     return False
 
 
 def check(view: RepoView) -> list[Finding]:
     apps = applications(view)
-    installers = [app for app in apps if installs_webhooks(view, app)]
+    webhooks = view.of_kind(*WEBHOOK_KINDS)
+    installers = [app for app in apps if installs_webhooks(view, app, webhooks=webhooks)]
     others = [app for app in apps if app not in installers]
     findings = []
     for installer in installers:

@@ -13,28 +13,17 @@ import re
 from collections.abc import Iterator
 
 from neuroscale.check.lints.base import Lint
-from neuroscale.check.model import Document, RepoView
+from neuroscale.check.lints.workflows import steps, workflows
+from neuroscale.check.model import RepoView
 from neuroscale.findings import Finding, Severity
 
 ID = "NS-L015"
-WORKFLOW_DIR = ".github/workflows/"
 GATES = re.compile(r"\b(kyverno|kubeconform|kubeval|neuroscale\s+check|conftest|checkov|kube-linter)\b")
 PIPE_TO_TEE = re.compile(r"\|\s*tee\b")
 PIPEFAIL = re.compile(r"set\s+-[a-z]*o\s+pipefail|set\s+-o\s+pipefail|PIPESTATUS")
 SINGLE_RESOURCE = re.compile(r"--resource(?:=|\s+)\S+(?:\s+[^\s|;&<>-]\S*\.ya?ml)+")
 GLOB_RESOURCE = re.compile(r"--resource(?:=|\s+)\S*[*?]")
 IGNORE_MISSING = re.compile(r"-ignore-missing-schemas\b")
-
-
-def _run_steps(doc: Document) -> Iterator[tuple[str, str, str, str]]:
-    """(job id, step label, script, shell) of every `run:` step of a workflow document."""
-    jobs = doc.data.get("jobs") if isinstance(doc.data, dict) else None
-    for job_id, job in (jobs.items() if isinstance(jobs, dict) else []):
-        steps = job.get("steps") if isinstance(job, dict) else None
-        for index, step in enumerate(steps if isinstance(steps, list) else []):
-            if isinstance(step, dict) and isinstance(step.get("run"), str):
-                yield (str(job_id), str(step.get("name") or f"step {index + 1}"), step["run"],
-                       str(step.get("shell") or ""))
 
 
 def _has_pipefail(script: str, shell: str) -> bool:
@@ -63,16 +52,12 @@ def _problems(script: str, shell: str) -> Iterator[tuple[str, str, str]]:
 
 def check(view: RepoView) -> list[Finding]:
     findings = []
-    for doc in view.documents:
-        if not doc.path.startswith(WORKFLOW_DIR) or not isinstance(doc.data, dict):
-            continue
-        defaults = doc.data.get("defaults")
-        shell = str(((defaults or {}).get("run") or {}).get("shell") or "") if isinstance(defaults, dict) else ""
-        for job_id, label, script, step_shell in _run_steps(doc):
-            for needle, message, fix in _problems(script, step_shell or shell):
+    for doc in workflows(view):
+        for step in steps(doc):
+            for needle, message, fix in _problems(step.script, step.shell):
                 findings.append(view.finding(
-                    doc, rule=ID, severity=Severity.ERROR, needle=needle, field_path=f"jobs.{job_id}",
-                    message=f"{label}: {message}", fix=fix))
+                    doc, rule=ID, severity=Severity.ERROR, needle=needle, field_path=f"jobs.{step.job}",
+                    message=f"{step.label}: {message}", fix=fix))
     return findings
 
 

@@ -1,6 +1,7 @@
 """Validate every object of a view: built-in kinds, custom resources, and loud gaps.
 
-Order of trust: a CRD found in the repository or `--crd-dir` defines its kinds;
+Order of trust: a CRD from `--crd-dir`, the repository or the CRD cache of the
+releases the repository pins (`neuroscale crds pull`) defines its kinds;
 otherwise the kind must be a Kubernetes built-in of the chosen release. An
 object matching neither is reported "not validated: no schema" — at the
 severity the user chose, but never silently passed (the reference's
@@ -26,14 +27,41 @@ RULE_INVALID = "NS-S001"
 RULE_NO_SCHEMA = "NS-S002"
 RULE_BROKEN_CRD = "NS-S003"
 RULE_NOT_OBJECT = "NS-S004"
+RULE_CRD_CACHE = "NS-S005"
 
 CRD_KIND = "CustomResourceDefinition"
 
 
-def crd_documents(view: RepoView, crd_dirs: Iterable[Path], options: CheckOptions) -> tuple[list[Document], list[Finding]]:
-    """CRDs from the repository plus every `--crd-dir` (each read with the same bounds)."""
-    docs = view.of_kind(CRD_KIND)
+def cached_crds(view: RepoView, cache_dir: Path, options: CheckOptions) -> tuple[list[Document], list[Finding]]:
+    """CRDs of the releases the repository pins, from the `neuroscale crds pull` cache."""
+    from neuroscale.check.crds import cache
+    from neuroscale.check.crds.pins import repository_pins
+    from neuroscale.check.repoconfig import read_config
+
+    docs: list[Document] = []
     findings: list[Finding] = []
+    for pin in repository_pins(view, read_config(view)[0]):
+        entry = cache.read(cache_dir, pin)
+        if entry.crds is None:
+            missing = entry.missing
+            findings.append(Finding(
+                rule=RULE_CRD_CACHE, severity=Severity.INFO if missing else Severity.ERROR, file=pin.where,
+                message=f"CRDs of {pin} (pinned here) are {'not in the cache' if missing else 'corrupt in the cache'}"
+                        f" at {entry.path}{'' if missing else ': ' + entry.problem}; its custom resources are "
+                        "validated only against CRDs in the repository or --crd-dir",
+                fix=f"run `neuroscale crds pull{' --refresh' if not missing else ''}` in the repository "
+                    "(`--from DIR` offline)"))
+            continue
+        source = f"crd-cache/{pin.project}/{pin.key}/{cache.CRDS_FILE}"
+        docs += [Document(path=source, index=i, line=1, end_line=1, data=crd) for i, crd in enumerate(entry.crds)
+                 if crd.get("kind") == CRD_KIND]
+    return docs, findings
+
+
+def crd_documents(view: RepoView, crd_dirs: Iterable[Path], options: CheckOptions) -> tuple[list[Document], list[Finding]]:
+    """CRDs from the repository, every `--crd-dir` (each read with the same bounds) and the CRD cache."""
+    docs, findings = cached_crds(view, options.crd_cache, options) if options.crd_cache is not None else ([], [])
+    docs += view.of_kind(CRD_KIND)  # later definitions win: the cache, then the repository, then --crd-dir
     for directory in crd_dirs:
         if not directory.is_dir():
             raise ToolError(f"CRD directory {directory} does not exist", where="--crd-dir",
@@ -60,8 +88,8 @@ def validate_view(view: RepoView, options: CheckOptions) -> list[Finding]:
     reported_broken: set[tuple[str, str, str]] = set()
     patches = not_applied(view)
     for doc in view.documents:
-        if doc.path in patches:
-            continue  # a partial object merged by Kustomize, never applied alone
+        if (doc.path in patches and not doc.rendered_from) or not view.current(doc):
+            continue  # a partial object merged by Kustomize, or an object replaced by what its build rendered
         if not doc.is_object:
             if isinstance(doc.data, dict) and "kind" in doc.data and "metadata" in doc.data:
                 findings.append(view.finding(doc, rule=RULE_NOT_OBJECT, severity=Severity.ERROR,
@@ -89,7 +117,8 @@ def _validate(view: RepoView, doc: Document, *, index: CrdIndex, builtin: Builti
         known = "its CRD does not serve this version" if index.knows_group(doc.group) else "no CRD for it was found"
         return [view.finding(doc, rule=RULE_NO_SCHEMA, severity=options.no_schema_severity,
                              message=f"not validated: no schema for {doc.kind} {doc.api_version} ({known})",
-                             fix="add the CRD to the repository or pass --crd-dir; "
+                             fix="run `neuroscale crds pull` (CRDs of the releases the repository pins), add the "
+                                 "CRD to the repository or pass --crd-dir; "
                                  "--no-schema-severity error makes this fail the check")]
     errors = compiled.errors(doc.data)
     if entry is not None:  # the CRD schema leaves metadata to the API server: check it as ObjectMeta

@@ -1,0 +1,305 @@
+"""Judge what is applied: build every kustomization and put what it renders in place of what it includes.
+
+A patched Deployment deploys as patched, so schema, policies and lints must
+see it that way. Each top-level kustomization (one no other kustomization
+includes) is built with `kustomize build` or `kubectl kustomize` over a
+private copy of the repository whose kustomizations ask for
+`buildMetadata: [originAnnotations]`; kustomize then names, on every object,
+the file it came from. A rendered object replaces the objects of that file
+and keeps its file and line, so a finding points where the author must edit.
+
+Never silent: no kustomize on PATH, a remote resource offline (fetching needs
+`--online`), a chart that needs Helm, or a build error is a finding on the
+kustomization, and its files are then judged as written. Offline, the build
+runs with proxies pointing nowhere and git limited to local files, so a
+hostile kustomization cannot reach the network either. Builds are cached by
+the content of the files they read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from ruamel.yaml import YAML
+
+from neuroscale.check.helmrender import render_charts
+from neuroscale.check.kustomization import Kustomization, kustomizations, normalise
+from neuroscale.check.model import CheckOptions, Document, RepoView
+from neuroscale.check.yamldocs import parse_file
+from neuroscale.findings import Finding, Severity
+
+RULE_NOT_RENDERED = "NS-K001"
+RULE_BUILD_FAILED = "NS-K002"
+ORIGIN = "config.kubernetes.io/origin"
+BUILD_TIMEOUT_S = 120
+_OFFLINE_ENV = {"HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
+                "ALL_PROXY": "http://127.0.0.1:9", "NO_PROXY": "", "GIT_ALLOW_PROTOCOL": "file",
+                "GIT_TERMINAL_PROMPT": "0"}
+
+
+@dataclass(frozen=True)
+class Tool:
+    """The kustomize command line found on PATH, and its version (part of the cache key)."""
+
+    argv: tuple[str, ...]
+    version: str
+
+
+def find_tool() -> Tool | None:
+    """`kustomize build` when installed, else `kubectl kustomize`; None when neither is on PATH.
+
+    The binary's identity (resolved path, size, mtime) stands for its version: asking it costs a process.
+    """
+    for binary, argv in (("kustomize", ("build",)), ("kubectl", ("kustomize",))):
+        path = shutil.which(binary)
+        if path:
+            real = Path(path).resolve()
+            stat = real.stat()
+            return Tool((path, *argv), f"{real}:{stat.st_size}:{stat.st_mtime_ns}")
+    return None
+
+
+def _env(*, online: bool) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k.upper() not in _OFFLINE_ENV}
+    return env if online else {**env, **_OFFLINE_ENV}
+
+
+@dataclass
+class Build:
+    """One top-level kustomization: what it includes, and (once built) what it rendered."""
+
+    kust: Kustomization
+    closure: list[Kustomization] = field(default_factory=list)
+    blocked: list[tuple[Severity, str, str]] = field(default_factory=list)  # (severity, why, fix): not built
+    output: bytes | None = None
+    error: str = ""
+
+
+def _closure(root: Kustomization, index: dict[str, Kustomization]) -> list[Kustomization]:
+    seen: dict[str, Kustomization] = {}
+    pending = [root]
+    while pending:
+        kust = pending.pop()
+        if kust.directory in seen:
+            continue
+        seen[kust.directory] = kust
+        pending += [index[path] for path in kust.includes if path in index]
+    return list(seen.values())
+
+
+def plan(view: RepoView, *, online: bool, helm: bool) -> list[Build]:
+    """The top-level kustomizations and, for each, why it cannot be built here (if it cannot)."""
+    index = kustomizations(view)
+    included = {path for kust in index.values() for path in kust.includes}
+    builds = []
+    for directory, kust in sorted(index.items()):
+        if directory in included or kust.is_component:
+            continue
+        build = Build(kust, _closure(kust, index))
+        for member in build.closure:
+            build.blocked += _blockers(member, view, index, online=online, helm=helm)
+        builds.append(build)
+    return builds
+
+
+def _blockers(kust: Kustomization, view: RepoView, index: dict[str, Kustomization], *,
+              online: bool, helm: bool) -> list[tuple[Severity, str, str]]:
+    where = kust.doc.path
+    found = []
+    if kust.remote and not online:
+        found.append((Severity.WARNING, f"{where} includes remote resources ({', '.join(kust.remote[:3])}) that "
+                      "are not fetched offline", "run `neuroscale check --online` (as CI can) to fetch and render "
+                      "them, or vendor them into the repository"))
+    if kust.escaping:
+        found.append((Severity.ERROR, f"{where} includes paths outside the repository: {', '.join(kust.escaping)}",
+                      "keep every resource inside the repository"))
+    missing = [p for p in kust.includes if p not in index and p not in view.files
+               and not any(f.startswith(f"{p}/") for f in view.files)]
+    if missing:
+        found.append((Severity.ERROR, f"{where} includes {', '.join(missing)}, which does not exist",
+                      "fix the path, or add the missing file"))
+    if kust.helm_charts and not helm:
+        found.append((Severity.INFO, f"{where} inflates Helm charts (helmCharts) and helm is not on PATH",
+                      "install helm where the check runs to render and judge the charts' objects"))
+    return found
+
+
+def materialise(view: RepoView, root: Path) -> None:
+    """The repository's files under `root`, every kustomization asking kustomize for origin annotations."""
+    yaml = YAML(typ="safe")
+    yaml.default_flow_style = False
+    kust_paths = {kust.doc.path: kust for kust in kustomizations(view).values()}
+    for rel, raw in view.files.items():
+        target = root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        kust = kust_paths.get(rel)
+        if kust is None:
+            target.write_bytes(raw)
+            continue
+        metadata = kust.data.get("buildMetadata")
+        wanted = [*metadata] if isinstance(metadata, list) else []
+        with target.open("w", encoding="utf-8") as handle:
+            yaml.dump({**kust.data, "buildMetadata": [*wanted, *(["originAnnotations"]
+                                                                   if "originAnnotations" not in wanted else [])]},
+                      handle)
+
+
+def _cache_key(build: Build, view: RepoView, tool: Tool) -> str:
+    digest = hashlib.sha256(tool.version.encode())
+    prefixes = tuple(f"{k.directory}/" if k.directory else "" for k in build.closure)
+    for path in sorted(view.files):
+        if path.startswith(prefixes):
+            digest.update(path.encode() + b"\0" + hashlib.sha256(view.files[path]).digest())
+    return digest.hexdigest()
+
+
+def _run(build: Build, *, tool: Tool, tree: Path, online: bool, cache: Path | None, key: str) -> None:
+    cached = cache / f"{key}.yaml" if cache is not None else None
+    argv = [*tool.argv, str(tree / build.kust.directory) if build.kust.directory else str(tree)]
+    if build.kust.helm_charts:
+        argv.append("--enable-helm")
+    try:
+        done = subprocess.run(argv, capture_output=True, timeout=BUILD_TIMEOUT_S, env=_env(online=online), cwd=tree)
+    except subprocess.TimeoutExpired:
+        build.error = f"kustomize did not finish within {BUILD_TIMEOUT_S} s"
+        return
+    except OSError as exc:
+        build.error = f"{tool.argv[0]} could not run: {exc.strerror}"
+        return
+    if done.returncode != 0:
+        message = done.stderr.decode("utf-8", errors="replace").replace(f"{tree}/", "").replace(str(tree), ".")
+        build.error = " ".join(message.split())[:1000] or f"exit status {done.returncode}"
+        return
+    build.output = done.stdout
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        cached.write_bytes(done.stdout)
+
+
+def render_view(view: RepoView, options: CheckOptions) -> tuple[RepoView, list[Finding]]:
+    """The view with every buildable kustomization's and vendored chart's objects as rendered, plus findings
+    for what was not."""
+    if not options.render:
+        return view, []
+    charts, chart_findings = render_charts(view, options, materialise=materialise)
+    if charts:
+        view = replace(view, documents=(*view.documents, *charts))
+    rendered, findings = _render_kustomizations(view, options)
+    return rendered, chart_findings + findings
+
+
+def _render_kustomizations(view: RepoView, options: CheckOptions) -> tuple[RepoView, list[Finding]]:
+    builds = plan(view, online=options.online, helm=shutil.which("helm") is not None)
+    if not builds:
+        return view, []
+    findings: list[Finding] = []
+    ready = []
+    for build in builds:
+        for severity, why, fix in build.blocked:
+            findings.append(view.finding(build.kust.doc, rule=RULE_NOT_RENDERED, severity=severity,
+                                         message=f"not rendered: {why}; its files are judged as written", fix=fix))
+        if not build.blocked:
+            ready.append(build)
+    tool = find_tool() if ready else None
+    if ready and tool is None:
+        return view, findings + [view.finding(
+            build.kust.doc, rule=RULE_NOT_RENDERED, severity=Severity.WARNING,
+            message="not rendered: neither kustomize nor kubectl is on PATH; its files are judged as written, "
+                    "patches unapplied", fix="install kubectl (or kustomize) where the check runs")
+            for build in ready]
+    if tool is None:
+        return view, findings
+    cache = options.cache_dir / "kustomize" if options.cache_dir is not None else None
+    keys = {id(build): _cache_key(build, view, tool) for build in ready}
+    missing = [b for b in ready if not _from_cache(b, cache, keys[id(b)])]
+    if missing:  # copying the repository is only needed for builds the cache does not hold
+        with tempfile.TemporaryDirectory(prefix="neuroscale-kustomize-") as tmp:
+            tree = Path(tmp)
+            materialise(view, tree)
+            with ThreadPoolExecutor(max_workers=min(4, len(missing))) as pool:
+                list(pool.map(lambda b: _run(b, tool=tool, tree=tree, online=options.online, cache=cache,
+                                             key=keys[id(b)]), missing))
+    return _merge(view, ready, findings, options)
+
+
+def _from_cache(build: Build, cache: Path | None, key: str) -> bool:
+    cached = cache / f"{key}.yaml" if cache is not None else None
+    if cached is not None and cached.is_file():
+        build.output = cached.read_bytes()
+        return True
+    return False
+
+
+def _merge(view: RepoView, builds: list[Build], findings: list[Finding],
+           options: CheckOptions) -> tuple[RepoView, list[Finding]]:
+    rendered: list[Document] = []
+    consumed: set[str] = set()
+    by_path: dict[str, list[Document]] = {}
+    for doc in view.documents:
+        by_path.setdefault(doc.path, []).append(doc)
+    for build in builds:
+        if build.output is None:
+            findings.append(view.finding(build.kust.doc, rule=RULE_BUILD_FAILED, severity=Severity.ERROR,
+                                         message=f"kustomize build failed: {build.error}",
+                                         fix="fix the kustomization (run `kubectl kustomize "
+                                             f"{build.kust.directory or '.'}` to reproduce)"))
+            continue
+        docs, problems = parse_file(f"{build.kust.doc.path} (rendered)", build.output, limits=options.limits)
+        findings += problems
+        for kust in build.closure:
+            consumed.update(p for p in (*kust.includes, *kust.patches) if p in view.files)
+        rendered += [_place(doc.data, build.kust, by_path) for doc in docs if isinstance(doc.data, dict)]
+    if not rendered and not consumed:
+        return view, findings
+    return replace(view, documents=(*view.documents, *rendered), consumed=frozenset(consumed)), findings
+
+
+def _origin(data: dict[str, Any]) -> dict[str, Any]:
+    """The origin annotation, removed from the object (it is kustomize's, not the author's)."""
+    metadata: Any = data.get("metadata")
+    annotations: Any = metadata.get("annotations") if isinstance(metadata, dict) else None
+    if not isinstance(annotations, dict):
+        return {}
+    raw = annotations.pop(ORIGIN, None)
+    if not annotations:
+        del metadata["annotations"]
+    if not isinstance(raw, str):
+        return {}
+    # kustomize writes a flat block (`path: ...`, `repo: ...`, `ref: ...`, `configuredIn: ...`, then an indented
+    # `configuredBy`); only its top-level scalars are needed, so it is read line by line, not by a YAML parser.
+    origin = {}
+    for line in raw.splitlines():
+        key, sep, value = line.partition(": ")
+        if sep and not line[:1].isspace():
+            origin[key] = value.strip().strip("'\"")
+    return origin
+
+
+def _place(data: dict[str, Any], root: Kustomization, by_path: dict[str, list[Document]]) -> Document:
+    """A rendered object, at the file (and document) it came from."""
+    origin = _origin(data)
+    base = PurePosixPath(root.directory) if root.directory else PurePosixPath(".")
+    source = origin.get("path") if not origin.get("repo") else None
+    path = normalise(base / source) if isinstance(source, str) else None
+    configured = origin.get("configuredIn")
+    if path is None and isinstance(configured, str):
+        path = normalise(base / configured)
+    candidates = by_path.get(path, []) if path else []
+    name = str((data.get("metadata") or {}).get("name", ""))
+    match = next((d for d in candidates if d.kind == data.get("kind") and d.name and d.name in name), None) or \
+        next((d for d in candidates if d.kind == data.get("kind")), None) or \
+        next(iter(candidates), None)
+    if match is None:
+        return Document(path=root.doc.path, index=root.doc.index, line=root.doc.line, end_line=root.doc.end_line,
+                        data=data, rendered_from=root.doc.path)
+    return Document(path=match.path, index=match.index, line=match.line, end_line=match.end_line, data=data,
+                    written=match.data if match.is_object else None, rendered_from=root.doc.path)
+
