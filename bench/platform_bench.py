@@ -139,7 +139,7 @@ def main() -> int:
         platform = Platform(home=home, settings=settings)
         platform.start()
         try:
-            model = train_iris(Path(tmp) / "model")
+            model = train_iris(home.models_dir / "bench-iris")  # under the default model root
             ready, serving = merge_to_ready(home, settings, model, args.repeats)
             healed = kill_to_serving(home, settings, [f"bench-iris-{i}" for i in range(args.repeats)])
             print("\n| measurement | median | range | target | samples |\n|---|---|---|---|---|")

@@ -18,6 +18,8 @@ from typing import TypeVar
 
 import pytest
 
+from neuroscale.home import MODEL_ROOTS_ENV
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: Upstream CRDs, configs and charts, read from the shared folder beside the checkout.
 REFERENCE = REPO_ROOT.parent / "shared" / "reference"
@@ -38,6 +40,13 @@ def wait_for(probe: Callable[[], T | None], *, timeout: float = 20.0, what: str 
         time.sleep(step)
 
 
+def alias_bomb(levels: int = 9) -> str:
+    """A YAML "billion laughs": each of `levels` anchors lists the previous one nine times (9**levels leaves)."""
+    lines = ['l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 9)}]" for n in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -52,15 +61,40 @@ def reference() -> Path:
 
 
 @pytest.fixture(scope="session")
-def iris_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A LogisticRegression on scikit-learn's bundled iris data, saved with joblib."""
+def models_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The directory the tests' trained models live under: an allowed model root for every test platform."""
+    return tmp_path_factory.mktemp("models").resolve()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_models_are_allowed(models_root: Path) -> Iterator[None]:
+    """Every platform home the tests start allows `models_root` (`NEUROSCALE_MODEL_ROOTS`, as a user would set)."""
+    previous = os.environ.get(MODEL_ROOTS_ENV)
+    os.environ[MODEL_ROOTS_ENV] = str(models_root)
+    yield
+    if previous is None:
+        os.environ.pop(MODEL_ROOTS_ENV, None)
+    else:
+        os.environ[MODEL_ROOTS_ENV] = previous
+
+
+@pytest.fixture()
+def model_dir(models_root: Path) -> Path:
+    """A fresh directory under the test model root, for model files a test writes itself."""
+    return Path(tempfile.mkdtemp(dir=models_root, prefix="test-"))
+
+
+@pytest.fixture(scope="session")
+def iris_model(models_root: Path) -> Path:
+    """A LogisticRegression on scikit-learn's bundled iris data, saved with joblib under the test model root."""
     import joblib
     from sklearn.datasets import load_iris
     from sklearn.linear_model import LogisticRegression
 
     data = load_iris()
     model = LogisticRegression(max_iter=1000, random_state=0).fit(data.data, data.target)
-    path = tmp_path_factory.mktemp("iris") / "model.joblib"
+    path = models_root / "iris" / "model.joblib"
+    path.parent.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, path)
     return path
 
@@ -127,6 +161,6 @@ def iris_server(iris_model: Path) -> Iterator[tuple[int, "subprocess.Popen[bytes
     """A real `python -m neuroscale.serving` process serving the iris model as `iris`."""
     port = free_port()
     argv = [sys.executable, "-m", "neuroscale.serving", "--model-name", "iris", "--model-format", "sklearn",
-            "--storage-uri", str(iris_model), "--port", str(port)]
+            "--storage-uri", str(iris_model), "--port", str(port), "--model-root", str(iris_model.parent)]
     with running(argv, ready_url=f"http://127.0.0.1:{port}/v2/health/ready") as process:
         yield port, process

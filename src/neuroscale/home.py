@@ -1,15 +1,18 @@
 """The platform home: where the embedded platform keeps everything it owns.
 
 One place names every path so the portal, reconciler, gateway, CLI and doctor
-agree on the layout. Pure path arithmetic; creating things is the job of the
+agree on the layout. Path arithmetic, plus reading the saved settings and the
+model roots every stage must agree on; creating things is the job of the
 stage that owns them.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 DEFAULT_HOME = ".neuroscale"
 HOME_ENV = "NEUROSCALE_HOME"
@@ -19,6 +22,10 @@ DEFAULT_HOST = "127.0.0.1"
 #: Embedded ingress domain: `*.localhost` resolves to loopback, so Host-based
 #: URLs work without DNS and without an `example.com` placeholder (FM-18).
 DEFAULT_DOMAIN = "localhost"
+#: More directories local model files may come from, separated by os.pathsep (`:`), besides the home's `models/`.
+MODEL_ROOTS_ENV = "NEUROSCALE_MODEL_ROOTS"
+#: Key of `settings.json` under which `neuroscale up --model-root` saves its roots.
+MODEL_ROOTS_SETTING = "model_roots"
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,32 @@ class Home:
     @property
     def settings_file(self) -> Path:
         return self.root / "settings.json"
+
+    @property
+    def models_dir(self) -> Path:
+        """The default model root: local storage URIs must lie under it (or another configured root)."""
+        return self.root / "models"
+
+    def saved_settings(self) -> dict[str, Any]:
+        """What `neuroscale up` last saved in `settings.json` ({} for a home that never ran or a broken file)."""
+        try:
+            data = json.loads(self.settings_file.read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def model_roots(self) -> tuple[Path, ...]:
+        """Every directory local model files may come from, resolved (symlinks and `..`), without duplicates.
+
+        The home's `models/`, then the roots `neuroscale up --model-root` saved, then
+        `NEUROSCALE_MODEL_ROOTS`. The engine hands them to each model server and
+        the policies take them as their allowed local roots, so both agree.
+        """
+        saved = self.saved_settings().get(MODEL_ROOTS_SETTING)
+        configured = [str(p) for p in saved] if isinstance(saved, list) else []
+        configured += [p for p in os.environ.get(MODEL_ROOTS_ENV, "").split(os.pathsep) if p.strip()]
+        roots = [self.models_dir.resolve(), *(Path(p).expanduser().resolve() for p in configured)]
+        return tuple(dict.fromkeys(roots))
 
     @property
     def admin_token_file(self) -> Path:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from neuroscale.check.loader import build_view, read_tree
 from neuroscale.check.model import Limits
-from neuroscale.check.yamldocs import expanded_size, parse_file
+from neuroscale.check.yamldocs import parse_file
+from neuroscale.yamlio import expanded_size
 
 from .helpers import isvc, write_repo
 

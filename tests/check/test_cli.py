@@ -74,6 +74,16 @@ def test_near_miss_label_is_caught_by_policy_and_lint(run_cli: Run, clean_repo: 
     assert code == 1 and "NS-L011" in rules and any(r.startswith("neuroscale-require-labels") for r in rules)
 
 
+@pytest.mark.parametrize("cpu", ['"1e9999999"', '"1e-1000000000"', '"١٠٠m"', "1e9999999"],
+                         ids=["overflow", "below-1n", "arabic-digits", "yaml-infinity"])
+def test_an_absurd_cpu_limit_is_an_error_finding_not_a_crash(run_cli: Run, clean_repo: Path, cpu: str) -> None:
+    (clean_repo / "apps/iris/inference-service.yaml").write_text(isvc().replace('cpu: "1"', f"cpu: {cpu}"))
+    code, out, err = run_cli(str(clean_repo), "--format", "json")
+    report = json.loads(out)
+    errors = [f for f in report["findings"] if f["severity"] == "error" and f["file"] == "apps/iris/inference-service.yaml"]
+    assert code == 1 and errors and "Traceback" not in err
+
+
 def test_unevaluable_policy_exits_2(run_cli: Run, clean_repo: Path) -> None:
     write_repo(clean_repo, {"policies/broken.yaml": BROKEN_POLICY})
     code, out, _ = run_cli(str(clean_repo), "--format", "json")

@@ -4,7 +4,9 @@ The cluster code uses the official `kubernetes` client; here it talks to this
 server through an ordinary kubeconfig. A recorded state is a list of real
 object JSON plus: API paths that answer 404 (a CRD not installed) and the
 admission responses dry-run creates get (a recorded policy denial, a webhook
-outage). Every request is kept for assertions (e.g. that creates were dry-run).
+outage), the server version and the answer to a SelfSubjectAccessReview.
+Server-side apply (PATCH with a field manager) creates what is missing. Every
+request is kept for assertions (e.g. that creates were dry-run).
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 def plural(kind: str) -> str:
     lower = kind.lower()
-    return lower[:-1] + "ies" if lower.endswith("y") else lower + "s"
+    if lower.endswith("y"):
+        return lower[:-1] + "ies"
+    return lower + "es" if lower.endswith("s") else lower + "s"
 
 
 def prefix(api_version: str) -> str:
@@ -34,6 +38,9 @@ class FakeApi:
         self.objects: list[dict[str, Any]] = copy.deepcopy(state["objects"])
         self.missing: list[str] = list(state.get("missing", []))
         self.admission: dict[str, Any] = state.get("admission", {})
+        self.version: dict[str, Any] = state.get("version", {"major": "1", "minor": "30",
+                                                            "gitVersion": "v1.30.6+k3s1", "platform": "linux/amd64"})
+        self.access_review: dict[str, Any] = state.get("accessReview", {"allowed": True})
         self.argo_reports = argo_reports
         self.requests: list[dict[str, Any]] = []
         self.self_heal = bool(state.get("selfHeal", True))
@@ -93,7 +100,7 @@ class FakeApi:
         payload = json.loads(body) if body else None
         self.requests.append({"method": method, "path": parts.path, "query": query, "body": payload})
         if parts.path == "/version":
-            return 200, {"major": "1", "minor": "30", "gitVersion": "v1.30.6+k3s1", "platform": "linux/amd64"}
+            return 200, self.version
         if any(parts.path.startswith(m) for m in self.missing):
             return 404, {"kind": "Status", "status": "Failure", "reason": "NotFound", "code": 404,
                          "message": "the server could not find the requested resource"}
@@ -105,6 +112,8 @@ class FakeApi:
             obj["metadata"]["uid"] = obj["metadata"]["uid"] + "-recreated"
             self.objects.append(obj)
             return 404, {"kind": "Status", "status": "Failure", "reason": "NotFound", "code": 404, "message": "gone"}
+        if method == "POST" and (payload or {}).get("kind") == "SelfSubjectAccessReview":
+            return 201, {**(payload or {}), "status": self.access_review}
         if method == "POST":
             return self._create(payload or {}, query)
         found = [o for o in self.objects if self._matches(o, api, namespace, kind_plural)]
@@ -116,6 +125,9 @@ class FakeApi:
                 if method in ("PUT", "PATCH") and payload:
                     obj.update({k: v for k, v in payload.items() if k != "status"})
                 return 200, obj
+        if method == "PATCH" and query.get("fieldManager") and payload:  # server-side apply creates
+            self.objects.append(copy.deepcopy(payload))
+            return 201, payload
         return 404, {"kind": "Status", "status": "Failure", "reason": "NotFound", "code": 404,
                      "message": f"{kind_plural} \"{name}\" not found"}
 

@@ -15,17 +15,17 @@ from neuroscale.cluster.kube import connect
 from neuroscale.cluster.status import NOT_INSTALLED, cluster_status
 from neuroscale.errors import NotFound, NotReady
 from neuroscale.platform.generate import generate
-from neuroscale.platform.options import InitOptions
 from neuroscale.platform.writer import apply, plan
 
 from tests.cluster.conftest import FakeIngress
 from tests.cluster.fake_api import FakeApi
+from tests.platform.conftest import make_options
 
 
 @pytest.fixture(scope="module")
 def platform_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("platform")
-    files = generate(InitOptions(repo_url="https://github.com/acme/ml-platform.git", domain="ml.acme.dev"))
+    files = generate(make_options())
     apply(root, files, plan(root, files))
     return root
 
@@ -57,6 +57,17 @@ def test_bootstrap_applies_root_app_and_waits_for_argo(tmp_path: Path, platform_
     assert posted[0]["body"]["spec"]["source"]["path"] == "infrastructure/apps"
     assert any(r["method"] == "PUT" for r in api.requests)
     assert report.next_steps
+    # Before the root app: Argo CD's settings, applied server-side so only these keys become ours.
+    applied = [r for r in api.requests if r["method"] == "PATCH"]
+    assert {r["query"]["fieldManager"] for r in applied} == {"neuroscale"}
+    assert applied[0]["path"] == "/api/v1/namespaces/argocd/configmaps/argocd-cm"
+    assert "resource.customizations.health.argoproj.io_Application" in applied[0]["body"]["data"]
+    oci = next(r["body"] for r in applied if r["path"].startswith("/api/v1/namespaces/argocd/secrets/"))
+    assert oci["stringData"] == {"type": "helm", "name": "ghcr.io/kserve/charts", "url": "ghcr.io/kserve/charts",
+                                 "enableOCI": "true"}
+    assert api.requests.index(applied[0]) < api.requests.index(posted[0])
+    assert report.configured == ["ConfigMap argocd/argocd-cm",
+                                 "Secret argocd/neuroscale-oci-ghcr-io-kserve-charts"]
 
 
 def test_bootstrap_refuses_without_applicationset_crd(tmp_path: Path, platform_repo: Path) -> None:

@@ -11,6 +11,7 @@ import pytest
 from neuroscale.cost import PriceTable, cost_delta, render_markdown, workloads
 from neuroscale.cost.workloads import QUEUE_PROXY_CPU
 from neuroscale.errors import InvalidInput
+from tests.conftest import alias_bomb
 
 
 def isvc(name: str = "iris", *, resources: dict[str, Any] | None = None, fmt: str = "sklearn",
@@ -47,12 +48,24 @@ def test_price_table_from_file(tmp_path: Path) -> None:
     assert prices.currency == "EUR" and prices.monthly(cpu_cores=Decimal(2), memory_bytes=Decimal(0), replicas=1) == Decimal("10.00")
 
 
-@pytest.mark.parametrize("text", ["cpuPerVcpuHour: cheap\n", "cpuPerVCPUHour: 1\n", "cpuPerVcpuHour: -1\n", "- 1\n"])
+@pytest.mark.parametrize("text", ["cpuPerVcpuHour: cheap\n", "cpuPerVCPUHour: 1\n", "cpuPerVcpuHour: -1\n", "- 1\n",
+                                  "cpuPerVcpuHour: .nan\n", "cpuPerVcpuHour: .inf\n", "cpuPerVcpuHour: '1e9999999'\n",
+                                  "cpuPerVcpuHour: '١'\n", alias_bomb(9)])
 def test_price_table_rejects_bad_input(tmp_path: Path, text: str) -> None:
     path = tmp_path / "prices.yaml"
     path.write_text(text)
     with pytest.raises(InvalidInput):
         PriceTable.load(path)
+
+
+@pytest.mark.parametrize("cpu", ["1e9999999", "1e-1000000000", "١٠٠m", "1e2147483648"])
+def test_hostile_quantities_never_break_the_cost_maths(cpu: str) -> None:
+    """Schema and policy stages report the value; cost must neither raise nor price it."""
+    hostile = isvc(resources={"requests": {"cpu": cpu, "memory": "256Mi"}, "limits": {"cpu": cpu, "memory": "1Gi"}})
+    [after] = workloads([("a.yaml", hostile)])
+    assert after.per_replica.cpu_request == QUEUE_PROXY_CPU  # only the sidecar's request is priced
+    delta = cost_delta([], [after], PriceTable())
+    assert "iris" in render_markdown(delta)
 
 
 def test_isvc_with_explicit_resources() -> None:

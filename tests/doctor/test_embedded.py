@@ -92,7 +92,8 @@ def _break_everything(home: Home, iris_missing: Path) -> None:
     with (home.server_logs_dir / "demo-iris-predictor-00001.log").open("w") as log:
         done = subprocess.run([sys.executable, "-m", "neuroscale.serving", "--model-name", "demo-iris",
                                "--model-format", "sklearn", "--storage-uri", str(iris_missing),
-                               "--port", str(free_port()), "--revision", "demo-iris-predictor-00001"],
+                               "--port", str(free_port()), "--revision", "demo-iris-predictor-00001",
+                               "--model-root", str(iris_missing.parent)],
                               stdout=log, stderr=log, timeout=60, check=False)
     assert done.returncode == 3
     crash_looping(home, "demo-iris", cause="ModelLoadFailed", detail="model file not found: (see the log)")
@@ -137,8 +138,9 @@ def test_broken_platform_names_each_cause(home: Home, tmp_path: Path, processes:
     assert f"pid {os.getpid()}" in by_rule["port-taken"]["message"]
     assert "push declined: main is protected by policy" in by_rule["git-remote"]["evidence"]
     crash = by_rule["model-server-crash"]
-    assert crash["evidence"].startswith("ModelLoadFailed: model file not found")  # the server's own line, quoted
-    assert crash["root_cause"] == "exception while loading: the model file at storageUri does not exist"
+    assert crash["evidence"].startswith("ModelLoadFailed: no model file at this storage URI")  # quoted as written
+    assert crash["root_cause"] == ("exception while loading: the model file at storageUri does not exist, or lies "
+                                   "outside the allowed model roots")
     assert "(3 failures since" in crash["message"] and "--storage-uri" in crash["fix"]
     assert f"length={len(PLACEHOLDER)}, shape=placeholder" in by_rule["github-token"]["evidence"]
     assert PLACEHOLDER not in out
@@ -153,7 +155,8 @@ def test_wrong_model_format_is_named(home: Home, tmp_path: Path) -> None:
     home.server_logs_dir.mkdir(parents=True, exist_ok=True)
     with (home.server_logs_dir / "demo-iris-predictor-00002.log").open("w") as log:
         subprocess.run([sys.executable, "-m", "neuroscale.serving", "--model-name", "demo-iris", "--model-format",
-                        "xgboost", "--storage-uri", str(garbage), "--port", str(free_port())],
+                        "xgboost", "--storage-uri", str(garbage), "--port", str(free_port()),
+                        "--model-root", str(tmp_path)],
                        stdout=log, stderr=log, timeout=60, check=False)
     with (home.server_logs_dir / "demo-iris-predictor-00001.log").open("a") as log:  # the revision's own log
         log.write((home.server_logs_dir / "demo-iris-predictor-00002.log").read_text())

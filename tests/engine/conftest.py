@@ -60,12 +60,12 @@ class Platform:
     gateway_port: int
     engine: subprocess.Popen[bytes] | None = None
 
-    def start_engine(self) -> subprocess.Popen[bytes]:
+    def start_engine(self, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         log = (self.home.root / "engine.log").open("ab")
         self.engine = subprocess.Popen(
             [sys.executable, "-m", "neuroscale.engine", "--home", str(self.home.root), "--interval", "0.05",
-             "--gateway-port", str(self.gateway_port), "--liveness-period", "0.3"],
-            stdout=log, stderr=subprocess.STDOUT,
+             "--gateway-port", str(self.gateway_port), "--liveness-period", "0.3", *extra],
+            stdout=log, stderr=subprocess.STDOUT, env=env,
         )
         log.close()
         return self.engine

@@ -57,8 +57,8 @@ def test_rejected_update_keeps_the_previous_revision_serving(running: Platform, 
     assert server_pids(running.home) == [pid]
 
 
-def test_bad_model_file_crash_loops_with_the_server_reason(running: Platform, tmp_path: Path) -> None:
-    corrupt = tmp_path / "corrupt.joblib"
+def test_bad_model_file_crash_loops_with_the_server_reason(running: Platform, model_dir: Path) -> None:
+    corrupt = model_dir / "corrupt.joblib"
     corrupt.write_bytes(b"this is not a pickle")
     running.deploy(iris_spec(corrupt))
     status = running.wait_reason("iris", "CrashLoopBackOff")

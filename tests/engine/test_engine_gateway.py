@@ -16,7 +16,7 @@ R1, R2 = "iris-predictor-00001", "iris-predictor-00002"
 
 
 def test_ready_means_the_gateway_routes_and_rollouts_drop_nothing(running: Platform, gateway: str,
-                                                                   iris_model: Path, tmp_path: Path) -> None:
+                                                                   iris_model: Path, model_dir: Path) -> None:
     running.deploy(iris_spec(iris_model))
     running.wait_ready("iris", revision=R1)
     with httpx.Client(base_url=gateway, timeout=10) as client:
@@ -35,7 +35,7 @@ def test_ready_means_the_gateway_routes_and_rollouts_drop_nothing(running: Platf
         thread = threading.Thread(target=hammer)
         thread.start()
         try:
-            moved = tmp_path / "v2.joblib"
+            moved = model_dir / "v2.joblib"
             shutil.copy(iris_model, moved)
             running.deploy(iris_spec(iris_model, storage_uri=str(moved)))
             running.wait_ready("iris", revision=R2)

@@ -32,7 +32,7 @@ def test_merge_deploys_and_serves(running: Platform, iris_model: Path) -> None:
     assert server_pids(running.home) == server_pids(running.home, R1) and len(server_pids(running.home)) == 1
 
 
-def test_spec_change_rolls_out_a_new_revision(running: Platform, iris_model: Path, tmp_path: Path) -> None:
+def test_spec_change_rolls_out_a_new_revision(running: Platform, iris_model: Path, model_dir: Path) -> None:
     running.deploy(iris_spec(iris_model))
     running.wait_ready("iris", revision=R1)
     [old_pid] = server_pids(running.home, R1)
@@ -41,7 +41,7 @@ def test_spec_change_rolls_out_a_new_revision(running: Platform, iris_model: Pat
     status = running.wait_ready("iris", commit=relabel)
     assert status.revision == R1 and server_pids(running.home) == [old_pid]  # labels do not restart
 
-    moved = tmp_path / "v2" / "model.joblib"
+    moved = model_dir / "v2" / "model.joblib"
     moved.parent.mkdir()
     shutil.copy(iris_model, moved)
     running.deploy(iris_spec(iris_model, storage_uri=str(moved)))

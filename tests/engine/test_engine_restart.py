@@ -26,7 +26,7 @@ def test_restart_adopts_servers_and_kills_orphans(platform: Platform, iris_model
     orphan = subprocess.Popen(
         [sys.executable, "-m", SERVING_MODULE, "--model-name", "ghost", "--model-format", "sklearn",
          "--storage-uri", str(iris_model), "--port", str(free_port()), "--revision", "ghost-predictor-00001",
-         "--home", str(platform.home.root)],
+         "--home", str(platform.home.root), "--model-root", str(iris_model.parent)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
     try:

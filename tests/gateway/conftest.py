@@ -84,7 +84,8 @@ def servers(iris_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
                                                 "slow": route(silent.port, "slow-predictor-00001"),
                                                 "chatty": route(chatty.port, "chatty-predictor-00001")})
     server = [sys.executable, "-m", "neuroscale.serving", "--model-name", "iris", "--model-format", "sklearn",
-              "--storage-uri", str(iris_model), "--port", str(server_port), *LIMITS]
+              "--storage-uri", str(iris_model), "--port", str(server_port), "--model-root", str(iris_model.parent),
+              *LIMITS]
     gateway = [sys.executable, "-m", "neuroscale.gateway", "--home", str(home), "--port", str(gateway_port),
                "--upstream-timeout", "1.5", "--allowed-host", "my-box.lan", *LIMITS]
     with running(server, ready_url=f"http://127.0.0.1:{server_port}/v2/health/ready") as server_process, \

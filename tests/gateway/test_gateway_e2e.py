@@ -120,7 +120,7 @@ def test_restarted_upstream_is_reached_through_a_fresh_connection(gateway: tuple
     port, routes = gateway
     server_port = free_port()
     argv = [sys.executable, "-m", "neuroscale.serving", "--model-name", "iris", "--model-format", "sklearn",
-            "--storage-uri", str(iris_model), "--port", str(server_port)]
+            "--storage-uri", str(iris_model), "--port", str(server_port), "--model-root", str(iris_model.parent)]
     write_routes(routes, {"iris": {"namespace": "default", "ready": True, "upstream": f"127.0.0.1:{server_port}",
                                    "revision": "iris-predictor-00001"}})
     for _ in range(2):

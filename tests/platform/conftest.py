@@ -21,11 +21,14 @@ from neuroscale.yamlio import load_all
 
 K8S_VERSION = "1.31"
 COMBINATIONS = [("kourier", "vap", "default"), ("istio", "kyverno", "ml-prod")]
+#: Where the generated CI installs NeuroScale from in these tests (a git commit, never a package name).
+NEUROSCALE_SOURCE = "git+https://github.com/acme/neuroscale@" + "0123456789abcdef" * 2 + "01234567"
 
 
 def make_options(ingress: str = "kourier", engine: str = "vap", namespace: str = "default") -> InitOptions:
     return InitOptions(repo_url="https://github.com/acme/ml-platform.git", domain="ml.acme.dev",
-                       ingress=ingress, policy_engine=engine, namespace=namespace)  # type: ignore[arg-type]
+                       ingress=ingress, policy_engine=engine, namespace=namespace,  # type: ignore[arg-type]
+                       neuroscale_source=NEUROSCALE_SOURCE)
 
 
 def write_repo(root: Path, options: InitOptions) -> dict[str, str]:

@@ -39,6 +39,8 @@ def test_values_are_nested_under_the_dependency_and_valid_for_the_chart(
     assert set(values) == {"backstage"}, "everything must sit under the wrapper's dependency key"
     subchart = values["backstage"]
     assert "appConfig" not in subchart and "backstage" in subchart  # FM-30: backstage.backstage.*
+    assert set(subchart) <= set(chart_schema["properties"])
+    assert chart_schema["properties"]["backstage"]["additionalProperties"] is False  # so typos fail below
     jsonschema.Draft7Validator(chart_schema).validate(subchart)
 
 
@@ -64,3 +66,29 @@ def test_guest_only_in_dev_and_github_oauth_in_prod(profiles: dict[str, dict[str
     assert set(prod["auth"]["providers"]) == {"github"} and prod["auth"]["environment"] == "production"
     assert "dangerouslyDisableDefaultAuthPolicy" not in json.dumps(profiles)  # FM-32
     assert profiles["prod"]["backstage"]["backstage"]["image"]["repository"] != "backstage/backstage"  # FM-33
+
+
+@pytest.mark.parametrize("profile", ["dev", "prod"])
+def test_each_profile_has_what_the_backend_needs_at_start(profiles: dict[str, dict[str, Any]], profile: str) -> None:
+    """The chart passes only the ConfigMap's app-config and the image runs with NODE_ENV=production."""
+    config = profiles[profile]["backstage"]["backstage"]["appConfig"]
+    kubernetes = config["kubernetes"]
+    assert kubernetes["serviceLocatorMethod"]["type"] and kubernetes["clusterLocatorMethods"]
+    assert config["backend"]["database"]["client"] in ("better-sqlite3", "pg")
+
+
+def test_prod_shares_one_database_and_signs_in_users_the_catalog_ingests(
+        profiles: dict[str, dict[str, Any]]) -> None:
+    prod = profiles["prod"]["backstage"]
+    config = prod["backstage"]["appConfig"]
+    assert prod["backstage"]["replicas"] > 1 and config["backend"]["database"]["client"] == "pg"
+    assert prod["postgresql"] == {"enabled": False}  # the bundled subchart's images come from Bitnami's moved catalogue
+    assert all(str(v).startswith("${") for v in config["backend"]["database"]["connection"].values())
+    [org] = config["catalog"]["providers"]["githubOrg"]
+    assert org["orgs"] == ["acme"]  # the owner of the GitOps repository
+    resolvers = config["auth"]["providers"]["github"]["production"]["signIn"]["resolvers"]
+    assert resolvers == [{"resolver": "usernameMatchingUserEntityName"}]  # GitHub logins = ingested User names
+    [github] = config["integrations"]["github"]
+    assert "token" not in github and set(github["apps"][0]) >= {"appId", "privateKey"}
+    dev = profiles["dev"]["backstage"]["backstage"]
+    assert dev.get("replicas", 1) == 1 and dev["appConfig"]["backend"]["database"]["connection"] == ":memory:"

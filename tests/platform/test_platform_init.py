@@ -15,9 +15,10 @@ from neuroscale.gitops.github_provider import github_repository as github_slug
 from neuroscale.platform.options import InitOptions
 from neuroscale.platform.writer import MANIFEST
 
-from tests.platform.conftest import make_options, write_repo
+from tests.platform.conftest import NEUROSCALE_SOURCE, make_options, write_repo
 
-ARGS = ["--repo-url", "git@github.com:acme/ml-platform.git", "--domain", "ml.acme.dev"]
+SOURCE = ["--neuroscale-source", NEUROSCALE_SOURCE]
+ARGS = ["--repo-url", "git@github.com:acme/ml-platform.git", "--domain", "ml.acme.dev", *SOURCE]
 
 
 def run(*args: str) -> tuple[int, str]:
@@ -34,7 +35,7 @@ def run(*args: str) -> tuple[int, str]:
                                  "/srv/git/repo.git", "https://user:secret@github.com/a/b.git"])
 def test_rejects_urls_that_are_not_git_remotes(url: str) -> None:
     with pytest.raises(InvalidInput) as caught:
-        InitOptions(repo_url=url, domain="ml.acme.dev")
+        InitOptions(repo_url=url, domain="ml.acme.dev", neuroscale_source=NEUROSCALE_SOURCE)
     assert caught.value.where == "--repo-url" and caught.value.fix
     assert "secret" not in str(caught.value)
 
@@ -42,8 +43,58 @@ def test_rejects_urls_that_are_not_git_remotes(url: str) -> None:
 @pytest.mark.parametrize("domain", ["example.com", "models.example.com", "example.org", "YOUR_DOMAIN_HERE", "-bad-", ""])
 def test_rejects_placeholder_domains(domain: str) -> None:
     with pytest.raises(InvalidInput) as caught:
-        InitOptions(repo_url="https://github.com/a/b.git", domain=domain)
+        InitOptions(repo_url="https://github.com/a/b.git", domain=domain, neuroscale_source=NEUROSCALE_SOURCE)
     assert caught.value.where == "--domain" and "sslip.io" in caught.value.fix
+
+
+@pytest.mark.parametrize(("domain", "says"), [
+    ("127.0.0.1", "sslip.io"), ("10.0.0.12", "sslip.io"), ("localhost", "single DNS label"),
+    ("a" * 62 + "." + "b" * 62 + "." + "c" * 62 + ".dev", "253-character")])
+def test_rejects_domains_no_wildcard_record_can_serve(domain: str, says: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        InitOptions(repo_url="https://github.com/a/b.git", domain=domain, neuroscale_source=NEUROSCALE_SOURCE)
+    assert caught.value.where == "--domain" and says in str(caught.value)
+
+
+def test_accepts_an_sslip_domain_for_a_local_cluster() -> None:
+    assert InitOptions(repo_url="https://github.com/a/b.git", domain="127.0.0.1.sslip.io",
+                       neuroscale_source=NEUROSCALE_SOURCE).domain == "127.0.0.1.sslip.io"
+
+
+@pytest.mark.parametrize("source", ["", "neuroscale==0.1.0", "git+https://github.com/acme/neuroscale@main",
+                                    "git+https://github.com/acme/neuroscale@v0.1.0",
+                                    "git+https://github.com/acme/neuroscale@0123abc",
+                                    "git+https://token@github.com/acme/neuroscale@" + "a" * 40,
+                                    "git+http://github.com/acme/neuroscale@" + "a" * 40])
+def test_ci_source_must_be_a_git_commit(source: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        InitOptions(repo_url="https://github.com/a/b.git", domain="ml.acme.dev", neuroscale_source=source)
+    assert caught.value.where == "--neuroscale-source" and "commit" in caught.value.fix
+    assert "token@" not in str(caught.value)
+
+
+@pytest.mark.parametrize(("version", "ingress", "engine", "says"), [
+    ("1.29", "kourier", "vap", "1.30 or newer"), ("v1.28.4", "istio", "kyverno", "1.30 or newer"),
+    ("1.32", "kourier", "vap", "argo-cd"), ("1.34", "istio", "kyverno", "istiod"), ("one.thirty", "kourier", "vap",
+                                                                                    "not a Kubernetes version")])
+def test_rejects_kubernetes_versions_the_pinned_combination_does_not_support(
+        version: str, ingress: str, engine: str, says: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        InitOptions(repo_url="https://github.com/a/b.git", domain="ml.acme.dev", neuroscale_source=NEUROSCALE_SOURCE,
+                    ingress=ingress, policy_engine=engine, kubernetes_version=version)  # type: ignore[arg-type]
+    assert caught.value.where == "--kubernetes-version" and says in str(caught.value)
+    assert "1.30-1.31" in caught.value.fix or "Kubernetes version" in str(caught.value)
+
+
+@pytest.mark.parametrize("bad", [["--ingress", "nginx"], ["--policy-engine", "gatekeeper"],
+                                 ["--kubernetes-version", "1.27"], ["--neuroscale-source", "neuroscale==0.1.0"],
+                                 ["--repo-url", "ftp://host/repo.git"], ["--domain", "192.168.1.20"]])
+def test_cli_writes_nothing_on_bad_input(tmp_path: Path, bad: list[str]) -> None:
+    args = dict(zip(ARGS[::2], ARGS[1::2], strict=True))
+    args[bad[0]] = bad[1]
+    code, message = run("init", str(tmp_path / "repo"), *(part for pair in args.items() for part in pair))
+    assert code == 1 and "fix:" in message, message
+    assert not (tmp_path / "repo").exists()
 
 
 def test_github_slug_from_https_and_scp_urls() -> None:
@@ -64,7 +115,7 @@ def test_cli_writes_then_reruns_without_changes(tmp_path: Path) -> None:
 
 def test_cli_reports_bad_domain_without_writing(tmp_path: Path) -> None:
     code, message = run("init", str(tmp_path / "repo"), "--repo-url", "https://github.com/a/b.git",
-                        "--domain", "example.com")
+                        "--domain", "example.com", *SOURCE)
     assert code == 1 and "placeholder" in message
     assert not (tmp_path / "repo").exists()
 
@@ -77,14 +128,14 @@ def test_rerun_keeps_user_edits_and_updates_owned_files(tmp_path: Path) -> None:
     (root / "apps/fraud").mkdir()
     (root / "apps/fraud/inference-service.yaml").write_text("kind: InferenceService\n")
     code, out = run("init", str(root), "--repo-url", "https://github.com/acme/ml-platform.git",
-                    "--domain", "ai.acme.dev", "--dry-run", "-o", "json")
+                    "--domain", "ai.acme.dev", *SOURCE, "--dry-run", "-o", "json")
     assert code == 0, out
     actions = {c["path"]: c["action"] for c in json.loads(out)["changes"]}
     assert actions[edited.relative_to(root).as_posix()] == "keep"
     assert actions["infrastructure/serving-stack/knative-serving.yaml"] == "update"
     assert not any(path.startswith("apps/fraud") for path in actions)
     assert "ml.acme.dev" in (root / "infrastructure/serving-stack/knative-serving.yaml").read_text()  # dry run
-    run("init", str(root), "--repo-url", "https://github.com/acme/ml-platform.git", "--domain", "ai.acme.dev")
+    run("init", str(root), "--repo-url", "https://github.com/acme/ml-platform.git", "--domain", "ai.acme.dev", *SOURCE)
     assert "ai.acme.dev" in (root / "infrastructure/serving-stack/knative-serving.yaml").read_text()
     assert "pods: '80'" in edited.read_text()
     assert (root / "apps/fraud/inference-service.yaml").read_text() == "kind: InferenceService\n"

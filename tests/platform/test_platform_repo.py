@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from neuroscale.platform.argocd import WAVE_ANNOTATION
 from neuroscale.platform.options import InitOptions
 from neuroscale.yamlio import load_one
 
@@ -45,18 +44,6 @@ def test_every_kustomization_builds_offline(platform_repo: tuple[Path, InitOptio
                                 timeout=60, env={"PATH": "/usr/bin:/bin", "HTTPS_PROXY": "http://127.0.0.1:9"})
         assert result.returncode == 0, f"{directory}: {result.stderr}"
         assert "kind:" in result.stdout
-
-
-def test_sync_waves_order_the_platform(platform_repo: tuple[Path, InitOptions]) -> None:
-    root, options = platform_repo
-    waves = {obj["metadata"]["name"]: int(obj["metadata"]["annotations"][WAVE_ANNOTATION])
-             for path, obj in objects(root) if path.startswith("infrastructure/apps/")}
-    order = ["neuroscale-namespaces", "kserve-crd", "kserve", "serving-runtimes", "policies",
-             "neuroscale-opencost", "neuroscale-backstage", "neuroscale-model-endpoints"]
-    if options.policy_engine == "kyverno":
-        order.insert(0, "kyverno")  # the engine before anything it judges (FM-22)
-    assert [waves[name] for name in order] == sorted(waves[name] for name in order)
-    assert len({waves[name] for name in order}) == len(order)
 
 
 def test_large_crds_use_server_side_apply_and_ignore_cabundle(platform_repo: tuple[Path, InitOptions]) -> None:
@@ -146,3 +133,15 @@ def test_readme_covers_bootstrap_daily_start_and_cloud_promotion(platform_repo: 
     for topic in ("EKS", "GKE", "Wildcard DNS", "TLS", "Production Backstage", "OpenCost billing"):
         assert topic in readme
     assert options.domain in readme and "$" + "domain" not in readme
+
+
+def test_istiod_failure_policy_drift_is_ignored(platform_repo: tuple[Path, InitOptions]) -> None:
+    root, options = platform_repo
+    apps = {obj["metadata"]["name"]: obj for path, obj in objects(root) if obj["kind"] == "Application"}
+    if options.ingress != "istio":
+        assert not any(name.startswith("istio") for name in apps)
+        return
+    ignored = [p for entry in apps["istiod"]["spec"]["ignoreDifferences"]
+               if entry["kind"] == "ValidatingWebhookConfiguration" for p in entry["jqPathExpressions"]]
+    assert ".webhooks[]?.failurePolicy" in ignored and "RespectIgnoreDifferences=true" in \
+        apps["istiod"]["spec"]["syncPolicy"]["syncOptions"]

@@ -86,6 +86,11 @@ BAD_INPUTS: list[tuple[str, dict[str, Any] | bytes, int, str]] = [
     ("missing owner label", {"owner": None}, 422, "owner"),
     ("missing cost-center label", {"costCenter": None}, 422, "costCenter"),
     ("bad quantity", {"cpuRequest": "lots"}, 422, "cpuRequest"),
+    ("overflowing quantity", {"cpuLimit": "1e9999999"}, 422, "cpuLimit"),
+    ("vanishing quantity", {"cpuRequest": "1e-1000000000"}, 422, "cpuRequest"),
+    ("non-ASCII digits", {"memoryLimit": "١٠٠Mi"}, 422, "memoryLimit"),
+    ("huge JSON number", b'{"name": "bad-input", "owner": "o", "costCenter": "cc-1", "storageUri": "/m/model.joblib", '
+                         b'"cpuLimit": 1e308}', 422, "cpuLimit"),
     ("unknown model format", {"modelFormat": "pytorch"}, 422, "modelFormat"),
     ("unknown field", {"gpu": 1}, 422, "gpu"),
     ("malformed JSON", b'{"name": "bad-input",', 400, ""),

@@ -6,6 +6,7 @@ import re
 from html import unescape
 
 import httpx
+import pytest
 
 from neuroscale.engine.store import EngineStore
 from neuroscale.gitops.repo import Author
@@ -44,17 +45,23 @@ def test_form_is_generated_from_the_field_table(session: httpx.Client) -> None:
             assert "pattern=" in tag
 
 
-def test_bad_form_value_is_shown_next_to_its_field_and_keeps_the_input(session: httpx.Client,
-                                                                       portal: Portal) -> None:
+@pytest.mark.parametrize(("field", "value", "problem"), [
+    ("cpuRequest", "plenty", "not a Kubernetes quantity"),
+    ("cpuLimit", "1e9999999", "too large for a Kubernetes quantity"),
+    ("cpuRequest", "1e-1000000000", "smaller than 1n"),
+    ("memoryLimit", "١٠٠Mi", "not a Kubernetes quantity"),
+])
+def test_bad_form_value_is_shown_next_to_its_field_and_keeps_the_input(session: httpx.Client, portal: Portal,
+                                                                       field: str, value: str, problem: str) -> None:
     before = portal.git_state()
-    values = {**portal.spec("form-bad", cpuRequest="plenty"), "owner": "team-keep"}
+    values = {**portal.spec("form-bad", **{field: value}), "owner": "team-keep"}
     response = session.post("/new", data=values)
     assert response.status_code == 422
     page = response.text
-    assert 'class="field invalid"' in page and 'id="cpuRequest-error"' in page
-    error = re.search(r'id="cpuRequest-error">(.*?)</p>', page, re.S)
-    assert error and "not a Kubernetes quantity" in unescape(error.group(1))
-    assert 'value="team-keep"' in _input_tag(page, "owner") and 'value="plenty"' in _input_tag(page, "cpuRequest")
+    assert 'class="field invalid"' in page and f'id="{field}-error"' in page
+    error = re.search(rf'id="{field}-error">(.*?)</p>', page, re.S)
+    assert error and problem in unescape(error.group(1))
+    assert 'value="team-keep"' in _input_tag(page, "owner") and f'value="{value}"' in _input_tag(page, field)
     assert portal.git_state() == before
 
 

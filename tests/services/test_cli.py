@@ -98,6 +98,7 @@ def test_failing_checks_show_fixes_and_block_merge(home: Home, tmp_path: Path,
 @pytest.mark.parametrize("args", [
     ["--name", "../x"], ["--name", "Demo"], ["--name", "a" * 64], ["--cost-center", ""],
     ["--cpu-request", "lots"], ["--memory-limit", "1GB"], ["--model-format", "tensorflow"],
+    ["--cpu-limit", "1e9999999"], ["--cpu-request", "1e-1000000000"], ["--memory-limit", "١٠٠Mi"],
     ["--min-replicas", "x"],
 ], ids=str)
 def test_bad_options_leave_nothing(home: Home, capsys: pytest.CaptureFixture[str], args: list[str]) -> None:
@@ -106,6 +107,12 @@ def test_bad_options_leave_nothing(home: Home, capsys: pytest.CaptureFixture[str
     code, out, err = run(capsys, *CREATE, *args)
     assert code in (1, 2) and err.strip() and "Traceback" not in err + out
     assert state(home) == before
+
+
+def test_an_absurd_quantity_is_exit_1_naming_the_field(home: Home, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, *CREATE, "--cpu-limit", "1e9999999")
+    assert code == 1 and "cpuLimit" in err and "too large" in err and "Traceback" not in err + out
+    assert len(err.strip().splitlines()) < 6
 
 
 @pytest.mark.parametrize("content", [NOT_ISVC, "a: [b\n", MISSING_COST_CENTER.replace("demo-iris", "../x")],

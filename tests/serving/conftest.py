@@ -31,16 +31,21 @@ def _iris() -> tuple[np.ndarray, np.ndarray]:
     return data.data, data.target
 
 
+def _folder(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 @pytest.fixture(scope="session")
-def xgboost_model(tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
+def xgboost_model(models_root: Path) -> TrainedModel:
     import joblib
     import xgboost
 
     x, y = _iris()
     model = xgboost.XGBClassifier(n_estimators=8, max_depth=2, n_jobs=1).fit(x, y)
-    native = tmp_path_factory.mktemp("xgb-native") / "model.json"
+    native = _folder(models_root / "xgb-native") / "model.json"
     model.get_booster().save_model(str(native))
-    wrapper = tmp_path_factory.mktemp("xgb-wrapper") / "model.joblib"
+    wrapper = _folder(models_root / "xgb-wrapper") / "model.joblib"
     joblib.dump(model, wrapper)
     rows = np.asarray(IRIS_ROWS)
     native_predictions = model.get_booster().inplace_predict(rows).tolist()
@@ -48,14 +53,14 @@ def xgboost_model(tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
 
 
 @pytest.fixture(scope="session")
-def lightgbm_model(tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
+def lightgbm_model(models_root: Path) -> TrainedModel:
     import lightgbm
 
     x, y = _iris()
     model = lightgbm.LGBMClassifier(n_estimators=8, num_leaves=4, n_jobs=1, verbose=-1).fit(x, y)
-    native = tmp_path_factory.mktemp("lgb-native") / "model.txt"
+    native = _folder(models_root / "lgb-native") / "model.txt"
     model.booster_.save_model(str(native))
-    wrapper = tmp_path_factory.mktemp("lgb-wrapper") / "model.pkl"
+    wrapper = _folder(models_root / "lgb-wrapper") / "model.pkl"
     wrapper.write_bytes(pickle.dumps(model))  # a plain pickle, as many users save models
     rows = np.asarray(IRIS_ROWS)
     return TrainedModel(native, wrapper, model.booster_.predict(rows).tolist(), model.predict(rows).tolist())

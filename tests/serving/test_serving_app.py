@@ -27,7 +27,8 @@ V2_ROWS = {"name": "input-0", "shape": [2, 4], "datatype": "FP64", "data": [x fo
 @pytest.fixture(scope="module")
 def app(iris_model: Path) -> ServingApp:
     settings = ServingSettings(model_name="iris", model_format="sklearn", storage_uri=str(iris_model), port=0,
-                               limits=HttpLimits(max_body_bytes=2048), revision="iris-predictor-00001")
+                               limits=HttpLimits(max_body_bytes=2048), revision="iris-predictor-00001",
+                               model_roots=(iris_model.parent,))
     return create_app(settings)
 
 

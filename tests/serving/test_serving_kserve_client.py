@@ -29,7 +29,7 @@ def test_kserve_rest_client_reads_v1_and_v2_answers(iris_model: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     argv = [sys.executable, "-m", "neuroscale.serving", "--model-name", "iris", "--model-format", "sklearn",
-            "--storage-uri", str(iris_model), "--port", str(port)]
+            "--storage-uri", str(iris_model), "--port", str(port), "--model-root", str(iris_model.parent)]
     with running(argv, ready_url=f"{base}/v2/health/ready"):
         result = subprocess.run([str(KSERVE_PYTHON), str(CHECK_SCRIPT), base, "iris", json.dumps(IRIS_ROWS)],
                                 capture_output=True, text=True, timeout=120)

@@ -23,8 +23,10 @@ def _copy(src: Path, folder: Path, name: str) -> Path:
 
 
 def test_local_file_file_uri_and_directory_resolve_to_the_model(iris_model: Path) -> None:
-    for uri in (str(iris_model), f"file://{iris_model}", str(iris_model.parent), f"file://{iris_model.parent}/"):
-        assert storage.resolve(uri, model_format="sklearn") == iris_model
+    roots = (iris_model.parents[1],)
+    for uri in (str(iris_model), f"file://{iris_model}", str(iris_model.parent), f"file://{iris_model.parent}/",
+                f"file://localhost{iris_model}", f"file://{iris_model.parent}/../{iris_model.parent.name}/model.joblib"):
+        assert storage.resolve(uri, model_format="sklearn", model_roots=roots) == iris_model
 
 
 @pytest.mark.parametrize(
@@ -41,13 +43,56 @@ def test_directory_must_hold_exactly_one_model_file(tmp_path: Path, files: list[
     for name in files:
         (tmp_path / name).write_bytes(b"x")
     with pytest.raises(ModelLoadError) as info:
-        storage.resolve(str(tmp_path), model_format=model_format)
+        storage.resolve(str(tmp_path), model_format=model_format, model_roots=(tmp_path,))
     assert message in info.value.message and info.value.fix and info.value.where == str(tmp_path)
 
 
+def _outside_and_escapes(tmp_path: Path, iris_model: Path) -> tuple[Path, dict[str, str]]:
+    """An allowed root, a real model outside it, and URIs that try to reach that model from the root."""
+    root, outside = tmp_path / "models", tmp_path / "outside"
+    _copy(iris_model, outside, "model.joblib")
+    (root / "linked").mkdir(parents=True)
+    (root / "linked" / "model.joblib").symlink_to(outside / "model.joblib")
+    (root / "dir-link").symlink_to(outside, target_is_directory=True)
+    return root, {
+        "absolute path outside": str(outside / "model.joblib"),
+        "file URI outside": f"file://{outside}/model.joblib",
+        "dot-dot out of the root": f"file://{root}/../outside/model.joblib",
+        "symlinked file": f"file://{root}/linked/model.joblib",
+        "symlinked directory": f"file://{root}/dir-link",
+        "system file": "file:///etc/passwd",
+        "percent-encoded dot-dot": f"file://{root}/%2e%2e/outside/model.joblib",
+    }
+
+
+@pytest.mark.parametrize("case", ["absolute path outside", "file URI outside", "dot-dot out of the root",
+                                  "symlinked file", "symlinked directory", "system file",
+                                  "percent-encoded dot-dot"])
+def test_paths_outside_the_model_roots_are_refused_like_missing_files(tmp_path: Path, iris_model: Path,
+                                                                     case: str) -> None:
+    root, uris = _outside_and_escapes(tmp_path, iris_model)
+    with pytest.raises(ModelLoadError) as refused:
+        storage.resolve(uris[case], model_format="sklearn", model_roots=(root.resolve(),))
+    with pytest.raises(ModelLoadError) as missing:
+        storage.resolve(f"file://{root}/absent/model.joblib", model_format="sklearn", model_roots=(root.resolve(),))
+    assert (refused.value.message, refused.value.fix) == (missing.value.message, missing.value.fix)
+    assert "no model file at this storage URI" in refused.value.message and str(root.resolve()) in refused.value.fix
+
+
+def test_without_model_roots_no_local_path_is_served(iris_model: Path) -> None:
+    with pytest.raises(ModelLoadError, match="no model file at this storage URI") as info:
+        storage.resolve(str(iris_model), model_format="sklearn")
+    assert "none configured" in info.value.fix
+
+
+def test_a_file_uri_naming_another_host_is_refused(iris_model: Path) -> None:
+    with pytest.raises(ModelLoadError, match="names host 'fileserver'"):
+        storage.resolve(f"file://fileserver{iris_model}", model_format="sklearn", model_roots=(Path("/"),))
+
+
 def test_missing_path_names_where_and_fix(tmp_path: Path) -> None:
-    with pytest.raises(ModelLoadError, match="model file not found") as info:
-        storage.resolve(f"file://{tmp_path}/absent/model.joblib", model_format="sklearn")
+    with pytest.raises(ModelLoadError, match="no model file at this storage URI") as info:
+        storage.resolve(f"file://{tmp_path}/absent/model.joblib", model_format="sklearn", model_roots=(tmp_path,))
     assert "absent" in info.value.where and "storage URI" in info.value.fix
 
 
@@ -145,3 +190,77 @@ def test_s3_failures_are_model_load_errors(s3_upload: Callable[[str, dict[str, P
     with pytest.raises(ModelLoadError, match=message) as info:
         storage.resolve(uri, model_format="sklearn", cache_dir=tmp_path)
     assert info.value.where == uri and info.value.fix
+
+
+class _RunsCodeWhenUnpickled:
+    """A hostile "model": unpickling it creates the file `marker` (harmless, and observable)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return (Path.touch, (str(self.marker),))  # type: ignore[return-value]
+
+
+def _train(estimator: Any) -> Any:
+    from sklearn.datasets import load_iris
+
+    data = load_iris()
+    return estimator.fit(data.data, data.target)
+
+
+def test_the_hostile_pickle_does_run_code_through_joblib(tmp_path: Path) -> None:
+    """The control: joblib/pickle files are trusted code, which is why .skops exists."""
+    marker = tmp_path / "ran"
+    path = _write(tmp_path / "model.joblib", _RunsCodeWhenUnpickled(marker))
+    with pytest.raises(ModelLoadError):
+        load(path, model_format="sklearn")
+    assert marker.exists()
+
+
+def test_a_hostile_pickle_saved_as_skops_is_refused_without_running(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    path = _write(tmp_path / "model.skops", _RunsCodeWhenUnpickled(marker))
+    with pytest.raises(ModelLoadError, match="cannot read the file as a skops model") as info:
+        load(path, model_format="sklearn")
+    assert not marker.exists() and "skops.io.dump" in info.value.fix
+
+
+def test_a_skops_file_asking_for_a_callable_is_refused_before_loading(tmp_path: Path) -> None:
+    import os
+
+    import skops.io
+    from sklearn.preprocessing import FunctionTransformer
+
+    path = tmp_path / "model.skops"
+    skops.io.dump(FunctionTransformer(func=os.system), path)
+    with pytest.raises(ModelLoadError, match="types outside the trusted list") as info:
+        load(path, model_format="sklearn")
+    assert "system" in info.value.message
+
+
+@pytest.mark.parametrize("estimator", ["LogisticRegression", "RandomForestClassifier", "KNeighborsClassifier",
+                                       "HistGradientBoostingClassifier"])
+def test_skops_models_load_with_the_trusted_types_and_predict_like_the_original(tmp_path: Path,
+                                                                                estimator: str) -> None:
+    import skops.io
+    from sklearn import ensemble, linear_model, neighbors
+
+    factory = {"LogisticRegression": lambda: linear_model.LogisticRegression(max_iter=1000),
+               "RandomForestClassifier": lambda: ensemble.RandomForestClassifier(n_estimators=3, random_state=0),
+               "KNeighborsClassifier": lambda: neighbors.KNeighborsClassifier(algorithm="kd_tree"),
+               "HistGradientBoostingClassifier": lambda: ensemble.HistGradientBoostingClassifier(max_iter=3)}
+    trained = _train(factory[estimator]())
+    path = tmp_path / "model.skops"
+    skops.io.dump(trained, path)
+    model = load(path, model_format="sklearn")
+    assert model.kind.endswith(estimator) and model.n_features == 4
+    assert model.predict(np.asarray(IRIS_ROWS)).tolist() == trained.predict(np.asarray(IRIS_ROWS)).tolist()
+
+
+def test_a_directory_with_a_skops_file_resolves_to_it(tmp_path: Path) -> None:
+    import skops.io
+    from sklearn.linear_model import LogisticRegression
+
+    skops.io.dump(_train(LogisticRegression(max_iter=1000)), tmp_path / "model.skops")
+    assert storage.resolve(str(tmp_path), model_format="sklearn", model_roots=(tmp_path,)) == tmp_path / "model.skops"

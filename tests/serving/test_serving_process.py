@@ -23,23 +23,25 @@ pytestmark = pytest.mark.e2e
 FLAT_ROWS = [x for row in IRIS_ROWS for x in row]
 
 
-def server_argv(*, name: str, model_format: str, uri: str, port: int, extra: tuple[str, ...] = ()) -> list[str]:
+def server_argv(*, name: str, model_format: str, uri: str, port: int, root: Path | None = None,
+                extra: tuple[str, ...] = ()) -> list[str]:
+    roots = ("--model-root", str(root)) if root is not None else ()
     return [sys.executable, "-m", "neuroscale.serving", "--model-name", name, "--model-format", model_format,
-            "--storage-uri", uri, "--port", str(port), *extra]
+            "--storage-uri", uri, "--port", str(port), *roots, *extra]
 
 
-def serve(*, name: str, model_format: str, uri: str, extra: tuple[str, ...] = (),
+def serve(*, name: str, model_format: str, uri: str, root: Path | None = None, extra: tuple[str, ...] = (),
           env: dict[str, str] | None = None) -> Any:
     """Context manager: a ready server process; yields its base URL."""
     port = free_port()
-    argv = server_argv(name=name, model_format=model_format, uri=uri, port=port, extra=extra)
+    argv = server_argv(name=name, model_format=model_format, uri=uri, port=port, root=root, extra=extra)
     return port, running(argv, ready_url=f"http://127.0.0.1:{port}/v2/health/ready", env=env)
 
 
 @pytest.fixture(scope="module")
 def iris_url(iris_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     home = tmp_path_factory.mktemp("home")
-    port, server = serve(name="iris", model_format="sklearn", uri=f"file://{iris_model}",
+    port, server = serve(name="iris", model_format="sklearn", uri=f"file://{iris_model}", root=iris_model.parent,
                          extra=("--revision", "iris-predictor-00001", "--home", str(home), "--max-body-bytes", "4096"))
     with server:
         yield f"http://127.0.0.1:{port}"
@@ -105,7 +107,8 @@ def test_xgboost_and_lightgbm_models_are_served(model_format: str, attr: str, xg
                                                 lightgbm_model: Any) -> None:
     trained = {"xgboost": xgboost_model, "lightgbm": lightgbm_model}[model_format]
     expected = getattr(trained, f"{attr}_predictions")
-    port, server = serve(name="m", model_format=model_format, uri=str(getattr(trained, attr).parent))
+    port, server = serve(name="m", model_format=model_format, uri=str(getattr(trained, attr).parent),
+                         root=getattr(trained, attr).parent)
     with server, httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
         v1 = client.post("/v1/models/m:predict", json={"instances": IRIS_ROWS}).json()["predictions"]
         v2 = client.post("/v2/models/m/infer", json={"inputs": [
@@ -135,7 +138,8 @@ def _port_is_closed(port: int) -> bool:
     ("make_uri", "model_format", "message"),
     [
         (lambda tmp: "gs://bucket/iris", "sklearn", "unsupported storage scheme 'gs'"),
-        (lambda tmp: str(tmp / "missing.joblib"), "sklearn", "model file not found"),
+        (lambda tmp: str(tmp / "missing.joblib"), "sklearn", "no model file at this storage URI"),
+        (lambda tmp: "file:///etc/passwd", "sklearn", "no model file at this storage URI"),
         (lambda tmp: _corrupt(tmp / "model.joblib"), "sklearn", "cannot load the file as a sklearn model"),
         (lambda tmp: _corrupt(tmp / "model.json"), "sklearn", "is --model-format right?"),
     ],
@@ -143,7 +147,7 @@ def _port_is_closed(port: int) -> bool:
 def test_load_failures_exit_3_with_one_line_before_binding(tmp_path: Path, make_uri: Callable[[Path], str],
                                                            model_format: str, message: str) -> None:
     port = free_port()
-    argv = server_argv(name="bad", model_format=model_format, uri=make_uri(tmp_path), port=port)
+    argv = server_argv(name="bad", model_format=model_format, uri=make_uri(tmp_path), port=port, root=tmp_path)
     result = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert result.returncode == 3
     lines = result.stderr.strip().splitlines()
@@ -157,7 +161,8 @@ def test_busy_port_exits_4_not_3(iris_model: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        argv = server_argv(name="iris", model_format="sklearn", uri=str(iris_model), port=port)
+        argv = server_argv(name="iris", model_format="sklearn", uri=str(iris_model), port=port,
+                           root=iris_model.parent)
         result = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert result.returncode == 4
     assert result.stderr.strip().splitlines()[-1].startswith(f"PortUnavailable: cannot listen on 127.0.0.1:{port}")
@@ -169,7 +174,7 @@ def _corrupt(path: Path) -> str:
 
 
 def test_sigterm_finishes_the_request_in_flight_then_exits_0(iris_model: Path) -> None:
-    port, server = serve(name="iris", model_format="sklearn", uri=str(iris_model))
+    port, server = serve(name="iris", model_format="sklearn", uri=str(iris_model), root=iris_model.parent)
     body = orjson.dumps({"instances": IRIS_ROWS})
     head = (f"POST /v1/models/iris:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\n\r\n").encode()

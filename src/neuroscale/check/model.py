@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from neuroscale.findings import Finding, ObjectRef, Severity, SeverityCounts
+from neuroscale.yamlio import DEFAULT_LIMITS, YamlLimits
 
 if TYPE_CHECKING:
     from neuroscale.check.diff import ObjectChange
@@ -144,10 +145,16 @@ class OutputFormat(str, Enum):
 class Limits:
     """Bounds that keep hostile input from hanging or exhausting the check."""
 
-    max_file_bytes: int = 8 * 1024 * 1024
-    max_expanded_nodes: int = 1_000_000
-    max_depth: int = 200
+    max_file_bytes: int = 8 * 1024 * 1024  # CRDs run to megabytes
+    max_expanded_nodes: int = DEFAULT_LIMITS.max_expanded_nodes
+    max_depth: int = DEFAULT_LIMITS.max_depth
     max_files: int = 50_000
+
+    @property
+    def yaml(self) -> YamlLimits:
+        """The same bounds in the form the shared YAML loader takes."""
+        return YamlLimits(max_chars=self.max_file_bytes, max_expanded_nodes=self.max_expanded_nodes,
+                          max_depth=self.max_depth)
 
 
 class BundledScope(str, Enum):

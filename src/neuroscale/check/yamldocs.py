@@ -2,10 +2,9 @@
 
 Hostile or broken input must end as a finding, never as a hang, a memory blow-up
 or a traceback: binary content, invalid UTF-8, YAML syntax errors (with the
-line), nesting deep enough to exhaust recursion, and alias bombs. An alias bomb
-costs nothing to load (the safe loader shares aliased nodes) but explodes the
-moment anything walks it, so the expanded size is computed by memoised counting
-over the shared graph and the document is rejected above a bound.
+line), nesting deep enough to exhaust recursion, and alias bombs. Every parsed
+document passes the same shape guard as every other YAML reader
+(`neuroscale.yamlio.shape_problem`); only the parsing is this module's own.
 
 Hot path: yaml-rs (Rust) parses plain YAML ~20x faster than ruamel's C safe
 loader (a 2 MB CRD in ~0.04 s instead of ~0.7 s); ruamel stays the authority.
@@ -31,9 +30,9 @@ from ruamel.yaml.error import YAMLError
 
 from neuroscale.check.model import Document, Limits
 from neuroscale.findings import Finding, Severity
+from neuroscale.yamlio import SHAPE_FIX, shape_problem, too_deep
 
 _SEPARATOR = re.compile(r"^---(?:\s|$)", re.MULTILINE)
-_LEADING = re.compile(r"^[ \t-]*", re.MULTILINE)
 _LOADER = YAML(typ="safe")
 #: What yaml-rs ignores or reads differently: a tag, anchor or alias where a node starts (ruamel shares
 #: aliased nodes, which the alias-bomb guard relies on), a merge key, a `...` document end.
@@ -74,43 +73,6 @@ def _start_lines(text: str, count: int) -> list[int]:
     return starts[:count] + [starts[-1]] * max(0, count - len(starts))
 
 
-class TooDeep(ValueError):
-    """Nesting deeper than any Kubernetes object needs; later stages would overflow the stack."""
-
-
-def expanded_size(node: Any, *, limit: int, max_depth: int = 10_000) -> int:
-    """Node count of `node` as if every alias were copied; stops early above `limit`.
-
-    Raises ValueError on a recursive alias (a cycle can never be expanded) and
-    TooDeep beyond `max_depth` levels.
-    """
-    sizes: dict[int, int] = {}
-    active: set[int] = set()
-
-    def visit(item: Any, depth: int) -> int:
-        if not isinstance(item, (dict, list)):
-            return 1
-        key = id(item)
-        if key in sizes:
-            return sizes[key]
-        if key in active:
-            raise ValueError("recursive alias")
-        if depth > max_depth:
-            raise TooDeep(f"nested more than {max_depth} levels deep")
-        active.add(key)
-        children = list(item.keys()) + list(item.values()) if isinstance(item, dict) else item
-        total = 1
-        for child in children:
-            total += visit(child, depth + 1)
-            if total > limit:
-                break
-        active.discard(key)
-        sizes[key] = total
-        return total
-
-    return visit(node, 0)
-
-
 def _cache_entry(raw: bytes, cache_dir: Path | None) -> Path | None:
     """Where the parsed form of a big file is cached (None: not cached)."""
     if cache_dir is None or len(raw) < CACHE_MIN_BYTES:
@@ -145,18 +107,6 @@ def _store(entry: Path, loaded: list[Any]) -> None:
     os.replace(tmp, entry)
 
 
-def _surely_safe(text: str, limits: Limits) -> bool:
-    """True when the text cannot hold an alias bomb or extreme nesting, so the walk can be skipped.
-
-    Without `*` there are no aliases; nesting depth is bounded by the flow
-    brackets plus the longest run of indentation and `- ` at a line start.
-    """
-    if "*" in text:
-        return False
-    leading = max((len(m) for m in _LEADING.findall(text)), default=0)
-    return text.count("[") + text.count("{") + leading <= limits.max_depth
-
-
 def _load_all(text: str) -> list[Any]:
     """Every document of `text`, as plain data: yaml-rs when it reads the text as ruamel would, else ruamel."""
     if not _FULL_LOADER_ONLY.search(text):
@@ -184,6 +134,9 @@ def parse_file(path: str, raw: bytes, *, limits: Limits,
     text, problem = decode(path, raw)
     if text is None:
         return [], [problem] if problem else []
+    if too_deep(text, max_depth=limits.max_depth):
+        return [], [_error(path, RULE_ALIAS_BOMB, f"YAML is nested more than {limits.max_depth} levels deep; "
+                                                  "rejected before parsing", SHAPE_FIX)]
     entry = _cache_entry(raw, cache_dir)
     cached = _cached(entry)
     try:
@@ -201,34 +154,17 @@ def parse_file(path: str, raw: bytes, *, limits: Limits,
     total_lines = text.count("\n") + 1
     documents: list[Document] = []
     findings: list[Finding] = []
-    walk = cached is None and not _surely_safe(text, limits)
+    walk = cached is None and "*" in text  # depth is bounded above; only aliases can still blow up
     for index, data in enumerate(loaded):
         line = starts[index]
         end = starts[index + 1] - 1 if index + 1 < len(starts) and starts[index + 1] > line else total_lines
         if data is None:
             continue
-        bomb = _shape_problem(data, limits=limits) if walk else ""
+        bomb = shape_problem(data, limits=limits.yaml) if walk else ""
         if bomb:
-            findings.append(_error(path, RULE_ALIAS_BOMB, bomb, "write the values out without nested aliases "
-                                                                "or extreme nesting", line))
+            findings.append(_error(path, RULE_ALIAS_BOMB, bomb, SHAPE_FIX, line))
             continue
         documents.append(Document(path=path, index=index, line=line, end_line=end, data=data))
     if entry is not None and cached is None and not findings:
         _store(entry, loaded)  # only documents that passed the shape checks are ever cached
     return documents, findings
-
-
-def _shape_problem(data: Any, *, limits: Limits) -> str:
-    """Why a parsed document is unsafe to walk (alias bomb, self-reference, extreme depth), or ''."""
-    limit = limits.max_expanded_nodes
-    try:
-        size = expanded_size(data, limit=limit, max_depth=limits.max_depth)
-    except TooDeep as exc:
-        return f"YAML document is {exc}; rejected"
-    except ValueError:
-        return "YAML document refers to itself through an alias (cannot be expanded)"
-    except RecursionError:
-        return "YAML nesting is too deep to check"
-    if size > limit:
-        return f"YAML aliases expand to more than {limit:,} nodes (alias bomb); document rejected"
-    return ""

@@ -21,16 +21,27 @@ def init(
     policy_engine: str = typer.Option("vap", "--policy-engine",
                                       help="vap (built into the API server) or kyverno."),
     namespace: str = typer.Option("default", "--namespace", help="Namespace model endpoints are deployed into."),
+    neuroscale_source: str = typer.Option(
+        "", "--neuroscale-source",
+        help="git+https://host/org/neuroscale@<commit> the CI workflow installs NeuroScale from "
+             "(default: the commit this NeuroScale was installed from, when it was installed from git)."),
+    kubernetes_version: str = typer.Option(
+        "", "--kubernetes-version", help="Kubernetes release of the target cluster, e.g. 1.31 (checked against "
+                                         "the pinned releases)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would change; write nothing."),
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
     """Generate the platform repository: Argo CD apps, serving stack, runtimes, policies, Backstage, CI."""
+    from neuroscale.platform.ci import installed_source
     from neuroscale.platform.generate import generate
     from neuroscale.platform.options import InitOptions
+    from neuroscale.platform.versions import KUBERNETES_DEFAULT_MINOR
     from neuroscale.platform.writer import apply, plan
 
     options = InitOptions(repo_url=repo_url, domain=domain, ingress=ingress,  # type: ignore[arg-type]
-                          policy_engine=policy_engine, namespace=namespace)  # type: ignore[arg-type]
+                          policy_engine=policy_engine, namespace=namespace,  # type: ignore[arg-type]
+                          neuroscale_source=neuroscale_source or installed_source(),
+                          kubernetes_version=kubernetes_version or f"1.{KUBERNETES_DEFAULT_MINOR}")
     files = generate(options)
     changes = plan(directory, files)
     if not dry_run:

@@ -90,12 +90,15 @@ def up(
                                             help="ID-token claim that names the NeuroScale user."),
     oidc_default_role: str = typer.Option("", "--oidc-default-role", help="Role for people signing in for the "
                                           "first time (default: refused until `neuroscale user add`)."),
+    model_root: list[str] = typer.Option(
+        [], "--model-root", help="Another directory local model files may come from (repeatable; the home's "
+                                 "models/ always is one; also NEUROSCALE_MODEL_ROOTS, separated by ':')."),
 ) -> None:
     """Start the portal, reconciler and gateway; Ctrl-C stops everything it started."""
     from neuroscale.supervisor.settings import PlatformSettings
 
     settings = PlatformSettings(
-        host=host, portal_port=portal_port, gateway_port=gateway_port, domain=domain,
+        host=host, portal_port=portal_port, gateway_port=gateway_port, domain=domain, model_roots=tuple(model_root),
         allowed_hosts=tuple(allowed_host), tls_cert=tls_cert, tls_key=tls_key, insecure_http=insecure_http,
         oidc_issuer=oidc_issuer, oidc_client_id=oidc_client_id, oidc_username_claim=oidc_username_claim,
         oidc_default_role=oidc_default_role)

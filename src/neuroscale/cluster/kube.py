@@ -42,7 +42,7 @@ class Kube:
         self.server = str(api.configuration.host)
 
     def request(self, method: str, path: str, *, query: dict[str, str] | None = None,
-                body: Any = None) -> Response:
+                body: Any = None, content_type: str = "application/json") -> Response:
         """Call the API; HTTP errors come back as a Response, transport errors raise NotReady."""
         from kubernetes.client.exceptions import ApiException
         from urllib3.exceptions import HTTPError
@@ -50,7 +50,7 @@ class Kube:
         try:
             params = self.api.param_serialize(
                 method, path, query_params=list((query or {}).items()), body=body,
-                header_params={"Content-Type": "application/json", "Accept": "application/json"},
+                header_params={"Content-Type": content_type, "Accept": "application/json"},
                 auth_settings=["BearerToken"])
             resp = self.api.call_api(*params, _request_timeout=TIMEOUT_S)
             raw = resp.read()

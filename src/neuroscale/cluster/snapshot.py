@@ -13,7 +13,8 @@ platform produces the same shape. The format is plain JSON:
 
 Objects are read with `_preload_content=False` so they keep the API's own field
 names. Secrets are reduced to names, keys and value lengths (plus a shape such
-as "placeholder"): a snapshot never carries a secret value. Huge fields that no
+as "placeholder"), and container env values and token-shaped strings in logs
+and messages are redacted (`cluster.redact`): a snapshot never carries a secret value. Huge fields that no
 rule reads (CRD schemas, managedFields details) are trimmed to keep bundles small.
 An unreachable cluster, a missing kubeconfig or an unknown context is recorded in
 `meta.error`, and a CRD that is not installed in `meta.missing`: never a crash.
@@ -30,6 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from neuroscale.cluster.redact import redact
 from neuroscale.errors import ToolError
 
 SNAPSHOT_VERSION = "neuroscale.dev/snapshot/v1"
@@ -136,7 +138,8 @@ def empty_snapshot(target: str, **meta: Any) -> dict[str, Any]:
 
 
 def save_snapshot(snapshot: Mapping[str, Any], path: Path) -> None:
-    path.write_text(json.dumps(snapshot, indent=1, sort_keys=True, default=str), encoding="utf-8")
+    """Write a support bundle; env values and token-shaped strings are redacted on the way out."""
+    path.write_text(json.dumps(redact(dict(snapshot)), indent=1, sort_keys=True, default=str), encoding="utf-8")
 
 
 def load_snapshot(path: Path) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import Any
 from neuroscale import yamlio
 from neuroscale.errors import InvalidInput
 
+_MAX_NUMBER = Decimal(10**12)  # far above any real price; keeps the cost maths clear of overflow
 _KEYS = {
     "currency": "currency",
     "cpuPerVcpuHour": "cpu_per_vcpu_hour",
@@ -47,13 +48,14 @@ class PriceTable:
             if attr == "currency":
                 values[attr] = str(data[key])
                 continue
+            text = str(data[key])
             try:
-                number = Decimal(str(data[key]))
+                number = Decimal(text) if text.isascii() else Decimal("NaN")
             except InvalidOperation:
-                raise InvalidInput(f"{key} must be a number, got {data[key]!r}", where=where,
-                                   fix="write prices as plain numbers, e.g. 0.0316") from None
-            if number < 0:
-                raise InvalidInput(f"{key} must not be negative", where=where, fix="use a price of 0 or more")
+                number = Decimal("NaN")
+            if not number.is_finite() or not 0 <= number <= _MAX_NUMBER:
+                raise InvalidInput(f"{key} must be a number from 0 to {_MAX_NUMBER:,}, got {text[:40]!r}",
+                                   where=where, fix="write prices as plain numbers, e.g. 0.0316")
             values[attr] = number
         return cls(**values)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from neuroscale.cluster.redact import redact
 from neuroscale.cluster.snapshot import load_snapshot, read_cluster_snapshot, save_snapshot
 from neuroscale.doctor.runner import Diagnosis, diagnose
 from neuroscale.home import Home
@@ -30,6 +31,7 @@ def diagnose_target(
         from neuroscale.doctor.embedded import DEFAULT_SINCE_S, read_embedded_snapshot
 
         state = read_embedded_snapshot(Home.resolve(home), since=since or DEFAULT_SINCE_S)
+    state = redact(state)  # evidence quotes logs and messages: diagnose what a support bundle would hold
     if save_to is not None:
         save_snapshot(state, save_to)
     return diagnose(state)

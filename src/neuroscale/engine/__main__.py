@@ -15,6 +15,7 @@ import threading
 from types import FrameType
 
 from neuroscale.db import connect
+from neuroscale.engine.backoff import BackoffPolicy
 from neuroscale.engine.clock import SystemClock
 from neuroscale.engine.lock import acquire
 from neuroscale.engine.loop import Reconciler
@@ -34,12 +35,17 @@ def parse_args(argv: list[str] | None) -> EngineSettings:
     parser.add_argument("--interval", type=float, default=0.2, help="seconds between polls of main")
     parser.add_argument("--liveness-period", type=float, default=2.0,
                         help="seconds between liveness probes of ready model servers")
+    parser.add_argument("--stable-after", type=float, default=BackoffPolicy.stable_after,
+                        help="seconds a model server must have been ready for its death to restart it at once "
+                             "(earlier deaths count towards a crash-loop back-off)")
     parser.add_argument("--heartbeat-interval", type=float, default=1.0,
                         help="seconds between heartbeats; statuses read Unknown after 3 missed ones")
     args = parser.parse_args(argv)
-    return EngineSettings(home=Home.resolve(args.home), domain=args.domain, gateway_port=args.gateway_port,
+    home = Home.resolve(args.home)
+    return EngineSettings(home=home, domain=args.domain, gateway_port=args.gateway_port,
                           interval=max(0.01, args.interval), liveness_period=max(0.05, args.liveness_period),
-                          heartbeat=max(0.05, args.heartbeat_interval))
+                          backoff=BackoffPolicy(stable_after=max(0.0, args.stable_after)),
+                          model_roots=home.model_roots(), heartbeat=max(0.05, args.heartbeat_interval))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     conn = connect(settings.home.state_db)
-    runtime = LocalRuntime(settings.home)
+    runtime = LocalRuntime(settings.home, model_roots=settings.model_roots)
     try:
         reconciler = Reconciler(settings, repo=GitRepo(settings.home.remote), store=EngineStore(conn),
                                 runtime=runtime, clock=SystemClock(), enforcement=runtime.enforcement)

@@ -1,17 +1,19 @@
-"""Restart backoff for crashing model servers, kubelet style: 0 s, then 1, 2, 4 … capped.
+"""Restart backoff for crash loops only, kubelet style: 0 s, then 1, 2, 4 … capped.
 
 The first restart is immediate so a killed server is back within the
-self-heal budget; repeated failures back off. A server that had become ready
-and then died (killed, OOM, drift) starts a fresh count, so it restarts at
-once however often it is killed, unless it does so `flap_limit` times within
-`flap_window` seconds, which is a crash loop of its own (it dies serving) and
-backs off too. One that dies while loading backs off instead of hot-looping.
-Pure: the caller passes the clock.
+self-heal budget; repeated failures back off. What counts as a failure in a
+row: a server that dies while starting, fails its start-up, or dies within
+`stable_after` seconds of becoming ready. A server that had been ready for
+at least `stable_after` and then died (killed from outside, OOM, drift) was
+healthy: its death starts a fresh count, so it restarts at once however often
+it is killed. Each such restart has to load and then serve for
+`stable_after` before the next one is free, which bounds the restart rate of
+a server that dies serving. Pure: the caller passes the clock.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -19,8 +21,7 @@ class BackoffPolicy:
     initial: float = 1.0
     factor: float = 2.0
     cap: float = 30.0
-    flap_window: float = 60.0
-    flap_limit: int = 5
+    stable_after: float = 10.0  # seconds ready before a death no longer counts towards a crash loop
     crashloop_after: int = 2  # consecutive failures before the reason becomes CrashLoopBackOff
 
     def delay(self, failures: int) -> float:
@@ -39,19 +40,15 @@ class FailureRecord:
     delay: float = 0.0
     reason: str = ""
     message: str = ""
-    ready_deaths: tuple[float, ...] = ()  # when ready servers of this target died, within the flap window
 
     def failed(self, policy: BackoffPolicy, *, now: float, reason: str, message: str) -> FailureRecord:
         failures = self.failures + 1
         delay = policy.delay(failures)
-        return FailureRecord(failures, now + delay, delay, reason, message, self.ready_deaths)
+        return FailureRecord(failures, now + delay, delay, reason, message)
 
-    def served_then_died(self, policy: BackoffPolicy, *, now: float) -> FailureRecord:
-        """A ready server died: count afresh (restart at once) unless it keeps dying while serving."""
-        recent = tuple(t for t in self.ready_deaths if now - t < policy.flap_window) + (now,)
-        if len(recent) < policy.flap_limit:
-            return FailureRecord(ready_deaths=recent)
-        return replace(self, ready_deaths=recent)
+    def served_then_died(self, policy: BackoffPolicy, *, ready_for: float) -> FailureRecord:
+        """A ready server died: a fresh count when it had been serving a while, else the count goes on."""
+        return FailureRecord() if ready_for >= policy.stable_after else self
 
     def crashlooping(self, policy: BackoffPolicy) -> bool:
         return self.failures >= policy.crashloop_after

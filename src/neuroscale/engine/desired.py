@@ -20,7 +20,7 @@ from neuroscale.policy.admission import admit
 from neuroscale.spec.manifest import APPS_DIR, MANIFEST_FILE
 from neuroscale.spec.serving import ServingSpec, serving_spec
 from neuroscale.status.reasons import Reason
-from neuroscale.yamlio import load_one
+from neuroscale.yamlio import MANIFEST_LIMITS, load_one
 
 DEFAULT_NAMESPACE = "default"
 
@@ -59,7 +59,9 @@ def _namespace_of(obj: Any) -> str:
 
 
 def _invalid(error: InvalidInput) -> str:
-    return f"{error.message} (fix: {error.fix})" if error.fix else error.message
+    """The error as one status line that names the file (and line) it is about."""
+    where = f"{error.where}: " if error.where else ""
+    return f"{where}{error.message} (fix: {error.fix})" if error.fix else f"{where}{error.message}"
 
 
 def describe_denial(findings: Sequence[Finding]) -> str:
@@ -81,7 +83,8 @@ def desired_state(artifact: Artifact) -> dict[str, Desired]:
         if name is None:
             continue
         try:
-            loaded[name] = load_one(artifact.files[path].decode("utf-8", "replace"), where=path)
+            loaded[name] = load_one(artifact.files[path].decode("utf-8", "replace"), where=path,
+                                    limits=MANIFEST_LIMITS)
         except InvalidInput as exc:
             result[name] = Rejected(name, DEFAULT_NAMESPACE, Reason.InvalidManifest, _invalid(exc))
     names = [n for n in loaded if isinstance(loaded[n], dict)]

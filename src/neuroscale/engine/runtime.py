@@ -10,6 +10,11 @@ code, and whether it had loaded its model by then. Kills the platform itself
 makes (liveness, memory limit) are attributed by the steps that make them.
 Every call here is non-blocking except `stop_all`, which the supervisor uses
 for a full shutdown.
+
+A model server unpickles user-supplied files, so it gets only what it needs:
+the allowed model roots (`--model-root`, from `Home.model_roots()`) and a
+minimal environment — what Python needs to run, plus the AWS_* variables for
+an s3:// model and nothing else (never `NEUROSCALE_GITHUB_TOKEN`).
 """
 
 from __future__ import annotations
@@ -20,8 +25,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 import httpx
 
@@ -39,6 +46,11 @@ PORT_UNAVAILABLE_PREFIX = "PortUnavailable:"
 READY_PATH = "/v2/health/ready"
 LIVE_PATH = "/v2/health/live"
 _TAIL_BYTES = 8192
+#: What any model server may inherit: enough to run Python and find its packages, nothing else.
+_RUN_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ")
+_PYTHON_ENV_PREFIX = "PYTHON"
+#: What an s3:// model server may inherit besides: boto3's settings and credentials.
+_STORAGE_ENV_PREFIXES = {"s3": ("AWS_",)}
 
 
 @dataclass
@@ -66,7 +78,8 @@ class ExitInfo:
     message: str
 
 
-def server_command(home: Home, *, spec: ServingSpec, revision: str, port: int) -> list[str]:
+def server_command(home: Home, *, spec: ServingSpec, revision: str, port: int,
+                   model_roots: Sequence[Path] = ()) -> list[str]:
     return [
         sys.executable, "-m", procfs.SERVING_MODULE,
         "--model-name", spec.name,
@@ -77,7 +90,15 @@ def server_command(home: Home, *, spec: ServingSpec, revision: str, port: int) -
         "--cache-dir", str(home.model_cache),
         "--revision", revision,
         "--home", str(home.root),
+        *(arg for root in model_roots for arg in ("--model-root", str(root))),
     ]
+
+
+def server_environment(storage_uri: str, *, parent: Mapping[str, str]) -> dict[str, str]:
+    """The minimal environment of a model server for `storage_uri` (see the module docstring)."""
+    prefixes = (_PYTHON_ENV_PREFIX, *_STORAGE_ENV_PREFIXES.get(urlparse(storage_uri).scheme.lower(), ()))
+    kept = {k: v for k, v in parent.items() if k in _RUN_ENV or k.startswith(prefixes)}
+    return {**kept, "PYTHONUNBUFFERED": "1"}
 
 
 def log_name(revision: str, replica: int) -> str:
@@ -88,9 +109,10 @@ def log_name(revision: str, replica: int) -> str:
 class LocalRuntime:
     """Starts, probes, and stops model-server processes of one platform home."""
 
-    def __init__(self, home: Home, *, probe_timeout: float = 0.5,
+    def __init__(self, home: Home, *, model_roots: Sequence[Path] = (), probe_timeout: float = 0.5,
                  enforcement: limits.Enforcement | None = None) -> None:
         self.home = home
+        self.model_roots = tuple(model_roots)
         self._http = httpx.Client(timeout=probe_timeout)
         self.enforcement = enforcement or limits.detect()
 
@@ -105,10 +127,10 @@ class LocalRuntime:
         with log_path.open("ab") as output:
             offset = output.tell()
             popen = subprocess.Popen(
-                server_command(self.home, spec=spec, revision=revision, port=port),
+                server_command(self.home, spec=spec, revision=revision, port=port, model_roots=self.model_roots),
                 stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
                 start_new_session=True, close_fds=True,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env=server_environment(spec.storage_uri, parent=os.environ),
                 preexec_fn=limits.preexec(memory),
             )
         if self.enforcement.cgroup is not None:

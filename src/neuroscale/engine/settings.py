@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from neuroscale.engine.backoff import BackoffPolicy
 from neuroscale.home import DEFAULT_DOMAIN, DEFAULT_GATEWAY_PORT, Home
@@ -25,3 +26,6 @@ class EngineSettings:
     max_replicas: int = 4  # replicas per revision when maxReplicas is 0 (Knative: unbounded)
     heartbeat: float = 1.0  # seconds between heartbeats; statuses read Unknown after 3 missed ones
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
+    #: Where local model files may come from (`Home.model_roots()`): passed to every model server,
+    #: and what admission's local-path policy is given.
+    model_roots: tuple[Path, ...] = ()

@@ -3,7 +3,7 @@
 Each step is small and owns one part of the story (and so one part of the
 conditions computed afterwards in `report`):
 
-1. `observe_exits`   — processes that died: event, failure record, backoff (PredictorReady).
+1. `observe_exits`   — processes that died: event, failure record, backoff for crash loops (PredictorReady).
 2. `probe_starting`  — start-up probes of new processes; start-up timeout (PredictorReady).
 3. `probe_serving`   — liveness of ready processes: a hung one is killed, so step 1 restarts it.
 4. `guard_memory`    — a process above its memory limit is killed and reported OOMKilled.
@@ -124,8 +124,8 @@ def observe_exits(ctx: StepContext, ep: EndpointState) -> None:
         revision = ep.revision(server.revision)
         if revision is None:
             continue
-        if server.phase is Phase.Ready:  # it was serving: drift self-heal restarts at once
-            revision.failure = revision.failure.served_then_died(ctx.settings.backoff, now=now)
+        if server.phase is Phase.Ready:  # it was serving a while: self-heal restarts at once
+            revision.failure = revision.failure.served_then_died(ctx.settings.backoff, ready_for=now - server.since)
         _revision_failed(ctx, ep, revision, reason=info.reason, message=info.message, now=now)
 
 

@@ -1,11 +1,15 @@
 """Argo CD objects of the platform repository: the root app, the per-component
-Applications with explicit sync waves, and the model-endpoints ApplicationSet.
+Applications with sync waves, the model-endpoints ApplicationSet and its
+AppProject, and the Argo CD configuration the platform depends on.
 
-Ordering is the whole point (FM-22): namespaces and quotas first, the policy
-engine before anything it must judge, the serving stack and runtimes before
-the policies that name their kinds, then OpenCost, Backstage and finally the
-model endpoints. Large CRDs use server-side apply (FM-04); fields controllers
-rewrite (webhook `caBundle`) are ignored with RespectIgnoreDifferences (FM-05).
+Ordering is the whole point (FM-22); `components` derives each wave from what
+the component needs. Argo CD waits for a wave of Applications only when it can
+tell their health, which needs the `argoproj.io_Application` health check in
+`argocd-cm` - so that check is shipped here, not described. Large CRDs use
+server-side apply (FM-04); fields controllers rewrite (webhook `caBundle`,
+istiod's `failurePolicy`) are ignored with RespectIgnoreDifferences (FM-05).
+Model endpoints sync through their own AppProject, which lets them into the
+governed namespaces only, with InferenceServices as the only kind.
 """
 
 from __future__ import annotations
@@ -20,8 +24,19 @@ ARGOCD_NAMESPACE = "argocd"
 IN_CLUSTER = "https://kubernetes.default.svc"
 ROOT_APP = "neuroscale-root"
 APPSET_NAME = "neuroscale-model-endpoints"
+ENDPOINTS_PROJECT = "neuroscale-endpoints"
 APPS_PATH = "infrastructure/apps"
 WAVE_ANNOTATION = "argocd.argoproj.io/sync-wave"
+ARGOCD_CM = "argocd-cm"
+APPLICATION_HEALTH_KEY = "resource.customizations.health.argoproj.io_Application"
+#: An Application is as healthy as Argo CD last assessed it; until then it is Progressing, so a wave waits.
+APPLICATION_HEALTH_LUA = """local verdict = {status = "Progressing", message = "waiting for the first health assessment"}
+if obj.status ~= nil and obj.status.health ~= nil and obj.status.health.status ~= nil then
+  verdict.status = obj.status.health.status
+  verdict.message = obj.status.health.message or ""
+end
+return verdict
+"""
 
 #: Where controllers inject TLS bundles after apply; Git never holds them.
 CRD_CABUNDLE = {
@@ -41,7 +56,6 @@ class AppSpec:
     """One Argo CD Application of the platform, before it becomes YAML."""
 
     name: str
-    wave: int
     namespace: str
     path: str = ""  # a directory of this repository ...
     chart: Chart | None = None  # ... or a pinned Helm chart
@@ -53,6 +67,11 @@ class AppSpec:
     create_namespace: bool = True
     description: str = ""
     extra_ignore: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    #: Capabilities this component installs (`kind:<group>/<Kind>`, `webhook:<name>`, ...) and needs first.
+    provides: tuple[str, ...] = ()
+    needs: tuple[str, ...] = ()
+    #: Set by `components.applications` from the dependency graph.
+    wave: int = 0
 
     @property
     def file_name(self) -> str:
@@ -153,7 +172,7 @@ def model_endpoints_appset(options: InitOptions, *, wave: int) -> dict[str, Any]
                 "metadata": {"name": "{{.path.basename}}",
                              "labels": {"app.kubernetes.io/part-of": APPSET_NAME}},
                 "spec": {
-                    "project": "default",
+                    "project": ENDPOINTS_PROJECT,
                     "source": {"repoURL": options.repo_url, "targetRevision": "main", "path": "{{.path.path}}"},
                     "destination": {"server": IN_CLUSTER, "namespace": options.namespace},
                     "syncPolicy": {"automated": {"prune": True, "selfHeal": True},
@@ -163,3 +182,54 @@ def model_endpoints_appset(options: InitOptions, *, wave: int) -> dict[str, Any]
             },
         },
     }
+
+
+def endpoints_project(options: InitOptions, *, wave: int) -> dict[str, Any]:
+    """What an endpoint's Application may deploy: InferenceServices into the governed namespaces, nothing else."""
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "AppProject",
+        "metadata": {"name": ENDPOINTS_PROJECT, "namespace": ARGOCD_NAMESPACE,
+                     "annotations": {WAVE_ANNOTATION: str(wave)}},
+        "spec": {
+            "description": "model endpoints: InferenceServices in the namespaces quotas and guardrails govern",
+            "sourceRepos": [options.repo_url],
+            "destinations": [{"server": IN_CLUSTER, "namespace": ns} for ns in options.governed_namespaces],
+            "clusterResourceWhitelist": [],
+            "namespaceResourceWhitelist": [{"group": "serving.kserve.io", "kind": "InferenceService"}],
+        },
+    }
+
+
+def argocd_config() -> dict[str, Any]:
+    """The `argocd-cm` keys the platform needs; `cluster bootstrap` applies them server-side (other keys stay).
+
+    The Application health check makes sync waves wait for the Applications of the previous wave.
+    """
+    return {
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": ARGOCD_CM, "namespace": ARGOCD_NAMESPACE,
+                     "labels": {"app.kubernetes.io/name": ARGOCD_CM, "app.kubernetes.io/part-of": "argocd"}},
+        "data": {APPLICATION_HEALTH_KEY: APPLICATION_HEALTH_LUA},
+    }
+
+
+def oci_repository(repo: str) -> dict[str, Any]:
+    """The repository entry Argo CD needs to pull Helm charts from an OCI registry (public: no credentials).
+
+    Created by `cluster bootstrap` from the Applications' chart sources rather than committed: it is a Secret.
+    """
+    return {
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "neuroscale-oci-" + repo.replace("/", "-").replace(".", "-"),
+                     "namespace": ARGOCD_NAMESPACE, "labels": {"argocd.argoproj.io/secret-type": "repository"}},
+        "type": "Opaque",
+        "stringData": {"type": "helm", "name": repo, "url": repo, "enableOCI": "true"},
+    }
+
+
+def oci_chart_repositories(applications: list[dict[str, Any]]) -> list[str]:
+    """Chart repositories of Applications that are OCI registries (no URL scheme)."""
+    repos = {str((a.get("spec") or {}).get("source", {}).get("repoURL", "")) for a in applications
+             if (a.get("spec") or {}).get("source", {}).get("chart")}
+    return sorted(r for r in repos if r and "://" not in r)

@@ -8,6 +8,14 @@ Secret) that holds no app-config at all. Each profile carries its complete
 app-config: guest sign-in exists only in the dev file, GitHub OAuth only in
 prod, so layering can never smuggle the guest provider into production
 (FM-32, R-18), and each file is checkable on its own.
+
+The chart starts the backend with only the ConfigMap's app-config, and the
+image runs with NODE_ENV=production, so each profile carries every section the
+backend needs at start (`kubernetes:` included). Prod keeps its catalog in
+PostgreSQL (an external server: the chart's bundled database comes from
+Bitnami's moved catalogue), ingests users and teams with the GitHub org
+provider so the sign-in resolver finds a User entity for every member, and
+reaches GitHub as a GitHub App rather than with a broad personal token.
 """
 
 from __future__ import annotations
@@ -50,16 +58,27 @@ def chart() -> dict[str, Any]:
     }
 
 
-def _app_config(options: InitOptions, base_url: str) -> dict[str, Any]:
+#: What the prod profile reads from the Secret (GitHub App, OAuth app, PostgreSQL); named in the README.
+PROD_SECRET_KEYS = ("GITHUB_APP_ID", "GITHUB_APP_CLIENT_ID", "GITHUB_APP_CLIENT_SECRET", "GITHUB_APP_PRIVATE_KEY",
+                    "AUTH_GITHUB_CLIENT_ID", "AUTH_GITHUB_CLIENT_SECRET", "POSTGRES_HOST", "POSTGRES_PORT",
+                    "POSTGRES_USER", "POSTGRES_PASSWORD")
+#: The Kubernetes plugin of the backend refuses to start without this section outside development.
+KUBERNETES_CONFIG = {"serviceLocatorMethod": {"type": "multiTenant"},
+                     "clusterLocatorMethods": [{"type": "config", "clusters": []}]}
+
+
+def _app_config(options: InitOptions, base_url: str, *, database: dict[str, Any],
+                github: dict[str, Any]) -> dict[str, Any]:
     return {
         "app": {"title": "NeuroScale", "baseUrl": base_url},
         "backend": {
             "baseUrl": base_url,
             "listen": {"port": CONTAINER_PORT, "host": "0.0.0.0"},  # probes come from the kubelet (H-04)
             "cors": {"origin": base_url, "credentials": True},
-            "database": {"client": "better-sqlite3", "connection": ":memory:"},
+            "database": database,
         },
-        "integrations": {"github": [{"host": "github.com", "token": "${GITHUB_TOKEN}"}]},
+        "integrations": {"github": [{"host": "github.com", **github}]},
+        "kubernetes": KUBERNETES_CONFIG,
         "catalog": {
             # A location must allow Template explicitly or the form never appears (FM-25/26).
             "rules": [{"allow": ["Component", "System", "API", "Resource", "Location"]}],
@@ -81,7 +100,7 @@ def common_values(options: InitOptions) -> dict[str, Any]:
             "startupProbe": _probe("/.backstage/health/v1/liveness", delay=120, failures=30),
             "readinessProbe": _probe("/.backstage/health/v1/readiness", delay=120),
             "livenessProbe": _probe("/.backstage/health/v1/liveness", delay=300),
-            "resources": {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}},
+            "resources": {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
             # The GitHub token comes from a Secret (never from Git); a missing Secret stops the pod loudly (FM-34).
             "extraEnvVarsSecrets": [SECRET_NAME],
         },
@@ -91,29 +110,45 @@ def common_values(options: InitOptions) -> dict[str, Any]:
 
 def dev_values(options: InitOptions) -> dict[str, Any]:
     """Local profile: guest sign-in, reachable only through the 127.0.0.1 tunnel."""
-    app_config = _app_config(options, LOCAL_URL)
+    # One replica, so an in-memory catalog is consistent; it is rebuilt from the locations at each start.
+    app_config = _app_config(options, LOCAL_URL, database={"client": "better-sqlite3", "connection": ":memory:"},
+                             github={"token": "${GITHUB_TOKEN}"})
     app_config["auth"] = {"environment": "development",
                           "providers": {"guest": {"dangerouslyAllowOutsideDevelopment": True}}}
     return {"backstage": {"backstage": {"appConfig": app_config}}}
 
 
 def prod_values(options: InitOptions) -> dict[str, Any]:
-    """Production profile: GitHub OAuth, no guest, your own image, two replicas, hard limits."""
+    """Production profile: GitHub sign-in for org members, PostgreSQL, a GitHub App, your own image, two replicas."""
     url = f"https://backstage.{options.domain}"
     owner = (options.github_slug or "neuroscale/").split("/")[0]
-    app_config = _app_config(options, url)
+    database = {"client": "pg", "connection": {"host": "${POSTGRES_HOST}", "port": "${POSTGRES_PORT}",
+                                               "user": "${POSTGRES_USER}", "password": "${POSTGRES_PASSWORD}"}}
+    app = {"appId": "${GITHUB_APP_ID}", "clientId": "${GITHUB_APP_CLIENT_ID}",
+           "clientSecret": "${GITHUB_APP_CLIENT_SECRET}", "privateKey": "${GITHUB_APP_PRIVATE_KEY}"}
+    app_config = _app_config(options, url, database=database, github={"apps": [app]})
+    # Users and teams come from the GitHub organisation, so every member has the User entity the resolver needs.
+    app_config["catalog"]["providers"] = {"githubOrg": [{
+        "id": "production", "githubUrl": "https://github.com", "orgs": [owner],
+        "schedule": {"frequency": {"hours": 1}, "timeout": {"minutes": 15}, "initialDelay": {"seconds": 30}},
+    }]}
     app_config["auth"] = {"environment": "production", "providers": {"github": {"production": {
         "clientId": "${AUTH_GITHUB_CLIENT_ID}", "clientSecret": "${AUTH_GITHUB_CLIENT_SECRET}",
         "signIn": {"resolvers": [{"resolver": "usernameMatchingUserEntityName"}]},
     }}}}
-    return {"backstage": {"backstage": {
-        "replicas": 2,
-        # The upstream demo image is not a production base (FM-33): build your own app image and pin it here.
-        "image": {"registry": "ghcr.io", "repository": f"{owner}/neuroscale-backstage", "tag": "0.1.0",
-                  "pullPolicy": "IfNotPresent"},
-        "resources": {"requests": {"cpu": "250m", "memory": "768Mi"}, "limits": {"cpu": "1", "memory": "1536Mi"}},
-        "appConfig": app_config,
-    }}}
+    return {"backstage": {
+        "backstage": {
+            "replicas": 2,
+            # The upstream demo image is not a production base (FM-33): build your own app image (with the
+            # GitHub org catalog module and the PostgreSQL client) and pin it here.
+            "image": {"registry": "ghcr.io", "repository": f"{owner}/neuroscale-backstage", "tag": "0.1.0",
+                      "pullPolicy": "IfNotPresent"},
+            "resources": {"requests": {"cpu": "250m", "memory": "768Mi"},
+                          "limits": {"cpu": "1", "memory": "1536Mi"}},
+            "appConfig": app_config,
+        },
+        "postgresql": {"enabled": False},
+    }}
 
 
 def backstage_files(options: InitOptions) -> dict[str, Any]:

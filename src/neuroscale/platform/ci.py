@@ -1,14 +1,20 @@
-"""The pull-request workflow of the generated repository: `neuroscale check` as the merge gate.
+"""The workflow of the generated repository: `neuroscale check` as the merge gate, and on `main`.
 
 The exit status of the check itself decides the job (no `| tee` swallowing
-it, FM-35), the markdown report is posted as one sticky PR comment, and
-actions are pinned by commit so a moved tag cannot change the gate. The CRDs
-of the pinned releases are fetched into the runner's temp directory (outside
-the checked tree) so custom resources are schema-validated, not skipped.
+it, FM-35); actions are pinned by commit so a moved tag cannot change the
+gate; NeuroScale itself is installed from a git commit (never by a package
+name nobody published, which anyone could claim). Pull requests are checked
+against their base; pushes to `main` check every file, so an error already on
+`main` fails too. The report is posted as one sticky comment only where the
+token may write (not on pull requests from forks, whose gate still runs). The
+CRDs of the pinned releases are fetched into the runner's temp directory
+(outside the checked tree) so custom resources are schema-validated, not
+skipped.
 """
 
 from __future__ import annotations
 
+import json
 from importlib import metadata
 from typing import Any
 
@@ -24,14 +30,23 @@ CHECKOUT = "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683"  # v4.2.2
 SETUP_PYTHON = "actions/setup-python@0b93645e9fea7318ecaed2b359559ac225c90a2b"  # v5.3.0
 REPORT = "neuroscale-check.md"
 
-_RUN_CHECK = f"""set +e
-neuroscale check . --base "origin/${{GITHUB_BASE_REF}}" --crd-dir "$RUNNER_TEMP/crds" --format markdown > {REPORT}
+_RUN_CHECK = f"""if [ "$GITHUB_EVENT_NAME" = "pull_request" ]; then
+  scope=(--base "origin/$GITHUB_BASE_REF")
+elif [ -n "$BEFORE" ] && [ "$BEFORE" != "0000000000000000000000000000000000000000" ]; then
+  scope=(--base "$BEFORE" --all-files)
+else
+  scope=()
+fi
+set +e
+neuroscale check . "${{scope[@]}}" --crd-dir "$RUNNER_TEMP/crds" --format markdown > {REPORT}
 status=$?
 set -e
 cat {REPORT} >> "$GITHUB_STEP_SUMMARY"
 echo "status=$status" >> "$GITHUB_OUTPUT"
 """
 
+#: Only pull requests from this repository get a token that may comment.
+SAME_REPOSITORY = "github.event_name == 'pull_request' && github.event.pull_request.head.repo.full_name == github.repository"
 _COMMENT = f"""gh pr comment "$PR" --body-file {REPORT} --edit-last || gh pr comment "$PR" --body-file {REPORT}
 """
 
@@ -40,38 +55,51 @@ def _fetch_crds(options: InitOptions) -> str:
     argo = f"https://raw.githubusercontent.com/argoproj/argo-cd/{versions.ARGOCD_VERSION}/manifests/crds"
     lines = ['mkdir -p "$RUNNER_TEMP/crds" && cd "$RUNNER_TEMP/crds"',
              f"curl -fsSL -o kserve.yaml https://github.com/kserve/kserve/releases/download/"
-             f"{versions.KSERVE.version}/kserve.yaml",
+             f"{versions.KSERVE.release}/kserve.yaml",
              f"for crd in application applicationset appproject; do curl -fsSL -o argocd-$crd.yaml {argo}/$crd-crd.yaml; done",
              # The operator's release manifest carries the KnativeServing CRD the serving stack instantiates.
              f"curl -fsSL -o knative-operator.yaml https://github.com/knative/operator/releases/download/"
-             f"knative-{versions.KNATIVE_OPERATOR.version}/operator.yaml"]
+             f"knative-{versions.KNATIVE_OPERATOR.release}/operator.yaml",
+             f"curl -fsSL -o cert-manager.yaml https://github.com/cert-manager/cert-manager/releases/download/"
+             f"{versions.CERT_MANAGER.release}/cert-manager.crds.yaml"]
     if options.policy_engine == "kyverno":
         lines.append(f"curl -fsSL -o kyverno.yaml https://github.com/kyverno/kyverno/releases/download/"
-                     f"{versions.KYVERNO_APP_VERSION}/install.yaml")
+                     f"{versions.KYVERNO.release}/install.yaml")
     return "\n".join(lines) + "\n"
 
 
-def _neuroscale_version() -> str:
+def installed_source() -> str:
+    """`git+URL@commit` when this NeuroScale was installed from a git commit (PEP 610), else ''."""
     try:
-        return metadata.version("neuroscale")
+        raw = metadata.distribution("neuroscale").read_text("direct_url.json")
     except metadata.PackageNotFoundError:
-        return "0.1.0"
+        return ""
+    try:
+        data = json.loads(raw or "{}")
+    except ValueError:
+        return ""
+    vcs = data.get("vcs_info") if isinstance(data, dict) else None
+    url = str(data.get("url", "")) if isinstance(data, dict) else ""
+    if not isinstance(vcs, dict) or vcs.get("vcs") != "git" or not url.startswith("https://"):
+        return ""
+    return f"git+{url}@{vcs.get('commit_id', '')}"
 
 
 def workflow(options: InitOptions) -> dict[str, Any]:
     return {
         "name": "neuroscale check",
-        "on": {"pull_request": {"branches": ["main"]}},
+        "on": {"pull_request": {"branches": ["main"]}, "push": {"branches": ["main"]}},
         "permissions": {"contents": "read", "pull-requests": "write"},
         "jobs": {"check": {
             "runs-on": "ubuntu-24.04",
             "steps": [
                 {"uses": CHECKOUT, "with": {"fetch-depth": 0}},
                 {"uses": SETUP_PYTHON, "with": {"python-version": versions.NEUROSCALE_CI_PYTHON}},
-                {"name": "Install neuroscale", "run": f"pip install 'neuroscale=={_neuroscale_version()}'"},
+                {"name": "Install neuroscale", "run": f"pip install 'neuroscale @ {options.neuroscale_source}'"},
                 {"name": FETCH_CRDS_STEP, "run": LiteralScalarString(_fetch_crds(options))},
-                {"name": "Run the guardrail checks", "id": "check", "run": LiteralScalarString(_RUN_CHECK)},
-                {"name": "Post the report on the pull request", "if": "always()",
+                {"name": "Run the guardrail checks", "id": "check",
+                 "env": {"BEFORE": "${{ github.event.before }}"}, "run": LiteralScalarString(_RUN_CHECK)},
+                {"name": "Post the report on the pull request", "if": f"always() && {SAME_REPOSITORY}",
                  "env": {"GH_TOKEN": "${{ github.token }}", "PR": "${{ github.event.pull_request.number }}"},
                  "run": LiteralScalarString(_COMMENT)},
                 {"name": "Fail when the checks failed", "if": "steps.check.outputs.status != '0'",

@@ -1,16 +1,23 @@
 """Namespace guardrails and the bundled admission policies, as repository files.
 
-The LimitRange minimum stays below the 25m CPU Knative's queue-proxy sidecar
-requests (FM-19); the policies are exported from the same definitions the CI
-check evaluates, in the engine the user chose, so CI and admission agree.
+One set of numbers (`ENDPOINT_LIMITS`) makes the LimitRange, the
+ResourceQuota and the ceilings of the policies, so an endpoint that passes CI
+and admission is never rejected by its namespace afterwards. The LimitRange
+minimum stays below the 25m CPU Knative's queue-proxy sidecar requests
+(FM-19). The policies are exported from the same definitions the CI check
+evaluates, in the engine the user chose, scoped to the governed namespaces
+and exempting only the controllers that write Deployments for
+InferenceServices (by service account, never by label).
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from neuroscale.platform.options import InitOptions
+from neuroscale.policy.bundled import BundledOptions
 from neuroscale.platform.serving import kustomization
 from neuroscale.spec.fields import LABEL_MANAGED_BY, MANAGED_BY
 
@@ -26,32 +33,62 @@ def _meta(name: str, namespace: str) -> dict[str, Any]:
     return {"name": name, "namespace": namespace, "labels": {LABEL_MANAGED_BY: MANAGED_BY}}
 
 
-def resource_quota(namespace: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1", "kind": "ResourceQuota", "metadata": _meta(QUOTA_NAME, namespace),
-        "spec": {"hard": {
-            "requests.cpu": "8", "requests.memory": "16Gi", "limits.cpu": "16", "limits.memory": "32Gi",
-            "pods": "40", "count/inferenceservices.serving.kserve.io": "10",
-        }},
-    }
+@dataclass(frozen=True)
+class CpuMemory:
+    cpu: str
+    memory: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"cpu": self.cpu, "memory": self.memory}
 
 
-def limit_range(namespace: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class EndpointLimits:
+    """Per-container bounds and per-namespace totals for model endpoints."""
+
+    container_max: CpuMemory = CpuMemory("4", "16Gi")
+    container_min: CpuMemory = CpuMemory("10m", "16Mi")
+    default_limit: CpuMemory = CpuMemory("500m", "512Mi")
+    default_request: CpuMemory = CpuMemory("100m", "128Mi")
+    quota_requests: CpuMemory = CpuMemory("8", "32Gi")
+    quota_limits: CpuMemory = CpuMemory("16", "64Gi")
+    quota_pods: int = 40
+    quota_endpoints: int = 10
+
+
+ENDPOINT_LIMITS = EndpointLimits()
+
+
+def resource_quota(namespace: str, limits: EndpointLimits = ENDPOINT_LIMITS) -> dict[str, Any]:
+    hard = {f"{section}.{resource}": value for section, amounts in (("requests", limits.quota_requests),
+                                                                     ("limits", limits.quota_limits))
+            for resource, value in amounts.as_dict().items()}
+    hard.update({"pods": str(limits.quota_pods),
+                 "count/inferenceservices.serving.kserve.io": str(limits.quota_endpoints)})
+    return {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": _meta(QUOTA_NAME, namespace),
+            "spec": {"hard": hard}}
+
+
+def limit_range(namespace: str, limits: EndpointLimits = ENDPOINT_LIMITS) -> dict[str, Any]:
     return {
         "apiVersion": "v1", "kind": "LimitRange", "metadata": _meta(LIMITS_NAME, namespace),
         "spec": {"limits": [{
-            "type": "Container",
-            "default": {"cpu": "500m", "memory": "512Mi"},
-            "defaultRequest": {"cpu": "100m", "memory": "128Mi"},
-            "min": {"cpu": "10m", "memory": "16Mi"},
-            "max": {"cpu": "4", "memory": "8Gi"},
+            "type": "Container", "default": limits.default_limit.as_dict(),
+            "defaultRequest": limits.default_request.as_dict(), "min": limits.container_min.as_dict(),
+            "max": limits.container_max.as_dict(),
         }]},
     }
 
 
+def policy_options(options: InitOptions, limits: EndpointLimits = ENDPOINT_LIMITS) -> BundledOptions:
+    """The bundled policies as the cluster enforces them: same ceilings as the LimitRange, endpoint namespaces."""
+    return BundledOptions(cpu_limit_ceiling=limits.container_max.cpu, memory_limit_ceiling=limits.container_max.memory,
+                          allow_local_paths=False, namespaces=options.governed_namespaces)
+
+
 def namespace_files(options: InitOptions) -> dict[str, Any]:
     files: dict[str, Any] = {}
-    resources = []
+    resources: list[str] = []
     if options.namespace != "default":  # `default` always exists; Argo CD must never own (and prune) it
         files[f"{NAMESPACES_PATH}/namespace.yaml"] = {
             "apiVersion": "v1", "kind": "Namespace",
@@ -78,7 +115,7 @@ def policy_files(options: InitOptions) -> dict[str, Any]:
 
     files: dict[str, Any] = {}
     names = []
-    for document in export_policies(options.policy_engine):
+    for document in export_policies(options.policy_engine, options=policy_options(options)):
         file_name = f"{_KIND_PREFIX.get(str(document['kind']), _kebab(str(document['kind'])))}-" \
                     f"{document['metadata']['name']}.yaml"
         files[f"{POLICIES_PATH}/{file_name}"] = document

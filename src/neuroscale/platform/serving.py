@@ -36,26 +36,28 @@ def _labels() -> dict[str, str]:
 
 
 def kserve_values(options: InitOptions) -> dict[str, Any]:
-    """Helm values for the KServe chart: the ingress config (FM-15/18) and the sidecar image (FM-16)."""
+    """Helm values for the kserve-resources chart: Knative mode, the ingress config (FM-15/18), the sidecar (FM-16).
+
+    Every key exists in the pinned chart's values.yaml (tested). Its webhooks get their certificate from
+    cert-manager (`cert-manager.io/inject-ca-from`), which is therefore a dependency of this component.
+    """
     kourier = options.ingress == "kourier"
-    namespace, service, _ = INGRESS_SERVICE[options.ingress]
     gateway: dict[str, Any] = {
         "domain": options.domain,
         "disableIstioVirtualHost": kourier,
-        "ingressGateway": {
-            "className": "kourier" if kourier else "istio",
-            "gatewayService": f"{service}.{namespace}.svc.cluster.local",
-        },
         "localGateway": {
             "gatewayService": (f"kourier-internal.{KNATIVE_NAMESPACE}.svc.cluster.local" if kourier
                                else "knative-local-gateway.istio-system.svc.cluster.local"),
         },
     }
-    return {"kserve": {"controller": {
-        "deploymentMode": "Serverless",
-        "gateway": gateway,
-        "rbacProxyImage": versions.KUBE_RBAC_PROXY_IMAGE,
-    }}}
+    return {"kserve": {
+        "certManager": {"enabled": True},
+        "controller": {
+            "deploymentMode": "Knative",
+            "gateway": gateway,
+            "rbacProxyImage": versions.KUBE_RBAC_PROXY_IMAGE,
+        },
+    }}
 
 
 def knative_serving(options: InitOptions) -> dict[str, Any]:

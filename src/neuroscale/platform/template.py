@@ -80,6 +80,8 @@ def _parameter(field: Field, options: InitOptions) -> dict[str, Any]:
     if default is not None:
         schema["default"] = default
     schema.update(constraints)
+    if field.key == "namespace":  # endpoints only where quotas, limits and guardrails apply
+        schema["enum"] = list(options.governed_namespaces)
     if field.kind == "integer":
         schema.update({"minimum": 0, "maximum": 100})
     return schema

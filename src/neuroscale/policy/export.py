@@ -2,7 +2,11 @@
 
 The Kyverno form is a mechanical translation of the VAP form (same CEL, same
 messages), one Kyverno rule per VAP validation so rule ids match the
-findings `neuroscale check` prints (`<policy>/<check>`). Every field that
+findings `neuroscale check` prints (`<policy>/<check>`). The binding's
+namespace scope becomes `match.resources.namespaces`, and the users a VAP
+exempts (its `matchCondition` on `request.userInfo.username`) become
+`exclude.subjects` - Kyverno rejects user filters in background mode, so
+such a policy sets `background: false`. Every field that
 Kyverno's CRD would default (`admission`, `background`, `emitWarning`,
 `validationFailureAction`, `skipBackgroundRequests`, `allowExistingViolations`,
 `cel.generate`) is written explicitly: otherwise the API server adds it and
@@ -18,7 +22,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from neuroscale.errors import InvalidInput
-from neuroscale.policy.bundled import BundledOptions, bundled_policy_documents
+from neuroscale.policy.bundled import (
+    EXEMPT_ANNOTATION,
+    EXEMPT_CONDITION,
+    NAMESPACE_LABEL,
+    BundledOptions,
+    bundled_policy_documents,
+)
 from neuroscale.policy.report import RULES_ANNOTATION
 from neuroscale.policy.subject import resource_for_kind
 from neuroscale.spec.fields import LABEL_MANAGED_BY, MANAGED_BY
@@ -29,6 +39,7 @@ FORMATS: tuple[str, ...] = ("vap", "kyverno")
 _KNOWN_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Pod", "Job", "CronJob", "Service",
                 "InferenceService", "ServingRuntime", "ConfigMap", "Secret", "Namespace", "Ingress")
 _KIND_BY_RESOURCE = {resource_for_kind(kind): kind for kind in _KNOWN_KINDS}
+AUTOGEN_ANNOTATION = "pod-policies.kyverno.io/autogen-controllers"
 
 
 def _kinds(rule: Mapping[str, Any]) -> list[str]:
@@ -44,7 +55,8 @@ def _kinds(rule: Mapping[str, Any]) -> list[str]:
     return kinds
 
 
-def _filters(rules: Sequence[Mapping[str, Any]], constraints: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _filters(rules: Sequence[Mapping[str, Any]], constraints: Mapping[str, Any],
+             scope: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     filters = []
     for rule in rules:
         resources: dict[str, Any] = {"kinds": _kinds(rule)}
@@ -53,8 +65,30 @@ def _filters(rules: Sequence[Mapping[str, Any]], constraints: Mapping[str, Any])
         for source, target in (("objectSelector", "selector"), ("namespaceSelector", "namespaceSelector")):
             if constraints.get(source):
                 resources[target] = copy.deepcopy(constraints[source])
+        resources.update(_namespace_scope(scope or {}))
         filters.append({"resources": resources})
     return filters
+
+
+def _namespace_scope(binding_match: Mapping[str, Any]) -> dict[str, Any]:
+    """A binding's namespaceSelector: a list of names when it selects by name, else the selector itself."""
+    selector = binding_match.get("namespaceSelector")
+    if not selector:
+        return {}
+    expressions = selector.get("matchExpressions") or []
+    if not selector.get("matchLabels") and len(expressions) == 1 and expressions[0].get("key") == NAMESPACE_LABEL \
+            and expressions[0].get("operator") == "In":
+        return {"namespaces": list(expressions[0].get("values") or [])}
+    return {"namespaceSelector": copy.deepcopy(dict(selector))}
+
+
+def _subject(user: str) -> dict[str, str]:
+    """A Kyverno subject for a Kubernetes user name (service accounts by namespace and name)."""
+    prefix, _, rest = user.partition("system:serviceaccount:")
+    if not prefix and rest.count(":") == 1:
+        namespace, name = rest.split(":")
+        return {"kind": "ServiceAccount", "namespace": namespace, "name": name}
+    return {"kind": "User", "name": user}
 
 
 def _rule_names(vap: Mapping[str, Any]) -> list[str]:
@@ -75,8 +109,14 @@ def vap_to_kyverno(vap: Mapping[str, Any], binding: Mapping[str, Any]) -> dict[s
     actions = (binding.get("spec") or {}).get("validationActions") or ["Deny"]
     action = "Enforce" if "Deny" in actions else "Audit"
     names = _rule_names(vap)
-    match = {"any": _filters(constraints.get("resourceRules") or [], constraints)}
-    excluded = constraints.get("excludeResourceRules")
+    binding_match = (binding.get("spec") or {}).get("matchResources") or {}
+    match = {"any": _filters(constraints.get("resourceRules") or [], constraints, binding_match)}
+    metadata = vap.get("metadata") or {}
+    exempt = json.loads((metadata.get("annotations") or {}).get(EXEMPT_ANNOTATION, "[]"))
+    conditions = [c for c in spec.get("matchConditions") or [] if not (exempt and c.get("name") == EXEMPT_CONDITION)]
+    exclude = _filters(constraints.get("excludeResourceRules") or [], {})
+    if exempt:
+        exclude.append({"subjects": [_subject(str(user)) for user in exempt]})
     rules = []
     for index, validation in enumerate(spec.get("validations") or []):
         expression = {k: validation[k] for k in ("expression", "message", "messageExpression", "reason")
@@ -90,15 +130,17 @@ def vap_to_kyverno(vap: Mapping[str, Any], binding: Mapping[str, Any]) -> dict[s
             "skipBackgroundRequests": True,
             "match": copy.deepcopy(match),
         }
-        if excluded:
-            rule["exclude"] = {"any": _filters(excluded, {})}
-        if spec.get("matchConditions"):
-            rule["celPreconditions"] = copy.deepcopy(spec["matchConditions"])
+        if exclude:
+            rule["exclude"] = {"any": copy.deepcopy(exclude)}
+        if conditions:
+            rule["celPreconditions"] = copy.deepcopy(conditions)
         rule["validate"] = {"failureAction": action, "allowExistingViolations": True,
                             "message": validation.get("message", ""), "cel": cel}
         rules.append(rule)
-    metadata = vap.get("metadata") or {}
-    annotations = {k: v for k, v in (metadata.get("annotations") or {}).items() if k != RULES_ANNOTATION}
+    annotations = {k: v for k, v in (metadata.get("annotations") or {}).items()
+                   if k not in (RULES_ANNOTATION, EXEMPT_ANNOTATION)}
+    if any(r["match"]["any"][0]["resources"]["kinds"] == ["v1/Pod"] for r in rules):
+        annotations[AUTOGEN_ANNOTATION] = "none"  # a Pod rule judges pods, not the controllers that make them
     return {
         "apiVersion": "kyverno.io/v1",
         "kind": "ClusterPolicy",
@@ -106,7 +148,7 @@ def vap_to_kyverno(vap: Mapping[str, Any], binding: Mapping[str, Any]) -> dict[s
                      "annotations": annotations},
         "spec": {
             "admission": True,
-            "background": True,
+            "background": not exempt,
             "emitWarning": "Warn" in actions,
             "validationFailureAction": action,
             "rules": rules,

@@ -221,6 +221,9 @@ class CelPolicyRun:
         self.everything = everything
         self.inputs = inputs
         self._converted: Subject | None = None
+        #: Values of variables that read only the object, per subject: policies generated from one
+        #: reading (the bundled InferenceService ones) share them, so each is computed once per object.
+        self._shared: dict[str, Any] = {}
 
     def begin(self, subject: Subject) -> None:
         """The subject the next evaluations are about (converted lazily, see the class docstring)."""
@@ -230,6 +233,7 @@ class CelPolicyRun:
         if self._converted is subject:
             return
         self._converted = subject
+        self._shared = {}
         values: dict[str, Any] = {"object": subject.obj, "params": None, "variables": {}}
         if "oldObject" in self.inputs:
             values["oldObject"] = None
@@ -295,11 +299,17 @@ class CelPolicyRun:
                     return None
             variables: dict[str, Any] = {}
             failed: dict[str, str] = {}
+            stale = False  # the context lacks variables computed since its last update
             for name, program in policy.variables:
+                if stale and "variables." in program.source:
+                    self.context.update({"variables": variables})
+                    stale = False
                 try:
-                    variables[name] = self._run(program)
+                    variables[name] = self._variable(program)
                 except EvaluationError as exc:
                     failed[name] = str(exc)
+                stale = True
+            if stale:
                 self.context.update({"variables": variables})
         except Unevaluable as exc:
             return [unevaluable(str(exc), policy=policy.name, where="spec", subject=subject)]
@@ -331,6 +341,15 @@ class CelPolicyRun:
                 reason=validation.reason,
             ))
         return findings
+
+    def _variable(self, program: cel.Program) -> Any:
+        """A variable's value; one that reads only the object is computed once per subject."""
+        source = program.source
+        if "variables." in source or "params" in source:
+            return self._run(program)
+        if source not in self._shared:
+            self._shared[source] = self._run(program)
+        return self._shared[source]
 
     def _run(self, program: cel.Program) -> Any:
         return self.env.run(program, self.context)

@@ -37,7 +37,7 @@ from neuroscale.spec.manifest import (
 from neuroscale.spec.serving import serving_spec
 from neuroscale.status.model import EndpointStatus
 from neuroscale.status.reasons import Reason
-from neuroscale.yamlio import load_one
+from neuroscale.yamlio import MANIFEST_LIMITS, load_one
 
 _NAME = re.compile(DNS1123_LABEL)
 
@@ -59,7 +59,7 @@ class RawManifest:
 
     @classmethod
     def parse(cls, text: str, *, where: str = "manifest") -> RawManifest:
-        obj: Any = load_one(text, where=where)
+        obj: Any = load_one(text, where=where, limits=MANIFEST_LIMITS)
         if not isinstance(obj, dict) or obj.get("apiVersion") != API_VERSION or obj.get("kind") != KIND:
             found = f"{obj.get('apiVersion')} {obj.get('kind')}" if isinstance(obj, dict) else type(obj).__name__
             raise InvalidInput(f"expected apiVersion {API_VERSION} kind {KIND}, found {found}", where=where,
@@ -173,7 +173,8 @@ def delete_endpoint(ctx: PlatformContext, name: str, *, actor: Actor) -> PullReq
 def _process_digest(content: bytes, *, where: str) -> str | None:
     """What a manifest runs (its revision identity), or None when it is not servable."""
     try:
-        return serving_spec(load_one(content.decode("utf-8", "replace"), where=where), where=where).process_digest()
+        return serving_spec(load_one(content.decode("utf-8", "replace"), where=where, limits=MANIFEST_LIMITS),
+                            where=where).process_digest()
     except InvalidInput:
         return None
 
@@ -222,7 +223,8 @@ def current_spec(ctx: PlatformContext, name: str) -> EndpointSpec:
 def current_values(ctx: PlatformContext, name: str) -> dict[str, Any]:
     """The form's fields as last proposed, unvalidated: a manifest that fails policies can still be edited."""
     path = manifest_path(name)
-    return form_values(load_one(_current_content(ctx, name).decode("utf-8", "replace"), where=path), where=path)
+    return form_values(load_one(_current_content(ctx, name).decode("utf-8", "replace"), where=path,
+                                limits=MANIFEST_LIMITS), where=path)
 
 
 @dataclass(frozen=True)

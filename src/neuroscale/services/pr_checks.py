@@ -24,7 +24,7 @@ from neuroscale.gitops.provider import CheckResult, CheckStatus
 from neuroscale.gitops.repo import GitRepo
 from neuroscale.spec.manifest import APPS_DIR, manifest_path
 from neuroscale.spec.serving import serving_spec
-from neuroscale.yamlio import load_all
+from neuroscale.yamlio import MANIFEST_LIMITS, load_all
 
 if TYPE_CHECKING:
     from neuroscale.check.diff import ObjectChange
@@ -69,7 +69,7 @@ def _parse_error(path: str, exc: InvalidInput) -> list[Finding]:
 
 def parse_manifest_file(path: str, content: bytes) -> tuple[list[ChangedObject], list[Finding]]:
     try:
-        documents = load_all(content.decode("utf-8"), where=path)
+        documents = load_all(content.decode("utf-8"), where=path, limits=MANIFEST_LIMITS)
     except UnicodeDecodeError:
         return [], [Finding(rule=CHECK_MANIFEST, severity=Severity.ERROR, file=path, message="not UTF-8 text",
                             fix="save the manifest as UTF-8 YAML")]

@@ -184,7 +184,8 @@ def _own_version() -> str:
 
 def create_app(settings: ServingSettings) -> ServingApp:
     """Resolve and load the model, then build the app; raises `ModelLoadError` on any load failure."""
-    path = storage.resolve(settings.storage_uri, model_format=settings.model_format, cache_dir=settings.cache_dir)
+    path = storage.resolve(settings.storage_uri, model_format=settings.model_format, cache_dir=settings.cache_dir,
+                           model_roots=settings.model_roots)
     model = loaders.load(path, model_format=settings.model_format)
     plane = DataPlane(model=model, name=settings.model_name, version=settings.revision)
     return ServingApp(

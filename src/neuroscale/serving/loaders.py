@@ -1,10 +1,12 @@
 """Load a model file with the framework its endpoint declares, importing only that framework.
 
-Per format, the file suffix picks the loader: scikit-learn `.joblib`, `.pkl` or `.pickle` (joblib,
-which also reads plain pickles); XGBoost native `.json`/`.ubj`/`.bst` (Booster) or a pickled sklearn wrapper; LightGBM
-native `.txt`/`.bst` (Booster) or a pickled sklearn wrapper. After loading, one test prediction on
-zeros proves the model works and tells the output datatype, before the port is bound.
-Pickle files run code when loaded: serve only models from storage you trust.
+Per format, the file suffix picks the loader: scikit-learn `.skops` (safe: see `skops_format`),
+`.joblib`, `.pkl` or `.pickle` (joblib, which also reads plain pickles); XGBoost native
+`.json`/`.ubj`/`.bst` (Booster) or a pickled sklearn wrapper; LightGBM native `.txt`/`.bst`
+(Booster) or a pickled sklearn wrapper. After loading, one test prediction on zeros proves the
+model works and tells the output datatype, before the port is bound.
+Joblib and pickle files run code when loaded: they are trusted, so serve them only from storage
+you trust (the native and skops formats are the safe ones).
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ from typing import Any
 import numpy as np
 
 from neuroscale.errors import ModelLoadError
+from neuroscale.serving import skops_format
 from neuroscale.serving.storage import describe
 from neuroscale.serving.tensors import datatype_of
 
 Predict = Callable[[np.ndarray[Any, Any]], np.ndarray[Any, Any]]
 _PICKLED = (".joblib", ".pkl", ".pickle")
-_NATIVE = {"sklearn": (), "xgboost": (".json", ".ubj", ".bst"), "lightgbm": (".txt", ".bst")}
+_NATIVE = {"sklearn": (skops_format.SUFFIX,), "xgboost": (".json", ".ubj", ".bst"), "lightgbm": (".txt", ".bst")}
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,9 @@ def load(path: Path, *, model_format: str) -> LoadedModel:
     """Load `path` as `model_format`; every failure is a `ModelLoadError` with a fix."""
     suffix = path.suffix.lower()
     if suffix in _PICKLED:
-        model = _checked_pickle(path, model_format=model_format)
+        model = _checked_estimator(_unpickle(path, model_format=model_format), path=path, model_format=model_format)
+    elif suffix == skops_format.SUFFIX and model_format == "sklearn":
+        model = _checked_estimator(skops_format.load_skops(path), path=path, model_format=model_format)
     elif suffix in _NATIVE[model_format]:
         model = _load_native(path, model_format=model_format)
     else:
@@ -66,14 +71,17 @@ def _fail(path: Path, model_format: str, exc: BaseException) -> ModelLoadError:
     )
 
 
-def _checked_pickle(path: Path, *, model_format: str) -> LoadedModel:
+def _unpickle(path: Path, *, model_format: str) -> Any:
     try:
         import joblib
 
         # joblib reads both its own files and plain pickles, whatever the suffix says
-        obj = joblib.load(path)
+        return joblib.load(path)
     except Exception as exc:  # any unpickling failure means a broken or foreign file
         raise _fail(path, model_format, exc) from None
+
+
+def _checked_estimator(obj: Any, *, path: Path, model_format: str) -> LoadedModel:
     kind = f"{type(obj).__module__}.{type(obj).__qualname__}"
     framework = kind.split(".", 1)[0]
     if not callable(getattr(obj, "predict", None)):

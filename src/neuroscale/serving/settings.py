@@ -29,6 +29,7 @@ class ServingSettings:
     limits: httplimits.HttpLimits = field(default_factory=httplimits.HttpLimits)
     revision: str = ""
     home: str = ""
+    model_roots: tuple[Path, ...] = ()  # local model files must resolve under one of these
 
     @property
     def max_body_bytes(self) -> int:
@@ -58,7 +59,15 @@ def _parser() -> argparse.ArgumentParser:
     httplimits.add_arguments(parser)
     parser.add_argument("--revision", default="", help="revision marker (also the V2 model version)")
     parser.add_argument("--home", default="", help="platform home marker, so the engine can find its processes")
+    parser.add_argument("--model-root", type=Path, action="append", default=[], dest="model_roots",
+                        help="a directory local model files may come from (repeatable; default: HOME/models "
+                             "when --home is given, else none: local paths are refused)")
     return parser
+
+
+def _roots(given: Sequence[Path], home: str) -> tuple[Path, ...]:
+    chosen = list(given) or ([Path(home) / "models"] if home else [])
+    return tuple(dict.fromkeys(root.expanduser().resolve() for root in chosen))
 
 
 def parse_args(argv: Sequence[str] | None = None) -> ServingSettings:
@@ -74,4 +83,5 @@ def parse_args(argv: Sequence[str] | None = None) -> ServingSettings:
         limits=httplimits.from_arguments(ns),
         revision=ns.revision,
         home=ns.home,
+        model_roots=_roots(ns.model_roots, ns.home),
     )

@@ -1,42 +1,55 @@
-"""Resolve a storage URI to one local model file.
+"""Resolve a storage URI to one local model file, only from where the platform allows.
 
 Supported: a local path, `file://PATH`, and `s3://BUCKET/KEY-OR-PREFIX` (boto3; honours
 AWS_ENDPOINT_URL and the usual AWS_* variables). A URI may name the model file itself or a
 directory/prefix holding exactly one model file with a well-known name for the declared format
 (see `MODEL_FILES`). Anything else fails with `ModelLoadError` naming what, where and the fix.
+
+Local paths are resolved (symlinks and `..`) and must lie under one of the allowed model roots
+the engine passes (`--model-root`). A path outside them gets the very message a missing file
+gets, so a storage URI cannot be used to learn which files exist elsewhere on the machine.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 from neuroscale.errors import ModelLoadError
 
 SUPPORTED_SCHEMES: tuple[str, ...] = ("file", "s3")
 #: File names recognised inside a directory or prefix, per declared model format.
 MODEL_FILES: dict[str, tuple[str, ...]] = {
-    "sklearn": ("model.joblib", "model.pkl", "model.pickle"),
+    "sklearn": ("model.skops", "model.joblib", "model.pkl", "model.pickle"),
     "xgboost": ("model.json", "model.ubj", "model.bst", "model.joblib", "model.pkl", "model.pickle"),
     "lightgbm": ("model.txt", "model.bst", "model.joblib", "model.pkl", "model.pickle"),
 }
 ALL_MODEL_FILES = frozenset(name for names in MODEL_FILES.values() for name in names)
+_NOT_FOUND = "no model file at this storage URI under the allowed model roots"
 
 
 def default_cache_dir() -> Path:
     return Path(tempfile.gettempdir()) / "neuroscale-model-cache"
 
 
-def resolve(uri: str, *, model_format: str, cache_dir: Path | None = None) -> Path:
-    """Return the local model file for `uri`, downloading s3:// objects into `cache_dir`."""
+def resolve(uri: str, *, model_format: str, cache_dir: Path | None = None,
+            model_roots: Sequence[Path] = ()) -> Path:
+    """Return the local model file for `uri`, downloading s3:// objects into `cache_dir`.
+
+    Local paths must resolve under one of `model_roots`; with none given, no local path is allowed.
+    """
     parsed = urlparse(uri)
     scheme = parsed.scheme.lower()
     if scheme in ("", "file"):
-        path = Path(parsed.path if scheme == "file" else uri).expanduser()
-        return _pick_local(path, model_format=model_format, where=uri)
+        if scheme == "file" and parsed.netloc not in ("", "localhost"):
+            raise ModelLoadError(f"file:// URI names host {parsed.netloc!r}", where=uri,
+                                 fix="use file:///ABSOLUTE/PATH (three slashes) for a file on this machine")
+        path = Path(unquote(parsed.path) if scheme == "file" else uri).expanduser()
+        return _pick_local(path, model_format=model_format, where=uri, roots=model_roots)
     if scheme == "s3":
         from neuroscale.serving import s3  # lazy: boto3 costs ~0.3 s to import
 
@@ -77,7 +90,30 @@ def pick_model_file(names: list[str], *, model_format: str, where: str) -> str:
     )
 
 
-def _pick_local(path: Path, *, model_format: str, where: str) -> Path:
+def _not_found(where: str, roots: Sequence[Path]) -> ModelLoadError:
+    allowed = ", ".join(str(root) for root in roots) or "none configured"
+    return ModelLoadError(
+        _NOT_FOUND,
+        where=where,
+        fix=f"put the model file under an allowed model root ({allowed}) and point the storage URI at it; "
+        "`neuroscale up --model-root DIR` allows another directory",
+    )
+
+
+def _confined(path: Path, *, where: str, roots: Sequence[Path]) -> Path:
+    """`path` with symlinks and `..` resolved, if that lies under an allowed root; else "not found"."""
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop: as unhelpful to an attacker as a missing file
+        raise _not_found(where, roots) from None
+    if not any(resolved.is_relative_to(root) for root in roots):
+        raise _not_found(where, roots)
+    return resolved
+
+
+def _pick_local(path: Path, *, model_format: str, where: str, roots: Sequence[Path]) -> Path:
+    roots = [root.resolve() for root in roots]
+    path = _confined(path, where=where, roots=roots)
     if path.is_dir():
         try:
             names = os.listdir(path)
@@ -87,16 +123,13 @@ def _pick_local(path: Path, *, model_format: str, where: str) -> Path:
                 where=where,
                 fix="make the directory readable by the model server",
             ) from None
-        path = path / pick_model_file(names, model_format=model_format, where=where)
-    elif not path.exists():
-        raise ModelLoadError(
-            "model file not found",
-            where=where,
-            fix="check the storage URI: the path must exist on this machine (absolute paths are safest)",
-        )
+        path = _confined(path / pick_model_file(names, model_format=model_format, where=where),
+                         where=where, roots=roots)
+    if not path.is_file():
+        raise _not_found(where, roots)
     if not os.access(path, os.R_OK):
         raise ModelLoadError(
-            "model file is not readable", where=str(path), fix="make the file readable by the model server"
+            "model file is not readable", where=where, fix="make the file readable by the model server"
         )
     return path
 

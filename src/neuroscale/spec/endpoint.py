@@ -15,7 +15,7 @@ from pydantic.alias_generators import to_camel
 
 from neuroscale.errors import InvalidInput
 from neuroscale.spec.fields import DNS1123_LABEL, FIELDS_BY_ATTR, LABEL_VALUE
-from neuroscale.spec.quantity import QUANTITY_HINT, is_quantity, parse_quantity
+from neuroscale.spec.quantity import QUANTITY_HINT, parse_quantity, quantity_problem
 
 EndpointName = NewType("EndpointName", str)
 
@@ -91,11 +91,10 @@ class EndpointSpec(BaseModel):
     @field_validator("cpu_request", "cpu_limit", "memory_request", "memory_limit", mode="before")
     @classmethod
     def _quantity(cls, value: Any) -> str:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            value = str(value)
-        if not isinstance(value, str) or not is_quantity(value):
-            raise ValueError(f"{value!r} is not a Kubernetes quantity; {QUANTITY_HINT}")
-        return value.strip()
+        problem = quantity_problem(value)
+        if problem:
+            raise ValueError(f"{problem}; {QUANTITY_HINT}")
+        return value.strip() if isinstance(value, str) else repr(value)
 
     @field_validator("min_replicas", "max_replicas")
     @classmethod

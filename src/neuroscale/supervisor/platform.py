@@ -89,7 +89,7 @@ class Platform:
 
     def start(self) -> None:
         """Start every component and wait until each is healthy; on failure stop what started."""
-        self.settings.validate()
+        self.settings = self.settings.validate().resolved()
         self.acquire_lock()
         try:
             for port in (self.settings.portal_port, self.settings.gateway_port):

@@ -1,14 +1,15 @@
 """Platform settings (ports, domain, exposure, sign-in), persisted in the home so every command agrees.
 
 `neuroscale up` writes them; `status`, `demo`, `smoke` and `doctor` read them
-to know where the portal and gateway listen.
+to know where the portal and gateway listen, and every stage reads the model
+roots through `Home.model_roots()`.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ class PlatformSettings:
     portal_port: int = DEFAULT_PORTAL_PORT
     gateway_port: int = DEFAULT_GATEWAY_PORT
     domain: str = DEFAULT_DOMAIN
+    #: Where local model files may come from, besides the home's models/ (see Home.model_roots).
+    model_roots: tuple[str, ...] = ()
     #: Host names the portal and gateway answer besides loopback ones and the bind address.
     allowed_hosts: tuple[str, ...] = ()
     tls_cert: str = ""
@@ -57,6 +60,10 @@ class PlatformSettings:
         if self.portal_port == self.gateway_port:
             raise InvalidInput(f"portal and gateway cannot share port {self.portal_port}",
                                fix="pass different --portal-port and --gateway-port")
+        for root in self.model_roots:
+            if not Path(root).is_dir():
+                raise InvalidInput(f"model root {root} is not a directory", where="--model-root",
+                                   fix="pass an existing directory that holds model files")
         self._validate_tls()
         if self.exposed and not self.tls and not self.insecure_http:
             raise InvalidInput(
@@ -99,14 +106,14 @@ class PlatformSettings:
                 args += ["--oidc-default-role", self.oidc_default_role]
         return args
 
+    def resolved(self) -> PlatformSettings:
+        """The same settings with each model root absolute and free of symlinks and `..`."""
+        return replace(self, model_roots=tuple(str(Path(root).expanduser().resolve()) for root in self.model_roots))
+
 
 def load_settings(home: Home) -> PlatformSettings:
     """The settings `up` last wrote, or the defaults for a home that never ran."""
-    try:
-        data = json.loads(home.settings_file.read_text())
-    except (OSError, ValueError):
-        return PlatformSettings()
-    known: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()
+    known: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in home.saved_settings().items()
                              if k in PlatformSettings.__dataclass_fields__}
     return PlatformSettings(**known)
 

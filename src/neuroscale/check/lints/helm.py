@@ -17,11 +17,10 @@ import tarfile
 from dataclasses import dataclass, field
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
-
 from neuroscale.check.lints.base import dig
 from neuroscale.check.model import Document, RepoView
+from neuroscale.errors import InvalidInput
+from neuroscale.yamlio import load_all
 
 _VALUES_REF = re.compile(r"\.Values((?:\.[A-Za-z0-9_]+)+)")
 _MAX_MEMBER = 4 * 1024 * 1024
@@ -92,10 +91,12 @@ def _in_schema(schema: Any, path: tuple[str, ...]) -> bool:
 
 
 def _safe_yaml(text: str) -> Any:
+    """The chart file's data, or None when it is empty, broken or hostile (the parse stage reports why)."""
     try:
-        return YAML(typ="safe").load(text)
-    except YAMLError:
+        documents = load_all(text, where="chart")
+    except InvalidInput:
         return None
+    return documents[0] if documents else None
 
 
 def model_from_files(name: str, files: dict[str, str]) -> ChartModel:

@@ -9,7 +9,8 @@ since its revision last became ready:
 - the exit the reconciler recorded (`status.exits` format): killed by a signal
   the platform did not send, killed by the platform (liveness, memory limit),
   an exception while loading (the server's own `ModelLoadFailed:` line, quoted
-  from its log), the port taken, or an exit code after or during loading;
+  from its log; a model outside the allowed model roots reads as missing, on
+  purpose), the port taken, or an exit code after or during loading;
 - a start-up that never became ready (`StartupTimeout`).
 
 The fix follows the cause; the evidence quotes the event and the log line.
@@ -36,6 +37,9 @@ from neuroscale.status.exits import ExitRecord, parse_exit
 from neuroscale.status.reasons import Reason
 
 _LOAD_CAUSES = (
+    (("no model file at this storage uri",),
+     "the model file at storageUri does not exist, or lies outside the allowed model roots",
+     "point storageUri at a model file under an allowed model root"),
     (("no such file", "not found", "does not exist", "missing"), "the model file at storageUri does not exist",
      "point storageUri at the model file"),
     (("importerror", "modulenotfounderror", "no module named"), "the runtime cannot import the library for the format",
