@@ -82,7 +82,7 @@ def smoke_until_passing(home: Path, *args: str) -> dict[str, Any]:
 
 @pytest.mark.e2e
 def test_smoke_calls_every_model_with_its_own_request(running_platform: Path, iris_model: Path,
-                                                      tmp_path: Path) -> None:
+                                                      model_dir: Path, tmp_path: Path) -> None:
     """Issue 10 item 5: iris from its V2 metadata, a 10-feature model from the sample stored with it."""
     home = running_platform
     merged(home, "--name", "iris", "--owner", "team-a", "--cost-center", "cc-1", "--model-format", "sklearn",
@@ -90,7 +90,7 @@ def test_smoke_calls_every_model_with_its_own_request(running_platform: Path, ir
     sample = tmp_path / "request.json"
     sample.write_text(json.dumps({"instances": [[0.03, 0.05, 0.06, 0.02, -0.04, -0.03, -0.04, -0.002, 0.02, -0.02]]}))
     merged(home, "--name", "diabetes", "--owner", "team-b", "--cost-center", "cc-2", "--model-format", "sklearn",
-           "--storage-uri", diabetes_model(tmp_path).as_uri(), "--sample-request", str(sample))
+           "--storage-uri", diabetes_model(model_dir).as_uri(), "--sample-request", str(sample))
     data = smoke_until_passing(home)
     inference = [r for r in data["results"] if r["name"] == "Inference through the gateway"]
     assert [r["outcome"] for r in inference] == ["PASS", "PASS"], data

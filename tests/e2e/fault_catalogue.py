@@ -75,9 +75,11 @@ def push_resources(memory_limit: str, memory_request: str) -> Any:
     return inject
 
 
-def push_storage(uri: str) -> Any:
+def push_storage(file_name: str) -> Any:
+    """Point the endpoint at a file of the home's models/ (an allowed root) that is not there."""
     def inject(live: Live) -> int:
         before = live.exits(Reason.ModelLoadFailed)
+        uri = (live.home.models_dir / file_name).as_uri()
         live.push({MANIFEST: changed_manifest(
             live, lambda m: m["spec"]["predictor"]["model"].__setitem__("storageUri", uri))}, f"{NAME}: move model")
         return before
@@ -215,7 +217,7 @@ FAULTS = [
                    f"neuroscale endpoint update {NAME} --owner"),
           lambda live, _s, _f: live.propose_and_merge("update", NAME, "--owner", "team-ml"),
           observed=refused(Reason.AdmissionDenied)),
-    Fault("crash loop: model file missing", push_storage("file:///nonexistent/models/model.joblib"),
+    Fault("crash loop: model file missing", push_storage("missing.joblib"),
           Expected("model-server-crash", "fails while loading its model", "--storage-uri"),
           lambda live, _s, _f: live.propose_and_merge("update", NAME, "--storage-uri", live.model.as_uri()),
           observed=lambda live, before: live.exits(Reason.ModelLoadFailed) > before),

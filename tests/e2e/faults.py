@@ -208,8 +208,8 @@ def live_platform(root: Path, model: Path) -> Iterator[Live]:
     save_settings(home, settings)
     home.logs_dir.mkdir(parents=True, exist_ok=True)
     home.run_dir.mkdir(parents=True, exist_ok=True)
-    copy = root / "models" / "model.joblib"
-    copy.parent.mkdir(parents=True)
+    copy = home.models_dir / "model.joblib"  # the home's models/ is always an allowed model root
+    copy.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(model, copy)
     live = Live(home=home, settings=settings, model=copy, env={DISK_MIN_FREE_ENV: QUIET_DISK})
     try:
