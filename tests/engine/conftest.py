@@ -107,13 +107,13 @@ class Platform:
             if revision and status.revision != revision or commit and status.observed_commit != commit:
                 return None
             return status
-        return wait_for(ready, what=f"{name} Ready {revision or ''}")
+        return wait_for(ready, timeout=40, what=f"{name} Ready {revision or ''}")
 
     def wait_reason(self, name: str, reason: str) -> EndpointStatus:
         def match() -> EndpointStatus | None:
             status = self.status(name)
             return status if status and any(c.reason == reason for c in status.conditions) else None
-        return wait_for(match, what=f"{name} reason {reason}")
+        return wait_for(match, timeout=40, what=f"{name} reason {reason}")
 
 
 @pytest.fixture

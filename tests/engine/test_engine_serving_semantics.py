@@ -66,7 +66,7 @@ def test_canary_split_promotion_and_rollback_to_the_baseline(running: Platform, 
     deploy(running, iris_model)
     running.wait_ready("iris", revision=R1)
     deploy(running, constant_model, canaryTrafficPercent=20)
-    wait_for(lambda: traffic(running) == {R2: 20, R1: 80}, what="20/80 split in status")
+    wait_for(lambda: traffic(running) == {R2: 20, R1: 80}, timeout=60, what="20/80 split in status")
     wait_for(lambda: predict(client).json()["predictions"] == [0, 0], what="the gateway routes to the canary")
     answers = Counter(tuple(predict(client).json()["predictions"]) for _ in range(200))
     assert answers == {(1, 1): 160, (0, 0): 40}, "the split is exact over every 100 requests"
@@ -75,8 +75,8 @@ def test_canary_split_promotion_and_rollback_to_the_baseline(running: Platform, 
     assert {(t.revision, t.latest) for t in status.traffic} == {(R2, True), (R1, False)}
 
     deploy(running, constant_model, canaryTrafficPercent=100)  # promote
-    wait_for(lambda: traffic(running) == {R2: 100}, what="promotion")
-    wait_for(lambda: server_pids(running.home, R1) == [], what="the baseline is retired")
+    wait_for(lambda: traffic(running) == {R2: 100}, timeout=60, what="promotion")
+    wait_for(lambda: server_pids(running.home, R1) == [], timeout=60, what="the baseline is retired")
     assert all(predict(client).json()["predictions"] == [0, 0] for _ in range(20))
 
 
