@@ -27,13 +27,14 @@ R1, R2 = "iris-predictor-00001", "iris-predictor-00002"
 
 
 @pytest.fixture(scope="module")
-def constant_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def constant_model(models_root: Path) -> Path:
     import joblib
     from sklearn.datasets import load_iris
     from sklearn.dummy import DummyClassifier
 
     data = load_iris()
-    path = tmp_path_factory.mktemp("constant") / "model.joblib"
+    path = models_root / "constant" / "model.joblib"  # under the allowed model root, as the engine requires
+    path.parent.mkdir(parents=True, exist_ok=True)
     joblib.dump(DummyClassifier(strategy="constant", constant=0).fit(data.data, data.target), path)
     return path
 
