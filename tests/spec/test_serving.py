@@ -72,7 +72,7 @@ def test_what_the_engine_cannot_honour_is_listed_with_why() -> None:
     paths = {item.path: item.why for item in serving_spec(obj).unhonoured}
     assert set(paths) == {
         "spec.predictor.nodeSelector", "spec.predictor.tolerations", "spec.predictor.scaleMetric",
-        "spec.predictor.logger", "spec.predictor.sklearn.image", "spec.predictor.sklearn.protocolVersion",
+        "spec.predictor.logger", "spec.predictor.sklearn.image",
         "spec.predictor.sklearn.resources.limits.nvidia.com/gpu", "spec.transformer", "spec.explainer"}
     assert "concurrency" in paths["spec.predictor.scaleMetric"]
     assert serving_spec(obj).scaling.metric == "concurrency"
@@ -82,7 +82,7 @@ def test_what_the_engine_cannot_honour_is_listed_with_why() -> None:
     (lambda o: o["spec"].update(predictor={"containers": [{"name": "c", "image": "x:1"}]}), "spec.predictor",
      "names no model"),
     (lambda o: o["spec"]["predictor"].update(tensorflow=o["spec"]["predictor"].pop("sklearn")),
-     "spec.predictor.tensorflow", "embedded runtime serves"),
+     "spec.predictor.tensorflow", "no embedded runtime serves model format tensorflow"),
     (lambda o: o["spec"]["predictor"]["sklearn"].pop("storageUri"), "spec.predictor.sklearn.storageUri", "missing"),
     (lambda o: o["spec"]["predictor"]["sklearn"]["resources"]["limits"].update(memory="lots"),
      "spec.predictor.sklearn.resources.limits.memory", "quantity"),

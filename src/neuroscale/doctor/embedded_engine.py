@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from typing import Any
 
 import httpx
@@ -58,8 +59,9 @@ def _server(home: Home, row: Any, client: httpx.Client) -> dict[str, Any]:
         "state": procfs.state(row.pid) if alive else "", "log": str(log), "loaded": "", "live": None,
     }
     # The port is new for every start, so the load record naming it belongs to this very process.
+    serving_here = re.compile(rf"serving on http://\S+:{row.port}(\s|$)")
     facts["loaded"] = next((line for line in reversed(log_tail(log, 0)) if line.startswith(LOADED_PREFIX)
-                            and line.endswith(f":{row.port}")), "")
+                            and serving_here.search(line)), "")
     if alive and facts["loaded"] and facts["state"] not in ("T", "t", "Z"):
         try:
             facts["live"] = client.get(f"http://{facts['address']}{LIVE_PATH}").status_code == 200

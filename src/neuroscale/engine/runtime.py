@@ -34,7 +34,7 @@ import httpx
 
 from neuroscale.engine import limits, procfs
 from neuroscale.home import DEFAULT_HOST, Home
-from neuroscale.ports import free_port
+from neuroscale.ports import free_port, free_port_pair, grpc_port_of
 from neuroscale.spec.serving import ServingSpec
 from neuroscale.status.reasons import Reason
 
@@ -80,7 +80,8 @@ class ExitInfo:
 
 def server_command(home: Home, *, spec: ServingSpec, revision: str, port: int,
                    model_roots: Sequence[Path] = ()) -> list[str]:
-    return [
+    """The model server's command line: what the spec asks of it, as `neuroscale.serving` flags."""
+    command = [
         sys.executable, "-m", procfs.SERVING_MODULE,
         "--model-name", spec.name,
         "--model-format", spec.model_format,
@@ -92,6 +93,16 @@ def server_command(home: Home, *, spec: ServingSpec, revision: str, port: int,
         "--home", str(home.root),
         *(arg for root in model_roots for arg in ("--model-root", str(root))),
     ]
+    if spec.batcher is not None:
+        command += ["--max-batch-size", str(spec.batcher.max_batch_size),
+                    "--max-latency-ms", str(spec.batcher.max_latency_ms)]
+    if spec.protocol_version == "grpc-v2":
+        command += ["--grpc-port", str(grpc_port_of(port))]
+    if spec.model_class:
+        command += ["--model-class", spec.model_class]
+    if spec.transformer_class:
+        command += ["--transformer-class", spec.transformer_class]
+    return command
 
 
 def server_environment(storage_uri: str, *, parent: Mapping[str, str]) -> dict[str, str]:
@@ -120,7 +131,7 @@ class LocalRuntime:
         self._http.close()
 
     def start(self, spec: ServingSpec, *, revision: str, replica: int = 0) -> ServerHandle:
-        port = free_port()
+        port = free_port_pair() if spec.protocol_version == "grpc-v2" else free_port()
         self.home.server_logs_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.home.server_logs_dir / log_name(revision, replica)
         memory = spec.resources.memory_limit_bytes

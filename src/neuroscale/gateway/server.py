@@ -47,6 +47,7 @@ class GatewaySettings:
     limits: httplimits.HttpLimits = field(default_factory=httplimits.HttpLimits)
     upstream_timeout_s: float = DEFAULT_UPSTREAM_TIMEOUT_S
     allowed_hosts: tuple[str, ...] = ()
+    grpc_port: int = 0  # the Open Inference Protocol over gRPC (see grpc_proxy); 0: off
     stats_file: Path | None = None  # demand for the autoscaler; None: not published
     hold: HoldLimits = field(default_factory=HoldLimits)
 
@@ -87,12 +88,21 @@ async def serve(settings: GatewaySettings) -> None:
 
     reloader = loop.create_task(reload_routes())
     publisher = loop.create_task(demand.run()) if demand else None
+    grpc_listener = None
+    if settings.grpc_port:
+        from neuroscale.gateway import grpc_proxy
+
+        grpc_listener = await grpc_proxy.start(settings.routes_file, host=settings.host, port=settings.grpc_port,
+                                               max_message_bytes=settings.limits.max_body_bytes)
     acknowledge(settings, watcher.table.updated)
-    print(f"gateway listening on http://{settings.host}:{settings.port}", flush=True)
+    grpc_note = f" and grpc://{settings.host}:{settings.grpc_port}" if grpc_listener is not None else ""
+    print(f"gateway listening on http://{settings.host}:{settings.port}{grpc_note}", flush=True)
     await stop.wait()
     reloader.cancel()
     if publisher is not None:
         publisher.cancel()
+    if grpc_listener is not None:
+        await grpc_listener.stop(1.0)
     server.close()
     await server.wait_closed()
 
@@ -107,6 +117,8 @@ def parse_args(argv: list[str] | None) -> GatewaySettings:
                         help="seconds a model server has to answer before the client gets 504")
     parser.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
                         help="another Host name to answer besides loopback and the endpoints' names")
+    parser.add_argument("--grpc-port", type=int, default=None,
+                        help="Open Inference Protocol gRPC port (default: the HTTP port + 1; 0: off)")
     parser.add_argument("--hold-timeout", type=httplimits.positive_seconds, default=HoldLimits.seconds,
                         help="seconds a request may wait for a replica (scale from zero, replicas at their "
                              "containerConcurrency) before a 503")
@@ -119,7 +131,8 @@ def parse_args(argv: list[str] | None) -> GatewaySettings:
                            host=args.host, port=args.port, domain=args.domain,
                            limits=httplimits.from_arguments(args), upstream_timeout_s=args.upstream_timeout,
                            allowed_hosts=tuple(args.allowed_host), stats_file=home.gateway_stats_file,
-                           hold=HoldLimits(seconds=args.hold_timeout, max_waiting=max(args.max_waiting, 0)))
+                           hold=HoldLimits(seconds=args.hold_timeout, max_waiting=max(args.max_waiting, 0)),
+                           grpc_port=args.port + 1 if args.grpc_port is None else args.grpc_port)
 
 
 def main(argv: list[str] | None = None) -> int:

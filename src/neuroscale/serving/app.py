@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import sys
 import traceback
-from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from time import perf_counter
 from typing import Any
 
 from neuroscale.errors import NeuroScaleError, NotFound, PayloadTooLarge
-from neuroscale.serving import loaders, storage, v1, v2
-from neuroscale.serving.codec import dumps
-from neuroscale.serving.dataplane import DataPlane
+from neuroscale.serving import v1, v2
+from neuroscale.serving.codec import dumps, load_object
+from neuroscale.serving.model import Plane
 from neuroscale.serving.metrics import CONTENT_TYPE as METRICS_TYPE
 from neuroscale.serving.metrics import Recorder, ServingMetrics
 from neuroscale.serving.settings import ServingSettings
@@ -28,8 +28,19 @@ Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
-Handler = Callable[[bytes, Headers], bytes]
 JSON_TYPE = b"application/json"
+BINARY_TYPE = b"application/octet-stream"
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    body: bytes
+    status: int = 200
+    content_type: bytes = JSON_TYPE
+    headers: Headers = field(default_factory=list)
+
+
+Handler = Callable[[bytes, Headers], Awaitable[Reply]]
 
 
 class MethodNotAllowed(NeuroScaleError):
@@ -43,7 +54,6 @@ class Route:
     handler: Handler
     reads_body: bool = False
     record: Recorder | None = None
-    content_type: bytes = JSON_TYPE
 
 
 def error_response(exc: BaseException) -> tuple[int, bytes]:
@@ -54,48 +64,76 @@ def error_response(exc: BaseException) -> tuple[int, bytes]:
     return 500, dumps({"error": "internal error in the model server (see its log)", "reason": "InternalError"})
 
 
-class ServingApp:
-    """ASGI app serving one `DataPlane` over V1, V2 and /metrics."""
+def text_headers(headers: Headers) -> dict[str, str]:
+    """Request headers as the str mapping custom model code receives (as KServe passes them)."""
+    return {key.decode("latin-1"): value.decode("latin-1") for key, value in headers}
 
-    def __init__(self, *, plane: DataPlane, metrics: ServingMetrics, max_body_bytes: int) -> None:
+
+class ServingApp:
+    """ASGI app serving one model (`Plane`) over V1, V2, OpenAI-style extras and /metrics."""
+
+    def __init__(self, *, plane: Plane, metrics: ServingMetrics, max_body_bytes: int,
+                 extra_routes: Mapping[tuple[str, str], Handler] | None = None) -> None:
         self.plane = plane
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self._routes = self._build_routes()
+        for key, handler in (extra_routes or {}).items():
+            self._routes[key] = Route(handler, reads_body=key[0] == "POST", record=metrics.recorder("openai"))
         self._allowed: dict[str, list[str]] = {}
         for method, path in self._routes:
             self._allowed.setdefault(path, []).extend(("GET", "HEAD") if method == "GET" else (method,))
 
     def _build_routes(self) -> dict[tuple[str, str], Route]:
         plane, name = self.plane, self.plane.name
-        infer = plane.infer
 
         def constant(body: bytes) -> Handler:
-            return lambda _body, _headers: body
+            reply = Reply(body)
 
-        def predict_v1(body: bytes, _headers: Headers) -> bytes:
-            return v1.encode_predict(infer(v1.decode_predict(body)))
+            async def handler(_body: bytes, _headers: Headers) -> Reply:
+                return reply
 
-        def infer_v2(body: bytes, headers: Headers) -> bytes:
-            return v2.encode_infer(infer(v2.decode_infer(body, header_length=v2.json_length(headers))))
+            return handler
+
+        def while_ready(body: bytes, unready: bytes) -> Handler:
+            ready, not_ready = Reply(body), Reply(unready, status=503)
+
+            async def handler(_body: bytes, _headers: Headers) -> Reply:
+                return ready if plane.ready else not_ready
+
+            return handler
+
+        async def predict_v1(body: bytes, headers: Headers) -> Reply:
+            return Reply(dumps(await plane.predict_v1(load_object(body), text_headers(headers))))
+
+        async def infer_v2(body: bytes, headers: Headers) -> Reply:
+            request = v2.decode_infer(body, header_length=v2.json_length(headers))
+            answer, json_length = v2.encode_infer(await plane.infer(request, text_headers(headers)), request)
+            if json_length is None:
+                return Reply(answer)
+            return Reply(answer, content_type=BINARY_TYPE,
+                         headers=[(v2.HEADER_LENGTH, str(json_length).encode())])
+
+        async def metrics(_body: bytes, _headers: Headers) -> Reply:
+            return Reply(self.metrics.render(), content_type=METRICS_TYPE)
 
         metadata = constant(v2.encode_metadata(plane.metadata()))
-        ready = constant(v2.encode_ready(name))
+        ready = while_ready(v2.encode_ready(name), v2.encode_ready(name, ready=False))
         v2_infer = Route(infer_v2, reads_body=True, record=self.metrics.recorder("v2"))
         routes = {
             ("GET", "/"): Route(constant(b'{"status":"alive"}')),
             ("GET", "/v1/models"): Route(constant(v1.encode_models([name]))),
-            ("GET", f"/v1/models/{name}"): Route(constant(v1.encode_model(name))),
+            ("GET", f"/v1/models/{name}"): Route(while_ready(v1.encode_model(name), v1.encode_model(name, ready=False))),
             ("POST", f"/v1/models/{name}:predict"): Route(
                 predict_v1, reads_body=True, record=self.metrics.recorder("v1")
             ),
-            ("GET", "/v2"): Route(constant(v2.encode_server_metadata(version=_own_version()))),
+            ("GET", "/v2"): Route(constant(v2.encode_server_metadata(version=own_version()))),
             ("GET", "/v2/health/live"): Route(constant(b'{"live":true}')),
-            ("GET", "/v2/health/ready"): Route(constant(b'{"ready":true}')),
+            ("GET", "/v2/health/ready"): Route(while_ready(b'{"ready":true}', b'{"ready":false}')),
             ("GET", f"/v2/models/{name}"): Route(metadata),
             ("GET", f"/v2/models/{name}/ready"): Route(ready),
             ("POST", f"/v2/models/{name}/infer"): v2_infer,
-            ("GET", "/metrics"): Route(lambda _body, _headers: self.metrics.render(), content_type=METRICS_TYPE),
+            ("GET", "/metrics"): Route(metrics),
         }
         if plane.version:
             base = f"/v2/models/{name}/versions/{plane.version}"
@@ -109,27 +147,31 @@ class ServingApp:
         method, path = scope["method"], scope["path"]
         # HEAD is GET without the body (uvicorn drops it), as Starlette - so KServe - answers it.
         route = self._routes.get(("GET" if method == "HEAD" else method, path))
-        content_type = JSON_TYPE
-        headers: Headers = []
         if route is None:
             error = self._no_route(method, path)
-            if isinstance(error, MethodNotAllowed):
-                headers.append((b"allow", ", ".join(self._allowed[path]).encode()))
             status, body = error_response(error)
+            reply = Reply(body, status=status)
+            if isinstance(error, MethodNotAllowed):
+                reply.headers.append((b"allow", ", ".join(self._allowed[path]).encode()))
         else:
             start = perf_counter()
             try:
                 payload = await self._read_body(scope, receive) if route.reads_body else b""
-                status, body, content_type = 200, route.handler(payload, scope["headers"]), route.content_type
+                reply = await route.handler(payload, scope["headers"])
             except Exception as exc:  # mapped in one place: client mistakes are 4xx, never a traceback
                 status, body = error_response(exc)
+                reply = Reply(body, status=status)
                 if isinstance(exc, PayloadTooLarge):  # the body was not read: this connection is done
-                    headers.append((b"connection", b"close"))
+                    reply.headers.append((b"connection", b"close"))
             if route.record is not None:
-                route.record(status, perf_counter() - start)
-        headers += [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+                route.record(reply.status, perf_counter() - start)
+        await send({
+            "type": "http.response.start",
+            "status": reply.status,
+            "headers": [*reply.headers, (b"content-type", reply.content_type),
+                        (b"content-length", str(len(reply.body)).encode())],
+        })
+        await send({"type": "http.response.body", "body": reply.body})
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
         limit = self.max_body_bytes
@@ -175,7 +217,7 @@ class ServingApp:
         return NotFound(f"no route {path}", where=path, fix="see the KServe V1 / Open Inference Protocol V2 paths")
 
 
-def _own_version() -> str:
+def own_version() -> str:
     try:
         return version("neuroscale")
     except PackageNotFoundError:
@@ -184,10 +226,8 @@ def _own_version() -> str:
 
 def create_app(settings: ServingSettings) -> ServingApp:
     """Resolve and load the model, then build the app; raises `ModelLoadError` on any load failure."""
-    path = storage.resolve(settings.storage_uri, model_format=settings.model_format, cache_dir=settings.cache_dir,
-                           model_roots=settings.model_roots)
-    model = loaders.load(path, model_format=settings.model_format)
-    plane = DataPlane(model=model, name=settings.model_name, version=settings.revision)
-    return ServingApp(
-        plane=plane, metrics=ServingMetrics(model=settings.model_name), max_body_bytes=settings.max_body_bytes
-    )
+    from neuroscale.serving.formats import load_plane
+
+    plane, extra_routes = load_plane(settings)
+    return ServingApp(plane=plane, metrics=ServingMetrics(model=settings.model_name),
+                      max_body_bytes=settings.max_body_bytes, extra_routes=extra_routes)

@@ -13,9 +13,11 @@ _OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 
 
 def _fallback(obj: Any) -> Any:
-    """Arrays orjson cannot write natively (strings, objects, non-contiguous) go through tolist()."""
+    """Arrays orjson cannot write natively (strings, objects, non-contiguous) go through tolist(); bytes as text."""
     if isinstance(obj, np.ndarray | np.generic):
         return obj.tolist()
+    if isinstance(obj, bytes):  # BYTES elements that arrived as binary data answer as JSON strings
+        return obj.decode("utf-8", "replace")
     raise TypeError(f"cannot encode {type(obj).__name__} as JSON")
 
 

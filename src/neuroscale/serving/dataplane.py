@@ -1,104 +1,226 @@
 """The data plane: validate an `InferRequest` against the loaded model, predict, answer.
 
-Both protocol adapters call `DataPlane.infer`; nothing here knows about HTTP or JSON. Prediction
-runs synchronously on the event loop: for small CPU-bound models a thread hop costs more than the
-prediction itself (measured), and one process serves one model.
+Every protocol adapter (V1, V2 REST, gRPC) calls `DataPlane.infer`; nothing here knows about
+HTTP, JSON or protobuf. Without a batcher, prediction runs synchronously on the event loop: for
+small CPU-bound models a thread hop costs more than the prediction itself (measured). With one,
+requests are validated one by one (a bad member fails alone, before it can join a batch), then
+stacked, predicted together and split back (see `batcher`).
 """
 
 from __future__ import annotations
 
+import sys
+import traceback
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from neuroscale.errors import InvalidInput
-from neuroscale.serving.loaders import LoadedModel
+from neuroscale.errors import InvalidInput, NeuroScaleError, NotReady
+from neuroscale.serving.batcher import Batcher
+from neuroscale.serving.model import ModelMetadata, PredictionFailed, TensorModel, TensorSpec
 from neuroscale.serving.storage import describe
-from neuroscale.serving.tensors import InferRequest, InferResponse, Tensor, datatype_of
+from neuroscale.serving.tensors import (
+    DATATYPES,
+    InferRequest,
+    InferResponse,
+    Tensor,
+    datatype_of,
+    instances_request,
+    kinds_name,
+)
 
-INPUT_NAME = "input-0"
-OUTPUT_NAME = "output-0"
+Outputs = dict[str, np.ndarray[Any, Any]]
+Bound = dict[str, np.ndarray[Any, Any]]
 
 
 @dataclass(frozen=True)
-class TensorSpec:
-    name: str
-    datatype: str
-    shape: list[int]
-
-
-@dataclass(frozen=True)
-class ModelMetadata:
-    name: str
-    versions: list[str]
-    platform: str
-    inputs: list[TensorSpec]
-    outputs: list[TensorSpec]
+class BatchSettings:
+    max_batch_size: int = 32
+    max_latency_ms: int = 500
 
 
 class DataPlane:
-    """One model behind both protocols; ready as soon as it exists (models load before the port binds)."""
+    """One model behind every protocol; ready once loaded (models load before the port binds)."""
 
-    def __init__(self, *, model: LoadedModel, name: str, version: str | None = None) -> None:
+    def __init__(self, *, model: TensorModel, name: str, version: str | None = None,
+                 batching: BatchSettings | None = None) -> None:
         self.model = model
         self.name = name
         self.version = version or None
-        self._predict = model.predict
-        self._n_features = model.n_features
+        self.ready = True
+        self._inputs = model.inputs
+        self._output_names = tuple(spec.name for spec in model.outputs)
+        self.batcher: Batcher[Bound, Outputs] | None = None
+        if batching is not None and model.batchable:
+            self.batcher = Batcher(self._run_batch, max_batch_size=batching.max_batch_size,
+                                   max_latency=batching.max_latency_ms / 1000, offload=model.releases_gil)
 
     def metadata(self) -> ModelMetadata:
-        width = self._n_features if self._n_features is not None else -1
-        outputs = []
-        if self.model.output_datatype is not None:
-            outputs.append(TensorSpec(OUTPUT_NAME, self.model.output_datatype, [-1, *self.model.output_shape]))
         return ModelMetadata(
             name=self.name,
             versions=[self.version] if self.version else [],
             platform=self.model.framework,
-            inputs=[TensorSpec(INPUT_NAME, "FP64", [-1, width])],
-            outputs=outputs,
+            inputs=list(self._inputs),
+            outputs=list(self.model.outputs),
         )
 
-    def infer(self, request: InferRequest) -> InferResponse:
-        """Predict on the single input tensor (rows x features)."""
-        if len(request.inputs) != 1:
-            raise InvalidInput(
-                f"the model takes exactly one input tensor, got {len(request.inputs)}",
-                where="inputs",
-                fix=f"send one input (e.g. {INPUT_NAME!r}) with shape [rows, features]",
-            )
-        tensor = request.inputs[0]
-        rows = tensor.data
-        self._check(rows, where=tensor.name)
+    def describe(self) -> str:
+        batching = (f", batching up to {self.batcher.max_batch_size} rows" if self.batcher is not None else "")
+        return f"{self.model.kind} from {self.model.source}{batching}"
+
+    async def predict_v1(self, doc: dict[str, Any], headers: Mapping[str, str] | None = None) -> Any:
+        response = await self.infer(instances_request(doc))
+        return {"predictions": response.outputs[0].data}
+
+    async def infer(self, request: InferRequest, headers: Mapping[str, str] | None = None) -> InferResponse:
+        """Validate, predict (in a batch when batching is on) and select the requested outputs."""
+        if not self.ready:
+            raise self._unloading()
+        bound = self.bind(request)
+        if self.batcher is None:
+            return self.respond(request, self._run(bound))
+        rows = next(iter(bound.values())).shape[0]
+        return self.respond(request, await self.batcher.submit(bound, rows=rows))
+
+    def infer_now(self, request: InferRequest) -> InferResponse:
+        """`infer` without batching, for callers that cannot wait (and for tests)."""
+        if not self.ready:
+            raise self._unloading()
+        return self.respond(request, self._run(self.bind(request)))
+
+    async def unload(self) -> None:
+        """Stop taking requests; queued batch members still get their answers."""
+        self.ready = False
+        if self.batcher is not None:
+            await self.batcher.close()
+
+    def _unloading(self) -> NotReady:
+        return NotReady(f"model {self.name!r} is unloading", where=self.name,
+                        fix="retry: the gateway sends the request to a serving replica")
+
+    # -- validation -------------------------------------------------------------------------
+
+    def bind(self, request: InferRequest) -> Bound:
+        """Match the request's tensors to the model's inputs, converted to the types it takes."""
+        specs = self._inputs
+        if len(specs) == 1:
+            if len(request.inputs) != 1:
+                raise InvalidInput(
+                    f"the model takes exactly one input tensor, got {len(request.inputs)}",
+                    where="inputs",
+                    fix=f"send one input (e.g. {specs[0].name!r}) with shape {_shape_text(specs[0])}",
+                )
+            return {specs[0].name: _conform(specs[0], request.inputs[0], batchable=self.model.batchable)}
+        given = {tensor.name: tensor for tensor in request.inputs}
+        expected = [spec.name for spec in specs]
+        missing = [name for name in expected if name not in given]
+        extra = sorted(set(given) - set(expected))
+        if missing or extra or len(given) != len(request.inputs):
+            problem = (f"missing {missing}" if missing else "") + (" and " if missing and extra else "") + (
+                f"unknown {extra}" if extra else "") or "an input is repeated"
+            raise InvalidInput(f"inputs do not match the model: {problem}", where="inputs",
+                               fix=f"send exactly the inputs {expected} (see GET /v2/models/{self.name})")
+        return {spec.name: _conform(spec, given[spec.name], batchable=self.model.batchable) for spec in specs}
+
+    # -- predicting ---------------------------------------------------------------------------
+
+    def _run(self, bound: Bound) -> Outputs:
         try:
-            predictions = np.asarray(self._predict(rows))
+            outputs = self.model.predict(bound)
+        except NeuroScaleError:
+            raise
         except (ValueError, TypeError) as exc:  # frameworks report bad input this way
             raise InvalidInput(
                 f"the model rejected the input: {describe(exc)}",
-                where=tensor.name,
-                fix="send numeric rows the model was trained on",
+                where=", ".join(bound),
+                fix="send values of the kind and range the model was trained on",
             ) from None
-        output = Tensor(OUTPUT_NAME, datatype_of(predictions), predictions)
-        return InferResponse(model_name=self.name, model_version=self.version, outputs=(output,), id=request.id)
+        except Exception as exc:  # the model's own failure: logged with its traceback, answered in one line
+            traceback.print_exception(exc, file=sys.stderr)
+            raise PredictionFailed(f"the model failed: {describe(exc)}", where=self.name,
+                                   fix="see the model server's log for the traceback") from None
+        return outputs
 
-    def _check(self, rows: np.ndarray[Any, Any], *, where: str) -> None:
-        width = self._n_features
-        if rows.ndim != 2 or rows.shape[0] == 0:
-            raise InvalidInput(
-                f"expected a non-empty list of rows (2-D), got shape {list(rows.shape)}",
-                where=where,
-                fix=f"send shape [rows, {width or 'features'}], e.g. [[...], [...]]",
-            )
-        if width is not None and rows.shape[1] != width:
-            raise InvalidInput(
-                f"the model expects {width} features per row, got {rows.shape[1]}",
-                where=where,
-                fix=f"send rows of exactly {width} values",
-            )
-        if rows.dtype.kind not in "biuf":
-            raise InvalidInput(
-                f"the model takes numbers, got {rows.dtype.kind!r} data",
-                where=where,
-                fix="send FP32/FP64/INT data",
-            )
+    def _run_batch(self, members: Sequence[Bound]) -> list[Outputs | BaseException]:
+        """Predict members that stack (same dtypes and row shape) together; isolate any failure."""
+        results: list[Outputs | BaseException | None] = [None] * len(members)
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for index, member in enumerate(members):
+            key = tuple((name, array.dtype.str, array.shape[1:]) for name, array in member.items())
+            groups.setdefault(key, []).append(index)
+        for indexes in groups.values():
+            for index, result in zip(indexes, self._run_group([members[i] for i in indexes]), strict=True):
+                results[index] = result
+        return [r if r is not None else PredictionFailed("no result") for r in results]
+
+    def _run_group(self, members: list[Bound]) -> list[Outputs | BaseException]:
+        if len(members) == 1:
+            return [self._attempt(members[0])]
+        sizes = [next(iter(m.values())).shape[0] for m in members]
+        stacked = {name: np.concatenate([m[name] for m in members]) for name in members[0]}
+        joint = self._attempt(stacked)
+        if isinstance(joint, BaseException) or not all(
+                np.ndim(out) and np.shape(out)[0] == sum(sizes) for out in joint.values()):
+            return [self._attempt(member) for member in members]  # one bad member fails alone
+        bounds = np.cumsum(sizes)[:-1]
+        split = {name: np.split(out, bounds) for name, out in joint.items()}
+        return [{name: parts[i] for name, parts in split.items()} for i in range(len(members))]
+
+    def _attempt(self, bound: Bound) -> Outputs | BaseException:
+        try:
+            return self._run(bound)
+        except NeuroScaleError as exc:
+            return exc
+
+    # -- answering ----------------------------------------------------------------------------
+
+    def respond(self, request: InferRequest, outputs: Outputs) -> InferResponse:
+        if request.outputs:
+            missing = [o.name for o in request.outputs if o.name not in outputs]
+            if missing:
+                raise InvalidInput(f"the model has no output {missing[0]!r}", where="outputs",
+                                   fix=f"ask for outputs among {list(outputs)}, or leave \"outputs\" out for all")
+            names: Sequence[str] = [o.name for o in request.outputs]
+        else:
+            names = [name for name in self._output_names if name in outputs] or list(outputs)
+        tensors = tuple(Tensor(name, datatype_of(outputs[name]), np.asarray(outputs[name])) for name in names)
+        return InferResponse(model_name=self.name, model_version=self.version, outputs=tensors, id=request.id)
+
+
+def _shape_text(spec: TensorSpec) -> str:
+    return "[" + ", ".join("rows" if i == 0 and d < 0 else ("n" if d < 0 else str(d))
+                           for i, d in enumerate(spec.shape)) + "]"
+
+
+def _conform(spec: TensorSpec, tensor: Tensor, *, batchable: bool) -> np.ndarray[Any, Any]:
+    """`tensor`'s data checked against `spec` (rank, fixed dimensions, kind) and cast to its datatype."""
+    data, where = tensor.data, tensor.name
+    if spec.datatype == "BYTES":
+        if data.dtype.kind not in "OUS":
+            raise InvalidInput(f"the model takes BYTES (text), got {tensor.datatype}", where=where,
+                               fix="send strings with datatype BYTES")
+    elif data.dtype.kind not in "biuf":
+        raise InvalidInput(f"the model takes numbers ({spec.datatype}), but the data holds "
+                           f"{kinds_name(data.dtype.kind)}", where=where, fix=f"send {spec.datatype} values")
+    shape = list(data.shape)
+    if len(shape) != len(spec.shape) or (batchable and shape[0] == 0):
+        rows = "a non-empty list of rows " if batchable else "a tensor "
+        raise InvalidInput(f"expected {rows}({len(spec.shape)}-D, shape {_shape_text(spec)}), got shape {shape}",
+                           where=where, fix=f"send shape {_shape_text(spec)}")
+    for axis, (want, got) in enumerate(zip(spec.shape, shape, strict=True)):
+        if want >= 0 and want != got:
+            what = (f"{want} features per row" if len(spec.shape) == 2 and axis == 1
+                    else f"size {want} in dimension {axis}")
+            raise InvalidInput(f"the model expects {what}, got {got}", where=where,
+                               fix=f"send shape {_shape_text(spec)}")
+    if spec.datatype == "BYTES":
+        return data
+    target = DATATYPES[spec.datatype][0]
+    if data.dtype != target:
+        if not np.can_cast(data.dtype, target, "same_kind"):
+            raise InvalidInput(f"the model takes {spec.datatype}, got {tensor.datatype}", where=where,
+                               fix=f"send {spec.datatype} values")
+        data = data.astype(target)
+    return data

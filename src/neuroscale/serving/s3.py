@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from neuroscale.errors import ModelLoadError
-from neuroscale.serving.storage import describe, pick_model_file
+from neuroscale.serving.storage import MAX_FOLDER_FILES, describe, pick_model_file
 
 _FIX = (
     "check the bucket and key, the credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) "
@@ -61,3 +61,47 @@ def _find_object(client: Any, *, bucket: str, key: str, model_format: str, where
     if not names:
         raise ModelLoadError("no object at this key or prefix", where=where, fix=_FIX)
     return children[pick_model_file(names, model_format=model_format, where=where)]
+
+
+
+
+def download_folder(*, bucket: str, prefix: str, cache_dir: Path, where: str) -> Path:
+    """Fetch every object under `prefix/` into one cache directory (reused while no object changes)."""
+    import hashlib
+
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if not bucket:
+        raise ModelLoadError("s3 URI has no bucket", where=where, fix="use s3://BUCKET/PREFIX")
+    folder = f"{prefix.rstrip('/')}/" if prefix.strip("/") else ""
+    try:
+        client = boto3.client("s3")
+        objects: list[dict[str, Any]] = []
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=folder):
+            objects += [obj for obj in page.get("Contents", []) if not str(obj["Key"]).endswith("/")]
+            if len(objects) > MAX_FOLDER_FILES:
+                raise ModelLoadError(f"more than {MAX_FOLDER_FILES} objects under the prefix", where=where,
+                                     fix="point the storage URI at the model's own folder")
+        if not objects:
+            raise ModelLoadError("no objects under this prefix", where=where, fix=_FIX)
+        digest = hashlib.sha256("".join(f"{o['Key']}={o['ETag']};" for o in objects).encode()).hexdigest()[:16]
+        target: Path = cache_dir / bucket / f"folder-{digest}"
+        if not (target / ".complete").is_file():
+            for obj in objects:
+                relative = Path(str(obj["Key"])[len(folder):])
+                if relative.is_absolute() or ".." in relative.parts:
+                    raise ModelLoadError(f"object key {obj['Key']!r} escapes the prefix", where=where,
+                                         fix="remove objects whose keys contain '..'")
+                local = target / relative
+                local.parent.mkdir(parents=True, exist_ok=True)
+                partial = local.with_name(f".{local.name}.{os.getpid()}.part")
+                client.download_file(bucket, str(obj["Key"]), str(partial))
+                os.replace(partial, local)
+            (target / ".complete").touch()
+        return target
+    except (BotoCoreError, ClientError) as exc:
+        raise ModelLoadError(f"cannot fetch the model from S3: {describe(exc)}", where=where, fix=_FIX) from None
+    except OSError as exc:
+        raise ModelLoadError(f"cannot write the model cache: {describe(exc)}", where=str(cache_dir),
+                             fix="pass a writable --cache-dir") from None

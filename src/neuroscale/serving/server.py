@@ -5,7 +5,10 @@ outcome of the load is recorded as one line on stderr, which the engine reads to
 `ModelLoaded: ...` once the model is in memory, or `ModelLoadFailed: ...` and exit code 3 (the
 engine's contract). A port that cannot be bound prints `PortUnavailable: ...` and exits 4 (uvicorn's own
 startup-failure code is 3, which would read as a model failure, so we bind the socket ourselves).
-SIGTERM stops accepting, lets in-flight requests finish and exits 0.
+SIGTERM stops accepting, lets in-flight requests finish and exits 0. With `--grpc-port`, the
+Open Inference Protocol's gRPC service runs on the same event loop (one data plane, one batcher):
+it keeps answering while HTTP drains, then the model unloads (new calls get UNAVAILABLE, "model is
+unloading") and gRPC drains in-flight calls before the process exits.
 """
 
 from __future__ import annotations
@@ -16,9 +19,13 @@ import socket
 import sys
 from collections.abc import Sequence
 from time import perf_counter
+from typing import TYPE_CHECKING
 
 from neuroscale.errors import ModelLoadError
 from neuroscale.serving.settings import ServingSettings, parse_args
+
+if TYPE_CHECKING:
+    from neuroscale.serving.app import ServingApp
 
 EXIT_MODEL_LOAD_FAILED = 3
 EXIT_PORT_UNAVAILABLE = 4
@@ -30,7 +37,7 @@ CONCURRENCY_LIMIT = 1024
 def main(argv: Sequence[str] | None = None) -> int:
     settings = parse_args(argv)
     started = perf_counter()
-    from neuroscale.serving.app import create_app
+    from neuroscale.serving.app import create_app  # after argparse: a usage error stays fast
 
     try:
         app = create_app(settings)
@@ -50,10 +57,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             flush=True,
         )
         return EXIT_PORT_UNAVAILABLE
-    model = app.plane.model
+    grpc_note = f" and grpc://{settings.host}:{settings.grpc_port}" if settings.grpc_port is not None else ""
     print(
-        f"ModelLoaded: {settings.model_name} ({model.kind} from {model.path}) in "
-        f"{perf_counter() - started:.2f}s; serving on http://{settings.host}:{sock.getsockname()[1]}",
+        f"ModelLoaded: {settings.model_name} ({app.plane.describe()}) in "
+        f"{perf_counter() - started:.2f}s; serving on http://{settings.host}:{sock.getsockname()[1]}{grpc_note}",
         file=sys.stderr,
         flush=True,
     )
@@ -73,24 +80,24 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(app: object, settings: ServingSettings, *, sock: socket.socket) -> int:
-    """Run uvicorn (httptools + uvloop, no access log) until a stop signal; 0 on a graceful stop.
+def serve(app: ServingApp, settings: ServingSettings, *, sock: socket.socket) -> int:
+    """Run uvicorn and gRPC on one uvloop until a stop signal; 0 on a graceful stop.
 
-    The protocol is uvicorn's httptools one with header limits and a header timeout added
+    The HTTP protocol is uvicorn's httptools one with header limits and a header timeout added
     (`serving.http`); uvicorn's own keep-alive timeout and concurrency limit do the rest.
     """
     import uvicorn
+    import uvloop
 
     from neuroscale.serving.http import protocol_with
 
     config = uvicorn.Config(
-        app,  # type: ignore[arg-type]
+        app,
         host=settings.host,
         port=settings.port,
         http=protocol_with(settings.limits),
         timeout_keep_alive=math.ceil(settings.limits.idle_timeout_s),  # uvicorn takes whole seconds
         limit_concurrency=CONCURRENCY_LIMIT,
-        loop="uvloop",
         ws="none",
         lifespan="off",
         access_log=False,
@@ -103,5 +110,23 @@ def serve(app: object, settings: ServingSettings, *, sock: socket.socket) -> int
     # that re-raise is a no-op and the process exits 0 instead of dying by the signal.
     for stop in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop, lambda *_: None)
-    server.run(sockets=[sock])
-    return 0 if server.started else EXIT_PORT_UNAVAILABLE
+
+    async def run() -> int:
+        grpc_server = None
+        if settings.grpc_port is not None:
+            from neuroscale.serving import grpc_server as grpc_module
+
+            try:
+                grpc_server = await grpc_module.start(app.plane, host=settings.host, port=settings.grpc_port,
+                                                      max_message_bytes=settings.max_body_bytes)
+            except OSError as exc:
+                print(f"PortUnavailable: cannot listen for gRPC on {settings.host}:{settings.grpc_port}: {exc}; "
+                      "fix: pass a free --grpc-port", file=sys.stderr, flush=True)
+                return EXIT_PORT_UNAVAILABLE
+        await server.serve(sockets=[sock])
+        await app.plane.unload()
+        if grpc_server is not None:
+            await grpc_server.stop(GRACEFUL_SHUTDOWN_SECONDS)
+        return 0 if server.started else EXIT_PORT_UNAVAILABLE
+
+    return uvloop.run(run())

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from neuroscale import httplimits
 
-MODEL_FORMATS: tuple[str, ...] = ("sklearn", "xgboost", "lightgbm")
+MODEL_FORMATS: tuple[str, ...] = ("sklearn", "xgboost", "lightgbm", "onnx", "huggingface", "custom")
+EMBEDDING_BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx")
 
 
 @dataclass(frozen=True)
@@ -29,11 +30,24 @@ class ServingSettings:
     limits: httplimits.HttpLimits = field(default_factory=httplimits.HttpLimits)
     revision: str = ""
     home: str = ""
+    max_batch_size: int = 0  # 0: no batching
+    max_latency_ms: int = 500
+    grpc_port: int | None = None  # None: no gRPC listener
+    model_class: str = ""  # custom predictor, package.module:Class
+    transformer_class: str = ""  # transformer chained in front of the predictor
+    backend: str = "auto"  # huggingface: torch (sentence-transformers) or onnx (onnxruntime)
     model_roots: tuple[Path, ...] = ()  # local model files must resolve under one of these
 
     @property
     def max_body_bytes(self) -> int:
         return self.limits.max_body_bytes
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
 
 
 def _port(text: str) -> int:
@@ -51,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--model-name", required=True)
     parser.add_argument("--model-format", required=True, choices=MODEL_FORMATS)
     parser.add_argument(
-        "--storage-uri", required=True, help="local path, file://PATH or s3://BUCKET/KEY-OR-PREFIX"
+        "--storage-uri", default="", help="local path, file://PATH or s3://BUCKET/KEY-OR-PREFIX"
     )
     parser.add_argument("--port", required=True, type=_port)
     parser.add_argument("--host", default="127.0.0.1")
@@ -59,6 +73,17 @@ def _parser() -> argparse.ArgumentParser:
     httplimits.add_arguments(parser)
     parser.add_argument("--revision", default="", help="revision marker (also the V2 model version)")
     parser.add_argument("--home", default="", help="platform home marker, so the engine can find its processes")
+    parser.add_argument("--max-batch-size", type=_positive_int, default=0,
+                        help="batch concurrent requests, up to this many rows per predict call (default: off)")
+    parser.add_argument("--max-latency-ms", type=_positive_int, default=500,
+                        help="the batcher's latency bound (InferenceService batcher.maxLatency)")
+    parser.add_argument("--grpc-port", type=_port, default=None,
+                        help="also serve the Open Inference Protocol over gRPC on this port")
+    parser.add_argument("--model-class", default="", help="custom predictor class, package.module:Class")
+    parser.add_argument("--transformer-class", default="",
+                        help="transformer class chained in front of the predictor, package.module:Class")
+    parser.add_argument("--backend", choices=EMBEDDING_BACKENDS, default="auto",
+                        help="huggingface embeddings: torch (sentence-transformers) or onnx (model.onnx)")
     parser.add_argument("--model-root", type=Path, action="append", default=[], dest="model_roots",
                         help="a directory local model files may come from (repeatable; default: HOME/models "
                              "when --home is given, else none: local paths are refused)")
@@ -83,5 +108,11 @@ def parse_args(argv: Sequence[str] | None = None) -> ServingSettings:
         limits=httplimits.from_arguments(ns),
         revision=ns.revision,
         home=ns.home,
+        max_batch_size=ns.max_batch_size,
+        max_latency_ms=ns.max_latency_ms,
+        grpc_port=ns.grpc_port,
+        model_class=ns.model_class,
+        transformer_class=ns.transformer_class,
+        backend=ns.backend,
         model_roots=_roots(ns.model_roots, ns.home),
     )

@@ -27,9 +27,11 @@ MODEL_FILES: dict[str, tuple[str, ...]] = {
     "sklearn": ("model.skops", "model.joblib", "model.pkl", "model.pickle"),
     "xgboost": ("model.json", "model.ubj", "model.bst", "model.joblib", "model.pkl", "model.pickle"),
     "lightgbm": ("model.txt", "model.bst", "model.joblib", "model.pkl", "model.pickle"),
+    "onnx": ("model.onnx",),
 }
 ALL_MODEL_FILES = frozenset(name for names in MODEL_FILES.values() for name in names)
 _NOT_FOUND = "no model file at this storage URI under the allowed model roots"
+MAX_FOLDER_FILES = 1000  # a folder model (e.g. a sentence-transformers snapshot) holds at most this many
 
 
 def default_cache_dir() -> Path:
@@ -45,11 +47,7 @@ def resolve(uri: str, *, model_format: str, cache_dir: Path | None = None,
     parsed = urlparse(uri)
     scheme = parsed.scheme.lower()
     if scheme in ("", "file"):
-        if scheme == "file" and parsed.netloc not in ("", "localhost"):
-            raise ModelLoadError(f"file:// URI names host {parsed.netloc!r}", where=uri,
-                                 fix="use file:///ABSOLUTE/PATH (three slashes) for a file on this machine")
-        path = Path(unquote(parsed.path) if scheme == "file" else uri).expanduser()
-        return _pick_local(path, model_format=model_format, where=uri, roots=model_roots)
+        return _pick_local(_local_path(uri), model_format=model_format, where=uri, roots=model_roots)
     if scheme == "s3":
         from neuroscale.serving import s3  # lazy: boto3 costs ~0.3 s to import
 
@@ -67,6 +65,41 @@ def resolve(uri: str, *, model_format: str, cache_dir: Path | None = None,
         + ", ".join(f"{s}://" for s in SUPPORTED_SCHEMES)
         + ")",
     )
+
+
+def resolve_folder(uri: str, *, cache_dir: Path | None = None, model_roots: Sequence[Path] = ()) -> Path:
+    """Return the local directory for `uri` (models made of several files, e.g. Hugging Face ones).
+
+    A local folder, and every file in it (symlinks resolved), must lie under one of `model_roots`.
+    """
+    parsed = urlparse(uri)
+    scheme = parsed.scheme.lower()
+    if scheme in ("", "file"):
+        roots = [root.resolve() for root in model_roots]
+        folder = _confined(_local_path(uri), where=uri, roots=roots)
+        if not folder.is_dir():
+            raise _not_found(uri, roots)
+        for index, inner in enumerate(folder.rglob("*")):
+            if index >= MAX_FOLDER_FILES:
+                raise ModelLoadError(f"more than {MAX_FOLDER_FILES} files in the model folder", where=uri,
+                                     fix="point the storage URI at the model's own folder")
+            _confined(inner, where=uri, roots=roots)
+        return folder
+    if scheme == "s3":
+        from neuroscale.serving import s3
+
+        return s3.download_folder(bucket=parsed.netloc, prefix=parsed.path.lstrip("/"),
+                                  cache_dir=cache_dir or default_cache_dir(), where=uri)
+    raise ModelLoadError(f"unsupported storage scheme {scheme!r}", where=uri,
+                         fix="use a local path, file://PATH or s3://BUCKET/PREFIX")
+
+
+def _local_path(uri: str) -> Path:
+    parsed = urlparse(uri)
+    if parsed.scheme.lower() == "file" and parsed.netloc not in ("", "localhost"):
+        raise ModelLoadError(f"file:// URI names host {parsed.netloc!r}", where=uri,
+                             fix="use file:///ABSOLUTE/PATH (three slashes) for a file on this machine")
+    return Path(unquote(parsed.path) if parsed.scheme else uri).expanduser()
 
 
 def pick_model_file(names: list[str], *, model_format: str, where: str) -> str:

@@ -47,10 +47,19 @@ class Tensor:
 
 
 @dataclass(frozen=True, slots=True)
+class RequestedOutput:
+    """An output the caller asked for by name, with its own parameters (e.g. `binary_data`)."""
+
+    name: str
+    parameters: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class InferRequest:
     inputs: tuple[Tensor, ...]
     id: str | None = None
     parameters: dict[str, Any] | None = None
+    outputs: tuple[RequestedOutput, ...] = ()  # empty: every output of the model
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +68,7 @@ class InferResponse:
     model_version: str | None
     outputs: tuple[Tensor, ...]
     id: str | None = None
+    parameters: dict[str, Any] | None = None
 
 
 def datatype_of(array: np.ndarray[Any, Any]) -> str:
@@ -69,7 +79,7 @@ def datatype_of(array: np.ndarray[Any, Any]) -> str:
     return "BYTES"
 
 
-def _kinds_name(kind: str) -> str:
+def kinds_name(kind: str) -> str:
     return _KIND_NAMES.get(kind, f"numpy kind {kind!r}")
 
 
@@ -84,14 +94,19 @@ def _check_count(count: int, shape: list[int], *, where: str) -> None:
 
 
 def from_binary(raw: bytes, *, datatype: str, shape: list[int], where: str) -> np.ndarray[Any, Any]:
-    """Decode a tensor sent with the binary tensor data extension (little-endian, row-major)."""
+    """Decode a tensor sent with the binary tensor data extension (little-endian, row-major).
+
+    BYTES elements are each a 4-byte little-endian length followed by that many bytes.
+    """
     spec = DATATYPES.get(datatype)
-    if spec is None or datatype == "BYTES":
+    if spec is None:
         raise InvalidInput(
-            f"binary data of datatype {datatype!r} is not supported",
-            where=where,
-            fix="send numeric or BOOL tensors as binary, or send the values as JSON \"data\"",
+            f"unsupported datatype {datatype!r}", where=where, fix=f"use one of {', '.join(DATATYPES)}"
         )
+    if datatype == "BYTES":
+        array = _bytes_elements(raw, where=where)
+        _check_count(array.size, shape, where=where)
+        return array.reshape(shape)
     dtype = spec[0].newbyteorder("<")
     if len(raw) % dtype.itemsize:
         raise InvalidInput(
@@ -102,6 +117,37 @@ def from_binary(raw: bytes, *, datatype: str, shape: list[int], where: str) -> n
     array = np.frombuffer(raw, dtype=dtype)
     _check_count(array.size, shape, where=where)
     return array.reshape(shape)
+
+
+def _bytes_elements(raw: bytes, *, where: str) -> np.ndarray[Any, Any]:
+    items: list[bytes] = []
+    offset, size = 0, len(raw)
+    while offset < size:
+        if offset + 4 > size:
+            raise InvalidInput("BYTES data ends inside an element's 4-byte length", where=where,
+                               fix="prefix every BYTES element with its length as a little-endian uint32")
+        length = int.from_bytes(raw[offset:offset + 4], "little")
+        offset += 4
+        if offset + length > size:
+            raise InvalidInput(f"a BYTES element of {length} bytes overruns the data", where=where,
+                               fix="prefix every BYTES element with its length as a little-endian uint32")
+        items.append(bytes(raw[offset:offset + length]))
+        offset += length
+    array = np.empty(len(items), dtype=object)
+    array[:] = items
+    return array
+
+
+def to_binary(array: np.ndarray[Any, Any], *, datatype: str) -> bytes:
+    """Encode a tensor for the binary tensor data extension (and gRPC raw contents)."""
+    if datatype == "BYTES":
+        parts: list[bytes] = []
+        for item in array.ravel():
+            data = item if isinstance(item, bytes) else str(item).encode()
+            parts += (len(data).to_bytes(4, "little"), data)
+        return b"".join(parts)
+    dtype = DATATYPES[datatype][0].newbyteorder("<")
+    return np.ascontiguousarray(array, dtype=dtype).tobytes()
 
 
 def to_array(data: Any, *, datatype: str, shape: list[int] | None, where: str) -> np.ndarray[Any, Any]:
@@ -122,7 +168,7 @@ def to_array(data: Any, *, datatype: str, shape: list[int] | None, where: str) -
         ) from None
     if raw.size and raw.dtype.kind not in kinds:
         raise InvalidInput(
-            f"datatype {datatype} but the data holds {_kinds_name(raw.dtype.kind)}",
+            f"datatype {datatype} but the data holds {kinds_name(raw.dtype.kind)}",
             where=where,
             fix=f"send {datatype} values or declare the matching datatype",
         )
@@ -130,3 +176,17 @@ def to_array(data: Any, *, datatype: str, shape: list[int] | None, where: str) -
         _check_count(raw.size, shape, where=where)
         raw = raw.reshape(shape)
     return raw.astype(dtype, copy=False)
+
+
+def instances_request(doc: dict[str, Any]) -> InferRequest:
+    """A KServe V1 body as a request of one tensor: a list of strings is BYTES, anything else FP64 rows."""
+    try:
+        instances = doc["instances"]
+    except KeyError:
+        raise InvalidInput(
+            'missing "instances"', where="request body", fix='send {"instances": [[f1, f2, ...], ...]}'
+        ) from None
+    strings = isinstance(instances, list) and bool(instances) and all(isinstance(i, str) for i in instances)
+    datatype = "BYTES" if strings else "FP64"
+    data = to_array(instances, datatype=datatype, shape=None, where="instances")
+    return InferRequest(inputs=(Tensor("instances", datatype, data),))

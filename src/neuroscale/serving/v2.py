@@ -2,7 +2,10 @@
 
 Inputs may also use the binary tensor data extension (KServe/Triton): the body is the JSON header
 of `Inference-Header-Content-Length` bytes followed by each binary input's raw bytes, in order,
-sized by the input's `parameters.binary_data_size`. Answers are always plain JSON.
+sized by the input's `parameters.binary_data_size`. Answers use it too for the outputs that ask
+(`outputs[i].parameters.binary_data`, or `parameters.binary_data_output` for every output):
+their JSON carries `binary_data_size` instead of `data` and their bytes follow the JSON.
+`outputs` selects which outputs to answer; `parameters` are kept for the model.
 """
 
 from __future__ import annotations
@@ -12,8 +15,16 @@ from typing import Any
 
 from neuroscale.errors import InvalidInput
 from neuroscale.serving.codec import dumps, load_object
-from neuroscale.serving.dataplane import ModelMetadata
-from neuroscale.serving.tensors import InferRequest, InferResponse, Tensor, from_binary, to_array
+from neuroscale.serving.model import ModelMetadata
+from neuroscale.serving.tensors import (
+    InferRequest,
+    InferResponse,
+    RequestedOutput,
+    Tensor,
+    from_binary,
+    to_array,
+    to_binary,
+)
 
 _FIX = 'send {"inputs": [{"name": "input-0", "shape": [rows, features], "datatype": "FP64", "data": [...]}]}'
 HEADER_LENGTH = b"inference-header-content-length"
@@ -61,7 +72,27 @@ def decode_infer(body: bytes, *, header_length: int | None = None) -> InferReque
             where="request body",
             fix="make the binary_data_size parameters add up to the appended bytes",
         )
-    return InferRequest(inputs=tensors, id=request_id, parameters=parameters)
+    return InferRequest(inputs=tensors, id=request_id, parameters=parameters,
+                        outputs=_requested_outputs(doc.get("outputs")))
+
+
+def _requested_outputs(outputs: Any) -> tuple[RequestedOutput, ...]:
+    if outputs is None:
+        return ()
+    fix = 'send "outputs": [{"name": "output-0", "parameters": {"binary_data": true}}] or leave it out'
+    if not isinstance(outputs, list):
+        raise InvalidInput('"outputs" must be a list', where="outputs", fix=fix)
+    wanted = []
+    for index, item in enumerate(outputs):
+        where = f"outputs[{index}]"
+        name = item.get("name") if isinstance(item, dict) else None
+        if not isinstance(name, str) or not name:
+            raise InvalidInput('each requested output needs a "name"', where=where, fix=fix)
+        parameters = item.get("parameters")
+        if parameters is not None and not isinstance(parameters, dict):
+            raise InvalidInput('"parameters" must be an object', where=where, fix=fix)
+        wanted.append(RequestedOutput(name, parameters))
+    return tuple(wanted)
 
 
 class _Binary:
@@ -105,17 +136,47 @@ def _decode_input(item: Any, index: int, binary: _Binary) -> Tensor:
     return Tensor(name, datatype, to_array(item["data"], datatype=datatype, shape=shape, where=where))
 
 
-def encode_infer(response: InferResponse) -> bytes:
+def encode_infer(response: InferResponse, request: InferRequest | None = None) -> tuple[bytes, int | None]:
+    """The answer's body, and its JSON length when binary outputs follow the JSON (else None)."""
     doc: dict[str, Any] = {"model_name": response.model_name}
     if response.model_version:
         doc["model_version"] = response.model_version
     if response.id is not None:
         doc["id"] = response.id
-    doc["outputs"] = [
-        {"name": t.name, "shape": t.shape, "datatype": t.datatype, "data": t.data.ravel()}
-        for t in response.outputs
-    ]
-    return dumps(doc)
+    if response.parameters:
+        doc["parameters"] = response.parameters
+    binary = _binary_outputs(request) if request is not None else None
+    outputs, chunks = [], []
+    for tensor in response.outputs:
+        entry: dict[str, Any] = {"name": tensor.name, "shape": tensor.shape, "datatype": tensor.datatype}
+        if binary is not None and binary(tensor.name):
+            raw = to_binary(tensor.data, datatype=tensor.datatype)
+            entry["parameters"] = {"binary_data_size": len(raw)}
+            chunks.append(raw)
+        else:
+            entry["data"] = tensor.data.ravel()
+        outputs.append(entry)
+    doc["outputs"] = outputs
+    head = dumps(doc)
+    if not chunks:
+        return head, None
+    return b"".join((head, *chunks)), len(head)
+
+
+def _binary_outputs(request: InferRequest) -> Any:
+    """Which outputs go as binary data: per output `binary_data`, else the request's `binary_data_output`."""
+    default = _flag((request.parameters or {}).get("binary_data_output"), where="parameters.binary_data_output")
+    chosen = {o.name: _flag((o.parameters or {}).get("binary_data"), where=f"outputs ({o.name})")
+              for o in request.outputs}
+    if not default and not any(chosen.values()):
+        return None
+    return lambda name: chosen.get(name) if chosen.get(name) is not None else default
+
+
+def _flag(value: Any, *, where: str) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    raise InvalidInput("binary data flags must be true or false", where=where, fix="send true or false")
 
 
 def encode_metadata(metadata: ModelMetadata) -> bytes:
@@ -126,5 +187,5 @@ def encode_server_metadata(*, version: str) -> bytes:
     return dumps({"name": "neuroscale", "version": version, "extensions": []})
 
 
-def encode_ready(name: str) -> bytes:
-    return dumps({"name": name, "ready": True})
+def encode_ready(name: str, *, ready: bool = True) -> bytes:
+    return dumps({"name": name, "ready": ready})

@@ -28,6 +28,20 @@ accelerators, an explainer, …) are listed in `unhonoured` with the reason: the
 pull-request checks warn about them and status names them; the endpoint still
 serves what it can. What makes serving impossible (no model to load, a format
 the embedded runtime does not serve) is an `InvalidInput` naming the field.
+
+The model's runtime is chosen from `modelFormat` {name, version}, `runtime` and
+`protocolVersion` by KServe's own rules (`spec.runtimes`); `grpc-v2` adds the
+Open Inference Protocol over gRPC to the model server. Your own code runs in
+place of a container image when the InferenceService names its class (KServe's
+`Model` contract, see `serving.custom`) in an annotation:
+
+| annotation | on | means |
+| --- | --- | --- |
+| `serving.neuroscale.io/predictor-class: pkg.module:Class` | a predictor of `containers` | run this class as the predictor |
+| `serving.neuroscale.io/transformer-class: pkg.module:Class` | `spec.transformer` | chain this class in front of the predictor |
+
+The containers themselves still run in cluster mode; embedded, the class must be
+importable where NeuroScale runs (install its package there).
 """
 
 from __future__ import annotations
@@ -41,9 +55,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from neuroscale.errors import InvalidInput
-from neuroscale.spec.fields import DNS1123_LABEL, LABEL_COST_CENTER, LABEL_OWNER, MODEL_FORMATS
+from neuroscale.spec.fields import DNS1123_LABEL, LABEL_COST_CENTER, LABEL_OWNER
 from neuroscale.spec.isvc import Component, Container, InferenceService, expect
 from neuroscale.spec.quantity import parse_quantity
+from neuroscale.spec.runtimes import SERVED_FORMATS, choose
 
 #: Pod-level fields of a component that the embedded engine honours (the rest are reported).
 _HONOURED_COMPONENT_FIELDS = frozenset({
@@ -51,9 +66,12 @@ _HONOURED_COMPONENT_FIELDS = frozenset({
     "canaryTrafficPercent", "batcher", "labels", "annotations",
 })
 #: Container fields the embedded model server honours.
-_HONOURED_MODEL_FIELDS = frozenset({"name", "modelFormat", "storageUri", "runtimeVersion", "protocolVersion",
-                                    "resources"})
-_SERVED_PROTOCOLS = ("v1", "v2")
+_HONOURED_MODEL_FIELDS = frozenset({"name", "modelFormat", "storageUri", "runtime", "runtimeVersion",
+                                    "protocolVersion", "resources"})
+PREDICTOR_CLASS = "serving.neuroscale.io/predictor-class"
+TRANSFORMER_CLASS = "serving.neuroscale.io/transformer-class"
+CUSTOM_FORMAT = "custom"
+_CLASS = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 _CORE_RESOURCES = ("cpu", "memory")
 
 KNATIVE = "autoscaling.knative.dev/"
@@ -123,6 +141,9 @@ class ServingSpec(BaseModel):
     storage_uri: str
     runtime_version: str | None = None
     protocol_version: str | None = None
+    runtime: str = ""  # the (KServe-named) runtime chosen for the model
+    model_class: str = ""  # custom predictor class (model_format "custom")
+    transformer_class: str = ""  # transformer class chained in front of the predictor
     resources: Resources = Resources()
     scaling: Scaling = Scaling()
     timeout: float = 300.0
@@ -137,6 +158,8 @@ class ServingSpec(BaseModel):
         """
         payload = self.model_dump(include={"model_format", "storage_uri", "runtime_version", "protocol_version",
                                            "resources", "batcher"})
+        payload |= {key: value for key, value in (("model_class", self.model_class),
+                                                  ("transformer_class", self.transformer_class)) if value}
         return "sha256:" + hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
@@ -204,48 +227,69 @@ def _resources(model: Container, unhonoured: list[Unhonoured]) -> Resources:
     return Resources.model_validate(values)
 
 
-def _model(predictor: Component) -> Container:
+def _model(isvc: InferenceService, predictor: Component) -> Container | None:
+    """The predictor's model container; None for a predictor of containers run as a class."""
     models = predictor.models
     if not models:
+        if isvc.annotations.get(PREDICTOR_CLASS):
+            return None
         raise InvalidInput(
             f"{predictor.path} names no model: the embedded engine serves a model given by a framework key "
-            "(sklearn, xgboost, lightgbm) or `model` with modelFormat, not container images",
-            where=predictor.path, fix="describe the model with model.modelFormat and storageUri, or deploy "
+            f"(sklearn, xgboost, lightgbm, onnx, huggingface) or `model` with modelFormat, or a predictor "
+            f"class named by the {PREDICTOR_CLASS} annotation, not container images",
+            where=predictor.path, fix="describe the model with model.modelFormat and storageUri, name your "
+                                      f"predictor class in metadata.annotations[{PREDICTOR_CLASS}], or deploy "
                                       "image-only predictors in cluster mode")
     model = models[0]
-    fmt = model.model_format
-    if fmt not in MODEL_FORMATS:
-        named = f"model format {fmt!r}" if fmt else "no model format"
-        raise InvalidInput(f"{named} at {model.path}: the embedded runtime serves {', '.join(MODEL_FORMATS)}",
+    if not model.model_format:
+        raise InvalidInput(f"no model format at {model.path}: the embedded runtime serves {', '.join(SERVED_FORMATS)}",
                            where=f"{model.path}.modelFormat.name" if model.key == "model" else model.path,
-                           fix=f"use one of {', '.join(MODEL_FORMATS)}, or serve this endpoint in cluster mode")
+                           fix=f"use one of {', '.join(SERVED_FORMATS)}, or serve this endpoint in cluster mode")
     if not model.storage_uri:
         raise InvalidInput(f"{model.path}.storageUri is missing", where=f"{model.path}.storageUri",
-                           fix="set storageUri to where the model file lives")
+                           fix="set storageUri to where the model lives")
     return model
 
 
-def _note_unhonoured(isvc: InferenceService, predictor: Component, model: Container) -> list[Unhonoured]:
+def _class_name(isvc: InferenceService, key: str) -> str:
+    value = isvc.annotations.get(key, "")
+    if value and not _CLASS.match(value):
+        raise InvalidInput(f"{value!r} is not a class name of the form package.module:Class",
+                           where=f"metadata.annotations[{key}]", fix="write e.g. my_models.sentiment:SentimentModel")
+    return value
+
+
+def _note_unhonoured(isvc: InferenceService, predictor: Component, model: Container | None, *,
+                     transformer_class: str) -> list[Unhonoured]:
     found = []
     for key in predictor.raw:
         if key not in _HONOURED_COMPONENT_FIELDS and not any(m.key == key for m in predictor.models):
+            if model is None and key == "containers":
+                found.append(Unhonoured(path=f"{predictor.path}.containers", why=(
+                    f"embedded, the class in {PREDICTOR_CLASS} runs instead of the container image")))
+                continue
             found.append(Unhonoured(path=f"{predictor.path}.{key}", why=_why_component_field(key)))
     for extra in predictor.models[1:]:
         found.append(Unhonoured(path=extra.path, why="only the first model of a predictor is served"))
-    for key in model.raw:
-        if key not in _HONOURED_MODEL_FIELDS:
-            found.append(Unhonoured(path=f"{model.path}.{key}",
-                                    why="the embedded model server runs the model itself, not a container"))
-    if model.protocol_version and model.protocol_version not in _SERVED_PROTOCOLS:
-        found.append(Unhonoured(path=f"{model.path}.protocolVersion",
-                                why=f"protocol {model.protocol_version} is not served embedded; V1 and V2 REST are"))
-    if model.runtime:
-        found.append(Unhonoured(path=f"{model.path}.runtime",
-                                why="the embedded runtime for the model format is used, not a named ServingRuntime"))
+    if model is not None:
+        for key in model.raw:
+            if key not in _HONOURED_MODEL_FIELDS:
+                found.append(Unhonoured(path=f"{model.path}.{key}",
+                                        why="the embedded model server runs the model itself, not a container"))
+        if model.runtime_version:
+            found.append(Unhonoured(path=f"{model.path}.runtimeVersion", why=(
+                "names the runtime's image tag; embedded, the installed NeuroScale model server and framework run")))
     for component in isvc.components:
-        if component.name != "predictor":
-            found.append(Unhonoured(path=component.path, why=f"a {component.kind} runs container images; the "
-                                                             "embedded engine serves the predictor only"))
+        if component.name == "predictor":
+            continue
+        if component.kind == "transformer" and transformer_class:
+            found.append(Unhonoured(path=f"{component.path}.containers", why=(
+                f"embedded, the class in {TRANSFORMER_CLASS} runs in the model server instead of the image")))
+            continue
+        found.append(Unhonoured(path=component.path, why=f"a {component.kind} runs container images; the "
+                                                         "embedded engine serves the predictor only"
+                                                         + (f" (name a transformer class in {TRANSFORMER_CLASS})"
+                                                            if component.kind == "transformer" else "")))
     return found
 
 
@@ -280,16 +324,32 @@ def _read(isvc: InferenceService) -> ServingSpec:
     if predictor is None:
         raise InvalidInput("spec.predictor is missing", where="spec.predictor",
                            fix="every InferenceService needs a predictor")
-    model = _model(predictor)
-    unhonoured = _note_unhonoured(isvc, predictor, model)
-    resources = _resources(model, unhonoured)
+    model = _model(isvc, predictor)
+    predictor_class = _class_name(isvc, PREDICTOR_CLASS) if model is None else ""
+    transformer_class = _class_name(isvc, TRANSFORMER_CLASS) if isvc.transformer is not None else ""
+    unhonoured = _note_unhonoured(isvc, predictor, model, transformer_class=transformer_class)
+    runtime, model_format = "", CUSTOM_FORMAT
+    if model is not None:
+        where = f"{model.path}.modelFormat.name" if model.key == "model" else model.path
+        choice = choose(model.model_format or "", model.model_format_version, runtime=model.runtime,
+                        protocol=model.protocol_version, where=where)
+        if choice is None:
+            unhonoured.append(Unhonoured(path=f"{model.path}.runtime", why=(
+                f"{model.runtime} is not a built-in runtime; the embedded runtime for the model format is used")))
+            choice = choose(model.model_format or "", model.model_format_version, runtime=None,
+                            protocol=model.protocol_version, where=where)
+        assert choice is not None  # choose() without a runtime name always chooses or raises
+        runtime, model_format = choice.runtime.name, choice.model_format
+    resources = _resources(model, unhonoured) if model is not None else Resources()
     scaling = _scaling(isvc, predictor, unhonoured)
     batcher = predictor.batcher
     return ServingSpec(
         name=isvc.name or "", namespace=isvc.namespace or "default",
         owner=isvc.labels.get(LABEL_OWNER, ""), cost_center=isvc.labels.get(LABEL_COST_CENTER, ""),
-        model_format=model.model_format or "", storage_uri=model.storage_uri or "",
-        runtime_version=model.runtime_version, protocol_version=model.protocol_version,
+        model_format=model_format, storage_uri=(model.storage_uri or "") if model is not None else "",
+        runtime_version=model.runtime_version if model is not None else None,
+        protocol_version=model.protocol_version if model is not None else None,
+        runtime=runtime, model_class=predictor_class, transformer_class=transformer_class,
         resources=resources, scaling=scaling,
         timeout=float(predictor.timeout) if predictor.timeout else 300.0,
         canary_traffic_percent=predictor.canary_traffic_percent,
