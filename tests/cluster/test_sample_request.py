@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from neuroscale.cluster.sample_request import parse_sample_request, request_from_metadata
 from neuroscale.errors import InvalidInput
-from neuroscale.serving.dataplane import DataPlane
-from neuroscale.serving.loaders import load
-from neuroscale.serving.v2 import encode_metadata
 
 
 @pytest.mark.parametrize(("body", "protocol", "path"), [
@@ -44,16 +41,14 @@ def test_bad_samples_say_what_is_wrong(data: bytes, fragment: str) -> None:
     assert fragment in caught.value.message and caught.value.where.startswith("req.json")
 
 
-def test_metadata_of_our_own_server_builds_a_request_it_accepts(iris_model: Path) -> None:
-    """The other side is the real data plane: its metadata in, its infer out."""
-    plane = DataPlane(model=load(iris_model, model_format="sklearn"), name="iris")
-    metadata = json.loads(encode_metadata(plane.metadata()))
-    sample = request_from_metadata(metadata, model="iris")
+def test_metadata_of_our_own_server_builds_a_request_it_accepts(iris_server: tuple[int, Any]) -> None:
+    """The other side is a real model server process: its V2 metadata in, its infer out."""
+    port, _ = iris_server
+    base = f"http://127.0.0.1:{port}"
+    sample = request_from_metadata(httpx.get(f"{base}/v2/models/iris", timeout=10).json(), model="iris")
     assert sample is not None and sample.body["inputs"][0]["shape"] == [1, 4]
-    from neuroscale.serving.v2 import decode_infer
-
-    answer = plane.infer(decode_infer(json.dumps(dict(sample.body)).encode()))
-    assert answer.outputs[0].data.shape == (1,)
+    answer = httpx.post(base + sample.path("iris"), json=dict(sample.body), timeout=10)
+    assert answer.status_code == 200 and sample.answered(answer.json()) is not None
 
 
 @pytest.mark.parametrize("metadata", [
