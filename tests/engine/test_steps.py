@@ -385,3 +385,21 @@ def test_a_process_over_its_memory_limit_is_killed_and_reported_oom(world: World
     world.tick()
     assert Reason.OOMKilled in world.reasons() and world.failure.reason == Reason.OOMKilled
     assert "over the 1024Mi memory limit while serving" in world.failure.message
+
+
+def test_a_revision_repaired_in_place_gets_its_traffic_back(world: World) -> None:
+    """Its model file was corrupted and restored: the first ready replica ends the crash loop's exile."""
+    served = serve_first_revision(world)
+    world.runtime.exits[served.pid] = ExitInfo(Reason.KilledBySignal, "killed by SIGKILL")
+    load_failed = ExitInfo(Reason.ModelLoadFailed, "cannot unpickle /m.joblib")
+    for _ in range(20):
+        world.tick()
+        world.runtime.exits.setdefault(world.runtime.started[-1].pid, load_failed)
+        if world.failure.crashlooping(world.ctx.settings.backoff):
+            break
+    world.tick()
+    assert world.failure.crashlooping(world.ctx.settings.backoff) and world.ep.serving is None
+    world.tick(advance=world.failure.delay + 0.1)  # the restart after the back-off loads the restored file
+    world.runtime.ready_pids.add(world.runtime.started[-1].pid)
+    world.tick()
+    assert world.ep.serving == "iris-predictor-00001"

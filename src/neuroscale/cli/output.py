@@ -15,6 +15,7 @@ from typing import Any
 import typer
 from rich.console import Console, RenderableType
 from rich.table import Table
+from rich.text import Text
 
 from neuroscale.jsonable import as_plain
 from neuroscale.yamlio import dump
@@ -50,7 +51,7 @@ def simple_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any
     for column in columns:
         table.add_column(column)
     for row in rows:
-        table.add_row(*("" if cell is None else str(cell) for cell in row))
+        table.add_row(*("" if cell is None else cell if isinstance(cell, Text) else str(cell) for cell in row))
     return table
 
 

@@ -143,6 +143,12 @@ def _replicas(item: dict[str, Any]) -> str:
     return f"{replicas.get('ready', 0)}/{replicas.get('desired', 0)} ({replicas.get('min', 0)}-{upper})"
 
 
+def _observed(item: dict[str, Any]) -> str:
+    """How long ago the reconciler last confirmed this row (from its heartbeat)."""
+    age = item.get("observed_age")
+    return f"{age:g}s ago" if isinstance(age, (int, float)) else ""
+
+
 def _traffic(item: dict[str, Any]) -> str:
     return ", ".join(f"{t.get('revision')} {t.get('percent')}%" for t in item.get("traffic", []) if t.get("percent"))
 
@@ -152,7 +158,11 @@ def status(
     home: Optional[str] = HOME_OPTION,
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
-    """Conditions, sync, health, URL and revision per endpoint (KServe and Argo CD vocabulary)."""
+    """Conditions, sync, health, URL and revision per endpoint (KServe and Argo CD vocabulary).
+
+    OBSERVED is how long ago the reconciler last confirmed the row; when it stops observing (hung,
+    stopped, dead) READY and HEALTH read Unknown after three missed heartbeats.
+    """
     store = _open_store(Home.resolve(home))
     if name:
         found = store.get(name)
@@ -164,12 +174,13 @@ def status(
     data: Any = rows[0] if name else rows
 
     def table() -> Any:
-        columns = ("NAME", "READY", "SYNC", "HEALTH", "REPLICAS", "TRAFFIC", "URL", "REASON", "MESSAGE")
+        columns = ("NAME", "READY", "SYNC", "HEALTH", "OBSERVED", "REPLICAS", "TRAFFIC", "URL", "REASON", "MESSAGE")
         body = []
         for item in rows:
             ready = _condition(item, "Ready")
             body.append((item["name"], ready.get("status", "Unknown"), item.get("sync"), item.get("health"),
-                         _replicas(item), _traffic(item), item.get("url"), ready.get("reason"), ready.get("message")))
+                         _observed(item), _replicas(item), _traffic(item), item.get("url"), ready.get("reason"),
+                         ready.get("message")))
         main = simple_table("Endpoints", columns, body)
         if not name:
             return main

@@ -38,12 +38,14 @@ def parse_args(argv: list[str] | None) -> EngineSettings:
     parser.add_argument("--stable-after", type=float, default=BackoffPolicy.stable_after,
                         help="seconds a model server must have been ready for its death to restart it at once "
                              "(earlier deaths count towards a crash-loop back-off)")
+    parser.add_argument("--heartbeat-interval", type=float, default=1.0,
+                        help="seconds between heartbeats; statuses read Unknown after 3 missed ones")
     args = parser.parse_args(argv)
     home = Home.resolve(args.home)
     return EngineSettings(home=home, domain=args.domain, gateway_port=args.gateway_port,
                           interval=max(0.01, args.interval), liveness_period=max(0.05, args.liveness_period),
                           backoff=BackoffPolicy(stable_after=max(0.0, args.stable_after)),
-                          model_roots=home.model_roots())
+                          model_roots=home.model_roots(), heartbeat=max(0.05, args.heartbeat_interval))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,11 +26,13 @@ from neuroscale.services import observe as observe_service
 from neuroscale.services import usage as usage_service
 from neuroscale.services import pulls as pull_service
 from neuroscale.services.context import PlatformContext
+from neuroscale.services.endpoints import ManifestEntry
 from neuroscale.services.identity import Actor, Issued, OidcMapping, Resolved
 from neuroscale.services.review import review_of, review_rules
 from neuroscale.services.usage import AllocationParams
 from neuroscale.spec.endpoint import EndpointSpec
 from neuroscale.spec.manifest import manifest_path
+from neuroscale.status.model import EndpointStatus
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -107,16 +109,16 @@ class Backend:
     # -- reads ----------------------------------------------------------------------------
 
     def endpoints(self) -> list[dict[str, Any]]:
-        """Every endpoint known to `main` or to the engine, with its spec and status."""
-        specs = {spec.name: spec for spec in endpoint_service.list_endpoints_on_main(self.ctx)}
+        """Every endpoint known to `main` (denied or invalid ones too) or to the engine, with spec and status."""
+        on_main = {entry.name: entry for entry in endpoint_service.manifests_on_main(self.ctx)}
         statuses = {status.name: status for status in self.status.list_endpoints()}
-        return [_endpoint_view(name, specs.get(name), statuses.get(name)) for name in sorted({*specs, *statuses})]
+        return [_endpoint_view(name, on_main.get(name), statuses.get(name)) for name in sorted({*on_main, *statuses})]
 
     def endpoint(self, name: str) -> dict[str, Any]:
         endpoint_service.validate_name(name)
-        for spec in endpoint_service.list_endpoints_on_main(self.ctx):
-            if spec.name == name:
-                return _endpoint_view(name, spec, self.status.get(name))
+        for entry in endpoint_service.manifests_on_main(self.ctx):
+            if entry.name == name:
+                return _endpoint_view(name, entry, self.status.get(name))
         status = self.status.get(name)
         if status is None:
             raise NotFound(f"no endpoint named {name!r}", where="endpoint",
@@ -186,12 +188,16 @@ def _plain(obj: Any) -> dict[str, Any]:
     return cast(dict[str, Any], as_plain(obj))
 
 
-def _endpoint_view(name: str, spec: EndpointSpec | None, status: Any) -> dict[str, Any]:
+def _endpoint_view(name: str, entry: ManifestEntry | None, status: EndpointStatus | None) -> dict[str, Any]:
+    """One endpoint for pages and the API; `refused` says main's manifest is denied or invalid (still editable)."""
+    refusal = status.refusal if status is not None else None
     return {
         "name": name,
-        "onMain": spec is not None,
-        "spec": spec.to_input() if spec is not None else None,
+        "onMain": entry is not None,
+        "spec": (entry.spec.to_input() if entry.spec is not None else entry.values) if entry is not None else None,
         "status": as_plain(status) if status is not None else None,
+        "refused": {"reason": refusal.reason, "message": refusal.message} if refusal is not None else None,
+        "invalid": entry.error if entry is not None else "",
     }
 
 
