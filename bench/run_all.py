@@ -4,6 +4,7 @@
   check_bench.py                  `neuroscale check` on 1,000 manifests vs checkov
   check_repo_bench.py             `neuroscale check` on realistic repositories of 1,000 and 10,000 objects
   doctor_bench.py                 all doctor rules over a 5,000-object snapshot
+  fault_bench.py --rounds 2       fault injection on a live platform: verdicts, doctor time, status staleness
   http_fuzz_bench.py              10,000 generated requests each to the gateway and the model server
   dataplane_bench.py              model server vs KServe ModelServer (REST, gRPC, batched); embeddings
   yaml_bombs.py                   hostile YAML refused on every path (< 1 s, < 50 MB)
@@ -23,6 +24,7 @@ RUNS = [
     [sys.executable, str(HERE / "check_bench.py"), "--crd-dir", str(REFERENCE / "crds" / "kserve")],
     [sys.executable, str(HERE / "check_repo_bench.py"), "--reference", str(REFERENCE)],
     [sys.executable, str(HERE / "doctor_bench.py")],
+    [sys.executable, str(HERE / "fault_bench.py"), "--rounds", "2"],
     [sys.executable, str(HERE / "http_fuzz_bench.py")],
     [sys.executable, str(HERE / "dataplane_bench.py")],
     [sys.executable, str(HERE / "yaml_bombs.py")],

@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -25,6 +26,20 @@ REFERENCE = REPO_ROOT.parent / "shared" / "reference"
 IRIS_ROWS = [[6.8, 2.8, 4.8, 1.4], [6.0, 3.4, 4.5, 1.6]]
 #: Where tests that never load a model point their storage URIs (an allowed root; nothing is there).
 PLACEHOLDER_MODELS = "/models"
+T = TypeVar("T")
+
+
+def wait_for(probe: Callable[[], T | None], *, timeout: float = 20.0, what: str = "condition",
+             step: float = 0.02) -> T:
+    """Poll `probe` every `step` seconds until it returns something truthy (a bound, not a timing assertion)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(step)
 
 
 def alias_bomb(levels: int = 9) -> str:

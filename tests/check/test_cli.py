@@ -99,8 +99,15 @@ def test_unreadable_input_exits_2(run_cli: Run, tmp_path: Path) -> None:
 
 def test_bad_option_values_exit_2(run_cli: Run, clean_repo: Path) -> None:
     assert run_cli(str(clean_repo), "--kubernetes-version", "1.2")[0] == 2
-    assert run_cli(str(clean_repo), "--format", "yaml")[0] == 2
+    assert run_cli(str(clean_repo), "--format", "xml")[0] == 2
     assert run_cli(str(clean_repo), "--no-schema-severity", "info")[0] == 2
+
+
+def test_o_takes_the_cli_wide_formats_too(run_cli: Run, clean_repo: Path) -> None:
+    """`-o table|json|yaml` as every data command; yaml is the json report's content."""
+    code, out, *_ = run_cli(str(clean_repo), "-o", "yaml")
+    assert code == 0 and "summary" in out
+    assert run_cli(str(clean_repo), "-o", "table")[0] == 0
 
 
 def test_internal_error_exits_2_without_traceback(run_cli: Run, clean_repo: Path,

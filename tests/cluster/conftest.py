@@ -20,6 +20,9 @@ class FakeIngress:
         ingress = self
 
         class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.do_POST()
+
             def do_POST(self) -> None:
                 host = self.headers.get("Host", "")
                 ingress.seen.append((host, self.path))
@@ -46,6 +49,12 @@ class FakeIngress:
 
 @pytest.fixture
 def ingress() -> Iterator[FakeIngress]:
-    gateway = FakeIngress({"demo-iris.default.ml.acme.dev/v1/models/demo-iris:predict": {"predictions": [1, 1]}})
+    host = "demo-iris.default.ml.acme.dev"
+    gateway = FakeIngress({  # the Open Inference Protocol answers of a model server behind Kourier
+        f"{host}/v2/models/demo-iris": {"name": "demo-iris", "versions": ["1"], "platform": "sklearn",
+                                        "inputs": [{"name": "input-0", "datatype": "FP64", "shape": [-1, 4]}],
+                                        "outputs": [{"name": "output-0", "datatype": "INT64", "shape": [-1]}]},
+        f"{host}/v2/models/demo-iris/infer": {"model_name": "demo-iris", "outputs": [
+            {"name": "output-0", "datatype": "INT64", "shape": [1], "data": [0]}]}})
     yield gateway
     gateway.close()

@@ -49,23 +49,61 @@ def running_platform(tmp_path: Path) -> Iterator[Path]:
         yield home
 
 
-@pytest.mark.e2e
-def test_smoke_passes_on_a_serving_embedded_platform(running_platform: Path, iris_model: Path) -> None:
-    home = running_platform
-    created = neuroscale("endpoint", "create", "--name", "iris", "--owner", "team-a", "--cost-center", "cc-1",
-                         "--model-format", "sklearn", "--storage-uri", iris_model.as_uri(), home=home)
+def merged(home: Path, *args: str) -> None:
+    created = neuroscale("endpoint", "create", *args, home=home)
     assert created.returncode == 0, created.stderr
-    pulls = json.loads(neuroscale("pr", "list", "-o", "json", home=home).stdout)
+    pulls = json.loads(neuroscale("pr", "list", "--state", "open", "-o", "json", home=home).stdout)
     assert neuroscale("pr", "merge", str(pulls[0]["number"]), home=home).returncode == 0
-    deadline = time.monotonic() + 60
+
+
+def diabetes_model(directory: Path) -> Path:
+    """A regression on scikit-learn's bundled diabetes data: 10 features, not iris's 4."""
+    import joblib
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import LinearRegression
+
+    data = load_diabetes()
+    path = directory / "diabetes.joblib"
+    joblib.dump(LinearRegression().fit(data.data, data.target), path)
+    return path
+
+
+def smoke_until_passing(home: Path, *args: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 90
     data: dict[str, Any] = {}
     while time.monotonic() < deadline:
-        done = neuroscale("smoke", "-o", "json", home=home)
+        done = neuroscale("smoke", "-o", "json", *args, home=home)
         data = json.loads(done.stdout)
         if done.returncode == 0:
             break
         time.sleep(0.5)
-    outcomes = {r["name"]: r["outcome"] for r in data["results"]}
-    assert outcomes["Endpoints Ready"] == "PASS", data
-    assert outcomes["Inference through the gateway"] == "PASS" and "[1, 1]" in json.dumps(data)
-    assert data["summary"]["FAIL"] == 0
+    return data
+
+
+@pytest.mark.e2e
+def test_smoke_calls_every_model_with_its_own_request(running_platform: Path, iris_model: Path,
+                                                      model_dir: Path, tmp_path: Path) -> None:
+    """Issue 10 item 5: iris from its V2 metadata, a 10-feature model from the sample stored with it."""
+    home = running_platform
+    merged(home, "--name", "iris", "--owner", "team-a", "--cost-center", "cc-1", "--model-format", "sklearn",
+           "--storage-uri", iris_model.as_uri())
+    sample = tmp_path / "request.json"
+    sample.write_text(json.dumps({"instances": [[0.03, 0.05, 0.06, 0.02, -0.04, -0.03, -0.04, -0.002, 0.02, -0.02]]}))
+    merged(home, "--name", "diabetes", "--owner", "team-b", "--cost-center", "cc-2", "--model-format", "sklearn",
+           "--storage-uri", diabetes_model(model_dir).as_uri(), "--sample-request", str(sample))
+    data = smoke_until_passing(home)
+    inference = [r for r in data["results"] if r["name"] == "Inference through the gateway"]
+    assert [r["outcome"] for r in inference] == ["PASS", "PASS"], data
+    details = " ".join(r["detail"] for r in inference)
+    assert "diabetes (main:apps/diabetes/sample-request.json): [" in details
+    assert "iris (V2 metadata of iris): [" in details and data["summary"]["FAIL"] == 0
+
+    only = smoke_until_passing(home, "--endpoint", "iris")
+    assert [r["detail"].split(" ")[0] for r in only["results"] if r["name"].startswith("Inference")] == ["iris"]
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps({"instances": [[1.0, 2.0]]}))
+    done = neuroscale("smoke", "-o", "json", "--endpoint", "diabetes", "--sample-request", str(wrong), home=home)
+    failed = [r for r in json.loads(done.stdout)["results"] if r["outcome"] == "FAIL"]
+    assert done.returncode == 1 and "expects 10 features per row, got 2" in failed[0]["detail"]
+    missing = neuroscale("smoke", "--endpoint", "nope", home=home)
+    assert missing.returncode == 1 and "no endpoint named 'nope'" in missing.stdout

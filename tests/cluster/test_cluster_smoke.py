@@ -31,7 +31,8 @@ def test_healthy_cluster_passes_every_check(tmp_path: Path, ingress: FakeIngress
     assert exit_code(results) == 0
     assert [n for n, o in outcomes.items() if o == "FAIL"] == []
     assert outcomes["Inference through the ingress"] == "PASS"
-    assert ingress.seen == [("demo-iris.default.ml.acme.dev", "/v1/models/demo-iris:predict")]
+    assert ingress.seen == [("demo-iris.default.ml.acme.dev", "/v2/models/demo-iris"),
+                            ("demo-iris.default.ml.acme.dev", "/v2/models/demo-iris/infer")]
     assert outcomes["Unlabelled InferenceService denied"] == outcomes["Root-container Deployment denied"] == "PASS"
     assert outcomes["Drift self-heal"] == "SKIP"  # destructive: never by default
     creates = [r for r in api.requests if r["method"] == "POST"]

@@ -58,11 +58,16 @@ def test_a_file_that_is_not_a_snapshot_means_could_not_run(tmp_path: Path, capsy
     assert "not a doctor snapshot" in capsys.readouterr().err
 
 
-def test_coverage_lists_every_failure_mode(capsys: pytest.CaptureFixture[str]) -> None:
+def test_coverage_lists_every_failure_mode(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     assert main(["doctor", "--coverage", "-o", "json"]) == 0
-    rows = {row["failure_mode"]: row for row in json.loads(capsys.readouterr().out)}
+    rows = {row["failureMode"]: row for row in json.loads(capsys.readouterr().out)}
     assert rows["FM-16"]["rules"] == ["image-pull", "webhook-no-endpoints"]
     assert rows["FM-37"]["rules"] == ["branch-protection"] and "GitHub" in rows["FM-37"]["note"]
+    assert rows["FM-20"]["doc"] == "docs/failure-modes/FM-20.md"
+    monkeypatch.setenv("COLUMNS", "250")
+    assert main(["doctor", "--coverage"]) == 0
+    table = capsys.readouterr().out
+    assert all(f"FM-{n:02d} docs/failure-modes/FM-{n:02d}.md" in table for n in range(1, 41))
 
 
 def test_repo_target_runs_the_check_lints(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

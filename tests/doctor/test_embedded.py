@@ -19,10 +19,12 @@ from neuroscale.cli.main import main
 from neuroscale.db import connect
 from neuroscale.doctor.embedded import read_embedded_snapshot
 from neuroscale.doctor.runner import diagnose
+from neuroscale.engine.clock import iso
 from neuroscale.engine.store import EngineStore
 from neuroscale.home import Home
 from neuroscale.services.context import PlatformContext
 from neuroscale.status.conditions import ConditionType, false
+from neuroscale.status.exits import ExitRecord
 from neuroscale.status.model import EndpointStatus, Event, EventType, Health, Sync
 from tests.conftest import free_port
 from tests.platform.github_replay import Replay
@@ -94,14 +96,23 @@ def _break_everything(home: Home, iris_missing: Path) -> None:
                                "--model-root", str(iris_missing.parent)],
                               stdout=log, stderr=log, timeout=60, check=False)
     assert done.returncode == 3
+    crash_looping(home, "demo-iris", cause="ModelLoadFailed", detail="model file not found: (see the log)")
+
+
+def crash_looping(home: Home, name: str, *, cause: str, detail: str, failures: int = 3) -> None:
+    """A status and recent events as the reconciler records a revision that keeps failing to start."""
+    message = f"{name}-predictor-00001 failed {failures} times in a row, back-off 2s; last failure: {cause}: {detail}"
     conn = connect(home.state_db)
     try:
         store = EngineStore(conn)
-        store.save_status(EndpointStatus(name="demo-iris", namespace="default", url="", sync=Sync.Synced,
-                                         health=Health.Degraded, revision=""))
-        for n in range(3):
-            store.record_event(Event(time=f"2026-05-20T08:0{n}:00Z", endpoint="demo-iris", type=EventType.Warning,
-                                     reason="ProcessExited", message="model server exited with code 3"))
+        store.save_status(EndpointStatus(
+            name=name, namespace="default", url="", sync=Sync.Synced, health=Health.Degraded, revision="",
+            conditions=(false(ConditionType.Ready, "CrashLoopBackOff", message),
+                        false(ConditionType.PredictorReady, "CrashLoopBackOff", message))))
+        for n in range(failures):
+            store.record_event(Event(time=iso(time.time() - failures + n), endpoint=name, type=EventType.Warning,
+                                     reason="ProcessExited",
+                                     message=ExitRecord(f"{name}-predictor-00001", 100 + n, cause, detail).message()))
     finally:
         conn.close()
 
@@ -127,8 +138,10 @@ def test_broken_platform_names_each_cause(home: Home, tmp_path: Path, processes:
     assert f"pid {os.getpid()}" in by_rule["port-taken"]["message"]
     assert "push declined: main is protected by policy" in by_rule["git-remote"]["evidence"]
     crash = by_rule["model-server-crash"]
-    assert crash["evidence"].startswith("ModelLoadFailed: no model file at this storage URI")
-    assert crash["root_cause"] == "the model file at storageUri does not exist, or lies outside the allowed model roots"
+    assert crash["evidence"].startswith("ModelLoadFailed: no model file at this storage URI")  # quoted as written
+    assert crash["root_cause"] == ("exception while loading: the model file at storageUri does not exist, or lies "
+                                   "outside the allowed model roots")
+    assert "(3 failures since" in crash["message"] and "--storage-uri" in crash["fix"]
     assert f"length={len(PLACEHOLDER)}, shape=placeholder" in by_rule["github-token"]["evidence"]
     assert PLACEHOLDER not in out
     stale = [f for f in report["findings"] if f["rule"] == "platform-process" and "stale pid" in f["message"]]
@@ -145,16 +158,14 @@ def test_wrong_model_format_is_named(home: Home, tmp_path: Path) -> None:
                         "xgboost", "--storage-uri", str(garbage), "--port", str(free_port()),
                         "--model-root", str(tmp_path)],
                        stdout=log, stderr=log, timeout=60, check=False)
-    conn = connect(home.state_db)
-    try:
-        EngineStore(conn).save_status(EndpointStatus(name="demo-iris", namespace="default", url="", sync=Sync.Synced,
-                                                     health=Health.Degraded, revision=""))
-    finally:
-        conn.close()
+    with (home.server_logs_dir / "demo-iris-predictor-00001.log").open("a") as log:  # the revision's own log
+        log.write((home.server_logs_dir / "demo-iris-predictor-00002.log").read_text())
+    crash_looping(home, "demo-iris", cause="ModelLoadFailed", detail="see the log")
     [finding] = [f for f in diagnose(read_embedded_snapshot(home, environ={})).findings
                  if f.rule == "model-server-crash"]
     assert "xgboost" in finding.evidence
-    assert finding.root_cause == "the model file is not in the declared modelFormat (or is corrupted)"
+    assert finding.root_cause == ("exception while loading: the model file is not in the declared modelFormat, "
+                                  "or it is corrupted")
 
 
 def test_denied_endpoint_is_explained_by_the_stopped_reconciler(home: Home) -> None:
@@ -292,3 +303,27 @@ def test_real_platform_up_is_healthy_and_down_is_diagnosed(tmp_path: Path) -> No
             except subprocess.TimeoutExpired:
                 up.kill()
                 up.wait(timeout=30)
+
+
+def test_what_is_not_a_platform_home_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "notes.txt").write_text("not a platform")
+    assert main(["doctor", "--home", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "is not a NeuroScale platform home" in err and "Traceback" not in err
+    assert main(["doctor", "--home", str(tmp_path / "missing")]) == 2
+
+
+def test_a_truncated_state_database_is_an_error(home: Home, capsys: pytest.CaptureFixture[str]) -> None:
+    crash_looping(home, "demo-iris", cause="KilledBySignal", detail="killed by SIGKILL", failures=200)
+    size = home.state_db.stat().st_size
+    with home.state_db.open("r+b") as db:
+        db.truncate(size // 2)
+    assert main(["doctor", "--home", str(home.root)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot read the platform state database" in err and "Traceback" not in err
+    assert str(home.state_db) in err
+
+
+def test_since_must_be_a_duration(home: Home, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["doctor", "--home", str(home.root), "--since", "yesterday"]) == 1
+    assert "--since 'yesterday' is not a positive duration" in capsys.readouterr().err

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from neuroscale.doctor.coverage import CATALOG, CROSS_TOOL, PREVENTED_BY_DESIGN, UNDETECTABLE, coverage_table
+from neuroscale.doctor.coverage import (
+    CATALOG,
+    CROSS_TOOL,
+    PREVENTED_BY_DESIGN,
+    REPO_ROOT,
+    UNDETECTABLE,
+    catalog,
+    coverage_table,
+)
 from neuroscale.doctor.model import Category
 from neuroscale.doctor.rules import ALL_RULES, rules_for
 from neuroscale.doctor.runner import diagnose
@@ -16,6 +24,7 @@ from tests.doctor.snapshots import CASES, apply_case, healthy, load_case
 
 #: Rules that only apply to the embedded target; their failing states are built for real in test_embedded.py.
 EMBEDDED_TESTED = {"port-taken", "disk-space", "platform-process", "git-remote", "model-server-crash", "github-token",
+                   "reconciler-heartbeat", "routes-stale",
                    "branch-protection",
                    "endpoint-not-deployed"}
 #: Failure modes whose failing state lives in another case file (same rule, same signal).
@@ -98,7 +107,7 @@ def test_every_cluster_rule_has_a_failing_case() -> None:
 
 def test_every_catalogued_failure_mode_is_accounted_for() -> None:
     table = {row.failure_mode: row for row in coverage_table()}
-    assert set(table) == set(CATALOG) | set(CROSS_TOOL)
+    assert set(table) == set(catalog()) | set(CROSS_TOOL) and set(CATALOG) <= set(table)
     case_ids = {p.stem for p in CASES}
     for fm, row in table.items():
         assert row.covered or fm in PREVENTED_BY_DESIGN or fm in UNDETECTABLE, fm
@@ -106,3 +115,20 @@ def test_every_catalogued_failure_mode_is_accounted_for() -> None:
             assert fm in case_ids or fm in SHARED_CASE, f"{fm} has rules {row.rules} but no failing case"
     covered = [fm for fm in CATALOG if table[fm].covered]
     assert len(covered) >= 39
+
+
+def test_every_catalogued_failure_mode_links_to_its_entry_for_users() -> None:
+    """Issue 10 item 7: the catalogue ships in the repository, one entry per id, in one layout."""
+    sections = ["## Symptom", "## Cause", "## How NeuroScale prevents or detects it", "## Fix"]
+    for row in coverage_table():
+        if row.failure_mode in CROSS_TOOL:
+            assert row.doc == ""
+            continue
+        entry = REPO_ROOT / row.doc
+        assert row.doc == f"docs/failure-modes/{row.failure_mode}.md" and entry.is_file(), row.failure_mode
+        text = entry.read_text()
+        assert text.startswith(f"# {row.failure_mode}: "), row.failure_mode
+        positions = [text.find(section) for section in sections]
+        assert -1 not in positions and positions == sorted(positions), (row.failure_mode, positions)
+        for rule in row.rules:  # what the entry says detects it is what the registry says
+            assert f"**{rule}**" in text, (row.failure_mode, rule)

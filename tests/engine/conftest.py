@@ -10,11 +10,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -29,22 +28,9 @@ from neuroscale.spec.manifest import manifest_path, render, to_manifest
 from neuroscale.status.conditions import Condition, ConditionType
 from neuroscale.status.model import EndpointStatus, Event
 from neuroscale.yamlio import dump
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_for
 
 AUTHOR = Author("Engine Test", "engine@example.com")
-T = TypeVar("T")
-
-
-def wait_for(probe: Callable[[], T | None], *, timeout: float = 20.0, what: str = "condition") -> T:
-    """Poll `probe` every 20 ms until it returns something truthy (a bound, not a timing assertion)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def iris_spec(model: Path, **changes: Any) -> EndpointSpec:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from neuroscale.spec.manifest import manifest_path
 from neuroscale.status.conditions import ConditionType
+from neuroscale.status.exits import parse_exit
 from neuroscale.status.model import EventType, Health, Sync
 from tests.conftest import IRIS_ROWS
 from tests.engine.conftest import Platform, iris_spec, predict, routes, served_upstream, server_pids, wait_for
@@ -67,7 +68,9 @@ def test_killed_server_is_restarted(running: Platform, iris_model: Path) -> None
     assert healed_reasons(wait_for(healed, what="restart after kill")) == ["ProcessExited", "Restarted",
                                                                           "RevisionReady"]
     exited = next(e for e in running.events("iris") if e.reason == "ProcessExited")
-    assert exited.type is EventType.Warning and "SIGKILL" in exited.message
+    record = parse_exit(exited.message)
+    assert exited.type is EventType.Warning and record is not None and record.pid == pid
+    assert record.cause == "KilledBySignal" and "SIGKILL after loading its model" in record.detail
     status = running.wait_ready("iris", revision=R1)
     assert status.health is Health.Healthy
     [new_pid] = server_pids(running.home)
@@ -89,6 +92,8 @@ def test_hung_server_is_killed_and_restarted(running: Platform, iris_model: Path
 
     assert healed_reasons(wait_for(healed, what="restart of the hung server")) == [
         "LivenessProbeFailed", "ProcessExited", "Restarted", "RevisionReady"]
+    record = parse_exit(next(e for e in running.events("iris") if e.reason == "ProcessExited").message)
+    assert record is not None and record.cause == "LivenessProbeFailed"  # the platform's kill, not an outsider's
     [new_pid] = server_pids(running.home)
     assert new_pid != pid
     assert predict(served_upstream(running.home, "iris"), IRIS_ROWS) == {"predictions": [1, 1]}

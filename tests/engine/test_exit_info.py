@@ -16,9 +16,16 @@ from neuroscale.status.reasons import Reason
         (3, ["loading", "ModelLoadFailed: cannot unpickle /m.joblib; fix: re-save it"], Reason.ModelLoadFailed,
          "cannot unpickle /m.joblib"),
         (None, ["ModelLoadFailed: no such file"], Reason.ModelLoadFailed, "no such file"),
-        (-9, ["INFO started"], Reason.ProcessExited, "killed by SIGKILL"),
-        (1, ["Traceback", "OSError: address in use"], Reason.ProcessExited, "code 1; last output: OSError"),
-        (None, [], Reason.ProcessExited, "exited"),
+        (4, ["PortUnavailable: cannot listen on 127.0.0.1:9: in use; fix: pass a free --port"],
+         Reason.PortUnavailable, "cannot listen on 127.0.0.1:9"),
+        (-9, ["INFO started"], Reason.KilledBySignal, "killed by SIGKILL while loading its model, a signal the "
+         "platform did not send"),
+        (-15, ["ModelLoaded: iris (sklearn from /m) in 0.5s; serving on http://127.0.0.1:1"], Reason.KilledBySignal,
+         "killed by SIGTERM after loading its model"),
+        (1, ["ModelLoaded: iris", "Traceback", "MemoryError"], Reason.OOMKilled, "ran out of memory after loading"),
+        (1, ["Traceback", "OSError: address in use"], Reason.ProcessExited,
+         "code 1 while loading its model; last output: OSError"),
+        (None, [], Reason.ProcessExited, "no exit status"),
     ],
 )
 def test_exit_info(code: int | None, tail: list[str], reason: Reason, fragment: str) -> None:

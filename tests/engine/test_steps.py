@@ -399,3 +399,21 @@ def test_an_evicted_preview_stays_at_zero_until_a_request_waits_for_it(world: Wo
     history.add(Sample(world.clock.now, 1, 0.0, waiting=1))
     world.tick()
     assert world.ep.evicted == "" and world.ep.latest.scaler.desired == 1
+
+
+def test_a_revision_repaired_in_place_gets_its_traffic_back(world: World) -> None:
+    """Its model file was corrupted and restored: the first ready replica ends the crash loop's exile."""
+    served = serve_first_revision(world)
+    world.runtime.exits[served.pid] = ExitInfo(Reason.KilledBySignal, "killed by SIGKILL")
+    load_failed = ExitInfo(Reason.ModelLoadFailed, "cannot unpickle /m.joblib")
+    for _ in range(20):
+        world.tick()
+        world.runtime.exits.setdefault(world.runtime.started[-1].pid, load_failed)
+        if world.failure.crashlooping(world.ctx.settings.backoff):
+            break
+    world.tick()
+    assert world.failure.crashlooping(world.ctx.settings.backoff) and world.ep.serving is None
+    world.tick(advance=world.failure.delay + 0.1)  # the restart after the back-off loads the restored file
+    world.runtime.ready_pids.add(world.runtime.started[-1].pid)
+    world.tick()
+    assert world.ep.serving == "iris-predictor-00001"

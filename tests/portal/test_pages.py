@@ -9,10 +9,15 @@ import httpx
 import pytest
 
 from neuroscale.engine.store import EngineStore
+from neuroscale.gitops.repo import Author
 from neuroscale.services.context import PlatformContext
-from neuroscale.spec.fields import FIELDS
+from neuroscale.spec.endpoint import EndpointSpec
+from neuroscale.spec.fields import FIELDS, LABEL_OWNER
+from neuroscale.spec.manifest import manifest_path, to_manifest
 from neuroscale.status.conditions import ConditionType, false, true
+from neuroscale.status.heartbeat import Heartbeat
 from neuroscale.status.model import EndpointStatus, Event, EventType, Health, Sync
+from neuroscale.yamlio import dump
 from tests.portal.conftest import Portal
 
 
@@ -162,3 +167,54 @@ def test_edit_and_delete_from_the_pages_open_pull_requests(client: httpx.Client,
     deleted = session.post("/endpoints/page-edit/delete")
     assert deleted.status_code == 303
     assert client.get(f"/api{deleted.headers['location']}").json()["action"] == "delete"
+
+
+def test_denied_on_main_shows_the_denial_and_stays_editable(client: httpx.Client, session: httpx.Client,
+                                                           portal: Portal) -> None:
+    """Issue 10 item 4: a manifest on main without `owner` keeps its last good revision serving, and is fixable."""
+    manifest = to_manifest(EndpointSpec.from_input(portal.spec("denied-card")))
+    del manifest["metadata"]["labels"][LABEL_OWNER]
+    denial = ("denied by neuroscale-require-labels-inferenceservice/owner-label at metadata.labels.owner: label "
+              "'owner' must be set and non-empty")
+    with PlatformContext.open(portal.home) as ctx:
+        ctx.repo.commit(branch="main", files={manifest_path("denied-card"): dump(manifest).encode()},
+                        message="plain push", author=Author("someone", "someone@example.com"))
+        EngineStore(ctx.db).save_status(EndpointStatus(
+            name="denied-card", namespace="default", url="http://denied-card.default.localhost:8080",
+            sync=Sync.OutOfSync, health=Health.Degraded, revision="denied-card-predictor-00001",
+            conditions=(false(ConditionType.Ready, "AdmissionDenied", denial),
+                        true(ConditionType.PredictorReady, "PreviousRevisionServing", "serves"))))
+    page = session.get("/endpoints").text
+    card = page[page.index('id="ep-denied-card"'):]
+    card = card[:card.index("</article>")]
+    assert "Denied on <code>main</code> — serving last good revision <code>denied-card-predictor-00001</code>" in card
+    assert denial.replace("'", "&#39;") in card and "pruning" not in card
+    assert 'href="/endpoints/denied-card/edit"' in card and "/endpoints/denied-card/delete" in card
+    form = session.get("/endpoints/denied-card/edit")
+    assert form.status_code == 200 and 'value="team-ml"' not in form.text  # the owner is what is missing
+    api = client.get("/api/endpoints/denied-card").json()
+    assert api["onMain"] is True and api["refused"]["reason"] == "AdmissionDenied"
+    assert api["spec"]["costCenter"] == "cc-42" and "owner" not in api["spec"]
+    fixed = session.post("/endpoints/denied-card/edit", data={**portal.spec("denied-card"), "owner": "team-growth"})
+    assert fixed.status_code == 303  # the fix doctor suggests opens a pull request
+
+
+def test_a_reconciler_that_stopped_observing_shows_as_unknown(session: httpx.Client, portal: Portal) -> None:
+    """Issue 10 item 3: the portal says statuses are stale instead of showing the last Healthy."""
+    with PlatformContext.open(portal.home) as ctx:
+        store = EngineStore(ctx.db)
+        store.save_status(EndpointStatus(
+            name="unobserved", namespace="default", url="http://unobserved.default.localhost:8080",
+            sync=Sync.Synced, health=Health.Healthy, revision="unobserved-predictor-00001",
+            conditions=(true(ConditionType.Ready, "Deployed", "serves main"),)))
+        store.beat(Heartbeat(pid=4242, started_at="2026-01-02T03:00:00+00:00",
+                             observed_at="2026-01-02T03:04:05+00:00", interval=1.0))
+        try:
+            page = session.get("/endpoints").text
+        finally:
+            ctx.db.execute("DELETE FROM engine_heartbeat")  # the portal fixture is shared
+    card = page[page.index('id="ep-unobserved"'):]
+    card = card[:card.index("</article>")]
+    assert ">Unknown<" in card and "ReconcilerNotObserving" in card
+    assert "the reconciler (pid 4242) last observed this endpoint" in card and "hung, stopped or dead" in card
+    assert 'data-refresh="5"' in page  # it keeps looking until the reconciler is back

@@ -13,7 +13,7 @@ import pytest
 from neuroscale.home import Home
 from neuroscale.portal.app import create_app, when
 from neuroscale.portal.form import html_pattern
-from neuroscale.portal.jsonable import as_plain, camel_key
+from neuroscale.jsonable import as_plain, camel_key
 from neuroscale.portal.settings import PortalSettings
 from neuroscale.spec.fields import DNS1123_LABEL, LABEL_VALUE
 

@@ -56,7 +56,7 @@ def test_golden_path(home: Home, capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0 and [(p["number"], p["state"], p["author"]) for p in listed] == [(1, "open", "admin")]
 
     code, out, _ = run(capsys, "pr", "show", "1", "-o", "yaml")
-    assert code == 0 and "checks_passed: true" in out
+    assert code == 0 and "checksPassed: true" in out
 
     code, out, _ = run(capsys, "pr", "merge", "1")
     assert code == 0 and "(merged)" in out
@@ -75,7 +75,7 @@ def test_update_delete_close(home: Home, capsys: pytest.CaptureFixture[str]) -> 
     assert run(capsys, "pr", "merge", "1")[0] == 0
     code, out, err = run(capsys, "endpoint", "update", "demo-iris", "--cpu-limit", "2", "-o", "json")
     pr = json.loads(out)
-    assert code == 0 and (pr["number"], pr["action"], pr["checks_passed"]) == (2, "update", True), err
+    assert code == 0 and (pr["number"], pr["action"], pr["checksPassed"]) == (2, "update", True), err
     code, _, err = run(capsys, "endpoint", "update", "demo-iris")
     assert code == 1 and "nothing to change" in err
     code, out, _ = run(capsys, "pr", "close", "2")
@@ -169,4 +169,30 @@ def test_update_from_file_must_name_the_same_endpoint(home: Home, tmp_path: Path
     assert code == 1 and "not 'other'" in err
     code, out, _ = run(capsys, "endpoint", "update", "demo-iris", "--from-file", str(manifest), "-o", "json")
     pr = json.loads(out)
-    assert code == 0 and pr["action"] == "update" and not pr["checks_passed"]
+    assert code == 0 and pr["action"] == "update" and not pr["checksPassed"]
+
+
+def test_denied_on_main_is_listed_and_repairable(home: Home, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 10 item 4: a manifest pushed to main without `owner` is listed with its denial and fixed by `update`."""
+    from neuroscale.engine.store import EngineStore
+    from neuroscale.gitops.repo import Author
+    from neuroscale.status.conditions import ConditionType, false
+    from neuroscale.status.model import EndpointStatus, Health, Sync
+
+    assert run(capsys, *CREATE)[0] == 0 and run(capsys, "pr", "merge", "1")[0] == 0
+    denial = "denied by neuroscale-require-labels-inferenceservice/owner-label at metadata.labels.owner: label 'owner'"
+    with PlatformContext.open(home) as ctx:
+        path = "apps/demo-iris/inference-service.yaml"
+        text = ctx.repo.read_files("main", path)[path].decode().replace("    owner: \"team-ml\"\n", "")
+        ctx.repo.commit(branch="main", files={path: text.encode()}, message="plain push", author=Author("x", "x@y"))
+        EngineStore(ctx.db).save_status(EndpointStatus(
+            name="demo-iris", namespace="default", url="", sync=Sync.OutOfSync, health=Health.Degraded,
+            revision="demo-iris-predictor-00001", conditions=(false(ConditionType.Ready, "AdmissionDenied", denial),)))
+    code, out, _ = run(capsys, "endpoint", "list", "-o", "json")
+    [listed] = json.loads(out)
+    assert code == 0 and listed["name"] == "demo-iris" and "owner" not in listed and "owner" in listed["error"]
+    assert listed["state"].startswith("denied — serving last good revision demo-iris-predictor-00001: AdmissionDenied")
+    code, out, _ = run(capsys, "endpoint", "list")
+    assert code == 0 and "demo-iris" in out and "denied" in out
+    code, out, err = run(capsys, "endpoint", "update", "demo-iris", "--owner", "team-growth", "-o", "json")
+    assert code == 0 and json.loads(out)["checksPassed"] is True, err

@@ -50,7 +50,7 @@ def test_users_tokens_and_review_through_the_cli(home: Home, capsys: pytest.Capt
     assert code == 1 and "unknown role 'owner'" in err and "viewer, author, approver, admin" in err
 
     code, out, _ = run(capsys, "pr", "protection", "-o", "json")
-    assert json.loads(out) == {"required_approvals": 1, "automatic": True}
+    assert json.loads(out) == {"requiredApprovals": 1, "automatic": True}
     code, _, err = run(capsys, "pr", "merge", "1")
     assert code == 1 and "needs 1 more approval" in err and "neuroscale pr approve 1" in err
     code, _, err = run(capsys, "pr", "approve", "1")

@@ -287,3 +287,15 @@ def test_failed_insert_after_push_removes_the_branch(ctx: PlatformContext) -> No
     with pytest.raises(Exception, match="no"):
         create_endpoint(ctx, make_spec(), actor=ALICE)
     assert snapshot(ctx) == before
+
+
+def test_sample_request_is_committed_beside_the_manifest(ctx: PlatformContext) -> None:
+    bad = b'{"instances": []}'
+    with pytest.raises(InvalidInput) as caught:
+        create_endpoint(ctx, make_spec(name="sampled"), actor=ALICE, sample_request=bad)
+    assert '"instances" must be a non-empty list' in caught.value.message
+    assert ctx.provider.find_open("sampled") is None and "endpoint/sampled" not in ctx.repo.branches()
+    good = b'{"instances": [[1, 2, 3, 4]]}\n'
+    pr = create_endpoint(ctx, make_spec(name="sampled"), actor=ALICE, sample_request=good)
+    files = ctx.repo.read_files(pr.head_sha, "apps/sampled/")
+    assert files["apps/sampled/sample-request.json"] == good and pr.checks_passed

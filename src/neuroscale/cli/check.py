@@ -9,6 +9,7 @@ never read as green, and users never see a traceback.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ import typer
 
 from neuroscale.errors import NeuroScaleError, ToolError
 from neuroscale.findings import Severity
+from neuroscale.yamlio import dump as yaml_text
 
 
 def default_cache_dir() -> Path:
@@ -29,7 +31,8 @@ def check(
     base: str = typer.Option(None, "--base", help="Git ref to compare with: cost delta, rendered diff, changed files only."),
     crd_dir: list[Path] = typer.Option([], "--crd-dir", help="Directory of CRD manifests (repeatable)."),
     kubernetes_version: str = typer.Option(None, "--kubernetes-version", help="Kubernetes release of the built-in schemas (default: newest bundled)."),
-    fmt: str = typer.Option("text", "--format", "-f", help="text, json, markdown, sarif or junit."),
+    fmt: str = typer.Option("text", "--format", "-f", "-o",
+                            help="text (or table), json, yaml, markdown, sarif or junit."),
     output: Path = typer.Option(None, "--output", help="Write the report to this file instead of stdout."),
     no_schema_severity: str = typer.Option("warning", "--no-schema-severity", help="Severity of 'not validated: no schema': warning or error."),
     price_table: Path = typer.Option(None, "--price-table", help="YAML/JSON price table for the cost delta."),
@@ -51,12 +54,13 @@ def check(
         from neuroscale.check.report.summary import verdict
         from neuroscale.check.runner import run_check
 
+        as_yaml = fmt == "yaml"
         try:
-            output_format = OutputFormat(fmt)
+            output_format = OutputFormat({"table": "text", "yaml": "json"}.get(fmt, fmt))
             severity = Severity(no_schema_severity)
             scope = BundledScope(bundled_scope)
         except ValueError as exc:
-            raise ToolError(str(exc), fix="--format text|json|markdown|sarif|junit; "
+            raise ToolError(str(exc), fix="--format text|table|json|yaml|markdown|sarif|junit; "
                                           "--no-schema-severity warning|error; --bundled-scope governed|all") from None
         if severity is Severity.INFO:
             raise ToolError("--no-schema-severity must be warning or error", fix="use warning or error")
@@ -67,6 +71,8 @@ def check(
             bundled_scope=scope, render=not no_render, crd_cache=crd_cache or default_cache(), online=online)
         report = run_check(path, base=base, options=options)
         text = render(report, output_format, color=output is None and sys.stdout.isatty())
+        if as_yaml:
+            text = yaml_text(json.loads(text))
         if output is None:
             sys.stdout.write(text)
             sys.stdout.flush()

@@ -142,7 +142,11 @@ def tunnels(ingress: str = typer.Option("kourier", "--ingress", help="kourier or
 def smoke(cluster: bool = typer.Option(False, "--cluster", help="Check the Kubernetes platform (else the embedded one)."),
           namespace: str = NAMESPACE,
           gateway: str = typer.Option("http://127.0.0.1:8082", "--gateway", help="Local URL of the ingress tunnel."),
-          endpoint: str | None = typer.Option(None, "--endpoint", help="InferenceService to call (default: first Ready)."),
+          endpoint: str | None = typer.Option(None, "--endpoint", help="Endpoint to check and call (default: every "
+                                              "Ready one)."),
+          sample_request: Path | None = typer.Option(None, "--sample-request", help="JSON request to send (KServe V1 "
+                                                     "or V2 body; needs --endpoint). Default: the sample stored "
+                                                     "with the endpoint, else one built from its V2 metadata."),
           skip_policy_block: bool = typer.Option(False, "--skip-policy-block", help="Skip the dry-run denial checks."),
           drift: str | None = typer.Option(None, "--drift", help="NAMESPACE/DEPLOYMENT to delete and watch Argo CD "
                                                                  "recreate (destructive; scratch clusters only)."),
@@ -150,17 +154,18 @@ def smoke(cluster: bool = typer.Option(False, "--cluster", help="Check the Kuber
           kubeconfig: Path | None = KUBECONFIG, context: str | None = CONTEXT,
           output: OutputFormat = OUTPUT_OPTION) -> int:
     """End-to-end checks with PASS/FAIL/SKIP, a recovery hint for each failure, and exit code 1 on any FAIL."""
+    sample = _read_sample(sample_request, endpoint)
     if cluster:
         from neuroscale.cluster.smoke import SmokeSettings, run_cluster_smoke
 
-        settings = SmokeSettings(namespace=namespace, gateway_url=gateway, endpoint=endpoint,
+        settings = SmokeSettings(namespace=namespace, gateway_url=gateway, endpoint=endpoint, sample=sample,
                                  skip_policy_block=skip_policy_block, drift=drift)
         results = _on_cluster(kubeconfig, context, lambda kube: run_cluster_smoke(kube, settings))
     else:
         from neuroscale.cluster.embedded import run_embedded_smoke
         from neuroscale.home import Home
 
-        results = run_embedded_smoke(Home.resolve(home))
+        results = run_embedded_smoke(Home.resolve(home), endpoint=endpoint, sample=sample)
     return _report(results, output)
 
 
@@ -178,3 +183,20 @@ def _report(results: list[SmokeResult], output: OutputFormat) -> int:
     if code:
         raise typer.Exit(code)
     return 0
+
+
+def _read_sample(path: Path | None, endpoint: str | None) -> Any:
+    """The `--sample-request` file, validated (a request fits one model, so it needs --endpoint)."""
+    if path is None:
+        return None
+    from neuroscale.cluster.sample_request import parse_sample_request
+
+    if endpoint is None:
+        raise InvalidInput("--sample-request needs --endpoint", where="--sample-request",
+                           fix="name the endpoint the request is for: --endpoint NAME")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror}", where="--sample-request",
+                           fix="give a readable JSON file") from None
+    return parse_sample_request(data, where=str(path))

@@ -1,4 +1,4 @@
-"""`neuroscale endpoint create|update|delete|list`: every change becomes a pull request.
+"""`neuroscale endpoint create|update|delete|rollback|list|show`: every change becomes a pull request.
 
 The field options are generated from `neuroscale.spec.fields.FIELDS` (the one
 definition the portal form and the policies also use), by giving the command
@@ -18,6 +18,7 @@ from typing import Any
 
 import typer
 
+from neuroscale.cli.observe import show
 from neuroscale.cli.output import OUTPUT_OPTION, OutputFormat, emit, simple_table
 from neuroscale.cli.pr import HOME_OPTION, REMOTE_OPTION, emit_pr, open_platform
 from neuroscale.errors import InvalidInput
@@ -27,7 +28,7 @@ from neuroscale.services.endpoints import (
     create_endpoint,
     current_values,
     delete_endpoint,
-    manifests_on_main,
+    endpoints_on_main,
     rollback_endpoint,
     update_endpoint,
 )
@@ -38,6 +39,9 @@ from neuroscale.spec.fields import FIELDS, FIELDS_BY_ATTR
 
 FROM_FILE_OPTION = typer.Option(None, "--from-file", show_default=False,
                                 help="An InferenceService YAML file to propose as written (instead of field options).")
+SAMPLE_OPTION = typer.Option(None, "--sample-request", show_default=False,
+                             help="A JSON request (KServe V1 or V2 body) stored beside the manifest; "
+                                  "`neuroscale smoke` sends it.")
 _FIELDS_PANEL = "Endpoint fields"
 
 
@@ -85,32 +89,46 @@ def _read_manifest(path: Path, given: dict[str, Any]) -> RawManifest:
     return RawManifest.parse(text, where=str(path))
 
 
-def _create(*, from_file: Path | None = FROM_FILE_OPTION, home: str | None = HOME_OPTION, remote: str | None = REMOTE_OPTION, output: OutputFormat = OUTPUT_OPTION, **fields: Any) -> None:
+def _read_sample(path: Path | None) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror}", where="--sample-request",
+                           fix="give a readable JSON file") from None
+
+
+def _create(*, from_file: Path | None = FROM_FILE_OPTION, sample_request: Path | None = SAMPLE_OPTION,
+            home: str | None = HOME_OPTION, remote: str | None = REMOTE_OPTION, output: OutputFormat = OUTPUT_OPTION,
+            **fields: Any) -> None:
     """Propose a new endpoint: commits its InferenceService on branch endpoint/<name> and opens a pull request."""
     given = _given(fields)
     change: EndpointChange = (_read_manifest(from_file, given) if from_file
                               else EndpointSpec.from_input(given, where="endpoint"))
+    sample = _read_sample(sample_request)
     with open_platform(home, create=True, remote=remote) as ctx:
-        emit_pr(ctx, create_endpoint(ctx, change, actor=cli_actor(ctx)), output)
+        emit_pr(ctx, create_endpoint(ctx, change, actor=cli_actor(ctx), sample_request=sample), output)
 
 
 def _update(name: str = typer.Argument(..., help="Endpoint to change."), *, from_file: Path | None = FROM_FILE_OPTION,
-            home: str | None = HOME_OPTION, remote: str | None = REMOTE_OPTION,
-            output: OutputFormat = OUTPUT_OPTION, **fields: Any) -> None:
+            sample_request: Path | None = SAMPLE_OPTION, home: str | None = HOME_OPTION,
+            remote: str | None = REMOTE_OPTION, output: OutputFormat = OUTPUT_OPTION, **fields: Any) -> None:
     """Propose a change: the given fields replace those of the endpoint as last proposed."""
     given = _given(fields)
+    sample = _read_sample(sample_request)
     with open_platform(home, remote=remote) as ctx:
         if from_file:
             change: EndpointChange = _read_manifest(from_file, given)
             if change.name != name:
                 raise InvalidInput(f"{from_file} describes endpoint {change.name!r}, not {name!r}",
                                    where="--from-file", fix="use `endpoint create` for a new endpoint")
-        elif not given:
+        elif not given and sample is None:
             raise InvalidInput("nothing to change", where="options",
                                fix="give at least one field option (see `neuroscale endpoint update --help`)")
         else:
             change = EndpointSpec.from_input({**current_values(ctx, name), **given}, where=f"endpoint {name}")
-        emit_pr(ctx, update_endpoint(ctx, change, actor=cli_actor(ctx)), output)
+        emit_pr(ctx, update_endpoint(ctx, change, actor=cli_actor(ctx), sample_request=sample), output)
 
 
 def _delete(name: str = typer.Argument(..., help="Endpoint to remove."), *, home: str | None = HOME_OPTION, remote: str | None = REMOTE_OPTION, output: OutputFormat = OUTPUT_OPTION) -> None:
@@ -127,20 +145,20 @@ def _rollback(name: str = typer.Argument(..., help="Endpoint to roll back."), *,
 
 
 def _list(home: str | None = HOME_OPTION, remote: str | None = REMOTE_OPTION, output: OutputFormat = OUTPUT_OPTION) -> None:
-    """Endpoints on main, with any open pull request changing them."""
+    """Every endpoint on main — those denied or invalid too, with why — and any open pull request changing it."""
     with open_platform(home, remote=remote) as ctx:
-        entries = manifests_on_main(ctx)
+        listed = endpoints_on_main(ctx)
         pending = {pr.endpoint: pr.number for pr in list_pull_requests(ctx, state="open")}
-    data = [{**e.spec.to_input(), "path": e.path, "pendingPullRequest": pending.get(e.spec.name)} if e.spec
-            else {"path": e.path, "error": e.error} for e in entries]
-    rows = [(s.name, s.namespace, s.owner, s.cost_center, s.model_format, s.storage_uri,
-             f"#{pending[s.name]}" if s.name in pending else "")
-            for s in (e.spec for e in entries) if s is not None]
+    data = [{**(e.entry.spec.to_input() if e.entry.spec else e.entry.values), "path": e.entry.path,
+             "pendingPullRequest": pending.get(e.entry.name), "state": e.state,
+             **({"error": e.entry.error} if e.entry.error else {})} for e in listed]
+    rows = [(e.entry.name, v.get("namespace", ""), v.get("owner", ""), v.get("costCenter", ""),
+             v.get("modelFormat", ""), v.get("storageUri", ""),
+             f"#{pending[e.entry.name]}" if e.entry.name in pending else "", e.state)
+            for e in listed for v in [e.entry.spec.to_input() if e.entry.spec else e.entry.values]]
     emit(data, output, table=lambda: simple_table(
-        "Endpoints on main", ("name", "namespace", "owner", "cost center", "format", "storage", "pending PR"), rows))
-    for entry in entries:
-        if entry.spec is None and output is OutputFormat.table:
-            typer.echo(f"invalid manifest {entry.path}: {entry.error}", err=True)
+        "Endpoints on main", ("name", "namespace", "owner", "cost center", "format", "storage", "pending PR", "state"),
+        rows))
 
 
 def register(app: typer.Typer) -> None:
@@ -152,3 +170,4 @@ def register(app: typer.Typer) -> None:
     endpoint_app.command("delete")(_delete)
     endpoint_app.command("rollback")(_rollback)
     endpoint_app.command("list")(_list)
+    endpoint_app.command("show")(show)

@@ -1,4 +1,8 @@
-"""`-o table|json|yaml` for every read command, rendered one way."""
+"""`-o table|json|yaml` for every command that prints data, rendered one way.
+
+JSON and YAML carry the REST API's shape (`jsonable.as_plain`: camelCase keys,
+timestamps to the second), so a script can switch between the two freely.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,11 @@ from enum import Enum
 from typing import Any
 
 import typer
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.table import Table
+from rich.text import Text
 
+from neuroscale.jsonable import as_plain
 from neuroscale.yamlio import dump
 
 
@@ -28,12 +34,12 @@ OUTPUT_OPTION = typer.Option(OutputFormat.table, "--output", "-o", help="table, 
 PIPE_WIDTH = 200
 
 
-def emit(data: Any, fmt: OutputFormat, *, table: Callable[[], Table | str] | None = None) -> None:
+def emit(data: Any, fmt: OutputFormat, *, table: Callable[[], RenderableType] | None = None) -> None:
     console = Console() if sys.stdout.isatty() else Console(width=PIPE_WIDTH)
     if fmt is OutputFormat.json:
-        typer.echo(json.dumps(data, indent=2, default=str))
+        typer.echo(json.dumps(as_plain(data), indent=2, default=str))
     elif fmt is OutputFormat.yaml:
-        typer.echo(dump(json.loads(json.dumps(data, default=str))), nl=False)
+        typer.echo(dump(json.loads(json.dumps(as_plain(data), default=str))), nl=False)
     elif table is not None:
         console.print(table())
     else:
@@ -45,5 +51,16 @@ def simple_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any
     for column in columns:
         table.add_column(column)
     for row in rows:
-        table.add_row(*("" if cell is None else str(cell) for cell in row))
+        table.add_row(*("" if cell is None else cell if isinstance(cell, Text) else str(cell) for cell in row))
     return table
+
+
+def requested_format(argv: Sequence[str]) -> str | None:
+    """The `-o`/`--output` value on a command line, if any (read before parsing, for error output)."""
+    for index, arg in enumerate(argv):
+        for flag in ("-o", "--output"):
+            if arg == flag and index + 1 < len(argv):
+                return argv[index + 1]
+            if arg.startswith(flag + "=") or (flag == "-o" and arg.startswith("-o") and len(arg) > 2):
+                return arg.split("=", 1)[1] if "=" in arg else arg[2:]
+    return None

@@ -11,7 +11,9 @@ from rich.console import Console
 from rich.panel import Panel
 
 from neuroscale.cli.output import OUTPUT_OPTION, OutputFormat, emit, simple_table
-from neuroscale.errors import NotFound
+from neuroscale.errors import InvalidInput, NotFound
+from neuroscale.jsonable import as_plain, whole_seconds
+from neuroscale.yamlio import dump
 from neuroscale.home import DEFAULT_DOMAIN, DEFAULT_GATEWAY_PORT, DEFAULT_HOST, DEFAULT_PORTAL_PORT, Home
 
 HOME_OPTION = typer.Option(None, "--home", envvar="NEUROSCALE_HOME",
@@ -141,6 +143,12 @@ def _replicas(item: dict[str, Any]) -> str:
     return f"{replicas.get('ready', 0)}/{replicas.get('desired', 0)} ({replicas.get('min', 0)}-{upper})"
 
 
+def _observed(item: dict[str, Any]) -> str:
+    """How long ago the reconciler last confirmed this row (from its heartbeat)."""
+    age = item.get("observed_age")
+    return f"{age:g}s ago" if isinstance(age, (int, float)) else ""
+
+
 def _traffic(item: dict[str, Any]) -> str:
     return ", ".join(f"{t.get('revision')} {t.get('percent')}%" for t in item.get("traffic", []) if t.get("percent"))
 
@@ -150,7 +158,11 @@ def status(
     home: Optional[str] = HOME_OPTION,
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
-    """Conditions, sync, health, URL and revision per endpoint (KServe and Argo CD vocabulary)."""
+    """Conditions, sync, health, URL and revision per endpoint (KServe and Argo CD vocabulary).
+
+    OBSERVED is how long ago the reconciler last confirmed the row; when it stops observing (hung,
+    stopped, dead) READY and HEALTH read Unknown after three missed heartbeats.
+    """
     store = _open_store(Home.resolve(home))
     if name:
         found = store.get(name)
@@ -162,12 +174,13 @@ def status(
     data: Any = rows[0] if name else rows
 
     def table() -> Any:
-        columns = ("NAME", "READY", "SYNC", "HEALTH", "REPLICAS", "TRAFFIC", "URL", "REASON", "MESSAGE")
+        columns = ("NAME", "READY", "SYNC", "HEALTH", "OBSERVED", "REPLICAS", "TRAFFIC", "URL", "REASON", "MESSAGE")
         body = []
         for item in rows:
             ready = _condition(item, "Ready")
             body.append((item["name"], ready.get("status", "Unknown"), item.get("sync"), item.get("health"),
-                         _replicas(item), _traffic(item), item.get("url"), ready.get("reason"), ready.get("message")))
+                         _observed(item), _replicas(item), _traffic(item), item.get("url"), ready.get("reason"),
+                         ready.get("message")))
         main = simple_table("Endpoints", columns, body)
         if not name:
             return main
@@ -186,19 +199,37 @@ def status(
     emit(data, output, table=table)
 
 
+def _event_row(event: dict[str, Any]) -> tuple[Any, ...]:
+    return (whole_seconds(str(event.get("time"))), event.get("endpoint") or "platform", event.get("type"),
+            event.get("reason"), event.get("message"), event.get("actor"))
+
+
 def events(
     name: Optional[str] = typer.Argument(None, help="Only this endpoint's events."),
     limit: int = typer.Option(50, help="How many, newest last."),
+    kind: Optional[str] = typer.Option(None, "--type", help="Only Normal or Warning events."),
+    follow_: bool = typer.Option(False, "--follow", "-f", help="Keep printing new events (Ctrl-C stops)."),
     home: Optional[str] = HOME_OPTION,
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
-    """What happened and who did it: pull requests opened, approved and merged, deploys, restarts, denials."""
+    """What happened and who did it, oldest first (as the portal lists them): PRs, deploys, restarts, denials."""
+    if kind is not None and kind not in ("Normal", "Warning"):
+        raise InvalidInput(f"unknown event type {kind!r}", where="--type", fix="use Normal or Warning")
     store = _open_store(Home.resolve(home))
-    rows = [e.to_dict() for e in store.events(name=name, limit=limit)]
-    emit(rows, output, table=lambda: simple_table(
-        "Events", ("TIME", "ENDPOINT", "TYPE", "REASON", "MESSAGE", "BY"),
-        [(e.get("time"), e.get("endpoint"), e.get("type"), e.get("reason"), e.get("message"), e.get("actor"))
-         for e in rows]))
+    page = store.event_page(name=name, kind=kind, limit=limit)
+    rows = [e.to_dict() for _, e in page]
+    columns = ("TIME", "ENDPOINT", "TYPE", "REASON", "MESSAGE", "BY")
+    emit(rows, output, table=lambda: simple_table("Events", columns, [_event_row(e) for e in rows]))
+    newest = page or store.event_page(limit=1)
+    last = newest[-1][0] if newest else 0
+    while follow_:
+        time.sleep(0.5)
+        for last, event in store.event_page(name=name, kind=kind, after=last, limit=1000):
+            if output is OutputFormat.table:
+                typer.echo("  ".join(str(cell or "") for cell in _event_row(event.to_dict())))
+            else:
+                typer.echo(json.dumps(as_plain(event)) if output is OutputFormat.json
+                           else "---\n" + dump(as_plain(event)), nl=output is OutputFormat.json)
 
 
 def demo(

@@ -18,6 +18,7 @@ from neuroscale.home import Home
 from neuroscale.services.context import PlatformContext
 from neuroscale.services.identity import cli_actor
 from neuroscale.services.previews import PreviewInfo, preview_info
+from neuroscale.services.observe import wait_for_rollout
 from neuroscale.services.pulls import (
     approve_pull_request,
     close_pull_request,
@@ -152,10 +153,20 @@ def register(app: typer.Typer) -> None:
 
     @pr_app.command("merge")
     def merge(number: int = typer.Argument(..., help="Pull request number."),
+              wait: bool = typer.Option(False, "--wait", help="Then wait until the endpoint is Ready (or gone, "
+                                        "for a deletion); exit 1 if it fails, 2 on timeout."),
+              timeout: float = typer.Option(120.0, "--timeout", help="Seconds --wait waits."),
               home: str | None = HOME_OPTION, remote: str | None = REMOTE_OPTION, output: OutputFormat = OUTPUT_OPTION) -> None:
         """Merge into main (refused while checks fail or approvals are missing); the endpoint then goes live."""
         with open_platform(home, remote=remote) as ctx:
-            emit_pr(ctx, merge_pull_request(ctx, number, actor=cli_actor(ctx)), output)
+            merged = merge_pull_request(ctx, number, actor=cli_actor(ctx))
+            emit_pr(ctx, merged, output)
+            if wait and merged.merged_sha:
+                wait_for_rollout(ctx, merged.endpoint, commit=merged.merged_sha,
+                                 deleting=merged.action == "delete", timeout_s=timeout)
+                if output is OutputFormat.table:
+                    typer.echo(f"  rolled out: {merged.endpoint} is "
+                               f"{'removed' if merged.action == 'delete' else 'Ready'}")
 
     @pr_app.command("close")
     def close(number: int = typer.Argument(..., help="Pull request number."), home: str | None = HOME_OPTION, remote: str | None = REMOTE_OPTION,

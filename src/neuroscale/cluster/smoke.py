@@ -14,20 +14,19 @@ when asked for.
 from __future__ import annotations
 
 import copy
-import json
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
-
-import httpx
 
 from neuroscale.cluster.kube import Kube
 from neuroscale.cluster.objects import (ARGO, CLUSTER_POLICIES, DEPLOYMENTS, ISVC_PATH, PODS, VAP_PATH, app_health,
                                         available, generated_by, is_true, name_of, pod_problem, pod_ready)
 from neuroscale.cluster.results import SmokeResult, failed, passed, skipped
+from neuroscale.cluster.sample_request import SampleRequest
+from neuroscale.cluster.smoke_inference import Target, smoke_inference
 from neuroscale.platform.argocd import APPSET_NAME
 from neuroscale.platform.backstage import BACKSTAGE_NAMESPACE, RELEASE
 from neuroscale.platform.components import OPENCOST_NAMESPACE, OPENCOST_RELEASE
@@ -37,7 +36,6 @@ from neuroscale.platform.governance import LIMITS_NAME, QUEUE_PROXY_CPU, QUOTA_N
 from neuroscale.spec.fields import LABEL_COST_CENTER, LABEL_OWNER
 from neuroscale.spec.quantity import parse_quantity
 
-IRIS = [[6.8, 2.8, 4.8, 1.4], [6.0, 3.4, 4.5, 1.6]]
 DEFAULT_GATEWAY = "http://127.0.0.1:8082"
 
 
@@ -45,8 +43,8 @@ DEFAULT_GATEWAY = "http://127.0.0.1:8082"
 class SmokeSettings:
     namespace: str = "default"
     gateway_url: str = DEFAULT_GATEWAY  # the local side of the ingress tunnel
-    endpoint: str | None = None  # which InferenceService to call; default: the first Ready one
-    instances: list[Any] = field(default_factory=lambda: [list(r) for r in IRIS])
+    endpoint: str | None = None  # which InferenceService to call; default: every Ready one
+    sample: SampleRequest | None = None  # the request to send; default: built from each model's V2 metadata
     skip_policy_block: bool = False
     drift: str | None = None  # "namespace/deployment" to delete and watch Argo CD recreate (destructive)
     drift_timeout_s: float = 120.0
@@ -171,29 +169,22 @@ def _inference(kube: Kube, settings: SmokeSettings) -> list[SmokeResult]:
     if not ready:
         return [skipped("B Serving", name, "no Ready InferenceService with a URL to call",
                         "wait for an endpoint to become Ready")]
-    isvc = ready[0]
-    model = name_of(isvc)
-    host = urlparse(str(isvc["status"]["url"])).hostname or ""
-    try:
-        check_domain(host)
-    except InvalidInput:
-        return [failed("B Serving", name, f"{model} has the placeholder URL host {host} (FM-18)",
-                       "re-run `neuroscale init --domain <a domain you control>` and merge the change")]
-    url = f"{settings.gateway_url.rstrip('/')}/v1/models/{model}:predict"
-    try:
-        resp = httpx.post(url, json={"instances": settings.instances}, headers={"Host": host}, timeout=15)
-    except httpx.HTTPError as exc:
-        return [failed("B Serving", name, f"{settings.gateway_url}: {type(exc).__name__}",
-                       "open the ingress tunnel: neuroscale cluster tunnels (FM-13)")]
-    try:
-        body = resp.json()
-    except ValueError:
-        body = None
-    if resp.status_code != 200 or not isinstance(body, dict) or "predictions" not in body:
-        return [failed("B Serving", name, f"{model} via Host {host}: HTTP {resp.status_code} {resp.text[:120]!r}",
-                       "HTML or 405 means the request left the cluster's ingress (placeholder domain, FM-18); "
-                       "404 means the Host header matched no route")]
-    return [passed("B Serving", name, f"{model} via Host {host}: {json.dumps(body['predictions'])[:60]}")]
+    results = []
+    for isvc in ready:
+        model = name_of(isvc)
+        host = urlparse(str(isvc["status"]["url"])).hostname or ""
+        try:
+            check_domain(host)
+        except InvalidInput:
+            results.append(failed("B Serving", name, f"{model} has the placeholder URL host {host} (FM-18)",
+                                  "re-run `neuroscale init --domain <a domain you control>` and merge the change"))
+            continue
+        results.append(smoke_inference(
+            Target(settings.gateway_url, host, model), stored=settings.sample, section="B Serving", name=name,
+            unreachable_hint="open the ingress tunnel: neuroscale cluster tunnels (FM-13)",
+            failed_hint="HTML or 405 means the request left the cluster's ingress (placeholder domain, FM-18); 404 "
+            "means the Host header matched no route; 400 names the input the model expected"))
+    return results
 
 
 def _backstage(kube: Kube, _: SmokeSettings) -> list[SmokeResult]:

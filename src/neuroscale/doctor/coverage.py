@@ -4,17 +4,33 @@ The table is computed from the registries (doctor rules' `covers`, check
 lints' `failure_modes`) plus two hand-kept lists: failure modes NeuroScale
 prevents by construction instead of detecting, and those no snapshot can
 show, each with the reason. A test keeps every FM-01..FM-40 accounted for.
+
+The catalogue itself is documentation in the repository, one file per
+failure mode written for users (`docs/failure-modes/FM-xx.md`: symptom,
+cause, how NeuroScale prevents or detects it, fix); every row links to its
+entry, and an entry added there joins the table.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from neuroscale.doctor.model import Category
 from neuroscale.doctor.rules import ALL_RULES
 
+#: The catalogue's place in the repository (a checkout: src/neuroscale/doctor/ → the root).
+DOCS_DIR = "docs/failure-modes"
+REPO_ROOT = Path(__file__).resolve().parents[3]
+#: The reference catalogue; entries documented beyond it join through `catalog()`.
 CATALOG = tuple(f"FM-{n:02d}" for n in range(1, 41))
+
+
+def catalog() -> tuple[str, ...]:
+    """Every catalogued failure mode: the reference forty and any further entry in the docs."""
+    documented = (p.stem for p in (REPO_ROOT / DOCS_DIR).glob("FM-*.md"))
+    return tuple(sorted({*CATALOG, *documented}))
 #: Cross-tool cases users report upstream, covered by rules but absent from the catalog.
 CROSS_TOOL = {
     "X-HEALTH": "InferenceService Ready in KServe but Progressing in Argo CD",
@@ -52,19 +68,25 @@ class Coverage:
     rules: tuple[str, ...]
     lints: tuple[str, ...]
     note: str
+    doc: str = ""  # the entry in the repository's catalogue ("" for cross-tool cases without one)
 
     @property
     def covered(self) -> bool:
         return bool(self.rules or self.lints)
 
 
+def doc_path(failure_mode: str) -> str:
+    """The repository path of a failure mode's catalogue entry, "" when it has none."""
+    return f"{DOCS_DIR}/{failure_mode}.md" if failure_mode.startswith("FM-") else ""
+
+
 def coverage_table() -> list[Coverage]:
     from neuroscale.check.lints import ALL_LINTS
 
     table = []
-    for fm in (*CATALOG, *CROSS_TOOL):
+    for fm in (*catalog(), *CROSS_TOOL):
         rules = tuple(r.id for r in ALL_RULES if fm in r.covers)
         lints = tuple(lint.id for lint in ALL_LINTS if fm in lint.failure_modes)
         note = PREVENTED_BY_DESIGN.get(fm) or UNDETECTABLE.get(fm) or CROSS_TOOL.get(fm, "")
-        table.append(Coverage(fm, rules, lints, note))
+        table.append(Coverage(fm, rules, lints, note, doc_path(fm)))
     return table

@@ -16,6 +16,7 @@ from neuroscale.home import Home
 def diagnose_target(
     *, home: Path | None = None, repo: Path | None = None, kubeconfig: Path | None = None,
     context: str | None = None, snapshot: Path | None = None, save_to: Path | None = None,
+    since: float | None = None,
 ) -> Diagnosis:
     """`repo` > `snapshot` > cluster (`kubeconfig`/`context`) > the embedded platform at `home`."""
     if repo is not None:
@@ -27,9 +28,9 @@ def diagnose_target(
     elif kubeconfig is not None or context is not None:
         state = read_cluster_snapshot(kubeconfig=kubeconfig, context=context)
     else:
-        from neuroscale.doctor.embedded import read_embedded_snapshot
+        from neuroscale.doctor.embedded import DEFAULT_SINCE_S, read_embedded_snapshot
 
-        state = read_embedded_snapshot(Home.resolve(home))
+        state = read_embedded_snapshot(Home.resolve(home), since=since or DEFAULT_SINCE_S)
     state = redact(state)  # evidence quotes logs and messages: diagnose what a support bundle would hold
     if save_to is not None:
         save_snapshot(state, save_to)

@@ -41,12 +41,15 @@ def parse_args(argv: list[str] | None) -> EngineSettings:
                              "(earlier deaths count towards a crash-loop back-off)")
     parser.add_argument("--max-previews", type=int, default=EngineSettings.max_previews,
                         help="pull-request previews running at once; beyond it the longest idle one stops")
+    parser.add_argument("--heartbeat-interval", type=float, default=1.0,
+                        help="seconds between heartbeats; statuses read Unknown after 3 missed ones")
     args = parser.parse_args(argv)
     home = Home.resolve(args.home)
     return EngineSettings(home=home, domain=args.domain, gateway_port=args.gateway_port,
                           interval=max(0.01, args.interval), liveness_period=max(0.05, args.liveness_period),
                           backoff=BackoffPolicy(stable_after=max(0.0, args.stable_after)),
-                          model_roots=home.model_roots(), max_previews=max(0, args.max_previews))
+                          model_roots=home.model_roots(), max_previews=max(0, args.max_previews),
+                          heartbeat=max(0.05, args.heartbeat_interval))
 
 
 def main(argv: list[str] | None = None) -> int:

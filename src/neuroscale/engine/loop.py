@@ -6,11 +6,17 @@ within a tick and start-up probes run at that pace, while main is polled every
 a tick and only when they changed. On start the loop adopts the model servers a
 previous run left (same pid, same /proc start time, healthy) and kills any
 other server of this home, so a restart neither duplicates nor orphans.
+
+Because status rows change only when something changes, the loop also
+publishes a heartbeat after completed ticks (every `settings.heartbeat`
+seconds, and at once when a failing tick recovers): readers turn statuses
+Unknown when it goes stale, which is how a hung or dead reconciler shows.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sqlite3
 import threading
@@ -38,6 +44,7 @@ from neuroscale.engine.store import EngineStore
 from neuroscale.engine.traffic import Split
 from neuroscale.errors import NeuroScaleError, NotFound
 from neuroscale.gitops.provider import PullRequest
+from neuroscale.status.heartbeat import Heartbeat
 from neuroscale.status.model import EndpointStatus, EventType, RevisionTraffic
 from neuroscale.status.reasons import Reason
 
@@ -82,12 +89,16 @@ class Reconciler:
         self.digest = ""
         self.source_error = ""
         self._next_poll = 0.0
+        self._next_beat = 0.0
+        self._tick_error = ""
+        self.started_at = iso(clock.time())
+        self.observed_at = ""
 
     # --- start-up: adopt what a previous run left, kill the rest -------------------------------
 
     def adopt(self) -> None:
         now = self.clock.monotonic()
-        statuses = self.store.list_endpoints()
+        statuses = self.store.saved_endpoints()
         for status in statuses:
             self.endpoints[status.name] = EndpointState(status.name, status.namespace,
                                                         conditions=status.conditions)
@@ -251,6 +262,10 @@ class Reconciler:
         observed = [(ep, observe(ep, commit=self.commit, policy=self.settings.backoff, source_error=self.source_error))
                     for ep in self.endpoints.values() if not ep.pruned and ep.desired is not None]
         self.routes.write([self._report(ep, obs, now=now)[1] for ep, obs in observed])
+        if self.routes.repaired:
+            self.ctx.event("", EventType.Warning, Reason.RoutesRewritten,
+                           f"{self.settings.home.routes_file} was changed outside the reconciler; rewritten "
+                           "from the current state so the gateway routes to what runs")
         self.gateway.refresh()
         for ep, obs in observed:
             applied = self.gateway.applied(self.routes.stamp_of(ep.name))
@@ -264,15 +279,39 @@ class Reconciler:
         return report(ep, obs, domain=self.settings.domain, gateway_port=self.settings.gateway_port, now=now,
                       enforcement=self.enforcement)
 
+    # --- heartbeat --------------------------------------------------------------------------------
+
+    def beat(self, *, error: str = "", stopped: bool = False) -> None:
+        """Publish a heartbeat: after a completed tick (rate-limited), a failed one, or the final stop."""
+        now = self.clock.monotonic()
+        if not error:
+            self.observed_at = iso(self.clock.time())
+        if not (stopped or error or self._tick_error or now >= self._next_beat):
+            return
+        self._tick_error, self._next_beat = error, now + self.settings.heartbeat
+        self.store.beat(Heartbeat(pid=os.getpid(), started_at=self.started_at, observed_at=self.observed_at,
+                                  interval=self.settings.heartbeat, error=error,
+                                  stopped_at=iso(self.clock.time()) if stopped else ""))
+
     def run(self, stop: threading.Event) -> None:
         self.adopt()
         while not stop.is_set():
             try:
                 self.tick()
-            except Exception:  # a control loop outlives one bad tick; the traceback goes to the engine log
+                self.beat()
+            except Exception as exc:  # a control loop outlives one bad tick; the traceback goes to the engine log
                 log.exception("reconcile tick failed; retrying")
+                self._beat_failure(exc)
                 stop.wait(1.0)
             stop.wait(self.settings.tick)
+        self._beat_failure(None, stopped=True)
+
+    def _beat_failure(self, exc: Exception | None, *, stopped: bool = False) -> None:
+        """Record a failed tick (or the stop) in the heartbeat, if the store can still be written."""
+        try:
+            self.beat(error=f"{type(exc).__name__}: {exc}"[:500] if exc else "", stopped=stopped)
+        except Exception:  # the store itself is what fails (disk full, locked): the log has the tick's error
+            log.exception("could not publish the heartbeat")
 
 
 def _comparable(status: dict[str, Any]) -> dict[str, Any]:

@@ -17,17 +17,28 @@ PROC = Path("/proc")
 SERVING_MODULE = "neuroscale.serving"
 
 
-def start_time(pid: int) -> int | None:
-    """Kernel start time of `pid` in clock ticks (field 22 of /proc/pid/stat); None if gone or a zombie."""
+def _stat_fields(pid: int) -> list[str]:
+    """Fields 3.. of /proc/pid/stat ([] when gone)."""
     try:
         stat = (PROC / str(pid) / "stat").read_text()
     except OSError:
-        return None
+        return []
     # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
-    fields = stat[stat.rfind(")") + 2:].split()
+    return stat[stat.rfind(")") + 2:].split()
+
+
+def start_time(pid: int) -> int | None:
+    """Kernel start time of `pid` in clock ticks (field 22 of /proc/pid/stat); None if gone or a zombie."""
+    fields = _stat_fields(pid)
     if not fields or fields[0] in ("Z", "X"):
         return None
     return int(fields[19])
+
+
+def state(pid: int) -> str:
+    """The kernel's one-letter state of `pid` (R running, S sleeping, T stopped, Z zombie...); "" when gone."""
+    fields = _stat_fields(pid)
+    return fields[0] if fields else ""
 
 
 def cmdline(pid: int) -> list[str]:

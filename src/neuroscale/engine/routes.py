@@ -3,6 +3,9 @@
 Written atomically (temp file + `os.replace`) so the gateway never reads half
 a table, and only when an entry changes so its mtime-based reload stays idle.
 The file outlives the reconciler: the gateway keeps routing while it restarts.
+A file changed behind the writer's back (an old copy restored, a hand edit)
+is noticed by its stat and rewritten on the next tick, so the gateway never
+keeps routing by a stale table.
 """
 
 from __future__ import annotations
@@ -100,8 +103,11 @@ class RoutesWriter:
     def __init__(self, path: Path, *, domain: str) -> None:
         self.path = path
         self.domain = domain
+        self._written = _stat(path)
         self._last: dict[str, Any] | None = self._read_endpoints()
         self._stamps: dict[str, str] = {}
+        #: Set when the last `write` replaced a file someone else had changed.
+        self.repaired = False
 
     def stamp_of(self, name: str) -> str:
         return self._stamps.get(name, "")
@@ -125,14 +131,26 @@ class RoutesWriter:
         updated = datetime.now(UTC).isoformat(timespec="microseconds")
         document = routes_document(entries, domain=self.domain, updated=updated)
         endpoints: dict[str, Any] = document["endpoints"]
-        if endpoints == self._last and self.path.exists():
+        changed_outside = _stat(self.path) != self._written
+        self.repaired = changed_outside and endpoints == self._last
+        if endpoints == self._last and not changed_outside:
             return False
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
         os.replace(tmp, self.path)
+        self._written = _stat(self.path)
         last = self._last or {}
         self._stamps = {name: self._stamps.get(name, "") if last.get(name) == entry else updated
                         for name, entry in endpoints.items()}
         self._last = endpoints
         return True
+
+
+def _stat(path: Path) -> tuple[int, int, int] | None:
+    """What identifies one write of the file: inode, mtime and size (None when it is missing)."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_ino, found.st_mtime_ns, found.st_size

@@ -2,8 +2,12 @@
 
 Processes run in their own session so they outlive the reconciler (a restart
 adopts them) and a Ctrl-C on its terminal. Their output goes to
-`logs/servers/<revision>.log`; when one exits, the reason comes from the tail
-of its own run (the server prints `ModelLoadFailed: …` before exiting 3).
+`logs/servers/<revision>.log`; when one exits, the cause is classified from
+what was observed, never guessed: the server's own load record in the tail of
+its run (`ModelLoaded:` / `ModelLoadFailed:` exit 3 / `PortUnavailable:` exit 4),
+the signal that ended it, the kernel's OOM count of its cgroup, or its exit
+code, and whether it had loaded its model by then. Kills the platform itself
+makes (liveness, memory limit) are attributed by the steps that make them.
 Every call here is non-blocking except `stop_all`, which the supervisor uses
 for a full shutdown.
 
@@ -37,6 +41,8 @@ from neuroscale.status.reasons import Reason
 log = logging.getLogger("neuroscale.engine")
 
 LOAD_FAILED_PREFIX = "ModelLoadFailed:"
+LOADED_PREFIX = "ModelLoaded:"
+PORT_UNAVAILABLE_PREFIX = "PortUnavailable:"
 READY_PATH = "/v2/health/ready"
 LIVE_PATH = "/v2/health/live"
 _TAIL_BYTES = 8192
@@ -183,7 +189,22 @@ class LocalRuntime:
             return None
         else:
             code = None
-        return exit_info(code, log_tail(handle.log_path, handle.log_offset))
+        info = exit_info(code, log_tail(handle.log_path, handle.log_offset))
+        if code == -signal.SIGKILL and self._cgroup_oom_killed(handle):
+            return ExitInfo(Reason.OOMKilled, "the kernel killed it at its cgroup memory.max (the memory limit); "
+                            "raise resources.limits.memory or make the model smaller")
+        return info
+
+    def _cgroup_oom_killed(self, handle: ServerHandle) -> bool:
+        """Did the kernel's OOM killer end this replica inside its own cgroup (memory.events `oom_kill`)?"""
+        if self.enforcement.cgroup is None:
+            return False
+        events = self.enforcement.cgroup / f"{handle.revision}.r{handle.replica}" / "memory.events"
+        try:
+            counts = dict(line.split() for line in events.read_text().splitlines() if line.count(" ") == 1)
+        except (OSError, ValueError):
+            return False
+        return counts.get("oom_kill", "0") not in ("", "0")
 
     def signal(self, handle: ServerHandle, sig: signal.Signals) -> None:
         """Signal the server's process group, only if it is still the process we started."""
@@ -217,18 +238,34 @@ def log_tail(path: Path, offset: int) -> list[str]:
 
 
 def exit_info(code: int | None, tail: list[str]) -> ExitInfo:
-    """The reason a server ended: its own `ModelLoadFailed:` line wins, else the exit code or signal."""
+    """Why a server ended, from its exit code and its own run's output (the load record wins).
+
+    `code` is the `Popen` return code (negative: the signal that ended it), None when the process
+    was not our child (adopted after a restart), so only its output can tell.
+    """
     for line in reversed(tail):
         if line.startswith(LOAD_FAILED_PREFIX):
             return ExitInfo(Reason.ModelLoadFailed, line[len(LOAD_FAILED_PREFIX):].strip())
-    if code is None:
-        how = "exited"
-    elif code < 0:
-        how = f"was killed by {signal.Signals(-code).name}"
-    else:
-        how = f"exited with code {code}"
+        if line.startswith(PORT_UNAVAILABLE_PREFIX):
+            return ExitInfo(Reason.PortUnavailable, line[len(PORT_UNAVAILABLE_PREFIX):].strip())
+    loaded = next((line for line in tail if line.startswith(LOADED_PREFIX)), "")
+    stage = "after loading its model" if loaded else "while loading its model"
     last = f"; last output: {tail[-1][:300]}" if tail else ""
-    return ExitInfo(Reason.ProcessExited, f"model server {how}{last}")
+    if code is not None and code < 0:
+        return ExitInfo(Reason.KilledBySignal, f"model server was killed by {_signal_name(-code)} {stage}, "
+                        f"a signal the platform did not send{last}")
+    if any("MemoryError" in line for line in tail):
+        return ExitInfo(Reason.OOMKilled, f"model server ran out of memory {stage} (an allocation failed at the "
+                        f"RLIMIT_DATA backstop of its memory limit){last}")
+    how = "exited (not started by this reconciler run: no exit status)" if code is None else f"exited with code {code}"
+    return ExitInfo(Reason.ProcessExited, f"model server {how} {stage}{last}")
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 def stop_all(home: Home, *, grace: float = 5.0) -> int:

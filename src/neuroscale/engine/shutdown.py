@@ -30,7 +30,7 @@ def record_platform_stopped(home: Home, *, domain: str) -> int:
     conn = connect(home.state_db)
     try:
         store = EngineStore(conn)
-        statuses = store.list_endpoints()
+        statuses = store.saved_endpoints()
         for status in statuses:
             conditions = tuple(
                 set_condition(status.conditions, false(ctype, Reason.PlatformStopped, STOPPED_MESSAGE), now=now)

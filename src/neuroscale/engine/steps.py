@@ -36,6 +36,7 @@ from neuroscale.engine.state import EndpointState, Phase, RevisionState, Server
 from neuroscale.engine.store import EngineStore
 from neuroscale.engine.traffic import split
 from neuroscale.spec.serving import ServingSpec
+from neuroscale.status.exits import ExitRecord
 from neuroscale.status.model import Event, EventType
 from neuroscale.status.reasons import Reason
 
@@ -117,8 +118,9 @@ def observe_exits(ctx: StepContext, ep: EndpointState) -> None:
         if not server.live:
             continue  # it was on its way out
         info = server.killed_for or info
-        ctx.event(ep.name, EventType.Warning, Reason.OOMKilled if server.killed_for else Reason.ProcessExited,
-                  f"{server.revision} (pid {server.handle.pid}): {info.reason}: {info.message}")
+        ctx.event(ep.name, EventType.Warning, Reason.OOMKilled if info.reason == Reason.OOMKilled
+                  else Reason.ProcessExited, ExitRecord(server.revision, server.handle.pid, info.reason,
+                                                        info.message).message())
         revision = ep.revision(server.revision)
         if revision is None:
             continue
@@ -164,6 +166,9 @@ def probe_serving(ctx: StepContext, ep: EndpointState) -> None:
             ctx.event(ep.name, EventType.Warning, Reason.LivenessProbeFailed,
                       f"{server.revision} (pid {server.handle.pid}) did not answer {server.probe_failures} "
                       f"liveness probes {ctx.settings.liveness_period:g}s apart; killing it so it restarts")
+            server.killed_for = ExitInfo(Reason.LivenessProbeFailed, (
+                f"the platform killed it after {server.probe_failures} liveness probes "
+                f"{ctx.settings.liveness_period:g}s apart went unanswered (hung or stopped while serving)"))
             ctx.runtime.signal(server.handle, signal.SIGKILL)
             server.probe_failures = 0
 
@@ -237,15 +242,17 @@ def ensure_running(ctx: StepContext, ep: EndpointState) -> None:
                       f"log {handle.log_path})")
 
 
-def routable(ctx: StepContext, revision: RevisionState) -> bool:
-    """May get traffic: it has been ready, and is not in a crash loop."""
-    return revision.was_ready and not revision.failure.crashlooping(ctx.settings.backoff)
+def routable(ctx: StepContext, revision: RevisionState, *, answering: bool = False) -> bool:
+    """May get traffic: it has been ready, and is not in a crash loop, or a replica of it answers now
+    (a revision whose model file was repaired comes out of its crash loop with its first ready replica)."""
+    return revision.was_ready and (answering or not revision.failure.crashlooping(ctx.settings.backoff))
 
 
 def route_traffic(ctx: StepContext, ep: EndpointState) -> None:
     """KServe's split between the latest and the rolled-out revision, among routable revisions."""
     latest, rolled = ep.latest, ep.rolled_out
-    ok = frozenset(r.name for r in (latest, rolled) if r is not None and routable(ctx, r))
+    ok = frozenset(r.name for r in (latest, rolled) if r is not None
+                   and routable(ctx, r, answering=bool(ep.servers_of(r.name, phase=Phase.Ready))))
     new = split(latest=latest.name if latest else None, previous=rolled.name if rolled else None,
                 canary=latest.target.spec.canary_traffic_percent if latest else None, routable=ok)
     if new.shares != ep.split.shares:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import ipaddress
 import sys
 import traceback
 from collections.abc import Awaitable, Callable
@@ -48,6 +49,8 @@ class Request:
     body: bytes
     keep_alive: bool
     host: str
+    #: The client connected from this machine: only such a client may read `/metrics`.
+    local: bool = False
 
     @property
     def head_only(self) -> bool:
@@ -89,6 +92,15 @@ def refusal(status: int, message: str, *, reason: str, fix: str) -> Refusal:
     return Refusal(json_response(status, {"error": message, "reason": reason, "fix": fix}, keep_alive=False))
 
 
+def _is_local_peer(transport: asyncio.BaseTransport) -> bool:
+    """Whether the client is on this machine: a loopback peer, or one connecting from our own address."""
+    try:
+        peer = transport.get_extra_info("peername")[0]
+        return bool(ipaddress.ip_address(peer).is_loopback or peer == transport.get_extra_info("sockname")[0])
+    except (TypeError, ValueError, IndexError):
+        return False
+
+
 class _Stop(Exception):
     """Raised inside a parser callback to stop parsing after a refusal."""
 
@@ -109,6 +121,7 @@ class ClientConnection(asyncio.Protocol):
         self.refused = False
         self.in_body = False
         self.reading_paused = False
+        self.local = False  # set once the peer address is known
         self.writing_paused = False
         # One timer per connection, moved lazily: most phase changes only move `deadline` later.
         self.deadline: float | None = None
@@ -132,6 +145,7 @@ class ClientConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
+        self.local = _is_local_peer(transport)
         self._expire_in(self.limits.header_timeout_s)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -295,6 +309,7 @@ class ClientConnection(asyncio.Protocol):
             body=b"".join(self.body),
             keep_alive=self.parser.should_keep_alive(),
             host=self.host or "",
+            local=self.local,
         ))
         self._schedule()
 

@@ -5,7 +5,9 @@ the choice of revision and replica (and waiting for one) in `balancer`; this mod
 is the Host one we serve, which route serves the request (`Router`), and what the client hears
 when no replica comes up in time (503), the upstream is down (503), slow (504) or broken (502).
 It also answers the Open Inference Protocol's server-level paths (`/v2`, `/v2/health/live`,
-`/v2/health/ready`) for the gateway as a whole, as a multi-model server does.
+`/v2/health/ready`) for the gateway as a whole, as a multi-model server does, and `/metrics`
+(Prometheus) to clients on this machine only: the series name every endpoint and its traffic,
+which a caller of one model has no business reading.
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ from neuroscale.gateway.hosts import HostGuard
 from neuroscale.gateway.recorder import Recorder
 from neuroscale.gateway.shadow import Mirror
 from neuroscale.gateway.http1 import Request, frame, json_response
+from neuroscale.gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from neuroscale.gateway.routes import Route, RouteTable, model_name_from_path
 from neuroscale.gateway.upstream import (Answer, UpstreamBroken, UpstreamGone, UpstreamPool, UpstreamTimeout,
                                          upstream_request)
 
 
 SERVER_VERSION = "2"  # the Open Inference Protocol version the gateway speaks
+METRICS_PATHS = (b"/metrics", b"/metrics/")
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,7 @@ class Proxy:
 
     def __init__(self, router: Router, pool: UpstreamPool, *, hosts: HostGuard, upstream_timeout_s: float,
                  balancer: Balancer, hold: HoldLimits, on_wait: Callable[[], None], recorder: Recorder | None,
-                 mirror: Mirror) -> None:
+                 mirror: Mirror, metrics: GatewayMetrics | None = None) -> None:
         self.router = router
         self.pool = pool
         self.hosts = hosts
@@ -100,30 +104,41 @@ class Proxy:
         self.on_wait = on_wait
         self.recorder = recorder
         self.mirror = mirror
+        self.metrics = metrics or GatewayMetrics(balancer)
 
     async def __call__(self, request: Request) -> bytes:
         keep_alive, head_only = request.keep_alive, request.head_only
         if not self.hosts.admits(request.host, self.router.table_source().by_host):
+            self.metrics.refused(421)
             return json_response(421, self.hosts.refusal(request.host), keep_alive=keep_alive, head_only=head_only)
+        if request.url in METRICS_PATHS:
+            return self._metrics(request)
         decision = self.router.resolve(request)
         if not isinstance(decision, Route):
             status, body = decision
+            self.metrics.refused(status)
             return json_response(status, body, keep_alive=keep_alive, head_only=head_only)
         revisions = self.balancer.choose(decision.name)
         if revisions is None:
+            self.metrics.refused(503)
             return json_response(503, {"error": f"model '{decision.name}' has no revision with a share of traffic",
                                        "reason": decision.reason or "NotReady", "endpoint": decision.name},
                                  keep_alive=keep_alive, head_only=head_only)
+        started = time.perf_counter()
+        counts = self.metrics.counts(decision.name, revisions.name)
+        if not revisions.replicas:
+            counts.cold_starts += 1
         raw = upstream_request(method=request.method, url=request.url, host=request.host.encode("latin-1"),
                                headers=request.headers, body=request.body)
-        started = time.perf_counter()
         revisions.arrive()
         try:
-            framed, answer = await self._forward(request, decision, revisions, raw)
+            status, framed, answer = await self._forward(request, decision, revisions, raw)
         finally:
             revisions.leave()
+        took = time.perf_counter() - started
+        self.metrics.observe(counts, status, took)
         if answer is not None and answer.status == 200 and request.method == b"POST":
-            self._after(decision, revisions.name, request, raw, answer, (time.perf_counter() - started) * 1000)
+            self._after(decision, revisions.name, request, raw, answer, took * 1000)
         return framed
 
     def _after(self, route: Route, revision: str, request: Request, raw: bytes, answer: Answer,
@@ -135,8 +150,27 @@ class Proxy:
         if shadow is not None and shadow[0] != revision and self.mirror.due(route.name, shadow[1]):
             self.mirror.send(route.name, shadow[0], raw, answer.body, took_ms)
 
+
+    def _metrics(self, request: Request) -> bytes:
+        keep_alive, head_only = request.keep_alive, request.head_only
+        if not request.local:
+            self.metrics.refused(403)
+            return json_response(403, {"error": "/metrics is served to clients on this machine only",
+                                       "reason": "MetricsNotExposed",
+                                       "fix": "scrape from the gateway's machine (a local Prometheus or agent "
+                                              "that forwards with remote_write)"},
+                                 keep_alive=keep_alive, head_only=head_only)
+        if request.method not in (b"GET", b"HEAD"):
+            return frame(405, [(b"allow", b"GET, HEAD"), (b"content-type", b"application/json")],
+                         b'{"error":"/metrics answers GET","reason":"MethodNotAllowed"}',
+                         keep_alive=keep_alive, head_only=head_only)
+        self.metrics.forget_gone()
+        return frame(200, [(b"content-type", CONTENT_TYPE)], self.metrics.render(), keep_alive=keep_alive,
+                     head_only=head_only)
+
     async def _forward(self, request: Request, route: Route, revisions: RevisionPool,
-                       raw: bytes) -> tuple[bytes, Answer | None]:
+                       raw: bytes) -> tuple[int, bytes, Answer | None]:
+        """The status, bytes and (when a replica answered) the answer of one forwarded request."""
         keep_alive, head_only = request.keep_alive, request.head_only
         revision = revisions.name
         try:
@@ -144,38 +178,38 @@ class Proxy:
                                               wait=min(self.hold.seconds, route.timeout), on_wait=self.on_wait)
         except NoCapacity as exc:
             why = f" ({route.message})" if route.message else ""
-            return self._failed(503, route, revision, f"has no replica for this request: {exc.message}{why}",
+            return *self._failed(503, route, revision, f"has no replica for this request: {exc.message}{why}",
                                 request, reason=exc.reason,
                                 fix="retry shortly; `neuroscale status` shows the replicas and why none is ready"), None
         try:
             answer = await self.pool.exchange(replica.address, raw, head_only=head_only,
                                               timeout=min(route.timeout, self.upstream_timeout_s))
         except UpstreamGone as exc:
-            return self._failed(503, route, revision, f"is not reachable: {exc}", request,
+            return *self._failed(503, route, revision, f"is not reachable: {exc}", request,
                                 reason="UpstreamUnavailable",
                                 fix="the reconciler restarts failed revisions; see `neuroscale status` and "
                                     "`neuroscale events`"), None
         except UpstreamTimeout as exc:
-            return self._failed(504, route, revision, f"did not answer in time: {exc}", request,
+            return *self._failed(504, route, revision, f"did not answer in time: {exc}", request,
                                 reason="UpstreamTimeout",
                                 fix="send fewer instances per request, or raise the InferenceService's timeout "
                                     "(the gateway's --upstream-timeout caps it); `neuroscale status` shows whether "
                                     "the revision is stuck"), None
         except UpstreamBroken as exc:
-            return self._failed(502, route, revision, f"sent a broken answer: {exc}", request, reason="BadGateway",
+            return *self._failed(502, route, revision, f"sent a broken answer: {exc}", request, reason="BadGateway",
                                 fix="see the model server's log (`neuroscale events`); this is a server fault"), None
         finally:
             revisions.release(replica)
         length = None
         if head_only:
             length = next((int(v) for k, v in answer.headers if k.lower() == b"content-length" and v.isdigit()), 0)
-        return frame(answer.status, answer.headers, answer.body, keep_alive=keep_alive, head_only=head_only,
-                     length=length), answer
+        return answer.status, frame(answer.status, answer.headers, answer.body, keep_alive=keep_alive,
+                                    head_only=head_only, length=length), answer
 
     @staticmethod
     def _failed(status: int, route: Route, revision: str, what: str, request: Request, *, reason: str,
-                fix: str) -> bytes:
-        return json_response(status, {
+                fix: str) -> tuple[int, bytes]:
+        return status, json_response(status, {
             "error": f"model '{route.name}' revision {revision} {what}",
             "reason": reason,
             "endpoint": route.name,

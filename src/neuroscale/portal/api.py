@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from neuroscale.portal.form import field_definitions
+from neuroscale.portal import observe_pages
 from neuroscale.portal.http import FastJSON, Handler, method_routes, read_json_object
 from neuroscale.portal.params import actor, backend, int_query, pull_number
 
@@ -156,6 +157,18 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("POST", "/api/pulls/{number:int}/close", close_pull, "Close without merging", "object",
               refusals=(404, *_WRITE)),
     Operation("GET", "/api/review-rules", review_rules, "How many approvals a merge needs", "object"),
+    Operation("GET", "/api/endpoints/{name}/detail", observe_pages.endpoint_detail,
+              "One endpoint in full: conditions with history, revisions, how to call it, log tails", "object",
+              refusals=(404, 422)),
+    Operation("GET", "/api/endpoints/{name}/metrics", observe_pages.endpoint_series,
+              "Request rate, error rate, latency percentiles, replicas, CPU and memory over a window", "array",
+              query=("window",), refusals=(422,)),
+    Operation("POST", "/api/endpoints/{name}/rollback", observe_pages.rollback,
+              "Propose going back to the previous revision (opens a pull request)", "object", status=201,
+              refusals=(404, *_WRITE)),
+    Operation("GET", "/allocation/compute", observe_pages.allocation,
+              "OpenCost's allocation API: measured cost by window, aggregate, step, accumulate, idle", "object",
+              query=("window", "aggregate", "step", "accumulate", "includeIdle", "shareIdle"), refusals=(422,)),
     Operation("GET", "/api/events", list_events, "What happened and who did it (newest last)", "array",
               query=("endpoint", "limit"), refusals=(422,)),
 )

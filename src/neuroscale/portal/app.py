@@ -23,7 +23,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from neuroscale.errors import NeuroScaleError
-from neuroscale.portal import api, pages, signin
+from neuroscale.portal import api, observe_pages, pages, signin
 from neuroscale.portal.backend import Backend
 from neuroscale.portal.guard import Guard, identity_of, served_hosts
 from neuroscale.portal.http import BodyLimit, on_http_error, on_neuroscale_error, on_unexpected
@@ -96,6 +96,7 @@ def create_app(settings: PortalSettings, *, context: PlatformContext | None = No
             *api.routes(),
             *signin.routes(),
             *pages.routes(),
+            *observe_pages.page_routes(),
             Mount("/static", StaticFiles(packages=[("neuroscale.portal", "static")]), name="static"),
         ],
         middleware=_middleware(settings),

@@ -15,19 +15,25 @@ from typing import Any, ParamSpec, TypeVar, cast
 
 from starlette.concurrency import run_in_threadpool
 
+from neuroscale.cost.prices import PriceTable
 from neuroscale.engine.store import StatusStore
 from neuroscale.errors import GitError, InvalidInput, NotFound
 from neuroscale.gitops.provider import PullRequest
-from neuroscale.portal.jsonable import as_plain
+from neuroscale.jsonable import as_plain
 from neuroscale.services import endpoints as endpoint_service
 from neuroscale.services import identity as identity_service
+from neuroscale.services import observe as observe_service
+from neuroscale.services import usage as usage_service
 from neuroscale.services import pulls as pull_service
 from neuroscale.services.context import PlatformContext
+from neuroscale.services.endpoints import ManifestEntry
 from neuroscale.services.identity import Actor, Issued, OidcMapping, Resolved
 from neuroscale.services.previews import preview_info
 from neuroscale.services.review import review_of, review_rules
+from neuroscale.services.usage import AllocationParams
 from neuroscale.spec.endpoint import EndpointSpec
 from neuroscale.spec.manifest import manifest_path
+from neuroscale.status.model import EndpointStatus
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -104,16 +110,16 @@ class Backend:
     # -- reads ----------------------------------------------------------------------------
 
     def endpoints(self) -> list[dict[str, Any]]:
-        """Every endpoint known to `main` or to the engine, with its spec and status."""
-        specs = {spec.name: spec for spec in endpoint_service.list_endpoints_on_main(self.ctx)}
+        """Every endpoint known to `main` (denied or invalid ones too) or to the engine, with spec and status."""
+        on_main = {entry.name: entry for entry in endpoint_service.manifests_on_main(self.ctx)}
         statuses = {status.name: status for status in self.status.list_endpoints()}
-        return [_endpoint_view(name, specs.get(name), statuses.get(name)) for name in sorted({*specs, *statuses})]
+        return [_endpoint_view(name, on_main.get(name), statuses.get(name)) for name in sorted({*on_main, *statuses})]
 
     def endpoint(self, name: str) -> dict[str, Any]:
         endpoint_service.validate_name(name)
-        for spec in endpoint_service.list_endpoints_on_main(self.ctx):
-            if spec.name == name:
-                return _endpoint_view(name, spec, self.status.get(name))
+        for entry in endpoint_service.manifests_on_main(self.ctx):
+            if entry.name == name:
+                return _endpoint_view(name, entry, self.status.get(name))
         status = self.status.get(name)
         if status is None:
             raise NotFound(f"no endpoint named {name!r}", where="endpoint",
@@ -147,6 +153,28 @@ class Backend:
     def events(self, *, endpoint: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         return [as_plain(event) for event in self.status.events(name=endpoint, limit=limit)]
 
+    def event_page(self, *, endpoint: str | None, kind: str | None, since: str | None, until: str | None,
+                   before: int | None, limit: int) -> dict[str, Any]:
+        """One page of matching events, oldest first, and the id to ask for the page before it."""
+        found = self.status.event_page(name=endpoint, kind=kind, since=since, until=until, before=before,
+                                       limit=limit + 1)
+        older = len(found) > limit
+        page = found[1:] if older else found
+        return {"events": [{**as_plain(event), "id": number} for number, event in page],
+                "before": page[0][0] if older and page else None}
+
+    def detail(self, name: str) -> dict[str, Any]:
+        return _plain(observe_service.endpoint_detail(self.ctx, name))
+
+    def rollback(self, name: str, *, actor: Actor) -> dict[str, Any]:
+        return _plain(endpoint_service.rollback_endpoint(self.ctx, name, actor=actor))
+
+    def series(self, name: str, window: str) -> list[dict[str, Any]]:
+        return [as_plain(point) for point in usage_service.chart_series(self.ctx, name, window=window)]
+
+    def allocation(self, params: AllocationParams) -> dict[str, Any]:
+        return usage_service.showback(self.ctx, params, prices=PriceTable())
+
     def _files(self, pull: dict[str, Any]) -> list[dict[str, Any]] | None:
         """The endpoint's files before (base) and after (head) with a unified diff; None if gone."""
         name = pull["endpoint"]
@@ -164,12 +192,16 @@ def _plain(obj: Any) -> dict[str, Any]:
     return cast(dict[str, Any], as_plain(obj))
 
 
-def _endpoint_view(name: str, spec: EndpointSpec | None, status: Any) -> dict[str, Any]:
+def _endpoint_view(name: str, entry: ManifestEntry | None, status: EndpointStatus | None) -> dict[str, Any]:
+    """One endpoint for pages and the API; `refused` says main's manifest is denied or invalid (still editable)."""
+    refusal = status.refusal if status is not None else None
     return {
         "name": name,
-        "onMain": spec is not None,
-        "spec": spec.to_input() if spec is not None else None,
+        "onMain": entry is not None,
+        "spec": (entry.spec.to_input() if entry.spec is not None else entry.values) if entry is not None else None,
         "status": as_plain(status) if status is not None else None,
+        "refused": {"reason": refusal.reason, "message": refusal.message} if refusal is not None else None,
+        "invalid": entry.error if entry is not None else "",
     }
 
 

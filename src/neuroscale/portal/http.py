@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from neuroscale.errors import InvalidInput, NeuroScaleError, PayloadTooLarge
-from neuroscale.portal.jsonable import as_plain
+from neuroscale.jsonable import as_plain
 
 log = logging.getLogger("neuroscale.portal")
 
@@ -57,7 +57,7 @@ async def read_json_object(request: Request) -> dict[str, Any]:
 
 def wants_json(request: Request) -> bool:
     path = request.url.path
-    return path.startswith("/api/") or path == "/api" or path == "/healthz"
+    return path.startswith(("/api/", "/allocation")) or path == "/api" or path == "/healthz"
 
 
 def error_response(request: Request, *, status: int, body: dict[str, Any]) -> Response:

@@ -37,6 +37,12 @@ _QUERY = {
     "state": {"type": "string", "enum": list(PR_STATES)},
     "endpoint": {"type": "string"},
     "limit": {"type": "integer", "minimum": 1, "maximum": 1000},
+    "window": {"type": "string", "description": "OpenCost window (24h, 7d, today, start,end); charts: 1h|6h|24h|7d"},
+    "aggregate": {"type": "string", "description": "namespace, controller, label:<name>, comma-separated"},
+    "step": {"type": "string", "description": "duration of each allocation set, e.g. 1h"},
+    "accumulate": {"type": "boolean"},
+    "includeIdle": {"type": "boolean"},
+    "shareIdle": {"type": "boolean"},
 }
 _PATH_SCHEMAS = {
     "name": {"type": "string", "pattern": DNS1123_LABEL, "maxLength": 63},

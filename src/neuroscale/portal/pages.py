@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute
 from neuroscale.errors import Conflict, Forbidden, InvalidInput, NotFound
 from neuroscale.portal.form import defaults, field_errors, submitted, widgets
 from neuroscale.portal.http import method_routes
-from neuroscale.portal.params import actor, backend, int_query, pull_number
+from neuroscale.portal.params import actor, backend, pull_number
 
 
 def render(request: Request, template: str, context: dict[str, Any], *, status: int = 200) -> Response:
@@ -136,14 +136,6 @@ async def submit_close(request: Request) -> Response:
     return await _pull_action(request, lambda: b.run(b.close, pull_number(request), actor=actor(request)))
 
 
-async def events_page(request: Request) -> Response:
-    b = backend(request)
-    endpoint = request.query_params.get("endpoint") or None
-    limit = int_query(request, "limit", default=200, low=1, high=1000)
-    events = await b.run(b.events, endpoint=endpoint, limit=limit)
-    return render(request, "events.html", {"events": events, "endpoint": endpoint, "nav": "events"})
-
-
 def routes() -> list[BaseRoute]:
     return method_routes([
         ("/", "GET", home),
@@ -158,5 +150,4 @@ def routes() -> list[BaseRoute]:
         ("/pulls/{number:int}/approve", "POST", submit_approve),
         ("/pulls/{number:int}/merge", "POST", submit_merge),
         ("/pulls/{number:int}/close", "POST", submit_close),
-        ("/events", "GET", events_page),
     ])

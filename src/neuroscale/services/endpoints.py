@@ -11,9 +11,10 @@ rest, exactly as CI would for a hand-edited file.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from neuroscale.cluster.sample_request import parse_sample_request, sample_request_path
 from neuroscale.errors import Conflict, Forbidden, InvalidInput, NotFound
 from neuroscale.gitops.provider import Action, Proposal, PullRequest
 from neuroscale.gitops.repo import MAIN
@@ -34,6 +35,7 @@ from neuroscale.spec.manifest import (
     render,
 )
 from neuroscale.spec.serving import serving_spec
+from neuroscale.status.model import EndpointStatus
 from neuroscale.status.reasons import Reason
 from neuroscale.yamlio import MANIFEST_LIMITS, load_one
 
@@ -113,17 +115,32 @@ def _propose(ctx: PlatformContext, name: str, *, action: Action, files: dict[str
     return run_pull_request_checks(ctx, pr)
 
 
-def create_endpoint(ctx: PlatformContext, spec: EndpointChange, *, actor: Actor) -> PullRequest:
-    """Open a pull request adding the endpoint; the same name again updates its open pull request."""
+def _files(name: str, content: bytes, sample_request: bytes | None) -> dict[str, bytes | None]:
+    """The manifest, and the sample request beside it (validated first, so a bad one commits nothing)."""
+    files: dict[str, bytes | None] = {manifest_path(name): content}
+    if sample_request is not None:
+        parse_sample_request(sample_request, where="sample request")
+        files[sample_request_path(name)] = sample_request
+    return files
+
+
+def create_endpoint(ctx: PlatformContext, spec: EndpointChange, *, actor: Actor,
+                    sample_request: bytes | None = None) -> PullRequest:
+    """Open a pull request adding the endpoint; the same name again updates its open pull request.
+
+    `sample_request` (a KServe V1 or V2 JSON body) is committed beside the manifest for `neuroscale smoke`.
+    """
     actor.require(Permission.propose, to="propose endpoints")
     name, content = _name_and_content(spec)
+    files = _files(name, content, sample_request)
     if ctx.provider.find_open(name) is None and _on_main(ctx, name):
         raise Conflict(f"endpoint {name} already exists on main", where=manifest_path(name),
                        fix=f"change it with `neuroscale endpoint update {name} ...`")
-    return _propose(ctx, name, action="create", files={manifest_path(name): content}, actor=actor)
+    return _propose(ctx, name, action="create", files=files, actor=actor)
 
 
-def update_endpoint(ctx: PlatformContext, spec: EndpointChange, *, actor: Actor) -> PullRequest:
+def update_endpoint(ctx: PlatformContext, spec: EndpointChange, *, actor: Actor,
+                    sample_request: bytes | None = None) -> PullRequest:
     """Open (or add to) a pull request changing an endpoint that is on main or already proposed.
 
     Form fields are applied onto the manifest as last proposed, so whatever else it says is kept.
@@ -131,10 +148,11 @@ def update_endpoint(ctx: PlatformContext, spec: EndpointChange, *, actor: Actor)
     actor.require(Permission.propose, to="propose endpoint changes")
     current = _current_manifest(ctx, validate_name(spec.name))
     name, content = _name_and_content(spec, current=current)
+    files = _files(name, content, sample_request)
     if ctx.provider.find_open(name) is None and not _on_main(ctx, name):
         raise NotFound(f"endpoint {name} is not on main", where=manifest_path(name),
                        fix=f"create it with `neuroscale endpoint create --name {name} ...`")
-    return _propose(ctx, name, action="update", files={manifest_path(name): content}, actor=actor)
+    return _propose(ctx, name, action="update", files=files, actor=actor)
 
 
 def delete_endpoint(ctx: PlatformContext, name: str, *, actor: Actor) -> PullRequest:
@@ -211,11 +229,17 @@ def current_values(ctx: PlatformContext, name: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class ManifestEntry:
-    """One manifest on main: its spec, or why it does not parse."""
+    """One manifest on main: the form's fields as it states them, its spec when valid, or why not."""
 
     path: str
     spec: EndpointSpec | None
     error: str = ""
+    values: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        parts = self.path.split("/")
+        return str(self.values.get("name") or (parts[1] if len(parts) > 2 else self.path))
 
 
 def manifests_on_main(ctx: PlatformContext) -> list[ManifestEntry]:
@@ -224,11 +248,40 @@ def manifests_on_main(ctx: PlatformContext) -> list[ManifestEntry]:
         if not path.endswith((".yaml", ".yml")):
             continue
         try:
-            entries.append(ManifestEntry(path, parse(content.decode(errors="replace"), where=path)))
+            values = form_values(load_one(content.decode(errors="replace"), where=path), where=path)
         except InvalidInput as exc:
             entries.append(ManifestEntry(path, None, str(exc)))
+            continue
+        try:
+            entries.append(ManifestEntry(path, EndpointSpec.from_input(values, where=path), values=values))
+        except InvalidInput as exc:
+            entries.append(ManifestEntry(path, None, str(exc), values=values))
     return entries
 
 
 def list_endpoints_on_main(ctx: PlatformContext) -> list[EndpointSpec]:
     return [entry.spec for entry in manifests_on_main(ctx) if entry.spec is not None]
+
+
+@dataclass(frozen=True)
+class EndpointOnMain:
+    """An endpoint manifest on main with what the reconciler last said about it."""
+
+    entry: ManifestEntry
+    status: EndpointStatus | None
+
+    @property
+    def state(self) -> str:
+        """One line: healthy, denied (and what still serves), invalid, or not deployed yet."""
+        refusal = self.status.refusal if self.status is not None else None
+        if self.status is not None and refusal is not None:
+            serving = f"serving last good revision {self.status.revision}" if self.status.revision else "nothing serves"
+            return f"denied — {serving}: {refusal.reason}: {refusal.message}"
+        if self.entry.error:
+            return f"invalid: {self.entry.error}"
+        return self.status.health.value if self.status is not None else "not deployed yet"
+
+
+def endpoints_on_main(ctx: PlatformContext) -> list[EndpointOnMain]:
+    """Every endpoint manifest on main, those that fail policies or parsing included, with its status."""
+    return [EndpointOnMain(entry, ctx.events.get(entry.name)) for entry in manifests_on_main(ctx)]

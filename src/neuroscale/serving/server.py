@@ -1,8 +1,9 @@
 """`main(argv)`: load the model, then serve it with uvicorn until SIGTERM/SIGINT.
 
-Loading happens before the port is bound, so "port open" never means "model missing". A load
-failure prints one line `ModelLoadFailed: ...` on stderr and exits with code 3 (the engine's
-contract). A port that cannot be bound prints `PortUnavailable: ...` and exits 4 (uvicorn's own
+Loading happens before the port is bound, so "port open" never means "model missing". The
+outcome of the load is recorded as one line on stderr, which the engine reads to classify an exit:
+`ModelLoaded: ...` once the model is in memory, or `ModelLoadFailed: ...` and exit code 3 (the
+engine's contract). A port that cannot be bound prints `PortUnavailable: ...` and exits 4 (uvicorn's own
 startup-failure code is 3, which would read as a model failure, so we bind the socket ourselves).
 SIGTERM stops accepting, lets in-flight requests finish and exits 0. With `--grpc-port`, the
 Open Inference Protocol's gRPC service runs on the same event loop (one data plane, one batcher):
@@ -58,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_PORT_UNAVAILABLE
     grpc_note = f" and grpc://{settings.host}:{settings.grpc_port}" if settings.grpc_port is not None else ""
     print(
-        f"neuroscale.serving: {settings.model_name} ({app.plane.describe()}) loaded in "
+        f"ModelLoaded: {settings.model_name} ({app.plane.describe()}) in "
         f"{perf_counter() - started:.2f}s; serving on http://{settings.host}:{sock.getsockname()[1]}{grpc_note}",
         file=sys.stderr,
         flush=True,

@@ -26,6 +26,7 @@ class Health(StrEnum):
     Progressing = "Progressing"
     Degraded = "Degraded"
     Missing = "Missing"
+    Unknown = "Unknown"  # nobody is observing: the reconciler's heartbeat is stale (see `status.heartbeat`)
 
 
 class EventType(StrEnum):
@@ -34,7 +35,12 @@ class EventType(StrEnum):
 
 
 #: PredictorReady reasons meaning "nothing runs right now and nothing is wrong with the spec".
-_ABSENT_REASONS = frozenset({Reason.ProcessExited, Reason.PlatformStopped})
+_ABSENT_REASONS = frozenset({Reason.ProcessExited, Reason.KilledBySignal, Reason.LivenessProbeFailed,
+                             Reason.PortUnavailable, Reason.PlatformStopped})
+
+
+#: Ready reasons meaning "main's manifest was refused; what ran before keeps running".
+_REFUSED_REASONS = frozenset({Reason.AdmissionDenied, Reason.InvalidManifest})
 
 
 def health_of(conditions: Sequence[Condition]) -> Health:
@@ -107,6 +113,9 @@ class EndpointStatus:
     limits: Mapping[str, str] = field(default_factory=dict)  # resource -> "value (how it is enforced here)"
     preview_of: int | None = None  # the pull request this endpoint previews (`<endpoint>-pr-<n>`)
     note: str = ""  # a decision of the platform worth saying (e.g. a preview stopped at the limit)
+    #: When the reconciler last confirmed this row, and how long ago (set by readers from its heartbeat).
+    observed_at: str = ""
+    observed_age: float | None = None
 
     def condition(self, ctype: ConditionType) -> Condition | None:
         return find(self.conditions, ctype)
@@ -116,9 +125,16 @@ class EndpointStatus:
         ready = self.condition(ConditionType.Ready)
         return ready is not None and ready.is_true
 
+    @property
+    def refusal(self) -> Condition | None:
+        """`Ready` when main's manifest was refused (denied by a policy, or invalid); `revision` still serves."""
+        ready = self.condition(ConditionType.Ready)
+        refused = ready is not None and not ready.is_true and ready.reason in _REFUSED_REASONS
+        return ready if refused else None
+
     def to_dict(self) -> dict[str, Any]:
         ordered = sorted(self.conditions, key=lambda c: CONDITION_ORDER.index(c.type))
-        return {
+        data: dict[str, Any] = {
             "name": self.name,
             "namespace": self.namespace,
             "url": self.url,
@@ -135,6 +151,9 @@ class EndpointStatus:
             "observed_commit": self.observed_commit,
             "updated_at": self.updated_at,
         }
+        if self.observed_at:
+            data.update(observed_at=self.observed_at, observed_age=self.observed_age)
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EndpointStatus:

@@ -24,6 +24,8 @@ class Reason(StrEnum):
     RevisionAdopted = "RevisionAdopted"
     RevisionRetired = "RevisionRetired"
     ModelLoadFailed = "ModelLoadFailed"
+    PortUnavailable = "PortUnavailable"
+    KilledBySignal = "KilledBySignal"
     StartupTimeout = "StartupTimeout"
     ProcessExited = "ProcessExited"
     Restarted = "Restarted"
@@ -39,6 +41,8 @@ class Reason(StrEnum):
     RouteNotReady = "RouteNotReady"
     # lifecycle
     PlatformStopped = "PlatformStopped"
+    ReconcilerNotObserving = "ReconcilerNotObserving"
+    RoutesRewritten = "RoutesRewritten"
     Pruned = "Pruned"
     PendingRevision = "PendingRevision"
     PreviousRevisionServing = "PreviousRevisionServing"

@@ -13,6 +13,7 @@ import signal
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -81,6 +82,7 @@ class Platform:
     log: Callable[[str], None] = print
     running: dict[str, Running] = field(default_factory=dict)
     _lock: IO[str] | None = None
+    _scraping: tuple[threading.Thread, threading.Event] | None = None
 
     def acquire_lock(self) -> None:
         self._lock = pidlock.acquire(
@@ -106,6 +108,7 @@ class Platform:
             deadline = time.monotonic() + START_TIMEOUT_S
             for run in self.running.values():
                 self._wait_healthy(run, deadline)
+            self._start_scraping()
         except BaseException:
             self.stop(stop_endpoints=False)
             raise
@@ -150,7 +153,24 @@ class Platform:
             self.log(f"{name} exited with code {code}; restarting ({self._log_tail(run, 1)})")
             self._spawn(run.component, run.restarts + 1)
 
+    def _start_scraping(self) -> None:
+        """Metrics and cost accounting: a thread here, off every request path (see `metrics.scrape`)."""
+        from neuroscale.db import connect
+        from neuroscale.metrics.scrape import Scraper, scrape_until
+
+        scraper = Scraper(connect(self.home.state_db), f"{self.settings.gateway_url}/metrics")
+        stop = threading.Event()
+        thread = threading.Thread(target=scrape_until, args=(stop, scraper),
+                                  kwargs={"interval": self.settings.metrics_interval_s}, name="metrics", daemon=True)
+        thread.start()
+        self._scraping = (thread, stop)
+
     def stop(self, *, stop_endpoints: bool = True) -> None:
+        if self._scraping is not None:
+            thread, stopping = self._scraping
+            stopping.set()
+            thread.join(timeout=STOP_GRACE_S)
+            self._scraping = None
         for run in reversed(list(self.running.values())):
             if run.process.poll() is None:
                 run.process.send_signal(signal.SIGTERM)

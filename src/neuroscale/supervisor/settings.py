@@ -36,6 +36,8 @@ class PlatformSettings:
     oidc_client_id: str = ""
     oidc_username_claim: str = "preferred_username"
     oidc_default_role: str = ""
+    #: Seconds between two scrapes of the gateway and the model servers into the metrics store.
+    metrics_interval_s: float = 10.0
 
     @property
     def tls(self) -> bool:

@@ -18,7 +18,9 @@ def check(index: SnapshotIndex) -> list[DoctorFinding]:
     path = str(git.get("remote", ""))
     obj = ObjectRef(kind="GitRemote", name=path)
     if not git.get("exists"):
-        problem, evidence, fix = "does not exist", f"{path}: no such directory", "neuroscale up  # creates the home"
+        problem, evidence = "is missing", f"{path}: no such directory"
+        fix = (f"put the repository back at {path} (move it back, or `git clone --bare <your backup> {path}`); "
+               "do not let `neuroscale up` create an empty one there: main without apps/ would prune every endpoint")
     elif git.get("push_error"):
         problem, evidence = "rejects pushes", str(git["push_error"])
         hooks = git.get("hooks") or []
@@ -28,8 +30,9 @@ def check(index: SnapshotIndex) -> list[DoctorFinding]:
         return []
     return [RULE.finding(
         obj=obj, message=f"the GitOps remote {problem}", evidence=evidence,
-        root_cause="commits cannot reach `main`, so merged changes (fixes included) never reach the reconciler",
-        fix=fix,
+        root_cause="commits cannot reach `main` and the reconciler cannot read it, so merged changes (fixes "
+        "included) never reach the model servers; what runs keeps running",
+        fix=fix, explains_when=("SourceUnavailable",), category=Category.CONTROL_PLANE,
     )]
 
 

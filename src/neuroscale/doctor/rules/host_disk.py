@@ -1,4 +1,8 @@
-"""Disk nearly full under the platform home: SQLite, git and model caches fail on write."""
+"""Disk nearly full under the platform home: SQLite, git and model caches fail on write.
+
+The threshold is the home's `NEUROSCALE_DISK_MIN_FREE` (default 1 GiB, read by
+the snapshot): below it a warning, below a fifth of it an error.
+"""
 
 from __future__ import annotations
 
@@ -7,24 +11,21 @@ from neuroscale.doctor.model import Category, DoctorFinding, Rule
 from neuroscale.findings import ObjectRef, Severity
 
 MIB = 1024 * 1024
-ERROR_FREE = 200 * MIB
-WARNING_FREE = 1024 * MIB
-WARNING_RATIO = 0.05
+DEFAULT_MIN_FREE = 1024 * MIB
 
 
 def check(index: SnapshotIndex) -> list[DoctorFinding]:
     disk = index.host.get("disk") or {}
     total, free = int(disk.get("total", 0)), int(disk.get("free", 0))
-    if not total:
-        return []
-    severe = free < ERROR_FREE
-    if not severe and free >= WARNING_FREE and free / total >= WARNING_RATIO:
+    min_free = int(disk.get("min_free", DEFAULT_MIN_FREE))
+    if not total or free >= min_free:
         return []
     return [RULE.finding(
         obj=ObjectRef(kind="Disk", name=str(disk.get("path", ""))),
-        severity=Severity.ERROR if severe else Severity.WARNING,
+        severity=Severity.ERROR if free < min_free // 5 else Severity.WARNING,
         message=f"only {free // MIB} MiB free on the disk of the platform home",
-        evidence=f"shutil.disk_usage({disk.get('path')}): free={free} total={total} ({100 * free / total:.1f}%)",
+        evidence=f"shutil.disk_usage({disk.get('path')}): free={free} total={total} ({100 * free / total:.1f}%), "
+        f"below the {min_free // MIB} MiB threshold (NEUROSCALE_DISK_MIN_FREE)",
         root_cause="the platform writes SQLite state, git objects, logs and model caches under its home; "
         "a full disk makes those writes fail",
         fix=f"du -sh {disk.get('path')}/* | sort -h  # clear logs/ and cache/models, or move the home "

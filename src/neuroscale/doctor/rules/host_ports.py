@@ -27,6 +27,7 @@ def check(index: SnapshotIndex) -> list[DoctorFinding]:
             f"{port.get('name')} cannot start (often a stale port-forward)",
             fix=(f"kill {pid}  # if it is a stale process, or " if pid else f"ss -ltnp 'sport = :{port.get('port')}'; ")
             + f"neuroscale up --{port.get('name')}-port <free port>",
+            explains_when=(f"the {port.get('name')} is not running",),
         ))
     return found
 

@@ -5,3 +5,8 @@
     setTimeout(function () { window.location.reload(); }, seconds * 1000);
   }
 })();
+// After a refused submit, the error summary takes focus so screen-reader and keyboard users land on it.
+(function () {
+  var summary = document.querySelector("[data-focus-on-load]");
+  if (summary) { summary.focus(); }
+})();

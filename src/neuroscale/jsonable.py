@@ -1,9 +1,11 @@
-"""Turn service results into the portal's JSON shape: plain values, camelCase keys.
+"""Turn service results into the JSON shape of the REST API and the CLI: plain values, camelCase keys.
 
-The REST API speaks the same camelCase as the spec's aliases, so snake_case
-keys from dataclasses (`head_sha`, `field_path`) are renamed on the way out.
-Only keys that look like Python identifiers are renamed; label keys such as
-`cost-center` and free-form keys pass through untouched.
+The REST API and `-o json|yaml` speak the same camelCase as the spec's aliases,
+so snake_case keys from dataclasses (`head_sha`, `field_path`) are renamed on
+the way out. Only keys that look like Python identifiers are renamed; label
+keys such as `cost-center` and free-form keys pass through untouched.
+Timestamps are given to the second (`2025-01-31T12:00:00+00:00`): fractions
+of a second are noise to a person and differ between the two front ends.
 """
 
 from __future__ import annotations
@@ -17,6 +19,12 @@ from pathlib import Path
 from typing import Any
 
 _SNAKE_KEY = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)+$")
+_FRACTION = re.compile(r"^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d)\.\d+")
+
+
+def whole_seconds(text: str) -> str:
+    """An ISO 8601 timestamp without its fraction of a second; other text unchanged."""
+    return _FRACTION.sub(r"\1", text, count=1)
 
 
 def camel_key(key: str) -> str:
@@ -40,8 +48,12 @@ def as_plain(obj: Any) -> Any:
         return [as_plain(item) for item in obj]
     if isinstance(obj, Enum):
         return obj.value
-    if isinstance(obj, (datetime, date)):
+    if isinstance(obj, datetime):
+        return obj.isoformat(timespec="seconds")
+    if isinstance(obj, date):
         return obj.isoformat()
+    if isinstance(obj, str):
+        return whole_seconds(obj) if obj[:1].isdigit() else obj
     if isinstance(obj, Path):
         return str(obj)
     return obj

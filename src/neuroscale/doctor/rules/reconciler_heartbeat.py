@@ -1,0 +1,49 @@
+"""Embedded FM-01 analogue: the reconciler runs but has stopped observing.
+
+Argo CD shows `Unknown` when its repo-server cannot compare; here the
+reconciler's heartbeat says when it last completed a pass. A live process
+whose heartbeat is older than three intervals is hung (a deadlock, a call that
+never returns); one whose passes keep failing says why in the heartbeat. A
+dead or SIGSTOPped reconciler is the `platform-process` rule's finding.
+"""
+
+from __future__ import annotations
+
+from neuroscale.doctor.embedded_view import RECONCILER_EXPLAINS, engine, start_fix
+from neuroscale.doctor.index import SnapshotIndex
+from neuroscale.doctor.model import Category, DoctorFinding, Rule
+from neuroscale.findings import ObjectRef, Severity
+
+
+def check(index: SnapshotIndex) -> list[DoctorFinding]:
+    beat = engine(index).get("heartbeat")
+    proc = next((p for p in index.host.get("processes") or [] if p.get("component") == "reconciler"), None)
+    if not beat or proc is None or not proc.get("alive") or proc.get("state") in ("T", "t"):
+        return []
+    evidence = (f"heartbeat of pid {beat.get('pid')}: last observation {beat.get('observed_at')} "
+                f"({beat.get('age_s')}s ago, every {beat.get('interval')}s)")
+    if beat.get("error"):
+        return [RULE.finding(
+            obj=ObjectRef(kind="Process", name="reconciler"),
+            message="the reconciler runs but its reconcile passes fail",
+            evidence=f"{evidence}; last failure: {beat.get('error')}",
+            root_cause="every pass stops at the same error, so statuses, routes and restarts are not kept current",
+            fix=f"read the traceback in {proc.get('log_file') or 'the reconciler log'} and fix what it names "
+            "(a full disk, a locked or damaged state.db)", explains_when=RECONCILER_EXPLAINS)]
+    if not beat.get("stale"):
+        return []
+    return [RULE.finding(
+        obj=ObjectRef(kind="Process", name="reconciler"),
+        message=f"the reconciler (pid {proc.get('pid')}) is hung: it has not observed anything for "
+        f"{beat.get('age_s')}s",
+        evidence=evidence + f"; /proc/{proc.get('pid')}/stat state {proc.get('state')}",
+        root_cause="the process is alive but its loop does not complete (a deadlock or a call that never returns), "
+        "so statuses read Unknown and nothing is restarted",
+        fix=f"py-spy dump --pid {proc.get('pid')}  # shows where it is stuck\nkill {proc.get('pid')}\n"
+        + start_fix(index, "reconciler"), explains_when=RECONCILER_EXPLAINS)]
+
+
+RULE = Rule(
+    id="reconciler-heartbeat", title="The reconciler observes", covers=("FM-01",),
+    category=Category.CONTROL_PLANE, severity=Severity.ERROR, check=check, targets=("embedded",),
+)
