@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from neuroscale.errors import Conflict
 from neuroscale.gitops.provider import CheckResult
@@ -30,8 +31,8 @@ from neuroscale.spec import extensions
 from neuroscale.spec.manifest import manifest_path, to_manifest
 from neuroscale.supervisor.settings import PlatformSettings, save_settings
 from neuroscale.yamlio import dump
-from tests.conftest import IRIS_ROWS
-from tests.engine.conftest import Platform, iris_spec, server_pids, wait_for
+from tests.conftest import IRIS_ROWS, wait_for
+from tests.engine.conftest import Platform, iris_spec, server_pids
 
 ALICE = Actor("alice", Role.admin, "alice@example.com")
 SETOSA = [[5.1, 3.5, 1.4, 0.2], [4.9, 3.0, 1.4, 0.2]]  # iris answers [0, 0]: the constant model agrees
@@ -178,6 +179,12 @@ def test_shadow_traffic_never_fails_the_primary_even_when_the_shadow_dies(runnin
     stats = _shadow(running)
     assert stats["revision"] == "iris-predictor-00002" and stats["agree"] == 0 and stats["agreement"] == 0.0
     assert stats["primary_ms"] and stats["shadow_ms"]
+    scraped = {sample.labels["outcome"]: sample.value
+               for family in text_string_to_metric_families(httpx.get(f"{gateway}/metrics").text)
+               if family.name == "neuroscale_gateway_shadow_requests" for sample in family.samples
+               if sample.name.endswith("_total") and sample.labels["revision"] == "iris-predictor-00002"}
+    assert scraped["disagree"] >= stats["disagree"] and scraped["agree"] == 0
+    assert scraped["error"] + scraped["skipped"] > 0, "Prometheus sees the dead shadow too"
 
 
 def _shadow(platform: Platform) -> dict[str, Any]:

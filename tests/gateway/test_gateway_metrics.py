@@ -11,6 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from neuroscale.gateway.balancer import Balancer
+from neuroscale.gateway.shadow import Mirror
 from neuroscale.gateway.hosts import HostGuard
 from neuroscale.gateway.http1 import Request
 from neuroscale.gateway.proxy import HoldLimits, Proxy, Router
@@ -84,8 +85,10 @@ def test_a_request_to_a_revision_at_zero_counts_as_a_cold_start(gateway: tuple[i
 def test_metrics_are_refused_to_clients_on_other_machines() -> None:
     """The peer address decides, not the Host header: a remote client naming 127.0.0.1 still gets 403."""
     balancer = Balancer(lambda: 0.0)
-    proxy = Proxy(Router(lambda: RouteTable.empty("localhost")), UpstreamPool(), hosts=HostGuard(allowed=(), bind_host="127.0.0.1"),
-                  upstream_timeout_s=1.0, balancer=balancer, hold=HoldLimits(), on_wait=lambda: None)
+    pool = UpstreamPool()
+    proxy = Proxy(Router(lambda: RouteTable.empty("localhost")), pool, hosts=HostGuard(allowed=(), bind_host="127.0.0.1"),
+                  upstream_timeout_s=1.0, balancer=balancer, hold=HoldLimits(), on_wait=lambda: None, recorder=None,
+                  mirror=Mirror(balancer, pool, path=None))
 
     def ask(*, local: bool) -> bytes:
         request = Request(method=b"GET", url=b"/metrics", headers=[], body=b"", keep_alive=True,

@@ -14,13 +14,14 @@ exposition format is produced only when someone scrapes, by a custom collector
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from neuroscale.gateway.balancer import Balancer
+from neuroscale.gateway.shadow import SHADOW_OUTCOMES, ShadowStats
 from neuroscale.metrics import names
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST.encode()
@@ -40,8 +41,9 @@ class Counts:
 class GatewayMetrics:
     """Counters the proxy bumps, and the collector that renders them with the balancer's gauges."""
 
-    def __init__(self, balancer: Balancer) -> None:
+    def __init__(self, balancer: Balancer, shadow: Mapping[str, ShadowStats] | None = None) -> None:
         self.balancer = balancer
+        self.shadow = shadow if shadow is not None else {}
         self.revisions: dict[tuple[str, str], Counts] = {}
         self.unrouted: dict[int, int] = {}
         self.registry = CollectorRegistry(auto_describe=False)
@@ -107,4 +109,9 @@ class GatewayMetrics:
                                        labels=["code"])
         for code, number in sorted(self.unrouted.items()):
             unrouted.add_metric([str(code)], number)
-        yield from (requests, duration, cold, in_flight, queued, replicas, unrouted)
+        shadow = CounterMetricFamily(names.SHADOW, "Copies of live requests sent to a shadow revision, by outcome "
+                                     "(agree, disagree, error, skipped).", labels=[*labels, "outcome"])
+        for endpoint, stats in sorted(self.shadow.items()):
+            for outcome in SHADOW_OUTCOMES:
+                shadow.add_metric([endpoint, stats.revision, outcome], stats.outcomes[outcome])
+        yield from (requests, duration, cold, in_flight, queued, replicas, unrouted, shadow)

@@ -94,7 +94,7 @@ class Proxy:
 
     def __init__(self, router: Router, pool: UpstreamPool, *, hosts: HostGuard, upstream_timeout_s: float,
                  balancer: Balancer, hold: HoldLimits, on_wait: Callable[[], None], recorder: Recorder | None,
-                 mirror: Mirror, metrics: GatewayMetrics | None = None) -> None:
+                 mirror: Mirror) -> None:
         self.router = router
         self.pool = pool
         self.hosts = hosts
@@ -104,7 +104,7 @@ class Proxy:
         self.on_wait = on_wait
         self.recorder = recorder
         self.mirror = mirror
-        self.metrics = metrics or GatewayMetrics(balancer)
+        self.metrics = GatewayMetrics(balancer, mirror.stats)
 
     async def __call__(self, request: Request) -> bytes:
         keep_alive, head_only = request.keep_alive, request.head_only

@@ -30,6 +30,7 @@ from neuroscale.gateway.balancer import Balancer, NoCapacity
 from neuroscale.gateway.upstream import UpstreamBroken, UpstreamGone, UpstreamPool, UpstreamTimeout
 
 _LATENCIES_KEPT = 512
+SHADOW_OUTCOMES = ("agree", "disagree", "error", "skipped")
 
 
 @dataclass
@@ -41,7 +42,7 @@ class ShadowStats:
 
     def to_dict(self) -> dict[str, Any]:
         compared = self.outcomes["agree"] + self.outcomes["disagree"]
-        return {"revision": self.revision, **{k: self.outcomes[k] for k in ("agree", "disagree", "error", "skipped")},
+        return {"revision": self.revision, **{k: self.outcomes[k] for k in SHADOW_OUTCOMES},
                 "agreement": round(self.outcomes["agree"] / compared, 6) if compared else None,
                 "primary_ms": _quantiles(self.primary_ms), "shadow_ms": _quantiles(self.shadow_ms)}
 

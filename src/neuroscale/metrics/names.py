@@ -16,6 +16,7 @@ QUEUED = f"{PREFIX}_requests_queued"  # gauge {endpoint, revision}
 COLD_STARTS = f"{PREFIX}_cold_starts"  # counter {endpoint, revision}
 REPLICAS = f"{PREFIX}_replicas"  # gauge {endpoint, revision}
 UNROUTED = f"{PREFIX}_unrouted_requests"  # counter {code}
+SHADOW = f"{PREFIX}_shadow_requests"  # counter {endpoint, revision, outcome}: agree|disagree|error|skipped
 
 #: Upper bounds (seconds) of the latency histogram; a last, implicit bucket is +Inf.
 LATENCY_BUCKETS: tuple[float, ...] = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
