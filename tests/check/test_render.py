@@ -94,6 +94,25 @@ def test_without_kustomize_on_path_the_directory_is_reported_not_rendered(tmp_pa
     assert "neither kustomize nor kubectl is on PATH" in note.message
 
 
+def test_a_kustomization_that_only_lists_files_is_judged_as_written_without_a_build(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # An endpoint directory's Kustomization renders its files unchanged: no kustomize process is needed
+    # (none is on PATH here), and findings read as the file does. One transform and it must be built.
+    lists_only = {"apps/web/deployment.yaml": deployment("web", image="nginx:latest"),
+                  "neuroscale.yaml": "governedNamespaces: [default]\n",
+                  "apps/web/Kustomization": "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+                                            "resources: [deployment.yaml]\n"}
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    report = run_check(write_repo(tmp_path / "plain", lists_only), options=CheckOptions())
+    assert not [f for f in report.findings if f.rule.startswith("NS-K")]
+    [image] = [f for f in report.findings if f.rule.startswith("neuroscale-disallow-latest-tag-deployment")]
+    assert image.file == "apps/web/deployment.yaml" and "as rendered" not in image.message
+
+    renamed = {**lists_only, "apps/web/Kustomization": lists_only["apps/web/Kustomization"] + "nameSuffix: -pr-1\n"}
+    report = run_check(write_repo(tmp_path / "renamed", renamed), options=CheckOptions())
+    assert [f.file for f in report.findings if f.rule == "NS-K001"] == ["apps/web/Kustomization"]
+
+
 def test_a_remote_resource_is_not_fetched_offline(tmp_path: Path) -> None:
     root = write_repo(tmp_path, {"infra/kserve/kustomization.yaml": """
         resources:

@@ -74,6 +74,16 @@ def test_unknown_custom_resource_is_never_silently_passed(schema_cache: Path) ->
     assert "not validated: no schema" in warn[0].message
 
 
+def test_a_missing_schema_says_whether_the_kind_or_only_the_version_is_unknown(schema_cache: Path,
+                                                                               kserve_crd: str) -> None:
+    # The CRD serves v1beta1 InferenceServices only; a v1alpha1 one and a TrainedModel of the same group differ.
+    old = isvc().replace("serving.kserve.io/v1beta1", "serving.kserve.io/v1alpha9")
+    other = "apiVersion: serving.kserve.io/v1beta1\nkind: Widget\nmetadata:\n  name: w\nspec: {}\n"
+    found = _schema_findings({"crds/isvc.yaml": kserve_crd, "apps/old.yaml": old, "apps/w.yaml": other}, schema_cache)
+    assert {f.file: f.message.rpartition("(")[2] for f in found} == {
+        "apps/old.yaml": "its CRD does not serve this version)", "apps/w.yaml": "no CRD for it was found)"}
+
+
 def test_broken_crd_schema_is_a_finding(schema_cache: Path) -> None:
     crd = """
     apiVersion: apiextensions.k8s.io/v1

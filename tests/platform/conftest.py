@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +26,11 @@ NEUROSCALE_SOURCE = "git+https://github.com/acme/neuroscale@" + "0123456789abcde
 
 
 def make_options(ingress: str = "kourier", engine: str = "vap", namespace: str = "default", *,
-                 previews: bool = False) -> InitOptions:
+                 previews: bool = False, preview_ttl_hours: int | None = None) -> InitOptions:
     return InitOptions(repo_url="https://github.com/acme/ml-platform.git", domain="ml.acme.dev",
                        ingress=ingress, policy_engine=engine, namespace=namespace,  # type: ignore[arg-type]
-                       neuroscale_source=NEUROSCALE_SOURCE, previews=previews)
+                       neuroscale_source=NEUROSCALE_SOURCE, previews=previews,
+                       preview_ttl_hours=preview_ttl_hours)
 
 
 def write_repo(root: Path, options: InitOptions) -> dict[str, str]:
@@ -40,8 +41,9 @@ def write_repo(root: Path, options: InitOptions) -> dict[str, str]:
 
 @pytest.fixture(params=COMBINATIONS, ids=lambda c: "-".join(c))
 def platform_repo(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, InitOptions]:
-    # The second combination also previews pull requests, so every platform test covers that shape too.
-    options = make_options(*request.param, previews=request.param != COMBINATIONS[0])
+    # The second combination also previews pull requests (with a TTL), so every platform test covers that shape too.
+    second = request.param != COMBINATIONS[0]
+    options = make_options(*request.param, previews=second, preview_ttl_hours=72 if second else None)
     write_repo(tmp_path / "repo", options)
     return tmp_path / "repo", options
 
@@ -64,12 +66,16 @@ class CrdSchemas:
         self.schemas: dict[tuple[str, str, str], dict[str, Any]] = {}
         for path in crd_root.rglob("*.yaml"):
             # The upstream CRDs are megabytes: libyaml reads them in a fraction of the pure-Python time.
-            for crd in yaml.load_all(path.read_text(), Loader=yaml.CSafeLoader):
-                if crd.get("kind") != "CustomResourceDefinition":
-                    continue
-                group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
-                for version in crd["spec"]["versions"]:
-                    self.schemas[(group, version["name"], kind)] = version["schema"]["openAPIV3Schema"]
+            self.add(yaml.load_all(path.read_text(), Loader=yaml.CSafeLoader))
+
+    def add(self, objects: Iterable[dict[str, Any]]) -> None:
+        """Learn the CRDs among `objects` (a rendered chart's, say)."""
+        for crd in objects:
+            if crd.get("kind") != "CustomResourceDefinition":
+                continue
+            group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
+            for version in crd["spec"]["versions"]:
+                self.schemas[(group, version["name"], kind)] = version["schema"]["openAPIV3Schema"]
 
     def validate(self, obj: dict[str, Any]) -> list[str] | None:
         """Error messages, or None when no CRD defines the kind."""
@@ -80,10 +86,6 @@ class CrdSchemas:
         validator = jsonschema.Draft7Validator(schema)
         return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(obj)]
 
-
-@pytest.fixture(scope="session")
-def crd_schemas(reference: Path) -> CrdSchemas:
-    return CrdSchemas(reference / "crds")
 
 
 def validate_builtin(obj: dict[str, Any]) -> None:

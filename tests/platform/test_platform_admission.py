@@ -25,7 +25,7 @@ from neuroscale.policy.bundled import PLATFORM_CONTROLLERS
 from neuroscale.policy.celenv import default_environment
 from neuroscale.policy.kyverno import KyvernoInputs, KyvernoRun
 from neuroscale.policy.kyverno_match import Requester
-from neuroscale.policy.policyset import compile_policy_set
+from neuroscale.policy.policyset import compile_policy_set, is_policy_document
 from neuroscale.policy.subject import Subject, subjects
 from neuroscale.policy.vap import CelPolicyRun, referenced_inputs
 from neuroscale.spec.endpoint import EndpointSpec
@@ -74,7 +74,8 @@ def denials(documents: Sequence[Mapping[str, Any]], items: Sequence[Mapping[str,
 
 
 def generated_policies(root: Path) -> list[dict[str, Any]]:
-    return [obj for path, obj in objects(root) if path.startswith(f"{POLICIES_PATH}/") and obj["kind"] != "Kustomization"]
+    """The admission policies among the generated policy files (not the kustomization or the preview TTL)."""
+    return [obj for path, obj in objects(root) if path.startswith(f"{POLICIES_PATH}/") and is_policy_document(obj)]
 
 
 def bad_endpoints(namespace: str) -> list[dict[str, Any]]:

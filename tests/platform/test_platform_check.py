@@ -20,7 +20,7 @@ from neuroscale.spec.manifest import manifest_path, render
 from neuroscale.yamlio import dump_all, load_one
 
 from tests.platform.conftest import make_options, objects, write_repo
-from tests.platform.installed import REFERENCE_CHARTS, render_chart
+from tests.platform.installed import REFERENCE_CHARTS, installed, render_chart
 
 def test_generated_repository_has_no_findings(platform_repo: tuple[Path, InitOptions], reference: Path,
                                               tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -35,7 +35,12 @@ def test_generated_repository_has_no_findings(platform_repo: tuple[Path, InitOpt
     # repository creates no cert-manager objects, so check needs none — but pull says so with exit 1.
     assert {p for p, status in pulled.items() if status != "pulled"} <= {"cert-manager"} and code == (
         1 if "cert-manager" in pulled and pulled["cert-manager"] != "pulled" else 0)
-    report = run_check(root, options=CheckOptions(crd_cache=cache))
+    # Kyverno's CleanupPolicy CRD (the preview TTL) is only in the pinned chart the reference holds.
+    chart_crds = tmp_path / "chart-crds"
+    chart_crds.mkdir()
+    (chart_crds / "crds.yaml").write_text(dump_all([obj for app in installed(root, reference) for obj in app.objects
+                                                    if obj["kind"] == "CustomResourceDefinition"]))
+    report = run_check(root, options=CheckOptions(crd_cache=cache, crd_dirs=(chart_crds,)))
     not_pulled = frozenset({("info", "NS-S005", "infrastructure/apps/cert-manager.yaml")}) if pulled.get(
         "cert-manager", "pulled") != "pulled" else frozenset()
     assert_only_notes(report, said=not_pulled)
@@ -134,6 +139,26 @@ def test_ci_step_gates_pull_requests_on_the_check(reference: Path, tmp_path: Pat
     assert ("cost-center" in report) == broken
 
 
+def test_ci_step_runs_the_prediction_diff_and_never_passes_what_it_cannot_compare(reference: Path,
+                                                                                tmp_path: Path) -> None:
+    """A pull request moving the model to storage the runner cannot read: the diff says so, and the step fails."""
+    root = tmp_path / "repo"
+    committed_repo(root, broken=False)
+    git(root, "checkout", "-q", "main")
+    git(root, "merge", "-q", "--ff-only", "endpoint/fraud")
+    git(root, "update-ref", "refs/remotes/origin/main", "HEAD")
+    git(root, "checkout", "-qb", "endpoint/fraud-v2")
+    target = root / manifest_path("fraud")
+    target.write_text(target.read_text().replace("s3://models/fraud", "gs://models/fraud/v2"))
+    (target.parent / "sample-requests.jsonl").write_text('{"instances": [[1, 2, 3, 4]]}\n')
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "fraud v2")
+    status, report = run_step(root, reference, tmp_path, {"GITHUB_EVENT_NAME": "pull_request",
+                                                         "GITHUB_BASE_REF": "main", "PR_NUMBER": "2"})
+    assert status == "status=2"
+    assert "### Prediction diff" in report and "gs://models/fraud/v2 cannot be read here" in report
+
+
 def test_ci_step_on_main_checks_every_file(reference: Path, tmp_path: Path) -> None:
     """A push to main fails on an error already there, even in a file the push did not change."""
     root = tmp_path / "repo"
@@ -155,7 +180,7 @@ def test_ci_installs_neuroscale_from_a_commit_and_comments_only_where_it_may(
     assert set(workflow["on"]) == {"pull_request", "push"}
     steps = workflow["jobs"]["check"]["steps"]
     [install] = [s["run"] for s in steps if s.get("name") == "Install neuroscale"]
-    assert install == f"pip install 'neuroscale @ {options.neuroscale_source}'"
+    assert install == f"pip install 'neuroscale[all] @ {options.neuroscale_source}'"
     [comment] = [s for s in steps if "gh pr comment" in s.get("run", "")]
     assert "github.event.pull_request.head.repo.full_name == github.repository" in comment["if"]
     assert not any("neuroscale==" in s.get("run", "") for s in steps)

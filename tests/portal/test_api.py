@@ -37,13 +37,14 @@ def test_create_check_merge_then_update_and_delete_through_pull_requests(client:
 
     shown = client.get(f"/api/pulls/{pull['number']}").json()
     assert shown["headSha"] == pull["headSha"]
-    [change] = shown["files"]
+    kustomization, change = shown["files"]
+    assert kustomization["path"] == "apps/flow-iris/Kustomization" and any("inference-service.yaml" in line for line in kustomization["diff"])
     assert change["path"] == "apps/flow-iris/inference-service.yaml" and change["change"] == "added"
     assert "+kind: InferenceService" in change["diff"]
 
     again = _create(client, portal.spec("flow-iris", cpuLimit="2"))
     assert again["number"] == pull["number"] and again["headSha"] != pull["headSha"]
-    assert 'cpu: "2"' in client.get(f"/api/pulls/{pull['number']}").json()["files"][0]["content"]
+    assert 'cpu: "2"' in client.get(f"/api/pulls/{pull['number']}").json()["files"][1]["content"]
     assert [p["number"] for p in client.get("/api/pulls", params={"state": "open"}).json()].count(pull["number"]) == 1
 
     merged = client.post(f"/api/pulls/{pull['number']}/merge").json()

@@ -65,6 +65,12 @@ class Kustomization:
         return self.data.get("kind") == "Component"
 
     @property
+    def lists_only(self) -> bool:
+        """Names local resources and transforms nothing (an endpoint directory's): it renders them as written."""
+        return (set(self.data) <= {"apiVersion", "kind", "resources"} and not self.is_component
+                and not self.remote and not self.escaping)
+
+    @property
     def helm_charts(self) -> list[dict[str, Any]]:
         charts = self.data.get("helmCharts")
         return [c for c in charts if isinstance(c, dict)] if isinstance(charts, list) else []

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
 from neuroscale.check.jsonshape import json_shape
+from neuroscale.check.kustomization import KUSTOMIZATION_NAMES
 from neuroscale.check.model import Document, Limits, RepoView
 from neuroscale.check.yamldocs import RULE_PARSE, parse_file
 from neuroscale.errors import ToolError
@@ -47,7 +48,7 @@ def read_tree(root: Path, *, limits: Limits) -> tuple[dict[str, bytes], list[Fin
         for name in sorted(filenames):
             path = current / name
             rel = path.relative_to(root).as_posix()
-            if not name.endswith(KEPT_SUFFIXES) or not _inside(path, real_root, findings, root):
+            if not (name.endswith(KEPT_SUFFIXES) or name in KUSTOMIZATION_NAMES) or not _inside(path, real_root, findings, root):
                 continue
             if len(files) >= limits.max_files:
                 raise ToolError(f"more than {limits.max_files:,} files to check", where=str(root),
@@ -153,7 +154,7 @@ def build_view(files: Mapping[str, bytes], *, limits: Limits,
     findings: list[Finding] = []
     skipped: dict[str, str] = {}
     for path in sorted(files):
-        if not path.endswith(YAML_SUFFIXES):
+        if not (path.endswith(YAML_SUFFIXES) or PurePosixPath(path).name in KUSTOMIZATION_NAMES):
             continue
         if any(path.startswith(prefix) for prefix in templates):
             skipped[path] = "template (rendered by Helm or the Backstage scaffolder, not plain YAML)"

@@ -101,8 +101,9 @@ def plan(view: RepoView, *, online: bool, helm: bool) -> list[Build]:
     included = {path for kust in index.values() for path in kust.includes}
     builds = []
     for directory, kust in sorted(index.items()):
-        if directory in included or kust.is_component:
-            continue
+        renders_as_written = kust.lists_only and set(kust.includes) <= view.files.keys()
+        if directory in included or kust.is_component or renders_as_written:
+            continue  # built by what includes it, or building would change nothing (and cost a process)
         build = Build(kust, _closure(kust, index))
         for member in build.closure:
             build.blocked += _blockers(member, view, index, online=online, helm=helm)

@@ -30,6 +30,9 @@ def init(
                                          "the pinned releases)."),
     previews: bool = typer.Option(False, "--previews", help="Preview each open pull request's endpoint in the "
                                   "neuroscale-previews namespace (Argo CD's pull-request generator; GitHub only)."),
+    preview_ttl_hours: int | None = typer.Option(
+        None, "--preview-ttl-hours", help="Delete a preview this many hours after its last push (needs --previews "
+                                           "and --policy-engine kyverno; default: it lives until its PR closes)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would change; write nothing."),
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
@@ -42,6 +45,7 @@ def init(
 
     options = InitOptions(repo_url=repo_url, domain=domain, ingress=ingress,  # type: ignore[arg-type]
                           policy_engine=policy_engine, namespace=namespace, previews=previews,  # type: ignore[arg-type]
+                          preview_ttl_hours=preview_ttl_hours,
                           neuroscale_source=neuroscale_source or installed_source(),
                           kubernetes_version=kubernetes_version or f"1.{KUBERNETES_DEFAULT_MINOR}")
     files = generate(options)

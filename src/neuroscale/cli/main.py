@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "neuroscale.cli.pr",
     "neuroscale.cli.user",
     "neuroscale.cli.check",
+    "neuroscale.cli.diff",
     "neuroscale.cli.crds",
     "neuroscale.cli.policy",
     "neuroscale.cli.doctor",

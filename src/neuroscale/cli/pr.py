@@ -34,7 +34,7 @@ REMOTE_OPTION = typer.Option(
     None, "--remote", envvar="NEUROSCALE_REMOTE", show_default=False,
     help="Cluster mode: the GitOps repository's git remote (branches are pushed there; a github.com remote "
          "also gets a pull request when NEUROSCALE_GITHUB_TOKEN is set).")
-_MARK = {"pass": "✓", "fail": "✗", "error": "✗", "pending": "…"}
+MARKS = {"pass": "✓", "fail": "✗", "error": "✗", "pending": "…"}
 
 
 def open_platform(home: str | None, *, create: bool = False, remote: str | None = None) -> PlatformContext:
@@ -44,10 +44,10 @@ def open_platform(home: str | None, *, create: bool = False, remote: str | None 
 def checks_summary(pr: PullRequest) -> str:
     if not pr.checks:
         return "not run"
-    return " ".join(f"{_MARK[c.status]} {c.name}" for c in pr.checks)
+    return " ".join(f"{MARKS[c.status]} {c.name}" for c in pr.checks)
 
 
-def _finding_lines(finding: dict[str, Any]) -> list[str]:
+def finding_lines(finding: dict[str, Any]) -> list[str]:
     mark = "✗" if finding.get("severity") == "error" else "!"
     where = ":".join(p for p in (finding.get("file", ""), finding.get("field_path", "")) if p)
     lines = [" ".join(p for p in (f"      {mark}", finding.get("rule", ""), where, "—", finding["message"]) if p)]
@@ -59,10 +59,10 @@ def _finding_lines(finding: dict[str, Any]) -> list[str]:
 def _check_lines(checks: tuple[CheckResult, ...], *, findings: bool) -> list[str]:
     lines = []
     for check in checks:
-        lines.append(f"    {_MARK[check.status]} {check.name}" + ("" if check.passed else f" ({check.status})"))
+        lines.append(f"    {MARKS[check.status]} {check.name}" + ("" if check.passed else f" ({check.status})"))
         if findings:
             for finding in check.findings:
-                lines += _finding_lines(finding)
+                lines += finding_lines(finding)
     return lines
 
 

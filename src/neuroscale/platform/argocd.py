@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from neuroscale.platform import previews
 from neuroscale.platform.options import PREVIEW_NAMESPACE, InitOptions
 from neuroscale.platform.versions import Chart
 
@@ -190,11 +191,15 @@ PREVIEWS_APPSET_NAME = "endpoint-previews"
 
 
 def previews_appset(options: InitOptions, *, wave: int) -> dict[str, Any]:
-    """One Application per open pull request: its endpoint directory at the head commit, in the previews namespace.
+    """One Application per open pull request: its endpoint directory at the head commit, as a preview.
 
     Branches are `endpoint/<name>` (what `neuroscale endpoint …` pushes), so the directory is named by the
-    branch; the Application goes when the pull request closes or merges (Argo CD prunes it).
+    branch; `platform.previews` renames and moves what it renders. The Application goes when the pull
+    request closes or merges (Argo CD prunes it); it does not self-heal, so a preview the TTL deleted
+    stays deleted until the next push.
     """
+    endpoint = '{{ trimPrefix "endpoint/" .branch }}'
+
     owner, _, repo = (options.github_slug or "/").partition("/")
     return {
         "apiVersion": "argoproj.io/v1alpha1",
@@ -215,9 +220,10 @@ def previews_appset(options: InitOptions, *, wave: int) -> dict[str, Any]:
                 "spec": {
                     "project": ENDPOINTS_PROJECT,
                     "source": {"repoURL": options.repo_url, "targetRevision": "{{.head_sha}}",
-                               "path": 'apps/{{ trimPrefix "endpoint/" .branch }}'},
+                               "path": f"apps/{endpoint}",
+                               "kustomize": previews.kustomize_options(endpoint, "{{.number}}")},
                     "destination": {"server": IN_CLUSTER, "namespace": PREVIEW_NAMESPACE},
-                    "syncPolicy": {"automated": {"prune": True, "selfHeal": True}},
+                    "syncPolicy": {"automated": {"prune": True, "selfHeal": False}},
                 },
             },
         },

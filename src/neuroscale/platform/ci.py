@@ -9,7 +9,9 @@ against their base; pushes to `main` check every file, so an error already on
 token may write (not on pull requests from forks, whose gate still runs). The
 CRDs of the pinned releases are fetched into the runner's temp directory
 (outside the checked tree) so custom resources are schema-validated, not
-skipped.
+skipped. On pull requests, `neuroscale prediction-diff` then compares what each
+changed model answers with what serves now (its model-server loaders are why
+NeuroScale is installed with every framework).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 from ruamel.yaml.scalarstring import LiteralScalarString
 
 from neuroscale.platform import versions
-from neuroscale.platform.options import InitOptions
+from neuroscale.platform.options import PREVIEW_NAMESPACE, InitOptions
 
 WORKFLOW_PATH = ".github/workflows/neuroscale-check.yaml"
 #: Named in the generated README too: it is how to fill a local `--crd-dir`.
@@ -30,7 +32,18 @@ CHECKOUT = "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683"  # v4.2.2
 SETUP_PYTHON = "actions/setup-python@0b93645e9fea7318ecaed2b359559ac225c90a2b"  # v5.3.0
 REPORT = "neuroscale-check.md"
 
-_RUN_CHECK = f"""if [ "$GITHUB_EVENT_NAME" = "pull_request" ]; then
+
+
+def _run_check(options: InitOptions) -> str:
+    """The check step: the guardrails, then (pull requests) the prediction diff of every changed model.
+
+    The diff runs against the endpoint and its preview where both answer (previews on), else against
+    the model files, served on the runner; the worse exit status of the two is the step's.
+    """
+    endpoints = (f" --serving-url 'http://{{name}}.{{namespace}}.{options.domain}'"
+                 f" --preview-url 'http://{{name}}-pr-{{number}}.{PREVIEW_NAMESPACE}.{options.domain}'"
+                 ' --pull-request "$PR_NUMBER"') if options.previews else ""
+    return f"""if [ "$GITHUB_EVENT_NAME" = "pull_request" ]; then
   scope=(--base "origin/$GITHUB_BASE_REF")
 elif [ -n "$BEFORE" ] && [ "$BEFORE" != "0000000000000000000000000000000000000000" ]; then
   scope=(--base "$BEFORE" --all-files)
@@ -40,6 +53,11 @@ fi
 set +e
 neuroscale check . "${{scope[@]}}" --crd-dir "$RUNNER_TEMP/crds" --format markdown > {REPORT}
 status=$?
+if [ "$GITHUB_EVENT_NAME" = "pull_request" ]; then
+  neuroscale prediction-diff . --base "origin/$GITHUB_BASE_REF"{endpoints} -o markdown >> {REPORT}
+  diff_status=$?
+  if [ "$diff_status" -gt "$status" ]; then status=$diff_status; fi
+fi
 set -e
 cat {REPORT} >> "$GITHUB_STEP_SUMMARY"
 echo "status=$status" >> "$GITHUB_OUTPUT"
@@ -95,10 +113,11 @@ def workflow(options: InitOptions) -> dict[str, Any]:
             "steps": [
                 {"uses": CHECKOUT, "with": {"fetch-depth": 0}},
                 {"uses": SETUP_PYTHON, "with": {"python-version": versions.NEUROSCALE_CI_PYTHON}},
-                {"name": "Install neuroscale", "run": f"pip install 'neuroscale @ {options.neuroscale_source}'"},
+                {"name": "Install neuroscale", "run": f"pip install 'neuroscale[all] @ {options.neuroscale_source}'"},
                 {"name": FETCH_CRDS_STEP, "run": LiteralScalarString(_fetch_crds(options))},
                 {"name": "Run the guardrail checks", "id": "check",
-                 "env": {"BEFORE": "${{ github.event.before }}"}, "run": LiteralScalarString(_RUN_CHECK)},
+                 "env": {"BEFORE": "${{ github.event.before }}", "PR_NUMBER": "${{ github.event.pull_request.number }}"},
+                 "run": LiteralScalarString(_run_check(options))},
                 {"name": "Post the report on the pull request", "if": f"always() && {SAME_REPOSITORY}",
                  "env": {"GH_TOKEN": "${{ github.token }}", "PR": "${{ github.event.pull_request.number }}"},
                  "run": LiteralScalarString(_COMMENT)},

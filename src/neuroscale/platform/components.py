@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from neuroscale.errors import NeuroScaleError
-from neuroscale.platform import versions
+from neuroscale.platform import previews, versions
 from neuroscale.platform.argocd import AppSpec
 from neuroscale.platform.backstage import BACKSTAGE_NAMESPACE, BACKSTAGE_PATH, RELEASE
 from neuroscale.platform.governance import NAMESPACES_PATH, POLICIES_PATH
@@ -55,7 +55,7 @@ ISTIOD_FAILURE_POLICY = (
 CERT_MANAGER_KINDS = ("Certificate", "Issuer", "ClusterIssuer", "CertificateRequest")
 KSERVE_KINDS = ("InferenceService", "ServingRuntime", "ClusterServingRuntime", "InferenceGraph", "TrainedModel",
                 "ClusterStorageContainer")
-KYVERNO_KINDS = ("ClusterPolicy", "Policy")
+KYVERNO_KINDS = ("ClusterPolicy", "Policy", "CleanupPolicy")
 ISTIO_KINDS = ("Gateway", "VirtualService", "DestinationRule")
 KNATIVE_SERVING_KINDS = ("Service", "Configuration", "Revision", "Route")
 
@@ -95,11 +95,19 @@ def opencost_values() -> dict[str, Any]:
     }}
 
 
+def _kyverno_values(options: InitOptions) -> dict[str, Any]:
+    """One admission replica; with a preview TTL, the cleanup controller may delete InferenceServices."""
+    values: dict[str, Any] = {"admissionController": {"replicas": 1}}
+    if options.preview_ttl_hours is not None:
+        values["cleanupController"] = {"rbac": {"clusterRole": {"extraResources": previews.cleanup_permissions()}}}
+    return values
+
+
 def _policy_engine(options: InitOptions) -> list[AppSpec]:
     if options.policy_engine != "kyverno":
         return []
     return [AppSpec("kyverno", "kyverno", chart=versions.KYVERNO, server_side=True, ignore_cabundle=True,
-                    values={"admissionController": {"replicas": 1}},
+                    values=_kyverno_values(options),
                     provides=(*kinds("kyverno.io", KYVERNO_KINDS), "webhook:kyverno"),
                     description="policy engine, serving before the policies and the endpoints it judges (FM-22)")]
 

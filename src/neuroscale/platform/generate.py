@@ -12,7 +12,7 @@ from string import Template
 from typing import Any
 
 from neuroscale.check.repoconfig import CONFIG_FILE
-from neuroscale.platform import argocd, backstage, ci, components, governance, serving, template, versions
+from neuroscale.platform import argocd, backstage, ci, components, governance, previews, serving, template, versions
 from neuroscale.platform.options import InitOptions
 from neuroscale.yamlio import dump
 
@@ -34,7 +34,7 @@ def _readme(options: InitOptions) -> str:
         appset_wave=waves[components.APPSET_NODE], max_cpu=limits.container_max.cpu,
         max_memory=limits.container_max.memory, prod_secret_keys=", ".join(f"`{k}`" for k in
                                                                            backstage.PROD_SECRET_KEYS),
-        neuroscale_source=options.neuroscale_source)
+        neuroscale_source=options.neuroscale_source, previews=previews.readme_section(options))
 
 
 def _objects(options: InitOptions) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from neuroscale.platform import previews
 from neuroscale.platform.options import PREVIEW_NAMESPACE, InitOptions
 from neuroscale.policy.bundled import BundledOptions
 from neuroscale.platform.serving import kustomization
@@ -128,5 +129,8 @@ def policy_files(options: InitOptions) -> dict[str, Any]:
                     f"{document['metadata']['name']}.yaml"
         files[f"{POLICIES_PATH}/{file_name}"] = document
         names.append(file_name)
+    if options.preview_ttl_hours is not None:
+        files[f"{POLICIES_PATH}/cleanup-policy-{previews.TTL_POLICY_NAME}.yaml"] = previews.ttl_policy(options)
+        names.append(f"cleanup-policy-{previews.TTL_POLICY_NAME}.yaml")
     files[f"{POLICIES_PATH}/kustomization.yaml"] = kustomization(sorted(names))
     return files

@@ -53,6 +53,8 @@ class InitOptions:
     namespace: str = "default"
     #: Preview each open pull request's endpoint in `PREVIEW_NAMESPACE` (Argo CD's pull-request generator, GitHub).
     previews: bool = False
+    #: Hours a preview may live after its last push (Kyverno's cleanup controller; None: until the PR closes).
+    preview_ttl_hours: int | None = None
     #: Where the CI workflow installs NeuroScale from: `git+https://host/path@<40-hex commit>`.
     neuroscale_source: str = ""
     kubernetes_version: str = f"1.{versions.KUBERNETES_DEFAULT_MINOR}"
@@ -75,6 +77,13 @@ class InitOptions:
             raise InvalidInput("previews need a GitHub repository (Argo CD's pull-request generator lists its pull "
                                "requests)", where="--previews",
                                fix="pass a github.com --repo-url, or leave --previews out")
+        if self.preview_ttl_hours is not None and (not self.previews or self.policy_engine != "kyverno"
+                                                   or self.preview_ttl_hours < 1):
+            raise InvalidInput(f"--preview-ttl-hours {self.preview_ttl_hours} needs --previews, --policy-engine kyverno "
+                               "(its cleanup controller deletes expired previews) and at least 1 hour",
+                               where="--preview-ttl-hours",
+                               fix="add --previews --policy-engine kyverno, or leave --preview-ttl-hours out (previews "
+                                   "then live until their pull request closes)")
         if self.previews and self.namespace == PREVIEW_NAMESPACE:
             raise InvalidInput(f"--namespace {PREVIEW_NAMESPACE} is where previews run", where="--namespace",
                                fix="choose another namespace for the endpoints")

@@ -29,7 +29,9 @@ from neuroscale.spec.manifest import (
     APPS_DIR,
     KIND,
     apply_to_text,
+    endpoint_kustomization,
     form_values,
+    kustomization_path,
     manifest_path,
     parse,
     render,
@@ -116,8 +118,9 @@ def _propose(ctx: PlatformContext, name: str, *, action: Action, files: dict[str
 
 
 def _files(name: str, content: bytes, sample_request: bytes | None) -> dict[str, bytes | None]:
-    """The manifest, and the sample request beside it (validated first, so a bad one commits nothing)."""
-    files: dict[str, bytes | None] = {manifest_path(name): content}
+    """The manifest, its directory's kustomization, and the sample request beside it (validated first, so a
+    bad one commits nothing)."""
+    files: dict[str, bytes | None] = {manifest_path(name): content, kustomization_path(name): endpoint_kustomization()}
     if sample_request is not None:
         parse_sample_request(sample_request, where="sample request")
         files[sample_request_path(name)] = sample_request

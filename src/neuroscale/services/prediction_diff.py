@@ -29,6 +29,7 @@ from neuroscale.engine.previews import preview_name
 from neuroscale.errors import InvalidInput
 from neuroscale.findings import Finding, Severity
 from neuroscale.gitops.provider import CheckResult, PullRequest
+from neuroscale.gitops.repo import GitRepo
 from neuroscale.services.context import PlatformContext
 from neuroscale.services.samples import SAMPLE_FILE, SampleRequest, read_sample
 from neuroscale.spec import extensions, isvc
@@ -45,9 +46,10 @@ SHOWN = 10  # changed predictions listed
 _WORKERS = 8
 
 
-def _manifest(ctx: PlatformContext, ref: str, endpoint: str) -> Any:
+def manifest_at(repo: GitRepo, ref: str, endpoint: str) -> Any:
+    """The endpoint's manifest at `ref`, parsed (None when absent or not YAML)."""
     path = manifest_path(endpoint)
-    content = ctx.repo.read_files(ref, path).get(path)
+    content = repo.read_files(ref, path).get(path)
     if content is None:
         return None
     try:
@@ -56,7 +58,7 @@ def _manifest(ctx: PlatformContext, ref: str, endpoint: str) -> Any:
         return None
 
 
-def _model(obj: Any) -> tuple[str | None, ...] | None:
+def model_identity(obj: Any) -> tuple[str | None, ...] | None:
     """What decides the answers: format, storage URI, runtime and protocol versions (not resources)."""
     try:
         spec = serving_spec(obj) if obj is not None else None
@@ -70,16 +72,32 @@ def changes_model(ctx: PlatformContext, pr: PullRequest) -> bool:
     """Does the pull request change the model an existing endpoint serves (format, storage URI, runtime)?"""
     if pr.action != "update":
         return False
-    before, after = _model(_manifest(ctx, pr.base_sha, pr.endpoint)), _model(_manifest(ctx, pr.head_sha, pr.endpoint))
+    return model_changed(ctx.repo, pr.base_sha, pr.head_sha, pr.endpoint)
+
+
+def model_changed(repo: GitRepo, base: str, head: str, endpoint: str) -> bool:
+    """Does the endpoint exist at both commits and answer from a different model at `head`?"""
+    before, after = model_identity(manifest_at(repo, base, endpoint)), model_identity(manifest_at(repo, head, endpoint))
     return before is not None and after is not None and before != after
 
 
-def _sample(ctx: PlatformContext, pr: PullRequest) -> tuple[str, list[SampleRequest], list[Finding]] | None:
-    committed = f"{APPS_DIR}/{pr.endpoint}/{SAMPLE_FILE}"
-    data = ctx.repo.read_files(pr.head_sha, committed).get(committed)
-    if data is not None:
-        requests, findings = read_sample(data, where=committed)
-        return committed, requests, findings
+Sample = tuple[str, list[SampleRequest], list[Finding]]  # where it was read, its requests, problems
+
+
+def committed_sample(repo: GitRepo, ref: str, endpoint: str) -> Sample | None:
+    """`apps/<endpoint>/sample-requests.jsonl` at `ref`, read."""
+    committed = f"{APPS_DIR}/{endpoint}/{SAMPLE_FILE}"
+    data = repo.read_files(ref, committed).get(committed)
+    if data is None:
+        return None
+    requests, findings = read_sample(data, where=committed)
+    return committed, requests, findings
+
+
+def _sample(ctx: PlatformContext, pr: PullRequest) -> Sample | None:
+    committed = committed_sample(ctx.repo, pr.head_sha, pr.endpoint)
+    if committed is not None:
+        return committed
     recorded = ctx.home.samples_dir / f"{pr.endpoint}.jsonl"
     if recorded.is_file():
         requests, findings = read_sample(recorded.read_bytes(), where=str(recorded))
@@ -94,8 +112,16 @@ class Exchange:
     ms: float
 
 
-def _call(client: httpx.Client, endpoint: str, request: SampleRequest) -> Exchange:
-    path = f"/v1/models/{endpoint}:predict" if request.protocol == "v1" else f"/v2/models/{endpoint}/infer"
+@dataclass(frozen=True)
+class Target:
+    """One side of a diff: a base URL (gateway, ingress or model server) and the model name its paths use."""
+
+    url: str
+    model: str
+
+
+def _call(client: httpx.Client, model: str, request: SampleRequest) -> Exchange:
+    path = f"/v1/models/{model}:predict" if request.protocol == "v1" else f"/v2/models/{model}/infer"
     started = time.perf_counter()
     try:
         response = client.post(path, json=request.body)
@@ -107,13 +133,14 @@ def _call(client: httpx.Client, endpoint: str, request: SampleRequest) -> Exchan
     return Exchange(status, body, (time.perf_counter() - started) * 1000)
 
 
-def replay(gateway: str, endpoint: str, preview: str,
+def replay(serving: Target, proposed: Target,
            requests: list[SampleRequest]) -> list[tuple[SampleRequest, Exchange, Exchange]]:
-    """Each request sent to the serving endpoint and to its preview, a few at a time, in sample order."""
-    with httpx.Client(base_url=gateway, timeout=60) as client, ThreadPoolExecutor(_WORKERS) as pool:
-        current = pool.map(lambda r: _call(client, endpoint, r), requests)
-        proposed = pool.map(lambda r: _call(client, preview, r), requests)
-        return list(zip(requests, current, proposed))
+    """Each request sent to the serving model and to the proposed one, a few at a time, in sample order."""
+    with (httpx.Client(base_url=serving.url, timeout=60) as current_client,
+          httpx.Client(base_url=proposed.url, timeout=60) as proposed_client, ThreadPoolExecutor(_WORKERS) as pool):
+        current = pool.map(lambda r: _call(current_client, serving.model, r), requests)
+        answers = pool.map(lambda r: _call(proposed_client, proposed.model, r), requests)
+        return list(zip(requests, current, answers))
 
 
 def _quantiles(samples: list[float]) -> str:
@@ -124,14 +151,15 @@ def _quantiles(samples: list[float]) -> str:
     return f"p50 {statistics.median(ordered):.1f} ms / p99 {p99:.1f} ms"
 
 
-def _verdict(pr: PullRequest, preview: str, source: str, results: list[tuple[SampleRequest, Exchange, Exchange]],
-             gate: extensions.DiffGate) -> CheckResult:
+def verdict(endpoint: str, preview: str, source: str, results: list[tuple[SampleRequest, Exchange, Exchange]],
+            gate: extensions.DiffGate) -> CheckResult:
+    """Agreement, changed predictions, errors and latency of `preview` against `endpoint`, and the gate's word."""
     compared = [(r, c, p) for r, c, p in results if c.status == 200 and p.status == 200]
     changed = [(r, c, p) for r, c, p in compared if not agree(c.body, p.body)]
     current_errors = sum(1 for _, c, _ in results if c.status != 200)
     new_errors = [(r, c, p) for r, c, p in results if c.status == 200 and p.status != 200]
     agreement = (len(compared) - len(changed)) / len(compared) if compared else 0.0
-    summary = (f"{preview} vs {pr.endpoint} on {len(results)} requests from {source}: agreement "
+    summary = (f"{preview} vs {endpoint} on {len(results)} requests from {source}: agreement "
                f"{agreement:.1%} ({len(compared) - len(changed)} of {len(compared)} compared); errors: "
                f"{current_errors} serving, {len(new_errors)} new in the preview; latency serving "
                f"{_quantiles([c.ms for _, c, _ in compared])}, preview {_quantiles([p.ms for _, _, p in compared])}")
@@ -168,7 +196,7 @@ def prediction_check(ctx: PlatformContext, pr: PullRequest) -> CheckResult:
     read again; with one, waiting is `pending`, which blocks.
     """
     try:
-        gate = extensions.diff_gate(isvc.read(_manifest(ctx, pr.head_sha, pr.endpoint)).annotations)
+        gate = extensions.diff_gate(isvc.read(manifest_at(ctx.repo, pr.head_sha, pr.endpoint)).annotations)
     except InvalidInput as exc:
         return CheckResult(CHECK_PREDICTIONS, "fail", [Finding(RULE, Severity.ERROR, exc.message, fix=exc.fix,
                                                                field_path=exc.where).to_dict()])
@@ -192,8 +220,9 @@ def prediction_check(ctx: PlatformContext, pr: PullRequest) -> CheckResult:
             fix=f"commit {APPS_DIR}/{pr.endpoint}/{SAMPLE_FILE}, or let the gateway record live requests "
                 f"({extensions.RECORD}: \"true\")").to_dict()])
     source, requests, problems = sample
-    result = _verdict(pr, preview, source, replay(load_settings(ctx.home).gateway_url, pr.endpoint, preview,
-                                                  requests), gate)
+    gateway = load_settings(ctx.home).gateway_url
+    result = verdict(pr.endpoint, preview, source, replay(Target(gateway, pr.endpoint), Target(gateway, preview),
+                                                          requests), gate)
     findings = [*result.findings, *(p.to_dict() for p in problems)]
     broken = any(p.severity is Severity.ERROR for p in problems)
     return CheckResult(CHECK_PREDICTIONS, "fail" if broken else result.status, findings)

@@ -26,13 +26,32 @@ from neuroscale.yamlio import dump, load_one, load_roundtrip
 
 APPS_DIR = "apps"
 MANIFEST_FILE = "inference-service.yaml"
-__all__ = ["API_VERSION", "APPS_DIR", "KIND", "MANIFEST_FILE", "apply_spec", "apply_to_text", "form_values",
-           "from_manifest", "manifest_path", "parse", "render", "to_manifest"]
+#: Kustomize's extension-less file name: readers of `apps/<name>/*.yaml` never mistake it for a manifest.
+KUSTOMIZATION_FILE = "Kustomization"
+__all__ = ["API_VERSION", "APPS_DIR", "KIND", "KUSTOMIZATION_FILE", "MANIFEST_FILE", "apply_spec", "apply_to_text",
+           "endpoint_kustomization", "form_values", "from_manifest", "kustomization_path", "manifest_path", "parse",
+           "render", "to_manifest"]
 
 
 def manifest_path(name: str) -> str:
     """Where an endpoint's manifest lives in the GitOps repository."""
     return f"{APPS_DIR}/{name}/{MANIFEST_FILE}"
+
+
+def kustomization_path(name: str) -> str:
+    return f"{APPS_DIR}/{name}/{KUSTOMIZATION_FILE}"
+
+
+def endpoint_kustomization() -> bytes:
+    """The endpoint directory as a kustomization of its manifest alone.
+
+    Argo CD builds it the same as the plain directory; it is what lets the pull-request preview
+    Application rename the InferenceService and move it to the previews namespace (Argo CD's
+    kustomize options edit a kustomization and cannot apply to a plain directory), whatever
+    namespace the manifest names.
+    """
+    return dump({"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+                 "resources": [MANIFEST_FILE]}).encode()
 
 
 def _map(*pairs: tuple[str, Any]) -> CommentedMap:

@@ -142,5 +142,5 @@ class CrdIndex:
             entry.problem = f"schema does not compile: {exc}"
         return entry
 
-    def knows_group(self, group: str) -> bool:
-        return any(key[0] == group for key in self.versions)
+    def knows_kind(self, group: str, kind: str) -> bool:
+        return any(key[0] == group and key[2] == kind for key in self.versions)

@@ -114,7 +114,7 @@ def _validate(view: RepoView, doc: Document, *, index: CrdIndex, builtin: Builti
                         fix="fix the CRD's openAPIV3Schema; objects of this kind cannot be validated until then")]
     compiled = entry.compiled if entry is not None else builtin.get(doc.api_version, doc.kind)
     if compiled is None:
-        known = "its CRD does not serve this version" if index.knows_group(doc.group) else "no CRD for it was found"
+        known = "its CRD does not serve this version" if index.knows_kind(doc.group, doc.kind) else "no CRD for it was found"
         return [view.finding(doc, rule=RULE_NO_SCHEMA, severity=options.no_schema_severity,
                              message=f"not validated: no schema for {doc.kind} {doc.api_version} ({known})",
                              fix="run `neuroscale crds pull` (CRDs of the releases the repository pins), add the "

@@ -1,0 +1,119 @@
+"""Cluster previews as Argo CD would build them: the pushed endpoint directory through the real kustomize.
+
+The preview Application's kustomize options are what Argo CD writes into the directory's kustomization
+before `kustomize build` (namespace, name suffix, labels, patches). Applied here to the very branch
+`neuroscale endpoint create --remote` pushed, the build must give `<name>-pr-<n>` in the previews
+namespace at zero idle replicas, and the plain build must give the endpoint exactly as written.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from neuroscale.cli.main import main
+from neuroscale.errors import InvalidInput
+from neuroscale.gitops.repo import Author, GitRepo
+from neuroscale.platform.options import PREVIEW_NAMESPACE, InitOptions
+from neuroscale.platform.previews import LABEL_PREVIEW_OF, LABEL_PULL_REQUEST, ttl_policy
+from neuroscale.spec.manifest import KUSTOMIZATION_FILE
+from neuroscale.yamlio import dump, load_all, load_one
+
+from tests.platform.conftest import make_options, write_repo
+
+pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (with kustomize) not installed")
+
+FIELDS = ["--name", "fraud", "--namespace", "ml-prod", "--owner", "team-risk", "--cost-center", "cc-1234",
+          "--model-format", "sklearn", "--storage-uri", "s3://models/fraud/v3", "--min-replicas", "2", "--max-replicas", "3"]
+
+
+@pytest.fixture
+def endpoint_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    """apps/fraud/ as pushed to the pull request's branch."""
+    remote = tmp_path / "platform.git"
+    GitRepo.init_bare(remote, files={"apps/.gitkeep": b""}, author=Author("Dana Ops", "dana@acme.dev"), message="init")
+    assert main(["endpoint", "create", *FIELDS, "--remote", str(remote), "--home", str(tmp_path / "home")]) == 0, \
+        capsys.readouterr().out
+    checkout = tmp_path / "checkout"
+    subprocess.run(["git", "clone", "-q", "--branch", "endpoint/fraud", str(remote), str(checkout)], check=True)
+    return checkout / "apps" / "fraud"
+
+
+def kustomize(directory: Path) -> list[dict[str, Any]]:
+    done = subprocess.run(["kubectl", "kustomize", str(directory)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return [doc for doc in load_all(done.stdout) if doc]
+
+
+def preview_source(tmp_path: Path) -> dict[str, Any]:
+    write_repo(tmp_path / "platform", make_options(engine="kyverno", namespace="ml-prod", previews=True))
+    appset = load_one((tmp_path / "platform" / "infrastructure/apps/endpoint-previews.yaml").read_text())
+    return appset["spec"]["template"]["spec"]["source"]
+
+
+def instantiate(template: Any, branch: str, number: str) -> Any:
+    """The ApplicationSet template for one pull request (only the two expressions the template uses)."""
+    if isinstance(template, dict):
+        return {key: instantiate(value, branch, number) for key, value in template.items()}
+    if isinstance(template, list):
+        return [instantiate(value, branch, number) for value in template]
+    if isinstance(template, str):
+        return (template.replace('{{ trimPrefix "endpoint/" .branch }}', branch.removeprefix("endpoint/"))
+                .replace("{{.number}}", number))
+    return template
+
+
+def test_the_endpoint_directory_builds_to_exactly_its_manifest(endpoint_dir: Path) -> None:
+    assert sorted(p.name for p in endpoint_dir.iterdir()) == sorted([KUSTOMIZATION_FILE, "inference-service.yaml"])
+    written = load_one((endpoint_dir / "inference-service.yaml").read_text())
+    assert kustomize(endpoint_dir) == [written]
+
+
+def test_a_preview_is_renamed_moved_labelled_and_idle_at_zero(endpoint_dir: Path, tmp_path: Path) -> None:
+    source = instantiate(preview_source(tmp_path), "endpoint/fraud", "7")
+    assert source["path"] == "apps/fraud"
+    options = source["kustomize"]
+    # What Argo CD's repo server does with source.kustomize before it builds: edit the kustomization.
+    kustomization = load_one((endpoint_dir / KUSTOMIZATION_FILE).read_text())
+    kustomization.update(namespace=options["namespace"], nameSuffix=options["nameSuffix"],
+                         commonLabels=options["commonLabels"], patches=options["patches"])
+    (endpoint_dir / KUSTOMIZATION_FILE).write_text(dump(kustomization))
+
+    [preview] = kustomize(endpoint_dir)
+    assert (preview["kind"], preview["metadata"]["name"], preview["metadata"]["namespace"]) == (
+        "InferenceService", "fraud-pr-7", PREVIEW_NAMESPACE)
+    assert preview["metadata"]["labels"][LABEL_PREVIEW_OF] == "fraud"
+    assert preview["metadata"]["labels"][LABEL_PULL_REQUEST] == "7"
+    assert preview["metadata"]["labels"]["owner"] == "team-risk"  # the endpoint's own labels are kept
+    assert preview["spec"]["predictor"]["minReplicas"] == 0
+    written = load_one((endpoint_dir / "inference-service.yaml").read_text())
+    assert preview["spec"]["predictor"]["model"] == written["spec"]["predictor"]["model"]
+
+
+def test_the_ttl_policy_deletes_only_previews_older_than_the_setting() -> None:
+    policy = ttl_policy(make_options(engine="kyverno", previews=True, preview_ttl_hours=72))
+    assert (policy["kind"], policy["metadata"]["namespace"]) == ("CleanupPolicy", PREVIEW_NAMESPACE)
+    [match] = policy["spec"]["match"]["any"]
+    assert match["resources"]["selector"] == {"matchExpressions": [{"key": LABEL_PREVIEW_OF, "operator": "Exists"}]}
+    [condition] = policy["spec"]["conditions"]["all"]
+    assert condition["operator"] == "GreaterThan" and condition["value"] == "72h"
+    assert "creationTimestamp" in condition["key"]
+
+
+@pytest.mark.parametrize(("changes", "said"), [
+    ({"previews": False}, "needs --previews"),
+    ({"policy_engine": "vap"}, "--policy-engine kyverno"),
+    ({"preview_ttl_hours": 0}, "at least 1 hour"),
+])
+def test_a_ttl_needs_previews_kyverno_and_a_positive_number_of_hours(changes: dict[str, Any], said: str) -> None:
+    values = {"repo_url": "https://github.com/acme/ml-platform.git", "domain": "ml.acme.dev", "previews": True,
+              "policy_engine": "kyverno", "preview_ttl_hours": 24,
+              "neuroscale_source": make_options().neuroscale_source}
+    InitOptions(**values)  # the valid combination
+    with pytest.raises(InvalidInput, match=said) as raised:
+        InitOptions(**{**values, **changes})
+    assert raised.value.where == "--preview-ttl-hours"

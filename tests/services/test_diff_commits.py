@@ -1,0 +1,135 @@
+"""`neuroscale prediction-diff`: the CI prediction diff between two commits, with real model servers.
+
+Iris answers [1, 1] for IRIS_ROWS and [0, 0] for SETOSA; the proposed constant model always answers 0,
+so a sample of 4 SETOSA and 6 IRIS_ROWS bodies agrees on exactly 40 %. The other side of each comparison
+is the platform's own model server, started by the command on loopback from the committed model files;
+"running endpoints" are two more model servers answering under the names a preview would have.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from neuroscale.cli.main import main
+from neuroscale.ports import free_port
+from neuroscale.spec import extensions
+from neuroscale.spec.manifest import manifest_path, to_manifest
+from neuroscale.yamlio import dump
+from tests.check.helpers import git
+from tests.conftest import IRIS_ROWS, wait_for_http
+from tests.engine.conftest import iris_spec
+from tests.engine.test_engine_previews import SAMPLE, constant_model  # noqa: F401 (a fixture)
+
+
+def manifest(model: str, annotations: dict[str, str] | None = None) -> bytes:
+    document = to_manifest(iris_spec(Path("/models/iris/model.joblib")))
+    document["spec"]["predictor"]["model"]["storageUri"] = model
+    if annotations:
+        document["metadata"]["annotations"] = annotations
+    return dump(document).encode()
+
+
+def commit(root: Path, files: dict[str, bytes], message: str) -> None:
+    for rel, content in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(content)
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", message)
+
+
+@pytest.fixture
+def repo(tmp_path: Path, iris_model: Path) -> Path:
+    """`main` serves iris with a committed sample; the branch `proposal` is checked out, unchanged so far."""
+    root = tmp_path / "gitops"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    sample = "".join(json.dumps(body) + "\n" for body in SAMPLE).encode()
+    commit(root, {manifest_path("iris"): manifest(f"file://{iris_model}"),
+                  "apps/iris/sample-requests.jsonl": sample}, "iris")
+    git(root, "checkout", "-qb", "proposal")
+    return root
+
+
+def run(root: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any]:
+    code = main(["prediction-diff", str(root), "--base", "main", "-o", "json", *args])
+    captured = capsys.readouterr()
+    assert captured.out, captured.err
+    return code, json.loads(captured.out)
+
+
+def test_a_gated_model_change_fails_with_the_agreement_of_the_model_files(
+        repo: Path, constant_model: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+    commit(repo, {manifest_path("iris"): manifest(f"file://{constant_model}", {extensions.MIN_AGREEMENT: "0.95"})},
+           "constant")
+    code, [row] = run(repo, capsys)
+    assert code == 1 and row["endpoint"] == "iris" and row["against"] == "model files"
+    summary = row["check"]["findings"][0]
+    assert summary["extra"]["agreement"] == pytest.approx(0.4) and "4 of 10 compared" in summary["message"]
+    assert [f["line"] for f in row["check"]["findings"] if f["severity"] == "warning"] == [5, 6, 7, 8, 9, 10]
+    assert "below the 95.0%" in row["check"]["findings"][-1]["message"]
+    # Without the gate the same numbers are a report, not a failure; the markdown is what CI posts.
+    commit(repo, {manifest_path("iris"): manifest(f"file://{constant_model}")}, "ungated")
+    assert main(["prediction-diff", str(repo), "--base", "main", "-o", "markdown"]) == 0
+    report = capsys.readouterr().out
+    assert report.startswith("### Prediction diff") and "agreement 40.0%" in report
+
+
+def test_a_proposed_model_that_does_not_load_fails_with_the_servers_reason(
+        repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    broken = repo / "models" / "broken.joblib"
+    commit(repo, {"models/broken.joblib": b"not a model", manifest_path("iris"): manifest(f"file://{broken}")},
+           "broken")
+    code, [row] = run(repo, capsys)
+    [finding] = row["check"]["findings"]
+    assert code == 1 and row["check"]["status"] == "fail"
+    assert finding["message"].startswith("the proposed model of iris does not load: ") and "broken.joblib" in \
+        finding["message"]
+
+
+def test_a_model_this_machine_cannot_read_is_an_error_never_a_pass(repo: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    commit(repo, {manifest_path("iris"): manifest("gs://models/iris/v2")}, "gcs")
+    code, [row] = run(repo, capsys)
+    assert code == 2 and row["check"]["status"] == "error"
+    assert "gs://models/iris/v2 cannot be read here" in row["check"]["findings"][0]["message"]
+
+
+def test_no_model_change_compares_nothing_and_says_so(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    commit(repo, {"README.md": b"docs\n"}, "docs")
+    assert main(["prediction-diff", str(repo), "--base", "main"]) == 0
+    assert "nothing to compare" in capsys.readouterr().out
+
+
+def test_running_endpoints_are_compared_when_both_answer(repo: Path, iris_model: Path, constant_model: Path,
+                                                         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+    commit(repo, {manifest_path("iris"): manifest("gs://models/iris/v2")}, "gcs")  # unreadable here: URLs only
+    servers = []
+    try:
+        ports = {}
+        for name, model in (("iris", iris_model), ("iris-pr-7", constant_model)):
+            port = free_port()
+            servers.append(subprocess.Popen(
+                [sys.executable, "-m", "neuroscale.serving", "--model-name", name, "--model-format", "sklearn",
+                 "--storage-uri", str(model), "--port", str(port), "--model-root", str(model.parent)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            wait_for_http(f"http://127.0.0.1:{port}/v2/health/ready", timeout=60, process=servers[-1])
+            ports[name] = port
+        code, [row] = run(repo, capsys, "--serving-url", f"http://127.0.0.1:{ports['iris']}",
+                          "--preview-url", f"http://127.0.0.1:{ports['iris-pr-7']}", "--pull-request", "7")
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(10)
+    assert code == 0 and row["against"] == "running endpoints"
+    assert row["check"]["findings"][0]["extra"]["agreement"] == pytest.approx(0.4)
+
+
+def test_serving_and_preview_urls_go_together(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["prediction-diff", str(repo), "--base", "main", "--preview-url", "http://x"]) == 1
+    assert "--serving-url and --preview-url go together" in capsys.readouterr().err
