@@ -23,7 +23,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from neuroscale.errors import Conflict
 from neuroscale.gitops.provider import CheckResult
 from neuroscale.services.context import PlatformContext
+from neuroscale.cli.main import main
 from neuroscale.services.endpoints import RawManifest, update_endpoint
+from neuroscale.services.observe import endpoint_detail
 from neuroscale.identity.roles import Actor, Role
 from neuroscale.services.prediction_diff import CHECK_PREDICTIONS, waiting
 from neuroscale.services.pulls import close_pull_request, get_pull_request, merge_pull_request
@@ -144,8 +146,9 @@ def test_a_preview_that_cannot_load_fails_the_check_with_the_load_error(running:
 
 
 def test_shadow_traffic_never_fails_the_primary_even_when_the_shadow_dies(running: Platform, gateway: str,
-                                                                          iris_model: Path,
-                                                                          constant_model: Path) -> None:
+                                                                          ctx: PlatformContext, iris_model: Path,
+                                                                          constant_model: Path,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
     running.commit({manifest_path("iris"): manifest(iris_model).encode()})
     running.wait_ready("iris", revision="iris-predictor-00001")
     running.commit({manifest_path("iris"): manifest(
@@ -167,6 +170,11 @@ def test_shadow_traffic_never_fails_the_primary_even_when_the_shadow_dies(runnin
         worker.start()
     try:
         wait_for(lambda: _shadow(running).get("disagree", 0) >= 20, what="shadow comparisons")
+        # The endpoint page and `endpoint show` carry the comparison while the revision is shadowed.
+        shown = endpoint_detail(ctx, "iris", fetch_metadata=False).shadow
+        assert shown is not None and shown["revision"] == "iris-predictor-00002" and shown["disagree"] >= 20
+        assert main(["endpoint", "show", "iris", "--home", str(running.home.root)]) == 0
+        assert "Shadow traffic to iris-predictor-00002" in capsys.readouterr().out
         for pid in server_pids(running.home, "iris-predictor-00002"):
             os.kill(pid, signal.SIGKILL)
         wait_for(lambda: _shadow(running).get("error", 0) + _shadow(running).get("skipped", 0) > 0,

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
+
+import httpx
 
 from neuroscale.gateway.balancer import Balancer
 from neuroscale.gateway.recorder import Recorder
 from neuroscale.gateway.shadow import Mirror
 from neuroscale.gateway.upstream import UpstreamPool
+from tests.conftest import IRIS_ROWS, free_port, running, wait_for
+from tests.gateway.conftest import StandIn
+from tests.gateway.test_gateway_e2e import write_routes
 
 
 def test_the_ring_is_bounded_in_requests_and_bytes_and_rotates(tmp_path: Path) -> None:
@@ -33,3 +39,36 @@ def test_the_shadow_share_is_exact_over_every_hundred_requests() -> None:
         picks = [mirror.due(f"e{percent}", percent) for _ in range(1000)]
         assert sum(picks) == 10 * percent and sum(picks[:100]) == percent
     assert not any(mirror.due("zero", 0) for _ in range(100))
+
+
+def test_a_shadow_that_never_answers_never_delays_the_primary(iris_model: Path, tmp_path: Path) -> None:
+    """The shadow revision's replica accepts and holds every copy; clients still get the serving model's answer.
+
+    Every copy reaching the silent replica is proof the shadow was sent and left hanging while the
+    primary had already answered: a primary that waited for it would wait for ever (the client's
+    timeout would fail the test).
+    """
+    home = tmp_path / "home"
+    server_port, gateway_port = free_port(), free_port()
+    silent = StandIn(None)
+    write_routes(home / "run" / "routes.json", {"iris": {
+        "namespace": "ml", "ready": True, "revision": "iris-predictor-00001",
+        "traffic": [{"revision": "iris-predictor-00001", "percent": 100, "upstreams": [f"127.0.0.1:{server_port}"]},
+                    {"revision": "iris-predictor-00002", "percent": 0, "upstreams": [f"127.0.0.1:{silent.port}"]}],
+        "shadow": {"revision": "iris-predictor-00002", "percent": 100}}})
+    server = [sys.executable, "-m", "neuroscale.serving", "--model-name", "iris", "--model-format", "sklearn",
+              "--storage-uri", str(iris_model), "--port", str(server_port), "--model-root", str(iris_model.parent)]
+    gateway = [sys.executable, "-m", "neuroscale.gateway", "--home", str(home), "--port", str(gateway_port),
+               "--upstream-timeout", "2"]
+    try:
+        with running(server, ready_url=f"http://127.0.0.1:{server_port}/v2/health/ready"), \
+                running(gateway, ready_url=f"http://127.0.0.1:{gateway_port}/healthz"), \
+                httpx.Client(base_url=f"http://127.0.0.1:{gateway_port}", timeout=20) as client:
+            answers = [client.post("/v1/models/iris:predict", json={"instances": IRIS_ROWS}) for _ in range(30)]
+            assert [(a.status_code, a.json()) for a in answers] == [(200, {"predictions": [1, 1]})] * 30
+            assert silent.received, "the copies went to the shadow replica, which never answered them"
+            shadow = wait_for(lambda: json.loads((home / "run" / "shadow.json").read_text()).get("iris")
+                              if (home / "run" / "shadow.json").exists() else None, what="the shadow comparison")
+            assert shadow["revision"] == "iris-predictor-00002" and shadow["agree"] == shadow["disagree"] == 0
+    finally:
+        silent.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from html import unescape
 
@@ -16,7 +17,7 @@ from neuroscale.spec.fields import FIELDS, LABEL_OWNER
 from neuroscale.spec.manifest import manifest_path, to_manifest
 from neuroscale.status.conditions import ConditionType, false, true
 from neuroscale.status.heartbeat import Heartbeat
-from neuroscale.status.model import EndpointStatus, Event, EventType, Health, Sync
+from neuroscale.status.model import EndpointStatus, Event, EventType, Health, RevisionTraffic, Sync
 from neuroscale.yamlio import dump
 from tests.portal.conftest import Portal
 
@@ -103,6 +104,26 @@ def test_endpoint_and_event_pages_show_engine_status(client: httpx.Client, sessi
     api = client.get("/api/endpoints/seen-status").json()
     assert api["onMain"] is False and api["status"]["health"] == "Degraded"
     assert api["status"]["conditions"][2]["lastTransition"] == ""
+
+
+def test_the_endpoint_page_shows_the_shadow_comparison_the_gateway_publishes(session: httpx.Client,
+                                                                             portal: Portal) -> None:
+    traffic = (RevisionTraffic("shadowed-predictor-00001", 100, False, 1, 1),
+               RevisionTraffic("shadowed-predictor-00002", 0, True, 1, 1))
+    with PlatformContext.open(portal.home) as ctx:
+        EngineStore(ctx.db).save_status(EndpointStatus(
+            name="shadowed", namespace="default", url="http://shadowed.default.localhost:8080", sync=Sync.Synced,
+            health=Health.Healthy, revision="shadowed-predictor-00001", traffic=traffic,
+            updated_at="2026-01-02T03:04:05+00:00"))
+    portal.home.shadow_file.parent.mkdir(parents=True, exist_ok=True)
+    portal.home.shadow_file.write_text(json.dumps({"shadowed": {
+        "revision": "shadowed-predictor-00002", "agree": 30, "disagree": 10, "error": 2, "skipped": 0,
+        "agreement": 0.75, "primary_ms": {"p50": 1.25, "p99": 4.0}, "shadow_ms": {"p50": 2.5, "p99": 9.0}}}))
+    page = session.get("/endpoints/shadowed").text
+    section = page[page.index('id="shadow-h"'):page.index('id="conditions-h"')]
+    text = " ".join(unescape(re.sub(r"<[^>]+>", " ", section)).split())
+    assert "copied to shadowed-predictor-00002" in text
+    assert "75.0% 30 10 2 0 p50 1.2 ms · p99 4.0 ms p50 2.5 ms · p99 9.0 ms" in text
 
 
 def test_unknown_page_is_an_html_404(session: httpx.Client) -> None:

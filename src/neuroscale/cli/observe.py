@@ -12,6 +12,7 @@ from typing import Any
 
 import typer
 from rich.console import Group
+from rich.table import Table
 from rich.text import Text
 
 from neuroscale.cli.output import OUTPUT_OPTION, OutputFormat, emit, simple_table
@@ -40,7 +41,22 @@ def _detail_tables(detail: EndpointDetail) -> Group:
                             *([f"  ({call.metadata_error}; the example input is a guess)"]
                               if call.metadata_error else [])]))
     logs = [Text(f"--- {tail.process} ({tail.path})\n" + "\n".join(tail.lines)) for tail in detail.logs]
-    return Group(facts, conditions, revisions, calls, *logs)
+    return Group(facts, conditions, revisions, calls, *_shadow_table(detail.shadow), *logs)
+
+
+def _latency(quantiles: dict[str, float] | None) -> str:
+    return f"p50 {quantiles['p50']:.1f} ms / p99 {quantiles['p99']:.1f} ms" if quantiles else "—"
+
+
+def _shadow_table(shadow: dict[str, Any] | None) -> list[Table]:
+    if not shadow:
+        return []
+    agreement = shadow.get("agreement")
+    return [simple_table(f"Shadow traffic to {shadow['revision']} (compared with the serving revision)",
+                         ("AGREEMENT", "AGREE", "DISAGREE", "ERROR", "SKIPPED", "SERVING", "SHADOW"), [(
+                             "—" if agreement is None else f"{agreement:.1%}", shadow.get("agree", 0),
+                             shadow.get("disagree", 0), shadow.get("error", 0), shadow.get("skipped", 0),
+                             _latency(shadow.get("primary_ms")), _latency(shadow.get("shadow_ms")))])]
 
 
 def show(name: str = typer.Argument(..., help="The endpoint."), home: str | None = HOME_OPTION,

@@ -78,6 +78,8 @@ class EndpointDetail:
     revisions: tuple[RevisionView, ...]
     call: CallIt
     logs: tuple[LogTail, ...] = field(default_factory=tuple)
+    #: The gateway's live comparison of the shadow revision with the serving one (while it shadows).
+    shadow: dict[str, Any] | None = None
 
 
 def _revision_commits(ctx: PlatformContext, name: str) -> list[tuple[str, str]]:
@@ -234,7 +236,21 @@ def endpoint_detail(ctx: PlatformContext, name: str, *, log_lines: int = LOG_TAI
         name=name, on_main=spec is not None, spec=spec.to_input() if spec else None, status=status_data,
         condition_history=tuple(c.to_dict() for c in store.condition_history(name)),
         revisions=_revisions(ctx, name, status_data), call=call_it(gateway_url, name, metadata, error),
-        logs=log_tails(ctx, name, lines=log_lines))
+        logs=log_tails(ctx, name, lines=log_lines), shadow=shadow_comparison(ctx.home.shadow_file, name, status_data))
+
+
+def shadow_comparison(shadow_file: Path, name: str, status: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What the gateway publishes about the endpoint's shadow traffic (`gateway.shadow`), while its latest
+    revision is the one shadowed: at 0 % of the traffic. Older comparisons no longer describe anything."""
+    try:
+        stats = json.loads(shadow_file.read_text()).get(name)
+    except (OSError, ValueError, AttributeError):
+        return None
+    latest = next((t for t in (status or {}).get("traffic", []) if t.get("latest")), None)
+    if not isinstance(stats, dict) or latest is None or latest.get("percent") or \
+            stats.get("revision") != latest.get("revision"):
+        return None
+    return stats
 
 
 def wait_for_rollout(ctx: PlatformContext, name: str, *, commit: str, deleting: bool = False,
