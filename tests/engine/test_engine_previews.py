@@ -12,7 +12,7 @@ import os
 import signal
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,8 @@ from neuroscale.services.context import PlatformContext
 from neuroscale.cli.main import main
 from neuroscale.services.endpoints import RawManifest, update_endpoint
 from neuroscale.services.observe import endpoint_detail
+from neuroscale.services.previews import preview_info
+from neuroscale.engine.previews import preview_name
 from neuroscale.identity.roles import Actor, Role
 from neuroscale.services.prediction_diff import CHECK_PREDICTIONS, waiting
 from neuroscale.services.pulls import close_pull_request, get_pull_request, merge_pull_request
@@ -63,12 +65,23 @@ def manifest(model: Path, *, annotations: dict[str, str] | None = None, **predic
 
 
 @pytest.fixture
-def ctx(running: Platform, gateway: str) -> Iterator[PlatformContext]:
-    save_settings(running.home, PlatformSettings(gateway_port=running.gateway_port))
-    wait_for(lambda: running.home.state_db.exists(), what="the engine's database")
-    opened = PlatformContext.open(running.home)
-    yield opened
-    opened.close()
+def ctx_of() -> Iterator[Callable[[Platform], PlatformContext]]:
+    """Opens the services' context on a platform whose engine runs (closed after the test)."""
+    opened: list[PlatformContext] = []
+
+    def open_on(platform: Platform) -> PlatformContext:
+        save_settings(platform.home, PlatformSettings(gateway_port=platform.gateway_port))
+        wait_for(lambda: platform.home.state_db.exists(), what="the engine's database")
+        opened.append(PlatformContext.open(platform.home))
+        return opened[-1]
+    yield open_on
+    for context in opened:
+        context.close()
+
+
+@pytest.fixture
+def ctx(running: Platform, gateway: str, ctx_of: Callable[[Platform], PlatformContext]) -> PlatformContext:
+    return ctx_of(running)
 
 
 def diff_of(ctx: PlatformContext, number: int) -> CheckResult:
@@ -113,6 +126,35 @@ def test_preview_serves_the_proposal_and_the_gated_diff_blocks_the_merge(running
     wait_for(lambda: running.status(preview) is None and not [p for p in server_pids(running.home)
                                                              if p not in server_pids(running.home, "iris-predictor-00001")],
              timeout=30, what="the preview removed with its pull request")
+
+
+def test_beyond_the_platforms_limit_the_longest_idle_preview_stops_and_its_pull_request_says_so(
+        platform: Platform, ctx_of: Callable[[Platform], PlatformContext], iris_model: Path,
+        constant_model: Path) -> None:
+    platform.start_engine("--max-previews", "1")
+    ctx = ctx_of(platform)
+    platform.commit({manifest_path("iris"): manifest(iris_model).encode(),
+                     manifest_path("setosa"): dump(to_manifest(iris_spec(iris_model, name="setosa"))).encode()})
+    platform.wait_ready("iris")
+    platform.wait_ready("setosa")
+    first = update_endpoint(ctx, RawManifest.parse(manifest(constant_model)), actor=ALICE)
+    platform.wait_ready(preview_name("iris", first.number))
+    second = update_endpoint(ctx, RawManifest.parse(dump(to_manifest(iris_spec(constant_model, name="setosa")))),
+                             actor=ALICE)
+    platform.wait_ready(preview_name("setosa", second.number))
+    stopped = wait_for(lambda: (info := preview_info(ctx, get_pull_request(ctx, first.number))) and
+                       "more than 1 previews were running" in info.message and info, what="the idle preview stopped")
+    assert "its next request starts it again" in stopped.message
+    assert not server_pids(platform.home, f"{preview_name('iris', first.number)}-predictor-00001")
+    assert server_pids(platform.home, f"{preview_name('setosa', second.number)}-predictor-00001")
+
+
+def test_up_hands_its_preview_limit_to_the_reconciler(tmp_path: Path) -> None:
+    from neuroscale.home import Home
+    from neuroscale.supervisor.platform import components
+
+    [reconciler] = [c for c in components(Home(tmp_path), PlatformSettings(max_previews=2)) if c.name == "reconciler"]
+    assert reconciler.argv[-2:] == ("--max-previews", "2")
 
 
 def test_recorded_requests_feed_an_informational_diff(running: Platform, ctx: PlatformContext, gateway: str,

@@ -95,6 +95,8 @@ def up(
     model_root: list[str] = typer.Option(
         [], "--model-root", help="Another directory local model files may come from (repeatable; the home's "
                                  "models/ always is one; also NEUROSCALE_MODEL_ROOTS, separated by ':')."),
+    max_previews: int = typer.Option(3, "--max-previews", min=1, help="Pull-request previews running at once; "
+                                     "beyond it the longest idle one stops and its pull request says so."),
 ) -> None:
     """Start the portal, reconciler and gateway; Ctrl-C stops everything it started."""
     from neuroscale.supervisor.settings import PlatformSettings
@@ -103,7 +105,7 @@ def up(
         host=host, portal_port=portal_port, gateway_port=gateway_port, domain=domain, model_roots=tuple(model_root),
         allowed_hosts=tuple(allowed_host), tls_cert=tls_cert, tls_key=tls_key, insecure_http=insecure_http,
         oidc_issuer=oidc_issuer, oidc_client_id=oidc_client_id, oidc_username_claim=oidc_username_claim,
-        oidc_default_role=oidc_default_role)
+        oidc_default_role=oidc_default_role, max_previews=max_previews)
     platform, login = _start(Home.resolve(home), settings)
     Console().print(Panel(_urls(platform, login), title="NeuroScale is up", expand=False))
     _serve_until_interrupted(platform)

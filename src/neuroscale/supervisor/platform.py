@@ -51,7 +51,8 @@ def components(home: Home, settings: PlatformSettings) -> list[Component]:
     root = str(home.root)
     return [
         Component("reconciler", (python, "-m", "neuroscale.engine", "--home", root, "--domain", settings.domain,
-                                 "--gateway-port", str(settings.gateway_port)), None),
+                                 "--gateway-port", str(settings.gateway_port),
+                                 "--max-previews", str(settings.max_previews)), None),
         Component("gateway", (python, "-m", "neuroscale.gateway", "--home", root, "--host", settings.host,
                               "--port", str(settings.gateway_port), "--domain", settings.domain,
                               *(flag for name in settings.allowed_hosts for flag in ("--allowed-host", name))),

@@ -38,6 +38,8 @@ class PlatformSettings:
     oidc_default_role: str = ""
     #: Seconds between two scrapes of the gateway and the model servers into the metrics store.
     metrics_interval_s: float = 10.0
+    #: Pull-request previews running at once; beyond it the longest idle one stops.
+    max_previews: int = 3
 
     @property
     def tls(self) -> bool:
