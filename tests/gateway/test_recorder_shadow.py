@@ -33,6 +33,17 @@ def test_the_ring_is_bounded_in_requests_and_bytes_and_rotates(tmp_path: Path) -
     assert len((tmp_path / "small" / "e.jsonl").read_text().splitlines()) == 2
 
 
+def test_a_recorded_request_is_dropped_once_older_than_the_retention(tmp_path: Path) -> None:
+    recorder = Recorder(tmp_path)
+    for kept_at in (0.0, 10.0, 20.0):
+        recorder.keep("iris", b'{"instances": [[%d]]}' % kept_at, max_requests=10, max_bytes=1000, retention_s=15,
+                      now=kept_at)
+    assert recorder.flush(now=26.0) == 1
+    assert (tmp_path / "iris.jsonl").read_text() == '{"instances":[[20]]}\n', "older than 15 s: gone"
+    assert recorder.flush(now=30.0) == 0, "nothing expired, nothing rewritten"
+    assert recorder.flush(now=40.0) == 1 and (tmp_path / "iris.jsonl").read_text() == ""
+
+
 def test_the_shadow_share_is_exact_over_every_hundred_requests() -> None:
     mirror = Mirror(Balancer(lambda: 0.0), UpstreamPool(), path=None)
     for percent in (1, 20, 50, 100):

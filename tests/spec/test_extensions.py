@@ -12,6 +12,8 @@ def test_defaults_and_values() -> None:
     assert ext.recording({}) is None and ext.shadow_percent({}) == 0 and not ext.diff_gate({}).gating
     recording = ext.recording({ext.RECORD: "true", ext.RECORD_MAX_REQUESTS: "50", ext.RECORD_MAX_BYTES: "1Mi"})
     assert recording is not None and (recording.max_requests, recording.max_bytes) == (50, 1 << 20)
+    assert recording.retention_s == 7 * 86400
+    assert ext.recording({ext.RECORD: "true", ext.RECORD_RETENTION: "12h"}).retention_s == 12 * 3600  # type: ignore[union-attr]
     assert ext.shadow_percent({ext.SHADOW_PERCENT: "25"}) == 25
     gate = ext.diff_gate({ext.MIN_AGREEMENT: "0.95", ext.FAIL_ON_NEW_ERRORS: "true"})
     assert gate.gating and gate.min_agreement == 0.95 and gate.fail_on_new_errors
@@ -22,6 +24,8 @@ def test_defaults_and_values() -> None:
     ({ext.RECORD: "true", ext.RECORD_MAX_REQUESTS: "0"}, ext.RECORD_MAX_REQUESTS),
     ({ext.RECORD: "true", ext.RECORD_MAX_REQUESTS: "١٠"}, ext.RECORD_MAX_REQUESTS),
     ({ext.RECORD: "true", ext.RECORD_MAX_BYTES: "2Gi"}, ext.RECORD_MAX_BYTES),
+    ({ext.RECORD: "true", ext.RECORD_RETENTION: "a week"}, ext.RECORD_RETENTION),
+    ({ext.RECORD: "true", ext.RECORD_RETENTION: "0h"}, ext.RECORD_RETENTION),
     ({ext.SHADOW_PERCENT: "101"}, ext.SHADOW_PERCENT),
     ({ext.MIN_AGREEMENT: "95%"}, ext.MIN_AGREEMENT),
     ({ext.MIN_AGREEMENT: "nan"}, ext.MIN_AGREEMENT),

@@ -233,7 +233,7 @@ def report(ep: EndpointState, obs: Observation, *, domain: str, gateway_port: in
         reason="" if obs.live else ready.reason, message="" if obs.live else ready.message,
         timeout=obs.spec.timeout if obs.spec else 300.0,
         concurrency=obs.spec.scaling.container_concurrency if obs.spec else 0,
-        record=(obs.spec.recording.max_requests, obs.spec.recording.max_bytes)
+        record=(obs.spec.recording.max_requests, obs.spec.recording.max_bytes, obs.spec.recording.retention_s)
         if obs.spec and obs.spec.recording else None,
         shadow=_shadow(obs),
     )

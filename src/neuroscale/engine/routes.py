@@ -46,7 +46,7 @@ class RouteEntry:
     message: str = ""
     timeout: float = 300.0  # seconds per request (504 after)
     concurrency: int = 0  # in-flight requests per replica (0: no limit; excess waits at the gateway)
-    record: tuple[int, int] | None = None  # (requests, bytes) of live traffic the gateway keeps as a sample
+    record: tuple[int, int, float] | None = None  # (requests, bytes, retention s) of live traffic kept as a sample
     shadow: tuple[str, int] | None = None  # (revision, percent) live requests are copied to
 
     @property
@@ -66,7 +66,8 @@ class RouteEntry:
                 "timeout": self.timeout, "concurrency": self.concurrency,
                 "reason": self.reason, "message": self.message}
         if self.record:
-            data["record"] = {"max_requests": self.record[0], "max_bytes": self.record[1]}
+            data["record"] = {"max_requests": self.record[0], "max_bytes": self.record[1],
+                              "retention_s": self.record[2]}
         if self.shadow:
             data["shadow"] = {"revision": self.shadow[0], "percent": self.shadow[1]}
         return data
@@ -80,7 +81,9 @@ class RouteEntry:
         return cls(name=name, namespace=str(data.get("namespace") or "default"), ready=bool(data.get("ready")),
                    traffic=traffic, reason=str(data.get("reason") or ""), message=str(data.get("message") or ""),
                    timeout=float(data.get("timeout") or 300.0), concurrency=int(data.get("concurrency") or 0),
-                   record=(int(record["max_requests"]), int(record["max_bytes"])) if isinstance(record, dict) else None,
+                   record=(int(record["max_requests"]), int(record["max_bytes"]),
+                           float(record.get("retention_s") or 0))  # 0: kept until the caps push it out
+                   if isinstance(record, dict) else None,
                    shadow=(str(shadow["revision"]), int(shadow["percent"])) if isinstance(shadow, dict) else None)
 
 

@@ -145,7 +145,8 @@ class Proxy:
                took_ms: float) -> None:
         """An answered inference request: keep it as a sample, and copy it to the shadow revision when due."""
         if route.record is not None and self.recorder is not None:
-            self.recorder.keep(route.name, request.body, max_requests=route.record[0], max_bytes=route.record[1])
+            self.recorder.keep(route.name, request.body, max_requests=route.record[0], max_bytes=route.record[1],
+                               retention_s=route.record[2])
         shadow = route.shadow
         if shadow is not None and shadow[0] != revision and self.mirror.due(route.name, shadow[1]):
             self.mirror.send(route.name, shadow[0], raw, answer.body, took_ms)

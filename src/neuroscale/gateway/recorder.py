@@ -3,7 +3,8 @@
 Only endpoints that opt in (`serving.neuroscale.io/record-requests`) are
 recorded, and only requests the model answered with 200 — what a prediction
 diff can replay. The hot path appends the body to an in-memory ring (bounded
-in requests and bytes, oldest dropped first); a background task rewrites
+in requests and bytes, oldest dropped first; a request older than the
+endpoint's retention is dropped at the next flush); a background task rewrites
 `<home>/samples/<endpoint>.jsonl` atomically when the ring changed, one
 request body per line (JSON re-serialised on one line; a body that is not
 JSON is left out there). Samples can hold personal data: they never leave
@@ -16,6 +17,7 @@ import asyncio
 import collections
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,18 +30,28 @@ log = logging.getLogger("neuroscale.gateway")
 class Ring:
     max_requests: int
     max_bytes: int
-    bodies: collections.deque[bytes] = field(default_factory=collections.deque)
+    retention_s: float = 0.0  # 0: kept until the caps push it out
+    bodies: collections.deque[tuple[float, bytes]] = field(default_factory=collections.deque)  # (kept at, body)
     size: int = 0
     dirty: bool = False
 
-    def add(self, body: bytes) -> None:
+    def add(self, body: bytes, now: float) -> None:
         if len(body) > self.max_bytes:
             return
-        self.bodies.append(body)
+        self.bodies.append((now, body))
         self.size += len(body)
         while len(self.bodies) > self.max_requests or self.size > self.max_bytes:
-            self.size -= len(self.bodies.popleft())
+            self._drop_oldest()
         self.dirty = True
+
+    def expire(self, now: float) -> None:
+        """Drop what was kept longer than the retention ago."""
+        while self.retention_s and self.bodies and now - self.bodies[0][0] > self.retention_s:
+            self._drop_oldest()
+            self.dirty = True
+
+    def _drop_oldest(self) -> None:
+        self.size -= len(self.bodies.popleft()[1])
 
 
 class Recorder:
@@ -48,23 +60,26 @@ class Recorder:
         self.period = period
         self.rings: dict[str, Ring] = {}
 
-    def keep(self, endpoint: str, body: bytes, *, max_requests: int, max_bytes: int) -> None:
+    def keep(self, endpoint: str, body: bytes, *, max_requests: int, max_bytes: int, retention_s: float = 0.0,
+             now: float | None = None) -> None:
         """Add one answered request's body (O(1) on the hot path)."""
         ring = self.rings.get(endpoint)
-        if ring is None or (ring.max_requests, ring.max_bytes) != (max_requests, max_bytes):
-            ring = self.rings[endpoint] = Ring(max_requests, max_bytes, ring.bodies if ring else collections.deque(),
-                                               ring.size if ring else 0)
-        ring.add(body)
+        if ring is None or (ring.max_requests, ring.max_bytes, ring.retention_s) != (max_requests, max_bytes,
+                                                                                       retention_s):
+            ring = self.rings[endpoint] = Ring(max_requests, max_bytes, retention_s,
+                                               ring.bodies if ring else collections.deque(), ring.size if ring else 0)
+        ring.add(body, time.time() if now is None else now)
 
-    def flush(self) -> int:
-        """Rewrite the sample file of every endpoint whose ring changed; returns how many were written."""
+    def flush(self, now: float | None = None) -> int:
+        """Rewrite the sample file of every endpoint whose ring changed or expired; returns how many were written."""
         written = 0
         for endpoint, ring in self.rings.items():
+            ring.expire(time.time() if now is None else now)
             if not ring.dirty:
                 continue
             ring.dirty = False
             lines = []
-            for body in ring.bodies:
+            for _, body in ring.bodies:
                 try:
                     lines.append(orjson.dumps(orjson.loads(body)))
                 except orjson.JSONDecodeError:

@@ -36,7 +36,7 @@ class Route:
     message: str
     timeout: float = 300.0  # seconds per request, from the InferenceService
     concurrency: int = 0  # in flight per replica; 0: no limit
-    record: tuple[int, int] | None = None  # keep a sample of answered requests: (requests, bytes)
+    record: tuple[int, int, float] | None = None  # keep a sample of answered requests: (requests, bytes, retention s)
     shadow: tuple[str, int] | None = None  # copy this share of answered requests to a revision: (revision, %)
 
     @property
@@ -98,11 +98,11 @@ def _number(value: object, default: float) -> float:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0 else default
 
 
-def _record(value: object) -> tuple[int, int] | None:
+def _record(value: object) -> tuple[int, int, float] | None:
     if not isinstance(value, dict):
         return None
     requests, size = int(_number(value.get("max_requests"), 0)), int(_number(value.get("max_bytes"), 0))
-    return (requests, size) if requests and size else None
+    return (requests, size, _number(value.get("retention_s"), 0.0)) if requests and size else None  # 0: no expiry
 
 
 def _shadow(value: object) -> tuple[str, int] | None:

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict
 
+from neuroscale.cost.window import parse_duration
 from neuroscale.errors import InvalidInput
 from neuroscale.spec.quantity import parse_quantity
 
@@ -27,6 +28,7 @@ PREFIX = "serving.neuroscale.io/"
 RECORD = PREFIX + "record-requests"
 RECORD_MAX_REQUESTS = PREFIX + "record-max-requests"
 RECORD_MAX_BYTES = PREFIX + "record-max-bytes"
+RECORD_RETENTION = PREFIX + "record-retention"
 SHADOW_PERCENT = PREFIX + "shadow-percent"
 MIN_AGREEMENT = PREFIX + "prediction-diff-min-agreement"
 FAIL_ON_NEW_ERRORS = PREFIX + "prediction-diff-fail-on-new-errors"
@@ -41,6 +43,7 @@ class Recording(BaseModel):
 
     max_requests: int = 1000
     max_bytes: int = 8 << 20
+    retention_s: float = 7 * 86400  # a recorded request is dropped this long after the gateway kept it
 
 
 class DiffGate(BaseModel):
@@ -88,8 +91,10 @@ def recording(notes: Mapping[str, str]) -> Recording | None:
             raise InvalidInput(f"{size!r} is outside 1 byte to 1Gi", where=_where(RECORD_MAX_BYTES),
                                fix="write a size such as 8Mi")
         max_bytes = value
+    retention = notes.get(RECORD_RETENTION)
     return Recording(max_requests=_integer(notes, RECORD_MAX_REQUESTS, default=1000, low=1, high=_MAX_RECORDED),
-                     max_bytes=max_bytes)
+                     max_bytes=max_bytes, retention_s=Recording().retention_s if retention is None else
+                     parse_duration(retention, where=_where(RECORD_RETENTION)))
 
 
 def shadow_percent(notes: Mapping[str, str]) -> int:
