@@ -229,10 +229,15 @@ def test_shadow_traffic_never_fails_the_primary_even_when_the_shadow_dies(runnin
     stats = _shadow(running)
     assert stats["revision"] == "iris-predictor-00002" and stats["agree"] == 0 and stats["agreement"] == 0.0
     assert stats["primary_ms"] and stats["shadow_ms"]
+    families = list(text_string_to_metric_families(httpx.get(f"{gateway}/metrics").text))
     scraped = {sample.labels["outcome"]: sample.value
-               for family in text_string_to_metric_families(httpx.get(f"{gateway}/metrics").text)
-               if family.name == "neuroscale_gateway_shadow_requests" for sample in family.samples
+               for family in families if family.name == "neuroscale_gateway_shadow_requests"
+               for sample in family.samples
                if sample.name.endswith("_total") and sample.labels["revision"] == "iris-predictor-00002"}
+    latency = {(s.labels["side"], s.labels["quantile"]): s.value for family in families
+               if family.name == "neuroscale_gateway_shadow_latency_seconds" for s in family.samples}
+    assert set(latency) == {(side, q) for side in ("serving", "shadow") for q in ("0.5", "0.99")}
+    assert all(0 < seconds < 60 for seconds in latency.values())
     assert scraped["disagree"] >= stats["disagree"] and scraped["agree"] == 0
     assert scraped["error"] + scraped["skipped"] > 0, "Prometheus sees the dead shadow too"
 

@@ -114,4 +114,17 @@ class GatewayMetrics:
         for endpoint, stats in sorted(self.shadow.items()):
             for outcome in SHADOW_OUTCOMES:
                 shadow.add_metric([endpoint, stats.revision, outcome], stats.outcomes[outcome])
-        yield from (requests, duration, cold, in_flight, queued, replicas, unrouted, shadow)
+        yield from (requests, duration, cold, in_flight, queued, replicas, unrouted, shadow,
+                    self._shadow_latency(labels))
+
+    def _shadow_latency(self, labels: list[str]) -> Metric:
+        latency = GaugeMetricFamily(names.SHADOW_LATENCY, "Latency of the serving revision and of its shadow on the "
+                                    "same requests (recent copies), by side and quantile.",
+                                    labels=[*labels, "side", "quantile"])
+        for endpoint, stats in sorted(self.shadow.items()):
+            summary = stats.to_dict()
+            for side, key in (("serving", "primary_ms"), ("shadow", "shadow_ms")):
+                for quantile, name in (("0.5", "p50"), ("0.99", "p99")):
+                    if summary[key]:
+                        latency.add_metric([endpoint, stats.revision, side, quantile], summary[key][name] / 1000)
+        return latency

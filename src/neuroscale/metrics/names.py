@@ -17,6 +17,8 @@ COLD_STARTS = f"{PREFIX}_cold_starts"  # counter {endpoint, revision}
 REPLICAS = f"{PREFIX}_replicas"  # gauge {endpoint, revision}
 UNROUTED = f"{PREFIX}_unrouted_requests"  # counter {code}
 SHADOW = f"{PREFIX}_shadow_requests"  # counter {endpoint, revision, outcome}: agree|disagree|error|skipped
+#: gauge {endpoint, revision, side: serving|shadow, quantile: 0.5|0.99} over the last compared copies
+SHADOW_LATENCY = f"{PREFIX}_shadow_latency_seconds"
 
 #: Upper bounds (seconds) of the latency histogram; a last, implicit bucket is +Inf.
 LATENCY_BUCKETS: tuple[float, ...] = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
