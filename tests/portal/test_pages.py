@@ -66,6 +66,16 @@ def test_bad_form_value_is_shown_next_to_its_field_and_keeps_the_input(session: 
     assert portal.git_state() == before
 
 
+def test_field_and_cross_field_errors_come_in_one_round(session: httpx.Client, portal: Portal) -> None:
+    values = portal.spec("Form_Bad", minReplicas="3", maxReplicas="1", cpuRequest="2", cpuLimit="1")
+    page = session.post("/new", data=values).text
+    errors = {field: unescape(found.group(1)) for field in ("name", "maxReplicas", "cpuRequest")
+              if (found := re.search(rf'id="{field}-error">(.*?)</p>', page, re.S))}
+    assert "not a DNS-1123 label" in errors["name"]
+    assert "maxReplicas (1) is below minReplicas (3)" in errors["maxReplicas"]
+    assert "cpuRequest 2 is above cpuLimit 1" in errors["cpuRequest"]
+
+
 def test_form_submission_redirects_to_the_pull_request_page(session: httpx.Client, portal: Portal) -> None:
     response = session.post("/new", data=portal.spec("form-good"))
     assert response.status_code == 303

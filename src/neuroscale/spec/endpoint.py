@@ -10,7 +10,7 @@ import re
 from typing import Any, Literal, NewType
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from neuroscale.errors import InvalidInput
@@ -112,15 +112,9 @@ class EndpointSpec(BaseModel):
 
     @model_validator(mode="after")
     def _ordering(self) -> EndpointSpec:
-        if self.max_replicas < self.min_replicas:
-            raise ValueError(f"maxReplicas ({self.max_replicas}) is below minReplicas ({self.min_replicas})")
-        if self.max_replicas < 1:
-            raise ValueError("maxReplicas must be at least 1")
-        for request, limit in (("cpu_request", "cpu_limit"), ("memory_request", "memory_limit")):
-            if parse_quantity(getattr(self, request)) > parse_quantity(getattr(self, limit)):
-                raise ValueError(
-                    f"{to_camel(request)} {getattr(self, request)} is above {to_camel(limit)} {getattr(self, limit)}"
-                )
+        problems = _pair_problems(self.__dict__)
+        if problems:
+            raise ValueError("; ".join(message for _, message in problems))
         return self
 
     @property
@@ -134,16 +128,55 @@ class EndpointSpec(BaseModel):
         try:
             return cls.model_validate(cleaned)
         except ValidationError as exc:
+            # One round: rules over two fields are judged wherever both are valid on their own, and named by
+            # field (the whole-model error pydantic raised, if any, is one of them).
+            errors = [e for e in exc.errors() if e["loc"]]
+            pairs = _pair_problems(_valid_values(cleaned, errors))
             raise InvalidInput(
-                "invalid endpoint: " + "; ".join(describe_errors(exc)),
+                "invalid endpoint: " + "; ".join([*describe_errors(errors), *(message for _, message in pairs)]),
                 where=where,
                 fix="correct the fields named above (see `neuroscale endpoint create --help`)",
-                details={"fields": [_error_field(e) for e in exc.errors()]},
+                details={"fields": [*(_error_field(e) for e in errors),
+                                    *({"field": field, "message": message} for field, message in pairs)]},
             ) from None
 
     def to_input(self) -> dict[str, Any]:
         """The camelCase form of the spec, as the API, form and template speak it."""
         return self.model_dump(by_alias=True, exclude_none=True)
+
+
+_PAIRED = {"min_replicas": int, "max_replicas": int, "cpu_request": str, "cpu_limit": str, "memory_request": str,
+           "memory_limit": str}
+
+
+def _valid_values(cleaned: dict[str, Any], errors: list[Any]) -> dict[str, Any]:
+    """The paired fields that passed their own validation, as the model holds them (defaults included)."""
+    failed = {str(e["loc"][0]) for e in errors}
+    values: dict[str, Any] = {}
+    for attr, kind in _PAIRED.items():
+        if attr in failed or to_camel(attr) in failed:
+            continue
+        value = cleaned.get(to_camel(attr), cleaned.get(attr, _default(attr)))
+        try:
+            values[attr] = TypeAdapter(kind).validate_python(value.strip() if isinstance(value, str) else value)
+        except ValidationError:
+            continue
+    return values
+
+
+def _pair_problems(values: dict[str, Any]) -> list[tuple[str, str]]:
+    """(field, message) for each rule over two fields, judged only where both values are present."""
+    problems = []
+    low, high = values.get("min_replicas"), values.get("max_replicas")
+    if isinstance(high, int) and isinstance(low, int) and high < low:
+        problems.append(("maxReplicas", f"maxReplicas ({high}) is below minReplicas ({low})"))
+    elif isinstance(high, int) and high < 1:
+        problems.append(("maxReplicas", "maxReplicas must be at least 1"))
+    for request, limit in (("cpu_request", "cpu_limit"), ("memory_request", "memory_limit")):
+        wanted, ceiling = values.get(request), values.get(limit)
+        if isinstance(wanted, str) and isinstance(ceiling, str) and parse_quantity(wanted) > parse_quantity(ceiling):
+            problems.append((to_camel(request), f"{to_camel(request)} {wanted} is above {to_camel(limit)} {ceiling}"))
+    return problems
 
 
 def _error_field(error: Any) -> dict[str, str]:
@@ -152,9 +185,9 @@ def _error_field(error: Any) -> dict[str, str]:
     return {"field": to_camel(loc) if "_" in loc else loc, "message": message}
 
 
-def describe_errors(exc: ValidationError) -> list[str]:
+def describe_errors(errors: list[Any]) -> list[str]:
     out = []
-    for error in exc.errors():
+    for error in errors:
         item = _error_field(error)
         if error["type"] == "missing":
             item["message"] = "is required"
