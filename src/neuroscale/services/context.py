@@ -18,6 +18,7 @@ from neuroscale.gitops.local_provider import LocalProvider
 from neuroscale.gitops.provider import GitProvider
 from neuroscale.gitops.repo import MAIN, Author, GitRepo
 from neuroscale.home import Home
+from neuroscale.identity.api_keys import ApiKeyStore
 from neuroscale.identity.local_admin import ensure_admin
 from neuroscale.identity.roles import Actor
 from neuroscale.identity.store import IdentityStore
@@ -48,11 +49,14 @@ class PlatformContext:
     db: sqlite3.Connection
     provider: GitProvider
     identity: IdentityStore = field(init=False)
+    #: Endpoint API keys (hashed) for the gateway.
+    api_keys: ApiKeyStore = field(init=False)
     #: Where use cases record who changed what (the events the reconciler writes too).
     events: EngineStore = field(init=False)
 
     def __post_init__(self) -> None:
         self.identity = IdentityStore(self.db)
+        self.api_keys = ApiKeyStore(self.db)
         self.events = EngineStore(self.db)
         ensure_admin(self.home, self.identity)
 
