@@ -5,11 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import stat
-from pathlib import Path
 
 import pytest
 
-from neuroscale.cli.main import main
 from neuroscale.errors import Forbidden, InvalidInput, NotFound
 from neuroscale.gateway.api_keys import KeyRing
 from neuroscale.home import Home
@@ -22,9 +20,8 @@ from neuroscale.spec.extensions import REQUIRE_API_KEY
 from neuroscale.spec.manifest import to_manifest
 
 from .conftest import ALICE, make_spec
-
-CREATE = ["endpoint", "create", "--name", "demo-iris", "--owner", "team-ml", "--cost-center", "cc-1234",
-          "--storage-uri", "file:///models/iris.joblib"]
+from .test_cli import CREATE, run
+from .test_cli_identity import home  # noqa: F401 - fixture: NEUROSCALE_HOME set, no NEUROSCALE_TOKEN
 
 
 def key_file(home: Home) -> dict[str, list[dict[str, str]]]:
@@ -108,20 +105,6 @@ def test_a_key_says_whether_main_requires_keys_yet(ctx: PlatformContext) -> None
     assert not create_key(ctx, "demo-iris", actor=ALICE).enforced, "proposed, not merged"
     merge_pull_request(ctx, pr.number, actor=ALICE)
     assert create_key(ctx, "demo-iris", actor=ALICE).enforced
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Home:
-    root = tmp_path / "home"
-    monkeypatch.setenv("NEUROSCALE_HOME", str(root))
-    monkeypatch.delenv("NEUROSCALE_TOKEN", raising=False)
-    return Home(root)
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_cli_create_list_revoke(home: Home, capsys: pytest.CaptureFixture[str]) -> None:

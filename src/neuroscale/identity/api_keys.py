@@ -16,12 +16,10 @@ from __future__ import annotations
 import json
 import secrets
 import sqlite3
-from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from neuroscale.db import write_transaction
 from neuroscale.identity.credential import digest, new_secret
 from neuroscale.identity.local_admin import write_private
 
@@ -66,9 +64,6 @@ class ApiKeyStore:
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
         db.executescript(SCHEMA)
-
-    def transaction(self) -> AbstractContextManager[None]:
-        return write_transaction(self.db)
 
     def add(self, endpoint: str, *, description: str, created_by: str) -> tuple[ApiKey, str]:
         """A new key for `endpoint`: its record and the key (the only time it exists outside the caller)."""

@@ -60,7 +60,7 @@ def create_key(ctx: PlatformContext, endpoint: str, *, description: str = "", ac
     actor.require(Permission.propose, to=f"create API keys for endpoint {endpoint}")
     description = _description(description)
     current_manifest(ctx, validate_name(endpoint))  # NotFound for an endpoint nobody proposed
-    with ctx.api_keys.transaction():
+    with ctx.transaction():
         key, secret = ctx.api_keys.add(endpoint, description=description, created_by=actor.name)
         ctx.api_keys.publish(ctx.home.api_keys_file)
         record(ctx, actor=actor, endpoint=endpoint, reason=Reason.ApiKeyCreated,
@@ -81,7 +81,7 @@ def revoke_key(ctx: PlatformContext, endpoint: str, key_id: str, *, actor: Actor
     """Delete a key; the gateway refuses it from its next reload of the key file."""
     actor.require(Permission.propose, to=f"revoke API keys of endpoint {endpoint}")
     validate_name(endpoint)
-    with ctx.api_keys.transaction():
+    with ctx.transaction():
         key = ctx.api_keys.remove(endpoint, key_id)
         if key is None:
             raise NotFound(f"endpoint {endpoint} has no API key {key_id[:40]!r}", where="key id",

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
-from neuroscale.db import connect
+from neuroscale.db import connect, write_transaction
 from neuroscale.engine.store import EngineStore
 from neuroscale.errors import NotFound
 from neuroscale.gitops.local_provider import LocalProvider
@@ -91,6 +92,10 @@ class PlatformContext:
         provider = for_remote(remote, mirror=mirror)
         provider.sync()
         return cls(home=home, repo=provider.repo, db=connect(home.state_db), provider=provider)
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """One write transaction over the home's database, for a change that spans tables (and its event)."""
+        return write_transaction(self.db)
 
     def close(self) -> None:
         self.db.close()
