@@ -28,12 +28,14 @@ def _create(endpoint: str = ENDPOINT_ARGUMENT,
     with open_platform(home) as ctx:
         created = create_key(ctx, endpoint, description=description, actor=cli_actor(ctx))
         gateway = load_settings(ctx.home).gateway_url
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)  # a wrapped curl line would not paste
     err.print(f"API key {created.key.id} for endpoint [bold]{endpoint}[/] (shown once; store it now):", highlight=False)
     typer.echo(created.secret)
-    err.print(f"call the endpoint with it:\n  curl -H \"Authorization: Bearer $KEY\" -H 'Content-Type: application/json' "
-              f"-d @request.json {gateway}/v1/models/{endpoint}:predict\n(gRPC: metadata `authorization: Bearer "
-              f"$KEY`); revoke it with `neuroscale endpoint key revoke {endpoint} {created.key.id}`",
+    err.print(f"use it as a bearer token (KEY=<the key above>):\n"
+              f"  curl -H \"Authorization: Bearer $KEY\" -H 'Content-Type: application/json' -d @request.json "
+              f"{gateway}/v1/models/{endpoint}:predict\n"
+              f"  gRPC: metadata authorization: Bearer $KEY\n"
+              f"revoke it with `neuroscale endpoint key revoke {endpoint} {created.key.id}`",
               highlight=False, markup=False)
     if not created.enforced:
         err.print(f"note: {endpoint} does not require API keys on main yet, so calls without a key are served "
