@@ -82,10 +82,10 @@ def test_canary_split_promotion_and_rollback_to_the_baseline(running: Platform, 
 
 
 def test_a_canary_that_cannot_load_gets_no_traffic(running: Platform, client: httpx.Client, iris_model: Path,
-                                                   tmp_path: Path) -> None:
+                                                   model_dir: Path) -> None:
     deploy(running, iris_model)
     running.wait_ready("iris", revision=R1)
-    corrupt = tmp_path / "corrupt.joblib"
+    corrupt = model_dir / "corrupt.joblib"  # under an allowed model root: it is admitted, and fails to load
     corrupt.write_bytes(b"not a model")
     deploy(running, corrupt, canaryTrafficPercent=50)
     running.wait_reason("iris", "CrashLoopBackOff")
