@@ -8,6 +8,7 @@
   http_fuzz_bench.py              10,000 generated requests each to the gateway and the model server
   dataplane_bench.py              model server vs KServe ModelServer (REST, gRPC, batched); embeddings
   yaml_bombs.py                   hostile YAML refused on every path (< 1 s, < 50 MB)
+  auth_bench.py                   gateway p50/RPS: main vs a route without auth vs auth with a valid key (wrk)
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ RUNS = [
     [sys.executable, str(HERE / "http_fuzz_bench.py")],
     [sys.executable, str(HERE / "dataplane_bench.py")],
     [sys.executable, str(HERE / "yaml_bombs.py")],
+    [sys.executable, str(HERE / "auth_bench.py")],
 ]
 
 

@@ -123,13 +123,14 @@ def wait_for_http(url: str, *, timeout: float = 30.0, process: "subprocess.Popen
 @contextlib.contextmanager
 def running(argv: list[str], *, ready_url: str, env: dict[str, str] | None = None,
             also_ready: tuple[str, ...] = (), stop: signal.Signals = signal.SIGTERM,
-            grace: float = 10.0) -> Iterator["subprocess.Popen[bytes]"]:
+            grace: float = 10.0, log_path: Path | None = None) -> Iterator["subprocess.Popen[bytes]"]:
     """Start a real process, wait until it serves `ready_url` (and `also_ready`), always stop it afterwards.
 
-    Output goes to a temporary file, not a pipe: a chatty server must never block on a full pipe
-    (an unread pipe once hung `neuroscale up` at Ctrl-C on a busy CI machine).
+    Output goes to a file, not a pipe: a chatty server must never block on a full pipe (an unread
+    pipe once hung `neuroscale up` at Ctrl-C on a busy CI machine). With `log_path` the file stays
+    for the test to read; otherwise it is a temporary one.
     """
-    log = tempfile.TemporaryFile()
+    log = log_path.open("w+b") if log_path is not None else tempfile.TemporaryFile()
 
     def output() -> str:
         log.seek(0)

@@ -69,6 +69,11 @@ class Home:
         return self.run_dir / "routes.applied"
 
     @property
+    def api_keys_file(self) -> Path:
+        """SHA-256 of each endpoint's API keys (mode 0600): the key service writes it, the gateway reads it."""
+        return self.run_dir / "api-keys.json"
+
+    @property
     def samples_dir(self) -> Path:
         """Requests the gateway recorded for endpoints that opt in (one `<endpoint>.jsonl` each)."""
         return self.root / "samples"

@@ -46,6 +46,8 @@ LEAKY_LOG = "\n".join([
 @pytest.mark.parametrize(("text", "kept"), [
     (f"token {GITHUB_CLASSIC}", "token <redacted github-token len=40>"),
     (f"key={AWS_KEY}", "key=<redacted aws-access-key len=20>"),
+    ("calling with nsk_" + "Zq-9_" * 9 + "abc now", "calling with <redacted neuroscale-secret len=52> now"),
+    ("/login?token=nsl_" + "A" * 43, "/login?token=<redacted "),
     (f"Authorization: Bearer {BEARER}", "Authorization: Bearer <redacted "),
     ("https://alice:pw-123456@example.com/x", "https://alice:<redacted password len=9>@example.com/x"),
     ("password: hunter2-Pa55", "password: <redacted secret len=12>"),

@@ -103,6 +103,12 @@ def test_report(case: str, fields: dict[str, Any], ready: tuple[str, str], predi
         assert route.reason == ready[1] and route.message == ready_of(status).message
 
 
+def test_the_route_asks_for_keys_when_the_latest_spec_does() -> None:
+    keyed = SPEC.model_copy(update={"api_keys_of": "iris"})
+    assert run_report(observation(latest=R1, **serving(R1)))[1].auth == ""
+    assert run_report(observation(latest=R1, spec=keyed, **serving(R1)))[1].auth == "iris"
+
+
 def test_crashloop_message_carries_the_server_reason() -> None:
     status, route = run_report(observation(latest=R1, failure=LOOP, crashloop=True))
     assert "ModelLoadFailed: cannot unpickle /m.joblib" in route.message

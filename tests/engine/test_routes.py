@@ -32,6 +32,22 @@ def test_shape_and_gateway_reads_it(tmp_path: Path) -> None:
     assert list(tmp_path.joinpath("run").iterdir()) == [path]
 
 
+def test_auth_is_written_for_the_gateway_and_read_back(tmp_path: Path) -> None:
+    """An endpoint that requires keys says `auth: true`; a preview also names whose keys it accepts."""
+    keyed = RouteEntry("iris", "default", True, READY.traffic, auth="iris")
+    preview = RouteEntry("iris-pr-3", "default", True, READY.traffic, auth="iris")
+    path = tmp_path / "routes.json"
+    RoutesWriter(path, domain="localhost").write([keyed, preview, DOWN])
+    document = json.loads(path.read_text())
+    endpoints = document["endpoints"]
+    assert endpoints["iris"]["auth"] is True and "keys_of" not in endpoints["iris"]
+    assert (endpoints["iris-pr-3"]["auth"], endpoints["iris-pr-3"]["keys_of"]) == (True, "iris")
+    assert "auth" not in endpoints["bad"] and "keys_of" not in endpoints["bad"]
+    assert [RouteEntry.from_dict(n, e) for n, e in endpoints.items()] == [DOWN, keyed, preview]
+    table = RouteTable.from_document(document, default_domain="localhost")
+    assert [table.by_name[n].auth for n in ("iris", "iris-pr-3", "bad")] == ["iris", "iris", ""]
+
+
 def test_rewritten_only_on_change(tmp_path: Path) -> None:
     path = tmp_path / "routes.json"
     writer = RoutesWriter(path, domain="localhost")

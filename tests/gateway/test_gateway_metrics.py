@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from neuroscale.gateway.api_keys import KeyRing
 from neuroscale.gateway.balancer import Balancer
 from neuroscale.gateway.shadow import Mirror
 from neuroscale.gateway.hosts import HostGuard
@@ -88,7 +89,7 @@ def test_metrics_are_refused_to_clients_on_other_machines() -> None:
     pool = UpstreamPool()
     proxy = Proxy(Router(lambda: RouteTable.empty("localhost")), pool, hosts=HostGuard(allowed=(), bind_host="127.0.0.1"),
                   upstream_timeout_s=1.0, balancer=balancer, hold=HoldLimits(), on_wait=lambda: None, recorder=None,
-                  mirror=Mirror(balancer, pool, path=None))
+                  mirror=Mirror(balancer, pool, path=None), keys=KeyRing(None))
 
     def ask(*, local: bool) -> bytes:
         request = Request(method=b"GET", url=b"/metrics", headers=[], body=b"", keep_alive=True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -150,3 +151,30 @@ def test_put_refuses_a_body_naming_another_endpoint(client: httpx.Client, portal
     response = client.put("/api/endpoints/some-endpoint", json=portal.spec("other-endpoint"))
     assert response.status_code == 422 and response.json()["details"]["fields"][0]["field"] == "name"
     assert portal.git_state() == before
+
+
+def test_api_keys_are_an_endpoint_sub_resource(client: httpx.Client, portal: Portal) -> None:
+    _create(client, portal.spec("keyed-iris"))
+    made = client.post("/api/endpoints/keyed-iris/keys", json={"description": "batch job"})
+    assert made.status_code == 201, made.text
+    key = made.json()
+    assert key["key"].startswith("nsk_") and key["enforced"] is False and key["createdBy"] == "admin"
+    listed = client.get("/api/endpoints/keyed-iris/keys")
+    assert listed.status_code == 200 and [k["id"] for k in listed.json()] == [key["id"]]
+    assert key["key"] not in listed.text and "nsk_" not in listed.text
+    assert json.loads(portal.home.api_keys_file.read_text())["endpoints"]["keyed-iris"][0]["id"] == key["id"]
+
+    for body in ({"description": 7}, {"description": "x", "role": "admin"}, {"description": "x" * 201}):
+        assert client.post("/api/endpoints/keyed-iris/keys", json=body).status_code == 422, body
+    viewer = portal.bearer(portal.add_user("keys-viewer", "viewer"))
+    assert viewer.post("/api/endpoints/keyed-iris/keys", json={}).status_code == 403
+    assert viewer.delete(f"/api/endpoints/keyed-iris/keys/{key['id']}").status_code == 403
+    assert viewer.get("/api/endpoints/keyed-iris/keys").status_code == 200
+    viewer.close()
+    assert client.post("/api/endpoints/never-created/keys", json={}).status_code == 404
+
+    revoked = client.delete(f"/api/endpoints/keyed-iris/keys/{key['id']}")
+    assert revoked.status_code == 200 and revoked.json()["id"] == key["id"]
+    again = client.delete(f"/api/endpoints/keyed-iris/keys/{key['id']}")
+    assert again.status_code == 404 and again.json()["reason"] == "NotFound"
+    assert client.get("/api/endpoints/keyed-iris/keys").json() == []

@@ -17,6 +17,8 @@ def test_defaults_and_values() -> None:
     assert ext.shadow_percent({ext.SHADOW_PERCENT: "25"}) == 25
     gate = ext.diff_gate({ext.MIN_AGREEMENT: "0.95", ext.FAIL_ON_NEW_ERRORS: "true"})
     assert gate.gating and gate.min_agreement == 0.95 and gate.fail_on_new_errors
+    assert not ext.require_api_key({}) and not ext.require_api_key({ext.REQUIRE_API_KEY: "false"})
+    assert ext.require_api_key({ext.REQUIRE_API_KEY: "true"}) and ext.require_api_key({ext.REQUIRE_API_KEY: " True "})
 
 
 @pytest.mark.parametrize(("notes", "key"), [
@@ -29,8 +31,11 @@ def test_defaults_and_values() -> None:
     ({ext.SHADOW_PERCENT: "101"}, ext.SHADOW_PERCENT),
     ({ext.MIN_AGREEMENT: "95%"}, ext.MIN_AGREEMENT),
     ({ext.MIN_AGREEMENT: "nan"}, ext.MIN_AGREEMENT),
+    ({ext.REQUIRE_API_KEY: "yes"}, ext.REQUIRE_API_KEY),
+    ({ext.REQUIRE_API_KEY: ""}, ext.REQUIRE_API_KEY),
+    ({ext.REQUIRE_API_KEY: "1"}, ext.REQUIRE_API_KEY),
 ])
 def test_bad_values_name_the_annotation(notes: dict[str, str], key: str) -> None:
     with pytest.raises(InvalidInput) as caught:
-        ext.recording(notes), ext.shadow_percent(notes), ext.diff_gate(notes)
+        ext.recording(notes), ext.shadow_percent(notes), ext.diff_gate(notes), ext.require_api_key(notes)
     assert key in caught.value.where and caught.value.fix

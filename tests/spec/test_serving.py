@@ -53,6 +53,13 @@ def test_scaling_fields_and_knative_annotations_are_read() -> None:
     assert spec.batcher is not None and (spec.batcher.max_batch_size, spec.batcher.max_latency_ms) == (8, 500)
 
 
+def test_requiring_api_keys_names_the_endpoint_whose_keys_count() -> None:
+    assert serving_spec(isvc()).api_keys_of == ""
+    keyed = serving_spec(isvc(metadata={"annotations": {"serving.neuroscale.io/require-api-key": "true"}}))
+    assert keyed.api_keys_of == "iris" and keyed.process_digest() == serving_spec(isvc()).process_digest(), (
+        "opting in or out changes the route, never restarts the model server")
+
+
 def test_target_follows_container_concurrency_like_knative() -> None:
     assert serving_spec(isvc({"containerConcurrency": 10})).scaling.target == pytest.approx(7.0)
 
@@ -89,6 +96,8 @@ def test_what_the_engine_cannot_honour_is_listed_with_why() -> None:
     (lambda o: o["metadata"].update(name="Not_A_Name"), "metadata.name", "DNS-1123"),
     (lambda o: o["metadata"].update(annotations={"autoscaling.knative.dev/window": "soon"}),
      "metadata.annotations[autoscaling.knative.dev/window]", "duration"),
+    (lambda o: o["metadata"].update(annotations={"serving.neuroscale.io/require-api-key": "yes"}),
+     "metadata.annotations[serving.neuroscale.io/require-api-key]", "not true or false"),
     (lambda o: o["spec"].pop("predictor"), "spec.predictor", "missing"),
 ])
 def test_what_makes_serving_impossible_names_the_field(mutate: Any, field: str, needle: str) -> None:

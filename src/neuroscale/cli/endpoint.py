@@ -1,5 +1,7 @@
 """`neuroscale endpoint create|update|delete|rollback|list|show`: every change becomes a pull request.
 
+`neuroscale endpoint key …` (API keys, not reviewed) lives in `endpoint_keys`.
+
 The field options are generated from `neuroscale.spec.fields.FIELDS` (the one
 definition the portal form and the policies also use), by giving the command
 functions a generated signature that typer reads like a hand-written one.
@@ -18,6 +20,7 @@ from typing import Any
 
 import typer
 
+from neuroscale.cli.endpoint_keys import keys_app
 from neuroscale.cli.observe import show
 from neuroscale.cli.output import OUTPUT_OPTION, OutputFormat, emit, simple_table
 from neuroscale.cli.pr import HOME_OPTION, REMOTE_OPTION, emit_pr, open_platform
@@ -171,3 +174,4 @@ def register(app: typer.Typer) -> None:
     endpoint_app.command("rollback")(_rollback)
     endpoint_app.command("list")(_list)
     endpoint_app.command("show")(show)
+    endpoint_app.add_typer(keys_app(), name="key")

@@ -4,7 +4,8 @@ A snapshot is made to be shared (`neuroscale doctor --save-snapshot`), and the
 places a secret hides in are known: container `env` values written straight
 into Pod, Deployment or InferenceService specs, and log lines or event
 messages that echo a credential (a GitHub token in a clone URL, an AWS access
-key, an `Authorization: Bearer …` header, `password=…`). Every string in the
+key, an `Authorization: Bearer …` header, `password=…`, NeuroScale's own
+`nst_`/`nsl_`/`nsk_` tokens, login links and endpoint API keys). Every string in the
 snapshot passes through `redact_text`; every `env` list keeps its variable
 names and references (`valueFrom`) but loses its values. Only the length of
 what was removed is kept, so a rule can still tell "empty" from "set". Pure.
@@ -32,6 +33,7 @@ _PATTERNS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = 
     (re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,255}|github_pat_[A-Za-z0-9_]{20,255})\b"),
      _whole("github-token")),
     (re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA|AROA|AIDA)[A-Z0-9]{16}\b"), _whole("aws-access-key")),
+    (re.compile(r"\bns[tlk]_[A-Za-z0-9_-]{40,}"), _whole("neuroscale-secret")),
     (re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), _whole("jwt")),
     (re.compile(r"(?P<keep>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:)(?P<secret>[^@\s/]+)(?=@)"),
      _value("password")),

@@ -236,5 +236,6 @@ def report(ep: EndpointState, obs: Observation, *, domain: str, gateway_port: in
         record=(obs.spec.recording.max_requests, obs.spec.recording.max_bytes, obs.spec.recording.retention_s)
         if obs.spec and obs.spec.recording else None,
         shadow=_shadow(obs),
+        auth=obs.spec.api_keys_of if obs.spec else "",
     )
     return status, route

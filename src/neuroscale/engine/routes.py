@@ -3,6 +3,9 @@
 Written atomically (temp file + `os.replace`) so the gateway never reads half
 a table, and only when an entry changes so its mtime-based reload stays idle.
 The file outlives the reconciler: the gateway keeps routing while it restarts.
+An endpoint that requires API keys carries `auth: true` (and, for a preview,
+`keys_of`: the endpoint whose keys it accepts); the keys themselves are not
+here but in the API-keys file the key service writes.
 A file changed behind the writer's back (an old copy restored, a hand edit)
 is noticed by its stat and rewritten on the next tick, so the gateway never
 keeps routing by a stale table.
@@ -48,6 +51,7 @@ class RouteEntry:
     concurrency: int = 0  # in-flight requests per replica (0: no limit; excess waits at the gateway)
     record: tuple[int, int, float] | None = None  # (requests, bytes, retention s) of live traffic kept as a sample
     shadow: tuple[str, int] | None = None  # (revision, percent) live requests are copied to
+    auth: str = ""  # requests need an API key of this endpoint ("": no key needed)
 
     @property
     def upstream(self) -> str:
@@ -70,6 +74,10 @@ class RouteEntry:
                               "retention_s": self.record[2]}
         if self.shadow:
             data["shadow"] = {"revision": self.shadow[0], "percent": self.shadow[1]}
+        if self.auth:
+            data["auth"] = True
+            if self.auth != self.name:
+                data["keys_of"] = self.auth
         return data
 
     @classmethod
@@ -84,7 +92,8 @@ class RouteEntry:
                    record=(int(record["max_requests"]), int(record["max_bytes"]),
                            float(record.get("retention_s") or 0))  # 0: kept until the caps push it out
                    if isinstance(record, dict) else None,
-                   shadow=(str(shadow["revision"]), int(shadow["percent"])) if isinstance(shadow, dict) else None)
+                   shadow=(str(shadow["revision"]), int(shadow["percent"])) if isinstance(shadow, dict) else None,
+                   auth=str(data.get("keys_of") or name) if data.get("auth") else "")
 
 
 def routes_document(entries: list[RouteEntry], *, domain: str, updated: str) -> dict[str, Any]:

@@ -13,15 +13,15 @@ Messages are forwarded as bytes, never decoded: the model name is read straight 
 whole tensor message in the proxy would cost as much as the model server's own decode.
 
 The table is read from the routes file (format 2: `traffic` with `upstreams`, or the older
-single `upstream`) on its own mtime check, independent of the HTTP proxy's table.
+single `upstream`) on its own mtime check, independent of the HTTP proxy's table. An endpoint
+that requires API keys needs one in the `authorization` metadata (`Bearer <key>`), checked
+against the same key ring as HTTP (else UNAUTHENTICATED); that metadata is not forwarded.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import json
-import os
 import random
 import sys
 from collections.abc import Callable, Iterator
@@ -31,6 +31,9 @@ from typing import Any
 
 import grpc
 
+from neuroscale.gateway.api_keys import AUTHORIZATION, KeyRing, key_needed
+from neuroscale.gateway.filewatch import WatchedJson
+from neuroscale.gateway.routes import auth_of
 from neuroscale.ports import grpc_port_of
 
 SERVICE = "inference.GRPCInferenceService"
@@ -101,6 +104,7 @@ class Endpoint:
     reason: str = ""
     message: str = ""
     timeout: float = 300.0
+    auth: str = ""  # calls need an API key of this endpoint ("": none)
 
     def replicas(self) -> Iterator[str]:
         """Upstreams in the order to try: a revision drawn by its percent, its replicas round robin."""
@@ -128,7 +132,7 @@ def read_table(document: Any) -> dict[str, Endpoint]:
             shares = ((100, (str(entry["upstream"]),)),)
         table[str(name)] = Endpoint(name=str(name), ready=bool(entry.get("ready")), shares=shares,
                                     reason=str(entry.get("reason") or ""), message=str(entry.get("message") or ""),
-                                    timeout=float(entry.get("timeout") or 300.0))
+                                    timeout=float(entry.get("timeout") or 300.0), auth=auth_of(str(name), entry))
     return table
 
 
@@ -136,20 +140,13 @@ class GrpcTable:
     """The endpoints of the routes file, reloaded when its mtime or size changes."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
+        self.file = WatchedJson(path)
         self.endpoints: dict[str, Endpoint] = {}
-        self._stamp: tuple[int, int] | None = None
 
     def refresh(self) -> bool:
-        try:
-            stat = os.stat(self.path)
-            stamp = (stat.st_mtime_ns, stat.st_size)
-            if stamp == self._stamp:
-                return False
-            document = json.loads(self.path.read_text())
-        except (OSError, ValueError):  # missing or half-written: keep the last good table
+        document = self.file.changed()  # None: unchanged, missing or half-written (keep the last good table)
+        if document is None:
             return False
-        self._stamp = stamp
         self.endpoints = read_table(document)
         return True
 
@@ -162,8 +159,9 @@ def grpc_upstream(http_upstream: str) -> str:
 class GrpcProxy:
     """Forwards routed calls to model servers over cached channels."""
 
-    def __init__(self, table: GrpcTable) -> None:
+    def __init__(self, table: GrpcTable, keys: KeyRing) -> None:
         self.table = table
+        self.keys = keys
         self._channels: dict[str, grpc.aio.Channel] = {}
 
     def _channel(self, address: str) -> grpc.aio.Channel:
@@ -211,6 +209,10 @@ class GrpcProxy:
             raise Refused(grpc.StatusCode.UNAVAILABLE, f"endpoint {name!r} has no ready model server{why}; "
                                                        "fix: retry once it is Ready")
         metadata = tuple((k, v) for k, v in (context.invocation_metadata() or ()) if not k.startswith(":"))
+        if endpoint.auth:
+            if not self.keys.admits(endpoint.auth, [v for k, v in metadata if k == AUTHORIZATION]):
+                raise Refused(grpc.StatusCode.UNAUTHENTICATED, "; fix: ".join(key_needed(name)))
+            metadata = tuple((k, v) for k, v in metadata if k != AUTHORIZATION)
         remaining = context.time_remaining()
         timeout = min(endpoint.timeout, remaining) if remaining is not None else endpoint.timeout
         detail = ""
@@ -263,12 +265,15 @@ class GrpcListener:
         await self.proxy.close()
 
 
-async def start(routes_file: Path, *, host: str, port: int, max_message_bytes: int,
+async def start(routes_file: Path, *, keys: KeyRing, host: str, port: int, max_message_bytes: int,
                 version: str = "") -> GrpcListener | None:
-    """Start the listener; None (with a warning on stderr) when the port cannot be bound."""
+    """Start the listener; None (with a warning on stderr) when the port cannot be bound.
+
+    `keys` is the HTTP gateway's key ring, which its reload loop keeps current.
+    """
     table = GrpcTable(routes_file)
     table.refresh()
-    proxy = GrpcProxy(table)
+    proxy = GrpcProxy(table, keys)
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", max_message_bytes),
                                       ("grpc.max_send_message_length", -1), ("grpc.so_reuseport", 0)])
     server.add_generic_rpc_handlers((generic_handler(proxy, version=version),))

@@ -7,7 +7,8 @@ when no replica comes up in time (503), the upstream is down (503), slow (504) o
 It also answers the Open Inference Protocol's server-level paths (`/v2`, `/v2/health/live`,
 `/v2/health/ready`) for the gateway as a whole, as a multi-model server does, and `/metrics`
 (Prometheus) to clients on this machine only: the series name every endpoint and its traffic,
-which a caller of one model has no business reading.
+which a caller of one model has no business reading. A route that requires API keys refuses a
+request without one of its keys (401, see `api_keys`) before anything is forwarded.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from neuroscale.gateway.api_keys import KeyRing, admitted_headers, unauthorized
 from neuroscale.gateway.balancer import Balancer, NoCapacity, RevisionPool
 from neuroscale.gateway.hosts import HostGuard
 from neuroscale.gateway.recorder import Recorder
@@ -94,8 +96,9 @@ class Proxy:
 
     def __init__(self, router: Router, pool: UpstreamPool, *, hosts: HostGuard, upstream_timeout_s: float,
                  balancer: Balancer, hold: HoldLimits, on_wait: Callable[[], None], recorder: Recorder | None,
-                 mirror: Mirror) -> None:
+                 mirror: Mirror, keys: KeyRing) -> None:
         self.router = router
+        self.keys = keys
         self.pool = pool
         self.hosts = hosts
         self.upstream_timeout_s = upstream_timeout_s
@@ -118,6 +121,13 @@ class Proxy:
             status, body = decision
             self.metrics.refused(status)
             return json_response(status, body, keep_alive=keep_alive, head_only=head_only)
+        headers = request.headers
+        if decision.auth:  # the one test a route without keys pays
+            admitted = admitted_headers(self.keys, decision.auth, headers)
+            if admitted is None:
+                self.metrics.refused(401)
+                return unauthorized(decision.name, keep_alive=keep_alive, head_only=head_only)
+            headers = admitted
         revisions = self.balancer.choose(decision.name)
         if revisions is None:
             self.metrics.refused(503)
@@ -129,7 +139,7 @@ class Proxy:
         if not revisions.replicas:
             counts.cold_starts += 1
         raw = upstream_request(method=request.method, url=request.url, host=request.host.encode("latin-1"),
-                               headers=request.headers, body=request.body)
+                               headers=headers, body=request.body)
         revisions.arrive()
         try:
             status, framed, answer = await self._forward(request, decision, revisions, raw)

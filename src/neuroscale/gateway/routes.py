@@ -5,15 +5,17 @@ Two ways in, as KServe on Kourier offers: by path (`/v1/models/<name>…`,
 dictionary hits so the hot path stays cheap; the file is re-read only when its
 mtime changes. A route lists its revisions with their share of traffic and
 ready replicas (`traffic`); a file written before revisions had replicas
-(`upstream` only) reads as one revision with one replica.
+(`upstream` only) reads as one revision with one replica. A route with `auth`
+serves only requests carrying an API key of its endpoint (see `api_keys`).
 """
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from neuroscale.gateway.filewatch import WatchedJson
 
 
 Address = tuple[str, int]
@@ -38,6 +40,7 @@ class Route:
     concurrency: int = 0  # in flight per replica; 0: no limit
     record: tuple[int, int, float] | None = None  # keep a sample of answered requests: (requests, bytes, retention s)
     shadow: tuple[str, int] | None = None  # copy this share of answered requests to a revision: (revision, %)
+    auth: str = ""  # requests need an API key of this endpoint; "": open (the hot path tests only this)
 
     @property
     def revision(self) -> str:
@@ -76,6 +79,7 @@ class RouteTable:
                 concurrency=int(_number(entry.get("concurrency"), 0)),
                 record=_record(entry.get("record")),
                 shadow=_shadow(entry.get("shadow")),
+                auth=auth_of(name, entry),
             )
             by_name[name] = route
             by_host[f"{name}.{route.namespace}.{domain}"] = route
@@ -85,6 +89,14 @@ class RouteTable:
         if not host:
             return None
         return self.by_host.get(host.rsplit(":", 1)[0].lower())
+
+
+def auth_of(name: str, entry: dict[str, Any]) -> str:
+    """Whose API keys a route's requests need ("" for none): a preview names its endpoint in `keys_of`.
+
+    Any true `auth` value counts, so a hand-edited file errs on the side of asking for a key.
+    """
+    return str(entry.get("keys_of") or name) if entry.get("auth") else ""
 
 
 def _parse_upstream(value: object) -> Address | None:
@@ -144,24 +156,14 @@ class RouteWatcher:
     """Holds the current table and reloads it when the file changes."""
 
     def __init__(self, path: Path, *, default_domain: str) -> None:
-        self.path = path
+        self.file = WatchedJson(path)
         self.default_domain = default_domain
         self.table = RouteTable.empty(default_domain)
-        self._stamp: tuple[int, int] | None = None
 
     def refresh(self) -> bool:
         """Reload if the file changed; a half-written or missing file keeps the last good table."""
-        try:
-            stat = os.stat(self.path)
-        except FileNotFoundError:
+        document = self.file.changed()
+        if document is None:
             return False
-        stamp = (stat.st_mtime_ns, stat.st_size)
-        if stamp == self._stamp:
-            return False
-        try:
-            document = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            return False
-        self._stamp = stamp
         self.table = RouteTable.from_document(document, default_domain=self.default_domain)
         return True

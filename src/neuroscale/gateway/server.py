@@ -1,7 +1,8 @@
 """Run the gateway: `python -m neuroscale.gateway --home HOME [--port 8080]`.
 
-The gateway only reads the routing table the reconciler writes, so it keeps
-serving while the portal or the reconciler is down.
+The gateway only reads the routing table the reconciler writes (and the API
+keys the key service writes), so it keeps serving while the portal or the
+reconciler is down.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from neuroscale import httplimits
+from neuroscale.gateway.api_keys import KeyRing
 from neuroscale.gateway.balancer import Balancer
 from neuroscale.gateway.demand import DemandPublisher
 from neuroscale.gateway.recorder import Recorder
@@ -54,6 +56,7 @@ class GatewaySettings:
     hold: HoldLimits = field(default_factory=HoldLimits)
     samples_dir: Path | None = None  # recorded requests of endpoints that opt in; None: not kept
     shadow_file: Path | None = None  # shadow-traffic comparison per endpoint; None: not published
+    keys_file: Path | None = None  # API keys of endpoints that require them; None: such endpoints refuse all
 
 
 def balanced(table: RouteTable) -> list[tuple[str, tuple[tuple[str, int, tuple[tuple[str, int], ...]], ...], int]]:
@@ -66,6 +69,8 @@ async def serve(settings: GatewaySettings) -> None:
     loop = asyncio.get_running_loop()
     watcher = RouteWatcher(settings.routes_file, default_domain=settings.domain)
     watcher.refresh()
+    keys = KeyRing(settings.keys_file)
+    keys.refresh()
     pool = UpstreamPool()
     balancer = Balancer(loop.time)
     balancer.sync(balanced(watcher.table))
@@ -75,7 +80,7 @@ async def serve(settings: GatewaySettings) -> None:
     proxy = Proxy(Router(lambda: watcher.table), pool,
                   hosts=HostGuard(allowed=settings.allowed_hosts, bind_host=settings.host),
                   upstream_timeout_s=settings.upstream_timeout_s, balancer=balancer, hold=settings.hold,
-                  on_wait=demand.poke if demand else lambda: None, recorder=recorder, mirror=mirror)
+                  on_wait=demand.poke if demand else lambda: None, recorder=recorder, mirror=mirror, keys=keys)
     server = await loop.create_server(
         lambda: ClientConnection(proxy, settings.limits),
         settings.host, settings.port, reuse_address=True, backlog=1024,
@@ -86,6 +91,7 @@ async def serve(settings: GatewaySettings) -> None:
 
     async def reload_routes() -> None:
         while True:
+            keys.refresh()  # before the routes: a route that starts asking for keys finds them loaded
             if watcher.refresh():
                 balancer.sync(balanced(watcher.table))
                 pool.retain_only(balancer.addresses)
@@ -102,7 +108,8 @@ async def serve(settings: GatewaySettings) -> None:
     if settings.grpc_port:
         from neuroscale.gateway import grpc_proxy
 
-        grpc_listener = await grpc_proxy.start(settings.routes_file, host=settings.host, port=settings.grpc_port,
+        grpc_listener = await grpc_proxy.start(settings.routes_file, keys=keys, host=settings.host,
+                                               port=settings.grpc_port,
                                                max_message_bytes=settings.limits.max_body_bytes)
     acknowledge(settings, watcher.table.updated)
     grpc_note = f" and grpc://{settings.host}:{settings.grpc_port}" if grpc_listener is not None else ""
@@ -144,6 +151,7 @@ def parse_args(argv: list[str] | None) -> GatewaySettings:
                            limits=httplimits.from_arguments(args), upstream_timeout_s=args.upstream_timeout,
                            allowed_hosts=tuple(args.allowed_host), stats_file=home.gateway_stats_file,
                            samples_dir=home.samples_dir, shadow_file=home.shadow_file,
+                           keys_file=home.api_keys_file,
                            hold=HoldLimits(seconds=args.hold_timeout, max_waiting=max(args.max_waiting, 0)),
                            grpc_port=args.port + 1 if args.grpc_port is None else args.grpc_port)
 

@@ -35,13 +35,13 @@ def read_secret(path: Path) -> str | None:
         raise UnreadableCredential(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
 
 
-def write_private(path: Path, secret: str) -> None:
-    """Write `secret` so only the owner can read it, replacing any earlier file atomically."""
+def write_private(path: Path, content: str) -> None:
+    """Write `content` so only the owner can read it, replacing any earlier file atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        os.write(fd, f"{secret}\n".encode())
+        os.write(fd, f"{content}\n".encode())
     finally:
         os.close(fd)
     os.replace(tmp, path)

@@ -1,10 +1,8 @@
 """Users and their credentials in the platform's SQLite database.
 
 Why only hashes: a token is shown once, when it is issued; the database keeps
-its SHA-256, so a copied `state.db` (or a support bundle) signs nobody in.
-SHA-256 rather than a slow password hash because every secret here is 256
-random bits made by `secrets`, never something a person chose: there is
-nothing to brute-force, and the lookup stays one indexed read per request.
+its SHA-256 (`credential.digest`), so a copied `state.db` (or a support
+bundle) signs nobody in, and the lookup stays one indexed read per request.
 
 Three kinds of credential share one table: personal API tokens (no expiry),
 one-time login links (short-lived, consumed on use) and browser sessions
@@ -13,8 +11,6 @@ one-time login links (short-lived, consumed on use) and browser sessions
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import sqlite3
 import time
 from contextlib import AbstractContextManager
@@ -24,6 +20,7 @@ from enum import StrEnum
 
 from neuroscale.db import write_transaction
 from neuroscale.errors import Conflict, NotFound
+from neuroscale.identity.credential import digest, new_secret
 from neuroscale.identity.roles import Actor, Role
 
 SCHEMA = """
@@ -56,10 +53,6 @@ class Kind(StrEnum):
     token = "token"
     login = "login"
     session = "session"
-
-
-def digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -142,8 +135,8 @@ class IdentityStore:
 
     def issue(self, user: str, kind: Kind, *, ttl_s: float | None = None, label: str = "") -> Issued:
         prefix = {Kind.token: TOKEN_PREFIX, Kind.login: LOGIN_PREFIX}.get(kind, "")
-        secret = prefix + secrets.token_urlsafe(32)
-        csrf = secrets.token_urlsafe(32) if kind is Kind.session else ""
+        secret = new_secret(prefix)
+        csrf = new_secret() if kind is Kind.session else ""
         now = time.time()
         self.db.execute(
             "INSERT INTO credentials (hash, user, kind, label, csrf, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",

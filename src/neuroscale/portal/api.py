@@ -66,6 +66,24 @@ async def get_endpoint(request: Request) -> Response:
     return FastJSON(await b.run(b.endpoint, request.path_params["name"]))
 
 
+async def list_keys(request: Request) -> Response:
+    b = backend(request)
+    return FastJSON(await b.run(b.keys, request.path_params["name"], actor=actor(request)))
+
+
+async def create_key(request: Request) -> Response:
+    data = await read_json_object(request)
+    b = backend(request)
+    return FastJSON(await b.run(b.create_key, request.path_params["name"], data, actor=actor(request)),
+                    status_code=201)
+
+
+async def revoke_key(request: Request) -> Response:
+    b = backend(request)
+    return FastJSON(await b.run(b.revoke_key, request.path_params["name"], request.path_params["key"],
+                                actor=actor(request)))
+
+
 async def list_pulls(request: Request) -> Response:
     b = backend(request)
     return FastJSON(await b.run(b.pulls, request.query_params.get("state")))
@@ -118,7 +136,7 @@ class Operation:
     summary: str
     returns: str  # "object" or "array"
     status: int = 200
-    body: bool = False  # takes an endpoint spec as its JSON body
+    body: str = ""  # the schema of its JSON body (`openapi` components), if it takes one
     query: tuple[str, ...] = ()
     #: Client mistakes and refusals this route can answer, besides those every route can (401, 421).
     refusals: tuple[int, ...] = ()
@@ -138,13 +156,21 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/api/fields", fields, "The endpoint fields, as the form and CLI use them", "array"),
     Operation("GET", "/api/endpoints", list_endpoints, "Endpoints on main or known to the reconciler", "array"),
     Operation("POST", "/api/endpoints", create_endpoint, "Propose a new endpoint (opens a pull request)", "object",
-              status=201, body=True, refusals=(400, *_WRITE, 413)),
+              status=201, body="EndpointSpec", refusals=(400, *_WRITE, 413)),
     Operation("GET", "/api/endpoints/{name}", get_endpoint, "One endpoint with its spec and status", "object",
               refusals=(404, 422)),
     Operation("PUT", "/api/endpoints/{name}", update_endpoint, "Propose a change (opens or updates a pull request)",
-              "object", status=201, body=True, refusals=(400, 404, *_WRITE, 413)),
+              "object", status=201, body="EndpointSpec", refusals=(400, 404, *_WRITE, 413)),
     Operation("DELETE", "/api/endpoints/{name}", delete_endpoint, "Propose removing the endpoint", "object",
               status=201, refusals=(404, *_WRITE)),
+    Operation("GET", "/api/endpoints/{name}/keys", list_keys,
+              "The endpoint's API keys: ids, descriptions, who made them (never the keys)", "array",
+              refusals=(404, 422)),
+    Operation("POST", "/api/endpoints/{name}/keys", create_key,
+              "Create an API key for the gateway (the key is in the answer once, as `key`)", "object", status=201,
+              body="ApiKeyRequest", refusals=(400, 404, *_WRITE, 413)),
+    Operation("DELETE", "/api/endpoints/{name}/keys/{key}", revoke_key,
+              "Revoke an API key: the gateway refuses it from its next reload", "object", refusals=(404, *_WRITE)),
     Operation("GET", "/api/pulls", list_pulls, "Pull requests, newest first", "array", query=("state",),
               refusals=(422,)),
     Operation("GET", "/api/pulls/{number:int}", get_pull, "One pull request: checks, review, changed files",

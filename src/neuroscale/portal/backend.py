@@ -20,6 +20,7 @@ from neuroscale.engine.store import StatusStore
 from neuroscale.errors import GitError, InvalidInput, NotFound
 from neuroscale.gitops.provider import PullRequest
 from neuroscale.jsonable import as_plain
+from neuroscale.services import api_keys as key_service
 from neuroscale.services import endpoints as endpoint_service
 from neuroscale.services import identity as identity_service
 from neuroscale.services import observe as observe_service
@@ -97,6 +98,18 @@ class Backend:
     def delete(self, name: str, *, actor: Actor) -> dict[str, Any]:
         return _plain(endpoint_service.delete_endpoint(self.ctx, name, actor=actor))
 
+    def create_key(self, name: str, data: dict[str, Any], *, actor: Actor) -> dict[str, Any]:
+        """A new API key, returned once in `key`, with whether main already asks for keys (`enforced`)."""
+        description = data.get("description", "")
+        if set(data) - {"description"} or not isinstance(description, str):
+            raise InvalidInput("the body takes one optional string, `description`", where="request body",
+                               fix='send {"description": "who uses the key"} or {}')
+        created = key_service.create_key(self.ctx, name, description=description, actor=actor)
+        return {**_plain(created.key), "key": created.secret, "enforced": created.enforced}
+
+    def revoke_key(self, name: str, key_id: str, *, actor: Actor) -> dict[str, Any]:
+        return _plain(key_service.revoke_key(self.ctx, name, key_id, actor=actor))
+
     def approve(self, number: int, *, actor: Actor, head_sha: str | None = None) -> dict[str, Any]:
         return self._with_review(pull_service.approve_pull_request(self.ctx, number, actor=actor, head_sha=head_sha))
 
@@ -125,6 +138,9 @@ class Backend:
             raise NotFound(f"no endpoint named {name!r}", where="endpoint",
                            fix="list endpoints with GET /api/endpoints or create one")
         return _endpoint_view(name, None, status)
+
+    def keys(self, name: str, *, actor: Actor) -> list[dict[str, Any]]:
+        return [_plain(key) for key in key_service.list_keys(self.ctx, name, actor=actor)]
 
     def proposed_spec(self, name: str) -> dict[str, Any]:
         """The endpoint as last proposed (its open pull request, else main), as form input."""

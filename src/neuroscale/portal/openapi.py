@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from neuroscale.field_schema import field_json_schema
 from neuroscale.gitops.provider import PR_STATES
 from neuroscale.portal.params import MAX_PULL_NUMBER
+from neuroscale.services.api_keys import MAX_DESCRIPTION
 from neuroscale.spec.fields import DNS1123_LABEL, FIELDS
 
 if TYPE_CHECKING:
@@ -44,8 +45,11 @@ _QUERY = {
     "includeIdle": {"type": "boolean"},
     "shareIdle": {"type": "boolean"},
 }
+_KEY_REQUEST = {"type": "object", "additionalProperties": False,
+                "properties": {"description": {"type": "string", "maxLength": MAX_DESCRIPTION}}}
 _PATH_SCHEMAS = {
     "name": {"type": "string", "pattern": DNS1123_LABEL, "maxLength": 63},
+    "key": {"type": "string", "description": "an API key's id (from GET /api/endpoints/{name}/keys)"},
     "number": {"type": "integer", "minimum": 0, "maximum": MAX_PULL_NUMBER},
 }
 
@@ -72,8 +76,7 @@ def _operation(op: Operation) -> dict[str, Any]:
     if parameters := _parameters(op):
         described["parameters"] = parameters
     if op.body:
-        described["requestBody"] = {"required": True,
-                                    "content": _json({"$ref": "#/components/schemas/EndpointSpec"})}
+        described["requestBody"] = {"required": True, "content": _json({"$ref": f"#/components/schemas/{op.body}"})}
     return described
 
 
@@ -99,6 +102,6 @@ def describe(operations: Sequence[Operation]) -> dict[str, Any]:
         "paths": paths,
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {"Error": _ERROR_SCHEMA, "EndpointSpec": _spec_schema()},
+            "schemas": {"Error": _ERROR_SCHEMA, "EndpointSpec": _spec_schema(), "ApiKeyRequest": _KEY_REQUEST},
         },
     }

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
-from neuroscale.db import connect
+from neuroscale.db import connect, write_transaction
 from neuroscale.engine.store import EngineStore
 from neuroscale.errors import NotFound
 from neuroscale.gitops.local_provider import LocalProvider
 from neuroscale.gitops.provider import GitProvider
 from neuroscale.gitops.repo import MAIN, Author, GitRepo
 from neuroscale.home import Home
+from neuroscale.identity.api_keys import ApiKeyStore
 from neuroscale.identity.local_admin import ensure_admin
 from neuroscale.identity.roles import Actor
 from neuroscale.identity.store import IdentityStore
@@ -48,11 +50,14 @@ class PlatformContext:
     db: sqlite3.Connection
     provider: GitProvider
     identity: IdentityStore = field(init=False)
+    #: Endpoint API keys (hashed) for the gateway.
+    api_keys: ApiKeyStore = field(init=False)
     #: Where use cases record who changed what (the events the reconciler writes too).
     events: EngineStore = field(init=False)
 
     def __post_init__(self) -> None:
         self.identity = IdentityStore(self.db)
+        self.api_keys = ApiKeyStore(self.db)
         self.events = EngineStore(self.db)
         ensure_admin(self.home, self.identity)
 
@@ -87,6 +92,10 @@ class PlatformContext:
         provider = for_remote(remote, mirror=mirror)
         provider.sync()
         return cls(home=home, repo=provider.repo, db=connect(home.state_db), provider=provider)
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """One write transaction over the home's database, for a change that spans tables (and its event)."""
+        return write_transaction(self.db)
 
     def close(self) -> None:
         self.db.close()

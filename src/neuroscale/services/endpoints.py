@@ -87,7 +87,7 @@ def _name_and_content(change: EndpointChange, *, current: bytes | None = None) -
     return change.name, render(change).encode()
 
 
-def _current_manifest(ctx: PlatformContext, name: str) -> bytes | None:
+def _manifest_if_any(ctx: PlatformContext, name: str) -> bytes | None:
     """The endpoint's manifest as last proposed: its open pull request's head, else main (None: neither)."""
     pending = ctx.provider.find_open(name)
     ref = pending.head_sha if pending else MAIN
@@ -149,7 +149,7 @@ def update_endpoint(ctx: PlatformContext, spec: EndpointChange, *, actor: Actor,
     Form fields are applied onto the manifest as last proposed, so whatever else it says is kept.
     """
     actor.require(Permission.propose, to="propose endpoint changes")
-    current = _current_manifest(ctx, validate_name(spec.name))
+    current = _manifest_if_any(ctx, validate_name(spec.name))
     name, content = _name_and_content(spec, current=current)
     files = _files(name, content, sample_request)
     if ctx.provider.find_open(name) is None and not _on_main(ctx, name):
@@ -210,8 +210,9 @@ def rollback_endpoint(ctx: PlatformContext, name: str, *, actor: Actor) -> PullR
                    fix="change the endpoint with `neuroscale endpoint update` instead")
 
 
-def _current_content(ctx: PlatformContext, name: str) -> bytes:
-    content = _current_manifest(ctx, validate_name(name))
+def current_manifest(ctx: PlatformContext, name: str) -> bytes:
+    """The endpoint's manifest as last proposed (its open pull request's head, else main); NotFound if neither."""
+    content = _manifest_if_any(ctx, validate_name(name))
     if content is None:
         raise NotFound(f"endpoint {name} is not on main", where=manifest_path(name),
                        fix="list endpoints with `neuroscale endpoint list`")
@@ -220,13 +221,13 @@ def _current_content(ctx: PlatformContext, name: str) -> bytes:
 
 def current_spec(ctx: PlatformContext, name: str) -> EndpointSpec:
     """The endpoint as last proposed: its open pull request's head, else main."""
-    return parse(_current_content(ctx, name).decode(), where=manifest_path(name))
+    return parse(current_manifest(ctx, name).decode(), where=manifest_path(name))
 
 
 def current_values(ctx: PlatformContext, name: str) -> dict[str, Any]:
     """The form's fields as last proposed, unvalidated: a manifest that fails policies can still be edited."""
     path = manifest_path(name)
-    return form_values(load_one(_current_content(ctx, name).decode("utf-8", "replace"), where=path,
+    return form_values(load_one(current_manifest(ctx, name).decode("utf-8", "replace"), where=path,
                                 limits=MANIFEST_LIMITS), where=path)
 
 

@@ -1,4 +1,4 @@
-"""NeuroScale's own annotations on an InferenceService: recording, shadow traffic, the prediction-diff gate.
+"""NeuroScale's own annotations on an InferenceService: recording, shadow traffic, the prediction-diff gate, API keys.
 
 KServe ignores annotations it does not know, so these travel in the same
 manifest a cluster runs; the embedded platform acts on them. Each is read
@@ -12,6 +12,10 @@ here, once, with bounds and a clear error naming the annotation:
 | `serving.neuroscale.io/shadow-percent` | share (0-100) of live requests mirrored to the latest revision when it gets no traffic of its own | 0 |
 | `serving.neuroscale.io/prediction-diff-min-agreement` | the `prediction-diff` check fails below this agreement (0-1) | informational only |
 | `serving.neuroscale.io/prediction-diff-fail-on-new-errors: "true"` | the check fails when the new model errs where the old one answered | off |
+| `serving.neuroscale.io/require-api-key: "true"` | the gateway serves only requests with one of the endpoint's API keys (`neuroscale endpoint key create`) | off |
+
+Opting in to API keys is an annotation, not a setting, so turning it on or off
+is a pull request that is reviewed like any other change to the endpoint.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ RECORD_RETENTION = PREFIX + "record-retention"
 SHADOW_PERCENT = PREFIX + "shadow-percent"
 MIN_AGREEMENT = PREFIX + "prediction-diff-min-agreement"
 FAIL_ON_NEW_ERRORS = PREFIX + "prediction-diff-fail-on-new-errors"
+REQUIRE_API_KEY = PREFIX + "require-api-key"
 _MAX_RECORDED = 100_000
 _MAX_RECORDED_BYTES = 1 << 30
 
@@ -95,6 +100,10 @@ def recording(notes: Mapping[str, str]) -> Recording | None:
     return Recording(max_requests=_integer(notes, RECORD_MAX_REQUESTS, default=1000, low=1, high=_MAX_RECORDED),
                      max_bytes=max_bytes, retention_s=Recording().retention_s if retention is None else
                      parse_duration(retention, where=_where(RECORD_RETENTION)))
+
+
+def require_api_key(notes: Mapping[str, str]) -> bool:
+    return _flag(notes, REQUIRE_API_KEY)
 
 
 def shadow_percent(notes: Mapping[str, str]) -> int:

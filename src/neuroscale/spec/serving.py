@@ -155,6 +155,8 @@ class ServingSpec(BaseModel):
     recording: Recording | None = None  # the gateway keeps a sample of live requests
     shadow_percent: int = 0  # share of live requests mirrored to the latest revision while it has no traffic
     preview_of: int | None = None  # the pull request this spec previews (the engine sets it)
+    #: Requests need an API key of this endpoint ("": none needed); a preview keeps its endpoint's keys.
+    api_keys_of: str = ""
 
     def process_digest(self) -> str:
         """sha256 of what shapes a model-server process: a change makes a new revision (Knative style).
@@ -364,6 +366,7 @@ def _read(isvc: InferenceService) -> ServingSpec:
         unhonoured=tuple(unhonoured),
         recording=extensions.recording(isvc.annotations),
         shadow_percent=extensions.shadow_percent(isvc.annotations),
+        api_keys_of=(isvc.name or "") if extensions.require_api_key(isvc.annotations) else "",
     )
 
 

@@ -59,6 +59,8 @@ class Reason(StrEnum):
     UserAdded = "UserAdded"
     UserRemoved = "UserRemoved"
     ReviewRulesChanged = "ReviewRulesChanged"
+    ApiKeyCreated = "ApiKeyCreated"
+    ApiKeyRevoked = "ApiKeyRevoked"
 
 
 #: Reasons that mean "something is wrong and will not heal on its own or is backing off".

@@ -1,0 +1,39 @@
+"""The files the gateway learns from without a restart: the routes table and the API keys.
+
+Their writers (the reconciler, the key service) replace them atomically, so a
+reader sees an old file or a new one, never half of one. The gateway polls:
+one `stat` per tick, and the file is read and parsed only when its mtime or
+size changed. A missing, unreadable or half-written file keeps the last good
+document (the gateway keeps serving while a writer restarts).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+
+class WatchedJson:
+    """One JSON file, re-read when its mtime or size changes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._stamp: tuple[int, int] | None = None
+
+    def changed(self) -> dict[str, Any] | None:
+        """The new document when the file changed since the last read, else None.
+
+        A document that is not a JSON object reads as an empty one.
+        """
+        try:
+            stat = os.stat(self.path)
+            stamp = (stat.st_mtime_ns, stat.st_size)
+            if stamp == self._stamp:
+                return None
+            document = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return None
+        self._stamp = stamp
+        return document if isinstance(document, dict) else {}
