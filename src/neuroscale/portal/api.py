@@ -80,7 +80,7 @@ async def create_key(request: Request) -> Response:
 
 async def revoke_key(request: Request) -> Response:
     b = backend(request)
-    return FastJSON(await b.run(b.revoke_key, request.path_params["name"], request.path_params["key"],
+    return FastJSON(await b.run(b.revoke_key, request.path_params["name"], request.path_params["id"],
                                 actor=actor(request)))
 
 
@@ -169,7 +169,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("POST", "/api/endpoints/{name}/keys", create_key,
               "Create an API key for the gateway (the key is in the answer once, as `key`)", "object", status=201,
               body="ApiKeyRequest", refusals=(400, 404, *_WRITE, 413)),
-    Operation("DELETE", "/api/endpoints/{name}/keys/{key}", revoke_key,
+    Operation("DELETE", "/api/endpoints/{name}/keys/{id}", revoke_key,
               "Revoke an API key: the gateway refuses it from its next reload", "object", refusals=(404, *_WRITE)),
     Operation("GET", "/api/pulls", list_pulls, "Pull requests, newest first", "array", query=("state",),
               refusals=(422,)),

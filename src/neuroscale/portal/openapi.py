@@ -49,7 +49,7 @@ _KEY_REQUEST = {"type": "object", "additionalProperties": False,
                 "properties": {"description": {"type": "string", "maxLength": MAX_DESCRIPTION}}}
 _PATH_SCHEMAS = {
     "name": {"type": "string", "pattern": DNS1123_LABEL, "maxLength": 63},
-    "key": {"type": "string", "description": "an API key's id (from GET /api/endpoints/{name}/keys)"},
+    "id": {"type": "string", "description": "an API key's id (`id` in POST and GET /api/endpoints/{name}/keys)"},
     "number": {"type": "integer", "minimum": 0, "maximum": MAX_PULL_NUMBER},
 }
 

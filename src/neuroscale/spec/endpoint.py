@@ -77,6 +77,8 @@ class EndpointSpec(BaseModel):
     def _uri(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("must not be empty")
+        if len(value) > (longest := FIELDS_BY_ATTR["storage_uri"].max_length or len(value)):
+            raise ValueError(f"is {len(value)} characters; the limit is {longest}")
         if _URI_FORBIDDEN.search(value):
             raise ValueError("must not contain spaces, quotes, backslashes or control characters")
         return value
