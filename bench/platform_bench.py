@@ -26,7 +26,7 @@ from pathlib import Path
 from neuroscale.db import connect
 from neuroscale.engine.procfs import serving_processes
 from neuroscale.engine.store import StatusStore
-from neuroscale.gitops.repo import Author
+from neuroscale.identity.roles import Actor, Role
 from neuroscale.home import Home
 from neuroscale.services.context import PlatformContext
 from neuroscale.services.endpoints import create_endpoint
@@ -37,7 +37,7 @@ from neuroscale.supervisor.platform import Platform
 from neuroscale.supervisor.settings import PlatformSettings
 
 ANCHORS = Path(__file__).resolve().parents[2] / "shared" / "bench" / "run_anchors.sh"
-AUTHOR = Author(name="bench", email="bench@neuroscale.local")
+ACTOR = Actor("bench", Role.admin, "bench@neuroscale.local")
 BODY = json.dumps({"instances": DEMO_INSTANCES}).encode()
 
 
@@ -80,8 +80,8 @@ def merge_to_ready(home: Home, settings: PlatformSettings, model: Path, repeats:
         name = f"bench-iris-{index}"
         spec = EndpointSpec.from_input({"name": name, "owner": "bench", "costCenter": "cc-bench",
                                         "storageUri": model.as_uri()})
-        pull = create_endpoint(ctx, spec, author=AUTHOR)
-        merge_pull_request(ctx, pull.number, author=AUTHOR)
+        pull = create_endpoint(ctx, spec, actor=ACTOR)
+        merge_pull_request(ctx, pull.number, actor=ACTOR)
         started = time.perf_counter()
         wait(lambda: is_ready(store, name))
         ready.append(time.perf_counter() - started)

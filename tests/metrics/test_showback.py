@@ -117,6 +117,38 @@ def test_rows_merge_exactly_into_coarser_tiers_and_expire(tmp_path: Path) -> Non
     assert store.rows(start=0, end=now + 1) == []
 
 
+@pytest.mark.parametrize(("start", "step", "accumulate"), [(1000.0, None, True), (1000.5, 3600.0, False),
+                                                             (4321.0, 1800.0, False)])
+def test_totals_the_database_adds_allocate_as_the_rows_themselves(tmp_path: Path, start: float, step: float | None,
+                                                                    accumulate: bool) -> None:
+    store = MetricsStore(connect(tmp_path / "state.db"))
+    for index, at in enumerate(range(0, 4 * 3600, RAW_STEP)):
+        store.record(float(at), {name: usage(seconds=10, cpu_seconds=0.01 * (index % 7 + k),
+                                             cpu_request_core_seconds=0.5 * k, memory_byte_seconds=1e6 * (index % 5),
+                                             memory_request_byte_seconds=4e6, memory_max=float(index % 11))
+                                 for k, name in enumerate(("a", "b", "c"), start=1)})
+    query = Query(Window(start, 4 * 3600 - 7.0), aggregate=("controller",), step=step, accumulate=accumulate)
+    owners = {name: Owner("default", {}) for name in "abc"}
+    by_row = allocate([Sample(r.endpoint, r.start, r.usage) for r in store.rows(start=start, end=query.window.end)],
+                      owners, query, PriceTable())
+    by_total = allocate([Sample(r.endpoint, r.start, r.usage)
+                         for r in store.totals(start=start, end=query.window.end, every=None if accumulate else step)],
+                        owners, query, PriceTable())
+    assert len(by_total) == len(by_row) > 0 and all(by_row)
+    assert _close(by_total, by_row)
+
+
+def _close(left: Any, right: Any) -> bool:
+    """Equal but for float rounding (sums in SQLite and in Python add in different orders)."""
+    if isinstance(left, dict) and isinstance(right, dict):
+        return left.keys() == right.keys() and all(_close(left[k], right[k]) for k in left)
+    if isinstance(left, list) and isinstance(right, list):
+        return len(left) == len(right) and all(_close(a, b) for a, b in zip(left, right))
+    if isinstance(left, float) or isinstance(right, float):
+        return bool(left == pytest.approx(right, rel=1e-9, abs=1e-9))
+    return bool(left == right)
+
+
 def _cpu_seconds(pid: int) -> float:
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat[stat.rfind(")") + 2:].split()

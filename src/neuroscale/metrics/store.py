@@ -12,6 +12,7 @@ tier at a time, so a query sums every row in its window whatever the tier.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
@@ -58,11 +59,14 @@ CREATE TABLE IF NOT EXISTS metrics_samples (
     endpoint TEXT NOT NULL, start INTEGER NOT NULL, step INTEGER NOT NULL,
     {", ".join(f"{c} REAL NOT NULL DEFAULT 0" for c in _COLUMNS)},
     PRIMARY KEY (endpoint, start, step)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS metrics_samples_by_start ON metrics_samples (start);
 CREATE TABLE IF NOT EXISTS metrics_endpoints (
     endpoint TEXT PRIMARY KEY, namespace TEXT NOT NULL, labels TEXT NOT NULL, seen INTEGER NOT NULL);
 """
 _MERGE = ", ".join(f"{c} = MAX({c}, excluded.{c})" if c == "memory_max" else f"{c} = {c} + excluded.{c}"
                    for c in _COLUMNS)
+#: Rows added up as the columns say (`memory_max` is a max), named as the columns: compaction and totals.
+_TOTALS = ", ".join(f"{'MAX' if c == 'memory_max' else 'SUM'}({c}) AS {c}" for c in _COLUMNS)
 _UPSERT = (f"INSERT INTO metrics_samples (endpoint, start, step, {', '.join(_COLUMNS)}) "
            f"VALUES (?, ?, ?, {', '.join('?' for _ in _COLUMNS)}) "
            f"ON CONFLICT (endpoint, start, step) DO UPDATE SET {_MERGE}")
@@ -120,10 +124,9 @@ class MetricsStore:
                     continue
                 coarse = following[0]
                 cutoff = (int(now) - keep) // coarse * coarse  # whole coarse rows only
-                sums = ", ".join(f"{'MAX' if c == 'memory_max' else 'SUM'}({c})" for c in _COLUMNS)
                 self.conn.execute(
                     f"INSERT INTO metrics_samples (endpoint, start, step, {', '.join(_COLUMNS)}) "
-                    f"SELECT endpoint, (start / {coarse}) * {coarse}, {coarse}, {sums} FROM metrics_samples "
+                    f"SELECT endpoint, (start / {coarse}) * {coarse}, {coarse}, {_TOTALS} FROM metrics_samples "
                     f"WHERE step = ? AND start < ? GROUP BY endpoint, start / {coarse} "
                     f"ON CONFLICT (endpoint, start, step) DO UPDATE SET {_MERGE}", (step, cutoff))
                 self.conn.execute("DELETE FROM metrics_samples WHERE step = ? AND start < ?", (step, cutoff))
@@ -136,6 +139,19 @@ class MetricsStore:
             f"SELECT endpoint, start, step, {', '.join(_COLUMNS)} FROM metrics_samples WHERE {where} "
             "ORDER BY start", args).fetchall()
         return [Row(r["endpoint"], r["start"], r["step"], _usage(r)) for r in found]
+
+    def totals(self, *, start: float, end: float, every: float | None = None) -> list[Row]:
+        """Each endpoint's rows in [start, end) added up, per `every` seconds from `start` (else all together).
+
+        The database adds: a day of 100 endpoints is ~170,000 rows, and reading each into Python took seconds.
+        """
+        origin = math.ceil(start)  # the first whole second a row may start at (rows start on whole seconds)
+        width = max(1, math.ceil(every if every else end - origin))
+        found = self.conn.execute(
+            f"SELECT endpoint, ? + ((start - ?) / ?) * ? AS first, ? AS step, {_TOTALS} FROM metrics_samples "
+            "WHERE start >= ? AND start < ? GROUP BY endpoint, (start - ?) / ? ORDER BY first, endpoint",
+            (origin, origin, width, width, width, origin, end, origin, width)).fetchall()
+        return [Row(r["endpoint"], r["first"], r["step"], _usage(r)) for r in found]
 
     def size_bytes(self) -> int:
         """Bytes the samples table and its index take (SQLite's dbstat when compiled in, else an estimate)."""

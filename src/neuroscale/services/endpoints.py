@@ -10,6 +10,7 @@ rest, exactly as CI would for a hand-edited file.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -247,20 +248,22 @@ class ManifestEntry:
 
 
 def manifests_on_main(ctx: PlatformContext) -> list[ManifestEntry]:
-    entries = []
-    for path, content in sorted(ctx.repo.read_files(MAIN, f"{APPS_DIR}/").items()):
-        if not path.endswith((".yaml", ".yml")):
-            continue
-        try:
-            values = form_values(load_one(content.decode(errors="replace"), where=path), where=path)
-        except InvalidInput as exc:
-            entries.append(ManifestEntry(path, None, str(exc)))
-            continue
-        try:
-            entries.append(ManifestEntry(path, EndpointSpec.from_input(values, where=path), values=values))
-        except InvalidInput as exc:
-            entries.append(ManifestEntry(path, None, str(exc), values=values))
-    return entries
+    return [_read_entry(path, content) for path, content in sorted(ctx.repo.read_files(MAIN, f"{APPS_DIR}/").items())
+            if path.endswith((".yaml", ".yml"))]
+
+
+@functools.lru_cache(maxsize=4096)
+def _read_entry(path: str, content: bytes) -> ManifestEntry:
+    """One manifest read, remembered by its bytes: every portal page lists main, and main rarely changes
+    (parsing 100 manifests with ruamel on each request was most of a page's time)."""
+    try:
+        values = form_values(load_one(content.decode(errors="replace"), where=path), where=path)
+    except InvalidInput as exc:
+        return ManifestEntry(path, None, str(exc))
+    try:
+        return ManifestEntry(path, EndpointSpec.from_input(values, where=path), values=values)
+    except InvalidInput as exc:
+        return ManifestEntry(path, None, str(exc), values=values)
 
 
 def list_endpoints_on_main(ctx: PlatformContext) -> list[EndpointSpec]:

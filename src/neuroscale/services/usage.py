@@ -119,7 +119,8 @@ def showback(ctx: PlatformContext, params: AllocationParams, *, prices: PriceTab
     owners = {name: Owner(known.namespace, dict(known.labels)) for name, known in store.known_labels().items()}
     owners.update(_manifest_owners(ctx))  # main's labels win: they are what the team maintains now
     samples = [Sample(row.endpoint, row.start, row.usage)
-               for row in store.rows(start=query.window.start, end=query.window.end)]
+               for row in store.totals(start=query.window.start, end=query.window.end,
+                                       every=None if query.accumulate else query.step)]
     return {"code": 200, "status": "success", "data": allocate(samples, owners, query, prices)}
 
 
