@@ -5,10 +5,12 @@
   check_repo_bench.py             `neuroscale check` on realistic repositories of 1,000 and 10,000 objects
   doctor_bench.py                 all doctor rules over a 5,000-object snapshot
   fault_bench.py --rounds 2       fault injection on a live platform: verdicts, doctor time, status staleness
-  http_fuzz_bench.py              10,000 generated requests each to the gateway and the model server
+  http_fuzz_bench.py              10,000+ generated requests each to the gateway, the model server and the portal API
   dataplane_bench.py              model server vs KServe ModelServer (REST, gRPC, batched); embeddings
   yaml_bombs.py                   hostile YAML refused on every path (< 1 s, < 50 MB)
   auth_bench.py                   gateway p50/RPS: main vs a route without auth vs auth with a valid key (wrk)
+  previews_bench.py               preview first answer, prediction diff on 1,000 requests, recording and shadow cost
+  observe_bench.py                scrape CPU, metrics store size at 7 days x 100 endpoints, portal pages, showback
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ RUNS = [
     [sys.executable, str(HERE / "dataplane_bench.py")],
     [sys.executable, str(HERE / "yaml_bombs.py")],
     [sys.executable, str(HERE / "auth_bench.py")],
+    [sys.executable, str(HERE / "previews_bench.py")],
+    [sys.executable, str(HERE / "observe_bench.py")],
 ]
 
 
