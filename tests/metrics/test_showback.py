@@ -132,7 +132,7 @@ def test_totals_the_database_adds_allocate_as_the_rows_themselves(tmp_path: Path
     by_row = allocate([Sample(r.endpoint, r.start, r.usage) for r in store.rows(start=start, end=query.window.end)],
                       owners, query, PriceTable())
     by_total = allocate([Sample(r.endpoint, r.start, r.usage)
-                         for r in store.totals(start=start, end=query.window.end, every=None if accumulate else step)],
+                         for r in store.resource_totals(start=start, end=query.window.end, every=None if accumulate else step)],
                         owners, query, PriceTable())
     assert len(by_total) == len(by_row) > 0 and all(by_row)
     assert _close(by_total, by_row)

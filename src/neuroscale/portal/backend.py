@@ -191,6 +191,9 @@ class Backend:
     def allocation(self, params: AllocationParams) -> dict[str, Any]:
         return usage_service.showback(self.ctx, params, prices=PriceTable())
 
+    def allocations(self, *views: AllocationParams) -> list[dict[str, Any]]:
+        return usage_service.showbacks(self.ctx, views, prices=PriceTable())
+
     def _files(self, pull: dict[str, Any]) -> list[dict[str, Any]] | None:
         """The endpoint's files before (base) and after (head) with a unified diff; None if gone."""
         name = pull["endpoint"]

@@ -102,8 +102,9 @@ def _cost_params(request: Request, *, idle: bool) -> AllocationParams:
 async def _cost_rows(request: Request) -> list[dict[str, Any]]:
     """Allocations over the window, costliest first, each with its idle cost (what it reserved and left unused)."""
     b = backend(request)
-    used = (await b.run(b.allocation, _cost_params(request, idle=False)))["data"][0]
-    reserved = (await b.run(b.allocation, _cost_params(request, idle=True)))["data"][0]
+    used_view, reserved_view = await b.run(b.allocations, _cost_params(request, idle=False),
+                                           _cost_params(request, idle=True))
+    used, reserved = used_view["data"][0], reserved_view["data"][0]
     return [{**item, "idleCost": max(reserved.get(name, item)["totalCost"] - item["totalCost"], 0.0)}
             for name, item in sorted(used.items(), key=lambda pair: -pair[1]["totalCost"])]
 

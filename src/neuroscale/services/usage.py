@@ -8,8 +8,9 @@ and the portal speak one shape in both modes.
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,35 +94,51 @@ class AllocationParams:
 
 def _manifest_owners(ctx: PlatformContext) -> dict[str, Owner]:
     """Namespace and labels of every InferenceService on main, as its manifest states them."""
-    owners = {}
-    for path, content in ctx.repo.read_files(MAIN, f"{APPS_DIR}/").items():
-        if not path.endswith((".yaml", ".yml")):
-            continue
-        try:
-            doc = load_one(content.decode("utf-8", "replace"), where=path)
-        except InvalidInput:
-            continue
-        metadata = doc.get("metadata") if isinstance(doc, dict) else None
-        if not isinstance(metadata, dict) or not isinstance(metadata.get("name"), str):
-            continue
-        labels = metadata.get("labels")
-        labels = labels if isinstance(labels, dict) else {}
-        owners[metadata["name"]] = Owner(str(metadata.get("namespace") or "default"),
-                                         {str(k): str(v) for k, v in labels.items()})
-    return owners
+    found = (_owner(path, content) for path, content in ctx.repo.read_files(MAIN, f"{APPS_DIR}/").items()
+             if path.endswith((".yaml", ".yml")))
+    return dict(owner for owner in found if owner is not None)
+
+
+@functools.lru_cache(maxsize=4096)
+def _owner(path: str, content: bytes) -> tuple[str, Owner] | None:
+    """(name, owner) a manifest states, remembered by its bytes (the cost page asks on every view)."""
+    try:
+        doc = load_one(content.decode("utf-8", "replace"), where=path)
+    except InvalidInput:
+        return None
+    metadata = doc.get("metadata") if isinstance(doc, dict) else None
+    if not isinstance(metadata, dict) or not isinstance(metadata.get("name"), str):
+        return None
+    labels = metadata.get("labels")
+    labels = labels if isinstance(labels, dict) else {}
+    return metadata["name"], Owner(str(metadata.get("namespace") or "default"),
+                                   {str(k): str(v) for k, v in labels.items()})
 
 
 def showback(ctx: PlatformContext, params: AllocationParams, *, prices: PriceTable,
              now: float | None = None) -> dict[str, Any]:
     """OpenCost's allocation response for the embedded platform's measured usage."""
-    query = params.parsed(now=time.time() if now is None else now)
+    return showbacks(ctx, [params], prices=prices, now=now)[0]
+
+
+def showbacks(ctx: PlatformContext, views: Sequence[AllocationParams], *, prices: PriceTable,
+              now: float | None = None) -> list[dict[str, Any]]:
+    """Several allocation views (the cost page: without and with idle) from one read of the store per window."""
+    at = time.time() if now is None else now
     store = MetricsStore(ctx.db)
     owners = {name: Owner(known.namespace, dict(known.labels)) for name, known in store.known_labels().items()}
     owners.update(_manifest_owners(ctx))  # main's labels win: they are what the team maintains now
-    samples = [Sample(row.endpoint, row.start, row.usage)
-               for row in store.totals(start=query.window.start, end=query.window.end,
-                                       every=None if query.accumulate else query.step)]
-    return {"code": 200, "status": "success", "data": allocate(samples, owners, query, prices)}
+    read: dict[tuple[float, float, float | None], list[Sample]] = {}
+    answers = []
+    for params in views:
+        query = params.parsed(now=at)
+        every = None if query.accumulate else query.step
+        key = (query.window.start, query.window.end, every)
+        if key not in read:
+            read[key] = [Sample(row.endpoint, row.start, row.usage) for row in store.resource_totals(
+                start=query.window.start, end=query.window.end, every=every)]
+        answers.append({"code": 200, "status": "success", "data": allocate(read[key], owners, query, prices)})
+    return answers
 
 
 def opencost_allocation(base_url: str, params: AllocationParams) -> dict[str, Any]:
