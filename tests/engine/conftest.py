@@ -164,9 +164,10 @@ def served_upstream(home: Home, name: str) -> str:
 
 
 def server_pids(home: Home, revision: str | None = None) -> list[int]:
+    """Model servers of `home` (of one revision): warm spares count once handed a revision."""
     from neuroscale.engine.procfs import serving_processes
 
-    return sorted(p.pid for p in serving_processes(home.root) if revision is None or p.revision == revision)
+    return sorted(p.pid for p in serving_processes(home.root) if p.revision and revision in (None, p.revision))
 
 
 def predict(upstream: str, rows: list[list[float]]) -> Any:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
-from neuroscale.engine.procfs import SERVING_MODULE
+from neuroscale.engine.procfs import SERVING_MODULE, serving_processes
 from neuroscale.engine.runtime import stop_all
 from tests.conftest import IRIS_ROWS, free_port
 from tests.engine.conftest import Platform, iris_spec, predict, routes, server_pids, wait_for
@@ -50,3 +52,21 @@ def test_restart_adopts_servers_and_kills_orphans(platform: Platform, iris_model
     platform.stop_engine()
     assert stop_all(platform.home) == 1
     assert server_pids(platform.home) == []
+
+
+def test_a_server_made_from_a_warm_spare_is_adopted_after_a_restart(platform: Platform, iris_model: Path) -> None:
+    platform.start_engine()
+    platform.deploy(iris_spec(iris_model, max_replicas=2))  # it may start replicas on demand: a spare waits
+    platform.wait_ready("iris", revision=R1)
+    wait_for(lambda: [p for p in serving_processes(platform.home.root) if not p.revision], what="a warm spare")
+    [cold] = server_pids(platform.home)
+    os.kill(cold, signal.SIGKILL)
+    [warm] = wait_for(lambda: [p for p in server_pids(platform.home, R1) if p != cold] or None, what="a restart")
+    wait_for(lambda: [e for e in platform.events("iris") if e.reason == "RevisionReady"][1:], timeout=60,
+             what="the restarted server ready")
+    assert [e.message for e in platform.events("iris") if e.reason == "Restarted"][0].count("from a warm spare") == 1
+    platform.stop_engine()
+    platform.start_engine()
+    wait_for(lambda: "RevisionAdopted" in [e.reason for e in platform.events("iris")], what="adoption event")
+    assert server_pids(platform.home) == [warm]
+    assert predict(routes(platform.home)["endpoints"]["iris"]["upstream"], IRIS_ROWS) == {"predictions": [1, 1]}

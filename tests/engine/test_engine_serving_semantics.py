@@ -133,6 +133,7 @@ def test_scale_to_zero_then_the_held_request_is_answered(running: Platform, clie
     took = time.monotonic() - started
     assert answer.status_code == 200 and answer.json() == {"predictions": [1, 1]}, answer.text
     assert len(server_pids(running.home, R1)) == 1
+    assert "from a warm spare" in [e.message for e in running.events("iris") if e.reason == "Restarted"][-1]
     print(f"scale from zero: first answer after {took:.2f}s")
 
 

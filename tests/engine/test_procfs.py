@@ -40,3 +40,25 @@ def test_serving_processes_by_home(marked: subprocess.Popen[bytes], tmp_path: Pa
     marked.kill()
     marked.wait()
     assert not procfs.is_alive(found[0].pid, found[0].start_time)
+
+
+@pytest.mark.parametrize(("log", "revision"), [("logs/servers/x-predictor-00001.r2.log", "x-predictor-00001"),
+                                               ("logs/servers/x-predictor-00001.log", "x-predictor-00001"),
+                                               ("logs/servers/spares/sklearn.log", "")])
+def test_a_spare_serves_the_revision_it_logs_for(tmp_path: Path, log: str, revision: str) -> None:
+    output = tmp_path / log
+    output.parent.mkdir(parents=True)
+    with output.open("ab") as stdout:
+        proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", procfs.SERVING_MODULE,
+                                 procfs.SPARE_FLAG, "sklearn", "--home", str(tmp_path)], stdout=stdout)
+    try:
+        found = wait_for(lambda: list(procfs.serving_processes(tmp_path)), what="cmdline visible after exec")
+        assert [(p.pid, p.revision) for p in found] == [(proc.pid, revision)]
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.parametrize(("revision", "replica"), [("iris-predictor-00001", 0), ("a-pr-2-predictor-00003", 11)])
+def test_log_names_give_their_revision_back(revision: str, replica: int) -> None:
+    assert procfs.revision_of_log(procfs.log_name(revision, replica)) == revision

@@ -6,6 +6,7 @@ The integration tests in test_engine_*.py run the same steps against real model 
 from __future__ import annotations
 
 import signal
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,10 +53,10 @@ class FakeRuntime:
 
     rss: dict[int, int] = field(default_factory=dict)
 
-    def start(self, spec: ServingSpec, *, revision: str, replica: int = 0) -> ServerHandle:
+    def start(self, spec: ServingSpec, *, revision: str, replica: int = 0, warm: bool = False) -> ServerHandle:
         self.next_pid += 1
         handle = ServerHandle(spec.name, revision, self.next_pid, 20000 + self.next_pid, 1, Path("/dev/null"),
-                              replica=replica)
+                              replica=replica, warm=warm)
         self.started.append(handle)
         return handle
 
@@ -77,6 +78,9 @@ class FakeRuntime:
 
     def signal(self, handle: ServerHandle, sig: signal.Signals) -> None:
         self.signals.append((handle.pid, sig))
+
+    def keep_warm(self, specs: Sequence[ServingSpec], *, spawn: bool) -> None:
+        pass
 
 
 @dataclass
@@ -347,6 +351,14 @@ def test_min_zero_scales_to_zero_when_idle_and_back_on_waiting_demand(world: Wor
     history.add(Sample(world.clock.now, 1, 0.0, waiting=1))
     world.tick()
     assert len(world.runtime.started) == 2 and world.ep.latest.scaler.desired == 1
+    assert [h.warm for h in world.runtime.started] == [False, True], "a held request's start may use a warm spare"
+
+
+def test_a_new_revision_starts_cold_and_so_do_its_crash_loop_restarts(world: World) -> None:
+    world.tick()
+    world.runtime.exits[world.runtime.started[-1].pid] = ExitInfo(Reason.ModelLoadFailed, "cannot unpickle")
+    world.tick()
+    assert [h.warm for h in world.runtime.started] == [False, False]
 
 
 def test_canary_splits_then_promotion_retires_the_baseline(world: World) -> None:

@@ -112,17 +112,17 @@ def test_a_class_annotation_must_name_a_class(annotation: str) -> None:
     assert caught.value.details["fields"][0]["field"] == f"metadata.annotations[{PREDICTOR_CLASS}]"
 
 
-def test_server_command_carries_batcher_grpc_and_classes(tmp_path: Path) -> None:
-    from neuroscale.engine.runtime import server_command
+def test_server_flags_carry_batcher_grpc_and_classes(tmp_path: Path) -> None:
+    from neuroscale.engine.runtime import server_flags
     from neuroscale.home import Home
 
     obj = _isvc(annotations={TRANSFORMER_CLASS: "acme.features:Enrich"},
                 transformer={"containers": [{"name": "t", "image": "x:1"}]})
     obj["spec"]["predictor"]["batcher"] = {"maxBatchSize": 8, "maxLatency": 20}
     obj["spec"]["predictor"]["sklearn"]["protocolVersion"] = "grpc-v2"
-    command = server_command(Home(tmp_path), spec=serving_spec(obj), revision="iris-predictor-00001", port=9000)
-    flags = dict(zip(command[3::2], command[4::2], strict=False))
+    given = server_flags(Home(tmp_path), spec=serving_spec(obj), revision="iris-predictor-00001", port=9000)
+    flags = dict(zip(given[::2], given[1::2], strict=True))
     assert flags["--max-batch-size"] == "8" and flags["--max-latency-ms"] == "20"
     assert flags["--grpc-port"] == "9001" and flags["--transformer-class"] == "acme.features:Enrich"
-    plain = server_command(Home(tmp_path), spec=serving_spec(_isvc()), revision="r", port=9000)
+    plain = server_flags(Home(tmp_path), spec=serving_spec(_isvc()), revision="r", port=9000)
     assert not {"--max-batch-size", "--grpc-port", "--model-class", "--transformer-class"} & set(plain)

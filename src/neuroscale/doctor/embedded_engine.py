@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from neuroscale.engine import procfs
-from neuroscale.engine.runtime import LIVE_PATH, LOADED_PREFIX, log_name, log_tail
+from neuroscale.engine.runtime import LIVE_PATH, LOADED_PREFIX, log_tail
 from neuroscale.engine.store import StatusStore
 from neuroscale.home import DEFAULT_HOST, Home
 from neuroscale.status.heartbeat import parse_time
@@ -52,7 +52,7 @@ def recent_events(store: StatusStore, *, since: float) -> list[dict[str, Any]]:
 
 def _server(home: Home, row: Any, client: httpx.Client) -> dict[str, Any]:
     alive = procfs.is_alive(row.pid, row.start_time)
-    log = home.server_logs_dir / log_name(row.revision, row.replica)
+    log = home.server_logs_dir / procfs.log_name(row.revision, row.replica)
     facts: dict[str, Any] = {
         "pid": row.pid, "endpoint": row.endpoint, "revision": row.revision, "replica": row.replica,
         "port": row.port, "address": f"{DEFAULT_HOST}:{row.port}", "alive": alive,

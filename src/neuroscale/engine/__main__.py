@@ -41,6 +41,9 @@ def parse_args(argv: list[str] | None) -> EngineSettings:
                              "(earlier deaths count towards a crash-loop back-off)")
     parser.add_argument("--max-previews", type=int, default=EngineSettings.max_previews,
                         help="pull-request previews running at once; beyond it the longest idle one stops")
+    parser.add_argument("--no-warm-spares", dest="warm_spares", action="store_false",
+                        help="start every model server cold, without a pre-imported spare per format (saves the "
+                             "spares' memory; scale from zero and new replicas then wait for the imports)")
     parser.add_argument("--heartbeat-interval", type=float, default=1.0,
                         help="seconds between heartbeats; statuses read Unknown after 3 missed ones")
     args = parser.parse_args(argv)
@@ -49,7 +52,7 @@ def parse_args(argv: list[str] | None) -> EngineSettings:
                           interval=max(0.01, args.interval), liveness_period=max(0.05, args.liveness_period),
                           backoff=BackoffPolicy(stable_after=max(0.0, args.stable_after)),
                           model_roots=home.model_roots(), max_previews=max(0, args.max_previews),
-                          heartbeat=max(0.05, args.heartbeat_interval))
+                          heartbeat=max(0.05, args.heartbeat_interval), warm_spares=args.warm_spares)
 
 
 def main(argv: list[str] | None = None) -> int:

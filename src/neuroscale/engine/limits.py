@@ -85,15 +85,16 @@ def detect() -> Enforcement:
                        cpu="not enforced: no delegated cgroup v2 on this machine")
 
 
-def data_backstop(limit: int) -> int:
-    return max(2 * limit, limit + 512 * _MIB)
+def data_backstop(memory_limit: int | None) -> int | None:
+    """The `RLIMIT_DATA` of a server with `memory_limit` (None: no limit, no backstop)."""
+    return None if memory_limit is None else max(2 * memory_limit, memory_limit + 512 * _MIB)
 
 
 def preexec(memory_limit: int | None) -> Callable[[], None] | None:
     """A `preexec_fn` setting `RLIMIT_DATA` in the child, or None without a memory limit."""
-    if memory_limit is None:
-        return None
     ceiling = data_backstop(memory_limit)
+    if ceiling is None:
+        return None
 
     def apply() -> None:
         resource.setrlimit(resource.RLIMIT_DATA, (ceiling, ceiling))

@@ -7,6 +7,10 @@ a tick and only when they changed. On start the loop adopts the model servers a
 previous run left (same pid, same /proc start time, healthy) and kills any
 other server of this home, so a restart neither duplicates nor orphans.
 
+After the steps, each tick asks the runtime to keep one warm spare (`engine.spares`)
+per kind of revision that starts replicas on demand, so a held request waits for
+a model load rather than for imports.
+
 Because status rows change only when something changes, the loop also
 publishes a heartbeat after completed ticks (every `settings.heartbeat`
 seconds, and at once when a failing tick recovers): readers turn statuses
@@ -25,7 +29,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from neuroscale.engine import procfs
-from neuroscale.engine.autoscaler import ScalerState
+from neuroscale.engine.autoscaler import ScalerState, on_demand
 from neuroscale.engine.clock import Clock, iso
 from neuroscale.engine.demand import DemandReader
 from neuroscale.engine.desired import Admitted, Desired, desired_state
@@ -234,10 +238,19 @@ class Reconciler:
         for ep in self.endpoints.values():
             reconcile_endpoint(self.ctx, ep)
         self._reap_strays()
+        self._keep_warm()
         self._bound_previews()
         self.demand.forget({r.name for ep in self.endpoints.values() for r in ep.revisions()})
         self.endpoints = {n: ep for n, ep in self.endpoints.items() if not (ep.pruned and not ep.servers)}
         self.publish()
+
+    def _keep_warm(self) -> None:
+        """A warm spare (`engine.spares`) per kind of revision in play that starts replicas on demand, made only
+        while no model server is starting: on a small machine its imports would slow the start being waited for."""
+        specs = [r.target.spec for ep in self.endpoints.values() for r in ep.revisions()
+                 if self.settings.warm_spares and on_demand(r.target.spec.scaling, cap=self.settings.max_replicas)]
+        starting = any(s.phase is Phase.Starting for ep in self.endpoints.values() for s in ep.servers)
+        self.runtime.keep_warm(specs, spawn=not starting)
 
     def _bound_previews(self) -> None:
         """At most `max_previews` previews run: beyond that, the longest idle ones stop until asked again."""

@@ -4,17 +4,37 @@ A pid alone is not an identity: after a reboot or a long downtime it may
 belong to someone else. A process is ours only if its /proc start time matches
 what we recorded, or its command line carries `neuroscale.serving` and
 `--home <this home>` (the markers the engine passes for exactly this).
+
+Which revision a server serves is its `--revision` flag; a warm spare (`--spare`,
+see `engine.spares`) learns its revision only when handed a model, after exec,
+so for a spare it is the revision whose log its output goes to (`log_name`),
+and none while it waits.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from neuroscale.home import Home
+
 PROC = Path("/proc")
 SERVING_MODULE = "neuroscale.serving"
+SPARE_FLAG = "--spare"
+_REPLICA_SUFFIX = re.compile(r"\.r\d+$")
+
+
+def log_name(revision: str, replica: int) -> str:
+    """`<revision>.log` for the first replica (as before replicas existed), `<revision>.r<n>.log` after."""
+    return f"{revision}.log" if replica == 0 else f"{revision}.r{replica}.log"
+
+
+def revision_of_log(name: str) -> str:
+    """The revision whose log `log_name` called `name`."""
+    return _REPLICA_SUFFIX.sub("", name.removesuffix(".log"))
 
 
 def _stat_fields(pid: int) -> list[str]:
@@ -73,7 +93,18 @@ def _flag(args: list[str], name: str) -> str | None:
 class ServingProcess:
     pid: int
     start_time: int
-    revision: str
+    revision: str  # "" for a warm spare not handed a model yet
+
+
+def _revision(pid: int, args: list[str], home_root: Path) -> str:
+    flagged = _flag(args, "--revision")
+    if flagged is not None or SPARE_FLAG not in args:
+        return flagged or ""
+    try:
+        output = Path(os.readlink(PROC / str(pid) / "fd" / "1"))
+    except OSError:
+        return ""
+    return revision_of_log(output.name) if output.parent == Home(home_root).server_logs_dir else ""
 
 
 def is_server_of(args: list[str], home_root: Path) -> bool:
@@ -82,7 +113,7 @@ def is_server_of(args: list[str], home_root: Path) -> bool:
 
 
 def serving_processes(home_root: Path) -> Iterator[ServingProcess]:
-    """Every live model-server process started for `home_root`."""
+    """Every live model-server process started for `home_root`, warm spares included."""
     for entry in PROC.iterdir():
         if not entry.name.isdigit():
             continue
@@ -92,4 +123,4 @@ def serving_processes(home_root: Path) -> Iterator[ServingProcess]:
             continue
         started = start_time(pid)
         if started is not None:
-            yield ServingProcess(pid=pid, start_time=started, revision=_flag(args, "--revision") or "")
+            yield ServingProcess(pid=pid, start_time=started, revision=_revision(pid, args, home_root))

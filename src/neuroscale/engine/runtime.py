@@ -15,6 +15,12 @@ A model server unpickles user-supplied files, so it gets only what it needs:
 the allowed model roots (`--model-root`, from `Home.model_roots()`) and a
 minimal environment — what Python needs to run, plus the AWS_* variables for
 an s3:// model and nothing else (never `NEUROSCALE_GITHUB_TOKEN`).
+
+A server starts from a warm spare of its kind when one waits (`engine.spares`),
+with the same command-line flags, environment, session, log and limits as a
+cold start — except where a delegated cgroup enforces a memory limit: a spare's
+imports were charged to the engine's cgroup, which `memory.max` would not see,
+so such a server always starts cold.
 """
 
 from __future__ import annotations
@@ -28,11 +34,13 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 from urllib.parse import urlparse
 
 import httpx
 
 from neuroscale.engine import limits, procfs
+from neuroscale.engine.spares import SpareKind, Spares
 from neuroscale.home import DEFAULT_HOST, Home
 from neuroscale.ports import free_port, free_port_pair, grpc_port_of
 from neuroscale.spec.serving import ServingSpec
@@ -66,6 +74,7 @@ class ServerHandle:
     log_offset: int = 0
     popen: subprocess.Popen[bytes] | None = None
     replica: int = 0
+    warm: bool = False  # started from a warm spare
 
     @property
     def upstream(self) -> str:
@@ -78,11 +87,10 @@ class ExitInfo:
     message: str
 
 
-def server_command(home: Home, *, spec: ServingSpec, revision: str, port: int,
-                   model_roots: Sequence[Path] = ()) -> list[str]:
-    """The model server's command line: what the spec asks of it, as `neuroscale.serving` flags."""
-    command = [
-        sys.executable, "-m", procfs.SERVING_MODULE,
+def server_flags(home: Home, *, spec: ServingSpec, revision: str, port: int,
+                 model_roots: Sequence[Path] = ()) -> list[str]:
+    """What the spec asks of the model server, as `neuroscale.serving` flags (a warm spare is handed them)."""
+    flags = [
         "--model-name", spec.name,
         "--model-format", spec.model_format,
         "--storage-uri", spec.storage_uri,
@@ -94,27 +102,37 @@ def server_command(home: Home, *, spec: ServingSpec, revision: str, port: int,
         *(arg for root in model_roots for arg in ("--model-root", str(root))),
     ]
     if spec.batcher is not None:
-        command += ["--max-batch-size", str(spec.batcher.max_batch_size),
-                    "--max-latency-ms", str(spec.batcher.max_latency_ms)]
+        flags += ["--max-batch-size", str(spec.batcher.max_batch_size),
+                  "--max-latency-ms", str(spec.batcher.max_latency_ms)]
     if spec.protocol_version == "grpc-v2":
-        command += ["--grpc-port", str(grpc_port_of(port))]
+        flags += ["--grpc-port", str(grpc_port_of(port))]
     if spec.model_class:
-        command += ["--model-class", spec.model_class]
+        flags += ["--model-class", spec.model_class]
     if spec.transformer_class:
-        command += ["--transformer-class", spec.transformer_class]
-    return command
+        flags += ["--transformer-class", spec.transformer_class]
+    return flags
 
 
-def server_environment(storage_uri: str, *, parent: Mapping[str, str]) -> dict[str, str]:
-    """The minimal environment of a model server for `storage_uri` (see the module docstring)."""
-    prefixes = (_PYTHON_ENV_PREFIX, *_STORAGE_ENV_PREFIXES.get(urlparse(storage_uri).scheme.lower(), ()))
+def spare_command(home: Home, model_format: str) -> list[str]:
+    """A warm spare's command line: its format and the home marker."""
+    return _serving([procfs.SPARE_FLAG, model_format, "--home", str(home.root)])
+
+
+def _serving(flags: list[str]) -> list[str]:
+    return [sys.executable, "-m", procfs.SERVING_MODULE, *flags]
+
+
+def storage_scheme(storage_uri: str) -> str:
+    """The scheme of `storage_uri` when it changes a server's environment (s3), else ""."""
+    scheme = urlparse(storage_uri).scheme.lower()
+    return scheme if scheme in _STORAGE_ENV_PREFIXES else ""
+
+
+def server_environment(scheme: str, *, parent: Mapping[str, str]) -> dict[str, str]:
+    """The minimal environment of a model server for a `storage_scheme` (see the module docstring)."""
+    prefixes = (_PYTHON_ENV_PREFIX, *_STORAGE_ENV_PREFIXES.get(scheme, ()))
     kept = {k: v for k, v in parent.items() if k in _RUN_ENV or k.startswith(prefixes)}
     return {**kept, "PYTHONUNBUFFERED": "1"}
-
-
-def log_name(revision: str, replica: int) -> str:
-    """`<revision>.log` for the first replica (as before replicas existed), `<revision>.r<n>.log` after."""
-    return f"{revision}.log" if replica == 0 else f"{revision}.r{replica}.log"
 
 
 class LocalRuntime:
@@ -126,24 +144,43 @@ class LocalRuntime:
         self.model_roots = tuple(model_roots)
         self._http = httpx.Client(timeout=probe_timeout)
         self.enforcement = enforcement or limits.detect()
+        self.spares = Spares(home.server_logs_dir / "spares", self._launch_spare)
 
     def close(self) -> None:
         self._http.close()
+        self.spares.close()
 
-    def start(self, spec: ServingSpec, *, revision: str, replica: int = 0) -> ServerHandle:
+    def keep_warm(self, specs: Sequence[ServingSpec], *, spawn: bool) -> None:
+        """Keep one warm spare per kind of `specs`, none of other kinds; start missing ones only if `spawn`."""
+        self.spares.keep({kind for spec in specs if (kind := self._spare_kind(spec)) is not None}, spawn=spawn)
+
+    def _spare_kind(self, spec: ServingSpec) -> SpareKind | None:
+        if self.enforcement.cgroup is not None and spec.resources.memory_limit_bytes is not None:
+            return None  # see the module docstring: the cgroup must see all of the server's memory
+        return SpareKind(spec.model_format, storage_scheme(spec.storage_uri))
+
+    def _launch_spare(self, kind: SpareKind, output: IO[bytes]) -> subprocess.Popen[bytes]:
+        return _spawn(spare_command(self.home, kind.model_format), scheme=kind.storage_scheme, output=output,
+                      stdin=subprocess.PIPE)
+
+    def start(self, spec: ServingSpec, *, revision: str, replica: int = 0, warm: bool = False) -> ServerHandle:
+        """Start a server of `revision`; from a warm spare of its kind if `warm` and one waits, else cold."""
         port = free_port_pair() if spec.protocol_version == "grpc-v2" else free_port()
         self.home.server_logs_dir.mkdir(parents=True, exist_ok=True)
-        log_path = self.home.server_logs_dir / log_name(revision, replica)
+        log_path = self.home.server_logs_dir / procfs.log_name(revision, replica)
         memory = spec.resources.memory_limit_bytes
+        flags = server_flags(self.home, spec=spec, revision=revision, port=port, model_roots=self.model_roots)
+        kind = self._spare_kind(spec) if warm else None
+        spare = self.spares.take(kind) if kind is not None else None
         with log_path.open("ab") as output:
             offset = output.tell()
-            popen = subprocess.Popen(
-                server_command(self.home, spec=spec, revision=revision, port=port, model_roots=self.model_roots),
-                stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
-                start_new_session=True, close_fds=True,
-                env=server_environment(spec.storage_uri, parent=os.environ),
-                preexec_fn=limits.preexec(memory),
-            )
+            if spare is not None and spare.hand_over(flags, log_path=log_path,
+                                                     data_limit=limits.data_backstop(memory)):
+                popen = spare.popen
+            else:
+                spare = None
+                popen = _spawn(_serving(flags), scheme=storage_scheme(spec.storage_uri), output=output,
+                               memory=memory)
         if self.enforcement.cgroup is not None:
             try:
                 limits.join_cgroup(self.enforcement.cgroup, f"{revision}.r{replica}", pid=popen.pid,
@@ -152,11 +189,12 @@ class LocalRuntime:
                 log.warning("%s replica %d: cgroup limits not applied: %s", revision, replica, exc)
         started = procfs.start_time(popen.pid) or 0
         return ServerHandle(endpoint=spec.name, revision=revision, pid=popen.pid, port=port,
-                            start_time=started, log_path=log_path, log_offset=offset, popen=popen, replica=replica)
+                            start_time=started, log_path=log_path, log_offset=offset, popen=popen, replica=replica,
+                            warm=spare is not None)
 
     def adopt(self, *, endpoint: str, revision: str, replica: int = 0, pid: int, port: int,
               start_time: int) -> ServerHandle:
-        log_path = self.home.server_logs_dir / log_name(revision, replica)
+        log_path = self.home.server_logs_dir / procfs.log_name(revision, replica)
         offset = log_path.stat().st_size if log_path.exists() else 0
         return ServerHandle(endpoint=endpoint, revision=revision, pid=pid, port=port,
                             start_time=start_time, log_path=log_path, log_offset=offset, replica=replica)
@@ -213,6 +251,14 @@ class LocalRuntime:
         if handle.popen is None and not procfs.is_alive(handle.pid, handle.start_time):
             return
         _signal_group(handle.pid, sig)
+
+
+def _spawn(command: list[str], *, scheme: str, output: IO[bytes], stdin: int = subprocess.DEVNULL,
+           memory: int | None = None) -> subprocess.Popen[bytes]:
+    """Start a model server (or a spare): own session, no inherited fds, the minimal environment."""
+    return subprocess.Popen(command, stdin=stdin, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+                            close_fds=True, env=server_environment(scheme, parent=os.environ),
+                            preexec_fn=limits.preexec(memory))
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -44,7 +44,7 @@ log = logging.getLogger("neuroscale.engine")
 
 
 class Runtime(Protocol):
-    def start(self, spec: ServingSpec, *, revision: str, replica: int) -> ServerHandle: ...
+    def start(self, spec: ServingSpec, *, revision: str, replica: int, warm: bool) -> ServerHandle: ...
 
     def adopt(self, *, endpoint: str, revision: str, replica: int = 0, pid: int, port: int,
               start_time: int) -> ServerHandle: ...
@@ -58,6 +58,8 @@ class Runtime(Protocol):
     def signal(self, handle: ServerHandle, sig: signal.Signals) -> None: ...
 
     def memory(self, handle: ServerHandle) -> int | None: ...
+
+    def keep_warm(self, specs: Sequence[ServingSpec], *, spawn: bool) -> None: ...
 
 
 def _no_gateway(_endpoint: str) -> bool:
@@ -218,7 +220,13 @@ def _free_slot(ep: EndpointState, revision: str) -> int:
 
 
 def ensure_running(ctx: StepContext, ep: EndpointState) -> None:
-    """Start replicas up to what the autoscaler wants; a revision in back-off waits for its restart time."""
+    """Start replicas up to what the autoscaler wants; a revision in back-off waits for its restart time.
+
+    A revision that has served starts from a warm spare when one waits (`engine.spares`): its starts are
+    what requests wait for (scale from zero, scale-up, self-heal). A new revision starts cold and leaves
+    the spare for them: the previous revision serves until it is ready, and a crash-looping new model
+    must not use up spare after spare.
+    """
     now = ctx.clock.monotonic()
     for revision in ep.revisions():
         missing = revision.scaler.desired - len(ep.servers_of(revision.name))
@@ -227,7 +235,8 @@ def ensure_running(ctx: StepContext, ep: EndpointState) -> None:
         for _ in range(missing):
             replica = _free_slot(ep, revision.name)
             try:
-                handle = ctx.runtime.start(revision.target.spec, revision=revision.name, replica=replica)
+                handle = ctx.runtime.start(revision.target.spec, revision=revision.name, replica=replica,
+                                           warm=revision.was_ready)
             except OSError as exc:
                 message = f"could not start the model server: {exc}"
                 ctx.event(ep.name, EventType.Warning, Reason.ProcessExited, f"{revision.name}: {message}")
@@ -237,8 +246,9 @@ def ensure_running(ctx: StepContext, ep: EndpointState) -> None:
                                   port=handle.port, start_time=handle.start_time, started_at=iso(ctx.clock.time()))
             ep.servers.append(Server(handle, Phase.Starting, now, now + ctx.settings.startup_timeout))
             first = not revision.failure.failures and not revision.was_ready and replica == 0
+            warm = " from a warm spare" if handle.warm else ""
             ctx.event(ep.name, EventType.Normal, Reason.RevisionStarting if first else Reason.Restarted,
-                      f"{revision.name} replica {replica} started (pid {handle.pid}, port {handle.port}, "
+                      f"{revision.name} replica {replica} started{warm} (pid {handle.pid}, port {handle.port}, "
                       f"log {handle.log_path})")
 
 

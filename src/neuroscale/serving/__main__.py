@@ -1,5 +1,11 @@
-"""`python -m neuroscale.serving ...`: the model-server process the engine starts per revision."""
+"""`python -m neuroscale.serving ...`: the model-server process the engine starts per revision.
 
-from neuroscale.serving.server import main
+With `--spare FORMAT` first, it is a warm spare (`serving.spare`) that becomes such a server when the
+engine hands it a model.
+"""
 
-raise SystemExit(main())
+import sys
+
+from neuroscale.serving import server, spare
+
+raise SystemExit(spare.main() if sys.argv[1:2] == [spare.SPARE_FLAG] else server.main())

@@ -25,6 +25,14 @@ from neuroscale.serving.dataplane import BatchSettings, DataPlane
 from neuroscale.serving.model import Arrays, FunctionModel, Plane, TensorModel, TensorSpec
 from neuroscale.serving.settings import ServingSettings
 
+#: What every model of a format imports, whatever the model: a warm spare (`serving.spare`) imports these
+#: ahead of demand, and nothing more, so it never holds memory a cold start of the same model would not.
+FRAMEWORK_MODULES: dict[str, tuple[str, ...]] = {
+    "sklearn": ("sklearn.base",),  # every estimator derives from it; it brings numpy, SciPy and joblib
+    "xgboost": ("xgboost",),
+    "lightgbm": ("lightgbm",),
+    "onnx": ("onnxruntime",),
+}
 INPUT_NAME = "input-0"
 OUTPUT_NAME = "output-0"
 ExtraRoutes = dict[tuple[str, str], Handler]
