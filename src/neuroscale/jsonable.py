@@ -3,7 +3,9 @@
 The REST API and `-o json|yaml` speak the same camelCase as the spec's aliases,
 so snake_case keys from dataclasses (`head_sha`, `field_path`) are renamed on
 the way out. Only keys that look like Python identifiers are renamed; label
-keys such as `cost-center` and free-form keys pass through untouched.
+keys such as `cost-center` and free-form keys pass through untouched, and so
+does every key inside `labels` and `annotations` (names users chose: a label
+`cost_center` stays `cost_center`).
 Timestamps are given to the second (`2025-01-31T12:00:00+00:00`): fractions
 of a second are noise to a person and differ between the two front ends.
 """
@@ -18,6 +20,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+_USER_KEYS = frozenset({"labels", "annotations"})  # maps whose keys are names users chose
 _SNAKE_KEY = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)+$")
 _FRACTION = re.compile(r"^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d)\.\d+")
 
@@ -43,7 +46,8 @@ def as_plain(obj: Any) -> Any:
     elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         obj = dataclasses.asdict(obj)
     if isinstance(obj, Mapping):
-        return {camel_key(k) if isinstance(k, str) else str(k): as_plain(v) for k, v in obj.items()}
+        return {camel_key(k) if isinstance(k, str) else str(k):
+                _verbatim(v) if k in _USER_KEYS and isinstance(v, Mapping) else as_plain(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple, set, frozenset)):
         return [as_plain(item) for item in obj]
     if isinstance(obj, Enum):
@@ -57,3 +61,8 @@ def as_plain(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     return obj
+
+
+def _verbatim(names: Mapping[Any, Any]) -> dict[str, Any]:
+    """A map of user-chosen names: keys kept as written, values made plain."""
+    return {str(k): as_plain(v) for k, v in names.items()}

@@ -51,8 +51,9 @@ def test_as_plain_converts_nested_dataclasses() -> None:
         items: tuple[Inner, ...]
         labels: dict[str, str]
 
-    plain = as_plain(Outer(None, (Inner("metadata.name"),), {"cost-center": "cc"}))
-    assert plain == {"mergedSha": None, "items": [{"fieldPath": "metadata.name"}], "labels": {"cost-center": "cc"}}
+    plain = as_plain(Outer(None, (Inner("metadata.name"),), {"cost-center": "cc", "team_name": "risk"}))
+    assert plain == {"mergedSha": None, "items": [{"fieldPath": "metadata.name"}],
+                     "labels": {"cost-center": "cc", "team_name": "risk"}}, "label names are the user's"
 
 
 @pytest.mark.parametrize(("value", "expected"), [
