@@ -71,10 +71,15 @@ class Platform:
         return self.engine
 
     def stop_engine(self) -> None:
-        if self.engine is not None and self.engine.poll() is None:
-            self.engine.send_signal(signal.SIGTERM)
-            self.engine.wait(timeout=10)
-        self.engine = None
+        engine, self.engine = self.engine, None
+        if engine is not None and engine.poll() is None:
+            engine.send_signal(signal.SIGTERM)
+            try:
+                engine.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                engine.kill()  # leave nothing running, then fail: the engine must stop on SIGTERM
+                engine.wait()
+                raise
 
     def commit(self, files: dict[str, bytes | None], message: str = "change main") -> str:
         return self.repo.commit(branch="main", files=files, message=message, author=AUTHOR)
@@ -122,8 +127,10 @@ def platform(tmp_path: Path) -> Iterator[Platform]:
     repo = GitRepo.init_bare(home.remote, files={"apps/.gitkeep": b""}, author=AUTHOR, message="init")
     plat = Platform(home=home, repo=repo, gateway_port=free_port())
     yield plat
-    plat.stop_engine()
-    stop_all(home)
+    try:
+        plat.stop_engine()  # fails the test if the engine ignores SIGTERM …
+    finally:
+        stop_all(home)  # … but never leaves its model servers behind
     if os.environ.get("ENGINE_TEST_LOGS"):
         print((home.root / "engine.log").read_text())
 
