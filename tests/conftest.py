@@ -102,6 +102,21 @@ def iris_model(models_root: Path) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def constant_model(models_root: Path) -> Path:
+    """A classifier that always answers 0 (iris answers [1, 1] for IRIS_ROWS): a model change whose share of
+    agreement with iris on a sample is known in advance."""
+    import joblib
+    from sklearn.datasets import load_iris
+    from sklearn.dummy import DummyClassifier
+
+    data = load_iris()
+    path = models_root / "constant" / "model.joblib"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    joblib.dump(DummyClassifier(strategy="constant", constant=0).fit(data.data, data.target), path)
+    return path
+
+
 def wait_for_http(url: str, *, timeout: float = 30.0, process: "subprocess.Popen[bytes] | None" = None,
                   output: Callable[[], str] | None = None) -> None:
     """Poll `url` until it answers 200; fail with the process's output if it dies first."""

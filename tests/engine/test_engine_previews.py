@@ -43,19 +43,6 @@ SETOSA = [[5.1, 3.5, 1.4, 0.2], [4.9, 3.0, 1.4, 0.2]]  # iris answers [0, 0]: th
 SAMPLE = [{"instances": SETOSA}] * 4 + [{"instances": IRIS_ROWS}] * 6  # agreement 40 %
 
 
-@pytest.fixture(scope="module")
-def constant_model(models_root: Path) -> Path:
-    import joblib
-    from sklearn.datasets import load_iris
-    from sklearn.dummy import DummyClassifier
-
-    data = load_iris()
-    path = models_root / "constant" / "model.joblib"
-    path.parent.mkdir(exist_ok=True)
-    joblib.dump(DummyClassifier(strategy="constant", constant=0).fit(data.data, data.target), path)
-    return path
-
-
 def manifest(model: Path, *, annotations: dict[str, str] | None = None, **predictor: Any) -> str:
     document = to_manifest(iris_spec(model))
     document["spec"]["predictor"].update(predictor)

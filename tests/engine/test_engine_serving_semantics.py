@@ -26,19 +26,6 @@ from tests.engine.conftest import Platform, iris_spec, server_pids, wait_for
 R1, R2 = "iris-predictor-00001", "iris-predictor-00002"
 
 
-@pytest.fixture(scope="module")
-def constant_model(models_root: Path) -> Path:
-    import joblib
-    from sklearn.datasets import load_iris
-    from sklearn.dummy import DummyClassifier
-
-    data = load_iris()
-    path = models_root / "constant" / "model.joblib"  # under the allowed model root, like every test model
-    path.parent.mkdir(parents=True, exist_ok=True)
-    joblib.dump(DummyClassifier(strategy="constant", constant=0).fit(data.data, data.target), path)
-    return path
-
-
 def deploy(platform: Platform, model: Path, *, annotations: dict[str, str] | None = None, **predictor: Any) -> str:
     manifest = to_manifest(iris_spec(model))
     manifest["spec"]["predictor"].update(predictor)

@@ -24,7 +24,7 @@ from neuroscale.yamlio import dump
 from tests.check.helpers import git
 from tests.conftest import IRIS_ROWS, wait_for_http
 from tests.engine.conftest import iris_spec
-from tests.engine.test_engine_previews import SAMPLE, constant_model  # noqa: F401 (a fixture)
+from tests.engine.test_engine_previews import SAMPLE
 
 
 def manifest(model: str, annotations: dict[str, str] | None = None) -> bytes:
@@ -64,7 +64,7 @@ def run(root: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int
 
 
 def test_a_gated_model_change_fails_with_the_agreement_of_the_model_files(
-        repo: Path, constant_model: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+        repo: Path, constant_model: Path, capsys: pytest.CaptureFixture[str]) -> None:
     commit(repo, {manifest_path("iris"): manifest(f"file://{constant_model}", {extensions.MIN_AGREEMENT: "0.95"})},
            "constant")
     code, [row] = run(repo, capsys)
@@ -107,7 +107,7 @@ def test_no_model_change_compares_nothing_and_says_so(repo: Path, capsys: pytest
 
 
 def test_running_endpoints_are_compared_when_both_answer(repo: Path, iris_model: Path, constant_model: Path,
-                                                         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+                                                         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     commit(repo, {manifest_path("iris"): manifest("gs://models/iris/v2")}, "gcs")  # unreadable here: URLs only
     servers = []
     try:
@@ -133,3 +133,29 @@ def test_running_endpoints_are_compared_when_both_answer(repo: Path, iris_model:
 def test_serving_and_preview_urls_go_together(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["prediction-diff", str(repo), "--base", "main", "--preview-url", "http://x"]) == 1
     assert "--serving-url and --preview-url go together" in capsys.readouterr().err
+
+
+def test_a_directory_that_is_not_a_checkout_is_said_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["prediction-diff", str(tmp_path), "--base", "main"]) == 2
+    assert "is not a git checkout" in capsys.readouterr().err
+
+
+def test_a_sample_written_by_tritons_client_is_replayed_as_written(repo: Path, constant_model: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """V2 bodies as `tritonclient.http` builds them (request id, `outputs` selection, flat data): shapes our
+    own code never writes."""
+    import numpy as np
+    import tritonclient.http as triton
+
+    lines = []
+    for rows in ([[5.1, 3.5, 1.4, 0.2]], IRIS_ROWS):  # iris answers 0 then [1, 1]; the constant model always 0
+        tensor = triton.InferInput("input-0", [len(rows), 4], "FP64")
+        tensor.set_data_from_numpy(np.array(rows), binary_data=False)
+        body, _ = triton.InferenceServerClient.generate_request_body(
+            [tensor], outputs=[triton.InferRequestedOutput("output-0", binary_data=False)], request_id="r1")
+        lines.append(body)
+    commit(repo, {"apps/iris/sample-requests.jsonl": b"\n".join(lines) + b"\n",
+                  manifest_path("iris"): manifest(f"file://{constant_model}")}, "triton sample")
+    code, [row] = run(repo, capsys)
+    summary = row["check"]["findings"][0]
+    assert code == 0 and summary["extra"]["compared"] == 2 and summary["extra"]["agreement"] == pytest.approx(0.5)

@@ -93,6 +93,19 @@ class GitRepo:
         done = self._run("rev-parse", "--verify", "--quiet", f"{name}^{{commit}}", ok=(0, 1, 128))
         return done.stdout.decode().strip() if done.returncode == 0 else None
 
+    def commit_of(self, revision: str) -> str | None:
+        """The commit any git revision names (`origin/main`, `HEAD~1`, a tag, a sha), or None — for a
+        checkout someone else made, where branch names are not all `refs/heads/`."""
+        done = self._run("rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}", ok=(0, 1, 128))
+        return done.stdout.decode().strip() if done.returncode == 0 else None
+
+    @classmethod
+    def of_checkout(cls, root: Path) -> GitRepo | None:
+        """The repository of a working tree (its git directory), or None when `root` is not in one."""
+        done = subprocess.run(["git", "-C", str(root), "rev-parse", "--absolute-git-dir"], capture_output=True,
+                              check=False)
+        return cls(Path(done.stdout.decode().strip())) if done.returncode == 0 else None
+
     def _require(self, ref: str) -> str:
         sha = self.resolve(ref)
         if sha is None:

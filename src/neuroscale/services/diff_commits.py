@@ -93,17 +93,17 @@ def diff_commits(root: Path, base: str, head: str, *, endpoints: Endpoints = End
 
 def _checkout(root: Path, *refs: str) -> tuple[GitRepo, str, str]:
     """The checkout's repository and the commits `refs` name there (any git revision: origin/main, HEAD~1, ...)."""
+    repo = GitRepo.of_checkout(root)
+    if repo is None:
+        raise ToolError(f"{root} is not a git checkout", where=str(root), fix="pass the GitOps repository's checkout")
     shas = []
     for ref in refs:
-        done = subprocess.run(["git", "-C", str(root), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
-                              capture_output=True, text=True, check=False)
-        if done.returncode != 0:
+        sha = repo.commit_of(ref)
+        if sha is None:
             raise ToolError(f"{ref} is not a commit of {root}", where=ref,
                             fix="fetch it first (actions/checkout with fetch-depth: 0), or name another ref")
-        shas.append(done.stdout.strip())
-    git_dir = subprocess.run(["git", "-C", str(root), "rev-parse", "--absolute-git-dir"], capture_output=True,
-                             text=True, check=True).stdout.strip()
-    return GitRepo(Path(git_dir)), shas[0], shas[1]
+        shas.append(sha)
+    return repo, shas[0], shas[1]
 
 
 def _error(message: str, fix: str) -> CheckResult:
