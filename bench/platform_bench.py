@@ -143,8 +143,8 @@ def main() -> int:
             ready, serving = merge_to_ready(home, settings, model, args.repeats)
             healed = kill_to_serving(home, settings, [f"bench-iris-{i}" for i in range(args.repeats)])
             print("\n| measurement | median | range | target | samples |\n|---|---|---|---|---|")
-            print(describe("merge → Ready", ready, 3))
-            print(describe("merge → first prediction through the gateway", serving, 3))
+            print(describe("merge → Ready", ready, 1))
+            print(describe("merge → first prediction through the gateway", serving, 1))
             print(describe("SIGKILL model server → serving again", healed, 2))
             if args.throughput:
                 return run_throughput(settings, os.getpid(), "bench-iris-0", args.anchor_repeats)

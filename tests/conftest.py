@@ -82,6 +82,16 @@ def _test_models_are_allowed(models_root: Path) -> Iterator[None]:
 
 
 @pytest.fixture()
+def subreaper() -> Iterator[None]:
+    """The test process plays the engine for one test: servers a warm spare forks become its children."""
+    from neuroscale.engine import subreaper
+
+    assert subreaper.mark(), "the kernel refused PR_SET_CHILD_SUBREAPER"
+    yield
+    subreaper.mark(False)
+
+
+@pytest.fixture()
 def model_dir(models_root: Path) -> Path:
     """A fresh directory under the test model root, for model files a test writes itself."""
     return Path(tempfile.mkdtemp(dir=models_root, prefix="test-"))

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from neuroscale.engine.autoscaler import DemandHistory, Sample, ScalerState, decide, on_demand
+from neuroscale.engine.autoscaler import DemandHistory, Sample, ScalerState, decide
 from neuroscale.spec.serving import Scaling
 
 SCALING = Scaling(min_replicas=1, max_replicas=10, target=10.0, stable_window=60.0, panic_window=6.0)
@@ -78,9 +78,3 @@ def test_a_gateway_restart_resets_the_history() -> None:
     history.add(Sample(at=11.0, requests=0, busy=0.0))
     assert len(history.samples) == 1
 
-
-@pytest.mark.parametrize(("low", "high", "cap", "starts"), [(0, 1, 4, True), (1, 0, 4, True), (1, 2, 4, True),
-                                                            (2, 2, 4, False), (1, 0, 1, False), (3, 5, 3, False)])
-def test_on_demand_revisions_are_those_that_can_start_a_replica(low: int, high: int, cap: int, starts: bool) -> None:
-    scaling = SCALING.model_copy(update={"min_replicas": low, "max_replicas": high})
-    assert on_demand(scaling, cap=cap) is starts

@@ -132,7 +132,8 @@ def test_beyond_the_platforms_limit_the_longest_idle_preview_stops_and_its_pull_
     stopped = wait_for(lambda: (info := preview_info(ctx, get_pull_request(ctx, first.number))) and
                        "more than 1 previews were running" in info.message and info, what="the idle preview stopped")
     assert "its next request starts it again" in stopped.message
-    assert not server_pids(platform.home, f"{preview_name('iris', first.number)}-predictor-00001")
+    wait_for(lambda: not server_pids(platform.home, f"{preview_name('iris', first.number)}-predictor-00001"),
+             what="the idle preview's server drained and stopped")
     assert server_pids(platform.home, f"{preview_name('setosa', second.number)}-predictor-00001")
 
 

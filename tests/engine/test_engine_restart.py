@@ -8,8 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from neuroscale.engine.procfs import SERVING_MODULE, serving_processes
+from neuroscale.engine.procfs import SERVING_MODULE
 from neuroscale.engine.runtime import stop_all
+from neuroscale.serving.spare import READY_PREFIX
 from tests.conftest import IRIS_ROWS, free_port
 from tests.engine.conftest import Platform, iris_spec, predict, routes, server_pids, wait_for
 
@@ -56,9 +57,10 @@ def test_restart_adopts_servers_and_kills_orphans(platform: Platform, iris_model
 
 def test_a_server_made_from_a_warm_spare_is_adopted_after_a_restart(platform: Platform, iris_model: Path) -> None:
     platform.start_engine()
-    platform.deploy(iris_spec(iris_model, max_replicas=2))  # it may start replicas on demand: a spare waits
+    platform.deploy(iris_spec(iris_model))  # a spare of its kind waits from then on
     platform.wait_ready("iris", revision=R1)
-    wait_for(lambda: [p for p in serving_processes(platform.home.root) if not p.revision], what="a warm spare")
+    spare_log = platform.home.server_logs_dir / "spares" / "sklearn.log"
+    wait_for(lambda: spare_log.exists() and READY_PREFIX in spare_log.read_text(), timeout=60, what="a ready spare")
     [cold] = server_pids(platform.home)
     os.kill(cold, signal.SIGKILL)
     [warm] = wait_for(lambda: [p for p in server_pids(platform.home, R1) if p != cold] or None, what="a restart")

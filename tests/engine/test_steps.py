@@ -53,10 +53,10 @@ class FakeRuntime:
 
     rss: dict[int, int] = field(default_factory=dict)
 
-    def start(self, spec: ServingSpec, *, revision: str, replica: int = 0, warm: bool = False) -> ServerHandle:
+    def start(self, spec: ServingSpec, *, revision: str, replica: int = 0) -> ServerHandle:
         self.next_pid += 1
         handle = ServerHandle(spec.name, revision, self.next_pid, 20000 + self.next_pid, 1, Path("/dev/null"),
-                              replica=replica, warm=warm)
+                              replica=replica)
         self.started.append(handle)
         return handle
 
@@ -351,14 +351,6 @@ def test_min_zero_scales_to_zero_when_idle_and_back_on_waiting_demand(world: Wor
     history.add(Sample(world.clock.now, 1, 0.0, waiting=1))
     world.tick()
     assert len(world.runtime.started) == 2 and world.ep.latest.scaler.desired == 1
-    assert [h.warm for h in world.runtime.started] == [False, True], "a held request's start may use a warm spare"
-
-
-def test_a_new_revision_starts_cold_and_so_do_its_crash_loop_restarts(world: World) -> None:
-    world.tick()
-    world.runtime.exits[world.runtime.started[-1].pid] = ExitInfo(Reason.ModelLoadFailed, "cannot unpickle")
-    world.tick()
-    assert [h.warm for h in world.runtime.started] == [False, False]
 
 
 def test_canary_splits_then_promotion_retires_the_baseline(world: World) -> None:

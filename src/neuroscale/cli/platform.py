@@ -97,6 +97,10 @@ def up(
                                  "models/ always is one; also NEUROSCALE_MODEL_ROOTS, separated by ':')."),
     max_previews: int = typer.Option(3, "--max-previews", min=1, help="Pull-request previews running at once; "
                                      "beyond it the longest idle one stops and its pull request says so."),
+    warm_spares: bool = typer.Option(True, "--warm-spares/--no-warm-spares",
+                                     help="Keep one pre-imported model server per format in use that forks new "
+                                          "servers (about 120 MiB for scikit-learn): merges, scale-ups and "
+                                          "restarts wait for the model load, not for imports."),
 ) -> None:
     """Start the portal, reconciler and gateway; Ctrl-C stops everything it started."""
     from neuroscale.supervisor.settings import PlatformSettings
@@ -105,7 +109,7 @@ def up(
         host=host, portal_port=portal_port, gateway_port=gateway_port, domain=domain, model_roots=tuple(model_root),
         allowed_hosts=tuple(allowed_host), tls_cert=tls_cert, tls_key=tls_key, insecure_http=insecure_http,
         oidc_issuer=oidc_issuer, oidc_client_id=oidc_client_id, oidc_username_claim=oidc_username_claim,
-        oidc_default_role=oidc_default_role, max_previews=max_previews)
+        oidc_default_role=oidc_default_role, max_previews=max_previews, warm_spares=warm_spares)
     platform, login = _start(Home.resolve(home), settings)
     Console().print(Panel(_urls(platform, login), title="NeuroScale is up", expand=False))
     _serve_until_interrupted(platform)

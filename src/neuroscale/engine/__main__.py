@@ -15,6 +15,7 @@ import threading
 from types import FrameType
 
 from neuroscale.db import connect
+from neuroscale.engine import subreaper
 from neuroscale.engine.backoff import BackoffPolicy
 from neuroscale.engine.clock import SystemClock
 from neuroscale.engine.lock import acquire
@@ -42,8 +43,8 @@ def parse_args(argv: list[str] | None) -> EngineSettings:
     parser.add_argument("--max-previews", type=int, default=EngineSettings.max_previews,
                         help="pull-request previews running at once; beyond it the longest idle one stops")
     parser.add_argument("--no-warm-spares", dest="warm_spares", action="store_false",
-                        help="start every model server cold, without a pre-imported spare per format (saves the "
-                             "spares' memory; scale from zero and new replicas then wait for the imports)")
+                        help="start every model server cold, without a pre-imported spare per format that forks "
+                             "them (saves the spares' memory; every start then waits for the imports)")
     parser.add_argument("--heartbeat-interval", type=float, default=1.0,
                         help="seconds between heartbeats; statuses read Unknown after 3 missed ones")
     args = parser.parse_args(argv)
@@ -71,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    if not subreaper.mark():
+        logging.getLogger("neuroscale.engine").warning(
+            "this kernel refused PR_SET_CHILD_SUBREAPER: servers forked by warm spares are watched through /proc, "
+            "so their exit codes are unknown (run with --no-warm-spares to start every server as a child)")
     conn = connect(settings.home.state_db)
     runtime = LocalRuntime(settings.home, model_roots=settings.model_roots)
     try:

@@ -96,8 +96,3 @@ def decide(scaling: Scaling, history: DemandHistory, state: ScalerState, *, read
     state.desired = max(scaling.min_replicas, min(desired, max(upper, scaling.min_replicas)))
     return state.desired
 
-
-def on_demand(scaling: Scaling, *, cap: int) -> bool:
-    """Does this revision start replicas when demand comes (scale from zero, or up to more than its minimum)?"""
-    upper = min(scaling.max_replicas, cap) if scaling.max_replicas else cap
-    return scaling.min_replicas == 0 or upper > scaling.min_replicas

@@ -8,8 +8,8 @@ previous run left (same pid, same /proc start time, healthy) and kills any
 other server of this home, so a restart neither duplicates nor orphans.
 
 After the steps, each tick asks the runtime to keep one warm spare (`engine.spares`)
-per kind of revision that starts replicas on demand, so a held request waits for
-a model load rather than for imports.
+per kind of revision in play, so a held request, a new replica, a healed crash
+and the next revision a merge brings wait for a model load rather than for imports.
 
 Because status rows change only when something changes, the loop also
 publishes a heartbeat after completed ticks (every `settings.heartbeat`
@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from neuroscale.engine import procfs
-from neuroscale.engine.autoscaler import ScalerState, on_demand
+from neuroscale.engine.autoscaler import ScalerState
 from neuroscale.engine.clock import Clock, iso
 from neuroscale.engine.demand import DemandReader
 from neuroscale.engine.desired import Admitted, Desired, desired_state
@@ -245,10 +245,10 @@ class Reconciler:
         self.publish()
 
     def _keep_warm(self) -> None:
-        """A warm spare (`engine.spares`) per kind of revision in play that starts replicas on demand, made only
-        while no model server is starting: on a small machine its imports would slow the start being waited for."""
+        """A warm spare (`engine.spares`) per kind of revision in play, made only while no model server is
+        starting: on a small machine its imports would slow the start being waited for."""
         specs = [r.target.spec for ep in self.endpoints.values() for r in ep.revisions()
-                 if self.settings.warm_spares and on_demand(r.target.spec.scaling, cap=self.settings.max_replicas)]
+                 if self.settings.warm_spares]
         starting = any(s.phase is Phase.Starting for ep in self.endpoints.values() for s in ep.servers)
         self.runtime.keep_warm(specs, spawn=not starting)
 

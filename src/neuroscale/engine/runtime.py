@@ -16,11 +16,13 @@ the allowed model roots (`--model-root`, from `Home.model_roots()`) and a
 minimal environment — what Python needs to run, plus the AWS_* variables for
 an s3:// model and nothing else (never `NEUROSCALE_GITHUB_TOKEN`).
 
-A server starts from a warm spare of its kind when one waits (`engine.spares`),
+A server is forked by the warm spare of its kind when one is ready (`engine.spares`),
 with the same command-line flags, environment, session, log and limits as a
 cold start — except where a delegated cgroup enforces a memory limit: a spare's
-imports were charged to the engine's cgroup, which `memory.max` would not see,
-so such a server always starts cold.
+imports were charged to the spare's cgroup, which `memory.max` would not see,
+so such a server always starts cold. A forked server is our child only while
+this process is a child subreaper (`engine.subreaper`, the engine's process);
+elsewhere it is watched through /proc like an adopted one.
 """
 
 from __future__ import annotations
@@ -34,13 +36,14 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 from urllib.parse import urlparse
 
 import httpx
 
-from neuroscale.engine import limits, procfs
+from neuroscale.engine import limits, procfs, subreaper
 from neuroscale.engine.spares import SpareKind, Spares
+from neuroscale.engine.subreaper import ForkedChild
 from neuroscale.home import DEFAULT_HOST, Home
 from neuroscale.ports import free_port, free_port_pair, grpc_port_of
 from neuroscale.spec.serving import ServingSpec
@@ -61,6 +64,16 @@ _PYTHON_ENV_PREFIX = "PYTHON"
 _STORAGE_ENV_PREFIXES = {"s3": ("AWS_",)}
 
 
+class Child(Protocol):
+    """A server process we can wait for: a `subprocess.Popen`, or a `ForkedChild` reparented to us."""
+
+    pid: int
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
 @dataclass
 class ServerHandle:
     """One model-server process (a replica of a revision), started by us (`popen`) or adopted after a restart."""
@@ -72,9 +85,9 @@ class ServerHandle:
     start_time: int
     log_path: Path
     log_offset: int = 0
-    popen: subprocess.Popen[bytes] | None = None
+    popen: Child | None = None  # our child: started by us, or forked by a spare while we are the subreaper
     replica: int = 0
-    warm: bool = False  # started from a warm spare
+    warm: bool = False  # forked by a warm spare
 
     @property
     def upstream(self) -> str:
@@ -89,7 +102,7 @@ class ExitInfo:
 
 def server_flags(home: Home, *, spec: ServingSpec, revision: str, port: int,
                  model_roots: Sequence[Path] = ()) -> list[str]:
-    """What the spec asks of the model server, as `neuroscale.serving` flags (a warm spare is handed them)."""
+    """What the spec asks of the model server, as `neuroscale.serving` flags (a warm spare forks its server with them)."""
     flags = [
         "--model-name", spec.name,
         "--model-format", spec.model_format,
@@ -161,36 +174,47 @@ class LocalRuntime:
 
     def _launch_spare(self, kind: SpareKind, output: IO[bytes]) -> subprocess.Popen[bytes]:
         return _spawn(spare_command(self.home, kind.model_format), scheme=kind.storage_scheme, output=output,
-                      stdin=subprocess.PIPE)
+                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
 
-    def start(self, spec: ServingSpec, *, revision: str, replica: int = 0, warm: bool = False) -> ServerHandle:
-        """Start a server of `revision`; from a warm spare of its kind if `warm` and one waits, else cold."""
+    def start(self, spec: ServingSpec, *, revision: str, replica: int = 0) -> ServerHandle:
+        """Start a server of `revision`: forked by the warm spare of its kind if one is ready, else cold."""
         port = free_port_pair() if spec.protocol_version == "grpc-v2" else free_port()
         self.home.server_logs_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.home.server_logs_dir / procfs.log_name(revision, replica)
         memory = spec.resources.memory_limit_bytes
         flags = server_flags(self.home, spec=spec, revision=revision, port=port, model_roots=self.model_roots)
-        kind = self._spare_kind(spec) if warm else None
-        spare = self.spares.take(kind) if kind is not None else None
-        with log_path.open("ab") as output:
-            offset = output.tell()
-            if spare is not None and spare.hand_over(flags, log_path=log_path,
-                                                     data_limit=limits.data_backstop(memory)):
-                popen = spare.popen
-            else:
-                spare = None
+        offset = log_path.stat().st_size if log_path.exists() else 0
+        forked = self._fork(spec, flags, log_path=log_path)
+        popen: Child | None
+        if forked is not None:
+            pid, popen = forked, ForkedChild(forked) if subreaper.active() else None
+        else:
+            with log_path.open("ab") as output:
                 popen = _spawn(_serving(flags), scheme=storage_scheme(spec.storage_uri), output=output,
                                memory=memory)
+            pid = popen.pid
         if self.enforcement.cgroup is not None:
             try:
-                limits.join_cgroup(self.enforcement.cgroup, f"{revision}.r{replica}", pid=popen.pid,
+                limits.join_cgroup(self.enforcement.cgroup, f"{revision}.r{replica}", pid=pid,
                                    memory_limit=memory, cpu_limit=spec.resources.cpu_limit_cores)
             except OSError as exc:  # the watchdog still enforces memory
                 log.warning("%s replica %d: cgroup limits not applied: %s", revision, replica, exc)
-        started = procfs.start_time(popen.pid) or 0
-        return ServerHandle(endpoint=spec.name, revision=revision, pid=popen.pid, port=port,
+        started = procfs.start_time(pid) or 0
+        return ServerHandle(endpoint=spec.name, revision=revision, pid=pid, port=port,
                             start_time=started, log_path=log_path, log_offset=offset, popen=popen, replica=replica,
-                            warm=spare is not None)
+                            warm=forked is not None)
+
+    def _fork(self, spec: ServingSpec, flags: list[str], *, log_path: Path) -> int | None:
+        """The pid of a server the ready spare of `spec`'s kind forked, or None (start cold)."""
+        kind = self._spare_kind(spec)
+        spare = self.spares.take(kind) if kind is not None else None
+        if spare is None:
+            return None
+        try:
+            return spare.fork(flags, log_path=log_path, data_limit=limits.data_backstop(spec.resources.memory_limit_bytes))
+        except OSError as exc:
+            self.spares.failed(spare, exc)
+            return None
 
     def adopt(self, *, endpoint: str, revision: str, replica: int = 0, pid: int, port: int,
               start_time: int) -> ServerHandle:
@@ -219,14 +243,9 @@ class LocalRuntime:
 
     def exited(self, handle: ServerHandle) -> ExitInfo | None:
         """Why the process ended, or None while it runs (waitpid WNOHANG for children, /proc otherwise)."""
-        if handle.popen is not None:
-            code = handle.popen.poll()
-            if code is None:
-                return None
-        elif procfs.is_alive(handle.pid, handle.start_time):
+        running, code = _state(handle)
+        if running:
             return None
-        else:
-            code = None
         info = exit_info(code, log_tail(handle.log_path, handle.log_offset))
         if code == -signal.SIGKILL and self._cgroup_oom_killed(handle):
             return ExitInfo(Reason.OOMKilled, "the kernel killed it at its cgroup memory.max (the memory limit); "
@@ -246,17 +265,28 @@ class LocalRuntime:
 
     def signal(self, handle: ServerHandle, sig: signal.Signals) -> None:
         """Signal the server's process group, only if it is still the process we started."""
-        if handle.popen is not None and handle.popen.poll() is not None:
-            return
-        if handle.popen is None and not procfs.is_alive(handle.pid, handle.start_time):
-            return
-        _signal_group(handle.pid, sig)
+        if _state(handle)[0]:
+            _signal_group(handle.pid, sig)
+
+
+def _state(handle: ServerHandle) -> tuple[bool, int | None]:
+    """(running, exit code): from waitpid for our children, from /proc (code unknown) for the others."""
+    if handle.popen is not None:
+        try:
+            code = handle.popen.poll()
+        except ChildProcessError:  # reaped by someone else: only /proc can tell
+            handle.popen = None
+        else:
+            return code is None, code
+    return procfs.is_alive(handle.pid, handle.start_time), None
 
 
 def _spawn(command: list[str], *, scheme: str, output: IO[bytes], stdin: int = subprocess.DEVNULL,
-           memory: int | None = None) -> subprocess.Popen[bytes]:
-    """Start a model server (or a spare): own session, no inherited fds, the minimal environment."""
-    return subprocess.Popen(command, stdin=stdin, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+           stdout: int | None = None, memory: int | None = None) -> subprocess.Popen[bytes]:
+    """Start a model server (or a spare, which answers on a pipe): own session, no inherited fds, the
+    minimal environment; diagnostics go to `output`."""
+    return subprocess.Popen(command, stdin=stdin, stdout=output if stdout is None else stdout,
+                            stderr=output if stdout is not None else subprocess.STDOUT, start_new_session=True,
                             close_fds=True, env=server_environment(scheme, parent=os.environ),
                             preexec_fn=limits.preexec(memory))
 

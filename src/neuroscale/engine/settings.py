@@ -26,7 +26,7 @@ class EngineSettings:
     memory_period: float = 0.2  # seconds between samples of a server's resident memory (the OOM watchdog)
     max_replicas: int = 4  # replicas per revision when maxReplicas is 0 (Knative: unbounded)
     max_previews: int = 3  # pull-request previews running at once (`engine.previews`)
-    warm_spares: bool = True  # keep a pre-imported model server per format that may scale (`engine.spares`)
+    warm_spares: bool = True  # keep a pre-imported model server per kind in play (`engine.spares`)
     heartbeat: float = 1.0  # seconds between heartbeats; statuses read Unknown after 3 missed ones
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
     #: Where local model files may come from (`Home.model_roots()`): passed to every model server,

@@ -1,41 +1,44 @@
-"""Warm spares: model-server processes that did their imports before a replica was asked for.
+"""Warm spares: one process per kind that did a model server's imports and forks servers on demand.
 
 A model server's start is mostly imports (see `neuroscale.serving.spare` for the numbers), and
-that is what a request held at scale-from-zero and a new replica under load wait for. A spare is
-`python -m neuroscale.serving --spare FORMAT --home HOME`, started the way a cold server of that
-format and storage scheme is (own session, no inherited fds, the same minimal environment). When
-a replica must start, `LocalRuntime.start` hands a spare the server's flags, the revision's log and
-the RLIMIT_DATA backstop over its stdin instead of starting a process. From then on it is that
-revision's server in every way the engine looks: our child (exit status for `exit_info`), the same
-log and offset, the same limits, adopted after a restart by pid, start time and `--home`
-(`procfs` reads its revision from the log its output goes to).
+that is what a merge, a request held at scale-from-zero, a new replica under load and a healed crash
+wait for. A spare is `python -m neuroscale.serving --spare FORMAT --home HOME`, started the way a
+cold server of that format and storage scheme is (own session, no inherited fds, the same minimal
+environment). When a server must start, `LocalRuntime.start` sends the spare the server's flags, the
+revision's log and the RLIMIT_DATA backstop; the spare forks the server and answers its pid. Forking
+leaves the spare as it was, so back-to-back starts all find it, and servers share the pages of its
+imports until they write them. The server is reparented to the engine (a child subreaper,
+`engine.subreaper`), so it is the engine's child in every way the engine looks: exit status for
+`exit_info`, the revision's log and offset, the same limits, adopted after a restart by pid, start
+time and `--home` (`procfs` reads its revision from the log its output goes to).
 
-Which spares, and when: one per kind (format, storage scheme) the loop asks for
-(`Reconciler._keep_warm`), started only while no model server is starting, so a spare's imports
-never slow the start someone waits for; only starts that requests wait for take one
-(`steps.ensure_running`). A spare that dies before its hand-over is logged and its kind stays
-cold for `retry` seconds. Spares end with the engine: `close` stops them, and the stdin
-they wait on is the engine's pipe, so even a killed engine's spares read EOF and exit.
+Which spares, and when: one per kind (format, storage scheme) in play (`Reconciler._keep_warm`),
+started only while no model server is starting, so a spare's imports never slow the start someone
+waits for. A start uses a spare only once it has said it is ready (non-blocking until then: the
+start goes cold). A spare that dies or fails to fork is logged and its kind stays cold for `retry`
+seconds. Spares end with the engine: `close` stops them, and the stdin they read is the engine's
+pipe, so even a killed engine's spares read EOF and exit; their servers live on, as cold ones do.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import select
 import signal
 import subprocess
 import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 log = logging.getLogger("neuroscale.engine")
 
 
 @dataclass(frozen=True)
 class SpareKind:
-    """What a spare must share with the server it becomes: the imports (format) and the environment (scheme)."""
+    """What a spare shares with the servers it forks: the imports (format) and the environment (scheme)."""
 
     model_format: str
     storage_scheme: str  # a scheme that changes the server's environment ("s3"), else ""
@@ -45,30 +48,55 @@ class SpareKind:
         return f"{self.model_format}-{self.storage_scheme}" if self.storage_scheme else self.model_format
 
 
+#: How long a start waits for a ready spare's answer: a fork takes milliseconds, so this only bounds a hang.
+FORK_TIMEOUT = 5.0
+
+
 @dataclass
 class Spare:
     kind: SpareKind
     popen: subprocess.Popen[bytes]
+    ready: bool = False
 
-    def hand_over(self, flags: Sequence[str], *, log_path: Path, data_limit: int | None) -> bool:
-        """Give the spare its server's flags; False when it is gone (the caller starts a cold server)."""
+    def poll_ready(self) -> bool:
+        """Has it said its imports are done? Never blocks."""
+        if not self.ready and self.popen.poll() is None:
+            answer = self._answer(timeout=0.0)
+            self.ready = answer is not None and answer.get("ready") is True
+        return self.ready
+
+    def fork(self, flags: Sequence[str], *, log_path: Path, data_limit: int | None) -> int:
+        """The pid of a server forked with these flags; OSError when the spare cannot (start cold)."""
         order = {"argv": list(flags), "log": str(log_path), "data_limit": data_limit}
         if self.popen.stdin is None or self.popen.poll() is not None:
-            return False
+            raise OSError("the spare has exited")
+        self.popen.stdin.write(json.dumps(order).encode() + b"\n")
+        self.popen.stdin.flush()
+        answer = self._answer(timeout=FORK_TIMEOUT)
+        if answer is None or not isinstance(answer.get("pid"), int):
+            raise OSError((answer or {}).get("error") or f"no answer within {FORK_TIMEOUT:g}s")
+        pid: int = answer["pid"]
+        return pid
+
+    def _answer(self, *, timeout: float) -> dict[str, Any] | None:
+        """One JSON line from the spare, or None if none came within `timeout` (or it is not JSON)."""
+        out = self.popen.stdout
+        if out is None or not select.select([out], [], [], timeout)[0]:
+            return None
+        line = out.readline()
         try:
-            self.popen.stdin.write(json.dumps(order).encode() + b"\n")
-            self.popen.stdin.close()
-        except OSError:  # it died since the poll: the pipe is broken
-            return False
-        return True
+            answer = json.loads(line)
+        except ValueError:
+            return None
+        return answer if isinstance(answer, dict) else None
 
 
-#: Starts a spare of a kind with its output going to the open file.
+#: Starts a spare of a kind with its diagnostics going to the open file.
 Launch = Callable[[SpareKind, IO[bytes]], subprocess.Popen[bytes]]
 
 
 class Spares:
-    """At most one idle spare per kind; every call is non-blocking except `close`."""
+    """At most one spare per kind; every call is non-blocking except `close` and a ready spare's fork."""
 
     def __init__(self, logs_dir: Path, launch: Launch, *, retry: float = 30.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -76,40 +104,50 @@ class Spares:
         self.launch = launch
         self.retry = retry
         self.clock = clock
-        self._idle: dict[SpareKind, Spare] = {}
+        self._spares: dict[SpareKind, Spare] = {}
         self._stopping: list[Spare] = []
         self._cold_until: dict[SpareKind, float] = {}
 
     def take(self, kind: SpareKind) -> Spare | None:
-        """The idle spare of `kind`, now the caller's, or None (start cold)."""
-        spare = self._idle.pop(kind, None)
+        """The spare of `kind` if it is ready to fork, or None (start cold)."""
+        spare = self._spares.get(kind)
         if spare is not None and spare.popen.poll() is not None:
+            del self._spares[kind]
             self._died(spare)
             return None
-        return spare
+        return spare if spare is not None and spare.poll_ready() else None
+
+    def failed(self, spare: Spare, error: OSError) -> None:
+        """A spare that could not fork is killed (it may hang), and its kind starts cold for a while."""
+        if self._spares.get(spare.kind) is spare:
+            del self._spares[spare.kind]
+        self._stop(spare, signal.SIGKILL)
+        self._cold_until[spare.kind] = self.clock() + self.retry
+        log.warning("warm spare for %s (pid %d) could not fork a server (%s); see %s. Its servers start cold "
+                    "for %gs", spare.kind.label, spare.popen.pid, error, self.log_path(spare.kind), self.retry)
 
     def keep(self, kinds: Collection[SpareKind], *, spawn: bool) -> None:
         """Stop spares of kinds no longer wanted; start missing ones when `spawn` (nothing else is starting)."""
         self._stopping = [s for s in self._stopping if s.popen.poll() is None]
-        for kind, spare in list(self._idle.items()):
+        for kind, spare in list(self._spares.items()):
             if spare.popen.poll() is not None:
-                del self._idle[kind]
+                del self._spares[kind]
                 self._died(spare)
             elif kind not in kinds:
-                del self._idle[kind]
+                del self._spares[kind]
                 self._stop(spare)
         if not spawn:
             return
         now = self.clock()
         for kind in kinds:
-            if kind not in self._idle and now >= self._cold_until.get(kind, 0.0):
-                self._idle[kind] = self._start(kind)
+            if kind not in self._spares and now >= self._cold_until.get(kind, 0.0):
+                self._spares[kind] = self._start(kind)
 
     def close(self, *, grace: float = 2.0) -> None:
         """Stop every idle spare and wait for them (the engine is shutting down)."""
-        for spare in self._idle.values():
+        for spare in self._spares.values():
             self._stop(spare)
-        self._idle.clear()
+        self._spares.clear()
         for spare in self._stopping:
             try:
                 spare.popen.wait(grace)
@@ -126,16 +164,22 @@ class Spares:
         with self.log_path(kind).open("ab") as output:
             return Spare(kind, self.launch(kind, output))
 
-    def _stop(self, spare: Spare) -> None:
-        if spare.popen.stdin is not None:
-            spare.popen.stdin.close()
-        spare.popen.send_signal(signal.SIGTERM)
+    def _stop(self, spare: Spare, sig: signal.Signals = signal.SIGTERM) -> None:
+        _close_pipes(spare)
+        spare.popen.send_signal(sig)
         self._stopping.append(spare)
 
     def _died(self, spare: Spare) -> None:
         self._cold_until[spare.kind] = self.clock() + self.retry
-        if spare.popen.stdin is not None:
-            spare.popen.stdin.close()
-        log.warning("warm spare for %s (pid %d) exited with code %s before it was needed; see %s. Its servers "
-                    "start cold for %gs", spare.kind.label, spare.popen.pid, spare.popen.returncode,
-                    self.log_path(spare.kind), self.retry)
+        _close_pipes(spare)
+        log.warning("warm spare for %s (pid %d) exited with code %s; see %s. Its servers start cold for %gs",
+                    spare.kind.label, spare.popen.pid, spare.popen.returncode, self.log_path(spare.kind), self.retry)
+
+
+def _close_pipes(spare: Spare) -> None:
+    for pipe in (spare.popen.stdin, spare.popen.stdout):
+        if pipe is not None:
+            try:
+                pipe.close()
+            except OSError:  # a broken pipe's buffered order cannot be flushed: it is dropped with the spare
+                pass

@@ -44,7 +44,7 @@ log = logging.getLogger("neuroscale.engine")
 
 
 class Runtime(Protocol):
-    def start(self, spec: ServingSpec, *, revision: str, replica: int, warm: bool) -> ServerHandle: ...
+    def start(self, spec: ServingSpec, *, revision: str, replica: int) -> ServerHandle: ...
 
     def adopt(self, *, endpoint: str, revision: str, replica: int = 0, pid: int, port: int,
               start_time: int) -> ServerHandle: ...
@@ -222,10 +222,8 @@ def _free_slot(ep: EndpointState, revision: str) -> int:
 def ensure_running(ctx: StepContext, ep: EndpointState) -> None:
     """Start replicas up to what the autoscaler wants; a revision in back-off waits for its restart time.
 
-    A revision that has served starts from a warm spare when one waits (`engine.spares`): its starts are
-    what requests wait for (scale from zero, scale-up, self-heal). A new revision starts cold and leaves
-    the spare for them: the previous revision serves until it is ready, and a crash-looping new model
-    must not use up spare after spare.
+    Each start is forked by the warm spare of its kind when one is ready (`engine.spares`), so a merge,
+    a held request, a new replica and a healed crash wait for a model load rather than for imports.
     """
     now = ctx.clock.monotonic()
     for revision in ep.revisions():
@@ -235,8 +233,7 @@ def ensure_running(ctx: StepContext, ep: EndpointState) -> None:
         for _ in range(missing):
             replica = _free_slot(ep, revision.name)
             try:
-                handle = ctx.runtime.start(revision.target.spec, revision=revision.name, replica=replica,
-                                           warm=revision.was_ready)
+                handle = ctx.runtime.start(revision.target.spec, revision=revision.name, replica=replica)
             except OSError as exc:
                 message = f"could not start the model server: {exc}"
                 ctx.event(ep.name, EventType.Warning, Reason.ProcessExited, f"{revision.name}: {message}")

@@ -40,6 +40,8 @@ class PlatformSettings:
     metrics_interval_s: float = 10.0
     #: Pull-request previews running at once; beyond it the longest idle one stops.
     max_previews: int = 3
+    #: A pre-imported model server per format in play that forks new servers (`engine.spares`).
+    warm_spares: bool = True
 
     @property
     def tls(self) -> bool:
