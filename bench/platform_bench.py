@@ -5,7 +5,7 @@
   gateway throughput   : ../shared/bench/run_anchors.sh measures the gateway (`--target`) and
                          KServe's own ModelServer (`kserve-v1`) side by side, same wrk settings
 
-Usage: python bench/platform_bench.py [--repeats 5] [--throughput] [--anchor-repeats 2]
+Usage: python bench/platform_bench.py [--repeats 5] [--throughput] [--anchor-repeats 2] [--no-warm-spares]
 """
 
 from __future__ import annotations
@@ -130,12 +130,14 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--throughput", action="store_true", help="also run the wrk comparison (minutes)")
     parser.add_argument("--anchor-repeats", type=int, default=2)
+    parser.add_argument("--no-warm-spares", dest="warm_spares", action="store_false",
+                        help="start every model server cold (the comparison for warm spares)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="neuroscale-bench-") as tmp:
         home = Home.resolve(Path(tmp) / "home")
         PlatformContext.open(home, create=True).close()
-        settings = PlatformSettings(portal_port=9010, gateway_port=9000)
+        settings = PlatformSettings(portal_port=9010, gateway_port=9000, warm_spares=args.warm_spares)
         platform = Platform(home=home, settings=settings)
         platform.start()
         try:
