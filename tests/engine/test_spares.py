@@ -13,13 +13,14 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 
 from neuroscale.engine import procfs
 from neuroscale.engine.limits import Enforcement
 from neuroscale.engine.runtime import LocalRuntime, log_tail, server_environment, stop_all
-from neuroscale.engine.spares import SpareKind
+from neuroscale.engine.spares import SpareKind, Spares
 from neuroscale.engine.subreaper import ForkedChild
 from neuroscale.home import Home
 from neuroscale.spec.endpoint import EndpointSpec
@@ -51,7 +52,7 @@ def idle_spares(home: Home) -> list[int]:
 
 def ready_spare(runtime: LocalRuntime, spec: ServingSpec) -> int:
     """Start the spare of `spec`'s kind and wait until it has said its imports are done; its pid."""
-    runtime.keep_warm([spec], spawn=True)
+    runtime.keep_warm([spec])
     kind = SpareKind(spec.model_format, "")
     spare = wait_for(lambda: runtime.spares.take(kind), timeout=60, what="a ready spare")
     return spare.popen.pid
@@ -108,10 +109,41 @@ def test_a_hung_spare_costs_one_bounded_wait_then_its_kind_starts_cold(
         handle = runtime.start(spec, revision=R1)
         assert not handle.warm and isinstance(handle.popen, subprocess.Popen)
         wait_for(lambda: runtime.ready(handle), timeout=60, what="the cold server ready")
-        runtime.keep_warm([spec], spawn=True)
+        runtime.keep_warm([spec])
         assert idle_spares(home) == [], "the hung spare was stopped and its kind stays cold for the retry period"
     finally:
         runtime.close()
+
+
+def test_a_start_waits_while_its_kind_s_spare_imports(home: Home, iris_model: Path) -> None:
+    runtime = LocalRuntime(home, model_roots=(iris_model.parent,), enforcement=NO_CGROUP)
+    spec = spec_of(iris_model)
+    try:
+        assert runtime.warming(spec), "no spare yet: one is launched and the start waits for it"
+        [spare] = wait_for(lambda: idle_spares(home), what="the launched spare")
+        wait_for(lambda: not runtime.warming(spec), timeout=60, what="the spare ready")
+        assert runtime.start(spec, revision=R1).warm
+        os.kill(spare, signal.SIGKILL)
+        wait_for(lambda: not procfs.start_time(spare), what="the spare gone")
+        assert not runtime.warming(spec), "a kind whose spare died starts cold at once"
+    finally:
+        runtime.close()
+
+
+def test_a_spare_that_never_finishes_importing_is_killed_after_the_import_timeout(tmp_path: Path) -> None:
+    def never_ready(kind: SpareKind, output: IO[bytes]) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(["sleep", "60"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=output)
+
+    spares = Spares(tmp_path, never_ready, import_timeout=0.5)
+    kind = SpareKind("sklearn", "")
+    try:
+        assert spares.importing(kind)
+        hung = spares.take(kind)
+        assert hung is None
+        wait_for(lambda: not spares.importing(kind), timeout=10, what="the import timeout")
+        assert not spares.importing(kind), "its kind stays cold for the retry period"
+    finally:
+        spares.close()
 
 
 def environment_of(pid: int) -> dict[str, str]:
@@ -123,18 +155,18 @@ def test_unwanted_spares_stop_and_a_dead_one_means_cold_starts_for_a_while(home:
     runtime = LocalRuntime(home, model_roots=(iris_model.parent,), enforcement=NO_CGROUP)
     spec = spec_of(iris_model)
     try:
-        runtime.keep_warm([spec], spawn=True)
+        runtime.keep_warm([spec])
         wait_for(lambda: idle_spares(home), what="an idle spare")
-        runtime.keep_warm([], spawn=True)
+        runtime.keep_warm([])
         wait_for(lambda: not idle_spares(home), what="the unwanted spare stopped")
-        runtime.keep_warm([spec], spawn=True)
+        runtime.keep_warm([spec])
         [spare] = wait_for(lambda: idle_spares(home), what="a spare again")
         os.kill(spare, signal.SIGKILL)
         wait_for(lambda: not procfs.start_time(spare), what="the spare gone")
         handle = runtime.start(spec, revision=R1)
         assert not handle.warm and handle.pid != spare
         wait_for(lambda: runtime.ready(handle), timeout=60, what="the cold server ready")
-        runtime.keep_warm([spec], spawn=True)
+        runtime.keep_warm([spec])
         assert idle_spares(home) == [], "a kind whose spare died stays cold for the retry period"
     finally:
         runtime.close()
@@ -146,7 +178,7 @@ def test_no_spare_where_a_cgroup_enforces_the_memory_limit(home: Home, iris_mode
     runtime = LocalRuntime(home, model_roots=(iris_model.parent,),
                            enforcement=Enforcement(memory="cgroup v2", cpu="cgroup v2", cgroup=cgroup))
     try:
-        runtime.keep_warm([spec_of(iris_model, memory_limit="1Gi")], spawn=True)
+        runtime.keep_warm([spec_of(iris_model, memory_limit="1Gi")])
         assert idle_spares(home) == []
         handle = runtime.start(spec_of(iris_model, memory_limit="1Gi"), revision=R1)
         assert not handle.warm

@@ -52,6 +52,7 @@ class FakeRuntime:
     started: list[ServerHandle] = field(default_factory=list)
 
     rss: dict[int, int] = field(default_factory=dict)
+    warming_endpoints: set[str] = field(default_factory=set)  # their kind's spare is importing
 
     def start(self, spec: ServingSpec, *, revision: str, replica: int = 0) -> ServerHandle:
         self.next_pid += 1
@@ -79,8 +80,11 @@ class FakeRuntime:
     def signal(self, handle: ServerHandle, sig: signal.Signals) -> None:
         self.signals.append((handle.pid, sig))
 
-    def keep_warm(self, specs: Sequence[ServingSpec], *, spawn: bool) -> None:
+    def keep_warm(self, specs: Sequence[ServingSpec]) -> None:
         pass
+
+    def warming(self, spec: ServingSpec) -> bool:
+        return spec.name in self.warming_endpoints
 
 
 @dataclass
@@ -129,6 +133,16 @@ def serve_first_revision(world: World) -> ServerHandle:
     world.runtime.ready_pids.add(handle.pid)
     world.tick()
     return handle
+
+
+def test_a_start_waits_while_its_kind_s_spare_imports(world: World) -> None:
+    world.runtime.warming_endpoints.add("iris")
+    world.tick()
+    world.tick()
+    assert world.runtime.started == [] and world.ep.servers == []
+    world.runtime.warming_endpoints.clear()
+    world.tick()
+    assert len(world.runtime.started) == 1 and world.ep.servers[0].phase is Phase.Starting
 
 
 def test_traffic_moves_only_when_ready(world: World) -> None:
@@ -290,6 +304,30 @@ def test_a_probe_that_recovers_resets_the_count(world: World) -> None:
         world.runtime.hung_pids.discard(server.pid)
         world.tick(period)
     assert world.runtime.signals == []
+
+
+def test_with_many_servers_the_probe_period_stretches_to_the_platform_s_probe_rate(world: World) -> None:
+    server = serve_first_revision(world)
+    settings = world.ctx.settings
+    world.ctx.servers = 500  # the loop counts them each tick; 500 / 50 probes a second = one probe per 10 s
+    stretched = 500 / settings.probe_rate
+    assert stretched > settings.liveness_period
+    world.runtime.hung_pids.add(server.pid)
+    for _ in range(settings.liveness_failures):
+        world.tick(stretched - 0.1)
+        world.tick(0.1)
+    assert (server.pid, signal.SIGKILL) in world.runtime.signals
+    [killed] = [e for e in world.store.events(name="iris") if e.reason == Reason.LivenessProbeFailed]
+    assert f"probes {stretched:g}s apart" in killed.message
+
+
+def test_a_stretched_probe_period_still_waits_for_every_failure(world: World) -> None:
+    server = serve_first_revision(world)
+    world.ctx.servers = 500
+    world.runtime.hung_pids.add(server.pid)
+    for _ in range(world.ctx.settings.liveness_failures):
+        world.tick(world.ctx.settings.liveness_period)
+    assert world.runtime.signals == [], "probes 2 s apart would have killed it; at 500 servers they are 10 s apart"
 
 
 def scaled(**scaling: object) -> ServingSpec:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.utils
 import os
 import signal
 import socket
@@ -80,6 +81,14 @@ def test_bad_requests_over_http_are_4xx_json(iris_url: str, method: str, path: s
     assert response.status_code == status
     assert response.headers["content-type"] == "application/json"
     assert response.json()["reason"] == reason
+
+
+def test_the_date_header_stays_current_while_the_server_idles(iris_url: str) -> None:
+    """The server ticks once a second instead of uvicorn's ten (`serving.quiet`); HTTP dates keep up."""
+    for _ in range(3):
+        time.sleep(1.3)  # longer than a tick: a header refreshed only at start or per request would lag
+        date = httpx.get(f"{iris_url}/v2/health/live").headers["date"]
+        assert abs(time.time() - email.utils.parsedate_to_datetime(date).timestamp()) < 2.5
 
 
 def _requests_total(text: str, protocol: str, status: str) -> float:

@@ -88,6 +88,11 @@ class Reconciler:
                                route_applied=lambda name: self.gateway.applied(self.routes.stamp_of(name)),
                                demand=self.demand.history)
         self.endpoints: dict[str, EndpointState] = {}
+        #: Per endpoint, the last route entry and the observation it was made from; and the observation the
+        #: last status check was made from. An endpoint whose observation did not change since the previous
+        #: tick has the same route and status, so `publish` skips building them (most ticks, most endpoints).
+        self._routed: dict[str, tuple[Observation, RouteEntry]] = {}
+        self._checked: dict[str, Observation] = {}
         self.strays: list[_Stray] = []
         self.commit = ""
         self.digest = ""
@@ -235,6 +240,7 @@ class Reconciler:
             self.poll_source()
             self._next_poll = self.clock.monotonic() + self.settings.interval
         self.demand.sample(now=self.clock.monotonic(), wall=self.clock.time())
+        self.ctx.servers = sum(len(ep.servers) for ep in self.endpoints.values())
         for ep in self.endpoints.values():
             reconcile_endpoint(self.ctx, ep)
         self._reap_strays()
@@ -245,12 +251,9 @@ class Reconciler:
         self.publish()
 
     def _keep_warm(self) -> None:
-        """A warm spare (`engine.spares`) per kind of revision in play, made only while no model server is
-        starting: on a small machine its imports would slow the start being waited for."""
-        specs = [r.target.spec for ep in self.endpoints.values() for r in ep.revisions()
-                 if self.settings.warm_spares]
-        starting = any(s.phase is Phase.Starting for ep in self.endpoints.values() for s in ep.servers)
-        self.runtime.keep_warm(specs, spawn=not starting)
+        """A warm spare (`engine.spares`) per kind of revision in play."""
+        self.runtime.keep_warm([r.target.spec for ep in self.endpoints.values() for r in ep.revisions()
+                                if self.settings.warm_spares])
 
     def _bound_previews(self) -> None:
         """At most `max_previews` previews run: beyond that, the longest idle ones stop until asked again."""
@@ -274,19 +277,27 @@ class Reconciler:
         now = iso(self.clock.time())
         observed = [(ep, observe(ep, commit=self.commit, policy=self.settings.backoff, source_error=self.source_error))
                     for ep in self.endpoints.values() if not ep.pruned and ep.desired is not None]
-        self.routes.write([self._report(ep, obs, now=now)[1] for ep, obs in observed])
+        routed = {ep.name: cached if (cached := self._routed.get(ep.name)) and cached[0] == obs
+                  else (obs, self._report(ep, obs, now=now)[1]) for ep, obs in observed}
+        self._routed = routed
+        self.routes.write([entry for _, entry in routed.values()])
         if self.routes.repaired:
             self.ctx.event("", EventType.Warning, Reason.RoutesRewritten,
                            f"{self.settings.home.routes_file} was changed outside the reconciler; rewritten "
                            "from the current state so the gateway routes to what runs")
         self.gateway.refresh()
+        checked = {}
         for ep, obs in observed:
-            applied = self.gateway.applied(self.routes.stamp_of(ep.name))
-            status, _ = self._report(ep, replace(obs, route_applied=applied), now=now)
+            obs = replace(obs, route_applied=self.gateway.applied(self.routes.stamp_of(ep.name)))
+            checked[ep.name] = obs
+            if self._checked.get(ep.name) == obs:
+                continue
+            status, _ = self._report(ep, obs, now=now)
             comparable = _comparable(status.to_dict())
             if comparable != ep.saved:
                 self.store.save_status(status)
                 ep.saved, ep.conditions = comparable, status.conditions
+        self._checked = checked
 
     def _report(self, ep: EndpointState, obs: Observation, *, now: str) -> tuple[EndpointStatus, RouteEntry]:
         return report(ep, obs, domain=self.settings.domain, gateway_port=self.settings.gateway_port, now=now,

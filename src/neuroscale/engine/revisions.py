@@ -8,6 +8,7 @@ moving traffic does not restart it. Pure.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import NewType
 
 from neuroscale.spec.serving import ServingSpec
@@ -29,8 +30,8 @@ class RevisionRecord:
     number: int
     digest: SpecDigest
 
-    @property
-    def name(self) -> RevisionName:
+    @cached_property
+    def name(self) -> RevisionName:  # cached: the loop asks for it thousands of times a second
         return revision_name(self.endpoint, self.number)
 
 

@@ -22,8 +22,10 @@ class EngineSettings:
     stop_grace: float = 5.0  # SIGTERM → SIGKILL
     startup_timeout: float = 60.0  # a revision not ready by then is killed and counted as a failure
     liveness_period: float = 2.0  # seconds between liveness probes of ready servers
+    probe_rate: float = 50.0  # liveness probes a second at most, all servers together: many servers stretch the period
     liveness_failures: int = 3  # consecutive failed probes before a hung server is killed (and restarted)
     memory_period: float = 0.2  # seconds between samples of a server's resident memory (the OOM watchdog)
+    memory_rate: float = 250.0  # memory samples a second at most, all servers together (as `probe_rate`)
     max_replicas: int = 4  # replicas per revision when maxReplicas is 0 (Knative: unbounded)
     max_previews: int = 3  # pull-request previews running at once (`engine.previews`)
     warm_spares: bool = True  # keep a pre-imported model server per kind in play (`engine.spares`)

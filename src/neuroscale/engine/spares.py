@@ -12,11 +12,11 @@ imports until they write them. The server is reparented to the engine (a child s
 `exit_info`, the revision's log and offset, the same limits, adopted after a restart by pid, start
 time and `--home` (`procfs` reads its revision from the log its output goes to).
 
-Which spares, and when: one per kind (format, storage scheme) in play (`Reconciler._keep_warm`),
-started only while no model server is starting, so a spare's imports never slow the start someone
-waits for. A start uses a spare only once it has said it is ready (non-blocking until then: the
-start goes cold). A spare that dies or fails to fork is logged and its kind stays cold for `retry`
-seconds. Spares end with the engine: `close` stops them, and the stdin they read is the engine's
+Which spares, and when: one per kind (format, storage scheme) in play (`Reconciler._keep_warm`).
+A start of a kind whose spare is still importing waits for it (`importing`, which also launches a
+missing one): a single import and then a fork per server beats importing in every server, most of
+all when many endpoints start at once. A spare that dies, hangs or fails to fork is logged and its
+kind starts cold for `retry` seconds. Spares end with the engine: `close` stops them, and the stdin they read is the engine's
 pipe, so even a killed engine's spares read EOF and exit; their servers live on, as cold ones do.
 """
 
@@ -56,6 +56,7 @@ FORK_TIMEOUT = 5.0
 class Spare:
     kind: SpareKind
     popen: subprocess.Popen[bytes]
+    started: float  # `Spares.clock` when it was launched
     ready: bool = False
 
     def poll_ready(self) -> bool:
@@ -98,11 +99,12 @@ Launch = Callable[[SpareKind, IO[bytes]], subprocess.Popen[bytes]]
 class Spares:
     """At most one spare per kind; every call is non-blocking except `close` and a ready spare's fork."""
 
-    def __init__(self, logs_dir: Path, launch: Launch, *, retry: float = 30.0,
+    def __init__(self, logs_dir: Path, launch: Launch, *, retry: float = 30.0, import_timeout: float = 60.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.logs_dir = logs_dir
         self.launch = launch
         self.retry = retry
+        self.import_timeout = import_timeout
         self.clock = clock
         self._spares: dict[SpareKind, Spare] = {}
         self._stopping: list[Spare] = []
@@ -117,6 +119,26 @@ class Spares:
             return None
         return spare if spare is not None and spare.poll_ready() else None
 
+    def importing(self, kind: SpareKind) -> bool:
+        """Should a start of `kind` wait? Yes while its spare imports (launched now if the kind has none):
+        one import then a fork per server beats an import in every server. No once it is ready, or when
+        the kind is cold (its spare died, hung or took longer than `import_timeout`)."""
+        if self.clock() < self._cold_until.get(kind, 0.0):
+            return False
+        spare = self._spares.get(kind)
+        if spare is None:
+            spare = self._spares[kind] = self._start(kind)
+        if spare.popen.poll() is not None:
+            del self._spares[kind]
+            self._died(spare)
+            return False
+        if spare.poll_ready():
+            return False
+        if self.clock() - spare.started > self.import_timeout:
+            self.failed(spare, OSError(f"its imports took more than {self.import_timeout:g}s"))
+            return False
+        return True
+
     def failed(self, spare: Spare, error: OSError) -> None:
         """A spare that could not fork is killed (it may hang), and its kind starts cold for a while."""
         if self._spares.get(spare.kind) is spare:
@@ -126,8 +148,8 @@ class Spares:
         log.warning("warm spare for %s (pid %d) could not fork a server (%s); see %s. Its servers start cold "
                     "for %gs", spare.kind.label, spare.popen.pid, error, self.log_path(spare.kind), self.retry)
 
-    def keep(self, kinds: Collection[SpareKind], *, spawn: bool) -> None:
-        """Stop spares of kinds no longer wanted; start missing ones when `spawn` (nothing else is starting)."""
+    def keep(self, kinds: Collection[SpareKind]) -> None:
+        """Stop spares of kinds no longer wanted; start missing ones (unless their kind is cold)."""
         self._stopping = [s for s in self._stopping if s.popen.poll() is None]
         for kind, spare in list(self._spares.items()):
             if spare.popen.poll() is not None:
@@ -136,15 +158,13 @@ class Spares:
             elif kind not in kinds:
                 del self._spares[kind]
                 self._stop(spare)
-        if not spawn:
-            return
         now = self.clock()
         for kind in kinds:
             if kind not in self._spares and now >= self._cold_until.get(kind, 0.0):
                 self._spares[kind] = self._start(kind)
 
     def close(self, *, grace: float = 2.0) -> None:
-        """Stop every idle spare and wait for them (the engine is shutting down)."""
+        """Stop every spare and wait for them (the engine is shutting down)."""
         for spare in self._spares.values():
             self._stop(spare)
         self._spares.clear()
@@ -162,7 +182,7 @@ class Spares:
     def _start(self, kind: SpareKind) -> Spare:
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         with self.log_path(kind).open("ab") as output:
-            return Spare(kind, self.launch(kind, output))
+            return Spare(kind, self.launch(kind, output), self.clock())
 
     def _stop(self, spare: Spare, sig: signal.Signals = signal.SIGTERM) -> None:
         _close_pipes(spare)

@@ -59,7 +59,9 @@ class Runtime(Protocol):
 
     def memory(self, handle: ServerHandle) -> int | None: ...
 
-    def keep_warm(self, specs: Sequence[ServingSpec], *, spawn: bool) -> None: ...
+    def keep_warm(self, specs: Sequence[ServingSpec]) -> None: ...
+
+    def warming(self, spec: ServingSpec) -> bool: ...
 
 
 def _no_gateway(_endpoint: str) -> bool:
@@ -82,6 +84,13 @@ class StepContext:
     demand: Callable[[str], DemandHistory] = _no_demand
     #: pid → when its memory may be sampled next
     memory_sampled: dict[int, float] = field(default_factory=dict)
+    #: Model servers across the platform (the loop counts them each tick), for the per-server check periods
+    servers: int = 0
+
+    def spread(self, period: float, rate: float) -> float:
+        """`period` between two checks of one server, stretched so all servers together stay under `rate`
+        checks a second: the engine's idle CPU stays bounded with hundreds of endpoints."""
+        return max(period, self.servers / rate)
 
     def event(self, endpoint: str, etype: EventType, reason: str, message: str) -> None:
         """Record an event (SQLite, for `neuroscale events`) and log it (the engine log)."""
@@ -159,7 +168,8 @@ def probe_serving(ctx: StepContext, ep: EndpointState) -> None:
     for server in ep.servers:
         if server.phase is not Phase.Ready or now < server.probe_at:
             continue
-        server.probe_at = now + ctx.settings.liveness_period
+        period = ctx.spread(ctx.settings.liveness_period, ctx.settings.probe_rate)
+        server.probe_at = now + period
         if ctx.runtime.live(server.handle):
             server.probe_failures = 0
             continue
@@ -167,10 +177,10 @@ def probe_serving(ctx: StepContext, ep: EndpointState) -> None:
         if server.probe_failures >= ctx.settings.liveness_failures:
             ctx.event(ep.name, EventType.Warning, Reason.LivenessProbeFailed,
                       f"{server.revision} (pid {server.handle.pid}) did not answer {server.probe_failures} "
-                      f"liveness probes {ctx.settings.liveness_period:g}s apart; killing it so it restarts")
+                      f"liveness probes {period:g}s apart; killing it so it restarts")
             server.killed_for = ExitInfo(Reason.LivenessProbeFailed, (
                 f"the platform killed it after {server.probe_failures} liveness probes "
-                f"{ctx.settings.liveness_period:g}s apart went unanswered (hung or stopped while serving)"))
+                f"{period:g}s apart went unanswered (hung or stopped while serving)"))
             ctx.runtime.signal(server.handle, signal.SIGKILL)
             server.probe_failures = 0
 
@@ -184,7 +194,7 @@ def guard_memory(ctx: StepContext, ep: EndpointState) -> None:
         if (limit is None or not server.live or server.killed_for is not None
                 or now < ctx.memory_sampled.get(server.handle.pid, 0.0)):
             continue
-        ctx.memory_sampled[server.handle.pid] = now + ctx.settings.memory_period
+        ctx.memory_sampled[server.handle.pid] = now + ctx.spread(ctx.settings.memory_period, ctx.settings.memory_rate)
         used = ctx.runtime.memory(server.handle)
         if used is not None and used > limit:
             server.killed_for = ExitInfo(Reason.OOMKilled, (
@@ -222,14 +232,17 @@ def _free_slot(ep: EndpointState, revision: str) -> int:
 def ensure_running(ctx: StepContext, ep: EndpointState) -> None:
     """Start replicas up to what the autoscaler wants; a revision in back-off waits for its restart time.
 
-    Each start is forked by the warm spare of its kind when one is ready (`engine.spares`), so a merge,
-    a held request, a new replica and a healed crash wait for a model load rather than for imports.
+    Each start is forked by the warm spare of its kind (`engine.spares`), so a merge, a held request, a
+    new replica and a healed crash wait for a model load rather than for imports; while that spare is
+    still importing, the start waits for it.
     """
     now = ctx.clock.monotonic()
     for revision in ep.revisions():
         missing = revision.scaler.desired - len(ep.servers_of(revision.name))
         if missing <= 0 or not revision.failure.may_restart(now=now):
             continue
+        if ctx.settings.warm_spares and ctx.runtime.warming(revision.target.spec):
+            continue  # its kind's spare imports: it forks this server within a tick or two of being ready
         for _ in range(missing):
             replica = _free_slot(ep, revision.name)
             try:

@@ -90,6 +90,7 @@ def serve(app: ServingApp, settings: ServingSettings, *, sock: socket.socket) ->
     import uvloop
 
     from neuroscale.serving.http import protocol_with
+    from neuroscale.serving.quiet import QuietServer
 
     config = uvicorn.Config(
         app,
@@ -105,7 +106,7 @@ def serve(app: ServingApp, settings: ServingSettings, *, sock: socket.socket) ->
         log_level="warning",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
-    server = uvicorn.Server(config)
+    server = QuietServer(config)
     # uvicorn re-raises the stop signal after its graceful shutdown; with this handler in place
     # that re-raise is a no-op and the process exits 0 instead of dying by the signal.
     for stop in (signal.SIGTERM, signal.SIGINT):
