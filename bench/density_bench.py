@@ -133,14 +133,14 @@ def main() -> int:
             started = time.perf_counter()
             repo.commit(branch=MAIN, files={manifest_path(n): manifest(n, model) for n in names},
                         message=f"{len(names)} iris endpoints", author=AUTHOR)
-            last, ready = -1, 0
+            shown = -1
             while (ready := ready_count(store, names)) < len(names):
                 if time.perf_counter() - started > args.timeout:
                     print(f"only {ready} of {len(names)} Ready after {args.timeout:g}s", file=sys.stderr)
                     return 1
-                if ready // 50 != last // 50:
+                if ready // 50 > shown // 50:
                     print(f"  {ready:4d} Ready after {time.perf_counter() - started:6.1f}s", flush=True)
-                last = ready
+                    shown = ready
                 time.sleep(1.0)
             all_ready = time.perf_counter() - started
             with httpx.Client(base_url=settings.gateway_url, timeout=30) as client:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,7 @@ from neuroscale.engine.revisions import RevisionRecord, spec_digest
 from neuroscale.engine.runtime import ExitInfo, ServerHandle
 from neuroscale.engine.settings import EngineSettings
 from neuroscale.engine.state import EndpointState, Phase, Target
-from neuroscale.engine.steps import StepContext, reconcile_endpoint
+from neuroscale.engine.steps import StepContext, count_servers, reconcile_endpoint
 from neuroscale.engine.store import EngineStore
 from neuroscale.home import Home
 from neuroscale.spec.endpoint import EndpointSpec
@@ -96,9 +96,12 @@ class World:
     ep: EndpointState
     gateway_moved: bool = True  # what the gateway's acknowledgement says
     demand: dict[str, DemandHistory] = field(default_factory=dict)  # what the gateway's stats say
+    other_servers: int = 0  # servers of the platform's other endpoints
 
     def tick(self, advance: float = 0.05) -> None:
         self.clock.now += advance
+        count_servers(self.ctx, [self.ep])
+        self.ctx.servers += self.other_servers
         reconcile_endpoint(self.ctx, self.ep)
 
     def reasons(self) -> list[str]:
@@ -306,10 +309,22 @@ def test_a_probe_that_recovers_resets_the_count(world: World) -> None:
     assert world.runtime.signals == []
 
 
+def test_at_most_max_starting_servers_start_at_once(world: World) -> None:
+    world.ctx.settings = replace(world.ctx.settings, max_starting=2)
+    world.target(1, scaled(min_replicas=3, max_replicas=3))
+    world.tick()
+    world.tick()
+    assert len(world.runtime.started) == 2
+    world.runtime.ready_pids.add(world.runtime.started[0].pid)
+    world.tick()
+    world.tick()
+    assert len(world.runtime.started) == 3
+
+
 def test_with_many_servers_the_probe_period_stretches_to_the_platform_s_probe_rate(world: World) -> None:
     server = serve_first_revision(world)
     settings = world.ctx.settings
-    world.ctx.servers = 500  # the loop counts them each tick; 500 / 50 probes a second = one probe per 10 s
+    world.other_servers = 499  # 500 servers / 50 probes a second = one probe of each per 10 s
     stretched = 500 / settings.probe_rate
     assert stretched > settings.liveness_period
     world.runtime.hung_pids.add(server.pid)
@@ -323,7 +338,7 @@ def test_with_many_servers_the_probe_period_stretches_to_the_platform_s_probe_ra
 
 def test_a_stretched_probe_period_still_waits_for_every_failure(world: World) -> None:
     server = serve_first_revision(world)
-    world.ctx.servers = 500
+    world.other_servers = 499
     world.runtime.hung_pids.add(server.pid)
     for _ in range(world.ctx.settings.liveness_failures):
         world.tick(world.ctx.settings.liveness_period)

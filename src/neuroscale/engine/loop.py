@@ -43,7 +43,7 @@ from neuroscale.engine.runtime import ServerHandle
 from neuroscale.engine.settings import EngineSettings
 from neuroscale.engine.source import MAIN, SourceRepo, fetch
 from neuroscale.engine.state import EndpointState, Phase, RevisionState, Server, Target
-from neuroscale.engine.steps import Runtime, StepContext, reconcile_endpoint
+from neuroscale.engine.steps import Runtime, StepContext, count_servers, reconcile_endpoint
 from neuroscale.engine.store import EngineStore
 from neuroscale.engine.traffic import Split
 from neuroscale.errors import NeuroScaleError, NotFound
@@ -240,7 +240,7 @@ class Reconciler:
             self.poll_source()
             self._next_poll = self.clock.monotonic() + self.settings.interval
         self.demand.sample(now=self.clock.monotonic(), wall=self.clock.time())
-        self.ctx.servers = sum(len(ep.servers) for ep in self.endpoints.values())
+        count_servers(self.ctx, self.endpoints.values())
         for ep in self.endpoints.values():
             reconcile_endpoint(self.ctx, ep)
         self._reap_strays()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,9 @@ class EngineSettings:
     max_drain: float = 10.0  # ... and at most this long when the gateway does not confirm the move
     stop_grace: float = 5.0  # SIGTERM → SIGKILL
     startup_timeout: float = 60.0  # a revision not ready by then is killed and counted as a failure
+    #: Model servers starting at once, all endpoints together: a merge of hundreds of endpoints starts them
+    #: a few at a time instead of making every one load (and every tick wait) at once
+    max_starting: int = field(default_factory=lambda: max(4, 2 * (os.cpu_count() or 1)))
     liveness_period: float = 2.0  # seconds between liveness probes of ready servers
     probe_rate: float = 50.0  # liveness probes a second at most, all servers together: many servers stretch the period
     liveness_failures: int = 3  # consecutive failed probes before a hung server is killed (and restarted)

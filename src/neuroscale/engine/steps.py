@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -84,8 +84,9 @@ class StepContext:
     demand: Callable[[str], DemandHistory] = _no_demand
     #: pid → when its memory may be sampled next
     memory_sampled: dict[int, float] = field(default_factory=dict)
-    #: Model servers across the platform (the loop counts them each tick), for the per-server check periods
+    #: Model servers across the platform, and how many of them are starting (the loop counts them each tick)
     servers: int = 0
+    starting: int = 0
 
     def spread(self, period: float, rate: float) -> float:
         """`period` between two checks of one server, stretched so all servers together stay under `rate`
@@ -229,12 +230,18 @@ def _free_slot(ep: EndpointState, revision: str) -> int:
     return next(slot for slot in range(len(taken) + 1) if slot not in taken)
 
 
+def count_servers(ctx: StepContext, endpoints: Iterable[EndpointState]) -> None:
+    """At the start of a tick: the platform's servers, for this tick's budgets (`spread`, `max_starting`)."""
+    servers = [s for ep in endpoints for s in ep.servers]
+    ctx.servers, ctx.starting = len(servers), sum(s.phase is Phase.Starting for s in servers)
+
+
 def ensure_running(ctx: StepContext, ep: EndpointState) -> None:
     """Start replicas up to what the autoscaler wants; a revision in back-off waits for its restart time.
 
     Each start is forked by the warm spare of its kind (`engine.spares`), so a merge, a held request, a
     new replica and a healed crash wait for a model load rather than for imports; while that spare is
-    still importing, the start waits for it.
+    still importing, the start waits for it. At most `max_starting` servers start at once, platform-wide.
     """
     now = ctx.clock.monotonic()
     for revision in ep.revisions():
@@ -243,7 +250,7 @@ def ensure_running(ctx: StepContext, ep: EndpointState) -> None:
             continue
         if ctx.settings.warm_spares and ctx.runtime.warming(revision.target.spec):
             continue  # its kind's spare imports: it forks this server within a tick or two of being ready
-        for _ in range(missing):
+        for _ in range(min(missing, ctx.settings.max_starting - ctx.starting)):
             replica = _free_slot(ep, revision.name)
             try:
                 handle = ctx.runtime.start(revision.target.spec, revision=revision.name, replica=replica)
@@ -255,6 +262,7 @@ def ensure_running(ctx: StepContext, ep: EndpointState) -> None:
             ctx.store.add_process(pid=handle.pid, endpoint=ep.name, revision=revision.name, replica=replica,
                                   port=handle.port, start_time=handle.start_time, started_at=iso(ctx.clock.time()))
             ep.servers.append(Server(handle, Phase.Starting, now, now + ctx.settings.startup_timeout))
+            ctx.starting += 1
             first = not revision.failure.failures and not revision.was_ready and replica == 0
             warm = " from a warm spare" if handle.warm else ""
             ctx.event(ep.name, EventType.Normal, Reason.RevisionStarting if first else Reason.Restarted,
