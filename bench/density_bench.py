@@ -23,7 +23,6 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -34,16 +33,15 @@ from neuroscale.engine.procfs import serving_processes
 from neuroscale.engine.store import StatusStore
 from neuroscale.gitops.repo import MAIN, Author, GitRepo
 from neuroscale.home import Home
-from neuroscale.services.context import PlatformContext
 from neuroscale.spec.endpoint import EndpointSpec
 from neuroscale.spec.manifest import manifest_path, to_manifest
 from neuroscale.supervisor.demo import DEMO_INSTANCES, train_iris
-from neuroscale.supervisor.platform import Platform
 from neuroscale.supervisor.settings import PlatformSettings
 from neuroscale.yamlio import dump
 
+from live_platform import cpu_seconds, live_platform
+
 AUTHOR = Author(name="bench", email="bench@neuroscale.local")
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def pss_mib(pid: int) -> float:
@@ -56,15 +54,8 @@ def pss_mib(pid: int) -> float:
     return 0.0
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / TICKS
+def total_cpu_seconds(pids: list[int]) -> float:
+    return sum(cpu_seconds(pid) for pid in pids)
 
 
 def descendants(root: int) -> list[int]:
@@ -103,7 +94,8 @@ def manifest(name: str, model: Path, *, annotations: dict[str, str] | None = Non
                                                "storageUri": str(model)}))
     obj["spec"]["predictor"].update(predictor)
     obj["metadata"].setdefault("annotations", {}).update(annotations or {})
-    return dump(obj).encode()
+    text: str = dump(obj)
+    return text.encode()
 
 
 def ready_count(store: StatusStore, names: list[str]) -> int:
@@ -121,59 +113,56 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait for every endpoint Ready")
     args = parser.parse_args()
     names = [f"iris-{i:04d}" for i in range(args.endpoints)]
-    with tempfile.TemporaryDirectory(prefix="neuroscale-density-") as tmp:
-        home = Home.resolve(Path(tmp) / "home")
-        PlatformContext.open(home, create=True).close()
-        settings = PlatformSettings(portal_port=9010, gateway_port=9000, warm_spares=args.warm_spares)
-        platform = Platform(home=home, settings=settings)
-        platform.start()
-        try:
-            model = train_iris(home.models_dir / "iris")
-            repo, store = GitRepo(home.remote), StatusStore(connect(home.state_db))
-            started = time.perf_counter()
-            repo.commit(branch=MAIN, files={manifest_path(n): manifest(n, model) for n in names},
-                        message=f"{len(names)} iris endpoints", author=AUTHOR)
-            shown = -1
-            while (ready := ready_count(store, names)) < len(names):
-                if time.perf_counter() - started > args.timeout:
-                    print(f"only {ready} of {len(names)} Ready after {args.timeout:g}s", file=sys.stderr)
-                    return 1
-                if ready // 50 > shown // 50:
-                    print(f"  {ready:4d} Ready after {time.perf_counter() - started:6.1f}s", flush=True)
-                    shown = ready
-                time.sleep(1.0)
-            all_ready = time.perf_counter() - started
-            with httpx.Client(base_url=settings.gateway_url, timeout=30) as client:
-                wrong = [n for n in names if client.post(f"/v1/models/{n}:predict",
-                                                         json={"instances": DEMO_INSTANCES}).json()
-                         .get("predictions") != [1, 1]]
-            servers = [p.pid for p in serving_processes(home.root)]
-            platform_pids = [p for p in descendants(os.getpid()) if p not in servers and p != os.getpid()]
-            server_mib = sum(pss_mib(p) for p in servers)
-            platform_mib = sum(pss_mib(p) for p in platform_pids)
-            everything = servers + platform_pids
-            groups = {"model servers and spares": servers,
-                      **{name: [p for p in platform_pids if role(p) == name] for name in ROLES}}
-            before = {name: cpu_seconds(pids) for name, pids in groups.items()}
-            time.sleep(10)
-            idle_by = {name: (cpu_seconds(pids) - before[name]) / 10 for name, pids in groups.items()}
-            idle = sum(idle_by.values())
-            with httpx.Client(base_url=settings.gateway_url, timeout=60) as client:
-                zero = zero_first_request(repo, store, client, model, home)
-            mode = "forked by a warm spare" if args.warm_spares else "cold-started"
-            print(f"\n| {len(names)} iris endpoints, servers {mode} | value |\n|---|---|")
-            print(f"| all Ready after the commit | {all_ready:.1f} s |")
-            print(f"| answering [1, 1] through the gateway | {len(names) - len(wrong)} of {len(names)} |")
-            print(f"| model-server processes (incl. spares) | {len(servers)}, PSS {server_mib / 1024:.2f} GiB |")
-            print(f"| PSS per endpoint | {server_mib / len(names):.1f} MiB |")
-            print(f"| platform processes (supervisor, reconciler, gateway, portal) | PSS {platform_mib:.0f} MiB |")
-            print(f"| idle CPU of everything | {100 * idle:.1f} % of one core "
-                  f"({', '.join(f'{name} {100 * share:.1f} %' for name, share in idle_by.items())}) |")
-            print(f"| first request after scale to zero, median of 3 | {statistics.median(zero):.2f} s "
-                  f"({', '.join(f'{s:.2f}' for s in zero)}) |")
-            return 1 if wrong else 0
-        finally:
-            platform.stop()
+    settings = PlatformSettings(portal_port=9010, gateway_port=9000, warm_spares=args.warm_spares)
+    with live_platform(settings, prefix="neuroscale-density-") as home:
+        return measure(home, settings, names, timeout=args.timeout)
+
+
+def measure(home: Home, settings: PlatformSettings, names: list[str], *, timeout: float) -> int:
+    model = train_iris(home.models_dir / "iris")
+    repo, store = GitRepo(home.remote), StatusStore(connect(home.state_db))
+    started = time.perf_counter()
+    repo.commit(branch=MAIN, files={manifest_path(n): manifest(n, model) for n in names},
+                message=f"{len(names)} iris endpoints", author=AUTHOR)
+    shown = -1
+    while (ready := ready_count(store, names)) < len(names):
+        if time.perf_counter() - started > timeout:
+            print(f"only {ready} of {len(names)} Ready after {timeout:g}s", file=sys.stderr)
+            return 1
+        if ready // 50 > shown // 50:
+            print(f"  {ready:4d} Ready after {time.perf_counter() - started:6.1f}s", flush=True)
+            shown = ready
+        time.sleep(1.0)
+    all_ready = time.perf_counter() - started
+    with httpx.Client(base_url=settings.gateway_url, timeout=30) as client:
+        wrong = [n for n in names if client.post(f"/v1/models/{n}:predict",
+                                                 json={"instances": DEMO_INSTANCES}).json()
+                 .get("predictions") != [1, 1]]
+    servers = [p.pid for p in serving_processes(home.root)]
+    platform_pids = [p for p in descendants(os.getpid()) if p not in servers and p != os.getpid()]
+    server_mib = sum(pss_mib(p) for p in servers)
+    platform_mib = sum(pss_mib(p) for p in platform_pids)
+    everything = servers + platform_pids
+    groups = {"model servers and spares": servers,
+              **{name: [p for p in platform_pids if role(p) == name] for name in ROLES}}
+    before = {name: total_cpu_seconds(pids) for name, pids in groups.items()}
+    time.sleep(10)
+    idle_by = {name: (total_cpu_seconds(pids) - before[name]) / 10 for name, pids in groups.items()}
+    idle = sum(idle_by.values())
+    with httpx.Client(base_url=settings.gateway_url, timeout=60) as client:
+        zero = zero_first_request(repo, store, client, model, home)
+    mode = "forked by a warm spare" if settings.warm_spares else "cold-started"
+    print(f"\n| {len(names)} iris endpoints, servers {mode} | value |\n|---|---|")
+    print(f"| all Ready after the commit | {all_ready:.1f} s |")
+    print(f"| answering [1, 1] through the gateway | {len(names) - len(wrong)} of {len(names)} |")
+    print(f"| model-server processes (incl. spares) | {len(servers)}, PSS {server_mib / 1024:.2f} GiB |")
+    print(f"| PSS per endpoint | {server_mib / len(names):.1f} MiB |")
+    print(f"| platform processes (supervisor, reconciler, gateway, portal) | PSS {platform_mib:.0f} MiB |")
+    print(f"| idle CPU of everything | {100 * idle:.1f} % of one core "
+          f"({', '.join(f'{name} {100 * share:.1f} %' for name, share in idle_by.items())}) |")
+    print(f"| first request after scale to zero, median of 3 | {statistics.median(zero):.2f} s "
+          f"({', '.join(f'{s:.2f}' for s in zero)}) |")
+    return 1 if wrong else 0
 
 
 def zero_first_request(repo: GitRepo, store: StatusStore, client: httpx.Client, model: Path, home: Home) -> list[float]:

@@ -17,7 +17,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -33,8 +32,9 @@ from neuroscale.services.endpoints import create_endpoint
 from neuroscale.services.pulls import merge_pull_request
 from neuroscale.spec.endpoint import EndpointSpec
 from neuroscale.supervisor.demo import DEMO_INSTANCES, train_iris
-from neuroscale.supervisor.platform import Platform
 from neuroscale.supervisor.settings import PlatformSettings
+
+from live_platform import live_platform
 
 ANCHORS = Path(__file__).resolve().parents[2] / "shared" / "bench" / "run_anchors.sh"
 ACTOR = Actor("bench", Role.admin, "bench@neuroscale.local")
@@ -134,24 +134,17 @@ def main() -> int:
                         help="start every model server cold (the comparison for warm spares)")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="neuroscale-bench-") as tmp:
-        home = Home.resolve(Path(tmp) / "home")
-        PlatformContext.open(home, create=True).close()
-        settings = PlatformSettings(portal_port=9010, gateway_port=9000, warm_spares=args.warm_spares)
-        platform = Platform(home=home, settings=settings)
-        platform.start()
-        try:
-            model = train_iris(home.models_dir / "bench-iris")  # under the default model root
-            ready, serving = merge_to_ready(home, settings, model, args.repeats)
-            healed = kill_to_serving(home, settings, [f"bench-iris-{i}" for i in range(args.repeats)])
-            print("\n| measurement | median | range | target | samples |\n|---|---|---|---|---|")
-            print(describe("merge → Ready", ready, 1))
-            print(describe("merge → first prediction through the gateway", serving, 1))
-            print(describe("SIGKILL model server → serving again", healed, 2))
-            if args.throughput:
-                return run_throughput(settings, os.getpid(), "bench-iris-0", args.anchor_repeats)
-        finally:
-            platform.stop()
+    settings = PlatformSettings(portal_port=9010, gateway_port=9000, warm_spares=args.warm_spares)
+    with live_platform(settings) as home:
+        model = train_iris(home.models_dir / "bench-iris")  # under the default model root
+        ready, serving = merge_to_ready(home, settings, model, args.repeats)
+        healed = kill_to_serving(home, settings, [f"bench-iris-{i}" for i in range(args.repeats)])
+        print("\n| measurement | median | range | target | samples |\n|---|---|---|---|---|")
+        print(describe("merge → Ready", ready, 1))
+        print(describe("merge → first prediction through the gateway", serving, 1))
+        print(describe("SIGKILL model server → serving again", healed, 2))
+        if args.throughput:
+            return run_throughput(settings, os.getpid(), "bench-iris-0", args.anchor_repeats)
     return 0
 
 

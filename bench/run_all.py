@@ -11,6 +11,7 @@
   auth_bench.py                   gateway p50/RPS: main vs a route without auth vs auth with a valid key (wrk)
   previews_bench.py               preview first answer, prediction diff on 1,000 requests, recording and shadow cost
   observe_bench.py                scrape CPU, metrics store size at 7 days x 100 endpoints, portal pages, showback
+  density_bench.py                500 iris endpoints live: time to Ready, memory per endpoint, idle CPU
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ RUNS = [
     [sys.executable, str(HERE / "auth_bench.py")],
     [sys.executable, str(HERE / "previews_bench.py")],
     [sys.executable, str(HERE / "observe_bench.py")],
+    [sys.executable, str(HERE / "density_bench.py")],
 ]
 
 
