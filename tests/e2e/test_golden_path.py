@@ -125,7 +125,7 @@ def test_create_merge_serve_survive_portal_loss_and_stop_cleanly(platform: dict[
     assert "Traceback" not in second.stderr
 
     # Ctrl-C stops every process the platform started: components and model servers.
-    assert len(processes_of(home)) == 5  # supervisor, portal, reconciler, gateway, iris: the probe sees them
+    assert len(processes_of(home)) == 6  # supervisor, portal, reconciler, gateway, iris, the sklearn warm spare
     process = platform["process"]
     process.send_signal(signal.SIGINT)
     process.wait(timeout=30)

@@ -41,7 +41,9 @@ def test_model_servers_get_a_minimal_environment_and_the_model_roots(platform: P
     extra_root.mkdir()
     env = {**os.environ, "NEUROSCALE_GITHUB_TOKEN": SECRET, "AWS_SECRET_ACCESS_KEY": "not-for-file-models",
            "DATABASE_URL": "postgres://user:pw@db/x", "NEUROSCALE_MODEL_ROOTS": f"{iris_model.parent}:{extra_root}"}
-    platform.start_engine(env=env)
+    # Cold, so the flags show on the command line; a server forked by a warm spare gets the same
+    # `server_flags` through its spare, which was started with this same environment.
+    platform.start_engine("--no-warm-spares", env=env)
     platform.deploy(iris_spec(iris_model))
     platform.wait_ready("iris", revision=R1)
     [pid] = server_pids(platform.home)
