@@ -19,9 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import cel
-
 from neuroscale.findings import Finding, ObjectRef, Severity
+from neuroscale.policy.celbinding import binding as cel
 from neuroscale.policy.celenv import CelEnvironment, EvaluationError, Unevaluable
 from neuroscale.policy.report import MALFORMED, RULES_ANNOTATION, UNEVALUABLE, policy_ref, unevaluable, violation
 from neuroscale.policy.selectors import UnsupportedConstruct, match_resources, selector_matches
