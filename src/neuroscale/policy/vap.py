@@ -189,6 +189,12 @@ def _params(policy: CompiledCelPolicy, binding: Binding, *, subject: Subject,
     return found or None
 
 
+def _same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """The same names bound to the very same values (identity: comparing CEL results deeply costs as much as
+    converting them)."""
+    return a.keys() == b.keys() and all(a[name] is b[name] for name in a)
+
+
 _OPTIONAL_INPUTS = ("oldObject", "request", "namespaceObject")
 
 
@@ -210,7 +216,10 @@ class CelPolicyRun:
     subject is converted once, and only when a policy that matched it runs
     (`begin` names the subject; most subjects match no policy and are never
     converted), and only the inputs some program reads are provided (`inputs`;
-    default: all of them).
+    default: all of them). Likewise `variables`: each policy sets its own, but
+    the context receives them only when a program that reads `variables` runs
+    and they differ from what it holds, so policies sharing one reading (the
+    bundled InferenceService ones) convert them once per subject, not once each.
     """
 
     def __init__(self, env: CelEnvironment, everything: Sequence[Subject], *,
@@ -223,16 +232,22 @@ class CelPolicyRun:
         #: Values of variables that read only the object, per subject: policies generated from one
         #: reading (the bundled InferenceService ones) share them, so each is computed once per object.
         self._shared: dict[str, Any] = {}
+        #: `variables` as the running policy defines them now, and as the context last received them.
+        self._variables: dict[str, Any] = {}
+        self._sent: dict[str, Any] = {}
+        self._reads: dict[str, bool] = {}
 
     def begin(self, subject: Subject) -> None:
         """The subject the next evaluations are about (converted lazily, see the class docstring)."""
-        self._converted = None
+        if self._converted is not subject:
+            self._converted = None
 
     def _convert(self, subject: Subject) -> None:
         if self._converted is subject:
             return
         self._converted = subject
         self._shared = {}
+        self._variables = self._sent = {}
         values: dict[str, Any] = {"object": subject.obj, "params": None, "variables": {}}
         if "oldObject" in self.inputs:
             values["oldObject"] = None
@@ -291,7 +306,8 @@ class CelPolicyRun:
         severity = min((_ACTION_SEVERITY.get(a, Severity.ERROR) for a in actions), key=lambda s: s.rank)
         action = "Deny" if "Deny" in actions else actions[0]
         self._convert(subject)
-        self.context.update({"params": param, "variables": {}})
+        self.context.update({"params": param})
+        self._variables = {}
         try:
             for _name, program in policy.conditions:
                 if self._run(program) is not True:
@@ -301,7 +317,7 @@ class CelPolicyRun:
             stale = False  # the context lacks variables computed since its last update
             for name, program in policy.variables:
                 if stale and "variables." in program.source:
-                    self.context.update({"variables": variables})
+                    self._variables = dict(variables)
                     stale = False
                 try:
                     variables[name] = self._variable(program)
@@ -309,7 +325,7 @@ class CelPolicyRun:
                     failed[name] = str(exc)
                 stale = True
             if stale:
-                self.context.update({"variables": variables})
+                self._variables = dict(variables)
         except Unevaluable as exc:
             return [unevaluable(str(exc), policy=policy.name, where="spec", subject=subject)]
         except EvaluationError as exc:
@@ -351,7 +367,16 @@ class CelPolicyRun:
         return self._shared[source]
 
     def _run(self, program: cel.Program) -> Any:
+        if not _same(self._variables, self._sent) and self._reads_variables(program):
+            self.context.update({"variables": self._variables})
+            self._sent = self._variables
         return self.env.run(program, self.context)
+
+    def _reads_variables(self, program: cel.Program) -> bool:
+        source = program.source
+        if source not in self._reads:
+            self._reads[source] = "variables" in program.variables()
+        return self._reads[source]
 
     def _message(self, validation: Validation) -> str:
         if validation.message_program is not None:
