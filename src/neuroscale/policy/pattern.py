@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from neuroscale.policy.kyverno_units import parse_amount, parse_duration
@@ -197,6 +197,8 @@ class MapPlan:
     node: Mapping[str, Any]
     first: list[Entry]
     ordered: list[Entry]
+    #: (key, name) of the conditional, existence and negation anchors, whose presence a failure is judged by.
+    noted: list[tuple[str, str]] = field(default_factory=list)
     parse_error: str = ""  # raised before anything is matched (an anchor meant for mutate rules)
     order_error: str = ""  # raised after the first-phase anchors, where the order of the rest is worked out
 
@@ -206,14 +208,16 @@ def _map_plan(pattern: Mapping[str, Any]) -> MapPlan:
         parsed = [(_anchor(str(key)), sub) for key, sub in pattern.items()]
     except PatternUnsupported as exc:
         return MapPlan(pattern, [], [], parse_error=str(exc))
+    noted = [(str(key), name) for key, ((kind, name), _) in zip(pattern, parsed)
+             if kind in ("conditional", "existence", "negation")]
     first = sorted((item for item in parsed if item[0][0] in _FIRST_PHASE),
                    key=lambda item: (item[0][0] != "conditional", item[0][1]))
     rest = sorted((item for item in parsed if item[0][0] not in _FIRST_PHASE), key=lambda item: item[0][1])
     try:
         front = [item for item in rest if item[0][0] == "global" or _has_anchors(item[1])]
     except PatternUnsupported as exc:
-        return MapPlan(pattern, first, [], order_error=str(exc))
-    return MapPlan(pattern, first, front[::-1] + [item for item in rest if item not in front])
+        return MapPlan(pattern, first, [], noted, order_error=str(exc))
+    return MapPlan(pattern, first, front[::-1] + [item for item in rest if item not in front], noted)
 
 
 def pattern_plans(pattern: Any) -> dict[int, MapPlan]:
@@ -242,10 +246,12 @@ class _Matcher:
         return planned if planned is not None and planned.node is pattern else _map_plan(pattern)
 
     def note_anchors(self, value: Any, pattern: Mapping[str, Any]) -> None:
-        for key in pattern:
-            kind, name = _anchor(str(key))
-            if kind in ("conditional", "existence", "negation") and not self.anchor_found.get(str(key)):
-                self.anchor_found[str(key)] = _has_key(value, name)
+        plan = self.plan(pattern)
+        if plan.parse_error:
+            raise PatternUnsupported(plan.parse_error)
+        for key, name in plan.noted:
+            if not self.anchor_found.get(key):
+                self.anchor_found[key] = _has_key(value, name)
 
     def validate(self, value: Any, pattern: Any, path: str) -> None:
         _validate(self, value, pattern, path)
@@ -286,11 +292,11 @@ def _expand_metadata(value: Mapping[str, Any], pattern: Mapping[str, Any]) -> Ma
     metadata = pattern.get("metadata")
     actual = value.get("metadata")
     if not isinstance(metadata, Mapping) or not isinstance(actual, Mapping) or not any(
-            _has_wildcard_keys(metadata.get(field)) for field in ("labels", "annotations")):
+            _has_wildcard_keys(metadata.get(section)) for section in ("labels", "annotations")):
         return pattern  # nothing to expand: the pattern as it is (and as it was planned)
     expanded = dict(metadata)
-    for field in ("labels", "annotations"):
-        wanted, present = metadata.get(field), actual.get(field)
+    for section in ("labels", "annotations"):
+        wanted, present = metadata.get(section), actual.get(section)
         if not isinstance(wanted, Mapping) or not isinstance(present, Mapping):
             continue
         keys: dict[str, Any] = {}
@@ -300,7 +306,7 @@ def _expand_metadata(value: Mapping[str, Any], pattern: Mapping[str, Any]) -> Ma
             names = [k for k in present if wildcard_match(name, str(k))] if "*" in name or "?" in name else []
             for found in names or [name]:
                 keys[f"{match['prefix']}({found})" if match else found] = sub
-        expanded[field] = keys
+        expanded[section] = keys
     return {**pattern, "metadata": expanded}
 
 
