@@ -189,6 +189,15 @@ def _params(policy: CompiledCelPolicy, binding: Binding, *, subject: Subject,
     return found or None
 
 
+@dataclass(frozen=True)
+class _Facts:
+    """What evaluation asks of a program again and again (the binding copies its source on every read)."""
+
+    program: cel.Program
+    source: str
+    reads_variables: bool
+
+
 def _same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     """The same names bound to the very same values (identity: comparing CEL results deeply costs as much as
     converting them)."""
@@ -235,7 +244,7 @@ class CelPolicyRun:
         #: `variables` as the running policy defines them now, and as the context last received them.
         self._variables: dict[str, Any] = {}
         self._sent: dict[str, Any] = {}
-        self._reads: dict[str, bool] = {}
+        self._programs: dict[int, _Facts] = {}
 
     def begin(self, subject: Subject) -> None:
         """The subject the next evaluations are about (converted lazily, see the class docstring)."""
@@ -316,7 +325,7 @@ class CelPolicyRun:
             failed: dict[str, str] = {}
             stale = False  # the context lacks variables computed since its last update
             for name, program in policy.variables:
-                if stale and "variables." in program.source:
+                if stale and "variables." in self._facts(program).source:
                     self._variables = dict(variables)
                     stale = False
                 try:
@@ -359,7 +368,7 @@ class CelPolicyRun:
 
     def _variable(self, program: cel.Program) -> Any:
         """A variable's value; one that reads only the object is computed once per subject."""
-        source = program.source
+        source = self._facts(program).source
         if "variables." in source or "params" in source:
             return self._run(program)
         if source not in self._shared:
@@ -367,16 +376,17 @@ class CelPolicyRun:
         return self._shared[source]
 
     def _run(self, program: cel.Program) -> Any:
-        if not _same(self._variables, self._sent) and self._reads_variables(program):
+        if not _same(self._variables, self._sent) and self._facts(program).reads_variables:
             self.context.update({"variables": self._variables})
             self._sent = self._variables
         return self.env.run(program, self.context)
 
-    def _reads_variables(self, program: cel.Program) -> bool:
-        source = program.source
-        if source not in self._reads:
-            self._reads[source] = "variables" in program.variables()
-        return self._reads[source]
+    def _facts(self, program: cel.Program) -> _Facts:
+        facts = self._programs.get(id(program))
+        if facts is None or facts.program is not program:
+            facts = self._programs[id(program)] = _Facts(program, program.source,
+                                                         "variables" in program.variables())
+        return facts
 
     def _message(self, validation: Validation) -> str:
         if validation.message_program is not None:
