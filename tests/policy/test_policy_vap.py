@@ -117,6 +117,16 @@ def test_each_policy_sees_its_own_variables_on_a_shared_subject() -> None:
     assert denied == ["a", "d"]
 
 
+def test_resource_names_are_judged_per_object_of_one_kind() -> None:
+    """Rule verdicts are remembered per kind of object, and per name only when the rules name resources."""
+    rules = {"resourceRules": [{"apiGroups": ["apps"], "apiVersions": ["v1"], "operations": ["CREATE"],
+                                "resources": ["deployments"], "resourceNames": ["web"]}]}
+    other = copy.deepcopy(DEPLOYMENT)
+    other["metadata"]["name"] = "api"
+    findings = evaluate([vap({"matchConstraints": rules}), binding()], [other, DEPLOYMENT, PROD])
+    assert sorted(f.extra["index"] for f in findings if f.extra.get("policy") == "max-replicas") == [1]
+
+
 def test_broken_message_expression_falls_back_to_message() -> None:
     policy = vap(expression="false", message="static message", messageExpression="object.nothing.here")
     [finding] = of_policy(evaluate([policy, binding()]))

@@ -23,7 +23,7 @@ from neuroscale.findings import Finding, ObjectRef, Severity
 from neuroscale.policy.celbinding import binding as cel
 from neuroscale.policy.celenv import CelEnvironment, EvaluationError, Unevaluable
 from neuroscale.policy.report import MALFORMED, RULES_ANNOTATION, UNEVALUABLE, policy_ref, unevaluable, violation
-from neuroscale.policy.selectors import UnsupportedConstruct, match_resources, selector_matches
+from neuroscale.policy.selectors import RulesMemo, UnsupportedConstruct, match_resources, selector_matches
 from neuroscale.policy.subject import Subject, as_mapping
 
 VAP_KINDS = ("ValidatingAdmissionPolicy",)
@@ -245,6 +245,7 @@ class CelPolicyRun:
         self._variables: dict[str, Any] = {}
         self._sent: dict[str, Any] = {}
         self._programs: dict[int, _Facts] = {}
+        self._rules = RulesMemo()
 
     def begin(self, subject: Subject) -> None:
         """The subject the next evaluations are about (converted lazily, see the class docstring)."""
@@ -281,12 +282,13 @@ class CelPolicyRun:
         if policy.namespace and subject.namespace != policy.namespace:
             return "skip", []
         try:
-            if not match_resources(policy.match, subject, where="spec.matchConstraints"):
+            if not match_resources(policy.match, subject, where="spec.matchConstraints", memo=self._rules):
                 return "skip", []
             if policy.problems:
                 return "error", []
             bindings = [b for b in policy.bindings
-                        if match_resources(b.match, subject, where=f"binding {b.name}.spec.matchResources")]
+                        if match_resources(b.match, subject, where=f"binding {b.name}.spec.matchResources",
+                                           memo=self._rules)]
         except UnsupportedConstruct as exc:
             return "error", [unevaluable(str(exc), policy=policy.name, where="match", subject=subject)]
         findings: list[Finding] = []
