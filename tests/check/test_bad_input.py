@@ -107,3 +107,14 @@ def test_helm_templates_are_skipped_and_reported() -> None:
 def test_duplicate_keys_are_a_parse_error_with_the_line() -> None:
     _, found = parse_file("d.yaml", b"metadata:\n  labels:\n    owner: a\n    owner: b\n", limits=Limits())
     assert _rules(found) == [("NS-P001", "d.yaml", 4)] and "duplicate key" in found[0].message
+
+
+def test_a_cached_parse_is_reused_only_under_the_limits_it_passed(tmp_path: Path) -> None:
+    nested = "a: " + "[" * 40 + "1" + "]" * 40 + "\n"
+    raw = (nested + "pad: " + "x" * 200_000 + "\n").encode()  # big enough to be cached
+    docs, found = parse_file("big.yaml", raw, limits=Limits(), cache_dir=tmp_path)
+    assert found == [] and docs and list(tmp_path.iterdir())
+    docs, found = parse_file("big.yaml", raw, limits=Limits(), cache_dir=tmp_path)  # from the cache
+    assert found == [] and docs[0].data["a"] == [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]
+    _, found = parse_file("big.yaml", raw, limits=Limits(max_depth=20), cache_dir=tmp_path)
+    assert [f.rule for f in found] == ["NS-P003"] and "levels deep" in found[0].message

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -120,3 +122,13 @@ def test_runtime_errors_are_evaluation_errors(env: CelEnvironment, expression: s
 def test_undefined_variable_is_unevaluable(env: CelEnvironment) -> None:
     with pytest.raises(Unevaluable, match="Undefined"):
         run(env, "oldObject.metadata.name == ''", {"object": OBJECT})
+
+
+def test_the_binding_loads_without_its_interactive_cli_and_cel_still_imports_in_full() -> None:
+    code = ("import sys; from neuroscale.policy.celenv import default_environment as d;"
+            "env = d(); print(env.run(env.compile('size(\"abc\") + 1'), env.context()));"
+            "print(sorted({'cel', 'cel.cli', 'prompt_toolkit'} & set(sys.modules)));"
+            "import cel; print(cel.evaluate('2 * 3'), cel.cli.__name__)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["4", "[]", "6 cel.cli"]

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from neuroscale.policy.pattern import PatternUnsupported, match_pattern, scalar_matches
+from neuroscale.policy.pattern import PatternUnsupported, match_pattern, pattern_plans, scalar_matches
 
 
 @pytest.mark.parametrize(("value", "pattern", "expected"), [
@@ -103,8 +103,9 @@ POD = {
     ({"spec": {"containers": {"name": "x"}}}, "fail", "/spec/containers/"),
     ({"metadata": {"name": ["x"]}}, "fail", "/metadata/name/"),
 ])
-def test_match_pattern(pattern: dict[str, Any], status: str, path: str) -> None:
-    result = match_pattern(POD, pattern)
+@pytest.mark.parametrize("planned", [False, True], ids=["unplanned", "planned"])
+def test_match_pattern(pattern: dict[str, Any], status: str, path: str, planned: bool) -> None:
+    result = match_pattern(POD, pattern, plans=pattern_plans(pattern) if planned else None)
     assert result.status == status
     assert result.path == path
 
@@ -114,6 +115,18 @@ def test_match_pattern(pattern: dict[str, Any], status: str, path: str) -> None:
     {"spec": {"^(containers)": {"name": "x"}}},
     {"spec": {"volumes": [{"name": object()}]}},
 ])
-def test_unsupported_constructs_raise(pattern: dict[str, Any]) -> None:
+@pytest.mark.parametrize("planned", [False, True], ids=["unplanned", "planned"])
+def test_unsupported_constructs_raise(pattern: dict[str, Any], planned: bool) -> None:
+    plans = pattern_plans(pattern) if planned else None  # planning itself never raises: matching does
     with pytest.raises(PatternUnsupported):
-        match_pattern(POD, pattern)
+        match_pattern(POD, pattern, plans=plans)
+
+
+def test_a_mutate_anchor_past_a_failing_key_fails_as_before_planning() -> None:
+    """The order of the keys after the first-phase anchors is worked out only after those anchors held."""
+    failing = {"spec": {"=(hostNetwork)": True, "containers": [{"+(image)": "x"}]}}
+    holding = {"spec": {"=(hostNetwork)": False, "containers": [{"+(image)": "x"}]}}
+    for planned in (False, True):
+        assert match_pattern(POD, failing, plans=pattern_plans(failing) if planned else None).status == "fail"
+        with pytest.raises(PatternUnsupported):
+            match_pattern(POD, holding, plans=pattern_plans(holding) if planned else None)

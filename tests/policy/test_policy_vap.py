@@ -100,6 +100,33 @@ def test_variables_and_message_expression() -> None:
     assert finding.obj is not None and finding.obj.name == "web"
 
 
+def test_each_policy_sees_its_own_variables_on_a_shared_subject() -> None:
+    """The context receives `variables` lazily; a name another policy bound must never leak into this one."""
+    def named(name: str, variables: list[dict[str, str]], **validation: Any) -> list[dict[str, Any]]:
+        policy, bound = vap({"variables": variables}, **validation), binding()
+        policy["metadata"]["name"] = bound["spec"]["policyName"] = bound["metadata"]["name"] = name
+        return [policy, bound]
+
+    shared = [{"name": "limit", "expression": "3"}]
+    documents = [*named("a", shared, expression="object.spec.replicas <= variables.limit", message="a"),
+                 *named("b", [{"name": "limit", "expression": "10"}],
+                        expression="object.spec.replicas <= variables.limit", message="b"),
+                 *named("c", [], expression="!has(variables.limit)", message="c"),
+                 *named("d", shared, expression="object.spec.replicas <= variables.limit", message="d")]
+    denied = sorted(f.extra["policy"] for f in evaluate(documents) if f.extra.get("index") == 0)
+    assert denied == ["a", "d"]
+
+
+def test_resource_names_are_judged_per_object_of_one_kind() -> None:
+    """Rule verdicts are remembered per kind of object, and per name only when the rules name resources."""
+    rules = {"resourceRules": [{"apiGroups": ["apps"], "apiVersions": ["v1"], "operations": ["CREATE"],
+                                "resources": ["deployments"], "resourceNames": ["web"]}]}
+    other = copy.deepcopy(DEPLOYMENT)
+    other["metadata"]["name"] = "api"
+    findings = evaluate([vap({"matchConstraints": rules}), binding()], [other, DEPLOYMENT, PROD])
+    assert sorted(f.extra["index"] for f in findings if f.extra.get("policy") == "max-replicas") == [1]
+
+
 def test_broken_message_expression_falls_back_to_message() -> None:
     policy = vap(expression="false", message="static message", messageExpression="object.nothing.here")
     [finding] = of_policy(evaluate([policy, binding()]))

@@ -47,11 +47,12 @@ class Document:
         """The file's name without its directory (`kustomization.yaml`)."""
         return self.path.rpartition("/")[2]
 
-    @property
+    @functools.cached_property
     def kind(self) -> str:
+        """Cached like `is_object`: every stage and lint asks, for every object."""
         return str(self.data.get("kind", "")) if isinstance(self.data, dict) else ""
 
-    @property
+    @functools.cached_property
     def api_version(self) -> str:
         return str(self.data.get("apiVersion", "")) if isinstance(self.data, dict) else ""
 

@@ -73,11 +73,12 @@ def _start_lines(text: str, count: int) -> list[int]:
     return starts[:count] + [starts[-1]] * max(0, count - len(starts))
 
 
-def _cache_entry(raw: bytes, cache_dir: Path | None) -> Path | None:
-    """Where the parsed form of a big file is cached (None: not cached)."""
+def _cache_entry(raw: bytes, cache_dir: Path | None, limits: Limits) -> Path | None:
+    """Where the parsed form of a big file is cached (None: not cached); keyed by the limits it passed."""
     if cache_dir is None or len(raw) < CACHE_MIN_BYTES:
         return None
-    return cache_dir / f"yaml-{hashlib.sha256(raw).hexdigest()[:32]}.{sys.implementation.cache_tag}.bin"
+    passed = f"{limits.max_depth}-{limits.max_expanded_nodes}"
+    return cache_dir / f"yaml-{hashlib.sha256(raw).hexdigest()[:32]}-{passed}.{sys.implementation.cache_tag}.bin"
 
 
 def _cached(entry: Path | None) -> list[Any] | None:
@@ -134,11 +135,11 @@ def parse_file(path: str, raw: bytes, *, limits: Limits,
     text, problem = decode(path, raw)
     if text is None:
         return [], [problem] if problem else []
-    if too_deep(text, max_depth=limits.max_depth):
+    entry = _cache_entry(raw, cache_dir, limits)
+    cached = _cached(entry)  # stored only after these very bytes passed the same limits
+    if cached is None and too_deep(text, max_depth=limits.max_depth):
         return [], [_error(path, RULE_ALIAS_BOMB, f"YAML is nested more than {limits.max_depth} levels deep; "
                                                   "rejected before parsing", SHAPE_FIX)]
-    entry = _cache_entry(raw, cache_dir)
-    cached = _cached(entry)
     try:
         loaded = cached if cached is not None else _load_all(text)
     except YAMLError as exc:

@@ -6,34 +6,41 @@ and exit codes here and nowhere else, so no user ever sees a traceback.
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 
 import click
 import typer
+import typer.main
+from typer.core import TyperGroup
 from rich.console import Console
 from rich.markup import escape
 
+from neuroscale.cli.lazy import LazyCommands
 from neuroscale.errors import NeuroScaleError
 
-COMMAND_MODULES = (
-    "neuroscale.cli.platform",
-    "neuroscale.cli.endpoint",
-    "neuroscale.cli.observe",
-    "neuroscale.cli.pr",
-    "neuroscale.cli.user",
-    "neuroscale.cli.check",
-    "neuroscale.cli.diff",
-    "neuroscale.cli.crds",
-    "neuroscale.cli.policy",
-    "neuroscale.cli.doctor",
-    "neuroscale.cli.init",
-    "neuroscale.cli.cluster",
-)
+#: Every top-level command and group, with the module whose `register(app)` adds it, in `--help` order.
+COMMANDS: dict[str, str] = {
+    **dict.fromkeys(("up", "down", "status", "events", "demo"), "neuroscale.cli.platform"),
+    "logs": "neuroscale.cli.observe",
+    "cost": "neuroscale.cli.observe",
+    "login-link": "neuroscale.cli.user",
+    "check": "neuroscale.cli.check",
+    "prediction-diff": "neuroscale.cli.diff",
+    "doctor": "neuroscale.cli.doctor",
+    "init": "neuroscale.cli.init",
+    "smoke": "neuroscale.cli.cluster",
+    "endpoint": "neuroscale.cli.endpoint",
+    "pr": "neuroscale.cli.pr",
+    "user": "neuroscale.cli.user",
+    "crds": "neuroscale.cli.crds",
+    "policy": "neuroscale.cli.policy",
+    "cluster": "neuroscale.cli.cluster",
+}
 
 
-def create_app() -> typer.Typer:
+def create_app() -> TyperGroup:
+    """The root group; a command's module is imported only when that command is looked up."""
     app = typer.Typer(
         name="neuroscale",
         help="Self-service model serving: describe an endpoint, get a pull request, checks and a live endpoint.",
@@ -41,9 +48,9 @@ def create_app() -> typer.Typer:
         add_completion=False,
         pretty_exceptions_enable=False,
     )
-    for module_name in COMMAND_MODULES:
-        importlib.import_module(module_name).register(app)
-    return app
+    group = typer.main.get_group(app)
+    group.commands = LazyCommands(COMMANDS)
+    return group
 
 
 def _json_error(body: dict[str, object]) -> None:
@@ -57,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     as_json = requested_format(sys.argv[1:] if argv is None else argv) == "json"
     app = create_app()
     try:
-        result = app(args=argv, prog_name="neuroscale", standalone_mode=False)
+        result = app.main(args=argv, prog_name="neuroscale", standalone_mode=False)
     except NeuroScaleError as exc:
         if as_json:
             _json_error(exc.to_dict())

@@ -21,8 +21,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import cel
-
+from neuroscale.policy.celbinding import binding as cel
 from neuroscale.policy.k8s_cel import REGEX_MATCHES, kubernetes_functions
 
 #: Functions and macros the Rust core provides (operators are named `_x_`, `@x` or `!_`).

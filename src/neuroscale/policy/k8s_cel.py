@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
-from cel import stdlib
+from neuroscale.policy.celbinding import binding, stdlib
 
 from neuroscale.errors import InvalidInput
 from neuroscale.policy import regex
@@ -171,9 +171,7 @@ def _is_sorted(items: list[Any]) -> bool:
 
 def kubernetes_functions() -> dict[str, Callable[..., Any]]:
     """The function table: cel-go's strings/math/lists extensions plus the Kubernetes libraries."""
-    from cel import Context
-
-    base = Context()
+    base = binding.Context()
     stdlib.add_stdlib_to_context(base)
     functions = dict(base.functions)
     # Not a Kubernetes function, and the one way to make a single expression allocate without bound.

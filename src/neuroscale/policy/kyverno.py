@@ -31,7 +31,7 @@ from neuroscale.policy.kyverno_checks import Block, Result, compile_block, run_b
 from neuroscale.policy.kyverno_conditions import conditions_hold
 from neuroscale.policy.kyverno_context import ContextSources, check_entries, load_entries
 from neuroscale.policy.kyverno_exceptions import CompiledException, exempting
-from neuroscale.policy.kyverno_match import NOBODY, Requester, rule_applies
+from neuroscale.policy.kyverno_match import NOBODY, Requester, kinds_selected, rule_applies
 from neuroscale.policy.kyverno_request import NO_VALUES, Values, given_operation, images, request_data
 from neuroscale.policy.kyverno_variables import ConditionError, ConditionUnsupported, check_syntax, substitute
 from neuroscale.policy.pattern import PatternUnsupported
@@ -66,6 +66,8 @@ class KyvernoRule:
     broken: bool = False
     #: Reads the request data (variables, preconditions, context, foreach, deny): built only for these rules.
     uses_data: bool = True
+    #: `kinds_selected(match)`: kinds the rule can apply to; None when any kind may.
+    kinds: frozenset[str] | None = None
 
 
 @dataclass
@@ -113,7 +115,8 @@ def _unsupported(raw: Mapping[str, Any], validate: Mapping[str, Any]) -> str:
 
 def _compile_rule(raw: Mapping[str, Any], index: int, *, policy: CompiledKyvernoPolicy, default_action: str,
                   overrides: list[Mapping[str, Any]], env: CelEnvironment, given: GivenNames | None) -> KyvernoRule:
-    rule = KyvernoRule(name=str(raw.get("name", index)), raw=raw, where=f"spec.rules[{index}]")
+    rule = KyvernoRule(name=str(raw.get("name", index)), raw=raw, where=f"spec.rules[{index}]",
+                       kinds=kinds_selected(raw.get("match")))
     validate = as_mapping(raw.get("validate"))
     problem = _unsupported(raw, validate)
     if not problem:
@@ -249,13 +252,16 @@ class KyvernoRun:
 
     def _target(self, policy: CompiledKyvernoPolicy, rule: KyvernoRule,
                 subject: Subject) -> tuple[Subject, str, str] | None:
-        requester = self._requester(policy, subject, rule)
-        if rule_applies(rule.raw, subject, where=rule.where, requester=requester):
+        # `rule.kinds` skips only evaluations that would be False without raising: outcomes stay as they were.
+        direct = rule.kinds is None or subject.kind in rule.kinds
+        via_pod = rule.kinds is None or "Pod" in rule.kinds
+        requester = self._requester(policy, subject, rule) if direct or via_pod else NOBODY
+        if direct and rule_applies(rule.raw, subject, where=rule.where, requester=requester):
             return subject, rule.name, ""
         if policy.autogen == "none" or (policy.autogen != "all" and subject.kind not in policy.autogen.split(",")):
             return None
         pod = _pod_view(subject)
-        if pod is None or not _autogen_possible(rule.raw) or \
+        if pod is None or not _autogen_possible(rule.raw) or not via_pod or \
                 not rule_applies(rule.raw, subject, where=rule.where, kind="Pod", requester=requester):
             return None
         prefix = "autogen-cronjob-" if subject.kind == "CronJob" else "autogen-"

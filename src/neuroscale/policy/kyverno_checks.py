@@ -24,7 +24,7 @@ from neuroscale.policy.kyverno_context import ContextSources, check_entries, loa
 from neuroscale.policy.kyverno_variables import (
     ConditionError, ConditionUnsupported, check_syntax, has_variables, resolve, substitute,
 )
-from neuroscale.policy.pattern import match_pattern
+from neuroscale.policy.pattern import MapPlan, match_pattern, pattern_plans
 
 _BLOCK_KEYS = ("pattern", "anyPattern", "deny", "foreach")
 _OBJECT_PATH = re.compile(r"^\s*(?:\{\{\s*)?request\.object((?:\.[A-Za-z0-9_-]+)+)\s*(?:\}\}\s*)?$")
@@ -35,6 +35,9 @@ class Block:
     """A validate block or one foreach entry."""
 
     patterns: tuple[Any, ...] = ()
+    #: Per pattern: its mappings' match order, worked out once; None for a pattern with variables
+    #: (substituted per resource, so planned per resource).
+    plans: tuple[dict[int, MapPlan] | None, ...] = ()
     any_pattern: bool = False
     deny: Any = None
     foreach: tuple[ForEach, ...] = ()
@@ -79,7 +82,8 @@ def compile_block(block: Mapping[str, Any], *, given: Mapping[str, Any] | None =
     any_pattern = block.get("anyPattern")
     patterns = tuple(any_pattern) if isinstance(any_pattern, list) else (
         (block["pattern"],) if block.get("pattern") is not None else ())
-    return Block(patterns=patterns, any_pattern=any_pattern is not None, foreach=tuple(foreach),
+    plans = tuple(None if has_variables(p) else pattern_plans(p) for p in patterns)
+    return Block(patterns=patterns, plans=plans, any_pattern=any_pattern is not None, foreach=tuple(foreach),
                  deny=(deny.get("conditions") or {}) if isinstance(deny, Mapping) else None,
                  context=block.get("context") if nested else None,
                  preconditions=block.get("preconditions") if nested else None)
@@ -87,10 +91,11 @@ def compile_block(block: Mapping[str, Any], *, given: Mapping[str, Any] | None =
 
 def _match(block: Block, resource: Any, data: Mapping[str, Any]) -> Result:
     try:
-        patterns = [substitute(p, data) if has_variables(p) else p for p in block.patterns]
+        patterns = [(substitute(p, data), None) if plans is None else (p, plans)
+                    for p, plans in zip(block.patterns, block.plans)]
     except ConditionError as exc:
         return Result("error", message=f"variable substitution failed: {exc}")
-    results = [match_pattern(resource, pattern) for pattern in patterns]
+    results = [match_pattern(resource, pattern, plans=plans) for pattern, plans in patterns]
     if any(r.status == "pass" for r in results):
         return Result("pass")
     failed = [r for r in results if r.status in ("fail", "error")]

@@ -157,6 +157,40 @@ def block_matches(block: Any, subject: Subject, *, where: str, kind: str | None 
     return None
 
 
+def _plain_kinds(item: Any) -> frozenset[str] | None:
+    """The kinds a filter is limited to, if it is a plain `resources` filter that cannot raise; else None."""
+    if not isinstance(item, Mapping) or any(item.get(key) for key in _USER_FILTERS):
+        return None
+    resources = item.get("resources")
+    if not isinstance(resources, Mapping) or not set(resources) <= _KNOWN_FIELDS:
+        return None
+    kinds = resources.get("kinds")
+    if not isinstance(kinds, list) or not kinds or not all(
+            isinstance(kind, str) and not any(char in kind for char in "/*?") for kind in kinds):
+        return None
+    return frozenset(kinds)
+
+
+def kinds_selected(block: Any) -> frozenset[str] | None:
+    """Kinds outside this set make `block_matches` False (and raise nothing); None: any kind may match.
+
+    Known only for blocks made of plain `resources` filters naming kinds without
+    groups or wildcards; lets callers skip evaluating a rule for every other kind.
+    """
+    if not isinstance(block, Mapping) or not block:
+        return None
+    items = block.get("any") or block.get("all")
+    if not items:
+        return _plain_kinds(block) if block.get("resources") else None
+    if not isinstance(items, list):
+        return None
+    if not block.get("any"):
+        return _plain_kinds(items[0])  # `all` stops at its first filter that fails; later ones may raise
+    found = [_plain_kinds(item) for item in items]
+    kinds = [named for named in found if named is not None]
+    return frozenset[str]().union(*kinds) if len(kinds) == len(found) else None
+
+
 def rule_applies(rule: Mapping[str, Any], subject: Subject, *, where: str, kind: str | None = None,
                  requester: Requester = NOBODY) -> bool:
     """Matched by `match` and not by `exclude` (raises `UnsupportedConstruct` for unknown fields)."""

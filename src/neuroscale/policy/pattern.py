@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from neuroscale.policy.kyverno_units import parse_amount, parse_duration
@@ -186,17 +186,72 @@ def _has_anchors(pattern: Any) -> bool:
     return False
 
 
+Entry = tuple[tuple[str, str], Any]
+
+
+@dataclass(frozen=True)
+class MapPlan:
+    """The order `_validate_map` walks one pattern mapping in: it depends on the pattern alone, so a
+    policy's patterns are planned once (`pattern_plans`), not once per object."""
+
+    node: Mapping[str, Any]
+    first: list[Entry]
+    ordered: list[Entry]
+    #: (key, name) of the conditional, existence and negation anchors, whose presence a failure is judged by.
+    noted: list[tuple[str, str]] = field(default_factory=list)
+    parse_error: str = ""  # raised before anything is matched (an anchor meant for mutate rules)
+    order_error: str = ""  # raised after the first-phase anchors, where the order of the rest is worked out
+
+
+def _map_plan(pattern: Mapping[str, Any]) -> MapPlan:
+    try:
+        parsed = [(_anchor(str(key)), sub) for key, sub in pattern.items()]
+    except PatternUnsupported as exc:
+        return MapPlan(pattern, [], [], parse_error=str(exc))
+    noted = [(str(key), name) for key, ((kind, name), _) in zip(pattern, parsed)
+             if kind in ("conditional", "existence", "negation")]
+    first = sorted((item for item in parsed if item[0][0] in _FIRST_PHASE),
+                   key=lambda item: (item[0][0] != "conditional", item[0][1]))
+    rest = sorted((item for item in parsed if item[0][0] not in _FIRST_PHASE), key=lambda item: item[0][1])
+    try:
+        front = [item for item in rest if item[0][0] == "global" or _has_anchors(item[1])]
+    except PatternUnsupported as exc:
+        return MapPlan(pattern, first, [], noted, order_error=str(exc))
+    return MapPlan(pattern, first, front[::-1] + [item for item in rest if item not in front], noted)
+
+
+def pattern_plans(pattern: Any) -> dict[int, MapPlan]:
+    """The plan of every mapping in `pattern`, by `id()` (each plan holds its mapping, so ids stay unique)."""
+    plans: dict[int, MapPlan] = {}
+    pending = [pattern]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, Mapping):
+            plans[id(node)] = _map_plan(node)
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    return plans
+
+
 class _Matcher:
     """One pattern match; remembers which conditional/existence/negation anchor keys the object had."""
 
-    def __init__(self) -> None:
+    def __init__(self, plans: Mapping[int, MapPlan]) -> None:
         self.anchor_found: dict[str, bool] = {}
+        self.plans = plans
+
+    def plan(self, pattern: Mapping[str, Any]) -> MapPlan:
+        planned = self.plans.get(id(pattern))
+        return planned if planned is not None and planned.node is pattern else _map_plan(pattern)
 
     def note_anchors(self, value: Any, pattern: Mapping[str, Any]) -> None:
-        for key in pattern:
-            kind, name = _anchor(str(key))
-            if kind in ("conditional", "existence", "negation") and not self.anchor_found.get(str(key)):
-                self.anchor_found[str(key)] = _has_key(value, name)
+        plan = self.plan(pattern)
+        if plan.parse_error:
+            raise PatternUnsupported(plan.parse_error)
+        for key, name in plan.noted:
+            if not self.anchor_found.get(key):
+                self.anchor_found[key] = _has_key(value, name)
 
     def validate(self, value: Any, pattern: Any, path: str) -> None:
         _validate(self, value, pattern, path)
@@ -226,15 +281,22 @@ def _validate(matcher: _Matcher, value: Any, pattern: Any, path: str) -> None:
         raise _Fail(path, f"value {_text(value)!r} does not match pattern {_text(pattern)!r}")
 
 
+def _has_wildcard_keys(wanted: Any) -> bool:
+    """Would `_expand_metadata` rewrite these keys (a wildcard, or a key that is not a string)?"""
+    return isinstance(wanted, Mapping) and any(
+        not isinstance(key, str) or "*" in key or "?" in key for key in wanted)
+
+
 def _expand_metadata(value: Mapping[str, Any], pattern: Mapping[str, Any]) -> Mapping[str, Any]:
     """Wildcard keys in `metadata.labels` / `annotations` become the object's matching keys."""
     metadata = pattern.get("metadata")
     actual = value.get("metadata")
-    if not isinstance(metadata, Mapping) or not isinstance(actual, Mapping):
-        return pattern
+    if not isinstance(metadata, Mapping) or not isinstance(actual, Mapping) or not any(
+            _has_wildcard_keys(metadata.get(section)) for section in ("labels", "annotations")):
+        return pattern  # nothing to expand: the pattern as it is (and as it was planned)
     expanded = dict(metadata)
-    for field in ("labels", "annotations"):
-        wanted, present = metadata.get(field), actual.get(field)
+    for section in ("labels", "annotations"):
+        wanted, present = metadata.get(section), actual.get(section)
         if not isinstance(wanted, Mapping) or not isinstance(present, Mapping):
             continue
         keys: dict[str, Any] = {}
@@ -244,16 +306,15 @@ def _expand_metadata(value: Mapping[str, Any], pattern: Mapping[str, Any]) -> Ma
             names = [k for k in present if wildcard_match(name, str(k))] if "*" in name or "?" in name else []
             for found in names or [name]:
                 keys[f"{match['prefix']}({found})" if match else found] = sub
-        expanded[field] = keys
+        expanded[section] = keys
     return {**pattern, "metadata": expanded}
 
 
 def _validate_map(matcher: _Matcher, value: Mapping[str, Any], pattern: Mapping[str, Any], path: str) -> None:
-    pattern = _expand_metadata(value, pattern)
-    parsed = [(_anchor(str(key)), sub) for key, sub in pattern.items()]
-    first = sorted((item for item in parsed if item[0][0] in _FIRST_PHASE),
-                   key=lambda item: (item[0][0] != "conditional", item[0][1]))
-    for (kind, name), sub in first:
+    plan = matcher.plan(_expand_metadata(value, pattern))
+    if plan.parse_error:
+        raise PatternUnsupported(plan.parse_error)
+    for (kind, name), sub in plan.first:
         child = f"{path}{name}/"
         present = name in value
         if kind == "conditional":
@@ -269,10 +330,9 @@ def _validate_map(matcher: _Matcher, value: Mapping[str, Any], pattern: Mapping[
             matcher.validate(value[name], sub, child)
         elif kind == "existence" and present:
             _validate_existence(matcher, value[name], sub, path=child)
-    rest = sorted((item for item in parsed if item[0][0] not in _FIRST_PHASE), key=lambda item: item[0][1])
-    front = [item for item in rest if item[0][0] == "global" or _has_anchors(item[1])]
-    ordered = front[::-1] + [item for item in rest if item not in front]
-    for (kind, name), sub in ordered:
+    if plan.order_error:
+        raise PatternUnsupported(plan.order_error)
+    for (kind, name), sub in plan.ordered:
         child = f"{path}{name}/"
         if kind == "global":
             if name in value:
@@ -330,12 +390,13 @@ def _each(matcher: _Matcher, values: list[Any], patterns: list[Any], path: str) 
         raise _Skip()
 
 
-def match_pattern(resource: Any, pattern: Any) -> PatternResult:
+def match_pattern(resource: Any, pattern: Any, *, plans: Mapping[int, MapPlan] | None = None) -> PatternResult:
     """Pass, fail (with the slash path Kyverno reports), skip or error; raises `PatternUnsupported`.
 
     Kyverno reports an error, not a failure, when the pattern failed and one of its
-    conditional, existence or negation anchor keys was never present in the object."""
-    matcher = _Matcher()
+    conditional, existence or negation anchor keys was never present in the object.
+    `plans`: `pattern_plans(pattern)`, when the same pattern is matched against many objects."""
+    matcher = _Matcher(plans or {})
     try:
         matcher.validate(resource, pattern, "/")
     except _Fail as failure:

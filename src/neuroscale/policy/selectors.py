@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -82,12 +83,40 @@ def rule_matches(rule: Mapping[str, Any], subject: Subject) -> bool:
     return not (scope == "Namespaced" and subject.cluster_scoped)
 
 
-def match_resources(spec: Any, subject: Subject, *, where: str) -> bool:
-    """VAP `matchConstraints` / binding `matchResources` (an absent block matches everything)."""
+@dataclass
+class RulesMemo:
+    """`resourceRules` verdicts of one run, by the rules' id (they live as long as their policy, the run)."""
+
+    #: Do the rules name resources (then the subject's name is part of the verdict's key)?
+    named: dict[int, bool] = field(default_factory=dict)
+    verdicts: dict[tuple[int, str, str, str, bool, str], bool] = field(default_factory=dict)
+
+
+def _rules_match(rules: Any, subject: Subject, memo: RulesMemo | None) -> bool:
+    if memo is None:
+        return any(rule_matches(rule, subject) for rule in rules)
+    named = memo.named.get(id(rules))
+    if named is None:
+        named = memo.named[id(rules)] = any(
+            isinstance(rule, Mapping) and bool(rule.get("resourceNames")) for rule in rules)
+    key = (id(rules), subject.group, subject.version, subject.resource, subject.cluster_scoped,
+           subject.name if named else "")
+    found = memo.verdicts.get(key)
+    if found is None:
+        found = memo.verdicts[key] = any(rule_matches(rule, subject) for rule in rules)
+    return found
+
+
+def match_resources(spec: Any, subject: Subject, *, where: str, memo: RulesMemo | None = None) -> bool:
+    """VAP `matchConstraints` / binding `matchResources` (an absent block matches everything).
+
+    `memo` (one per run, while `spec` lives) remembers the `resourceRules` verdict per kind of
+    subject: it depends only on group, version, resource, scope and (with resourceNames) the name.
+    """
     if not spec:
         return True
     rules = spec.get("resourceRules")
-    if rules is not None and not any(rule_matches(rule, subject) for rule in rules):
+    if rules is not None and not _rules_match(rules, subject, memo):
         return False  # checked first: most policies reject most objects by kind, cheaply
     if any(rule_matches(rule, subject) for rule in spec.get("excludeResourceRules") or []):
         return False

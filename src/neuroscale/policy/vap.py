@@ -19,12 +19,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import cel
-
 from neuroscale.findings import Finding, ObjectRef, Severity
+from neuroscale.policy.celbinding import binding as cel
 from neuroscale.policy.celenv import CelEnvironment, EvaluationError, Unevaluable
 from neuroscale.policy.report import MALFORMED, RULES_ANNOTATION, UNEVALUABLE, policy_ref, unevaluable, violation
-from neuroscale.policy.selectors import UnsupportedConstruct, match_resources, selector_matches
+from neuroscale.policy.selectors import RulesMemo, UnsupportedConstruct, match_resources, selector_matches
 from neuroscale.policy.subject import Subject, as_mapping
 
 VAP_KINDS = ("ValidatingAdmissionPolicy",)
@@ -190,6 +189,21 @@ def _params(policy: CompiledCelPolicy, binding: Binding, *, subject: Subject,
     return found or None
 
 
+@dataclass(frozen=True)
+class _Facts:
+    """What evaluation asks of a program again and again (the binding copies its source on every read)."""
+
+    program: cel.Program
+    source: str
+    reads_variables: bool
+
+
+def _same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """The same names bound to the very same values (identity: comparing CEL results deeply costs as much as
+    converting them)."""
+    return a.keys() == b.keys() and all(a[name] is b[name] for name in a)
+
+
 _OPTIONAL_INPUTS = ("oldObject", "request", "namespaceObject")
 
 
@@ -211,7 +225,10 @@ class CelPolicyRun:
     subject is converted once, and only when a policy that matched it runs
     (`begin` names the subject; most subjects match no policy and are never
     converted), and only the inputs some program reads are provided (`inputs`;
-    default: all of them).
+    default: all of them). Likewise `variables`: each policy sets its own, but
+    the context receives them only when a program that reads `variables` runs
+    and they differ from what it holds, so policies sharing one reading (the
+    bundled InferenceService ones) convert them once per subject, not once each.
     """
 
     def __init__(self, env: CelEnvironment, everything: Sequence[Subject], *,
@@ -224,16 +241,23 @@ class CelPolicyRun:
         #: Values of variables that read only the object, per subject: policies generated from one
         #: reading (the bundled InferenceService ones) share them, so each is computed once per object.
         self._shared: dict[str, Any] = {}
+        #: `variables` as the running policy defines them now, and as the context last received them.
+        self._variables: dict[str, Any] = {}
+        self._sent: dict[str, Any] = {}
+        self._programs: dict[int, _Facts] = {}
+        self._rules = RulesMemo()
 
     def begin(self, subject: Subject) -> None:
         """The subject the next evaluations are about (converted lazily, see the class docstring)."""
-        self._converted = None
+        if self._converted is not subject:
+            self._converted = None
 
     def _convert(self, subject: Subject) -> None:
         if self._converted is subject:
             return
         self._converted = subject
         self._shared = {}
+        self._variables = self._sent = {}
         values: dict[str, Any] = {"object": subject.obj, "params": None, "variables": {}}
         if "oldObject" in self.inputs:
             values["oldObject"] = None
@@ -258,12 +282,13 @@ class CelPolicyRun:
         if policy.namespace and subject.namespace != policy.namespace:
             return "skip", []
         try:
-            if not match_resources(policy.match, subject, where="spec.matchConstraints"):
+            if not match_resources(policy.match, subject, where="spec.matchConstraints", memo=self._rules):
                 return "skip", []
             if policy.problems:
                 return "error", []
             bindings = [b for b in policy.bindings
-                        if match_resources(b.match, subject, where=f"binding {b.name}.spec.matchResources")]
+                        if match_resources(b.match, subject, where=f"binding {b.name}.spec.matchResources",
+                                           memo=self._rules)]
         except UnsupportedConstruct as exc:
             return "error", [unevaluable(str(exc), policy=policy.name, where="match", subject=subject)]
         findings: list[Finding] = []
@@ -292,7 +317,8 @@ class CelPolicyRun:
         severity = min((_ACTION_SEVERITY.get(a, Severity.ERROR) for a in actions), key=lambda s: s.rank)
         action = "Deny" if "Deny" in actions else actions[0]
         self._convert(subject)
-        self.context.update({"params": param, "variables": {}})
+        self.context.update({"params": param})
+        self._variables = {}
         try:
             for _name, program in policy.conditions:
                 if self._run(program) is not True:
@@ -301,8 +327,8 @@ class CelPolicyRun:
             failed: dict[str, str] = {}
             stale = False  # the context lacks variables computed since its last update
             for name, program in policy.variables:
-                if stale and "variables." in program.source:
-                    self.context.update({"variables": variables})
+                if stale and "variables." in self._facts(program).source:
+                    self._variables = dict(variables)
                     stale = False
                 try:
                     variables[name] = self._variable(program)
@@ -310,7 +336,7 @@ class CelPolicyRun:
                     failed[name] = str(exc)
                 stale = True
             if stale:
-                self.context.update({"variables": variables})
+                self._variables = dict(variables)
         except Unevaluable as exc:
             return [unevaluable(str(exc), policy=policy.name, where="spec", subject=subject)]
         except EvaluationError as exc:
@@ -344,7 +370,7 @@ class CelPolicyRun:
 
     def _variable(self, program: cel.Program) -> Any:
         """A variable's value; one that reads only the object is computed once per subject."""
-        source = program.source
+        source = self._facts(program).source
         if "variables." in source or "params" in source:
             return self._run(program)
         if source not in self._shared:
@@ -352,7 +378,17 @@ class CelPolicyRun:
         return self._shared[source]
 
     def _run(self, program: cel.Program) -> Any:
+        if not _same(self._variables, self._sent) and self._facts(program).reads_variables:
+            self.context.update({"variables": self._variables})
+            self._sent = self._variables
         return self.env.run(program, self.context)
+
+    def _facts(self, program: cel.Program) -> _Facts:
+        facts = self._programs.get(id(program))
+        if facts is None or facts.program is not program:
+            facts = self._programs[id(program)] = _Facts(program, program.source,
+                                                         "variables" in program.variables())
+        return facts
 
     def _message(self, validation: Validation) -> str:
         if validation.message_program is not None:

@@ -8,10 +8,10 @@ and cut each kind's schema down to the definitions it reaches, then compile it.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from functools import cached_property
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,11 @@ OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
 
 
 def _schema_root() -> Path:
-    return Path(str(resources.files("kubernetes_validate") / "kubernetes-json-schema"))
+    """The schemas kubernetes-validate ships, found without importing it (its import pulls in PyYAML and more)."""
+    spec = importlib.util.find_spec("kubernetes_validate")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("kubernetes-validate is not installed", name="kubernetes_validate")
+    return Path(next(iter(spec.submodule_search_locations))) / "kubernetes-json-schema"
 
 
 def bundled_versions() -> list[str]:
