@@ -127,8 +127,9 @@ def test_copies_that_cannot_be_joined_go_alone_and_each_shape_joins_its_own(shad
          b' {"name": "b", "shape": [2], "datatype": "FP64", "data": [1, 2]}]}'),
     (V2, b'{"inputs": [{"name": "x", "shape": [1], "datatype": "BYTES", "data": [1], "extra": 1}]}'),
     (V2, b'{"inputs": [{"name": "x", "shape": [0], "datatype": "FP64", "data": []}]}'),
+    (V1, b'{"instances": [[' + b"1.0," * coalesce.MAX_MEMBER_BYTES + b'1.0]]}'),
 ], ids=["v1-inputs", "no-rows", "v1-extra-field", "not-json-for-orjson", "not-an-object", "explain",
-        "short-data", "rows-differ", "unknown-tensor-field", "zero-rows"])
+        "short-data", "rows-differ", "unknown-tensor-field", "zero-rows", "too-large"])
 def test_bodies_that_cannot_be_concatenated_safely_are_not_members(url: bytes, body: bytes) -> None:
     assert coalesce.member_of(head(url), body) is None
 

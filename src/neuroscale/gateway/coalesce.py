@@ -10,12 +10,14 @@ than one of 2. Only bodies that concatenate without changing their meaning are j
   of rows; the request's `outputs` and `parameters` are kept, `id` is dropped (it is echoed,
   never compared);
 
-and only with copies of the same request head (method, URL, host, headers: `upstream.upstream_head`),
-protocol and row shape (the `key`). Anything
-else — binary tensors, V1 `inputs`, `:explain`, values orjson does not read — is sent alone.
-An answer splits back when every output has one row per joined row (V1 `predictions`, V2
-`outputs` by their first dimension); otherwise the caller asks for each copy alone. Inference
-is pure (the gateway already retries it), so a row answers the same alone or in a batch.
+and only with copies of the same request head (method, URL, host, headers:
+`upstream.upstream_head`), protocol and row shape (the `key`). Anything else — binary tensors,
+V1 `inputs`, `:explain`, values orjson does not read — is sent alone, and so is a body over
+`MAX_MEMBER_BYTES`: joining saves the per-call cost, which a large body hardly pays, and it
+bounds a joined call (the mirror's 256 rows: at most 1 MiB). An answer splits back when every
+output has one row per joined row (V1 `predictions`, V2 `outputs` by their first dimension);
+otherwise the caller asks for each copy alone. Inference is pure (the gateway already retries
+it), so a row answers the same alone or in a batch.
 """
 
 from __future__ import annotations
@@ -27,11 +29,12 @@ from typing import Any
 
 import orjson
 
+MAX_MEMBER_BYTES = 4096
 _INPUT_FIELDS = frozenset({"name", "shape", "datatype", "data", "parameters"})
 _V2_FIELDS = frozenset({"inputs", "outputs", "parameters", "id"})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one is built per copy, and a frozen __init__ costs twice as much
 class Member:
     """One copy, read: its rows and what joins it to others (`key`)."""
 
@@ -42,6 +45,8 @@ class Member:
 
 def member_of(head: bytes, body: bytes) -> Member | None:
     """The copy (its upstream head and body) as a batch member, or None when it must be sent alone."""
+    if len(body) > MAX_MEMBER_BYTES:
+        return None
     path = head.split(b" ", 2)[1].partition(b"?")[0]
     v1 = path.endswith(b":predict")
     if not (v1 or path.endswith(b"/infer")):

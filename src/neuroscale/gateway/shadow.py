@@ -21,9 +21,10 @@ request (bench/RESULTS.md, issue 15). A joined call that fails with an answer
 (one member the shadow rejects, an answer that does not split) is asked again
 copy by copy, so only the rejected copies count as errors; a call that gets
 no answer at all (shadow down, hanging) is an error for each member. Latency
-stays comparable: one copy in `lone_every`, and every copy that cannot be
-joined, is sent alone, and only those give the latency pair (the primary's
-and the shadow's on the same request).
+stays comparable: at most one copy per `lone_period` per endpoint (the first
+one included), and every copy that cannot be joined, is sent alone, and only
+those give the latency pair (the primary's and the shadow's on the same
+request); a batch's time says nothing about one request's.
 """
 
 from __future__ import annotations
@@ -76,8 +77,8 @@ def _quantiles(samples: collections.deque[float]) -> dict[str, float] | None:
 
 
 class Mirror:
-    def __init__(self, balancer: Balancer, pool: UpstreamPool, *, path: Path | None, max_inflight: int = 256,
-                 timeout: float = 30.0, batch_rows: int = 128, hold: float = 0.02, lone_period: float = 0.1) -> None:
+    def __init__(self, balancer: Balancer, pool: UpstreamPool, *, path: Path | None, max_inflight: int = 512,
+                 timeout: float = 30.0, batch_rows: int = 256, hold: float = 0.05, lone_period: float = 0.1) -> None:
         self.balancer = balancer
         self.pool = pool
         self.path = path
@@ -103,7 +104,7 @@ class Mirror:
     def send(self, endpoint: str, revision: str, head: bytes, body: bytes, primary: bytes,
              primary_ms: float) -> None:
         """Copy a request (its upstream head and body) whose primary answer was `primary`."""
-        stats = self.stats.setdefault(endpoint, ShadowStats())
+        stats = self.stats.get(endpoint) or self.stats.setdefault(endpoint, ShadowStats())
         stats.revision = revision
         self._changed = True
         if self.inflight >= self.max_inflight:
