@@ -14,7 +14,7 @@ and only with copies of the same request head (method, URL, host, headers:
 `upstream.upstream_head`), protocol and row shape (the `key`). Anything else — binary tensors,
 V1 `inputs`, `:explain`, values orjson does not read — is sent alone, and so is a body over
 `MAX_MEMBER_BYTES`: joining saves the per-call cost, which a large body hardly pays, and it
-bounds a joined call (the mirror's 256 rows: at most 1 MiB). An answer splits back when every
+bounds a joined call (the mirror's 512 rows: at most 2 MiB). An answer splits back when every
 output has one row per joined row (V1 `predictions`, V2 `outputs` by their first dimension);
 otherwise the caller asks for each copy alone. Inference is pure (the gateway already retries
 it), so a row answers the same alone or in a batch.

@@ -77,8 +77,8 @@ def _quantiles(samples: collections.deque[float]) -> dict[str, float] | None:
 
 
 class Mirror:
-    def __init__(self, balancer: Balancer, pool: UpstreamPool, *, path: Path | None, max_inflight: int = 512,
-                 timeout: float = 30.0, batch_rows: int = 256, hold: float = 0.05, lone_period: float = 0.1) -> None:
+    def __init__(self, balancer: Balancer, pool: UpstreamPool, *, path: Path | None, max_inflight: int = 1024,
+                 timeout: float = 30.0, batch_rows: int = 512, hold: float = 0.1, lone_period: float = 0.25) -> None:
         self.balancer = balancer
         self.pool = pool
         self.path = path
