@@ -41,6 +41,7 @@ class Member:
     key: tuple[Any, ...]
     rows: int
     doc: dict[str, Any]
+    body: bytes  # as received: what a member sent alone carries
 
 
 def member_of(head: bytes, body: bytes) -> Member | None:
@@ -61,7 +62,7 @@ def member_of(head: bytes, body: bytes) -> Member | None:
     if shape is None:
         return None
     rows, signature = shape
-    return Member((head, v1, signature), rows, doc)
+    return Member((head, v1, signature), rows, doc, body)
 
 
 def _v1_shape(doc: dict[str, Any]) -> tuple[int, Any] | None:

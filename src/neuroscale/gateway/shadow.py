@@ -158,7 +158,7 @@ class Mirror:
 
     async def _group(self, revision: str, members: list[Member]) -> list[Any]:
         head = members[0].key[0]
-        body = coalesce.joined(members) if len(members) > 1 else orjson.dumps(members[0].doc)
+        body = coalesce.joined(members) if len(members) > 1 else members[0].body
         try:
             answer = await self._exchange(revision, upstream_request(head, body))
         except (NoCapacity, UpstreamGone, UpstreamTimeout, UpstreamBroken) as exc:
@@ -226,7 +226,7 @@ class _Refused(Exception):
 
 
 def _body(answer: Answer) -> Any:
-    """A shadow answer as compared: the parsed 200 body; a refusal or a non-JSON body as failures."""
+    """A shadow answer as compared: the parsed 200 body (a non-JSON one as is: it never agrees), or a refusal."""
     if answer.status != 200:
         return _Refused(answer.status)
     try:
