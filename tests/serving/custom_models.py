@@ -83,3 +83,16 @@ class ScaleTransformer:
         labels = np.array([names[int(i)] for i in result.outputs[0].data], dtype=object)
         return InferResponse(model_name=result.model_name, model_version=result.model_version,
                              outputs=(Tensor("label", "BYTES", labels),), id=result.id)
+
+
+class Picky(Doubler):
+    """A shadow model for the batching tests: doubles V1 rows, triples those starting with 7, and refuses
+    any request holding a negative value (so one bad row fails a whole joined call)."""
+
+    async def predict(self, payload: Any, headers: dict[str, str] | None = None) -> Any:
+        if isinstance(payload, dict):
+            rows = np.asarray(payload["instances"], dtype=float)
+            if (rows < 0).any():
+                raise ValueError("negative values are not served")
+            return {"predictions": (rows * np.where(rows[:, :1] == 7, 3, 2)).tolist()}
+        return await super().predict(payload, headers)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from neuroscale.errors import InvalidInput, NotReady
-from neuroscale.serving.batcher import Batcher
+from neuroscale.batching import Batcher
 from neuroscale.serving.dataplane import BatchSettings, DataPlane
 from neuroscale.serving.formats import tabular
 from neuroscale.serving.loaders import load

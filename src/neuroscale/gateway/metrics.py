@@ -119,7 +119,8 @@ class GatewayMetrics:
 
     def _shadow_latency(self, labels: list[str]) -> Metric:
         latency = GaugeMetricFamily(names.SHADOW_LATENCY, "Latency of the serving revision and of its shadow on the "
-                                    "same requests (recent copies), by side and quantile.",
+                                    "same requests, by side and quantile: recent copies sent to the shadow alone (one "
+                                    "in 16, and every copy that cannot be batched; the others go in batches).",
                                     labels=[*labels, "side", "quantile"])
         for endpoint, stats in sorted(self.shadow.items()):
             summary = stats.to_dict()

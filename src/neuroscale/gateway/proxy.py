@@ -26,7 +26,7 @@ from neuroscale.gateway.http1 import Request, frame, json_response
 from neuroscale.gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from neuroscale.gateway.routes import Route, RouteTable, model_name_from_path
 from neuroscale.gateway.upstream import (Answer, UpstreamBroken, UpstreamGone, UpstreamPool, UpstreamTimeout,
-                                         upstream_request)
+                                         upstream_head, upstream_request)
 
 
 SERVER_VERSION = "2"  # the Open Inference Protocol version the gateway speaks
@@ -138,8 +138,9 @@ class Proxy:
         counts = self.metrics.counts(decision.name, revisions.name)
         if not revisions.replicas:
             counts.cold_starts += 1
-        raw = upstream_request(method=request.method, url=request.url, host=request.host.encode("latin-1"),
-                               headers=headers, body=request.body)
+        head = upstream_head(method=request.method, url=request.url, host=request.host.encode("latin-1"),
+                             headers=headers)
+        raw = upstream_request(head, request.body)
         revisions.arrive()
         try:
             status, framed, answer = await self._forward(request, decision, revisions, raw)
@@ -148,10 +149,10 @@ class Proxy:
         took = time.perf_counter() - started
         self.metrics.observe(counts, status, took)
         if answer is not None and answer.status == 200 and request.method == b"POST":
-            self._after(decision, revisions.name, request, raw, answer, took * 1000)
+            self._after(decision, revisions.name, request, head, answer, took * 1000)
         return framed
 
-    def _after(self, route: Route, revision: str, request: Request, raw: bytes, answer: Answer,
+    def _after(self, route: Route, revision: str, request: Request, head: bytes, answer: Answer,
                took_ms: float) -> None:
         """An answered inference request: keep it as a sample, and copy it to the shadow revision when due."""
         if route.record is not None and self.recorder is not None:
@@ -159,7 +160,7 @@ class Proxy:
                                retention_s=route.record[2])
         shadow = route.shadow
         if shadow is not None and shadow[0] != revision and self.mirror.due(route.name, shadow[1]):
-            self.mirror.send(route.name, shadow[0], raw, answer.body, took_ms)
+            self.mirror.send(route.name, shadow[0], head, request.body, answer.body, took_ms)
 
 
     def _metrics(self, request: Request) -> bytes:

@@ -5,20 +5,37 @@ no traffic of its own (a merged canary at 0 %), P % of the requests answered
 by the serving revision are sent again to the latest one after the client has
 its answer. The copy never delays or changes a client's response: it starts
 after the primary answered, takes a replica only if one is free at once,
-gives up at the request timeout, and at most `max_inflight` copies run. Each
-outcome — agree, disagree, error (the shadow failed where the primary
-answered), skipped (no free replica, too many in flight) — and both
-latencies are counted per endpoint and published (`run/shadow.json`) for
-status, the portal and metrics.
+gives up at the request timeout, and at most `max_inflight` copies are queued
+or running. Each outcome — agree, disagree, error (the shadow failed where the
+primary answered), skipped (no free replica, too many in flight) — is counted
+per endpoint and published (`run/shadow.json`) for status, the portal and
+metrics.
+
+Copies are coalesced: the shadow path is not latency-critical, so copies that
+concatenate (`coalesce`) wait up to `hold` seconds for mates and go to the
+shadow revision as one predict call of at most `batch_rows` rows (the model
+server's `batching.Batcher`, with an HTTP exchange as its batch), and the
+answer is split back and compared per copy. Serving every copy alone cost the
+shadow model server half the primary's CPU and the gateway 25-40 % more per
+request (bench/RESULTS.md, issue 15). A joined call that fails with an answer
+(one member the shadow rejects, an answer that does not split) is asked again
+copy by copy, so only the rejected copies count as errors; a call that gets
+no answer at all (shadow down, hanging) is an error for each member. Latency
+stays comparable: at most one copy per `lone_period` per endpoint (the first
+one included), and every copy that cannot be joined, is sent alone, and only
+those give the latency pair (the primary's and the shadow's on the same
+request); a batch's time says nothing about one request's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import json
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,8 +43,12 @@ from typing import Any
 import orjson
 
 from neuroscale.agreement import agree
+from neuroscale.batching import Batcher
+from neuroscale.gateway import coalesce
 from neuroscale.gateway.balancer import Balancer, NoCapacity
-from neuroscale.gateway.upstream import UpstreamBroken, UpstreamGone, UpstreamPool, UpstreamTimeout
+from neuroscale.gateway.coalesce import Member
+from neuroscale.gateway.upstream import (Answer, UpstreamBroken, UpstreamGone, UpstreamPool, UpstreamTimeout,
+                                         upstream_request)
 
 _LATENCIES_KEPT = 512
 SHADOW_OUTCOMES = ("agree", "disagree", "error", "skipped")
@@ -56,16 +77,21 @@ def _quantiles(samples: collections.deque[float]) -> dict[str, float] | None:
 
 
 class Mirror:
-    def __init__(self, balancer: Balancer, pool: UpstreamPool, *, path: Path | None, max_inflight: int = 64,
-                 timeout: float = 30.0) -> None:
+    def __init__(self, balancer: Balancer, pool: UpstreamPool, *, path: Path | None, max_inflight: int = 1024,
+                 timeout: float = 30.0, batch_rows: int = 512, hold: float = 0.1, lone_period: float = 0.25) -> None:
         self.balancer = balancer
         self.pool = pool
         self.path = path
         self.max_inflight = max_inflight
         self.timeout = timeout
+        self.batch_rows = batch_rows
+        self.hold = hold
+        self.lone_period = lone_period
         self.inflight = 0
         self.stats: dict[str, ShadowStats] = {}
         self._credit: dict[str, int] = {}
+        self._lone_at: dict[str, float] = {}  # when the endpoint's last copy went alone
+        self._batchers: dict[str, Batcher[Member, Any]] = {}
         self._changed = False
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -75,52 +101,104 @@ class Mirror:
         self._credit[endpoint] = credit % 100 if credit >= 100 else credit
         return credit >= 100
 
-    def send(self, endpoint: str, revision: str, raw: bytes, primary: bytes, primary_ms: float) -> None:
-        stats = self.stats.setdefault(endpoint, ShadowStats())
+    def send(self, endpoint: str, revision: str, head: bytes, body: bytes, primary: bytes,
+             primary_ms: float) -> None:
+        """Copy a request (its upstream head and body) whose primary answer was `primary`."""
+        stats = self.stats.get(endpoint) or self.stats.setdefault(endpoint, ShadowStats())
         stats.revision = revision
-        stats.primary_ms.append(primary_ms)
         self._changed = True
         if self.inflight >= self.max_inflight:
             stats.outcomes["skipped"] += 1
             return
         self.inflight += 1
-        task = asyncio.get_running_loop().create_task(self._copy(stats, revision, raw, primary))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        now = time.monotonic()
+        lone = now - self._lone_at.get(endpoint, -self.lone_period) >= self.lone_period
+        member = None if lone else coalesce.member_of(head, body)
+        if member is None:
+            self._lone_at[endpoint] = now
+            stats.primary_ms.append(primary_ms)
+            raw = upstream_request(head, body)
+            task = asyncio.get_running_loop().create_task(self._alone(stats, revision, raw, primary))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return
+        batcher = self._batchers.get(revision)
+        if batcher is None:
+            batcher = self._batchers[revision] = Batcher(functools.partial(self._joined, revision),
+                                                         max_batch_size=self.batch_rows, max_latency=self.hold,
+                                                         hold=self.hold)
+        batcher.enqueue(member, rows=member.rows).add_done_callback(functools.partial(self._batched, stats, primary))
 
-    async def _copy(self, stats: ShadowStats, revision: str, raw: bytes, primary: bytes) -> None:
-        pool = self.balancer.pools.get(revision)
+    def _batched(self, stats: ShadowStats, primary: bytes, done: asyncio.Future[Any]) -> None:
+        self._count(stats, primary, asyncio.CancelledError() if done.cancelled() else done.exception() or done.result())
+
+    async def _alone(self, stats: ShadowStats, revision: str, raw: bytes, primary: bytes) -> None:
+        """One copy by itself: its latency is the shadow's side of the comparison."""
         started = time.perf_counter()
         try:
-            if pool is None:
-                raise NoCapacity("NoRevision", "no such revision")
-            pool.arrive()
-            try:
-                replica = await pool.acquire(max_waiting=0, wait=0.0, on_wait=lambda: None)
-                try:
-                    answer = await self.pool.exchange(replica.address, raw, head_only=False, timeout=self.timeout)
-                finally:
-                    pool.release(replica)
-            finally:
-                pool.leave()
-        except NoCapacity:
-            stats.outcomes["skipped"] += 1
+            answer = await self._exchange(revision, raw)
+        except (NoCapacity, UpstreamGone, UpstreamTimeout, UpstreamBroken) as exc:
+            self._count(stats, primary, exc)
             return
-        except (UpstreamGone, UpstreamTimeout, UpstreamBroken):
-            stats.outcomes["error"] += 1
-            return
-        finally:
-            self.inflight -= 1
-            self._changed = True
         stats.shadow_ms.append((time.perf_counter() - started) * 1000)
-        if answer.status != 200:
-            stats.outcomes["error"] += 1
-            return
+        self._count(stats, primary, _body(answer))
+
+    async def _joined(self, revision: str, members: Sequence[Member]) -> list[Any]:
+        """The batcher's batch: each group of members that join is one call; its answer, split, per member."""
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for index, member in enumerate(members):
+            groups.setdefault(member.key, []).append(index)
+        results: list[Any] = [None] * len(members)
+        answered = await asyncio.gather(*(self._group(revision, [members[i] for i in indexes])
+                                          for indexes in groups.values()))
+        for indexes, answers in zip(groups.values(), answered, strict=True):
+            for index, answer in zip(indexes, answers, strict=True):
+                results[index] = answer
+        return results
+
+    async def _group(self, revision: str, members: list[Member]) -> list[Any]:
+        head = members[0].key[0]
+        body = coalesce.joined(members) if len(members) > 1 else members[0].body
         try:
-            same = agree(orjson.loads(primary), orjson.loads(answer.body))
-        except orjson.JSONDecodeError:
-            same = False
-        stats.outcomes["agree" if same else "disagree"] += 1
+            answer = await self._exchange(revision, upstream_request(head, body))
+        except (NoCapacity, UpstreamGone, UpstreamTimeout, UpstreamBroken) as exc:
+            return [exc] * len(members)
+        parts = coalesce.split(members, answer.body) if answer.status == 200 else None
+        if parts is not None:
+            return list(parts)
+        if len(members) == 1:
+            return [_body(answer)]
+        return [answer for one in await asyncio.gather(*(self._group(revision, [m]) for m in members))
+                for answer in one]  # one member the shadow rejects fails alone
+
+    async def _exchange(self, revision: str, raw: bytes) -> Answer:
+        pool = self.balancer.pools.get(revision)
+        if pool is None:
+            raise NoCapacity("NoRevision", "no such revision")
+        pool.arrive()
+        try:
+            replica = await pool.acquire(max_waiting=0, wait=0.0, on_wait=lambda: None)
+            try:
+                return await self.pool.exchange(replica.address, raw, head_only=False, timeout=self.timeout)
+            finally:
+                pool.release(replica)
+        finally:
+            pool.leave()
+
+    def _count(self, stats: ShadowStats, primary: bytes, outcome: Any) -> None:
+        """One copy's outcome: the shadow's answer body (parsed), or why there is none."""
+        self.inflight -= 1
+        self._changed = True
+        if isinstance(outcome, NoCapacity):
+            stats.outcomes["skipped"] += 1
+        elif isinstance(outcome, BaseException):
+            stats.outcomes["error"] += 1
+        else:
+            try:
+                same = agree(orjson.loads(primary), outcome)
+            except orjson.JSONDecodeError:
+                same = False
+            stats.outcomes["agree" if same else "disagree"] += 1
 
     def publish(self) -> bool:
         if not self._changed or self.path is None:
@@ -135,7 +213,23 @@ class Mirror:
     async def run(self, period: float = 1.0) -> None:
         while True:
             await asyncio.sleep(period)
+            for revision in [r for r in self._batchers if r not in self.balancer.pools]:
+                del self._batchers[revision]  # queued copies still get their answers
             try:
                 self.publish()
             except OSError:
                 self._changed = True  # retried next period; routing goes on
+
+
+class _Refused(Exception):
+    """The shadow answered, but not with 200."""
+
+
+def _body(answer: Answer) -> Any:
+    """A shadow answer as compared: the parsed 200 body (a non-JSON one as is: it never agrees), or a refusal."""
+    if answer.status != 200:
+        return _Refused(answer.status)
+    try:
+        return orjson.loads(answer.body)
+    except orjson.JSONDecodeError:
+        return answer.body  # a 200 that is not JSON: compared (and never agrees), as before

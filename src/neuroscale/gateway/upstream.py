@@ -220,8 +220,8 @@ class UpstreamPool:
                     connection.close()
 
 
-def upstream_request(*, method: bytes, url: bytes, host: bytes, headers: Headers, body: bytes) -> bytes:
-    """The request as the model server sees it: our framing, no hop-by-hop fields."""
+def upstream_head(*, method: bytes, url: bytes, host: bytes, headers: Headers) -> bytes:
+    """The request as the model server sees it, up to its framing (`upstream_request`): no hop-by-hop fields."""
     fields: list[bytes] = []
     listed: set[bytes] = set()
     for name, value in headers:
@@ -233,5 +233,9 @@ def upstream_request(*, method: bytes, url: bytes, host: bytes, headers: Headers
     if listed - HOP_BY_HOP:  # rare: `Connection` names more fields that are hop-by-hop (RFC 9110 7.6.1)
         dropped = HOP_BY_HOP | listed
         fields = [name + b": " + value + b"\r\n" for name, value in headers if name.lower() not in dropped]
-    return b"".join([method, b" ", url, b" HTTP/1.1\r\nhost: ", host, b"\r\n", *fields,
-                     b"content-length: %d\r\n\r\n" % len(body), body])
+    return b"".join([method, b" ", url, b" HTTP/1.1\r\nhost: ", host, b"\r\n", *fields])
+
+
+def upstream_request(head: bytes, body: bytes) -> bytes:
+    """`upstream_head` and a body, framed with its Content-Length."""
+    return b"".join([head, b"content-length: %d\r\n\r\n" % len(body), body])

@@ -16,13 +16,14 @@ are always shown.
 
 from __future__ import annotations
 
+import http.client
+import json
+import queue
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
-
-import httpx
 
 from neuroscale.agreement import agree, outputs_of
 from neuroscale.engine.previews import preview_name
@@ -31,6 +32,7 @@ from neuroscale.findings import Finding, Severity
 from neuroscale.gitops.provider import CheckResult, PullRequest
 from neuroscale.gitops.repo import GitRepo
 from neuroscale.services.context import PlatformContext
+from neuroscale.services.keepalive import KeepAlive
 from neuroscale.services.samples import SAMPLE_FILE, SampleRequest, read_sample
 from neuroscale.spec import extensions, isvc
 from neuroscale.spec.manifest import APPS_DIR, manifest_path
@@ -120,27 +122,50 @@ class Target:
     model: str
 
 
-def _call(client: httpx.Client, model: str, request: SampleRequest) -> Exchange:
+def _call(client: KeepAlive, model: str, request: SampleRequest) -> Exchange:
     path = f"/v1/models/{model}:predict" if request.protocol == "v1" else f"/v2/models/{model}/infer"
     started = time.perf_counter()
-    try:
-        response = client.post(path, json=request.body)
-        body: Any = response.json() if response.headers.get("content-type", "").startswith("application/json") \
-            else response.text
-        status = response.status_code
-    except (httpx.HTTPError, ValueError) as exc:
-        body, status = str(exc), 0
+    try:  # JSON as httpx sent and read it before (a NaN in a sample is an error, not a null)
+        reply = client.post_json(path, json.dumps(request.body, ensure_ascii=False, separators=(",", ":"),
+                                                  allow_nan=False).encode())
+        body: Any = json.loads(reply.body) if reply.content_type.startswith("application/json") \
+            else reply.body.decode("utf-8", "replace")
+        status = reply.status
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        body, status = str(exc) or type(exc).__name__, 0
     return Exchange(status, body, (time.perf_counter() - started) * 1000)
 
 
-def replay(serving: Target, proposed: Target,
-           requests: list[SampleRequest]) -> list[tuple[SampleRequest, Exchange, Exchange]]:
-    """Each request sent to the serving model and to the proposed one, a few at a time, in sample order."""
-    with (httpx.Client(base_url=serving.url, timeout=60) as current_client,
-          httpx.Client(base_url=proposed.url, timeout=60) as proposed_client, ThreadPoolExecutor(_WORKERS) as pool):
-        current = pool.map(lambda r: _call(current_client, serving.model, r), requests)
-        answers = pool.map(lambda r: _call(proposed_client, proposed.model, r), requests)
-        return list(zip(requests, current, answers))
+def replay(serving: Target, proposed: Target, requests: list[SampleRequest], *,
+           timeout_s: float = 60.0) -> list[tuple[SampleRequest, Exchange, Exchange]]:
+    """Each request sent to the serving model and to the proposed one, a few at a time; results in sample order.
+
+    Each worker thread owns one keep-alive connection per side (`keepalive`) and takes the next
+    (request, side) from a shared queue, so both sides are asked alternately and concurrently.
+    """
+    jobs: queue.SimpleQueue[tuple[int, int]] = queue.SimpleQueue()
+    for index in range(len(requests)):
+        jobs.put((index, 0))
+        jobs.put((index, 1))
+    unsent = Exchange(0, "not sent", 0.0)  # every job is taken before the workers return
+    answers = [[unsent] * len(requests), [unsent] * len(requests)]
+    sides = (serving, proposed)
+
+    def work() -> None:
+        with KeepAlive(serving.url, timeout=timeout_s) as current, \
+                KeepAlive(proposed.url, timeout=timeout_s) as preview:
+            clients = (current, preview)
+            while True:
+                try:
+                    index, side = jobs.get_nowait()
+                except queue.Empty:
+                    return
+                answers[side][index] = _call(clients[side], sides[side].model, requests[index])
+
+    with ThreadPoolExecutor(_WORKERS) as pool:
+        for done in [pool.submit(work) for _ in range(min(_WORKERS, len(requests)))]:
+            done.result()
+    return list(zip(requests, answers[0], answers[1], strict=True))
 
 
 def _quantiles(samples: list[float]) -> str:

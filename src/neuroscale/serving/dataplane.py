@@ -4,7 +4,7 @@ Every protocol adapter (V1, V2 REST, gRPC) calls `DataPlane.infer`; nothing here
 HTTP, JSON or protobuf. Without a batcher, prediction runs synchronously on the event loop: for
 small CPU-bound models a thread hop costs more than the prediction itself (measured). With one,
 requests are validated one by one (a bad member fails alone, before it can join a batch), then
-stacked, predicted together and split back (see `batcher`).
+stacked, predicted together and split back (see `neuroscale.batching`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from neuroscale.errors import InvalidInput, NeuroScaleError, NotReady
-from neuroscale.serving.batcher import Batcher
+from neuroscale.batching import Batcher
 from neuroscale.serving.model import ModelMetadata, PredictionFailed, TensorModel, TensorSpec
 from neuroscale.serving.storage import describe
 from neuroscale.serving.tensors import (

@@ -1,5 +1,8 @@
 """Adaptive batching: concurrent requests to one model coalesced into one predict call.
 
+Used by the model server (requests to its model) and by the gateway's shadow mirror (copies of
+live requests to a shadow revision, `gateway.shadow`), hence a module of its own.
+
 The InferenceService `batcher` (maxBatchSize, maxLatency) is honoured, with one difference from
 KServe's batcher sidecar, which holds every batch until it is full or maxLatency has passed (so a
 lone request always waits maxLatency). Here a batch goes out as soon as the model is free:
@@ -19,22 +22,27 @@ validation is Python code: in a thread it only contends for the GIL with request
 measured slower with a worse tail), and on one worker thread (`offload`) for models whose runtime
 releases it (onnxruntime, torch), so request parsing goes on while a batch predicts.
 
-Errors stay per request: `run_batch` returns one result or one exception per member.
+Errors stay per request: `run_batch` returns one result or one exception per member. It may be an
+`async def` (the gateway's batches are HTTP exchanges): the next batch then forms while it runs.
+A caller with no one waiting on the answer (the shadow mirror) may `hold` a batch: the first item
+to reach an idle batcher waits up to `hold` seconds for mates unless the batch fills first.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 from neuroscale.errors import NotReady
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
+Results = list[Result | BaseException]
 
 
 @dataclass(slots=True)
@@ -47,13 +55,18 @@ class _Pending(Generic[Item, Result]):
 class Batcher(Generic[Item, Result]):
     """Gathers `submit`ted items and runs them through `run_batch` in batches."""
 
-    def __init__(self, run_batch: Callable[[Sequence[Item]], list[Result | BaseException]], *,
-                 max_batch_size: int, max_latency: float, offload: bool = False) -> None:
+    def __init__(self, run_batch: Callable[[Sequence[Item]], Results[Result]]
+                 | Callable[[Sequence[Item]], Awaitable[Results[Result]]], *,
+                 max_batch_size: int, max_latency: float, offload: bool = False, hold: float = 0.0) -> None:
         self._run_batch = run_batch
+        self._awaits = inspect.iscoroutinefunction(run_batch)
         self.max_batch_size = max_batch_size
         self.max_latency = max_latency
+        self.hold = hold
         self._queue: deque[_Pending[Item, Result]] = deque()
-        self._scheduled = False
+        self._rows = 0  # queued
+        self._scheduled: asyncio.Handle | None = None
+        self._held = False  # _scheduled is a `hold` timer
         self._busy = False
         self._closing = False
         self._idle = asyncio.Event()
@@ -65,16 +78,30 @@ class Batcher(Generic[Item, Result]):
 
     async def submit(self, item: Item, *, rows: int) -> Result:
         """Queue `item` (of `rows` rows) and wait for its own result."""
+        return await self.enqueue(item, rows=rows)
+
+    def enqueue(self, item: Item, *, rows: int) -> asyncio.Future[Result]:
+        """Queue `item` (of `rows` rows); its result arrives in the future (no task needed to wait for it)."""
         if self._closing:
             raise NotReady("the model is unloading", fix="retry: the gateway routes to a serving replica")
         loop = asyncio.get_running_loop()
         pending: _Pending[Item, Result] = _Pending(item, rows, loop.create_future())
         self._queue.append(pending)
+        self._rows += rows
         self._idle.clear()
-        if not self._scheduled and not self._busy:
-            self._scheduled = True
-            loop.call_soon(self._dispatch)
-        return await pending.future
+        if not self._busy:
+            self._schedule(loop)
+        return pending.future
+
+    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Dispatch on the next turn, or once `hold` has passed unless the queued rows already fill a batch."""
+        now = self._rows >= self.max_batch_size or not self.hold
+        if self._scheduled is not None:
+            if not (now and self._held):
+                return  # due soon enough
+            self._scheduled.cancel()  # a held batch just filled: it goes now
+        self._held = not now
+        self._scheduled = loop.call_soon(self._dispatch) if now else loop.call_later(self.hold, self._dispatch)
 
     async def close(self) -> None:
         """Refuse new items and wait until every queued one has its answer."""
@@ -92,10 +119,11 @@ class Batcher(Generic[Item, Result]):
                 break
             batch.append(self._queue.popleft())
             rows += head.rows
+        self._rows -= rows
         return [p for p in batch if not p.future.cancelled()]
 
     def _dispatch(self) -> None:
-        self._scheduled = False
+        self._scheduled = None
         if self._busy:
             return
         batch = self._take()
@@ -105,21 +133,31 @@ class Batcher(Generic[Item, Result]):
         self.batches += 1
         self.items += len(batch)
         items = [p.item for p in batch]
-        if not self.offload:
+        if not self.offload and not self._awaits:
             self._deliver(batch, self._guarded(items))
             self._settle()
             return
         self._busy = True
         loop = asyncio.get_running_loop()
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-predict")
-        future = loop.run_in_executor(self._executor, self._guarded, items)
+        future: asyncio.Future[Results[Result]]
+        if self._awaits:
+            future = loop.create_task(self._awaited(items))
+        else:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-predict")
+            future = loop.run_in_executor(self._executor, self._guarded, items)
         future.add_done_callback(lambda done: self._finished(batch, done))
 
-    def _guarded(self, items: list[Item]) -> list[Result | BaseException]:
+    def _guarded(self, items: list[Item]) -> Results[Result]:
         try:
-            return self._run_batch(items)
+            return cast(Results[Result], self._run_batch(items))
         except BaseException as exc:  # run_batch keeps errors per member; this guards against its bugs
+            return [exc] * len(items)
+
+    async def _awaited(self, items: list[Item]) -> Results[Result]:
+        try:
+            return await cast(Awaitable[Results[Result]], self._run_batch(items))
+        except BaseException as exc:  # as in _guarded (a cancelled batch also answers each member)
             return [exc] * len(items)
 
     def _finished(self, batch: list[_Pending[Item, Result]],
@@ -140,8 +178,6 @@ class Batcher(Generic[Item, Result]):
 
     def _settle(self) -> None:
         if self._queue:
-            if not self._scheduled:
-                self._scheduled = True
-                asyncio.get_running_loop().call_soon(self._dispatch)
+            self._schedule(asyncio.get_running_loop())
         elif not self._busy:
             self._idle.set()
