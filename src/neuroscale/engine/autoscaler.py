@@ -18,6 +18,7 @@ replica at once (Knative's activator poke). Pure: the caller passes times.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import deque
 from dataclasses import dataclass, field
@@ -31,6 +32,10 @@ class Sample:
     requests: float  # cumulative requests arrived
     busy: float  # cumulative ∫ (in flight + waiting) dt, seconds
     waiting: int = 0  # requests held at the gateway right now
+
+
+def _at(sample: Sample) -> float:
+    return sample.at
 
 
 @dataclass
@@ -52,7 +57,9 @@ class DemandHistory:
         if len(self.samples) < 2:
             return 0.0
         last = self.samples[-1]
-        first = next((s for s in self.samples if s.at >= last.at - window), self.samples[0])
+        # The first sample inside the window, by bisection: samples are in time order, and a linear scan over a
+        # minute of 50 ms samples per revision per tick was the engine's largest cost with hundreds of endpoints.
+        first = self.samples[bisect.bisect_left(self.samples, last.at - window, key=_at)]
         if first is last:
             first = self.samples[-2]
         span = max(last.at - first.at, 1e-6)
