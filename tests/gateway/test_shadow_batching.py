@@ -143,3 +143,35 @@ def test_an_answer_without_one_row_per_joined_row_does_not_split() -> None:
     for answer in (b'{"predictions": [1]}', b'{"predictions": 3}', b'{"outputs": [{"name": "y", "shape": [3], '
                    b'"datatype": "FP64", "data": [1, 2, 3]}]}', b"not json", b"[]"):
         assert coalesce.split(members, answer) is None, answer
+
+
+def triton_body(rows: list[list[float]], *, binary_output: bool | None) -> bytes:
+    """A request body exactly as Triton's HTTP client writes it (JSON inputs)."""
+    import numpy as np
+    import tritonclient.http as triton
+
+    tensor = triton.InferInput("x", [len(rows), len(rows[0])], "FP64")
+    tensor.set_data_from_numpy(np.array(rows, dtype=np.float64), binary_data=False)
+    outputs = None if binary_output is None else [triton.InferRequestedOutput("y", binary_data=binary_output)]
+    body, json_size = triton.InferenceServerClient.generate_request_body([tensor], outputs=outputs)
+    assert json_size is None, "JSON only: no binary section"
+    return bytes(body)
+
+
+@pytest.mark.parametrize("binary_output", [None, True], ids=["client-default", "binary-output"])
+def test_triton_requests_asking_for_binary_outputs_go_alone(binary_output: bool | None) -> None:
+    """Triton's client asks for binary outputs unless told otherwise; such answers never split."""
+    assert coalesce.member_of(head(V2), triton_body([[1.0, 2.0]], binary_output=binary_output)) is None
+
+
+def test_triton_requests_asking_for_json_outputs_join_and_split_back() -> None:
+    members = [coalesce.member_of(head(V2), triton_body(rows, binary_output=False))
+               for rows in ([[1.0, 2.0]], [[3.0, 4.0], [5.0, 6.0]])]
+    assert all(m is not None for m in members) and members[0].key == members[1].key  # type: ignore[union-attr]
+    joined = json.loads(coalesce.joined(members))  # type: ignore[arg-type]
+    assert joined["inputs"][0]["shape"] == [3, 2] and joined["outputs"] == [{"name": "y", "parameters":
+                                                                              {"binary_data": False}}]
+    answer = json.dumps({"outputs": [{"name": "y", "shape": [3], "datatype": "FP64", "data": [1, 2, 3]}]})
+    assert coalesce.split(members, answer.encode()) == [  # type: ignore[arg-type]
+        {"outputs": [{"name": "y", "shape": [1], "datatype": "FP64", "data": [1]}]},
+        {"outputs": [{"name": "y", "shape": [2], "datatype": "FP64", "data": [2, 3]}]}]

@@ -7,7 +7,7 @@ than one of 2. Only bodies that concatenate without changing their meaning are j
 * KServe V1 `{"instances": [...]}` on `…:predict` (no other field);
 * Open Inference Protocol V2 on `…/infer` whose inputs are plain JSON tensors (`name`, `shape`,
   `datatype`, `data` flat or nested by rows, optional `parameters`), all with the same number
-  of rows; the request's `outputs` and `parameters` are kept, `id` is dropped (it is echoed,
+  of rows, asking for JSON outputs (not `binary_data_output` / `binary_data`); the request's `outputs` and `parameters` are kept, `id` is dropped (it is echoed,
   never compared);
 
 and only with copies of the same request head (method, URL, host, headers:
@@ -76,7 +76,7 @@ def _v1_shape(doc: dict[str, Any]) -> tuple[int, Any] | None:
 
 def _v2_shape(doc: dict[str, Any]) -> tuple[int, Any] | None:
     inputs = doc.get("inputs")
-    if not doc.keys() <= _V2_FIELDS or not isinstance(inputs, list) or not inputs:
+    if not doc.keys() <= _V2_FIELDS or not isinstance(inputs, list) or not inputs or _binary_answer(doc):
         return None
     rows: set[int] = set()
     signature: list[Any] = [orjson.dumps(doc.get("outputs")), orjson.dumps(doc.get("parameters"))]
@@ -92,6 +92,13 @@ def _v2_shape(doc: dict[str, Any]) -> tuple[int, Any] | None:
     if len(rows) != 1 or not (count := rows.pop()):
         return None
     return count, tuple(signature)
+
+
+def _binary_answer(doc: dict[str, Any]) -> bool:
+    """Does the request ask for binary outputs (Triton's client does by default)? Such an answer never splits,
+    so joining would cost a joined call and then one call per copy."""
+    wanted = [doc.get("parameters"), *(o.get("parameters") for o in doc.get("outputs") or () if isinstance(o, dict))]
+    return any(isinstance(p, dict) and (p.get("binary_data_output") or p.get("binary_data")) for p in wanted)
 
 
 def _layout(shape: Any, data: Any) -> str | None:
