@@ -54,7 +54,7 @@ def ready_spare(runtime: LocalRuntime, spec: ServingSpec) -> int:
     """Start the spare of `spec`'s kind and wait until it has said its imports are done; its pid."""
     runtime.keep_warm([spec])
     kind = SpareKind(spec.model_format, "")
-    spare = wait_for(lambda: runtime.spares.take(kind), timeout=60, what="a ready spare")
+    spare = wait_for(lambda: runtime.spares.ready(kind), timeout=60, what="a ready spare")
     return spare.popen.pid
 
 
@@ -138,7 +138,7 @@ def test_a_spare_that_never_finishes_importing_is_killed_after_the_import_timeou
     kind = SpareKind("sklearn", "")
     try:
         assert spares.importing(kind)
-        hung = spares.take(kind)
+        hung = spares.ready(kind)
         assert hung is None
         wait_for(lambda: not spares.importing(kind), timeout=10, what="the import timeout")
         assert not spares.importing(kind), "its kind stays cold for the retry period"

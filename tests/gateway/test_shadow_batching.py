@@ -167,11 +167,11 @@ def test_triton_requests_asking_for_binary_outputs_go_alone(binary_output: bool 
 def test_triton_requests_asking_for_json_outputs_join_and_split_back() -> None:
     members = [coalesce.member_of(head(V2), triton_body(rows, binary_output=False))
                for rows in ([[1.0, 2.0]], [[3.0, 4.0], [5.0, 6.0]])]
-    assert all(m is not None for m in members) and members[0].key == members[1].key  # type: ignore[union-attr]
-    joined = json.loads(coalesce.joined(members))  # type: ignore[arg-type]
+    assert all(m is not None for m in members) and members[0].key == members[1].key
+    joined = json.loads(coalesce.joined(members))
     assert joined["inputs"][0]["shape"] == [3, 2] and joined["outputs"] == [{"name": "y", "parameters":
                                                                               {"binary_data": False}}]
     answer = json.dumps({"outputs": [{"name": "y", "shape": [3], "datatype": "FP64", "data": [1, 2, 3]}]})
-    assert coalesce.split(members, answer.encode()) == [  # type: ignore[arg-type]
+    assert coalesce.split(members, answer.encode()) == [
         {"outputs": [{"name": "y", "shape": [1], "datatype": "FP64", "data": [1]}]},
         {"outputs": [{"name": "y", "shape": [2], "datatype": "FP64", "data": [2, 3]}]}]

@@ -210,7 +210,7 @@ class LocalRuntime:
     def _fork(self, spec: ServingSpec, flags: list[str], *, log_path: Path) -> int | None:
         """The pid of a server the ready spare of `spec`'s kind forked, or None (start cold)."""
         kind = self._spare_kind(spec)
-        spare = self.spares.take(kind) if kind is not None else None
+        spare = self.spares.ready(kind) if kind is not None else None
         if spare is None:
             return None
         try:

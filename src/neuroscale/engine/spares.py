@@ -110,13 +110,9 @@ class Spares:
         self._stopping: list[Spare] = []
         self._cold_until: dict[SpareKind, float] = {}
 
-    def take(self, kind: SpareKind) -> Spare | None:
+    def ready(self, kind: SpareKind) -> Spare | None:
         """The spare of `kind` if it is ready to fork, or None (start cold)."""
-        spare = self._spares.get(kind)
-        if spare is not None and spare.popen.poll() is not None:
-            del self._spares[kind]
-            self._died(spare)
-            return None
+        spare = self._alive(kind)
         return spare if spare is not None and spare.poll_ready() else None
 
     def importing(self, kind: SpareKind) -> bool:
@@ -125,14 +121,10 @@ class Spares:
         the kind is cold (its spare died, hung or took longer than `import_timeout`)."""
         if self.clock() < self._cold_until.get(kind, 0.0):
             return False
-        spare = self._spares.get(kind)
-        if spare is None:
-            spare = self._spares[kind] = self._start(kind)
-        if spare.popen.poll() is not None:
-            del self._spares[kind]
-            self._died(spare)
-            return False
-        if spare.poll_ready():
+        if kind not in self._spares:
+            self._spares[kind] = self._start(kind)
+        spare = self._alive(kind)
+        if spare is None or spare.poll_ready():
             return False
         if self.clock() - spare.started > self.import_timeout:
             self.failed(spare, OSError(f"its imports took more than {self.import_timeout:g}s"))
@@ -140,24 +132,20 @@ class Spares:
         return True
 
     def failed(self, spare: Spare, error: OSError) -> None:
-        """A spare that could not fork is killed (it may hang), and its kind starts cold for a while."""
+        """A spare that hung or could not fork is killed, and its kind starts cold for a while."""
         if self._spares.get(spare.kind) is spare:
             del self._spares[spare.kind]
         self._stop(spare, signal.SIGKILL)
         self._cold_until[spare.kind] = self.clock() + self.retry
-        log.warning("warm spare for %s (pid %d) could not fork a server (%s); see %s. Its servers start cold "
-                    "for %gs", spare.kind.label, spare.popen.pid, error, self.log_path(spare.kind), self.retry)
+        log.warning("warm spare for %s (pid %d) given up: %s; see %s. Its servers start cold for %gs",
+                    spare.kind.label, spare.popen.pid, error, self.log_path(spare.kind), self.retry)
 
     def keep(self, kinds: Collection[SpareKind]) -> None:
         """Stop spares of kinds no longer wanted; start missing ones (unless their kind is cold)."""
         self._stopping = [s for s in self._stopping if s.popen.poll() is None]
-        for kind, spare in list(self._spares.items()):
-            if spare.popen.poll() is not None:
-                del self._spares[kind]
-                self._died(spare)
-            elif kind not in kinds:
-                del self._spares[kind]
-                self._stop(spare)
+        for kind in list(self._spares):
+            if self._alive(kind) is not None and kind not in kinds:
+                self._stop(self._spares.pop(kind))
         now = self.clock()
         for kind in kinds:
             if kind not in self._spares and now >= self._cold_until.get(kind, 0.0):
@@ -175,6 +163,15 @@ class Spares:
                 spare.popen.kill()
                 spare.popen.wait()
         self._stopping.clear()
+
+    def _alive(self, kind: SpareKind) -> Spare | None:
+        """The spare of `kind` while it runs; one that exited is forgotten (and its kind goes cold)."""
+        spare = self._spares.get(kind)
+        if spare is not None and spare.popen.poll() is not None:
+            del self._spares[kind]
+            self._died(spare)
+            return None
+        return spare
 
     def log_path(self, kind: SpareKind) -> Path:
         return self.logs_dir / f"{kind.label}.log"
