@@ -49,7 +49,8 @@ Results = list[Result | BaseException]
 class _Pending(Generic[Item, Result]):
     item: Item
     rows: int
-    future: asyncio.Future[Result]
+    future: asyncio.Future[Result] | None  # None: `then` is given the result
+    then: Callable[[Result | BaseException], None] | None = None
 
 
 class Batcher(Generic[Item, Result]):
@@ -84,14 +85,23 @@ class Batcher(Generic[Item, Result]):
         """Queue `item` (of `rows` rows); its result arrives in the future (no task needed to wait for it)."""
         if self._closing:
             raise NotReady("the model is unloading", fix="retry: the gateway routes to a serving replica")
-        loop = asyncio.get_running_loop()
-        pending: _Pending[Item, Result] = _Pending(item, rows, loop.create_future())
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._queue_up(_Pending(item, rows, future))
+        return future
+
+    def put(self, item: Item, *, rows: int, then: Callable[[Result | BaseException], None]) -> None:
+        """Queue `item` for a caller nobody awaits: `then` (which must not raise) gets its result or exception
+        when its batch finishes. No future and no loop callback per item: the shadow mirror queues one per copy."""
+        if self._closing:
+            raise NotReady("the model is unloading", fix="retry: the gateway routes to a serving replica")
+        self._queue_up(_Pending(item, rows, None, then))
+
+    def _queue_up(self, pending: _Pending[Item, Result]) -> None:
         self._queue.append(pending)
-        self._rows += rows
+        self._rows += pending.rows
         self._idle.clear()
         if not self._busy:
-            self._schedule(loop)
-        return pending.future
+            self._schedule(asyncio.get_running_loop())
 
     def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
         """Dispatch on the next turn, or once `hold` has passed unless the queued rows already fill a batch."""
@@ -120,7 +130,7 @@ class Batcher(Generic[Item, Result]):
             batch.append(self._queue.popleft())
             rows += head.rows
         self._rows -= rows
-        return [p for p in batch if not p.future.cancelled()]
+        return [p for p in batch if p.future is None or not p.future.cancelled()]
 
     def _dispatch(self) -> None:
         self._scheduled = None
@@ -169,9 +179,11 @@ class Batcher(Generic[Item, Result]):
     @staticmethod
     def _deliver(batch: list[_Pending[Item, Result]], results: list[Result | BaseException]) -> None:
         for pending, result in zip(batch, results, strict=True):
-            if pending.future.cancelled():  # the client went away
+            if pending.then is not None:
+                pending.then(result)
+            elif pending.future is None or pending.future.cancelled():  # the client went away
                 continue
-            if isinstance(result, BaseException):
+            elif isinstance(result, BaseException):
                 pending.future.set_exception(result)
             else:
                 pending.future.set_result(result)

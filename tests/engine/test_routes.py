@@ -59,6 +59,17 @@ def test_rewritten_only_on_change(tmp_path: Path) -> None:
     assert json.loads(path.read_text())["endpoints"] == {}
 
 
+def test_a_file_changed_outside_is_repaired_once(tmp_path: Path) -> None:
+    """The same entries skip building the table, but never a file someone else changed; the repair is said once."""
+    path = tmp_path / "routes.json"
+    writer = RoutesWriter(path, domain="localhost")
+    assert writer.write([READY]) and not writer.repaired
+    path.write_text(json.dumps({"version": 2, "domain": "localhost", "updated": "x", "endpoints": {}}))
+    assert writer.write([READY]) and writer.repaired
+    assert "iris" in json.loads(path.read_text())["endpoints"]
+    assert not writer.write([READY]) and not writer.repaired
+
+
 def test_stamps_move_only_for_changed_entries(tmp_path: Path) -> None:
     writer = RoutesWriter(tmp_path / "routes.json", domain="localhost")
     writer.write([READY, DOWN])

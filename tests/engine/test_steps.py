@@ -390,6 +390,22 @@ def test_load_scales_up_then_idle_scales_back_down(world: World) -> None:
     assert sum(1 for pid, sig in world.runtime.signals if sig is signal.SIGTERM) == 2
 
 
+def test_decisions_are_a_period_apart_but_held_requests_are_decided_at_once(world: World) -> None:
+    world.target(1, scaled(min_replicas=0, max_replicas=3, target=2.0, stable_window=4.0, panic_window=1.0))
+    serve_first_revision(world)
+    world.tick(0.3)  # a decision: the next one is autoscale_period (0.25 s) later
+    busy(world, "iris-predictor-00001", concurrency=6, seconds=2)
+    world.tick(0.05)
+    assert world.ep.latest is not None and world.ep.latest.scaler.desired == 1, "decided again within the period"
+    world.tick(0.25)
+    assert world.ep.latest.scaler.desired == 3
+    world.ep.latest.scaler.desired, world.ep.latest.scaler.next_decision = 0, world.clock.now + 100
+    history = world.demand["iris-predictor-00001"]
+    history.add(Sample(world.clock.now, history.samples[-1].requests + 1, history.samples[-1].busy, waiting=1))
+    world.tick(0.01)
+    assert world.ep.latest.scaler.desired >= 1, "a held request is not kept waiting for the next period"
+
+
 def test_min_zero_scales_to_zero_when_idle_and_back_on_waiting_demand(world: World) -> None:
     world.target(1, scaled(min_replicas=0, stable_window=2.0, panic_window=0.5))
     first = serve_first_revision(world)

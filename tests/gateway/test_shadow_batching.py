@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from neuroscale.gateway import coalesce
@@ -88,6 +89,21 @@ def test_batched_copies_are_compared_one_by_one(shadow: int) -> None:
     assert made == 2, "the first copy alone, the nine others (13 rows) in one call"
     assert (stats["agree"], stats["disagree"], stats["error"]) == (6, 4, 0), "rows starting with 7 are tripled"
     assert stats["shadow_ms"] is not None and stats["primary_ms"] is not None, "the lone copy's latency pair"
+
+
+def test_answers_as_a_model_server_writes_them_agree_by_bytes_or_within_the_tolerance(shadow: int) -> None:
+    """Compact primary answers: equal bytes agree without parsing; a last-digit difference still agrees."""
+    def compact(copy: tuple[bytes, bytes, bytes], nudge: float = 0.0) -> tuple[bytes, bytes, bytes]:
+        copy_head, body, answer = copy
+        doc = json.loads(answer)
+        doc["predictions"][0][0] += nudge
+        return copy_head, body, orjson.dumps(doc)
+
+    copies = [compact(v1([[1.0, 2.0]])), *(compact(v1([[7.0, float(i)], [1.0, float(i)]])) for i in range(4)),
+              *(compact(v1([[2.0, float(i)]]), nudge=1e-9) for i in range(5))]
+    stats, made = mirrored(shadow, copies, batch_rows=13)
+    assert made == 2
+    assert (stats["agree"], stats["disagree"], stats["error"]) == (6, 4, 0)
 
 
 def test_a_member_the_shadow_rejects_is_an_error_and_the_others_still_compare(shadow: int) -> None:

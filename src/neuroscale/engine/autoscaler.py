@@ -78,6 +78,7 @@ class ScalerState:
     desired: int = 1
     panic_until: float = -math.inf
     last_demand: float = -math.inf  # when demand was last seen (scale to zero waits a window after it)
+    next_decision: float = -math.inf  # decisions are `EngineSettings.autoscale_period` apart unless requests wait
 
 
 def decide(scaling: Scaling, history: DemandHistory, state: ScalerState, *, ready: int, now: float,

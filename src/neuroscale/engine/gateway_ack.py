@@ -30,9 +30,14 @@ class GatewayAck:
         self._stamp: tuple[int, int] | None = None
         self.updated = ""
         self.pid: int | None = None
+        self.live = False  # the gateway's process runs (as of the last `refresh`)
 
     def refresh(self) -> None:
-        """Re-read the file when it changed (one stat per call otherwise)."""
+        """Re-read the file when it changed (one stat per call otherwise), and whether the gateway runs."""
+        self._read()
+        self.live = self.pid is not None and _alive(self.pid)  # once per refresh, not per endpoint asked
+
+    def _read(self) -> None:
         try:
             stat = os.stat(self.path)
             stamp = (stat.st_mtime_ns, stat.st_size)
@@ -49,6 +54,6 @@ class GatewayAck:
 
     def applied(self, routes_updated: str) -> bool:
         """Does the gateway serve the routes document stamped `routes_updated` (or a newer one)?"""
-        if not routes_updated or self.pid is None or not _alive(self.pid):
+        if not routes_updated or not self.live:
             return True
         return self.updated >= routes_updated

@@ -92,7 +92,7 @@ class Reconciler:
         #: last status check was made from. An endpoint whose observation did not change since the previous
         #: tick has the same route and status, so `publish` skips building them (most ticks, most endpoints).
         self._routed: dict[str, tuple[Observation, RouteEntry]] = {}
-        self._checked: dict[str, Observation] = {}
+        self._checked: dict[str, tuple[Observation, bool]] = {}
         self.strays: list[_Stray] = []
         self.commit = ""
         self.digest = ""
@@ -288,11 +288,11 @@ class Reconciler:
         self.gateway.refresh()
         checked = {}
         for ep, obs in observed:
-            obs = replace(obs, route_applied=self.gateway.applied(self.routes.stamp_of(ep.name)))
-            checked[ep.name] = obs
-            if self._checked.get(ep.name) == obs:
+            applied = self.gateway.applied(self.routes.stamp_of(ep.name))
+            checked[ep.name] = (obs, applied)
+            if self._checked.get(ep.name) == (obs, applied):
                 continue
-            status, _ = self._report(ep, obs, now=now)
+            status, _ = self._report(ep, replace(obs, route_applied=applied), now=now)
             comparable = _comparable(status.to_dict())
             if comparable != ep.saved:
                 self.store.save_status(status)

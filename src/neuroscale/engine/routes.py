@@ -118,6 +118,7 @@ class RoutesWriter:
         self._written = _stat(path)
         self._last: dict[str, Any] | None = self._read_endpoints()
         self._stamps: dict[str, str] = {}
+        self._entries: list[RouteEntry] | None = None  # what the last `write` was given
         #: Set when the last `write` replaced a file someone else had changed.
         self.repaired = False
 
@@ -140,10 +141,14 @@ class RoutesWriter:
 
     def write(self, entries: list[RouteEntry]) -> bool:
         """Write the table if it differs from the last one written; True when written."""
+        changed_outside = _stat(self.path) != self._written
+        if entries == self._entries and not changed_outside:
+            self.repaired = False
+            return False  # most ticks: the same entries (the loop reuses unchanged ones), no document to build
+        self._entries = list(entries)
         updated = datetime.now(UTC).isoformat(timespec="microseconds")
         document = routes_document(entries, domain=self.domain, updated=updated)
         endpoints: dict[str, Any] = document["endpoints"]
-        changed_outside = _stat(self.path) != self._written
         self.repaired = changed_outside and endpoints == self._last
         if endpoints == self._last and not changed_outside:
             return False

@@ -27,6 +27,7 @@ elsewhere it is watched through /proc like an adopted one.
 
 from __future__ import annotations
 
+import functools
 import http.client
 import logging
 import os
@@ -134,6 +135,7 @@ def _serving(flags: list[str]) -> list[str]:
     return [sys.executable, "-m", procfs.SERVING_MODULE, *flags]
 
 
+@functools.lru_cache(maxsize=4096)  # asked per revision per tick (`keep_warm`): urlparse is the cost
 def storage_scheme(storage_uri: str) -> str:
     """The scheme of `storage_uri` when it changes a server's environment (s3), else ""."""
     scheme = urlparse(storage_uri).scheme.lower()

@@ -30,6 +30,9 @@ class EngineSettings:
     liveness_failures: int = 3  # consecutive failed probes before a hung server is killed (and restarted)
     memory_period: float = 0.2  # seconds between samples of a server's resident memory (the OOM watchdog)
     memory_rate: float = 250.0  # memory samples a second at most, all servers together (as `probe_rate`)
+    #: seconds between the autoscaler's decisions for one revision (Knative's tick is 2 s): deciding every tick was
+    #: the engine's largest idle cost with hundreds of endpoints; requests held at the gateway are decided at once
+    autoscale_period: float = 0.25
     max_replicas: int = 4  # replicas per revision when maxReplicas is 0 (Knative: unbounded)
     max_previews: int = 3  # pull-request previews running at once (`engine.previews`)
     warm_spares: bool = True  # keep a pre-imported model server per kind in play (`engine.spares`)

@@ -190,10 +190,11 @@ def guard_memory(ctx: StepContext, ep: EndpointState) -> None:
     """Kill a live server whose resident memory is above its revision's limit, as the kernel's OOM killer would."""
     now = ctx.clock.monotonic()
     for server in ep.servers:
+        if not server.live or server.killed_for is not None or now < ctx.memory_sampled.get(server.handle.pid, 0.0):
+            continue  # most servers most ticks: checked before the limit's quantity is parsed
         revision = ep.revision(server.revision)
         limit = revision.target.spec.resources.memory_limit_bytes if revision else None
-        if (limit is None or not server.live or server.killed_for is not None
-                or now < ctx.memory_sampled.get(server.handle.pid, 0.0)):
+        if limit is None:
             continue
         ctx.memory_sampled[server.handle.pid] = now + ctx.spread(ctx.settings.memory_period, ctx.settings.memory_rate)
         used = ctx.runtime.memory(server.handle)
@@ -213,9 +214,12 @@ def autoscale(ctx: StepContext, ep: EndpointState) -> None:
             revision.scaler.last_demand = now
             revision.scaler.desired = max(1, revision.target.spec.scaling.min_replicas)
             continue
+        demand = ctx.demand(revision.name)
+        if now < revision.scaler.next_decision and not demand.waiting and not ep.evicted:
+            continue  # an eviction and held requests are acted on at once
+        revision.scaler.next_decision = now + ctx.settings.autoscale_period
         ready = len(ep.servers_of(revision.name, phase=Phase.Ready))
         before = revision.scaler.desired
-        demand = ctx.demand(revision.name)
         if ep.evicted and demand.waiting:
             ep.evicted = ""  # a request came for a stopped preview: it starts again
         after = 0 if ep.evicted else decide(revision.target.spec.scaling, demand, revision.scaler, ready=ready,
