@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from neuroscale.agreement import agree, outputs_of, same
+from neuroscale.agreement import agree, latency_quantiles, outputs_of, same
 
 
 @pytest.mark.parametrize(("left", "right", "expected"), [
@@ -32,3 +32,11 @@ def test_outputs_of_reads_both_protocols() -> None:
     assert outputs_of({"outputs": [{"name": "a", "data": [0.5]}, "junk"]}) == {"a": [0.5]}
     assert outputs_of([1, 2]) is None
     assert same({"a": [1.0]}, {"a": [1.0000000001]}) and not same({"a": 1}, {"b": 1})
+
+
+def test_latency_quantiles_are_nearest_rank() -> None:
+    assert latency_quantiles([]) is None
+    assert latency_quantiles([3.0]) == {"p50": 3.0, "p99": 3.0}
+    samples = [float(n) for n in range(200, 0, -1)]  # 1..200 ms, unordered
+    assert latency_quantiles(samples) == {"p50": 101.0, "p99": 199.0}
+    assert latency_quantiles([0.12345, 0.5]) == {"p50": 0.5, "p99": 0.5}

@@ -1,4 +1,5 @@
-"""When two models' answers to the same request agree: one rule for prediction diffs and shadow traffic.
+"""When two models' answers to the same request agree, and how their latencies compare: one rule for
+prediction diffs and shadow traffic.
 
 Answers are KServe V1 (`{"predictions": [...]}`) or Open Inference Protocol V2
 (`{"outputs": [{"name", "data", ...}]}`) bodies. Classes, labels and other
@@ -10,6 +11,7 @@ moves probabilities in the last digits is not reported as a change. Pure.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any
 
 RELATIVE = 1e-6
@@ -43,6 +45,15 @@ def same(left: Any, right: Any) -> bool:
     if isinstance(left, dict) and isinstance(right, dict):
         return left.keys() == right.keys() and all(same(left[k], right[k]) for k in left)
     return bool(left == right)
+
+
+def latency_quantiles(samples: Iterable[float]) -> dict[str, float] | None:
+    """p50 and p99 of latencies in ms (nearest rank, rounded to µs); None without samples."""
+    ordered = sorted(samples)
+    if not ordered:
+        return None
+    return {name: round(ordered[min(len(ordered) - 1, int(len(ordered) * q))], 3) for name, q in (("p50", 0.5),
+                                                                                                ("p99", 0.99))}
 
 
 def agree(left_answer: Any, right_answer: Any) -> bool:

@@ -42,7 +42,7 @@ from typing import Any
 
 import orjson
 
-from neuroscale.agreement import agree
+from neuroscale.agreement import agree, latency_quantiles
 from neuroscale.batching import Batcher
 from neuroscale.gateway import coalesce
 from neuroscale.gateway.balancer import Balancer, NoCapacity
@@ -65,15 +65,7 @@ class ShadowStats:
         compared = self.outcomes["agree"] + self.outcomes["disagree"]
         return {"revision": self.revision, **{k: self.outcomes[k] for k in SHADOW_OUTCOMES},
                 "agreement": round(self.outcomes["agree"] / compared, 6) if compared else None,
-                "primary_ms": _quantiles(self.primary_ms), "shadow_ms": _quantiles(self.shadow_ms)}
-
-
-def _quantiles(samples: collections.deque[float]) -> dict[str, float] | None:
-    if not samples:
-        return None
-    ordered = sorted(samples)
-    return {"p50": round(ordered[len(ordered) // 2], 3), "p99": round(ordered[min(len(ordered) - 1,
-                                                                                  int(len(ordered) * 0.99))], 3)}
+                "primary_ms": latency_quantiles(self.primary_ms), "shadow_ms": latency_quantiles(self.shadow_ms)}
 
 
 class Mirror:

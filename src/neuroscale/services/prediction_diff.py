@@ -19,13 +19,12 @@ from __future__ import annotations
 import http.client
 import json
 import queue
-import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from neuroscale.agreement import agree, outputs_of
+from neuroscale.agreement import agree, latency_quantiles, outputs_of
 from neuroscale.engine.previews import preview_name
 from neuroscale.errors import InvalidInput
 from neuroscale.findings import Finding, Severity
@@ -169,11 +168,8 @@ def replay(serving: Target, proposed: Target, requests: list[SampleRequest], *,
 
 
 def _quantiles(samples: list[float]) -> str:
-    if not samples:
-        return "n/a"
-    ordered = sorted(samples)
-    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-    return f"p50 {statistics.median(ordered):.1f} ms / p99 {p99:.1f} ms"
+    quantiles = latency_quantiles(samples)
+    return f"p50 {quantiles['p50']:.1f} ms / p99 {quantiles['p99']:.1f} ms" if quantiles else "n/a"
 
 
 def verdict(endpoint: str, preview: str, source: str, results: list[tuple[SampleRequest, Exchange, Exchange]],
