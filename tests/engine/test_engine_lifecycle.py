@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 from pathlib import Path
 
+from neuroscale.db import connect
+from neuroscale.identity.api_keys import ApiKeyStore
 from neuroscale.spec.manifest import manifest_path
 from neuroscale.status.conditions import ConditionType
 from neuroscale.status.exits import parse_exit
@@ -103,11 +106,19 @@ def healed_reasons(reasons: list[str]) -> list[str]:
     return reasons[: reasons.index("RevisionReady") + 1]
 
 
-def test_removed_endpoint_is_pruned(running: Platform, iris_model: Path) -> None:
+def test_removed_endpoint_is_pruned_with_its_api_keys(running: Platform, iris_model: Path) -> None:
     running.deploy(iris_spec(iris_model))
     running.wait_ready("iris", revision=R1)
+    keys = ApiKeyStore(connect(running.home.state_db))
+    for endpoint in ("iris", "iris", "other"):
+        keys.add(endpoint, description="", created_by="tester")
+    keys.publish(running.home.api_keys_file)
     running.commit({manifest_path("iris"): None}, "remove iris")
     wait_for(lambda: running.status("iris") is None, what="status row removed")
     wait_for(lambda: not server_pids(running.home), what="process stopped")
     wait_for(lambda: "iris" not in routes(running.home)["endpoints"], what="route removed")
-    assert "Pruned" in [e.reason for e in running.events("iris")]
+    reasons = [e.reason for e in running.events("iris")]
+    assert "Pruned" in reasons and "ApiKeyRevoked" in reasons
+    assert keys.keys("iris") == [] and len(keys.keys("other")) == 1, "a later endpoint named iris accepts no old key"
+    published = json.loads(running.home.api_keys_file.read_text())["endpoints"]
+    assert "iris" not in published and len(published["other"]) == 1

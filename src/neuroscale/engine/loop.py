@@ -46,8 +46,10 @@ from neuroscale.engine.state import EndpointState, Phase, RevisionState, Server,
 from neuroscale.engine.steps import Runtime, StepContext, count_servers, reconcile_endpoint
 from neuroscale.engine.store import EngineStore
 from neuroscale.engine.traffic import Split
+from neuroscale.db import write_transaction
 from neuroscale.errors import NeuroScaleError, NotFound
 from neuroscale.gitops.provider import PullRequest
+from neuroscale.identity.api_keys import ApiKeyStore
 from neuroscale.status.heartbeat import Heartbeat
 from neuroscale.status.model import EndpointStatus, EventType, RevisionTraffic
 from neuroscale.status.reasons import Reason
@@ -220,6 +222,20 @@ class Reconciler:
                 self.store.delete_status(name)
                 gone = "its pull request is no longer open" if previews else f"is no longer on main@{self.commit[:12]}"
                 self.ctx.event(name, EventType.Normal, Reason.Pruned, f"{name} {gone}; stopping its revisions")
+                if not previews:
+                    self._revoke_keys(name)
+
+    def _revoke_keys(self, name: str) -> None:
+        """An endpoint deleted from main takes its API keys with it (as Kubernetes collects a deleted owner's
+        secrets): an endpoint created later under the same name, perhaps by another team, must not accept them."""
+        keys = ApiKeyStore(self.store.conn)
+        with write_transaction(self.store.conn):
+            revoked = keys.remove_all(name)
+            if revoked:
+                keys.publish(self.settings.home.api_keys_file)
+        if revoked:
+            self.ctx.event(name, EventType.Normal, Reason.ApiKeyRevoked,
+                           f"{revoked} API key(s) revoked: the endpoint was deleted from main@{self.commit[:12]}")
 
     def _take(self, ep: EndpointState, want: Desired) -> None:
         """Main's spec for `ep`: a new latest revision, new settings for the same one, or a rejection."""

@@ -85,6 +85,10 @@ class ApiKeyStore:
                                (endpoint, key_id)).fetchall()  # fetched to the end: the statement is done
         return _key(rows[0]) if rows else None
 
+    def remove_all(self, endpoint: str) -> int:
+        """Delete every key of `endpoint` (it was deleted); how many there were."""
+        return len(self.db.execute("DELETE FROM api_keys WHERE endpoint = ? RETURNING id", (endpoint,)).fetchall())
+
     def publish(self, path: Path) -> None:
         """Write what the gateway checks: per endpoint, each key's id and SHA-256."""
         endpoints: dict[str, list[dict[str, str]]] = {}
