@@ -1,4 +1,4 @@
-"""NS-L016..NS-L021: each lint on real upstream inputs where they exist, flagged and quiet cases both."""
+"""NS-L016..NS-L022: each lint on real upstream inputs where they exist, flagged and quiet cases both."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from neuroscale.check.lints import (
     l019_optional_secrets as l019,
     l020_chart_values as l020,
     l021_metrics_removed as l021,
+    l022_embedded_only_annotations as l022,
 )
 from neuroscale.check.lints.images import parse_reference
 from neuroscale.check.model import CheckOptions
@@ -293,3 +294,42 @@ def test_l021_finds_the_kserve_metrics_service_left_without_its_proxy(reference:
     assert "kserve-controller-manager-metrics-service" in found.message and "kube-rbac-proxy:8443" in found.message
     (root / "kserve/overlay/kustomization.yaml").write_text("resources: [../base]\n")  # the proxy stays
     assert not [f for f in run_check(root, options=CheckOptions()).findings if f.rule == l021.ID]
+
+
+# --- NS-L022 annotations only the embedded gateway acts on --------------------------------------------------------
+
+ARGO_APP = dump({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+                 "metadata": {"name": "endpoints", "namespace": "argocd"},
+                 "spec": {"project": "default", "source": {"repoURL": "https://github.com/acme/ml.git", "path": "apps"},
+                          "destination": {"server": "https://kubernetes.default.svc", "namespace": "ml"}}})
+
+
+def annotated_isvc(notes: dict[str, str]) -> str:
+    return dump({"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
+                 "metadata": {"name": "iris", "namespace": "ml", "annotations": notes},
+                 "spec": {"predictor": {"model": {"modelFormat": {"name": "sklearn"},
+                                                  "storageUri": "gs://kfserving-examples/models/sklearn/1.0/model"}}}})
+
+
+def test_l022_an_api_key_requirement_a_cluster_would_not_enforce_is_an_error() -> None:
+    manifest = annotated_isvc({"serving.neuroscale.io/require-api-key": "true"})
+    [found] = lint(l022.LINT, {"apps/iris.yaml": manifest, "argocd/endpoints.yaml": ARGO_APP})
+    assert found.severity is Severity.ERROR and "answers requests without any key" in found.message
+    assert found.line == manifest.splitlines().index("    serving.neuroscale.io/require-api-key: 'true'") + 1
+    [unreadable] = lint(l022.LINT, {"apps/iris.yaml": annotated_isvc({"serving.neuroscale.io/require-api-key": "yes"}),
+                                    "argocd/endpoints.yaml": ARGO_APP})
+    assert unreadable.severity is Severity.ERROR, "a value the gateway would refuse still reads as asking for keys"
+
+
+def test_l022_recording_and_shadowing_on_a_cluster_are_warnings() -> None:
+    notes = {"serving.neuroscale.io/record-requests": "true", "serving.neuroscale.io/shadow-percent": "50"}
+    found = lint(l022.LINT, {"apps/iris.yaml": annotated_isvc(notes), "argocd/endpoints.yaml": ARGO_APP})
+    assert sorted(f.field_path for f in found) == [f"metadata.annotations.{key}" for key in sorted(notes)]
+    assert all(f.severity is Severity.WARNING and "does nothing on a cluster" in f.message for f in found)
+
+
+def test_l022_quiet_on_the_embedded_platform_and_for_annotations_turned_off() -> None:
+    notes = {"serving.neuroscale.io/require-api-key": "true", "serving.neuroscale.io/shadow-percent": "100"}
+    assert lint(l022.LINT, {"apps/iris.yaml": annotated_isvc(notes)}) == [], "no Argo CD: the embedded gateway runs it"
+    off = {"serving.neuroscale.io/require-api-key": "false", "serving.neuroscale.io/shadow-percent": "0"}
+    assert lint(l022.LINT, {"apps/iris.yaml": annotated_isvc(off), "argocd/endpoints.yaml": ARGO_APP}) == []

@@ -1,8 +1,9 @@
 """NeuroScale's own annotations on an InferenceService: recording, shadow traffic, the prediction-diff gate, API keys.
 
 KServe ignores annotations it does not know, so these travel in the same
-manifest a cluster runs; the embedded platform acts on them. Each is read
-here, once, with bounds and a clear error naming the annotation:
+manifest a cluster runs; the embedded platform acts on them (on a cluster the
+gateway's ones do nothing, which `neuroscale check` says: NS-L022). Each is
+read here, once, with bounds and a clear error naming the annotation:
 
 | annotation | meaning | default |
 | --- | --- | --- |

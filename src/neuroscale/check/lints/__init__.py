@@ -29,6 +29,7 @@ from neuroscale.check.lints import (
     l019_optional_secrets,
     l020_chart_values,
     l021_metrics_removed,
+    l022_embedded_only_annotations,
 )
 from neuroscale.check.lints.base import Lint
 from neuroscale.check.model import UNEVALUABLE, RepoView
@@ -39,7 +40,7 @@ ALL_LINTS: tuple[Lint, ...] = tuple(module.LINT for module in (
     l006_backstage_app_config, l007_backstage_catalog_rules, l008_backstage_auth, l009_placeholder_secrets,
     l010_plaintext_secrets, l011_label_near_miss, l012_crd_size, l013_duplicate_objects, l014_webhook_sync_wave,
     l015_ci_false_green, l016_moved_images, l017_ci_floating_refs, l018_policy_scope, l019_optional_secrets,
-    l020_chart_values, l021_metrics_removed,
+    l020_chart_values, l021_metrics_removed, l022_embedded_only_annotations,
 ))
 LINTS_BY_ID = {lint.id: lint for lint in ALL_LINTS}
 
