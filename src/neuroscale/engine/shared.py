@@ -9,7 +9,8 @@ minimal environment of its storage scheme) and announces its imports the same wa
 shareable kind waits while it imports (`importing`), as for a spare.
 
 The pipe: orders and their answers in turn, plus `gone` notices the process writes unprompted when a
-model ends (unloaded, or its load failed). Notices are read without blocking whenever the engine asks
+model ends (unloaded, or its load failed). A process that does not answer an order in time is hung and
+is killed: one bounded wait, then every model in it reads as exited. Notices are read without blocking whenever the engine asks
 about a model (`exit_code`), from the raw pipe: a buffered reader could hold a notice where `select`
 no longer sees it. A process that dies takes its models: each reads as exited with the process's code.
 Processes end with the engine: their stdin is the engine's pipe, so at EOF they unload and exit.
@@ -110,6 +111,8 @@ class SharedProcess:
         while not self._answers:
             left = deadline - time.monotonic()
             if left <= 0 or not self._pump(left):
+                # Hung (or gone): killed, so its models read as exited at once instead of each order waiting.
+                self.popen.kill()
                 raise OSError(f"no answer from the shared process {self.label} within {ORDER_TIMEOUT:g}s")
         return self._answers.pop(0)
 
@@ -211,8 +214,9 @@ class SharedProcesses:
             if not process.running():
                 processes.remove(process)
                 self._close_pipes(process)
-                if not process.ports:  # it had models: their handles report the exit; nothing to hold
-                    self._hold(kind, f"exited with code {process.popen.returncode} holding no model", process)
+                if not process.ready:  # one that served had models: their handles report its exit, they restart
+                    self._hold(kind, f"exited with code {process.popen.returncode} before its imports were done",
+                               process)
                     return None
         for process in processes:
             if len(process.ports) < self.capacity:
