@@ -104,7 +104,7 @@ def up(
     shared_runtime: bool = typer.Option(False, "--shared-runtime/--no-shared-runtime",
                                         help="Serve scikit-learn, XGBoost, LightGBM and ONNX models (HTTP, no custom "
                                              "classes) from shared processes of their format, many models each: "
-                                             "~2 MiB per iris endpoint instead of ~26; a crash of a shared process "
+                                             "about 1 MiB per iris endpoint instead of 26; a crash of a shared process "
                                              "restarts all its models."),
     models_per_process: int = typer.Option(100, "--models-per-process", min=1,
                                            help="Models one shared process serves at most (--shared-runtime)."),

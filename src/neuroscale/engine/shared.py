@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from neuroscale.engine.spares import SpareKind
+from neuroscale.engine.spares import SpareKind, close_pipes
 
 log = logging.getLogger("neuroscale.engine")
 
@@ -196,7 +196,7 @@ class SharedProcesses:
         """Stop every shared process: EOF makes it unload its models (drained) and exit."""
         stopping = [*self._stopping, *(p for processes in self._processes.values() for p in processes)]
         for process in stopping:
-            self._close_pipes(process)
+            close_pipes(process.popen)
         deadline = time.monotonic() + grace
         for process in stopping:
             try:
@@ -213,7 +213,7 @@ class SharedProcesses:
         for process in list(processes):
             if not process.running():
                 processes.remove(process)
-                self._close_pipes(process)
+                close_pipes(process.popen)
                 if not process.ready:  # one that served had models: their handles report its exit, they restart
                     self._hold(kind, f"exited with code {process.popen.returncode} before its imports were done",
                                process)
@@ -232,7 +232,7 @@ class SharedProcesses:
     def _give_up(self, process: SharedProcess, why: str) -> None:
         self._processes.get(process.kind, []).remove(process)
         process.popen.kill()
-        self._close_pipes(process)
+        close_pipes(process.popen)
         self._hold(process.kind, why, process)
 
     def _hold(self, kind: SpareKind, why: str, process: SharedProcess) -> None:
@@ -242,14 +242,5 @@ class SharedProcesses:
 
     def _stop(self, process: SharedProcess) -> None:
         self._processes[process.kind].remove(process)
-        self._close_pipes(process)  # EOF: it exits (reaped by `keep` or `close`)
+        close_pipes(process.popen)  # EOF: it exits (reaped by `keep` or `close`)
         self._stopping.append(process)
-
-    @staticmethod
-    def _close_pipes(process: SharedProcess) -> None:
-        for pipe in (process.popen.stdin, process.popen.stdout):
-            if pipe is not None:
-                try:
-                    pipe.close()
-                except OSError:
-                    pass

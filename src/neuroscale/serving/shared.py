@@ -29,7 +29,6 @@ SIGTERM, after unloading every model the same way.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -44,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from neuroscale.errors import ModelLoadError
 from neuroscale.serving.settings import ServingSettings, parse_args
-from neuroscale.serving.spare import preload
+from neuroscale.serving.spare import parse_format, preload
 
 if TYPE_CHECKING:
     import uvicorn
@@ -57,14 +56,6 @@ SHAREABLE_FORMATS = ("sklearn", "xgboost", "lightgbm", "onnx")
 READY_PREFIX = "SharedReady:"
 EXIT_CRASHED = 1
 EXIT_UNLOADED_AT_ONCE = -signal.SIGKILL
-
-
-def _parse(argv: Sequence[str]) -> str:
-    parser = argparse.ArgumentParser(prog=f"python -m neuroscale.serving {SHARED_FLAG}")
-    parser.add_argument(SHARED_FLAG, dest="model_format", required=True, choices=SHAREABLE_FORMATS)
-    parser.add_argument("--home", default="", help="platform home marker, so the engine can find its processes")
-    model_format: str = parser.parse_args(argv).model_format
-    return model_format
 
 
 class OrderError(ValueError):
@@ -262,7 +253,7 @@ async def serve(host: Host) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
-    model_format = _parse(sys.argv[1:] if argv is None else argv)
+    model_format = parse_format(sys.argv[1:] if argv is None else argv, flag=SHARED_FLAG, formats=SHAREABLE_FORMATS)
     # Answers get a private copy of stdout; fd 1 becomes the log, so nothing a library prints can corrupt them.
     answers = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
