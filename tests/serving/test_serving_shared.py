@@ -183,6 +183,7 @@ def test_bad_orders_are_answered_and_the_process_serves_on(shared: Shared, iris_
     assert taken == {"error": f"port {port} already serves a model here", "code": 4}
     wrong = shared.order(load={"argv": ["--model-name", "x", "--model-format", "onnx", "--port", "1"], "log": str(log)})
     assert wrong["error"] == "this process serves sklearn models, not onnx"
+    assert log.read_text().splitlines()[-1] == "SharedLoadRefused: this process serves sklearn models, not onnx"
     assert wait_for(lambda: answering(port, "iris"), timeout=30).status_code == 200
 
 

@@ -104,7 +104,7 @@ class Host:
             if not isinstance(raw, dict):
                 raise OrderError("an order is a JSON object")
             if "load" in raw:
-                return {"port": self.load(raw["load"]["argv"], str(raw["load"]["log"]))}
+                return {"port": self.refusing(raw["load"]["argv"], str(raw["load"]["log"]))}
             if "unload" in raw:
                 return {"unloading": self.unload(int(raw["unload"]), drain=raw.get("drain", True) is not False)}
             raise OrderError("unknown order: expected 'load' or 'unload'")
@@ -112,6 +112,14 @@ class Host:
             return {"error": str(exc), "code": exc.code}
         except (ValueError, KeyError, TypeError) as exc:
             return {"error": f"malformed order: {type(exc).__name__}: {exc}", "code": 2}
+
+    def refusing(self, argv: Sequence[str], log: str) -> int:
+        """`load`, with a refusal also written to the revision's log: the engine reads why from there."""
+        try:
+            return self.load(argv, log)
+        except OrderError as exc:
+            record(log, f"SharedLoadRefused: {exc}")
+            raise
 
     def load(self, argv: Sequence[str], log: str) -> int:
         from neuroscale.serving.server import EXIT_PORT_UNAVAILABLE, bind
