@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from neuroscale.engine.procfs import cmdline, serving_processes
+from neuroscale.home import Home
 from neuroscale.spec.manifest import manifest_path, to_manifest
 from neuroscale.yamlio import dump
 from tests.conftest import IRIS_ROWS
@@ -134,7 +135,6 @@ def test_the_engine_shares_exactly_the_formats_a_shared_process_takes() -> None:
 @pytest.mark.parametrize("wanted", [True, False])
 def test_up_s_shared_runtime_setting_reaches_the_reconciler(tmp_path: Path, wanted: bool) -> None:
     from neuroscale.engine.__main__ import parse_args
-    from neuroscale.home import Home
     from neuroscale.supervisor.platform import components
     from neuroscale.supervisor.settings import PlatformSettings
 
@@ -155,3 +155,35 @@ def test_a_hung_shared_process_is_killed_once_and_its_models_come_back(running: 
     assert len(shared_pids(running)) == 1, "from a new shared process"
     assert f"shared process sklearn-1 (pid {process}) did not answer an unload" in \
         (running.home.root / "engine.log").read_text()
+
+
+def test_the_runtime_s_handles_of_shared_models(tmp_path: Path, iris_model: Path, model_dir: Path) -> None:
+    """`LocalRuntime` in shared mode as the reconciler drives it: start, ready, memory, exit diagnosis, stop."""
+    from neuroscale.engine.limits import rss_bytes
+    from neuroscale.engine.runtime import LocalRuntime, stop_all
+    from neuroscale.status.reasons import Reason
+    from tests.engine.test_spares import NO_CGROUP, spec_of
+
+    home = Home(tmp_path / "home")
+    runtime = LocalRuntime(home, model_roots=(iris_model.parent, model_dir), enforcement=NO_CGROUP,
+                           shared_capacity=10)
+    broken = model_dir / "model.joblib"
+    broken.write_bytes(b"not a model")
+    try:
+        spec = spec_of(iris_model)
+        wait_for(lambda: not runtime.warming(spec), timeout=60, what="the shared process imported")
+        first, second = (runtime.start(spec, revision=f"iris-predictor-0000{n}") for n in (1, 2))
+        assert first.host is second.host is not None and first.pid == second.pid and first.port != second.port
+        for handle in (first, second):
+            wait_for(lambda: runtime.ready(handle), timeout=30, what="a shared model ready")  # noqa: B023
+        used, whole = runtime.memory(first), rss_bytes(first.pid)
+        assert used is not None and whole is not None and used <= whole // 2 + (8 << 20), "a share, not the whole"
+        failed = runtime.start(spec_of(broken), revision="iris-predictor-00003")
+        info = wait_for(lambda: runtime.exited(failed), timeout=30, what="the failed load read")
+        assert info.reason == Reason.ModelLoadFailed
+        runtime.signal(first, signal.SIGTERM)
+        assert wait_for(lambda: runtime.exited(first), timeout=30, what="unloaded").reason == Reason.ProcessExited
+        assert runtime.exited(second) is None and runtime.live(second), "the others serve on"
+    finally:
+        runtime.close()
+        stop_all(home)
