@@ -27,9 +27,9 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from neuroscale.engine.spares import SpareKind, close_pipes
+from neuroscale.engine.spares import Launch, SpareKind, close_pipes
 
 log = logging.getLogger("neuroscale.engine")
 
@@ -143,10 +143,6 @@ class SharedProcess:
             self.ready = True
         else:
             self._answers.append(message)
-
-
-#: Starts a shared process of a kind with its diagnostics going to the open file.
-Launch = Callable[[SpareKind, IO[bytes]], subprocess.Popen[bytes]]
 
 
 class SharedProcesses:
