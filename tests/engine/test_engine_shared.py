@@ -187,3 +187,15 @@ def test_the_runtime_s_handles_of_shared_models(tmp_path: Path, iris_model: Path
     finally:
         runtime.close()
         stop_all(home)
+
+
+def test_a_restarted_reconciler_loads_shared_models_again(running: Platform, client: httpx.Client,
+                                                          iris_model: Path) -> None:
+    deploy(running, "iris", iris_model)
+    running.wait_ready("iris")
+    [before] = shared_pids(running)
+    running.stop_engine()  # its shared processes read EOF: they unload their models and exit
+    wait_for(lambda: shared_pids(running) == [], timeout=30, what="the old shared process gone")
+    running.start_engine("--shared-runtime")
+    wait_for(lambda: answered(client, "iris"), timeout=60, what="iris served again")
+    assert shared_pids(running) != [before]
