@@ -11,16 +11,20 @@ to main in one commit. Measured:
                        metrics scraping runs in this process and is not counted)
   first request after scale to zero : a minReplicas 0 endpoint idles to no process, then one request
 
-Run it twice to compare dedicated servers forked by a warm spare (default) with cold-started ones
-(`--no-warm-spares`; each cold server holds its own copy of numpy, SciPy and scikit-learn).
+Run it to compare dedicated servers forked by a warm spare (default) with cold-started ones
+(`--no-warm-spares`; each cold server holds its own copy of numpy, SciPy and scikit-learn) and with
+models loaded into shared processes (`--shared-runtime`, `--models-per-process`, default 100), where
+scale to zero unloads a model from its process and the first request loads it again.
 
-Usage: python bench/density_bench.py [--endpoints 500] [--no-warm-spares]
+Usage: python bench/density_bench.py [--endpoints 500] [--no-warm-spares | --shared-runtime]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import statistics
 import sys
 import time
@@ -29,7 +33,7 @@ from pathlib import Path
 import httpx
 
 from neuroscale.db import connect
-from neuroscale.engine.procfs import serving_processes
+from neuroscale.engine.procfs import log_name, serving_processes
 from neuroscale.engine.store import StatusStore
 from neuroscale.gitops.repo import MAIN, Author, GitRepo
 from neuroscale.home import Home
@@ -110,10 +114,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--endpoints", type=int, default=500)
     parser.add_argument("--no-warm-spares", dest="warm_spares", action="store_false")
+    parser.add_argument("--shared-runtime", action="store_true")
+    parser.add_argument("--models-per-process", type=int, default=100)
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait for every endpoint Ready")
     args = parser.parse_args()
     names = [f"iris-{i:04d}" for i in range(args.endpoints)]
-    settings = PlatformSettings(portal_port=9010, gateway_port=9000, warm_spares=args.warm_spares)
+    settings = PlatformSettings(portal_port=9010, gateway_port=9000, warm_spares=args.warm_spares,
+                                shared_runtime=args.shared_runtime, models_per_process=args.models_per_process)
     with live_platform(settings, prefix="neuroscale-density-") as home:
         return measure(home, settings, names, timeout=args.timeout)
 
@@ -151,18 +158,29 @@ def measure(home: Home, settings: PlatformSettings, names: list[str], *, timeout
     idle = sum(idle_by.values())
     with httpx.Client(base_url=settings.gateway_url, timeout=60) as client:
         zero = zero_first_request(repo, store, client, model, home)
-    mode = "forked by a warm spare" if settings.warm_spares else "cold-started"
+    mode = ("in shared processes" if settings.shared_runtime else
+            "forked by a warm spare" if settings.warm_spares else "cold-started")
     print(f"\n| {len(names)} iris endpoints, servers {mode} | value |\n|---|---|")
     print(f"| all Ready after the commit | {all_ready:.1f} s |")
     print(f"| answering [1, 1] through the gateway | {len(names) - len(wrong)} of {len(names)} |")
-    print(f"| model-server processes (incl. spares) | {len(servers)}, PSS {server_mib / 1024:.2f} GiB |")
+    print(f"| model-server processes (incl. spares and shared) | {len(servers)}, PSS {server_mib / 1024:.2f} GiB |")
     print(f"| PSS per endpoint | {server_mib / len(names):.1f} MiB |")
     print(f"| platform processes (supervisor, reconciler, gateway, portal) | PSS {platform_mib:.0f} MiB |")
     print(f"| idle CPU of everything | {100 * idle:.1f} % of one core "
           f"({', '.join(f'{name} {100 * share:.1f} %' for name, share in idle_by.items())}) |")
     print(f"| first request after scale to zero, median of 3 | {statistics.median(zero):.2f} s "
           f"({', '.join(f'{s:.2f}' for s in zero)}) |")
+    loads = re.findall(r"^ModelLoaded: idle .* in ([0-9.]+)s;", (home.server_logs_dir / log_name("idle-predictor-00001", 0))
+                       .read_text(), flags=re.M)
+    print(f"| ... of which the model server's own start and load (its `ModelLoaded` lines) | "
+          f"{', '.join(f'{float(s) * 1000:.0f}' for s in loads)} ms |")
     return 1 if wrong else 0
+
+
+def routed(home: Home, name: str) -> bool:
+    """Does the gateway's route table send `name` to a server (a shared model has no process of its own)?"""
+    entry = json.loads(home.routes_file.read_text())["endpoints"].get(name) or {}
+    return bool(entry.get("upstream"))
 
 
 def zero_first_request(repo: GitRepo, store: StatusStore, client: httpx.Client, model: Path, home: Home) -> list[float]:
@@ -174,7 +192,7 @@ def zero_first_request(repo: GitRepo, store: StatusStore, client: httpx.Client, 
     while ready_count(store, ["idle"]) < 1 and time.monotonic() < deadline:
         time.sleep(0.2)
     for _ in range(3):
-        while any(p.revision.startswith("idle-predictor-") for p in serving_processes(home.root)):
+        while routed(home, "idle") or any(p.revision.startswith("idle-predictor-") for p in serving_processes(home.root)):
             if time.monotonic() > deadline:
                 raise TimeoutError("the idle endpoint never scaled to zero")
             time.sleep(0.5)

@@ -101,6 +101,13 @@ def up(
                                      help="Keep one pre-imported model server per format in use that forks new "
                                           "servers (about 120 MiB for scikit-learn): merges, scale-ups and "
                                           "restarts wait for the model load, not for imports."),
+    shared_runtime: bool = typer.Option(False, "--shared-runtime/--no-shared-runtime",
+                                        help="Serve scikit-learn, XGBoost, LightGBM and ONNX models (HTTP, no custom "
+                                             "classes) from shared processes of their format, many models each: "
+                                             "about 1 MiB per iris endpoint instead of 26; a crash of a shared process "
+                                             "restarts all its models."),
+    models_per_process: int = typer.Option(100, "--models-per-process", min=1,
+                                           help="Models one shared process serves at most (--shared-runtime)."),
 ) -> None:
     """Start the portal, reconciler and gateway; Ctrl-C stops everything it started."""
     from neuroscale.supervisor.settings import PlatformSettings
@@ -109,7 +116,8 @@ def up(
         host=host, portal_port=portal_port, gateway_port=gateway_port, domain=domain, model_roots=tuple(model_root),
         allowed_hosts=tuple(allowed_host), tls_cert=tls_cert, tls_key=tls_key, insecure_http=insecure_http,
         oidc_issuer=oidc_issuer, oidc_client_id=oidc_client_id, oidc_username_claim=oidc_username_claim,
-        oidc_default_role=oidc_default_role, max_previews=max_previews, warm_spares=warm_spares)
+        oidc_default_role=oidc_default_role, max_previews=max_previews, warm_spares=warm_spares,
+        shared_runtime=shared_runtime, models_per_process=models_per_process)
     platform, login = _start(Home.resolve(home), settings)
     Console().print(Panel(_urls(platform, login), title="NeuroScale is up", expand=False))
     _serve_until_interrupted(platform)

@@ -45,6 +45,11 @@ def parse_args(argv: list[str] | None) -> EngineSettings:
     parser.add_argument("--no-warm-spares", dest="warm_spares", action="store_false",
                         help="start every model server cold, without a pre-imported spare per format that forks "
                              "them (saves the spares' memory; every start then waits for the imports)")
+    parser.add_argument("--shared-runtime", action="store_true",
+                        help="serve scikit-learn, XGBoost, LightGBM and ONNX models (HTTP, no custom classes) from "
+                             "shared processes of their format, many models each, instead of one server each")
+    parser.add_argument("--models-per-process", type=int, default=EngineSettings.models_per_process,
+                        help="models one shared process serves at most (with --shared-runtime)")
     parser.add_argument("--heartbeat-interval", type=float, default=1.0,
                         help="seconds between heartbeats; statuses read Unknown after 3 missed ones")
     args = parser.parse_args(argv)
@@ -53,7 +58,8 @@ def parse_args(argv: list[str] | None) -> EngineSettings:
                           interval=max(0.01, args.interval), liveness_period=max(0.05, args.liveness_period),
                           backoff=BackoffPolicy(stable_after=max(0.0, args.stable_after)),
                           model_roots=home.model_roots(), max_previews=max(0, args.max_previews),
-                          heartbeat=max(0.05, args.heartbeat_interval), warm_spares=args.warm_spares)
+                          heartbeat=max(0.05, args.heartbeat_interval), warm_spares=args.warm_spares,
+                          shared_runtime=args.shared_runtime, models_per_process=max(1, args.models_per_process))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
             "this kernel refused PR_SET_CHILD_SUBREAPER: servers forked by warm spares are watched through /proc, "
             "so their exit codes are unknown (run with --no-warm-spares to start every server as a child)")
     conn = connect(settings.home.state_db)
-    runtime = LocalRuntime(settings.home, model_roots=settings.model_roots)
+    runtime = LocalRuntime(settings.home, model_roots=settings.model_roots, warm_spares=settings.warm_spares,
+                           shared_capacity=settings.models_per_process if settings.shared_runtime else 0)
     try:
         repo = GitRepo(settings.home.remote)
         LocalProvider.ensure_schema(conn)

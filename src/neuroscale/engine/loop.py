@@ -267,9 +267,9 @@ class Reconciler:
         self.publish()
 
     def _keep_warm(self) -> None:
-        """A warm spare (`engine.spares`) per kind of revision in play."""
+        """A warm spare (`engine.spares`) or shared processes (`engine.shared`) per kind of revision in play."""
         self.runtime.keep_warm([r.target.spec for ep in self.endpoints.values() for r in ep.revisions()
-                                if self.settings.warm_spares])
+                                if self.settings.warm_spares or self.settings.shared_runtime])
 
     def _bound_previews(self) -> None:
         """At most `max_previews` previews run: beyond that, the longest idle ones stop until asked again."""

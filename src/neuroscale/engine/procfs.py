@@ -24,6 +24,7 @@ from neuroscale.home import Home
 PROC = Path("/proc")
 SERVING_MODULE = "neuroscale.serving"
 SPARE_FLAG = "--spare"
+SHARED_FLAG = "--shared"  # a shared runtime process (`engine.shared`): no revision of its own
 _REPLICA_SUFFIX = re.compile(r"\.r\d+$")
 
 
@@ -93,7 +94,7 @@ def _flag(args: list[str], name: str) -> str | None:
 class ServingProcess:
     pid: int
     start_time: int
-    revision: str  # "" for a warm spare not handed a model yet
+    revision: str  # "" for a warm spare not handed a model yet, or a shared process
 
 
 def _revision(pid: int, args: list[str], home_root: Path) -> str:

@@ -23,6 +23,15 @@ imports were charged to the spare's cgroup, which `memory.max` would not see,
 so such a server always starts cold. A forked server is our child only while
 this process is a child subreaper (`engine.subreaper`, the engine's process);
 elsewhere it is watched through /proc like an adopted one.
+
+With `shared_capacity` set (`neuroscale up --shared-runtime`), a revision of a shareable kind (a
+format in `serving.shared.SHAREABLE_FORMATS`, HTTP only, no custom classes, no cgroup memory limit)
+is loaded into a shared process of its kind instead (`engine.shared`): its handle is the shared
+process's pid and the model's own port, SIGTERM unloads it (drained), SIGKILL unloads it at once,
+and it exits when it is unloaded, its load fails or the process dies. Its `memory` is the process's
+resident memory divided among its models (a shared process is not forked, so that is close to its
+PSS), which is what the memory watchdog compares with the revision's limit. Shared models are not
+adopted after an engine restart: their process unloads them when the engine's pipe closes.
 """
 
 from __future__ import annotations
@@ -42,6 +51,7 @@ from typing import IO, Protocol
 from urllib.parse import urlparse
 
 from neuroscale.engine import limits, procfs, subreaper
+from neuroscale.engine.shared import SHAREABLE_FORMATS, SharedProcess, SharedProcesses
 from neuroscale.engine.spares import SpareKind, Spares
 from neuroscale.engine.subreaper import ForkedChild
 from neuroscale.home import DEFAULT_HOST, Home
@@ -88,6 +98,7 @@ class ServerHandle:
     popen: Child | None = None  # our child: started by us, or forked by a spare while we are the subreaper
     replica: int = 0
     warm: bool = False  # forked by a warm spare
+    host: SharedProcess | None = None  # the shared process serving it (`engine.shared`), None when dedicated
 
     @property
     def upstream(self) -> str:
@@ -153,26 +164,52 @@ class LocalRuntime:
     """Starts, probes, and stops model-server processes of one platform home."""
 
     def __init__(self, home: Home, *, model_roots: Sequence[Path] = (), probe_timeout: float = 0.5,
-                 enforcement: limits.Enforcement | None = None) -> None:
+                 enforcement: limits.Enforcement | None = None, warm_spares: bool = True,
+                 shared_capacity: int = 0) -> None:
         self.home = home
         self.model_roots = tuple(model_roots)
         self.probe_timeout = probe_timeout
         self.enforcement = enforcement or limits.detect()
+        self.warm_spares = warm_spares
         self.spares = Spares(home.server_logs_dir / "spares", self._launch_spare)
+        self.shared = SharedProcesses(home.server_logs_dir / "shared", self._launch_shared, capacity=shared_capacity)
 
     def close(self) -> None:
         self.spares.close()
+        self.shared.close()
 
     def keep_warm(self, specs: Sequence[ServingSpec]) -> None:
-        """Keep one warm spare per kind of `specs`, none of other kinds."""
-        self.spares.keep({kind for spec in specs if (kind := self._spare_kind(spec)) is not None})
+        """Keep one warm spare per dedicated kind of `specs` and shared processes of their shared kinds only."""
+        shared = {kind for spec in specs if (kind := self._shared_kind(spec)) is not None}
+        self.shared.keep(shared)
+        self.spares.keep({kind for spec in specs if self.warm_spares and self._shared_kind(spec) is None
+                          and (kind := self._spare_kind(spec)) is not None})
 
     def warming(self, spec: ServingSpec) -> bool:
-        """Should a start of `spec` wait for its kind's spare, which is importing (`Spares.importing`)?"""
-        kind = self._spare_kind(spec)
+        """Should a start of `spec` wait for the process it will come from, which is importing (a shared
+        process of its kind, else its kind's spare: `Spares.importing`)?"""
+        shared = self._shared_kind(spec)
+        if shared is not None:
+            if self.shared.importing(shared):
+                return True
+            if self.shared.ready(shared) is not None:
+                return False
+        kind = self._spare_kind(spec) if self.warm_spares else None
         return kind is not None and self.spares.importing(kind)
 
+    def _shared_kind(self, spec: ServingSpec) -> SpareKind | None:
+        """The shared processes `spec` may load into, or None (a dedicated server; see the module docstring)."""
+        if (not self.shared.capacity or spec.model_format not in SHAREABLE_FORMATS
+                or spec.protocol_version == "grpc-v2" or spec.model_class or spec.transformer_class):
+            return None
+        return self._spare_kind(spec)
+
+    def _launch_shared(self, kind: SpareKind, output: IO[bytes]) -> subprocess.Popen[bytes]:
+        return _spawn(_serving([procfs.SHARED_FLAG, kind.model_format, "--home", str(self.home.root)]),
+                      scheme=kind.storage_scheme, output=output, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
     def _spare_kind(self, spec: ServingSpec) -> SpareKind | None:
+        """The spare `spec`'s server may fork from (also the shared process it may load into), or None (cold)."""
         if self.enforcement.cgroup is not None and spec.resources.memory_limit_bytes is not None:
             return None  # see the module docstring: the cgroup must see all of the server's memory
         return SpareKind(spec.model_format, storage_scheme(spec.storage_uri))
@@ -189,6 +226,11 @@ class LocalRuntime:
         memory = spec.resources.memory_limit_bytes
         flags = server_flags(self.home, spec=spec, revision=revision, port=port, model_roots=self.model_roots)
         offset = log_path.stat().st_size if log_path.exists() else 0
+        shared = self._load(spec, flags, log_path=log_path)
+        if shared is not None:
+            return ServerHandle(endpoint=spec.name, revision=revision, pid=shared.pid, port=port,
+                                start_time=procfs.start_time(shared.pid) or 0, log_path=log_path, log_offset=offset,
+                                replica=replica, warm=True, host=shared)
         forked = self._fork(spec, flags, log_path=log_path)
         popen: Child | None
         if forked is not None:
@@ -208,6 +250,19 @@ class LocalRuntime:
         return ServerHandle(endpoint=spec.name, revision=revision, pid=pid, port=port,
                             start_time=started, log_path=log_path, log_offset=offset, popen=popen, replica=replica,
                             warm=forked is not None)
+
+    def _load(self, spec: ServingSpec, flags: list[str], *, log_path: Path) -> SharedProcess | None:
+        """The shared process that took `spec`'s model, or None (a dedicated server)."""
+        kind = self._shared_kind(spec)
+        process = self.shared.ready(kind) if kind is not None else None
+        if process is None:
+            return None
+        try:
+            process.load(flags, log_path=log_path)
+        except OSError as exc:
+            self.shared.failed(process, exc)
+            return None
+        return process
 
     def _fork(self, spec: ServingSpec, flags: list[str], *, log_path: Path) -> int | None:
         """The pid of a server the ready spare of `spec`'s kind forked, or None (start cold)."""
@@ -229,8 +284,11 @@ class LocalRuntime:
                             start_time=start_time, log_path=log_path, log_offset=offset, replica=replica)
 
     def memory(self, handle: ServerHandle) -> int | None:
-        """Resident memory of the server (what the watchdog compares with its limit)."""
-        return limits.rss_bytes(handle.pid)
+        """Resident memory of the server (what the watchdog compares with its limit); a shared model's share."""
+        used = limits.rss_bytes(handle.pid)
+        if used is None or handle.host is None:
+            return used
+        return used // max(1, len(handle.host.ports))
 
     def ready(self, handle: ServerHandle) -> bool:
         """One readiness probe: `GET /v2/health/ready` answers 200."""
@@ -245,6 +303,9 @@ class LocalRuntime:
 
     def exited(self, handle: ServerHandle) -> ExitInfo | None:
         """Why the process ended, or None while it runs (waitpid WNOHANG for children, /proc otherwise)."""
+        if handle.host is not None:
+            code = handle.host.exit_code(handle.port)
+            return None if code is None else exit_info(code, log_tail(handle.log_path, handle.log_offset))
         running, code = _state(handle)
         if running:
             return None
@@ -266,8 +327,11 @@ class LocalRuntime:
         return counts.get("oom_kill", "0") not in ("", "0")
 
     def signal(self, handle: ServerHandle, sig: signal.Signals) -> None:
-        """Signal the server's process group, only if it is still the process we started."""
-        if _state(handle)[0]:
+        """Signal the server's process group, only if it is still the process we started; a shared model is
+        unloaded instead (drained unless the signal is SIGKILL)."""
+        if handle.host is not None:
+            handle.host.unload(handle.port, drain=sig != signal.SIGKILL)
+        elif _state(handle)[0]:
             _signal_group(handle.pid, sig)
 
 

@@ -36,6 +36,8 @@ class EngineSettings:
     max_replicas: int = 4  # replicas per revision when maxReplicas is 0 (Knative: unbounded)
     max_previews: int = 3  # pull-request previews running at once (`engine.previews`)
     warm_spares: bool = True  # keep a pre-imported model server per kind in play (`engine.spares`)
+    shared_runtime: bool = False  # load shareable models into shared processes of their kind (`engine.shared`)
+    models_per_process: int = 100  # ... at most this many per shared process
     heartbeat: float = 1.0  # seconds between heartbeats; statuses read Unknown after 3 missed ones
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
     #: Where local model files may come from (`Home.model_roots()`): passed to every model server,

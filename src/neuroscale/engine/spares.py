@@ -182,19 +182,20 @@ class Spares:
             return Spare(kind, self.launch(kind, output), self.clock())
 
     def _stop(self, spare: Spare, sig: signal.Signals = signal.SIGTERM) -> None:
-        _close_pipes(spare)
+        close_pipes(spare.popen)
         spare.popen.send_signal(sig)
         self._stopping.append(spare)
 
     def _died(self, spare: Spare) -> None:
         self._cold_until[spare.kind] = self.clock() + self.retry
-        _close_pipes(spare)
+        close_pipes(spare.popen)
         log.warning("warm spare for %s (pid %d) exited with code %s; see %s. Its servers start cold for %gs",
                     spare.kind.label, spare.popen.pid, spare.popen.returncode, self.log_path(spare.kind), self.retry)
 
 
-def _close_pipes(spare: Spare) -> None:
-    for pipe in (spare.popen.stdin, spare.popen.stdout):
+def close_pipes(popen: subprocess.Popen[bytes]) -> None:
+    """Close the order and answer pipes of a spare or shared process (EOF makes it exit)."""
+    for pipe in (popen.stdin, popen.stdout):
         if pipe is not None:
             try:
                 pipe.close()

@@ -252,8 +252,8 @@ def ensure_running(ctx: StepContext, ep: EndpointState) -> None:
         missing = revision.scaler.desired - len(ep.servers_of(revision.name))
         if missing <= 0 or not revision.failure.may_restart(now=now):
             continue
-        if ctx.settings.warm_spares and ctx.runtime.warming(revision.target.spec):
-            continue  # its kind's spare imports: it forks this server within a tick or two of being ready
+        if (ctx.settings.warm_spares or ctx.settings.shared_runtime) and ctx.runtime.warming(revision.target.spec):
+            continue  # its kind's spare or shared process imports: it starts this one a tick or two after
         for _ in range(min(missing, ctx.settings.max_starting - ctx.starting)):
             replica = _free_slot(ep, revision.name)
             try:
@@ -263,12 +263,14 @@ def ensure_running(ctx: StepContext, ep: EndpointState) -> None:
                 ctx.event(ep.name, EventType.Warning, Reason.ProcessExited, f"{revision.name}: {message}")
                 _revision_failed(ctx, ep, revision, reason=Reason.ProcessExited, message=message, now=now)
                 break
-            ctx.store.add_process(pid=handle.pid, endpoint=ep.name, revision=revision.name, replica=replica,
-                                  port=handle.port, start_time=handle.start_time, started_at=iso(ctx.clock.time()))
+            if handle.host is None:  # a shared model is not adopted after a restart (`engine.runtime`)
+                ctx.store.add_process(pid=handle.pid, endpoint=ep.name, revision=revision.name, replica=replica,
+                                      port=handle.port, start_time=handle.start_time,
+                                      started_at=iso(ctx.clock.time()))
             ep.servers.append(Server(handle, Phase.Starting, now, now + ctx.settings.startup_timeout))
             ctx.starting += 1
             first = not revision.failure.failures and not revision.was_ready and replica == 0
-            warm = " from a warm spare" if handle.warm else ""
+            warm = " in a shared process" if handle.host else " from a warm spare" if handle.warm else ""
             ctx.event(ep.name, EventType.Normal, Reason.RevisionStarting if first else Reason.Restarted,
                       f"{revision.name} replica {replica} started{warm} (pid {handle.pid}, port {handle.port}, "
                       f"log {handle.log_path})")

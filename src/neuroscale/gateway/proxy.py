@@ -5,7 +5,8 @@ the choice of revision and replica (and waiting for one) in `balancer`; this mod
 is the Host one we serve, which route serves the request (`Router`), and what the client hears
 when no replica comes up in time (503), the upstream is down (503), slow (504) or broken (502).
 It also answers the Open Inference Protocol's server-level paths (`/v2`, `/v2/health/live`,
-`/v2/health/ready`) for the gateway as a whole, as a multi-model server does, and `/metrics`
+`/v2/health/ready`, the model repository extension in `repository`) for the gateway as a whole, as a
+multi-model server does, and `/metrics`
 (Prometheus) to clients on this machine only: the series name every endpoint and its traffic,
 which a caller of one model has no business reading. A route that requires API keys refuses a
 request without one of its keys (401, see `api_keys`) before anything is forwarded.
@@ -17,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from neuroscale.gateway import repository
 from neuroscale.gateway.api_keys import KeyRing, admitted_headers, unauthorized
 from neuroscale.gateway.balancer import Balancer, NoCapacity, RevisionPool
 from neuroscale.gateway.hosts import HostGuard
@@ -116,6 +118,8 @@ class Proxy:
             return json_response(421, self.hosts.refusal(request.host), keep_alive=keep_alive, head_only=head_only)
         if request.url in METRICS_PATHS:
             return self._metrics(request)
+        if request.url.startswith(repository.PREFIX):
+            return repository.answer(request, self.router.table_source())
         decision = self.router.resolve(request)
         if not isinstance(decision, Route):
             status, body = decision

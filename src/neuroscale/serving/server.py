@@ -25,6 +25,8 @@ from neuroscale.errors import ModelLoadError
 from neuroscale.serving.settings import ServingSettings, parse_args
 
 if TYPE_CHECKING:
+    import uvicorn
+
     from neuroscale.serving.app import ServingApp
 
 EXIT_MODEL_LOAD_FAILED = 3
@@ -42,10 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         app = create_app(settings)
     except ModelLoadError as exc:
-        detail = f"{exc.message} (where: {exc.where})" if exc.where else exc.message
-        fix = f"; fix: {exc.fix}" if exc.fix else ""
-        line = " ".join(f"{detail}{fix}".split())  # exactly one line, whatever the libraries said
-        print(f"ModelLoadFailed: {line}", file=sys.stderr, flush=True)
+        print(load_failed_line(exc), file=sys.stderr, flush=True)
         return EXIT_MODEL_LOAD_FAILED
     try:
         sock = bind(settings.host, settings.port)
@@ -57,14 +56,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             flush=True,
         )
         return EXIT_PORT_UNAVAILABLE
-    grpc_note = f" and grpc://{settings.host}:{settings.grpc_port}" if settings.grpc_port is not None else ""
-    print(
-        f"ModelLoaded: {settings.model_name} ({app.plane.describe()}) in "
-        f"{perf_counter() - started:.2f}s; serving on http://{settings.host}:{sock.getsockname()[1]}{grpc_note}",
-        file=sys.stderr,
-        flush=True,
-    )
+    print(loaded_line(app, settings, seconds=perf_counter() - started, port=sock.getsockname()[1]),
+          file=sys.stderr, flush=True)
     return serve(app, settings, sock=sock)
+
+
+def load_failed_line(exc: ModelLoadError) -> str:
+    """The `ModelLoadFailed:` record the engine classifies an exit by: exactly one line."""
+    detail = f"{exc.message} (where: {exc.where})" if exc.where else exc.message
+    fix = f"; fix: {exc.fix}" if exc.fix else ""
+    line = " ".join(f"{detail}{fix}".split())  # exactly one line, whatever the libraries said
+    return f"ModelLoadFailed: {line}"
+
+
+def loaded_line(app: ServingApp, settings: ServingSettings, *, seconds: float, port: int) -> str:
+    """The `ModelLoaded:` record: what was loaded, how long it took, where it is served."""
+    grpc_note = f" and grpc://{settings.host}:{settings.grpc_port}" if settings.grpc_port is not None else ""
+    return (f"ModelLoaded: {settings.model_name} ({app.plane.describe()}) in {seconds:.2f}s; "
+            f"serving on http://{settings.host}:{port}{grpc_note}")
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -86,27 +95,11 @@ def serve(app: ServingApp, settings: ServingSettings, *, sock: socket.socket) ->
     The HTTP protocol is uvicorn's httptools one with header limits and a header timeout added
     (`serving.http`); uvicorn's own keep-alive timeout and concurrency limit do the rest.
     """
-    import uvicorn
     import uvloop
 
-    from neuroscale.serving.http import protocol_with
     from neuroscale.serving.quiet import QuietServer
 
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        http=protocol_with(settings.limits),
-        timeout_keep_alive=math.ceil(settings.limits.idle_timeout_s),  # uvicorn takes whole seconds
-        limit_concurrency=CONCURRENCY_LIMIT,
-        ws="none",
-        lifespan="off",
-        access_log=False,
-        server_header=False,
-        log_level="warning",
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-    )
-    server = QuietServer(config)
+    server = QuietServer(uvicorn_config(app, settings))
     # uvicorn re-raises the stop signal after its graceful shutdown; with this handler in place
     # that re-raise is a no-op and the process exits 0 instead of dying by the signal.
     for stop in (signal.SIGTERM, signal.SIGINT):
@@ -131,3 +124,25 @@ def serve(app: ServingApp, settings: ServingSettings, *, sock: socket.socket) ->
         return 0 if server.started else EXIT_PORT_UNAVAILABLE
 
     return uvloop.run(run())
+
+
+def uvicorn_config(app: ServingApp, settings: ServingSettings) -> uvicorn.Config:
+    """How uvicorn serves one model: the limited httptools protocol, our keep-alive and concurrency limits."""
+    import uvicorn
+
+    from neuroscale.serving.http import protocol_with
+
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        http=protocol_with(settings.limits),
+        timeout_keep_alive=math.ceil(settings.limits.idle_timeout_s),  # uvicorn takes whole seconds
+        limit_concurrency=CONCURRENCY_LIMIT,
+        ws="none",
+        lifespan="off",
+        access_log=False,
+        server_header=False,
+        log_level="warning",
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+    )

@@ -40,9 +40,10 @@ READY_PREFIX = "SpareReady:"
 STACK = ("neuroscale.serving.app", "neuroscale.serving.formats", "neuroscale.serving.http", "uvicorn", "uvloop")
 
 
-def _parse(argv: Sequence[str]) -> str:
-    parser = argparse.ArgumentParser(prog=f"python -m neuroscale.serving {SPARE_FLAG}")
-    parser.add_argument(SPARE_FLAG, dest="model_format", required=True, choices=MODEL_FORMATS)
+def parse_format(argv: Sequence[str], *, flag: str = SPARE_FLAG, formats: Sequence[str] = MODEL_FORMATS) -> str:
+    """The format of a spare's (or a shared process's) command line: `FLAG FORMAT --home HOME`."""
+    parser = argparse.ArgumentParser(prog=f"python -m neuroscale.serving {flag}")
+    parser.add_argument(flag, dest="model_format", required=True, choices=formats)
     parser.add_argument("--home", default="", help="platform home marker, so the engine can find its processes")
     model_format: str = parser.parse_args(argv).model_format
     return model_format
@@ -135,7 +136,7 @@ def fork_server(order: Order) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
-    model_format = _parse(sys.argv[1:] if argv is None else argv)
+    model_format = parse_format(sys.argv[1:] if argv is None else argv)
     preload(model_format)
     print(f"{READY_PREFIX} {model_format} imports done in {time.perf_counter() - started:.2f}s", file=sys.stderr,
           flush=True)

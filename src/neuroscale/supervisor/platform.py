@@ -53,7 +53,9 @@ def components(home: Home, settings: PlatformSettings) -> list[Component]:
         Component("reconciler", (python, "-m", "neuroscale.engine", "--home", root, "--domain", settings.domain,
                                  "--gateway-port", str(settings.gateway_port),
                                  "--max-previews", str(settings.max_previews),
-                                 *(() if settings.warm_spares else ("--no-warm-spares",))), None),
+                                 *(() if settings.warm_spares else ("--no-warm-spares",)),
+                                 *(("--shared-runtime", "--models-per-process", str(settings.models_per_process))
+                                   if settings.shared_runtime else ())), None),
         Component("gateway", (python, "-m", "neuroscale.gateway", "--home", root, "--host", settings.host,
                               "--port", str(settings.gateway_port), "--domain", settings.domain,
                               *(flag for name in settings.allowed_hosts for flag in ("--allowed-host", name))),

@@ -42,6 +42,9 @@ class PlatformSettings:
     max_previews: int = 3
     #: A pre-imported model server per format in play that forks new servers (`engine.spares`).
     warm_spares: bool = True
+    #: Shareable models load into shared processes of their format (`engine.shared`), this many each at most.
+    shared_runtime: bool = False
+    models_per_process: int = 100
 
     @property
     def tls(self) -> bool:
