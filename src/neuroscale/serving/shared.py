@@ -51,7 +51,8 @@ if TYPE_CHECKING:
     from neuroscale.serving.app import ServingApp
 
 SHARED_FLAG = "--shared"
-#: Formats whose models are plain data loaded by trusted library code: nothing of the user's runs at import.
+#: Formats served by library code alone (no user classes, no transformer). A pickled file among them still runs
+#: its code when it loads, in a process shared with the other models: the README says when to share.
 SHAREABLE_FORMATS = ("sklearn", "xgboost", "lightgbm", "onnx")
 READY_PREFIX = "SharedReady:"
 EXIT_CRASHED = 1
