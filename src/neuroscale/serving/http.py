@@ -27,7 +27,7 @@ class OneWrite:
     uvicorn writes an answer's head and body separately: two `send` system calls and two TCP segments
     per request. Only a final answer's head with nothing after it is held (never 100 Continue, a body or a
     refusal); the next write, `flush` (the answer is complete: a HEAD answer has no body) or `close` sends
-    it. Measured on iris V1 under `wrk -c16` (issue 13, bench/RESULTS.md): ~12 % less server CPU per request.
+    it. Measured on iris V1 under `wrk -c16` (issue 13, bench/RESULTS.md): ~10 % less server CPU per request.
     """
 
     def __init__(self, transport: asyncio.Transport) -> None:
