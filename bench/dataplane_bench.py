@@ -1,7 +1,11 @@
 """The model server against KServe's ModelServer, in one run: unbatched, batched, REST and gRPC; and
 sentence embeddings (torch and ONNX backends) against sentence-transformers called directly.
 
-  python bench/dataplane_bench.py [--duration 15] [--connections 16,64] [--skip-embeddings]
+  python bench/dataplane_bench.py [--duration 15] [--connections 16,64] [--skip-embeddings] [--gateway]
+
+`--gateway` also measures V1 and V2 through the gateway in front of each NeuroScale model server (one
+`neuroscale.gateway` process routing to it, as the platform serves; issue 13 states its targets that way);
+KServe is always measured directly.
 
 REST load comes from `wrk -t1` with the shared anchors' bodies (2 iris rows); gRPC load from one
 asyncio client process (`grpc_load`) with the same concurrency for both servers, so its own cost
@@ -31,6 +35,7 @@ WORK = Path(os.environ.get("NEUROSCALE_BENCH_WORK", Path.home() / ".cache" / "ne
 LUA = {"v1": SHARED / "lua" / "post_v1.lua", "v2": SHARED / "lua" / "post_v2.lua"}
 PATHS = {"v1": "/v1/models/model:predict", "v2": "/v2/models/model/infer"}
 PORT = 18300
+GATEWAY_PORT = PORT + 10
 
 
 def _wait_ready(url: str, timeout: float = 120.0) -> None:
@@ -121,6 +126,27 @@ asyncio.run(main())
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
+def gateway_in_front(port: int) -> Server:
+    """The gateway, routing endpoint `model` to the model server on `port` (a routes file as the reconciler writes)."""
+    from neuroscale.engine.routes import RouteEntry, RoutesWriter, TrafficEntry
+    from neuroscale.home import DEFAULT_DOMAIN, Home
+
+    home = Home(Path(tempfile.mkdtemp(prefix="dataplane-bench-gateway-")))
+    home.run_dir.mkdir(parents=True)
+    traffic = TrafficEntry("model-predictor-00001", 100, (f"127.0.0.1:{port}",))
+    RoutesWriter(home.routes_file, domain=DEFAULT_DOMAIN).write([RouteEntry("model", "bench", True, (traffic,))])
+    gateway = Server([sys.executable, "-m", "neuroscale.gateway", "--home", str(home.root), "--port", str(GATEWAY_PORT),
+                      "--grpc-port", "0"], health=f"http://127.0.0.1:{GATEWAY_PORT}/healthz")
+    _wait_ready(f"http://127.0.0.1:{GATEWAY_PORT}/v2/models/model/ready")  # the routes file is read
+    return gateway
+
+
+def rest_load(port: int, protocol: str, connections: int, duration: int) -> dict[str, float]:
+    url = f"http://127.0.0.1:{port}{PATHS[protocol]}"
+    wrk(url, lua=LUA[protocol], connections=connections, duration=2)  # warm-up, discarded
+    return wrk(url, lua=LUA[protocol], connections=connections, duration=duration)
+
+
 def serving_bench(args: argparse.Namespace) -> list[tuple[str, int, dict[str, float], float]]:
     model_dir = WORK / "model"
     kserve_python = WORK / "venvs" / "kserve" / "bin" / "python"
@@ -145,11 +171,20 @@ def serving_bench(args: argparse.Namespace) -> list[tuple[str, int, dict[str, fl
                     if protocol == "grpc":
                         result = grpc_load(f"127.0.0.1:{PORT + 1}", connections=connections, duration=args.duration)
                     else:
-                        url = f"http://127.0.0.1:{PORT}{PATHS[protocol]}"
-                        wrk(url, lua=LUA[protocol], connections=connections, duration=2)  # warm-up, discarded
-                        result = wrk(url, lua=LUA[protocol], connections=connections, duration=args.duration)
+                        result = rest_load(PORT, protocol, connections, args.duration)
                     rows.append((f"{name} {protocol}", connections, result, server.rss_mib()))
                     print(f"{name} {protocol} c{connections}: {result}", file=sys.stderr, flush=True)
+            if args.gateway and name.startswith("neuroscale"):
+                gateway = gateway_in_front(PORT)
+                try:
+                    for protocol in ("v1", "v2"):
+                        for connections in args.connections:
+                            result = rest_load(GATEWAY_PORT, protocol, connections, args.duration)
+                            label = f"{name} {protocol} through the gateway"
+                            rows.append((label, connections, result, server.rss_mib() + gateway.rss_mib()))
+                            print(f"{label} c{connections}: {result}", file=sys.stderr, flush=True)
+                finally:
+                    gateway.stop()
         finally:
             server.stop()
     return rows
@@ -222,6 +257,7 @@ def main() -> int:
     parser.add_argument("--connections", default="16,64", type=lambda s: [int(c) for c in s.split(",")])
     parser.add_argument("--skip-serving", action="store_true")
     parser.add_argument("--skip-embeddings", action="store_true")
+    parser.add_argument("--gateway", action="store_true", help="also measure V1 and V2 through the gateway")
     args = parser.parse_args()
     rows = [] if args.skip_serving else serving_bench(args)
     if not args.skip_embeddings:

@@ -109,6 +109,19 @@ def test_head_is_get_without_the_body(port: int, path: str) -> None:
     assert head.seconds < 2
 
 
+def test_a_head_answer_arrives_while_the_connection_stays_open(port: int) -> None:
+    """The model server holds an answer's head until its body (one write): a HEAD answer has none."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(request("HEAD", "/v2/models/iris/ready"))
+        received = b""
+        while not received.endswith(b"\r\n\r\n"):
+            received += sock.recv(4096)  # a held head goes only when the idle timeout closes the connection
+        assert received.startswith(b"HTTP/1.1 200 ")
+        sock.sendall(request("GET", "/v2/models/iris/ready", close=True))  # so the connection must still be open
+        answer = parse(read_to_end(sock))
+    assert [(r.status, r.json()) for r in answer] == [(200, {"name": "iris", "ready": True})]
+
+
 def test_head_on_a_predict_route_is_405_naming_post(port: int) -> None:
     result = exchange(port, request("HEAD", V1, close=True), methods=("HEAD",))
     assert statuses(result) == [405]

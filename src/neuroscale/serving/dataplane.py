@@ -13,6 +13,7 @@ import sys
 import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import accumulate, pairwise
 from typing import Any
 
 import numpy as np
@@ -164,9 +165,8 @@ class DataPlane:
         if isinstance(joint, BaseException) or not all(
                 np.ndim(out) and np.shape(out)[0] == sum(sizes) for out in joint.values()):
             return [self._attempt(member) for member in members]  # one bad member fails alone
-        bounds = np.cumsum(sizes)[:-1]
-        split = {name: np.split(out, bounds) for name, out in joint.items()}
-        return [{name: parts[i] for name, parts in split.items()} for i in range(len(members))]
+        starts = [0, *accumulate(sizes)]  # each member's rows, as views (np.split is slower for small batches)
+        return [{name: out[start:end] for name, out in joint.items()} for start, end in pairwise(starts)]
 
     def _attempt(self, bound: Bound) -> Outputs | BaseException:
         try:

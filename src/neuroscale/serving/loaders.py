@@ -20,6 +20,7 @@ import numpy as np
 
 from neuroscale.errors import ModelLoadError
 from neuroscale.serving import skops_format
+from neuroscale.serving.linear_fast import fast_predict
 from neuroscale.serving.storage import describe
 from neuroscale.serving.tensors import datatype_of
 
@@ -99,7 +100,7 @@ def _checked_estimator(obj: Any, *, path: Path, model_format: str) -> LoadedMode
             fix=f"declare --model-format {declared} or save a {model_format} model",
         )
     return LoadedModel(
-        predict=obj.predict,
+        predict=fast_predict(obj) or obj.predict,
         framework=model_format,
         kind=kind,
         path=path,

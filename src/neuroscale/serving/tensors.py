@@ -30,6 +30,7 @@ DATATYPES: dict[str, tuple[np.dtype[Any], str]] = {
     "FP64": (np.dtype(np.float64), "iuf"),
     "BYTES": (np.dtype(object), "U"),
 }
+_NAMES = {dtype: name for name, (dtype, _) in DATATYPES.items() if name != "BYTES"}
 _KIND_NAMES = {"b": "booleans", "i": "integers", "u": "integers", "f": "floats", "U": "strings", "O": "objects"}
 
 
@@ -73,10 +74,7 @@ class InferResponse:
 
 def datatype_of(array: np.ndarray[Any, Any]) -> str:
     """The protocol datatype of a prediction array (strings and objects are BYTES)."""
-    for name, (dtype, _) in DATATYPES.items():
-        if array.dtype == dtype and name != "BYTES":
-            return name
-    return "BYTES"
+    return _NAMES.get(array.dtype, "BYTES")
 
 
 def kinds_name(kind: str) -> str:
