@@ -70,6 +70,9 @@ def test_self_expanding_values_stop() -> None:
     (["a", "z"], "AnyNotIn", ["a", "b"], True),
     (["a", "b"], "AllNotIn", ["c"], True),
     ("app", "AnyIn", '["app", "test"]', True),    # a JSON list given as a string (a ConfigMap value)
+    ("ALL", "AnyNotIn", "", True),               # a string that is no JSON is a one-element list
+    ("ALL", "AnyIn", "", False),
+    ("a", "AnyNotIn", "[1, 2]", False),          # JSON that is not a list of strings: invalid, false
     (5555, "AnyIn", "5000-6000", True),          # numeric ranges
     ([53, 5555], "AnyNotIn", "5000-6000", True),
     ("x", "AnyIn", 3, False),                    # a value that is no list: false, not an error

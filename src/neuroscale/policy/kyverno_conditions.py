@@ -8,7 +8,8 @@ durations, then quantities, then wildcards), the set operators (`AnyIn`,
 `AllNotIn`, ...) by wildcard in either direction over printed values (a string
 value may be a JSON list or a numeric range `1-10`), the numeric operators on
 durations, quantities, numbers or semantic versions - and values that cannot be
-compared make the condition false, never an error.
+compared make the condition false, never an error. A string value that is not
+JSON is a one-element list (so `ALL AnyNotIn ''` holds), as in Kyverno 1.10+.
 """
 
 from __future__ import annotations
@@ -92,8 +93,10 @@ def _exists(key: str, values: Any) -> bool | None:
         try:
             parsed = json.loads(values)
         except ValueError:
-            return None
-        return isinstance(parsed, list) and key in [go_text(v) for v in parsed]
+            return False  # not JSON: the string is a one-element list, and the wildcard above did not match
+        if not isinstance(parsed, list) or not all(isinstance(v, str) for v in parsed):
+            return None  # JSON that is not a list of strings: Kyverno's unmarshal fails, an invalid type
+        return key in parsed
     return None
 
 
