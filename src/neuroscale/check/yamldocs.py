@@ -35,9 +35,12 @@ from neuroscale.yamlio import SHAPE_FIX, shape_problem, too_deep
 _SEPARATOR = re.compile(r"^---(?:\s|$)", re.MULTILINE)
 _LOADER = YAML(typ="safe")
 #: What yaml-rs ignores or reads differently: a tag, anchor or alias where a node starts (ruamel shares
-#: aliased nodes, which the alias-bomb guard relies on), a merge key, a `...` document end.
-_FULL_LOADER_ONLY = re.compile(r"(?:^[ \t]*(?:-[ \t]+)*|:[ \t]+|[\[{,][ \t]*)[!&*]|<<|^\.\.\.(?:\s|$)",
-                               re.MULTILINE)
+#: aliased nodes, which the alias-bomb guard relies on), a merge key, a `...` document end. A `[` or `{`
+#: opens a flow collection only where a node starts (after a line start, blank, `[`, `{`, `,` or `:`):
+#: `.spec.containers[*].name` in a plain scalar is text, and upstream CRDs (Kyverno's, KServe's serving
+#: runtimes) are full of it in descriptions and `jsonPath`s — ruamel parses those ~15x slower.
+_FULL_LOADER_ONLY = re.compile(
+    r"(?:^[ \t]*(?:-[ \t]+)*|:[ \t]+|(?:^|[\s\[{,:])[\[{][ \t]*|,[ \t]*)[!&*]|<<|^\.\.\.(?:\s|$)", re.MULTILINE)
 _DOCUMENT_START = re.compile(r"^---(?:\s|$)", re.MULTILINE)
 
 CACHE_MIN_BYTES = 128 * 1024
