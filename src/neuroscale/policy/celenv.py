@@ -132,6 +132,75 @@ def rewrite_optionals(source: str) -> str:
     return "".join(out)
 
 
+_IDENT = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)")
+_NUMBER_END = re.compile(r"(?<![A-Za-z0-9_.])[0-9]+$")
+_HAS_ARGUMENT_END = re.compile(r"\.\s*([A-Za-z_][A-Za-z0-9_]*)\s*$")
+
+
+def _closing(source: str, start: int) -> int:
+    """Index of the `)` closing the `(` at `start`, outside string literals (len(source) when unbalanced)."""
+    depth, position = 0, start
+    while position < len(source):
+        char = source[position]
+        if char in "'\"":
+            position = _skip_string(source, position)
+            continue
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0:
+            return position
+        position += 1
+    return len(source)
+
+
+def rewrite_selects(source: str) -> str:
+    """Turn field selection `a.b` into indexing `a['b']` (method calls and `has(a.b)`'s last field stay).
+
+    The binding deep-copies the value a selection yields (`object.spec` copies the whole spec, every time),
+    indexing does not, and the two are one operation in its interpreter (selection is indexing with a string
+    key: same results, same errors). Measured: `object.spec.template.spec.containers[0].name` on a Deployment
+    with 100 env entries 97 µs → 1 µs; the bundled policies on 1,009 objects ~0.2 s → see bench/RESULTS.md.
+    """
+    if "." not in source or "`" in source:
+        return source
+    out: list[str] = []
+    position = 0
+    while position < len(source):
+        char = source[position]
+        if char in "'\"":
+            end = _skip_string(source, position)
+            out.append(source[position:end])
+            position = end
+            continue
+        if source.startswith("has", position) and not (position and (source[position - 1].isalnum()
+                                                                       or source[position - 1] in "_.")):
+            after = position + 3
+            while after < len(source) and source[after].isspace():
+                after += 1
+            if after < len(source) and source[after] == "(":
+                close = _closing(source, after)
+                inner = source[after + 1:close]
+                last = _HAS_ARGUMENT_END.search(inner)
+                inner = rewrite_selects(inner[:last.start()]) + inner[last.start():] if last else inner
+                out.append(source[position:after + 1] + inner)
+                position = close
+                continue
+        if char == ".":
+            ident = _IDENT.match(source, position + 1)
+            before = source[max(0, position - 64):position].rstrip()  # the operand's end, as written
+            operand = before[-1:] and (before[-1].isalnum() or before[-1] in "_)]}'\"")
+            if ident and operand and not _NUMBER_END.search(before):
+                end = ident.end()
+                while end < len(source) and source[end].isspace():
+                    end += 1
+                if end >= len(source) or source[end] != "(":
+                    out.append(f"['{ident.group(1)}']")
+                    position = ident.end()
+                    continue
+        out.append(char)
+        position += 1
+    return "".join(out)
+
+
 class CelEnvironment:
     """Function table plus a compile cache; one per process is plenty (see `default_environment`)."""
 
@@ -142,6 +211,8 @@ class CelEnvironment:
         self.functions.update(extra_functions or {})
         self._known = _CORE_FUNCTIONS | {name.rsplit(".", 1)[-1] for name in self.functions}
         self._cache: dict[str, cel.Program | Unevaluable] = {}
+        #: What each program says it runs (`source`): the expression before `rewrite_selects`, for messages.
+        self._sources: dict[int, str] = {}
         # The binding logs every failing callback at WARNING; those failures already become findings.
         binding_log = logging.getLogger("cel")
         binding_log.propagate = False
@@ -163,11 +234,16 @@ class CelEnvironment:
             return Unevaluable("empty CEL expression")
         if len(source) > _MAX_SOURCE:
             return Unevaluable(f"CEL expression longer than {_MAX_SOURCE} characters")
+        shown = rewrite_matches(rewrite_optionals(source))
         try:
-            program = cel.compile(rewrite_matches(rewrite_optionals(source)))
-        except (ValueError, RuntimeError) as exc:
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            return Unevaluable(f"CEL does not compile: {first}")
+            program = cel.compile(rewrite_selects(shown))
+        except (ValueError, RuntimeError):
+            try:  # the error names the expression and a column: as written, not as rewritten
+                program = cel.compile(shown)
+            except (ValueError, RuntimeError) as exc:
+                first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                return Unevaluable(f"CEL does not compile: {first}")
+        self._sources[id(program)] = shown
         live_only = [text for name, text in _LIVE_ONLY_VARIABLES.items() if name in program.variables()]
         if live_only:
             return Unevaluable(f"CEL uses {live_only[0]}")
@@ -178,6 +254,10 @@ class CelEnvironment:
         if unknown:
             return Unevaluable(f"CEL calls functions this engine does not provide: {', '.join(unknown)}")
         return program
+
+    def source(self, program: cel.Program) -> str:
+        """The expression `program` was compiled from, as policies and messages show it."""
+        return self._sources.get(id(program), program.source)
 
     def context(self) -> cel.Context:
         """A fresh evaluation context holding the function table; update variables per object."""

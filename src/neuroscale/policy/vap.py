@@ -357,7 +357,7 @@ class CelPolicyRun:
                 continue
             except EvaluationError as exc:
                 culprit = next((f"variable {n!r}: {m}" for n, m in failed.items() if f"variables.{n}" in
-                                validation.program.source), str(exc))
+                                self.env.source(validation.program)), str(exc))
                 findings.extend(self._failure(policy, subject, error=culprit, where=validation.where, severity=severity,
                                               action=action))
                 continue
@@ -392,7 +392,7 @@ class CelPolicyRun:
     def _facts(self, program: cel.Program) -> _Facts:
         facts = self._programs.get(id(program))
         if facts is None or facts.program is not program:
-            facts = self._programs[id(program)] = _Facts(program, program.source,
+            facts = self._programs[id(program)] = _Facts(program, self.env.source(program),
                                                          "variables" in program.variables())
         return facts
 
@@ -404,7 +404,7 @@ class CelPolicyRun:
                 text = None
             if isinstance(text, str) and text.strip():
                 return text
-        return validation.message or f"failed expression: {validation.program.source}"
+        return validation.message or f"failed expression: {self.env.source(validation.program)}"
 
     def _field_path(self, validation: Validation) -> str:
         if validation.field_path_program is not None:
