@@ -134,6 +134,8 @@ def rewrite_optionals(source: str) -> str:
 
 _IDENT = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)")
 _NUMBER_END = re.compile(r"(?<![A-Za-z0-9_.])[0-9]+$")
+_CALL = re.compile(r"\s*\(")
+_SELECT_SCAN = re.compile(r"['\".]|(?<![\w.])has\s*\(")
 _HAS_ARGUMENT_END = re.compile(r"\.\s*([A-Za-z_][A-Za-z0-9_]*)\s*$")
 
 
@@ -164,40 +166,32 @@ def rewrite_selects(source: str) -> str:
         return source
     out: list[str] = []
     position = 0
-    while position < len(source):
-        char = source[position]
-        if char in "'\"":
+    while (found := _SELECT_SCAN.search(source, position)) is not None:
+        out.append(source[position:found.start()])
+        position = found.start()
+        token = found.group()
+        if token in ("'", '"'):
             end = _skip_string(source, position)
             out.append(source[position:end])
             position = end
-            continue
-        if source.startswith("has", position) and not (position and (source[position - 1].isalnum()
-                                                                       or source[position - 1] in "_.")):
-            after = position + 3
-            while after < len(source) and source[after].isspace():
-                after += 1
-            if after < len(source) and source[after] == "(":
-                close = _closing(source, after)
-                inner = source[after + 1:close]
-                last = _HAS_ARGUMENT_END.search(inner)
-                inner = rewrite_selects(inner[:last.start()]) + inner[last.start():] if last else inner
-                out.append(source[position:after + 1] + inner)
-                position = close
-                continue
-        if char == ".":
+        elif token != ".":  # `has(`: its argument's last field stays a selection, the macro needs one
+            close = _closing(source, found.end() - 1)
+            inner = source[found.end():close]
+            last = _HAS_ARGUMENT_END.search(inner)
+            out.append(token + (rewrite_selects(inner[:last.start()]) + inner[last.start():] if last else inner))
+            position = close
+        else:
             ident = _IDENT.match(source, position + 1)
             before = source[max(0, position - 64):position].rstrip()  # the operand's end, as written
             operand = before[-1:] and (before[-1].isalnum() or before[-1] in "_)]}'\"")
-            if ident and operand and not _NUMBER_END.search(before):
-                end = ident.end()
-                while end < len(source) and source[end].isspace():
-                    end += 1
-                if end >= len(source) or source[end] != "(":
-                    out.append(f"['{ident.group(1)}']")
-                    position = ident.end()
-                    continue
-        out.append(char)
-        position += 1
+            call = ident is not None and _CALL.match(source, ident.end()) is not None
+            if ident and operand and not call and not _NUMBER_END.search(before):
+                out.append(f"['{ident.group(1)}']")
+                position = ident.end()
+            else:
+                out.append(".")
+                position += 1
+    out.append(source[position:])
     return "".join(out)
 
 
