@@ -7,7 +7,15 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from neuroscale.check.yamldocs import _FULL_LOADER_ONLY, _load_all
+import random
+import re
+
+from neuroscale.check.yamldocs import _load_all, needs_full_loader
+
+#: The specification `needs_full_loader` implements by hand: a tag, anchor or alias where a node starts, a
+#: merge key, a `...` document end.
+FULL_LOADER_ONLY = re.compile(
+    r"(?:^[ \t]*(?:-[ \t]+)*|:[ \t]+|(?:^|[\s\[{,:])[\[{][ \t]*|,[ \t]*)[!&*]|<<|^\.\.\.(?:\s|$)", re.MULTILINE)
 
 RUAMEL = YAML(typ="safe")
 
@@ -30,7 +38,7 @@ SAME_EITHER_WAY = [
 
 @pytest.mark.parametrize("text", SAME_EITHER_WAY)
 def test_fast_path_reads_what_ruamel_reads(text: str) -> None:
-    assert _FULL_LOADER_ONLY.search(text) is None  # these do take the fast path
+    assert not needs_full_loader(text)  # these do take the fast path
     assert _load_all(text) == list(RUAMEL.load_all(text))
 
 
@@ -49,7 +57,7 @@ def test_fast_path_reads_what_ruamel_reads(text: str) -> None:
 def test_constructs_yaml_rs_reads_differently_go_to_ruamel(text: str) -> None:
     """yaml-rs would read each of these differently (drop the tag, not merge, expand the alias, accept `...`),
     so getting ruamel's exact answer or error proves ruamel read them."""
-    assert _FULL_LOADER_ONLY.search(text) is not None
+    assert needs_full_loader(text)
     try:
         expected: Any = list(RUAMEL.load_all(text))
     except Exception as exc:  # noqa: BLE001 - ruamel's own verdict, compared below
@@ -72,5 +80,15 @@ def test_errors_come_from_ruamel_with_its_line_marks(text: str) -> None:
                                  "kyverno/kyverno.io_clusterpolicies.yaml"])
 def test_a_real_crd_takes_the_fast_path_and_matches_ruamel(reference: Any, crd: str) -> None:
     text = (reference / "crds" / crd).read_text()
-    assert _FULL_LOADER_ONLY.search(text) is None
+    assert not needs_full_loader(text)
     assert _load_all(text) == list(RUAMEL.load_all(text))
+
+
+def test_the_hand_written_guard_is_the_regex(reference: Any) -> None:
+    pieces = ["\n", "\r\n", " ", "\t", "- ", "-", ":", ": ", ",", "[", "{", "]", "a", "!", "&", "*", "<", "<<",
+              "...", ".", "#", "'", "\x0c", "\u2028"]
+    rnd = random.Random(11)
+    texts = ["".join(rnd.choice(pieces) for _ in range(rnd.randint(0, 12))) for _ in range(40_000)]
+    texts += [path.read_text() for path in sorted((reference / "crds").glob("*/*.yaml"))]
+    for text in texts:
+        assert needs_full_loader(text) == bool(FULL_LOADER_ONLY.search(text)), repr(text[:200])
