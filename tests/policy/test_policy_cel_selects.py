@@ -97,6 +97,9 @@ def test_rewritten_selects_give_the_same_values_and_errors(policies: str) -> Non
     ("f(a).b.c(d.e)", "f(a)['b'].c(d['e'])"),
     ("a.has(b.c)", "a.has(b['c'])"),
     ("a.`b-c`", "a.`b-c`"),
+    ("// don't\nx.a == 'a.b' // it's x.y\n&& has(x.b) // (x.c", "// don't\nx['a'] == 'a.b' // it's x.y\n&& has(x.b) // (x.c"),
+    ("has(x.y // a.b)\n.c)", "has(x['y'] // a.b)\n.c)"),
+    ("// a root-scoped name follows\n.x.y", "// a root-scoped name follows\n.x['y']"),
 ])
 def test_rewrite_selects(source: str, rewritten: str) -> None:
     assert rewrite_selects(source) == rewritten

@@ -135,8 +135,16 @@ def rewrite_optionals(source: str) -> str:
 _IDENT = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)")
 _NUMBER_END = re.compile(r"(?<![A-Za-z0-9_.])[0-9]+$")
 _CALL = re.compile(r"\s*\(")
-_SELECT_SCAN = re.compile(r"['\".]|(?<![\w.])has\s*\(")
+_SELECT_SCAN = re.compile(r"['\".]|//|(?<![\w.])has\s*\(")
 _HAS_ARGUMENT_END = re.compile(r"\.\s*([A-Za-z_][A-Za-z0-9_]*)\s*$")
+
+
+def _skip_literal(source: str, start: int) -> int:
+    """Index just past the string literal or `//` comment (CEL has them) starting at `start`."""
+    if source.startswith("//", start):
+        end = source.find("\n", start)
+        return len(source) if end < 0 else end
+    return _skip_string(source, start)
 
 
 def _closing(source: str, start: int) -> int:
@@ -144,8 +152,8 @@ def _closing(source: str, start: int) -> int:
     depth, position = 0, start
     while position < len(source):
         char = source[position]
-        if char in "'\"":
-            position = _skip_string(source, position)
+        if char in "'\"" or source.startswith("//", position):
+            position = _skip_literal(source, position)
             continue
         depth += {"(": 1, ")": -1}.get(char, 0)
         if depth == 0:
@@ -170,8 +178,8 @@ def rewrite_selects(source: str) -> str:
         out.append(source[position:found.start()])
         position = found.start()
         token = found.group()
-        if token in ("'", '"'):
-            end = _skip_string(source, position)
+        if token in ("'", '"', "//"):
+            end = _skip_literal(source, position)
             out.append(source[position:end])
             position = end
         elif token != ".":  # `has(`: its argument's last field stays a selection, the macro needs one
@@ -182,8 +190,13 @@ def rewrite_selects(source: str) -> str:
             position = close
         else:
             ident = _IDENT.match(source, position + 1)
-            before = source[max(0, position - 64):position].rstrip()  # the operand's end, as written
-            operand = before[-1:] and (before[-1].isalnum() or before[-1] in "_)]}'\"")
+            end = position
+            while end > 0 and source[end - 1].isspace():
+                end -= 1
+            before = source[max(0, end - 64):end]  # the operand's end, as written
+            # A `.` after a line with a `//` (a comment, or a URL in a string) stays: it may be a leading dot.
+            operand = before[-1:] and (before[-1].isalnum() or before[-1] in "_)]}'\"") and \
+                "//" not in source[source.rfind("\n", 0, end) + 1:end]
             call = ident is not None and _CALL.match(source, ident.end()) is not None
             if ident and operand and not call and not _NUMBER_END.search(before):
                 out.append(f"['{ident.group(1)}']")
