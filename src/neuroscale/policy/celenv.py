@@ -195,7 +195,9 @@ def rewrite_selects(source: str) -> str:
                 end -= 1
             before = source[max(0, end - 64):end]  # the operand's end, as written
             # A `.` after a line with a `//` (a comment, or a URL in a string) stays: it may be a leading dot.
-            operand = before[-1:] and (before[-1].isalnum() or before[-1] in "_)]}'\"") and \
+            # So does one after `)`: a call may return an optional, on which selecting and indexing fail
+            # with different errors.
+            operand = before[-1:] and (before[-1].isalnum() or before[-1] in "_]}'\"") and \
                 "//" not in source[source.rfind("\n", 0, end) + 1:end]
             call = ident is not None and _CALL.match(source, ident.end()) is not None
             if ident and operand and not call and not _NUMBER_END.search(before):
@@ -220,6 +222,8 @@ class CelEnvironment:
         self._cache: dict[str, cel.Program | Unevaluable] = {}
         #: What each program says it runs (`source`): the expression before `rewrite_selects`, for messages.
         self._sources: dict[int, str] = {}
+        #: The expression as written, compiled only when its rewritten program fails (see `run`).
+        self._written: dict[str, cel.Program] = {}
         # The binding logs every failing callback at WARNING; those failures already become findings.
         binding_log = logging.getLogger("cel")
         binding_log.propagate = False
@@ -270,9 +274,26 @@ class CelEnvironment:
         """A fresh evaluation context holding the function table; update variables per object."""
         return cel.Context(functions=self.functions)
 
+    def run(self, program: cel.Program, context: cel.Context) -> Any:
+        """Execute; map the binding's exceptions onto `Unevaluable` / `EvaluationError`.
+
+        A rewritten program that fails runs again as written, so every error is the one the expression as
+        written gives: selecting a field of an optional holding a non-map fails with another message than
+        indexing it does. Where the rewritten program succeeds, the written one gives the same value.
+        """
+        try:
+            return self._execute(program, context)
+        except (Unevaluable, EvaluationError):
+            shown = self._sources.get(id(program))
+            if shown is None or shown == program.source:
+                raise
+        written = self._written.get(shown)
+        if written is None:
+            written = self._written[shown] = cel.compile(shown)
+        return self._execute(written, context)
+
     @staticmethod
-    def run(program: cel.Program, context: cel.Context) -> Any:
-        """Execute; map the binding's exceptions onto `Unevaluable` / `EvaluationError`."""
+    def _execute(program: cel.Program, context: cel.Context) -> Any:
         try:
             return program.execute(context)
         except RuntimeError as exc:
