@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+
+import pytest
 
 from neuroscale.check.loader import build_view, read_tree
 from neuroscale.check.model import Limits
-from neuroscale.check.yamldocs import parse_file
+from neuroscale.check.yamldocs import _start_lines, parse_file
 from neuroscale.yamlio import expanded_size
 
 from .helpers import isvc, write_repo
@@ -73,6 +76,19 @@ def test_document_lines_follow_separators() -> None:
     text = b"# comment\n---\na: 1\n---\n\nb: 2\n---\nc: 3\n"
     docs, _ = parse_file("m.yaml", text, limits=Limits())
     assert [(d.index, d.line) for d in docs] == [(0, 2), (1, 4), (2, 7)]
+
+
+@pytest.mark.parametrize("text", [
+    "a: 1\n---x\nb: 2\n", "---\ta: 1\n--- # c\nb: 2\n---", "a: 1\r\n---\r\nb: 2\r\n", "# c\x0cx: 1\n---\nb: 2\n",
+    "# only\n%YAML 1.2\n---\na: 1\n", "\n\n---\n---\n\n---\u2028a\n", "----\n --- \na: ---\n", "",
+])
+def test_document_start_lines_are_those_of_the_multiline_separator_regex(text: str) -> None:
+    separators = [m.start() for m in re.finditer(r"^---(?:\s|$)", text, re.MULTILINE)]
+    expected = [text.count("\n", 0, at) + 1 for at in separators]
+    head = text[: separators[0]] if separators else text
+    if not expected or any(ln.strip() and not ln.lstrip().startswith(("#", "%")) for ln in head.splitlines()):
+        expected = [1, *expected]
+    assert _start_lines(text, len(expected)) == expected
 
 
 def test_huge_file_is_reported_and_not_read(tmp_path: Path) -> None:

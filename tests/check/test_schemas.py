@@ -137,6 +137,24 @@ def test_openapi_extensions_convert() -> None:
         to_json_schema({"type": "object", "properties": []})
 
 
+def test_a_later_run_uses_the_code_compiled_from_the_same_crd_schema_without_converting(tmp_path: Path) -> None:
+    node = {"type": "object", "properties": {"spec": {"type": "object", "properties": {"n": {"type": "integer"}}}}}
+    built: list[int] = []
+
+    def build() -> dict:  # type: ignore[type-arg]
+        built.append(1)
+        return root_schema(node)
+
+    ok = {"apiVersion": "x/v1", "kind": "X", "metadata": {"name": "n"}, "spec": {"n": 1}}
+    assert CompiledSchema(build, cache_dir=tmp_path, source_key="k1").errors(ok) == []
+    assert built == [1]
+    later = CompiledSchema(build, cache_dir=tmp_path, source_key="k1")
+    assert later.errors(ok) == [] and built == [1]  # compiled code found by the source: nothing converted
+    assert [e.path for e in later.errors({**ok, "spec": {"n": "x"}})] == ["spec.n"] and built == [1, 1]
+    CompiledSchema(build, cache_dir=tmp_path, source_key="k2")
+    assert built == [1, 1, 1]  # another source converts again (and finds the code by the schema's digest)
+
+
 def test_kubernetes_version_selection() -> None:
     versions = bundled_versions()
     assert resolve_version(None) == versions[-1]

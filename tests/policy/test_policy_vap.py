@@ -208,3 +208,27 @@ def test_kyverno_validating_policy_uses_its_own_actions() -> None:
     disabled = copy.deepcopy(document)
     disabled["spec"]["evaluation"] = {"admission": {"enabled": False}}
     assert not of_policy(evaluate([disabled]))
+
+
+def test_each_binding_sees_its_own_params_and_a_policy_without_params_sees_null() -> None:
+    def limits(name: str, most: str) -> dict[str, Any]:
+        return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "prod"},
+                "data": {"max": most}}
+
+    policy = vap({"paramKind": {"apiVersion": "v1", "kind": "ConfigMap"}},
+                 expression="object.spec.replicas <= int(params.data.max)", message="over the limit")
+    loose, tight = (binding(paramRef={"name": n, "namespace": "prod"}) for n in ("loose", "tight"))
+    tight["metadata"]["name"] = "tight-binding"
+    unparameterised = vap(expression="params == null", message="params leaked")
+    unparameterised["metadata"]["name"] = "no-params"
+    no_params_binding = binding()
+    no_params_binding["metadata"]["name"] = "no-params-binding"
+    no_params_binding["spec"]["policyName"] = "no-params"
+    second = copy.deepcopy(DEPLOYMENT)
+    second["metadata"]["name"] = "api"
+    found = evaluate([policy, loose, tight, unparameterised, no_params_binding],
+                     [DEPLOYMENT, PROD, second, limits("loose", "10"), limits("tight", "2")])
+    assert sorted((f.extra.get("policy"), f.extra.get("index")) for f in found if f.severity is Severity.ERROR) == [
+        ("max-replicas", 0), ("max-replicas", 2)]  # the tight binding only, on both Deployments; params never leak
+    alone = evaluate([policy, tight], [DEPLOYMENT, PROD, second, limits("tight", "2")])
+    assert [(f.extra.get("index"), f.message) for f in alone] == [(0, "over the limit"), (2, "over the limit")]

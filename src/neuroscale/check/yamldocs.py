@@ -32,12 +32,46 @@ from neuroscale.check.model import Document, Limits
 from neuroscale.findings import Finding, Severity
 from neuroscale.yamlio import SHAPE_FIX, shape_problem, too_deep
 
-_SEPARATOR = re.compile(r"^---(?:\s|$)", re.MULTILINE)
 _LOADER = YAML(typ="safe")
 #: What yaml-rs ignores or reads differently: a tag, anchor or alias where a node starts (ruamel shares
-#: aliased nodes, which the alias-bomb guard relies on), a merge key, a `...` document end.
-_FULL_LOADER_ONLY = re.compile(r"(?:^[ \t]*(?:-[ \t]+)*|:[ \t]+|[\[{,][ \t]*)[!&*]|<<|^\.\.\.(?:\s|$)",
-                               re.MULTILINE)
+#: aliased nodes, which the alias-bomb guard relies on), a merge key, a `...` document end. A `[` or `{`
+#: opens a flow collection only where a node starts (after a line start, blank, `[`, `{`, `,` or `:`):
+#: `.spec.containers[*].name` in a plain scalar is text, and upstream CRDs (Kyverno's, KServe's serving
+#: runtimes) are full of it in descriptions and `jsonPath`s — ruamel parses those ~15x slower.
+_ITEM_INDENT = re.compile(r"[ \t]*(?:-[ \t]+)*")
+_INDICATOR = re.compile(r"[!&*]")
+
+
+def _starts_node(text: str, at: int) -> bool:
+    """Whether the `!`, `&` or `*` at `at` may start a node: after only indentation and `- ` on its line, after
+    `: `, or after a `,`, or after a `[` or `{` that itself follows a line start, blank, `[`, `{`, `,` or `:`."""
+    line = text.rfind("\n", 0, at) + 1
+    if _ITEM_INDENT.fullmatch(text, line, at):
+        return True
+    end = at
+    while end > line and text[end - 1] in " \t":
+        end -= 1
+    before = text[end - 1] if end > line else ""
+    if before == ":":
+        return end < at
+    if before in ("[", "{"):
+        return end - 1 == line or text[end - 2].isspace() or text[end - 2] in "[{,:"
+    return before == ","
+
+
+def needs_full_loader(text: str) -> bool:
+    r"""Whether ruamel must parse `text`: a node-starting tag, anchor or alias, a merge key, a `...` end.
+
+    Hand-written: the same test as one multiline regex (`(?:^[ \t]*(?:-[ \t]+)*|:[ \t]+|…)[!&*]|<<|^\.\.\.…`,
+    kept in tests/check/test_yaml_fast_path.py as the reference) tried at every position costs ~0.4 s over the
+    upstream CRDs of a cold run; here only the `!`, `&`, `*` and `...` that occur are looked at.
+    """
+    if "<<" in text:
+        return True
+    return any(_starts_node(text, found.start()) for found in _INDICATOR.finditer(text)) or bool(
+        _marker_lines(text, "..."))
+
+
 _DOCUMENT_START = re.compile(r"^---(?:\s|$)", re.MULTILINE)
 
 CACHE_MIN_BYTES = 128 * 1024
@@ -63,12 +97,34 @@ def decode(path: str, raw: bytes) -> tuple[str | None, Finding | None]:
                             "save the file as UTF-8 text", line)
 
 
+#: A line as `str.splitlines` cuts them; matched lazily, so a 2 MB CRD without a leading `---` is not split
+#: into 50,000 strings to find that its first line is content (~0.1 s of a 1,000-object run).
+_LINE = re.compile("[^\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]+")
+
+
+def _marker_lines(text: str, marker: str) -> list[int]:
+    r"""Where a line starts with `marker` then whitespace or the end (`^---(?:\s|$)`, multiline), found with
+    `str.find`: that regex tries every position of a 2 MB CRD (~30 ms of a 1,000-object run for the large CRDs)."""
+    candidates = [0] if text.startswith(marker) else []
+    position = text.find("\n" + marker)
+    while position >= 0:
+        candidates.append(position + 1)
+        position = text.find("\n" + marker, position + 1)
+    end = len(marker)
+    return [at for at in candidates if at + end == len(text) or text[at + end].isspace()]
+
+
 def _start_lines(text: str, count: int) -> list[int]:
     """1-based first line of each of `count` documents, found from `---` separators."""
-    separators = list(_SEPARATOR.finditer(text))
-    starts = [text.count("\n", 0, m.start()) + 1 for m in separators]
-    head = text[: separators[0].start()] if separators else text
-    if not starts or any(ln.strip() and not ln.lstrip().startswith(("#", "%")) for ln in head.splitlines()):
+    separators = _marker_lines(text, "---")
+    starts, line, counted = [], 1, 0
+    for start in separators:
+        line += text.count("\n", counted, start)
+        counted = start
+        starts.append(line)
+    head = text[: separators[0]] if separators else text
+    if not starts or any((ln := m.group()).strip() and not ln.lstrip().startswith(("#", "%"))
+                         for m in _LINE.finditer(head)):
         starts = [1, *starts]  # content before the first separator is a document of its own
     return starts[:count] + [starts[-1]] * max(0, count - len(starts))
 
@@ -110,7 +166,7 @@ def _store(entry: Path, loaded: list[Any]) -> None:
 
 def _load_all(text: str) -> list[Any]:
     """Every document of `text`, as plain data: yaml-rs when it reads the text as ruamel would, else ruamel."""
-    if not _FULL_LOADER_ONLY.search(text):
+    if not needs_full_loader(text):
         try:
             return _fast_documents(text)
         except (yaml_rs.YAMLDecodeError, ValueError, RecursionError):

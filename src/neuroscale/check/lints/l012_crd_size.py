@@ -32,6 +32,8 @@ def applied_size(data: object) -> int:
 def _kustomize_ssa(view: RepoView, path: str) -> bool:
     parents = PurePosixPath(path).parents
     for doc in view.documents:
+        if "kustomization.yaml" not in doc.path:
+            continue  # no path object for each of a 10,000-object repository's documents per large CRD
         if PurePosixPath(doc.path).name != "kustomization.yaml" or PurePosixPath(doc.path).parent not in parents:
             continue
         value = str(dig(doc.data, "commonAnnotations", SYNC_OPTIONS_ANNOTATION) or "")

@@ -10,15 +10,18 @@ which is exactly the mistake a strict check must catch.
 
 from __future__ import annotations
 
+import hashlib
+import marshal
 import re
-
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import fastjsonschema
 
 from neuroscale.check.model import Document
+from neuroscale.check.schemas import compiled
 from neuroscale.check.schemas.compiled import CompiledSchema
 
 _TYPES = frozenset({"object", "array", "string", "integer", "number", "boolean"})
@@ -92,6 +95,22 @@ def root_schema(openapi: Any) -> dict[str, Any]:
     return schema
 
 
+@cache
+def _code_digest() -> bytes:
+    """What the compiled code of a CRD's schema depends on besides the schema: this conversion, the compiler."""
+    return b"".join(Path(module).read_bytes() for module in (__file__, compiled.__file__)) + \
+        fastjsonschema.VERSION.encode()
+
+
+def _source_key(openapi: Any) -> str:
+    """Names the compiled code of `openapi` (marshal: ~10x faster than JSON; another byte layout only misses)."""
+    try:
+        data = marshal.dumps(openapi)
+    except ValueError:
+        return ""  # not plain data (a timestamp from YAML): converted every run
+    return hashlib.sha256(data + _code_digest()).hexdigest()[:32]
+
+
 @dataclass
 class CrdVersion:
     """One served version of a CRD: where it came from and its (lazily compiled) schema."""
@@ -135,7 +154,9 @@ class CrdIndex:
         if entry is None or entry.compiled is not None or entry.problem:
             return entry
         try:
-            entry.compiled = CompiledSchema(root_schema(entry.openapi), cache_dir=self.cache_dir)
+            openapi = entry.openapi
+            entry.compiled = CompiledSchema(lambda: root_schema(openapi), cache_dir=self.cache_dir,
+                                            source_key=_source_key(openapi))
         except BrokenSchema as exc:
             entry.problem = str(exc)
         except (fastjsonschema.JsonSchemaDefinitionException, TypeError, ValueError) as exc:
