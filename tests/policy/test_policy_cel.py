@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from neuroscale.policy.celenv import CelEnvironment, EvaluationError, Unevaluable, rewrite_optionals
+from neuroscale.policy.celenv import CelEnvironment, EvaluationError, Unevaluable, rewrite_matches, rewrite_optionals
+from neuroscale.policy.k8s_cel import REGEX_MATCHES
 
 OBJECT = {
     "metadata": {"name": "web", "labels": {"owner": "team-a"}},
@@ -72,6 +73,7 @@ def test_kubernetes_functions(env: CelEnvironment, expression: str, expected: An
     ("'owner' in object.metadata.?labels.orValue({})", True),
     ("object.spec.containers[?0].?name.orValue('')", "c"),
     ("'a.?b' == 'a.?b'", True),
+    ("// the owner's label, if any\nobject.metadata.labels[?'owner'].orValue('')", "team-a"),
 ])
 def test_optional_syntax(env: CelEnvironment, expression: str, expected: Any) -> None:
     assert run(env, expression) == expected
@@ -83,9 +85,21 @@ def test_optional_syntax(env: CelEnvironment, expression: str, expected: Any) ->
     ("'x.?y' + a.?b", "'x.?y' + a.optSelect(\"b\")"),
     ("[1, 2][0]", "[1, 2][0]"),
     ("c ? [1] : [2]", "c ? [1] : [2]"),
+    ("a // don't\n && a.?b", "a // don't\n && a.optSelect(\"b\")"),
+    ("a // x.?y\n", "a // x.?y\n"),
 ])
 def test_rewrite_optionals(source: str, rewritten: str) -> None:
     assert rewrite_optionals(source) == rewritten
+
+
+@pytest.mark.parametrize(("source", "rewritten"), [
+    ("s.matches('^a')", f"s.{REGEX_MATCHES}('^a')"),
+    ("'x.matches(y)' == s", "'x.matches(y)' == s"),
+    ("true // it's RE2\n && s.matches('^a')", f"true // it's RE2\n && s.{REGEX_MATCHES}('^a')"),
+    ("true // s.matches('^a')", "true // s.matches('^a')"),
+])
+def test_rewrite_matches_outside_literals_and_comments(source: str, rewritten: str) -> None:
+    assert rewrite_matches(source) == rewritten
 
 
 @pytest.mark.parametrize(("expression", "fragment"), [

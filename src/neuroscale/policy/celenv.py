@@ -79,25 +79,25 @@ _MATCHES_CALL = re.compile(r"(?<![\w$])matches(?=\s*\()")
 
 
 def rewrite_matches(source: str) -> str:
-    """Call RE2 for `matches` (the binding's built-in uses another engine), outside string literals."""
+    """Call RE2 for `matches` (the binding's built-in uses another engine), outside literals and comments."""
     if "matches" not in source:
         return source
     out: list[str] = []
     position = 0
     while position < len(source):
-        quote = min((i for i in (source.find("'", position), source.find('"', position)) if i >= 0),
-                    default=len(source))
+        quote = min((i for i in (source.find("'", position), source.find('"', position), source.find("//", position))
+                     if i >= 0), default=len(source))
         out.append(_MATCHES_CALL.sub(REGEX_MATCHES, source[position:quote]))
         if quote == len(source):
             break
-        end = _skip_string(source, quote)
+        end = _skip_literal(source, quote)
         out.append(source[quote:end])
         position = end
     return "".join(out)
 
 
 def rewrite_optionals(source: str) -> str:
-    """Turn `a.?b` into `a.optSelect("b")` and `a[?k]` into `a.optIndex(k)`, outside string literals."""
+    """Turn `a.?b` into `a.optSelect("b")` and `a[?k]` into `a.optIndex(k)`, outside literals and comments."""
     if "?" not in source:
         return source
     out: list[str] = []
@@ -105,8 +105,8 @@ def rewrite_optionals(source: str) -> str:
     position = 0
     while position < len(source):
         char = source[position]
-        if char in "'\"":
-            end = _skip_string(source, position)
+        if char in "'\"" or source.startswith("//", position):
+            end = _skip_literal(source, position)
             out.append(source[position:end])
             position = end
             continue
