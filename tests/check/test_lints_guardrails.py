@@ -333,3 +333,15 @@ def test_l022_quiet_on_the_embedded_platform_and_for_annotations_turned_off() ->
     assert lint(l022.LINT, {"apps/iris.yaml": annotated_isvc(notes)}) == [], "no Argo CD: the embedded gateway runs it"
     off = {"serving.neuroscale.io/require-api-key": "false", "serving.neuroscale.io/shadow-percent": "0"}
     assert lint(l022.LINT, {"apps/iris.yaml": annotated_isvc(off), "argocd/endpoints.yaml": ARGO_APP}) == []
+
+
+def test_l022_reads_annotations_as_written_by_hand() -> None:
+    """A shape our generator never writes: flow style, the `sklearn:` framework key, unquoted `true` and `25`."""
+    manifest = ("apiVersion: serving.kserve.io/v1beta1\nkind: InferenceService\n"
+                "metadata: {name: iris, namespace: ml, annotations: {serving.neuroscale.io/require-api-key: true, "
+                "serving.neuroscale.io/shadow-percent: 25}}\n"
+                "spec:\n  predictor:\n    sklearn: {storageUri: 'gs://kfserving-examples/models/sklearn/1.0/model'}\n")
+    found = lint(l022.LINT, {"apps/iris.yaml": manifest, "argocd/endpoints.yaml": ARGO_APP})
+    assert sorted((f.severity, f.field_path) for f in found) == [
+        (Severity.ERROR, "metadata.annotations.serving.neuroscale.io/require-api-key"),
+        (Severity.WARNING, "metadata.annotations.serving.neuroscale.io/shadow-percent")]

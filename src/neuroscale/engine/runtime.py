@@ -180,10 +180,15 @@ class LocalRuntime:
 
     def keep_warm(self, specs: Sequence[ServingSpec]) -> None:
         """Keep one warm spare per dedicated kind of `specs` and shared processes of their shared kinds only."""
-        shared = {kind for spec in specs if (kind := self._shared_kind(spec)) is not None}
+        shared: set[SpareKind] = set()
+        dedicated: set[SpareKind] = set()
+        for spec in specs:  # every revision in play, every tick: each spec's kind is worked out once
+            if (kind := self._shared_kind(spec)) is not None:
+                shared.add(kind)
+            elif self.warm_spares and (kind := self._spare_kind(spec)) is not None:
+                dedicated.add(kind)
         self.shared.keep(shared)
-        self.spares.keep({kind for spec in specs if self.warm_spares and self._shared_kind(spec) is None
-                          and (kind := self._spare_kind(spec)) is not None})
+        self.spares.keep(dedicated)
 
     def warming(self, spec: ServingSpec) -> bool:
         """Should a start of `spec` wait for the process it will come from, which is importing (a shared

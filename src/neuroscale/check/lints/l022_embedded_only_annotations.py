@@ -13,11 +13,11 @@ embedded platform's repository has none.
 
 from __future__ import annotations
 
-from neuroscale.check.lints.base import Lint
-from neuroscale.check.model import RepoView
+from neuroscale.check.lints.base import Lint, dig
+from neuroscale.check.model import Document, RepoView
 from neuroscale.errors import InvalidInput
 from neuroscale.findings import Finding, Severity
-from neuroscale.spec import extensions, isvc
+from neuroscale.spec import extensions
 
 ID = "NS-L022"
 #: annotation -> (the gateway feature it turns on, what a cluster does instead)
@@ -41,6 +41,15 @@ def _requires_keys(notes: dict[str, str]) -> bool:
         return notes.get(extensions.REQUIRE_API_KEY, "").strip().lower() not in ("", "false")
 
 
+def _annotations(doc: Document) -> dict[str, str]:
+    """The annotations as written, an unquoted YAML `true` or `25` read as its text: the API server would refuse
+    the type, but the intent — a gateway feature a cluster ignores — is what this lint reports."""
+    raw = dig(doc.data, "metadata", "annotations")
+    if not isinstance(raw, dict):
+        return {}
+    return {str(key): str(value).lower() if isinstance(value, bool) else str(value) for key, value in raw.items()}
+
+
 def check(view: RepoView) -> list[Finding]:
     if not _deployed_by_argo(view):
         return []
@@ -48,7 +57,7 @@ def check(view: RepoView) -> list[Finding]:
     for doc in view.documents:
         if doc.kind != "InferenceService":
             continue
-        notes = dict(isvc.read(doc.data).annotations)
+        notes = _annotations(doc)
         if _requires_keys(notes):
             findings.append(view.finding(
                 doc, rule=ID, severity=Severity.ERROR, needle=extensions.REQUIRE_API_KEY,
