@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 
+from neuroscale.db import connect
+from neuroscale.doctor.embedded_engine import engine_facts
 from neuroscale.engine.procfs import cmdline, serving_processes
 from neuroscale.home import Home
+from neuroscale.metrics.scrape import Scraper
 from neuroscale.spec.manifest import manifest_path, to_manifest
 from neuroscale.yamlio import dump
 from tests.conftest import IRIS_ROWS
@@ -123,6 +128,36 @@ def test_a_killed_shared_process_takes_its_models_and_they_come_back(running: Pl
         wait_for(lambda: answered(client, name), timeout=60, what=f"{name} served again")  # noqa: B023
     assert predict(client, "iris") == [1, 1] and predict(client, "constant") == [0, 0]
     assert process not in shared_pids(running)
+
+
+def test_a_shared_process_is_billed_once_its_memory_split_and_its_cpu_by_requests(
+        running: Platform, client: httpx.Client, iris_model: Path) -> None:
+    """The metrics scraper reads one process per two models: each model gets half its memory, and the CPU of
+    requests to one model is that model's, not billed to both or to whichever row came first."""
+    deploy(running, "iris", iris_model)
+    deploy(running, "iris-b", iris_model)
+    running.wait_ready("iris")
+    running.wait_ready("iris-b")
+    [pid] = shared_pids(running)
+    servers = {s["endpoint"]: s for s in engine_facts(running.home, running.store(), now=time.time())["servers"]}
+    assert servers.keys() == {"iris", "iris-b"}, "doctor lists every model of the shared process"
+    assert all(s["pid"] == pid and s["alive"] and s["live"] and s["loaded"] for s in servers.values()), servers
+    process = psutil.Process(pid)
+    scraper = Scraper(connect(running.home.state_db), f"http://127.0.0.1:{running.gateway_port}/metrics")
+    scraper.scrape_once()
+    cpu_before, started = sum(process.cpu_times()[:2]), time.time()
+    body = {"instances": IRIS_ROWS * 500}
+    for _ in range(500):
+        assert client.post("/v1/models/iris:predict", json=body).status_code == 200
+    usage = scraper.scrape_once()
+    cpu_used, elapsed, rss = sum(process.cpu_times()[:2]) - cpu_before, time.time() - started, process.memory_info().rss
+    assert cpu_used > 0.2, "the requests did not keep the shared process busy"
+    iris, other = usage["iris"], usage["iris-b"]
+    assert iris.requests == 500 and other.requests == 0
+    assert iris.cpu_seconds == pytest.approx(cpu_used, rel=0.1, abs=0.03) and other.cpu_seconds == 0
+    for used in (iris, other):
+        assert used.memory_max == pytest.approx(rss / 2, rel=0.1)
+    assert iris.memory_byte_seconds + other.memory_byte_seconds == pytest.approx(rss * elapsed, rel=0.2)
 
 
 def test_the_engine_shares_exactly_the_formats_a_shared_process_takes() -> None:

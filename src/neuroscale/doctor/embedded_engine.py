@@ -36,7 +36,7 @@ def engine_facts(home: Home, store: StatusStore, *, now: float) -> dict[str, Any
         facts["heartbeat"] = {**heartbeat.to_dict(), "age_s": round(age, 2) if age != float("inf") else None,
                               "stale": heartbeat.stale(now)}
     with httpx.Client(timeout=PROBE_TIMEOUT_S) as client:
-        facts["servers"] = [_server(home, row, client) for row in store.processes()]
+        facts["servers"] = [_server(home, row, client) for row in store.servers()]
     return facts
 
 

@@ -114,6 +114,7 @@ class Reconciler:
             self.endpoints[status.name] = EndpointState(status.name, status.namespace,
                                                         conditions=status.conditions)
         adopted: set[int] = set()
+        self.store.forget_shared_models()  # never adopted (`engine.runtime`): their processes end with the engine
         for row in self.store.processes():
             handle = self.runtime.adopt(endpoint=row.endpoint, revision=row.revision, replica=row.replica,
                                         pid=row.pid, port=row.port, start_time=row.start_time)

@@ -125,7 +125,8 @@ def observe_exits(ctx: StepContext, ep: EndpointState) -> None:
                 server.deadline = now + ctx.settings.stop_grace
             continue
         ep.servers.remove(server)
-        ctx.store.remove_process(server.handle.pid)
+        ctx.store.remove_process(server.handle.pid,
+                                 shared_port=server.handle.port if server.handle.host is not None else None)
         ctx.memory_sampled.pop(server.handle.pid, None)
         if not server.live:
             continue  # it was on its way out
@@ -263,10 +264,9 @@ def ensure_running(ctx: StepContext, ep: EndpointState) -> None:
                 ctx.event(ep.name, EventType.Warning, Reason.ProcessExited, f"{revision.name}: {message}")
                 _revision_failed(ctx, ep, revision, reason=Reason.ProcessExited, message=message, now=now)
                 break
-            if handle.host is None:  # a shared model is not adopted after a restart (`engine.runtime`)
-                ctx.store.add_process(pid=handle.pid, endpoint=ep.name, revision=revision.name, replica=replica,
-                                      port=handle.port, start_time=handle.start_time,
-                                      started_at=iso(ctx.clock.time()))
+            ctx.store.add_process(pid=handle.pid, endpoint=ep.name, revision=revision.name, replica=replica,
+                                  port=handle.port, start_time=handle.start_time, started_at=iso(ctx.clock.time()),
+                                  shared=handle.host is not None)
             ep.servers.append(Server(handle, Phase.Starting, now, now + ctx.settings.startup_timeout))
             ctx.starting += 1
             first = not revision.failure.failures and not revision.was_ready and replica == 0

@@ -36,6 +36,9 @@ CREATE TABLE IF NOT EXISTS engine_revisions (
 CREATE TABLE IF NOT EXISTS engine_processes (
     pid INTEGER PRIMARY KEY, endpoint TEXT NOT NULL, revision TEXT NOT NULL, port INTEGER NOT NULL,
     start_time INTEGER NOT NULL, started_at TEXT NOT NULL, replica INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS engine_shared_models (
+    port INTEGER PRIMARY KEY, pid INTEGER NOT NULL, endpoint TEXT NOT NULL, revision TEXT NOT NULL,
+    start_time INTEGER NOT NULL, started_at TEXT NOT NULL, replica INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS engine_events (
     id INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, endpoint TEXT NOT NULL, type TEXT NOT NULL,
     reason TEXT NOT NULL, message TEXT NOT NULL, actor TEXT NOT NULL DEFAULT '');
@@ -77,8 +80,14 @@ class StatusStore:
         return as_observed(EndpointStatus.from_dict(json.loads(row["data"])), self.heartbeat(), now=self.clock())
 
     def processes(self) -> list[ProcessRow]:
-        """The model-server processes the reconciler started and has not seen end."""
+        """The dedicated model-server processes the reconciler started and has not seen end (what it adopts)."""
         return [ProcessRow(r) for r in self.conn.execute("SELECT * FROM engine_processes ORDER BY pid")]
+
+    def servers(self) -> list[ProcessRow]:
+        """Every model served now: dedicated processes, and models in shared processes (the process's pid, the
+        model's port: one process appears once per model it serves) - what cost and doctor read."""
+        shared = self.conn.execute("SELECT * FROM engine_shared_models ORDER BY pid, port")
+        return [*self.processes(), *(ProcessRow(r, shared=True) for r in shared)]
 
     def heartbeat(self) -> Heartbeat | None:
         """The reconciler's last heartbeat; None before any reconciler published one."""
@@ -127,7 +136,8 @@ class StatusStore:
 class ProcessRow:
     """A recorded model-server process."""
 
-    def __init__(self, row: sqlite3.Row) -> None:
+    def __init__(self, row: sqlite3.Row, *, shared: bool = False) -> None:
+        self.shared = shared  # a model in a shared runtime process (`engine.shared`)
         self.pid: int = row["pid"]
         self.endpoint: str = row["endpoint"]
         self.revision: str = row["revision"]
@@ -207,12 +217,22 @@ class EngineStore(StatusStore):
         return RevisionRecord(row["endpoint"], row["number"], SpecDigest(row["digest"])), spec
 
     def add_process(self, *, pid: int, endpoint: str, revision: str, port: int, start_time: int,
-                    started_at: str, replica: int = 0) -> None:
+                    started_at: str, replica: int = 0, shared: bool = False) -> None:
+        """Record a started server; a model in a shared process is recorded by its port (its pid is shared)."""
+        table = "engine_shared_models" if shared else "engine_processes"
         self.conn.execute(
-            "INSERT OR REPLACE INTO engine_processes (pid, endpoint, revision, port, start_time, started_at, "
+            f"INSERT OR REPLACE INTO {table} (pid, endpoint, revision, port, start_time, started_at, "
             "replica) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (pid, endpoint, revision, port, start_time, started_at, replica),
         )
 
-    def remove_process(self, pid: int) -> None:
-        self.conn.execute("DELETE FROM engine_processes WHERE pid = ?", (pid,))
+    def remove_process(self, pid: int, *, shared_port: int | None = None) -> None:
+        """Forget an ended server: a dedicated process by its pid, a shared model by its port."""
+        if shared_port is None:
+            self.conn.execute("DELETE FROM engine_processes WHERE pid = ?", (pid,))
+        else:
+            self.conn.execute("DELETE FROM engine_shared_models WHERE port = ?", (shared_port,))
+
+    def forget_shared_models(self) -> None:
+        """At start-up: a previous run's shared models are never adopted (their processes end with it)."""
+        self.conn.execute("DELETE FROM engine_shared_models")

@@ -12,7 +12,11 @@ into per-endpoint increments (`Usage`) and adds them to the store:
   process the engine recorded (psutil), checked against the recorded start
   time so a reused pid is never billed; memory and replica time are
   integrated over the interval, as are the cores and bytes each replica
-  requested (for idle cost);
+  requested (for idle cost). A shared runtime process (`engine.shared`) is
+  recorded once per model it serves: it is read once, its resident memory is
+  divided evenly among its models (as the engine's memory watchdog divides
+  it) and its CPU by each model's share of the interval's requests at the
+  gateway (evenly when none had any), so its cost is billed exactly once;
 - the labels of each running endpoint, so showback survives its removal.
 
 The first pass only takes a baseline. A process first seen later is billed
@@ -135,32 +139,38 @@ class Scraper:
     def _processes(self, usage: dict[str, Usage], *, now: float, first: bool) -> list[EndpointLabels]:
         labels: dict[str, EndpointLabels] = {}
         alive: set[int] = set()
-        for row in self.engine.processes():
-            reading = _read(row)
+        hosted: dict[tuple[int, int], list[ProcessRow]] = {}  # a shared process has one row per model
+        for row in self.engine.servers():
+            hosted.setdefault((row.pid, row.start_time), []).append(row)
+        for rows in hosted.values():
+            reading = _read(rows[0])
             if reading is None:
                 continue
             cpu, rss, created = reading
-            alive.add(row.pid)
-            seen = self.processes.get(row.pid)
-            self.processes[row.pid] = _Seen(row.start_time, cpu)
-            requested, endpoint_labels = self._requested(row.revision, row.endpoint)
-            labels[row.endpoint] = endpoint_labels
+            pid, start_ticks = rows[0].pid, rows[0].start_time
+            alive.add(pid)
+            seen = self.processes.get(pid)
+            self.processes[pid] = _Seen(start_ticks, cpu)
+            for row in rows:
+                labels[row.endpoint] = self._requested(row.revision, row.endpoint)[1]
             if first or self.last is None:
                 continue
-            if seen is not None and seen.start_ticks == row.start_time:
+            if seen is not None and seen.start_ticks == start_ticks:
                 cpu_used, covered = max(cpu - seen.cpu_seconds, 0.0), now - self.last
             elif created >= self.last:  # started since the previous pass: billed from its start
                 cpu_used, covered = cpu, now - created
             else:  # running before the previous pass but unread then: this pass is its baseline
                 continue
-            covered = max(covered, 0.0)
-            used = usage.setdefault(row.endpoint, Usage())
-            used.cpu_seconds += cpu_used
-            used.memory_byte_seconds += rss * covered
-            used.memory_max = max(used.memory_max, float(rss))
-            used.replica_seconds += covered
-            used.cpu_request_core_seconds += requested.cores * covered
-            used.memory_request_byte_seconds += requested.memory * covered
+            covered, rss_share = max(covered, 0.0), rss / len(rows)
+            for row, cpu_share in zip(rows, _cpu_shares(rows, usage), strict=True):
+                requested = self._requested(row.revision, row.endpoint)[0]
+                used = usage.setdefault(row.endpoint, Usage())
+                used.cpu_seconds += cpu_used * cpu_share
+                used.memory_byte_seconds += rss_share * covered
+                used.memory_max = max(used.memory_max, rss_share)
+                used.replica_seconds += covered
+                used.cpu_request_core_seconds += requested.cores * covered
+                used.memory_request_byte_seconds += requested.memory * covered
         for pid in set(self.processes) - alive:
             del self.processes[pid]
         return list(labels.values())
@@ -176,6 +186,17 @@ class Scraper:
 
 _COUNTED = frozenset({f"{names.REQUESTS}_total", f"{names.DURATION}_bucket", f"{names.DURATION}_sum",
                       f"{names.COLD_STARTS}_total"})
+
+
+def _cpu_shares(rows: list[ProcessRow], usage: dict[str, Usage]) -> list[float]:
+    """How one process's CPU divides among the models it serves: by the interval's requests, else evenly."""
+    per_endpoint = {row.endpoint: 0 for row in rows}
+    for row in rows:
+        per_endpoint[row.endpoint] += 1  # an endpoint's revisions in one process split its requests evenly
+    weights = [(usage[row.endpoint].requests if row.endpoint in usage else 0) / per_endpoint[row.endpoint]
+               for row in rows]
+    total = sum(weights)
+    return [weight / total for weight in weights] if total else [1 / len(rows)] * len(rows)
 
 
 def _count(used: Usage, sample: str, labels: dict[str, str], delta: float) -> None:
