@@ -74,6 +74,17 @@ class Home:
         return self.run_dir / "api-keys.json"
 
     @property
+    def admin_tokens_file(self) -> Path:
+        """SHA-256 of the tokens of users who may administer (mode 0600): the identity store writes it, the
+        gateway reads it to admit the model repository's load and unload."""
+        return self.run_dir / "admin-tokens.json"
+
+    @property
+    def model_orders_dir(self) -> Path:
+        """Admins' load and unload orders, one file each: the gateway writes them, the engine carries them out."""
+        return self.run_dir / "model-orders"
+
+    @property
     def samples_dir(self) -> Path:
         """Requests the gateway recorded for endpoints that opt in (one `<endpoint>.jsonl` each)."""
         return self.root / "samples"

@@ -30,6 +30,7 @@ LOOP = FailureRecord(2, 10.0, 1.0, Reason.ModelLoadFailed, "cannot unpickle /m.j
 KILLED = FailureRecord(1, 0.0, 0.0, Reason.ProcessExited, "model server was killed by SIGKILL")
 OOM = FailureRecord(2, 10.0, 1.0, Reason.OOMKilled, "resident memory 300Mi went over the 256Mi memory limit")
 ENFORCEMENT = Enforcement(memory="RSS watchdog", cpu="not enforced")
+UNLOADED = "unloaded by admin ann at 2026-01-01T00:00:00+00:00; an admin loads it again with POST …/load"
 
 T, F, U = "True", "False", "Unknown"
 
@@ -69,6 +70,10 @@ CASES: list[tuple[str, dict[str, Any], tuple[str, str], tuple[str, str], str, He
      (F, "AdmissionDenied"), (T, "RevisionReady"), T, Health.Degraded, Sync.OutOfSync, True),
     ("new-revision-crashloops-old-serves", dict(latest=R2, failure=LOOP, crashloop=True, **serving(R1)),
      (F, "CrashLoopBackOff"), (T, "PreviousRevisionServing"), T, Health.Degraded, Sync.OutOfSync, True),
+    ("unloaded-by-an-admin", dict(latest=R1, unloaded=UNLOADED, **serving(R1, ready=0, wanted=0)),
+     (F, "ModelUnloaded"), (F, "ModelUnloaded"), F, Health.Missing, Sync.Synced, False),
+    ("merged-while-unloaded", dict(latest=R2, unloaded=UNLOADED, **serving(R1, ready=0, wanted=0)),
+     (F, "ModelUnloaded"), (F, "ModelUnloaded"), F, Health.Missing, Sync.OutOfSync, False),
 ]
 BASE: dict[str, Any] = dict(desired=ADMITTED, latest=None, generation=1, shares=(), upstreams={}, wanted={},
                             latest_phase=None, failure=FailureRecord(), crashloop=False, commit="c0ffee" * 7,

@@ -10,12 +10,14 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from neuroscale.gateway.admins import AdminRing
 from neuroscale.gateway.api_keys import KeyRing
 from neuroscale.gateway.balancer import Balancer
 from neuroscale.gateway.shadow import Mirror
 from neuroscale.gateway.hosts import HostGuard
 from neuroscale.gateway.http1 import Request
 from neuroscale.gateway.proxy import HoldLimits, Proxy, Router
+from neuroscale.gateway.repository import Repository
 from neuroscale.gateway.routes import RouteTable
 from neuroscale.gateway.upstream import UpstreamPool
 from neuroscale.metrics import names
@@ -87,9 +89,11 @@ def test_metrics_are_refused_to_clients_on_other_machines() -> None:
     """The peer address decides, not the Host header: a remote client naming 127.0.0.1 still gets 403."""
     balancer = Balancer(lambda: 0.0)
     pool = UpstreamPool()
-    proxy = Proxy(Router(lambda: RouteTable.empty("localhost")), pool, hosts=HostGuard(allowed=(), bind_host="127.0.0.1"),
+    table = RouteTable.empty("localhost")
+    proxy = Proxy(Router(lambda: table), pool, hosts=HostGuard(allowed=(), bind_host="127.0.0.1"),
                   upstream_timeout_s=1.0, balancer=balancer, hold=HoldLimits(), on_wait=lambda: None, recorder=None,
-                  mirror=Mirror(balancer, pool, path=None), keys=KeyRing(None))
+                  mirror=Mirror(balancer, pool, path=None), keys=KeyRing(None),
+                  repository=Repository(lambda: table, admins=AdminRing(None), orders=None, wait_s=1.0))
 
     def ask(*, local: bool) -> bytes:
         request = Request(method=b"GET", url=b"/metrics", headers=[], body=b"", keep_alive=True,

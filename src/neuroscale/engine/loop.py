@@ -7,6 +7,9 @@ a tick and only when they changed. On start the loop adopts the model servers a
 previous run left (same pid, same /proc start time, healthy) and kills any
 other server of this home, so a restart neither duplicates nor orphans.
 
+Each tick first carries out admins' load/unload orders the gateway recorded
+(`engine.unloads`): an unloaded endpoint keeps no replica until an admin loads it.
+
 After the steps, each tick asks the runtime to keep one warm spare (`engine.spares`)
 per kind of revision in play, so a held request, a new replica, a healed crash
 and the next revision a merge brings wait for a model load rather than for imports.
@@ -46,10 +49,12 @@ from neuroscale.engine.state import EndpointState, Phase, RevisionState, Server,
 from neuroscale.engine.steps import Runtime, StepContext, count_servers, reconcile_endpoint
 from neuroscale.engine.store import EngineStore
 from neuroscale.engine.traffic import Split
+from neuroscale.engine.unloads import Unloads, unloaded_message
 from neuroscale.db import write_transaction
 from neuroscale.errors import NeuroScaleError, NotFound
 from neuroscale.gitops.provider import PullRequest
 from neuroscale.identity.api_keys import ApiKeyStore
+from neuroscale.model_orders import Action, Order
 from neuroscale.status.heartbeat import Heartbeat
 from neuroscale.status.model import EndpointStatus, EventType, RevisionTraffic
 from neuroscale.status.reasons import Reason
@@ -86,6 +91,7 @@ class Reconciler:
         self.routes = RoutesWriter(settings.home.routes_file, domain=settings.domain)
         self.gateway = GatewayAck(settings.home.routes_applied_file)
         self.demand = DemandReader(settings.home.gateway_stats_file)
+        self.unloads = Unloads(store.conn, settings.home.model_orders_dir)
         self.ctx = StepContext(settings=settings, runtime=runtime, store=store, clock=clock,
                                route_applied=lambda name: self.gateway.applied(self.routes.stamp_of(name)),
                                demand=self.demand.history)
@@ -112,7 +118,8 @@ class Reconciler:
         statuses = self.store.saved_endpoints()
         for status in statuses:
             self.endpoints[status.name] = EndpointState(status.name, status.namespace,
-                                                        conditions=status.conditions)
+                                                        conditions=status.conditions,
+                                                        unloaded=self.unloads.message(status.name))
         adopted: set[int] = set()
         self.store.forget_shared_models()  # never adopted (`engine.runtime`): their processes end with the engine
         for row in self.store.processes():
@@ -211,7 +218,8 @@ class Reconciler:
     def apply(self, desired: dict[str, Desired], *, previews: bool = False) -> None:
         """Take main's endpoints (or the previews of open pull requests); prune those of that kind now absent."""
         for name, want in desired.items():
-            ep = self.endpoints.setdefault(name, EndpointState(name, want.namespace, preview=previews))
+            ep = self.endpoints.setdefault(name, EndpointState(
+                name, want.namespace, preview=previews, unloaded="" if previews else self.unloads.message(name)))
             if ep.desired == want and not ep.pruned:
                 continue
             ep.desired, ep.namespace, ep.pruned = want, want.namespace, False
@@ -225,6 +233,7 @@ class Reconciler:
                 self.ctx.event(name, EventType.Normal, Reason.Pruned, f"{name} {gone}; stopping its revisions")
                 if not previews:
                     self._revoke_keys(name)
+                    self._forget_unload(name)
 
     def _revoke_keys(self, name: str) -> None:
         """An endpoint deleted from main takes its API keys with it (as Kubernetes collects a deleted owner's
@@ -237,6 +246,44 @@ class Reconciler:
         if revoked:
             self.ctx.event(name, EventType.Normal, Reason.ApiKeyRevoked,
                            f"{revoked} API key(s) revoked: the endpoint was deleted from main@{self.commit[:12]}")
+
+    def _forget_unload(self, name: str) -> None:
+        """An endpoint deleted from main is no longer unloaded: one created later under its name starts loaded."""
+        with write_transaction(self.store.conn):
+            self.unloads.forget(name)
+        self.unloads.refresh()
+
+    def obey_orders(self) -> None:
+        """Admins' load and unload orders from the gateway (`engine.unloads`), oldest first, each done once."""
+        for item in self.unloads.pending():
+            order, ep = item.order, self.endpoints.get(item.order.endpoint)
+            if ep is None or ep.preview or ep.pruned:
+                log.warning("ignoring the order to %s %s: it is not an endpoint on main", order.action, order.endpoint)
+            else:
+                with write_transaction(self.store.conn):
+                    if self.unloads.record(order):
+                        self._announce(order)
+                self.unloads.refresh()
+                ep.unloaded = self.unloads.message(ep.name)
+                if order.action is Action.load:
+                    self._wake(ep)
+            item.done()
+
+    def _announce(self, order: Order) -> None:
+        if order.action is Action.unload:
+            self.ctx.event(order.endpoint, EventType.Normal, Reason.ModelUnloaded,
+                           f"{unloaded_message(order.endpoint, by=order.by, at=order.at)}; its replicas stop",
+                           actor=order.by)
+        else:
+            self.ctx.event(order.endpoint, EventType.Normal, Reason.ModelLoaded,
+                           f"loaded by admin {order.by} at {order.at}: a replica starts", actor=order.by)
+
+    def _wake(self, ep: EndpointState) -> None:
+        """A load starts a replica of each revision in play (also of one scaled to zero), as a waiting request would."""
+        now = self.clock.monotonic()
+        for revision in ep.revisions():
+            revision.scaler.desired = max(revision.scaler.desired, 1, revision.target.spec.scaling.min_replicas)
+            revision.scaler.last_demand = now
 
     def _take(self, ep: EndpointState, want: Desired) -> None:
         """Main's spec for `ep`: a new latest revision, new settings for the same one, or a rejection."""
@@ -256,6 +303,8 @@ class Reconciler:
         if self.clock.monotonic() >= self._next_poll:
             self.poll_source()
             self._next_poll = self.clock.monotonic() + self.settings.interval
+        if self.commit:  # orders name endpoints on main: carried out once it was read
+            self.obey_orders()
         self.demand.sample(now=self.clock.monotonic(), wall=self.clock.time())
         count_servers(self.ctx, self.endpoints.values())
         for ep in self.endpoints.values():

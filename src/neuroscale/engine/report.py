@@ -7,7 +7,9 @@ revision main asks for is in the traffic split (Flux semantics). So a rejected
 spec on main leaves the previous revision serving (routes stay ready) while
 Ready=False says AdmissionDenied and sync says OutOfSync — Argo CD's "sync
 failed, the old state stays". A revision scaled to zero is still ready, as
-in Knative: the gateway holds the next request while a replica starts.
+in Knative: the gateway holds the next request while a replica starts; one
+an admin unloaded (`engine.unloads`) is not (PredictorReady=False
+ModelUnloaded), and its route is not ready, so the gateway answers 503 at once.
 `FieldsHonoured` says which fields the embedded engine does not act on; it is
 informational and never part of Ready.
 """
@@ -54,6 +56,7 @@ class Observation:
     source_error: str = ""  # main could not be read: what runs stays, Ready says why
     route_applied: bool = True  # the gateway serves the routes document carrying this route
     note: str = ""  # something the platform decided that users should know (a preview stopped at the limit)
+    unloaded: str = ""  # an admin unloaded the endpoint: who, and how to load it
 
     @property
     def serving(self) -> str | None:
@@ -66,8 +69,8 @@ class Observation:
 
     @property
     def live(self) -> bool:
-        """Some revision with a share answers now, or sits at zero by the autoscaler's choice."""
-        return any(self.upstreams.get(r) or not self.wanted.get(r, 0) for r, _ in self.shares)
+        """Some revision with a share answers now, or sits at zero by the autoscaler's choice (not an admin's)."""
+        return not self.unloaded and any(self.upstreams.get(r) or not self.wanted.get(r, 0) for r, _ in self.shares)
 
 
 def observe(ep: EndpointState, *, commit: str, policy: BackoffPolicy, source_error: str = "") -> Observation:
@@ -90,6 +93,7 @@ def observe(ep: EndpointState, *, commit: str, policy: BackoffPolicy, source_err
         spec=latest.target.spec if latest else None,
         source_error=source_error,
         note=ep.evicted,
+        unloaded=ep.unloaded,
     )
 
 
@@ -120,6 +124,8 @@ def _describe_split(obs: Observation) -> str:
 
 def predictor_condition(obs: Observation) -> Condition:
     ctype, gen = ConditionType.PredictorReady, obs.generation
+    if obs.unloaded:
+        return false(ctype, Reason.ModelUnloaded, obs.unloaded, generation=gen)
     if obs.live:
         if obs.serving == obs.latest and len(obs.shares) == 1:
             return true(ctype, Reason.RevisionReady, f"{_describe_split(obs)} is ready", generation=gen)
@@ -228,7 +234,7 @@ def report(ep: EndpointState, obs: Observation, *, domain: str, gateway_port: in
     )
     ready = conditions[0]
     route = RouteEntry(
-        name=ep.name, namespace=ep.namespace, ready=obs.routed,
+        name=ep.name, namespace=ep.namespace, ready=obs.routed and not obs.unloaded,
         traffic=tuple(TrafficEntry(r, p, obs.upstreams.get(r, ())) for r, p in obs.shares),
         reason="" if obs.live else ready.reason, message="" if obs.live else ready.message,
         timeout=obs.spec.timeout if obs.spec else 300.0,
@@ -237,5 +243,6 @@ def report(ep: EndpointState, obs: Observation, *, domain: str, gateway_port: in
         if obs.spec and obs.spec.recording else None,
         shadow=_shadow(obs),
         auth=obs.spec.api_keys_of if obs.spec else "",
+        preview=ep.preview,
     )
     return status, route

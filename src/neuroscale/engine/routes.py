@@ -5,7 +5,9 @@ a table, and only when an entry changes so its mtime-based reload stays idle.
 The file outlives the reconciler: the gateway keeps routing while it restarts.
 An endpoint that requires API keys carries `auth: true` (and, for a preview,
 `keys_of`: the endpoint whose keys it accepts); the keys themselves are not
-here but in the API-keys file the key service writes.
+here but in the API-keys file the key service writes. A preview carries
+`preview: true`, which the gateway's model repository needs (admins load and
+unload endpoints on main only).
 A file changed behind the writer's back (an old copy restored, a hand edit)
 is noticed by its stat and rewritten on the next tick, so the gateway never
 keeps routing by a stale table.
@@ -52,6 +54,7 @@ class RouteEntry:
     record: tuple[int, int, float] | None = None  # (requests, bytes, retention s) of live traffic kept as a sample
     shadow: tuple[str, int] | None = None  # (revision, percent) live requests are copied to
     auth: str = ""  # requests need an API key of this endpoint ("": no key needed)
+    preview: bool = False  # a pull request's preview (`engine.previews`), not an endpoint on main
 
     @property
     def upstream(self) -> str:
@@ -78,6 +81,8 @@ class RouteEntry:
             data["auth"] = True
             if self.auth != self.name:
                 data["keys_of"] = self.auth
+        if self.preview:
+            data["preview"] = True
         return data
 
     @classmethod
@@ -93,7 +98,8 @@ class RouteEntry:
                            float(record.get("retention_s") or 0))  # 0: kept until the caps push it out
                    if isinstance(record, dict) else None,
                    shadow=(str(shadow["revision"]), int(shadow["percent"])) if isinstance(shadow, dict) else None,
-                   auth=str(data.get("keys_of") or name) if data.get("auth") else "")
+                   auth=str(data.get("keys_of") or name) if data.get("auth") else "",
+                   preview=bool(data.get("preview")))
 
 
 def routes_document(entries: list[RouteEntry], *, domain: str, updated: str) -> dict[str, Any]:

@@ -83,6 +83,7 @@ class EndpointState:
     desired: Desired | None = None  # None until main was read
     preview: bool = False  # the preview of an open pull request (`engine.previews`), not an endpoint on main
     evicted: str = ""  # why a preview was stopped beyond the platform's limit (until its next request)
+    unloaded: str = ""  # who unloaded it and how to load it (`engine.unloads`); "" while loaded
     pruned: bool = False  # removed from main: stop everything, then forget
     latest: RevisionState | None = None  # main's revision (or the one kept when main's spec is rejected)
     rolled_out: RevisionState | None = None  # last had 100 % of traffic; keeps the rest during a canary

@@ -7,7 +7,8 @@ conditions computed afterwards in `report`):
 2. `probe_starting`  — start-up probes of new processes; start-up timeout (PredictorReady).
 3. `probe_serving`   — liveness of ready processes: a hung one is killed, so step 1 restarts it.
 4. `guard_memory`    — a process above its memory limit is killed and reported OOMKilled.
-5. `autoscale`       — replicas each revision in play should have, from the gateway's demand.
+5. `autoscale`       — replicas each revision in play should have, from the gateway's demand
+                       (none while an admin has the endpoint unloaded).
 6. `ensure_running`  — start replicas up to that number (a crash-looping revision waits its back-off).
 7. `route_traffic`   — the split between latest and rolled-out revision; only routable revisions
                        (ready once, not crash-looping) get traffic (IngressReady).
@@ -93,9 +94,9 @@ class StepContext:
         checks a second: the engine's idle CPU stays bounded with hundreds of endpoints."""
         return max(period, self.servers / rate)
 
-    def event(self, endpoint: str, etype: EventType, reason: str, message: str) -> None:
-        """Record an event (SQLite, for `neuroscale events`) and log it (the engine log)."""
-        self.store.record_event(Event(iso(self.clock.time()), endpoint, etype, reason, message))
+    def event(self, endpoint: str, etype: EventType, reason: str, message: str, *, actor: str = "") -> None:
+        """Record an event (SQLite, for `neuroscale events`) and log it (the engine log); `actor` made the change."""
+        self.store.record_event(Event(iso(self.clock.time()), endpoint, etype, reason, message, actor))
         level = logging.WARNING if etype is EventType.Warning else logging.INFO
         log.log(level, "%s %s: %s", endpoint, reason, message)
 
@@ -208,9 +209,12 @@ def guard_memory(ctx: StepContext, ep: EndpointState) -> None:
 
 
 def autoscale(ctx: StepContext, ep: EndpointState) -> None:
-    """Replicas per revision in play, decided by the KPA from the gateway's demand."""
+    """Replicas per revision in play, decided by the KPA from the gateway's demand; none while unloaded."""
     now = ctx.clock.monotonic()
     for revision in ep.revisions():
+        if ep.unloaded:  # an admin's order (`engine.unloads`): no demand starts a replica until they load it
+            revision.scaler.desired = 0
+            continue
         if not revision.was_ready:  # Knative keeps the initial scale until the revision has been ready
             revision.scaler.last_demand = now
             revision.scaler.desired = max(1, revision.target.spec.scaling.min_replicas)

@@ -49,11 +49,22 @@ class KeyRing:
 
     def admits(self, endpoint: str, credentials: Sequence[str]) -> bool:
         """Whether `credentials` (every Authorization value sent) is one `Bearer` key of `endpoint`."""
-        if len(credentials) != 1:
-            return False
-        scheme, _, key = credentials[0].strip().partition(" ")
-        key = key.strip()
-        return scheme.lower() == "bearer" and bool(key) and digest(key) in self.hashes.get(endpoint, ())
+        key = bearer(credentials)
+        return key is not None and digest(key) in self.hashes.get(endpoint, ())
+
+
+def bearer(credentials: Sequence[str]) -> str | None:
+    """The secret of exactly one `Authorization: Bearer <secret>` (every value sent); None for anything else."""
+    if len(credentials) != 1:
+        return None
+    scheme, _, secret = credentials[0].strip().partition(" ")
+    secret = secret.strip()
+    return secret if scheme.lower() == "bearer" and secret else None
+
+
+def authorization(headers: Headers) -> list[str]:
+    """Every Authorization value of a request."""
+    return [value.decode("latin-1") for name, value in headers if name.lower() == _AUTHORIZATION]
 
 
 def _read(document: dict[str, Any]) -> dict[str, frozenset[str]]:
@@ -75,8 +86,7 @@ def key_needed(endpoint: str) -> tuple[str, str]:
 
 def admitted_headers(keys: KeyRing, endpoint: str, headers: Headers) -> Headers | None:
     """The request's headers without Authorization when it carries a key of `endpoint`; None to refuse it."""
-    sent = [value.decode("latin-1") for name, value in headers if name.lower() == _AUTHORIZATION]
-    if not keys.admits(endpoint, sent):
+    if not keys.admits(endpoint, authorization(headers)):
         return None
     return [(name, value) for name, value in headers if name.lower() != _AUTHORIZATION]
 
@@ -84,5 +94,10 @@ def admitted_headers(keys: KeyRing, endpoint: str, headers: Headers) -> Headers 
 def unauthorized(endpoint: str, *, keep_alive: bool, head_only: bool) -> bytes:
     """401 in the gateway's JSON error style, with the `WWW-Authenticate` challenge RFC 9110 asks for."""
     error, fix = key_needed(endpoint)
-    body = orjson.dumps({"error": error, "reason": "Unauthenticated", "endpoint": endpoint, "fix": fix})
-    return frame(401, _CHALLENGE, body, keep_alive=keep_alive, head_only=head_only)
+    return challenge({"error": error, "reason": "Unauthenticated", "endpoint": endpoint, "fix": fix},
+                     keep_alive=keep_alive, head_only=head_only)
+
+
+def challenge(body: dict[str, str], *, keep_alive: bool, head_only: bool = False) -> bytes:
+    """A 401 with `body` and the Bearer challenge (API keys here, admin tokens at the model repository)."""
+    return frame(401, _CHALLENGE, orjson.dumps(body), keep_alive=keep_alive, head_only=head_only)

@@ -1,4 +1,4 @@
-"""The files the gateway learns from without a restart: the routes table and the API keys.
+"""The files the gateway learns from without a restart: the routes table, the API keys and the admin tokens.
 
 Their writers (the reconciler, the key service) replace them atomically, so a
 reader sees an old file or a new one, never half of one. The gateway polls:

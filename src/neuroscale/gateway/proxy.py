@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from neuroscale.gateway import repository
+from neuroscale.gateway.repository import PREFIX as REPOSITORY_PREFIX, Repository
 from neuroscale.gateway.api_keys import KeyRing, admitted_headers, unauthorized
 from neuroscale.gateway.balancer import Balancer, NoCapacity, RevisionPool
 from neuroscale.gateway.hosts import HostGuard
@@ -98,8 +98,9 @@ class Proxy:
 
     def __init__(self, router: Router, pool: UpstreamPool, *, hosts: HostGuard, upstream_timeout_s: float,
                  balancer: Balancer, hold: HoldLimits, on_wait: Callable[[], None], recorder: Recorder | None,
-                 mirror: Mirror, keys: KeyRing) -> None:
+                 mirror: Mirror, keys: KeyRing, repository: Repository) -> None:
         self.router = router
+        self.repository = repository
         self.keys = keys
         self.pool = pool
         self.hosts = hosts
@@ -118,8 +119,8 @@ class Proxy:
             return json_response(421, self.hosts.refusal(request.host), keep_alive=keep_alive, head_only=head_only)
         if request.url in METRICS_PATHS:
             return self._metrics(request)
-        if request.url.startswith(repository.PREFIX):
-            return repository.answer(request, self.router.table_source())
+        if request.url.startswith(REPOSITORY_PREFIX):
+            return await self.repository.answer(request)
         decision = self.router.resolve(request)
         if not isinstance(decision, Route):
             status, body = decision

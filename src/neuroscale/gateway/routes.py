@@ -41,6 +41,7 @@ class Route:
     record: tuple[int, int, float] | None = None  # keep a sample of answered requests: (requests, bytes, retention s)
     shadow: tuple[str, int] | None = None  # copy this share of answered requests to a revision: (revision, %)
     auth: str = ""  # requests need an API key of this endpoint; "": open (the hot path tests only this)
+    preview: bool = False  # a pull request's preview, not an endpoint on main (admins cannot load or unload it)
 
     @property
     def revision(self) -> str:
@@ -80,6 +81,7 @@ class RouteTable:
                 record=_record(entry.get("record")),
                 shadow=_shadow(entry.get("shadow")),
                 auth=auth_of(name, entry),
+                preview=bool(entry.get("preview")),
             )
             by_name[name] = route
             by_host[f"{name}.{route.namespace}.{domain}"] = route

@@ -1,8 +1,9 @@
 """Run the gateway: `python -m neuroscale.gateway --home HOME [--port 8080]`.
 
 The gateway only reads the routing table the reconciler writes (and the API
-keys the key service writes), so it keeps serving while the portal or the
-reconciler is down.
+keys and admin tokens the identity store writes), so it keeps serving while the
+portal or the reconciler is down. What it writes for the engine is its demand
+and admins' model load/unload orders (`repository`), never a decision.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from neuroscale import httplimits
+from neuroscale.gateway.admins import AdminRing
 from neuroscale.gateway.api_keys import KeyRing
 from neuroscale.gateway.balancer import Balancer
 from neuroscale.gateway.demand import DemandPublisher
 from neuroscale.gateway.recorder import Recorder
+from neuroscale.gateway.repository import Repository
 from neuroscale.gateway.hosts import HostGuard
 from neuroscale.gateway.http1 import ClientConnection
 from neuroscale.gateway.proxy import HoldLimits, Proxy, Router
@@ -57,6 +60,8 @@ class GatewaySettings:
     samples_dir: Path | None = None  # recorded requests of endpoints that opt in; None: not kept
     shadow_file: Path | None = None  # shadow-traffic comparison per endpoint; None: not published
     keys_file: Path | None = None  # API keys of endpoints that require them; None: such endpoints refuse all
+    admins_file: Path | None = None  # admins' tokens (model repository load/unload); None: nobody is an admin
+    orders_dir: Path | None = None  # where admins' load/unload orders go to the engine; None: none are taken
 
 
 def balanced(table: RouteTable) -> list[tuple[str, tuple[tuple[str, int, tuple[tuple[str, int], ...]], ...], int]]:
@@ -71,6 +76,8 @@ async def serve(settings: GatewaySettings) -> None:
     watcher.refresh()
     keys = KeyRing(settings.keys_file)
     keys.refresh()
+    admins = AdminRing(settings.admins_file)
+    admins.refresh()
     pool = UpstreamPool()
     balancer = Balancer(loop.time)
     balancer.sync(balanced(watcher.table))
@@ -80,7 +87,9 @@ async def serve(settings: GatewaySettings) -> None:
     proxy = Proxy(Router(lambda: watcher.table), pool,
                   hosts=HostGuard(allowed=settings.allowed_hosts, bind_host=settings.host),
                   upstream_timeout_s=settings.upstream_timeout_s, balancer=balancer, hold=settings.hold,
-                  on_wait=demand.poke if demand else lambda: None, recorder=recorder, mirror=mirror, keys=keys)
+                  on_wait=demand.poke if demand else lambda: None, recorder=recorder, mirror=mirror, keys=keys,
+                  repository=Repository(lambda: watcher.table, admins=admins, orders=settings.orders_dir,
+                                        wait_s=settings.hold.seconds))
     server = await loop.create_server(
         lambda: ClientConnection(proxy, settings.limits),
         settings.host, settings.port, reuse_address=True, backlog=1024,
@@ -92,6 +101,7 @@ async def serve(settings: GatewaySettings) -> None:
     async def reload_routes() -> None:
         while True:
             keys.refresh()  # before the routes: a route that starts asking for keys finds them loaded
+            admins.refresh()
             if watcher.refresh():
                 balancer.sync(balanced(watcher.table))
                 pool.retain_only(balancer.addresses)
@@ -151,7 +161,8 @@ def parse_args(argv: list[str] | None) -> GatewaySettings:
                            limits=httplimits.from_arguments(args), upstream_timeout_s=args.upstream_timeout,
                            allowed_hosts=tuple(args.allowed_host), stats_file=home.gateway_stats_file,
                            samples_dir=home.samples_dir, shadow_file=home.shadow_file,
-                           keys_file=home.api_keys_file,
+                           keys_file=home.api_keys_file, admins_file=home.admin_tokens_file,
+                           orders_dir=home.model_orders_dir,
                            hold=HoldLimits(seconds=args.hold_timeout, max_waiting=max(args.max_waiting, 0)),
                            grpc_port=args.port + 1 if args.grpc_port is None else args.grpc_port)
 

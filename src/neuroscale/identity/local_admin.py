@@ -10,12 +10,12 @@ file that was deleted, or no longer verifies, is replaced the same way.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from neuroscale.home import Home
 from neuroscale.identity.roles import Role
 from neuroscale.identity.store import IdentityStore, Kind
+from neuroscale.private_file import write_private
 
 ADMIN = "admin"
 ADMIN_LABEL = "local admin credential"
@@ -33,18 +33,6 @@ def read_secret(path: Path) -> str | None:
         return None
     except (OSError, UnicodeDecodeError) as exc:
         raise UnreadableCredential(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
-
-
-def write_private(path: Path, content: str) -> None:
-    """Write `content` so only the owner can read it, replacing any earlier file atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, f"{content}\n".encode())
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
 
 
 def _admin_token_works(home: Home, store: IdentityStore) -> bool:

@@ -44,6 +44,11 @@ LOWEST_ROLE: dict[Permission, Role] = {
 }
 
 
+def roles_with(permission: Permission) -> tuple[Role, ...]:
+    """Every role that holds `permission` (the ladder from its lowest role up)."""
+    return tuple(role for role in Role if role.rank >= LOWEST_ROLE[permission].rank)
+
+
 def parse_role(text: str, *, where: str = "role") -> Role:
     try:
         return Role(text)

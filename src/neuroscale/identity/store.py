@@ -7,21 +7,31 @@ bundle) signs nobody in, and the lookup stays one indexed read per request.
 Three kinds of credential share one table: personal API tokens (no expiry),
 one-time login links (short-lived, consumed on use) and browser sessions
 (which also carry the session's CSRF token).
+
+The gateway never opens the database, yet admits the model repository's load
+and unload for admins only: so after every change of tokens or users, the
+store itself rewrites `<home>/run/admin-tokens.json` (owner-only, replaced
+atomically; `publish_admins`) with the SHA-256 of each token whose user holds
+`Permission.administer`. Being the one writer, no use case can forget it.
+Sessions and login links are never in it, so signing in writes nothing.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from pathlib import Path
 
 from neuroscale.db import write_transaction
 from neuroscale.errors import Conflict, NotFound
 from neuroscale.identity.credential import digest, new_secret
-from neuroscale.identity.roles import Actor, Role
+from neuroscale.identity.roles import Actor, Permission, Role, roles_with
+from neuroscale.private_file import write_private
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -47,6 +57,7 @@ CREATE TABLE IF NOT EXISTS access_settings (key TEXT PRIMARY KEY, value TEXT NOT
 #: Prefixes make a leaked secret recognisable (and redactable) as a NeuroScale one.
 TOKEN_PREFIX = "nst_"
 LOGIN_PREFIX = "nsl_"
+ADMIN_TOKENS_VERSION = 1
 
 
 class Kind(StrEnum):
@@ -94,10 +105,14 @@ def _user(row: sqlite3.Row) -> User:
 
 
 class IdentityStore:
-    """Users, hashed credentials and access settings over one SQLite connection."""
+    """Users, hashed credentials and access settings over one SQLite connection.
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    With `admins_file`, every change of tokens or users rewrites it (`publish_admins`).
+    """
+
+    def __init__(self, db: sqlite3.Connection, *, admins_file: Path | None = None) -> None:
         self.db = db
+        self.admins_file = admins_file
         db.executescript(SCHEMA)
 
     def transaction(self) -> AbstractContextManager[None]:
@@ -130,6 +145,7 @@ class IdentityStore:
         """Remove the user and, with them, every token and session they hold."""
         if self.db.execute("DELETE FROM users WHERE name = ?", (name,)).rowcount == 0:
             raise NotFound(f"no user named {name}", where="users", fix="list users with `neuroscale user list`")
+        self.publish_admins()
 
     # -- credentials -----------------------------------------------------------------------
 
@@ -141,6 +157,8 @@ class IdentityStore:
         self.db.execute(
             "INSERT INTO credentials (hash, user, kind, label, csrf, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (digest(secret), user, kind.value, label, csrf, now, None if ttl_s is None else now + ttl_s))
+        if kind is Kind.token:
+            self.publish_admins()
         return Issued(secret, user, csrf)
 
     def resolve(self, secret: str, kind: Kind) -> Resolved | None:
@@ -165,9 +183,12 @@ class IdentityStore:
 
     def revoke(self, secret: str, kind: Kind) -> None:
         self.db.execute("DELETE FROM credentials WHERE hash = ? AND kind = ?", (digest(secret), kind.value))
+        if kind is Kind.token:
+            self.publish_admins()
 
     def revoke_labelled(self, user: str, label: str) -> None:
         self.db.execute("DELETE FROM credentials WHERE user = ? AND label = ?", (user, label))
+        self.publish_admins()
 
     def token_count(self, user: str) -> int:
         return int(self.db.execute("SELECT count(*) FROM credentials WHERE user = ? AND kind = 'token'",
@@ -175,6 +196,26 @@ class IdentityStore:
 
     def purge_expired(self) -> None:
         self.db.execute("DELETE FROM credentials WHERE expires_at IS NOT NULL AND expires_at <= ?", (time.time(),))
+
+    # -- the gateway's admin file ---------------------------------------------------------
+
+    def publish_admins(self) -> None:
+        """Rewrite the gateway's admin file: each token of a user who may administer, as its user and SHA-256."""
+        if self.admins_file is None:
+            return
+        if self.db.in_transaction:  # the caller's write transaction: the file follows what it commits
+            self._write_admins(self.admins_file)
+            return
+        with self.transaction():  # a lone change was committed already: read and write under the write lock,
+            self._write_admins(self.admins_file)  # so an older view never overwrites a concurrent writer's file
+
+    def _write_admins(self, path: Path) -> None:
+        roles = [role.value for role in roles_with(Permission.administer)]
+        rows = self.db.execute(
+            "SELECT c.user, c.hash FROM credentials c JOIN users u ON u.name = c.user WHERE c.kind = 'token' "
+            f"AND u.role IN ({', '.join('?' for _ in roles)}) ORDER BY c.user, c.created_at", roles)
+        admins = [{"user": row["user"], "sha256": row["hash"]} for row in rows]
+        write_private(path, json.dumps({"version": ADMIN_TOKENS_VERSION, "admins": admins}, indent=2))
 
     # -- settings --------------------------------------------------------------------------
 

@@ -56,10 +56,12 @@ class PlatformContext:
     events: EngineStore = field(init=False)
 
     def __post_init__(self) -> None:
-        self.identity = IdentityStore(self.db)
+        self.identity = IdentityStore(self.db, admins_file=self.home.admin_tokens_file)
         self.api_keys = ApiKeyStore(self.db)
         self.events = EngineStore(self.db)
         ensure_admin(self.home, self.identity)
+        if not self.home.admin_tokens_file.exists():  # a home from before the gateway admitted admins
+            self.identity.publish_admins()
 
     @classmethod
     def open(cls, home: Home, *, create: bool = False, remote: str | None = None) -> PlatformContext:

@@ -36,7 +36,7 @@ class EventType(StrEnum):
 
 #: PredictorReady reasons meaning "nothing runs right now and nothing is wrong with the spec".
 _ABSENT_REASONS = frozenset({Reason.ProcessExited, Reason.KilledBySignal, Reason.LivenessProbeFailed,
-                             Reason.PortUnavailable, Reason.PlatformStopped})
+                             Reason.PortUnavailable, Reason.PlatformStopped, Reason.ModelUnloaded})
 
 
 #: Ready reasons meaning "main's manifest was refused; what ran before keeps running".

@@ -47,6 +47,8 @@ class Reason(StrEnum):
     PendingRevision = "PendingRevision"
     PreviousRevisionServing = "PreviousRevisionServing"
     CanaryServing = "CanaryServing"
+    ModelUnloaded = "ModelUnloaded"  # an admin unloaded it through the gateway's model repository extension
+    ModelLoaded = "ModelLoaded"
     # what the embedded engine acts on
     FieldsHonoured = "FieldsHonoured"
     FieldsNotHonoured = "FieldsNotHonoured"
