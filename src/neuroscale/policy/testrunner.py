@@ -217,7 +217,7 @@ def run_test_file(path: Path, *, env: CelEnvironment | None = None) -> list[Case
     policies, documents = _compile(base, manifest, inputs, environment)
     resources: list[Mapping[str, Any]] = [
         d for d in _documents(base, manifest.get("resources"), "resources") if isinstance(d, Mapping)]
-    admitted = subjects([*resources, *inputs.namespaces])
+    admitted = inputs.with_parents(subjects([*resources, *inputs.namespaces]))
     kyverno_inputs = KyvernoInputs(requester=inputs.requester, values=inputs.values,
                                    context=ContextSources(config_maps=config_map_index(resources)),
                                    exceptions=tuple(policies.exceptions))
