@@ -41,6 +41,19 @@ class Values:
         merged.update(self.resources.get((policy, resource), {}))
         return merged
 
+    def with_operation(self, operation: str) -> Values:
+        """These values with every request's `request.operation` set to `operation`."""
+        def given(values: Mapping[str, Any]) -> dict[str, Any]:
+            result = {k: v for k, v in values.items() if k != "request.operation"}
+            nested = result.get("request")
+            if isinstance(nested, Mapping) and "operation" in nested:
+                result["request"] = {k: v for k, v in nested.items() if k != "operation"}
+            return result
+
+        return Values(global_values={**given(self.global_values), "request.operation": operation},
+                      rules={key: given(values) for key, values in self.rules.items()},
+                      resources={key: given(values) for key, values in self.resources.items()})
+
     def names(self, policy: str, rule: str) -> set[str]:
         """Variable names given for a rule whatever the resource (context entries they replace)."""
         names = set(self.global_values) | set(self.rules.get((policy, rule), {}))

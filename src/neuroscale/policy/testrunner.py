@@ -5,7 +5,8 @@ Format (`cli.kyverno.io/v1alpha1` `Test`, or the older unversioned form):
 `variables` may name a `Values` file and `userinfo` a `UserInfo` file (see
 `testinputs`); each entry of `results` names `policy`, optional `rule`,
 `resources` (or `resource`), optional `kind` / `namespace`, and the expected
-`result` (`pass`, `fail`, `skip`, `warn`, `error`). A resource that no rule
+`result` (`pass`, `fail`, `skip`, `warn`, `error`), and optionally the `operation`
+(`CREATE`, `UPDATE`, `DELETE`, `CONNECT`) the request has. A resource that no rule
 matched is `skip`. ValidatingAdmissionPolicies report per policy (or per named
 validation); the namespace-wide quota / LimitRange checks report under
 `neuroscale-resource-quota` / `neuroscale-limit-range`.
@@ -19,6 +20,7 @@ policy the engine cannot evaluate (an `error` result nobody expected).
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -221,7 +223,17 @@ def run_test_file(path: Path, *, env: CelEnvironment | None = None) -> list[Case
     kyverno_inputs = KyvernoInputs(requester=inputs.requester, values=inputs.values,
                                    context=ContextSources(config_maps=config_map_index(resources)),
                                    exceptions=tuple(policies.exceptions))
-    actual = _evaluate(policies, admitted, env=environment, scored=_scored(documents), inputs=kyverno_inputs)
+    by_operation: dict[str, dict[_Key, str]] = {}
+
+    def actual_for(operation: str) -> dict[_Key, str]:
+        """Outcomes when every request is `operation` (a result's own `operation`; "" as the values say)."""
+        if operation not in by_operation:
+            run_inputs = kyverno_inputs if not operation else dataclasses.replace(
+                kyverno_inputs, values=inputs.values.with_operation(operation))
+            by_operation[operation] = _evaluate(policies, admitted, env=environment, scored=_scored(documents),
+                                                inputs=run_inputs)
+        return by_operation[operation]
+
     kinds = _rule_kinds(documents)
     cases = []
     for result in manifest.get("results") or []:
@@ -234,6 +246,7 @@ def run_test_file(path: Path, *, env: CelEnvironment | None = None) -> list[Case
             raise TestSuiteError(f"result for policy {result.get('policy')!r} names no resources")
         policy, rule = str(result.get("policy", "")), str(result.get("rule") or "")
         skipped = _skip_reason(result, kinds)
+        actual = actual_for(str(result.get("operation") or "").upper())
         for entry in entries:
             matched = _resolve(str(entry), result, admitted)
             statuses = [actual.get((policy, rule, s.index), "skip") for s in matched] or ["resource not found"]
