@@ -155,6 +155,8 @@ def test_unscored_policy_reports_warn(tmp_path: Path, capsys: pytest.CaptureFixt
         "resources.yaml"], "results": [{"policy": "x", "resources": ["a"], "result": "maybe"}]})), "result"),
     (lambda d: (d / "kyverno-test.yaml").write_text(dump({"policies": ["policy.yaml"], "resources": [
         "resources.yaml"], "checks": [{"match": {}}]})), "checks"),
+    (lambda d: (d / "kyverno-test.yaml").write_text(dump({"policies": ["policy.yaml"], "jsonPayload": "p.json",
+                                                          "results": []})), "jsonPayload"),
     (lambda d: (d / "kyverno-test.yaml").unlink(), "no kyverno-test.yaml"),
     (lambda d: (d / "values.yaml").write_text(dump({**VALUES, "subresources": [{"subresource": {}}]})),
      "subresources"),

@@ -1,7 +1,8 @@
 """`neuroscale policy test DIR`: run Kyverno CLI test suites (`kyverno-test.yaml`) unchanged.
 
 Format (`cli.kyverno.io/v1alpha1` `Test`, or the older unversioned form):
-`policies`, `resources` and `exceptions` are files relative to the test file;
+`policies`, `resources`, `exceptions` and `paramResources` (the parameter
+objects ValidatingAdmissionPolicy bindings refer to) are files relative to the test file;
 `variables` may name a `Values` file and `userinfo` a `UserInfo` file (see
 `testinputs`); each entry of `results` names `policy`, optional `rule`,
 `resources` (or `resource`), optional `kind` / `namespace`, and the expected
@@ -14,8 +15,9 @@ validation); the namespace-wide quota / LimitRange checks report under
 Expectations about mutate, generate or verifyImages rules are reported as
 skipped, with the reason, never as passed - and a suite with skipped cases
 exits 2 (not everything it asserts was checked). Features that need a cluster
-(`checks`, a `context` file) make the suite unrunnable (exit 2); so does a
-policy the engine cannot evaluate (an `error` result nobody expected).
+(`checks`, a `context` file) and JSON payloads (`jsonPayload`, for Kyverno's
+JSON policies) make the suite unrunnable (exit 2); so does a policy the engine
+cannot evaluate (an `error` result nobody expected).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from neuroscale.policy.vap import CelPolicyRun
 TEST_FILE = "kyverno-test.yaml"
 RESULTS = ("pass", "fail", "skip", "warn", "error")
 _UNSUPPORTED_RESULT_KEYS = ("patchedResource", "patchedResources", "generatedResource", "cloneSourceResource")
-_UNSUPPORTED_TEST_KEYS = ("checks", "context")
+_UNSUPPORTED_TEST_KEYS = ("checks", "context", "jsonPayload")
 _UNEVALUATED_RULES = ("mutate", "generate", "verifyImages")
 _Key = tuple[str, str, int]
 
@@ -116,9 +118,10 @@ def _vap_statuses(actual: dict[_Key, str], policy: str, *, status: str, findings
 
 
 def _evaluate(policies: PolicySet, admitted: Sequence[Subject], *, env: CelEnvironment,
-              scored: Mapping[str, bool], inputs: KyvernoInputs) -> dict[_Key, str]:
+              scored: Mapping[str, bool], inputs: KyvernoInputs,
+              params: Sequence[Subject] = ()) -> dict[_Key, str]:
     actual: dict[_Key, str] = {}
-    cel_run = CelPolicyRun(env, admitted)
+    cel_run = CelPolicyRun(env, [*admitted, *params])
     kyverno_run = KyvernoRun(cel_run, inputs)
     for subject in admitted:
         cel_run.begin(subject)
@@ -219,7 +222,12 @@ def run_test_file(path: Path, *, env: CelEnvironment | None = None) -> list[Case
     policies, documents = _compile(base, manifest, inputs, environment)
     resources: list[Mapping[str, Any]] = [
         d for d in _documents(base, manifest.get("resources"), "resources") if isinstance(d, Mapping)]
-    admitted = inputs.with_parents(subjects([*resources, *inputs.namespaces]))
+    param_objects: list[Mapping[str, Any]] = [
+        d for d in _documents(base, manifest["paramResources"], "paramResources") if isinstance(d, Mapping)
+    ] if manifest.get("paramResources") else []
+    everything = inputs.with_parents(subjects([*resources, *inputs.namespaces, *param_objects]))
+    split = len(everything) - len(param_objects)
+    admitted, params = everything[:split], everything[split:]
     kyverno_inputs = KyvernoInputs(requester=inputs.requester, values=inputs.values,
                                    context=ContextSources(config_maps=config_map_index(resources)),
                                    exceptions=tuple(policies.exceptions))
@@ -231,7 +239,7 @@ def run_test_file(path: Path, *, env: CelEnvironment | None = None) -> list[Case
             run_inputs = kyverno_inputs if not operation else dataclasses.replace(
                 kyverno_inputs, values=inputs.values.with_operation(operation))
             by_operation[operation] = _evaluate(policies, admitted, env=environment, scored=_scored(documents),
-                                                inputs=run_inputs)
+                                                inputs=run_inputs, params=params)
         return by_operation[operation]
 
     kinds = _rule_kinds(documents)
