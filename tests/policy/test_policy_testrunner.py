@@ -157,6 +157,8 @@ def test_unscored_policy_reports_warn(tmp_path: Path, capsys: pytest.CaptureFixt
         "resources.yaml"], "checks": [{"match": {}}]})), "checks"),
     (lambda d: (d / "kyverno-test.yaml").write_text(dump({"policies": ["policy.yaml"], "jsonPayload": "p.json",
                                                           "results": []})), "jsonPayload"),
+    (lambda d: (d / "kyverno-test.yaml").write_text(dump({"policies": ["policy.yaml"], "resources": [
+        "resources.yaml"], "oldResources": ["old.yaml"], "results": []})), "oldResources"),
     (lambda d: (d / "kyverno-test.yaml").unlink(), "no kyverno-test.yaml"),
     (lambda d: (d / "values.yaml").write_text(dump({**VALUES, "subresources": [{"subresource": {}}]})),
      "subresources"),
@@ -195,3 +197,24 @@ def test_unevaluable_policy_exits_2(tmp_path: Path, capsys: pytest.CaptureFixtur
 def test_table_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["policy", "test", str(write_suite(tmp_path / "table"))]) == 0
     assert "11 passed, 0 failed" in capsys.readouterr().out
+
+
+REPLICAS_VAP = {
+    "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+    "metadata": {"name": "max-replicas"},
+    "spec": {"matchConstraints": {"resourceRules": [{"apiGroups": ["apps"], "apiVersions": ["v1"],
+                                                     "operations": ["CREATE", "UPDATE"],
+                                                     "resources": ["deployments"]}]},
+             "validations": [{"expression": "!has(object.spec.replicas) || object.spec.replicas <= 2"}]}}
+
+
+def test_cel_policy_expectations_under_update_are_not_evaluated(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """Only CREATE is modelled for ValidatingAdmissionPolicies: an UPDATE expectation is never scored as held."""
+    base = {"isValidatingAdmissionPolicy": True, "policy": "max-replicas", "kind": "Deployment",
+            "resources": ["bad-init"]}
+    results = [{**base, "result": "pass"}, {**base, "result": "pass", "resourceOperation": "UPDATE"}]
+    code, report = run(write_suite(tmp_path / "update", policy=REPLICAS_VAP, results=results), capsys)
+    assert code == 2
+    assert [(r["actual"], r["ok"]) for r in report["results"]] == [("pass", True), ("not evaluated", False)]
+    assert "CREATE only" in report["results"][1]["skipped"]

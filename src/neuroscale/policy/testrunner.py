@@ -2,12 +2,14 @@
 
 Format (`cli.kyverno.io/v1alpha1` `Test`, or the older unversioned form):
 `policies`, `resources`, `exceptions` and `paramResources` (the parameter
-objects ValidatingAdmissionPolicy bindings refer to) are files relative to the test file;
-`variables` may name a `Values` file and `userinfo` a `UserInfo` file (see
-`testinputs`); each entry of `results` names `policy`, optional `rule`,
-`resources` (or `resource`), optional `kind` / `namespace`, and the expected
-`result` (`pass`, `fail`, `skip`, `warn`, `error`), and optionally the `operation`
-(`CREATE`, `UPDATE`, `DELETE`, `CONNECT`) the request has. A resource that no rule
+objects ValidatingAdmissionPolicy bindings refer to) are files relative to the
+test file; `variables` may name a `Values` file and `userinfo` a `UserInfo`
+file (see `testinputs`); each entry of `results` names `policy`, optional
+`rule`, `resources` (or `resource`), optional `kind` / `namespace`, the
+expected `result` (`pass`, `fail`, `skip`, `warn`, `error`) and optionally the
+request's `operation` (or `resourceOperation`) for Kyverno rules - a CEL
+policy's expectation under another operation than CREATE is reported not
+evaluated. A resource that no rule
 matched is `skip`. ValidatingAdmissionPolicies report per policy (or per named
 validation); the namespace-wide quota / LimitRange checks report under
 `neuroscale-resource-quota` / `neuroscale-limit-range`.
@@ -15,9 +17,10 @@ validation); the namespace-wide quota / LimitRange checks report under
 Expectations about mutate, generate or verifyImages rules are reported as
 skipped, with the reason, never as passed - and a suite with skipped cases
 exits 2 (not everything it asserts was checked). Features that need a cluster
-(`checks`, a `context` file) and JSON payloads (`jsonPayload`, for Kyverno's
-JSON policies) make the suite unrunnable (exit 2); so does a policy the engine
-cannot evaluate (an `error` result nobody expected).
+(`checks`, a `context` file), JSON payloads (`jsonPayload`, for Kyverno's
+JSON policies) and old objects for UPDATE requests (`oldResources`) make the
+suite unrunnable (exit 2); so does a policy the engine cannot evaluate (an
+`error` result nobody expected).
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ from neuroscale.policy.vap import CelPolicyRun
 TEST_FILE = "kyverno-test.yaml"
 RESULTS = ("pass", "fail", "skip", "warn", "error")
 _UNSUPPORTED_RESULT_KEYS = ("patchedResource", "patchedResources", "generatedResource", "cloneSourceResource")
-_UNSUPPORTED_TEST_KEYS = ("checks", "context", "jsonPayload")
+_UNSUPPORTED_TEST_KEYS = ("checks", "context", "jsonPayload", "oldResources")
 _UNEVALUATED_RULES = ("mutate", "generate", "verifyImages")
 _Key = tuple[str, str, int]
 
@@ -243,6 +246,7 @@ def run_test_file(path: Path, *, env: CelEnvironment | None = None) -> list[Case
         return by_operation[operation]
 
     kinds = _rule_kinds(documents)
+    cel_names = {p.name for p in policies.cel_policies}
     cases = []
     for result in manifest.get("results") or []:
         if isinstance(result, Mapping) and "result" not in result and "status" in result:
@@ -253,8 +257,11 @@ def run_test_file(path: Path, *, env: CelEnvironment | None = None) -> list[Case
         if not entries:
             raise TestSuiteError(f"result for policy {result.get('policy')!r} names no resources")
         policy, rule = str(result.get("policy", "")), str(result.get("rule") or "")
-        skipped = _skip_reason(result, kinds)
-        actual = actual_for(str(result.get("operation") or "").upper())
+        operation = str(result.get("operation") or result.get("resourceOperation") or "").upper()
+        skipped = _skip_reason(result, kinds) or (
+            f"{policy}: a CEL policy is evaluated for CREATE only, not {operation}"
+            if operation not in ("", "CREATE") and policy in cel_names else "")
+        actual = actual_for(operation)
         for entry in entries:
             matched = _resolve(str(entry), result, admitted)
             statuses = [actual.get((policy, rule, s.index), "skip") for s in matched] or ["resource not found"]
