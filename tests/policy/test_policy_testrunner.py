@@ -159,6 +159,10 @@ def test_unscored_policy_reports_warn(tmp_path: Path, capsys: pytest.CaptureFixt
                                                           "results": []})), "jsonPayload"),
     (lambda d: (d / "kyverno-test.yaml").write_text(dump({"policies": ["policy.yaml"], "resources": [
         "resources.yaml"], "oldResources": ["old.yaml"], "results": []})), "oldResources"),
+    (lambda d: (d / "policy.yaml").write_text(dump_all([POLICY, {
+        "apiVersion": "policies.kyverno.io/v1alpha1", "kind": "PolicyException", "metadata": {"name": "cel-exc"},
+        "spec": {"policyRefs": [{"name": "disallow-latest-tag", "kind": "ValidatingPolicy"}]}}])),
+     "PolicyException is not supported"),
     (lambda d: (d / "kyverno-test.yaml").unlink(), "no kyverno-test.yaml"),
     (lambda d: (d / "values.yaml").write_text(dump({**VALUES, "subresources": [{"subresource": {}}]})),
      "subresources"),
@@ -218,3 +222,21 @@ def test_cel_policy_expectations_under_update_are_not_evaluated(tmp_path: Path,
     assert code == 2
     assert [(r["actual"], r["ok"]) for r in report["results"]] == [("pass", True), ("not evaluated", False)]
     assert "CREATE only" in report["results"][1]["skipped"]
+
+
+def test_validating_policy_autogen_expectations_are_not_evaluated(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """A ValidatingPolicy asking for autogen (spec.autogen.podControllers) also governs pod controllers in
+    Kyverno; that is not modelled, so a Deployment expectation is reported not evaluated, never held."""
+    policy = {"apiVersion": "policies.kyverno.io/v1", "kind": "ValidatingPolicy", "metadata": {"name": "tagged"},
+              "spec": {"autogen": {"podControllers": {"controllers": ["deployments"]}},
+                       "matchConstraints": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"],
+                                                               "operations": ["CREATE"], "resources": ["pods"]}]},
+                       "validations": [{"expression": "object.spec.containers.all(c, c.image.contains(':'))"}]}}
+    results = [{"isValidatingPolicy": True, "policy": "tagged", "kind": "Pod", "resources": ["untagged"],
+                "result": "fail"},
+               {"isValidatingPolicy": True, "policy": "tagged", "kind": "Deployment", "resources": ["bad-init"],
+                "result": "skip"}]
+    code, report = run(write_suite(tmp_path / "autogen", policy=policy, results=results), capsys)
+    assert code == 2
+    assert [(r["actual"], r["ok"]) for r in report["results"]] == [("fail", True), ("not evaluated", False)]
