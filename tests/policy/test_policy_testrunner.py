@@ -224,19 +224,24 @@ def test_cel_policy_expectations_under_update_are_not_evaluated(tmp_path: Path,
     assert "CREATE only" in report["results"][1]["skipped"]
 
 
-def test_validating_policy_autogen_expectations_are_not_evaluated(tmp_path: Path,
-                                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    """A ValidatingPolicy asking for autogen (spec.autogen.podControllers) also governs pod controllers in
-    Kyverno; that is not modelled, so a Deployment expectation is reported not evaluated, never held."""
+def test_validating_policy_autogen_governs_the_pod_controllers_it_names(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """Kyverno's ValidatingPolicy autogen: a pod policy listing `deployments` under
+    spec.autogen.podControllers also judges each Deployment's pod template (object.spec -> its template's)."""
+    expression = "!has(object.spec.initContainers) || object.spec.initContainers.all(c, c.image.contains(':'))"
     policy = {"apiVersion": "policies.kyverno.io/v1", "kind": "ValidatingPolicy", "metadata": {"name": "tagged"},
               "spec": {"autogen": {"podControllers": {"controllers": ["deployments"]}},
                        "matchConstraints": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"],
                                                                "operations": ["CREATE"], "resources": ["pods"]}]},
-                       "validations": [{"expression": "object.spec.containers.all(c, c.image.contains(':'))"}]}}
-    results = [{"isValidatingPolicy": True, "policy": "tagged", "kind": "Pod", "resources": ["untagged"],
-                "result": "fail"},
-               {"isValidatingPolicy": True, "policy": "tagged", "kind": "Deployment", "resources": ["bad-init"],
-                "result": "skip"}]
+                       "validations": [{"expression": expression}]}}
+    base = {"isValidatingPolicy": True, "policy": "tagged"}
+    results = [{**base, "kind": "Pod", "resources": ["untagged"], "result": "pass"},
+               {**base, "kind": "Deployment", "resources": ["good-init"], "result": "pass"},
+               {**base, "kind": "Deployment", "resources": ["bad-init"], "result": "fail"}]
     code, report = run(write_suite(tmp_path / "autogen", policy=policy, results=results), capsys)
-    assert code == 2
-    assert [(r["actual"], r["ok"]) for r in report["results"]] == [("fail", True), ("not evaluated", False)]
+    assert code == 0, report["results"]
+    without = json.loads(json.dumps(policy))
+    del without["spec"]["autogen"]
+    code, report = run(write_suite(tmp_path / "plain", policy=without, results=results), capsys)
+    assert code == 1
+    assert [r["actual"] for r in report["results"]] == ["pass", "skip", "skip"]

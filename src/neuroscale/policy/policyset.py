@@ -24,6 +24,7 @@ from neuroscale.policy.kyverno_exceptions import CompiledException, compile_exce
 from neuroscale.policy.celenv import CelEnvironment
 from neuroscale.policy.report import MALFORMED, UNEVALUABLE, policy_ref, unevaluable
 from neuroscale.policy.subject import as_mapping
+from neuroscale.policy.vpol_autogen import autogen_documents
 from neuroscale.policy.vap import (
     BINDING_KIND, KYVERNO_NAMESPACED_VPOL_KIND, KYVERNO_VPOL_KIND, VAP_KINDS, Binding, CompiledCelPolicy, attach_bindings, compile_cel_policy,
     unbound_warning,
@@ -86,6 +87,7 @@ def _compile_one(document: Mapping[str, Any], env: CelEnvironment, *, result: Po
         bindings.append(document)
     elif kind in (KYVERNO_VPOL_KIND, KYVERNO_NAMESPACED_VPOL_KIND):
         result.cel_policies.append(compile_cel_policy(document, env))
+        result.cel_policies.extend(compile_cel_policy(variant, env) for variant in autogen_documents(document))
     elif kind in kyverno.KINDS and str(document.get("apiVersion", "")).startswith("kyverno.io/"):
         result.kyverno_policies.append(kyverno.compile_policy(document, env, given=given))
     elif is_exception(document):

@@ -43,8 +43,7 @@ from neuroscale.policy.report import UNEVALUABLE
 from neuroscale.policy.repository import read_yaml_documents, yaml_files
 from neuroscale.policy.subject import Subject, as_mapping, subjects
 from neuroscale.policy.testinputs import SuiteInputs, TestSuiteError, suite_inputs
-from neuroscale.policy.vap import KYVERNO_NAMESPACED_VPOL_KIND, KYVERNO_VPOL_KIND, CelPolicyRun
-from neuroscale.policy.workloads import POD_TEMPLATE_PATHS
+from neuroscale.policy.vap import CelPolicyRun
 
 TEST_FILE = "kyverno-test.yaml"
 RESULTS = ("pass", "fail", "skip", "warn", "error")
@@ -214,14 +213,6 @@ def _compile(base: Path, manifest: Mapping[str, Any], inputs: SuiteInputs,
     return policies, documents
 
 
-def _autogen_cel_policies(documents: Sequence[Mapping[str, Any]]) -> set[str]:
-    """ValidatingPolicies that ask for autogen (`spec.autogen.podControllers`), which is not evaluated."""
-    return {str(as_mapping(d.get("metadata")).get("name")) for d in documents
-            if d.get("kind") in (KYVERNO_VPOL_KIND, KYVERNO_NAMESPACED_VPOL_KIND)
-            and as_mapping(as_mapping(as_mapping(d.get("spec")).get("autogen")).get("podControllers"))
-            .get("controllers")}
-
-
 def run_test_file(path: Path, *, env: CelEnvironment | None = None) -> list[CaseResult]:
     """Run one `kyverno-test.yaml`; raises TestSuiteError / InvalidInput when it cannot run."""
     environment = env or default_environment()
@@ -259,7 +250,6 @@ def run_test_file(path: Path, *, env: CelEnvironment | None = None) -> list[Case
 
     kinds = _rule_kinds(documents)
     cel_names = {p.name for p in policies.cel_policies}
-    autogen = _autogen_cel_policies(documents)
     cases = []
     for result in manifest.get("results") or []:
         if isinstance(result, Mapping) and "result" not in result and "status" in result:
@@ -273,9 +263,7 @@ def run_test_file(path: Path, *, env: CelEnvironment | None = None) -> list[Case
         operation = str(result.get("operation") or result.get("resourceOperation") or "").upper()
         skipped = _skip_reason(result, kinds) or (
             f"{policy}: a CEL policy is evaluated for CREATE only, not {operation}"
-            if operation not in ("", "CREATE") and policy in cel_names else "") or (
-            f"{policy}: ValidatingPolicy autogen for {result.get('kind')} is not evaluated"
-            if policy in autogen and str(result.get("kind")) in POD_TEMPLATE_PATHS else "")
+            if operation not in ("", "CREATE") and policy in cel_names else "")
         actual = actual_for(operation)
         for entry in entries:
             matched = _resolve(str(entry), result, admitted)
