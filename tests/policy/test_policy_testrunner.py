@@ -160,9 +160,8 @@ def test_unscored_policy_reports_warn(tmp_path: Path, capsys: pytest.CaptureFixt
     (lambda d: (d / "kyverno-test.yaml").write_text(dump({"policies": ["policy.yaml"], "resources": [
         "resources.yaml"], "oldResources": ["old.yaml"], "results": []})), "oldResources"),
     (lambda d: (d / "policy.yaml").write_text(dump_all([POLICY, {
-        "apiVersion": "policies.kyverno.io/v1alpha1", "kind": "PolicyException", "metadata": {"name": "cel-exc"},
-        "spec": {"policyRefs": [{"name": "disallow-latest-tag", "kind": "ValidatingPolicy"}]}}])),
-     "PolicyException is not supported"),
+        "apiVersion": "policies.kyverno.io/v1alpha1", "kind": "ImageValidatingPolicy", "metadata": {"name": "sig"},
+        "spec": {"validations": []}}])), "ImageValidatingPolicy is not supported"),
     (lambda d: (d / "kyverno-test.yaml").unlink(), "no kyverno-test.yaml"),
     (lambda d: (d / "values.yaml").write_text(dump({**VALUES, "subresources": [{"subresource": {}}]})),
      "subresources"),

@@ -34,6 +34,7 @@ from typing import Any
 
 from neuroscale.errors import InvalidInput
 from neuroscale.findings import Finding, Severity
+from neuroscale.policy.cel_exceptions import exempted
 from neuroscale.policy.celenv import CelEnvironment, default_environment
 from neuroscale.policy.kyverno import KyvernoInputs, KyvernoRun
 from neuroscale.policy.kyverno_context import ContextSources, config_map_index
@@ -130,6 +131,8 @@ def _evaluate(policies: PolicySet, admitted: Sequence[Subject], *, env: CelEnvir
         cel_run.begin(subject)
         for policy in policies.cel_policies:
             status, findings = cel_run.outcome(policy, subject)
+            if status != "skip" and exempted(policies.cel_exceptions, policy.name, subject, env):
+                status, findings = "skip", []
             _vap_statuses(actual, policy.name, status=status, findings=findings, index=subject.index,
                           rules=[v.rule for v in policy.validations if v.rule])
         for kpolicy in policies.kyverno_policies:
