@@ -202,25 +202,21 @@ def test_table_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert "11 passed, 0 failed" in capsys.readouterr().out
 
 
-REPLICAS_VAP = {
-    "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
-    "metadata": {"name": "max-replicas"},
-    "spec": {"matchConstraints": {"resourceRules": [{"apiGroups": ["apps"], "apiVersions": ["v1"],
-                                                     "operations": ["CREATE", "UPDATE"],
-                                                     "resources": ["deployments"]}]},
-             "validations": [{"expression": "!has(object.spec.replicas) || object.spec.replicas <= 2"}]}}
+NO_DELETING_PROD = {
+    "apiVersion": "policies.kyverno.io/v1", "kind": "ValidatingPolicy", "metadata": {"name": "no-deleting-prod"},
+    "spec": {"matchConstraints": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"],
+                                                     "operations": ["DELETE"], "resources": ["pods"]}]},
+             "validations": [{"expression": "object == null && oldObject.metadata.namespace != 'vip'"}]}}
 
 
-def test_cel_policy_expectations_under_update_are_not_evaluated(tmp_path: Path,
-                                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    """Only CREATE is modelled for ValidatingAdmissionPolicies: an UPDATE expectation is never scored as held."""
-    base = {"isValidatingAdmissionPolicy": True, "policy": "max-replicas", "kind": "Deployment",
-            "resources": ["bad-init"]}
-    results = [{**base, "result": "pass"}, {**base, "result": "pass", "resourceOperation": "UPDATE"}]
-    code, report = run(write_suite(tmp_path / "update", policy=REPLICAS_VAP, results=results), capsys)
-    assert code == 2
-    assert [(r["actual"], r["ok"]) for r in report["results"]] == [("pass", True), ("not evaluated", False)]
-    assert "CREATE only" in report["results"][1]["skipped"]
+def test_cel_policies_see_the_operation_a_result_names(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """On DELETE a CEL policy matches DELETE rules, `object` is null and `oldObject` is the resource."""
+    base = {"isValidatingPolicy": True, "policy": "no-deleting-prod", "kind": "Pod"}
+    results = [{**base, "resources": ["myapp-pod"], "result": "skip"},
+               {**base, "resources": ["myapp-pod"], "resourceOperation": "DELETE", "result": "pass"},
+               {**base, "resources": ["gold-pod"], "operation": "DELETE", "result": "fail"}]
+    code, report = run(write_suite(tmp_path / "delete", policy=NO_DELETING_PROD, results=results), capsys)
+    assert code == 0, report["results"]
 
 
 def test_validating_policy_autogen_governs_the_pod_controllers_it_names(tmp_path: Path,

@@ -7,9 +7,9 @@ test file; `variables` may name a `Values` file and `userinfo` a `UserInfo`
 file (see `testinputs`); each entry of `results` names `policy`, optional
 `rule`, `resources` (or `resource`), optional `kind` / `namespace`, the
 expected `result` (`pass`, `fail`, `skip`, `warn`, `error`) and optionally the
-request's `operation` (or `resourceOperation`) for Kyverno rules - a CEL
-policy's expectation under another operation than CREATE is reported not
-evaluated. A resource that no rule
+request's `operation` (or `resourceOperation`; CREATE by default - on UPDATE
+the old object is the resource itself, on DELETE it is the only one). A
+resource that no rule
 matched is `skip`. ValidatingAdmissionPolicies report per policy (or per named
 validation); the namespace-wide quota / LimitRange checks report under
 `neuroscale-resource-quota` / `neuroscale-limit-range`.
@@ -123,9 +123,9 @@ def _vap_statuses(actual: dict[_Key, str], policy: str, *, status: str, findings
 
 def _evaluate(policies: PolicySet, admitted: Sequence[Subject], *, env: CelEnvironment,
               scored: Mapping[str, bool], inputs: KyvernoInputs,
-              params: Sequence[Subject] = ()) -> dict[_Key, str]:
+              params: Sequence[Subject] = (), operation: str = "") -> dict[_Key, str]:
     actual: dict[_Key, str] = {}
-    cel_run = CelPolicyRun(env, [*admitted, *params])
+    cel_run = CelPolicyRun(env, [*admitted, *params], operation=operation or "CREATE")
     kyverno_run = KyvernoRun(cel_run, inputs)
     for subject in admitted:
         cel_run.begin(subject)
@@ -248,11 +248,10 @@ def run_test_file(path: Path, *, env: CelEnvironment | None = None) -> list[Case
             run_inputs = kyverno_inputs if not operation else dataclasses.replace(
                 kyverno_inputs, values=inputs.values.with_operation(operation))
             by_operation[operation] = _evaluate(policies, admitted, env=environment, scored=_scored(documents),
-                                                inputs=run_inputs, params=params)
+                                                inputs=run_inputs, params=params, operation=operation)
         return by_operation[operation]
 
     kinds = _rule_kinds(documents)
-    cel_names = {p.name for p in policies.cel_policies}
     cases = []
     for result in manifest.get("results") or []:
         if isinstance(result, Mapping) and "result" not in result and "status" in result:
@@ -264,9 +263,7 @@ def run_test_file(path: Path, *, env: CelEnvironment | None = None) -> list[Case
             raise TestSuiteError(f"result for policy {result.get('policy')!r} names no resources")
         policy, rule = str(result.get("policy", "")), str(result.get("rule") or "")
         operation = str(result.get("operation") or result.get("resourceOperation") or "").upper()
-        skipped = _skip_reason(result, kinds) or (
-            f"{policy}: a CEL policy is evaluated for CREATE only, not {operation}"
-            if operation not in ("", "CREATE") and policy in cel_names else "")
+        skipped = _skip_reason(result, kinds)
         actual = actual_for(operation)
         for entry in entries:
             matched = _resolve(str(entry), result, admitted)
