@@ -17,18 +17,16 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from neuroscale.policy.subject import as_mapping
+from neuroscale.policy.subject import as_mapping, resource_for_kind
+from neuroscale.policy.workloads import POD_SPEC_PATHS
 
-#: Controller resource -> (API group, path of the pod spec inside the controller object).
+def _group(kind: str) -> str:
+    return "batch" if kind in ("Job", "CronJob") else "" if kind == "ReplicationController" else "apps"
+
+
+#: Controller resource (`deployments`) -> (API group, dotted path of the pod spec inside the controller).
 _CONTROLLERS: dict[str, tuple[str, str]] = {
-    "deployments": ("apps", "spec.template.spec"),
-    "statefulsets": ("apps", "spec.template.spec"),
-    "daemonsets": ("apps", "spec.template.spec"),
-    "replicasets": ("apps", "spec.template.spec"),
-    "jobs": ("batch", "spec.template.spec"),
-    "replicationcontrollers": ("", "spec.template.spec"),
-    "cronjobs": ("batch", "spec.jobTemplate.spec.template.spec"),
-}
+    resource_for_kind(kind): (_group(kind), ".".join(path)) for kind, path in POD_SPEC_PATHS.items() if kind != "Pod"}
 
 
 _SPEC = re.compile(r"\b(oldObject|object)\.spec\b")
