@@ -16,7 +16,7 @@ from neuroscale.policy.repository import load_repository_policies
 from neuroscale.spec.endpoint import EndpointSpec
 from neuroscale.spec.fields import ALLOWED_STORAGE_SCHEMES, REQUIRED_LABELS
 from neuroscale.spec.manifest import to_manifest
-from neuroscale.yamlio import dump_all, load_one
+from neuroscale.yamlio import dump_all, load_all, load_one
 
 SPEC_INPUT = {"name": "fraud-scorer", "owner": "team-risk", "costCenter": "cc-1234", "modelFormat": "sklearn",
               "storageUri": "s3://models/fraud/v3"}
@@ -237,3 +237,19 @@ def test_malformed_quota_is_a_finding() -> None:
              "spec": {"hard": ["cpu"]}}
     findings = errors([quota, rendered()])
     assert findings and all(f.rule == "policy/unevaluable" for f in findings)
+
+
+def test_check_honours_cel_policy_exceptions_and_validating_policy_autogen() -> None:
+    """The fixture suite of tests/policy/fixtures/kyverno/vpol-exceptions, through `admit` (what `check` runs)."""
+    suite = Path(__file__).parent / "fixtures" / "kyverno" / "vpol-exceptions"
+    documents = load_all((suite / "policy.yaml").read_text())
+    objects = load_all((suite / "resources.yaml").read_text())
+
+    def denied(policy_documents: list[Any]) -> set[str]:
+        return {objects[f.extra["index"]]["metadata"]["name"]
+                for f in admit(objects, policy_documents=policy_documents, include_bundled=False)
+                if f.severity is Severity.ERROR}
+
+    assert denied(documents) == {"rooted", "legacy-ledger"}
+    assert denied([d for d in documents if d["kind"] != "PolicyException"]) == {
+        "rooted", "legacy-ledger", "legacy-billing", "kube-proxy-x"}

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from neuroscale.policy.kyverno_conditions import condition_holds, conditions_hold
-from neuroscale.policy.kyverno_variables import ConditionError, resolve, substitute
+from neuroscale.policy.kyverno_variables import ConditionError, path_parts, resolve, set_path, substitute
 from neuroscale.policy.pattern import PatternUnsupported, match_pattern
 
 DATA: dict[str, Any] = {
@@ -124,3 +124,22 @@ def test_wildcard_label_keys_expand_only_in_metadata() -> None:
 def test_references_are_refused_not_guessed() -> None:
     with pytest.raises(PatternUnsupported, match="reference"):
         match_pattern({"a": 1, "b": 2}, {"a": "$(b)"})
+
+
+@pytest.mark.parametrize(("name", "parts"), [
+    ("request.operation", ["request", "operation"]),
+    ('request.object.metadata.annotations."example.com/owner"', ["request", "object", "metadata", "annotations",
+                                                                 "example.com/owner"]),
+    ('data."allowed-roles".first', ["data", "allowed-roles", "first"]),
+    ("roles-dictionary.data.allowed-roles", ["roles-dictionary", "data", "allowed-roles"]),
+])
+def test_values_names_split_on_dots_outside_quotes(name: str, parts: list[str]) -> None:
+    assert path_parts(name) == parts
+
+
+def test_a_quoted_values_name_sets_one_key_and_leaves_the_resource_alone() -> None:
+    resource = {"metadata": {"name": "cm", "annotations": {"a": "1"}}}
+    data: dict[str, Any] = {"request": {"object": resource}}
+    set_path(data, 'request.object.metadata.annotations."example.com/owner"', "platform")
+    assert data["request"]["object"]["metadata"]["annotations"] == {"a": "1", "example.com/owner": "platform"}
+    assert resource["metadata"]["annotations"] == {"a": "1"}

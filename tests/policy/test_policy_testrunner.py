@@ -155,6 +155,13 @@ def test_unscored_policy_reports_warn(tmp_path: Path, capsys: pytest.CaptureFixt
         "resources.yaml"], "results": [{"policy": "x", "resources": ["a"], "result": "maybe"}]})), "result"),
     (lambda d: (d / "kyverno-test.yaml").write_text(dump({"policies": ["policy.yaml"], "resources": [
         "resources.yaml"], "checks": [{"match": {}}]})), "checks"),
+    (lambda d: (d / "kyverno-test.yaml").write_text(dump({"policies": ["policy.yaml"], "jsonPayload": "p.json",
+                                                          "results": []})), "jsonPayload"),
+    (lambda d: (d / "kyverno-test.yaml").write_text(dump({"policies": ["policy.yaml"], "resources": [
+        "resources.yaml"], "oldResources": ["old.yaml"], "results": []})), "oldResources"),
+    (lambda d: (d / "policy.yaml").write_text(dump_all([POLICY, {
+        "apiVersion": "policies.kyverno.io/v1alpha1", "kind": "ImageValidatingPolicy", "metadata": {"name": "sig"},
+        "spec": {"validations": []}}])), "ImageValidatingPolicy is not supported"),
     (lambda d: (d / "kyverno-test.yaml").unlink(), "no kyverno-test.yaml"),
     (lambda d: (d / "values.yaml").write_text(dump({**VALUES, "subresources": [{"subresource": {}}]})),
      "subresources"),
@@ -193,3 +200,43 @@ def test_unevaluable_policy_exits_2(tmp_path: Path, capsys: pytest.CaptureFixtur
 def test_table_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["policy", "test", str(write_suite(tmp_path / "table"))]) == 0
     assert "11 passed, 0 failed" in capsys.readouterr().out
+
+
+NO_DELETING_PROD = {
+    "apiVersion": "policies.kyverno.io/v1", "kind": "ValidatingPolicy", "metadata": {"name": "no-deleting-prod"},
+    "spec": {"matchConstraints": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"],
+                                                     "operations": ["DELETE"], "resources": ["pods"]}]},
+             "validations": [{"expression": "object == null && oldObject.metadata.namespace != 'vip'"}]}}
+
+
+def test_cel_policies_see_the_operation_a_result_names(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """On DELETE a CEL policy matches DELETE rules, `object` is null and `oldObject` is the resource."""
+    base = {"isValidatingPolicy": True, "policy": "no-deleting-prod", "kind": "Pod"}
+    results = [{**base, "resources": ["myapp-pod"], "result": "skip"},
+               {**base, "resources": ["myapp-pod"], "resourceOperation": "DELETE", "result": "pass"},
+               {**base, "resources": ["gold-pod"], "operation": "DELETE", "result": "fail"}]
+    code, report = run(write_suite(tmp_path / "delete", policy=NO_DELETING_PROD, results=results), capsys)
+    assert code == 0, report["results"]
+
+
+def test_validating_policy_autogen_governs_the_pod_controllers_it_names(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """Kyverno's ValidatingPolicy autogen: a pod policy listing `deployments` under
+    spec.autogen.podControllers also judges each Deployment's pod template (object.spec -> its template's)."""
+    expression = "!has(object.spec.initContainers) || object.spec.initContainers.all(c, c.image.contains(':'))"
+    policy = {"apiVersion": "policies.kyverno.io/v1", "kind": "ValidatingPolicy", "metadata": {"name": "tagged"},
+              "spec": {"autogen": {"podControllers": {"controllers": ["deployments"]}},
+                       "matchConstraints": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"],
+                                                               "operations": ["CREATE"], "resources": ["pods"]}]},
+                       "validations": [{"expression": expression}]}}
+    base = {"isValidatingPolicy": True, "policy": "tagged"}
+    results = [{**base, "kind": "Pod", "resources": ["untagged"], "result": "pass"},
+               {**base, "kind": "Deployment", "resources": ["good-init"], "result": "pass"},
+               {**base, "kind": "Deployment", "resources": ["bad-init"], "result": "fail"}]
+    code, report = run(write_suite(tmp_path / "autogen", policy=policy, results=results), capsys)
+    assert code == 0, report["results"]
+    without = json.loads(json.dumps(policy))
+    del without["spec"]["autogen"]
+    code, report = run(write_suite(tmp_path / "plain", policy=without, results=results), capsys)
+    assert code == 1
+    assert [r["actual"] for r in report["results"]] == ["pass", "skip", "skip"]

@@ -15,6 +15,7 @@ from typing import Any
 
 from neuroscale.findings import Finding
 from neuroscale.policy.bundled import BundledOptions, bundled_policy_documents
+from neuroscale.policy.cel_exceptions import exempted
 from neuroscale.policy.celenv import CelEnvironment, default_environment
 from neuroscale.policy.kyverno import KyvernoInputs, KyvernoRun
 from neuroscale.policy.kyverno_context import ContextSources, config_map_index
@@ -47,7 +48,9 @@ def admit(
         if policies.cel_policies:
             cel_run.begin(subject)
             for policy in policies.cel_policies:
-                findings += cel_run.evaluate(policy, subject)
+                if not (policies.cel_exceptions and exempted(policies.cel_exceptions, policy.name, subject,
+                                                             environment)):
+                    findings += cel_run.evaluate(policy, subject)
         for kpolicy in policies.kyverno_policies:
             findings += kyverno_run.evaluate(kpolicy, subject)
     findings += evaluate_namespaces(admitted)

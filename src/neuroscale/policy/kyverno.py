@@ -32,7 +32,8 @@ from neuroscale.policy.kyverno_conditions import conditions_hold
 from neuroscale.policy.kyverno_context import ContextSources, check_entries, load_entries
 from neuroscale.policy.kyverno_exceptions import CompiledException, exempting
 from neuroscale.policy.kyverno_match import NOBODY, Requester, kinds_selected, rule_applies
-from neuroscale.policy.kyverno_request import NO_VALUES, Values, given_operation, images, request_data
+from neuroscale.policy.kyverno_request import (NO_VALUES, Values, given_operation, images, request_data,
+                                               shaped_object)
 from neuroscale.policy.kyverno_variables import ConditionError, ConditionUnsupported, check_syntax, substitute
 from neuroscale.policy.pattern import PatternUnsupported
 from neuroscale.policy.report import MALFORMED, policy_ref, unevaluable, violation
@@ -231,10 +232,11 @@ class KyvernoRun:
         results = []
         for rule in policy.rules:
             try:
-                target = self._target(policy, rule, subject)
+                shaped = self._shaped(policy, rule, subject)
+                target = self._target(policy, rule, shaped)
                 if target is not None:
                     view, name, prefix = target
-                    results.append(self._validate(policy, rule, subject=subject, view=view, name=name,
+                    results.append(self._validate(policy, rule, subject=shaped, view=view, name=name,
                                                   prefix=prefix))
             except UnsupportedConstruct as exc:
                 results.append((rule.name, "error", [unevaluable(str(exc), policy=policy.name, where=rule.where,
@@ -244,6 +246,16 @@ class KyvernoRun:
                     f"malformed rule ({type(exc).__name__}: {exc})", policy=policy.name, where=rule.where,
                     subject=subject)]))
         return results
+
+    def _shaped(self, policy: CompiledKyvernoPolicy, rule: KyvernoRule, subject: Subject) -> Subject:
+        """`subject` as the test values under `request.object` reshape it (itself when they do not)."""
+        if self.inputs.values is NO_VALUES:
+            return subject
+        obj = shaped_object(subject.obj, self.inputs.values.for_rule(policy.name, rule.name, subject.name))
+        if obj is None:
+            return subject
+        labels = as_mapping(as_mapping(obj.get("metadata")).get("labels"))
+        return dataclasses.replace(subject, obj=obj, labels={str(k): str(v) for k, v in labels.items()})
 
     def _requester(self, policy: CompiledKyvernoPolicy, subject: Subject, rule: KyvernoRule) -> Requester:
         operation = given_operation(self.inputs.values.for_rule(policy.name, rule.name, subject.name))

@@ -75,8 +75,20 @@ _KNOWN_FIELDS = {"kinds", "names", "name", "namespaces", "annotations", "selecto
                  "operations"}
 
 
+def _parent_matches(entry: str, parent: tuple[str, str]) -> bool:
+    """`Deployment/scale` or `apps/v1/Deployment/scale` for a subresource object (its own kind, `Scale`, is
+    matched as any kind is)."""
+    parts = entry.split("/")
+    if len(parts) in (2, 4):
+        return wildcard_match(parts[-2], parent[0]) and wildcard_match(parts[-1], parent[1])
+    return False
+
+
 def kind_matches(entry: str, subject: Subject, *, kind: str | None = None) -> bool:
-    """`Pod`, `v1/Pod`, `apps/v1/Deployment`, `apps/*/Deployment`, `*` (no subresources offline)."""
+    """`Pod`, `v1/Pod`, `apps/v1/Deployment`, `apps/*/Deployment`, `*`; `Kind/subresource` for the
+    subresource objects a test's values declare."""
+    if kind is None and subject.parent is not None and _parent_matches(entry, subject.parent):
+        return True
     actual_kind = kind or subject.kind
     parts = entry.split("/")
     if len(parts) == 1:

@@ -5,7 +5,9 @@ object, oldObject, userInfo, ...); `serviceAccountName` /
 `serviceAccountNamespace` come from the requester; `images` maps each
 container of a pod (or pod template) to its parsed image reference, with
 `docker.io` added as Kyverno does. A `kyverno test` values file can set any
-of these by dotted name (`request.operation: UPDATE`) and add variables.
+of these by dotted name (`request.operation: UPDATE`) and add variables;
+the CLI reads the resource back from `request.object` afterwards, so values
+there change the resource that is matched and validated (`shaped_object`).
 On DELETE the resource is the old object; Kyverno then reads `request.object`
 as `request.oldObject`, so both hold it.
 """
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from neuroscale.policy.kyverno_match import Requester
-from neuroscale.policy.kyverno_variables import set_path
+from neuroscale.policy.kyverno_variables import path_parts, set_path
 from neuroscale.policy.subject import Subject
 from neuroscale.policy.workloads import POD_SPEC_PATHS
 
@@ -39,6 +41,19 @@ class Values:
         merged.update(self.resources.get((policy, resource), {}))
         return merged
 
+    def with_operation(self, operation: str) -> Values:
+        """These values with every request's `request.operation` set to `operation`."""
+        def given(values: Mapping[str, Any]) -> dict[str, Any]:
+            result = {k: v for k, v in values.items() if k != "request.operation"}
+            nested = result.get("request")
+            if isinstance(nested, Mapping) and "operation" in nested:
+                result["request"] = {k: v for k, v in nested.items() if k != "operation"}
+            return result
+
+        return Values(global_values={**given(self.global_values), "request.operation": operation},
+                      rules={key: given(values) for key, values in self.rules.items()},
+                      resources={key: given(values) for key, values in self.resources.items()})
+
     def names(self, policy: str, rule: str) -> set[str]:
         """Variable names given for a rule whatever the resource (context entries they replace)."""
         names = set(self.global_values) | set(self.rules.get((policy, rule), {}))
@@ -56,6 +71,21 @@ def given_operation(values: Mapping[str, Any]) -> str:
     nested = values.get("request")
     operation = values.get("request.operation") or (nested.get("operation") if isinstance(nested, Mapping) else "")
     return str(operation or "")
+
+
+def shaped_object(obj: Mapping[str, Any], values: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """`obj` with the values given under `request.object` written in (None when there are none): Kyverno's
+    CLI adds test values to the request, then takes the resource it matches and validates from there."""
+    touching = {str(name): value for name, value in values.items()
+                if path_parts(str(name))[:2] == ["request", "object"]
+                or (str(name) == "request" and isinstance(value, Mapping) and "object" in value)}
+    if not touching:
+        return None
+    data: dict[str, Any] = {"request": {"object": obj}}
+    for name, value in touching.items():
+        set_path(data, name, value)
+    shaped = data["request"]["object"]
+    return shaped if isinstance(shaped, Mapping) else None
 
 
 def image_info(image: str) -> dict[str, str] | None:

@@ -176,10 +176,19 @@ def has_variables(value: Any) -> bool:
     return "{{" in repr(value)
 
 
+_PATH_PART = re.compile(r'"([^"]*)"|([^.]+)')
+
+
+def path_parts(dotted: str) -> list[str]:
+    """The keys of a values entry's dotted name; a double-quoted part is one key, dots and all
+    (`metadata.annotations."example.com/team"`)."""
+    return [m.group(1) if m.group(1) is not None else m.group(2) for m in _PATH_PART.finditer(dotted)]
+
+
 def set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
     """Store a `kyverno test` values entry (`request.object.metadata.name: x`, or a nested mapping, which
     merges) into nested data."""
-    parts = dotted.split(".")
+    parts = path_parts(dotted)
     target = data
     for part in parts[:-1]:
         child = target.get(part)

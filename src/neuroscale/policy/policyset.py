@@ -7,9 +7,11 @@ can tighten or relax a bundled policy by shipping one with the same
 bundled VAP keeps the bundled binding unless the override ships one too.
 
 Kyverno `PolicyException`s (kyverno.io) are compiled alongside and exempt
-matching resources from the rules they name. Every document kind the engine
-does not evaluate (MutatingAdmissionPolicy, Kyverno ImageValidatingPolicy,
-policies.kyverno.io exceptions, ...) becomes an unevaluable finding.
+matching resources from the rules they name; the CEL ones (policies.kyverno.io)
+exempt objects from the ValidatingPolicies they name. A ValidatingPolicy with
+autogen also yields its pod-controller variants (`vpol_autogen`). Every
+document kind the engine does not evaluate (MutatingAdmissionPolicy, Kyverno
+ImageValidatingPolicy, ...) becomes an unevaluable finding.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from typing import Any
 from neuroscale.findings import Finding, Severity
 from neuroscale.policy import kyverno
 from neuroscale.policy.kyverno_exceptions import CompiledException, compile_exception, is_exception
-from neuroscale.policy.celenv import CelEnvironment
+from neuroscale.policy.cel_exceptions import CelException, compile_cel_exception, is_cel_exception
+from neuroscale.policy.celenv import CelEnvironment, Unevaluable
 from neuroscale.policy.report import MALFORMED, UNEVALUABLE, policy_ref, unevaluable
 from neuroscale.policy.subject import as_mapping
+from neuroscale.policy.vpol_autogen import autogen_documents
 from neuroscale.policy.vap import (
     BINDING_KIND, KYVERNO_NAMESPACED_VPOL_KIND, KYVERNO_VPOL_KIND, VAP_KINDS, Binding, CompiledCelPolicy, attach_bindings, compile_cel_policy,
     unbound_warning,
@@ -69,6 +73,7 @@ class PolicySet:
     cel_policies: list[CompiledCelPolicy] = field(default_factory=list)
     kyverno_policies: list[kyverno.CompiledKyvernoPolicy] = field(default_factory=list)
     exceptions: list[CompiledException] = field(default_factory=list)
+    cel_exceptions: list[CelException] = field(default_factory=list)
     problems: list[Finding] = field(default_factory=list)
 
 
@@ -86,8 +91,15 @@ def _compile_one(document: Mapping[str, Any], env: CelEnvironment, *, result: Po
         bindings.append(document)
     elif kind in (KYVERNO_VPOL_KIND, KYVERNO_NAMESPACED_VPOL_KIND):
         result.cel_policies.append(compile_cel_policy(document, env))
+        result.cel_policies.extend(compile_cel_policy(variant, env) for variant in autogen_documents(document))
     elif kind in kyverno.KINDS and str(document.get("apiVersion", "")).startswith("kyverno.io/"):
         result.kyverno_policies.append(kyverno.compile_policy(document, env, given=given))
+    elif is_cel_exception(document):
+        try:
+            result.cel_exceptions.append(compile_cel_exception(document, env))
+        except Unevaluable as exc:
+            result.problems.append(unevaluable(str(exc), policy=name, where="spec",
+                                               policy_object=policy_ref(document)))
     elif is_exception(document):
         exception = compile_exception(document, result.problems)
         if exception is not None:

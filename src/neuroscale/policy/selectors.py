@@ -63,10 +63,10 @@ def _resource_listed(resource: str, allowed: Sequence[Any] | None) -> bool:
     return False
 
 
-def rule_matches(rule: Mapping[str, Any], subject: Subject) -> bool:
-    """A NamedRuleWithOperations against a CREATE of `subject`."""
+def rule_matches(rule: Mapping[str, Any], subject: Subject, operation: str = "CREATE") -> bool:
+    """A NamedRuleWithOperations against an `operation` (CREATE by default) of `subject`."""
     operations = rule.get("operations") or ["*"]
-    if not _listed("CREATE", operations):
+    if not _listed(operation, operations):
         return False
     if not _listed(subject.group, rule.get("apiGroups")):
         return False
@@ -89,26 +89,28 @@ class RulesMemo:
 
     #: Do the rules name resources (then the subject's name is part of the verdict's key)?
     named: dict[int, bool] = field(default_factory=dict)
-    verdicts: dict[tuple[int, str, str, str, bool, str], bool] = field(default_factory=dict)
+    verdicts: dict[tuple[int, str, str, str, bool, str, str], bool] = field(default_factory=dict)
 
 
-def _rules_match(rules: Any, subject: Subject, memo: RulesMemo | None) -> bool:
+def _rules_match(rules: Any, subject: Subject, memo: RulesMemo | None, operation: str) -> bool:
     if memo is None:
-        return any(rule_matches(rule, subject) for rule in rules)
+        return any(rule_matches(rule, subject, operation) for rule in rules)
     named = memo.named.get(id(rules))
     if named is None:
         named = memo.named[id(rules)] = any(
             isinstance(rule, Mapping) and bool(rule.get("resourceNames")) for rule in rules)
     key = (id(rules), subject.group, subject.version, subject.resource, subject.cluster_scoped,
-           subject.name if named else "")
+           subject.name if named else "", operation)
     found = memo.verdicts.get(key)
     if found is None:
-        found = memo.verdicts[key] = any(rule_matches(rule, subject) for rule in rules)
+        found = memo.verdicts[key] = any(rule_matches(rule, subject, operation) for rule in rules)
     return found
 
 
-def match_resources(spec: Any, subject: Subject, *, where: str, memo: RulesMemo | None = None) -> bool:
-    """VAP `matchConstraints` / binding `matchResources` (an absent block matches everything).
+def match_resources(spec: Any, subject: Subject, *, where: str, memo: RulesMemo | None = None,
+                    operation: str = "CREATE") -> bool:
+    """VAP `matchConstraints` / binding `matchResources` (an absent block matches everything) for a request
+    that is `operation` of `subject`.
 
     `memo` (one per run, while `spec` lives) remembers the `resourceRules` verdict per kind of
     subject: it depends only on group, version, resource, scope and (with resourceNames) the name.
@@ -116,9 +118,9 @@ def match_resources(spec: Any, subject: Subject, *, where: str, memo: RulesMemo 
     if not spec:
         return True
     rules = spec.get("resourceRules")
-    if rules is not None and not _rules_match(rules, subject, memo):
+    if rules is not None and not _rules_match(rules, subject, memo, operation):
         return False  # checked first: most policies reject most objects by kind, cheaply
-    if any(rule_matches(rule, subject) for rule in spec.get("excludeResourceRules") or []):
+    if any(rule_matches(rule, subject, operation) for rule in spec.get("excludeResourceRules") or []):
         return False
     ns_labels = subject.labels if subject.kind == "Namespace" else subject.namespace_labels
     if (subject.namespace or subject.kind == "Namespace") and not selector_matches(

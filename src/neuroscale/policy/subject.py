@@ -72,6 +72,9 @@ class Subject:
     labels: Mapping[str, str]
     namespace_object: Mapping[str, Any] | None
     ref: ObjectRef = field(compare=False)
+    #: For a subresource object (a `Scale`, `PodExecOptions`): its parent's kind and the subresource's name
+    #: (`("Deployment", "scale")`), as a `kyverno test` values file's `subresources` declare them.
+    parent: tuple[str, str] | None = None
 
     @property
     def cluster_scoped(self) -> bool:

@@ -232,8 +232,11 @@ class CelPolicyRun:
     """
 
     def __init__(self, env: CelEnvironment, everything: Sequence[Subject], *,
-                 inputs: frozenset[str] = frozenset(_OPTIONAL_INPUTS)) -> None:
+                 inputs: frozenset[str] = frozenset(_OPTIONAL_INPUTS), operation: str = "CREATE") -> None:
         self.env = env
+        #: The admission operation every request of this run is (a `kyverno test` result can name one): on
+        #: DELETE `object` is null and `oldObject` the resource; on UPDATE both are the resource.
+        self.operation = operation
         self.context = env.context()
         self.everything = everything
         self.inputs = inputs
@@ -262,11 +265,13 @@ class CelPolicyRun:
         self._shared = {}
         self._variables = self._sent = {}
         self._params = None
-        values: dict[str, Any] = {"object": subject.obj, "params": None, "variables": {}}
+        values: dict[str, Any] = {"object": None if self.operation == "DELETE" else subject.obj, "params": None,
+                                  "variables": {}}
         if "oldObject" in self.inputs:
-            values["oldObject"] = None
+            values["oldObject"] = subject.obj if self.operation in ("UPDATE", "DELETE") else None
         if "request" in self.inputs:
-            values["request"] = subject.request()
+            request = subject.request()
+            values["request"] = request if self.operation == "CREATE" else {**request, "operation": self.operation}
         if "namespaceObject" in self.inputs:
             values["namespaceObject"] = subject.namespace_object
         self.context.update(values)
@@ -286,13 +291,14 @@ class CelPolicyRun:
         if policy.namespace and subject.namespace != policy.namespace:
             return "skip", []
         try:
-            if not match_resources(policy.match, subject, where="spec.matchConstraints", memo=self._rules):
+            if not match_resources(policy.match, subject, where="spec.matchConstraints", memo=self._rules,
+                                   operation=self.operation):
                 return "skip", []
             if policy.problems:
                 return "error", []
             bindings = [b for b in policy.bindings
                         if match_resources(b.match, subject, where=f"binding {b.name}.spec.matchResources",
-                                           memo=self._rules)]
+                                           memo=self._rules, operation=self.operation)]
         except UnsupportedConstruct as exc:
             return "error", [unevaluable(str(exc), policy=policy.name, where="match", subject=subject)]
         findings: list[Finding] = []
