@@ -17,18 +17,26 @@ class Clock:
         return self.now
 
 
+def publish(publisher: DemandPublisher) -> bool:
+    """One period of `DemandPublisher.run`, without the event loop: True when the file was written."""
+    text = publisher.snapshot()
+    if text is not None:
+        publisher.write(text)
+    return text is not None
+
+
 def test_published_demand_becomes_an_average_concurrency(tmp_path: Path) -> None:
     clock, path = Clock(), tmp_path / "gateway.stats"
     balancer = Balancer(clock)
     balancer.sync([("iris", (("iris-predictor-00001", 100, (("127.0.0.1", 1),)),), 0)])
     publisher, reader = DemandPublisher(path, balancer), DemandReader(path, period=0.0)
-    assert publisher.publish() and not publisher.publish(), "idle: written once, then not again"
+    assert publish(publisher) and not publish(publisher), "idle: written once, then not again"
     pool = balancer.pool("iris-predictor-00001")
     for _ in range(3):
         pool.arrive()
     for second in range(5):
         clock.now = 100.0 + second
-        assert publisher.publish()
+        assert publish(publisher)
         reader.sample(now=clock.now, wall=clock.now)
     history = reader.history("iris-predictor-00001")
     assert 2.5 < history.average(60.0, metric="concurrency") <= 3.0

@@ -179,6 +179,15 @@ def test_slowloris_is_answered_408_and_closed_within_the_header_timeout(port: in
     assert statuses(result) == [408]
 
 
+def test_a_slow_head_after_an_answered_request_is_408(port: int) -> None:
+    """The header timeout also covers the second request on a kept-alive connection."""
+    trickle = [request("GET", "/v2/models/iris/ready"), b"GET /v2/models/iris/ready HTTP/1.1\r\n",
+               *[b"X-A: b\r\n"] * 10]
+    result = exchange(port, *trickle, pause_s=0.25)
+    assert result.closed and result.seconds < 3
+    assert statuses(result) == [200, 408]
+
+
 def test_a_stalled_body_is_408_at_the_gateway(servers: Live) -> None:
     head = request("POST", V1, headers={"Content-Length": str(len(PREDICT))})
     result = exchange(servers.ports["gateway"], head + PREDICT[:5], PREDICT[5:10], pause_s=0.6)

@@ -8,6 +8,11 @@ atomically every `period` while any request is active or anything changed,
 and at once when a request starts waiting (a revision at zero must start a
 replica now, as Knative's activator pokes its autoscaler). Idle, it is not
 rewritten at all.
+
+The counters are read on the event loop, the file is written in a worker thread: creating and
+renaming a file waits on the filesystem's journal, and on the loop that wait held up every request
+in flight. Measured under `wrk -c16` through the gateway on a busy machine (issue 13): the write
+took 0.8 ms at the median and up to 8 ms, ten times a second, which alone put a few ms on the p99.
 """
 
 from __future__ import annotations
@@ -39,20 +44,23 @@ class DemandPublisher:
         """A request started waiting: publish now rather than at the next period."""
         self._urgent.set()
 
-    def publish(self) -> bool:
-        """Write the file if the counters moved since the last write; True when written."""
+    def snapshot(self) -> str | None:
+        """The file's next content, or None when the counters have not moved and nothing is active."""
         revisions = self.balancer.stats()
         moved = {name: (r["requests"], r["active"], r["waiting"]) for name, r in revisions.items()}
         busy = any(r["active"] for r in revisions.values())
         if moved == self._last and not busy:
-            return False
+            return None
         self._last = moved
         document = {"version": STATS_VERSION, "pid": os.getpid(), "at": time.time(), "revisions": revisions}
+        return json.dumps(document, separators=(",", ":"))
+
+    def write(self, text: str) -> None:
+        """Replace the file atomically: readers see the previous document or this one."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(document, separators=(",", ":")))
+        tmp.write_text(text)
         os.replace(tmp, self.path)
-        return True
 
     async def run(self) -> None:
         while True:
@@ -61,8 +69,11 @@ class DemandPublisher:
             except TimeoutError:
                 pass
             self._urgent.clear()
+            text = self.snapshot()
+            if text is None:
+                continue
             try:
-                self.publish()
+                await asyncio.to_thread(self.write, text)
             except OSError as exc:  # a full disk must not stop routing; the autoscaler then sees no new demand
                 if not self._failing:
                     log.warning("cannot publish demand to %s: %s", self.path, exc)

@@ -65,6 +65,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self.meter = HeadMeter(self.limits)
         self.refusal: bytes | None = None
+        # One head timer per connection, moved lazily (`head_deadline` only ever moves later): arming and
+        # cancelling a uvloop timer per request measured ~3.5 us of the ~60 us a V1 request takes (issue 13).
+        self.head_deadline: float | None = None
         self.head_timer: asyncio.TimerHandle | None = None
         self.outstanding = 0  # requests parsed whose answer is not written yet
         self.hosts = 0
@@ -100,7 +103,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self.hosts += 1
 
     def on_headers_complete(self) -> None:
-        self._cancel_head_timer()
+        self.head_deadline = None
         head_problem = self.meter.end(len(self.url), self.headers)
         if head_problem is not None:
             self._refuse(431, head_too_large(head_problem))
@@ -154,17 +157,23 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.close()
 
     def _arm_head_timer(self) -> None:
+        self.head_deadline = self.loop.time() + self.limits.header_timeout_s
         if self.head_timer is None:
-            self.head_timer = self.loop.call_later(self.limits.header_timeout_s, self._head_timed_out)
+            self.head_timer = self.loop.call_at(self.head_deadline, self._head_timed_out)
 
     def _cancel_head_timer(self) -> None:
+        self.head_deadline = None
         if self.head_timer is not None:
             self.head_timer.cancel()
             self.head_timer = None
 
     def _head_timed_out(self) -> None:
         self.head_timer = None
-        if self.meter.in_head:
+        if self.head_deadline is None:
+            return  # no head being awaited: the next request arms the timer again
+        if self.loop.time() < self.head_deadline:
+            self.head_timer = self.loop.call_at(self.head_deadline, self._head_timed_out)
+        elif self.meter.in_head:
             self._refuse(408, header_timeout(self.limits))
         elif self.cycle is None and not self.transport.is_closing():
             self.transport.close()  # connected and never sent a byte

@@ -139,6 +139,7 @@ def uvicorn_config(app: ServingApp, settings: ServingSettings) -> uvicorn.Config
         http=protocol_with(settings.limits),
         timeout_keep_alive=math.ceil(settings.limits.idle_timeout_s),  # uvicorn takes whole seconds
         limit_concurrency=CONCURRENCY_LIMIT,
+        proxy_headers=False,  # nothing reads the client address; its middleware was ~1 % of V1 CPU (py-spy)
         ws="none",
         lifespan="off",
         access_log=False,
