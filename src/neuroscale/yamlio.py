@@ -99,17 +99,30 @@ def shape_problem(data: Any, *, limits: YamlLimits = DEFAULT_LIMITS) -> str:
 _BLOCK_LINE = re.compile(r"^( *)((?:-[ \t]+)*)[^\s#]", re.MULTILINE)
 
 
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+#: Brackets walked in Python up to this many; beyond, vectorised (a hostile file may hold millions).
+_LOOP_BRACKETS = 100_000
+
+
 def _flow_depth(text: str) -> int:
-    """Deepest run of unclosed `[`/`{` (an upper bound: brackets in strings count too)."""
+    """Deepest run of unclosed `[`/`{` (an upper bound: brackets in strings count too; a stray closer resets)."""
     opened = text.count("[") + text.count("{")
     if opened < 64:
         return opened
-    import numpy as np  # vectorised: a hostile file may hold millions of brackets
+    brackets = _NOT_BRACKET.sub("", text)  # C speed; a CRD's few thousand brackets are then walked cheaply
+    if len(brackets) <= _LOOP_BRACKETS:
+        depth = floor = deepest = 0
+        for char in brackets:
+            depth += 1 if char in "[{" else -1
+            floor = min(floor, depth)
+            deepest = max(deepest, depth - floor)
+        return deepest
+    import numpy as np
 
-    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    codes = np.frombuffer(brackets.encode("utf-32-le"), dtype=np.uint32)
     steps = np.isin(codes, (ord("["), ord("{"))).astype(np.int64) - np.isin(codes, (ord("]"), ord("}")))
-    depth = np.cumsum(steps)
-    return int(np.max(depth - np.minimum.accumulate(np.minimum(depth, 0)), initial=0))
+    cumulative = np.cumsum(steps)
+    return int(np.max(cumulative - np.minimum.accumulate(np.minimum(cumulative, 0)), initial=0))
 
 
 def _block_depth(text: str, *, budget: int) -> int:

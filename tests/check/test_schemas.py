@@ -146,13 +146,23 @@ def test_a_later_run_uses_the_code_compiled_from_the_same_crd_schema_without_con
         return root_schema(node)
 
     ok = {"apiVersion": "x/v1", "kind": "X", "metadata": {"name": "n"}, "spec": {"n": 1}}
-    assert CompiledSchema(build, cache_dir=tmp_path, source_key="k1").errors(ok) == []
+    assert CompiledSchema(build, cache_dir=tmp_path, source_key="k1", compile_after=0).errors(ok) == []
     assert built == [1]
     later = CompiledSchema(build, cache_dir=tmp_path, source_key="k1")
     assert later.errors(ok) == [] and built == [1]  # compiled code found by the source: nothing converted
     assert [e.path for e in later.errors({**ok, "spec": {"n": "x"}})] == ["spec.n"] and built == [1, 1]
-    CompiledSchema(build, cache_dir=tmp_path, source_key="k2")
-    assert built == [1, 1, 1]  # another source converts again (and finds the code by the schema's digest)
+    other = CompiledSchema(build, cache_dir=tmp_path, source_key="k2")
+    assert built == [1, 1]  # nothing is built before an object needs it
+    assert other.errors(ok) == [] and built == [1, 1, 1]  # another source converts again (finds code by digest)
+
+
+def test_schemas_are_interpreted_until_compiling_pays_and_both_agree(tmp_path: Path) -> None:
+    node = {"type": "object", "properties": {"spec": {"type": "object", "properties": {"n": {"type": "integer"}}}}}
+    schema = CompiledSchema(root_schema(node), cache_dir=tmp_path, compile_after=2)
+    objects = [{"apiVersion": "x/v1", "kind": "X", "metadata": {}, "spec": {"n": n}} for n in (1, "a", 2, "b", 3)]
+    found = [[(e.path, e.message) for e in schema.errors(obj)] for obj in objects]
+    assert len(list(tmp_path.glob("schema-*.bin"))) == 1  # compiled (and cached) from the third object on
+    assert found == [[], [("spec.n", "'a' is not of type 'integer'")], [], [("spec.n", "'b' is not of type 'integer'")], []]
 
 
 def test_kubernetes_version_selection() -> None:

@@ -183,6 +183,7 @@ class CheckOptions:
     crd_cache: Path | None = None  # `neuroscale crds pull` cache read automatically; None: not read
     online: bool = False  # resolve image tags and remote resources over the network
     bundled: BundledOptions | None = None  # the bundled policies' knobs (the embedded platform's model roots)
+    fork: bool = False  # schemas in a forked child beside the other stages: only for a single-threaded process
 
 
 @dataclass(frozen=True)

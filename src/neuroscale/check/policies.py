@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from neuroscale.check.applied import applied_objects
 from neuroscale.check.jsonshape import json_shape
@@ -32,6 +32,9 @@ from neuroscale.check.model import BundledScope, CheckOptions, Document, RepoVie
 from neuroscale.check.repoconfig import CONFIG_FILE, RepoConfig, read_config
 from neuroscale.errors import ToolError
 from neuroscale.findings import Finding, Severity
+
+if TYPE_CHECKING:
+    from neuroscale.check.policy_verdicts import PolicyVerdicts
 
 RULE_UNEVALUABLE_OBJECT = "NS-E001"
 RULE_OUT_OF_SCOPE = "NS-E002"
@@ -91,7 +94,11 @@ def evaluate_policies(view: RepoView, options: CheckOptions | None = None) -> li
             continue
         subjects.append(doc)
         objects.append(data)
-    results, crashed = _admit(objects, documents)
+    from neuroscale.check.policy_verdicts import PolicyVerdicts
+
+    verdicts = PolicyVerdicts(chosen.cache_dir, documents=documents, objects=objects)
+    results, crashed = _admit(objects, documents, verdicts=verdicts)
+    verdicts.save()
     for index, error in crashed:
         findings.append(view.finding(
             subjects[index], rule=RULE_UNEVALUABLE_OBJECT, severity=Severity.ERROR,
@@ -105,7 +112,8 @@ def evaluate_policies(view: RepoView, options: CheckOptions | None = None) -> li
     return findings
 
 
-def _admit(objects: list[Any], documents: list[Mapping[str, Any]]) -> tuple[list[Finding], list[tuple[int, str]]]:
+def _admit(objects: list[Any], documents: list[Mapping[str, Any]], *,
+           verdicts: PolicyVerdicts) -> tuple[list[Finding], list[tuple[int, str]]]:
     """(findings, [(object index, error)] for objects the engine crashed on).
 
     All objects are admitted together (namespaces, quotas and params see the whole set). Should the
@@ -115,7 +123,7 @@ def _admit(objects: list[Any], documents: list[Mapping[str, Any]]) -> tuple[list
     from neuroscale.policy.admission import admit
 
     try:
-        return admit(objects, policy_documents=documents, include_bundled=False), []
+        return admit(objects, policy_documents=documents, include_bundled=False, verdicts=verdicts), []
     except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
         pass
     results: list[Finding] = []

@@ -19,6 +19,7 @@ from typing import Any
 
 from neuroscale.check.applied import applied_objects
 from neuroscale.check.diff import rendered_diff
+from neuroscale.check.forked import start
 from neuroscale.check.kustomization import kustomizations
 from neuroscale.check.lints import run_lints
 from neuroscale.check.loader import build_view, read_extra, read_tree
@@ -63,7 +64,10 @@ def files_view(files: Mapping[str, bytes], *, options: CheckOptions) -> tuple[Re
 
 def check_stages(view: RepoView, options: CheckOptions) -> list[tuple[str, list[Finding]]]:
     """Each stage's findings for an already-built view (`--online` adds the registry lookups)."""
-    stages = [(name, stage(view, options)) for name, stage in STAGES]
+    first, *others = STAGES  # the schema stage (most CPU, least shared state) runs in a child when allowed
+    schema = start(lambda: first[1](view, options), fork=options.fork)
+    later = [(name, stage(view, options)) for name, stage in others]
+    stages = [(first[0], schema()), *later]
     if options.online:
         from neuroscale.check.registry import online_findings  # network: only when asked for
 

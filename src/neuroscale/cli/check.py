@@ -68,7 +68,8 @@ def check(
             kubernetes_version=kubernetes_version, crd_dirs=tuple(crd_dir), no_schema_severity=severity,
             price_table=price_table, all_files=all_files, limits=Limits(max_file_bytes=max_file_size),
             cache_dir=None if no_cache else (cache_dir or default_cache_dir()), policy_dirs=tuple(policies),
-            bundled_scope=scope, render=not no_render, crd_cache=crd_cache or default_cache(), online=online)
+            bundled_scope=scope, render=not no_render, crd_cache=crd_cache or default_cache(), online=online,
+            fork=True)
         report = run_check(path, base=base, options=options)
         text = render(report, output_format, color=output is None and sys.stdout.isatty())
         if as_yaml:

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import click
 import typer
 import typer.main
 from typer.core import TyperGroup
-from rich.console import Console
-from rich.markup import escape
+if TYPE_CHECKING:
+    from rich.console import Console
 
 from neuroscale.cli.lazy import LazyCommands
 from neuroscale.errors import NeuroScaleError
@@ -57,10 +59,25 @@ def _json_error(body: dict[str, object]) -> None:
     sys.stderr.write(json.dumps(body, indent=2) + "\n")
 
 
-def main(argv: list[str] | None = None) -> int:
-    from neuroscale.cli.output import requested_format
+def requested_format(argv: Sequence[str]) -> str | None:
+    """The `-o`/`--output` value on a command line, if any (read before parsing, for error output)."""
+    for index, arg in enumerate(argv):
+        for flag in ("-o", "--output"):
+            if arg == flag and index + 1 < len(argv):
+                return argv[index + 1]
+            if arg.startswith(flag + "=") or (flag == "-o" and arg.startswith("-o") and len(arg) > 2):
+                return arg.split("=", 1)[1] if "=" in arg else arg[2:]
+    return None
 
-    err = Console(stderr=True, soft_wrap=True)  # errors are copied into tickets and logs: never wrap them
+
+def _stderr() -> Console:
+    """The error console, made only when there is an error to print (rich is not needed otherwise)."""
+    from rich.console import Console
+
+    return Console(stderr=True, soft_wrap=True)  # errors are copied into tickets and logs: never wrap them
+
+
+def main(argv: list[str] | None = None) -> int:
     as_json = requested_format(sys.argv[1:] if argv is None else argv) == "json"
     app = create_app()
     try:
@@ -69,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         if as_json:
             _json_error(exc.to_dict())
             return exc.exit_code
+        from rich.markup import escape
+
+        err = _stderr()
         err.print(f"[bold red]error[/]: {escape(exc.message)}", highlight=False)
         if exc.where:
             err.print(f"  [dim]where[/]: {escape(exc.where)}", highlight=False)
@@ -76,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             err.print(f"  [dim]fix[/]:   {escape(exc.fix)}", highlight=False)
         return exc.exit_code
     except click.exceptions.Abort:
-        err.print("aborted")
+        _stderr().print("aborted")
         return 130
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
@@ -94,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         elif callable(show):
             show()
         else:
-            err.print(str(exc), highlight=False, markup=False)
+            _stderr().print(str(exc), highlight=False, markup=False)
         return int(getattr(exc, "exit_code", 2))
     except KeyboardInterrupt:
         return 130

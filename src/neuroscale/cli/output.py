@@ -55,12 +55,3 @@ def simple_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any
     return table
 
 
-def requested_format(argv: Sequence[str]) -> str | None:
-    """The `-o`/`--output` value on a command line, if any (read before parsing, for error output)."""
-    for index, arg in enumerate(argv):
-        for flag in ("-o", "--output"):
-            if arg == flag and index + 1 < len(argv):
-                return argv[index + 1]
-            if arg.startswith(flag + "=") or (flag == "-o" and arg.startswith("-o") and len(arg) > 2):
-                return arg.split("=", 1)[1] if "=" in arg else arg[2:]
-    return None

@@ -3,7 +3,7 @@
 Each object is admitted as a CREATE against the bundled policies plus any
 given documents (Kyverno context entries may read the ConfigMaps among the
 objects, and PolicyExceptions among the documents apply); then namespace-wide ResourceQuota / LimitRange are replayed
-over the whole set. ERROR findings deny, WARNING findings are warn/audit
+over the whole set (never cached: they read every object). ERROR findings deny, WARNING findings are warn/audit
 results; anything that could not be evaluated is an ERROR
 (`policy/unevaluable`), so a broken policy can never turn CI green.
 """
@@ -11,7 +11,7 @@ results; anything that could not be evaluated is an ERROR
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from neuroscale.findings import Finding
 from neuroscale.policy.bundled import BundledOptions, bundled_policy_documents
@@ -21,8 +21,16 @@ from neuroscale.policy.kyverno import KyvernoInputs, KyvernoRun
 from neuroscale.policy.kyverno_context import ContextSources, config_map_index
 from neuroscale.policy.policyset import compile_policy_set, invalid_object, layer
 from neuroscale.policy.quotas import evaluate_namespaces
-from neuroscale.policy.subject import subjects
+from neuroscale.policy.subject import Subject, subjects
 from neuroscale.policy.vap import CelPolicyRun, referenced_inputs
+
+
+class SubjectVerdicts(Protocol):
+    """Findings per subject kept from an earlier evaluation (`neuroscale.check.policy_verdicts`)."""
+
+    def get(self, subject: Subject) -> list[Finding] | None: ...
+
+    def put(self, subject: Subject, findings: list[Finding]) -> None: ...
 
 
 def admit(
@@ -32,8 +40,13 @@ def admit(
     include_bundled: bool = True,
     bundled: BundledOptions | None = None,
     env: CelEnvironment | None = None,
+    verdicts: SubjectVerdicts | None = None,
 ) -> list[Finding]:
-    """Findings for `objects` (see module docstring); `extra["index"]` points into `objects`."""
+    """Findings for `objects` (see module docstring); `extra["index"]` points into `objects`.
+
+    With `verdicts`, a subject whose findings it holds is not evaluated; the findings of every other
+    subject are handed to it.
+    """
     environment = env or default_environment()
     documents = layer(bundled_policy_documents(bundled) if include_bundled else [], list(policy_documents or []))
     policies = compile_policy_set(documents, environment)
@@ -45,13 +58,21 @@ def admit(
     kyverno_run = KyvernoRun(cel_run, KyvernoInputs(
         context=ContextSources(config_maps=config_map_index(objects)), exceptions=tuple(policies.exceptions)))
     for subject in admitted:
+        kept = verdicts.get(subject) if verdicts is not None else None
+        if kept is not None:
+            findings += kept
+            continue
+        found: list[Finding] = []
         if policies.cel_policies:
             cel_run.begin(subject)
             for policy in policies.cel_policies:
                 if not (policies.cel_exceptions and exempted(policies.cel_exceptions, policy.name, subject,
                                                              environment)):
-                    findings += cel_run.evaluate(policy, subject)
+                    found += cel_run.evaluate(policy, subject)
         for kpolicy in policies.kyverno_policies:
-            findings += kyverno_run.evaluate(kpolicy, subject)
+            found += kyverno_run.evaluate(kpolicy, subject)
+        if verdicts is not None:
+            verdicts.put(subject, found)
+        findings += found
     findings += evaluate_namespaces(admitted)
     return findings

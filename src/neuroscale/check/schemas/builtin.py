@@ -8,16 +8,18 @@ and cut each kind's schema down to the definitions it reaches, then compile it.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import re
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from neuroscale.check.schemas.compiled import CompiledSchema
+from neuroscale.check.schemas.compiled import CompiledSchema, code_digest
+from neuroscale.check.verdicts import VerdictCache
 from neuroscale.errors import InvalidInput
 
 _DIR = re.compile(r"^v(\d+\.\d+)\.\d+-local-strict$")
@@ -80,10 +82,11 @@ def _clean(node: Any, refs: set[str]) -> Any:
 class BuiltinSchemas:
     """Compiled validators for the built-in kinds of one Kubernetes release, built on first use."""
 
-    def __init__(self, version: str, *, cache_dir: Path | None) -> None:
+    def __init__(self, version: str, *, cache_dir: Path | None, verdicts: VerdictCache | None = None) -> None:
         self.version = version
         self._dir = next(d for d in _schema_root().iterdir() if d.name.startswith(f"v{version}.") and d.name.endswith("-local-strict"))
         self._cache_dir = cache_dir
+        self._verdicts = verdicts
         self._compiled: dict[tuple[str, str], CompiledSchema | None] = {}
 
     @cached_property
@@ -91,17 +94,25 @@ class BuiltinSchemas:
         data = json.loads((self._dir / "_definitions.json").read_text(encoding="utf-8"))
         return dict(data["$defs"])
 
-    def _kind_schema(self, api_version: str, kind: str) -> dict[str, Any] | None:
+    def _kind_source(self, api_version: str, kind: str) -> tuple[dict[str, Any], str] | None:
+        """The kind's own schema file (before its definitions are resolved) and a key naming its content."""
         group, _, version = api_version.rpartition("/")
         prefix = f"{group.split('.')[0]}-" if group else ""
         path = self._dir / f"{kind.lower()}-{prefix}{version}.json"
         if not path.is_file():
             return None
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_bytes()
+        raw = json.loads(text)
         gvks = raw.get("x-kubernetes-group-version-kind") or []
         if not any(g.get("group", "") == group and g.get("kind") == kind for g in gvks):
             return None  # a custom group sharing a prefix (serving.kserve.io vs serving.knative.dev)
-        return self._standalone(raw)
+        return raw, self._source_key(text)
+
+    def _source_key(self, text: bytes) -> str:
+        """Names a kind's schema without resolving it: its file, the release's definitions file, this code."""
+        stat = (self._dir / "_definitions.json").stat()
+        stamp = f"{self._dir}:{stat.st_size}:{stat.st_mtime_ns}".encode()
+        return hashlib.sha256(text + stamp + code_digest(__file__)).hexdigest()[:32]
 
     def _standalone(self, raw: dict[str, Any]) -> dict[str, Any]:
         """`raw` with every definition it reaches copied into its own `$defs`."""
@@ -122,12 +133,15 @@ class BuiltinSchemas:
     @cached_property
     def object_meta(self) -> CompiledSchema:
         """Validator for `metadata` (ObjectMeta), which a CRD's schema leaves to the API server."""
-        return CompiledSchema(self._standalone({"$ref": f"#/$defs/{OBJECT_META}"}), cache_dir=self._cache_dir)
+        return CompiledSchema(lambda: self._standalone({"$ref": f"#/$defs/{OBJECT_META}"}), cache_dir=self._cache_dir,
+                              source_key=self._source_key(OBJECT_META.encode()), verdicts=self._verdicts)
 
     def get(self, api_version: str, kind: str) -> CompiledSchema | None:
         """Validator for a built-in kind, or None when the kind is not built in."""
         key = (api_version, kind)
         if key not in self._compiled:
-            schema = self._kind_schema(api_version, kind)
-            self._compiled[key] = CompiledSchema(schema, cache_dir=self._cache_dir) if schema else None
+            found = self._kind_source(api_version, kind)
+            self._compiled[key] = None if found is None else CompiledSchema(
+                partial(self._standalone, found[0]), cache_dir=self._cache_dir, source_key=found[1],
+                verdicts=self._verdicts)
         return self._compiled[key]

@@ -1,16 +1,17 @@
-"""JSON Schema validators that pay for compilation only when it pays back.
+"""JSON Schema validators that pay for compilation only when it pays back, and verdicts that are kept.
 
 Measured hot path: kubernetes-validate builds a referencing registry and a
-jsonschema validator per object (~11 ms each). Here schemas are compiled once to
-Python code by `fastjsonschema` (~7-20 µs per object afterwards) and the code is
-cached on disk by the schema's digest, so later runs skip code generation.
-Compilation cost grows with the schema: a Deployment (~50 KB) compiles in ~0.2 s,
-the InferenceService CRD (~690 KB, whole pod specs inlined) in ~0.7 s, while one
-reused `jsonschema` validator checks 500 small InferenceServices in ~0.1-0.25 s.
-So schemas above `EAGER_COMPILE_BYTES` are interpreted until a run has validated
-`COMPILE_AFTER` objects against them (or an earlier run cached their code).
-Failures are always described by `jsonschema`, which lists every error with its
-path rather than the first.
+jsonschema validator per object (~11 ms each). Here one `jsonschema` validator
+is reused per schema (~0.03-0.5 ms per object), and a schema is compiled to
+Python code by `fastjsonschema` (~7-20 µs per object afterwards) only once a
+run has validated `COMPILE_AFTER` objects against it: compilation costs
+~0.2 s for a Deployment (~50 KB) and ~0.7 s for the InferenceService CRD
+(~690 KB, whole pod specs inlined), more than interpreting a few hundred
+objects. Compiled code is cached on disk by the schema's digest (and its
+source's key), so a later run loads it instead. Each object's verdict is also
+kept by content (`VerdictCache`): a warm run neither loads nor builds the
+schema of an unchanged object. Failures are always described by `jsonschema`,
+which lists every error with its path rather than the first.
 """
 
 from __future__ import annotations
@@ -18,18 +19,18 @@ from __future__ import annotations
 import hashlib
 import json
 import marshal
-import os
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from types import CodeType
 from typing import Any
 
 import fastjsonschema
 import jsonschema
+
+from neuroscale.check.verdicts import VerdictCache, write_atomically
 
 _Validate = Callable[[Any], Any]
 
@@ -40,10 +41,24 @@ class SchemaError:
     message: str
 
 
-#: Schemas up to this size (as JSON) are compiled at once (see module docstring).
-EAGER_COMPILE_BYTES = 200_000
-#: Objects validated against a larger schema in one run before compiling it pays off.
-COMPILE_AFTER = 2000
+class UnusableSchema(ValueError):
+    """The schema cannot be built or compiled (the message says why); raised when an object first needs it."""
+
+
+#: Objects validated against one schema in one run before compiling it pays off (see module docstring).
+COMPILE_AFTER = 500
+
+
+@cache
+def code_digest(converter: str) -> bytes:
+    """What compiled code depends on besides the schema: the `converter` module's source, this one's, the compiler."""
+    return Path(converter).read_bytes() + Path(__file__).read_bytes() + fastjsonschema.VERSION.encode()
+
+
+def valid_verdict(value: Any) -> bool:
+    """The shape a cached schema verdict must have: a list of [path, message] string pairs."""
+    return isinstance(value, list) and all(
+        isinstance(e, list) and len(e) == 2 and all(isinstance(s, str) for s in e) for e in value)
 
 
 class CompiledSchema:
@@ -52,41 +67,90 @@ class CompiledSchema:
     `schema` may be a function building it (a CRD's converted schema) with `source_key`
     naming what it is built from: code an earlier run compiled for that source is then used
     without building the schema at all (converting the InferenceService CRD costs ~0.1-0.2 s
-    of every warm run); it is built only to describe a failure or to be interpreted.
+    of every warm run); it is built only to describe a failure or to be interpreted. Nothing
+    is built or loaded until an object's verdict is not in `verdicts`.
     """
 
     def __init__(self, schema: dict[str, Any] | Callable[[], dict[str, Any]], *, cache_dir: Path | None,
-                 source_key: str = "") -> None:
+                 source_key: str = "", verdicts: VerdictCache | None = None,
+                 compile_after: int = COMPILE_AFTER) -> None:
         self._build = schema if callable(schema) else None
         if not callable(schema):
             self.schema = schema
-        tag = sys.implementation.cache_tag
-        self._entries = [cache_dir / f"schema-source-{source_key}.{tag}.bin"] if cache_dir and source_key else []
-        self._validate = _cached(self._entries[0]) if self._entries else None
+        self._cache_dir = cache_dir
+        self._source_key = source_key
+        self._verdicts = verdicts
+        self._compile_after = compile_after
         self._seen = 0
-        if self._validate is not None:
-            return
-        text = json.dumps(self.schema, sort_keys=True)
-        self._digest = hashlib.sha256(text.encode()).hexdigest()[:32]
-        if cache_dir:
-            self._entries.insert(0, cache_dir / f"schema-{self._digest}.{tag}.bin")
-            self._validate = _cached(self._entries[0], also=self._entries[1:])
-        if self._validate is None and len(text) <= EAGER_COMPILE_BYTES:
-            self._validate = _compile(self.schema, digest=self._digest, entries=self._entries)
+        self._validate: _Validate | None = None
+        self._looked_up = False
 
     @cached_property
     def schema(self) -> dict[str, Any]:
         assert self._build is not None  # set in __init__ otherwise
-        return self._build()
+        try:
+            return self._build()
+        except UnusableSchema:
+            raise
+        except (TypeError, ValueError) as exc:
+            raise UnusableSchema(f"schema does not compile: {exc}") from None
+
+    @cached_property
+    def _digest(self) -> str:
+        try:
+            text = json.dumps(self.schema, sort_keys=True)
+        except (TypeError, ValueError) as exc:
+            raise UnusableSchema(f"schema does not compile: {exc}") from None
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+    @property
+    def key(self) -> str:
+        """Names this schema's content: its source's key when given (cheap), else the schema's digest."""
+        return self._source_key or self._digest
+
+    def _entries(self) -> list[Path]:
+        """Where compiled code is cached: under the schema's digest, then under the source's key."""
+        if self._cache_dir is None:
+            return []
+        tag = sys.implementation.cache_tag
+        source = [self._cache_dir / f"schema-source-{self._source_key}.{tag}.bin"] if self._source_key else []
+        return [self._cache_dir / f"schema-{self._digest}.{tag}.bin", *source]
+
+    def _cached_code(self) -> _Validate | None:
+        """Code an earlier run compiled, found by the source's key (nothing built) or the schema's digest."""
+        if self._cache_dir is None:
+            return None
+        tag = sys.implementation.cache_tag
+        if self._source_key:
+            found = _cached(self._cache_dir / f"schema-source-{self._source_key}.{tag}.bin")
+            if found is not None:
+                return found
+        entries = self._entries()
+        return _cached(entries[0], also=entries[1:])
 
     @cached_property
     def _interpreted(self) -> jsonschema.Draft7Validator:
         return jsonschema.Draft7Validator(self.schema)
 
     def errors(self, data: Any, *, limit: int = 20) -> list[SchemaError]:
+        """Errors of `data` against the schema (kept in, and taken from, the verdict cache)."""
+        if self._verdicts is None:
+            return self._errors(data, limit)
+        key = self._verdicts.key(self.key, data)
+        found = self._verdicts.get(key)
+        if found is not None:
+            return [SchemaError(path, message) for path, message in found]
+        errors = self._errors(data, limit)
+        self._verdicts.put(key, [[e.path, e.message] for e in errors])
+        return errors
+
+    def _errors(self, data: Any, limit: int) -> list[SchemaError]:
         self._seen += 1
-        if self._validate is None and self._seen > COMPILE_AFTER:
-            self._validate = _compile(self.schema, digest=self._digest, entries=self._entries)
+        if not self._looked_up:
+            self._looked_up = True
+            self._validate = self._cached_code()
+        if self._validate is None and self._seen > self._compile_after:
+            self._validate = _compile(self.schema, digest=self._digest, entries=self._entries())
         if self._validate is None:
             return [] if self._interpreted.is_valid(data) else self._described(data, limit)
         try:
@@ -158,21 +222,17 @@ def _cached(entry: Path, *, also: Sequence[Path] = ()) -> _Validate | None:
     except (EOFError, ValueError, TypeError):
         return None  # a truncated or foreign cache entry: compiled again when it pays
     for other in also:
-        _write(other, data)
+        write_atomically(other, data)
     return validate
-
-
-def _write(entry: Path, data: bytes) -> None:
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=entry.parent, suffix=".tmp")
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.replace(tmp, entry)
 
 
 def _compile(schema: dict[str, Any], *, digest: str, entries: Sequence[Path]) -> _Validate:
     """Validator function for `schema`; the generated bytecode is cached at every one of `entries`."""
-    code = compile(fastjsonschema.compile_to_code(factor_subschemas(schema)), f"<schema {digest}>", "exec")
+    try:
+        source = fastjsonschema.compile_to_code(factor_subschemas(schema))
+    except fastjsonschema.JsonSchemaDefinitionException as exc:
+        raise UnusableSchema(f"schema does not compile: {exc}") from None
+    code = compile(source, f"<schema {digest}>", "exec")
     for entry in entries:
-        _write(entry, marshal.dumps(code))
+        write_atomically(entry, marshal.dumps(code))
     return _load(code)

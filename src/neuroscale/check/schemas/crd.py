@@ -14,15 +14,13 @@ import hashlib
 import marshal
 import re
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-import fastjsonschema
-
 from neuroscale.check.model import Document
 from neuroscale.check.schemas import compiled
-from neuroscale.check.schemas.compiled import CompiledSchema
+from neuroscale.check.schemas.compiled import CompiledSchema, UnusableSchema
+from neuroscale.check.verdicts import VerdictCache
 
 _TYPES = frozenset({"object", "array", "string", "integer", "number", "boolean"})
 _NESTED_LIST = ("allOf", "anyOf", "oneOf")
@@ -32,7 +30,7 @@ _KEPT = frozenset({"enum", "required", "minimum", "maximum", "exclusiveMinimum",
 _ROOT_FIELDS = {"apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"}}
 
 
-class BrokenSchema(ValueError):
+class BrokenSchema(UnusableSchema):
     """The CRD's schema cannot be used: says where and why."""
 
 
@@ -95,20 +93,13 @@ def root_schema(openapi: Any) -> dict[str, Any]:
     return schema
 
 
-@cache
-def _code_digest() -> bytes:
-    """What the compiled code of a CRD's schema depends on besides the schema: this conversion, the compiler."""
-    return b"".join(Path(module).read_bytes() for module in (__file__, compiled.__file__)) + \
-        fastjsonschema.VERSION.encode()
-
-
 def _source_key(openapi: Any) -> str:
     """Names the compiled code of `openapi` (marshal: ~10x faster than JSON; another byte layout only misses)."""
     try:
         data = marshal.dumps(openapi)
     except ValueError:
         return ""  # not plain data (a timestamp from YAML): converted every run
-    return hashlib.sha256(data + _code_digest()).hexdigest()[:32]
+    return hashlib.sha256(data + compiled.code_digest(__file__)).hexdigest()[:32]
 
 
 @dataclass
@@ -127,6 +118,7 @@ class CrdIndex:
     """Schemas of every custom resource kind defined by the CRDs seen, by (group, version, kind)."""
 
     cache_dir: Path | None = None
+    verdicts: VerdictCache | None = None
     versions: dict[tuple[str, str, str], CrdVersion] = field(default_factory=dict)
     problems: list[tuple[Document, str]] = field(default_factory=list)
 
@@ -149,18 +141,14 @@ class CrdIndex:
             self.versions[(str(group), str(entry["name"]), str(kind))] = CrdVersion(doc.path, doc.line, openapi)
 
     def get(self, group: str, version: str, kind: str) -> CrdVersion | None:
-        """The version entry, compiled on first use (its `problem` says if the schema is broken)."""
+        """The version entry with its validator (built on first use; if the schema turns out broken,
+        `CompiledSchema.errors` raises `UnusableSchema` and the caller records it as the `problem`)."""
         entry = self.versions.get((group, version, kind))
         if entry is None or entry.compiled is not None or entry.problem:
             return entry
-        try:
-            openapi = entry.openapi
-            entry.compiled = CompiledSchema(lambda: root_schema(openapi), cache_dir=self.cache_dir,
-                                            source_key=_source_key(openapi))
-        except BrokenSchema as exc:
-            entry.problem = str(exc)
-        except (fastjsonschema.JsonSchemaDefinitionException, TypeError, ValueError) as exc:
-            entry.problem = f"schema does not compile: {exc}"
+        openapi = entry.openapi
+        entry.compiled = CompiledSchema(lambda: root_schema(openapi), cache_dir=self.cache_dir,
+                                        source_key=_source_key(openapi), verdicts=self.verdicts)
         return entry
 
     def knows_kind(self, group: str, kind: str) -> bool:

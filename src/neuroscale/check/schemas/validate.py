@@ -18,8 +18,10 @@ from neuroscale.check.applied import not_applied
 from neuroscale.check.loader import build_view, read_tree
 from neuroscale.check.model import CheckOptions, Document, RepoView
 from neuroscale.check.schemas.builtin import BuiltinSchemas, resolve_version
-from neuroscale.check.schemas.compiled import SchemaError
-from neuroscale.check.schemas.crd import CrdIndex
+from neuroscale.check.schemas import builtin as builtin_module, compiled as compiled_module, crd as crd_module
+from neuroscale.check.schemas.compiled import SchemaError, UnusableSchema, valid_verdict
+from neuroscale.check.schemas.crd import CrdIndex, CrdVersion
+from neuroscale.check.verdicts import VerdictCache, code_salt
 from neuroscale.errors import ToolError
 from neuroscale.findings import Finding, Severity
 
@@ -77,14 +79,16 @@ def crd_documents(view: RepoView, crd_dirs: Iterable[Path], options: CheckOption
 def validate_view(view: RepoView, options: CheckOptions) -> list[Finding]:
     """Schema findings for every object in `view`."""
     crds, findings = crd_documents(view, options.crd_dirs, options)
-    index = CrdIndex(cache_dir=options.cache_dir)
+    verdicts = VerdictCache(options.cache_dir, stage="schema", salt=_salt(), valid=valid_verdict)
+    index = CrdIndex(cache_dir=options.cache_dir, verdicts=verdicts)
     for crd in crds:
         index.add(crd)
     for doc, problem in index.problems:
         findings.append(view.finding(doc, rule=RULE_BROKEN_CRD, severity=Severity.ERROR,
                                      message=f"CRD {doc.name} is broken: {problem}",
                                      fix="fix the CustomResourceDefinition so its kinds can be validated"))
-    builtin = BuiltinSchemas(resolve_version(options.kubernetes_version), cache_dir=options.cache_dir)
+    builtin = BuiltinSchemas(resolve_version(options.kubernetes_version), cache_dir=options.cache_dir,
+                             verdicts=verdicts)
     reported_broken: set[tuple[str, str, str]] = set()
     patches = not_applied(view)
     for doc in view.documents:
@@ -97,7 +101,17 @@ def validate_view(view: RepoView, options: CheckOptions) -> list[Finding]:
                                              fix="set both apiVersion and kind"))
             continue
         findings.extend(_validate(view, doc, index=index, builtin=builtin, options=options, reported=reported_broken))
+    verdicts.save()
     return findings
+
+
+def _salt() -> str:
+    """The code a schema verdict depends on (see `VerdictCache`)."""
+    import fastjsonschema
+    import jsonschema
+
+    return code_salt([compiled_module.__file__, crd_module.__file__, builtin_module.__file__, jsonschema,
+                      fastjsonschema])
 
 
 def _validate(view: RepoView, doc: Document, *, index: CrdIndex, builtin: BuiltinSchemas,
@@ -105,13 +119,7 @@ def _validate(view: RepoView, doc: Document, *, index: CrdIndex, builtin: Builti
     version = doc.api_version.rpartition("/")[2]
     entry = index.get(doc.group, version, doc.kind)
     if entry is not None and entry.problem:
-        key = (doc.group, version, doc.kind)
-        if key in reported:
-            return []
-        reported.add(key)
-        return [Finding(rule=RULE_BROKEN_CRD, severity=Severity.ERROR, file=entry.source, line=entry.line,
-                        message=f"schema for {doc.kind} {doc.api_version} is broken: {entry.problem}",
-                        fix="fix the CRD's openAPIV3Schema; objects of this kind cannot be validated until then")]
+        return _broken(entry, doc, version=version, reported=reported)
     compiled = entry.compiled if entry is not None else builtin.get(doc.api_version, doc.kind)
     if compiled is None:
         known = "its CRD does not serve this version" if index.knows_kind(doc.group, doc.kind) else "no CRD for it was found"
@@ -120,7 +128,13 @@ def _validate(view: RepoView, doc: Document, *, index: CrdIndex, builtin: Builti
                              fix="run `neuroscale crds pull` (CRDs of the releases the repository pins), add the "
                                  "CRD to the repository or pass --crd-dir; "
                                  "--no-schema-severity error makes this fail the check")]
-    errors = compiled.errors(doc.data)
+    try:
+        errors = compiled.errors(doc.data)
+    except UnusableSchema as exc:
+        if entry is None:
+            raise  # a bundled Kubernetes schema: the tool itself is broken
+        entry.problem = str(exc)
+        return _broken(entry, doc, version=version, reported=reported)
     if entry is not None:  # the CRD schema leaves metadata to the API server: check it as ObjectMeta
         errors += [SchemaError(f"metadata{'.' + e.path if e.path else ''}", e.message)
                    for e in builtin.object_meta.errors(doc.metadata)]
@@ -130,6 +144,17 @@ def _validate(view: RepoView, doc: Document, *, index: CrdIndex, builtin: Builti
                          message=f"{err.path or '(root)'}: {err.message} (schema: {source})",
                          fix="correct or remove the field; unknown fields are silently dropped by the API server")
             for err in errors]
+
+
+def _broken(entry: CrdVersion, doc: Document, *, version: str, reported: set[tuple[str, str, str]]) -> list[Finding]:
+    """The broken-schema finding of a custom kind, once per kind."""
+    key = (doc.group, version, doc.kind)
+    if key in reported:
+        return []
+    reported.add(key)
+    return [Finding(rule=RULE_BROKEN_CRD, severity=Severity.ERROR, file=entry.source, line=entry.line,
+                    message=f"schema for {doc.kind} {doc.api_version} is broken: {entry.problem}",
+                    fix="fix the CRD's openAPIV3Schema; objects of this kind cannot be validated until then")]
 
 
 _UNEXPECTED = re.compile(r"\('([^']+)' (?:was|were) unexpected")
