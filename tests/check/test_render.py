@@ -237,3 +237,24 @@ def test_a_vendored_chart_is_judged_as_helm_template_renders_it(tmp_path: Path,
     args = (tmp_path / "args").read_text().split()
     assert args[:2] == ["template", "web-prod"] and args[args.index("--namespace") + 1] == "prod"
     assert args[args.index("--values") + 1].endswith("charts/web/values-prod.yaml")
+
+
+def test_builds_started_ahead_fill_the_cache_render_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from neuroscale.check import render
+    from neuroscale.check.loader import read_tree
+
+    root = write_repo(tmp_path / "repo", {**BASE, **OVERLAY})
+    options = CheckOptions(cache_dir=tmp_path / "cache")
+    files, _ = read_tree(root, limits=options.limits)
+    ahead = render.build_ahead(root, files, options)
+    assert ahead is not None
+    ahead.join()
+    assert len(list((tmp_path / "cache/kustomize").glob("*.yaml"))) == 1  # the overlay (it includes the base)
+    real = render.find_tool()
+    assert real is not None
+    monkeypatch.setattr(render, "find_tool", lambda: render.Tool(("/nonexistent/kubectl", "kustomize"), real.version))
+    from_ahead = run_check(root, options=options)  # nothing can build now: only what was built ahead renders
+    monkeypatch.undo()
+    assert from_ahead.findings == run_check(root, options=CheckOptions()).findings
+    assert rules(from_ahead.findings, "neuroscale-")
+    assert render.build_ahead(root, files, CheckOptions()) is None  # no cache to fill: nothing is started

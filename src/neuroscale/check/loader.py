@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
 from neuroscale.check.jsonshape import json_shape
-from neuroscale.check.kustomization import KUSTOMIZATION_NAMES
+from neuroscale.check.kustomization import KUSTOMIZATION_NAMES, kustomizations
 from neuroscale.check.model import Document, Limits, RepoView
 from neuroscale.check.yamldocs import RULE_PARSE, parse_file
 from neuroscale.errors import ToolError
@@ -173,3 +173,12 @@ def build_view(files: Mapping[str, bytes], *, limits: Limits,
                         "(label keys in them are still linted)",
                 fix="render them (`helm template`) and check the output to cover them fully"))
     return RepoView(files=dict(files), documents=tuple(documents), skipped=skipped), findings
+
+
+def with_inputs(path: Path, view: RepoView, *, limits: Limits) -> tuple[RepoView, list[Finding]]:
+    """`view` plus the files its kustomizations read that the walk of YAML files skipped (env files, ...)."""
+    wanted = {p for kust in kustomizations(view).values() for p in kust.inputs} - view.files.keys()
+    if not wanted:
+        return view, []
+    extra, unreadable = read_extra(path, wanted, limits=limits)
+    return replace(view, files={**view.files, **extra}), unreadable

@@ -23,6 +23,8 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
@@ -31,7 +33,7 @@ from typing import Any
 from ruamel.yaml import YAML
 
 from neuroscale.check.helmrender import render_charts
-from neuroscale.check.kustomization import Kustomization, kustomizations, normalise
+from neuroscale.check.kustomization import KUSTOMIZATION_NAMES, Kustomization, kustomizations, normalise
 from neuroscale.check.model import CheckOptions, Document, RepoView
 from neuroscale.check.yamldocs import parse_file
 from neuroscale.findings import Finding, Severity
@@ -218,6 +220,12 @@ def _render_kustomizations(view: RepoView, options: CheckOptions) -> tuple[RepoV
             for build in ready]
     if tool is None:
         return view, findings
+    _build(view, ready, tool=tool, options=options)
+    return _merge(view, ready, findings, options)
+
+
+def _build(view: RepoView, ready: list[Build], *, tool: Tool, options: CheckOptions) -> None:
+    """Every build of `ready` from the cache, or run (and cached) over a private copy of the repository."""
     cache = options.cache_dir / "kustomize" if options.cache_dir is not None else None
     keys = {id(build): _cache_key(build, view, tool) for build in ready}
     missing = [b for b in ready if not _from_cache(b, cache, keys[id(b)])]
@@ -228,7 +236,38 @@ def _render_kustomizations(view: RepoView, options: CheckOptions) -> tuple[RepoV
             with ThreadPoolExecutor(max_workers=min(4, len(missing))) as pool:
                 list(pool.map(lambda b: _run(b, tool=tool, tree=tree, online=options.online, cache=cache,
                                              key=keys[id(b)]), missing))
-    return _merge(view, ready, findings, options)
+
+
+def build_ahead(root: Path, files: Mapping[str, bytes], options: CheckOptions) -> threading.Thread | None:
+    """Start the kustomize builds while the caller parses the repository; join the thread before rendering.
+
+    A build needs only the files and the kustomizations (parsed here on their own, with the inputs they
+    read from `root`), so the external
+    processes run while Python parses everything else. They only fill the build cache, under the same
+    content keys `render_view` looks up, so what is rendered is what `render_view` alone would render;
+    anything that differs by then (a file read on demand) is simply a miss and built again. Nothing is
+    started without a cache to fill, with rendering off, or without a kustomization.
+    """
+    names = {p for p in files if PurePosixPath(p).name in KUSTOMIZATION_NAMES}
+    tool = find_tool()
+    if not options.render or options.cache_dir is None or not names or tool is None:
+        return None
+
+    def work() -> None:
+        from neuroscale.check.loader import build_view, with_inputs  # read as the loader reads them
+
+        try:
+            view, _ = build_view({p: files[p] for p in names}, limits=options.limits)
+            view, _ = with_inputs(root, replace(view, files=files), limits=options.limits)
+            ready = [b for b in plan(view, online=options.online, helm=shutil.which("helm") is not None)
+                     if not b.blocked]
+            _build(view, ready, tool=tool, options=options)
+        except Exception:  # noqa: BLE001 - ahead of time only: render_view builds and reports it again
+            return
+
+    thread = threading.Thread(target=work, name="kustomize-ahead")
+    thread.start()
+    return thread
 
 
 def _from_cache(build: Build, cache: Path | None, key: str) -> bool:

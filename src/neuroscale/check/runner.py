@@ -13,19 +13,17 @@ what "green" means.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from neuroscale.check.applied import applied_objects
 from neuroscale.check.diff import rendered_diff
 from neuroscale.check.forked import start
-from neuroscale.check.kustomization import kustomizations
 from neuroscale.check.lints import run_lints
-from neuroscale.check.loader import build_view, read_extra, read_tree
+from neuroscale.check.loader import build_view, read_tree, with_inputs
 from neuroscale.check.model import CheckOptions, CheckReport, RepoView
 from neuroscale.check.policies import evaluate_policies
-from neuroscale.check.render import render_view
+from neuroscale.check.render import build_ahead, render_view
 from neuroscale.check.repoconfig import read_config
 from neuroscale.check.schemas.validate import validate_view
 from neuroscale.cost import PriceTable, cost_delta, workloads
@@ -45,12 +43,12 @@ STAGES: tuple[tuple[str, Stage], ...] = (
 def load_view(path: Path, *, options: CheckOptions) -> tuple[RepoView, list[Finding]]:
     """The parsed view of the repository at `path` as it deploys, plus read, parse and render findings."""
     files, findings = read_tree(path, limits=options.limits)
+    ahead = build_ahead(path, files, options)
     view, problems = build_view(files, limits=options.limits, cache_dir=options.cache_dir)
-    wanted = {p for kust in kustomizations(view).values() for p in kust.inputs} - files.keys()
-    if wanted:
-        extra, unreadable = read_extra(path, wanted, limits=options.limits)
-        view = replace(view, files={**view.files, **extra})
-        findings += unreadable
+    if ahead is not None:
+        ahead.join()
+    view, unreadable = with_inputs(path, view, limits=options.limits)
+    findings += unreadable
     rendered, render_findings = render_view(view, options)
     return rendered, findings + problems + render_findings
 
