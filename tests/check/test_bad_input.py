@@ -56,6 +56,16 @@ def test_alias_bomb_is_rejected_without_expanding() -> None:
     assert "alias bomb" in found[0].message
 
 
+@pytest.mark.parametrize("layout", ["flow", "json"])
+def test_alias_bomb_is_rejected_wherever_its_anchors_sit(layout: str) -> None:
+    """Only text without an anchor skips the alias walk: anchors after flow indicators count too."""
+    rows = BOMB.strip().splitlines()
+    text = "{" + ", ".join(row.replace(": &", ":&" if layout == "json" else ": &").replace(row[0], f'"{row[0]}"', 1)
+                           for row in rows) + "}\n"
+    docs, found = parse_file("bomb.yaml", text.encode(), limits=Limits(max_expanded_nodes=100_000))
+    assert docs == [] and [f.rule for f in found] == ["NS-P003"] and "alias bomb" in found[0].message
+
+
 def test_small_aliases_are_fine_and_counted_exactly() -> None:
     docs, found = parse_file("ok.yaml", b"base: &b {cpu: 1}\nx: *b\ny: *b\n", limits=Limits())
     assert found == [] and docs[0].data["y"] == {"cpu": 1}
