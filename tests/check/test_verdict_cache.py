@@ -10,6 +10,7 @@ import pytest
 
 from neuroscale.check.model import CheckOptions
 from neuroscale.check.runner import run_check
+from neuroscale.check.verdicts import KEEP_UNUSED, VerdictCache
 from neuroscale.findings import Finding
 
 from .helpers import deployment, write_repo
@@ -126,3 +127,65 @@ def test_a_corrupt_or_foreign_cache_is_ignored(tmp_path: Path, spoil: object) ->
         entry.write_bytes(spoil(entry.read_bytes()))  # type: ignore[operator]
     assert findings(root, cache) == cold
     assert findings(root, cache) == cold  # and the recomputed verdicts were written back sound
+
+
+REGISTRIES = """
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata: {name: allowed-registries}
+spec:
+  validationFailureAction: Enforce
+  rules:
+    - name: registries
+      match: {any: [{resources: {kinds: [Deployment]}}]}
+      context:
+        - name: settings
+          configMap: {name: registries, namespace: platform}
+      validate:
+        message: "registry not allowed"
+        deny:
+          conditions:
+            all:
+              - key: "{{ images.containers.*.registry }}"
+                operator: AnyNotIn
+                value: "{{ settings.data.registries | split(@, ',') }}"
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: registries, namespace: platform}
+data: {registries: "REGISTRIES"}
+"""
+
+
+def test_a_configmap_a_policy_reads_judges_its_objects_again(tmp_path: Path) -> None:
+    def repo(registries: str) -> Path:
+        return write_repo(tmp_path / "repo", {"apps/web.yaml": deployment(),
+                                              "policies/registries.yaml": REGISTRIES.replace("REGISTRIES", registries)})
+
+    cache = tmp_path / "cache"
+    allowed = ("allowed-registries", "apps/web.yaml")
+    assert allowed not in judged(findings(repo("registry.example.org,ghcr.io"), cache))
+    assert allowed in judged(findings(repo("ghcr.io"), cache))  # only the ConfigMap changed
+    assert findings(repo("ghcr.io"), cache) == findings(repo("ghcr.io"), None)
+
+
+def test_verdicts_of_another_configuration_are_kept_within_a_bound(tmp_path: Path) -> None:
+    def run(items: range) -> int:
+        """Judge `items` (a verdict is the item itself); how many verdicts came from the cache."""
+        cache = VerdictCache(tmp_path, stage="t", salt="s", valid=lambda value: isinstance(value, int))
+        hits = 0
+        for item in items:
+            key = cache.key("judge", item)
+            if cache.get(key) is None:
+                cache.put(key, item)
+            else:
+                hits += 1
+        cache.save()
+        return hits
+
+    assert (run(range(10)), run(range(10))) == (0, 10)
+    assert (run(range(100, 100 + 3 * KEEP_UNUSED)), run(range(10))) == (0, 10)  # both configurations kept
+    assert run(range(-10, 0)) == 0  # a small run keeps only the most recent of the others ...
+    entries = json.loads((tmp_path / "verdicts-t.json").read_text())["entries"]
+    assert len(entries) == KEEP_UNUSED + 2 * 10
+    assert run(range(10)) == 0  # ... so the oldest went first

@@ -29,8 +29,10 @@ from neuroscale.check.verdicts import MARSHAL_VERSION, VerdictCache, code_salt
 from neuroscale.findings import Finding, ObjectRef, Severity
 from neuroscale.policy.subject import Subject
 
-#: Kinds every policy may read of the other objects (namespaceSelector/namespaceObject; Kyverno context).
-_CONTEXT_KINDS = frozenset({"Namespace", "ConfigMap"})
+#: Kinds a policy may read of the other objects: Namespaces (namespaceSelector, namespaceObject) always,
+#: ConfigMaps when some Kyverno context entry reads one (a `configMap` key anywhere in the documents).
+_NAMESPACES = frozenset({"Namespace"})
+_CONFIG_MAPS = frozenset({"ConfigMap"})
 _TEXT_FIELDS = ("rule", "message", "fix", "file", "field_path")
 _REF_FIELDS = ("kind", "name", "namespace", "api_version")
 
@@ -75,7 +77,7 @@ def _salt() -> str:
 
 def _judge(documents: Sequence[Mapping[str, Any]], objects: Sequence[Any]) -> str | None:
     """Digest of the policy documents and of the other objects a rule may read; None when not plain data."""
-    kinds = _CONTEXT_KINDS | _param_kinds(documents)
+    kinds = _NAMESPACES | _param_kinds(documents) | (_CONFIG_MAPS if _has_key(documents, "configMap") else frozenset())
     context = [o for o in objects if isinstance(o, Mapping) and o.get("kind") in kinds]
     try:
         return hashlib.sha256(marshal.dumps([list(documents), context], MARSHAL_VERSION)).hexdigest()
@@ -91,6 +93,12 @@ def _param_kinds(node: Any) -> frozenset[str]:
     if isinstance(node, (list, tuple)):
         return frozenset().union(*(_param_kinds(v) for v in node))
     return frozenset()
+
+
+def _has_key(node: Any, key: str) -> bool:
+    if isinstance(node, Mapping):
+        return key in node or any(_has_key(v, key) for v in node.values())
+    return isinstance(node, (list, tuple)) and any(_has_key(v, key) for v in node)
 
 
 def _with_index(finding: Finding, index: int) -> Finding:

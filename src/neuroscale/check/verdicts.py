@@ -7,8 +7,12 @@ digest of the judging modules' sources and the libraries' install stamps). An
 edit to any of them changes the key, so the verdict is computed again; nothing
 is ever invalidated by hand.
 
-One JSON file per stage holds the verdicts of one run (the entries this run
-did not use are dropped when it is written). The file is read as untrusted
+One JSON file per stage holds the verdicts, rewritten only when a run
+computed a new one: the entries the run used come last, and of the others
+only the most recent are kept (`KEEP_UNUSED`), so alternating between two
+configurations (a rendered and an unrendered run, two branches) does not
+judge everything again, and the file stays near the repository's size.
+The file is read as untrusted
 input: a file that does not parse, or an entry of the wrong shape, is ignored
 and its verdicts are computed again — a corrupt or foreign cache can cost
 time, never change a result. Data that `marshal` cannot represent (a YAML
@@ -32,6 +36,8 @@ from typing import Any
 _FORMAT = 1
 #: marshal's format 2: no back-references, whose bytes would depend on how objects happen to be shared.
 MARSHAL_VERSION = 2
+#: Entries a run did not use that are kept: up to this many, plus as many as the run used.
+KEEP_UNUSED = 1000
 
 
 def code_salt(modules: Iterable[ModuleType | str], *, extra: str = "") -> str:
@@ -59,6 +65,7 @@ class VerdictCache:
         self._valid = valid
         self._stored = self._read()
         self._used: dict[str, Any] = {}
+        self._computed = False
 
     def _read(self) -> dict[str, Any]:
         if self._path is None:
@@ -92,12 +99,16 @@ class VerdictCache:
     def put(self, key: str | None, value: Any) -> None:
         if key is not None:
             self._used[key] = value
+            self._computed = True
 
     def save(self) -> None:
-        """Write this run's verdicts (only when they differ from what was read)."""
-        if self._path is None or self._used == self._stored:
+        """Write the verdicts back when this run computed any (see module docstring for what is kept)."""
+        if self._path is None or not self._computed:
             return
-        write_atomically(self._path, json.dumps({"format": _FORMAT, "entries": self._used},
+        unused = [(key, value) for key, value in self._stored.items() if key not in self._used]
+        entries = dict(unused[max(0, len(unused) - KEEP_UNUSED - len(self._used)):])
+        entries.update(self._used)
+        write_atomically(self._path, json.dumps({"format": _FORMAT, "entries": entries},
                                                 separators=(",", ":")).encode())
 
 
