@@ -50,14 +50,7 @@ spec:
     - name: v1
       served: true
       storage: true
-      schema:
-        openAPIV3Schema:
-          type: object
-          properties:
-            spec:
-              type: object
-              properties:
-                size: {{type: {size}}}
+      schema: {{openAPIV3Schema: {{type: object, properties: {{spec: {{properties: {{size: {{type: {size}}}}}}}}}}}}}
 """
 
 WIDGET = "apiVersion: example.org/v1\nkind: Widget\nmetadata: {name: w, namespace: default}\nspec: {size: \"3\"}\n"
@@ -134,7 +127,6 @@ apiVersion: kyverno.io/v1
 kind: ClusterPolicy
 metadata: {name: allowed-registries}
 spec:
-  validationFailureAction: Enforce
   rules:
     - name: registries
       match: {any: [{resources: {kinds: [Deployment]}}]}
@@ -149,6 +141,7 @@ spec:
               - key: "{{ images.containers.*.registry }}"
                 operator: AnyNotIn
                 value: "{{ settings.data.registries | split(@, ',') }}"
+  validationFailureAction: Enforce
 ---
 apiVersion: v1
 kind: ConfigMap
