@@ -182,3 +182,11 @@ def test_verdicts_of_another_configuration_are_kept_within_a_bound(tmp_path: Pat
     entries = json.loads((tmp_path / "verdicts-t.json").read_text())["entries"]
     assert len(entries) == KEEP_UNUSED + 2 * 10
     assert run(range(10)) == 0  # ... so the oldest went first
+
+
+def test_a_policy_that_does_not_compile_is_reported_by_every_warm_run(tmp_path: Path) -> None:
+    broken = POLICY.format(cap=10).replace("object.spec.replicas <= 10", "object.spec.replicas <=")
+    root, cache = write_repo(tmp_path / "repo", {**files(), "policies/cap.yaml": broken}), tmp_path / "cache"
+    cold = findings(root, cache)
+    assert any(f.extra.get("policy") == "replicas-cap" and "index" not in f.extra for f in cold)
+    assert findings(root, cache) == findings(root, cache) == cold == findings(root, None)

@@ -45,20 +45,35 @@ class PolicyVerdicts:
         self._judge = _judge(documents, objects)
         self._cache = VerdictCache(cache_dir, stage="policies", salt=_salt(), valid=_valid)
 
-    def _key(self, subject: Subject) -> str | None:
-        return None if self._judge is None else self._cache.key(self._judge, subject.obj)
+    def _key(self, subject: Subject | None) -> str | None:
+        """The key of a subject's findings, or (None) of the policy set's own."""
+        if self._judge is None:
+            return None
+        return self._cache.key(self._judge, subject.obj) if subject is not None else self._cache.key(
+            f"{self._judge}/policy-set", None)
 
     def get(self, subject: Subject) -> list[Finding] | None:
         """The findings stored for an equal object under equal policies and context, placed at `subject`."""
-        stored = self._cache.get(self._key(subject))
-        if stored is None:
-            return None
-        return [_with_index(_from_json(item), subject.index) for item in stored]
+        return self._read(self._key(subject), index=subject.index)
 
     def put(self, subject: Subject, findings: list[Finding]) -> None:
+        self._write(self._key(subject), findings, index=subject.index)
+
+    def problems(self) -> list[Finding] | None:
+        """The policy set's own findings (what compiling it reported), when stored."""
+        return self._read(self._key(None), index=None)
+
+    def put_problems(self, findings: list[Finding]) -> None:
+        self._write(self._key(None), findings, index=None)
+
+    def _read(self, key: str | None, *, index: int | None) -> list[Finding] | None:
+        stored = self._cache.get(key)
+        return None if stored is None else [_with_index(_from_json(item), index) for item in stored]
+
+    def _write(self, key: str | None, findings: list[Finding], *, index: int | None) -> None:
         encoded = [_to_json(f) for f in findings]
-        if all(_with_index(_from_json(e), subject.index) == f for e, f in zip(encoded, findings)):
-            self._cache.put(self._key(subject), encoded)
+        if all(_with_index(_from_json(e), index) == f for e, f in zip(encoded, findings)):
+            self._cache.put(key, encoded)
 
     def save(self) -> None:
         self._cache.save()
@@ -101,8 +116,11 @@ def _has_key(node: Any, key: str) -> bool:
     return isinstance(node, (list, tuple)) and any(_has_key(v, key) for v in node)
 
 
-def _with_index(finding: Finding, index: int) -> Finding:
-    return replace(finding, extra={**finding.extra, "index": index}) if "index" in finding.extra else finding
+def _with_index(finding: Finding, index: int | None) -> Finding:
+    """`finding` about the subject at `index` (findings of the policy set itself carry none)."""
+    if index is None or "index" not in finding.extra:
+        return finding
+    return replace(finding, extra={**finding.extra, "index": index})
 
 
 def _to_json(finding: Finding) -> dict[str, Any]:
