@@ -190,3 +190,10 @@ def test_a_policy_that_does_not_compile_is_reported_by_every_warm_run(tmp_path: 
     cold = findings(root, cache)
     assert any(f.extra.get("policy") == "replicas-cap" and "index" not in f.extra for f in cold)
     assert findings(root, cache) == findings(root, cache) == cold == findings(root, None)
+
+
+def test_a_cache_that_cannot_be_written_costs_time_not_the_result(tmp_path: Path) -> None:
+    root = write_repo(tmp_path / "repo", files(replicas=12, cap=3))
+    blocked = tmp_path / "cache"
+    blocked.write_text("a file where the cache directory should be\n")
+    assert findings(root, blocked / "sub") == findings(root, None)

@@ -108,8 +108,11 @@ class VerdictCache:
         unused = [(key, value) for key, value in self._stored.items() if key not in self._used]
         entries = dict(unused[max(0, len(unused) - KEEP_UNUSED - len(self._used)):])
         entries.update(self._used)
-        write_atomically(self._path, json.dumps({"format": _FORMAT, "entries": entries},
-                                                separators=(",", ":")).encode())
+        try:
+            write_atomically(self._path, json.dumps({"format": _FORMAT, "entries": entries},
+                                                    separators=(",", ":")).encode())
+        except OSError:
+            pass  # a read-only or full cache costs the next run time, never this run's result
 
 
 def write_atomically(entry: Path, data: bytes) -> None:
