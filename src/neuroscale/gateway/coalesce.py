@@ -127,35 +127,43 @@ def _v1_shape(doc: dict[str, Any]) -> tuple[int, Any] | None:
 
 def _v2_shape(doc: dict[str, Any]) -> tuple[int, Any] | None:
     inputs = doc.get("inputs")
-    if not doc.keys() <= _V2_FIELDS or not isinstance(inputs, list) or not inputs or _binary_answer(doc):
+    if not doc.keys() <= _V2_FIELDS or type(inputs) is not list or not inputs or _binary_answer(doc):
         return None
-    rows: set[int] = set()
-    signature: list[Any] = [orjson.dumps(doc.get("outputs")), orjson.dumps(doc.get("parameters"))]
+    counts: set[int] = set()
+    signature: list[Any] = [_written(doc.get("outputs")), _written(doc.get("parameters"))]
     for tensor in inputs:
-        if not isinstance(tensor, dict) or not tensor.keys() <= _INPUT_FIELDS:
+        if type(tensor) is not dict or not tensor.keys() <= _INPUT_FIELDS:
             return None
-        layout = _layout(tensor.get("shape"), tensor.get("data"))
+        shape: Any = tensor.get("shape")
+        layout = _layout(shape, tensor.get("data"))
         if layout is None:
             return None
-        rows.add(tensor["shape"][0])
-        signature.append((tensor.get("name"), tensor.get("datatype"), tuple(tensor["shape"][1:]), layout,
-                          orjson.dumps(tensor.get("parameters"))))
-    if len(rows) != 1 or not (count := rows.pop()):
+        counts.add(shape[0])
+        signature.append((tensor.get("name"), tensor.get("datatype"), tuple(shape[1:]), layout,
+                          _written(tensor.get("parameters"))))
+    if len(counts) != 1 or not (count := counts.pop()):
         return None
     return count, tuple(signature)
+
+
+def _written(value: Any) -> bytes | None:
+    """A field as part of a copy's key (absent, the common case, costs nothing)."""
+    return None if value is None else orjson.dumps(value)
 
 
 def _binary_answer(doc: dict[str, Any]) -> bool:
     """Does the request ask for binary outputs (Triton's client does by default)? Such an answer never splits,
     so joining would cost a joined call and then one call per copy."""
+    if "parameters" not in doc and "outputs" not in doc:
+        return False
     wanted = [doc.get("parameters"), *(o.get("parameters") for o in doc.get("outputs") or () if isinstance(o, dict))]
     return any(isinstance(p, dict) and (p.get("binary_data_output") or p.get("binary_data")) for p in wanted)
 
 
 def _layout(shape: Any, data: Any) -> str | None:
     """"flat" or "nested" (one list per row) when `data` has the `shape`'s rows, else None."""
-    if not (isinstance(shape, list) and shape and all(type(d) is int and d >= 0 for d in shape)
-            and isinstance(data, list)):
+    if not (type(shape) is list and shape and set(map(type, shape)) == {int} and min(shape) >= 0
+            and type(data) is list):
         return None
     if len(data) == math.prod(shape) and not (data and isinstance(data[0], list)):
         return "flat"
