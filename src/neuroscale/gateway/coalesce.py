@@ -83,7 +83,7 @@ def plan(heads: Sequence[bytes], bodies: Sequence[bytes], *, max_rows: int) -> t
         rows, signature = shape
         key = (head, v1, signature)
         call = open_calls.get(key)
-        if call is None or (call.total + rows > max_rows and call.total):
+        if call is None or call.total + rows > max_rows:
             call = open_calls[key] = Call(head)
             calls.append(call)
         call.copies.append(index)
@@ -94,8 +94,9 @@ def plan(heads: Sequence[bytes], bodies: Sequence[bytes], *, max_rows: int) -> t
 
 
 def _parsed(bodies: Sequence[bytes]) -> list[Any]:
-    """Each body read on its own (one that is not JSON: None). One comprehension, the common case; measured as
-    cheap as one parse of all bodies spliced into a list, which a crafted body could shift into its neighbours."""
+    """Each body read on its own (one that is not JSON: None), in one comprehension while all are JSON. Measured
+    at 0.5 µs per iris body against 0.4 for one parse of all the bodies spliced into one list, which a crafted
+    body (`{…}, {…}`) could shift into its neighbours' places."""
     loads = orjson.loads
     try:
         return [loads(body) for body in bodies]
