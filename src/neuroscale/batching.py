@@ -1,7 +1,7 @@
 """Adaptive batching: concurrent requests to one model coalesced into one predict call.
 
-Used by the model server (requests to its model) and by the gateway's shadow mirror (copies of
-live requests to a shadow revision, `gateway.shadow`), hence a module of its own.
+Used by the model server (requests to its model). The gateway's shadow mirror batches its copies
+itself (`gateway.shadow`): nobody waits on a copy, so it needs none of the futures kept here.
 
 The InferenceService `batcher` (maxBatchSize, maxLatency) is honoured, with one difference from
 KServe's batcher sidecar, which holds every batch until it is full or maxLatency has passed (so a
@@ -22,21 +22,17 @@ validation is Python code: in a thread it only contends for the GIL with request
 measured slower with a worse tail), and on one worker thread (`offload`) for models whose runtime
 releases it (onnxruntime, torch), so request parsing goes on while a batch predicts.
 
-Errors stay per request: `run_batch` returns one result or one exception per member. It may be an
-`async def` (the gateway's batches are HTTP exchanges): the next batch then forms while it runs.
-A caller with no one waiting on the answer (the shadow mirror) may `hold` a batch: the first item
-to reach an idle batcher waits up to `hold` seconds for mates unless the batch fills first.
+Errors stay per request: `run_batch` returns one result or one exception per member.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Generic, TypeVar, cast
+from typing import Generic, TypeVar
 
 from neuroscale.errors import NotReady
 
@@ -49,25 +45,19 @@ Results = list[Result | BaseException]
 class _Pending(Generic[Item, Result]):
     item: Item
     rows: int
-    future: asyncio.Future[Result] | None  # None: `then` is given the result
-    then: Callable[[Result | BaseException], None] | None = None
+    future: asyncio.Future[Result]
 
 
 class Batcher(Generic[Item, Result]):
     """Gathers `submit`ted items and runs them through `run_batch` in batches."""
 
-    def __init__(self, run_batch: Callable[[Sequence[Item]], Results[Result]]
-                 | Callable[[Sequence[Item]], Awaitable[Results[Result]]], *,
-                 max_batch_size: int, max_latency: float, offload: bool = False, hold: float = 0.0) -> None:
+    def __init__(self, run_batch: Callable[[Sequence[Item]], Results[Result]], *,
+                 max_batch_size: int, max_latency: float, offload: bool = False) -> None:
         self._run_batch = run_batch
-        self._awaits = inspect.iscoroutinefunction(run_batch)
         self.max_batch_size = max_batch_size
         self.max_latency = max_latency
-        self.hold = hold
         self._queue: deque[_Pending[Item, Result]] = deque()
-        self._rows = 0  # queued
         self._scheduled: asyncio.Handle | None = None
-        self._held = False  # _scheduled is a `hold` timer
         self._busy = False
         self._closing = False
         self._idle = asyncio.Event()
@@ -89,29 +79,16 @@ class Batcher(Generic[Item, Result]):
         self._queue_up(_Pending(item, rows, future))
         return future
 
-    def put(self, item: Item, *, rows: int, then: Callable[[Result | BaseException], None]) -> None:
-        """Queue `item` for a caller nobody awaits: `then` (which must not raise) gets its result or exception
-        when its batch finishes. No future and no loop callback per item: the shadow mirror queues one per copy."""
-        if self._closing:
-            raise NotReady("the model is unloading", fix="retry: the gateway routes to a serving replica")
-        self._queue_up(_Pending(item, rows, None, then))
-
     def _queue_up(self, pending: _Pending[Item, Result]) -> None:
         self._queue.append(pending)
-        self._rows += pending.rows
         self._idle.clear()
         if not self._busy:
             self._schedule(asyncio.get_running_loop())
 
     def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Dispatch on the next turn, or once `hold` has passed unless the queued rows already fill a batch."""
-        now = self._rows >= self.max_batch_size or not self.hold
-        if self._scheduled is not None:
-            if not (now and self._held):
-                return  # due soon enough
-            self._scheduled.cancel()  # a held batch just filled: it goes now
-        self._held = not now
-        self._scheduled = loop.call_soon(self._dispatch) if now else loop.call_later(self.hold, self._dispatch)
+        """Dispatch on the next turn (once: every item queued until then joins)."""
+        if self._scheduled is None:
+            self._scheduled = loop.call_soon(self._dispatch)
 
     async def close(self) -> None:
         """Refuse new items and wait until every queued one has its answer."""
@@ -129,8 +106,7 @@ class Batcher(Generic[Item, Result]):
                 break
             batch.append(self._queue.popleft())
             rows += head.rows
-        self._rows -= rows
-        return [p for p in batch if p.future is None or not p.future.cancelled()]
+        return [p for p in batch if not p.future.cancelled()]
 
     def _dispatch(self) -> None:
         self._scheduled = None
@@ -143,31 +119,20 @@ class Batcher(Generic[Item, Result]):
         self.batches += 1
         self.items += len(batch)
         items = [p.item for p in batch]
-        if not self.offload and not self._awaits:
+        if not self.offload:
             self._deliver(batch, self._guarded(items))
             self._settle()
             return
         self._busy = True
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Results[Result]]
-        if self._awaits:
-            future = loop.create_task(self._awaited(items))
-        else:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-predict")
-            future = loop.run_in_executor(self._executor, self._guarded, items)
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-predict")
+        future = asyncio.get_running_loop().run_in_executor(self._executor, self._guarded, items)
         future.add_done_callback(lambda done: self._finished(batch, done))
 
     def _guarded(self, items: list[Item]) -> Results[Result]:
         try:
-            return cast(Results[Result], self._run_batch(items))
+            return self._run_batch(items)
         except BaseException as exc:  # run_batch keeps errors per member; this guards against its bugs
-            return [exc] * len(items)
-
-    async def _awaited(self, items: list[Item]) -> Results[Result]:
-        try:
-            return await cast(Awaitable[Results[Result]], self._run_batch(items))
-        except BaseException as exc:  # as in _guarded (a cancelled batch also answers each member)
             return [exc] * len(items)
 
     def _finished(self, batch: list[_Pending[Item, Result]],
@@ -179,11 +144,9 @@ class Batcher(Generic[Item, Result]):
     @staticmethod
     def _deliver(batch: list[_Pending[Item, Result]], results: list[Result | BaseException]) -> None:
         for pending, result in zip(batch, results, strict=True):
-            if pending.then is not None:
-                pending.then(result)
-            elif pending.future is None or pending.future.cancelled():  # the client went away
+            if pending.future.cancelled():  # the client went away
                 continue
-            elif isinstance(result, BaseException):
+            if isinstance(result, BaseException):
                 pending.future.set_exception(result)
             else:
                 pending.future.set_result(result)

@@ -3,8 +3,9 @@
 The mirror runs in-process against a real model server serving `custom_models:Picky` as the shadow
 (doubles V1 rows, triples rows starting with 7, refuses any call holding a negative value); each copy
 comes with the answer the serving revision gave, as the proxy hands it over. The first copy of an
-endpoint goes alone (it gives the latency pair); the others wait for mates until the batch is full,
-so every test knows how many calls the shadow gets. The model server's own request counter counts them.
+endpoint goes alone (it gives the latency pair); the others are sent in one turn of the event loop,
+so they all wait for mates together (until `batch_rows` copies wait, or the hold ends), and every test
+knows how many calls the shadow gets. The model server's own request counter counts them.
 """
 
 from __future__ import annotations
@@ -71,8 +72,7 @@ def mirrored(port: int, copies: list[tuple[bytes, bytes, bytes]], *, batch_rows:
     async def run() -> dict[str, Any]:
         balancer = Balancer(time.monotonic)
         balancer.sync([("iris", (("iris-2", 0, (("127.0.0.1", port),)),), 0)])
-        mirror = Mirror(balancer, UpstreamPool(), path=None, batch_rows=batch_rows, hold=3600.0,
-                        lone_period=3600.0)
+        mirror = Mirror(balancer, UpstreamPool(), path=None, batch_rows=batch_rows, hold=0.2, lone_period=3600.0)
         for copy_head, body, primary in copies:
             mirror.send("iris", "iris-2", copy_head, body, primary, 1.0)
         while mirror.inflight:
@@ -131,12 +131,30 @@ def test_copies_that_cannot_be_joined_go_alone_and_each_shape_joins_its_own(shad
         ":explain is not a route of the shadow: an error, compared like any other copy"
 
 
+def test_a_mixed_batch_of_v1_and_v2_copies_joins_each_protocol_apart(shadow: int) -> None:
+    copies = [v1([[1.0, 2.0]]), *(copy for i in range(3) for copy in (v1([[2.0, float(i)]]), v2([[3.0, float(i)]])))]
+    stats, made = mirrored(shadow, copies, batch_rows=100)
+    assert made == 1 + 2, "the first alone, then one V1 call and one V2 call"
+    assert (stats["agree"], stats["disagree"], stats["error"]) == (7, 0, 0)
+
+
+def test_a_body_that_is_not_json_goes_alone_and_its_batch_mates_still_join(shadow: int) -> None:
+    """Bodies are read on their own: a broken or crafted one cannot shift what its neighbours ask."""
+    good = [v1([[2.0, float(i)]]) for i in range(4)]
+    crafted = (head(V1), b'{"instances": [[7.0, 1.0]]}, {"instances": [[7.0, 2.0]]}', b'{"predictions": [[14, 2]]}')
+    copies = [v1([[1.0, 2.0]]), good[0], (head(V1), b'{"instances": [[1.0,', b"{}"), good[1], crafted, *good[2:]]
+    stats, made = mirrored(shadow, copies, batch_rows=100)
+    assert made == 1 + 1 + 2, "the first alone, the four good copies in one call, the two broken ones alone"
+    assert (stats["agree"], stats["disagree"], stats["error"]) == (5, 0, 2), "the shadow refuses both broken bodies"
+
+
 @pytest.mark.parametrize(("url", "body"), [
     (V1, b'{"inputs": [[1, 2]]}'),
     (V1, b'{"instances": []}'),
     (V1, b'{"instances": [[1, 2]], "id": "a"}'),
     (V1, b'{"instances": [NaN]}'),
     (V1, b'[1, 2]'),
+    (V1, b'{"instances": [[1, 2]]}, {"instances": [[3, 4]]}'),
     (b"/v1/models/m:explain", b'{"instances": [[1, 2]]}'),
     (V2, b'{"inputs": [{"name": "x", "shape": [2, 2], "datatype": "FP64", "data": [1, 2, 3]}]}'),
     (V2, b'{"inputs": [{"name": "a", "shape": [1], "datatype": "FP64", "data": [1]},'
@@ -144,21 +162,64 @@ def test_copies_that_cannot_be_joined_go_alone_and_each_shape_joins_its_own(shad
     (V2, b'{"inputs": [{"name": "x", "shape": [1], "datatype": "BYTES", "data": [1], "extra": 1}]}'),
     (V2, b'{"inputs": [{"name": "x", "shape": [0], "datatype": "FP64", "data": []}]}'),
     (V1, b'{"instances": [[' + b"1.0," * coalesce.MAX_MEMBER_BYTES + b'1.0]]}'),
-], ids=["v1-inputs", "no-rows", "v1-extra-field", "not-json-for-orjson", "not-an-object", "explain",
-        "short-data", "rows-differ", "unknown-tensor-field", "zero-rows", "too-large"])
-def test_bodies_that_cannot_be_concatenated_safely_are_not_members(url: bytes, body: bytes) -> None:
-    assert coalesce.member_of(head(url), body) is None
+], ids=["v1-inputs", "no-rows", "v1-extra-field", "not-json-for-orjson", "not-an-object", "two-bodies-in-one",
+        "explain", "short-data", "rows-differ", "unknown-tensor-field", "zero-rows", "too-large"])
+def test_bodies_that_cannot_be_concatenated_safely_go_alone(url: bytes, body: bytes) -> None:
+    good = v1([[1.0, 2.0]])[1]
+    calls, alone = coalesce.plan([head(V1), head(url), head(V1)], [good, body, good], max_rows=512)
+    assert alone == [1] and [call.copies for call in calls] == [[0, 2]]
+
+
+def test_calls_hold_at_most_max_rows_unless_one_copy_has_more() -> None:
+    bodies = [json.dumps({"instances": [[1.0, float(i)]] * rows}).encode() for i, rows in enumerate([2, 2, 1, 5, 1])]
+    calls, alone = coalesce.plan([head(V1)] * 5, bodies, max_rows=4)
+    assert alone == [] and [(call.copies, call.total) for call in calls] == [([0, 1], 4), ([2], 1), ([3], 5), ([4], 1)]
+
+
+def planned(*copies: tuple[bytes, bytes, bytes]) -> coalesce.Call:
+    calls, alone = coalesce.plan([c[0] for c in copies], [c[1] for c in copies], max_rows=512)
+    assert alone == [] and len(calls) == 1
+    return calls[0]
 
 
 def test_an_answer_without_one_row_per_joined_row_does_not_split() -> None:
-    members = [m for m in (coalesce.member_of(*v1([[1.0, 2.0]])[:2]), coalesce.member_of(*v1([[3.0, 4.0]])[:2]))
-               if m is not None]
-    assert len(members) == 2 and members[0].key == members[1].key
-    assert json.loads(coalesce.joined(members)) == {"instances": [[1.0, 2.0], [3.0, 4.0]]}
-    assert coalesce.split(members, b'{"predictions": [1, 2]}') == [{"predictions": [1]}, {"predictions": [2]}]
+    call = planned(v1([[1.0, 2.0]]), v1([[3.0, 4.0]]))
+    assert json.loads(call.body()) == {"instances": [[1.0, 2.0], [3.0, 4.0]]}
+    primaries = [b'{"predictions": [1]}', b'{"predictions": [2]}']
+    assert coalesce.compare(call, b'{"predictions": [1, 2]}', primaries) == [True, True]
     for answer in (b'{"predictions": [1]}', b'{"predictions": 3}', b'{"outputs": [{"name": "y", "shape": [3], '
                    b'"datatype": "FP64", "data": [1, 2, 3]}]}', b"not json", b"[]"):
-        assert coalesce.split(members, answer) is None, answer
+        assert coalesce.compare(call, answer, primaries) is None, answer
+
+
+@pytest.mark.parametrize(("primaries", "agreed"), [
+    ([b'{"predictions": [0, 1]}', b'{"predictions": [2]}', b'{"predictions": [3]}'], [True, True, True]),
+    ([b'{"predictions": [0, 1]}', b'{"predictions": [5]}', b'{"predictions": [3]}'], [True, False, True]),
+    ([b'{"predictions": [0, 1.0000000001]}', b'{"predictions": [2]}', b'{"predictions": [3]}'], [True, True, True]),
+    ([b'{"predictions": [0, true]}', b'{"predictions": [2]}', b'{"predictions": [3]}'], [False, True, True]),
+    ([b'{"predictions": [0, 1, 2]}', b'{"predictions": []}', b'{"predictions": [3]}'], [False, False, True]),
+    ([b'{"predictions": [0, 1]}', b"not json", b'{"outputs": []}'], [True, False, False]),
+], ids=["all-equal", "one-differs", "within-tolerance", "true-is-not-1", "rows-shifted", "not-an-answer"])
+def test_disagreements_are_found_per_copy_when_the_joined_answers_differ(primaries: list[bytes],
+                                                                          agreed: list[bool]) -> None:
+    call = planned(v1([[1.0, 2.0], [3.0, 4.0]]), v1([[5.0, 6.0]]), v1([[7.0, 8.0]]))
+    assert coalesce.compare(call, b'{"predictions": [0, 1, 2, 3]}', primaries) == agreed
+
+
+def test_v2_answers_are_compared_per_output_by_name() -> None:
+    call = planned(v2([[1.0, 2.0]]), v2([[3.0, 4.0], [5.0, 6.0]]))
+    answer = orjson.dumps({"outputs": [{"name": "p", "shape": [3, 2], "datatype": "FP64", "data": [1, 2, 3, 4, 5, 6]},
+                                       {"name": "c", "shape": [3], "datatype": "INT64", "data": [7, 8, 9]}]})
+
+    def primary(p: list[int], c: list[int]) -> bytes:
+        return orjson.dumps({"id": "r", "outputs": [{"name": "c", "shape": [len(c)], "data": c},
+                                                    {"name": "p", "shape": [len(c), 2], "data": p}]})
+
+    assert coalesce.compare(call, answer, [primary([1, 2], [7]), primary([3, 4, 5, 6], [8, 9])]) == [True, True]
+    assert coalesce.compare(call, answer, [primary([1, 2], [7]), primary([3, 4, 5, 0], [8, 9])]) == [True, False]
+    renamed = orjson.dumps({"outputs": [{"name": "q", "shape": [1, 2], "data": [1, 2]},
+                                        {"name": "c", "shape": [1], "data": [7]}]})
+    assert coalesce.compare(call, answer, [renamed, primary([3, 4, 5, 6], [8, 9])]) == [False, True]
 
 
 def triton_body(rows: list[list[float]], *, binary_output: bool | None) -> bytes:
@@ -177,17 +238,17 @@ def triton_body(rows: list[list[float]], *, binary_output: bool | None) -> bytes
 @pytest.mark.parametrize("binary_output", [None, True], ids=["client-default", "binary-output"])
 def test_triton_requests_asking_for_binary_outputs_go_alone(binary_output: bool | None) -> None:
     """Triton's client asks for binary outputs unless told otherwise; such answers never split."""
-    assert coalesce.member_of(head(V2), triton_body([[1.0, 2.0]], binary_output=binary_output)) is None
+    calls, alone = coalesce.plan([head(V2)], [triton_body([[1.0, 2.0]], binary_output=binary_output)], max_rows=512)
+    assert (calls, alone) == ([], [0])
 
 
 def test_triton_requests_asking_for_json_outputs_join_and_split_back() -> None:
-    members = [coalesce.member_of(head(V2), triton_body(rows, binary_output=False))
-               for rows in ([[1.0, 2.0]], [[3.0, 4.0], [5.0, 6.0]])]
-    assert all(m is not None for m in members) and members[0].key == members[1].key
-    joined = json.loads(coalesce.joined(members))
+    call = planned(*((head(V2), triton_body(rows, binary_output=False), b"") for rows in ([[1.0, 2.0]],
+                                                                                       [[3.0, 4.0], [5.0, 6.0]])))
+    joined = json.loads(call.body())
     assert joined["inputs"][0]["shape"] == [3, 2] and joined["outputs"] == [{"name": "y", "parameters":
                                                                               {"binary_data": False}}]
     answer = json.dumps({"outputs": [{"name": "y", "shape": [3], "datatype": "FP64", "data": [1, 2, 3]}]})
-    assert coalesce.split(members, answer.encode()) == [
-        {"outputs": [{"name": "y", "shape": [1], "datatype": "FP64", "data": [1]}]},
-        {"outputs": [{"name": "y", "shape": [2], "datatype": "FP64", "data": [2, 3]}]}]
+    primaries = [json.dumps({"outputs": [{"name": "y", "shape": [len(d)], "datatype": "FP64", "data": d}]}).encode()
+                 for d in ([1], [2, 3])]
+    assert coalesce.compare(call, answer.encode(), primaries) == [True, True]

@@ -11,31 +11,33 @@ primary answered), skipped (no free replica, too many in flight) — is counted
 per endpoint and published (`run/shadow.json`) for status, the portal and
 metrics.
 
-Copies are coalesced: the shadow path is not latency-critical, so copies that
-concatenate (`coalesce`) wait up to `hold` seconds for mates and go to the
-shadow revision as one predict call of at most `batch_rows` rows (the model
-server's `batching.Batcher`, with an HTTP exchange as its batch), and the
-answer is split back and compared per copy. Serving every copy alone cost the
-shadow model server half the primary's CPU and the gateway 25-40 % more per
-request (bench/RESULTS.md, issue 15). A joined call that fails with an answer
-(one member the shadow rejects, an answer that does not split) is asked again
-copy by copy, so only the rejected copies count as errors; a call that gets
-no answer at all (shadow down, hanging) is an error for each member. Latency
-stays comparable: at most one copy per `lone_period` per endpoint (the first
-one included), and every copy that cannot be joined, is sent alone, and only
-those give the latency pair (the primary's and the shadow's on the same
-request); a batch's time says nothing about one request's.
+Copies are coalesced: the shadow path is not latency-critical, so copies wait up
+to `hold` seconds for mates (or until `batch_rows` of them wait) and go to the
+shadow revision as predict calls of at most `batch_rows` rows (`coalesce`: the
+copies that concatenate), each answer compared with every copy's primary answer.
+Serving every copy alone cost the shadow model server half the primary's CPU and
+the gateway 25-40 % more per request (bench/RESULTS.md, issue 15). Reading the
+copies is left to the batch too: the request path only appends the copy to its
+revision's waiting list, and each batch reads, joins and compares its copies in
+bulk. A joined call that fails with an answer (one member the shadow rejects, an
+answer that does not split) is asked again copy by copy, so only the rejected
+copies count as errors; a call that gets no answer at all (shadow down,
+hanging) is an error for each member. Latency stays comparable: at most one
+copy per `lone_period` per endpoint (the first one included), and every copy
+that cannot be joined, is sent alone, and only those give the latency pair (the
+primary's and the shadow's on the same request); a batch's time says nothing
+about one request's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import functools
 import json
+import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,15 +45,14 @@ from typing import Any
 import orjson
 
 from neuroscale.agreement import agree, latency_quantiles
-from neuroscale.batching import Batcher
 from neuroscale.gateway import coalesce
 from neuroscale.gateway.balancer import Balancer, NoCapacity
-from neuroscale.gateway.coalesce import Member
 from neuroscale.gateway.upstream import (Answer, UpstreamBroken, UpstreamGone, UpstreamPool, UpstreamTimeout,
                                          upstream_request)
 
 _LATENCIES_KEPT = 512
 SHADOW_OUTCOMES = ("agree", "disagree", "error", "skipped")
+_NO_ANSWER = (NoCapacity, UpstreamGone, UpstreamTimeout, UpstreamBroken)
 
 
 @dataclass
@@ -60,12 +61,18 @@ class ShadowStats:
     outcomes: collections.Counter[str] = field(default_factory=collections.Counter)
     primary_ms: collections.deque[float] = field(default_factory=lambda: collections.deque(maxlen=_LATENCIES_KEPT))
     shadow_ms: collections.deque[float] = field(default_factory=lambda: collections.deque(maxlen=_LATENCIES_KEPT))
+    lone_at: float = -math.inf  # when the endpoint's last copy went alone (time.monotonic)
 
     def to_dict(self) -> dict[str, Any]:
         compared = self.outcomes["agree"] + self.outcomes["disagree"]
         return {"revision": self.revision, **{k: self.outcomes[k] for k in SHADOW_OUTCOMES},
                 "agreement": round(self.outcomes["agree"] / compared, 6) if compared else None,
                 "primary_ms": latency_quantiles(self.primary_ms), "shadow_ms": latency_quantiles(self.shadow_ms)}
+
+
+# One copy as the request path leaves it: its endpoint's stats, upstream head and body, the primary's answer
+# body and latency (ms). A plain tuple: the mirror keeps one per live request.
+Copy = tuple[ShadowStats, bytes, bytes, bytes, float]
 
 
 class Mirror:
@@ -82,8 +89,8 @@ class Mirror:
         self.inflight = 0
         self.stats: dict[str, ShadowStats] = {}
         self._credit: dict[str, int] = {}
-        self._lone_at: dict[str, float] = {}  # when the endpoint's last copy went alone
-        self._batchers: dict[str, Batcher[Member, Any]] = {}
+        self._waiting: dict[str, list[Copy]] = {}  # per shadow revision: copies waiting for mates
+        self._release_at: dict[str, asyncio.Handle] = {}  # per shadow revision: when its waiting copies go
         self._changed = False
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -95,7 +102,9 @@ class Mirror:
 
     def send(self, endpoint: str, revision: str, head: bytes, body: bytes, primary: bytes,
              primary_ms: float) -> None:
-        """Copy a request (its upstream head and body) whose primary answer was `primary`."""
+        """Copy a request (its upstream head and body) whose primary answer was `primary`.
+
+        Runs on the request path, so it reads nothing: the copy waits, as is, for its batch (`_release`)."""
         stats = self.stats.get(endpoint) or self.stats.setdefault(endpoint, ShadowStats())
         stats.revision = revision
         self._changed = True
@@ -103,62 +112,70 @@ class Mirror:
             stats.outcomes["skipped"] += 1
             return
         self.inflight += 1
-        now = time.monotonic()
-        lone = now - self._lone_at.get(endpoint, -self.lone_period) >= self.lone_period
-        member = None if lone else coalesce.member_of(head, body)
-        if member is None:
-            self._lone_at[endpoint] = now
-            stats.primary_ms.append(primary_ms)
-            raw = upstream_request(head, body)
-            task = asyncio.get_running_loop().create_task(self._alone(stats, revision, raw, primary))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        copy = (stats, head, body, primary, primary_ms)
+        if time.monotonic() - stats.lone_at >= self.lone_period or len(body) > coalesce.MAX_MEMBER_BYTES:
+            self._lone(revision, copy)
             return
-        batcher = self._batchers.get(revision)
-        if batcher is None:
-            batcher = self._batchers[revision] = Batcher(functools.partial(self._joined, revision),
-                                                         max_batch_size=self.batch_rows, max_latency=self.hold,
-                                                         hold=self.hold)
-        batcher.put(member, rows=member.rows, then=functools.partial(self._count, stats, primary))
+        waiting = self._waiting.get(revision)
+        if waiting is None:
+            waiting = self._waiting[revision] = []
+            self._release_at[revision] = asyncio.get_running_loop().call_later(self.hold, self._release, revision)
+        waiting.append(copy)
+        if len(waiting) == self.batch_rows:  # a full call's rows (at least) wait: no reason to hold them
+            self._release_at[revision].cancel()
+            self._release_at[revision] = asyncio.get_running_loop().call_soon(self._release, revision)
 
-    async def _alone(self, stats: ShadowStats, revision: str, raw: bytes, primary: bytes) -> None:
-        """One copy by itself: its latency is the shadow's side of the comparison."""
+    def _release(self, revision: str) -> None:
+        """The waiting copies, read in one pass: joined into calls, and those that cannot join sent alone."""
+        del self._release_at[revision]
+        copies = self._waiting.pop(revision)
+        calls, alone = coalesce.plan([c[1] for c in copies], [c[2] for c in copies], max_rows=self.batch_rows)
+        for index in alone:
+            self._lone(revision, copies[index])
+        for call in calls:
+            self._start(self._joined(revision, call, [copies[i] for i in call.copies]))
+
+    def _start(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _lone(self, revision: str, copy: Copy) -> None:
+        """Send a copy alone and time it: the primary's and the shadow's latency on the same request."""
+        stats = copy[0]
+        stats.lone_at = time.monotonic()
+        stats.primary_ms.append(copy[4])
+        self._start(self._alone(revision, copy, timed=True))
+
+    async def _alone(self, revision: str, copy: Copy, *, timed: bool) -> None:
         started = time.perf_counter()
         try:
-            answer = await self._exchange(revision, raw)
-        except (NoCapacity, UpstreamGone, UpstreamTimeout, UpstreamBroken) as exc:
-            self._count(stats, primary, exc)
+            answer = await self._exchange(revision, upstream_request(copy[1], copy[2]))
+        except _NO_ANSWER as exc:
+            self._count(copy, exc)
             return
-        stats.shadow_ms.append((time.perf_counter() - started) * 1000)
-        self._count(stats, primary, _body(answer))
+        if timed:
+            copy[0].shadow_ms.append((time.perf_counter() - started) * 1000)
+        self._count(copy, _body(answer))
 
-    async def _joined(self, revision: str, members: Sequence[Member]) -> list[Any]:
-        """The batcher's batch: each group of members that join is one call; its answer, split, per member."""
-        groups: dict[tuple[Any, ...], list[int]] = {}
-        for index, member in enumerate(members):
-            groups.setdefault(member.key, []).append(index)
-        results: list[Any] = [None] * len(members)
-        answered = await asyncio.gather(*(self._group(revision, [members[i] for i in indexes])
-                                          for indexes in groups.values()))
-        for indexes, answers in zip(groups.values(), answered, strict=True):
-            for index, answer in zip(indexes, answers, strict=True):
-                results[index] = answer
-        return results
-
-    async def _group(self, revision: str, members: list[Member]) -> list[Any]:
-        head = members[0].key[0]
-        body = coalesce.joined(members) if len(members) > 1 else members[0].body
+    async def _joined(self, revision: str, call: coalesce.Call, copies: list[Copy]) -> None:
+        """One call for `copies`; its answer compared with all their primary answers at once."""
         try:
-            answer = await self._exchange(revision, upstream_request(head, body))
-        except (NoCapacity, UpstreamGone, UpstreamTimeout, UpstreamBroken) as exc:
-            return [exc] * len(members)
-        parts = coalesce.split(members, answer.body) if answer.status == 200 else None
-        if parts is not None:
-            return list(parts)
-        if len(members) == 1:
-            return [_body(answer)]
-        return [answer for one in await asyncio.gather(*(self._group(revision, [m]) for m in members))
-                for answer in one]  # one member the shadow rejects fails alone
+            answer = await self._exchange(revision, upstream_request(call.head, call.body()))
+        except _NO_ANSWER as exc:
+            for copy in copies:
+                self._count(copy, exc)
+            return
+        agreed = coalesce.compare(call, answer.body, [c[3] for c in copies]) if answer.status == 200 else None
+        if agreed is not None:
+            self.inflight -= len(copies)
+            self._changed = True
+            for copy, same in zip(copies, agreed, strict=True):
+                copy[0].outcomes["agree" if same else "disagree"] += 1
+        elif len(copies) == 1:
+            self._count(copies[0], _body(answer))
+        else:  # one copy the shadow rejects fails alone
+            await asyncio.gather(*(self._alone(revision, copy, timed=False) for copy in copies))
 
     async def _exchange(self, revision: str, raw: bytes) -> Answer:
         pool = self.balancer.pools.get(revision)
@@ -174,10 +191,11 @@ class Mirror:
         finally:
             pool.leave()
 
-    def _count(self, stats: ShadowStats, primary: bytes, outcome: Any) -> None:
+    def _count(self, copy: Copy, outcome: Any) -> None:
         """One copy's outcome: the shadow's answer body (parsed), or why there is none."""
         self.inflight -= 1
         self._changed = True
+        stats, primary = copy[0], copy[3]
         if isinstance(outcome, NoCapacity):
             stats.outcomes["skipped"] += 1
         elif isinstance(outcome, BaseException):
@@ -204,8 +222,6 @@ class Mirror:
     async def run(self, period: float = 1.0) -> None:
         while True:
             await asyncio.sleep(period)
-            for revision in [r for r in self._batchers if r not in self.balancer.pools]:
-                del self._batchers[revision]  # queued copies still get their answers
             try:
                 self.publish()
             except OSError:
