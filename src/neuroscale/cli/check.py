@@ -38,7 +38,7 @@ def check(
     price_table: Path = typer.Option(None, "--price-table", help="YAML/JSON price table for the cost delta."),
     all_files: bool = typer.Option(False, "--all-files", help="With --base: report findings in unchanged files too."),
     max_file_size: int = typer.Option(8 * 1024 * 1024, "--max-file-size", help="Largest file (bytes) that is read."),
-    cache_dir: Path = typer.Option(None, "--cache-dir", help="Compiled-schema cache (default: ~/.cache/neuroscale/schemas)."),
+    cache_dir: Path = typer.Option(None, "--cache-dir", help="Cache of compiled schemas, builds and per-object verdicts (default: ~/.cache/neuroscale/schemas)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the compiled-schema cache."),
     policies: list[Path] = typer.Option([], "--policies", help="Directory of policies deployed from elsewhere (repeatable)."),
     bundled_scope: str = typer.Option("governed", "--bundled-scope", help="governed (InferenceServices and the namespaces in neuroscale.yaml) or all."),
