@@ -10,7 +10,7 @@ from ruamel.yaml import YAML
 import random
 import re
 
-from neuroscale.check.yamldocs import _load_all, needs_full_loader
+from neuroscale.check.yamldocs import _load_all, has_anchor, needs_full_loader
 
 #: The specification `needs_full_loader` implements by hand: a tag, anchor or alias where a node starts, a
 #: merge key, a `...` document end.
@@ -92,3 +92,21 @@ def test_the_hand_written_guard_is_the_regex(reference: Any) -> None:
     texts += [path.read_text() for path in sorted((reference / "crds").glob("*/*.yaml"))]
     for text in texts:
         assert needs_full_loader(text) == bool(FULL_LOADER_ONLY.search(text)), repr(text[:200])
+
+
+#: The specification `has_anchor` implements by hand: `&name` at the start, after whitespace or a flow indicator.
+ANCHOR_SPEC = re.compile(r"(?:^|[\s\[{,:])&[^\s\[\]{},]")
+
+
+@pytest.mark.parametrize("text", ["&a x", "a: &x 1", "a: b&c", "[&a 1]", "{a: &b 1}", "x:\t&y", "a && b", "&",
+                                  "a: &", "\u2028&a", "s: '&&x'", ",&a", "a:&b", "rule: self.a && self.b", ""])
+def test_has_anchor_finds_what_the_specification_finds(text: str) -> None:
+    assert has_anchor(text) == (ANCHOR_SPEC.search(text) is not None)
+
+
+def test_has_anchor_agrees_with_the_specification_on_random_text() -> None:
+    rng = random.Random(11)
+    alphabet = "&a b:[]{},\t\n'\"\u00a0*-"
+    for _ in range(5000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        assert has_anchor(text) == (ANCHOR_SPEC.search(text) is not None), repr(text)

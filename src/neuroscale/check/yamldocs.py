@@ -72,8 +72,20 @@ def needs_full_loader(text: str) -> bool:
         _marker_lines(text, "..."))
 
 
-#: An anchor property (`&name`) where YAML allows one: at the start, after whitespace or a flow indicator.
-_ANCHOR = re.compile(r"(?:^|[\s\[{,:])&[^\s\[\]{},]")
+#: `&` followed by what can start an anchor's name; `has_anchor` checks what precedes it.
+_AMPERSAND = re.compile(r"&[^\s\[\]{},]")
+_BEFORE_ANCHOR = frozenset("[{,:")
+
+
+def has_anchor(text: str) -> bool:
+    """Is there an anchor property (`&name`) where YAML allows one: at the start, after whitespace or a flow
+    indicator? Searched from the `&` (a literal-led pattern the regex engine scans for quickly): the same
+    search led by the alternation took 0.33 s over the large CRDs of a 1,000-object repository."""
+    for found in _AMPERSAND.finditer(text):
+        at = found.start()
+        if at == 0 or text[at - 1].isspace() or text[at - 1] in _BEFORE_ANCHOR:
+            return True
+    return False
 _DOCUMENT_START = re.compile(r"^---(?:\s|$)", re.MULTILINE)
 
 CACHE_MIN_BYTES = 128 * 1024
@@ -215,7 +227,7 @@ def parse_file(path: str, raw: bytes, *, limits: Limits,
     findings: list[Finding] = []
     # Depth is bounded above; only aliases can still blow up, and an alias needs an anchor (a CRD's
     # descriptions are full of `*` but hold no anchor: walking its ~170,000 nodes cost ~0.25 s cold).
-    walk = cached is None and "*" in text and _ANCHOR.search(text) is not None
+    walk = cached is None and "*" in text and has_anchor(text)
     for index, data in enumerate(loaded):
         line = starts[index]
         end = starts[index + 1] - 1 if index + 1 < len(starts) and starts[index + 1] > line else total_lines
