@@ -125,9 +125,13 @@ def up(
 
 def down(home: Optional[str] = HOME_OPTION) -> None:
     """Stop the platform running on this home (its endpoints stop too)."""
-    from neuroscale.supervisor.platform import is_running, signal_supervisor
+    from neuroscale.supervisor.platform import is_running, signal_supervisor, stop_orphaned
 
     resolved = Home.resolve(home)
+    if not is_running(resolved) and (orphaned := stop_orphaned(resolved)):
+        for line in orphaned:
+            typer.echo(line)
+        return
     pid = signal_supervisor(resolved)
     deadline = time.monotonic() + 20
     while is_running(resolved) and time.monotonic() < deadline:

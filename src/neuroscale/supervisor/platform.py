@@ -4,6 +4,9 @@ One `Platform` per home, guarded by an exclusive lock so a second `up` on the
 same home fails loudly instead of fighting over ports and state. Components
 run in their own sessions: Ctrl-C reaches only the supervisor, which then
 stops them in order and, last, every model server the reconciler started.
+A supervisor that was killed (SIGKILL, OOM) cannot stop them: the next `up`
+or `down` on the home finds them by their pid files, checks that each is
+still that component of this home, and stops it, saying so.
 """
 
 from __future__ import annotations
@@ -98,6 +101,8 @@ class Platform:
         self.settings = self.settings.validate().resolved()
         self.acquire_lock()
         try:
+            for line in stop_leftovers(self.home):
+                self.log(line)
             for port in (self.settings.portal_port, self.settings.gateway_port):
                 if not port_is_free(self.settings.host, port):
                     raise InvalidInput(
@@ -200,6 +205,64 @@ class Platform:
             self._lock.close()
             self._lock = None
 
+
+
+def stop_leftovers(home: Home) -> list[str]:
+    """Stop the components a killed supervisor left running on `home` (call holding the home lock); one line
+    per process stopped. A pid file whose process is gone, or is no longer that component of this home (a
+    reused pid), is only removed."""
+    from neuroscale.engine.procfs import cmdline
+
+    stopped: list[str] = []
+    for name, module in (("portal", "neuroscale.portal"), ("gateway", "neuroscale.gateway"),
+                         ("reconciler", "neuroscale.engine")):
+        path = home.pid_file(name)
+        try:
+            pid = int(path.read_text())
+        except (OSError, ValueError):
+            continue
+        argv = cmdline(pid)
+        if module in argv and str(home.root) in argv and _terminate(pid):
+            stopped.append(f"stopped the {name} (pid {pid}) an earlier supervisor left running: it ended "
+                           "without stopping its processes (killed?)")
+        path.unlink(missing_ok=True)
+    return stopped
+
+
+def _terminate(pid: int) -> bool:
+    """SIGTERM, then SIGKILL after the grace period; True when the process was there to stop."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    from neuroscale.engine.procfs import start_time
+
+    deadline = time.monotonic() + STOP_GRACE_S
+    while time.monotonic() < deadline:
+        if start_time(pid) is None:  # gone, or a zombie its new parent has yet to reap
+            return True
+        time.sleep(0.05)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    return True
+
+
+def stop_orphaned(home: Home) -> list[str]:
+    """`neuroscale down` with no supervisor: stop what a killed one left (components, then model servers)."""
+    from neuroscale.engine.runtime import stop_all
+
+    if not home.run_dir.is_dir():
+        return []  # never ran here (and no directory is made by asking)
+    lock = pidlock.acquire(home.platform_lock, what=f"a platform on home {home.root}",
+                           fix="it is starting or stopping now: run `neuroscale down` again in a moment")
+    try:
+        lines = stop_leftovers(home)
+        servers = stop_all(home)
+        return [*lines, f"stopped {servers} model server(s)"] if servers else lines
+    finally:
+        lock.close()
 
 
 def signal_supervisor(home: Home) -> int:
