@@ -437,19 +437,25 @@ def stop_all(home: Home, *, grace: float = 5.0) -> int:
     calling this, or it will restart what it sees die.
     """
     found = list(procfs.serving_processes(home.root))
-    for proc in found:
-        _signal_group(proc.pid, signal.SIGTERM)
+    stop_processes([(proc.pid, proc.start_time) for proc in found], grace=grace)
+    return len(found)
+
+
+def stop_processes(found: Sequence[tuple[int, int]], *, grace: float) -> None:
+    """SIGTERM to each (pid, start time) (its group when it leads one), SIGKILL to what is still that process
+    after `grace`."""
+    for pid, _ in found:
+        _signal_group(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
-    pending = found
+    pending = list(found)
     while pending and time.monotonic() < deadline:
-        pending = [p for p in pending if procfs.is_alive(p.pid, p.start_time)]
+        pending = [(pid, started) for pid, started in pending if procfs.is_alive(pid, started)]
         if pending:
             time.sleep(0.05)
-    for proc in pending:
-        _signal_group(proc.pid, signal.SIGKILL)
-    for proc in found:
-        _reap(proc.pid)
-    return len(found)
+    for pid, _ in pending:
+        _signal_group(pid, signal.SIGKILL)
+    for pid, _ in found:
+        _reap(pid)
 
 
 def _reap(pid: int) -> None:

@@ -17,28 +17,20 @@ from pathlib import Path
 from typing import Any
 
 from neuroscale.gateway.api_keys import bearer
-from neuroscale.gateway.filewatch import WatchedJson
+from neuroscale.gateway.filewatch import WatchedValue
 from neuroscale.identity.credential import digest
 
 
-class AdminRing:
+class AdminRing(WatchedValue[dict[str, str]]):
     """The SHA-256 of every admin's tokens and whose each is, as the identity store last wrote them."""
 
     def __init__(self, path: Path | None) -> None:
-        self.file = WatchedJson(path) if path is not None else None
-        self.users: dict[str, str] = {}
-
-    def refresh(self) -> bool:
-        document = self.file.changed() if self.file is not None else None
-        if document is None:
-            return False
-        self.users = _read(document)
-        return True
+        super().__init__(path, parse=_read, empty={})
 
     def admin(self, credentials: Sequence[str]) -> str | None:
         """The admin whose token `credentials` (every Authorization value sent) is; None when it is no admin's."""
         token = bearer(credentials)
-        return self.users.get(digest(token)) if token is not None else None
+        return self.value.get(digest(token)) if token is not None else None
 
 
 def _read(document: dict[str, Any]) -> dict[str, str]:

@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from neuroscale.gateway.filewatch import WatchedJson
+from neuroscale.gateway.filewatch import WatchedValue
 from neuroscale.gateway.http1 import Headers, frame
 from neuroscale.identity.credential import digest
 
@@ -33,19 +33,15 @@ _AUTHORIZATION = AUTHORIZATION.encode()
 _CHALLENGE = [(b"content-type", b"application/json"), (b"www-authenticate", b'Bearer realm="neuroscale"')]
 
 
-class KeyRing:
+class KeyRing(WatchedValue[dict[str, frozenset[str]]]):
     """The SHA-256 of every endpoint's API keys, as the key service last wrote them."""
 
     def __init__(self, path: Path | None) -> None:
-        self.file = WatchedJson(path) if path is not None else None
-        self.hashes: dict[str, frozenset[str]] = {}
+        super().__init__(path, parse=_read, empty={})
 
-    def refresh(self) -> bool:
-        document = self.file.changed() if self.file is not None else None
-        if document is None:
-            return False
-        self.hashes = _read(document)
-        return True
+    @property
+    def hashes(self) -> dict[str, frozenset[str]]:
+        return self.value
 
     def admits(self, endpoint: str, credentials: Sequence[str]) -> bool:
         """Whether `credentials` (every Authorization value sent) is one `Bearer` key of `endpoint`."""

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
 
 
 class WatchedJson:
@@ -37,3 +40,20 @@ class WatchedJson:
             return None
         self._stamp = stamp
         return document if isinstance(document, dict) else {}
+
+
+class WatchedValue(Generic[T]):
+    """What a watched file says, parsed by `parse`: the last good value (`empty` before one, or with no file)."""
+
+    def __init__(self, path: Path | None, *, parse: Callable[[dict[str, Any]], T], empty: T) -> None:
+        self.file = WatchedJson(path) if path is not None else None
+        self.value = empty
+        self._parse = parse
+
+    def refresh(self) -> bool:
+        """Re-read the file if it changed; True when the value was replaced."""
+        document = self.file.changed() if self.file is not None else None
+        if document is None:
+            return False
+        self.value = self._parse(document)
+        return True

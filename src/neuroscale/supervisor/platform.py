@@ -211,9 +211,10 @@ def stop_leftovers(home: Home) -> list[str]:
     """Stop the components a killed supervisor left running on `home` (call holding the home lock); one line
     per process stopped. A pid file whose process is gone, or is no longer that component of this home (a
     reused pid), is only removed."""
-    from neuroscale.engine.procfs import cmdline
+    from neuroscale.engine.procfs import cmdline, start_time
+    from neuroscale.engine.runtime import stop_processes
 
-    stopped: list[str] = []
+    found: list[tuple[str, int, int]] = []  # component, pid, start time
     for name, module in (("portal", "neuroscale.portal"), ("gateway", "neuroscale.gateway"),
                          ("reconciler", "neuroscale.engine")):
         path = home.pid_file(name)
@@ -221,32 +222,13 @@ def stop_leftovers(home: Home) -> list[str]:
             pid = int(path.read_text())
         except (OSError, ValueError):
             continue
-        argv = cmdline(pid)
-        if module in argv and str(home.root) in argv and _terminate(pid):
-            stopped.append(f"stopped the {name} (pid {pid}) an earlier supervisor left running: it ended "
-                           "without stopping its processes (killed?)")
+        argv, started = cmdline(pid), start_time(pid)
+        if module in argv and str(home.root) in argv and started is not None:
+            found.append((name, pid, started))
         path.unlink(missing_ok=True)
-    return stopped
-
-
-def _terminate(pid: int) -> bool:
-    """SIGTERM, then SIGKILL after the grace period; True when the process was there to stop."""
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return False
-    from neuroscale.engine.procfs import start_time
-
-    deadline = time.monotonic() + STOP_GRACE_S
-    while time.monotonic() < deadline:
-        if start_time(pid) is None:  # gone, or a zombie its new parent has yet to reap
-            return True
-        time.sleep(0.05)
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    return True
+    stop_processes([(pid, started) for _, pid, started in found], grace=STOP_GRACE_S)
+    return [f"stopped the {name} (pid {pid}) an earlier supervisor left running: it ended without stopping its "
+            "processes (killed?)" for name, pid, _ in found]
 
 
 def stop_orphaned(home: Home) -> list[str]:
