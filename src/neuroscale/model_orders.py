@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from neuroscale.private_file import write_private
+from neuroscale.atomic_file import write_private
 
 log = logging.getLogger("neuroscale.orders")
 

@@ -27,11 +27,12 @@ import hashlib
 import json
 import marshal
 import os
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+from neuroscale.atomic_file import replace_file
 
 _FORMAT = 1
 #: marshal's format 2: no back-references, whose bytes would depend on how objects happen to be shared.
@@ -109,16 +110,6 @@ class VerdictCache:
         entries = dict(unused[max(0, len(unused) - KEEP_UNUSED - len(self._used)):])
         entries.update(self._used)
         try:
-            write_atomically(self._path, json.dumps({"format": _FORMAT, "entries": entries},
-                                                    separators=(",", ":")).encode())
+            replace_file(self._path, json.dumps({"format": _FORMAT, "entries": entries}, separators=(",", ":")))
         except OSError:
             pass  # a read-only or full cache costs the next run time, never this run's result
-
-
-def write_atomically(entry: Path, data: bytes) -> None:
-    """Write `data` to `entry` so a concurrent reader sees the old file or the new one, never half of it."""
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=entry.parent, suffix=".tmp")
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.replace(tmp, entry)

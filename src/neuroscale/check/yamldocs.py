@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import marshal
-import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +26,7 @@ import yaml_rs
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from neuroscale.atomic_file import replace_file
 from neuroscale.check.model import Document, Limits
 from neuroscale.findings import Finding, Severity
 from neuroscale.yamlio import SHAPE_FIX, shape_problem, too_deep
@@ -171,11 +170,7 @@ def _store(entry: Path, loaded: list[Any]) -> None:
         data = marshal.dumps(loaded)
     except ValueError:
         return  # timestamps and other non-plain values: not cacheable, still correct
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=entry.parent, suffix=".tmp")
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.replace(tmp, entry)
+    replace_file(entry, data)
 
 
 def _load_all(text: str) -> list[Any]:

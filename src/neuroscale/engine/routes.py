@@ -22,6 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from neuroscale.atomic_file import replace_file
+
 ROUTES_VERSION = 2
 
 
@@ -158,10 +160,7 @@ class RoutesWriter:
         self.repaired = changed_outside and endpoints == self._last
         if endpoints == self._last and not changed_outside:
             return False
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
-        os.replace(tmp, self.path)
+        replace_file(self.path, json.dumps(document, indent=2, sort_keys=False) + "\n")
         self._written = _stat(self.path)
         last = self._last or {}
         self._stamps = {name: self._stamps.get(name, "") if last.get(name) == entry else updated

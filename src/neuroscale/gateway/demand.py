@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from neuroscale.atomic_file import replace_file
 from neuroscale.gateway.balancer import Balancer
 
 STATS_VERSION = 1
@@ -57,10 +58,7 @@ class DemandPublisher:
 
     def write(self, text: str) -> None:
         """Replace the file atomically: readers see the previous document or this one."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, self.path)
+        replace_file(self.path, text)
 
     async def run(self) -> None:
         while True:

@@ -16,12 +16,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
+
+from neuroscale.atomic_file import replace_file
 
 log = logging.getLogger("neuroscale.gateway")
 
@@ -84,11 +85,7 @@ class Recorder:
                     lines.append(orjson.dumps(orjson.loads(body)))
                 except orjson.JSONDecodeError:
                     continue
-            self.directory.mkdir(parents=True, exist_ok=True)
-            target = self.directory / f"{endpoint}.jsonl"
-            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-            tmp.write_bytes(b"\n".join(lines) + (b"\n" if lines else b""))
-            os.replace(tmp, target)
+            replace_file(self.directory / f"{endpoint}.jsonl", b"\n".join(lines) + (b"\n" if lines else b""))
             written += 1
         return written
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from neuroscale import httplimits
+from neuroscale.atomic_file import replace_file
 from neuroscale.gateway.admins import AdminRing
 from neuroscale.gateway.api_keys import KeyRing
 from neuroscale.gateway.balancer import Balancer
@@ -38,10 +39,7 @@ DEFAULT_UPSTREAM_TIMEOUT_S = 60.0
 
 def acknowledge(settings: GatewaySettings, updated: str) -> None:
     """Tell the reconciler which routes are live, so IngressReady means traffic really flows."""
-    settings.applied_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = settings.applied_file.with_name(f".{settings.applied_file.name}.tmp")
-    tmp.write_text(json.dumps({"updated": updated, "pid": os.getpid(), "port": settings.port}))
-    os.replace(tmp, settings.applied_file)
+    replace_file(settings.applied_file, json.dumps({"updated": updated, "pid": os.getpid(), "port": settings.port}))
 
 
 @dataclass(frozen=True)

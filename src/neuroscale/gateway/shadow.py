@@ -35,7 +35,6 @@ import asyncio
 import collections
 import json
 import math
-import os
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -45,6 +44,7 @@ from typing import Any
 import orjson
 
 from neuroscale.agreement import agree, latency_quantiles
+from neuroscale.atomic_file import replace_file
 from neuroscale.gateway import coalesce
 from neuroscale.gateway.balancer import Balancer, NoCapacity
 from neuroscale.gateway.upstream import (Answer, UpstreamBroken, UpstreamGone, UpstreamPool, UpstreamTimeout,
@@ -213,10 +213,7 @@ class Mirror:
         if not self._changed or self.path is None:
             return False
         self._changed = False
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({name: s.to_dict() for name, s in self.stats.items()}))
-        os.replace(tmp, self.path)
+        replace_file(self.path, json.dumps({name: s.to_dict() for name, s in self.stats.items()}))
         return True
 
     async def run(self, period: float = 1.0) -> None:

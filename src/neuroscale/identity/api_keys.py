@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from neuroscale.identity.credential import digest, new_secret
-from neuroscale.private_file import write_private
+from neuroscale.atomic_file import write_private
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS api_keys (

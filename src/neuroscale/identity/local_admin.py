@@ -15,7 +15,7 @@ from pathlib import Path
 from neuroscale.home import Home
 from neuroscale.identity.roles import Role
 from neuroscale.identity.store import IdentityStore, Kind
-from neuroscale.private_file import write_private
+from neuroscale.atomic_file import write_private
 
 ADMIN = "admin"
 ADMIN_LABEL = "local admin credential"

@@ -31,7 +31,7 @@ from neuroscale.db import write_transaction
 from neuroscale.errors import Conflict, NotFound
 from neuroscale.identity.credential import digest, new_secret
 from neuroscale.identity.roles import Actor, Permission, Role, roles_with
-from neuroscale.private_file import write_private
+from neuroscale.atomic_file import write_private
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (

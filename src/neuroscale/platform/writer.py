@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from neuroscale.atomic_file import replace_file
 from neuroscale.errors import InvalidInput
 
 MANIFEST = ".neuroscale/init-manifest.json"
@@ -85,10 +85,7 @@ def apply(root: Path, files: dict[str, str], changes: list[Change]) -> None:
     for change in changes:
         target = root / change.path
         if change.action in ("create", "update"):
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(target.name + ".tmp")
-            tmp.write_bytes(files[change.path].encode())
-            os.replace(tmp, target)
+            replace_file(target, files[change.path])
             owned[change.path] = _sha(files[change.path].encode())
         elif change.action == "unchanged":
             owned[change.path] = _sha(files[change.path].encode())

@@ -8,11 +8,11 @@ roots through `Home.model_roots()`.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from neuroscale.atomic_file import replace_file
 from neuroscale.errors import InvalidInput
 from neuroscale.hosts import connect_host, is_loopback_name
 from neuroscale.home import DEFAULT_DOMAIN, DEFAULT_GATEWAY_PORT, DEFAULT_HOST, DEFAULT_PORTAL_PORT, Home
@@ -128,7 +128,4 @@ def load_settings(home: Home) -> PlatformSettings:
 
 
 def save_settings(home: Home, settings: PlatformSettings) -> None:
-    home.root.mkdir(parents=True, exist_ok=True)
-    tmp = home.settings_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(asdict(settings), indent=2))
-    os.replace(tmp, home.settings_file)
+    replace_file(home.settings_file, json.dumps(asdict(settings), indent=2))

@@ -30,7 +30,8 @@ from typing import Any
 import fastjsonschema
 import jsonschema
 
-from neuroscale.check.verdicts import VerdictCache, write_atomically
+from neuroscale.atomic_file import replace_file
+from neuroscale.check.verdicts import VerdictCache
 
 _Validate = Callable[[Any], Any]
 
@@ -222,7 +223,7 @@ def _cached(entry: Path, *, also: Sequence[Path] = ()) -> _Validate | None:
     except (EOFError, ValueError, TypeError):
         return None  # a truncated or foreign cache entry: compiled again when it pays
     for other in also:
-        write_atomically(other, data)
+        replace_file(other, data)
     return validate
 
 
@@ -234,5 +235,5 @@ def _compile(schema: dict[str, Any], *, digest: str, entries: Sequence[Path]) ->
         raise UnusableSchema(f"schema does not compile: {exc}") from None
     code = compile(source, f"<schema {digest}>", "exec")
     for entry in entries:
-        write_atomically(entry, marshal.dumps(code))
+        replace_file(entry, marshal.dumps(code))
     return _load(code)
