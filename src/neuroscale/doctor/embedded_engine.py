@@ -34,6 +34,7 @@ def engine_facts(home: Home, store: StatusStore, *, now: float) -> dict[str, Any
     if heartbeat is not None:
         age = heartbeat.age(now)
         facts["heartbeat"] = {**heartbeat.to_dict(), "age_s": round(age, 2) if age != float("inf") else None,
+                              "ahead_s": round(heartbeat.ahead(now), 2),
                               "stale": heartbeat.stale(now)}
     with httpx.Client(timeout=PROBE_TIMEOUT_S) as client:
         facts["servers"] = [_server(home, row, client) for row in store.servers()]

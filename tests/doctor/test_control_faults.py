@@ -1,0 +1,121 @@
+"""Control-plane damage doctor used to misname or miss, diagnosed from a real home (real git, SQLite, processes).
+
+- `main` naming a lost commit, or a garbled HEAD: the reconciler reported SourceUnavailable and doctor sent
+  users to "the git-remote finding", which did not exist.
+- another process holding the state database's write transaction: the waiting reconciler was called hung,
+  with a stack dump and a kill of the reconciler as the fix.
+- the clock moved back while the reconciler hangs: a heartbeat stamped in the future read as fresh, so
+  statuses stayed Healthy and doctor stayed silent until the clock caught up.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from neuroscale.db import connect
+from neuroscale.doctor.embedded import read_embedded_snapshot
+from neuroscale.doctor.model import DoctorFinding
+from neuroscale.doctor.runner import diagnose
+from neuroscale.engine.clock import iso
+from neuroscale.engine.store import EngineStore, StatusStore
+from neuroscale.home import Home
+from neuroscale.services.context import PlatformContext
+from neuroscale.status.conditions import ConditionType, true
+from neuroscale.status.heartbeat import Heartbeat
+from neuroscale.status.model import EndpointStatus, Health, Sync
+from neuroscale.status.reasons import Reason
+
+MISSING = "1234567890123456789012345678901234567890"
+_HOLD_WRITE = ("import sqlite3, sys, time\nc = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+               "c.execute('BEGIN IMMEDIATE')\nprint('ready', flush=True)\ntime.sleep(120)\n")
+
+
+@pytest.fixture()
+def home(tmp_path: Path) -> Home:
+    home = Home(tmp_path / "home")
+    PlatformContext.open(home, create=True).close()
+    home.run_dir.mkdir(parents=True, exist_ok=True)
+    return home
+
+
+@pytest.fixture()
+def processes() -> Iterator[list[subprocess.Popen[str]]]:
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for proc in started:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def _start(processes: list[subprocess.Popen[str]], code: str, *args: str) -> int:
+    proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, text=True)
+    processes.append(proc)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    return proc.pid
+
+
+def _reconciler(home: Home, processes: list[subprocess.Popen[str]], *, observed: float) -> int:
+    """A live process standing for the reconciler (its command line carries `neuroscale`) and its heartbeat."""
+    pid = _start(processes, "import time; print('ready', flush=True); time.sleep(120)", "neuroscale.engine")
+    home.pid_file("reconciler").write_text(str(pid))
+    conn = connect(home.state_db)
+    try:
+        store = EngineStore(conn)
+        store.save_status(EndpointStatus(name="iris", namespace="default", url="", sync=Sync.Synced,
+                                         health=Health.Healthy, revision="iris-predictor-00001",
+                                         conditions=(true(ConditionType.Ready, "Deployed", "serves"),)))
+        store.beat(Heartbeat(pid=pid, started_at=iso(observed), observed_at=iso(observed), interval=1.0))
+    finally:
+        conn.close()
+    return pid
+
+
+def _fired(home: Home, rule: str) -> list[DoctorFinding]:
+    return [f for f in diagnose(read_embedded_snapshot(home, environ={})).findings if f.rule == rule]
+
+
+@pytest.mark.parametrize(("damage", "said", "fix"), [
+    ("refs/heads/main", f"refs/heads/main points to {MISSING}, a commit the GitOps repository does not have",
+     "update-ref refs/heads/main <sha>"),
+    ("HEAD", "not a git repository", "ref: refs/heads/main"),
+])
+def test_a_damaged_main_is_the_git_remote_finding(home: Home, damage: str, said: str, fix: str) -> None:
+    assert _fired(home, "git-remote") == []
+    (home.remote / damage).write_text((MISSING if damage.startswith("refs/") else "garbage") + "\n")
+    [finding] = _fired(home, "git-remote")
+    assert finding.message == "the GitOps remote is damaged: main cannot be read"
+    assert said in finding.evidence and fix in finding.fix
+
+
+def test_a_foreign_write_transaction_is_named_not_called_a_hang(home: Home,
+                                                                processes: list[subprocess.Popen[str]]) -> None:
+    reconciler = _reconciler(home, processes, observed=time.time() - 60)
+    [hung] = _fired(home, "reconciler-heartbeat")
+    assert "is hung" in hung.message and f"kill {reconciler}" in hung.fix  # nothing else holds the lock
+    holder = _start(processes, _HOLD_WRITE, str(home.state_db))
+    [finding] = _fired(home, "reconciler-heartbeat")
+    assert finding.message == (f"the reconciler (pid {reconciler}) waits for the state database: pid {holder} holds "
+                               "its write lock")
+    assert f"kill {holder}" in finding.fix and f"kill {reconciler}" not in finding.fix
+    assert str(home.state_db) in finding.evidence
+
+
+def test_a_heartbeat_from_before_the_clock_moved_back_is_stale(home: Home,
+                                                              processes: list[subprocess.Popen[str]]) -> None:
+    _reconciler(home, processes, observed=time.time() + 3600)
+    [finding] = _fired(home, "reconciler-heartbeat")
+    assert "in the future (the clock moved back) and it has not observed since" in finding.message
+    conn = connect(home.state_db)
+    try:
+        status = StatusStore(conn).get("iris")
+    finally:
+        conn.close()
+    ready = status.condition(ConditionType.Ready) if status else None
+    assert status is not None and status.health is Health.Unknown
+    assert ready is not None and ready.reason == Reason.ReconcilerNotObserving and "the clock moved back" in ready.message
