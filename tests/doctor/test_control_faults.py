@@ -4,12 +4,15 @@
   users to "the git-remote finding", which did not exist.
 - another process holding the state database's write transaction: the waiting reconciler was called hung,
   with a stack dump and a kill of the reconciler as the fix.
+- the home's disk full: the reconciler, unable to save its heartbeat, was called hung (kill and restart it)
+  beside the disk finding instead of being explained by it.
 - the clock moved back while the reconciler hangs: a heartbeat stamped in the future read as fresh, so
   statuses stayed Healthy and doctor stayed silent until the clock caught up.
 """
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
@@ -19,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from neuroscale.db import connect
-from neuroscale.doctor.embedded import read_embedded_snapshot
+from neuroscale.doctor.embedded import DISK_MIN_FREE_ENV, read_embedded_snapshot
 from neuroscale.doctor.model import DoctorFinding
 from neuroscale.doctor.runner import diagnose
 from neuroscale.engine.clock import iso
@@ -104,6 +107,18 @@ def test_a_foreign_write_transaction_is_named_not_called_a_hang(home: Home,
                                "its write lock")
     assert f"kill {holder}" in finding.fix and f"kill {reconciler}" not in finding.fix
     assert str(home.state_db) in finding.evidence
+
+
+def test_a_reconciler_that_cannot_save_on_a_full_disk_is_explained_by_the_disk(
+        home: Home, processes: list[subprocess.Popen[str]]) -> None:
+    reconciler = _reconciler(home, processes, observed=time.time() - 60)
+    full = {DISK_MIN_FREE_ENV: str(shutil.disk_usage(home.root).free * 5 + (1 << 30))}  # free < a fifth: full
+    findings = diagnose(read_embedded_snapshot(home, environ=full)).findings
+    [disk] = [f for f in findings if f.rule == "disk-space"]
+    [stale] = [f for f in findings if f.rule == "reconciler-heartbeat"]
+    assert stale.message == (f"the reconciler (pid {reconciler}) cannot save what it observes: the disk of the "
+                             "platform home is full")
+    assert stale.explained_by == disk.key and "kill" not in stale.fix and "do not restart it" in stale.fix
 
 
 def test_a_heartbeat_from_before_the_clock_moved_back_is_stale(home: Home,

@@ -3,8 +3,9 @@
 Argo CD shows `Unknown` when its repo-server cannot compare; here the
 reconciler's heartbeat says when it last completed a pass. A live process
 whose heartbeat is older than three intervals is hung (a deadlock, a call that
-never returns), unless another process holds the state database's write lock:
-then that process is named. One whose passes keep failing says why in the
+never returns), unless the home's disk is full (then it cannot save, and the
+disk finding explains it) or another process holds the state database's write
+lock (then that process is named). One whose passes keep failing says why in the
 heartbeat. A dead or SIGSTOPped reconciler is the `platform-process` rule's
 finding.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from neuroscale.doctor.embedded_view import RECONCILER_EXPLAINS, engine, start_fix
 from neuroscale.doctor.index import SnapshotIndex
+from neuroscale.doctor.rules.host_disk import FULL, is_full
 from neuroscale.doctor.model import Category, DoctorFinding, Rule
 from neuroscale.findings import ObjectRef, Severity
 
@@ -34,6 +36,15 @@ def check(index: SnapshotIndex) -> list[DoctorFinding]:
             "(a full disk, a locked or damaged state.db)", explains_when=RECONCILER_EXPLAINS)]
     if not beat.get("stale"):
         return []
+    if is_full(index):
+        return [RULE.finding(
+            obj=ObjectRef(kind="Process", name="reconciler"),
+            message=f"the reconciler (pid {proc.get('pid')}) cannot save what it observes: {FULL}",
+            evidence=f"{evidence}; {FULL} (see the disk-space finding)",
+            root_cause="statuses, routes and the heartbeat are written under the home; with no space left every "
+            "write fails, so statuses read Unknown although the reconciler runs",
+            fix="free space on the disk (see the disk-space finding); the reconciler resumes by itself, so do not "
+            "restart it", explains_when=RECONCILER_EXPLAINS)]
     state_db = index.host.get("state_db") or {}
     writer = state_db.get("writer") or {}
     if writer and writer.get("pid") != proc.get("pid"):
