@@ -16,8 +16,6 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -28,7 +26,6 @@ from neuroscale.doctor.runner import diagnose
 from neuroscale.engine.clock import iso
 from neuroscale.engine.store import EngineStore, StatusStore
 from neuroscale.home import Home
-from neuroscale.services.context import PlatformContext
 from neuroscale.status.conditions import ConditionType, true
 from neuroscale.status.heartbeat import Heartbeat
 from neuroscale.status.model import EndpointStatus, Health, Sync
@@ -37,23 +34,6 @@ from neuroscale.status.reasons import Reason
 MISSING = "1234567890123456789012345678901234567890"
 _HOLD_WRITE = ("import sqlite3, sys, time\nc = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
                "c.execute('BEGIN IMMEDIATE')\nprint('ready', flush=True)\ntime.sleep(120)\n")
-
-
-@pytest.fixture()
-def home(tmp_path: Path) -> Home:
-    home = Home(tmp_path / "home")
-    PlatformContext.open(home, create=True).close()
-    home.run_dir.mkdir(parents=True, exist_ok=True)
-    return home
-
-
-@pytest.fixture()
-def processes() -> Iterator[list[subprocess.Popen[str]]]:
-    started: list[subprocess.Popen[str]] = []
-    yield started
-    for proc in started:
-        proc.kill()
-        proc.wait(timeout=10)
 
 
 def _start(processes: list[subprocess.Popen[str]], code: str, *args: str) -> int:

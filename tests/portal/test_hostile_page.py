@@ -9,11 +9,8 @@ DNS-rebinding attempts are `test_cross_site`'s.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Dialog, Page, expect
@@ -29,7 +26,7 @@ from neuroscale.spec.manifest import manifest_path, to_manifest
 from neuroscale.status.conditions import ConditionType, false
 from neuroscale.status.model import EndpointStatus, Event, EventType, Health, Sync
 from neuroscale.yamlio import dump
-from tests.portal.conftest import Portal, signed_in_page
+from tests.portal.conftest import Attacker, Portal, signed_in_page
 
 pytestmark = pytest.mark.browser
 
@@ -40,43 +37,16 @@ PAYLOADS = ("<img src=x onerror=\"window.__xss='img'\">", "<script>window.__xss=
 MARKUP = " ".join(PAYLOADS)
 
 
-@pytest.fixture(scope="module")
-def framing_site() -> Iterator[str]:
-    """Another loopback origin whose page frames whatever `?src=` names."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-            src = self.path.partition("?src=")[2]
-            body = f'<!doctype html><title>prize</title><iframe id="victim" src="{src}" width="900" height="600">' \
-                   "</iframe>".encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
-
-
 @pytest.fixture()
 def victim(browser: Browser, portal: Portal) -> Iterator[Page]:
     with signed_in_page(browser, portal) as page:
         yield page
 
 
-def test_the_portal_refuses_to_be_framed(victim: Page, portal: Portal, framing_site: str) -> None:
-    victim.goto(f"{framing_site}/?src={portal.url}/endpoints")  # waits for the page's load: its frame's too
+def test_the_portal_refuses_to_be_framed(victim: Page, portal: Portal, attacker: Attacker) -> None:
+    prize = attacker.page("/prize", f'<iframe id="victim" src="{portal.url}/endpoints" width="900" height="600">'
+                                    "</iframe>")
+    victim.goto(prize)  # waits for the page's load: its frame's too
     [frame] = [f for f in victim.frames if f != victim.main_frame]
     assert frame.locator("#signed-in-as").count() == 0, "the signed-in portal renders inside another page"
     own = victim.goto(f"{portal.url}/endpoints")
