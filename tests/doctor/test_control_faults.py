@@ -6,16 +6,21 @@
   with a stack dump and a kill of the reconciler as the fix.
 - the home's disk full: the reconciler, unable to save its heartbeat, was called hung (kill and restart it)
   beside the disk finding instead of being explained by it.
+- a model file replaced under a running server: silent, although restarts and new replicas would load
+  other bytes than the running server serves.
 - the clock moved back while the reconciler hangs: a heartbeat stamped in the future read as fresh, so
   statuses stayed Healthy and doctor stayed silent until the clock caught up.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +28,7 @@ from neuroscale.db import connect
 from neuroscale.doctor.embedded import DISK_MIN_FREE_ENV, read_embedded_snapshot
 from neuroscale.doctor.model import DoctorFinding
 from neuroscale.doctor.runner import diagnose
+from neuroscale.engine import procfs
 from neuroscale.engine.clock import iso
 from neuroscale.engine.store import EngineStore, StatusStore
 from neuroscale.home import Home
@@ -30,6 +36,7 @@ from neuroscale.status.conditions import ConditionType, true
 from neuroscale.status.heartbeat import Heartbeat
 from neuroscale.status.model import EndpointStatus, Health, Sync
 from neuroscale.status.reasons import Reason
+from tests.conftest import free_port, wait_for
 
 MISSING = "1234567890123456789012345678901234567890"
 _HOLD_WRITE = ("import sqlite3, sys, time\nc = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
@@ -114,3 +121,48 @@ def test_a_heartbeat_from_before_the_clock_moved_back_is_stale(home: Home,
     ready = status.condition(ConditionType.Ready) if status else None
     assert status is not None and status.health is Health.Unknown
     assert ready is not None and ready.reason == Reason.ReconcilerNotObserving and "the clock moved back" in ready.message
+
+
+def _serve(home: Home, processes: list[subprocess.Popen[str]], model: Path) -> int:
+    """A real model server of iris-predictor-00001 on `model`, recorded as the reconciler records it."""
+    home.server_logs_dir.mkdir(parents=True, exist_ok=True)
+    log = home.server_logs_dir / "iris-predictor-00001.log"
+    port = free_port()
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "neuroscale.serving", "--model-name", "iris", "--model-format",
+                                 "sklearn", "--storage-uri", model.as_uri(), "--port", str(port), "--revision",
+                                 "iris-predictor-00001", "--model-root", str(model.parent)],
+                                stdout=out, stderr=out, text=True)
+    processes.append(proc)
+    wait_for(lambda: f":{port}" in log.read_text(), timeout=60, what="the model server to load its model")
+    start = procfs.start_time(proc.pid)
+    assert start is not None
+    conn = connect(home.state_db)
+    try:
+        EngineStore(conn).add_process(pid=proc.pid, endpoint="iris", revision="iris-predictor-00001", port=port,
+                                      start_time=start, started_at=iso(time.time()))
+    finally:
+        conn.close()
+    return proc.pid
+
+
+def test_a_model_file_replaced_under_a_running_server(home: Home, processes: list[subprocess.Popen[str]],
+                                                      iris_model: Path, tmp_path: Path) -> None:
+    model = tmp_path / "models" / "iris.joblib"
+    model.parent.mkdir()
+    shutil.copy(iris_model, model)
+    pid = _serve(home, processes, model)
+    assert _fired(home, "model-file-changed") == []
+    good = model.read_bytes()
+    model.write_bytes(b"\x80\x04not a model any more")
+    [finding] = _fired(home, "model-file-changed")
+    assert finding.message == (f"the model file of iris-predictor-00001 was replaced since its server (pid {pid}) "
+                               f"loaded it: {model}")
+    assert f"{len(good)} bytes" in finding.evidence and finding.fix.startswith(f"kill {pid}")
+    model.unlink()
+    [gone] = _fired(home, "model-file-changed")
+    assert "is gone since" in gone.message
+    model.write_bytes(good)  # the same bytes, a new mtime: only a server that loads them again is sure to match
+    assert len(_fired(home, "model-file-changed")) == 1
+    os.kill(pid, signal.SIGKILL)
+    assert _fired(home, "model-file-changed") == []  # a server that is gone serves nothing stale
