@@ -57,7 +57,7 @@ def check(index: SnapshotIndex) -> list[DoctorFinding]:
             root_cause="another program keeps a write transaction open on the state database (a sqlite3 shell left "
             "in BEGIN, a backup tool), so the reconciler can save neither statuses nor its heartbeat; the portal's "
             "and the CLI's writes wait too",
-            fix=f"end that program's transaction (COMMIT or ROLLBACK), or `kill {writer.get('pid')}`; the reconciler "
+            fix=f"kill {writer.get('pid')}  # or end its transaction there (COMMIT or ROLLBACK); the reconciler "
             "resumes by itself", explains_when=RECONCILER_EXPLAINS)]
     silent_for = (f"its last observation is stamped {beat.get('ahead_s')}s in the future (the clock moved back) "
                   "and it has not observed since" if beat.get("ahead_s") else
