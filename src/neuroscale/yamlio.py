@@ -220,6 +220,16 @@ def _documents(yaml: YAML, text: str, *, where: str, limits: YamlLimits) -> list
     return _checked(documents, where=where, limits=limits)
 
 
+def utf8_text(content: bytes, *, where: str) -> str:
+    """A manifest's bytes as text, refused when they are not UTF-8: never parsed with bytes replaced, so
+    the reconciler cannot admit a label the pull-request checks rejected (or deploy a mangled value)."""
+    try:
+        return content.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"not UTF-8 text (byte {exc.start})", where=where,
+                           fix="save the manifest as UTF-8 YAML") from None
+
+
 def load_all(text: str, *, where: str = "", limits: YamlLimits = DEFAULT_LIMITS) -> list[Any]:
     """Every document in `text`, as plain Python data, each checked against `limits`.
 

@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,6 @@ from neuroscale.doctor.runner import diagnose
 from neuroscale.engine.clock import iso
 from neuroscale.engine.store import EngineStore
 from neuroscale.home import Home
-from neuroscale.services.context import PlatformContext
 from neuroscale.status.conditions import ConditionType, false
 from neuroscale.status.exits import ExitRecord
 from neuroscale.status.model import EndpointStatus, Event, EventType, Health, Sync
@@ -35,25 +33,6 @@ MACHINE_DEPENDENT = {"disk-space"}
 _LISTENER = ("import socket, sys, time\n"
              "s = socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen()\n"
              "print('ready', flush=True); time.sleep(120)\n")
-
-
-@pytest.fixture()
-def home(tmp_path: Path) -> Iterator[Home]:
-    home = Home(tmp_path / "home")
-    PlatformContext.open(home, create=True).close()
-    home.run_dir.mkdir(parents=True, exist_ok=True)
-    ports = {"portal_port": free_port(), "gateway_port": free_port()}
-    home.settings_file.write_text(json.dumps({"host": "127.0.0.1", **ports}))
-    yield home
-
-
-@pytest.fixture()
-def processes() -> Iterator[list[subprocess.Popen[str]]]:
-    started: list[subprocess.Popen[str]] = []
-    yield started
-    for proc in started:
-        proc.kill()
-        proc.wait(timeout=10)
 
 
 def _spawn(processes: list[subprocess.Popen[str]], marker: str, port: int = 0) -> int:

@@ -195,6 +195,15 @@ def test_dead_reconciler_explains_the_stale_routes() -> None:
                                         )["platform-process"].fix
 
 
+def test_a_routes_file_stamped_in_the_future_is_still_judged() -> None:
+    """The clock moved back: the file's age is negative, which is not "written a moment ago"."""
+    future = {"path": f"{HOME}/run/routes.json", "exists": True, "age_s": -3600.0, "updated": at(-3600),
+              "endpoints": {"iris": {"ready": True, "upstreams": ["127.0.0.1:4000"], "revisions": [R1]}}}
+    snap = snapshot(processes={"reconciler": "dead"}, servers=[server(alive=False)], endpoints=[endpoint(**DOWN)],
+                    events=KILLED, routes=future)
+    assert "127.0.0.1:4000 (no model server of this home listens there)" in findings(snap)["routes-stale"].evidence
+
+
 def test_failing_passes_are_named() -> None:
     failing = {"pid": 100, "observed_at": at(30), "interval": 1.0, "age_s": 30.0, "stale": True, "stopped_at": "",
                "error": "OperationalError: database or disk is full", "started_at": at(600)}

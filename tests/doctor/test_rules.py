@@ -26,7 +26,7 @@ from tests.doctor.snapshots import CASES, apply_case, healthy, load_case
 EMBEDDED_TESTED = {"port-taken", "disk-space", "platform-process", "git-remote", "model-server-crash", "github-token",
                    "reconciler-heartbeat", "routes-stale",
                    "branch-protection",
-                   "endpoint-not-deployed"}
+                   "endpoint-not-deployed", "model-file-changed"}
 #: Failure modes whose failing state lives in another case file (same rule, same signal).
 SHARED_CASE = {"FM-26": "FM-25", "FM-03": "embedded", "FM-12": "embedded", "FM-13": "embedded", "FM-37": "embedded"}
 

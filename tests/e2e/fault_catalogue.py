@@ -14,6 +14,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 from typing import Any
 
 from neuroscale.doctor.embedded import DISK_MIN_FREE_ENV
@@ -21,6 +22,7 @@ from neuroscale.doctor.model import DoctorFinding
 from neuroscale.engine import procfs
 from neuroscale.spec.fields import LABEL_OWNER
 from neuroscale.status.conditions import ConditionType
+from neuroscale.status.model import Health
 from neuroscale.status.reasons import Reason
 from neuroscale.yamlio import dump, load_one
 from tests.e2e.faults import NAME, QUIET_DISK, Expected, Fault, Live, wait_for
@@ -166,6 +168,45 @@ def move_remote(live: Live) -> None:
     live.home.remote.rename(live.home.remote.with_name("gitops.git.moved"))
 
 
+def lose_main(live: Live) -> str:
+    """`main` names a commit the repository does not have (a botched restore, a half-copied remote)."""
+    ref = live.home.remote / "refs" / "heads" / "main"
+    good = ref.read_text().strip()
+    ref.write_text("1234567890123456789012345678901234567890\n")
+    return good
+
+
+def update_ref_as_printed(live: Live, good: str, found: DoctorFinding) -> None:
+    """The printed `git update-ref`, with the last good commit where it says <sha>."""
+    run_printed(found.fix.replace("<sha>", good).split("`")[1])
+
+
+def hold_state_db(live: Live) -> int:
+    """Another program keeps a write transaction open on state.db (a sqlite3 shell left in BEGIN)."""
+    code = ("import sqlite3, sys, time\nc = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+            "c.execute('BEGIN IMMEDIATE')\nprint('ready', flush=True)\ntime.sleep(600)\n")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(live.home.state_db)], stdout=subprocess.PIPE)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == b"ready"
+    live.others.append(holder)
+    return holder.pid
+
+
+def reconciler_stale(live: Live, _state: Any) -> bool:
+    status = live.status()
+    return status is not None and status.health is Health.Unknown
+
+
+def replace_model(live: Live) -> bytes:
+    good = live.model.read_bytes()
+    live.model.write_bytes(b"\x80\x04not a model any more")
+    return good
+
+
+def put_back_and_restart(live: Live, good: bytes, found: DoctorFinding) -> None:
+    live.model.write_bytes(good)
+    run_printed(found.fix)
+
+
 def fill_disk(live: Live) -> None:
     live.env[DISK_MIN_FREE_ENV] = str(shutil.disk_usage(live.home.root).free + (2 << 30))
 
@@ -208,6 +249,15 @@ FAULTS = [
           Expected("git-remote", "is missing", "put the repository back", explains=("endpoint-not-deployed",)),
           lambda live, _s, _f: live.home.remote.with_name("gitops.git.moved").rename(live.home.remote),
           observed=refused(Reason.SourceUnavailable)),
+    Fault("GitOps main names a missing commit", lose_main,
+          Expected("git-remote", "is damaged: main cannot be read", "update-ref refs/heads/main",
+                   explains=("endpoint-not-deployed",)),
+          update_ref_as_printed, observed=refused(Reason.SourceUnavailable)),
+    Fault("state.db write-locked by another process", hold_state_db,
+          Expected("reconciler-heartbeat", "waits for the state database", "kill "),
+          lambda live, _pid, found: run_printed(found.fix), observed=reconciler_stale),
+    Fault("model file replaced under the running server", replace_model,
+          Expected("model-file-changed", "was replaced since its server", "kill "), put_back_and_restart),
     Fault("bad manifest pushed to main (plain git)", push_broken,
           Expected("endpoint-not-deployed", "is not a valid InferenceService — serving last good revision",
                    "git revert"),

@@ -10,71 +10,19 @@ actions then succeed from the portal's own pages, and a DNS-rebound name
 
 from __future__ import annotations
 
-import html
 import json
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Response, expect, sync_playwright
 
-from tests.portal.conftest import CHROMIUM, CHROMIUM_ARGS, Portal, signed_in_page
+from tests.portal.conftest import CHROMIUM, CHROMIUM_ARGS, Attacker, Portal, signed_in_page
 
 pytestmark = pytest.mark.browser
 
 REBOUND = "rebound.test"
-
-
-@dataclass
-class Attacker:
-    """Another origin on loopback serving whatever page a test puts at a path."""
-
-    url: str
-    pages: dict[str, str] = field(default_factory=dict)
-
-    def page(self, path: str, body: str) -> str:
-        self.pages[path] = f"<!doctype html><html><body>{body}</body></html>"
-        return f"{self.url}{path}"
-
-    def form(self, path: str, *, action: str, fields: dict[str, str], enctype: str = "") -> str:
-        """A page that submits a POST form to `action` as soon as it loads."""
-        inputs = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
-                         for k, v in fields.items())
-        kind = f' enctype="{enctype}"' if enctype else ""
-        return self.page(path, f'<form id="f" method="post" action="{action}"{kind}>{inputs}</form>'
-                               '<script>document.getElementById("f").submit()</script>')
-
-
-@pytest.fixture(scope="module")
-def attacker() -> Iterator[Attacker]:
-    site = Attacker(url="")
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-            body = site.pages.get(self.path.split("?")[0], "<!doctype html><title>attacker</title>").encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    site.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield site
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")

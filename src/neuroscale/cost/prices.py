@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,9 @@ _KEYS = {
     "workloadDeltaThreshold": "workload_delta_threshold",
     "totalDeltaThreshold": "total_delta_threshold",
 }
+
+
+CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,9 @@ class PriceTable:
         """Monthly cost of `replicas` copies reserving `cpu_cores` and `memory_bytes` each."""
         gib = memory_bytes / Decimal(2**30)
         hourly = cpu_cores * self.cpu_per_vcpu_hour + gib * self.memory_per_gib_hour
-        return (hourly * self.hours_per_month * replicas).quantize(Decimal("0.01"))
+        total = hourly * self.hours_per_month * replicas
+        # Enough precision for the whole amount in cents: a manifest's replica count has no upper bound here.
+        return total.quantize(CENT, context=Context(prec=max(28, total.adjusted() + 4)))
 
     def to_dict(self) -> dict[str, str]:
         return {key: str(getattr(self, attr)) for key, attr in _KEYS.items()}

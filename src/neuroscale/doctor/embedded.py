@@ -5,9 +5,11 @@ and the events of a recent window (SQLite); `host` holds the facts only a
 machine has: which process holds the portal and gateway ports, whether the
 reconciler/gateway/portal pids are alive or stopped and whether a supervisor
 (`neuroscale up`) runs them, the engine's present (`embedded_engine`: heartbeat,
-model servers, routes), whether the bare GitOps remote accepts an update (its
-hooks are run on a no-op update of `main`), the GitHub token's length and shape
-(never its value), and free disk against the configured threshold.
+model servers, routes), whether the bare GitOps remote's `main` reads as the
+reconciler reads it and accepts an update (its hooks are run on a no-op update
+of `main`), who holds the state database's write lock (`db_writer`), the
+GitHub token's length and shape (never its value), and free disk against the
+configured threshold.
 
 What is not a platform home, or a state database that cannot be read, is an
 error (exit 2), never a diagnosis of an empty platform.
@@ -29,12 +31,14 @@ from typing import Any
 from neuroscale import pidlock
 from neuroscale.cluster.snapshot import empty_snapshot, secret_value_facts
 from neuroscale.db import connect
+from neuroscale.doctor.db_writer import wal_writer
 from neuroscale.doctor.embedded_engine import engine_facts, recent_events
 from neuroscale.doctor.rules.github_token import TOKEN_ENV
 from neuroscale.engine import procfs
 from neuroscale.engine.lock import lock_path
 from neuroscale.engine.store import StatusStore
-from neuroscale.errors import InvalidInput, ToolError
+from neuroscale.errors import GitError, InvalidInput, ToolError
+from neuroscale.gitops.repo import MAIN, GitRepo
 from neuroscale.home import Home
 from neuroscale.ports import listener_pid, port_is_free, process_command
 from neuroscale.spec.quantity import parse_quantity
@@ -75,6 +79,7 @@ def read_embedded_snapshot(home: Home, *, environ: dict[str, str] | None = None,
         "git": _git(home.remote),
         "github": _github(home, env),
         "disk": _disk(home.root, env),
+        "state_db": {"path": str(home.state_db), "writer": wal_writer(home.state_db)},
     }
     if home.state_db.exists():
         try:
@@ -164,8 +169,14 @@ def _port(name: str, host: str, port: int, our_pid: int | None) -> dict[str, Any
 
 
 def _git(remote: Path) -> dict[str, Any]:
-    facts: dict[str, Any] = {"remote": str(remote), "exists": remote.is_dir(), "hooks": [], "push_error": ""}
+    facts: dict[str, Any] = {"remote": str(remote), "exists": remote.is_dir(), "hooks": [], "push_error": "",
+                             "read_error": "", "read_fix": ""}
     if not facts["exists"]:
+        return facts
+    try:
+        GitRepo(remote).resolve(MAIN)  # the reconciler's own read: a damaged main stops it the same way
+    except GitError as exc:
+        facts["read_error"], facts["read_fix"] = exc.message, exc.fix
         return facts
     refs = remote / "refs" / "heads"
     if not os.access(refs, os.W_OK) or not os.access(remote / "objects", os.W_OK):

@@ -3,7 +3,8 @@
 Rules judge the present, so the snapshot carries what is true now, observed
 directly rather than inferred from history: whether each recorded model-server
 process is alive, stopped (`T` in /proc) or answering its liveness probe and
-whether it has loaded its model (its own `ModelLoaded:` record names its port);
+whether it has loaded its model (its own `ModelLoaded:` record names its port)
+and whether its model file is still the one it loaded (the record's size and mtime);
 the reconciler's heartbeat and its age; what the routes file routes where and
 when it was written; and only the events of a recent window (`--since`), which
 the rules narrow further to what happened since a revision last became ready.
@@ -25,6 +26,7 @@ from neuroscale.home import DEFAULT_HOST, Home
 from neuroscale.status.heartbeat import parse_time
 
 PROBE_TIMEOUT_S = 0.3
+_LOADED_FILE = re.compile(r"; model file (?P<path>.+?) \((?P<size>\d+) bytes, mtime_ns (?P<mtime>\d+)\); ")
 EVENTS_READ = 1000
 
 
@@ -34,6 +36,7 @@ def engine_facts(home: Home, store: StatusStore, *, now: float) -> dict[str, Any
     if heartbeat is not None:
         age = heartbeat.age(now)
         facts["heartbeat"] = {**heartbeat.to_dict(), "age_s": round(age, 2) if age != float("inf") else None,
+                              "ahead_s": round(heartbeat.ahead(now), 2),
                               "stale": heartbeat.stale(now)}
     with httpx.Client(timeout=PROBE_TIMEOUT_S) as client:
         facts["servers"] = [_server(home, row, client) for row in store.servers()]
@@ -62,11 +65,27 @@ def _server(home: Home, row: Any, client: httpx.Client) -> dict[str, Any]:
     serving_here = re.compile(rf"serving on http://\S+:{row.port}(\s|$)")
     facts["loaded"] = next((line for line in reversed(log_tail(log, 0)) if line.startswith(LOADED_PREFIX)
                             and serving_here.search(line)), "")
+    facts["model_file"] = _model_file(str(facts["loaded"])) if alive else None
     if alive and facts["loaded"] and facts["state"] not in ("T", "t", "Z"):
         try:
             facts["live"] = client.get(f"http://{facts['address']}{LIVE_PATH}").status_code == 200
         except httpx.HTTPError:
             facts["live"] = False
+    return facts
+
+
+def _model_file(loaded: str) -> dict[str, Any] | None:
+    """The model file as the server loaded it (its `ModelLoaded:` record) and as it is now."""
+    found = _LOADED_FILE.search(loaded)
+    if found is None:
+        return None
+    facts: dict[str, Any] = {"path": found["path"], "loaded_size": int(found["size"]),
+                             "loaded_mtime_ns": int(found["mtime"]), "size": None, "mtime_ns": None}
+    try:
+        now = os.stat(found["path"])
+    except OSError:
+        return facts
+    facts["size"], facts["mtime_ns"] = now.st_size, now.st_mtime_ns
     return facts
 
 

@@ -21,7 +21,7 @@ from neuroscale.policy.bundled import BundledOptions
 from neuroscale.spec.manifest import APPS_DIR, MANIFEST_FILE
 from neuroscale.spec.serving import ServingSpec, serving_spec
 from neuroscale.status.reasons import Reason
-from neuroscale.yamlio import MANIFEST_LIMITS, load_one
+from neuroscale.yamlio import MANIFEST_LIMITS, load_one, utf8_text
 
 DEFAULT_NAMESPACE = "default"
 
@@ -89,7 +89,7 @@ def admit_endpoints(files: Mapping[str, bytes], *, bundled: BundledOptions | Non
         if name is None:
             continue
         try:
-            loaded[name] = load_one(files[path].decode("utf-8", "replace"), where=path, limits=MANIFEST_LIMITS)
+            loaded[name] = load_one(utf8_text(files[path], where=path), where=path, limits=MANIFEST_LIMITS)
         except InvalidInput as exc:
             result[name] = Rejected(name, DEFAULT_NAMESPACE, Reason.InvalidManifest, _invalid(exc))
     names = [n for n in loaded if isinstance(loaded[n], dict)]

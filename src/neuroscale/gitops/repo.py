@@ -88,10 +88,27 @@ class GitRepo:
     # -- reading -----------------------------------------------------------
 
     def resolve(self, ref: str) -> str | None:
-        """The commit sha `ref` (a branch name, `refs/...` or a sha) points to, or None."""
+        """The commit sha `ref` (a branch name, `refs/...` or a sha) points to, or None when there is none.
+
+        A branch that exists but names an object the repository lacks, or a repository git no longer
+        recognises (a garbled HEAD), is damage, not absence: it raises, so nobody mistakes it for a missing
+        branch and writes a fresh one over the history."""
         name = ref if ref.startswith("refs/") or _SHA.match(ref) else f"refs/heads/{ref}"
         done = self._run("rev-parse", "--verify", "--quiet", f"{name}^{{commit}}", ok=(0, 1, 128))
-        return done.stdout.decode().strip() if done.returncode == 0 else None
+        if done.returncode == 0:
+            return done.stdout.decode().strip()
+        if done.returncode == 128:
+            raise GitError(f"the GitOps repository cannot be read: {_summary(done.stderr)}", where=str(self.path),
+                           fix=f"check {self.path / 'HEAD'} (it must read `ref: refs/heads/{MAIN}`) and run "
+                           f"`git --git-dir {self.path} fsck`")
+        dangling = None if _SHA.match(ref) else self._run("rev-parse", "--verify", "--quiet", name, ok=(0, 1, 128))
+        if dangling is not None and dangling.returncode == 0:
+            raise GitError(f"{name} points to {dangling.stdout.decode().strip()}, a commit the GitOps repository "
+                           "does not have", where=str(self.path),
+                           fix=f"point it back at the last good commit: `git --git-dir {self.path} update-ref {name} "
+                           "<sha>`, with the sha `neuroscale status` shows as main@… or one from any clone's `git "
+                           "log` (or push that clone's branch again with `git push --force`)")
+        return None
 
     def commit_of(self, revision: str) -> str | None:
         """The commit any git revision names (`origin/main`, `HEAD~1`, a tag, a sha), or None — for a

@@ -16,6 +16,11 @@ session cookie's `SameSite=Strict` alone does not stop them. In order:
    `application/json`; pages take them with the session cookie only with the
    session's CSRF token (form field `csrf_token` or header `X-CSRF-Token`)
    and an origin that proves the browser sent them from the portal's page.
+
+Every answer also refuses to be framed (`X-Frame-Options`, CSP
+`frame-ancestors`): a same-site page could otherwise show the signed-in portal
+in an invisible frame and steer the user's own clicks onto Merge or Delete,
+which no origin or CSRF check can tell from a real click (clickjacking).
 """
 
 from __future__ import annotations
@@ -49,6 +54,9 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 OPEN_PATHS = frozenset({"/healthz", "/login", "/auth/oidc/start", "/auth/oidc/callback"})
 OPEN_PREFIXES = ("/static/",)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+#: Sent with every answer: never inside another page's frame, never content-sniffed.
+RESPONSE_HEADERS = ((b"x-frame-options", b"DENY"), (b"content-security-policy", b"frame-ancestors 'none'"),
+                    (b"x-content-type-options", b"nosniff"))
 
 
 @dataclass(frozen=True)
@@ -194,6 +202,15 @@ def _sign_in_first(request: Request, exc: Unauthenticated) -> Response:
     return response
 
 
+def _unframeable(send: Send) -> Send:
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *RESPONSE_HEADERS]}
+        await send(message)
+
+    return sending
+
+
 class Guard:
     """ASGI middleware: host, origin, credential and CSRF checks; sets `scope["user"]` and `scope["auth"]`."""
 
@@ -206,6 +223,7 @@ class Guard:
             await self.app(scope, receive, send)
             return
         request = Request(scope)
+        send = _unframeable(send)
         try:
             receive = await self._admit(request, receive)
         except Unauthenticated as exc:

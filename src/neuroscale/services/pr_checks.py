@@ -25,7 +25,7 @@ from neuroscale.gitops.repo import GitRepo
 from neuroscale.policy.bundled import BundledOptions
 from neuroscale.spec.manifest import APPS_DIR, manifest_path
 from neuroscale.spec.serving import serving_spec
-from neuroscale.yamlio import MANIFEST_LIMITS, load_all
+from neuroscale.yamlio import MANIFEST_LIMITS, load_all, utf8_text
 
 if TYPE_CHECKING:
     from neuroscale.check.diff import ObjectChange
@@ -70,10 +70,7 @@ def _parse_error(path: str, exc: InvalidInput) -> list[Finding]:
 
 def parse_manifest_file(path: str, content: bytes) -> tuple[list[ChangedObject], list[Finding]]:
     try:
-        documents = load_all(content.decode("utf-8"), where=path, limits=MANIFEST_LIMITS)
-    except UnicodeDecodeError:
-        return [], [Finding(rule=CHECK_MANIFEST, severity=Severity.ERROR, file=path, message="not UTF-8 text",
-                            fix="save the manifest as UTF-8 YAML")]
+        documents = load_all(utf8_text(content, where=path), where=path, limits=MANIFEST_LIMITS)
     except InvalidInput as exc:
         return [], _parse_error(path, exc)
     if not documents:

@@ -14,15 +14,19 @@ unloading") and gRPC drains in-flight calls before the process exits.
 from __future__ import annotations
 
 import math
+import os
 import signal
 import socket
+import stat
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from time import perf_counter
 from typing import TYPE_CHECKING
 
 from neuroscale.errors import ModelLoadError
 from neuroscale.serving.settings import ServingSettings, parse_args
+from neuroscale.serving.storage import local_file
 
 if TYPE_CHECKING:
     import uvicorn
@@ -70,10 +74,24 @@ def load_failed_line(exc: ModelLoadError) -> str:
 
 
 def loaded_line(app: ServingApp, settings: ServingSettings, *, seconds: float, port: int) -> str:
-    """The `ModelLoaded:` record: what was loaded, how long it took, where it is served."""
+    """The `ModelLoaded:` record: what was loaded (and, for one file, its size and mtime, so a file replaced
+    under the running server can be told apart later), how long it took, where it is served."""
     grpc_note = f" and grpc://{settings.host}:{settings.grpc_port}" if settings.grpc_port is not None else ""
     return (f"ModelLoaded: {settings.model_name} ({app.plane.describe()}) in {seconds:.2f}s; "
-            f"serving on http://{settings.host}:{port}{grpc_note}")
+            f"{file_identity(local_file(settings.storage_uri))}serving on http://{settings.host}:{port}{grpc_note}")
+
+
+def file_identity(path: Path | None) -> str:
+    """`model file <path> (<size> bytes, mtime_ns <n>); ` when `path` is one regular file, else ""."""
+    if path is None:
+        return ""
+    try:
+        found = os.stat(path)
+    except (OSError, ValueError):
+        return ""
+    if not stat.S_ISREG(found.st_mode):
+        return ""
+    return f"model file {path} ({found.st_size} bytes, mtime_ns {found.st_mtime_ns}); "
 
 
 def bind(host: str, port: int) -> socket.socket:

@@ -94,6 +94,16 @@ def resolve_folder(uri: str, *, cache_dir: Path | None = None, model_roots: Sequ
                          fix="use a local path, file://PATH or s3://BUCKET/PREFIX")
 
 
+def local_file(uri: str) -> Path | None:
+    """The path a local storage URI (a path or `file://`) names; None for a remote or malformed one."""
+    if urlparse(uri).scheme.lower() not in ("", "file"):
+        return None
+    try:
+        return _local_path(uri)
+    except ModelLoadError:
+        return None
+
+
 def _local_path(uri: str) -> Path:
     parsed = urlparse(uri)
     if parsed.scheme.lower() == "file" and parsed.netloc not in ("", "localhost"):

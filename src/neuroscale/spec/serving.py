@@ -62,6 +62,8 @@ from neuroscale.spec.isvc import Component, Container, InferenceService, expect
 from neuroscale.spec.quantity import parse_quantity
 from neuroscale.spec.runtimes import SERVED_FORMATS, choose
 
+#: KServe's CRD declares replica counts, targets and concurrency `format: int32`.
+INT32_LIMIT = 2**31
 #: Pod-level fields of a component that the embedded engine honours (the rest are reported).
 _HONOURED_COMPONENT_FIELDS = frozenset({
     "minReplicas", "maxReplicas", "scaleMetric", "scaleTarget", "containerConcurrency", "timeout",
@@ -189,6 +191,12 @@ def _percent(text: str, *, where: str) -> float:
 
 
 def _scaling(isvc: InferenceService, predictor: Component, unhonoured: list[Unhonoured]) -> Scaling:
+    for field, count in (("minReplicas", predictor.min_replicas), ("maxReplicas", predictor.max_replicas),
+                         ("scaleTarget", predictor.scale_target),
+                         ("containerConcurrency", predictor.container_concurrency)):
+        if count is not None and not -INT32_LIMIT <= count < INT32_LIMIT:
+            raise InvalidInput(f"{predictor.path}.{field} {count} is outside the int32 range the CRD allows",
+                               where=f"{predictor.path}.{field}", fix=f"set {field} to a realistic count")
     notes = isvc.annotations
     where = "metadata.annotations"
     asked = predictor.scale_metric or "concurrency"

@@ -50,13 +50,24 @@ class Heartbeat:
         observed = parse_time(self.observed_at)
         return float("inf") if observed is None else max(0.0, now - observed)
 
+    def ahead(self, now: float) -> float:
+        """Seconds the last observation is stamped after `now` (0 when it is not): the clock moved back since.
+
+        A reconciler that still observes restamps within an interval (it paces itself by the monotonic
+        clock), so a stamp still ahead after `STALE_AFTER` intervals is as stale as an old one."""
+        observed = parse_time(self.observed_at)
+        return 0.0 if observed is None else max(0.0, observed - now)
+
     def stale(self, now: float) -> bool:
-        return bool(self.stopped_at) or self.age(now) > STALE_AFTER * self.interval
+        limit = STALE_AFTER * self.interval
+        return bool(self.stopped_at) or self.age(now) > limit or self.ahead(now) > limit
 
     def describe(self, now: float) -> str:
         """Why statuses are not current, for a condition message."""
-        age = self.age(now)
+        age, ahead = self.age(now), self.ahead(now)
         ago = f"{age:.0f}s ago" if age != float("inf") else "at an unknown time"
+        if ahead > STALE_AFTER * self.interval:
+            ago = f"at {self.observed_at}, {ahead:.0f}s after this machine's clock (the clock moved back since)"
         if self.stopped_at:
             return (f"the reconciler (pid {self.pid}) stopped at {self.stopped_at}; it last observed this endpoint "
                     f"{ago}, so what follows may be out of date")

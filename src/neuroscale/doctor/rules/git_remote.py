@@ -1,7 +1,8 @@
 """FM-03: a change that never reaches the tracked branch because the remote rejects pushes.
 
-Embedded: the bare repository is missing, not writable, or has a hook that
-refuses updates; merges then fail and the reconciler never sees the fix.
+Embedded: the bare repository is missing, damaged (a garbled HEAD, `main`
+naming a commit it lacks), not writable, or has a hook that refuses updates;
+merges then fail and the reconciler never sees the fix.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ def check(index: SnapshotIndex) -> list[DoctorFinding]:
         problem, evidence = "is missing", f"{path}: no such directory"
         fix = (f"put the repository back at {path} (move it back, or `git clone --bare <your backup> {path}`); "
                "do not let `neuroscale up` create an empty one there: main without apps/ would prune every endpoint")
+    elif git.get("read_error"):
+        problem, evidence, fix = "is damaged: main cannot be read", str(git["read_error"]), str(git["read_fix"])
     elif git.get("push_error"):
         problem, evidence = "rejects pushes", str(git["push_error"])
         hooks = git.get("hooks") or []

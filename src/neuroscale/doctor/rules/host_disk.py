@@ -14,15 +14,29 @@ MIB = 1024 * 1024
 DEFAULT_MIN_FREE = 1024 * MIB
 
 
+#: Said by the findings a full disk causes (a reconciler that cannot save), so this finding explains them.
+FULL = "the disk of the platform home is full"
+
+
+def _space(index: SnapshotIndex) -> tuple[int, int, int]:
+    disk = index.host.get("disk") or {}
+    return int(disk.get("total", 0)), int(disk.get("free", 0)), int(disk.get("min_free", DEFAULT_MIN_FREE))
+
+
+def is_full(index: SnapshotIndex) -> bool:
+    """Free space below the error level (a fifth of the threshold): writes under the home fail."""
+    total, free, min_free = _space(index)
+    return bool(total) and free < min_free // 5
+
+
 def check(index: SnapshotIndex) -> list[DoctorFinding]:
     disk = index.host.get("disk") or {}
-    total, free = int(disk.get("total", 0)), int(disk.get("free", 0))
-    min_free = int(disk.get("min_free", DEFAULT_MIN_FREE))
+    total, free, min_free = _space(index)
     if not total or free >= min_free:
         return []
     return [RULE.finding(
         obj=ObjectRef(kind="Disk", name=str(disk.get("path", ""))),
-        severity=Severity.ERROR if free < min_free // 5 else Severity.WARNING,
+        severity=Severity.ERROR if is_full(index) else Severity.WARNING, explains_when=(FULL,),
         message=f"only {free // MIB} MiB free on the disk of the platform home",
         evidence=f"shutil.disk_usage({disk.get('path')}): free={free} total={total} ({100 * free / total:.1f}%), "
         f"below the {min_free // MIB} MiB threshold (NEUROSCALE_DISK_MIN_FREE)",

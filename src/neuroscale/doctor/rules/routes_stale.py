@@ -15,14 +15,15 @@ from neuroscale.doctor.index import SnapshotIndex
 from neuroscale.doctor.model import Category, DoctorFinding, Rule
 from neuroscale.findings import ObjectRef, Severity
 
-#: A routes file younger than this may simply be one tick behind a change.
+#: A routes file younger than this may simply be one tick behind a change (one stamped in the future is not
+#: young: the clock moved back since it was written).
 SETTLE_S = 1.0
 
 
 def check(index: SnapshotIndex) -> list[DoctorFinding]:
     facts = engine(index)
     routes = facts.get("routes") or {}
-    if not facts or not routes or (routes.get("age_s") is not None and routes["age_s"] < SETTLE_S):
+    if not facts or not routes or (routes.get("age_s") is not None and 0 <= routes["age_s"] < SETTLE_S):
         return []
     running = {str(s.get("address")) for s in facts.get("servers") or [] if s.get("alive")}
     serving = {str(e.get("name")): e for e in index.objects("Endpoint") if serving_revision(e)}
