@@ -7,8 +7,11 @@ non-numeric Content-Length, bad chunk sizes, obsolete line folding). On top of i
 * answers in request order, whatever happens: every parsed request, and every refusal, takes a
   place in one queue that a single task drains, so a 413 can never overtake earlier requests;
 * refuses before buffering: a head over the limit (431), a declared body over the limit (413,
-  without reading it), an unknown expectation (417), a transfer coding other than chunked, an
-  upgrade, or a request target that is not a path (400); a refusal closes the connection;
+  without reading it), an unknown expectation (417), a transfer coding other than chunked,
+  CONNECT, or a request target that is not a path (400); a refusal closes the connection;
+* answers a request that asks for an `Upgrade` (`curl --http2` asks for h2c) in HTTP/1.1, ignoring it;
+* decodes a gzip or deflate request body (`bodycoding`) before it goes on, so the model server, the
+  sample recorder and the shadow mirror all see the JSON the client meant;
 * handles `Expect: 100-continue`: `100 Continue` is sent once every earlier answer is out;
 * closes a connection whose head does not arrive within the header timeout (408 if one had
   started), or that stays idle between requests past the idle timeout;
@@ -31,6 +34,8 @@ from typing import cast
 import httptools
 import orjson
 
+from neuroscale.bodycoding import decoded_body
+from neuroscale.errors import NeuroScaleError
 from neuroscale.httplimits import HeadMeter, HttpLimits, head_too_large, header_timeout, host_count_problem
 
 Headers = list[tuple[bytes, bytes]]
@@ -138,6 +143,7 @@ class ClientConnection(asyncio.Protocol):
         self.hosts = 0
         self.expect: bytes | None = None
         self.transfer_encoding: bytes | None = None
+        self.content_encoding: bytes | None = None
         self.content_length = 0
         self.awaiting_continue = False
 
@@ -211,9 +217,14 @@ class ClientConnection(asyncio.Protocol):
         was_in_head = self.meter.in_head
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            self._refuse(refusal(400, "protocol upgrades and CONNECT are not supported", reason="BadRequest",
-                                 fix="send plain HTTP/1.1 requests without Upgrade"))
+        except httptools.HttpParserUpgrade as upgrade:
+            if self.refused:
+                return
+            if self.parser.get_method() != b"CONNECT":
+                self._ignore_upgrade(data[upgrade.args[0]:])
+                return
+            self._refuse(refusal(400, "CONNECT is not supported", reason="BadRequest",
+                                 fix="send plain HTTP/1.1 requests"))
             return
         except httptools.HttpParserError as exc:
             self._refuse(refusal(400, f"malformed HTTP request: {exc}", reason="BadRequest",
@@ -241,8 +252,10 @@ class ClientConnection(asyncio.Protocol):
             self.hosts += 1
         elif lowered == b"content-length":
             self.content_length = int(value)  # llhttp has checked it is one decimal number
-        elif lowered == b"transfer-encoding":
-            self.transfer_encoding = value
+        elif lowered == b"transfer-encoding":  # several fields are one list (RFC 9110 section 5.3)
+            self.transfer_encoding = value if self.transfer_encoding is None else self.transfer_encoding + b", " + value
+        elif lowered == b"content-encoding":
+            self.content_encoding = value if self.content_encoding is None else self.content_encoding + b", " + value
         elif lowered == b"expect":
             self.expect = value.strip().lower()
 
@@ -267,8 +280,8 @@ class ClientConnection(asyncio.Protocol):
         if (self.hosts == 1 and self.transfer_encoding is None and self.expect is None
                 and self.content_length <= self.limits.max_body_bytes and self.url[:1] == b"/"):
             return None  # the usual request: one cheap test on the hot path
-        if self.parser.should_upgrade():
-            return None  # refused once the parser reports the upgrade
+        if self.parser.should_upgrade() and self.parser.get_method() == b"CONNECT":
+            return None  # refused once the parser reports it
         version = self.parser.get_http_version()
         if self.transfer_encoding is not None and (
             self.transfer_encoding.strip().lower() != b"chunked" or version != "1.1"
@@ -298,20 +311,49 @@ class ClientConnection(asyncio.Protocol):
         self.body.append(body)
 
     def on_message_complete(self) -> None:
+        if self.parser.should_upgrade() and (self.content_length or self.transfer_encoding is not None
+                                             or self.parser.get_method() == b"CONNECT"):
+            return  # llhttp reads no body after an Upgrade (`_ignore_upgrade` reads it); CONNECT is refused
         self.in_body = self.awaiting_continue = False
         self.deadline = None
-        if self.refused or self.parser.should_upgrade():
+        if self.refused:
             return
+        headers, body = self.headers, b"".join(self.body)
+        if self.content_encoding is not None:
+            try:
+                body = decoded_body(body, self.content_encoding, max_bytes=self.limits.max_body_bytes)
+            except NeuroScaleError as exc:
+                self._refuse(Refusal(json_response(exc.http_status, exc.to_dict(), keep_alive=False)))
+                return
+            headers = [(name, value) for name, value in headers if name.lower() != b"content-encoding"]
         self.queue.append(Request(
             method=self.parser.get_method(),
             url=self.url,
-            headers=self.headers,
-            body=b"".join(self.body),
+            headers=headers,
+            body=body,
             keep_alive=self.parser.should_keep_alive(),
             host=self.host or "",
             local=self.local,
         ))
         self._schedule()
+
+    def _ignore_upgrade(self, rest: bytes) -> None:
+        """Answer a request that asks for an upgrade (`curl --http2` sends `Upgrade: h2c`) in HTTP/1.1, as RFC 9110
+        section 7.8 lets a server: llhttp stopped at the end of its head, so a fresh parser goes on with `rest`,
+        first told the request's own framing by a head of our own, whose fields are then put back."""
+        method, keep_alive = self.parser.get_method(), self.parser.should_keep_alive()
+        self.parser = httptools.HttpRequestParser(self)
+        if self.content_length or self.transfer_encoding is not None:
+            framing = (b"content-length: %d" % self.content_length if self.transfer_encoding is None
+                       else b"transfer-encoding: chunked")
+            kept = (self.url, self.headers, self.host, self.hosts, self.expect, self.content_encoding,
+                    self.awaiting_continue)
+            self.parser.feed_data(b"%s / HTTP/1.1\r\nhost: x\r\n%s\r\n%s\r\n" % (
+                method, framing, b"" if keep_alive else b"connection: close\r\n"))
+            (self.url, self.headers, self.host, self.hosts, self.expect, self.content_encoding,
+             self.awaiting_continue) = kept
+        if rest:
+            self.data_received(rest)
 
     # -- refusals --------------------------------------------------------------------------------
 

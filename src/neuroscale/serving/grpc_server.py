@@ -25,6 +25,7 @@ from neuroscale.serving.tensors import (
     InferResponse,
     RequestedOutput,
     Tensor,
+    cast,
     from_binary,
     to_binary,
 )
@@ -109,7 +110,7 @@ def _from_contents(item: Any, *, shape: list[int], where: str) -> np.ndarray[Any
         array = np.empty(len(values), dtype=object)
         array[:] = list(values)
     else:
-        array = np.asarray(values, dtype=DATATYPES[item.datatype][0])
+        array = cast(np.asarray(values), datatype=item.datatype, where=where)
     return array.reshape(shape)
 
 

@@ -4,7 +4,8 @@ uvicorn (httptools flavour, the fast one) has a keep-alive timeout and a concurr
 `server.py` configures, but no limit on the size or number of request headers, no timeout for a
 request head, and no check that an HTTP/1.1 request has exactly one Host: one 64 MB header stalls
 the event loop, a slowloris connection stays open forever, two Host headers are a smuggling tool.
-This subclass adds exactly those, with the numbers the gateway uses (`httplimits`), and keeps
+It also ran a request that asks for an `Upgrade` it does not make (`curl --http2 -d` asks for h2c)
+with an empty body: such a request is refused instead. This subclass adds exactly those, with the numbers the gateway uses (`httplimits`), and keeps
 refusals in request order: an error for a pipelined request waits until the answers to the
 requests before it are out. It also sends each answer in one write (`OneWrite`). Everything else is
 uvicorn's own behaviour.
@@ -111,6 +112,13 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         problem = host_count_problem(self.hosts, http_version=self.parser.get_http_version())
         if problem is not None:  # uvicorn does not check; two Host headers are a smuggling tool
             self._refuse(400, problem)
+            raise _Refused
+        if self.parser.should_upgrade() and any(name in (b"content-length", b"transfer-encoding")
+                                                for name, _ in self.headers):
+            # llhttp reads no body after an Upgrade, and uvicorn then runs the request with an empty one
+            self._refuse(400, {"error": "a request with a body cannot ask for a protocol upgrade here",
+                               "reason": "BadRequest", "fix": "send it without Upgrade (curl: --http1.1), or "
+                               "through the gateway, which ignores the Upgrade"})
             raise _Refused
         super().on_headers_complete()
         self.outstanding += 1
