@@ -2,7 +2,7 @@
 
 Each case was once answered wrongly: curl's `--http2` (an `Upgrade: h2c` the gateway refused and
 the model server answered with the body dropped), tritonclient's and aiohttp's compressed bodies
-(read as malformed JSON), a decompression bomb, Transfer-Encoding split over two fields, and
+(read as malformed JSON), KServe's client asking the gateway `GET /`, a decompression bomb, Transfer-Encoding split over two fields, and
 integers or floats past their declared datatype (silently wrapped). The other side is the real
 client wherever one exists (curl, tritonclient); raw bytes only where no client sends the shape.
 """
@@ -21,6 +21,7 @@ import pytest
 from tests.conftest import IRIS_ROWS
 from tests.gateway.conftest import Live
 from tests.rawhttp import exchange, request
+from tests.serving.test_serving_kserve_client import KSERVE_PYTHON, assert_kserve_client_is_served
 
 pytestmark = pytest.mark.e2e
 
@@ -75,6 +76,14 @@ def test_transfer_encoding_split_over_two_fields_is_one_list(servers: Live) -> N
     result = exchange(servers.ports["gateway"], head + b"0\r\n\r\n")
     assert [r.status for r in result.responses] == [400]
     assert "'gzip, chunked' is not supported" in result.responses[0].json()["error"]
+
+
+# -- KServe's own client --------------------------------------------------------------------------------
+
+@pytest.mark.skipif(not KSERVE_PYTHON.exists(), reason=f"kserve venv absent at {KSERVE_PYTHON}: `make kserve-venv`")
+def test_kserve_rest_client_is_served_through_the_gateway(servers: Live) -> None:
+    """Its V1 liveness call is `GET /`, which KServe's server answers: the gateway answered 404."""
+    assert_kserve_client_is_served(f"http://127.0.0.1:{servers.ports['gateway']}")
 
 
 # -- Content-Encoding ---------------------------------------------------------------------------------
