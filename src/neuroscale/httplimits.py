@@ -120,6 +120,15 @@ def header_timeout(limits: HttpLimits) -> dict[str, object]:
     }
 
 
+def body_timeout(limits: HttpLimits) -> dict[str, object]:
+    """The 408 answer to a request body that stops arriving for the idle timeout."""
+    return {
+        "error": f"the request body stalled for {limits.idle_timeout_s:g} s",
+        "reason": "RequestTimeout",
+        "fix": "send the body without pauses",
+    }
+
+
 def host_count_problem(hosts: int, *, http_version: str) -> dict[str, object] | None:
     """RFC 9112 section 3.2: an HTTP/1.1 request has exactly one Host; anything else is answered 400."""
     if hosts > 1 or (hosts == 0 and http_version == "1.1"):

@@ -36,7 +36,8 @@ import orjson
 
 from neuroscale.bodycoding import decoded_body
 from neuroscale.errors import NeuroScaleError
-from neuroscale.httplimits import HeadMeter, HttpLimits, head_too_large, header_timeout, host_count_problem
+from neuroscale.httplimits import (HeadMeter, HttpLimits, body_timeout, head_too_large, header_timeout,
+                                   host_count_problem)
 
 Headers = list[tuple[bytes, bytes]]
 _PHRASES = {status.value: status.phrase.encode() for status in HTTPStatus}
@@ -204,8 +205,7 @@ class ClientConnection(asyncio.Protocol):
         elif self.meter.in_head:
             self._refuse(Refusal(json_response(408, header_timeout(self.limits), keep_alive=False)))
         elif self.in_body:
-            self._refuse(refusal(408, f"the request body stalled for {self.limits.idle_timeout_s:g} s",
-                                 reason="RequestTimeout", fix="send the body without pauses"))
+            self._refuse(Refusal(json_response(408, body_timeout(self.limits), keep_alive=False)))
         elif not self.busy and not self.queue and self.transport is not None:
             self.transport.close()  # idle keep-alive connection: nothing to say
 
