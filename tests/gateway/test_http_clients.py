@@ -2,8 +2,9 @@
 
 Each case was once answered wrongly: curl's `--http2` (an `Upgrade: h2c` the gateway refused and
 the model server answered with the body dropped), tritonclient's and aiohttp's compressed bodies
-(read as malformed JSON), KServe's client asking the gateway `GET /`, a decompression bomb, Transfer-Encoding split over two fields, and
-integers or floats past their declared datatype (silently wrapped). The other side is the real
+(read as malformed JSON), KServe's client asking the gateway `GET /`, a decompression bomb,
+Transfer-Encoding split over two fields, and integers or floats past their declared datatype
+(silently wrapped). The other side is the real
 client wherever one exists (curl, tritonclient); raw bytes only where no client sends the shape.
 """
 

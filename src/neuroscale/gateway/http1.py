@@ -36,7 +36,7 @@ import orjson
 
 from neuroscale.bodycoding import decoded_body
 from neuroscale.errors import NeuroScaleError
-from neuroscale.httplimits import (HeadMeter, HttpLimits, body_timeout, head_too_large, header_timeout,
+from neuroscale.httplimits import (Deadline, HeadMeter, HttpLimits, body_timeout, head_too_large, header_timeout,
                                    host_count_problem)
 
 Headers = list[tuple[bytes, bytes]]
@@ -129,10 +129,7 @@ class ClientConnection(asyncio.Protocol):
         self.reading_paused = False
         self.local = False  # set once the peer address is known
         self.writing_paused = False
-        # One timer per connection, moved lazily: most phase changes only move `deadline` later.
-        self.deadline: float | None = None
-        self.timer: asyncio.TimerHandle | None = None
-        self.timer_at = 0.0
+        self.deadline = Deadline(self.loop, self._expired)
         self._reset()
 
     def _reset(self) -> None:
@@ -153,14 +150,12 @@ class ClientConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
         self.local = _is_local_peer(transport)
-        self._expire_in(self.limits.header_timeout_s)
+        self.deadline.expire_in(self.limits.header_timeout_s)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.refused = True
-        self.deadline = None
+        self.deadline.cancel()
         self.queue.clear()
-        if self.timer is not None:
-            self.timer.cancel()
 
     def eof_received(self) -> bool | None:
         """A client that half-closes after its requests still gets the answers to the complete ones."""
@@ -187,22 +182,10 @@ class ClientConnection(asyncio.Protocol):
         else:
             self.transport.resume_reading()
 
-    def _expire_in(self, seconds: float) -> None:
-        self.deadline = self.loop.time() + seconds
-        if self.timer is None or self.timer_at > self.deadline:
-            if self.timer is not None:
-                self.timer.cancel()
-            self.timer_at = self.deadline
-            self.timer = self.loop.call_at(self.deadline, self._tick)
-
-    def _tick(self) -> None:
-        self.timer = None
-        if self.deadline is None or self.refused:
+    def _expired(self) -> None:
+        if self.refused:
             return
-        if self.loop.time() < self.deadline:
-            self.timer_at = self.deadline
-            self.timer = self.loop.call_at(self.deadline, self._tick)
-        elif self.meter.in_head:
+        if self.meter.in_head:
             self._refuse(Refusal(json_response(408, header_timeout(self.limits), keep_alive=False)))
         elif self.in_body:
             self._refuse(Refusal(json_response(408, body_timeout(self.limits), keep_alive=False)))
@@ -234,12 +217,12 @@ class ClientConnection(asyncio.Protocol):
         if problem is not None:
             self._refuse_head(problem)
         elif self.in_body and not self.awaiting_continue:
-            self._expire_in(self.limits.idle_timeout_s)  # a body may pause, but not stall
+            self.deadline.expire_in(self.limits.idle_timeout_s)  # a body may pause, but not stall
 
     def on_message_begin(self) -> None:
         self._reset()
         self.meter.begin()
-        self._expire_in(self.limits.header_timeout_s)
+        self.deadline.expire_in(self.limits.header_timeout_s)
 
     def on_url(self, url: bytes) -> None:
         self.url += url
@@ -265,7 +248,7 @@ class ClientConnection(asyncio.Protocol):
             self._refuse_head(head_problem)
             raise _Stop
         self.in_body = True
-        self.deadline = self.loop.time() + self.limits.idle_timeout_s
+        self.deadline.expire_in(self.limits.idle_timeout_s)
         problem = self._framing_problem()
         if problem is not None:
             self._refuse(problem)
@@ -274,7 +257,7 @@ class ClientConnection(asyncio.Protocol):
             self.awaiting_continue = self.parser.get_http_version() == "1.1"
             self._send_continue_if_due()
             if self.awaiting_continue:
-                self.deadline = None  # the client waits for our 100 before it sends: no stall yet
+                self.deadline.at = None  # the client waits for our 100 before it sends: no stall yet
 
     def _framing_problem(self) -> Refusal | None:
         if (self.hosts == 1 and self.transfer_encoding is None and self.expect is None
@@ -315,7 +298,7 @@ class ClientConnection(asyncio.Protocol):
                                              or self.parser.get_method() == b"CONNECT"):
             return  # llhttp reads no body after an Upgrade (`_ignore_upgrade` reads it); CONNECT is refused
         self.in_body = self.awaiting_continue = False
-        self.deadline = None
+        self.deadline.at = None
         if self.refused:
             return
         headers, body = self.headers, b"".join(self.body)
@@ -369,7 +352,7 @@ class ClientConnection(asyncio.Protocol):
         if self.refused:
             return
         self.refused = True
-        self.deadline = None
+        self.deadline.at = None
         if self.transport is not None:
             self.transport.pause_reading()
         self.queue.append(answer)
@@ -412,13 +395,13 @@ class ClientConnection(asyncio.Protocol):
         if self.meter.in_head or self.in_body:
             self._send_continue_if_due()
         else:
-            self._expire_in(self.limits.idle_timeout_s)
+            self.deadline.expire_in(self.limits.idle_timeout_s)
 
     def _send_continue_if_due(self) -> None:
         if self.awaiting_continue and not self.busy and not self.queue and self.transport is not None:
             self.awaiting_continue = False
             self.transport.write(CONTINUE)
-            self._expire_in(self.limits.idle_timeout_s)
+            self.deadline.expire_in(self.limits.idle_timeout_s)
 
     def _write(self, payload: bytes, *, close: bool) -> None:
         if self.transport is None or self.transport.is_closing():
@@ -426,6 +409,6 @@ class ClientConnection(asyncio.Protocol):
         self.transport.write(payload)
         if close:
             self.refused = True
-            self.deadline = None
+            self.deadline.at = None
             self.queue.clear()
             self.transport.close()

@@ -6,10 +6,10 @@ request head, and no check that an HTTP/1.1 request has exactly one Host: one 64
 the event loop, a slowloris connection stays open forever, two Host headers are a smuggling tool;
 nor a timeout for a request body, so one that stalls kept its connection (and a concurrency slot).
 It also ran a request that asks for an `Upgrade` it does not make (`curl --http2 -d` asks for h2c)
-with an empty body: such a request is refused instead. This subclass adds exactly those, with the numbers the gateway uses (`httplimits`), and keeps
-refusals in request order: an error for a pipelined request waits until the answers to the
-requests before it are out. It also sends each answer in one write (`OneWrite`). Everything else is
-uvicorn's own behaviour.
+with an empty body: such a request is refused instead. This subclass adds exactly those, with the
+numbers the gateway uses (`httplimits`), and keeps refusals in request order: an error for a
+pipelined request waits until the answers to the requests before it are out. It also sends each
+answer in one write (`OneWrite`). Everything else is uvicorn's own behaviour.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from neuroscale.httplimits import (HeadMeter, HttpLimits, body_timeout, head_too_large, header_timeout,
+from neuroscale.httplimits import (Deadline, HeadMeter, HttpLimits, body_timeout, head_too_large, header_timeout,
                                    host_count_problem)
 from neuroscale.serving.codec import dumps
 
@@ -68,12 +68,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self.meter = HeadMeter(self.limits)
         self.refusal: bytes | None = None
-        # One timer per connection for the head and the body, moved lazily (re-armed only when `deadline` moves
-        # earlier than it): arming and cancelling a uvloop timer per request measured ~3.5 us of the ~60 us a V1
-        # request takes (issue 13).
-        self.deadline: float | None = None
-        self.timer: asyncio.TimerHandle | None = None
-        self.timer_at = 0.0
+        self.deadline = Deadline(self.loop, self._timed_out)
         self.in_body = False
         self.outstanding = 0  # requests parsed whose answer is not written yet
         self.hosts = 0
@@ -81,10 +76,10 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self.transport = OneWrite(transport)  # type: ignore[assignment]  # a transport to uvicorn
-        self._expire_in(self.limits.header_timeout_s)
+        self.deadline.expire_in(self.limits.header_timeout_s)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_timer()
+        self.deadline.cancel()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -101,7 +96,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self.meter.begin()
         self.hosts = 0
-        self._expire_in(self.limits.header_timeout_s)
+        self.deadline.expire_in(self.limits.header_timeout_s)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         super().on_header(name, value)
@@ -109,7 +104,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self.hosts += 1
 
     def on_headers_complete(self) -> None:
-        self.deadline = None
+        self.deadline.at = None
         head_problem = self.meter.end(len(self.url), self.headers)
         if head_problem is not None:
             self._refuse(431, head_too_large(head_problem))
@@ -130,16 +125,16 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if not self.expect_100_continue and not self.pipeline:  # a client that waits for our 100 Continue, or
             # a pipelined request whose reading uvicorn paused, is not stalling
             self.in_body = True
-            self._expire_in(self.limits.idle_timeout_s)
+            self.deadline.expire_in(self.limits.idle_timeout_s)
 
     def on_body(self, body: bytes) -> None:
         if self.in_body:
-            self.deadline = self.loop.time() + self.limits.idle_timeout_s  # a body may pause, but not stall
+            self.deadline.at = self.loop.time() + self.limits.idle_timeout_s  # a body may pause, but not stall
         super().on_body(body)
 
     def on_message_complete(self) -> None:
         self.in_body = False
-        self.deadline = None
+        self.deadline.at = None
         super().on_message_complete()
 
     def send_400_response(self, msg: str) -> None:
@@ -163,7 +158,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             b"content-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n" % len(payload),
             payload,
         ])
-        self._cancel_timer()
+        self.deadline.cancel()
         self.flow.pause_reading()
         cycle = self.cycle
         if cycle is not None and cycle.more_body and not cycle.response_complete:
@@ -183,28 +178,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.write(self.refusal)
             self.transport.close()
 
-    def _expire_in(self, seconds: float) -> None:
-        self.deadline = self.loop.time() + seconds
-        if self.timer is None or self.timer_at > self.deadline:
-            if self.timer is not None:
-                self.timer.cancel()
-            self.timer_at = self.deadline
-            self.timer = self.loop.call_at(self.deadline, self._timed_out)
-
-    def _cancel_timer(self) -> None:
-        self.deadline = None
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-
     def _timed_out(self) -> None:
-        self.timer = None
-        if self.deadline is None:
-            return  # no head or body being awaited: the next request arms the timer again
-        if self.loop.time() < self.deadline:
-            self.timer_at = self.deadline
-            self.timer = self.loop.call_at(self.deadline, self._timed_out)
-        elif self.meter.in_head:
+        if self.meter.in_head:
             self._refuse(408, header_timeout(self.limits))
         elif self.in_body:  # uvicorn has no timeout for a body: a stalled one held a concurrency slot for good
             self._refuse(408, body_timeout(self.limits))
