@@ -1,11 +1,13 @@
-"""HeadMeter, driven by a real httptools parser the way both servers drive it."""
+"""HeadMeter, driven by a real httptools parser the way both servers drive it; the lazily moved Deadline."""
 
 from __future__ import annotations
+
+import asyncio
 
 import httptools
 import pytest
 
-from neuroscale.httplimits import HeadMeter, HttpLimits
+from neuroscale.httplimits import Deadline, HeadMeter, HttpLimits
 
 
 class Parsed:
@@ -67,3 +69,23 @@ def test_head_meter_refuses_only_heads_over_the_limit(reads: tuple[bytes, ...], 
 def test_an_endless_header_line_is_caught_while_it_streams() -> None:
     parsed = Parsed(LIMITS).feed(b"GET / HTTP/1.1\r\nX: ", *[b"a" * 40] * 4)
     assert parsed.problem == "request head over 100 bytes"
+
+
+def test_a_deadline_is_rearmed_only_when_it_moves_earlier_and_fires_once_passed() -> None:
+    """A head's 10 s after a body's 30 s must not wait for the 30 s timer (one timer serves head and body)."""
+    async def scenario() -> None:
+        fired = asyncio.Event()
+        deadline = Deadline(asyncio.get_running_loop(), fired.set)
+        deadline.expire_in(30)
+        first = deadline.timer
+        deadline.expire_in(60)
+        assert deadline.timer is first  # later: the pending timer re-arms itself when it fires
+        deadline.expire_in(0.01)
+        assert deadline.timer is not first and deadline.timer_at == deadline.at
+        await asyncio.wait_for(fired.wait(), timeout=5)
+        fired.clear()
+        deadline.expire_in(0.01)
+        deadline.cancel()
+        assert deadline.timer is None and deadline.at is None and not fired.is_set()
+
+    asyncio.run(scenario())

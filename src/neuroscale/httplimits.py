@@ -10,6 +10,8 @@ request head early, and the same command-line flags to tune the limits.
 from __future__ import annotations
 
 import argparse
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 
 MIB = 1024 * 1024
@@ -102,6 +104,45 @@ class HeadMeter:
         return f"request head over {self.limits.max_header_bytes} bytes"
 
 
+class Deadline:
+    """One connection's timer for its head, body or idleness, moved lazily: `at` may move freely, and the loop's
+    timer is re-armed only when `at` moves earlier than it; `expired` runs once `at` has passed. Arming and
+    cancelling a uvloop timer per request measured ~3.5 us of the ~60 us a V1 request takes (issue 13)."""
+
+    __slots__ = ("loop", "expired", "at", "timer", "timer_at")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, expired: Callable[[], None]) -> None:
+        self.loop = loop
+        self.expired = expired
+        self.at: float | None = None  # None: nothing is awaited
+        self.timer: asyncio.TimerHandle | None = None
+        self.timer_at = 0.0
+
+    def expire_in(self, seconds: float) -> None:
+        self.at = self.loop.time() + seconds
+        if self.timer is None or self.timer_at > self.at:
+            if self.timer is not None:
+                self.timer.cancel()
+            self.timer_at = self.at
+            self.timer = self.loop.call_at(self.at, self._tick)
+
+    def cancel(self) -> None:
+        self.at = None
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def _tick(self) -> None:
+        self.timer = None
+        if self.at is None:
+            return  # nothing awaited: the next `expire_in` arms the timer again
+        if self.loop.time() < self.at:
+            self.timer_at = self.at
+            self.timer = self.loop.call_at(self.at, self._tick)
+        else:
+            self.expired()
+
+
 def head_too_large(problem: str) -> dict[str, object]:
     """The 431 answer both servers give, naming the limit and the fix."""
     return {
@@ -117,6 +158,15 @@ def header_timeout(limits: HttpLimits) -> dict[str, object]:
         "error": f"the request head did not arrive within {limits.header_timeout_s:g} s",
         "reason": "RequestTimeout",
         "fix": "send the whole request line and headers at once",
+    }
+
+
+def body_timeout(limits: HttpLimits) -> dict[str, object]:
+    """The 408 answer to a request body that stops arriving for the idle timeout."""
+    return {
+        "error": f"the request body stalled for {limits.idle_timeout_s:g} s",
+        "reason": "RequestTimeout",
+        "fix": "send the body without pauses",
     }
 
 

@@ -28,6 +28,9 @@ def _v2_body(**tensor: Any) -> bytes:
         ([True, False], "BOOL", [2], np.bool_, (2,)),
         (["a", "b"], "BYTES", [2], object, (2,)),
         ([[6.8, 2.8], [6.0, 3.4]], "FP64", None, np.float64, (2, 2)),
+        ([0, 255], "UINT8", [2], np.uint8, (2,)),  # the ends of each range still fit
+        ([-128, 127], "INT8", [2], np.int8, (2,)),
+        ([-65504.0, 65504], "FP16", [2], np.float16, (2,)),
     ],
 )
 def test_to_array_accepts(data: Any, datatype: str, shape: Any, dtype: Any, expected_shape: tuple[int, ...]) -> None:
@@ -47,6 +50,11 @@ def test_to_array_accepts(data: Any, datatype: str, shape: Any, dtype: Any, expe
         ([[1, 2], [3]], "FP64", [2, 2], "ragged"),
         ([1, 2, 3], "FP64", [2, 2], "needs 4 values but data has 3"),
         ([1, 2], "FP128", [2], "unsupported datatype"),
+        ([1, 300], "UINT8", [2], r"value 300 does not fit UINT8 \(0 to 255\)"),  # numpy would wrap it to 44
+        ([-1, 2], "UINT32", [2], "value -1 does not fit UINT32"),
+        ([1, 2**40], "INT32", [2], f"value {2**40} does not fit INT32"),
+        ([1.0, 70000.0], "FP16", [2], "value 70000.0 does not fit FP16"),  # numpy would make it infinity
+        ([1.0, 1e39], "FP32", [2], r"value 1e\+39 does not fit FP32"),
     ],
 )
 def test_to_array_refuses(data: Any, datatype: str, shape: Any, message: str) -> None:

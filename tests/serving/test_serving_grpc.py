@@ -82,11 +82,28 @@ def _typed_count_mismatch() -> Any:
     return request
 
 
+def _typed_out_of_range() -> Any:
+    request = M["ModelInferRequest"](model_name="iris")
+    tensor = request.inputs.add(name="input-0", datatype="UINT8", shape=[1, 4])
+    tensor.contents.uint_contents.extend([300, 2, 4, 1])  # uint32 on the wire; UINT8 cannot hold 300
+    return request
+
+
+class _NotAMessage(bytes):
+    """Bytes sent as they are (the model name, then a field that ends mid-varint), as a broken client would."""
+
+    def SerializeToString(self) -> bytes:
+        return bytes(self)
+
+
 @pytest.mark.parametrize(("request_factory", "code", "needle"), [
     (lambda: infer_request(IRIS_ROWS, name="rose"), grpc.StatusCode.NOT_FOUND, "model 'rose' is not served here"),
     (lambda: infer_request([[1.0, 2.0, 3.0]]), grpc.StatusCode.INVALID_ARGUMENT, "expects 4 features per row"),
     (_bad_raw_count, grpc.StatusCode.INVALID_ARGUMENT, "2 raw_input_contents for 1 inputs"),
     (_typed_count_mismatch, grpc.StatusCode.INVALID_ARGUMENT, "needs 8 values but contents has 9"),
+    (_typed_out_of_range, grpc.StatusCode.INVALID_ARGUMENT, "value 300 does not fit UINT8"),
+    (lambda: _NotAMessage(b"\x0a\x04iris\xff\xff"), grpc.StatusCode.INVALID_ARGUMENT,
+     "not a valid ModelInferRequest message"),
     (lambda: infer_request([[1.0] * 4] * 200), grpc.StatusCode.RESOURCE_EXHAUSTED, "larger than max"),
     (lambda: M["ModelInferRequest"](model_name="iris"), grpc.StatusCode.INVALID_ARGUMENT, "no inputs"),
 ])

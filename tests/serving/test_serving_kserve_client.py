@@ -31,8 +31,13 @@ def test_kserve_rest_client_reads_v1_and_v2_answers(iris_model: Path) -> None:
     argv = [sys.executable, "-m", "neuroscale.serving", "--model-name", "iris", "--model-format", "sklearn",
             "--storage-uri", str(iris_model), "--port", str(port), "--model-root", str(iris_model.parent)]
     with running(argv, ready_url=f"{base}/v2/health/ready"):
-        result = subprocess.run([str(KSERVE_PYTHON), str(CHECK_SCRIPT), base, "iris", json.dumps(IRIS_ROWS)],
-                                capture_output=True, text=True, timeout=120)
+        assert_kserve_client_is_served(base)
+
+
+def assert_kserve_client_is_served(base: str) -> None:
+    """KServe's client, run against `base` serving iris: liveness, readiness and answers over V1 and V2."""
+    result = subprocess.run([str(KSERVE_PYTHON), str(CHECK_SCRIPT), base, "iris", json.dumps(IRIS_ROWS)],
+                            capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["v1_live"] is True and report["v1_model_ready"] is True

@@ -7,8 +7,11 @@ non-numeric Content-Length, bad chunk sizes, obsolete line folding). On top of i
 * answers in request order, whatever happens: every parsed request, and every refusal, takes a
   place in one queue that a single task drains, so a 413 can never overtake earlier requests;
 * refuses before buffering: a head over the limit (431), a declared body over the limit (413,
-  without reading it), an unknown expectation (417), a transfer coding other than chunked, an
-  upgrade, or a request target that is not a path (400); a refusal closes the connection;
+  without reading it), an unknown expectation (417), a transfer coding other than chunked,
+  CONNECT, or a request target that is not a path (400); a refusal closes the connection;
+* answers a request that asks for an `Upgrade` (`curl --http2` asks for h2c) in HTTP/1.1, ignoring it;
+* decodes a gzip or deflate request body (`bodycoding`) before it goes on, so the model server, the
+  sample recorder and the shadow mirror all see the JSON the client meant;
 * handles `Expect: 100-continue`: `100 Continue` is sent once every earlier answer is out;
 * closes a connection whose head does not arrive within the header timeout (408 if one had
   started), or that stays idle between requests past the idle timeout;
@@ -31,7 +34,10 @@ from typing import cast
 import httptools
 import orjson
 
-from neuroscale.httplimits import HeadMeter, HttpLimits, head_too_large, header_timeout, host_count_problem
+from neuroscale.bodycoding import decoded_body
+from neuroscale.errors import NeuroScaleError
+from neuroscale.httplimits import (Deadline, HeadMeter, HttpLimits, body_timeout, head_too_large, header_timeout,
+                                   host_count_problem)
 
 Headers = list[tuple[bytes, bytes]]
 _PHRASES = {status.value: status.phrase.encode() for status in HTTPStatus}
@@ -123,10 +129,7 @@ class ClientConnection(asyncio.Protocol):
         self.reading_paused = False
         self.local = False  # set once the peer address is known
         self.writing_paused = False
-        # One timer per connection, moved lazily: most phase changes only move `deadline` later.
-        self.deadline: float | None = None
-        self.timer: asyncio.TimerHandle | None = None
-        self.timer_at = 0.0
+        self.deadline = Deadline(self.loop, self._expired)
         self._reset()
 
     def _reset(self) -> None:
@@ -138,6 +141,7 @@ class ClientConnection(asyncio.Protocol):
         self.hosts = 0
         self.expect: bytes | None = None
         self.transfer_encoding: bytes | None = None
+        self.content_encoding: bytes | None = None
         self.content_length = 0
         self.awaiting_continue = False
 
@@ -146,14 +150,12 @@ class ClientConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
         self.local = _is_local_peer(transport)
-        self._expire_in(self.limits.header_timeout_s)
+        self.deadline.expire_in(self.limits.header_timeout_s)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.refused = True
-        self.deadline = None
+        self.deadline.cancel()
         self.queue.clear()
-        if self.timer is not None:
-            self.timer.cancel()
 
     def eof_received(self) -> bool | None:
         """A client that half-closes after its requests still gets the answers to the complete ones."""
@@ -180,26 +182,13 @@ class ClientConnection(asyncio.Protocol):
         else:
             self.transport.resume_reading()
 
-    def _expire_in(self, seconds: float) -> None:
-        self.deadline = self.loop.time() + seconds
-        if self.timer is None or self.timer_at > self.deadline:
-            if self.timer is not None:
-                self.timer.cancel()
-            self.timer_at = self.deadline
-            self.timer = self.loop.call_at(self.deadline, self._tick)
-
-    def _tick(self) -> None:
-        self.timer = None
-        if self.deadline is None or self.refused:
+    def _expired(self) -> None:
+        if self.refused:
             return
-        if self.loop.time() < self.deadline:
-            self.timer_at = self.deadline
-            self.timer = self.loop.call_at(self.deadline, self._tick)
-        elif self.meter.in_head:
+        if self.meter.in_head:
             self._refuse(Refusal(json_response(408, header_timeout(self.limits), keep_alive=False)))
         elif self.in_body:
-            self._refuse(refusal(408, f"the request body stalled for {self.limits.idle_timeout_s:g} s",
-                                 reason="RequestTimeout", fix="send the body without pauses"))
+            self._refuse(Refusal(json_response(408, body_timeout(self.limits), keep_alive=False)))
         elif not self.busy and not self.queue and self.transport is not None:
             self.transport.close()  # idle keep-alive connection: nothing to say
 
@@ -211,9 +200,14 @@ class ClientConnection(asyncio.Protocol):
         was_in_head = self.meter.in_head
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            self._refuse(refusal(400, "protocol upgrades and CONNECT are not supported", reason="BadRequest",
-                                 fix="send plain HTTP/1.1 requests without Upgrade"))
+        except httptools.HttpParserUpgrade as upgrade:
+            if self.refused:
+                return
+            if self.parser.get_method() != b"CONNECT":
+                self._ignore_upgrade(data[upgrade.args[0]:])
+                return
+            self._refuse(refusal(400, "CONNECT is not supported", reason="BadRequest",
+                                 fix="send plain HTTP/1.1 requests"))
             return
         except httptools.HttpParserError as exc:
             self._refuse(refusal(400, f"malformed HTTP request: {exc}", reason="BadRequest",
@@ -223,12 +217,12 @@ class ClientConnection(asyncio.Protocol):
         if problem is not None:
             self._refuse_head(problem)
         elif self.in_body and not self.awaiting_continue:
-            self._expire_in(self.limits.idle_timeout_s)  # a body may pause, but not stall
+            self.deadline.expire_in(self.limits.idle_timeout_s)  # a body may pause, but not stall
 
     def on_message_begin(self) -> None:
         self._reset()
         self.meter.begin()
-        self._expire_in(self.limits.header_timeout_s)
+        self.deadline.expire_in(self.limits.header_timeout_s)
 
     def on_url(self, url: bytes) -> None:
         self.url += url
@@ -241,8 +235,10 @@ class ClientConnection(asyncio.Protocol):
             self.hosts += 1
         elif lowered == b"content-length":
             self.content_length = int(value)  # llhttp has checked it is one decimal number
-        elif lowered == b"transfer-encoding":
-            self.transfer_encoding = value
+        elif lowered == b"transfer-encoding":  # several fields are one list (RFC 9110 section 5.3)
+            self.transfer_encoding = value if self.transfer_encoding is None else self.transfer_encoding + b", " + value
+        elif lowered == b"content-encoding":
+            self.content_encoding = value if self.content_encoding is None else self.content_encoding + b", " + value
         elif lowered == b"expect":
             self.expect = value.strip().lower()
 
@@ -252,7 +248,7 @@ class ClientConnection(asyncio.Protocol):
             self._refuse_head(head_problem)
             raise _Stop
         self.in_body = True
-        self.deadline = self.loop.time() + self.limits.idle_timeout_s
+        self.deadline.expire_in(self.limits.idle_timeout_s)
         problem = self._framing_problem()
         if problem is not None:
             self._refuse(problem)
@@ -261,14 +257,14 @@ class ClientConnection(asyncio.Protocol):
             self.awaiting_continue = self.parser.get_http_version() == "1.1"
             self._send_continue_if_due()
             if self.awaiting_continue:
-                self.deadline = None  # the client waits for our 100 before it sends: no stall yet
+                self.deadline.at = None  # the client waits for our 100 before it sends: no stall yet
 
     def _framing_problem(self) -> Refusal | None:
         if (self.hosts == 1 and self.transfer_encoding is None and self.expect is None
                 and self.content_length <= self.limits.max_body_bytes and self.url[:1] == b"/"):
             return None  # the usual request: one cheap test on the hot path
-        if self.parser.should_upgrade():
-            return None  # refused once the parser reports the upgrade
+        if self.parser.should_upgrade() and self.parser.get_method() == b"CONNECT":
+            return None  # refused once the parser reports it
         version = self.parser.get_http_version()
         if self.transfer_encoding is not None and (
             self.transfer_encoding.strip().lower() != b"chunked" or version != "1.1"
@@ -298,20 +294,49 @@ class ClientConnection(asyncio.Protocol):
         self.body.append(body)
 
     def on_message_complete(self) -> None:
+        if self.parser.should_upgrade() and (self.content_length or self.transfer_encoding is not None
+                                             or self.parser.get_method() == b"CONNECT"):
+            return  # llhttp reads no body after an Upgrade (`_ignore_upgrade` reads it); CONNECT is refused
         self.in_body = self.awaiting_continue = False
-        self.deadline = None
-        if self.refused or self.parser.should_upgrade():
+        self.deadline.at = None
+        if self.refused:
             return
+        headers, body = self.headers, b"".join(self.body)
+        if self.content_encoding is not None:
+            try:
+                body = decoded_body(body, self.content_encoding, max_bytes=self.limits.max_body_bytes)
+            except NeuroScaleError as exc:
+                self._refuse(Refusal(json_response(exc.http_status, exc.to_dict(), keep_alive=False)))
+                return
+            headers = [(name, value) for name, value in headers if name.lower() != b"content-encoding"]
         self.queue.append(Request(
             method=self.parser.get_method(),
             url=self.url,
-            headers=self.headers,
-            body=b"".join(self.body),
+            headers=headers,
+            body=body,
             keep_alive=self.parser.should_keep_alive(),
             host=self.host or "",
             local=self.local,
         ))
         self._schedule()
+
+    def _ignore_upgrade(self, rest: bytes) -> None:
+        """Answer a request that asks for an upgrade (`curl --http2` sends `Upgrade: h2c`) in HTTP/1.1, as RFC 9110
+        section 7.8 lets a server: llhttp stopped at the end of its head, so a fresh parser goes on with `rest`,
+        first told the request's own framing by a head of our own, whose fields are then put back."""
+        method, keep_alive = self.parser.get_method(), self.parser.should_keep_alive()
+        self.parser = httptools.HttpRequestParser(self)
+        if self.content_length or self.transfer_encoding is not None:
+            framing = (b"content-length: %d" % self.content_length if self.transfer_encoding is None
+                       else b"transfer-encoding: chunked")
+            kept = (self.url, self.headers, self.host, self.hosts, self.expect, self.content_encoding,
+                    self.awaiting_continue)
+            self.parser.feed_data(b"%s / HTTP/1.1\r\nhost: x\r\n%s\r\n%s\r\n" % (
+                method, framing, b"" if keep_alive else b"connection: close\r\n"))
+            (self.url, self.headers, self.host, self.hosts, self.expect, self.content_encoding,
+             self.awaiting_continue) = kept
+        if rest:
+            self.data_received(rest)
 
     # -- refusals --------------------------------------------------------------------------------
 
@@ -327,7 +352,7 @@ class ClientConnection(asyncio.Protocol):
         if self.refused:
             return
         self.refused = True
-        self.deadline = None
+        self.deadline.at = None
         if self.transport is not None:
             self.transport.pause_reading()
         self.queue.append(answer)
@@ -370,13 +395,13 @@ class ClientConnection(asyncio.Protocol):
         if self.meter.in_head or self.in_body:
             self._send_continue_if_due()
         else:
-            self._expire_in(self.limits.idle_timeout_s)
+            self.deadline.expire_in(self.limits.idle_timeout_s)
 
     def _send_continue_if_due(self) -> None:
         if self.awaiting_continue and not self.busy and not self.queue and self.transport is not None:
             self.awaiting_continue = False
             self.transport.write(CONTINUE)
-            self._expire_in(self.limits.idle_timeout_s)
+            self.deadline.expire_in(self.limits.idle_timeout_s)
 
     def _write(self, payload: bytes, *, close: bool) -> None:
         if self.transport is None or self.transport.is_closing():
@@ -384,6 +409,6 @@ class ClientConnection(asyncio.Protocol):
         self.transport.write(payload)
         if close:
             self.refused = True
-            self.deadline = None
+            self.deadline.at = None
             self.queue.clear()
             self.transport.close()

@@ -5,8 +5,8 @@ the choice of revision and replica (and waiting for one) in `balancer`; this mod
 is the Host one we serve, which route serves the request (`Router`), and what the client hears
 when no replica comes up in time (503), the upstream is down (503), slow (504) or broken (502).
 It also answers the Open Inference Protocol's server-level paths (`/v2`, `/v2/health/live`,
-`/v2/health/ready`, the model repository extension in `repository`) for the gateway as a whole, as a
-multi-model server does, and `/metrics`
+`/v2/health/ready`, the model repository extension in `repository`) and KServe V1's liveness (`/`)
+for the gateway as a whole, as a multi-model server does, and `/metrics`
 (Prometheus) to clients on this machine only: the series name every endpoint and its traffic,
 which a caller of one model has no business reading. A route that requires API keys refuses a
 request without one of its keys (401, see `api_keys`) before anything is forwarded.
@@ -85,6 +85,8 @@ def _server_level(path: str, table: RouteTable) -> tuple[int, dict[str, object]]
     """The gateway's own Open Inference Protocol answers (server metadata, liveness, readiness)."""
     if path == "/v2":
         return 200, {"name": "neuroscale", "version": SERVER_VERSION, "extensions": []}
+    if path == "/":  # KServe's V1 liveness (its client's `is_server_live`), answered as KServe's server does
+        return 200, {"status": "alive"}
     if path in ("/v2/health/live", "/healthz"):
         return 200, {"live": True, "endpoints": len(table.by_name)}
     if path == "/v2/health/ready":

@@ -16,6 +16,7 @@ from importlib.metadata import PackageNotFoundError, version
 from time import perf_counter
 from typing import Any
 
+from neuroscale.bodycoding import decoded_body
 from neuroscale.errors import NeuroScaleError, NotFound, PayloadTooLarge
 from neuroscale.serving import v1, v2
 from neuroscale.serving.codec import dumps, load_object
@@ -175,11 +176,13 @@ class ServingApp:
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
         limit = self.max_body_bytes
+        coding: bytes | None = None
         for key, value in scope["headers"]:
             if key == b"content-length":  # one decimal number: llhttp refuses anything else
                 if int(value) > limit:
                     raise self._too_large(int(value))
-                break
+            elif key == b"content-encoding":
+                coding = value if coding is None else coding + b"," + value
         chunks: list[bytes] = []
         size, more = 0, True
         while more:
@@ -190,7 +193,8 @@ class ServingApp:
                 raise self._too_large(size)
             chunks.append(chunk)
             more = bool(message.get("more_body"))
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        return body if coding is None else decoded_body(body, coding, max_bytes=limit)
 
     def _too_large(self, size: int) -> PayloadTooLarge:
         return PayloadTooLarge(

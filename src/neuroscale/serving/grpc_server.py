@@ -15,6 +15,7 @@ from typing import Any
 
 import grpc
 import numpy as np
+from google.protobuf.message import DecodeError
 
 from neuroscale.errors import InvalidInput, NeuroScaleError, NotFound
 from neuroscale.serving.model import Plane
@@ -25,6 +26,7 @@ from neuroscale.serving.tensors import (
     InferResponse,
     RequestedOutput,
     Tensor,
+    cast,
     from_binary,
     to_binary,
 )
@@ -109,7 +111,7 @@ def _from_contents(item: Any, *, shape: list[int], where: str) -> np.ndarray[Any
         array = np.empty(len(values), dtype=object)
         array[:] = list(values)
     else:
-        array = np.asarray(values, dtype=DATATYPES[item.datatype][0])
+        array = cast(np.asarray(values), datatype=item.datatype, where=where)
     return array.reshape(shape)
 
 
@@ -167,10 +169,12 @@ class InferenceServicer:
         return encode_infer(await self.plane.infer(decode_infer(request), headers))
 
 
-def _mapped(call: Handler) -> Handler:
-    async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
+def _mapped(call: Handler, request_type: Any) -> Handler:
+    """`call` on the parsed request, with errors as status codes; a request that is not the method's message is
+    INVALID_ARGUMENT (parsed by grpc's deserializer, it was UNKNOWN with the protobuf exception's name)."""
+    async def handle(raw: bytes, context: grpc.aio.ServicerContext) -> Any:
         try:
-            return await call(request, context)
+            return await call(_parsed(request_type, raw), context)
         except NeuroScaleError as exc:
             await context.abort(status_of(exc), one_line(exc))
             raise  # abort raises; this keeps type checkers sure the function never falls through
@@ -178,12 +182,19 @@ def _mapped(call: Handler) -> Handler:
     return handle
 
 
+def _parsed(request_type: Any, raw: bytes) -> Any:
+    try:
+        return request_type.FromString(raw)
+    except DecodeError:
+        raise InvalidInput(f"the request is not a valid {request_type.__name__} message", where="request",
+                           fix="send the Open Inference Protocol's message for this method") from None
+
+
 def handlers(servicer: InferenceServicer) -> grpc.GenericRpcHandler:
     classes = messages()
     table = {
         method: grpc.unary_unary_rpc_method_handler(
-            _mapped(getattr(servicer, method)),
-            request_deserializer=classes[request].FromString,
+            _mapped(getattr(servicer, method), classes[request]),
             response_serializer=classes[response].SerializeToString,
         )
         for method, (request, response) in METHODS.items()

@@ -3,11 +3,13 @@
 uvicorn (httptools flavour, the fast one) has a keep-alive timeout and a concurrency limit, which
 `server.py` configures, but no limit on the size or number of request headers, no timeout for a
 request head, and no check that an HTTP/1.1 request has exactly one Host: one 64 MB header stalls
-the event loop, a slowloris connection stays open forever, two Host headers are a smuggling tool.
-This subclass adds exactly those, with the numbers the gateway uses (`httplimits`), and keeps
-refusals in request order: an error for a pipelined request waits until the answers to the
-requests before it are out. It also sends each answer in one write (`OneWrite`). Everything else is
-uvicorn's own behaviour.
+the event loop, a slowloris connection stays open forever, two Host headers are a smuggling tool;
+nor a timeout for a request body, so one that stalls kept its connection (and a concurrency slot).
+It also ran a request that asks for an `Upgrade` it does not make (`curl --http2 -d` asks for h2c)
+with an empty body: such a request is refused instead. This subclass adds exactly those, with the
+numbers the gateway uses (`httplimits`), and keeps refusals in request order: an error for a
+pipelined request waits until the answers to the requests before it are out. It also sends each
+answer in one write (`OneWrite`). Everything else is uvicorn's own behaviour.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from typing import Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from neuroscale.httplimits import HeadMeter, HttpLimits, head_too_large, header_timeout, host_count_problem
+from neuroscale.httplimits import (Deadline, HeadMeter, HttpLimits, body_timeout, head_too_large, header_timeout,
+                                   host_count_problem)
 from neuroscale.serving.codec import dumps
 
 
@@ -65,20 +68,18 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self.meter = HeadMeter(self.limits)
         self.refusal: bytes | None = None
-        # One head timer per connection, moved lazily (`head_deadline` only ever moves later): arming and
-        # cancelling a uvloop timer per request measured ~3.5 us of the ~60 us a V1 request takes (issue 13).
-        self.head_deadline: float | None = None
-        self.head_timer: asyncio.TimerHandle | None = None
+        self.deadline = Deadline(self.loop, self._timed_out)
+        self.in_body = False
         self.outstanding = 0  # requests parsed whose answer is not written yet
         self.hosts = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self.transport = OneWrite(transport)  # type: ignore[assignment]  # a transport to uvicorn
-        self._arm_head_timer()
+        self.deadline.expire_in(self.limits.header_timeout_s)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_head_timer()
+        self.deadline.cancel()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -95,7 +96,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self.meter.begin()
         self.hosts = 0
-        self._arm_head_timer()
+        self.deadline.expire_in(self.limits.header_timeout_s)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         super().on_header(name, value)
@@ -103,7 +104,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self.hosts += 1
 
     def on_headers_complete(self) -> None:
-        self.head_deadline = None
+        self.deadline.at = None
         head_problem = self.meter.end(len(self.url), self.headers)
         if head_problem is not None:
             self._refuse(431, head_too_large(head_problem))
@@ -112,8 +113,29 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if problem is not None:  # uvicorn does not check; two Host headers are a smuggling tool
             self._refuse(400, problem)
             raise _Refused
+        if self.parser.should_upgrade() and any(name in (b"content-length", b"transfer-encoding")
+                                                for name, _ in self.headers):
+            # llhttp reads no body after an Upgrade, and uvicorn then runs the request with an empty one
+            self._refuse(400, {"error": "a request with a body cannot ask for a protocol upgrade here",
+                               "reason": "BadRequest", "fix": "send it without Upgrade (curl: --http1.1), or "
+                               "through the gateway, which ignores the Upgrade"})
+            raise _Refused
         super().on_headers_complete()
         self.outstanding += 1
+        if not self.expect_100_continue and not self.pipeline:  # a client that waits for our 100 Continue, or
+            # a pipelined request whose reading uvicorn paused, is not stalling
+            self.in_body = True
+            self.deadline.expire_in(self.limits.idle_timeout_s)
+
+    def on_body(self, body: bytes) -> None:
+        if self.in_body:
+            self.deadline.at = self.loop.time() + self.limits.idle_timeout_s  # a body may pause, but not stall
+        super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        self.in_body = False
+        self.deadline.at = None
+        super().on_message_complete()
 
     def send_400_response(self, msg: str) -> None:
         if self.refusal is None:
@@ -136,7 +158,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             b"content-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n" % len(payload),
             payload,
         ])
-        self._cancel_head_timer()
+        self.deadline.cancel()
         self.flow.pause_reading()
         cycle = self.cycle
         if cycle is not None and cycle.more_body and not cycle.response_complete:
@@ -156,25 +178,11 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.write(self.refusal)
             self.transport.close()
 
-    def _arm_head_timer(self) -> None:
-        self.head_deadline = self.loop.time() + self.limits.header_timeout_s
-        if self.head_timer is None:
-            self.head_timer = self.loop.call_at(self.head_deadline, self._head_timed_out)
-
-    def _cancel_head_timer(self) -> None:
-        self.head_deadline = None
-        if self.head_timer is not None:
-            self.head_timer.cancel()
-            self.head_timer = None
-
-    def _head_timed_out(self) -> None:
-        self.head_timer = None
-        if self.head_deadline is None:
-            return  # no head being awaited: the next request arms the timer again
-        if self.loop.time() < self.head_deadline:
-            self.head_timer = self.loop.call_at(self.head_deadline, self._head_timed_out)
-        elif self.meter.in_head:
+    def _timed_out(self) -> None:
+        if self.meter.in_head:
             self._refuse(408, header_timeout(self.limits))
+        elif self.in_body:  # uvicorn has no timeout for a body: a stalled one held a concurrency slot for good
+            self._refuse(408, body_timeout(self.limits))
         elif self.cycle is None and not self.transport.is_closing():
             self.transport.close()  # connected and never sent a byte
 

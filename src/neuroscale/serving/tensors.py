@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -173,7 +173,33 @@ def to_array(data: Any, *, datatype: str, shape: list[int] | None, where: str) -
     if shape is not None:
         _check_count(raw.size, shape, where=where)
         raw = raw.reshape(shape)
-    return raw.astype(dtype, copy=False)
+    return cast(raw, datatype=datatype, where=where)
+
+
+def cast(raw: np.ndarray[Any, Any], *, datatype: str, where: str) -> np.ndarray[Any, Any]:
+    """`raw` as `datatype`, refusing a value the type cannot hold: numpy would wrap 300 to 44 as UINT8 and
+    -1 to 255, or turn 70000 into infinity as FP16, and the model would answer for numbers nobody sent."""
+    dtype = DATATYPES[datatype][0]
+    if raw.dtype == dtype or not raw.size or dtype.kind not in "iuf":
+        return raw.astype(dtype, copy=False)
+    if dtype.kind in "iu":
+        low, high = raw.min(), raw.max()
+        info = np.iinfo(dtype)
+        if low < info.min or high > info.max:
+            _out_of_range(low if low < info.min else high, datatype=datatype, where=where,
+                          bounds=f"{info.min} to {info.max}")
+        return raw.astype(dtype)
+    array = raw.astype(dtype)
+    finite = np.isfinite(array)  # JSON has no infinity: one here is a value past the type's range
+    if not finite.all():
+        _out_of_range(raw.flat[int(np.argmin(finite))], datatype=datatype, where=where,
+                      bounds=f"±{float(np.finfo(dtype).max):g}")
+    return array
+
+
+def _out_of_range(value: Any, *, datatype: str, where: str, bounds: str) -> NoReturn:
+    raise InvalidInput(f"value {value} does not fit {datatype} ({bounds})", where=where,
+                       fix=f"send values within {datatype}'s range, or declare a wider datatype")
 
 
 def instances_request(doc: dict[str, Any]) -> InferRequest:
