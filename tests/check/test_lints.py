@@ -381,11 +381,47 @@ def test_l012_quiet_with_server_side_apply(big_crd: str) -> None:
 
 # --- NS-L013 duplicates ---------------------------------------------------------------------------------------------
 
+def recursive(app: str) -> str:
+    return app.replace("\n  destination:", "\n    directory:\n      recurse: true\n  destination:")
+
+
 def test_l013_flags_an_object_managed_by_two_applications() -> None:
-    found = lint(l013.LINT, {"apps/a.yaml": application("serving-stack", "serving"),
+    found = lint(l013.LINT, {"apps/a.yaml": recursive(application("serving-stack", "serving")),
                              "apps/b.yaml": application("knative", "serving/knative"),
                              "serving/knative/crd.yaml": deployment("activator")})
     assert len(found) == 1 and "managed by 2 Applications (knative, serving-stack)" in found[0].message
+
+
+def test_l013_a_directory_application_applies_subdirectories_only_with_recurse() -> None:
+    # Argo CD applies the files directly in a plain directory unless `directory.recurse` is set.
+    assert lint(l013.LINT, {"apps/a.yaml": application("serving-stack", "serving"),
+                            "apps/b.yaml": application("knative", "serving/knative"),
+                            "serving/knative/crd.yaml": deployment("activator")}) == []
+
+
+def test_l013_an_application_on_a_kustomization_applies_only_what_it_builds() -> None:
+    # The kustomization lists web.yaml; old/web.yaml sits below it but no build reads it.
+    found = lint(l013.LINT, {"apps/a.yaml": application("web", "web"),
+                             "web/kustomization.yaml": "resources: [web.yaml]\n",
+                             "web/web.yaml": deployment("web"), "web/old/web.yaml": deployment("web")})
+    assert found == []
+
+
+def test_l013_in_cluster_by_name_is_the_cluster_by_server() -> None:
+    by_name = application("b", "web").replace("server: https://kubernetes.default.svc", "name: in-cluster")
+    elsewhere = application("c", "web").replace("https://kubernetes.default.svc", "https://edge.example.org")
+    found = lint(l013.LINT, {"apps/a.yaml": application("a", "web"), "apps/b.yaml": by_name,
+                             "apps/c.yaml": elsewhere, "web/web.yaml": deployment()})
+    assert [f.message for f in found if "managed by" in f.message] == [
+        "Deployment.apps default/web is managed by 2 Applications (a, b)"]
+
+
+def test_l013_two_owners_of_one_rendered_object_are_reported_once() -> None:
+    twice = deployment() + "---\n" + deployment()
+    found = lint(l013.LINT, {"apps/a.yaml": application("a", "web"), "apps/b.yaml": application("b", "web"),
+                             "web/web.yaml": twice})
+    assert [sum(phrase in f.message for f in found) for phrase in ("managed by 2 Applications", "rendered 2 times")
+            ] == [1, 1]
 
 
 def test_l013_flags_two_applications_with_the_same_source() -> None:
