@@ -166,6 +166,25 @@ def test_l003_flags_floating_images(image: str, expected: str) -> None:
     assert len(found) == 1 and expected in found[0].message
 
 
+def test_l003_flags_a_floating_image_in_a_serving_runtime() -> None:
+    # Every predictor that selects the runtime runs its containers.
+    runtime = ("apiVersion: serving.kserve.io/v1alpha1\nkind: ClusterServingRuntime\nmetadata:\n  name: sklearn\n"
+               "spec:\n  supportedModelFormats: [{name: sklearn}]\n"
+               "  containers:\n  - name: kserve-container\n    image: kserve/sklearnserver:latest\n")
+    found = lint(l003.LINT, {"runtimes/sklearn.yaml": runtime})
+    assert [(f.field_path, f.line) for f in found] == [("spec.containers[0].image", 9)]
+
+
+def test_l003_points_at_the_image_line_of_each_container() -> None:
+    # The label `app: busybox` and the init container's equal image must not take the findings' lines.
+    pod = ("apiVersion: v1\nkind: Pod\nmetadata:\n  name: tools\n  labels:\n    app: busybox\nspec:\n"
+           "  containers:\n  - name: main\n    image: busybox\n"
+           "  initContainers:\n  - name: init\n    image: busybox\n")
+    found = lint(l003.LINT, {"apps/pod.yaml": pod})
+    assert sorted((f.field_path, f.line) for f in found) == [("spec.containers[0].image", 10),
+                                                             ("spec.initContainers[0].image", 13)]
+
+
 @pytest.mark.parametrize("image", ["registry.local:5000/app:1.2.3", "nginx@sha256:" + "a" * 64,
                                    "quay.io/brancz/kube-rbac-proxy:v0.18.0"])
 def test_l003_quiet_for_pinned_images(image: str) -> None:
