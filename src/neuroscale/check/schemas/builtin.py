@@ -136,6 +136,15 @@ class BuiltinSchemas:
         return CompiledSchema(lambda: self._standalone({"$ref": f"#/$defs/{OBJECT_META}"}), cache_dir=self._cache_dir,
                               source_key=self._source_key(OBJECT_META.encode()), verdicts=self._verdicts)
 
+    def served_versions(self, kind: str) -> list[str]:
+        """The apiVersions this release serves a built-in kind under (`['networking.k8s.io/v1']` for Ingress)."""
+        served = []
+        for path in sorted(self._dir.glob(f"{kind.lower()}-*.json")):
+            gvks = json.loads(path.read_bytes()).get("x-kubernetes-group-version-kind") or []
+            served += [f"{g['group']}/{g['version']}" if g.get("group") else str(g.get("version"))
+                       for g in gvks if g.get("kind") == kind]
+        return sorted(set(served))
+
     def get(self, api_version: str, kind: str) -> CompiledSchema | None:
         """Validator for a built-in kind, or None when the kind is not built in."""
         key = (api_version, kind)
