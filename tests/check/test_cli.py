@@ -66,6 +66,14 @@ def test_error_finding_exits_1_and_text_groups_by_file(run_cli: Run, clean_repo:
     assert "NS-L003" in out and "\x1b[" not in out  # no colour when not a TTY
 
 
+def test_text_names_objects_of_lowercase_kinds(run_cli: Run, clean_repo: Path) -> None:
+    # Some operators' kinds are lower case (Zalando's `postgresql`); `[postgresql/db]` must not read as markup.
+    (clean_repo / "apps/db.yaml").write_text("apiVersion: acid.zalan.do/v1\nkind: postgresql\nmetadata: {name: db}\n"
+                                             "spec: {teamId: db}\n")
+    _, out, _ = run_cli(str(clean_repo))
+    assert "NS-S002 [postgresql/db] not validated" in out
+
+
 def test_near_miss_label_is_caught_by_policy_and_lint(run_cli: Run, clean_repo: Path) -> None:
     path = clean_repo / "apps/iris/inference-service.yaml"
     path.write_text(path.read_text().replace("cost-center:", "costCenter:"))

@@ -166,6 +166,25 @@ def test_l003_flags_floating_images(image: str, expected: str) -> None:
     assert len(found) == 1 and expected in found[0].message
 
 
+def test_l003_flags_a_floating_image_in_a_serving_runtime() -> None:
+    # Every predictor that selects the runtime runs its containers.
+    runtime = ("apiVersion: serving.kserve.io/v1alpha1\nkind: ClusterServingRuntime\nmetadata:\n  name: sklearn\n"
+               "spec:\n  supportedModelFormats: [{name: sklearn}]\n"
+               "  containers:\n  - name: kserve-container\n    image: kserve/sklearnserver:latest\n")
+    found = lint(l003.LINT, {"runtimes/sklearn.yaml": runtime})
+    assert [(f.field_path, f.line) for f in found] == [("spec.containers[0].image", 9)]
+
+
+def test_l003_points_at_the_image_line_of_each_container() -> None:
+    # The label `app: busybox` and the init container's equal image must not take the findings' lines.
+    pod = ("apiVersion: v1\nkind: Pod\nmetadata:\n  name: tools\n  labels:\n    app: busybox\nspec:\n"
+           "  containers:\n  - name: main\n    image: busybox\n"
+           "  initContainers:\n  - name: init\n    image: busybox\n")
+    found = lint(l003.LINT, {"apps/pod.yaml": pod})
+    assert sorted((f.field_path, f.line) for f in found) == [("spec.containers[0].image", 10),
+                                                             ("spec.initContainers[0].image", 13)]
+
+
 @pytest.mark.parametrize("image", ["registry.local:5000/app:1.2.3", "nginx@sha256:" + "a" * 64,
                                    "quay.io/brancz/kube-rbac-proxy:v0.18.0"])
 def test_l003_quiet_for_pinned_images(image: str) -> None:
@@ -381,11 +400,47 @@ def test_l012_quiet_with_server_side_apply(big_crd: str) -> None:
 
 # --- NS-L013 duplicates ---------------------------------------------------------------------------------------------
 
+def recursive(app: str) -> str:
+    return app.replace("\n  destination:", "\n    directory:\n      recurse: true\n  destination:")
+
+
 def test_l013_flags_an_object_managed_by_two_applications() -> None:
-    found = lint(l013.LINT, {"apps/a.yaml": application("serving-stack", "serving"),
+    found = lint(l013.LINT, {"apps/a.yaml": recursive(application("serving-stack", "serving")),
                              "apps/b.yaml": application("knative", "serving/knative"),
                              "serving/knative/crd.yaml": deployment("activator")})
     assert len(found) == 1 and "managed by 2 Applications (knative, serving-stack)" in found[0].message
+
+
+def test_l013_a_directory_application_applies_subdirectories_only_with_recurse() -> None:
+    # Argo CD applies the files directly in a plain directory unless `directory.recurse` is set.
+    assert lint(l013.LINT, {"apps/a.yaml": application("serving-stack", "serving"),
+                            "apps/b.yaml": application("knative", "serving/knative"),
+                            "serving/knative/crd.yaml": deployment("activator")}) == []
+
+
+def test_l013_an_application_on_a_kustomization_applies_only_what_it_builds() -> None:
+    # The kustomization lists web.yaml; old/web.yaml sits below it but no build reads it.
+    found = lint(l013.LINT, {"apps/a.yaml": application("web", "web"),
+                             "web/kustomization.yaml": "resources: [web.yaml]\n",
+                             "web/web.yaml": deployment("web"), "web/old/web.yaml": deployment("web")})
+    assert found == []
+
+
+def test_l013_in_cluster_by_name_is_the_cluster_by_server() -> None:
+    by_name = application("b", "web").replace("server: https://kubernetes.default.svc", "name: in-cluster")
+    elsewhere = application("c", "web").replace("https://kubernetes.default.svc", "https://edge.example.org")
+    found = lint(l013.LINT, {"apps/a.yaml": application("a", "web"), "apps/b.yaml": by_name,
+                             "apps/c.yaml": elsewhere, "web/web.yaml": deployment()})
+    assert [f.message for f in found if "managed by" in f.message] == [
+        "Deployment.apps default/web is managed by 2 Applications (a, b)"]
+
+
+def test_l013_two_owners_of_one_rendered_object_are_reported_once() -> None:
+    twice = deployment() + "---\n" + deployment()
+    found = lint(l013.LINT, {"apps/a.yaml": application("a", "web"), "apps/b.yaml": application("b", "web"),
+                             "web/web.yaml": twice})
+    assert [sum(phrase in f.message for f in found) for phrase in ("managed by 2 Applications", "rendered 2 times")
+            ] == [1, 1]
 
 
 def test_l013_flags_two_applications_with_the_same_source() -> None:

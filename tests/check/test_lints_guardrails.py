@@ -95,6 +95,18 @@ def test_l017_flags_every_floating_reference_in_a_workflow() -> None:
     assert len(found) == 6  # pinned action, local action, pinned pip/npm, plain downloads, postgres:16.3: quiet
 
 
+def test_l017_flags_a_package_installed_from_a_default_branch() -> None:
+    # The credentials' `@` is not a ref; `@<ref>` after the repository path pins it.
+    run = ("pip install git+https://${TOKEN}@github.com/acme/docs-theme.git\n"
+           "pip install git+https://github.com/acme/tool.git@3f1c2a9\n")
+    flow = {"name": "docs", "on": {"push": {}},
+            "jobs": {"docs": {"runs-on": "ubuntu-24.04", "steps": [{"run": run}]}}}
+    found = lint(l017.LINT, {".github/workflows/docs.yaml": dump(flow)})
+    assert [f.message for f in found] == [
+        "step 1: installs git+https://${TOKEN}@github.com/acme/docs-theme.git unpinned "
+        "(`pip install git+https://${TOKEN}@github.com/acme/docs-theme.git` takes whatever is newest)"]
+
+
 def test_l017_is_quiet_on_the_generated_workflow() -> None:
     from neuroscale.platform.ci import WORKFLOW_PATH, workflow
 

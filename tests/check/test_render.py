@@ -258,3 +258,24 @@ def test_builds_started_ahead_fill_the_cache_render_reads(tmp_path: Path, monkey
     assert from_ahead.findings == run_check(root, options=CheckOptions()).findings
     assert rules(from_ahead.findings, "neuroscale-")
     assert render.build_ahead(root, files, CheckOptions()) is None  # no cache to fill: nothing is started
+
+
+def _app(name: str, path: str, server: str) -> str:
+    return (f"apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {{name: {name}, namespace: argocd}}\n"
+            f"spec:\n  project: default\n  source: {{repoURL: 'https://git.example.org/platform.git', path: {path}}}\n"
+            f"  destination: {{server: '{server}', namespace: web}}\n")
+
+
+@pytest.mark.parametrize(("staging_server", "expected"), [("https://staging.example.org", []),
+                                                          ("https://kubernetes.default.svc", ["Deployment.apps web is managed by 2 Appl"])])
+def test_overlays_of_one_base_are_one_object_only_when_they_reach_the_same_cluster(
+        tmp_path: Path, staging_server: str, expected: list[str]) -> None:
+    # The usual layout: one base, an overlay per environment, an Application per overlay. The two builds
+    # render the same Deployment web/web; it is one object twice only when both land in one cluster.
+    overlay = "resources: [../../base]\n"
+    root = write_repo(tmp_path, {**BASE, "overlays/prod/kustomization.yaml": overlay,
+                                 "overlays/staging/kustomization.yaml": overlay,
+                                 "argocd/prod.yaml": _app("web-prod", "overlays/prod", "https://kubernetes.default.svc"),
+                                 "argocd/staging.yaml": _app("web-staging", "overlays/staging", staging_server)})
+    report = run_check(root, options=CheckOptions())
+    assert [f.message[:40] for f in report.findings if f.rule == "NS-L013" and "Deployment" in f.message] == expected

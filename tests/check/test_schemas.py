@@ -179,3 +179,42 @@ def test_non_kubernetes_yaml_is_not_an_object_but_half_objects_are(schema_cache:
              "apps/half.yaml": "kind: Deployment\nmetadata:\n  name: x\n"}
     found = _schema_findings(files, schema_cache)
     assert [(f.rule, f.file) for f in found] == [("NS-S004", "apps/half.yaml")]
+
+
+POLICY_STATUS = "apiVersion: kyverno.io/v1\nkind: ClusterPolicy\nmetadata:\n  name: no-latest\nstatus:\n  ready: true\n"
+
+
+def test_what_a_test_expects_in_the_cluster_is_not_judged_as_an_object(schema_cache: Path, reference: Path) -> None:
+    # A policy library's tests: a chainsaw Test asserting a status-only policy, kuttl's numbered assert file.
+    # The assertions are partial objects and the tests are read by their runners, not sent to the API server.
+    test = """
+        apiVersion: chainsaw.kyverno.io/v1alpha1
+        kind: Test
+        metadata: {name: no-latest}
+        spec:
+          steps:
+          - try:
+            - apply: {file: pod.yaml}
+            - assert: {file: policy-ready.yaml}
+            catch:
+            - error: {file: absent-*.yaml}
+        """
+    files = {"no-latest/.chainsaw-test/chainsaw-test.yaml": test,
+             "no-latest/.chainsaw-test/policy-ready.yaml": POLICY_STATUS,
+             "no-latest/.chainsaw-test/absent-pod.yaml": POLICY_STATUS,
+             "no-latest/01-assert.yaml": POLICY_STATUS,
+             "no-latest/.chainsaw-test/pod.yaml": "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: []}\n",
+             "no-latest/stray.yaml": POLICY_STATUS}
+    found = _schema_findings(files, schema_cache, crd_dirs=(reference / "crds/kyverno",))
+    assert [(f.rule, f.file) for f in found] == [("NS-S001", "no-latest/stray.yaml")]  # not asserted by any test
+
+
+def test_a_builtin_kind_at_a_version_kubernetes_no_longer_serves_is_an_error(schema_cache: Path) -> None:
+    # `kubectl apply` answers "no matches for kind Ingress in version extensions/v1beta1": not a missing CRD.
+    old = "apiVersion: extensions/v1beta1\nkind: Ingress\nmetadata: {name: web}\nspec: {rules: []}\n"
+    custom = "apiVersion: ingress.example.org/v1\nkind: Ingress\nmetadata: {name: web}\nspec: {}\n"
+    found = _schema_findings({"apps/old.yaml": old, "apps/custom.yaml": custom}, schema_cache,
+                             kubernetes_version="1.30")
+    assert {f.file: (f.rule, f.severity) for f in found} == {"apps/old.yaml": ("NS-S001", Severity.ERROR),
+                                                             "apps/custom.yaml": ("NS-S002", Severity.WARNING)}
+    assert "not served by Kubernetes 1.30 (it serves Ingress as networking.k8s.io/v1)" in found[0].message + found[1].message

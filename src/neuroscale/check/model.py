@@ -9,6 +9,7 @@ always points at the same place whichever stage produced it.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -112,22 +113,38 @@ class RepoView:
     def text(self, path: str) -> str:
         return self.files.get(path, b"").decode("utf-8", errors="replace")
 
-    def line_of(self, doc: Document, needle: str) -> int:
-        """First line inside `doc` containing `needle` (the document's first line if none)."""
+    def line_of(self, doc: Document, needle: str, *, field_path: str = "") -> int:
+        """First line inside `doc` containing `needle` (the document's first line if none). With `field_path`
+        the search starts below the keys leading to it, so `spec.initContainers[0].image` is not placed at an
+        equal image under `spec.containers` (a path the file does not spell, e.g. a rendered one, is ignored)."""
         lines = self._lines.get(doc.path)
         if lines is None:
             lines = self._lines[doc.path] = self.text(doc.path).splitlines()
-        for number in range(doc.line, min(doc.end_line, len(lines)) + 1):
-            if needle in lines[number - 1]:
-                return number
+        last = min(doc.end_line, len(lines))
+        start = doc.line
+        for key in _parent_keys(field_path):
+            start = next((n for n in range(start, last + 1) if f"{key}:" in lines[n - 1]), 0)
+            if not start:
+                start = doc.line
+                break
+        for first in dict.fromkeys((start, doc.line)):
+            for number in range(first, last + 1):
+                if needle in lines[number - 1]:
+                    return number
         return doc.line
 
     def finding(self, doc: Document, *, rule: str, severity: Severity, message: str, fix: str,
                 needle: str = "", field_path: str = "") -> Finding:
         """A finding located at `doc` (and at the line holding `needle`, when given)."""
         return Finding(rule=rule, severity=severity, message=message + rendered_note(doc), fix=fix, file=doc.path,
-                       line=self.line_of(doc, needle) if needle else doc.line,
+                       line=self.line_of(doc, needle, field_path=field_path) if needle else doc.line,
                        obj=doc.ref if doc.is_object else None, field_path=field_path)
+
+
+def _parent_keys(field_path: str) -> list[str]:
+    """Mapping keys of a field path above its last one: `spec.initContainers[0].image` -> spec, initContainers."""
+    keys = [key for key in re.split(r"[.\[\]]+", field_path) if key and not key.isdigit()]
+    return keys[:-1]
 
 
 def rendered_note(doc: Document) -> str:

@@ -17,6 +17,7 @@ from neuroscale.check.model import Document, RepoView
 
 SYNC_OPTIONS_ANNOTATION = "argocd.argoproj.io/sync-options"
 SYNC_WAVE_ANNOTATION = "argocd.argoproj.io/sync-wave"
+IN_CLUSTER = "https://kubernetes.default.svc"
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,16 @@ def sources(app: Document) -> Iterator[Source]:
         yield Source(app=app, repo_url=str(item.get("repoURL", "")), path=str(item.get("path", "") or ""),
                      chart=str(item.get("chart", "") or ""), recurse=dig(item, "directory", "recurse") is True,
                      revision=str(item.get("targetRevision", "") or ""))
+
+
+def destination_cluster(app: Document) -> str:
+    """The cluster an Application deploys to: its destination server, or the cluster's name (Argo CD names
+    its own cluster `in-cluster`)."""
+    destination = dig(app.data, "spec", "destination")
+    if not isinstance(destination, dict):
+        return ""
+    cluster = str(destination.get("server") or destination.get("name") or "")
+    return IN_CLUSTER if cluster == "in-cluster" else cluster
 
 
 def synced_by(apps: list[Document], path: str) -> list[Source]:

@@ -37,15 +37,19 @@ def dig(data: Any, *path: str) -> Any:
 
 
 CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
+#: KServe serving runtimes: `spec` lists the containers of every predictor that uses the runtime.
+RUNTIME_KINDS = frozenset({"ServingRuntime", "ClusterServingRuntime"})
 
 
 def containers(doc: Document) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(field path, container) for every container an object runs, InferenceServices included."""
+    """(field path, container) for every container an object runs, InferenceServices and serving runtimes
+    included."""
     if doc.kind == "InferenceService":
         for container in isvc.read(doc.data).containers:
             yield container.path, dict(container.raw)
         return
-    path = POD_SPEC_PATHS.get(doc.kind)
+    runtime = doc.kind in RUNTIME_KINDS and doc.group == "serving.kserve.io"
+    path = ("spec",) if runtime else POD_SPEC_PATHS.get(doc.kind)
     spec = dig(doc.data, *path) if path else None
     if isinstance(spec, dict):
         yield from _listed(spec, ".".join(path or ()))

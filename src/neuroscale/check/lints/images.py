@@ -1,8 +1,8 @@
 """Where a repository names container images, and what an image reference means.
 
-Containers of every workload kind and of InferenceServices, and `image:`
-blocks of Helm values files (`registry`/`repository`/`tag`, an empty tag
-meaning the chart's appVersion). `parse_reference` reads a reference the way
+Containers of every workload kind, of InferenceServices and of KServe
+serving runtimes, and `image:` blocks of Helm values files
+(`registry`/`repository`/`tag`, an empty tag meaning the chart's appVersion). `parse_reference` reads a reference the way
 the container runtime does: `nginx` is `docker.io/library/nginx:latest`, the
 registry is the first component only when it looks like a host (a dot, a
 port or `localhost`), and a colon after the last slash starts the tag.

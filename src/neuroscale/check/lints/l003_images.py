@@ -1,9 +1,9 @@
 """NS-L003: images that will not stay the same (FM-30, FM-33).
 
 `:latest` and untagged images change under you and made a rollout
-irreproducible. Containers of every workload kind and of InferenceServices
-are checked, and `image:` blocks of Helm values files (an empty tag there
-means the chart's appVersion and is fine, an explicit `latest` is not).
+irreproducible. Containers of every workload kind, of InferenceServices and
+of serving runtimes are checked, and `image:` blocks of Helm values files (an
+empty tag there means the chart's appVersion and is fine, an explicit `latest` is not).
 Registries that moved or stopped serving are NS-L016's job.
 """
 

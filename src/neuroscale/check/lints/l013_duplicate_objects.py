@@ -1,57 +1,129 @@
 """NS-L013: the same object managed twice (FM-04, FM-07).
 
-Two Applications syncing the same object fight over it (comparison
-instability, `SharedResourceWarning`); the same object rendered twice by one
-Application or one file makes the last one win silently. Two Applications
-pointing at the same source path create the redundant-Application problem.
+Two Applications syncing the same object into the same cluster fight over it
+(comparison instability, `SharedResourceWarning`); the same object rendered
+twice by one Application, one build or one file makes the last one win
+silently. Two Applications pointing at the same source path create the
+redundant-Application problem.
+
+What an Application applies is what Argo CD would apply: the build of the
+kustomization (or chart) at its path, or else the files directly in its
+directory (subdirectories only with `directory.recurse`). Overlays of one base
+built for different environments are different renderings, not duplicates.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 
 from neuroscale.check.applied import applied_objects
-from neuroscale.check.lints.argo import SyncIndex, applications, sources
+from neuroscale.check.kustomization import Kustomization, directory_of, kustomizations
+from neuroscale.check.lints.argo import Source, SyncIndex, applications, destination_cluster, sources
 from neuroscale.check.lints.base import Lint
 from neuroscale.check.model import Document, RepoView
 from neuroscale.findings import Finding, Severity
 
 ID = "NS-L013"
 
+_Key = tuple[str, str, str, str]
 
-def _describe(key: tuple[str, str, str, str]) -> str:
+
+def _describe(key: _Key) -> str:
     group, kind, namespace, name = key
     return f"{kind}{'.' + group if group else ''} {namespace + '/' if namespace else ''}{name}"
 
 
+class _Applies:
+    """Which Application sources apply a document, answered from each source's kind of directory."""
+
+    def __init__(self, view: RepoView) -> None:
+        self.view = view
+        self.index = SyncIndex(applications(view))
+        self.kusts = kustomizations(view)
+        self.built: dict[str, frozenset[str]] = {}
+
+    def _files_built(self, kust: Kustomization) -> frozenset[str]:
+        """Files a kustomization's build reads its objects from, through every base it includes."""
+        if kust.directory not in self.built:
+            files: set[str] = set()
+            seen: set[str] = set()
+            pending = [kust]
+            while pending:
+                current = pending.pop()
+                if current.directory in seen:
+                    continue
+                seen.add(current.directory)
+                for path in current.includes:
+                    if path in self.kusts:
+                        pending.append(self.kusts[path])
+                    else:
+                        files.add(path)
+            self.built[kust.directory] = frozenset(files)
+        return self.built[kust.directory]
+
+    def _applies(self, source: Source, doc: Document) -> bool:
+        if doc.rendered_from:
+            return source.directory == directory_of(doc.rendered_from)
+        kust = self.kusts.get(source.directory)
+        if kust is not None:
+            return doc.path in self._files_built(kust)
+        prefix = f"{source.directory}/" if source.directory else ""
+        if f"{prefix}Chart.yaml" in self.view.files:
+            return True
+        return source.recurse or "/" not in doc.path.removeprefix(prefix)
+
+    def owners(self, doc: Document) -> list[tuple[str, str]]:
+        """(Application, destination cluster) of every source that applies `doc`."""
+        candidates: Iterable[Source] = self.index.of(doc.rendered_from or doc.path)
+        return sorted({(s.app.name, destination_cluster(s.app)) for s in candidates if self._applies(s, doc)})
+
+
 def check(view: RepoView) -> list[Finding]:
     findings: list[Finding] = []
-    owners: dict[tuple[str, str, str, str], list[tuple[Document, str]]] = defaultdict(list)
-    all_apps = applications(view)
-    synced = SyncIndex(all_apps)
+    owners: dict[_Key, list[tuple[Document, str, str]]] = defaultdict(list)
+    applies = _Applies(view)
     for doc in applied_objects(view):  # a kustomize patch names its target: it is not a second definition
         if not doc.name:
             continue
-        apps = sorted({s.app.name for s in synced.of(doc.path)})
-        for app in apps or [f"file:{doc.path}"]:
-            owners[doc.key].append((doc, app))
+        unowned = f"build:{doc.rendered_from}" if doc.rendered_from else f"file:{doc.path}"
+        for app, cluster in applies.owners(doc) or [(unowned, "")]:
+            owners[doc.key].append((doc, app, cluster))
     for key, entries in owners.items():
-        apps = sorted({app for _, app in entries if not app.startswith("file:")})
-        first = entries[0][0]
-        if len(apps) > 1:
-            findings.append(view.finding(
-                first, rule=ID, severity=Severity.ERROR,
-                message=f"{_describe(key)} is managed by {len(apps)} Applications ({', '.join(apps)})",
-                fix="let exactly one Application own each object; remove it from the others' paths"))
-        for app in {app for _, app in entries}:
-            copies = [doc for doc, owner in entries if owner == app]
-            if len(copies) > 1:
-                where = ", ".join(f"{d.path}:{d.line}" for d in copies)
-                findings.append(view.finding(
-                    copies[1], rule=ID, severity=Severity.ERROR,
-                    message=f"{_describe(key)} is rendered {len(copies)} times ({where}); the last one wins silently",
-                    fix="keep one definition and delete the duplicates"))
+        findings.extend(_managed_twice(view, key, entries))
+        findings.extend(_rendered_twice(view, key, entries))
     findings.extend(_duplicate_sources(view))
+    return findings
+
+
+def _managed_twice(view: RepoView, key: _Key, entries: list[tuple[Document, str, str]]) -> list[Finding]:
+    by_cluster: dict[str, set[str]] = defaultdict(set)
+    for _, owner, cluster in entries:
+        if not owner.startswith(("file:", "build:")):
+            by_cluster[cluster].add(owner)
+    for cluster, apps in by_cluster.items():
+        if len(apps) > 1:
+            first = next(doc for doc, owner, where in entries if owner in apps and where == cluster)
+            return [view.finding(
+                first, rule=ID, severity=Severity.ERROR,
+                message=f"{_describe(key)} is managed by {len(apps)} Applications ({', '.join(sorted(apps))})",
+                fix="let exactly one Application own each object; remove it from the others' paths")]
+    return []
+
+
+def _rendered_twice(view: RepoView, key: _Key, entries: list[tuple[Document, str, str]]) -> list[Finding]:
+    findings = []
+    reported: set[tuple[int, ...]] = set()
+    for owner in dict.fromkeys(owner for _, owner, _ in entries):
+        copies = [doc for doc, other, _ in entries if other == owner]
+        identity = tuple(sorted(id(doc) for doc in copies))
+        if len(copies) > 1 and identity not in reported:
+            reported.add(identity)
+            where = ", ".join(f"{d.path}:{d.line}" for d in copies)
+            findings.append(view.finding(
+                copies[1], rule=ID, severity=Severity.ERROR,
+                message=f"{_describe(key)} is rendered {len(copies)} times ({where}); the last one wins silently",
+                fix="keep one definition and delete the duplicates"))
     return findings
 
 

@@ -4,9 +4,11 @@ The gate itself must not change under you. An action referenced by tag or
 branch (`actions/checkout@v4`) runs whatever that ref points to today — a
 moved tag is how a compromised action reaches every repository that trusts
 it; a `:latest` job container, an unpinned `pip install`/`npm install` and a
-`curl … | sh` do the same for tools. Pinned references (a 40-hex commit SHA, a
-digest, `==` versions, `npm ci`) do not move. Local actions (`./…`) are the
-repository's own code and are fine.
+`curl … | sh` do the same for tools, and so does a package installed from a
+repository's default branch (`pip install git+https://…/repo.git`). Pinned
+references (a 40-hex commit SHA, a digest, `==` versions, a VCS `@ref`,
+`npm ci`) do not move. Local actions (`./…`) are the repository's own code and
+are fine.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import re
 import shlex
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 from neuroscale.check.lints.base import Lint
 from neuroscale.check.lints.images import parse_reference
@@ -24,6 +27,8 @@ from neuroscale.findings import Finding, Severity
 
 ID = "NS-L017"
 _SHA = re.compile(r"^[0-9a-f]{40}$")
+#: A package installed from version control (`git+https://host/repo.git@ref`): pinned only by a ref.
+_VCS = re.compile(r"^(?:git|hg|svn|bzr)\+[a-z]+://")
 _PIPE_TO_SHELL = re.compile(r"\b(?:curl|wget)\b[^|;&\n]*\|\s*(?:sudo\s+)?(?:ba|z|da)?sh\b")
 _COMMAND_SEP = re.compile(r"&&|\|\||;|\n|\|")
 #: Installer bootstrap packages everyone upgrades unpinned; pinning them buys little.
@@ -80,6 +85,10 @@ def _unpinned_packages(words: list[str]) -> list[str]:
         if word in ("-r", "--requirement", "-c", "--constraint", "-e", "--editable", "-i", "--index-url",
                     "--extra-index-url", "-t", "--target", "--prefix", "--registry"):
             skip_next = True
+            continue
+        if _VCS.match(word):
+            if "@" not in urlsplit(word.partition("+")[2]).path:  # `git+https://host/repo.git` is its default branch
+                found.append(word)
             continue
         if word.startswith("-") or word.startswith((".", "/", "~")) or "://" in word or word.endswith(
                 (".whl", ".tar.gz", ".tgz", ".txt")):

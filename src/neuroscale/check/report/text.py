@@ -22,7 +22,7 @@ def render_text(report: CheckReport, *, color: bool = False) -> str:
         console.print(f"[bold]{escape(file or '(repository)')}[/]")
         for finding in group:
             where = f"{finding.line}: " if finding.line else ""
-            obj = f" [{escape(str(finding.obj))}]" if finding.obj else ""
+            obj = " " + escape(f"[{finding.obj}]") if finding.obj else ""  # `[postgresql/x]` reads as markup
             console.print(f"  {where}[{_STYLE[finding.severity]}]{finding.severity.value}[/] "
                           f"{escape(finding.rule)}{obj} {escape(finding.message)}")
             if finding.fix:

@@ -88,6 +88,7 @@ class BuiltinSchemas:
         self._cache_dir = cache_dir
         self._verdicts = verdicts
         self._compiled: dict[tuple[str, str], CompiledSchema | None] = {}
+        self._served: dict[str, list[str]] = {}
 
     @cached_property
     def _definitions(self) -> dict[str, Any]:
@@ -135,6 +136,17 @@ class BuiltinSchemas:
         """Validator for `metadata` (ObjectMeta), which a CRD's schema leaves to the API server."""
         return CompiledSchema(lambda: self._standalone({"$ref": f"#/$defs/{OBJECT_META}"}), cache_dir=self._cache_dir,
                               source_key=self._source_key(OBJECT_META.encode()), verdicts=self._verdicts)
+
+    def served_versions(self, kind: str) -> list[str]:
+        """The apiVersions this release serves a built-in kind under (`['networking.k8s.io/v1']` for Ingress)."""
+        if kind not in self._served:
+            served = set()
+            for path in self._dir.glob(f"{kind.lower()}-*.json"):
+                gvks = json.loads(path.read_bytes()).get("x-kubernetes-group-version-kind") or []
+                served |= {f"{g['group']}/{g['version']}" if g.get("group") else str(g.get("version"))
+                           for g in gvks if g.get("kind") == kind}
+            self._served[kind] = sorted(served)
+        return self._served[kind]
 
     def get(self, api_version: str, kind: str) -> CompiledSchema | None:
         """Validator for a built-in kind, or None when the kind is not built in."""

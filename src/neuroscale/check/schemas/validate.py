@@ -105,6 +105,12 @@ def validate_view(view: RepoView, options: CheckOptions) -> list[Finding]:
     return findings
 
 
+def _kubernetes_group(group: str) -> bool:
+    """Kubernetes' own API groups: the core group, the dotless ones (apps, extensions, ...) and `*.k8s.io` (a CRD's
+    group always has a dot; the few approved `*.k8s.io` CRD groups define kinds Kubernetes does not build in)."""
+    return "." not in group or group.endswith(".k8s.io")
+
+
 def _salt() -> str:
     """The code a schema verdict depends on (see `VerdictCache`)."""
     import fastjsonschema
@@ -121,6 +127,14 @@ def _validate(view: RepoView, doc: Document, *, index: CrdIndex, builtin: Builti
     if entry is not None and entry.problem:
         return _broken(entry, doc, version=version, reported=reported)
     compiled = entry.compiled if entry is not None else builtin.get(doc.api_version, doc.kind)
+    if compiled is None and entry is None and _kubernetes_group(doc.group) and not index.knows_kind(doc.group, doc.kind):
+        if served := builtin.served_versions(doc.kind):
+            return [view.finding(
+                doc, rule=RULE_INVALID, severity=Severity.ERROR,
+                message=f"{doc.kind} {doc.api_version} is not served by Kubernetes {builtin.version} (it serves "
+                        f"{doc.kind} as {', '.join(served)}): the API server rejects the object",
+                fix=f"move it to {served[-1]} (check the fields that changed), or pass --kubernetes-version "
+                    "for an older cluster")]
     if compiled is None:
         known = "its CRD does not serve this version" if index.knows_kind(doc.group, doc.kind) else "no CRD for it was found"
         return [view.finding(doc, rule=RULE_NO_SCHEMA, severity=options.no_schema_severity,
