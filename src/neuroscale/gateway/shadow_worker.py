@@ -36,7 +36,7 @@ from neuroscale.home import DEFAULT_DOMAIN
 
 REPORT_PERIOD_S = 0.25
 PUBLISH_EVERY = 4  # reports
-RELOAD_INTERVAL_S = 0.02
+RELOAD_INTERVAL_S = 0.1  # a new shadow revision is copied to within this; the gateway reloads every 0.02 s
 READ_PAUSE_S = 0.005
 DRAIN_S = 1.0
 
