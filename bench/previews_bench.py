@@ -19,8 +19,8 @@ servers), with the helpers of serving_semantics_bench.py. Annotations change no 
 throughput variant runs against the same primary model-server process; each round runs the variants
 back to back (each after waiting up to 5 s for a quiet half second), rounds rotate their order; a cost
 is the median over rounds of (baseline − variant) / baseline within the round, shown with each pair,
-the CPU per request of the gateway, its shadow worker and the model servers (less disturbed by other work than throughput, not
-immune) and the CPU the rest of the machine used during each run. The machine's noise (±5 % between identical runs, more while other work runs)
+the CPU per request of the gateway, its shadow worker and the model servers (less disturbed by other work
+than throughput, not immune) and the CPU the rest of the machine used during each run. The machine's noise (±5 % between identical runs, more while other work runs)
 is of the size of the recording target: read those rows with that in mind.
 
 Usage: python bench/previews_bench.py [--previews 5] [--rounds 4] [--seconds 10]
