@@ -19,8 +19,8 @@ servers), with the helpers of serving_semantics_bench.py. Annotations change no 
 throughput variant runs against the same primary model-server process; each round runs the variants
 back to back (each after waiting up to 5 s for a quiet half second), rounds rotate their order; a cost
 is the median over rounds of (baseline − variant) / baseline within the round, shown with each pair,
-the CPU per request of gateway and model servers (less disturbed by other work than throughput, not
-immune) and the CPU the rest of the machine used during each run. The machine's noise (±5 % between identical runs, more while other work runs)
+the CPU per request of the gateway, its shadow worker and the model servers (less disturbed by other work
+than throughput, not immune) and the CPU the rest of the machine used during each run. The machine's noise (±5 % between identical runs, more while other work runs)
 is of the size of the recording target: read those rows with that in mind.
 
 Usage: python bench/previews_bench.py [--previews 5] [--rounds 4] [--seconds 10]
@@ -82,8 +82,14 @@ def spread(samples: list[float], unit: str = "s") -> str:
 
 
 def cpu_seconds(home: Home) -> dict[str, float]:
-    """CPU time used so far by the gateway, the primary and the shadow revision: where a variant's cost goes."""
-    pids = {"gateway": [int(home.pid_file("gateway").read_text())], "primary": [], "shadow": []}
+    """CPU time used so far by the gateway, its shadow worker (a child process; none before the worker), the
+    primary and the shadow revision: where a variant's cost goes."""
+    gateway = int(home.pid_file("gateway").read_text())
+    try:
+        children = [int(pid) for pid in Path(f"/proc/{gateway}/task/{gateway}/children").read_text().split()]
+    except OSError:
+        children = []
+    pids = {"gateway": [gateway], "mirror worker": children, "primary": [], "shadow": []}
     for proc in serving_processes(home.root):
         if proc.revision.startswith("iris-predictor-"):
             pids["shadow" if proc.revision == SHADOW_REVISION else "primary"].append(proc.pid)
@@ -209,18 +215,19 @@ def settle(*, quiet: float = 0.25, patience: float = 5.0) -> float:
             return busy
 
 
-def throughput(bench: Bench, rounds: int, seconds: int) -> tuple[list[str], float, dict[str, float]]:
-    """Rounds of the three variants back to back; costs are medians of per-round pairs (runs seconds apart)."""
+def throughput(bench: Bench, rounds: int, seconds: int,
+               names: list[str]) -> tuple[list[str], float, dict[str, float]]:
+    """Rounds of the variants back to back; costs are medians of per-round pairs (runs seconds apart)."""
     url = f"{bench.settings.gateway_url}/v1/models/iris:predict"
     configure(bench, {})
     wrk(url, seconds=2, connections=16)  # warm-up: connections, caches
-    rps: dict[str, list[float]] = {name: [] for name in VARIANTS}
-    errors: dict[str, float] = {name: 0.0 for name in VARIANTS}
-    cpu: dict[str, dict[str, float]] = {name: {} for name in VARIANTS}  # CPU seconds, summed over rounds
-    served: dict[str, float] = {name: 0.0 for name in VARIANTS}
+    rps: dict[str, list[float]] = {name: [] for name in names}
+    p99: dict[str, list[float]] = {name: [] for name in names}
+    errors: dict[str, float] = {name: 0.0 for name in names}
+    cpu: dict[str, dict[str, float]] = {name: {} for name in names}  # CPU seconds, summed over rounds
+    served: dict[str, float] = {name: 0.0 for name in names}
     copies: dict[str, int] = {}
     others: list[float] = []  # CPU the rest of the machine used during each run (other work shares the cores)
-    names = list(VARIANTS)
     for index in range(rounds):
         for name in names[index % len(names):] + names[:index % len(names)]:
             configure(bench, VARIANTS[name])
@@ -236,6 +243,7 @@ def throughput(bench: Bench, rounds: int, seconds: int) -> tuple[list[str], floa
             others.append(other)
             served[name] += numbers["rps"] * seconds
             rps[name].append(numbers["rps"])
+            p99[name].append(numbers["p99_ms"])
             errors[name] += numbers["non_2xx"]
             if name.startswith("shadow"):
                 for key, value in since(before, shadow_outcomes(bench.home)).items():
@@ -249,17 +257,25 @@ def throughput(bench: Bench, rounds: int, seconds: int) -> tuple[list[str], floa
     rows = [f"| gateway → iris, no annotation (wrk -t1 -c16 -d{seconds}s, median of {rounds}) | {base:,.0f} RPS "
             f"({spread(rps['no annotation'], 'RPS')}; {busy_note(per_request['no annotation'])}; rest of the machine "
             f"{min(others):.2f}–{max(others):.2f} cores per run) | baseline | — |"]
-    for name, target in (("record-requests", 3.0), ("shadow-percent 100", 10.0)):
+    for name, target in ((n, t) for n, t in (("record-requests", 3.0), ("shadow-percent 100", 10.0)) if n in names):
         pairs = [100 * (b - v) / b for b, v in zip(rps["no annotation"], rps[name])]
         cost = statistics.median(pairs)
         extra_cpu = 100 * (sum(per_request[name].values()) / sum(per_request["no annotation"].values()) - 1)
-        note = f"; CPU per request {extra_cpu:+.0f} %" + (f"; shadow copies: {copies}" if name.startswith("shadow")
-                                                           else "")
+        note = f"; CPU per request {extra_cpu:+.0f} %; primary p99 {statistics.median(p99[name]):.1f} ms (" \
+               f"{spread(p99[name], 'ms')}) vs {statistics.median(p99['no annotation']):.1f} ms without" + (
+                   f"; shadow copies: {copies}, {compared_share(copies)}" if name.startswith("shadow") else "")
         rows.append(f"| {name}: throughput cost (median of {rounds} same-round pairs) | {cost:+.1f} % (pairs "
                     f"{', '.join(f'{p:+.1f}' for p in pairs)} %; {statistics.median(rps[name]):,.0f} RPS: "
                     f"{spread(rps[name], 'RPS')}; non-2xx {errors[name]:.0f}; {busy_note(per_request[name])}{note}) | "
                     f"≤ {target:.0f} % | {verdict(cost <= target)} |")
     return rows, base, per_request["no annotation"]
+
+
+def compared_share(copies: dict[str, int]) -> str:
+    """How many copies were compared (agree + disagree) of all counted: a cost kept low by skipping is a miss."""
+    compared, total = copies.get("agree", 0) + copies.get("disagree", 0), sum(copies.values())
+    share = 100 * compared / total if total else 0.0
+    return f"compared {compared:,} of {total:,} ({share:.1f} %, target ≥ 99 %: {verdict(share >= 99)})"
 
 
 def recording_work(rps: float, per_request: dict[str, float], requests: int = 200_000) -> str:
@@ -339,6 +355,8 @@ def main() -> int:
     parser.add_argument("--previews", type=int, default=5, help="pull requests opened (preview and diff samples)")
     parser.add_argument("--rounds", type=int, default=4, help="rounds of the three throughput variants")
     parser.add_argument("--seconds", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--shadow-only", action="store_true",
+                        help="no previews, no recording: the baseline and shadow-percent 100, and the shadow down")
     parser.add_argument("--gateway-port", type=int, default=9300)
     parser.add_argument("--portal-port", type=int, default=9310)
     args = parser.parse_args()
@@ -358,9 +376,13 @@ def main() -> int:
             bench.repo.commit(branch=MAIN, files={"apps/iris/sample-requests.jsonl": sample_file()},
                               message="iris: 1,000 sample requests", author=AUTHOR)
             wait(lambda: bench.answer("iris") == [1, 1], what="iris serves")
-            rows = previews(bench, ctx, args.previews)
-            more, rps, per_request = throughput(bench, args.rounds, args.seconds)
-            rows += [*more, recording_work(rps, per_request), shadow_down(bench, args.seconds)]
+            if args.shadow_only:
+                rows, _, _ = throughput(bench, args.rounds, args.seconds, ["no annotation", "shadow-percent 100"])
+            else:
+                rows = previews(bench, ctx, args.previews)
+                more, rps, per_request = throughput(bench, args.rounds, args.seconds, list(VARIANTS))
+                rows += [*more, recording_work(rps, per_request)]
+            rows.append(shadow_down(bench, args.seconds))
         finally:
             ctx.close()
             platform.stop()

@@ -38,12 +38,20 @@ def _alive(pid: int) -> bool:
     return start_time(pid) is not None
 
 
+def _shadow_worker(home: Home) -> int:
+    """The gateway's shadow worker: its one child process, which must go wherever the gateway goes."""
+    gateway = int(home.pid_file("gateway").read_text())
+    path = Path(f"/proc/{gateway}/task/{gateway}/children")
+    return wait_for(lambda: next(iter(int(pid) for pid in path.read_text().split()), None), what="shadow worker")
+
+
 def test_a_killed_supervisor_s_components_are_stopped_by_the_next_up_and_by_down(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     home = Home(tmp_path / "platform")
     portal, gateway = free_port(), free_port()
     with _up(home, portal=portal, gateway=gateway, log=tmp_path / "first.log") as supervisor:
         first = _pids(home)
+        first_worker = _shadow_worker(home)
         os.kill(supervisor.pid, signal.SIGKILL)
         supervisor.wait()
     assert all(_alive(pid) for pid in first.values()), "components outlive a killed supervisor"
@@ -54,7 +62,8 @@ def test_a_killed_supervisor_s_components_are_stopped_by_the_next_up_and_by_down
                              for c in COMPONENTS) and "NeuroScale is up" in (tmp_path / "second.log").read_text(),
                  timeout=60, what="the second supervisor's components")
         second = _pids(home)
-        assert not any(_alive(pid) for pid in first.values()), "the next up stopped what was left"
+        second_worker = _shadow_worker(home)
+        assert not any(_alive(pid) for pid in [*first.values(), first_worker]), "the next up stopped what was left"
         assert not set(second.values()) & set(first.values())
         said = (tmp_path / "second.log").read_text()
         assert all(f"stopped the {c} (pid {first[c]}) an earlier supervisor left running" in said
@@ -65,6 +74,6 @@ def test_a_killed_supervisor_s_components_are_stopped_by_the_next_up_and_by_down
     capsys.readouterr()
     assert main(["down", "--home", str(home.root)]) == 0
     out = capsys.readouterr().out
-    assert not any(_alive(pid) for pid in second.values()), "down stopped what was left"
+    assert not any(_alive(pid) for pid in [*second.values(), second_worker]), "down stopped what was left"
     assert "an earlier supervisor left running" in out and all(not home.pid_file(c).exists() for c in COMPONENTS)
     assert main(["down", "--home", str(home.root)]) != 0, "nothing left: down says no platform is running"

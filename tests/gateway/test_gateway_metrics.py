@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from neuroscale.gateway.admins import AdminRing
 from neuroscale.gateway.api_keys import KeyRing
 from neuroscale.gateway.balancer import Balancer
-from neuroscale.gateway.shadow import Mirror
+from neuroscale.gateway.shadow_feed import ShadowFeed
 from neuroscale.gateway.hosts import HostGuard
 from neuroscale.gateway.http1 import Request
 from neuroscale.gateway.proxy import HoldLimits, Proxy, Router
@@ -85,14 +85,15 @@ def test_a_request_to_a_revision_at_zero_counts_as_a_cold_start(gateway: tuple[i
     assert value(samples, f"{names.REQUESTS}_total", code="503", **key) >= 1
 
 
-def test_metrics_are_refused_to_clients_on_other_machines() -> None:
+def test_metrics_are_refused_to_clients_on_other_machines(tmp_path: Path) -> None:
     """The peer address decides, not the Host header: a remote client naming 127.0.0.1 still gets 403."""
     balancer = Balancer(lambda: 0.0)
     pool = UpstreamPool()
     table = RouteTable.empty("localhost")
     proxy = Proxy(Router(lambda: table), pool, hosts=HostGuard(allowed=(), bind_host="127.0.0.1"),
                   upstream_timeout_s=1.0, balancer=balancer, hold=HoldLimits(), on_wait=lambda: None, recorder=None,
-                  mirror=Mirror(balancer, pool, path=None), keys=KeyRing(None),
+                  mirror=ShadowFeed(balancer, routes=tmp_path / "routes.json", shadow_file=None,
+                                                   timeout=1.0), keys=KeyRing(None),
                   repository=Repository(lambda: table, admins=AdminRing(None), orders=None, wait_s=1.0))
 
     def ask(*, local: bool) -> bytes:

@@ -10,8 +10,7 @@ import httpx
 
 from neuroscale.gateway.balancer import Balancer
 from neuroscale.gateway.recorder import Recorder
-from neuroscale.gateway.shadow import Mirror
-from neuroscale.gateway.upstream import UpstreamPool
+from neuroscale.gateway.shadow_feed import ShadowFeed
 from tests.conftest import IRIS_ROWS, free_port, running, wait_for
 from tests.gateway.conftest import StandIn
 from tests.gateway.test_gateway_e2e import write_routes
@@ -44,8 +43,8 @@ def test_a_recorded_request_is_dropped_once_older_than_the_retention(tmp_path: P
     assert recorder.flush(now=40.0) == 1 and (tmp_path / "iris.jsonl").read_text() == ""
 
 
-def test_the_shadow_share_is_exact_over_every_hundred_requests() -> None:
-    mirror = Mirror(Balancer(lambda: 0.0), UpstreamPool(), path=None)
+def test_the_shadow_share_is_exact_over_every_hundred_requests(tmp_path: Path) -> None:
+    mirror = ShadowFeed(Balancer(lambda: 0.0), routes=tmp_path / "routes.json", shadow_file=None, timeout=1.0)
     for percent in (1, 20, 50, 100):
         picks = [mirror.due(f"e{percent}", percent) for _ in range(1000)]
         assert sum(picks) == 10 * percent and sum(picks[:100]) == percent
@@ -77,7 +76,7 @@ def test_a_shadow_that_never_answers_never_delays_the_primary(iris_model: Path, 
                 httpx.Client(base_url=f"http://127.0.0.1:{gateway_port}", timeout=20) as client:
             answers = [client.post("/v1/models/iris:predict", json={"instances": IRIS_ROWS}) for _ in range(30)]
             assert [(a.status_code, a.json()) for a in answers] == [(200, {"predictions": [1, 1]})] * 30
-            assert silent.received, "the copies went to the shadow replica, which never answered them"
+            wait_for(lambda: silent.received, what="the copies at the shadow replica, which never answers them")
             shadow = wait_for(lambda: json.loads((home / "run" / "shadow.json").read_text()).get("iris")
                               if (home / "run" / "shadow.json").exists() else None, what="the shadow comparison")
             assert shadow["revision"] == "iris-predictor-00002" and shadow["agree"] == shadow["disagree"] == 0

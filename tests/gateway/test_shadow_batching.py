@@ -72,7 +72,7 @@ def mirrored(port: int, copies: list[tuple[bytes, bytes, bytes]], *, batch_rows:
     async def run() -> dict[str, Any]:
         balancer = Balancer(time.monotonic)
         balancer.sync([("iris", (("iris-2", 0, (("127.0.0.1", port),)),), 0)])
-        mirror = Mirror(balancer, UpstreamPool(), path=None, batch_rows=batch_rows, hold=0.2, lone_period=3600.0)
+        mirror = Mirror(balancer, UpstreamPool(), batch_rows=batch_rows, hold=0.2, lone_period=3600.0)
         for copy_head, body, primary in copies:
             mirror.send("iris", "iris-2", copy_head, body, primary, 1.0)
         while mirror.inflight:

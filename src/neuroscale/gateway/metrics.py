@@ -15,13 +15,14 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterator, Mapping
+from typing import Any
 from dataclasses import dataclass, field
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from neuroscale.gateway.balancer import Balancer
-from neuroscale.gateway.shadow import SHADOW_OUTCOMES, ShadowStats
+from neuroscale.gateway.shadow import SHADOW_OUTCOMES
 from neuroscale.metrics import names
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST.encode()
@@ -41,7 +42,7 @@ class Counts:
 class GatewayMetrics:
     """Counters the proxy bumps, and the collector that renders them with the balancer's gauges."""
 
-    def __init__(self, balancer: Balancer, shadow: Mapping[str, ShadowStats] | None = None) -> None:
+    def __init__(self, balancer: Balancer, shadow: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         self.balancer = balancer
         self.shadow = shadow if shadow is not None else {}
         self.revisions: dict[tuple[str, str], Counts] = {}
@@ -113,7 +114,7 @@ class GatewayMetrics:
                                      "(agree, disagree, error, skipped).", labels=[*labels, "outcome"])
         for endpoint, stats in sorted(self.shadow.items()):
             for outcome in SHADOW_OUTCOMES:
-                shadow.add_metric([endpoint, stats.revision, outcome], stats.outcomes[outcome])
+                shadow.add_metric([endpoint, stats["revision"], outcome], stats[outcome])
         yield from (requests, duration, cold, in_flight, queued, replicas, unrouted, shadow,
                     self._shadow_latency(labels))
 
@@ -123,9 +124,8 @@ class GatewayMetrics:
                                     "in 16, and every copy that cannot be batched; the others go in batches).",
                                     labels=[*labels, "side", "quantile"])
         for endpoint, stats in sorted(self.shadow.items()):
-            summary = stats.to_dict()
             for side, key in (("serving", "primary_ms"), ("shadow", "shadow_ms")):
                 for quantile, name in (("0.5", "p50"), ("0.99", "p99")):
-                    if summary[key]:
-                        latency.add_metric([endpoint, stats.revision, side, quantile], summary[key][name] / 1000)
+                    if stats[key]:
+                        latency.add_metric([endpoint, stats["revision"], side, quantile], stats[key][name] / 1000)
         return latency

@@ -23,10 +23,10 @@ from neuroscale.gateway.api_keys import KeyRing, admitted_headers, unauthorized
 from neuroscale.gateway.balancer import Balancer, NoCapacity, RevisionPool
 from neuroscale.gateway.hosts import HostGuard
 from neuroscale.gateway.recorder import Recorder
-from neuroscale.gateway.shadow import Mirror
 from neuroscale.gateway.http1 import Request, frame, json_response
 from neuroscale.gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from neuroscale.gateway.routes import Route, RouteTable, model_name_from_path
+from neuroscale.gateway.shadow_feed import ShadowFeed
 from neuroscale.gateway.upstream import (Answer, UpstreamBroken, UpstreamGone, UpstreamPool, UpstreamTimeout,
                                          upstream_head, upstream_request)
 
@@ -100,7 +100,7 @@ class Proxy:
 
     def __init__(self, router: Router, pool: UpstreamPool, *, hosts: HostGuard, upstream_timeout_s: float,
                  balancer: Balancer, hold: HoldLimits, on_wait: Callable[[], None], recorder: Recorder | None,
-                 mirror: Mirror, keys: KeyRing, repository: Repository) -> None:
+                 mirror: ShadowFeed, keys: KeyRing, repository: Repository) -> None:
         self.router = router
         self.repository = repository
         self.keys = keys

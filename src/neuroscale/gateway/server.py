@@ -29,7 +29,7 @@ from neuroscale.gateway.hosts import HostGuard
 from neuroscale.gateway.http1 import ClientConnection
 from neuroscale.gateway.proxy import HoldLimits, Proxy, Router
 from neuroscale.gateway.routes import RouteTable, RouteWatcher
-from neuroscale.gateway.shadow import Mirror
+from neuroscale.gateway.shadow_feed import DEFAULT_BACKLOG, ShadowFeed
 from neuroscale.gateway.upstream import UpstreamPool
 from neuroscale.home import DEFAULT_DOMAIN, DEFAULT_GATEWAY_PORT, DEFAULT_HOST, Home
 
@@ -57,6 +57,7 @@ class GatewaySettings:
     hold: HoldLimits = field(default_factory=HoldLimits)
     samples_dir: Path | None = None  # recorded requests of endpoints that opt in; None: not kept
     shadow_file: Path | None = None  # shadow-traffic comparison per endpoint; None: not published
+    shadow_backlog: int = DEFAULT_BACKLOG  # bytes of copies that may wait for the shadow worker; more are skipped
     keys_file: Path | None = None  # API keys of endpoints that require them; None: such endpoints refuse all
     admins_file: Path | None = None  # admins' tokens (model repository load/unload); None: nobody is an admin
     orders_dir: Path | None = None  # where admins' load/unload orders go to the engine; None: none are taken
@@ -81,7 +82,8 @@ async def serve(settings: GatewaySettings) -> None:
     balancer.sync(balanced(watcher.table))
     demand = DemandPublisher(settings.stats_file, balancer) if settings.stats_file else None
     recorder = Recorder(settings.samples_dir) if settings.samples_dir else None
-    mirror = Mirror(balancer, pool, path=settings.shadow_file, timeout=settings.upstream_timeout_s)
+    mirror = ShadowFeed(balancer, routes=settings.routes_file, shadow_file=settings.shadow_file,
+                        timeout=settings.upstream_timeout_s, backlog=settings.shadow_backlog)
     proxy = Proxy(Router(lambda: watcher.table), pool,
                   hosts=HostGuard(allowed=settings.allowed_hosts, bind_host=settings.host),
                   upstream_timeout_s=settings.upstream_timeout_s, balancer=balancer, hold=settings.hold,
@@ -107,7 +109,8 @@ async def serve(settings: GatewaySettings) -> None:
             await asyncio.sleep(RELOAD_INTERVAL_S)
 
     reloader = loop.create_task(reload_routes())
-    background = [loop.create_task(mirror.run())]
+    mirror.start()
+    background = []
     if demand is not None:
         background.append(loop.create_task(demand.run()))
     if recorder is not None:
@@ -123,6 +126,7 @@ async def serve(settings: GatewaySettings) -> None:
     grpc_note = f" and grpc://{settings.host}:{settings.grpc_port}" if grpc_listener is not None else ""
     print(f"gateway listening on http://{settings.host}:{settings.port}{grpc_note}", flush=True)
     await stop.wait()
+    await mirror.stop()
     reloader.cancel()
     for task in background:
         task.cancel()
@@ -151,6 +155,8 @@ def parse_args(argv: list[str] | None) -> GatewaySettings:
                              "containerConcurrency) before a 503")
     parser.add_argument("--max-waiting", type=int, default=HoldLimits.max_waiting,
                         help="requests that may wait per revision; more get a 503 at once")
+    parser.add_argument("--shadow-backlog", type=int, default=DEFAULT_BACKLOG, metavar="BYTES",
+                        help="bytes of shadow copies that may wait for the shadow worker; beyond, copies are skipped")
     httplimits.add_arguments(parser)
     args = parser.parse_args(argv)
     home = Home.resolve(args.home)
@@ -160,7 +166,7 @@ def parse_args(argv: list[str] | None) -> GatewaySettings:
                            allowed_hosts=tuple(args.allowed_host), stats_file=home.gateway_stats_file,
                            samples_dir=home.samples_dir, shadow_file=home.shadow_file,
                            keys_file=home.api_keys_file, admins_file=home.admin_tokens_file,
-                           orders_dir=home.model_orders_dir,
+                           orders_dir=home.model_orders_dir, shadow_backlog=max(args.shadow_backlog, 0),
                            hold=HoldLimits(seconds=args.hold_timeout, max_waiting=max(args.max_waiting, 0)),
                            grpc_port=args.port + 1 if args.grpc_port is None else args.grpc_port)
 

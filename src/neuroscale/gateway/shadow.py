@@ -11,15 +11,20 @@ primary answered), skipped (no free replica, too many in flight) — is counted
 per endpoint and published (`run/shadow.json`) for status, the portal and
 metrics.
 
+All of it runs in the shadow worker (`shadow_worker`), a process of its own the
+gateway starts: the gateway's request path only hands each copy over, as bytes
+(`shadow_feed`), and which requests are copied (`shadow_feed.ShadowFeed.due`) and
+the copies it could not hand over are the gateway's; everything here is the worker's.
+
 Copies are coalesced: the shadow path is not latency-critical, so copies wait up
 to `hold` seconds for mates (or until `batch_rows` of them wait) and go to the
 shadow revision as predict calls of at most `batch_rows` rows (`coalesce`: the
 copies that concatenate), each answer compared with every copy's primary answer.
 Serving every copy alone cost the shadow model server half the primary's CPU and
 the gateway 25-40 % more per request (bench/RESULTS.md, issue 15). Reading the
-copies is left to the batch too: the request path only appends the copy to its
-revision's waiting list, and each batch reads, joins and compares its copies in
-bulk. A joined call that fails with an answer (one member the shadow rejects, an
+copies is left to the batch too: `send` only appends the copy to its revision's
+waiting list, and each batch reads, joins and compares its copies in bulk. A
+joined call that fails with an answer (one member the shadow rejects, an
 answer that does not split) is asked again copy by copy, so only the rejected
 copies count as errors; a call that gets no answer at all (shadow down,
 hanging) is an error for each member. Latency stays comparable: at most one
@@ -33,18 +38,15 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import json
 import math
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import orjson
 
 from neuroscale.agreement import agree, latency_quantiles
-from neuroscale.atomic_file import replace_file
 from neuroscale.gateway import coalesce
 from neuroscale.gateway.balancer import Balancer, NoCapacity
 from neuroscale.gateway.upstream import (Answer, UpstreamBroken, UpstreamGone, UpstreamPool, UpstreamTimeout,
@@ -76,11 +78,10 @@ Copy = tuple[ShadowStats, bytes, bytes, bytes, float]
 
 
 class Mirror:
-    def __init__(self, balancer: Balancer, pool: UpstreamPool, *, path: Path | None, max_inflight: int = 1024,
-                 timeout: float = 30.0, batch_rows: int = 512, hold: float = 0.1, lone_period: float = 0.25) -> None:
+    def __init__(self, balancer: Balancer, pool: UpstreamPool, *, max_inflight: int = 1024, timeout: float = 30.0,
+                 batch_rows: int = 512, hold: float = 0.1, lone_period: float = 0.25) -> None:
         self.balancer = balancer
         self.pool = pool
-        self.path = path
         self.max_inflight = max_inflight
         self.timeout = timeout
         self.batch_rows = batch_rows
@@ -88,26 +89,17 @@ class Mirror:
         self.lone_period = lone_period
         self.inflight = 0
         self.stats: dict[str, ShadowStats] = {}
-        self._credit: dict[str, int] = {}
         self._waiting: dict[str, list[Copy]] = {}  # per shadow revision: copies waiting for mates
         self._release_at: dict[str, asyncio.Handle] = {}  # per shadow revision: when its waiting copies go
         self._changed = False
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def due(self, endpoint: str, percent: int) -> bool:
-        """Whether this request is one of the `percent` % copied (evenly spread, exact over 100 requests)."""
-        credit = self._credit.get(endpoint, 0) + percent
-        self._credit[endpoint] = credit % 100 if credit >= 100 else credit
-        return credit >= 100
-
     def send(self, endpoint: str, revision: str, head: bytes, body: bytes, primary: bytes,
              primary_ms: float) -> None:
         """Copy a request (its upstream head and body) whose primary answer was `primary`.
 
-        Runs on the request path, so it reads nothing: the copy waits, as is, for its batch (`_release`)."""
-        stats = self.stats.get(endpoint) or self.stats.setdefault(endpoint, ShadowStats())
-        stats.revision = revision
-        self._changed = True
+        It reads nothing: the copy waits, as is, for its batch (`_release`)."""
+        stats = self._stats(endpoint, revision)
         if self.inflight >= self.max_inflight:
             stats.outcomes["skipped"] += 1
             return
@@ -124,6 +116,25 @@ class Mirror:
         if len(waiting) == self.batch_rows:  # a full call's rows (at least) wait: no reason to hold them
             self._release_at[revision].cancel()
             self._release_at[revision] = asyncio.get_running_loop().call_soon(self._release, revision)
+
+    def skipped(self, endpoint: str, revision: str, count: int) -> None:
+        """Copies the gateway could not hand over (this worker was down or behind): counted as skipped."""
+        self._stats(endpoint, revision).outcomes["skipped"] += count
+
+    def resume(self, published: dict[str, Any]) -> None:
+        """Go on counting from a comparison an earlier worker published (its latencies are not kept)."""
+        for endpoint, entry in published.items():
+            if isinstance(entry, dict) and isinstance(entry.get("revision"), str):
+                stats = self._stats(endpoint, entry["revision"])
+                for outcome in SHADOW_OUTCOMES:
+                    if isinstance(entry.get(outcome), int):
+                        stats.outcomes[outcome] = entry[outcome]
+
+    def _stats(self, endpoint: str, revision: str) -> ShadowStats:
+        stats = self.stats.get(endpoint) or self.stats.setdefault(endpoint, ShadowStats())
+        stats.revision = revision
+        self._changed = True
+        return stats
 
     def _release(self, revision: str) -> None:
         """The waiting copies, read in one pass: joined into calls, and those that cannot join sent alone."""
@@ -209,20 +220,12 @@ class Mirror:
                 same = False
             stats.outcomes["agree" if same else "disagree"] += 1
 
-    def publish(self) -> bool:
-        if not self._changed or self.path is None:
-            return False
+    def summary(self) -> dict[str, dict[str, Any]] | None:
+        """Every endpoint's comparison (`ShadowStats.to_dict`), or None when nothing moved since the last one."""
+        if not self._changed:
+            return None
         self._changed = False
-        replace_file(self.path, json.dumps({name: s.to_dict() for name, s in self.stats.items()}))
-        return True
-
-    async def run(self, period: float = 1.0) -> None:
-        while True:
-            await asyncio.sleep(period)
-            try:
-                self.publish()
-            except OSError:
-                self._changed = True  # retried next period; routing goes on
+        return {name: s.to_dict() for name, s in self.stats.items()}
 
 
 class _Refused(Exception):
