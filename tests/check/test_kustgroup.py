@@ -107,3 +107,26 @@ def test_a_failing_group_is_built_one_by_one_and_the_error_names_its_kustomizati
 def test_an_object_the_split_cannot_attribute_makes_the_group_fail(output: bytes) -> None:
     builds = ready_builds({**team("alpha"), **team("beta")})
     assert kustgroup.split(output, builds, wrapper=".group") is None
+
+
+def test_a_group_build_that_dies_leaves_the_same_verdicts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    real = render.find_tool()
+    assert real is not None
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    # A kubectl that is killed whenever it is asked to build a group, and is the real one otherwise.
+    (tools / "kubectl").write_text(f"""#!/bin/sh
+case "$*" in *.neuroscale-group-*) kill -9 $$ ;; esac
+exec {real.argv[0]} "$@"
+""")
+    (tools / "kubectl").chmod(0o755)
+    root = write_repo(tmp_path / "repo", {**team("alpha"), **team("beta")})
+    expected = run_check(root, options=CheckOptions(cache_dir=tmp_path / "real-cache"))
+    monkeypatch.setenv("PATH", f"{tools}:{os.environ['PATH']}")
+    faked = render.find_tool()
+    assert faked is not None and faked.argv[0] == str(tools / "kubectl")
+    dying = run_check(root, options=CheckOptions(cache_dir=tmp_path / "cache"))
+    assert dying.findings == expected.findings and dying.checked_objects == expected.checked_objects
+    assert len(list((tmp_path / "cache/kustomize").glob("*.yaml"))) == 2  # each built alone, and cached
