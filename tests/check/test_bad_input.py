@@ -10,7 +10,7 @@ import pytest
 
 from neuroscale.check.loader import build_view, read_tree
 from neuroscale.check.model import Limits
-from neuroscale.check.yamldocs import _start_lines, parse_file
+from neuroscale.check.yamldocs import _DOCUMENT_START, _marker_lines, _start_lines, parse_file
 from neuroscale.yamlio import expanded_size
 
 from .helpers import isvc, write_repo
@@ -88,10 +88,19 @@ def test_document_lines_follow_separators() -> None:
     assert [(d.index, d.line) for d in docs] == [(0, 2), (1, 4), (2, 7)]
 
 
-@pytest.mark.parametrize("text", [
+SEPARATED = [
     "a: 1\n---x\nb: 2\n", "---\ta: 1\n--- # c\nb: 2\n---", "a: 1\r\n---\r\nb: 2\r\n", "# c\x0cx: 1\n---\nb: 2\n",
     "# only\n%YAML 1.2\n---\na: 1\n", "\n\n---\n---\n\n---\u2028a\n", "----\n --- \na: ---\n", "",
-])
+    "---\x1c\n---\x85", "a\r---\nb",
+]
+
+
+@pytest.mark.parametrize("text", SEPARATED)
+def test_separators_are_where_the_multiline_regex_finds_them(text: str) -> None:
+    assert _marker_lines(text, "---") == [m.start() for m in _DOCUMENT_START.finditer(text)]
+
+
+@pytest.mark.parametrize("text", SEPARATED)
 def test_document_start_lines_are_those_of_the_multiline_separator_regex(text: str) -> None:
     separators = [m.start() for m in re.finditer(r"^---(?:\s|$)", text, re.MULTILINE)]
     expected = [text.count("\n", 0, at) + 1 for at in separators]

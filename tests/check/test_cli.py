@@ -10,7 +10,7 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from neuroscale.check import runner
+from neuroscale.check import lints
 
 from .helpers import GOVERNS_DEFAULT, deployment, isvc, write_repo
 
@@ -123,7 +123,7 @@ def test_internal_error_exits_2_without_traceback(run_cli: Run, clean_repo: Path
     def explode(*_: object) -> None:
         raise KeyError("boom")
 
-    monkeypatch.setattr(runner, "run_lints", explode)  # fault injection: any crash must read as exit 2
+    monkeypatch.setattr(lints, "run_lints", explode)  # fault injection: any crash must read as exit 2
     code, out, err = run_cli(str(clean_repo))
     assert code == 2 and "check crashed: KeyError" in " ".join(err.split()) and "Traceback" not in err + out
 

@@ -32,7 +32,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from neuroscale.check.helmrender import render_charts
+from neuroscale.check.kustgroup import build_group, groups
 from neuroscale.check.kustomization import KUSTOMIZATION_NAMES, Kustomization, kustomizations, normalise
 from neuroscale.check.model import CheckOptions, Document, RepoView
 from neuroscale.check.yamldocs import parse_file
@@ -69,8 +69,13 @@ def find_tool() -> Tool | None:
     return None
 
 
+#: A build lasts a fraction of a second: Go's collector would only spend CPU (a third of kustomize's); the
+#: memory limit brings it back for a huge build. A user's own settings win.
+_GO_ENV = {"GOGC": "off", "GOMEMLIMIT": "512MiB"}
+
+
 def _env(*, online: bool) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k.upper() not in _OFFLINE_ENV}
+    env = {**_GO_ENV, **{k: v for k, v in os.environ.items() if k.upper() not in _OFFLINE_ENV}}
     return env if online else {**env, **_OFFLINE_ENV}
 
 
@@ -135,12 +140,16 @@ def _blockers(kust: Kustomization, view: RepoView, index: dict[str, Kustomizatio
     return found
 
 
-def materialise(view: RepoView, root: Path) -> None:
-    """The repository's files under `root`, every kustomization asking kustomize for origin annotations."""
+def materialise(view: RepoView, root: Path, *, builds: list[Build] | None = None) -> None:
+    """The repository's files under `root` (with `builds`, only those they can read), every kustomization
+    asking kustomize for origin annotations."""
     yaml = YAML(typ="safe")
     yaml.default_flow_style = False
     kust_paths = {kust.doc.path: kust for kust in kustomizations(view).values()}
+    readable = _readable(builds) if builds is not None else None
     for rel, raw in view.files.items():
+        if readable is not None and not f"{rel}/".startswith(readable):
+            continue
         target = root / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         kust = kust_paths.get(rel)
@@ -155,6 +164,19 @@ def materialise(view: RepoView, root: Path) -> None:
                       handle)
 
 
+def _readable(builds: list[Build]) -> tuple[str, ...] | None:
+    """`path/` for every file or directory `builds` can read: kustomize reads nothing outside the directories
+    of a build's kustomizations but the files they name. None (all) for a build at the root or one
+    inflating Helm charts (a chart home may lie anywhere)."""
+    paths: list[str] = []
+    for member in (member for build in builds for member in build.closure):
+        if not member.directory or member.helm_charts or "helmGlobals" in member.data:
+            return None
+        for path in (member.directory, *member.includes, *member.patches, *member.inputs):
+            paths.append(f"{path}/")
+    return tuple(paths)
+
+
 def _cache_key(build: Build, view: RepoView, tool: Tool) -> str:
     digest = hashlib.sha256(tool.version.encode())
     prefixes = tuple(f"{k.directory}/" if k.directory else "" for k in build.closure)
@@ -165,7 +187,6 @@ def _cache_key(build: Build, view: RepoView, tool: Tool) -> str:
 
 
 def _run(build: Build, *, tool: Tool, tree: Path, online: bool, cache: Path | None, key: str) -> None:
-    cached = cache / f"{key}.yaml" if cache is not None else None
     argv = [*tool.argv, str(tree / build.kust.directory) if build.kust.directory else str(tree)]
     if build.kust.helm_charts:
         argv.append("--enable-helm")
@@ -181,10 +202,14 @@ def _run(build: Build, *, tool: Tool, tree: Path, online: bool, cache: Path | No
         message = done.stderr.decode("utf-8", errors="replace").replace(f"{tree}/", "").replace(str(tree), ".")
         build.error = " ".join(message.split())[:1000] or f"exit status {done.returncode}"
         return
-    build.output = done.stdout
-    if cached is not None:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        cached.write_bytes(done.stdout)
+    _keep(build, done.stdout, cache=cache, key=key)
+
+
+def _keep(build: Build, output: bytes, *, cache: Path | None, key: str) -> None:
+    build.output = output
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+        (cache / f"{key}.yaml").write_bytes(output)
 
 
 def render_view(view: RepoView, options: CheckOptions) -> tuple[RepoView, list[Finding]]:
@@ -192,6 +217,8 @@ def render_view(view: RepoView, options: CheckOptions) -> tuple[RepoView, list[F
     for what was not."""
     if not options.render:
         return view, []
+    from neuroscale.check.helmrender import render_charts  # with the lints it reads: not needed to build ahead
+
     charts, chart_findings = render_charts(view, options, materialise=materialise)
     if charts:
         view = replace(view, documents=(*view.documents, *charts))
@@ -229,13 +256,24 @@ def _build(view: RepoView, ready: list[Build], *, tool: Tool, options: CheckOpti
     cache = options.cache_dir / "kustomize" if options.cache_dir is not None else None
     keys = {id(build): _cache_key(build, view, tool) for build in ready}
     missing = [b for b in ready if not _from_cache(b, cache, keys[id(b)])]
-    if missing:  # copying the repository is only needed for builds the cache does not hold
-        with tempfile.TemporaryDirectory(prefix="neuroscale-kustomize-") as tmp:
-            tree = Path(tmp)
-            materialise(view, tree)
-            with ThreadPoolExecutor(max_workers=min(4, len(missing))) as pool:
-                list(pool.map(lambda b: _run(b, tool=tool, tree=tree, online=options.online, cache=cache,
-                                             key=keys[id(b)]), missing))
+    if not missing:
+        return
+    todo = groups(missing)
+
+    def run(group: list[Build]) -> None:
+        outputs = build_group(group, argv=tool.argv, tree=tree, env=_env(online=options.online),
+                              timeout=BUILD_TIMEOUT_S) if len(group) > 1 else None
+        for build in group:
+            if outputs is None:
+                _run(build, tool=tool, tree=tree, online=options.online, cache=cache, key=keys[id(build)])
+            else:
+                _keep(build, outputs[id(build)], cache=cache, key=keys[id(build)])
+
+    with tempfile.TemporaryDirectory(prefix="neuroscale-kustomize-") as tmp:  # only for what the cache lacks
+        tree = Path(tmp)
+        materialise(view, tree, builds=missing)
+        with ThreadPoolExecutor(max_workers=min(4, len(todo))) as pool:
+            list(pool.map(run, todo))
 
 
 def build_ahead(root: Path, files: Mapping[str, bytes], options: CheckOptions) -> threading.Thread | None:

@@ -14,30 +14,45 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from neuroscale.check.applied import applied_objects
-from neuroscale.check.diff import rendered_diff
 from neuroscale.check.forked import start
-from neuroscale.check.lints import run_lints
 from neuroscale.check.loader import build_view, read_tree, with_inputs
 from neuroscale.check.model import CheckOptions, CheckReport, RepoView
-from neuroscale.check.policies import evaluate_policies
 from neuroscale.check.render import build_ahead, render_view
-from neuroscale.check.repoconfig import read_config
-from neuroscale.check.schemas.validate import validate_view
-from neuroscale.cost import PriceTable, cost_delta, workloads
-from neuroscale.cost.delta import CostDelta
 from neuroscale.findings import Finding
+
+if TYPE_CHECKING:
+    from neuroscale.cost import PriceTable
+    from neuroscale.cost.delta import CostDelta
 
 Stage = Callable[[RepoView, CheckOptions], list[Finding]]
 
+
+# Each stage imports its machinery when it runs: the kustomize builds start before those imports, and the
+# forked schema stage imports its own (jsonschema) on the second core.
+def _schema(view: RepoView, options: CheckOptions) -> list[Finding]:
+    from neuroscale.check.repoconfig import read_config
+    from neuroscale.check.schemas.validate import validate_view
+
+    return [*read_config(view)[1], *validate_view(view, options)]
+
+
+def _policies(view: RepoView, options: CheckOptions) -> list[Finding]:
+    from neuroscale.check.policies import evaluate_policies
+
+    return evaluate_policies(view, options)
+
+
+def _lints(view: RepoView, options: CheckOptions) -> list[Finding]:
+    from neuroscale.check.lints import run_lints
+
+    return run_lints(view)
+
+
 #: The named stages, in order; pull-request checks show one check per stage.
-STAGES: tuple[tuple[str, Stage], ...] = (
-    ("schema", lambda view, options: [*read_config(view)[1], *validate_view(view, options)]),
-    ("policies", evaluate_policies),
-    ("lints", lambda view, options: run_lints(view)),
-)
+STAGES: tuple[tuple[str, Stage], ...] = (("schema", _schema), ("policies", _policies), ("lints", _lints))
 
 
 def load_view(path: Path, *, options: CheckOptions) -> tuple[RepoView, list[Finding]]:
@@ -90,6 +105,8 @@ def touched(findings: list[Finding], *, files: Mapping[str, bytes], changed: tup
 
 
 def workloads_cost(base: RepoView, head: RepoView, prices: PriceTable) -> CostDelta:
+    from neuroscale.cost import cost_delta, workloads
+
     def of(view: RepoView) -> list[tuple[str, Any]]:
         return [(doc.path, doc.data) for doc in applied_objects(view)]
 
@@ -108,7 +125,9 @@ def run_check(path: Path, *, base: str | None = None, options: CheckOptions) -> 
     if base is None:
         return CheckReport(root=str(path), findings=tuple(sorted(findings, key=_sort_key)), skipped=view.skipped,
                            checked_files=files, checked_objects=objects)
-    from neuroscale.check.gitbase import read_base  # git is only needed with --base
+    from neuroscale.check.diff import rendered_diff  # git, cost and diff are only needed with --base
+    from neuroscale.check.gitbase import read_base
+    from neuroscale.cost import PriceTable
 
     base_sha, base_files = read_base(path, base)
     base_view, _ = files_view(base_files, options=options)

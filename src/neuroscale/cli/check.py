@@ -50,8 +50,6 @@ def check(
     try:
         from neuroscale.check.crds.cache import default_cache
         from neuroscale.check.model import BundledScope, CheckOptions, Limits, OutputFormat
-        from neuroscale.check.report import render
-        from neuroscale.check.report.summary import verdict
         from neuroscale.check.runner import run_check
 
         as_yaml = fmt == "yaml"
@@ -71,6 +69,9 @@ def check(
             bundled_scope=scope, render=not no_render, crd_cache=crd_cache or default_cache(), online=online,
             fork=True)
         report = run_check(path, base=base, options=options)
+        from neuroscale.check.report import render  # rich and the formats: once there is a report
+        from neuroscale.check.report.summary import verdict
+
         text = render(report, output_format, color=output is None and sys.stdout.isatty())
         if as_yaml:
             text = yaml_text(json.loads(text))

@@ -19,11 +19,12 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from neuroscale.check.crds.pins import Pin
+if TYPE_CHECKING:
+    from neuroscale.check.crds.pins import Pin
 
 CRDS_FILE = "crds.json"
 MANIFEST_FILE = "manifest.json"
