@@ -12,6 +12,15 @@ source's key), so a later run loads it instead. Each object's verdict is also
 kept by content (`VerdictCache`): a warm run neither loads nor builds the
 schema of an unchanged object. Failures are always described by `jsonschema`,
 which lists every error with its path rather than the first.
+
+Before a schema is compiled, `jsonschema_rs` (native) screens each object: an
+object it passes is valid, anything else is judged by `jsonschema` as before,
+so it only ever saves time on valid objects (~1 ms each for a Deployment's
+referenced definitions, ~1 s of a cold 1,000-object run). It must never pass
+what `jsonschema` fails: its `pattern` is Rust's regex dialect, so the screen's
+copy of the schema has each `pattern` keyword checked by Python's `re.search`,
+as `jsonschema` does; schemas with `patternProperties` or `multipleOf` (exact
+decimal arithmetic where `jsonschema` uses floats) are not screened.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import marshal
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,6 +39,7 @@ from typing import Any
 
 import fastjsonschema
 import jsonschema
+import jsonschema_rs
 
 from neuroscale.atomic_file import replace_file
 from neuroscale.check.verdicts import VerdictCache
@@ -153,7 +164,9 @@ class CompiledSchema:
         if self._validate is None and self._seen > self._compile_after:
             self._validate = _compile(self.schema, digest=self._digest, entries=self._entries())
         if self._validate is None:
-            return [] if self._interpreted.is_valid(data) else self._described(data, limit)
+            if self._screened(data) or self._interpreted.is_valid(data):
+                return []
+            return self._described(data, limit)
         try:
             self._validate(data)
             return []
@@ -161,9 +174,86 @@ class CompiledSchema:
             return self._described(data, limit) or [
                 SchemaError(".".join(str(p) for p in first.path[1:]), first.message)]
 
+    @cached_property
+    def _screen(self) -> jsonschema_rs.Draft7Validator | None:
+        screened = _python_patterns(self.schema)
+        if screened is None:
+            return None
+        try:
+            return jsonschema_rs.Draft7Validator(screened, validate_formats=False,
+                                                 keywords={_PYTHON_PATTERN: _PythonPattern})
+        except (ValueError, TypeError, re.error, jsonschema_rs.ValidationError):
+            return None  # a schema the native validator cannot build: interpreted only
+
+    def _screened(self, data: Any) -> bool:
+        """Whether the native validator passes `data` (False: it failed it, or could not read it)."""
+        screen = self._screen
+        if screen is None:
+            return False
+        try:
+            return screen.is_valid(data)
+        except (ValueError, TypeError, OverflowError):
+            return False  # a value it cannot convert (a YAML timestamp, a huge integer): judged by jsonschema
+
     def _described(self, data: Any, limit: int) -> list[SchemaError]:
         return [SchemaError(_dotted(err.absolute_path), err.message)
                 for _, err in zip(range(limit), self._interpreted.iter_errors(data))]
+
+
+_PYTHON_PATTERN = "x-neuroscale-python-pattern"
+_NOT_SCREENED = frozenset({"patternProperties", "multipleOf"})
+_SUBSCHEMA = ("additionalProperties", "additionalItems", "not", "if", "then", "else", "contains", "propertyNames")
+_SUBSCHEMA_LISTS = ("allOf", "anyOf", "oneOf")
+_SUBSCHEMA_MAPS = ("properties", "$defs", "definitions")
+
+
+class _PythonPattern:
+    """The `pattern` keyword as `jsonschema` reads it: a string must contain a match of Python's `re`."""
+
+    def __init__(self, parent_schema: dict[str, Any], value: str, schema_path: list[str | int]) -> None:
+        self.expression = re.compile(value)
+
+    def validate(self, instance: Any) -> None:
+        if isinstance(instance, str) and self.expression.search(instance) is None:
+            raise ValueError(f"does not match {self.expression.pattern!r}")
+
+
+def _python_patterns(schema: Any) -> dict[str, Any] | None:
+    """`schema` with every `pattern` keyword renamed to the Python-checked one; None when not screenable."""
+    try:
+        renamed: dict[str, Any] = _renamed(schema)
+    except _Unscreenable:
+        return None
+    return renamed
+
+
+class _Unscreenable(Exception):
+    """The schema uses a keyword the screen does not read as `jsonschema` does."""
+
+
+def _renamed(schema: Any) -> Any:
+    """Walks the draft-7 keywords that hold subschemas, so a property named `pattern` stays as it is."""
+    if not isinstance(schema, dict):
+        return schema  # a boolean schema
+    if not _NOT_SCREENED.isdisjoint(schema):
+        raise _Unscreenable
+    out = {(_PYTHON_PATTERN if key == "pattern" else key): value for key, value in schema.items()}
+    for key in _SUBSCHEMA:
+        if key in schema:
+            out[key] = _renamed(schema[key])
+    for key in _SUBSCHEMA_LISTS:
+        if isinstance(schema.get(key), list):
+            out[key] = [_renamed(sub) for sub in schema[key]]
+    for key in _SUBSCHEMA_MAPS:
+        if isinstance(schema.get(key), dict):
+            out[key] = {name: _renamed(sub) for name, sub in schema[key].items()}
+    if "items" in schema:
+        items = schema["items"]
+        out["items"] = [_renamed(sub) for sub in items] if isinstance(items, list) else _renamed(items)
+    if isinstance(schema.get("dependencies"), dict):  # a list of names, or a subschema
+        out["dependencies"] = {name: sub if isinstance(sub, list) else _renamed(sub)
+                               for name, sub in schema["dependencies"].items()}
+    return out
 
 
 def _dotted(parts: Any) -> str:
