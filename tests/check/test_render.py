@@ -279,3 +279,23 @@ def test_overlays_of_one_base_are_one_object_only_when_they_reach_the_same_clust
                                  "argocd/staging.yaml": _app("web-staging", "overlays/staging", staging_server)})
     report = run_check(root, options=CheckOptions())
     assert [f.message[:40] for f in report.findings if f.rule == "NS-L013" and "Deployment" in f.message] == expected
+
+
+def test_a_failed_build_is_cached_offline_and_built_again_online(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from neuroscale.check import render
+
+    root = write_repo(tmp_path / "repo", {"app/kustomization.yaml": "resources: [deployment.yaml]\npatches:\n"
+                                                                     "  - path: p.yaml\n",
+                                          "app/deployment.yaml": deployment("web"),
+                                          "app/p.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: nope}\n"})
+    options = CheckOptions(cache_dir=tmp_path / "cache")
+    [first] = [f.message for f in run_check(root, options=options).findings if f.rule == "NS-K002"]
+    real = render.find_tool()
+    assert real is not None and "nope" in first and "run.go" not in first  # kubectl's log header is dropped
+    # Same tool identity, but a binary that cannot run: only the cache can give kustomize's words now.
+    monkeypatch.setattr(render, "find_tool", lambda: render.Tool(("/nonexistent/kubectl", "kustomize"), real.version))
+    assert [f.message for f in run_check(root, options=options).findings if f.rule == "NS-K002"] == [first]
+    online = CheckOptions(cache_dir=tmp_path / "cache", online=True)  # the network may answer: never from the cache
+    [again] = [f.message for f in run_check(root, options=online).findings if f.rule == "NS-K002"]
+    assert "nonexistent" in again

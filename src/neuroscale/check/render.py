@@ -13,13 +13,18 @@ Never silent: no kustomize on PATH, a remote resource offline (fetching needs
 kustomization, and its files are then judged as written. Offline, the build
 runs with proxies pointing nowhere and git limited to local files, so a
 hostile kustomization cannot reach the network either. Builds are cached by
-the content of the files they read.
+the content of the files they read — failures too, when kustomize itself said
+no offline (the same files give the same error; a broken overlay was rebuilt,
+over a fresh copy of the repository, on every warm run). A timeout, a tool that
+cannot start, or a failure with `--online` (the network may answer next time)
+is never kept.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -32,6 +37,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
+from neuroscale.atomic_file import replace_file
 from neuroscale.check.kustgroup import build_group, groups
 from neuroscale.check.kustomization import KUSTOMIZATION_NAMES, Kustomization, kustomizations, normalise
 from neuroscale.check.model import CheckOptions, Document, RepoView
@@ -42,6 +48,8 @@ RULE_NOT_RENDERED = "NS-K001"
 RULE_BUILD_FAILED = "NS-K002"
 ORIGIN = "config.kubernetes.io/origin"
 BUILD_TIMEOUT_S = 120
+#: The header kubectl (klog) puts before each log line: severity, date, time, thread, source line.
+_KLOG_HEADER = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ [\w.-]+:\d+\] ", re.MULTILINE)
 _OFFLINE_ENV = {"HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
                 "ALL_PROXY": "http://127.0.0.1:9", "NO_PROXY": "", "GIT_ALLOW_PROTOCOL": "file",
                 "GIT_TERMINAL_PROMPT": "0"}
@@ -200,7 +208,10 @@ def _run(build: Build, *, tool: Tool, tree: Path, online: bool, cache: Path | No
         return
     if done.returncode != 0:
         message = done.stderr.decode("utf-8", errors="replace").replace(f"{tree}/", "").replace(str(tree), ".")
+        message = _KLOG_HEADER.sub("", message)  # kubectl's log header: a timestamp and a thread id, no news
         build.error = " ".join(message.split())[:1000] or f"exit status {done.returncode}"
+        if cache is not None and not online:
+            replace_file(cache / f"{key}.error", build.error)
         return
     _keep(build, done.stdout, cache=cache, key=key)
 
@@ -208,8 +219,7 @@ def _run(build: Build, *, tool: Tool, tree: Path, online: bool, cache: Path | No
 def _keep(build: Build, output: bytes, *, cache: Path | None, key: str) -> None:
     build.output = output
     if cache is not None:
-        cache.mkdir(parents=True, exist_ok=True)
-        (cache / f"{key}.yaml").write_bytes(output)
+        replace_file(cache / f"{key}.yaml", output)
 
 
 def render_view(view: RepoView, options: CheckOptions) -> tuple[RepoView, list[Finding]]:
@@ -255,7 +265,7 @@ def _build(view: RepoView, ready: list[Build], *, tool: Tool, options: CheckOpti
     """Every build of `ready` from the cache, or run (and cached) over a private copy of the repository."""
     cache = options.cache_dir / "kustomize" if options.cache_dir is not None else None
     keys = {id(build): _cache_key(build, view, tool) for build in ready}
-    missing = [b for b in ready if not _from_cache(b, cache, keys[id(b)])]
+    missing = [b for b in ready if not _from_cache(b, cache, keys[id(b)], online=options.online)]
     if not missing:
         return
     todo = groups(missing)
@@ -308,12 +318,22 @@ def build_ahead(root: Path, files: Mapping[str, bytes], options: CheckOptions) -
     return thread
 
 
-def _from_cache(build: Build, cache: Path | None, key: str) -> bool:
-    cached = cache / f"{key}.yaml" if cache is not None else None
-    if cached is not None and cached.is_file():
-        build.output = cached.read_bytes()
+def _from_cache(build: Build, cache: Path | None, key: str, *, online: bool) -> bool:
+    """Whether the build's output, or its offline failure, was cached (then it is set on `build`)."""
+    if cache is None:
+        return False
+    try:
+        build.output = (cache / f"{key}.yaml").read_bytes()
         return True
-    return False
+    except OSError:
+        pass
+    if online:
+        return False
+    try:
+        build.error = (cache / f"{key}.error").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return bool(build.error)
 
 
 def _merge(view: RepoView, builds: list[Build], findings: list[Finding],
