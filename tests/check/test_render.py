@@ -299,3 +299,10 @@ def test_a_failed_build_is_cached_offline_and_built_again_online(tmp_path: Path,
     online = CheckOptions(cache_dir=tmp_path / "cache", online=True)  # the network may answer: never from the cache
     [again] = [f.message for f in run_check(root, options=online).findings if f.rule == "NS-K002"]
     assert "nonexistent" in again
+
+
+def test_a_cache_that_cannot_be_written_costs_time_not_the_result(tmp_path: Path) -> None:
+    root = write_repo(tmp_path / "repo", {**BASE, **OVERLAY})
+    (tmp_path / "cache").write_text("a file where the cache directory should be")
+    cached = run_check(root, options=CheckOptions(cache_dir=tmp_path / "cache"))
+    assert rules(cached.findings) == rules(run_check(root, options=CheckOptions()).findings)

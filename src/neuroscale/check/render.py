@@ -210,16 +210,25 @@ def _run(build: Build, *, tool: Tool, tree: Path, online: bool, cache: Path | No
         message = done.stderr.decode("utf-8", errors="replace").replace(f"{tree}/", "").replace(str(tree), ".")
         message = _KLOG_HEADER.sub("", message)  # kubectl's log header: a timestamp and a thread id, no news
         build.error = " ".join(message.split())[:1000] or f"exit status {done.returncode}"
-        if cache is not None and not online:
-            replace_file(cache / f"{key}.error", build.error)
+        if not online:
+            _store(cache, f"{key}.error", build.error.encode())
         return
     _keep(build, done.stdout, cache=cache, key=key)
 
 
 def _keep(build: Build, output: bytes, *, cache: Path | None, key: str) -> None:
     build.output = output
-    if cache is not None:
-        replace_file(cache / f"{key}.yaml", output)
+    _store(cache, f"{key}.yaml", output)
+
+
+def _store(cache: Path | None, name: str, data: bytes) -> None:
+    """Keep a build's result; a read-only or full cache costs the next run a build, never this run's result."""
+    if cache is None:
+        return
+    try:
+        replace_file(cache / name, data)
+    except OSError:
+        pass
 
 
 def render_view(view: RepoView, options: CheckOptions) -> tuple[RepoView, list[Finding]]:
