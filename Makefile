@@ -18,7 +18,9 @@ TORCH_CPU := torch==2.13.0
 
 # An editable install has no bytecode until a run writes it (never, under PYTHONDONTWRITEBYTECODE):
 # compiled here as a wheel's install would, or every CLI run compiles ~100 modules (~0.2 s).
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py src/neuroscale/gateway/_shadowjoin.c
+	@command -v cc >/dev/null || { echo "installing Debian package gcc (it builds the shadow worker's C module)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc >/dev/null; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet '$(TORCH_CPU)'

@@ -22,7 +22,7 @@ import httpx
 import orjson
 import pytest
 
-from neuroscale.gateway import coalesce
+from neuroscale.gateway import coalesce, shadow_frames
 from neuroscale.gateway.balancer import Balancer
 from neuroscale.gateway.shadow import Mirror
 from neuroscale.gateway.upstream import UpstreamPool, upstream_head
@@ -74,7 +74,7 @@ def mirrored(port: int, copies: list[tuple[bytes, bytes, bytes]], *, batch_rows:
         balancer.sync([("iris", (("iris-2", 0, (("127.0.0.1", port),)),), 0)])
         mirror = Mirror(balancer, UpstreamPool(), batch_rows=batch_rows, hold=0.2, lone_period=3600.0)
         for copy_head, body, primary in copies:
-            mirror.send("iris", "iris-2", copy_head, body, primary, 1.0)
+            mirror.take(shadow_frames.copy_record(b"iris", b"iris-2", copy_head, body, primary, 1.0))
         while mirror.inflight:
             await asyncio.sleep(0.01)
         return mirror.stats["iris"].to_dict()

@@ -40,6 +40,7 @@ import orjson
 from neuroscale.agreement import outputs_of, same
 
 MAX_MEMBER_BYTES = 4096
+V1, V2 = "v1", "v2"
 _INPUT_FIELDS = frozenset({"name", "shape", "datatype", "data", "parameters"})
 _V2_FIELDS = frozenset({"inputs", "outputs", "parameters", "id"})
 
@@ -70,20 +71,20 @@ def plan(heads: Sequence[bytes], bodies: Sequence[bytes], *, max_rows: int) -> t
     """The calls that carry the copies (upstream heads and bodies), each of at most `max_rows` rows unless one
     copy alone has more, and the copies (indexes) that must go alone."""
     docs = _parsed(bodies)
-    kinds: dict[bytes, bool | None] = {}  # per head: V1, V2, or not joinable
+    kinds: dict[bytes, str | None] = {}  # per head: V1, V2, or not joinable
     open_calls: dict[tuple[Any, ...], Call] = {}
     calls: list[Call] = []
     alone: list[int] = []
     for index, (head, doc) in enumerate(zip(heads, docs, strict=True)):
         if head not in kinds:
-            kinds[head] = _kind(head)
-        v1 = kinds[head]
-        shape = None if v1 is None or type(doc) is not dict else _v1_shape(doc) if v1 else _v2_shape(doc)
+            kinds[head] = protocol(head)
+        kind = kinds[head]
+        shape = None if kind is None or type(doc) is not dict else _v1_shape(doc) if kind is V1 else _v2_shape(doc)
         if shape is None or len(bodies[index]) > MAX_MEMBER_BYTES:
             alone.append(index)
             continue
         rows, signature = shape
-        key = (head, v1, signature)
+        key = (head, kind, signature)
         call = open_calls.get(key)
         if call is None or call.total + rows > max_rows:
             call = open_calls[key] = Call(head)
@@ -113,10 +114,10 @@ def _parsed_one(body: bytes) -> Any:
         return None
 
 
-def _kind(head: bytes) -> bool | None:
-    """True for a V1 predict, False for a V2 infer, None for anything else (sent alone)."""
+def protocol(head: bytes) -> str | None:
+    """V1 for a predict call, V2 for an infer call, None for anything else (sent alone)."""
     path = head.split(b" ", 2)[1].partition(b"?")[0]
-    return True if path.endswith(b":predict") else False if path.endswith(b"/infer") else None
+    return V1 if path.endswith(b":predict") else V2 if path.endswith(b"/infer") else None
 
 
 def _v1_shape(doc: dict[str, Any]) -> tuple[int, Any] | None:

@@ -18,16 +18,19 @@ the copies it could not hand over are the gateway's; everything here is the work
 
 Copies are coalesced: the shadow path is not latency-critical, so copies wait up
 to `hold` seconds for mates (or until `batch_rows` of them wait) and go to the
-shadow revision as predict calls of at most `batch_rows` rows (`coalesce`: the
-copies that concatenate), each answer compared with every copy's primary answer.
-Serving every copy alone cost the shadow model server half the primary's CPU and
-the gateway 25-40 % more per request (bench/RESULTS.md, issue 15). Reading the
-copies is left to the batch too: `send` only appends the copy to its revision's
-waiting list, and each batch reads, joins and compares its copies in bulk. A
-joined call that fails with an answer (one member the shadow rejects, an
-answer that does not split) is asked again copy by copy, so only the rejected
-copies count as errors; a call that gets no answer at all (shadow down,
-hanging) is an error for each member. Latency stays comparable: at most one
+shadow revision as predict calls of at most `batch_rows` rows, each answer
+compared with every copy's primary answer. Serving every copy alone cost the
+shadow model server half the primary's CPU and the gateway 25-40 % more per
+request (bench/RESULTS.md, issue 15). Copies stay as the gateway framed them
+until their batch goes (`take` keeps runs of records, `shadow_frames`); then
+KServe V1 copies are joined and compared in C (`_shadowjoin`: in Python that
+was 8-11 µs of CPU per copy, the largest part of shadowing's cost), and every
+copy it leaves — other protocols, shapes it does not read, answers it cannot
+decide — goes through `coalesce` in Python, as before. A joined call that fails
+with an answer (one member the shadow rejects, an answer that does not split)
+is asked again copy by copy, so only the rejected copies count as errors; a
+call that gets no answer at all (shadow down, hanging) is an error for each
+member. Latency stays comparable: at most one
 copy per `lone_period` per endpoint (the first one included), and every copy
 that cannot be joined, is sent alone, and only those give the latency pair (the
 primary's and the shadow's on the same request); a batch's time says nothing
@@ -46,8 +49,8 @@ from typing import Any
 
 import orjson
 
-from neuroscale.agreement import agree, latency_quantiles
-from neuroscale.gateway import coalesce
+from neuroscale.agreement import ABSOLUTE, RELATIVE, agree, latency_quantiles, outputs_of, same
+from neuroscale.gateway import _shadowjoin, coalesce, shadow_frames
 from neuroscale.gateway.balancer import Balancer, NoCapacity
 from neuroscale.gateway.upstream import (Answer, UpstreamBroken, UpstreamGone, UpstreamPool, UpstreamTimeout,
                                          upstream_request)
@@ -72,9 +75,32 @@ class ShadowStats:
                 "primary_ms": latency_quantiles(self.primary_ms), "shadow_ms": latency_quantiles(self.shadow_ms)}
 
 
-# One copy as the request path leaves it: its endpoint's stats, upstream head and body, the primary's answer
-# body and latency (ms). A plain tuple: the mirror keeps one per live request.
+# One copy, read: its endpoint's stats, upstream head and body, the primary's answer body and latency (ms).
 Copy = tuple[ShadowStats, bytes, bytes, bytes, float]
+
+
+@dataclass(slots=True)
+class Run:
+    """Consecutive copies of one endpoint and request head, still as the gateway framed them: `data[start:stop]`."""
+
+    stats: ShadowStats
+    head: bytes
+    data: bytes
+    start: int
+    stop: int
+    copies: int
+
+    def read(self) -> list[Copy]:
+        found, at = [], self.start
+        while at < self.stop:
+            copy, at = self.copy_at(at)
+            found.append(copy)
+        return found
+
+    def copy_at(self, at: int) -> tuple[Copy, int]:
+        """The copy whose record starts at `at`, read, and where the next record starts."""
+        body, primary, primary_ms, after = shadow_frames.copy_at(self.data, at)
+        return (self.stats, self.head, body, primary, primary_ms), after
 
 
 class Mirror:
@@ -89,31 +115,49 @@ class Mirror:
         self.lone_period = lone_period
         self.inflight = 0
         self.stats: dict[str, ShadowStats] = {}
-        self._waiting: dict[str, list[Copy]] = {}  # per shadow revision: copies waiting for mates
+        self._waiting: dict[str, list[Run]] = {}  # per shadow revision: copies waiting for mates
+        self._waiting_copies: collections.Counter[str] = collections.Counter()
         self._release_at: dict[str, asyncio.Handle] = {}  # per shadow revision: when its waiting copies go
         self._changed = False
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def send(self, endpoint: str, revision: str, head: bytes, body: bytes, primary: bytes,
-             primary_ms: float) -> None:
-        """Copy a request (its upstream head and body) whose primary answer was `primary`.
+    def take(self, data: bytes) -> int:
+        """The gateway's records at the front of `data` (`shadow_frames`): copies wait for their batch unread,
+        tallies are counted. Returns the bytes they took (a record cut in two waits for the rest)."""
+        found, used = _shadowjoin.runs(data)
+        for kind, endpoint, revision, head, start, stop, count in found:
+            if kind == shadow_frames.COPY:
+                self._hold(revision, Run(self._stats(endpoint, revision), head, data, start, stop, count))
+            else:
+                self.skipped(endpoint, revision, count)
+        return used
 
-        It reads nothing: the copy waits, as is, for its batch (`_release`)."""
-        stats = self._stats(endpoint, revision)
-        if self.inflight >= self.max_inflight:
-            stats.outcomes["skipped"] += 1
+    def _hold(self, revision: str, run: Run) -> None:
+        """Copies for the next batch of their revision, but the ones past `max_inflight` (skipped) and one per
+        `lone_period`, which goes alone."""
+        room = max(self.max_inflight - self.inflight, 0)
+        if run.copies > room:
+            run.stats.outcomes["skipped"] += run.copies - room
+            run.copies = room
+            run.stop = run.start
+            for _ in range(room):
+                run.stop = run.copy_at(run.stop)[1]
+        if not run.copies:
             return
-        self.inflight += 1
-        copy = (stats, head, body, primary, primary_ms)
-        if time.monotonic() - stats.lone_at >= self.lone_period or len(body) > coalesce.MAX_MEMBER_BYTES:
-            self._lone(revision, copy)
-            return
+        self.inflight += run.copies
+        if time.monotonic() - run.stats.lone_at >= self.lone_period:
+            lone, run.start = run.copy_at(run.start)
+            run.copies -= 1
+            self._lone(revision, lone)
+            if not run.copies:
+                return
         waiting = self._waiting.get(revision)
         if waiting is None:
             waiting = self._waiting[revision] = []
             self._release_at[revision] = asyncio.get_running_loop().call_later(self.hold, self._release, revision)
-        waiting.append(copy)
-        if len(waiting) == self.batch_rows:  # a full call's rows (at least) wait: no reason to hold them
+        waiting.append(run)
+        self._waiting_copies[revision] += run.copies
+        if self._waiting_copies[revision] >= self.batch_rows:  # a full call's rows (at least) wait: release them
             self._release_at[revision].cancel()
             self._release_at[revision] = asyncio.get_running_loop().call_soon(self._release, revision)
 
@@ -137,14 +181,35 @@ class Mirror:
         return stats
 
     def _release(self, revision: str) -> None:
-        """The waiting copies, read in one pass: joined into calls, and those that cannot join sent alone."""
+        """The waiting copies, in one pass: V1 copies of one endpoint and head joined in C, and the rest read
+        and joined by `coalesce`; those that cannot join are sent alone."""
         del self._release_at[revision]
-        copies = self._waiting.pop(revision)
-        calls, alone = coalesce.plan([c[1] for c in copies], [c[2] for c in copies], max_rows=self.batch_rows)
+        del self._waiting_copies[revision]
+        groups: dict[tuple[int, bytes], list[Run]] = {}
+        for run in self._waiting.pop(revision):
+            groups.setdefault((id(run.stats), run.head), []).append(run)
+        loose: list[Copy] = []
+        for (_, head), runs in groups.items():
+            first = runs[0]
+            if len(runs) > 1:
+                data = b"".join(run.data[run.start:run.stop] for run in runs)
+                first = Run(first.stats, head, data, 0, len(data), sum(run.copies for run in runs))
+            if coalesce.protocol(head) is not coalesce.V1:
+                loose += first.read()
+                continue
+            calls, others = _shadowjoin.plan_v1(first.data, first.start, first.stop, self.batch_rows,
+                                                coalesce.MAX_MEMBER_BYTES)
+            for call in calls:
+                self._start(self._joined_v1(revision, first, call))
+            loose += [first.copy_at(at)[0] for at in others]
+        if not loose:
+            return
+        calls_of_python, alone = coalesce.plan([c[1] for c in loose], [c[2] for c in loose],
+                                               max_rows=self.batch_rows)
         for index in alone:
-            self._lone(revision, copies[index])
-        for call in calls:
-            self._start(self._joined(revision, call, [copies[i] for i in call.copies]))
+            self._lone(revision, loose[index])
+        for call_of_python in calls_of_python:
+            self._start(self._joined(revision, call_of_python, [loose[i] for i in call_of_python.copies]))
 
     def _start(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -175,18 +240,41 @@ class Mirror:
             answer = await self._exchange(revision, upstream_request(call.head, call.body()))
         except _NO_ANSWER as exc:
             for copy in copies:
-                self._count(copy, exc)
+                self._failed(copy[0], exc, 1)
             return
         agreed = coalesce.compare(call, answer.body, [c[3] for c in copies]) if answer.status == 200 else None
         if agreed is not None:
             self.inflight -= len(copies)
             self._changed = True
-            for copy, same in zip(copies, agreed, strict=True):
-                copy[0].outcomes["agree" if same else "disagree"] += 1
+            for copy, alike in zip(copies, agreed, strict=True):
+                copy[0].outcomes["agree" if alike else "disagree"] += 1
         elif len(copies) == 1:
             self._count(copies[0], _body(answer))
         else:  # one copy the shadow rejects fails alone
             await asyncio.gather(*(self._alone(revision, copy, timed=False) for copy in copies))
+
+    async def _joined_v1(self, revision: str, run: Run, call: tuple[bytes, int, int, int, int]) -> None:
+        """One call for the V1 copies `_shadowjoin.plan_v1` joined (the records `run.data[first:stop]`)."""
+        rows_joined, first, stop, rows, members = call
+        body = b'{"instances":[' + rows_joined + b"]}"
+        try:
+            answer = await self._exchange(revision, upstream_request(run.head, body))
+        except _NO_ANSWER as exc:
+            self._failed(run.stats, exc, members)
+            return
+        verdicts = _split_v1(answer, run.data, first, stop, rows) if answer.status == 200 else None
+        if verdicts is None:  # one copy the shadow rejects fails alone
+            copies = [run.copy_at(at)[0] for at in _shadowjoin.members_v1(run.data, first, stop,
+                                                                           coalesce.MAX_MEMBER_BYTES)]
+            if members == 1:
+                self._count(copies[0], _body(answer))
+            else:
+                await asyncio.gather(*(self._alone(revision, copy, timed=False) for copy in copies))
+            return
+        self.inflight -= members
+        self._changed = True
+        run.stats.outcomes["agree"] += verdicts[0]
+        run.stats.outcomes["disagree"] += verdicts[1]
 
     async def _exchange(self, revision: str, raw: bytes) -> Answer:
         pool = self.balancer.pools.get(revision)
@@ -202,16 +290,21 @@ class Mirror:
         finally:
             pool.leave()
 
+    def _failed(self, stats: ShadowStats, why: BaseException, copies: int) -> None:
+        """Copies without a shadow answer: skipped when no replica was free, else errors."""
+        self.inflight -= copies
+        self._changed = True
+        stats.outcomes["skipped" if isinstance(why, NoCapacity) else "error"] += copies
+
     def _count(self, copy: Copy, outcome: Any) -> None:
         """One copy's outcome: the shadow's answer body (parsed), or why there is none."""
+        stats, primary = copy[0], copy[3]
+        if isinstance(outcome, BaseException):
+            self._failed(stats, outcome, 1)
+            return
         self.inflight -= 1
         self._changed = True
-        stats, primary = copy[0], copy[3]
-        if isinstance(outcome, NoCapacity):
-            stats.outcomes["skipped"] += 1
-        elif isinstance(outcome, BaseException):
-            stats.outcomes["error"] += 1
-        elif type(outcome) is dict and "predictions" in outcome and orjson.dumps(outcome) == primary:
+        if type(outcome) is dict and "predictions" in outcome and orjson.dumps(outcome) == primary:
             stats.outcomes["agree"] += 1  # the same bytes: most V1 copies, without parsing the primary's answer
         else:
             try:
@@ -230,6 +323,34 @@ class Mirror:
 
 class _Refused(Exception):
     """The shadow answered, but not with 200."""
+
+
+def _split_v1(answer: Answer, data: bytes, first: int, stop: int, rows: int) -> tuple[int, int] | None:
+    """How many of a V1 call's copies (`data[first:stop]`) agree and disagree with their primary answers, or None
+    when the answer does not split (not JSON, not one prediction per joined row)."""
+    try:
+        doc = orjson.loads(answer.body)
+    except orjson.JSONDecodeError:
+        return None
+    predictions = doc.get("predictions") if type(doc) is dict else None
+    if type(predictions) is not list or len(predictions) != rows:
+        return None
+    found = _shadowjoin.compare_v1(data, first, stop, coalesce.MAX_MEMBER_BYTES, orjson.dumps(predictions), rows,
+                                   RELATIVE, ABSOLUTE)
+    if found is None:
+        return None
+    agreed, disagreed, undecided = found
+    for at, row, count in undecided:  # what C leaves (objects, escaped strings, long integers): Python's rules
+        primary = shadow_frames.copy_at(data, at)[1]
+        try:
+            wanted = outputs_of(orjson.loads(primary))
+        except orjson.JSONDecodeError:
+            wanted = None
+        if wanted is not None and same(wanted, predictions[row:row + count]):
+            agreed += 1
+        else:
+            disagreed += 1
+    return agreed, disagreed
 
 
 def _body(answer: Answer) -> Any:

@@ -1,4 +1,5 @@
 """The records the gateway hands its shadow worker over a pipe: length-framed bytes, never re-parsed JSON.
+The worker reads them in C (`_shadowjoin.runs`, same layout).
 
 A copy is the endpoint, the shadow revision, the upstream head and body, the primary's answer body and
 its latency; a tally is a number of copies of an endpoint the gateway skipped itself (the worker was down
@@ -25,23 +26,9 @@ def tally_record(endpoint: bytes, revision: bytes, skipped: int) -> bytes:
     return b"".join((_HEADER.pack(TALLY, len(endpoint), len(revision), 0, 0, 0, skipped), endpoint, revision))
 
 
-Record = tuple[int, str, str, bytes, bytes, bytes, float]  # kind, endpoint, revision, head, body, primary, number
-
-
-def records(data: bytes) -> tuple[list[Record], bytes]:
-    """The complete records at the front of `data`, and the bytes after them (a partial record, or nothing)."""
-    found: list[Record] = []
-    unpack, size, at, end = _HEADER.unpack_from, HEADER_BYTES, 0, len(data)
-    while end - at >= size:
-        kind, endpoint, revision, head, body, primary, number = unpack(data, at)
-        a = at + size
-        b = a + endpoint
-        c = b + revision
-        d = c + head
-        e = d + body
-        f = e + primary
-        if f > end:
-            break
-        found.append((kind, data[a:b].decode(), data[b:c].decode(), data[c:d], data[d:e], data[e:f], number))
-        at = f
-    return found, data[at:]
+def copy_at(data: bytes, at: int) -> tuple[bytes, bytes, float, int]:
+    """The body, primary answer and primary latency of the copy record at `at`, and where the next record starts.
+    Runs of records are found by `_shadowjoin.runs`; this reads one of them."""
+    _, endpoint, revision, head, body, primary, primary_ms = _HEADER.unpack_from(data, at)
+    start = at + HEADER_BYTES + endpoint + revision + head
+    return data[start:start + body], data[start + body:start + body + primary], primary_ms, start + body + primary
