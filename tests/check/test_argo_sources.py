@@ -62,6 +62,19 @@ def test_a_source_of_another_repository_does_not_apply_this_repositorys_director
     assert l013_messages(run_check(root, options=CheckOptions()).findings) == []
 
 
+def test_a_remote_no_application_names_is_said_not_silently_trusted(tmp_path: Path) -> None:
+    # A local clone (or a mirror): every Application names the URL Argo CD fetches, not this remote.
+    root = write_repo(tmp_path, {"argocd/guestbook.yaml": application("guestbook", "guestbook"),
+                                 "guestbook/guestbook-ui-deployment.yaml": deployment("guestbook-ui")})
+    git(root, "init", "-q")
+    git(root, "remote", "add", "origin", "/srv/git/platform.git")
+    found = [f for f in run_check(root, options=CheckOptions()).findings if f.rule == l013.ID]
+    assert [(f.severity, f.file, f.message) for f in found] == [
+        (Severity.INFO, "argocd/guestbook.yaml", "no Application syncs a directory of this repository "
+         "(/srv/git/platform): 1 source(s) name other repositories (e.g. https://github.com/acme/platform.git), "
+         "so they own none of its files")]
+
+
 def test_without_a_remote_every_git_source_is_taken_as_this_repository(tmp_path: Path) -> None:
     # Nothing names the repository (a copied directory): the rule falls back to "every git source is ours".
     found = [f for f in run_check(write_repo(tmp_path, GUESTBOOK), options=CheckOptions()).findings
@@ -83,7 +96,9 @@ def test_an_application_of_another_repository_still_collides_with_its_twin() -> 
                              "neuroscale.yaml": f"repoURLs: [{OURS}]\n"})
     assert [(f.severity, f.message) for f in found] == [
         (Severity.ERROR, f"Applications a and b both sync guestbook from {UPSTREAM}: every object there is "
-                         "applied twice")]
+                         "applied twice"),
+        (Severity.INFO, "no Application syncs a directory of this repository (github.com/acme/platform): 2 "
+                        f"source(s) name other repositories (e.g. {UPSTREAM}), so they own none of its files")]
 
 
 def test_a_chart_is_rendered_only_for_a_source_of_this_repository() -> None:

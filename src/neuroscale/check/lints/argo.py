@@ -128,11 +128,17 @@ class SyncIndex:
     def __init__(self, view: RepoView) -> None:
         self.by_directory: dict[str, list[Source]] = {}
         self.this = ThisRepository.of(view)
+        #: Directory sources of other repositories (they apply none of this repository's files).
+        self.elsewhere: list[Source] = []
         for app in applications(view):
             for source in sources(app):
+                if not source.path or source.chart:
+                    continue
                 if self.this.holds(source):
                     key = "" if source.directory in ("", ".") else source.directory
                     self.by_directory.setdefault(key, []).append(source)
+                else:
+                    self.elsewhere.append(source)
 
     def of(self, path: str) -> list[Source]:
         found = list(self.by_directory.get("", []))

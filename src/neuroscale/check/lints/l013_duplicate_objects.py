@@ -108,7 +108,23 @@ def check(view: RepoView) -> list[Finding]:
         findings.extend(_managed_twice(view, key, entries, guessed=guessed))
         findings.extend(_rendered_twice(view, key, entries))
     findings.extend(_duplicate_sources(view))
+    findings.extend(_none_of_ours(view, applies.index))
     return findings
+
+
+def _none_of_ours(view: RepoView, index: SyncIndex) -> list[Finding]:
+    """Said when Applications sync directories but none from this repository: a remote that is a mirror or a
+    local clone would otherwise make every ownership check pass in silence."""
+    if index.by_directory or not index.elsewhere:
+        return []
+    first = index.elsewhere[0]
+    named = ", ".join(sorted(index.this.keys))
+    return [view.finding(
+        first.app, rule=ID, severity=Severity.INFO, needle="repoURL",
+        message=f"no Application syncs a directory of this repository ({named}): {len(index.elsewhere)} "
+                f"source(s) name other repositories (e.g. {first.repo_url}), so they own none of its files",
+        fix="if Argo CD fetches this repository by another URL than its git remotes, list that URL under "
+            "repoURLs in neuroscale.yaml")]
 
 
 def _managed_twice(view: RepoView, key: _Key, entries: list[tuple[Document, str, str | None]], *,
