@@ -1,13 +1,15 @@
-"""The repository as it was at `--base`, read through the gitops package.
+"""The repository as it was at `--base`, read through the gitops package, and the URLs it is fetched by.
 
 `GitRepo` drives git plumbing on a git directory, so it reads a normal
 checkout's `.git` as well as the platform's bare repository. Paths come back
 relative to the checked directory, so head and base line up even when the
-check runs on a subdirectory of the repository.
+check runs on a subdirectory of the repository. The checkout's remotes tell
+which Argo CD sources name this repository (see `lints.argo`).
 """
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 from neuroscale.errors import ToolError
@@ -46,3 +48,15 @@ def read_base(path: Path, base: str) -> tuple[str, dict[str, bytes]]:
     prefix = "" if prefix == "." else f"{prefix}/"
     files = repo.read_files(sha, prefix.rstrip("/"))
     return sha, {p[len(prefix):]: data for p, data in files.items() if p.startswith(prefix)}
+
+
+def remote_urls(path: Path) -> tuple[str, ...]:
+    """The fetch URLs of every remote of the git checkout holding `path` (none outside a checkout, or without
+    git): the addresses an Argo CD Application may name this repository by."""
+    try:
+        done = subprocess.run(["git", "-C", str(path), "config", "--get-regexp", r"^remote\..*\.url$"],
+                              capture_output=True, check=False, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return ()
+    lines = done.stdout.decode("utf-8", errors="replace").splitlines() if done.returncode == 0 else []
+    return tuple(value for line in lines if (value := line.partition(" ")[2].strip()))

@@ -1,7 +1,7 @@
 """Judge what Argo CD renders from Helm charts vendored in the repository: `helm template`, when helm exists.
 
-An Application whose source is a chart directory of the repository, or a
-chart whose package is vendored here, deploys what `helm template` renders
+An Application whose source is a chart directory of the repository (a source
+of this repository, see `lints.argo`), or a chart whose package is vendored here, deploys what `helm template` renders
 with the Application's release name, namespace and values. With `helm` on
 PATH each such chart is rendered (offline: dependencies must be vendored, as
 `helm dependency update` leaves them) and its objects are validated,
@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from neuroscale.check.kustomization import normalise
-from neuroscale.check.lints.argo import applications
+from neuroscale.check.lints.argo import ThisRepository, applications
 from neuroscale.check.lints.base import dig
 from neuroscale.check.lints.helm import packaged_model
 from neuroscale.check.model import CheckOptions, Document, RepoView
@@ -59,6 +59,7 @@ def chart_uses(view: RepoView) -> list[ChartUse]:
     found = []
     chart_docs = {doc.path[: -len("/Chart.yaml")]: doc for doc in view.documents
                   if doc.filename == "Chart.yaml" and doc.index == 0}
+    this = ThisRepository.of(view)
     for app in applications(view):
         spec = dig(app.data, "spec") or {}
         namespace = str(dig(spec, "destination", "namespace") or "default")
@@ -68,7 +69,7 @@ def chart_uses(view: RepoView) -> list[ChartUse]:
             helm: dict[str, Any] = source["helm"] if isinstance(source.get("helm"), dict) else {}
             directory = str(source.get("path") or "").strip("/").removeprefix("./")
             chart, anchor = "", app
-            if directory and directory in chart_docs:
+            if directory and directory in chart_docs and this.names(str(source.get("repoURL") or "")):
                 chart, anchor = directory, chart_docs[directory]
             elif source.get("chart"):
                 chart = _vendored_package(view, str(source["chart"]), str(source.get("targetRevision") or ""))

@@ -2,8 +2,9 @@
 
 Kustomize's own format, read in one place: which local files and directories
 a kustomization pulls in (`resources`, `bases`, `components`, ...), which
-files it reads as patches or generator inputs, which entries are remote (a URL
-or a `github.com/...` path kustomize would fetch) and whether it needs Helm.
+files it reads as patches or generator inputs, what its secret generators put
+in a Secret, which entries are remote (a URL or a `github.com/...` path
+kustomize would fetch) and whether it needs Helm.
 The renderer, the applied-object filter and the loader (generator inputs are
 not YAML, so they are read on demand) all ask this module.
 """
@@ -48,6 +49,16 @@ def is_remote(entry: str) -> bool:
 
 
 @dataclass(frozen=True)
+class SecretGenerator:
+    """One `secretGenerator` entry: the Secret's name and where each of its values is written."""
+
+    name: str
+    literals: tuple[tuple[str, str], ...]  # (key, value) of `literals: [key=value]`
+    envs: tuple[str, ...]  # env files (`KEY=value` lines), as written
+    files: tuple[tuple[str, str], ...]  # (key, file as written) of `files: [key=path]` / `[path]`
+
+
+@dataclass(frozen=True)
 class Kustomization:
     """One kustomization file, as far as building and judging it needs."""
 
@@ -71,6 +82,15 @@ class Kustomization:
                 and not self.remote and not self.escaping)
 
     @property
+    def secret_generators(self) -> list[SecretGenerator]:
+        return [SecretGenerator(
+            name=str(entry.get("name") or ""),
+            literals=tuple(_literal(item) for item in _strings(entry.get("literals"))),
+            envs=(*_strings(entry.get("envs")), *_strings(entry.get("env"))),
+            files=tuple(_file_entry(item) for item in _strings(entry.get("files"))),
+        ) for entry in _dicts(self.data.get("secretGenerator"))]
+
+    @property
     def helm_charts(self) -> list[dict[str, Any]]:
         charts = self.data.get("helmCharts")
         return [c for c in charts if isinstance(c, dict)] if isinstance(charts, list) else []
@@ -86,13 +106,38 @@ def _strings(value: Any) -> list[str]:
     return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
 
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _literal(item: str) -> tuple[str, str]:
+    """`key=value` as kustomize reads it: one pair of quotes around the value is not part of it."""
+    key, _, value = item.partition("=")
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        value = value[1:-1]
+    return key.strip(), value
+
+
+def _file_entry(item: str) -> tuple[str, str]:
+    """(key, file) of a generator's `files` entry: `key=path`, or `path` keyed by its file name."""
+    key, sep, path = item.partition("=")
+    return (key, path) if sep else (PurePosixPath(item).name, item)
+
+
+def env_entries(text: str) -> Iterator[tuple[str, str]]:
+    """(key, value) of an env file as kustomize reads it: `KEY=value` lines; comments, blank lines and bare
+    names (taken from the environment of the build) carry no value here."""
+    for line in text.splitlines():
+        key, sep, value = line.strip().partition("=")
+        if sep and key and not key.startswith("#"):
+            yield key, value
+
+
 def _generator_files(data: dict[str, Any]) -> Iterator[str]:
     for key in ("configMapGenerator", "secretGenerator"):
-        for generator in data.get(key) or [] if isinstance(data.get(key), list) else []:
-            if not isinstance(generator, dict):
-                continue
+        for generator in _dicts(data.get(key)):
             for item in _strings(generator.get("files")):
-                yield item.split("=", 1)[1] if "=" in item else item
+                yield _file_entry(item)[1]
             yield from _strings(generator.get("envs"))
             yield from _strings(generator.get("env"))
 

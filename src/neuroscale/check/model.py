@@ -93,6 +93,8 @@ class RepoView:
     skipped: Mapping[str, str] = field(default_factory=dict)  # path -> why it was not parsed
     #: Files whose objects were replaced by what a kustomize build rendered from them (resources, patches).
     consumed: frozenset[str] = frozenset()
+    #: URLs the repository is fetched by (the checked directory's git remotes): which Argo CD sources are its own.
+    remotes: tuple[str, ...] = ()
     _lines: dict[str, list[str]] = field(default_factory=dict, compare=False, repr=False)
 
     def current(self, doc: Document) -> bool:

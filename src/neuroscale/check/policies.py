@@ -127,6 +127,7 @@ def _admit(objects: list[Any], documents: list[Mapping[str, Any]], *,
     except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
         pass
     results: list[Finding] = []
+    problems: list[Finding] = []  # of the policies themselves: once (each admission compiles what it selects)
     crashed: list[tuple[int, str]] = []
     for index, obj in enumerate(objects):
         try:
@@ -134,9 +135,9 @@ def _admit(objects: list[Any], documents: list[Mapping[str, Any]], *,
         except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
             crashed.append((index, f"{type(exc).__name__}: {str(exc)[:200]}"))
             continue
-        results += [replace(f, extra={**f.extra, "index": index}) if "index" in f.extra else f for f in found
-                    if "index" in f.extra or index == 0]  # policy-level problems once
-    return results, crashed
+        results += [replace(f, extra={**f.extra, "index": index}) for f in found if "index" in f.extra]
+        problems += [f for f in found if "index" not in f.extra and f not in problems]
+    return problems + results, crashed
 
 
 def _name(document: Mapping[str, Any]) -> str:

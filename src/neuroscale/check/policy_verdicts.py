@@ -9,7 +9,10 @@ a policy names as its `paramKind`. All of these go into the key, so an edit to
 a namespace's labels or a context ConfigMap judges every object again, while
 an edited Deployment is the only object judged again when it alone changed.
 Namespace-wide quotas and limit ranges read every object at once and are
-never cached (`admit` evaluates them each run).
+never cached (`admit` evaluates them each run). The policy set's own findings
+(what compiling it reported) depend on the documents and on which kinds of
+object are present (the CEL of a policy that selects none is not compiled), so
+those kinds are part of their key.
 
 Findings are stored as JSON; a subject is stored only when its findings
 survive that round trip unchanged, and an entry read back must have exactly
@@ -43,6 +46,7 @@ class PolicyVerdicts:
     def __init__(self, cache_dir: Path | None, *, documents: Sequence[Mapping[str, Any]],
                  objects: Sequence[Any]) -> None:
         self._judge = _judge(documents, objects)
+        self._kinds = sorted({(str(o.get("apiVersion")), str(o.get("kind"))) for o in objects if isinstance(o, Mapping)})
         self._cache = VerdictCache(cache_dir, stage="policies", salt=_salt(), valid=_valid)
 
     def _key(self, subject: Subject | None) -> str | None:
@@ -50,7 +54,7 @@ class PolicyVerdicts:
         if self._judge is None:
             return None
         return self._cache.key(self._judge, subject.obj) if subject is not None else self._cache.key(
-            f"{self._judge}/policy-set", None)
+            f"{self._judge}/policy-set", self._kinds)
 
     def get(self, subject: Subject) -> list[Finding] | None:
         """The findings stored for an equal object under equal policies and context, placed at `subject`."""

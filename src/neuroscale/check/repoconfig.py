@@ -10,6 +10,8 @@ workloads of the governed namespaces only:
     governedNamespaces: [ml-prod, ml-staging]
     releases:            # versions of releases the manifests do not pin visibly
       argocd: v2.13.1    # (e.g. installed by a bootstrap script)
+    repoURLs:            # how Argo CD fetches this repository, when the checkout has
+      - https://github.com/acme/platform.git   # no git remote saying so (see lints/argo)
 
 `neuroscale init` writes it. A missing file is fine (endpoints only); a broken
 one is an error finding at the file, and the defaults apply.
@@ -36,6 +38,7 @@ class RepoConfig(BaseModel):
 
     governed_namespaces: tuple[str, ...] = Field(default=(), alias="governedNamespaces")
     releases: dict[str, str] = Field(default_factory=dict)
+    repo_urls: tuple[str, ...] = Field(default=(), alias="repoURLs")
 
     def governs_namespace(self, namespace: str) -> bool:
         return namespace in self.governed_namespaces
@@ -60,7 +63,8 @@ def read_config(view: RepoView) -> tuple[RepoConfig, list[Finding]]:
             field_path=".".join(str(part) for part in error["loc"]),
             message=f"{CONFIG_FILE}: {'.'.join(str(p) for p in error['loc']) or '(root)'}: {error['msg']}",
             fix="governedNamespaces is a list of namespace names; releases maps a project (kserve, argocd, "
-                "kyverno, knative, cert-manager) to a version") for error in exc.errors()]
+                "kyverno, knative, cert-manager) to a version; repoURLs lists the URLs Argo CD fetches this "
+                "repository by") for error in exc.errors()]
     bad = [ns for ns in config.governed_namespaces if not _valid_name(ns)]
     if bad:
         return config, [view.finding(

@@ -13,11 +13,13 @@ what "green" means.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from neuroscale.check.applied import applied_objects
 from neuroscale.check.forked import start
+from neuroscale.check.gitbase import remote_urls
 from neuroscale.check.loader import build_view, read_tree, with_inputs
 from neuroscale.check.model import CheckOptions, CheckReport, RepoView
 from neuroscale.check.render import build_ahead, render_view
@@ -60,10 +62,12 @@ def load_view(path: Path, *, options: CheckOptions) -> tuple[RepoView, list[Find
     files, findings = read_tree(path, limits=options.limits)
     ahead = build_ahead(path, files, options)
     view, problems = build_view(files, limits=options.limits, cache_dir=options.cache_dir)
+    remotes = remote_urls(path)  # while the builds run
     if ahead is not None:
         ahead.join()
     view, unreadable = with_inputs(path, view, limits=options.limits)
     findings += unreadable
+    view = replace(view, remotes=remotes)
     rendered, render_findings = render_view(view, options)
     return rendered, findings + problems + render_findings
 

@@ -27,7 +27,10 @@ def default_cache_dir() -> Path:
 
 
 def check(
-    path: Path = typer.Argument(Path("."), help="GitOps repository (or a directory inside one)."),
+    path: Path = typer.Argument(Path("."), help=(
+        "GitOps repository (or a directory inside one). An Argo CD source applies its files when the source's "
+        "repoURL is one of its git remotes or is listed under repoURLs in neuroscale.yaml (when neither names "
+        "it, every git source does); a chart source never does.")),
     base: str = typer.Option(None, "--base", help="Git ref to compare with: cost delta, rendered diff, changed files only."),
     crd_dir: list[Path] = typer.Option([], "--crd-dir", help="Directory of CRD manifests (repeatable)."),
     kubernetes_version: str = typer.Option(None, "--kubernetes-version", help="Kubernetes release of the built-in schemas (default: newest bundled)."),

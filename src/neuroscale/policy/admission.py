@@ -21,13 +21,15 @@ from neuroscale.policy.kyverno import KyvernoInputs, KyvernoRun
 from neuroscale.policy.kyverno_context import ContextSources, config_map_index
 from neuroscale.policy.policyset import PolicySet, compile_policy_set, invalid_object, layer
 from neuroscale.policy.quotas import evaluate_namespaces
+from neuroscale.policy.selectors import kinds_of
 from neuroscale.policy.subject import Subject, subjects
 from neuroscale.policy.vap import CelPolicyRun, referenced_inputs
 
 
 class SubjectVerdicts(Protocol):
     """Findings kept from an earlier evaluation (`neuroscale.check.policy_verdicts`): per subject, and the
-    policy set's own (its compile problems)."""
+    policy set's own (its compile problems: they depend on the documents and on the kinds of the objects, since
+    the CEL of a policy that selects none of them is not compiled)."""
 
     def get(self, subject: Subject) -> list[Finding] | None: ...
 
@@ -58,7 +60,7 @@ def admit(
     kept = [verdicts.get(subject) if verdicts is not None else None for subject in admitted]
     problems = verdicts.problems() if verdicts is not None else None
     if problems is None or any(found is None for found in kept):
-        policies = compile_policy_set(documents, environment)
+        policies = compile_policy_set(documents, environment, kinds=kinds_of(admitted))
         problems = list(policies.problems)
         if verdicts is not None:
             verdicts.put_problems(problems)

@@ -9,7 +9,10 @@ bundled VAP keeps the bundled binding unless the override ships one too.
 Kyverno `PolicyException`s (kyverno.io) are compiled alongside and exempt
 matching resources from the rules they name; the CEL ones (policies.kyverno.io)
 exempt objects from the ValidatingPolicies they name. A ValidatingPolicy with
-autogen also yields its pod-controller variants (`vpol_autogen`). Every
+autogen also yields its pod-controller variants (`vpol_autogen`). Given the
+kinds of the objects under admission, the CEL of a ValidatingAdmissionPolicy or
+ValidatingPolicy (or variant) whose `matchConstraints` select none of them is
+not compiled: the bundled set's expressions cost every cold check otherwise. Every
 document kind the engine does not evaluate (MutatingAdmissionPolicy, Kyverno
 ImageValidatingPolicy, ...) becomes an unevaluable finding.
 """
@@ -26,7 +29,8 @@ from neuroscale.policy.kyverno_exceptions import CompiledException, compile_exce
 from neuroscale.policy.cel_exceptions import CelException, compile_cel_exception, is_cel_exception
 from neuroscale.policy.celenv import CelEnvironment, Unevaluable
 from neuroscale.policy.report import MALFORMED, UNEVALUABLE, policy_ref, unevaluable
-from neuroscale.policy.subject import as_mapping
+from neuroscale.policy.selectors import may_select
+from neuroscale.policy.subject import Subject, as_mapping
 from neuroscale.policy.vpol_autogen import autogen_documents
 from neuroscale.policy.vap import (
     BINDING_KIND, KYVERNO_NAMESPACED_VPOL_KIND, KYVERNO_VPOL_KIND, VAP_KINDS, Binding, CompiledCelPolicy, attach_bindings, compile_cel_policy,
@@ -77,21 +81,39 @@ class PolicySet:
     problems: list[Finding] = field(default_factory=list)
 
 
-def _compile_one(document: Mapping[str, Any], env: CelEnvironment, *, result: PolicySet,
-                 vaps: dict[str, CompiledCelPolicy], bindings: list[Mapping[str, Any]],
-                 given: kyverno.GivenNames | None) -> None:
+@dataclass(frozen=True)
+class _Compiling:
+    """What compiling one document needs besides it and the environment."""
+
+    result: PolicySet
+    vaps: dict[str, CompiledCelPolicy]
+    bindings: list[Mapping[str, Any]]
+    given: kyverno.GivenNames | None
+    kinds: Sequence[Subject] | None  # None: compile every policy's CEL
+
+    def cel(self, document: Mapping[str, Any], env: CelEnvironment) -> CompiledCelPolicy:
+        match = as_mapping(document.get("spec")).get("matchConstraints")
+        try:
+            selects = self.kinds is None or may_select(match, self.kinds)
+        except MALFORMED:  # evaluation reports it, per object, as it always has
+            selects = True
+        return compile_cel_policy(document, env, programs=selects)
+
+
+def _compile_one(document: Mapping[str, Any], env: CelEnvironment, *, run: _Compiling) -> None:
+    result, vaps, bindings, given = run.result, run.vaps, run.bindings, run.given
     kind = document.get("kind")
     name = str(as_mapping(document.get("metadata")).get("name", ""))
     if not isinstance(document.get("spec"), Mapping):
         result.problems.append(unevaluable("document has no spec mapping", policy=name, where="spec",
                                            policy_object=policy_ref(document)))
     elif kind in VAP_KINDS:
-        vaps[name] = compile_cel_policy(document, env)
+        vaps[name] = run.cel(document, env)
     elif kind == BINDING_KIND:
         bindings.append(document)
     elif kind in (KYVERNO_VPOL_KIND, KYVERNO_NAMESPACED_VPOL_KIND):
-        result.cel_policies.append(compile_cel_policy(document, env))
-        result.cel_policies.extend(compile_cel_policy(variant, env) for variant in autogen_documents(document))
+        result.cel_policies.append(run.cel(document, env))
+        result.cel_policies.extend(run.cel(variant, env) for variant in autogen_documents(document))
     elif kind in kyverno.KINDS and str(document.get("apiVersion", "")).startswith("kyverno.io/"):
         result.kyverno_policies.append(kyverno.compile_policy(document, env, given=given))
     elif is_cel_exception(document):
@@ -110,15 +132,19 @@ def _compile_one(document: Mapping[str, Any], env: CelEnvironment, *, result: Po
 
 
 def compile_policy_set(documents: Sequence[Mapping[str, Any]], env: CelEnvironment, *,
-                       implicit_bindings: bool = False, given: kyverno.GivenNames | None = None) -> PolicySet:
+                       implicit_bindings: bool = False, given: kyverno.GivenNames | None = None,
+                       kinds: Sequence[Subject] | None = None) -> PolicySet:
     """Compile every document; an unbound VAP is a warning (or, for test suites as in the
-    Kyverno CLI, gets an implicit Deny binding). `given` names context variables a test provides."""
+    Kyverno CLI, gets an implicit Deny binding). `given` names context variables a test provides;
+    `kinds` (`selectors.kinds_of` the subjects) leaves the CEL of policies that select none of them
+    uncompiled."""
     result = PolicySet()
     vaps: dict[str, CompiledCelPolicy] = {}
     bindings: list[Mapping[str, Any]] = []
+    run = _Compiling(result=result, vaps=vaps, bindings=bindings, given=given, kinds=kinds)
     for document in documents:
         try:
-            _compile_one(document, env, result=result, vaps=vaps, bindings=bindings, given=given)
+            _compile_one(document, env, run=run)
         except MALFORMED as exc:
             name = str(as_mapping(document.get("metadata")).get("name", ""))
             result.problems.append(unevaluable(f"malformed policy document ({type(exc).__name__}: {exc})",

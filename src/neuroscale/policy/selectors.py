@@ -107,6 +107,29 @@ def _rules_match(rules: Any, subject: Subject, memo: RulesMemo | None, operation
     return found
 
 
+def kinds_of(subjects: Sequence[Subject]) -> list[Subject]:
+    """One subject per kind of request (group, version, resource, scope): all `resourceRules` can tell apart."""
+    seen: dict[tuple[str, str, str, bool], Subject] = {}
+    for subject in subjects:
+        seen.setdefault((subject.group, subject.version, subject.resource, subject.cluster_scoped), subject)
+    return list(seen.values())
+
+
+def may_select(spec: Any, kinds: Sequence[Subject], *, operation: str = "CREATE") -> bool:
+    """False only when `matchConstraints` selects none of `kinds` (see `kinds_of`) by its `resourceRules`: then
+    it selects no object at all. Names, exclusions and label selectors only narrow a selection, so they are not
+    read; a block this cannot read is taken as selecting (evaluation reports it)."""
+    if not isinstance(spec, Mapping) and spec:
+        return True
+    rules = spec.get("resourceRules") if spec else None
+    if rules is None:
+        return bool(kinds)  # every kind
+    if not isinstance(rules, list) or not all(isinstance(rule, Mapping) for rule in rules):
+        return True
+    unnamed = [{**rule, "resourceNames": None} for rule in rules]
+    return any(rule_matches(rule, subject, operation) for rule in unnamed for subject in kinds)
+
+
 def match_resources(spec: Any, subject: Subject, *, where: str, memo: RulesMemo | None = None,
                     operation: str = "CREATE") -> bool:
     """VAP `matchConstraints` / binding `matchResources` (an absent block matches everything) for a request

@@ -9,7 +9,8 @@ Semantics follow the API server: a policy without a binding enforces nothing
 (reported as a warning, since that is almost always a mistake); a
 matchCondition that is false skips the object; an expression that fails at
 runtime denies under `failurePolicy: Fail` (the default) and is reported as a
-warning under `Ignore`. Compilation happens once per policy, not per object.
+warning under `Ignore`. Compilation happens once per policy, not per object, and
+not at all for a policy whose `matchConstraints` select no object of the run.
 """
 
 from __future__ import annotations
@@ -90,8 +91,13 @@ def _compile(env: CelEnvironment, policy: CompiledCelPolicy, *, source: Any, whe
         return None
 
 
-def compile_cel_policy(document: Mapping[str, Any], env: CelEnvironment) -> CompiledCelPolicy:
-    """Compile a VAP or Kyverno ValidatingPolicy; bindings are attached afterwards (`attach_bindings`)."""
+def compile_cel_policy(document: Mapping[str, Any], env: CelEnvironment, *,
+                       programs: bool = True) -> CompiledCelPolicy:
+    """Compile a VAP or Kyverno ValidatingPolicy; bindings are attached afterwards (`attach_bindings`).
+
+    `programs=False` is for a policy that selects no object of the run (`selectors.may_select`): its CEL is
+    not compiled (a cost on every cold check), so it never evaluates and its expressions' errors are not
+    reported; what its spec lacks still is."""
     metadata = as_mapping(document.get("metadata"))
     spec = as_mapping(document.get("spec"))
     policy = CompiledCelPolicy(
@@ -105,6 +111,16 @@ def compile_cel_policy(document: Mapping[str, Any], env: CelEnvironment) -> Comp
         if admission is not False:
             actions = tuple(spec.get("validationActions") or ["Deny"])
             policy.bindings.append(Binding(name=policy.name, match=None, actions=actions))
+    if programs:
+        _compile_programs(policy, spec, names=_rule_names(metadata), env=env)
+    if not spec.get("validations"):
+        policy.problems.append(unevaluable("no spec.validations (audit annotations alone are not supported)",
+                                           policy=policy.name, where="spec.validations", policy_object=policy.ref))
+    return policy
+
+
+def _compile_programs(policy: CompiledCelPolicy, spec: Mapping[str, Any], *, names: list[dict[str, str]],
+                      env: CelEnvironment) -> None:
     for index, condition in enumerate(spec.get("matchConditions") or []):
         program = _compile(env, policy, source=condition.get("expression"),
                            where=f"spec.matchConditions[{index}].expression")
@@ -114,7 +130,6 @@ def compile_cel_policy(document: Mapping[str, Any], env: CelEnvironment) -> Comp
         program = _compile(env, policy, source=variable.get("expression"), where=f"spec.variables[{index}].expression")
         if program is not None:
             policy.variables.append((str(variable.get("name", "")), program))
-    names = _rule_names(metadata)
     for index, item in enumerate(spec.get("validations") or []):
         where = f"spec.validations[{index}]"
         program = _compile(env, policy, source=item.get("expression"), where=f"{where}.expression")
@@ -135,10 +150,6 @@ def compile_cel_policy(document: Mapping[str, Any], env: CelEnvironment) -> Comp
                 rule=str(named.get("name", "")), fix=str(named.get("fix", "")),
                 field_path_program=field_path_program,
             ))
-    if not spec.get("validations"):
-        policy.problems.append(unevaluable("no spec.validations (audit annotations alone are not supported)",
-                                           policy=policy.name, where="spec.validations", policy_object=policy.ref))
-    return policy
 
 
 def attach_bindings(policies: Mapping[str, CompiledCelPolicy], documents: Sequence[Mapping[str, Any]]) -> None:

@@ -1,23 +1,75 @@
-"""Reading Argo CD Applications: what they sync, how, and in which wave.
+"""Reading Argo CD Applications: what they sync, from where, to which cluster, and in which wave.
 
 Several footguns depend on which Application applies a file: a `$patch: delete`
 file inside a synced directory, a huge CRD synced without server-side apply,
 Kyverno installed after the workloads it polices. These helpers answer those
 questions from the Application manifests alone.
+
+Only a source of *this* repository applies this repository's files: one whose
+`repoURL` is a URL of this repository — a git remote of the checked directory,
+or one listed under `repoURLs` in neuroscale.yaml. A chart source (`chart:`)
+never is. When neither names the repository (a plain directory, a platform's
+own pull-request checks), every git source is taken as this repository, as is
+a `repoURL` written with a placeholder (`$(REPO_URL)`, `{{ .repo }}`). A
+destination written with a placeholder is an unknown cluster: it is neither the
+same as nor different from any other.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from neuroscale.check.lints.base import dig
 from neuroscale.check.model import Document, RepoView
+from neuroscale.check.repoconfig import read_config
 
 SYNC_OPTIONS_ANNOTATION = "argocd.argoproj.io/sync-options"
 SYNC_WAVE_ANNOTATION = "argocd.argoproj.io/sync-wave"
 IN_CLUSTER = "https://kubernetes.default.svc"
+#: Text a generator or a build substitutes later: kustomize vars `$(VAR)`, envsubst `${VAR}`, Helm and
+#: ApplicationSet templates `{{ .x }}` / `{{x}}`.
+_PLACEHOLDER = re.compile(r"\$\(|\$\{|\{\{")
+#: `scheme://`, and `user@` in front of a host (`git@github.com:org/repo`).
+_URL_PREFIX = re.compile(r"^(?:[a-z][a-z0-9+.-]*://)?(?:[^@/]+@)?", re.IGNORECASE)
+
+
+def is_placeholder(value: str) -> bool:
+    """True for a value written to be substituted later, so what it will be is unknown here."""
+    return bool(_PLACEHOLDER.search(value))
+
+
+def repository_key(url: str) -> str:
+    """One spelling of a git repository URL: `https://github.com/Org/Repo.git`, `git@github.com:org/repo` and
+    `ssh://git@github.com/org/repo/` all read `github.com/org/repo`."""
+    text = url.strip()
+    rest = _URL_PREFIX.sub("", text, count=1).rstrip("/").removesuffix(".git")
+    if "://" not in text:  # scp-like `host:org/repo` (a port needs the ssh:// form)
+        rest = rest.replace(":", "/", 1)
+    host, sep, path = rest.partition("/")
+    return f"{host.partition(':')[0]}{sep}{path}".lower()
+
+
+class ThisRepository:
+    """Which `repoURL`s name the repository being checked (see the module docstring for the rule)."""
+
+    def __init__(self, urls: Iterable[str]) -> None:
+        self.keys = frozenset(repository_key(url) for url in urls if url.strip())
+
+    @classmethod
+    def of(cls, view: RepoView) -> ThisRepository:
+        config, _ = read_config(view)
+        return cls((*view.remotes, *config.repo_urls))
+
+    def names(self, repo_url: str) -> bool:
+        """True when a git source's `repoURL` may be this repository."""
+        return not self.keys or is_placeholder(repo_url) or repository_key(repo_url) in self.keys
+
+    def holds(self, source: Source) -> bool:
+        """True when `source` syncs files of this repository (a directory of it, not a chart)."""
+        return bool(source.path) and not source.chart and self.names(source.repo_url)
 
 
 @dataclass(frozen=True)
@@ -51,32 +103,42 @@ def sources(app: Document) -> Iterator[Source]:
                      revision=str(item.get("targetRevision", "") or ""))
 
 
-def destination_cluster(app: Document) -> str:
+def destination_cluster(app: Document) -> str | None:
     """The cluster an Application deploys to: its destination server, or the cluster's name (Argo CD names
-    its own cluster `in-cluster`)."""
+    its own cluster `in-cluster`); None when it is written with a placeholder (unknown until substituted)."""
     destination = dig(app.data, "spec", "destination")
     if not isinstance(destination, dict):
         return ""
     cluster = str(destination.get("server") or destination.get("name") or "")
+    if is_placeholder(cluster):
+        return None
     return IN_CLUSTER if cluster == "in-cluster" else cluster
 
 
-def synced_by(apps: list[Document], path: str) -> list[Source]:
-    """Sources of `apps` (see `applications`) whose directory contains `path`."""
-    return SyncIndex(apps).of(path)
+def synced_by(view: RepoView, path: str) -> list[Source]:
+    """Sources of this repository's Applications whose directory contains `path`."""
+    return SyncIndex(view).of(path)
 
 
 class SyncIndex:
-    """Which Application sources sync a path, answered per object in O(path depth): lints that ask it for
-    every object of a 10,000-object repository cannot afford a scan of every Application each time."""
+    """Which Application sources of this repository sync a path, answered per object in O(path depth): lints
+    that ask it for every object of a 10,000-object repository cannot afford a scan of every Application each
+    time."""
 
-    def __init__(self, apps: list[Document]) -> None:
+    def __init__(self, view: RepoView) -> None:
         self.by_directory: dict[str, list[Source]] = {}
-        for app in apps:
+        self.this = ThisRepository.of(view)
+        #: Directory sources of other repositories (they apply none of this repository's files).
+        self.elsewhere: list[Source] = []
+        for app in applications(view):
             for source in sources(app):
-                if source.path:
+                if not source.path or source.chart:
+                    continue
+                if self.this.holds(source):
                     key = "" if source.directory in ("", ".") else source.directory
                     self.by_directory.setdefault(key, []).append(source)
+                else:
+                    self.elsewhere.append(source)
 
     def of(self, path: str) -> list[Source]:
         found = list(self.by_directory.get("", []))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from neuroscale.check.lints.argo import Source, applications, synced_by
+from neuroscale.check.lints.argo import Source, synced_by
 from neuroscale.check.applied import is_plain_directory, patch_files
 from neuroscale.check.lints.base import Lint
 from neuroscale.check.model import Document, RepoView
@@ -43,7 +43,7 @@ def _judge(view: RepoView, doc: Document, *, referenced: bool) -> list[Finding]:
         reasons.append(f"it deletes the CRD {doc.name}: every custom resource of that kind is garbage-collected")
     if not referenced:
         reasons.append("no kustomization lists it under `patches`, so it can only be applied directly")
-    apps = [s.app.name for s in synced_by(applications(view), doc.path) if _applied_plain(view, s, doc.path)]
+    apps = [s.app.name for s in synced_by(view, doc.path) if _applied_plain(view, s, doc.path)]
     if apps:
         reasons.append(f"it sits in a directory Application {', '.join(sorted(set(apps)))} syncs as plain manifests")
     if not reasons:

@@ -14,7 +14,7 @@ from pathlib import PurePosixPath
 
 import orjson
 
-from neuroscale.check.lints.argo import SYNC_OPTIONS_ANNOTATION, applications, has_server_side_apply, synced_by
+from neuroscale.check.lints.argo import SYNC_OPTIONS_ANNOTATION, SyncIndex, has_server_side_apply
 from neuroscale.check.lints.base import Lint, dig
 from neuroscale.check.model import RepoView
 from neuroscale.findings import Finding, Severity
@@ -44,12 +44,12 @@ def _kustomize_ssa(view: RepoView, path: str) -> bool:
 
 def check(view: RepoView) -> list[Finding]:
     findings = []
-    apps = applications(view)
+    synced = SyncIndex(view)
     for doc in view.of_kind("CustomResourceDefinition"):
         size = applied_size(doc.data)
         if size <= ANNOTATION_LIMIT or _kustomize_ssa(view, doc.path):
             continue
-        for source in synced_by(apps, doc.path):
+        for source in synced.of(doc.path):
             if not has_server_side_apply(source.app, doc):
                 findings.append(view.finding(
                     doc, rule=ID, severity=Severity.ERROR,

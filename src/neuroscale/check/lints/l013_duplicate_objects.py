@@ -10,6 +10,12 @@ What an Application applies is what Argo CD would apply: the build of the
 kustomization (or chart) at its path, or else the files directly in its
 directory (subdirectories only with `directory.recurse`). Overlays of one base
 built for different environments are different renderings, not duplicates.
+
+Only sources of this repository apply its files (a source naming another
+repository, or a chart, applies that repository's or chart's objects: see
+`argo`). Two Applications collide only in one cluster; a destination written
+with a placeholder is an unknown cluster, so a possible collision with it is a
+warning that says so, never an error and never silence.
 """
 
 from __future__ import annotations
@@ -27,6 +33,13 @@ from neuroscale.findings import Finding, Severity
 ID = "NS-L013"
 
 _Key = tuple[str, str, str, str]
+#: (Application name, destination cluster or None when unknown)
+_Owner = tuple[str, str | None]
+#: Said when nothing named this repository, so every git source's directory was taken as one of this repository.
+_GUESSED = ("; no git remote of this checkout nor `repoURLs` in neuroscale.yaml names this repository, so every "
+            "Application's git source was taken as this repository: name it if some are other repositories")
+_UNKNOWN_FIX = ("write the destination without a placeholder where the object is applied (or render the "
+                "Application first), or let exactly one Application own it")
 
 
 def _describe(key: _Key) -> str:
@@ -39,7 +52,7 @@ class _Applies:
 
     def __init__(self, view: RepoView) -> None:
         self.view = view
-        self.index = SyncIndex(applications(view))
+        self.index = SyncIndex(view)
         self.kusts = kustomizations(view)
         self.built: dict[str, frozenset[str]] = {}
 
@@ -73,15 +86,16 @@ class _Applies:
             return True
         return source.recurse or "/" not in doc.path.removeprefix(prefix)
 
-    def owners(self, doc: Document) -> list[tuple[str, str]]:
-        """(Application, destination cluster) of every source that applies `doc`."""
+    def owners(self, doc: Document) -> list[_Owner]:
+        """(Application, destination cluster) of every source of this repository that applies `doc`."""
         candidates: Iterable[Source] = self.index.of(doc.rendered_from or doc.path)
-        return sorted({(s.app.name, destination_cluster(s.app)) for s in candidates if self._applies(s, doc)})
+        found = {(s.app.name, destination_cluster(s.app)) for s in candidates if self._applies(s, doc)}
+        return sorted(found, key=lambda owner: (owner[0], owner[1] or ""))
 
 
 def check(view: RepoView) -> list[Finding]:
     findings: list[Finding] = []
-    owners: dict[_Key, list[tuple[Document, str, str]]] = defaultdict(list)
+    owners: dict[_Key, list[tuple[Document, str, str | None]]] = defaultdict(list)
     applies = _Applies(view)
     for doc in applied_objects(view):  # a kustomize patch names its target: it is not a second definition
         if not doc.name:
@@ -89,29 +103,62 @@ def check(view: RepoView) -> list[Finding]:
         unowned = f"build:{doc.rendered_from}" if doc.rendered_from else f"file:{doc.path}"
         for app, cluster in applies.owners(doc) or [(unowned, "")]:
             owners[doc.key].append((doc, app, cluster))
+    guessed = "" if applies.index.this.keys else _GUESSED
     for key, entries in owners.items():
-        findings.extend(_managed_twice(view, key, entries))
+        findings.extend(_managed_twice(view, key, entries, guessed=guessed))
         findings.extend(_rendered_twice(view, key, entries))
     findings.extend(_duplicate_sources(view))
+    findings.extend(_none_of_ours(view, applies.index))
     return findings
 
 
-def _managed_twice(view: RepoView, key: _Key, entries: list[tuple[Document, str, str]]) -> list[Finding]:
-    by_cluster: dict[str, set[str]] = defaultdict(set)
+def _none_of_ours(view: RepoView, index: SyncIndex) -> list[Finding]:
+    """Said when Applications sync directories but none from this repository: a remote that is a mirror or a
+    local clone would otherwise make every ownership check pass in silence."""
+    if index.by_directory or not index.elsewhere:
+        return []
+    first = index.elsewhere[0]
+    named = ", ".join(sorted(index.this.keys))
+    return [view.finding(
+        first.app, rule=ID, severity=Severity.INFO, needle="repoURL",
+        message=f"no Application syncs a directory of this repository ({named}): {len(index.elsewhere)} "
+                f"source(s) name other repositories (e.g. {first.repo_url}), so they own none of its files",
+        fix="if Argo CD fetches this repository by another URL than its git remotes, list that URL under "
+            "repoURLs in neuroscale.yaml")]
+
+
+def _managed_twice(view: RepoView, key: _Key, entries: list[tuple[Document, str, str | None]], *,
+                   guessed: str) -> list[Finding]:
+    by_cluster: dict[str | None, set[str]] = defaultdict(set)
     for _, owner, cluster in entries:
         if not owner.startswith(("file:", "build:")):
             by_cluster[cluster].add(owner)
     for cluster, apps in by_cluster.items():
-        if len(apps) > 1:
+        if cluster is not None and len(apps) > 1:
             first = next(doc for doc, owner, where in entries if owner in apps and where == cluster)
             return [view.finding(
                 first, rule=ID, severity=Severity.ERROR,
                 message=f"{_describe(key)} is managed by {len(apps)} Applications ({', '.join(sorted(apps))})",
-                fix="let exactly one Application own each object; remove it from the others' paths")]
+                fix="let exactly one Application own each object; remove it from the others' paths" + guessed)]
+    unknown = by_cluster.get(None, set())
+    apps = set().union(*by_cluster.values())
+    if unknown and len(apps) > 1:
+        first = next(doc for doc, owner, where in entries if owner in unknown and where is None)
+        return [view.finding(
+            first, rule=ID, severity=Severity.WARNING,
+            message=f"{_describe(key)} is applied by {len(apps)} Applications ({', '.join(sorted(apps))}); "
+                    f"{_unknown(unknown)}, so whether they fight over it in one cluster is unknown",
+            fix=_UNKNOWN_FIX + guessed)]
     return []
 
 
-def _rendered_twice(view: RepoView, key: _Key, entries: list[tuple[Document, str, str]]) -> list[Finding]:
+def _unknown(apps: set[str]) -> str:
+    names = ", ".join(sorted(apps))
+    return f"the destination of {names} is a placeholder" if len(apps) == 1 else \
+        f"the destinations of {names} are placeholders"
+
+
+def _rendered_twice(view: RepoView, key: _Key, entries: list[tuple[Document, str, str | None]]) -> list[Finding]:
     findings = []
     reported: set[tuple[int, ...]] = set()
     for owner in dict.fromkeys(owner for _, owner, _ in entries):
@@ -128,21 +175,34 @@ def _rendered_twice(view: RepoView, key: _Key, entries: list[tuple[Document, str
 
 
 def _duplicate_sources(view: RepoView) -> list[Finding]:
-    seen: dict[tuple[str, str], Document] = {}
+    """Two Applications syncing one directory of one repository (this one or another) into one cluster."""
+    seen: dict[tuple[str, str], list[Document]] = {}
     findings = []
     for app in applications(view):
         for source in sources(app):
             if not source.path:
                 continue
-            key = (source.repo_url, source.directory)
-            other = seen.setdefault(key, app)
-            if other is not app and other.name != app.name:
-                findings.append(view.finding(
-                    app, rule=ID, severity=Severity.ERROR, needle="path:",
-                    message=f"Applications {other.name} and {app.name} both sync {source.directory} from "
-                            f"{source.repo_url}: every object there is applied twice",
-                    fix="delete the redundant Application (an ApplicationSet may already generate it)"))
+            earlier = seen.setdefault((source.repo_url, source.directory), [])
+            other = next((o for o in earlier if o.name != app.name and _may_collide(o, app)), None)
+            earlier.append(app)
+            if other is None:
+                continue
+            where = f"both sync {source.directory} from {source.repo_url}"
+            unknown = {a.name for a in (other, app) if destination_cluster(a) is None}
+            findings.append(view.finding(
+                app, rule=ID, needle="path:", severity=Severity.WARNING if unknown else Severity.ERROR,
+                message=f"Applications {other.name} and {app.name} {where}: "
+                        + (f"{_unknown(unknown)}, so whether every object there is applied twice in one cluster "
+                           "is unknown" if unknown else "every object there is applied twice"),
+                fix=_UNKNOWN_FIX if unknown else
+                "delete the redundant Application (an ApplicationSet may already generate it)"))
     return findings
+
+
+def _may_collide(first: Document, second: Document) -> bool:
+    """False only when both destinations are known and differ."""
+    one, two = destination_cluster(first), destination_cluster(second)
+    return one is None or two is None or one == two
 
 
 LINT = Lint(id=ID, title="Object managed by two Applications or rendered twice", failure_modes=("FM-04", "FM-07"),
