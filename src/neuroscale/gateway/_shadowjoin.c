@@ -277,9 +277,12 @@ static int v1_body(const unsigned char *body, Py_ssize_t n, const unsigned char 
             return 0;  /* object rows: coalesce keys them by their fields */
         } else {
             int is_float = 0;
+            const unsigned char *token = c.p;
             *signature = *c.p == '"' ? SIG_STR : *c.p == 't' || *c.p == 'f' ? SIG_BOOL : *c.p == 'n' ? SIG_NULL : 0;
             if (*signature ? !value(&c) : !number(&c, &is_float))
                 return 0;
+            if (!*signature && !is_float && c.p - token - (*token == '-') > 18)
+                return 0;  /* orjson reads an integer past 64 bits as a float: Python keys this row */
             if (!*signature)
                 *signature = is_float ? SIG_FLOAT : SIG_INT;
         }
