@@ -19,7 +19,7 @@ from typing import Any
 
 from neuroscale.bodycoding import decoded_body
 from neuroscale.errors import NeuroScaleError, NotFound, PayloadTooLarge
-from neuroscale.requestpath import BadPath, request_path
+from neuroscale.requestpath import PERCENT, BadPath, request_path
 from neuroscale.serving import v1, v2
 from neuroscale.serving.codec import dumps, load_object
 from neuroscale.serving.model import Plane
@@ -178,7 +178,7 @@ class ServingApp:
         """The route for this request, or the error that answers it."""
         path: str = scope["path"]
         raw: bytes = scope.get("raw_path") or b""  # optional in ASGI; uvicorn always sends it
-        if b"%" in raw:  # uvicorn decoded `path` across segments (a %2F split a name): decode per segment
+        if PERCENT in raw:  # uvicorn decoded `path` across segments (a %2F split a name): decode per segment
             try:
                 path = request_path(raw)
             except BadPath as exc:
