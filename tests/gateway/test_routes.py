@@ -16,7 +16,7 @@ from neuroscale.gateway.routes import RevisionRoute, RouteTable, RouteWatcher, m
     [
         ("/v1/models/iris:predict", "iris"),
         ("/v1/models/iris", "iris"),
-        ("/v1/models/iris?x=1", "iris"),
+        ("/v1/models/iris?x:predict", "iris?x"),  # a decoded %3F is part of the name: the query is gone
         ("/v2/models/iris/infer", "iris"),
         ("/v2/models/iris/ready", "iris"),
         ("/v2/models/iris", "iris"),

@@ -51,6 +51,9 @@ def test_form_is_generated_from_the_field_table(session: httpx.Client) -> None:
     ("cpuLimit", "1e9999999", "too large for a Kubernetes quantity"),
     ("cpuRequest", "1e-1000000000", "smaller than 1n"),
     ("memoryLimit", "١٠٠Mi", "not a Kubernetes quantity"),
+    ("storageUri", "pvc://models/../../", "climbs out of claim 'models'"),
+    ("storageUri", "file://../other-team/model", "names the host '..'"),
+    ("storageUri", "/models/%2e%2e/%2e%2e/etc/passwd", "has a '..' segment"),
 ])
 def test_bad_form_value_is_shown_next_to_its_field_and_keeps_the_input(session: httpx.Client, portal: Portal,
                                                                        field: str, value: str, problem: str) -> None:
@@ -172,6 +175,18 @@ def test_failing_checks_disable_merge_and_explain_each_failure(client: httpx.Cli
     assert fixed.headers["location"] == f"/pulls/{number}"
     resubmitted = client.get(f"/api/pulls/{number}").json()
     assert resubmitted["checksPassed"] is True and resubmitted["action"] == "create"
+
+
+def test_a_model_file_outside_the_model_roots_fails_the_checks_on_the_page(client: httpx.Client,
+                                                                           session: httpx.Client,
+                                                                           portal: Portal) -> None:
+    """A well-formed `file://` URI outside every model root is the policy's call: the pull request shows it."""
+    created = client.post("/api/endpoints", json=portal.spec("page-passwd", storageUri="file:///etc/passwd")).json()
+    findings = [f for c in created["checks"] if c["status"] == "fail" for f in c["findings"]]
+    assert [f["fieldPath"] for f in findings] == ["spec.predictor.model.storageUri"], findings
+    assert "under" in findings[0]["message"] and findings[0]["fix"]
+    page = unescape(session.get(f"/pulls/{created['number']}").text)
+    assert findings[0]["message"] in page and findings[0]["fix"] in page
 
 
 def test_edit_and_delete_from_the_pages_open_pull_requests(client: httpx.Client, session: httpx.Client,

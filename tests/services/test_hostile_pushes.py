@@ -17,6 +17,7 @@ import pytest
 
 from neuroscale.engine.desired import Admitted, Rejected, admit_endpoints
 from neuroscale.gitops.repo import MAIN, Author, GitRepo
+from neuroscale.policy.bundled import model_root_policy
 from neuroscale.services.pr_checks import run_checks
 from neuroscale.spec.endpoint import EndpointSpec
 from neuroscale.spec.manifest import manifest_path, to_manifest
@@ -50,9 +51,28 @@ CASES: dict[str, tuple[bytes, str]] = {
     "two documents": ((_manifest() + "---\n" + _manifest()).encode(), ""),
     "hf:// storage": (_with_model(storageUri="hf://org/model").encode(), "storageUri not allowed"),
     "oci:// storage": (_with_model(storageUri="oci://registry/model:1").encode(), "storageUri not allowed"),
+    "file:// naming host ..": (_with_model(storageUri="file://../other-team/model").encode(), "names the host '..'"),
+    "pvc:// climbing out": (_with_model(storageUri="pvc://x/../../").encode(), "climbs out of claim 'x'"),
+    "encoded .. in file://": (_with_model(storageUri="file:///srv/models/%2e%2e/%2e%2e/etc/passwd").encode(),
+                              "has a '..' segment"),
+    ".. in storageUris": (_manifest(storageUris=[{"uri": "/srv/models/../../etc/passwd", "mountPath": "/m"}]).encode(),
+                          "has a '..' segment"),
     "over the size limit": ((_manifest() + "#" + "x" * 70_000 + "\n").encode(), "over the limit"),
     "duplicate keys": ((_manifest() + "metadata:\n  name: other\n").encode(), "duplicate key"),
 }
+
+
+def test_a_model_file_outside_the_model_roots_is_refused_by_both(repo: GitRepo) -> None:
+    """`file:///etc/passwd` is well-formed: the model roots (the bundled policy's knob) refuse it, in both."""
+    roots = model_root_policy([Path("/srv/models")])
+    repo.commit(branch="hostile", files={PATH: _with_model(storageUri="file:///etc/passwd").encode()},
+                message="passwd", author=ALICE)
+    checks = run_checks(repo, base=MAIN, head="hostile", bundled=roots)
+    findings = [f for c in checks for f in c.findings if f.get("severity") == "error"]
+    desired = admit_endpoints(repo.read_files("hostile", "apps/"), bundled=roots)["iris"]
+    assert [f.get("field_path") for f in findings] == ["spec.predictor.model.storageUri"], findings
+    assert isinstance(desired, Rejected) and desired.reason is Reason.AdmissionDenied
+    assert "under /srv/models" in str(findings[0]["message"]) and "under /srv/models" in desired.message
 
 
 @pytest.fixture

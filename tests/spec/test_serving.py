@@ -99,12 +99,19 @@ def test_what_the_engine_cannot_honour_is_listed_with_why() -> None:
     (lambda o: o["metadata"].update(annotations={"serving.neuroscale.io/require-api-key": "yes"}),
      "metadata.annotations[serving.neuroscale.io/require-api-key]", "not true or false"),
     (lambda o: o["spec"].pop("predictor"), "spec.predictor", "missing"),
+    (lambda o: o["spec"]["predictor"]["sklearn"].update(storageUri="pvc://models/../../"),
+     "spec.predictor.sklearn.storageUri", "climbs out of claim 'models'"),
+    (lambda o: o["spec"]["predictor"].update(storageUris=[{"uri": "s3://ok/m"}, {"uri": "file://../team-b/m"}]),
+     "spec.predictor.storageUris[1].uri", "names the host '..'"),
+    (lambda o: o["spec"].update(explainer={"art": {"storageUri": "file:///m/%2E%2E/etc"}}),
+     "spec.explainer.art.storageUri", "'..' segment"),
 ])
 def test_what_makes_serving_impossible_names_the_field(mutate: Any, field: str, needle: str) -> None:
     obj = isvc()
     mutate(obj)
     with pytest.raises(InvalidInput) as caught:
         serving_spec(obj, where="apps/iris/inference-service.yaml")
-    assert caught.value.details["fields"] == [{"field": field, "message": caught.value.message}]
+    assert caught.value.details["fields"] == [{"field": field, "message": caught.value.message,
+                                                "fix": caught.value.fix}]
     assert needle in caught.value.message and caught.value.fix
     assert caught.value.where == f"apps/iris/inference-service.yaml: {field}"

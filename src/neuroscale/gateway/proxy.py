@@ -4,6 +4,8 @@ The client side (parsing, limits, order) lives in `http1`, the model-server side
 the choice of revision and replica (and waiting for one) in `balancer`; this module only decides:
 is the Host one we serve, which route serves the request (`Router`), and what the client hears
 when no replica comes up in time (503), the upstream is down (503), slow (504) or broken (502).
+Paths are read by `requestpath`, as the model server reads them: percent-decoded per segment, as KServe
+decodes them, and refused (400) when an encoded '/' or dot segment could name another model or path.
 It also answers the Open Inference Protocol's server-level paths (`/v2`, `/v2/health/live`,
 `/v2/health/ready`, the model repository extension in `repository`) and KServe V1's liveness (`/`)
 for the gateway as a whole, as a multi-model server does, and `/metrics`
@@ -27,6 +29,7 @@ from neuroscale.gateway.http1 import Request, frame, json_response
 from neuroscale.gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from neuroscale.gateway.routes import Route, RouteTable, model_name_from_path
 from neuroscale.gateway.shadow_feed import ShadowFeed
+from neuroscale.requestpath import BadPath, request_path
 from neuroscale.gateway.upstream import (Answer, UpstreamBroken, UpstreamGone, UpstreamPool, UpstreamTimeout,
                                          upstream_head, upstream_request)
 
@@ -52,7 +55,10 @@ class Router:
     def resolve(self, request: Request) -> Route | tuple[int, dict[str, object]]:
         table = self.table_source()
         route = table.for_host(request.host)
-        path = request.url.split(b"?", 1)[0].decode("latin-1")
+        try:
+            path = request_path(request.url)
+        except BadPath as exc:
+            return exc.http_status, exc.to_dict()
         if route is None:
             name = model_name_from_path(path)
             if name is None:

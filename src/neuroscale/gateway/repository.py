@@ -44,6 +44,7 @@ from neuroscale.gateway.api_keys import authorization, challenge
 from neuroscale.gateway.http1 import Request, frame, json_response
 from neuroscale.gateway.routes import Route, RouteTable
 from neuroscale.model_orders import Action, Order, submit
+from neuroscale.requestpath import BadPath, request_path
 from neuroscale.status.reasons import Reason
 
 PREFIX = b"/v2/repository/"
@@ -67,7 +68,10 @@ class Repository:
 
     async def answer(self, request: Request) -> bytes:
         keep_alive, head_only = request.keep_alive, request.head_only
-        path = request.url.split(b"?", 1)[0].decode("latin-1")
+        try:
+            path = request_path(request.url)
+        except BadPath as exc:
+            return json_response(exc.http_status, exc.to_dict(), keep_alive=keep_alive, head_only=head_only)
         name, _, action = path[len(_MODELS):].partition("/") if path.startswith(_MODELS) else ("", "", "")
         if path != _INDEX and not (name and action in Action.__members__):
             return json_response(404, {"error": f"no repository path {path}", "reason": "RouteNotFound",

@@ -141,12 +141,12 @@ def _revisions(entry: dict[str, object]) -> tuple[RevisionRoute, ...]:
 
 
 def model_name_from_path(path: str) -> str | None:
-    """`/v1/models/iris:predict` and `/v2/models/iris/infer` both name `iris`."""
+    """`/v1/models/iris:predict` and `/v2/models/iris/infer` both name `iris` (`path`: `requestpath`'s, no query)."""
     for prefix in ("/v1/models/", "/v2/models/"):
         if path.startswith(prefix):
             rest = path[len(prefix):]
             end = len(rest)
-            for separator in (":", "/", "?"):
+            for separator in (":", "/"):
                 index = rest.find(separator)
                 if index != -1:
                     end = min(end, index)

@@ -64,8 +64,8 @@ def _parse_error(path: str, exc: InvalidInput) -> list[Finding]:
         return [Finding(rule=CHECK_MANIFEST, severity=Severity.ERROR, file=path, message=exc.message, fix=exc.fix)]
     return [Finding(rule=CHECK_MANIFEST, severity=Severity.ERROR, file=path, field_path=item["field"],
                     message=item["message"],
-                    fix=f"set a valid {item['field']} in the manifest (`neuroscale endpoint create --help` "
-                        "describes every field)") for item in fields]
+                    fix=item.get("fix") or f"set a valid {item['field']} in the manifest (`neuroscale endpoint "
+                                           "create --help` describes every field)") for item in fields]
 
 
 def parse_manifest_file(path: str, content: bytes) -> tuple[list[ChangedObject], list[Finding]]:

@@ -2,7 +2,8 @@
 
 Hand-written rather than Starlette/FastAPI because this is the measured hot path (the platform's
 throughput number): one dict lookup per request, handlers pre-bound to the one model, no
-middleware, no per-request logging. Every `NeuroScaleError` becomes its JSON body and status in
+middleware, no per-request logging. Paths are read as the gateway reads them (`requestpath`: percent-decoded
+per segment, as KServe decodes them, without letting an encoded '/' split a model name). Every `NeuroScaleError` becomes its JSON body and status in
 `error_response` - the one mapping; anything else is logged and answered 500 without a traceback.
 """
 
@@ -18,6 +19,7 @@ from typing import Any
 
 from neuroscale.bodycoding import decoded_body
 from neuroscale.errors import NeuroScaleError, NotFound, PayloadTooLarge
+from neuroscale.requestpath import PERCENT, BadPath, request_path
 from neuroscale.serving import v1, v2
 from neuroscale.serving.codec import dumps, load_object
 from neuroscale.serving.model import Plane
@@ -145,15 +147,13 @@ class ServingApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # uvicorn runs with lifespan and websockets off
             return
-        method, path = scope["method"], scope["path"]
-        # HEAD is GET without the body (uvicorn drops it), as Starlette - so KServe - answers it.
-        route = self._routes.get(("GET" if method == "HEAD" else method, path))
-        if route is None:
-            error = self._no_route(method, path)
-            status, body = error_response(error)
+        method = scope["method"]
+        route = self._lookup(method, scope)
+        if isinstance(route, NeuroScaleError):
+            status, body = error_response(route)
             reply = Reply(body, status=status)
-            if isinstance(error, MethodNotAllowed):
-                reply.headers.append((b"allow", ", ".join(self._allowed[path]).encode()))
+            if isinstance(route, MethodNotAllowed):
+                reply.headers.append((b"allow", ", ".join(self._allowed[route.where]).encode()))
         else:
             start = perf_counter()
             try:
@@ -173,6 +173,19 @@ class ServingApp:
                         (b"content-length", str(len(reply.body)).encode())],
         })
         await send({"type": "http.response.body", "body": reply.body})
+
+    def _lookup(self, method: str, scope: Scope) -> Route | NeuroScaleError:
+        """The route for this request, or the error that answers it."""
+        path: str = scope["path"]
+        raw: bytes = scope.get("raw_path") or b""  # optional in ASGI; uvicorn always sends it
+        if PERCENT in raw:  # uvicorn decoded `path` across segments (a %2F split a name): decode per segment
+            try:
+                path = request_path(raw)
+            except BadPath as exc:
+                return exc
+        # HEAD is GET without the body (uvicorn drops it), as Starlette - so KServe - answers it.
+        route = self._routes.get(("GET" if method == "HEAD" else method, path))
+        return self._no_route(method, path) if route is None else route
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
         limit = self.max_body_bytes

@@ -16,6 +16,7 @@ from pydantic.alias_generators import to_camel
 from neuroscale.errors import InvalidInput
 from neuroscale.spec.fields import DNS1123_LABEL, FIELDS_BY_ATTR, LABEL_VALUE
 from neuroscale.spec.quantity import QUANTITY_HINT, parse_quantity, quantity_problem
+from neuroscale.spec.storage_uri import storage_uri_problem
 
 EndpointName = NewType("EndpointName", str)
 
@@ -81,6 +82,9 @@ class EndpointSpec(BaseModel):
             raise ValueError(f"is {len(value)} characters; the limit is {longest}")
         if _URI_FORBIDDEN.search(value):
             raise ValueError("must not contain spaces, quotes, backslashes or control characters")
+        problem = storage_uri_problem(value)
+        if problem is not None:
+            raise ValueError(f"{problem.message} (fix: {problem.fix})")
         return value
 
     @field_validator("runtime_version")

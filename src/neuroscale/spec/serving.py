@@ -27,7 +27,8 @@ Fields that only mean something on a cluster (scheduling, images, probes,
 accelerators, an explainer, …) are listed in `unhonoured` with the reason: the
 pull-request checks warn about them and status names them; the endpoint still
 serves what it can. What makes serving impossible (no model to load, a format
-the embedded runtime does not serve) is an `InvalidInput` naming the field.
+the embedded runtime does not serve, a storage URI of a shape `spec.storage_uri` refuses) is an
+`InvalidInput` naming the field.
 
 The model's runtime is chosen from `modelFormat` {name, version}, `runtime` and
 `protocolVersion` by KServe's own rules (`spec.runtimes`); `grpc-v2` adds the
@@ -61,6 +62,7 @@ from neuroscale.spec.fields import DNS1123_LABEL, LABEL_COST_CENTER, LABEL_OWNER
 from neuroscale.spec.isvc import Component, Container, InferenceService, expect
 from neuroscale.spec.quantity import parse_quantity
 from neuroscale.spec.runtimes import SERVED_FORMATS, choose
+from neuroscale.spec.storage_uri import storage_uri_problem
 
 #: KServe's CRD declares replica counts, targets and concurrency `format: int32`.
 INT32_LIMIT = 2**31
@@ -326,7 +328,7 @@ def serving_spec(obj: Mapping[str, Any] | InferenceService, *, where: str = "") 
     except InvalidInput as exc:  # raised with the field path as `where`; say the file too, and list the field
         field = exc.where
         raise InvalidInput(exc.message, where=f"{where}: {field}" if where else field, fix=exc.fix,
-                           details={"fields": [{"field": field, "message": exc.message}]}) from None
+                           details={"fields": [{"field": field, "message": exc.message, "fix": exc.fix}]}) from None
 
 
 def _read(isvc: InferenceService) -> ServingSpec:
@@ -339,6 +341,10 @@ def _read(isvc: InferenceService) -> ServingSpec:
     if predictor is None:
         raise InvalidInput("spec.predictor is missing", where="spec.predictor",
                            fix="every InferenceService needs a predictor")
+    for where, uri in isvc.storage_uris:
+        problem = storage_uri_problem(uri)
+        if problem is not None:
+            raise InvalidInput(problem.message, where=where, fix=problem.fix)
     model = _model(isvc, predictor)
     predictor_class = _class_name(isvc, PREDICTOR_CLASS) if model is None else ""
     transformer_class = _class_name(isvc, TRANSFORMER_CLASS) if isvc.transformer is not None else ""
