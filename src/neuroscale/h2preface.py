@@ -1,21 +1,15 @@
 """How an HTTP/1.1-only server answers a client that opens with the HTTP/2 connection preface.
 
 `curl --http2-prior-knowledge`, gRPC clients and HTTP/2-only libraries skip the HTTP/1.1 request and
-send the preface `PRI * HTTP/2.0` (RFC 9113 section 3.4). An HTTP/1.1 400 is noise to most of them:
-they expect frames (curl said "Broken pipe" or "Empty reply from server"). RFC 9113 lets a server
-refuse in the client's own protocol: its own preface (a SETTINGS frame, which must be the first frame
-a server sends), then GOAWAY with the error code HTTP_1_1_REQUIRED (section 7) and, as debug data, the
-fix; curl reports the code (`error=13`).
-
-The GOAWAY covers no stream (last stream id 0). gRPC's C core (tritonclient, grpcio 1.85) aborts the
-whole client process when HTTP_1_1_REQUIRED covers a stream in flight, so none is ever let in; such a
-client reconnects until its call's deadline instead (logging the code and text), where the HTTP/1.1
-400 had failed the call at once ("Trying to connect an http1.x server").
-
-Both data-plane servers (the gateway and the model server) send these very bytes after the answers to
-any earlier requests, read `is_preface` the same way, and half-close and linger after answering
-(`linger_close`): a close with the client's later frames unread would make the kernel reset the
-connection, which can discard the GOAWAY before the client reads it.
+send the preface `PRI * HTTP/2.0` (RFC 9113 section 3.4). An HTTP/1.1 400 is noise to them: they
+expect frames, and report only a framing error. RFC 9113 lets a server refuse in the client's own
+protocol: its own preface (a SETTINGS frame, which must be the first frame a server sends), then
+GOAWAY with the error code HTTP_1_1_REQUIRED (section 7) and, as debug data, the fix; curl prints the
+code (error=13), gRPC the code and the text. Both data-plane servers (the gateway and the model
+server) send these very bytes after the answers to any earlier requests, read `is_preface` the same
+way, and half-close and linger after answering (`linger_close`): a close with the client's later
+frames unread would make the kernel reset the connection, which can discard the GOAWAY before the
+client reads it.
 """
 
 from __future__ import annotations

@@ -5,8 +5,6 @@ HTTP/2 client cannot read (curl: "Send failure: Broken pipe" from the gateway, "
 from the model server). Now both answer in HTTP/2 framing, as RFC 9113 lets a server that requires
 HTTP/1.1: SETTINGS, then GOAWAY with HTTP_1_1_REQUIRED; curl, the client on the other side here, names
 the error code. The raw-socket test checks the frames byte by byte (no HTTP/2 client library is installed).
-gRPC (C-core, tritonclient) is the reason the GOAWAY names no stream: one that covers a stream in flight
-with HTTP_1_1_REQUIRED aborts the client process; with none covered it reconnects until its deadline.
 """
 
 from __future__ import annotations
@@ -16,7 +14,6 @@ import shutil
 import socket
 import struct
 import subprocess
-import sys
 
 import pytest
 
@@ -86,21 +83,3 @@ def test_the_preface_after_a_request_is_answered_after_it(servers: Live) -> None
 def test_http11_requests_are_unchanged(port: int) -> None:
     answer = exchange(port, request("GET", "/v2/models/iris/ready", close=True))
     assert [r.status for r in answer.responses] == [200]
-
-
-GRPC_CALL = """
-import sys
-import tritonclient.grpc as grpc_client
-try:
-    grpc_client.InferenceServerClient(sys.argv[1]).is_server_live(client_timeout=2)
-except grpc_client.InferenceServerException as exc:
-    print(exc.status())
-"""
-
-
-def test_a_grpc_client_on_the_http_port_gets_an_error_and_is_not_aborted(port: int) -> None:
-    """tritonclient's gRPC client pointed at an HTTP port: an error by its deadline, not SIGABRT (see above)."""
-    done = subprocess.run([sys.executable, "-c", GRPC_CALL, f"127.0.0.1:{port}"], capture_output=True, text=True,
-                          env={"GRPC_VERBOSITY": "NONE", "PATH": "/usr/bin:/bin"}, timeout=60)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip() == "StatusCode.DEADLINE_EXCEEDED", done.stdout
