@@ -10,8 +10,6 @@ non-numeric Content-Length, bad chunk sizes, obsolete line folding). On top of i
   without reading it), an unknown expectation (417), a transfer coding other than chunked,
   CONNECT, or a request target that is not a path (400); a refusal closes the connection;
 * answers a request that asks for an `Upgrade` (`curl --http2` asks for h2c) in HTTP/1.1, ignoring it;
-* answers the HTTP/2 connection preface (`curl --http2-prior-knowledge`, gRPC) with GOAWAY
-  HTTP_1_1_REQUIRED in HTTP/2 framing, which such clients report (`h2preface`), not an HTTP/1.1 400;
 * decodes a gzip or deflate request body (`bodycoding`) before it goes on, so the model server, the
   sample recorder and the shadow mirror all see the JSON the client meant;
 * handles `Expect: 100-continue`: `100 Continue` is sent once every earlier answer is out;
@@ -36,7 +34,6 @@ from typing import cast
 import httptools
 import orjson
 
-from neuroscale import h2preface
 from neuroscale.bodycoding import decoded_body
 from neuroscale.errors import NeuroScaleError
 from neuroscale.httplimits import (Deadline, HeadMeter, HttpLimits, body_timeout, head_too_large, header_timeout,
@@ -71,8 +68,6 @@ class Refusal:
     """A prepared final answer that ends the connection once earlier answers are out."""
 
     payload: bytes
-    #: Half-close and wait for the client to close (`h2preface.linger_close`) instead of closing at once.
-    lingers: bool = False
 
 
 Handler = Callable[[Request], Awaitable[bytes]]
@@ -215,9 +210,6 @@ class ClientConnection(asyncio.Protocol):
                                  fix="send plain HTTP/1.1 requests"))
             return
         except httptools.HttpParserError as exc:
-            if h2preface.is_preface(self.parser.get_method(), self.parser.get_http_version()):
-                self._refuse(Refusal(h2preface.ANSWER, lingers=True))
-                return
             self._refuse(refusal(400, f"malformed HTTP request: {exc}", reason="BadRequest",
                                  fix="send a well-formed HTTP/1.1 request"))
             return
@@ -381,7 +373,7 @@ class ClientConnection(asyncio.Protocol):
         while self.queue:
             item = self.queue.popleft()
             if isinstance(item, Refusal):
-                self._write(item.payload, close=True, lingers=item.lingers)
+                self._write(item.payload, close=True)
                 break
             try:
                 payload = await self.handler(item)
@@ -411,7 +403,7 @@ class ClientConnection(asyncio.Protocol):
             self.transport.write(CONTINUE)
             self.deadline.expire_in(self.limits.idle_timeout_s)
 
-    def _write(self, payload: bytes, *, close: bool, lingers: bool = False) -> None:
+    def _write(self, payload: bytes, *, close: bool) -> None:
         if self.transport is None or self.transport.is_closing():
             return
         self.transport.write(payload)
@@ -419,7 +411,4 @@ class ClientConnection(asyncio.Protocol):
             self.refused = True
             self.deadline.at = None
             self.queue.clear()
-            if lingers:
-                h2preface.linger_close(self.transport, self.loop)
-            else:
-                self.transport.close()
+            self.transport.close()

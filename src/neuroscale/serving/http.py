@@ -6,9 +6,7 @@ request head, and no check that an HTTP/1.1 request has exactly one Host: one 64
 the event loop, a slowloris connection stays open forever, two Host headers are a smuggling tool;
 nor a timeout for a request body, so one that stalls kept its connection (and a concurrency slot).
 It also ran a request that asks for an `Upgrade` it does not make (`curl --http2 -d` asks for h2c)
-with an empty body: such a request is refused instead; and it answered the HTTP/2 connection preface
-(`curl --http2-prior-knowledge`) with an HTTP/1.1 400, which HTTP/2 clients cannot read: the gateway's
-GOAWAY HTTP_1_1_REQUIRED is sent instead (`h2preface`). This subclass adds exactly those, with the
+with an empty body: such a request is refused instead. This subclass adds exactly those, with the
 numbers the gateway uses (`httplimits`), and keeps refusals in request order: an error for a
 pipelined request waits until the answers to the requests before it are out. It also sends each
 answer in one write (`OneWrite`). Everything else is uvicorn's own behaviour.
@@ -21,7 +19,6 @@ from typing import Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from neuroscale import h2preface
 from neuroscale.httplimits import (Deadline, HeadMeter, HttpLimits, body_timeout, head_too_large, header_timeout,
                                    host_count_problem)
 from neuroscale.serving.codec import dumps
@@ -71,7 +68,6 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self.meter = HeadMeter(self.limits)
         self.refusal: bytes | None = None
-        self.refusal_lingers = False  # the refusal is `h2preface.ANSWER`: half-close after it
         self.deadline = Deadline(self.loop, self._timed_out)
         self.in_body = False
         self.outstanding = 0  # requests parsed whose answer is not written yet
@@ -142,11 +138,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_complete()
 
     def send_400_response(self, msg: str) -> None:
-        if self.refusal is not None:
-            return
-        if h2preface.is_preface(self.parser.get_method(), self.parser.get_http_version()):
-            self._refuse_with(h2preface.ANSWER, lingers=True)
-        else:
+        if self.refusal is None:
             self._refuse(400, {"error": f"malformed HTTP request: {msg}", "reason": "BadRequest",
                                "fix": "send a well-formed HTTP/1.1 request"})
 
@@ -161,15 +153,11 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def _refuse(self, status: int, body: dict[str, object]) -> None:
         payload = dumps(body)
-        self._refuse_with(b"".join([
+        self.refusal = b"".join([
             b"HTTP/1.1 %d %s\r\n" % (status, _PHRASES[status]),
             b"content-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n" % len(payload),
             payload,
-        ]))
-
-    def _refuse_with(self, answer: bytes, *, lingers: bool = False) -> None:
-        """Send `answer` once the answers to earlier requests are out, then close (or half-close and linger)."""
-        self.refusal, self.refusal_lingers = answer, lingers
+        ])
         self.deadline.cancel()
         self.flow.pause_reading()
         cycle = self.cycle
@@ -188,10 +176,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def _write_refusal(self) -> None:
         if self.refusal is not None and not self.transport.is_closing():
             self.transport.write(self.refusal)
-            if self.refusal_lingers:
-                h2preface.linger_close(self.transport, self.loop)
-            else:
-                self.transport.close()
+            self.transport.close()
 
     def _timed_out(self) -> None:
         if self.meter.in_head:
