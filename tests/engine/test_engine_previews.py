@@ -199,7 +199,10 @@ def test_shadow_traffic_never_fails_the_primary_even_when_the_shadow_dies(runnin
     for worker in workers:
         worker.start()
     try:
-        wait_for(lambda: _shadow(running).get("disagree", 0) >= 20, what="shadow comparisons")
+        # Copies are compared in batches within 0.1 s; the latency pair comes from the one copy sent alone every
+        # 0.25 s (the first may find the shadow's replica not yet free): wait for both.
+        wait_for(lambda: _shadow(running).get("disagree", 0) >= 20 and _shadow(running).get("shadow_ms"),
+                 what="shadow comparisons and a latency pair")
         # The endpoint page and `endpoint show` carry the comparison while the revision is shadowed.
         shown = endpoint_detail(ctx, "iris", fetch_metadata=False).shadow
         assert shown is not None and shown["revision"] == "iris-predictor-00002" and shown["disagree"] >= 20
