@@ -68,6 +68,11 @@ def v2(rows: list[list[float]], *, nested: bool = False) -> tuple[bytes, bytes, 
 def mirrored(port: int, copies: list[tuple[bytes, bytes, bytes]], *, batch_rows: int) -> tuple[dict[str, Any], int]:
     """Send `copies` through a mirror whose batches go out only when full; its outcomes and the calls made."""
     before = calls(port)
+    return outcomes(port, copies, batch_rows=batch_rows), calls(port) - before
+
+
+def outcomes(port: int, copies: list[tuple[bytes, bytes, bytes]], *, batch_rows: int) -> dict[str, Any]:
+    """The comparison a mirror publishes once `copies` to a shadow on `port` have their outcomes."""
 
     async def run() -> dict[str, Any]:
         balancer = Balancer(time.monotonic)
@@ -79,7 +84,7 @@ def mirrored(port: int, copies: list[tuple[bytes, bytes, bytes]], *, batch_rows:
             await asyncio.sleep(0.01)
         return mirror.stats["iris"].to_dict()
 
-    return asyncio.run(asyncio.wait_for(run(), timeout=30)), calls(port) - before
+    return asyncio.run(asyncio.wait_for(run(), timeout=30))
 
 
 def test_batched_copies_are_compared_one_by_one(shadow: int) -> None:
@@ -104,6 +109,12 @@ def test_answers_as_a_model_server_writes_them_agree_by_bytes_or_within_the_tole
     stats, made = mirrored(shadow, copies, batch_rows=13)
     assert made == 2
     assert (stats["agree"], stats["disagree"], stats["error"]) == (6, 4, 0)
+
+
+def test_latencies_are_kept_in_pairs_only_for_copies_the_shadow_answered() -> None:
+    """A copy sent alone to a shadow that is down times neither side: the two latencies stay on the same requests."""
+    stats = outcomes(free_port(), [v1([[1.0, 2.0]]), v1([[2.0, 1.0]])], batch_rows=8)
+    assert (stats["error"], stats["primary_ms"], stats["shadow_ms"]) == (2, None, None)
 
 
 def test_a_member_the_shadow_rejects_is_an_error_and_the_others_still_compare(shadow: int) -> None:

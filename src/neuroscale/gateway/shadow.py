@@ -218,9 +218,7 @@ class Mirror:
 
     def _lone(self, revision: str, copy: Copy) -> None:
         """Send a copy alone and time it: the primary's and the shadow's latency on the same request."""
-        stats = copy[0]
-        stats.lone_at = time.monotonic()
-        stats.primary_ms.append(copy[4])
+        copy[0].lone_at = time.monotonic()
         self._start(self._alone(revision, copy, timed=True))
 
     async def _alone(self, revision: str, copy: Copy, *, timed: bool) -> None:
@@ -230,7 +228,8 @@ class Mirror:
         except _NO_ANSWER as exc:
             self._count(copy, exc)
             return
-        if timed:
+        if timed:  # a pair: a copy the shadow never answered times neither side
+            copy[0].primary_ms.append(copy[4])
             copy[0].shadow_ms.append((time.perf_counter() - started) * 1000)
         self._count(copy, _body(answer))
 
