@@ -440,17 +440,10 @@ static int close_enough(double a, double b, const Tolerance *t) {  /* math.isclo
 static int same_value(Cursor a, Cursor b, const Tolerance *t);
 
 /* Lists: of other lengths never the same; else the same when every element is. */
-static int same_arrays(Cursor a, Cursor b, const Tolerance *t) {
-    Cursor whole_a = a, whole_b = b;
-    Py_ssize_t na, nb;
-    if (!array(&whole_a, &na) || !array(&whole_b, &nb))
-        return UNDECIDED;
-    if (na != nb)
-        return DISAGREE;
+/* `n` elements pairwise from the cursors (each at an element): the same when every pair is. */
+static int same_elements(Cursor a, Cursor b, Py_ssize_t n, const Tolerance *t) {
     int verdict = AGREE;
-    a.p++;
-    b.p++;
-    for (Py_ssize_t i = 0; i < na; i++) {
+    for (Py_ssize_t i = 0; i < n; i++) {
         blank(&a);
         blank(&b);
         Cursor next_a = a, next_b = b;
@@ -469,6 +462,18 @@ static int same_arrays(Cursor a, Cursor b, const Tolerance *t) {
         accept(&b, ',');
     }
     return verdict;
+}
+
+static int same_arrays(Cursor a, Cursor b, const Tolerance *t) {
+    Cursor whole_a = a, whole_b = b;
+    Py_ssize_t na, nb;
+    if (!array(&whole_a, &na) || !array(&whole_b, &nb))
+        return UNDECIDED;
+    if (na != nb)
+        return DISAGREE;
+    a.p++;
+    b.p++;
+    return same_elements(a, b, na, t);
 }
 
 /* agreement.same on the two valid JSON values that start at the cursors. */
@@ -564,23 +569,9 @@ static int member_verdict(const unsigned char *primary, Py_ssize_t n, const unsi
         return UNDECIDED;
     if (count != rows)
         return count < 0 ? UNDECIDED : DISAGREE;  /* same() on lists of other lengths */
-    int verdict = AGREE;
+    Cursor theirs = {answer_rows[row], answer_end, 0, 1};
     mine.p++;
-    for (Py_ssize_t i = 0; i < rows; i++) {
-        blank(&mine);
-        Cursor theirs = {answer_rows[row + i], answer_end, 0, 1}, next = mine;
-        if (!value(&next))
-            return UNDECIDED;
-        int one = same_value(mine, theirs, t);
-        if (one == DISAGREE)
-            return DISAGREE;
-        if (one == UNDECIDED)
-            verdict = UNDECIDED;
-        mine = next;
-        blank(&mine);
-        accept(&mine, ',');
-    }
-    return verdict;
+    return same_elements(mine, theirs, rows, t);
 }
 
 /* Where each element of a JSON array (an answer's predictions as orjson wrote them) starts. */
