@@ -11,6 +11,12 @@
                      per request
   shadow cost      : the same, with serving.neuroscale.io/shadow-percent: "100" copying every answered
                      request to a merged canary at 0 % (the constant model, so every copy disagrees)
+  shadow, twins    : the shadow cost again, measured so that the host's drifting speed cancels: a second endpoint,
+                     twin, serves the same model with no annotation; wrk runs 2 s at a time against iris (shadowing
+                     100 %) and twin alternately, in blocks ordered A B B A / B A A B, and a block's cost is
+                     1 − (iris's requests / twin's); the verdict is the median over blocks. Chosen before its
+                     first run as the row that decides the ≤ 10 % target: runs seconds apart drift less than
+                     the 10 s runs of a round (this host's speed swings by a third within a minute)
   shadow down      : wrk with shadowing on; the shadow revision's model servers SIGKILLed mid-run →
                      the primary's non-2xx answers and socket errors
 
@@ -23,7 +29,7 @@ the CPU per request of the gateway, its shadow worker and the model servers (les
 than throughput, not immune) and the CPU the rest of the machine used during each run. The machine's noise (±5 % between identical runs, more while other work runs)
 is of the size of the recording target: read those rows with that in mind.
 
-Usage: python bench/previews_bench.py [--previews 5] [--rounds 4] [--seconds 10]
+Usage: python bench/previews_bench.py [--previews 5] [--rounds 4] [--seconds 10] [--blocks 24] [--shadow-only]
 """
 
 from __future__ import annotations
@@ -66,6 +72,7 @@ SETOSA = [[5.1, 3.5, 1.4, 0.2], [4.9, 3.0, 1.4, 0.2]]  # iris answers [0, 0]: th
 SAMPLE_LINES = 1000
 AGREEING = 400  # so the diff must report agreement 40.0 % of 1,000 compared
 SHADOW_REVISION = "iris-predictor-00002"
+TWIN = "twin"  # the iris model again, unannotated: the interleaved baseline
 VARIANTS: dict[str, dict[str, str]] = {
     "no annotation": {},
     "record-requests": {extensions.RECORD: "true"},
@@ -89,10 +96,12 @@ def cpu_seconds(home: Home) -> dict[str, float]:
         children = [int(pid) for pid in Path(f"/proc/{gateway}/task/{gateway}/children").read_text().split()]
     except OSError:
         children = []
-    pids = {"gateway": [gateway], "mirror worker": children, "primary": [], "shadow": []}
+    pids = {"gateway": [gateway], "mirror worker": children, "primary": [], "shadow": [], "twin": []}
     for proc in serving_processes(home.root):
         if proc.revision.startswith("iris-predictor-"):
             pids["shadow" if proc.revision == SHADOW_REVISION else "primary"].append(proc.pid)
+        elif proc.revision.startswith(f"{TWIN}-predictor-"):
+            pids["twin"].append(proc.pid)
     used = {}
     for role, found in pids.items():
         total = 0.0
@@ -271,6 +280,50 @@ def throughput(bench: Bench, rounds: int, seconds: int,
     return rows, base, per_request["no annotation"]
 
 
+def interleaved(bench: Bench, blocks: int, seconds: int = 2, gap: float = 0.3) -> str:
+    """Shadowing's cost against a twin endpoint, runs alternating every `seconds` (see the module docstring).
+
+    `gap` lets the shadow worker answer the copies still held before a twin run starts. CPU per request is
+    summed per side: iris's runs pay gateway, worker, primary and shadow; twin's, gateway and twin.
+    """
+    configure(bench, VARIANTS["shadow-percent 100"])
+    bench.deploy(TWIN, "iris", minReplicas=1, maxReplicas=1)
+    wait(lambda: bench.answer(TWIN) == [1, 1], what=f"{TWIN} serves")
+    urls = {side: f"{bench.settings.gateway_url}/v1/models/{side}:predict" for side in ("iris", TWIN)}
+    for url in urls.values():
+        wrk(url, seconds=seconds, connections=16)  # warm-up: connections, caches
+    served = {side: [0.0] * blocks for side in urls}
+    cpu: dict[str, dict[str, float]] = {side: {} for side in urls}
+    errors = 0.0
+    before = shadow_outcomes(bench.home)
+    for block in range(blocks):
+        for side in ("iris", TWIN, TWIN, "iris") if block % 2 == 0 else (TWIN, "iris", "iris", TWIN):
+            time.sleep(gap)
+            busy = cpu_seconds(bench.home)
+            numbers = wrk(urls[side], seconds=seconds, connections=16)
+            for role, value in cpu_seconds(bench.home).items():
+                cpu[side][role] = cpu[side].get(role, 0.0) + value - busy.get(role, 0.0)
+            served[side][block] += numbers["rps"] * seconds
+            errors += numbers["non_2xx"]
+        print(f"  block {block + 1}: iris {served['iris'][block] / (2 * seconds):,.0f} RPS, twin "
+              f"{served[TWIN][block] / (2 * seconds):,.0f} RPS", flush=True)
+    costs = sorted(100 * (1 - shadowed / twin) for shadowed, twin in zip(served["iris"], served[TWIN]))
+    cost = statistics.median(costs)
+    quartiles = statistics.quantiles(costs, n=4)
+    per_request = {side: {role: value * 1e6 / sum(served[side]) for role, value in used.items() if value}
+                   for side, used in cpu.items()}
+    extra_cpu = 100 * (sum(per_request["iris"].values()) / sum(per_request[TWIN].values()) - 1)
+    copies = since(before, shadow_outcomes(bench.home))
+    return (f"| shadow-percent 100 against an unannotated twin, wrk -c16 {seconds} s runs alternating in "
+            f"{blocks} blocks (A B B A / B A A B): throughput cost, median of blocks | {cost:+.1f} % (quartiles "
+            f"{quartiles[0]:+.1f} / {quartiles[2]:+.1f} %, blocks {costs[0]:+.1f} … {costs[-1]:+.1f} %; iris "
+            f"{sum(served['iris']) / (2 * seconds * blocks):,.0f} RPS, twin "
+            f"{sum(served[TWIN]) / (2 * seconds * blocks):,.0f} RPS on average; non-2xx {errors:.0f}; "
+            f"iris {busy_note(per_request['iris'])}; twin {busy_note(per_request[TWIN])}; CPU per request "
+            f"{extra_cpu:+.0f} %; shadow copies: {copies}, {compared_share(copies)}) | ≤ 10 % | "
+            f"{verdict(cost <= 10)} |")
+
+
 def compared_share(copies: dict[str, int]) -> str:
     """How many copies were compared (agree + disagree) of all counted: a cost kept low by skipping is a miss."""
     compared, total = copies.get("agree", 0) + copies.get("disagree", 0), sum(copies.values())
@@ -355,6 +408,7 @@ def main() -> int:
     parser.add_argument("--previews", type=int, default=5, help="pull requests opened (preview and diff samples)")
     parser.add_argument("--rounds", type=int, default=4, help="rounds of the three throughput variants")
     parser.add_argument("--seconds", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--blocks", type=int, default=24, help="A B B A blocks of the interleaved shadow cost")
     parser.add_argument("--shadow-only", action="store_true",
                         help="no previews, no recording: the baseline and shadow-percent 100, and the shadow down")
     parser.add_argument("--gateway-port", type=int, default=9300)
@@ -382,6 +436,7 @@ def main() -> int:
                 rows = previews(bench, ctx, args.previews)
                 more, rps, per_request = throughput(bench, args.rounds, args.seconds, list(VARIANTS))
                 rows += [*more, recording_work(rps, per_request)]
+            rows.append(interleaved(bench, args.blocks))
             rows.append(shadow_down(bench, args.seconds))
         finally:
             ctx.close()

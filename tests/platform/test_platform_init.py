@@ -182,3 +182,23 @@ def test_previews_add_a_pull_request_applicationset_a_governed_namespace_and_nee
     with pytest.raises(InvalidInput, match="GitHub"):
         InitOptions(repo_url="https://gitlab.com/acme/ml-platform.git", domain="ml.acme.dev", previews=True,
                     neuroscale_source=make_options().neuroscale_source)
+
+
+def test_a_clone_with_another_remote_still_knows_its_applications(tmp_path: Path) -> None:
+    """neuroscale.yaml names the URL Argo CD fetches: `check` on a local clone (whose remote is a path) still
+    takes the generated Applications as syncing this repository's directories, not as another's."""
+    import subprocess
+
+    from neuroscale.check.lints import l013_duplicate_objects as l013
+    from neuroscale.check.model import CheckOptions
+    from neuroscale.check.runner import run_check
+
+    root = tmp_path / "repo"
+    options = make_options()
+    write_repo(root, options)
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    subprocess.run(["git", "-C", str(root), "remote", "add", "origin", "/srv/git/ml-platform.git"], check=True)
+    found = [f for f in run_check(root, options=CheckOptions()).findings if f.rule == l013.ID]
+    assert found == [], [f.message for f in found]
+    config = (root / "neuroscale.yaml").read_text()
+    assert options.repo_url in config

@@ -58,9 +58,11 @@ def _objects(options: InitOptions) -> dict[str, Any]:
     files[ci.WORKFLOW_PATH] = ci.workflow(options)
     files[ARGOCD_CONFIG_PATH] = argocd.argocd_config()
     # Read by `neuroscale check` (check/repoconfig.py): what the bundled policies govern, and the Argo CD
-    # release `cluster bootstrap` installs (no manifest here pins it), so `neuroscale crds pull` finds its CRDs.
+    # release `cluster bootstrap` installs (no manifest here pins it), so `neuroscale crds pull` finds its CRDs,
+    # and the URL Argo CD fetches, so a clone whose remote is spelled otherwise (a mirror, a local path) still
+    # knows which Applications sync its own directories.
     files[CONFIG_FILE] = {"governedNamespaces": list(options.governed_namespaces),
-                               "releases": {"argocd": versions.ARGOCD_VERSION}}
+                          "releases": {"argocd": versions.ARGOCD_VERSION}, "repoURLs": [options.repo_url]}
     return files
 
 
