@@ -28,7 +28,7 @@ _RESOURCES = {
     "PersistentVolumeClaim": "persistentvolumeclaims", "ServiceAccount": "serviceaccounts",
 }
 
-_CLUSTER_SCOPED = frozenset({
+CLUSTER_SCOPED_KINDS = frozenset({
     "Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "ClusterServingRuntime",
     "ClusterPolicy", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "PersistentVolume",
     "StorageClass", "PriorityClass", "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration",
@@ -78,7 +78,7 @@ class Subject:
 
     @property
     def cluster_scoped(self) -> bool:
-        return self.kind in _CLUSTER_SCOPED
+        return self.kind in CLUSTER_SCOPED_KINDS
 
     @property
     def namespace_labels(self) -> Mapping[str, str]:
@@ -126,7 +126,7 @@ def subjects(objects: Sequence[Mapping[str, Any]], *, default_namespace: str = "
         kind = _text(obj.get("kind"))
         metadata = as_mapping(obj.get("metadata"))
         name = _text(metadata.get("name")) or _text(metadata.get("generateName"))
-        scoped = kind not in _CLUSTER_SCOPED
+        scoped = kind not in CLUSTER_SCOPED_KINDS
         namespace = (_text(metadata.get("namespace")) or default_namespace) if scoped else ""
         labels = as_mapping(metadata.get("labels"))
         ns_object = _namespace_object(namespace if scoped else (name if kind == "Namespace" else ""), declared)

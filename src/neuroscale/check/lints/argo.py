@@ -12,7 +12,8 @@ never is. When neither names the repository (a plain directory, a platform's
 own pull-request checks), every git source is taken as this repository, as is
 a `repoURL` written with a placeholder (`$(REPO_URL)`, `{{ .repo }}`). A
 destination written with a placeholder is an unknown cluster: it is neither the
-same as nor different from any other.
+same as nor different from any other. The Applications an ApplicationSet generates count
+as written ones wherever ownership is asked (`all_applications`, `SyncIndex`; see `appsets`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from neuroscale.check.lints.appsets import generated_applications
 from neuroscale.check.lints.base import dig
 from neuroscale.check.model import Document, RepoView
 from neuroscale.check.repoconfig import read_config
@@ -90,6 +92,11 @@ def applications(view: RepoView) -> list[Document]:
     return [doc for doc in view.of_kind("Application") if doc.group == "argoproj.io"]
 
 
+def all_applications(view: RepoView, this: ThisRepository | None = None) -> list[Document]:
+    """Written Applications and those the repository's ApplicationSets generate."""
+    return [*applications(view), *generated_applications(view, this or ThisRepository.of(view))]
+
+
 def sources(app: Document) -> Iterator[Source]:
     spec = dig(app.data, "spec")
     items: list[Any] = []
@@ -115,6 +122,13 @@ def destination_cluster(app: Document) -> str | None:
     return IN_CLUSTER if cluster == "in-cluster" else cluster
 
 
+def destination_namespace(app: Document) -> str | None:
+    """The namespace an Application puts objects that name none into ('' when it sets none); None when it
+    is written with a placeholder."""
+    namespace = str(dig(app.data, "spec", "destination", "namespace") or "")
+    return None if is_placeholder(namespace) else namespace
+
+
 def synced_by(view: RepoView, path: str) -> list[Source]:
     """Sources of this repository's Applications whose directory contains `path`."""
     return SyncIndex(view).of(path)
@@ -130,10 +144,10 @@ class SyncIndex:
         self.this = ThisRepository.of(view)
         #: Directory sources of other repositories (they apply none of this repository's files).
         self.elsewhere: list[Source] = []
-        for app in applications(view):
+        for app in all_applications(view, self.this):
             for source in sources(app):
-                if not source.path or source.chart:
-                    continue
+                if not source.path or source.chart or is_placeholder(source.path):
+                    continue  # a placeholder path: which directory (of which repository) is unknown here
                 if self.this.holds(source):
                     key = "" if source.directory in ("", ".") else source.directory
                     self.by_directory.setdefault(key, []).append(source)

@@ -25,15 +25,18 @@ from collections.abc import Iterable
 
 from neuroscale.check.applied import applied_objects
 from neuroscale.check.kustomization import Kustomization, directory_of, kustomizations
-from neuroscale.check.lints.argo import Source, SyncIndex, applications, destination_cluster, sources
+from neuroscale.check.lints.argo import (Source, SyncIndex, all_applications, destination_cluster,
+                                         destination_namespace, is_placeholder, repository_key, sources)
 from neuroscale.check.lints.base import Lint
 from neuroscale.check.model import Document, RepoView
 from neuroscale.findings import Finding, Severity
+from neuroscale.policy.subject import CLUSTER_SCOPED_KINDS
 
 ID = "NS-L013"
 
 _Key = tuple[str, str, str, str]
-#: (Application name, destination cluster or None when unknown)
+#: (Application name, where it puts the object: its destination cluster, and namespace for a namespaced object
+#: that names none; None when a placeholder leaves that unknown)
 _Owner = tuple[str, str | None]
 #: Said when nothing named this repository, so every git source's directory was taken as one of this repository.
 _GUESSED = ("; no git remote of this checkout nor `repoURLs` in neuroscale.yaml names this repository, so every "
@@ -87,10 +90,21 @@ class _Applies:
         return source.recurse or "/" not in doc.path.removeprefix(prefix)
 
     def owners(self, doc: Document) -> list[_Owner]:
-        """(Application, destination cluster) of every source of this repository that applies `doc`."""
+        """(Application, where it puts `doc`) of every source of this repository that applies `doc`."""
         candidates: Iterable[Source] = self.index.of(doc.rendered_from or doc.path)
-        found = {(s.app.name, destination_cluster(s.app)) for s in candidates if self._applies(s, doc)}
+        found = {(s.app.name, _place(s.app, doc)) for s in candidates if self._applies(s, doc)}
         return sorted(found, key=lambda owner: (owner[0], owner[1] or ""))
+
+
+def _place(app: Document, doc: Document) -> str | None:
+    """Where `app` puts `doc`: its cluster, and for a namespaced object that names no namespace, the
+    Application's destination namespace too (two Applications syncing one directory into two namespaces
+    create two objects); None when a placeholder leaves it unknown."""
+    cluster = destination_cluster(app)
+    if cluster is None or doc.namespace or doc.kind in CLUSTER_SCOPED_KINDS:
+        return cluster
+    namespace = destination_namespace(app)
+    return None if namespace is None else f"{cluster} namespace {namespace}"
 
 
 def check(view: RepoView) -> list[Finding]:
@@ -178,11 +192,11 @@ def _duplicate_sources(view: RepoView) -> list[Finding]:
     """Two Applications syncing one directory of one repository (this one or another) into one cluster."""
     seen: dict[tuple[str, str], list[Document]] = {}
     findings = []
-    for app in applications(view):
+    for app in all_applications(view):
         for source in sources(app):
-            if not source.path:
+            if not source.path or is_placeholder(source.path):
                 continue
-            earlier = seen.setdefault((source.repo_url, source.directory), [])
+            earlier = seen.setdefault((repository_key(source.repo_url), source.directory), [])
             other = next((o for o in earlier if o.name != app.name and _may_collide(o, app)), None)
             earlier.append(app)
             if other is None:
@@ -200,9 +214,14 @@ def _duplicate_sources(view: RepoView) -> list[Finding]:
 
 
 def _may_collide(first: Document, second: Document) -> bool:
-    """False only when both destinations are known and differ."""
+    """False only when both destinations are known and differ (another cluster, or another namespace: then
+    only the objects that name their namespace, or are cluster-scoped, collide, and `_managed_twice` says so
+    per object)."""
     one, two = destination_cluster(first), destination_cluster(second)
-    return one is None or two is None or one == two
+    here, there = destination_namespace(first), destination_namespace(second)
+    if one is not None and two is not None and one != two:
+        return False
+    return here is None or there is None or here == there
 
 
 LINT = Lint(id=ID, title="Object managed by two Applications or rendered twice", failure_modes=("FM-04", "FM-07"),
