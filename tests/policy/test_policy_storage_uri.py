@@ -179,7 +179,7 @@ def test_the_policy_says_what_the_reader_says(form: str, uri: str, rule: str) ->
 
 
 def test_the_exports_carry_every_rule() -> None:
-    vap = next(d for d in FORMS["vap"] if d["metadata"]["name"] == POLICY and d["kind"] != "ValidatingAdmissionPolicyBinding")
+    vap = next(d for d in FORMS["vap"] if d["kind"] == "ValidatingAdmissionPolicy")
     kyverno = next(d for d in FORMS["kyverno"] if d["metadata"]["name"] == POLICY)
     expressions = [v["expression"] for v in vap["spec"]["validations"]]
     rules = {r["name"]: r["validate"]["cel"]["expressions"][0]["expression"] for r in kyverno["spec"]["rules"]}
