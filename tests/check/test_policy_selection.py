@@ -16,6 +16,7 @@ import pytest
 from neuroscale.check.model import CheckOptions
 from neuroscale.check.runner import run_check
 from neuroscale.policy.celenv import CelEnvironment
+from neuroscale.policy.kyverno_match import may_match
 from neuroscale.policy.policyset import compile_policy_set
 from neuroscale.policy.selectors import kinds_of, may_select
 from neuroscale.policy.subject import subjects
@@ -103,3 +104,75 @@ def test_rules_too_malformed_to_read_are_compiled_and_left_to_evaluation() -> No
                        "validations": [{"expression": "object.metadata.name != ''"}]}}
     compiled = compile_policy_set([policy], CelEnvironment(), kinds=_kinds(POD_OBJ))
     assert [len(p.validations) for p in compiled.cel_policies] == [1]
+
+
+HOST_PATH_CLUSTER_POLICY = """
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata:
+  name: disallow-host-path-cel
+  annotations: {annotations}
+spec:
+  validationFailureAction: Audit
+  rules:
+    - name: host-path
+      match:
+        any:
+          - resources:
+              kinds: [Pod]
+      validate:
+        cel:
+          expressions:
+            - expression: "!has(object.spec.volumes) || object.spec.volumes.all(v, !has(v.hostPath)"
+              message: HostPath volumes are forbidden.
+"""
+
+
+def cluster_policy(autogen: str | None = None) -> str:
+    annotations = "{}" if autogen is None else f"{{pod-policies.kyverno.io/autogen-controllers: {autogen}}}"
+    return HOST_PATH_CLUSTER_POLICY.format(annotations=annotations)
+
+
+@pytest.mark.parametrize(("autogen", "objects", "reported"), [
+    (None, {"apps/settings.yaml": CONFIG_MAP}, False),
+    (None, {"apps/debug-pod.yaml": POD}, True),
+    (None, {"apps/web.yaml": deployment()}, True),  # autogen: the Deployment's pod template reaches the rule
+    ("none", {"apps/web.yaml": deployment()}, False),
+    ("StatefulSet", {"apps/web.yaml": deployment()}, False),
+    ("Deployment", {"apps/web.yaml": deployment()}, True),
+])
+def test_a_cluster_policy_cel_rule_is_compiled_only_when_an_object_can_reach_it(
+        tmp_path: Path, autogen: str | None, objects: dict[str, str], reported: bool) -> None:
+    root = write_repo(tmp_path, {"policies/disallow-host-path.yaml": cluster_policy(autogen), **objects})
+    found = broken_expression(root)
+    assert len(found) == (1 if reported else 0), found
+
+
+def test_a_cluster_policy_cel_rule_is_compiled_when_a_warm_run_brings_what_it_selects(tmp_path: Path) -> None:
+    root = write_repo(tmp_path / "repo", {"policies/disallow-host-path.yaml": cluster_policy(),
+                                          "apps/settings.yaml": CONFIG_MAP})
+    cache = tmp_path / "cache"
+    assert broken_expression(root, cache_dir=cache) == []
+    write_repo(root, {"apps/debug-pod.yaml": POD})
+    found = broken_expression(root, cache_dir=cache)
+    assert len(found) == 1 and "CEL does not compile" in found[0]
+    (root / "apps/debug-pod.yaml").unlink()
+    assert broken_expression(root, cache_dir=cache) == []
+
+
+@pytest.mark.parametrize(("match", "objects", "kind", "expected"), [
+    ({"any": [{"resources": {"kinds": ["Pod"]}}]}, [DEPLOY_OBJ], None, False),
+    ({"any": [{"resources": {"kinds": ["Pod"]}}]}, [DEPLOY_OBJ], "Pod", True),  # a controller's pod template
+    ({"any": [{"resources": {"kinds": ["Pod"]}}, {"resources": {"kinds": ["apps/v1/Deployment"]}}]}, [DEPLOY_OBJ],
+     None, True),
+    ({"all": [{"resources": {"kinds": ["Pod"]}}, {"resources": {"kinds": ["Deployment"]}}]}, [DEPLOY_OBJ, POD_OBJ],
+     None, False),  # `all`: one object must fit every filter
+    ({"resources": {"kinds": ["v1/Pod"]}}, [POD_OBJ], None, True),  # the legacy single filter
+    ({"resources": {"kinds": ["apps/*/Deploy*"]}}, [DEPLOY_OBJ], None, True),
+    ({"any": [{"resources": {"names": ["web"]}}]}, [DEPLOY_OBJ], None, True),  # names only narrow
+    ({"any": [{"subjects": [{"kind": "User", "name": "x"}]}]}, [DEPLOY_OBJ], None, True),
+    ({"any": "Pod"}, [DEPLOY_OBJ], None, True),  # unreadable: evaluation reports it
+    (None, [DEPLOY_OBJ], None, True),
+])
+def test_may_match(match: Any, objects: list[dict[str, Any]], kind: str | None, expected: bool) -> None:
+    assert may_match(match, _kinds(*objects), kind=kind) is expected

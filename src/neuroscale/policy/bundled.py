@@ -54,8 +54,10 @@ from neuroscale.policy.isvc_cel import (
     every,
     failing_paths,
     first_failing_path,
+    literal,
 )
 from neuroscale.policy.report import RULES_ANNOTATION
+from neuroscale.policy.storage_uri_cel import describes, keeps
 from neuroscale.spec.fields import (
     ALLOWED_STORAGE_SCHEMES,
     DNS1123_LABEL,
@@ -65,6 +67,7 @@ from neuroscale.spec.fields import (
 )
 from neuroscale.spec.isvc import MODEL_KEYS
 from neuroscale.spec.quantity import parse_quantity
+from neuroscale.spec.storage_uri import RULES as URI_RULES
 
 VAP_API = "admissionregistration.k8s.io/v1"
 #: The service accounts of the controllers that write Deployments for InferenceServices (Knative, KServe).
@@ -142,20 +145,16 @@ class Bundled:
     exempt_platform: bool = False
 
 
-def _quote(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def _listed_message(message: str, paths: str) -> str:
     """A messageExpression naming the failing fields after `message`."""
-    return f"{_quote(message + ' (at ')} + {paths} + ')'"
+    return f"{literal(message + ' (at ')} + {paths} + ')'"
 
 
 def _label_check(label: str) -> Check:
-    key = _quote(label)
+    key = literal(label)
     folded = re.sub(r"[-_.]", "", label.lower())
     near_miss = (f"object.metadata.labels.exists(k, k != {key} && "
-                 f"k.lowerAscii().replace('-', '').replace('_', '').replace('.', '') == {_quote(folded)})")
+                 f"k.lowerAscii().replace('-', '').replace('_', '').replace('.', '') == {literal(folded)})")
     return Check(
         name=f"{label}-label",
         expression=f"has(object.metadata.labels) && {key} in object.metadata.labels && "
@@ -171,7 +170,7 @@ def _label_check(label: str) -> Check:
 
 def _has_quantity(container: str, section: str, resource: str) -> str:
     return (f"has({container}.resources) && has({container}.resources.{section}) && "
-            f"{_quote(resource)} in {container}.resources.{section}")
+            f"{literal(resource)} in {container}.resources.{section}")
 
 
 def _sets_both(container: str, section: str) -> str:
@@ -179,10 +178,10 @@ def _sets_both(container: str, section: str) -> str:
 
 
 def _within(container: str, resource: str, ceiling: str) -> str:
-    value = f"{container}.resources.limits[{_quote(resource)}]"
+    value = f"{container}.resources.limits[{literal(resource)}]"
     # A value that is not a quantity is the `quantities` check's finding, not an evaluation error here.
     return (f"!({_has_quantity(container, 'limits', resource)}) || !isQuantity(string({value})) || "
-            f"quantity(string({value})).compareTo(quantity({_quote(ceiling)})) <= 0")
+            f"quantity(string({value})).compareTo(quantity({literal(ceiling)})) <= 0")
 
 
 def _valid_quantities(container: str) -> str:
@@ -262,7 +261,7 @@ def _pod_policy() -> Bundled:
         "neuroscale-run-as-non-root-pod", f"The {MODEL_CONTAINER} of every pod (those Knative creates for an "
         "InferenceService included) runs as non-root.", (_POD,),
         (Check("run-as-non-root",
-               f"object.spec.containers.filter(c, c.name == {_quote(MODEL_CONTAINER)}).all(c, {non_root})",
+               f"object.spec.containers.filter(c, c.name == {literal(MODEL_CONTAINER)}).all(c, {non_root})",
                f"the {MODEL_CONTAINER} container must run as non-root",
                "set securityContext.runAsNonRoot: true (and a non-zero runAsUser) on the serving runtime's "
                f"{MODEL_CONTAINER}, or on the InferenceService's container",
@@ -312,7 +311,7 @@ def _storage_ok(options: BundledOptions) -> str:
     if not options.local_model_roots:
         return f"{scheme_ok} || {is_local}"
     path = f"({uri}.startsWith('file://') ? {uri}.substring(7) : {uri})"
-    roots = "[" + ", ".join(_quote(root.rstrip("/")) for root in options.local_model_roots) + "]"
+    roots = "[" + ", ".join(literal(root.rstrip("/")) for root in options.local_model_roots) + "]"
     under = (f"{path}.startsWith('/') && !({path} + '/').contains('/../') && "
              f"{roots}.exists(r, {path} == r || {path}.startsWith(r + '/'))")
     return f"{scheme_ok} || ({is_local} && {under})"
@@ -331,6 +330,20 @@ def _storage_check(options: BundledOptions) -> Check:
                  f"store the model under one of: {allowed}", "spec.*.storageUri",
                  message_expression=_listed_message(message, failing_paths(STORAGE_URIS, predicate)),
                  field_path_expression=first_failing_path(STORAGE_URIS, predicate))
+
+
+def _uri_shape_checks() -> tuple[Check, ...]:
+    """`spec.storage_uri`'s rules, one check each, naming every URI at fault in the reader's words."""
+    checks = []
+    for rule in URI_RULES:
+        predicate = keeps(rule)
+        detail = describes(rule)
+        listed = (failing_paths(STORAGE_URIS, predicate, shown=f"{detail} + ' (at ' + e.path + ')'") if detail else
+                  _listed_message(rule.summary, failing_paths(STORAGE_URIS, predicate)))
+        checks.append(Check(rule.name, every(STORAGE_URIS, predicate), rule.summary, rule.fix, "spec.*.storageUri",
+                            message_expression=listed,
+                            field_path_expression=first_failing_path(STORAGE_URIS, predicate)))
+    return tuple(checks)
 
 
 def _semantics_checks() -> tuple[Check, ...]:
@@ -435,8 +448,9 @@ def _isvc_policies(options: BundledOptions) -> tuple[Bundled, ...]:
                         "runAsUser: 0 (models under a framework key inherit the serving runtime's non-root user)",
                     field=".securityContext.runAsNonRoot"),),
                 variables=uses(CONTAINERS)),
-        Bundled("neuroscale-storage-uri-scheme", "Models load only from allowed storage.", (_ISVC,),
-                (_storage_check(options),), variables=uses(STORAGE_URIS)),
+        Bundled("neuroscale-storage-uri-scheme", "Models load only from allowed storage, by URIs that stay "
+                "inside it.", (_ISVC,), (_storage_check(options), *_uri_shape_checks()),
+                variables=uses(STORAGE_URIS)),
         Bundled("neuroscale-inferenceservice-semantics",
                 "Traffic, replica, autoscaling, batching and model fields hold values KServe can honour.",
                 (_ISVC,), _semantics_checks(), variables=uses(COMPONENT_SPECS)),
@@ -449,7 +463,7 @@ def _policies(options: BundledOptions) -> tuple[Bundled, ...]:
 
 def _exempt_condition(users: tuple[str, ...]) -> dict[str, str]:
     """A matchCondition false for the exempt users; a request without a user name is judged."""
-    listed = "[" + ", ".join(_quote(user) for user in users) + "]"
+    listed = "[" + ", ".join(literal(user) for user in users) + "]"
     return {"name": EXEMPT_CONDITION, "expression": "!has(request.userInfo) || !has(request.userInfo.username) || "
                                                     f"!(request.userInfo.username in {listed})"}
 

@@ -117,14 +117,20 @@ def variables() -> tuple[tuple[str, str], ...]:
             (COMPONENT_SPECS, components_variable()))
 
 
+def literal(text: str) -> str:
+    """A CEL string literal holding `text` (single quotes, backslashes and quotes escaped)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 def every(variable: str, predicate: str) -> str:
     """CEL: `predicate` (over entry `e`) holds for every entry of a grouped variable."""
     return f"variables.{variable}.all(g, g.all(e, {predicate}))"
 
 
-def failing_paths(variable: str, predicate: str) -> str:
-    """CEL string: the comma-separated paths of the entries of a grouped variable failing `predicate`."""
-    return (f"variables.{variable}.map(g, g.filter(e, !({predicate})).map(e, e.path).join(', '))"
+def failing_paths(variable: str, predicate: str, *, shown: str = "e.path") -> str:
+    """CEL string: the comma-separated paths (or `shown`, over entry `e`) of the entries of a grouped variable
+    failing `predicate`."""
+    return (f"variables.{variable}.map(g, g.filter(e, !({predicate})).map(e, {shown}).join(', '))"
             f".filter(s, s != '').join(', ')")
 
 

@@ -16,12 +16,15 @@ JMESPath functions. A `PolicyException` that matches exempts the resource
 - mutate, generate, verifyImages, podSecurity, API-call context, unknown
 JMESPath functions - makes the rule unevaluable: reported once per policy and
 as an `error` result for every resource the rule matches, never a pass.
+Given the kinds of the objects under admission, the `validate.cel` of a rule
+none of them can reach (by its `match`, or through autogen as a controller's
+pod) is not compiled, as for a ValidatingAdmissionPolicy that selects none.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +34,7 @@ from neuroscale.policy.kyverno_checks import Block, Result, compile_block, run_b
 from neuroscale.policy.kyverno_conditions import conditions_hold
 from neuroscale.policy.kyverno_context import ContextSources, check_entries, load_entries
 from neuroscale.policy.kyverno_exceptions import CompiledException, exempting
-from neuroscale.policy.kyverno_match import NOBODY, Requester, kinds_selected, rule_applies
+from neuroscale.policy.kyverno_match import NOBODY, Requester, kinds_selected, may_match, rule_applies
 from neuroscale.policy.kyverno_request import (NO_VALUES, Values, given_operation, images, request_data,
                                                shaped_object)
 from neuroscale.policy.kyverno_variables import ConditionError, ConditionUnsupported, check_syntax, substitute
@@ -114,8 +117,21 @@ def _unsupported(raw: Mapping[str, Any], validate: Mapping[str, Any]) -> str:
     return problem or next((f"validate.{key}" for key in _UNSUPPORTED_VALIDATE if validate.get(key)), "")
 
 
+def _reachable(raw: Mapping[str, Any], policy: CompiledKyvernoPolicy, kinds: Sequence[Subject] | None) -> bool:
+    """Whether an object of `kinds` (None: of any kind) can reach the rule, itself or as the pod of a controller
+    (autogen), by what `KyvernoRun._target` reads of its `match`."""
+    if kinds is None or may_match(raw.get("match"), kinds):
+        return True
+    if policy.autogen == "none":
+        return False
+    controllers = [subject for subject in kinds if subject.kind in POD_TEMPLATE_PATHS and
+                   (policy.autogen == "all" or subject.kind in policy.autogen.split(","))]
+    return bool(controllers) and may_match(raw.get("match"), controllers, kind="Pod")
+
+
 def _compile_rule(raw: Mapping[str, Any], index: int, *, policy: CompiledKyvernoPolicy, default_action: str,
-                  overrides: list[Mapping[str, Any]], env: CelEnvironment, given: GivenNames | None) -> KyvernoRule:
+                  overrides: list[Mapping[str, Any]], env: CelEnvironment, given: GivenNames | None,
+                  kinds: Sequence[Subject] | None) -> KyvernoRule:
     rule = KyvernoRule(name=str(raw.get("name", index)), raw=raw, where=f"spec.rules[{index}]",
                        kinds=kinds_selected(raw.get("match")))
     validate = as_mapping(raw.get("validate"))
@@ -143,14 +159,17 @@ def _compile_rule(raw: Mapping[str, Any], index: int, *, policy: CompiledKyverno
     rule.message = str(validate.get("message") or "")
     rule.action = _action(validate.get("failureAction"), default_action)
     rule.overrides = list(validate.get("failureActionOverrides") or overrides)
-    if validate.get("cel"):
+    if validate.get("cel") and _reachable(raw, policy, kinds):  # no object reaches it: never evaluated
         _compile_cel(rule, validate["cel"], conditions=raw.get("celPreconditions"), policy=policy, env=env)
     return rule
 
 
-def compile_policy(document: Mapping[str, Any], env: CelEnvironment, *,
-                   given: GivenNames | None = None) -> CompiledKyvernoPolicy:
-    """Compile every rule; `given` names the context variables a test's values file provides."""
+def compile_policy(document: Mapping[str, Any], env: CelEnvironment, *, given: GivenNames | None = None,
+                   kinds: Sequence[Subject] | None = None) -> CompiledKyvernoPolicy:
+    """Compile every rule; `given` names the context variables a test's values file provides. With `kinds`
+    (`selectors.kinds_of` the subjects), the `validate.cel` of a rule no object of those kinds can reach is not
+    compiled: it is never evaluated, and its CEL's errors are not reported (as for a ValidatingAdmissionPolicy
+    that selects none of them)."""
     metadata = as_mapping(document.get("metadata"))
     spec = as_mapping(document.get("spec"))
     policy = CompiledKyvernoPolicy(
@@ -163,7 +182,7 @@ def compile_policy(document: Mapping[str, Any], env: CelEnvironment, *,
     for index, raw in enumerate(spec.get("rules") or []):
         if isinstance(raw, Mapping):
             policy.rules.append(_compile_rule(raw, index, policy=policy, default_action=default_action,
-                                              overrides=overrides, env=env, given=given))
+                                              overrides=overrides, env=env, given=given, kinds=kinds))
     if not policy.rules:
         policy.problems.append(unevaluable("policy without rules", policy=policy.name, where="spec.rules",
                                            policy_object=policy.ref))

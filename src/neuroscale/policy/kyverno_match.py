@@ -12,7 +12,7 @@ excludes nothing; a test suite's `UserInfo` file supplies a real one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -201,6 +201,28 @@ def kinds_selected(block: Any) -> frozenset[str] | None:
     found = [_plain_kinds(item) for item in items]
     kinds = [named for named in found if named is not None]
     return frozenset[str]().union(*kinds) if len(kinds) == len(found) else None
+
+
+def may_match(block: Any, kinds: Sequence[Subject], *, kind: str | None = None) -> bool:
+    """False only when `block` (a rule's `match`) selects none of `kinds` (`selectors.kinds_of` the subjects) by
+    their kinds, read as `kind` when given (`Pod`, for a controller's pod template). Names, namespaces,
+    selectors, operations and user filters only narrow a selection, so they are not read; a block this cannot
+    read may match."""
+    if not isinstance(block, Mapping) or not block:
+        return True
+    items = block.get("any") or block.get("all") or [block]
+    if not isinstance(items, list):
+        return True
+    every = any if block.get("any") else all
+    return any(every(_may_fit(item, subject, kind) for item in items) for subject in kinds)
+
+
+def _may_fit(item: Any, subject: Subject, kind: str | None) -> bool:
+    resources = item.get("resources") if isinstance(item, Mapping) else None
+    entries = resources.get("kinds") if isinstance(resources, Mapping) else None
+    if not isinstance(entries, list) or not entries:
+        return True
+    return any(kind_matches(str(entry), subject, kind=kind) for entry in entries)
 
 
 def rule_applies(rule: Mapping[str, Any], subject: Subject, *, where: str, kind: str | None = None,

@@ -12,7 +12,10 @@ exempt objects from the ValidatingPolicies they name. A ValidatingPolicy with
 autogen also yields its pod-controller variants (`vpol_autogen`). Given the
 kinds of the objects under admission, the CEL of a ValidatingAdmissionPolicy or
 ValidatingPolicy (or variant) whose `matchConstraints` select none of them is
-not compiled: the bundled set's expressions cost every cold check otherwise. Every
+not compiled, nor the `validate.cel` of a Kyverno ClusterPolicy or Policy rule
+whose `match` none of them (or, through autogen, none of their pod templates)
+can reach: the bundled set's expressions, or their Kyverno export committed to
+a repository, cost every cold check otherwise. Every
 document kind the engine does not evaluate (MutatingAdmissionPolicy, Kyverno
 ImageValidatingPolicy, ...) becomes an unevaluable finding.
 """
@@ -115,7 +118,7 @@ def _compile_one(document: Mapping[str, Any], env: CelEnvironment, *, run: _Comp
         result.cel_policies.append(run.cel(document, env))
         result.cel_policies.extend(run.cel(variant, env) for variant in autogen_documents(document))
     elif kind in kyverno.KINDS and str(document.get("apiVersion", "")).startswith("kyverno.io/"):
-        result.kyverno_policies.append(kyverno.compile_policy(document, env, given=given))
+        result.kyverno_policies.append(kyverno.compile_policy(document, env, given=given, kinds=run.kinds))
     elif is_cel_exception(document):
         try:
             result.cel_exceptions.append(compile_cel_exception(document, env))
@@ -136,8 +139,8 @@ def compile_policy_set(documents: Sequence[Mapping[str, Any]], env: CelEnvironme
                        kinds: Sequence[Subject] | None = None) -> PolicySet:
     """Compile every document; an unbound VAP is a warning (or, for test suites as in the
     Kyverno CLI, gets an implicit Deny binding). `given` names context variables a test provides;
-    `kinds` (`selectors.kinds_of` the subjects) leaves the CEL of policies that select none of them
-    uncompiled."""
+    `kinds` (`selectors.kinds_of` the subjects) leaves the CEL of policies and Kyverno rules that select none
+    of them uncompiled."""
     result = PolicySet()
     vaps: dict[str, CompiledCelPolicy] = {}
     bindings: list[Mapping[str, Any]] = []
