@@ -187,6 +187,13 @@ def test_calls_hold_at_most_max_rows_unless_one_copy_has_more() -> None:
     assert alone == [] and [(call.copies, call.total) for call in calls] == [([0, 1], 4), ([2], 1), ([3], 5), ([4], 1)]
 
 
+def test_calls_hold_at_most_max_bytes_of_bodies_unless_one_copy_has_more() -> None:
+    bodies = [json.dumps({"instances": [[1.0, float(i)]] * rows}).encode() for i, rows in enumerate([1, 1, 9, 1])]
+    calls, alone = coalesce.plan([head(V1)] * 4, bodies, max_rows=512, max_bytes=len(bodies[0]) * 2)
+    assert alone == [] and [call.copies for call in calls] == [[0, 1], [2], [3]]
+    assert all(call.size <= len(bodies[0]) * 2 or len(call.copies) == 1 for call in calls)
+
+
 def planned(*copies: tuple[bytes, bytes, bytes]) -> coalesce.Call:
     calls, alone = coalesce.plan([c[0] for c in copies], [c[1] for c in copies], max_rows=512)
     assert alone == [] and len(calls) == 1

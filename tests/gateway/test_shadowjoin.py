@@ -109,11 +109,11 @@ def native_verdict(data: bytes, at: int, stop: int, predictions: list[Any]) -> b
 
 
 @FUZZ
-@given(copies(), st.integers(1, 9))
+@given(copies(), st.integers(1, 9), st.integers(1, 400))
 def test_joined_calls_ask_each_copy_exactly_its_own_rows(batch: list[tuple[bytes, bytes, list[Any]]],
-                                                          max_rows: int) -> None:
+                                                          max_rows: int, max_bytes: int) -> None:
     data, starts = framed(batch)
-    calls, others = _shadowjoin.plan_v1(data, 0, len(data), max_rows, MAX_MEMBER)
+    calls, others = _shadowjoin.plan_v1(data, 0, len(data), max_rows, MAX_MEMBER, max_bytes)
     joined: list[int] = []
     for rows_joined, first, stop, rows, members in calls:
         offsets = _shadowjoin.members_v1(data, first, stop, MAX_MEMBER)
@@ -121,6 +121,7 @@ def test_joined_calls_ask_each_copy_exactly_its_own_rows(batch: list[tuple[bytes
         mine = [orjson.loads(batch[starts.index(at)][0])["instances"] for at in offsets]
         assert orjson.loads(b'{"instances":[' + rows_joined + b"]}")["instances"] == [r for m in mine for r in m]
         assert rows == sum(map(len, mine)) and (rows <= max_rows or members == 1)
+        assert len(rows_joined) <= max_bytes or members == 1
         shapes = {coalesce._v1_shape({"instances": m})[1] for m in mine}  # type: ignore[index]
         assert len(shapes) == 1, "one row signature per call, as coalesce keys them"
         joined += offsets
@@ -133,7 +134,7 @@ def test_joined_calls_ask_each_copy_exactly_its_own_rows(batch: list[tuple[bytes
 @given(copies())
 def test_every_verdict_is_the_python_rules_verdict(batch: list[tuple[bytes, bytes, list[Any]]]) -> None:
     data, starts = framed(batch)
-    calls, _ = _shadowjoin.plan_v1(data, 0, len(data), 1000, MAX_MEMBER)
+    calls, _ = _shadowjoin.plan_v1(data, 0, len(data), 1000, MAX_MEMBER, coalesce.MAX_CALL_BYTES)
     for _, first, stop, rows, _ in calls:
         offsets = _shadowjoin.members_v1(data, first, stop, MAX_MEMBER)
         answer = [p for at in offsets for p in batch[starts.index(at)][2]]
@@ -198,7 +199,7 @@ def test_verdicts_on_answers_as_runtimes_write_them(primary: bytes, shadow: list
 ])
 def test_bodies_outside_the_strict_subset_are_left_to_python(body: bytes) -> None:
     data = shadow_frames.copy_record(b"iris", b"iris-2", HEAD, body, b'{"predictions": [1]}', 1.0)
-    assert _shadowjoin.plan_v1(data, 0, len(data), 512, MAX_MEMBER) == ([], [0])
+    assert _shadowjoin.plan_v1(data, 0, len(data), 512, MAX_MEMBER, coalesce.MAX_CALL_BYTES) == ([], [0])
 
 
 @FUZZ
@@ -232,7 +233,7 @@ def test_bytes_that_are_not_records_or_json_are_refused_without_a_crash(data: by
     found, used = _shadowjoin.runs(data)
     assert 0 <= used <= len(data)
     record = shadow_frames.copy_record(b"e", b"r", HEAD, data, data[:50], math.pi)
-    calls, others = _shadowjoin.plan_v1(record, 0, len(record), 512, MAX_MEMBER)
+    calls, others = _shadowjoin.plan_v1(record, 0, len(record), 512, MAX_MEMBER, coalesce.MAX_CALL_BYTES)
     assert len(calls) + len(others) == 1
     assert _shadowjoin.compare_v1(record, 0, len(record), MAX_MEMBER, answer, 1, RELATIVE, ABSOLUTE) in (
         None, (0, 0, []), (1, 0, []), (0, 1, []), (0, 0, [(0, 0, 1)]))

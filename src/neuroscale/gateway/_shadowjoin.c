@@ -10,7 +10,7 @@
  *   head, body, primary) and groups consecutive copies of one endpoint, revision and request head;
  * - `plan_v1` joins copies whose body is exactly `{"instances": [...]}` in a strict subset of JSON (ASCII
  *   only, no escapes in the key, no object rows, nesting up to MAX_DEPTH) into calls of at most `max_rows`
- *   rows with one row signature (the first row's length or scalar type, as `coalesce` keys them); a call's
+ *   rows and `max_bytes` bytes of joined rows (one copy alone may have more) with one row signature (the first row's length or scalar type, as `coalesce` keys them); a call's
  *   records may hold copies it does not join (holes, returned for Python), never joinable ones. A joined
  *   body is the members' validated rows, spliced: each body was checked to be one complete document, so
  *   no bytes of one copy can move another's rows. Any other body is returned for `coalesce`;
@@ -343,8 +343,8 @@ static int add_call(PyObject *calls, Buffer *joined, Py_ssize_t first, Py_ssize_
 
 static PyObject *plan_v1(PyObject *self, PyObject *args) {
     Py_buffer view;
-    Py_ssize_t start, stop, max_rows, max_member;
-    if (!PyArg_ParseTuple(args, "y*nnnn", &view, &start, &stop, &max_rows, &max_member))
+    Py_ssize_t start, stop, max_rows, max_member, max_bytes;
+    if (!PyArg_ParseTuple(args, "y*nnnnn", &view, &start, &stop, &max_rows, &max_member, &max_bytes))
         return NULL;
     const unsigned char *data = view.buf;
     if (start < 0 || stop > view.len || start > stop) {
@@ -365,7 +365,7 @@ static PyObject *plan_v1(PyObject *self, PyObject *args) {
             Py_XDECREF(offset);
             continue;
         }
-        if (members && (sig != signature || rows + n > max_rows)) {
+        if (members && (sig != signature || rows + n > max_rows || joined.size + 1 + (b - a) > max_bytes)) {
             ok = add_call(calls, &joined, first, end, rows, members);
             members = 0;
         }
@@ -749,8 +749,8 @@ static PyMethodDef methods[] = {
      "revision and head as one run (kind, endpoint, revision, head, start, stop, copies); a tally as a run of its "
      "own (kind, endpoint, revision, b'', start, stop, skipped); used: the bytes they take."},
     {"plan_v1", plan_v1, METH_VARARGS,
-     "plan_v1(data, start, stop, max_rows, max_member) -> (calls, others): the copies in data[start:stop] "
-     "joined into calls (rows joined, first, stop, rows, members) and the offsets of the copies left to Python."},
+     "plan_v1(data, start, stop, max_rows, max_member, max_bytes) -> (calls, others): the copies in "
+     "data[start:stop] joined into calls (rows joined, first, stop, rows, members) and the offsets of the copies left to Python."},
     {"compare_v1", compare_v1, METH_VARARGS,
      "compare_v1(data, first, stop, max_member, predictions, rows, relative, absolute) -> (agree, disagree, "
      "undecided) or None when predictions has not one element per row; undecided: (offset, first row, rows) per "

@@ -5,7 +5,7 @@
 def runs(data: bytes, /) -> tuple[list[tuple[int, str, str, bytes, int, int, int]], int]: ...
 
 # calls: (rows joined, first record, stop, rows, members); others: offsets of the records left to Python.
-def plan_v1(data: bytes, start: int, stop: int, max_rows: int, max_member: int, /) -> tuple[
+def plan_v1(data: bytes, start: int, stop: int, max_rows: int, max_member: int, max_bytes: int, /) -> tuple[
     list[tuple[bytes, int, int, int, int]], list[int]]: ...
 
 # (agree, disagree, [(record offset, first row, rows) per copy left to Python]), or None when `predictions` does

@@ -13,8 +13,9 @@ than one of 2. Only bodies that concatenate without changing their meaning are j
 and only with copies of the same request head (method, URL, host, headers:
 `upstream.upstream_head`), protocol and row shape (the key of a `Call`). Anything else — binary
 tensors, V1 `inputs`, `:explain`, values orjson does not read — is sent alone, and so is a body over
-`MAX_MEMBER_BYTES`: joining saves the per-call cost, which a large body hardly pays, and it
-bounds a joined call (the mirror's 512 rows: at most 2 MiB). Every body is parsed on its own and a
+`MAX_MEMBER_BYTES`: joining saves the per-call cost, which a large body hardly pays. A call
+holds at most `max_rows` rows and `MAX_CALL_BYTES` of its members' bodies (one copy alone may
+have more), so joined calls stay far below a model server's body limit (16 MiB). Every body is parsed on its own and a
 joined body is written from the parsed rows, never spliced from received bytes: no body can change
 what another copy asks. An answer splits back when every output has one row per joined row (V1
 `predictions`, V2 `outputs` by their first dimension); otherwise the caller asks for each copy alone.
@@ -40,6 +41,7 @@ import orjson
 from neuroscale.agreement import outputs_of, same
 
 MAX_MEMBER_BYTES = 4096
+MAX_CALL_BYTES = 2 << 20
 V1, V2 = "v1", "v2"
 _INPUT_FIELDS = frozenset({"name", "shape", "datatype", "data", "parameters"})
 _V2_FIELDS = frozenset({"inputs", "outputs", "parameters", "id"})
@@ -54,6 +56,7 @@ class Call:
     rows: list[int] = field(default_factory=list)
     docs: list[dict[str, Any]] = field(default_factory=list)
     total: int = 0
+    size: int = 0  # bytes of the members' bodies
 
     def body(self) -> bytes:
         """The joined request body: every copy's rows, in order (one copy: the same request, re-written)."""
@@ -67,9 +70,10 @@ class Call:
                              "inputs": inputs})
 
 
-def plan(heads: Sequence[bytes], bodies: Sequence[bytes], *, max_rows: int) -> tuple[list[Call], list[int]]:
-    """The calls that carry the copies (upstream heads and bodies), each of at most `max_rows` rows unless one
-    copy alone has more, and the copies (indexes) that must go alone."""
+def plan(heads: Sequence[bytes], bodies: Sequence[bytes], *, max_rows: int,
+         max_bytes: int = MAX_CALL_BYTES) -> tuple[list[Call], list[int]]:
+    """The calls that carry the copies (upstream heads and bodies), each of at most `max_rows` rows and
+    `max_bytes` of bodies unless one copy alone has more, and the copies (indexes) that must go alone."""
     docs = _parsed(bodies)
     kinds: dict[bytes, str | None] = {}  # per head: V1, V2, or not joinable
     open_calls: dict[tuple[Any, ...], Call] = {}
@@ -80,19 +84,21 @@ def plan(heads: Sequence[bytes], bodies: Sequence[bytes], *, max_rows: int) -> t
             kinds[head] = protocol(head)
         kind = kinds[head]
         shape = None if kind is None or type(doc) is not dict else _v1_shape(doc) if kind is V1 else _v2_shape(doc)
-        if shape is None or len(bodies[index]) > MAX_MEMBER_BYTES:
+        size = len(bodies[index])
+        if shape is None or size > MAX_MEMBER_BYTES:
             alone.append(index)
             continue
         rows, signature = shape
         key = (head, kind, signature)
         call = open_calls.get(key)
-        if call is None or call.total + rows > max_rows:
+        if call is None or call.total + rows > max_rows or call.size + size > max_bytes:
             call = open_calls[key] = Call(head)
             calls.append(call)
         call.copies.append(index)
         call.rows.append(rows)
         call.docs.append(doc)
         call.total += rows
+        call.size += size
     return calls, alone
 
 

@@ -2,7 +2,7 @@
 
 The request path only frames the copy (`shadow_frames`) into a list; one write every `FLUSH_S` (sooner
 once `FLUSH_BYTES` wait) sends the list down the worker's stdin, a pipe (up to 1 MiB in the kernel): the
-worker reads every 20 ms anyway, and a write per loop iteration cost the gateway ~1.5 µs per copy. Nothing on the
+worker reads every 50 ms anyway, and a write per loop iteration cost the gateway ~1.5 µs per copy. Nothing on the
 request path reads a body, waits, or holds more than `backlog` bytes for the worker beyond the pipe: when
 the worker is down (starting, restarting) or that many bytes already wait for it (it is behind, stopped,
 starved), the copy is counted skipped here and the count handed over once the worker reads again, so its

@@ -36,7 +36,7 @@ from neuroscale.home import DEFAULT_DOMAIN
 REPORT_PERIOD_S = 0.25
 PUBLISH_EVERY = 4  # reports
 RELOAD_INTERVAL_S = 0.1  # a new shadow revision is copied to within this; the gateway reloads every 0.02 s
-READ_PAUSE_S = 0.02
+READ_PAUSE_S = 0.05
 BUSY_READ_BYTES = 32 << 10  # a read this long may have left more: read on at once
 DRAIN_S = 1.0
 
@@ -52,9 +52,11 @@ class Intake(asyncio.Protocol):
     """Reads the gateway's records from the pipe and hands each to the mirror; EOF ends the worker.
 
     After a short read it stops reading for `READ_PAUSE_S`: the records gather in the pipe meanwhile (copies
-    wait `Mirror.hold` for mates anyway), so the worker reads at most 50 times a second, not once per gateway
-    loop iteration, and the gateway's writes wake nobody. Measured in-process at ~10k copies/s, before copies
-    were joined in C: 8-8.5 µs of the worker's CPU per copy, against 9.5-11.5 with a 5 ms pause."""
+    wait `Mirror.hold` for mates anyway; at 10k copies/s a pause holds ~200 KiB, the pipe takes 1 MiB), so the
+    worker reads at most 20 times a second, not once per gateway loop iteration, and the gateway's writes wake
+    nobody. Measured in-process at ~10k copies/s, before copies were joined in C: 8-8.5 µs of the worker's CPU
+    per copy with a 20 ms pause, against 9.5-11.5 with 5 ms; with the C join, 50 ms and 2,048-row calls
+    took the worker from 3.4 to 2.4 µs per copy (bench/RESULTS.md, issue 15)."""
 
     def __init__(self, mirror: Mirror, done: asyncio.Event) -> None:
         self.mirror = mirror
