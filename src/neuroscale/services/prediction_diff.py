@@ -25,13 +25,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from neuroscale.agreement import agree, latency_quantiles, outputs_of
-from neuroscale.engine.previews import preview_name
 from neuroscale.errors import InvalidInput
 from neuroscale.findings import Finding, Severity
 from neuroscale.gitops.provider import CheckResult, PullRequest
 from neuroscale.gitops.repo import GitRepo
 from neuroscale.services.context import PlatformContext
 from neuroscale.services.keepalive import KeepAlive
+from neuroscale.services.previews import preview_state
 from neuroscale.services.samples import SAMPLE_FILE, SampleRequest, read_sample
 from neuroscale.spec import extensions, isvc
 from neuroscale.spec.manifest import APPS_DIR, manifest_path
@@ -57,6 +57,11 @@ def manifest_at(repo: GitRepo, ref: str, endpoint: str) -> Any:
         return load_one(content.decode("utf-8", "replace"), where=path, limits=MANIFEST_LIMITS)
     except InvalidInput:
         return None
+
+
+def gate_of(obj: Any) -> extensions.DiffGate:
+    """The gate a manifest's annotations set (InvalidInput naming a malformed one)."""
+    return extensions.diff_gate(extensions.annotations_of(isvc.read(obj).metadata.get("annotations")))
 
 
 def model_identity(obj: Any) -> tuple[str | None, ...] | None:
@@ -88,7 +93,11 @@ Sample = tuple[str, list[SampleRequest], list[Finding]]  # where it was read, it
 def committed_sample(repo: GitRepo, ref: str, endpoint: str) -> Sample | None:
     """`apps/<endpoint>/sample-requests.jsonl` at `ref`, read."""
     committed = f"{APPS_DIR}/{endpoint}/{SAMPLE_FILE}"
-    data = repo.read_files(ref, committed).get(committed)
+    files = repo.read_files(ref, committed)
+    data = files.get(committed)
+    if data is None and any(path.startswith(f"{committed}/") for path in files):
+        return committed, [], [Finding(RULE, Severity.ERROR, f"{committed} is a directory, not a JSON lines file",
+                                       file=committed, fix="commit the sample as one file")]
     if data is None:
         return None
     requests, findings = read_sample(data, where=committed)
@@ -130,7 +139,7 @@ def _call(client: KeepAlive, model: str, request: SampleRequest) -> Exchange:
         body: Any = json.loads(reply.body) if reply.content_type.startswith("application/json") \
             else reply.body.decode("utf-8", "replace")
         status = reply.status
-    except (OSError, http.client.HTTPException, ValueError) as exc:
+    except (OSError, http.client.HTTPException, ValueError, RecursionError) as exc:
         body, status = str(exc) or type(exc).__name__, 0
     return Exchange(status, body, (time.perf_counter() - started) * 1000)
 
@@ -194,8 +203,13 @@ def verdict(endpoint: str, preview: str, source: str, results: list[tuple[Sample
         findings.append(Finding(RULE, Severity.WARNING, f"line {request.line}: the preview answered "
                                 f"{proposed.status or 'nothing'}: {str(proposed.body)[:300]}", file=source,
                                 line=request.line))
+    if not compared:
+        findings.append(Finding(RULE, Severity.WARNING, f"no request of {source} was answered by both models, so "
+                                "nothing was compared", file=source, fix="replay requests the serving model answers"))
     failed = []
-    if gate.min_agreement is not None and agreement < gate.min_agreement:
+    if gate.min_agreement is not None and not compared:
+        failed.append(f"the endpoint requires {gate.min_agreement:.1%} agreement and none could be measured")
+    elif gate.min_agreement is not None and agreement < gate.min_agreement:
         failed.append(f"agreement {agreement:.1%} is below the {gate.min_agreement:.1%} the endpoint requires")
     if gate.fail_on_new_errors and new_errors:
         failed.append(f"the new model fails {len(new_errors)} request(s) the serving one answers")
@@ -217,13 +231,18 @@ def prediction_check(ctx: PlatformContext, pr: PullRequest) -> CheckResult:
     read again; with one, waiting is `pending`, which blocks.
     """
     try:
-        gate = extensions.diff_gate(isvc.read(manifest_at(ctx.repo, pr.head_sha, pr.endpoint)).annotations)
+        gate = gate_of(manifest_at(ctx.repo, pr.head_sha, pr.endpoint))
     except InvalidInput as exc:
         return CheckResult(CHECK_PREDICTIONS, "fail", [Finding(RULE, Severity.ERROR, exc.message, fix=exc.fix,
                                                                field_path=exc.where).to_dict()])
-    preview = preview_name(pr.endpoint, pr.number)
-    status = ctx.events.get(preview)
-    if status is None or not status.ready:
+    state = preview_state(ctx, pr)
+    preview, status = state.name, state.status if state.current else None
+    if state.refused:
+        return CheckResult(CHECK_PREDICTIONS, "fail" if gate.gating else "pass", [Finding(
+            RULE, Severity.ERROR if gate.gating else Severity.WARNING,
+            f"no predictions compared: the pull request has no preview: {state.refused}",
+            fix="rename the endpoint, or compare with `neuroscale diff` against the model files").to_dict()])
+    if not state.serves_head:
         condition = status.condition(ConditionType.Ready) if status else None
         ready = condition.message if condition else ""
         if status is not None and any(c.reason in FAILURE_REASONS and not c.is_true for c in status.conditions):

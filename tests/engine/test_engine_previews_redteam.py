@@ -1,0 +1,154 @@
+"""Previews and their prediction diff attacked with inputs the team did not write, on a real platform.
+
+Each test opens pull requests through the services against the real engine, gateway and model
+servers (`tests.engine.test_engine_previews` has the happy paths): a name that collides with an
+endpoint on main, a push the engine has not seen yet, an engine restart, a name too long for a
+DNS label, an unquoted annotation, and a sample line that breaks a shell command.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from neuroscale.engine.previews import preview_name
+from neuroscale.services.context import PlatformContext
+from neuroscale.services.endpoints import RawManifest, update_endpoint
+from neuroscale.services.previews import preview_info
+from neuroscale.services.pulls import close_pull_request, get_pull_request
+from neuroscale.spec import extensions
+from neuroscale.spec.manifest import manifest_path, to_manifest
+from neuroscale.yamlio import dump
+from tests.conftest import IRIS_ROWS, wait_for
+from tests.engine.conftest import Platform, iris_spec
+from tests.engine.test_engine_previews import ALICE, SAMPLE, ctx, ctx_of, diff_of, manifest  # noqa: F401
+
+GATE = {extensions.MIN_AGREEMENT: "0.95"}
+
+
+def named(model: Path, name: str, **annotations: str) -> bytes:
+    document = to_manifest(iris_spec(model, name=name))
+    if annotations:
+        document["metadata"]["annotations"] = annotations
+    return dump(document).encode()
+
+
+def answers(gateway: str, name: str) -> list[int]:
+    reply = httpx.post(f"{gateway}/v1/models/{name}:predict", json={"instances": IRIS_ROWS}, timeout=30)
+    return reply.json()["predictions"]  # type: ignore[no-any-return]
+
+
+@contextmanager
+def engine_paused(platform: Platform) -> Iterator[None]:
+    """A busy engine: it sees nothing new until the block ends (the gateway keeps serving)."""
+    assert platform.engine is not None
+    os.kill(platform.engine.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(platform.engine.pid, signal.SIGCONT)
+
+
+def test_an_endpoint_named_like_a_preview_keeps_its_own_model(running: Platform, ctx: PlatformContext, gateway: str,
+                                                               iris_model: Path, constant_model: Path) -> None:
+    running.commit({manifest_path("iris"): manifest(iris_model).encode(),
+                    manifest_path("setosa"): named(iris_model, "setosa"),
+                    manifest_path("iris-pr-1"): named(iris_model, "iris-pr-1"),
+                    "apps/iris/sample-requests.jsonl": (json.dumps(SAMPLE[0]) + "\n").encode()})
+    for name in ("iris", "setosa", "iris-pr-1"):
+        running.wait_ready(name)
+    pr = update_endpoint(ctx, RawManifest.parse(manifest(constant_model, annotations=GATE)), actor=ALICE)
+    assert pr.number == 1
+    other = update_endpoint(ctx, RawManifest.parse(named(constant_model, "setosa").decode()), actor=ALICE)
+    running.wait_ready(preview_name("setosa", other.number))  # the engine has taken both pull requests
+    assert answers(gateway, "iris-pr-1") == [1, 1], "an open pull request on iris replaced endpoint iris-pr-1's model"
+    info = preview_info(ctx, get_pull_request(ctx, pr.number))
+    assert info is not None and info.state == "Unavailable" and "runs from main" in info.message
+    check = diff_of(ctx, pr.number)
+    assert check.status == "fail" and "has no preview" in check.findings[0]["message"], "never diffed against main"
+    close_pull_request(ctx, pr.number, actor=ALICE)
+    close_pull_request(ctx, other.number, actor=ALICE)
+    wait_for(lambda: running.status(preview_name("setosa", other.number)) is None, what="the other preview removed")
+    assert answers(gateway, "iris-pr-1") == [1, 1] and running.status("iris-pr-1") is not None
+
+
+def test_a_push_is_diffed_against_its_own_model_not_the_previous_heads(running: Platform, ctx: PlatformContext,
+                                                                        gateway: str, iris_model: Path,
+                                                                        constant_model: Path, model_dir: Path) -> None:
+    sample = "".join(json.dumps(body) + "\n" for body in SAMPLE)
+    running.commit({manifest_path("iris"): manifest(iris_model).encode(),
+                    "apps/iris/sample-requests.jsonl": sample.encode()})
+    running.wait_ready("iris")
+    twin = model_dir / "twin.joblib"
+    shutil.copy(iris_model, twin)
+    pr = update_endpoint(ctx, RawManifest.parse(manifest(twin, annotations=GATE)), actor=ALICE)
+    first = diff_of(ctx, pr.number)
+    assert first.status == "pass" and first.findings[0]["extra"]["agreement"] == 1.0
+    with engine_paused(running):
+        pushed = update_endpoint(ctx, RawManifest.parse(manifest(constant_model, annotations=GATE)), actor=ALICE)
+        early = get_pull_request(ctx, pr.number)
+        assert pushed.head_sha != pr.head_sha and early.head_sha == pushed.head_sha
+        info = preview_info(ctx, early)
+    assert info is not None and info.state == "Pending" and pushed.head_sha[:7] in info.message
+    second = diff_of(ctx, pr.number)
+    assert second.status == "fail" and second.findings[0]["extra"]["agreement"] == pytest.approx(0.4), \
+        "the diff of the new head compared the previous head's model"
+
+
+def test_a_preview_outlives_an_engine_restart_as_a_preview(platform: Platform, iris_model: Path,
+                                                            constant_model: Path, ctx_of: object) -> None:
+    platform.start_engine()
+    context = ctx_of(platform)  # type: ignore[operator]
+    platform.commit({manifest_path("iris"): manifest(iris_model).encode()})
+    platform.wait_ready("iris")
+    pr = update_endpoint(context, RawManifest.parse(manifest(constant_model)), actor=ALICE)
+    preview = preview_name("iris", pr.number)
+    platform.wait_ready(preview)
+    platform.stop_engine()
+    platform.start_engine()
+    platform.wait_ready("iris", commit=platform.repo.resolve("main"))
+    close_pull_request(context, pr.number, actor=ALICE)
+    wait_for(lambda: platform.status(preview) is None, timeout=30, what="the preview removed with its pull request")
+
+
+def test_a_preview_name_too_long_for_a_dns_label_is_said_not_waited_for(running: Platform, ctx: PlatformContext,
+                                                                         iris_model: Path,
+                                                                         constant_model: Path) -> None:
+    name = "iris-" + "x" * 55  # 60 characters: its preview `-pr-1` would be 65
+    running.commit({manifest_path(name): named(iris_model, name)})
+    running.wait_ready(name)
+    pr = update_endpoint(ctx, RawManifest.parse(named(constant_model, name, **GATE).decode()), actor=ALICE)
+    check = diff_of(ctx, pr.number)
+    assert check.status == "fail" and "over the 63 of a DNS label" in check.findings[0]["message"]
+    info = preview_info(ctx, get_pull_request(ctx, pr.number))
+    assert info is not None and info.state == "Unavailable" and "at most 58 characters" in info.message
+
+
+def test_an_unquoted_annotation_is_refused_by_name(running: Platform, iris_model: Path) -> None:
+    document = to_manifest(iris_spec(iris_model))
+    document["metadata"]["annotations"] = {extensions.SHADOW_PERCENT: 100}
+    running.commit({manifest_path("iris"): dump(document).encode()})
+    status = running.wait_reason("iris", "InvalidManifest")
+    assert any(extensions.SHADOW_PERCENT in c.message and "not a string" in c.message for c in status.conditions)
+
+
+def test_the_ready_to_run_request_survives_a_quote_in_the_sample(running: Platform, ctx: PlatformContext,
+                                                                 iris_model: Path, constant_model: Path) -> None:
+    body = {"instances": IRIS_ROWS, "note": "it's $(touch pwned) `x`"}
+    running.commit({manifest_path("iris"): manifest(iris_model).encode(),
+                    "apps/iris/sample-requests.jsonl": (json.dumps(body) + "\n").encode()})
+    running.wait_ready("iris")
+    pr = update_endpoint(ctx, RawManifest.parse(manifest(constant_model)), actor=ALICE)
+    info = preview_info(ctx, get_pull_request(ctx, pr.number))
+    assert info is not None
+    argv = shlex.split(info.request)
+    assert argv[0] == "curl" and json.loads(argv[argv.index("-d") + 1]) == body
