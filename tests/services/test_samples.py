@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -60,3 +61,15 @@ def test_a_line_across_the_byte_cap_is_left_out_whole_and_named() -> None:
     assert [r.line for r in requests] == [1]
     [finding] = findings
     assert finding.severity is Severity.WARNING and finding.line == 2 and "line 2 on" in finding.message
+
+
+def test_a_directory_named_like_the_sample_is_a_finding_not_an_absent_sample(tmp_path: Path) -> None:
+    from neuroscale.gitops.repo import Author, GitRepo
+    from neuroscale.services.prediction_diff import committed_sample
+
+    repo = GitRepo.init_bare(tmp_path / "r.git", files={"apps/iris/sample-requests.jsonl/one.json": b"{}"},
+                             author=Author("A", "a@example.com"), message="init")
+    found = committed_sample(repo, "main", "iris")
+    assert found is not None
+    where, requests, [finding] = found
+    assert requests == [] and finding.severity is Severity.ERROR and "is a directory" in finding.message
