@@ -152,3 +152,23 @@ def test_the_ready_to_run_request_survives_a_quote_in_the_sample(running: Platfo
     assert info is not None
     argv = shlex.split(info.request)
     assert argv[0] == "curl" and json.loads(argv[argv.index("-d") + 1]) == body
+
+
+def test_a_pull_request_that_also_changes_another_gated_model_cannot_merge_undiffed(
+        running: Platform, ctx: PlatformContext, iris_model: Path, constant_model: Path) -> None:
+    from neuroscale.errors import Conflict
+    from neuroscale.services.pulls import merge_pull_request
+    from tests.engine.conftest import AUTHOR
+
+    running.commit({manifest_path("iris"): manifest(iris_model).encode(),
+                    manifest_path("setosa"): named(iris_model, "setosa", **GATE)})
+    running.wait_ready("setosa")
+    pr = update_endpoint(ctx, RawManifest.parse(manifest(constant_model)), actor=ALICE)
+    running.repo.commit(branch=pr.branch, files={manifest_path("setosa"): named(constant_model, "setosa", **GATE)},
+                        message="and setosa too", author=AUTHOR)  # pushed with plain git
+    check = diff_of(ctx, pr.number)
+    assert check.status == "fail"
+    assert any("also changes the model of setosa" in f["message"] and f["severity"] == "error"
+               for f in check.findings)
+    with pytest.raises(Conflict, match="prediction-diff"):
+        merge_pull_request(ctx, pr.number, actor=ALICE)

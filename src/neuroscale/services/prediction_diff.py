@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from neuroscale.agreement import agree, latency_quantiles, outputs_of
+from neuroscale.engine.desired import endpoint_name_of
 from neuroscale.errors import InvalidInput
 from neuroscale.findings import Finding, Severity
 from neuroscale.gitops.provider import CheckResult, PullRequest
@@ -76,9 +77,14 @@ def model_identity(obj: Any) -> tuple[str | None, ...] | None:
 
 def changes_model(ctx: PlatformContext, pr: PullRequest) -> bool:
     """Does the pull request change the model an existing endpoint serves (format, storage URI, runtime)?"""
-    if pr.action != "update":
-        return False
-    return model_changed(ctx.repo, pr.base_sha, pr.head_sha, pr.endpoint)
+    return (pr.action == "update" and model_changed(ctx.repo, pr.base_sha, pr.head_sha, pr.endpoint)) or bool(
+        changed_elsewhere(ctx.repo, pr))
+
+
+def changed_elsewhere(repo: GitRepo, pr: PullRequest) -> list[str]:
+    """Other endpoints whose model the pull request changes too (a push with plain git can touch any)."""
+    names = {name for path in repo.changed_paths(pr.base_sha, pr.head_sha) if (name := endpoint_name_of(path))}
+    return sorted(name for name in names - {pr.endpoint} if model_changed(repo, pr.base_sha, pr.head_sha, name))
 
 
 def model_changed(repo: GitRepo, base: str, head: str, endpoint: str) -> bool:
@@ -227,9 +233,28 @@ def waiting(check: CheckResult) -> bool:
 def prediction_check(ctx: PlatformContext, pr: PullRequest) -> CheckResult:
     """The check for a pull request that changes a model (see the module docstring for its states).
 
-    Without a gate it reports and never blocks a merge, so waiting for the preview is a pass that is
-    read again; with one, waiting is `pending`, which blocks.
+    Only the pull request's own endpoint has a preview: another endpoint whose model it changes too
+    was not compared, which is said, and fails the check when that endpoint has a gate.
     """
+    own = _preview_check(ctx, pr) if pr.action == "update" and model_changed(
+        ctx.repo, pr.base_sha, pr.head_sha, pr.endpoint) else CheckResult(CHECK_PREDICTIONS, "pass", [])
+    findings, gated = list(own.findings), False
+    for name in changed_elsewhere(ctx.repo, pr):
+        try:
+            gating = gate_of(manifest_at(ctx.repo, pr.head_sha, name)).gating
+        except InvalidInput:
+            gating = True
+        gated = gated or gating
+        findings.append(Finding(RULE, Severity.ERROR if gating else Severity.WARNING,
+                                f"the pull request also changes the model of {name}, whose predictions were not "
+                                f"compared (only {pr.endpoint} has a preview here)", file=manifest_path(name),
+                                fix="propose each endpoint's model change in its own pull request").to_dict())
+    return CheckResult(CHECK_PREDICTIONS, "fail" if gated else own.status, findings)
+
+
+def _preview_check(ctx: PlatformContext, pr: PullRequest) -> CheckResult:
+    """The pull request's own endpoint against its preview: without a gate it reports and never blocks a
+    merge, so waiting for the preview is a pass that is read again; with one, waiting is `pending`."""
     try:
         gate = gate_of(manifest_at(ctx.repo, pr.head_sha, pr.endpoint))
     except InvalidInput as exc:
@@ -255,8 +280,9 @@ def prediction_check(ctx: PlatformContext, pr: PullRequest) -> CheckResult:
                 "diff", extra={"waiting": True}).to_dict()])
     sample = _sample(ctx, pr)
     if sample is None:
-        return CheckResult(CHECK_PREDICTIONS, "pass", [Finding(
-            RULE, Severity.INFO, f"no sample requests to replay against {preview}",
+        return CheckResult(CHECK_PREDICTIONS, "fail" if gate.gating else "pass", [Finding(
+            RULE, Severity.ERROR if gate.gating else Severity.INFO, f"no sample requests to replay against {preview}"
+            + (": the endpoint's prediction-diff gate cannot be met" if gate.gating else ""),
             fix=f"commit {APPS_DIR}/{pr.endpoint}/{SAMPLE_FILE}, or let the gateway record live requests "
                 f"({extensions.RECORD}: \"true\")").to_dict()])
     source, requests, problems = sample
