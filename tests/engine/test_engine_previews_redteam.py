@@ -172,3 +172,55 @@ def test_a_pull_request_that_also_changes_another_gated_model_cannot_merge_undif
                for f in check.findings)
     with pytest.raises(Conflict, match="prediction-diff"):
         merge_pull_request(ctx, pr.number, actor=ALICE)
+
+
+class _Hangs:
+    """Unpickling it sleeps for an hour: a model whose load never finishes."""
+
+    def __reduce__(self) -> tuple[object, tuple[int]]:
+        import time
+
+        return time.sleep, (3600,)
+
+
+def test_a_preview_whose_model_hangs_fails_the_check_at_the_startup_timeout(running: Platform, ctx: PlatformContext,
+                                                                             iris_model: Path, model_dir: Path) -> None:
+    import joblib
+
+    running.commit({manifest_path("iris"): manifest(iris_model).encode(),
+                    "apps/iris/sample-requests.jsonl": (json.dumps(SAMPLE[0]) + "\n").encode()})
+    running.wait_ready("iris")
+    hangs = model_dir / "hangs.joblib"
+    joblib.dump(_Hangs(), hangs)
+    pr = update_endpoint(ctx, RawManifest.parse(manifest(hangs, annotations=GATE)), actor=ALICE)
+
+    def final() -> object:
+        check = next(c for c in get_pull_request(ctx, pr.number).checks if c.name == "prediction-diff")
+        return check if check.status != "pending" else None
+    check = wait_for(final, timeout=120, what="the check of a preview that never loads")
+    assert check.status == "fail" and "not ready 60s after start" in check.findings[0]["message"]  # type: ignore[attr-defined]
+
+
+def test_previews_opened_and_closed_quickly_stay_within_the_limit_and_leave_nothing(
+        platform: Platform, iris_model: Path, constant_model: Path, ctx_of: object) -> None:
+    from tests.engine.conftest import server_pids
+
+    platform.start_engine("--max-previews", "1")
+    context = ctx_of(platform)  # type: ignore[operator]
+    names = ["iris", "setosa", "virginica"]
+    platform.commit({manifest_path(name): named(iris_model, name) for name in names})
+    for name in names:
+        platform.wait_ready(name)
+    serving = {pid for name in names for pid in server_pids(platform.home, f"{name}-predictor-00001")}
+    pulls = [update_endpoint(context, RawManifest.parse(named(constant_model, name).decode()), actor=ALICE)
+             for name in names]
+    close_pull_request(context, pulls[1].number, actor=ALICE)  # closed before its preview could start
+    last = preview_name(names[2], pulls[2].number)
+    platform.wait_ready(last)
+    wait_for(lambda: len({p for p in server_pids(platform.home) if p not in serving}) <= 1 or None,
+             timeout=30, what="at most one preview server left running")
+    for pr in (pulls[0], pulls[2]):
+        close_pull_request(context, pr.number, actor=ALICE)
+    wait_for(lambda: not [p for p in server_pids(platform.home) if p not in serving]
+             and all(platform.status(preview_name(n, p.number)) is None for n, p in zip(names, pulls)) or None,
+             timeout=30, what="every preview and its server gone")

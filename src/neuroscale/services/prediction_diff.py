@@ -38,6 +38,7 @@ from neuroscale.spec import extensions, isvc
 from neuroscale.spec.manifest import APPS_DIR, manifest_path
 from neuroscale.spec.serving import serving_spec
 from neuroscale.status.conditions import ConditionType
+from neuroscale.status.model import EndpointStatus
 from neuroscale.status.reasons import FAILURE_REASONS
 from neuroscale.supervisor.settings import load_settings
 from neuroscale.yamlio import MANIFEST_LIMITS, load_one
@@ -252,6 +253,17 @@ def prediction_check(ctx: PlatformContext, pr: PullRequest) -> CheckResult:
     return CheckResult(CHECK_PREDICTIONS, "fail" if gated else own.status, findings)
 
 
+def _failure(ctx: PlatformContext, status: EndpointStatus) -> str:
+    """Why the preview's latest revision failed, or "": its condition now, else that revision's last failure
+    event (a model that hangs is restarted at once after its startup timeout, so no condition shows it)."""
+    for condition in status.conditions:
+        if condition.reason in FAILURE_REASONS and not condition.is_true:
+            ready = status.condition(ConditionType.Ready)
+            return ready.message if ready else condition.message
+    return next((f"{event.reason}: {event.message}" for event in reversed(ctx.events.events(name=status.name))
+                 if event.reason in FAILURE_REASONS and event.message.startswith(f"{status.latest_revision}:")), "")
+
+
 def _preview_check(ctx: PlatformContext, pr: PullRequest) -> CheckResult:
     """The pull request's own endpoint against its preview: without a gate it reports and never blocks a
     merge, so waiting for the preview is a pass that is read again; with one, waiting is `pending`."""
@@ -270,9 +282,10 @@ def _preview_check(ctx: PlatformContext, pr: PullRequest) -> CheckResult:
     if not state.serves_head:
         condition = status.condition(ConditionType.Ready) if status else None
         ready = condition.message if condition else ""
-        if status is not None and any(c.reason in FAILURE_REASONS and not c.is_true for c in status.conditions):
+        failure = _failure(ctx, status) if status is not None else ""
+        if failure:
             return CheckResult(CHECK_PREDICTIONS, "fail", [Finding(
-                RULE, Severity.ERROR, f"the preview {preview} does not serve: {ready}",
+                RULE, Severity.ERROR, f"the preview {preview} does not serve: {failure}",
                 fix="fix the model the pull request proposes and push again").to_dict()])
         return CheckResult(CHECK_PREDICTIONS, "pending" if gate.gating else "pass", [Finding(
             RULE, Severity.INFO, f"waiting for the preview {preview} to become ready" + (f" ({ready})" if ready else ""),
