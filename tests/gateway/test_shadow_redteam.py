@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import socket
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +21,7 @@ import httpx
 import pytest
 
 from tests.conftest import IRIS_ROWS, free_port, running, wait_for
+from tests.gateway.conftest import StandIn
 from tests.gateway.test_gateway_e2e import write_routes
 
 SENT = 20
@@ -32,23 +32,12 @@ def http(body: bytes, *, status: str = "200 OK", content_type: bytes = b"applica
         status.encode(), content_type, len(body), body)
 
 
-class Misbehaves:
+class Misbehaves(StandIn):
     """Answers each request on a connection with `reply` after `delay` s; with `close`, hangs up after it."""
 
     def __init__(self, reply: bytes, *, delay: float = 0.0, close: bool = False) -> None:
-        self.reply, self.delay, self.close_after = reply, delay, close
-        self.requests = 0
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                connection, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._answer, args=(connection,), daemon=True).start()
+        self.delay, self.close_after, self.requests = delay, close, 0
+        super().__init__(reply)
 
     def _answer(self, connection: socket.socket) -> None:
         with connection:
@@ -61,23 +50,20 @@ class Misbehaves:
                 if not data:
                     return
                 buffer += data
-                head, _, rest = buffer.partition(b"\r\n\r\n")
+                head, ended, rest = buffer.partition(b"\r\n\r\n")
                 length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
                                if line.lower().startswith(b"content-length:")), 0)
-                if not _ or len(rest) < length:
+                if not ended or len(rest) < length:
                     continue
                 buffer = rest[length:]
                 self.requests += 1
                 time.sleep(self.delay)
                 try:
-                    connection.sendall(self.reply)
+                    connection.sendall(self.reply or b"")
                 except OSError:
                     return
                 if self.close_after:
                     return
-
-    def close(self) -> None:
-        self.listener.close()
 
 
 @contextmanager
