@@ -224,3 +224,44 @@ def test_previews_opened_and_closed_quickly_stay_within_the_limit_and_leave_noth
     wait_for(lambda: not [p for p in server_pids(platform.home) if p not in serving]
              and all(platform.status(preview_name(n, p.number)) is None for n, p in zip(names, pulls)) or None,
              timeout=30, what="every preview and its server gone")
+
+
+def test_promoting_the_shadowed_canary_changes_no_answer_and_ends_the_shadow(running: Platform, ctx: PlatformContext,
+                                                                           gateway: str, iris_model: Path,
+                                                                           constant_model: Path) -> None:
+    import threading
+    from collections import Counter
+
+    from neuroscale.services.observe import endpoint_detail
+    from tests.engine.test_engine_previews import _shadow
+
+    shadowing = {extensions.SHADOW_PERCENT: "100"}
+    running.commit({manifest_path("iris"): manifest(iris_model).encode()})
+    running.wait_ready("iris", revision="iris-predictor-00001")
+    running.commit({manifest_path("iris"): manifest(constant_model, canaryTrafficPercent=0,
+                                                    annotations=shadowing).encode()})
+    wait_for(lambda: (s := running.status("iris")) and {t.revision: t.percent for t in s.traffic} == {
+        "iris-predictor-00002": 0, "iris-predictor-00001": 100}, timeout=60, what="the canary at 0 %")
+    stop, seen = threading.Event(), Counter[tuple[int, str]]()
+
+    def hammer() -> None:
+        with httpx.Client(base_url=gateway, timeout=30) as client:
+            while not stop.is_set():
+                answer = client.post("/v1/models/iris:predict", json={"instances": IRIS_ROWS})
+                seen[(answer.status_code, json.dumps(answer.json()))] += 1
+
+    workers = [threading.Thread(target=hammer) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    try:
+        wait_for(lambda: _shadow(running).get("disagree", 0) >= 10, what="shadow comparisons")
+        running.commit({manifest_path("iris"): manifest(constant_model, annotations=shadowing).encode()})
+        wait_for(lambda: (s := running.status("iris")) and {t.revision: t.percent for t in s.traffic} == {
+            "iris-predictor-00002": 100}, timeout=60, what="the canary promoted")
+        wait_for(lambda: seen[(200, '{"predictions": [0, 0]}')] >= 20, what="the promoted model answering")
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join()
+    assert set(seen) <= {(200, '{"predictions": [1, 1]}'), (200, '{"predictions": [0, 0]}')}, seen
+    assert endpoint_detail(ctx, "iris", fetch_metadata=False).shadow is None, "no comparison shown once promoted"
