@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from neuroscale.cli.main import main
 from neuroscale.engine.previews import preview_name
 from neuroscale.services.context import PlatformContext
 from neuroscale.services.endpoints import RawManifest, update_endpoint
@@ -59,7 +60,8 @@ def engine_paused(platform: Platform) -> Iterator[None]:
 
 
 def test_an_endpoint_named_like_a_preview_keeps_its_own_model(running: Platform, ctx: PlatformContext, gateway: str,
-                                                               iris_model: Path, constant_model: Path) -> None:
+                                                               iris_model: Path, constant_model: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
     running.commit({manifest_path("iris"): manifest(iris_model).encode(),
                     manifest_path("setosa"): named(iris_model, "setosa"),
                     manifest_path("iris-pr-1"): named(iris_model, "iris-pr-1"),
@@ -73,6 +75,10 @@ def test_an_endpoint_named_like_a_preview_keeps_its_own_model(running: Platform,
     assert answers(gateway, "iris-pr-1") == [1, 1], "an open pull request on iris replaced endpoint iris-pr-1's model"
     info = preview_info(ctx, get_pull_request(ctx, pr.number))
     assert info is not None and info.state == "Unavailable" and "runs from main" in info.message
+    assert main(["pr", "show", str(pr.number), "--home", str(running.home.root)]) == 0
+    shown = capsys.readouterr().out
+    assert "iris-pr-1 Unavailable: no preview: an endpoint named iris-pr-1 runs from main" in shown
+    assert "try it" not in shown, "no request to run against someone else's endpoint"
     check = diff_of(ctx, pr.number)
     assert check.status == "fail" and "has no preview" in check.findings[0]["message"], "never diffed against main"
     close_pull_request(ctx, pr.number, actor=ALICE)
