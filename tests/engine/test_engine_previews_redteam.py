@@ -30,7 +30,7 @@ from neuroscale.spec import extensions
 from neuroscale.spec.manifest import manifest_path, to_manifest
 from neuroscale.yamlio import dump
 from tests.conftest import IRIS_ROWS, wait_for
-from tests.engine.conftest import Platform, iris_spec
+from tests.engine.conftest import Platform, gateway_of, iris_spec
 from tests.engine.test_engine_previews import ALICE, SAMPLE, ctx, ctx_of, diff_of, manifest  # noqa: F401
 
 GATE = {extensions.MIN_AGREEMENT: "0.95"}
@@ -271,3 +271,27 @@ def test_promoting_the_shadowed_canary_changes_no_answer_and_ends_the_shadow(run
             worker.join()
     assert set(seen) <= {(200, '{"predictions": [1, 1]}'), (200, '{"predictions": [0, 0]}')}, seen
     assert endpoint_detail(ctx, "iris", fetch_metadata=False).shadow is None, "no comparison shown once promoted"
+
+
+def test_the_diff_of_a_preview_stopped_at_the_limit_still_finishes(platform: Platform, iris_model: Path,
+                                                                   constant_model: Path, ctx_of: object) -> None:
+    platform.start_engine("--max-previews", "1")
+    with gateway_of(platform):
+        _diff_after_eviction(platform, ctx_of(platform), iris_model, constant_model)  # type: ignore[operator]
+
+
+def _diff_after_eviction(platform: Platform, context: PlatformContext, iris_model: Path,
+                         constant_model: Path) -> None:
+    sample = "".join(json.dumps(body) + "\n" for body in SAMPLE)
+    platform.commit({manifest_path("iris"): manifest(iris_model).encode(), manifest_path("setosa"): named(
+        iris_model, "setosa"), "apps/iris/sample-requests.jsonl": sample.encode()})
+    platform.wait_ready("iris")
+    platform.wait_ready("setosa")
+    first = update_endpoint(context, RawManifest.parse(manifest(constant_model, annotations=GATE)), actor=ALICE)
+    platform.wait_ready(preview_name("iris", first.number))  # nobody reads the pull request meanwhile
+    second = update_endpoint(context, RawManifest.parse(named(constant_model, "setosa").decode()), actor=ALICE)
+    platform.wait_ready(preview_name("setosa", second.number))
+    wait_for(lambda: "previews were running" in ((s := platform.status(preview_name("iris", first.number)))
+                                                 and s.note or ""), what="the first preview stopped at the limit")
+    check = diff_of(context, first.number)
+    assert check.status == "fail" and check.findings[0]["extra"]["agreement"] == pytest.approx(0.4)
