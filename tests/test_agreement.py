@@ -40,3 +40,17 @@ def test_latency_quantiles_are_nearest_rank() -> None:
     samples = [float(n) for n in range(200, 0, -1)]  # 1..200 ms, unordered
     assert latency_quantiles(samples) == {"p50": 101.0, "p99": 199.0}
     assert latency_quantiles([0.12345, 0.5]) == {"p50": 0.5, "p99": 0.5}
+
+
+def test_answers_nested_past_the_recursion_limit_are_compared_not_raised() -> None:
+    import sys
+
+    def nested(depth: int, leaf: object) -> object:
+        value = leaf
+        for _ in range(depth):
+            value = [value]
+        return value
+
+    depth = sys.getrecursionlimit() + 100
+    assert agree({"predictions": nested(depth, 1.0)}, {"predictions": nested(depth, 1.0000000001)})
+    assert not agree({"predictions": nested(depth, 1)}, {"predictions": nested(depth, 2)})

@@ -31,20 +31,37 @@ def outputs_of(answer: Any) -> Any:
 
 
 def same(left: Any, right: Any) -> bool:
-    """Deep equality, with floats compared within the tolerance (ints and bools exactly)."""
-    if isinstance(left, bool) or isinstance(right, bool):
-        return left is right
-    if isinstance(left, float) or isinstance(right, float):
-        if not isinstance(left, (int, float)) or not isinstance(right, (int, float)):
+    """Deep equality, with floats compared within the tolerance (ints and bools exactly).
+
+    Walked with a stack, not recursion: an answer nested deeper than Python's recursion limit (a
+    misbehaving model's) is compared like any other instead of raising mid-comparison.
+    """
+    pending = [(left, right)]
+    while pending:
+        one, other = pending.pop()
+        if isinstance(one, bool) or isinstance(other, bool):
+            alike = one is other
+        elif isinstance(one, float) or isinstance(other, float):
+            alike = _close(one, other)
+        elif isinstance(one, list) and isinstance(other, list):
+            alike = len(one) == len(other)
+            pending.extend(zip(one, other) if alike else ())
+        elif isinstance(one, dict) and isinstance(other, dict):
+            alike = one.keys() == other.keys()
+            pending.extend((one[key], other[key]) for key in one if alike)
+        else:
+            alike = bool(one == other)
+        if not alike:
             return False
-        if math.isnan(left) or math.isnan(right):
-            return math.isnan(left) and math.isnan(right)
-        return math.isclose(left, right, rel_tol=RELATIVE, abs_tol=ABSOLUTE)
-    if isinstance(left, list) and isinstance(right, list):
-        return len(left) == len(right) and all(same(a, b) for a, b in zip(left, right))
-    if isinstance(left, dict) and isinstance(right, dict):
-        return left.keys() == right.keys() and all(same(left[k], right[k]) for k in left)
-    return bool(left == right)
+    return True
+
+
+def _close(left: Any, right: Any) -> bool:
+    if not isinstance(left, (int, float)) or not isinstance(right, (int, float)):
+        return False
+    if math.isnan(left) or math.isnan(right):
+        return math.isnan(left) and math.isnan(right)
+    return math.isclose(left, right, rel_tol=RELATIVE, abs_tol=ABSOLUTE)
 
 
 def latency_quantiles(samples: Iterable[float]) -> dict[str, float] | None:

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -141,18 +142,27 @@ def running(platform: Platform) -> Platform:
     return platform
 
 
+@contextmanager
+def gateway_of(platform: Platform) -> Iterator[str]:
+    """The real gateway in front of the platform's model servers (its engine started)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "neuroscale.gateway", "--home", str(platform.home.root),
+         "--port", str(platform.gateway_port), "--hold-timeout", "15"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: platform.home.routes_applied_file.exists(), what="gateway acknowledges routes")
+        yield f"http://127.0.0.1:{platform.gateway_port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 @pytest.fixture
 def gateway(running: Platform) -> Iterator[str]:
     """The real gateway in front of the running engine's model servers."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "neuroscale.gateway", "--home", str(running.home.root),
-         "--port", str(running.gateway_port), "--hold-timeout", "15"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    wait_for(lambda: running.home.routes_applied_file.exists(), what="gateway acknowledges routes")
-    yield f"http://127.0.0.1:{running.gateway_port}"
-    proc.terminate()
-    proc.wait(timeout=10)
+    with gateway_of(running) as url:
+        yield url
 
 
 def routes(home: Home) -> dict[str, Any]:

@@ -82,3 +82,53 @@ def test_a_shadow_that_never_answers_never_delays_the_primary(iris_model: Path, 
             assert shadow["revision"] == "iris-predictor-00002" and shadow["agree"] == shadow["disagree"] == 0
     finally:
         silent.close()
+
+
+def test_a_write_that_fails_is_retried_and_never_raised_and_samples_are_private(tmp_path: Path) -> None:
+    recorder = Recorder(tmp_path / "samples")
+    recorder.keep("iris", b'{"instances": [[0]]}', max_requests=3, max_bytes=1000)
+    assert recorder.flush() == 1
+    for endpoint in ("blocked", "iris"):
+        recorder.keep(endpoint, b'{"instances": [[1]]}', max_requests=3, max_bytes=1000)
+    (tmp_path / "samples" / "blocked.jsonl").mkdir()  # the write fails as on a full disk
+    assert recorder.flush() == 1, "the other endpoint is still written"
+    written = tmp_path / "samples" / "iris.jsonl"
+    assert written.stat().st_mode & 0o077 == 0 and (tmp_path / "samples").stat().st_mode & 0o077 == 0, \
+        "recorded requests can hold personal data: only their owner reads them"
+    (tmp_path / "samples" / "blocked.jsonl").rmdir()
+    assert recorder.flush() == 1, "the failed write is retried without a new request"
+    assert (tmp_path / "samples" / "blocked.jsonl").read_text() == '{"instances":[[1]]}\n'
+
+
+def test_a_full_disk_neither_fails_a_request_nor_the_gateways_shutdown(iris_model: Path, tmp_path: Path) -> None:
+    """A gateway whose files may not grow past 4 KiB (RLIMIT_FSIZE: writes fail with EFBIG, as on a full disk)."""
+    import resource
+    import signal
+    import subprocess
+
+    home = tmp_path / "home"
+    server_port, gateway_port = free_port(), free_port()
+    write_routes(home / "run" / "routes.json", {"iris": {
+        "namespace": "ml", "ready": True, "revision": "iris-predictor-00001",
+        "traffic": [{"revision": "iris-predictor-00001", "percent": 100, "upstreams": [f"127.0.0.1:{server_port}"]}],
+        "record": {"max_requests": 1000, "max_bytes": 1 << 20, "retention_s": 0}}})
+    server = [sys.executable, "-m", "neuroscale.serving", "--model-name", "iris", "--model-format", "sklearn",
+              "--storage-uri", str(iris_model), "--port", str(server_port), "--model-root", str(iris_model.parent)]
+    body = {"instances": IRIS_ROWS, "note": "x" * 1000}
+    with running(server, ready_url=f"http://127.0.0.1:{server_port}/v2/health/ready"):
+        gateway = subprocess.Popen(
+            [sys.executable, "-m", "neuroscale.gateway", "--home", str(home), "--port", str(gateway_port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096)))
+        try:
+            wait_for(lambda: (home / "run" / "routes.applied").exists() or None, what="the gateway's routes")
+            with httpx.Client(base_url=f"http://127.0.0.1:{gateway_port}", timeout=20) as client:
+                codes = [client.post("/v1/models/iris:predict", json=body).status_code for _ in range(20)]
+            assert codes == [200] * 20
+            gateway.send_signal(signal.SIGTERM)
+            _, err = gateway.communicate(timeout=20)
+        finally:
+            gateway.kill()
+            gateway.wait()
+    assert gateway.returncode == 0 and b"Traceback" not in err, err.decode()[-2000:]
+    assert b"cannot write the recorded requests of iris" in err and b"x" * 100 not in err, "said, never quoted"

@@ -89,3 +89,27 @@ def test_a_side_that_is_down_silent_or_not_json_is_an_error_per_request(iris: Ta
     finally:
         silent.close()
         text.close()
+
+
+def test_an_answer_nested_past_the_parsers_limit_is_an_error_of_that_side_not_a_crash(iris: Target) -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    nested = StandIn(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                     % (len(deep), deep))
+    try:
+        results = replay(iris, Target(f"http://127.0.0.1:{nested.port}", "iris"), REQUESTS[:3])
+    finally:
+        nested.close()
+    assert {p.status for _, _, p in results} == {0} and all("recursion" in p.body for _, _, p in results)
+    assert "errors: 0 serving, 3 new in the preview" in summary(results)
+
+
+def test_a_gate_with_nothing_compared_fails_saying_so_and_no_gate_warns() -> None:
+    from neuroscale.services.prediction_diff import Exchange
+
+    both_fail = [(request, Exchange(400, "bad input", 1.0), Exchange(400, "bad input", 1.0)) for request in REQUESTS]
+    gated = verdict("iris", "proposed", "sample", both_fail, extensions.DiffGate(min_agreement=0.5))
+    assert gated.status == "fail"
+    assert any("none could be measured" in f["message"] for f in gated.findings if f["severity"] == "error")
+    plain = verdict("iris", "proposed", "sample", both_fail, extensions.DiffGate())
+    assert plain.status == "pass" and any("nothing was compared" in f["message"] for f in plain.findings
+                                          if f["severity"] == "warning")

@@ -39,3 +39,23 @@ def test_bad_values_name_the_annotation(notes: dict[str, str], key: str) -> None
     with pytest.raises(InvalidInput) as caught:
         ext.recording(notes), ext.shadow_percent(notes), ext.diff_gate(notes), ext.require_api_key(notes)
     assert key in caught.value.where and caught.value.fix
+
+
+@pytest.mark.parametrize(("value", "quoted"), [(100, '"100"'), (True, '"true"'), (0.95, '"0.95"'), (None, '""')])
+def test_an_unquoted_yaml_value_of_ours_is_refused_by_name_not_ignored(value: object, quoted: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        ext.annotations_of({ext.SHADOW_PERCENT: value, "other.io/x": 1})
+    assert ext.SHADOW_PERCENT in caught.value.where and quoted in caught.value.fix
+    assert ext.annotations_of({ext.SHADOW_PERCENT: "100", "other.io/x": 1}) == {ext.SHADOW_PERCENT: "100"}
+
+
+@pytest.mark.parametrize("value", [" 50", "50 ", "050"])
+def test_whole_numbers_with_spaces_or_leading_zeros_are_read(value: str) -> None:
+    assert ext.shadow_percent({ext.SHADOW_PERCENT: value}) == 50
+
+
+@pytest.mark.parametrize("value", ["100.0", "1e2", "-1", "+50", "0" * 5000, "0x10"])
+def test_other_spellings_of_a_percent_are_refused_by_name(value: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        ext.shadow_percent({ext.SHADOW_PERCENT: value})
+    assert ext.SHADOW_PERCENT in caught.value.where

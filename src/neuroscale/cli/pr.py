@@ -84,7 +84,9 @@ def describe(pr: PullRequest, review: Review | None = None, preview: PreviewInfo
         lines.append(f"  merged:   {pr.merged_sha[:7]} on main" + (f" by {pr.merged_by}" if pr.merged_by else ""))
     if review is not None:
         lines.append(_review_line(pr, review))
-    if preview is not None:
+    if preview is not None and preview.state == "Unavailable":
+        lines.append(f"  preview:  {preview.name} {preview.state}: {preview.message}")
+    elif preview is not None:
         lines += [f"  preview:  {preview.name} {preview.state}: {preview.url}  (path {preview.path_url})",
                   *([f"            {preview.message}"] if preview.message else []),
                   f"            try it: {preview.request}"]

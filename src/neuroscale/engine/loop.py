@@ -119,7 +119,8 @@ class Reconciler:
         for status in statuses:
             self.endpoints[status.name] = EndpointState(status.name, status.namespace,
                                                         conditions=status.conditions,
-                                                        unloaded=self.unloads.message(status.name))
+                                                        unloaded=self.unloads.message(status.name),
+                                                        preview=status.preview_of is not None)
         adopted: set[int] = set()
         self.store.forget_shared_models()  # never adopted (`engine.runtime`): their processes end with the engine
         for row in self.store.processes():
@@ -196,6 +197,7 @@ class Reconciler:
                 if desired is not None:
                     self.apply(desired)
                     self.digest = artifact.digest
+                    self._previewed = ()  # a name main took or freed changes which previews may run
             error = ""
         except NeuroScaleError as exc:
             error = f"cannot read {MAIN}: {exc.message}"
@@ -220,8 +222,12 @@ class Reconciler:
         for name, want in desired.items():
             ep = self.endpoints.setdefault(name, EndpointState(
                 name, want.namespace, preview=previews, unloaded="" if previews else self.unloads.message(name)))
-            if ep.desired == want and not ep.pruned:
+            if previews and not ep.preview and not ep.pruned:
+                continue  # an endpoint on main keeps its name; the pull request says why it has no preview
+            if ep.desired == want and not ep.pruned and ep.preview == previews:
                 continue
+            if ep.preview != previews:  # main takes a preview's name, or a preview one a deleted endpoint left
+                ep.preview, ep.evicted, ep.unloaded = previews, "", "" if previews else self.unloads.message(name)
             ep.desired, ep.namespace, ep.pruned = want, want.namespace, False
             self._take(ep, want)
         for name, ep in self.endpoints.items():

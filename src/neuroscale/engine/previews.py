@@ -7,7 +7,11 @@ revisions, its own routes (`/v1/models/<endpoint>-pr-<n>…` and Host
 `<endpoint>-pr-<n>.<namespace>.<domain>`) and status. It never receives the
 endpoint's traffic, scales to zero when idle (minReplicas 0, at most one
 replica), follows new pushes (a new head is checked, then previewed) and
-disappears when the pull request is merged or closed. At most
+disappears when the pull request is merged or closed. An endpoint on main
+keeps its name: a pull request whose preview name is taken by one (an
+endpoint literally called `iris-pr-1` while #1 changes `iris`) gets no
+preview, and neither does one whose preview name would not fit a DNS label;
+`preview_refusal` and `services.previews` say why. At most
 `max_previews` run at once: beyond that, the longest-idle one is stopped and
 its status says why (it starts again on its next request).
 
@@ -32,8 +36,21 @@ INFIX = "-pr-"
 GATING_CHECKS = ("manifest-parses", "policies")
 
 
+#: A preview's name is a DNS label in its Host (`<name>.<namespace>.<domain>`).
+MAX_NAME = 63
+
+
 def preview_name(endpoint: str, number: int) -> str:
     return f"{endpoint}{INFIX}{number}"
+
+
+def preview_refusal(endpoint: str, number: int) -> str:
+    """Why pull request `number` changing `endpoint` can have no preview by its name alone ("" when it can)."""
+    name = preview_name(endpoint, number)
+    if len(name) <= MAX_NAME:
+        return ""
+    return (f"its preview name {name} is {len(name)} characters, over the {MAX_NAME} of a DNS label "
+            f"(an endpoint name of at most {MAX_NAME - len(INFIX) - len(str(number))} characters has previews)")
 
 
 @dataclass(frozen=True)
@@ -56,7 +73,7 @@ def sources(pulls: Sequence[PullRequest]) -> list[PreviewSource]:
         if pr.state != "open" or pr.action == "delete" or not pr.number:
             continue
         passed = {check.name for check in pr.checks if check.passed}
-        if all(name in passed for name in GATING_CHECKS) and len(preview_name(pr.endpoint, pr.number)) <= 63:
+        if all(name in passed for name in GATING_CHECKS) and not preview_refusal(pr.endpoint, pr.number):
             found.append(PreviewSource(pr.number, pr.endpoint, pr.head_sha))
     return found
 

@@ -8,7 +8,10 @@ endpoint's retention is dropped at the next flush); a background task rewrites
 `<home>/samples/<endpoint>.jsonl` atomically when the ring changed, one
 request body per line (JSON re-serialised on one line; a body that is not
 JSON is left out there). Samples can hold personal data: they never leave
-the machine, and the README says so.
+the machine, only their owner may read them (a 0700 directory of 0600
+files), the README says so, and no log line quotes them. A write that fails
+(a full or read-only disk) is logged once and retried at the next flush,
+never raised: neither routing nor the gateway's shutdown waits on it.
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ class Recorder:
         self.directory = directory
         self.period = period
         self.rings: dict[str, Ring] = {}
+        self.failing: set[str] = set()  # endpoints whose last write failed (logged once until one succeeds)
 
     def keep(self, endpoint: str, body: bytes, *, max_requests: int, max_bytes: int, retention_s: float = 0.0,
              now: float | None = None) -> None:
@@ -78,21 +82,30 @@ class Recorder:
             ring.expire(time.time() if now is None else now)
             if not ring.dirty:
                 continue
-            ring.dirty = False
             lines = []
             for _, body in ring.bodies:
                 try:
                     lines.append(orjson.dumps(orjson.loads(body)))
                 except orjson.JSONDecodeError:
                     continue
-            replace_file(self.directory / f"{endpoint}.jsonl", b"\n".join(lines) + (b"\n" if lines else b""))
+            try:
+                self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+                replace_file(self.directory / f"{endpoint}.jsonl", b"\n".join(lines) + (b"\n" if lines else b""),
+                             private=True)
+            except OSError as exc:  # kept dirty: the next flush tries again
+                if endpoint not in self.failing:
+                    log.warning("cannot write the recorded requests of %s to %s: %s", endpoint, self.directory,
+                                exc.strerror or type(exc).__name__)
+                self.failing.add(endpoint)
+                continue
+            if endpoint in self.failing:
+                self.failing.discard(endpoint)
+                log.info("recorded requests of %s written to %s again", endpoint, self.directory)
+            ring.dirty = False
             written += 1
         return written
 
     async def run(self) -> None:
         while True:
             await asyncio.sleep(self.period)
-            try:
-                self.flush()
-            except OSError as exc:  # a full disk must not stop routing
-                log.warning("cannot write recorded requests to %s: %s", self.directory, exc)
+            self.flush()

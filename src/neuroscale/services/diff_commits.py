@@ -35,7 +35,6 @@ from neuroscale.serving.storage import SUPPORTED_SCHEMES
 from neuroscale.services import prediction_diff
 from neuroscale.services.prediction_diff import RULE, Target
 from neuroscale.services.samples import SAMPLE_FILE
-from neuroscale.spec import extensions, isvc
 from neuroscale.spec.manifest import APPS_DIR
 from neuroscale.spec.serving import ServingSpec, serving_spec
 
@@ -115,7 +114,7 @@ def _diff_one(repo: GitRepo, base: str, head: str, endpoint: str, *, endpoints: 
               model_roots: Sequence[Path], ready_timeout: float) -> EndpointDiff:
     before, after = (prediction_diff.manifest_at(repo, ref, endpoint) for ref in (base, head))
     try:
-        gate = extensions.diff_gate(isvc.read(after).annotations)
+        gate = prediction_diff.gate_of(after)
         current, proposed = serving_spec(before), serving_spec(after)
     except InvalidInput as exc:
         return EndpointDiff(endpoint, "", CheckResult(prediction_diff.CHECK_PREDICTIONS, "fail", [Finding(

@@ -25,18 +25,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from neuroscale.agreement import agree, latency_quantiles, outputs_of
-from neuroscale.engine.previews import preview_name
+from neuroscale.engine.desired import endpoint_name_of
 from neuroscale.errors import InvalidInput
 from neuroscale.findings import Finding, Severity
 from neuroscale.gitops.provider import CheckResult, PullRequest
 from neuroscale.gitops.repo import GitRepo
 from neuroscale.services.context import PlatformContext
 from neuroscale.services.keepalive import KeepAlive
+from neuroscale.services.previews import preview_state
 from neuroscale.services.samples import SAMPLE_FILE, SampleRequest, read_sample
 from neuroscale.spec import extensions, isvc
 from neuroscale.spec.manifest import APPS_DIR, manifest_path
 from neuroscale.spec.serving import serving_spec
 from neuroscale.status.conditions import ConditionType
+from neuroscale.status.model import EndpointStatus
 from neuroscale.status.reasons import FAILURE_REASONS
 from neuroscale.supervisor.settings import load_settings
 from neuroscale.yamlio import MANIFEST_LIMITS, load_one
@@ -59,6 +61,11 @@ def manifest_at(repo: GitRepo, ref: str, endpoint: str) -> Any:
         return None
 
 
+def gate_of(obj: Any) -> extensions.DiffGate:
+    """The gate a manifest's annotations set (InvalidInput naming a malformed one)."""
+    return extensions.diff_gate(extensions.annotations_of(isvc.read(obj).metadata.get("annotations")))
+
+
 def model_identity(obj: Any) -> tuple[str | None, ...] | None:
     """What decides the answers: format, storage URI, runtime and protocol versions (not resources)."""
     try:
@@ -71,9 +78,14 @@ def model_identity(obj: Any) -> tuple[str | None, ...] | None:
 
 def changes_model(ctx: PlatformContext, pr: PullRequest) -> bool:
     """Does the pull request change the model an existing endpoint serves (format, storage URI, runtime)?"""
-    if pr.action != "update":
-        return False
-    return model_changed(ctx.repo, pr.base_sha, pr.head_sha, pr.endpoint)
+    return (pr.action == "update" and model_changed(ctx.repo, pr.base_sha, pr.head_sha, pr.endpoint)) or bool(
+        changed_elsewhere(ctx.repo, pr))
+
+
+def changed_elsewhere(repo: GitRepo, pr: PullRequest) -> list[str]:
+    """Other endpoints whose model the pull request changes too (a push with plain git can touch any)."""
+    names = {name for path in repo.changed_paths(pr.base_sha, pr.head_sha) if (name := endpoint_name_of(path))}
+    return sorted(name for name in names - {pr.endpoint} if model_changed(repo, pr.base_sha, pr.head_sha, name))
 
 
 def model_changed(repo: GitRepo, base: str, head: str, endpoint: str) -> bool:
@@ -88,7 +100,11 @@ Sample = tuple[str, list[SampleRequest], list[Finding]]  # where it was read, it
 def committed_sample(repo: GitRepo, ref: str, endpoint: str) -> Sample | None:
     """`apps/<endpoint>/sample-requests.jsonl` at `ref`, read."""
     committed = f"{APPS_DIR}/{endpoint}/{SAMPLE_FILE}"
-    data = repo.read_files(ref, committed).get(committed)
+    files = repo.read_files(ref, committed)
+    data = files.get(committed)
+    if data is None and any(path.startswith(f"{committed}/") for path in files):
+        return committed, [], [Finding(RULE, Severity.ERROR, f"{committed} is a directory, not a JSON lines file",
+                                       file=committed, fix="commit the sample as one file")]
     if data is None:
         return None
     requests, findings = read_sample(data, where=committed)
@@ -130,7 +146,7 @@ def _call(client: KeepAlive, model: str, request: SampleRequest) -> Exchange:
         body: Any = json.loads(reply.body) if reply.content_type.startswith("application/json") \
             else reply.body.decode("utf-8", "replace")
         status = reply.status
-    except (OSError, http.client.HTTPException, ValueError) as exc:
+    except (OSError, http.client.HTTPException, ValueError, RecursionError) as exc:
         body, status = str(exc) or type(exc).__name__, 0
     return Exchange(status, body, (time.perf_counter() - started) * 1000)
 
@@ -194,8 +210,13 @@ def verdict(endpoint: str, preview: str, source: str, results: list[tuple[Sample
         findings.append(Finding(RULE, Severity.WARNING, f"line {request.line}: the preview answered "
                                 f"{proposed.status or 'nothing'}: {str(proposed.body)[:300]}", file=source,
                                 line=request.line))
+    if not compared:
+        findings.append(Finding(RULE, Severity.WARNING, f"no request of {source} was answered by both models, so "
+                                "nothing was compared", file=source, fix="replay requests the serving model answers"))
     failed = []
-    if gate.min_agreement is not None and agreement < gate.min_agreement:
+    if gate.min_agreement is not None and not compared:
+        failed.append(f"the endpoint requires {gate.min_agreement:.1%} agreement and none could be measured")
+    elif gate.min_agreement is not None and agreement < gate.min_agreement:
         failed.append(f"agreement {agreement:.1%} is below the {gate.min_agreement:.1%} the endpoint requires")
     if gate.fail_on_new_errors and new_errors:
         failed.append(f"the new model fails {len(new_errors)} request(s) the serving one answers")
@@ -213,22 +234,58 @@ def waiting(check: CheckResult) -> bool:
 def prediction_check(ctx: PlatformContext, pr: PullRequest) -> CheckResult:
     """The check for a pull request that changes a model (see the module docstring for its states).
 
-    Without a gate it reports and never blocks a merge, so waiting for the preview is a pass that is
-    read again; with one, waiting is `pending`, which blocks.
+    Only the pull request's own endpoint has a preview: another endpoint whose model it changes too
+    was not compared, which is said, and fails the check when that endpoint has a gate.
     """
+    own = _preview_check(ctx, pr) if pr.action == "update" and model_changed(
+        ctx.repo, pr.base_sha, pr.head_sha, pr.endpoint) else CheckResult(CHECK_PREDICTIONS, "pass", [])
+    findings, gated = list(own.findings), False
+    for name in changed_elsewhere(ctx.repo, pr):
+        try:
+            gating = gate_of(manifest_at(ctx.repo, pr.head_sha, name)).gating
+        except InvalidInput:
+            gating = True
+        gated = gated or gating
+        findings.append(Finding(RULE, Severity.ERROR if gating else Severity.WARNING,
+                                f"the pull request also changes the model of {name}, whose predictions were not "
+                                f"compared (only {pr.endpoint} has a preview here)", file=manifest_path(name),
+                                fix="propose each endpoint's model change in its own pull request").to_dict())
+    return CheckResult(CHECK_PREDICTIONS, "fail" if gated else own.status, findings)
+
+
+def _failure(ctx: PlatformContext, status: EndpointStatus) -> str:
+    """Why the preview's latest revision failed, or "": its condition now, else that revision's last failure
+    event (a model that hangs is restarted at once after its startup timeout, so no condition shows it)."""
+    for condition in status.conditions:
+        if condition.reason in FAILURE_REASONS and not condition.is_true:
+            ready = status.condition(ConditionType.Ready)
+            return ready.message if ready else condition.message
+    return next((f"{event.reason}: {event.message}" for event in reversed(ctx.events.events(name=status.name))
+                 if event.reason in FAILURE_REASONS and event.message.startswith(f"{status.latest_revision}:")), "")
+
+
+def _preview_check(ctx: PlatformContext, pr: PullRequest) -> CheckResult:
+    """The pull request's own endpoint against its preview: without a gate it reports and never blocks a
+    merge, so waiting for the preview is a pass that is read again; with one, waiting is `pending`."""
     try:
-        gate = extensions.diff_gate(isvc.read(manifest_at(ctx.repo, pr.head_sha, pr.endpoint)).annotations)
+        gate = gate_of(manifest_at(ctx.repo, pr.head_sha, pr.endpoint))
     except InvalidInput as exc:
         return CheckResult(CHECK_PREDICTIONS, "fail", [Finding(RULE, Severity.ERROR, exc.message, fix=exc.fix,
                                                                field_path=exc.where).to_dict()])
-    preview = preview_name(pr.endpoint, pr.number)
-    status = ctx.events.get(preview)
-    if status is None or not status.ready:
+    state = preview_state(ctx, pr)
+    preview, status = state.name, state.status if state.current else None
+    if state.refused:
+        return CheckResult(CHECK_PREDICTIONS, "fail" if gate.gating else "pass", [Finding(
+            RULE, Severity.ERROR if gate.gating else Severity.WARNING,
+            f"no predictions compared: the pull request has no preview: {state.refused}",
+            fix="rename the endpoint, or compare with `neuroscale diff` against the model files").to_dict()])
+    if not state.serves_head:
         condition = status.condition(ConditionType.Ready) if status else None
         ready = condition.message if condition else ""
-        if status is not None and any(c.reason in FAILURE_REASONS and not c.is_true for c in status.conditions):
+        failure = _failure(ctx, status) if status is not None else ""
+        if failure:
             return CheckResult(CHECK_PREDICTIONS, "fail", [Finding(
-                RULE, Severity.ERROR, f"the preview {preview} does not serve: {ready}",
+                RULE, Severity.ERROR, f"the preview {preview} does not serve: {failure}",
                 fix="fix the model the pull request proposes and push again").to_dict()])
         return CheckResult(CHECK_PREDICTIONS, "pending" if gate.gating else "pass", [Finding(
             RULE, Severity.INFO, f"waiting for the preview {preview} to become ready" + (f" ({ready})" if ready else ""),
@@ -236,8 +293,9 @@ def prediction_check(ctx: PlatformContext, pr: PullRequest) -> CheckResult:
                 "diff", extra={"waiting": True}).to_dict()])
     sample = _sample(ctx, pr)
     if sample is None:
-        return CheckResult(CHECK_PREDICTIONS, "pass", [Finding(
-            RULE, Severity.INFO, f"no sample requests to replay against {preview}",
+        return CheckResult(CHECK_PREDICTIONS, "fail" if gate.gating else "pass", [Finding(
+            RULE, Severity.ERROR if gate.gating else Severity.INFO, f"no sample requests to replay against {preview}"
+            + (": the endpoint's prediction-diff gate cannot be met" if gate.gating else ""),
             fix=f"commit {APPS_DIR}/{pr.endpoint}/{SAMPLE_FILE}, or let the gateway record live requests "
                 f"({extensions.RECORD}: \"true\")").to_dict()])
     source, requests, problems = sample

@@ -15,12 +15,17 @@ read here, once, with bounds and a clear error naming the annotation:
 | `serving.neuroscale.io/prediction-diff-fail-on-new-errors: "true"` | the check fails when the new model errs where the old one answered | off |
 | `serving.neuroscale.io/require-api-key: "true"` | the gateway serves only requests with one of the endpoint's API keys (`neuroscale endpoint key create`) | off |
 
+Kubernetes stores annotations as strings (the API server refuses `100` or
+`true` unquoted), so one of these written as a YAML number or boolean is
+refused by name, never read as absent (`annotations_of`).
+
 Opting in to API keys is an annotation, not a setting, so turning it on or off
 is a pull request that is reviewed like any other change to the endpoint.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict
@@ -69,6 +74,18 @@ def _where(key: str) -> str:
     return f"metadata.annotations[{key}]"
 
 
+def annotations_of(raw: object) -> Mapping[str, str]:
+    """A manifest's `metadata.annotations` as strings; one of ours with another YAML type is InvalidInput."""
+    if not isinstance(raw, Mapping):
+        return {}
+    for key, value in raw.items():
+        if isinstance(key, str) and key.startswith(PREFIX) and not isinstance(value, str):
+            written = json.dumps(value) if isinstance(value, (bool, int, float)) or value is None else type(value).__name__
+            raise InvalidInput(f"{written} is not a string: Kubernetes annotations are strings", where=_where(key),
+                               fix=f'quote the value: {key}: "{written if value is not None else ""}"')
+    return {key: value for key, value in raw.items() if isinstance(key, str) and isinstance(value, str)}
+
+
 def _flag(notes: Mapping[str, str], key: str) -> bool:
     value = notes.get(key, "false").strip().lower()
     if value not in ("true", "false"):
@@ -80,7 +97,8 @@ def _integer(notes: Mapping[str, str], key: str, *, default: int, low: int, high
     text = notes.get(key)
     if text is None:
         return default
-    if not text.strip().isascii() or not text.strip().isdigit() or not low <= int(text) <= high:
+    digits = text.strip()
+    if not (digits.isascii() and digits.isdigit() and len(digits) <= len(str(high)) and low <= int(digits) <= high):
         raise InvalidInput(f"{text!r} is not a whole number from {low} to {high}", where=_where(key),
                            fix=f"write a number from {low} to {high}")
     return int(text)

@@ -364,6 +364,7 @@ def _read(isvc: InferenceService) -> ServingSpec:
     resources = _resources(model, unhonoured) if model is not None else Resources()
     scaling = _scaling(isvc, predictor, unhonoured)
     batcher = predictor.batcher
+    ours = extensions.annotations_of(isvc.metadata.get("annotations"))
     return ServingSpec(
         name=isvc.name or "", namespace=isvc.namespace or "default",
         owner=isvc.labels.get(LABEL_OWNER, ""), cost_center=isvc.labels.get(LABEL_COST_CENTER, ""),
@@ -378,9 +379,9 @@ def _read(isvc: InferenceService) -> ServingSpec:
             max_batch_size=_positive(batcher.get("maxBatchSize"), 32),
             max_latency_ms=_positive(batcher.get("maxLatency"), 500)),
         unhonoured=tuple(unhonoured),
-        recording=extensions.recording(isvc.annotations),
-        shadow_percent=extensions.shadow_percent(isvc.annotations),
-        api_keys_of=(isvc.name or "") if extensions.require_api_key(isvc.annotations) else "",
+        recording=extensions.recording(ours),
+        shadow_percent=extensions.shadow_percent(ours),
+        api_keys_of=(isvc.name or "") if extensions.require_api_key(ours) else "",
     )
 
 
