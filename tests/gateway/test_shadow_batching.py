@@ -125,6 +125,19 @@ def test_a_member_the_shadow_rejects_is_an_error_and_the_others_still_compare(sh
     assert made == 1 + 1 + 8, "the joined call failed on one row: its eight members were asked again alone"
 
 
+def test_copies_nested_past_what_orjson_writes_are_sent_as_they_came_and_counted(shadow: int) -> None:
+    """orjson reads 1,024 levels and writes 255: a V1 row or a V2 field between the two cannot be re-written
+    into a joined call (nor its key), so the copy goes alone, in its own bytes, and is counted like any other."""
+    deep = b"[" * 300 + b"1.0" + b"]" * 300
+    deep_v1 = (head(V1), b'{"instances": [' + deep + b"]}", b'{"predictions": [[2.0]]}')
+    x, body, answer = v2([[1.0, 2.0]])
+    deep_v2 = (x, body[:-1] + b', "parameters": {"p": ' + deep + b"}}", answer)
+    copies = [v1([[1.0]]), deep_v1, *(v1([[float(i)]]) for i in range(3)), deep_v2, v2([[3.0, 4.0]])]
+    stats = outcomes(shadow, copies, batch_rows=100)
+    assert sum(stats[k] for k in ("agree", "disagree", "error", "skipped")) == len(copies), stats
+    assert stats["agree"] >= 4, stats
+
+
 def test_copies_that_cannot_be_joined_go_alone_and_each_shape_joins_its_own(shadow: int) -> None:
     wide = [v1([[1.0, 2.0, float(i)]]) for i in range(2)]
     narrow = [v1([[1.0, float(i)]]) for i in range(2)]

@@ -239,7 +239,12 @@ class Mirror:
     async def _joined(self, revision: str, call: coalesce.Call, copies: list[Copy]) -> None:
         """One call for `copies`; its answer compared with all their primary answers at once."""
         try:
-            answer = await self._exchange(revision, upstream_request(call.head, call.body()))
+            body = call.body()
+        except orjson.JSONEncodeError:  # rows nested past what orjson writes: each copy goes as it came
+            await asyncio.gather(*(self._alone(revision, copy, timed=False) for copy in copies))
+            return
+        try:
+            answer = await self._exchange(revision, upstream_request(call.head, body))
         except _NO_ANSWER as exc:
             for copy in copies:
                 self._failed(copy[0], exc, 1)
@@ -306,7 +311,7 @@ class Mirror:
             return
         self.inflight -= 1
         self._changed = True
-        if type(outcome) is dict and "predictions" in outcome and orjson.dumps(outcome) == primary:
+        if type(outcome) is dict and "predictions" in outcome and coalesce.written(outcome) == primary:
             stats.outcomes["agree"] += 1  # the same bytes: most V1 copies, without parsing the primary's answer
         else:
             try:
@@ -335,10 +340,10 @@ def _split_v1(answer: Answer, data: bytes, first: int, stop: int, rows: int) -> 
     except orjson.JSONDecodeError:
         return None
     predictions = doc.get("predictions") if type(doc) is dict else None
-    if type(predictions) is not list or len(predictions) != rows:
-        return None
-    found = _shadowjoin.compare_v1(data, first, stop, coalesce.MAX_MEMBER_BYTES, orjson.dumps(predictions), rows,
-                                   RELATIVE, ABSOLUTE)
+    written = coalesce.written(predictions)
+    if type(predictions) is not list or len(predictions) != rows or written is None:
+        return None  # written is None: nested past what orjson writes; asked again copy by copy
+    found = _shadowjoin.compare_v1(data, first, stop, coalesce.MAX_MEMBER_BYTES, written, rows, RELATIVE, ABSOLUTE)
     if found is None:
         return None
     agreed, disagreed, undecided = found
