@@ -298,3 +298,14 @@ def test_a_set_argo_cd_refuses_does_not_make_a_written_application_a_second_owne
              "argocd/grafana.yaml": application("grafana-media", "kubernetes/media/grafana", namespace="default")}
     assert [f.message for f in lint(l013.LINT, files) if "managed by" in f.message] == []
 
+
+def test_one_directory_stamped_into_many_namespaces_collides_only_where_it_may() -> None:
+    # argocd-example-apps' matrix, one directory deployed per environment, and two written Applications beside
+    # it: one into one of those namespaces, one into a namespace written with a placeholder.
+    files = {"applicationset/matrix.yaml": matrix(*(f"env{n}" for n in range(30))), **APPS,
+             "argocd/a.yaml": application("by-hand", "appset-examples/app-a", namespace="appset-matrix-env7-us"),
+             "argocd/b.yaml": application("anywhere", "appset-examples/app-a", namespace="'{{ .ns }}'")}
+    both = {f.message.split(" both sync ")[0].removeprefix("Applications "): f.severity
+            for f in lint(l013.LINT, files) if " both sync " in f.message}
+    assert both == {"by-hand and appset-matrix-env7-us": Severity.ERROR, "by-hand and anywhere": Severity.WARNING,
+                    **{f"anywhere and appset-matrix-env{n}-us": Severity.WARNING for n in range(30) if n != 7}}
