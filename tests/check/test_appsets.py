@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from neuroscale.check.lints import l013_duplicate_objects as l013
-from neuroscale.check.lints.appsets import _go_match
+from neuroscale.check.lints.appsets import _go_match, _go_text
 from neuroscale.check.lints.argo import SyncIndex, ThisRepository, all_applications
 from neuroscale.check.model import CheckOptions
 from neuroscale.check.runner import run_check
@@ -145,3 +145,167 @@ def test_init_s_endpoint_directories_are_owned_by_its_applicationset(tmp_path: P
     found = {f.message for f in run_check(root, options=CheckOptions()).findings if f.rule == l013.ID}
     assert "InferenceService.serving.kserve.io default/iris is managed by 2 Applications (iris, iris-by-hand)" \
         in found, found
+
+
+# Real ApplicationSets nobody on the team wrote (trimmed; the upstream repository is named on each test). Argo CD's
+# behaviour is read from argoproj/argo-cd: applicationset/generators/{git,list,matrix}.go, applicationset/utils
+# (SanitizeName, CombineStringMaps) and the repo server's GetGitDirectories.
+
+def appset(generators: str, *, name: str, path: str, namespace: str = "default", go: bool = False,
+           extra: str = "") -> str:
+    """An ApplicationSet in argocd namespace with the given generators block and template fields."""
+    return (f"apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata:\n  name: probe\n  namespace: argocd\n"
+            f"spec:\n  goTemplate: {'true' if go else 'false'}\n{extra}  generators:\n{generators}"
+            f"  template:\n    metadata:\n      name: '{name}'\n    spec:\n      project: default\n"
+            f"      source:\n        repoURL: {EXAMPLES}\n        targetRevision: HEAD\n        path: '{path}'\n"
+            f"      destination:\n        server: {IN_CLUSTER}\n        namespace: '{namespace}'\n")
+
+
+def git(*patterns: str, indent: str = "  ", more: str = "") -> str:
+    paths = "".join(f"{indent}      - path: '{p}'\n" for p in patterns)
+    return (f"{indent}- git:\n{indent}    repoURL: {EXAMPLES}\n{indent}    revision: HEAD\n{more}"
+            f"{indent}    directories:\n{paths}")
+
+
+def stamped(files: dict[str, str]) -> dict[str, tuple[str, str]]:
+    """Generated Application name -> (source path, destination namespace)."""
+    return {app.name: (app.data["spec"]["source"]["path"], app.data["spec"]["destination"]["namespace"])
+            for app in all_applications(view_of(files)) if app.path.startswith("applicationset/")}
+
+
+def dirs(*paths: str) -> dict[str, str]:
+    return {f"{p}/configmap.yaml": deployment(p.rsplit("/", 1)[-1], namespace="") for p in paths}
+
+
+def test_hidden_directories_are_not_listed_as_argo_cd_s_repo_server_skips_them() -> None:
+    # khuedoan/homelab's top level: stacks beside .github/workflows; a `*` pattern must not stamp `.github`.
+    files = {"applicationset/stacks.yaml": appset(git("*"), name="{{path.basename}}", path="{{path}}"),
+             **dirs("system", "platform", ".github/workflows", "apps/.archive/old")}
+    assert sorted(stamped(files)) == ["applicationset", "apps", "platform", "system"]
+
+
+def test_basename_normalized_replaces_each_character_as_argo_cd_s_sanitize_name() -> None:
+    # jsolana/argocd-hello-application's busibox directories (`busibox_one`, `Busibox.Two`), one more with a run.
+    files = {"applicationset/busibox.yaml": appset(git("busibox/*"), name="{{path.basenameNormalized}}",
+                                                   path="{{path}}"),
+             **dirs("busibox/busibox_one", "busibox/Busibox.Two", "busibox/web__api")}
+    assert sorted(stamped(files)) == ["busibox-one", "busibox.two", "web--api"]
+
+
+def test_fasttemplate_tags_under_go_template_generate_nothing() -> None:
+    # Rich7690/home-ops charts-kustomize: `goTemplate: true` with `{{path.basename}}`; Go fails to parse it.
+    files = {"applicationset/charts.yaml": appset(git("charts-kustomize/*"), name="{{path.basename}}",
+                                                  path="{{path}}", go=True),
+             **dirs("charts-kustomize/paperless", "charts-kustomize/immich")}
+    assert stamped(files) == {}
+
+
+def test_a_go_template_field_with_an_unfollowed_action_stays_whole() -> None:
+    # nzbr/infrastructure: the name prefixes the namespace directory only below it (`if not (eq ...)`).
+    name = ("{{ if not (eq (index .path.segments 1) .path.basename) }}{{ index .path.segments 1 }}-{{ end }}"
+            "{{ .path.basename }}")
+    files = {"applicationset/apps.yaml": appset(git("kubernetes/*", "kubernetes/*/*"), name=name,
+                                                path="{{.path.path}}", namespace="{{index .path.segments 1}}",
+                                                go=True),
+             **dirs("kubernetes/media", "kubernetes/media/jellyfin")}
+    apps = [(a.name, a.data["spec"]["source"]["path"], a.data["spec"]["destination"]["namespace"])
+            for a in all_applications(view_of(files))]
+    assert apps == [(name, "kubernetes/media", "media"), (name, "kubernetes/media/jellyfin", "media")]
+
+
+def test_git_values_are_rendered_with_the_directory_s_parameters() -> None:
+    # dag-andersen/argocd-diff-preview examples/git-generator: `**` is one level, `values.name` a path segment.
+    generator = git("examples/git-generator/resources/**",
+                    more="      values:\n        name: '{{ index .path.segments 3 }}'\n")
+    files = {"applicationset/diff.yaml": appset(generator, name="{{ .values.name }}", path="{{ .path.path }}",
+                                                go=True),
+             **dirs("examples/git-generator/resources/folder1", "examples/git-generator/resources/folder2/sub")}
+    assert stamped(files) == {"folder1": ("examples/git-generator/resources/folder1", "default"),
+                              "folder2": ("examples/git-generator/resources/folder2", "default")}
+
+
+def test_a_list_value_that_is_not_a_string_fails_the_set_without_go_templates() -> None:
+    # argo-cd's list generator example elements, one with a number: Argo CD errors ("error parsing value as string").
+    generator = "  - list:\n      elements:\n      - cluster: dev\n        replicas: 1\n      - cluster: prod\n"
+    files = {"applicationset/list.yaml": appset(generator, name="guestbook-{{cluster}}", path="guestbook"),
+             "guestbook/configmap.yaml": deployment("guestbook", namespace="")}
+    assert stamped(files) == {}
+    go_files = {"applicationset/list.yaml": appset(generator, name="guestbook-{{.cluster}}", path="guestbook",
+                                                   namespace="ns-{{.replicas}}", go=True)}
+    assert stamped(go_files) == {"guestbook-dev": ("guestbook", "ns-1"),
+                                 "guestbook-prod": ("guestbook", "ns-{{.replicas}}")}
+
+
+def test_a_matrix_s_second_generator_is_rendered_with_the_first_s_parameters() -> None:
+    # argo-cd applicationset/examples/matrix list-and-git, the list's namespace written from the git directory.
+    generator = ("  - matrix:\n      generators:\n" + git("addons/*", indent="      ") + "      - list:\n"
+                 "          elements:\n          - cluster: dev\n            ns: '{{path.basename}}-dev'\n")
+    files = {"applicationset/matrix.yaml": appset(generator, name="{{path.basename}}-{{cluster}}", path="{{path}}",
+                                                  namespace="{{ns}}"),
+             **dirs("addons/argo-workflows", "addons/prometheus-operator")}
+    assert stamped(files) == {"argo-workflows-dev": ("addons/argo-workflows", "argo-workflows-dev"),
+                              "prometheus-operator-dev": ("addons/prometheus-operator", "prometheus-operator-dev")}
+
+
+def test_matrix_parameters_merge_as_argo_cd_merges_them() -> None:
+    # Two git generators (apps x clusters), the shape labs-home/gitops-core and olga-mir/playground give a
+    # pathParamPrefix; without one, Go templates keep the first's `path` and fasttemplate fails on the clash.
+    def matrix_of(prefix: str = "") -> str:
+        more = f"          pathParamPrefix: {prefix}\n" if prefix else ""
+        return ("  - matrix:\n      generators:\n" + git("apps/*", indent="      ") +
+                git("clusters/*", indent="      ", more=more))
+
+    layout = dirs("apps/alpha", "clusters/dev")
+    go = {"applicationset/m.yaml": appset(matrix_of(), name="{{.path.basename}}", path="{{.path.path}}",
+                                          go=True), **layout}
+    assert stamped(go) == {"alpha": ("apps/alpha", "default")}
+    fast = {"applicationset/m.yaml": appset(matrix_of(), name="{{path.basename}}", path="{{path}}"), **layout}
+    assert stamped(fast) == {}
+    prefixed = {"applicationset/m.yaml": appset(matrix_of("cluster"), path="{{.path.path}}", go=True,
+                                                name="{{.path.basename}}-{{.cluster.path.basename}}"), **layout}
+    assert stamped(prefixed) == {"alpha-dev": ("apps/alpha", "default")}
+
+
+def test_two_applications_of_one_name_fail_the_set() -> None:
+    # nzbr/infrastructure without its namespace prefix: `grafana` under two namespace directories.
+    files = {"applicationset/apps.yaml": appset(git("kubernetes/*/*"), name="{{ .path.basename }}",
+                                                path="{{ .path.path }}", go=True),
+             **dirs("kubernetes/media/grafana", "kubernetes/monitoring/grafana")}
+    assert stamped(files) == {}
+
+
+def test_a_template_patch_leaves_the_set_unfollowed() -> None:
+    # Argo CD's templatePatch documentation shape: the patch may rewrite source or destination after rendering.
+    patch = "  templatePatch: |\n    spec:\n      source:\n        path: '{{ .path.path }}/overlay'\n"
+    files = {"applicationset/patched.yaml": appset(git("apps/*"), name="{{.path.basename}}", path="{{.path.path}}",
+                                                   go=True, extra=patch), **dirs("apps/alpha")}
+    assert stamped(files) == {}
+
+
+@pytest.mark.parametrize(("text", "rendered"), [
+    ("{{- .path.path }}", "apps/alpha"), ("  {{- .path.basename -}}  /x", "alpha/x"),
+    ("{{ .flag }}", "true"), ("{{ .path.basename | upper }}", "{{ .path.basename | upper }}"),
+])
+def test_go_text_trims_and_prints_as_go(text: str, rendered: str) -> None:
+    params = {"path": {"path": "apps/alpha", "basename": "alpha"}, "flag": True}
+    assert _go_text(text, params) == rendered
+
+
+def test_a_set_argo_cd_refuses_does_not_make_a_written_application_a_second_owner() -> None:
+    files = {"applicationset/apps.yaml": appset(git("kubernetes/*/*"), name="{{ .path.basename }}",
+                                                path="{{ .path.path }}", go=True),
+             **dirs("kubernetes/media/grafana", "kubernetes/monitoring/grafana"),
+             "argocd/grafana.yaml": application("grafana-media", "kubernetes/media/grafana", namespace="default")}
+    assert [f.message for f in lint(l013.LINT, files) if "managed by" in f.message] == []
+
+
+def test_one_directory_stamped_into_many_namespaces_collides_only_where_it_may() -> None:
+    # argocd-example-apps' matrix, one directory deployed per environment, and two written Applications beside
+    # it: one into one of those namespaces, one into a namespace written with a placeholder.
+    files = {"applicationset/matrix.yaml": matrix(*(f"env{n}" for n in range(30))), **APPS,
+             "argocd/a.yaml": application("by-hand", "appset-examples/app-a", namespace="appset-matrix-env7-us"),
+             "argocd/b.yaml": application("anywhere", "appset-examples/app-a", namespace="'{{ .ns }}'")}
+    both = {f.message.split(" both sync ")[0].removeprefix("Applications "): f.severity
+            for f in lint(l013.LINT, files) if " both sync " in f.message}
+    assert both == {"by-hand and appset-matrix-env7-us": Severity.ERROR, "by-hand and anywhere": Severity.WARNING,
+                    **{f"anywhere and appset-matrix-env{n}-us": Severity.WARNING for n in range(30) if n != 7}}

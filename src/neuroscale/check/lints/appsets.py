@@ -6,18 +6,27 @@ unowned, and a hand-written Application syncing it too looks harmless. Argo CD r
 only those whose parameters the checkout holds are followed, as Argo CD reads them:
 
 * `git` with `directories`: every directory of this repository (when the generator's `repoURL` names it,
-  `argo.ThisRepository`) matched by a pattern with Go's `path.Match` (`*` stops at `/`), less those an
-  `exclude: true` pattern matches; its parameters are `path`, `path.basename`, `path.basenameNormalized`,
-  `path[n]` (Go templates: `.path.path`, `.path.basename`, `.path.segments`), under `pathParamPrefix`;
-* `list`: its `elements`;
-* `matrix` of two of these (every pair's parameters together).
+  `argo.ThisRepository`) but those under a directory whose name starts with `.` (Argo CD's repo server skips
+  them), matched by a pattern with Go's `path.Match` (`*` stops at `/`), less those an `exclude: true`
+  pattern matches; its parameters are `path`, `path.basename`, `path.basenameNormalized`, `path[n]` (Go
+  templates: `.path.path`, `.path.basename`, `.path.segments`), under `pathParamPrefix`, and its `values`
+  rendered with them (`values.k`, Go templates `.values.k`);
+* `list`: its `elements` (without `goTemplate`, only string values and a `values` map of strings, as Argo
+  CD takes them);
+* `matrix` of two of these: the second generator rendered with each parameter set of the first (Argo CD's
+  interpolation), every pair's parameters together (with Go templates the first's win; without, two
+  different values of one key fail).
 
 Anything else (cluster, pull-request, SCM, plugin, merge generators, a git `files` generator, a generator
-with its own `template` or a `selector`, `values:`) is not followed: the ApplicationSet generates nothing
-here, as before, rather than something guessed. The template is rendered by substitution only: `{{key}}`
-(fasttemplate, `goTemplate` unset) and `{{ .a.b }}` / `{{ index .a.segments N }}` (`goTemplate: true`);
-any other expression stays as written, so a path or destination holding one reads as unknown
-(`argo.is_placeholder`).
+with its own `template` or a `selector`) is not followed: the ApplicationSet generates nothing here from it,
+as before, rather than something guessed. An ApplicationSet with a `templatePatch` (applied after rendering,
+a Go template of its own) generates nothing here. Where Argo CD would stop an ApplicationSet with an error
+(a list value that is not a string without `goTemplate`, a matrix key with two values, two Applications of
+one name, a Go template that does not parse such as `{{path.basename}}` with `goTemplate: true`), it
+generates nothing here either. The template is rendered by substitution only: `{{key}}` (fasttemplate,
+`goTemplate` unset) and `{{ .a.b }}` / `{{ index .a.segments N }}` (`goTemplate: true`, with `{{-`/`-}}`
+trimming); a Go-template field holding any other action stays as written, whole, so a path, destination or
+name holding one reads as unknown (`argo.is_placeholder`).
 """
 
 from __future__ import annotations
@@ -35,11 +44,19 @@ if TYPE_CHECKING:
     from neuroscale.check.lints.argo import ThisRepository
 
 Params = dict[str, Any]
-_GO_FIELD = re.compile(r"\{\{-?\s*\.([A-Za-z_][\w.]*)\s*-?\}\}")
-_GO_INDEX = re.compile(r"\{\{-?\s*index\s+\.([A-Za-z_][\w.]*)\s+(\d+)\s*-?\}\}")
+#: A Go-template action with the whitespace around it: `{{- ` trims what precedes, ` -}}` what follows.
+_GO_ACTION = re.compile(r"(\s*)\{\{(-\s)?\s*(.*?)\s*(\s-)?\}\}(\s*)", re.DOTALL)
+_GO_FIELD = re.compile(r"\.([A-Za-z_][\w.]*)")
+_GO_INDEX = re.compile(r"index\s+\.([A-Za-z_][\w.]*)\s+(\d+)")
+#: fasttemplate's `{{path.basename}}` / `{{path[0]}}` in a Go template: Go reports "function not defined".
+_GO_UNPARSABLE = re.compile(r"\{\{-?\s*[A-Za-z_]\w*(?:\.\w+|\[\d+\])+\s*-?\}\}")
 _FAST_TAG = re.compile(r"\{\{([^{}]*)\}\}")
-_UNNORMALIZED = re.compile(r"[^a-z0-9.-]+")
-_MAX_GENERATED = 10_000  # per ApplicationSet: a matrix of two long lists must not stall the check
+_INVALID_DNS = re.compile(r"[^-a-z0-9.]")
+_MAX_GENERATED = 10_000  # per generator: a matrix of two long lists must not stall the check
+
+
+class _Refused(Exception):
+    """Argo CD would stop the ApplicationSet with an error: it generates no Application at all."""
 
 
 def generated_applications(view: RepoView, this: ThisRepository) -> list[Document]:
@@ -50,44 +67,97 @@ def generated_applications(view: RepoView, this: ThisRepository) -> list[Documen
     for appset in view.of_kind("ApplicationSet"):
         spec = dig(appset.data, "spec")
         template, generators = dig(spec, "template"), dig(spec, "generators")
-        if appset.group != "argoproj.io" or not isinstance(template, dict) or not isinstance(generators, list):
+        if (appset.group != "argoproj.io" or not isinstance(template, dict) or not isinstance(generators, list)
+                or "templatePatch" in spec):
             continue
-        go = dig(spec, "goTemplate") is True
-        for generator in generators:
-            if directories is None:
-                directories = _directories(view)
-            for params in itertools.islice(_params(generator, go=go, this=this, directories=directories),
-                                           _MAX_GENERATED):
-                rendered = _render(template, params, go=go)
-                found.append(Document(path=appset.path, index=appset.index, line=appset.line,
-                                      end_line=appset.end_line, data={
-                                          "apiVersion": appset.api_version, "kind": "Application",
-                                          "metadata": {**(rendered.get("metadata") or {}),
-                                                       "namespace": appset.metadata.get("namespace", "")},
-                                          "spec": rendered.get("spec")}))
+        if directories is None:
+            directories = _directories(view)
+        try:
+            rendered = _rendered(template, generators, go=dig(spec, "goTemplate") is True,
+                                 context=_Context(this=this, directories=directories))
+        except _Refused:
+            continue
+        found.extend(Document(path=appset.path, index=appset.index, line=appset.line, end_line=appset.end_line,
+                              data={"apiVersion": appset.api_version, "kind": "Application",
+                                    "metadata": {**(app.get("metadata") or {}),
+                                                 "namespace": appset.metadata.get("namespace", "")},
+                                    "spec": app.get("spec")})
+                     for app in rendered)
     return found
 
 
-def _params(generator: Any, *, go: bool, this: ThisRepository, directories: list[str]) -> Iterator[Params]:
+class _Context:
+    """What a git generator reads: which repository is this one, and its directories."""
+
+    def __init__(self, *, this: ThisRepository, directories: list[str]) -> None:
+        self.this, self.directories = this, directories
+
+
+def _rendered(template: dict[str, Any], generators: list[Any], *, go: bool, context: _Context) -> list[Any]:
+    if go and _GO_UNPARSABLE.search(repr(template)):
+        raise _Refused
+    apps = [_render(template, params, go=go) for generator in generators
+            for params in itertools.islice(_params(generator, go=go, context=context), _MAX_GENERATED)]
+    names = [str(dig(app, "metadata", "name") or "") for app in apps]
+    known = [name for name in names if "{{" not in name]
+    if len(set(known)) != len(known):
+        raise _Refused  # Argo CD refuses an ApplicationSet that generates two Applications of one name
+    return [app for app in apps if isinstance(app, dict)]
+
+
+def _params(generator: Any, *, go: bool, context: _Context) -> Iterator[Params]:
     if not isinstance(generator, dict) or len(generator) != 1:
         return
     (kind, body), = generator.items()
-    if not isinstance(body, dict) or {"template", "selector", "values"} & body.keys():
+    if not isinstance(body, dict) or {"template", "selector"} & body.keys():
         return
     if kind == "list" and isinstance(body.get("elements"), list):
         yield from (_element(e, go=go) for e in body["elements"] if isinstance(e, dict))
-    elif kind == "git" and isinstance(body.get("directories"), list) and this.names(str(body.get("repoURL", ""))):
-        yield from (_directory(d, go=go, prefix=str(body.get("pathParamPrefix") or ""))
-                    for d in _matched(body["directories"], directories))
+    elif (kind == "git" and isinstance(body.get("directories"), list)
+          and context.this.names(str(body.get("repoURL", "")))):
+        values, prefix = body.get("values"), str(body.get("pathParamPrefix") or "")
+        for directory in _matched(body["directories"], context.directories):
+            params = _directory(directory, go=go, prefix=prefix)
+            yield {**params, **_values(values, params, go=go)} if isinstance(values, dict) and values else params
     elif kind == "matrix" and isinstance(body.get("generators"), list) and len(body["generators"]) == 2:
-        first, second = ([*_params(g, go=go, this=this, directories=directories)] for g in body["generators"])
-        yield from ({**a, **b} for a in first for b in second)
+        first, second = body["generators"]
+        templated = "{{" in repr(second)
+        fixed = None if templated else [*_params(second, go=go, context=context)]
+        for a in [*_params(first, go=go, context=context)]:
+            for b in fixed if fixed is not None else _params(_render(second, a, go=go), go=go, context=context):
+                yield _combined(a, b, go=go)
+
+
+def _combined(first: Params, second: Params, *, go: bool) -> Params:
+    """One matrix parameter set, as Argo CD merges the two."""
+    if go:
+        return _deep_merged(second, first)
+    if any(key in first and first[key] != value for key, value in second.items()):
+        raise _Refused  # "found duplicate key ... with different value"
+    return {**first, **second}
+
+
+def _deep_merged(base: Params, over: Params) -> Params:
+    merged = dict(base)
+    for key, value in over.items():
+        merged[key] = (_deep_merged(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict)
+                       else value)
+    return merged
+
+
+def _values(values: dict[str, Any], params: Params, *, go: bool) -> Params:
+    """A git generator's `values`, each rendered with the generator's own parameters."""
+    rendered = {str(key): _render(str(value), params, go=go) for key, value in values.items()}
+    if go:
+        return {"values": rendered} if rendered else {}
+    return {f"values.{key}": value for key, value in rendered.items()}
 
 
 def _directories(view: RepoView) -> list[str]:
-    """Every directory holding a file of the checkout (Argo CD's repo server lists the tree likewise)."""
+    """Every directory holding a file of the checkout, but hidden ones and all under them (Argo CD's repo
+    server walks the tree likewise)."""
     found = {str(parent) for path in view.files for parent in PurePosixPath(path).parents if str(parent) != "."}
-    return sorted(d for d in found if not any(part == ".git" for part in d.split("/")))
+    return sorted(d for d in found if not any(part.startswith(".") for part in d.split("/")))
 
 
 def _matched(items: list[Any], directories: list[str]) -> list[str]:
@@ -109,7 +179,9 @@ def _go_match(pattern: str) -> re.Pattern[str] | None:
             out.append("[^/]*")
         elif char == "?":
             out.append("[^/]")
-        elif char == "\\" and index + 1 < len(pattern):
+        elif char == "\\":
+            if index + 1 == len(pattern):
+                return None
             index += 1
             out.append(re.escape(pattern[index]))
         elif char == "[":
@@ -130,33 +202,44 @@ def _go_match(pattern: str) -> re.Pattern[str] | None:
         return None
 
 
+def _normalized(name: str) -> str:
+    """Argo CD's SanitizeName: lower case, each character outside `[-a-z0-9.]` a `-`, at most 253
+    characters, then `-` and `.` trimmed from both ends."""
+    return _INVALID_DNS.sub("-", name.lower())[:253].strip("-.")
+
+
 def _directory(directory: str, *, go: bool, prefix: str) -> Params:
-    basename = PurePosixPath(directory).name
-    normalized = _UNNORMALIZED.sub("-", basename.lower()).strip("-.")[:63]
+    basename = directory.rsplit("/", 1)[-1]
     if go:
-        path = {"path": directory, "basename": basename, "basenameNormalized": normalized,
+        path = {"path": directory, "basename": basename, "basenameNormalized": _normalized(basename),
                 "segments": directory.split("/")}
         return {prefix: {"path": path}} if prefix else {"path": path}
     name = f"{prefix}.path" if prefix else "path"
-    flat = {name: directory, f"{name}.basename": basename, f"{name}.basenameNormalized": normalized}
+    flat = {name: directory, f"{name}.basename": basename, f"{name}.basenameNormalized": _normalized(basename)}
     flat.update({f"{name}[{n}]": part for n, part in enumerate(directory.split("/")) if part})
     return flat
 
 
 def _element(element: dict[str, Any], *, go: bool) -> Params:
-    return element if go else {key: str(value) for key, value in _flattened(element)}
-
-
-def _flattened(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield from _flattened(item, f"{prefix}.{key}" if prefix else str(key))
-    else:
-        yield prefix, value
+    """A list element's parameters; without Go templates Argo CD takes only strings (and a `values` map of
+    strings, as `values.k`), and fails the ApplicationSet on anything else."""
+    if go:
+        return element
+    params: Params = {}
+    for key, value in element.items():
+        if key == "values" and isinstance(value, dict):
+            params.update({f"values.{k}": v for k, v in value.items()})
+        else:
+            params[str(key)] = value
+    if not all(isinstance(value, str) for value in params.values()):
+        raise _Refused
+    return params
 
 
 def _render(value: Any, params: Params, *, go: bool) -> Any:
     if isinstance(value, str):
+        if "{{" not in value:
+            return value
         return _go_text(value, params) if go else _fast_text(value, params)
     if isinstance(value, dict):
         return {key: _render(item, params, go=go) for key, item in value.items()}
@@ -172,16 +255,33 @@ def _fast_text(text: str, params: Params) -> str:
 
 
 def _go_text(text: str, params: Params) -> str:
-    def field(match: re.Match[str]) -> str:
-        found = _lookup(params, match.group(1))
-        return match.group(0) if found is None or isinstance(found, dict | list) else str(found)
+    """A Go-template field rendered when every action in it is a field or an `index` of one; else as written."""
+    unknown = False
 
-    def index(match: re.Match[str]) -> str:
-        found = _lookup(params, match.group(1))
-        at = int(match.group(2))
-        return str(found[at]) if isinstance(found, list) and at < len(found) else match.group(0)
+    def action(match: re.Match[str]) -> str:
+        nonlocal unknown
+        lead, trim_left, body, trim_right, trail = match.groups()
+        value = _go_value(body, params)
+        if value is None:
+            unknown = True
+            return match.group(0)
+        return ("" if trim_left else lead) + value + ("" if trim_right else trail)
 
-    return _GO_FIELD.sub(field, _GO_INDEX.sub(index, text))
+    rendered = _GO_ACTION.sub(action, text)
+    return text if unknown else rendered
+
+
+def _go_value(body: str, params: Params) -> str | None:
+    if field := _GO_FIELD.fullmatch(body):
+        found = _lookup(params, field.group(1))
+    elif index := _GO_INDEX.fullmatch(body):
+        items, at = _lookup(params, index.group(1)), int(index.group(2))
+        found = items[at] if isinstance(items, list) and at < len(items) else None
+    else:
+        return None
+    if found is None or isinstance(found, dict | list):
+        return None
+    return str(found).lower() if isinstance(found, bool) else str(found)
 
 
 def _lookup(params: Params, dotted: str) -> Any:

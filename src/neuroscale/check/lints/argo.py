@@ -18,6 +18,7 @@ as written ones wherever ownership is asked (`all_applications`, `SyncIndex`; se
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -140,19 +141,34 @@ class SyncIndex:
     time."""
 
     def __init__(self, view: RepoView) -> None:
-        self.by_directory: dict[str, list[Source]] = {}
+        self.view = view
         self.this = ThisRepository.of(view)
-        #: Directory sources of other repositories (they apply none of this repository's files).
-        self.elsewhere: list[Source] = []
-        for app in all_applications(view, self.this):
-            for source in sources(app):
-                if not source.path or source.chart or is_placeholder(source.path):
-                    continue  # a placeholder path: which directory (of which repository) is unknown here
-                if self.this.holds(source):
-                    key = "" if source.directory in ("", ".") else source.directory
-                    self.by_directory.setdefault(key, []).append(source)
-                else:
-                    self.elsewhere.append(source)
+
+    @functools.cached_property
+    def applications(self) -> list[Document]:
+        """Every Application, written or generated; generated on first use (a lint that builds an index but
+        finds nothing to ask it about does not pay for stamping out every ApplicationSet)."""
+        return all_applications(self.view, self.this)
+
+    @functools.cached_property
+    def by_directory(self) -> dict[str, list[Source]]:
+        """Sources of this repository by the directory they sync ('' for the root)."""
+        found: dict[str, list[Source]] = {}
+        for source in self._directory_sources:
+            if self.this.holds(source):
+                found.setdefault("" if source.directory in ("", ".") else source.directory, []).append(source)
+        return found
+
+    @functools.cached_property
+    def elsewhere(self) -> list[Source]:
+        """Directory sources of other repositories (they apply none of this repository's files)."""
+        return [source for source in self._directory_sources if not self.this.holds(source)]
+
+    @functools.cached_property
+    def _directory_sources(self) -> list[Source]:
+        """Sources that sync a known directory (of a placeholder path, which one of which repository is unknown)."""
+        return [source for app in self.applications for source in sources(app)
+                if source.path and not source.chart and not is_placeholder(source.path)]
 
     def of(self, path: str) -> list[Source]:
         found = list(self.by_directory.get("", []))

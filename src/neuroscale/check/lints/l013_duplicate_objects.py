@@ -25,7 +25,7 @@ from collections.abc import Iterable
 
 from neuroscale.check.applied import applied_objects
 from neuroscale.check.kustomization import Kustomization, directory_of, kustomizations
-from neuroscale.check.lints.argo import (Source, SyncIndex, all_applications, destination_cluster,
+from neuroscale.check.lints.argo import (Source, SyncIndex, destination_cluster,
                                          destination_namespace, is_placeholder, repository_key, sources)
 from neuroscale.check.lints.base import Lint
 from neuroscale.check.model import Document, RepoView
@@ -121,7 +121,7 @@ def check(view: RepoView) -> list[Finding]:
     for key, entries in owners.items():
         findings.extend(_managed_twice(view, key, entries, guessed=guessed))
         findings.extend(_rendered_twice(view, key, entries))
-    findings.extend(_duplicate_sources(view))
+    findings.extend(_duplicate_sources(view, applies.index.applications))
     findings.extend(_none_of_ours(view, applies.index))
     return findings
 
@@ -188,21 +188,22 @@ def _rendered_twice(view: RepoView, key: _Key, entries: list[tuple[Document, str
     return findings
 
 
-def _duplicate_sources(view: RepoView) -> list[Finding]:
+def _duplicate_sources(view: RepoView, apps: list[Document]) -> list[Finding]:
     """Two Applications syncing one directory of one repository (this one or another) into one cluster."""
-    seen: dict[tuple[str, str], list[Document]] = {}
+    seen: dict[tuple[str, str], _Earlier] = {}
     findings = []
-    for app in all_applications(view):
+    for app in apps:
+        destination = (destination_cluster(app), destination_namespace(app))
         for source in sources(app):
             if not source.path or is_placeholder(source.path):
                 continue
-            earlier = seen.setdefault((repository_key(source.repo_url), source.directory), [])
-            other = next((o for o in earlier if o.name != app.name and _may_collide(o, app)), None)
-            earlier.append(app)
+            earlier = seen.setdefault((repository_key(source.repo_url), source.directory), _Earlier())
+            other = earlier.colliding(app.name, destination)
+            earlier.add(app, destination)
             if other is None:
                 continue
             where = f"both sync {source.directory} from {source.repo_url}"
-            unknown = {a.name for a in (other, app) if destination_cluster(a) is None}
+            unknown = {a.name for a in (other, app) if None in (destination_cluster(a), destination_namespace(a))}
             findings.append(view.finding(
                 app, rule=ID, needle="path:", severity=Severity.WARNING if unknown else Severity.ERROR,
                 message=f"Applications {other.name} and {app.name} {where}: "
@@ -213,12 +214,41 @@ def _duplicate_sources(view: RepoView) -> list[Finding]:
     return findings
 
 
-def _may_collide(first: Document, second: Document) -> bool:
+#: (destination cluster, destination namespace); None where a placeholder leaves it unknown.
+_Destination = tuple[str | None, str | None]
+
+
+class _Earlier:
+    """The Applications already seen syncing one directory, by destination: which of them may collide with
+    the next one is a few lookups, not a comparison with each (an ApplicationSet stamping one directory into
+    200 namespaces made that quadratic)."""
+
+    def __init__(self) -> None:
+        self.by_destination: dict[_Destination, list[tuple[int, Document]]] = {}
+        self.count = 0
+
+    def add(self, app: Document, destination: _Destination) -> None:
+        self.by_destination.setdefault(destination, []).append((self.count, app))
+        self.count += 1
+
+    def colliding(self, name: str, destination: _Destination) -> Document | None:
+        """The first Application seen, named otherwise, that may collide with one at `destination`."""
+        cluster, namespace = destination
+        if cluster is not None and namespace is not None:
+            keys: Iterable[_Destination] = {destination, (None, namespace), (cluster, None), (None, None)}
+        else:
+            keys = [key for key in self.by_destination if _may_collide(key, destination)]
+        found = [next(((order, app) for order, app in self.by_destination.get(key, []) if app.name != name),
+                      None) for key in keys]
+        first = min((item for item in found if item is not None), key=lambda item: item[0], default=None)
+        return None if first is None else first[1]
+
+
+def _may_collide(first: _Destination, second: _Destination) -> bool:
     """False only when both destinations are known and differ (another cluster, or another namespace: then
     only the objects that name their namespace, or are cluster-scoped, collide, and `_managed_twice` says so
     per object)."""
-    one, two = destination_cluster(first), destination_cluster(second)
-    here, there = destination_namespace(first), destination_namespace(second)
+    (one, here), (two, there) = first, second
     if one is not None and two is not None and one != two:
         return False
     return here is None or there is None or here == there
