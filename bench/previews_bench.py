@@ -12,11 +12,13 @@
   shadow cost      : the same, with serving.neuroscale.io/shadow-percent: "100" copying every answered
                      request to a merged canary at 0 % (the constant model, so every copy disagrees)
   shadow, twins    : the shadow cost again, measured so that the host's drifting speed cancels: a second endpoint,
-                     twin, serves the same model with no annotation; wrk runs 2 s at a time against iris (shadowing
-                     100 %) and twin alternately, in blocks ordered A B B A / B A A B, and a block's cost is
-                     1 − (iris's requests / twin's); the verdict is the median over blocks. Chosen before its
-                     first run as the row that decides the ≤ 10 % target: runs seconds apart drift less than
-                     the 10 s runs of a round (this host's speed swings by a third within a minute)
+                     twin, serves the same model with no annotation; wrk runs `--block-seconds` at a time against
+                     iris (shadowing 100 %) and twin alternately, in blocks ordered A B B A / B A A B, and a
+                     block's cost is 1 − (iris's requests / twin's); the verdict is the median over blocks.
+                     Unbiased (iris against twin, both unannotated: −0.9 %, quartiles −4.3 / +3.8 %), but the
+                     run length matters: with 2 s runs shadowing cost +5.0 % (toggling the annotation on one
+                     endpoint, +7.9 %), with 6 s runs +17.8 % (toggled): a cost that builds up within seconds,
+                     which short runs miss. Hence 6 s runs by default (bench/RESULTS.md, 2026-12-03 afternoon)
   shadow down      : wrk with shadowing on; the shadow revision's model servers SIGKILLed mid-run →
                      the primary's non-2xx answers and socket errors
 
@@ -29,7 +31,8 @@ the CPU per request of the gateway, its shadow worker and the model servers (les
 than throughput, not immune) and the CPU the rest of the machine used during each run. The machine's noise (±5 % between identical runs, more while other work runs)
 is of the size of the recording target: read those rows with that in mind.
 
-Usage: python bench/previews_bench.py [--previews 5] [--rounds 4] [--seconds 10] [--blocks 24] [--shadow-only]
+Usage: python bench/previews_bench.py [--previews 5] [--rounds 4] [--seconds 10] [--blocks 10] [--block-seconds 6]
+       [--shadow-only]
 """
 
 from __future__ import annotations
@@ -280,7 +283,7 @@ def throughput(bench: Bench, rounds: int, seconds: int,
     return rows, base, per_request["no annotation"]
 
 
-def interleaved(bench: Bench, blocks: int, seconds: int = 2, gap: float = 0.3) -> str:
+def interleaved(bench: Bench, blocks: int, seconds: int, gap: float = 0.3) -> str:
     """Shadowing's cost against a twin endpoint, runs alternating every `seconds` (see the module docstring).
 
     `gap` lets the shadow worker answer the copies still held before a twin run starts. CPU per request is
@@ -408,7 +411,8 @@ def main() -> int:
     parser.add_argument("--previews", type=int, default=5, help="pull requests opened (preview and diff samples)")
     parser.add_argument("--rounds", type=int, default=4, help="rounds of the three throughput variants")
     parser.add_argument("--seconds", type=int, default=10, help="seconds per wrk run")
-    parser.add_argument("--blocks", type=int, default=24, help="A B B A blocks of the interleaved shadow cost")
+    parser.add_argument("--blocks", type=int, default=10, help="A B B A blocks of the interleaved shadow cost")
+    parser.add_argument("--block-seconds", type=int, default=6, help="seconds per wrk run of those blocks")
     parser.add_argument("--shadow-only", action="store_true",
                         help="no previews, no recording: the baseline and shadow-percent 100, and the shadow down")
     parser.add_argument("--gateway-port", type=int, default=9300)
@@ -436,7 +440,7 @@ def main() -> int:
                 rows = previews(bench, ctx, args.previews)
                 more, rps, per_request = throughput(bench, args.rounds, args.seconds, list(VARIANTS))
                 rows += [*more, recording_work(rps, per_request)]
-            rows.append(interleaved(bench, args.blocks))
+            rows.append(interleaved(bench, args.blocks, args.block_seconds))
             rows.append(shadow_down(bench, args.seconds))
         finally:
             ctx.close()
