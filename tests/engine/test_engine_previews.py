@@ -238,3 +238,18 @@ def _shadow(platform: Platform) -> dict[str, Any]:
         return json.loads(platform.home.shadow_file.read_text()).get("iris", {})  # type: ignore[no-any-return]
     except (OSError, ValueError):
         return {}
+
+
+def test_merging_the_last_open_pull_request_removes_its_preview(running: Platform, ctx: PlatformContext,
+                                                                iris_model: Path, constant_model: Path) -> None:
+    """The merge changes main and closes the pull request in one step: the previews must be read again then
+    (once, the engine took "main changed" to mean "no preview applied yet" and "none open" to mean "as before",
+    and the merged pull request's preview kept running with its process)."""
+    running.commit({manifest_path("iris"): manifest(iris_model).encode()})
+    running.wait_ready("iris")
+    pr = update_endpoint(ctx, RawManifest.parse(manifest(constant_model)), actor=ALICE)
+    preview = f"iris-pr-{pr.number}"
+    wait_for(lambda: running.status(preview) is not None, timeout=30, what="the preview")
+    merge_pull_request(ctx, pr.number, actor=ALICE)
+    wait_for(lambda: running.status(preview) is None and not server_pids(running.home, f"{preview}-predictor-00001"),
+             timeout=30, what="the preview removed with its merged pull request")

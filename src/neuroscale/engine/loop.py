@@ -83,7 +83,7 @@ class Reconciler:
         self.settings = settings
         self.repo = repo
         self.pulls = pulls  # open pull requests (previews run their heads)
-        self._previewed: tuple[PreviewSource, ...] = ()
+        self._previewed: tuple[PreviewSource, ...] | None = None  # None: apply the previews on the next poll
         self.store = store
         self.runtime = runtime
         self.clock = clock
@@ -197,7 +197,8 @@ class Reconciler:
                 if desired is not None:
                     self.apply(desired)
                     self.digest = artifact.digest
-                    self._previewed = ()  # a name main took or freed changes which previews may run
+                    self._previewed = None  # a name main took or freed changes which previews may run (and
+                    # `()` would read as "still none open" when the merge that changed main closed the last one)
             error = ""
         except NeuroScaleError as exc:
             error = f"cannot read {MAIN}: {exc.message}"
