@@ -340,9 +340,11 @@ def _split_v1(answer: Answer, data: bytes, first: int, stop: int, rows: int) -> 
     except orjson.JSONDecodeError:
         return None
     predictions = doc.get("predictions") if type(doc) is dict else None
+    if type(predictions) is not list or len(predictions) != rows:
+        return None
     written = coalesce.written(predictions)
-    if type(predictions) is not list or len(predictions) != rows or written is None:
-        return None  # written is None: nested past what orjson writes; asked again copy by copy
+    if written is None:  # nested past what orjson writes: asked again copy by copy
+        return None
     found = _shadowjoin.compare_v1(data, first, stop, coalesce.MAX_MEMBER_BYTES, written, rows, RELATIVE, ABSOLUTE)
     if found is None:
         return None
