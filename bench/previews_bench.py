@@ -31,7 +31,7 @@ the CPU per request of the gateway, its shadow worker and the model servers (les
 than throughput, not immune) and the CPU the rest of the machine used during each run. The machine's noise (±5 % between identical runs, more while other work runs)
 is of the size of the recording target: read those rows with that in mind.
 
-Usage: python bench/previews_bench.py [--previews 5] [--rounds 4] [--seconds 10] [--blocks 10] [--block-seconds 6]
+Usage: python bench/previews_bench.py [--previews 5] [--rounds 4] [--seconds 10] [--blocks 16] [--block-seconds 6]
        [--shadow-only]
 """
 
@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import re
 import resource
 import signal
@@ -205,6 +206,23 @@ def configure(bench: Bench, annotations: dict[str, str]) -> None:
              timeout=30, what="shadow copies compared")
 
 
+def add_cpu(into: dict[str, float], before: dict[str, float], home: Home) -> float:
+    """Add the CPU each role used since `before` (a `cpu_seconds` reading) to `into`; returns their sum."""
+    total = 0.0
+    for role, value in cpu_seconds(home).items():
+        used = value - before.get(role, 0.0)
+        into[role] = into.get(role, 0.0) + used
+        total += used
+    return total
+
+
+def median_interval(samples: list[float], *, resamples: int = 2000) -> tuple[float, float]:
+    """A 95 % bootstrap interval of the median of `samples`: how far the verdict could move on a rerun."""
+    draw = random.Random(15)  # seeded: the same blocks give the same interval
+    medians = sorted(statistics.median(draw.choices(samples, k=len(samples))) for _ in range(resamples))
+    return medians[int(0.025 * resamples)], medians[int(0.975 * resamples) - 1]
+
+
 def machine_busy() -> float:
     """CPU seconds the whole machine spent busy so far (all cores, /proc/stat)."""
     ticks = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -247,10 +265,7 @@ def throughput(bench: Bench, rounds: int, seconds: int,
             before, busy = shadow_outcomes(bench.home), cpu_seconds(bench.home)
             machine, wrk_cpu = machine_busy(), children_cpu()
             numbers = wrk(url, seconds=seconds, connections=16)
-            ours = 0.0
-            for role, value in cpu_seconds(bench.home).items():
-                cpu[name][role] = cpu[name].get(role, 0.0) + value - busy.get(role, 0.0)
-                ours += value - busy.get(role, 0.0)
+            ours = add_cpu(cpu[name], busy, bench.home)
             other = (machine_busy() - machine - ours - (children_cpu() - wrk_cpu)) / seconds
             others.append(other)
             served[name] += numbers["rps"] * seconds
@@ -304,8 +319,7 @@ def interleaved(bench: Bench, blocks: int, seconds: int, gap: float = 0.3) -> st
             time.sleep(gap)
             busy = cpu_seconds(bench.home)
             numbers = wrk(urls[side], seconds=seconds, connections=16)
-            for role, value in cpu_seconds(bench.home).items():
-                cpu[side][role] = cpu[side].get(role, 0.0) + value - busy.get(role, 0.0)
+            add_cpu(cpu[side], busy, bench.home)
             served[side][block] += numbers["rps"] * seconds
             errors += numbers["non_2xx"]
         print(f"  block {block + 1}: iris {served['iris'][block] / (2 * seconds):,.0f} RPS, twin "
@@ -313,13 +327,14 @@ def interleaved(bench: Bench, blocks: int, seconds: int, gap: float = 0.3) -> st
     costs = sorted(100 * (1 - shadowed / twin) for shadowed, twin in zip(served["iris"], served[TWIN]))
     cost = statistics.median(costs)
     quartiles = statistics.quantiles(costs, n=4)
+    low, high = median_interval(costs)
     per_request = {side: {role: value * 1e6 / sum(served[side]) for role, value in used.items() if value}
                    for side, used in cpu.items()}
     extra_cpu = 100 * (sum(per_request["iris"].values()) / sum(per_request[TWIN].values()) - 1)
     copies = since(before, shadow_outcomes(bench.home))
     return (f"| shadow-percent 100 against an unannotated twin, wrk -c16 {seconds} s runs alternating in "
-            f"{blocks} blocks (A B B A / B A A B): throughput cost, median of blocks | {cost:+.1f} % (quartiles "
-            f"{quartiles[0]:+.1f} / {quartiles[2]:+.1f} %, blocks {costs[0]:+.1f} … {costs[-1]:+.1f} %; iris "
+            f"{blocks} blocks (A B B A / B A A B): throughput cost, median of blocks | {cost:+.1f} % (95 % interval of "
+            f"the median {low:+.1f} … {high:+.1f} %; quartiles {quartiles[0]:+.1f} / {quartiles[2]:+.1f} %, blocks {costs[0]:+.1f} … {costs[-1]:+.1f} %; iris "
             f"{sum(served['iris']) / (2 * seconds * blocks):,.0f} RPS, twin "
             f"{sum(served[TWIN]) / (2 * seconds * blocks):,.0f} RPS on average; non-2xx {errors:.0f}; "
             f"iris {busy_note(per_request['iris'])}; twin {busy_note(per_request[TWIN])}; CPU per request "
@@ -411,7 +426,7 @@ def main() -> int:
     parser.add_argument("--previews", type=int, default=5, help="pull requests opened (preview and diff samples)")
     parser.add_argument("--rounds", type=int, default=4, help="rounds of the three throughput variants")
     parser.add_argument("--seconds", type=int, default=10, help="seconds per wrk run")
-    parser.add_argument("--blocks", type=int, default=10, help="A B B A blocks of the interleaved shadow cost")
+    parser.add_argument("--blocks", type=int, default=16, help="A B B A blocks of the interleaved shadow cost")
     parser.add_argument("--block-seconds", type=int, default=6, help="seconds per wrk run of those blocks")
     parser.add_argument("--shadow-only", action="store_true",
                         help="no previews, no recording: the baseline and shadow-percent 100, and the shadow down")
