@@ -15,7 +15,9 @@ Only sources of this repository apply its files (a source naming another
 repository, or a chart, applies that repository's or chart's objects: see
 `argo`). Two Applications collide only in one cluster; a destination written
 with a placeholder is an unknown cluster, so a possible collision with it is a
-warning that says so, never an error and never silence.
+warning that says so, never an error and never silence. An ApplicationSet
+Argo CD stops on a config file its git files generator reads is an error at
+that file: its Applications, and what they would own, are unknown.
 """
 
 from __future__ import annotations
@@ -123,7 +125,21 @@ def check(view: RepoView) -> list[Finding]:
         findings.extend(_rendered_twice(view, key, entries))
     findings.extend(_duplicate_sources(view, applies.index.applications))
     findings.extend(_none_of_ours(view, applies.index))
+    findings.extend(_unreadable(applies.index))
     return findings
+
+
+def _unreadable(index: SyncIndex) -> list[Finding]:
+    """An ApplicationSet Argo CD stops on a file it reads: it deploys nothing, and which objects its
+    Applications would own is unknown here, so the check must not pass as if it had been followed."""
+    return [Finding(
+        rule=ID, severity=Severity.ERROR, file=problem.path, line=problem.line,
+        message=f"ApplicationSet {problem.appset.name} ({problem.appset.path}) reads this file with its git files "
+                f"generator and Argo CD cannot: {problem.reason}; Argo CD generates none of its Applications, "
+                "and which objects they would own is not checked",
+        fix="make the file one YAML or JSON object (or a list of objects), or leave it out of the generator "
+            "(`exclude: true`)")
+        for problem in index.generated.unreadable]
 
 
 def _none_of_ours(view: RepoView, index: SyncIndex) -> list[Finding]:
