@@ -159,7 +159,8 @@ def test_flattening_joins_keys_with_dots_and_lists_by_index() -> None:
         "a.b.0": "1", "a.b.1.c": "<nil>", "a.d": "true"}
 
 
-LAYOUT = ["cluster-charts/cluster1/mychart/values.yaml", "cluster-charts/cluster1/mychart/charts/mysubchart/values.yaml",
+LAYOUT = ["cluster-charts/cluster1/mychart/values.yaml",
+          "cluster-charts/cluster1/mychart/charts/mysubchart/values.yaml",
           "cluster-charts/cluster1/myotherchart/values.yaml", "some-path/a.yaml", "some-path/deep/b.yaml",
           "config.json", "config/x.json"]
 

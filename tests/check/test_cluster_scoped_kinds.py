@@ -72,6 +72,8 @@ def _upstream_crd(directory: Path, chart: str, member: str) -> Path:
     return target
 
 
+#: KServe v0.20.0's ClusterStorageContainer CRD (scope: Cluster; not on the built-in list of kind names).
+CSC_CRD = ("kserve-crd-v0.20.0.tgz", "kserve-crd/files/serving.kserve.io_clusterstoragecontainers.yaml")
 CSC = ("apiVersion: serving.kserve.io/v1alpha1\nkind: ClusterStorageContainer\nmetadata:\n  name: default\n"
        "spec:\n  container:\n    name: storage-initializer\n    image: kserve/storage-initializer:v0.20.0\n"
        "  supportedUriFormats:\n  - prefix: s3://\n")
@@ -80,7 +82,7 @@ CSC = ("apiVersion: serving.kserve.io/v1alpha1\nkind: ClusterStorageContainer\nm
 def test_an_upstream_cluster_scoped_crd_from_the_catalogue_makes_two_namespaces_one_object(tmp_path: Path) -> None:
     catalogue = tmp_path / "crds"
     catalogue.mkdir()
-    _upstream_crd(catalogue, "kserve-crd-v0.20.0.tgz", "kserve-crd/files/serving.kserve.io_clusterstoragecontainers.yaml")
+    _upstream_crd(catalogue, *CSC_CRD)
     repo = write_repo(tmp_path / "repo", {**two_teams("storage"), "storage/default.yaml": CSC})
     [found] = managed_twice(repo, crd_dirs=(catalogue,))
     assert (found.severity, found.file, found.message) == (
@@ -92,7 +94,7 @@ def test_an_upstream_cluster_scoped_crd_from_the_catalogue_makes_two_namespaces_
 def test_the_repository_s_crd_wins_over_the_catalogue(tmp_path: Path) -> None:
     catalogue = tmp_path / "crds"
     catalogue.mkdir()
-    _upstream_crd(catalogue, "kserve-crd-v0.20.0.tgz", "kserve-crd/files/serving.kserve.io_clusterstoragecontainers.yaml")
+    _upstream_crd(catalogue, *CSC_CRD)
     repo = write_repo(tmp_path / "repo", {**two_teams("storage"), "storage/default.yaml": CSC,
                                           "crds/csc.yaml": crd("serving.kserve.io", "ClusterStorageContainer",
                                                                "Namespaced")})

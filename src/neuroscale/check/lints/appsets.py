@@ -26,14 +26,14 @@ only those whose parameters the checkout holds are followed, as Argo CD reads th
 
 Anything else (cluster, pull-request, SCM, plugin, merge generators, a git `files` pattern that may match
 files `check` does not read, a generator with its own `template` or a `selector`) is not followed: the
-ApplicationSet generates nothing here from it, as before, rather than something guessed. An ApplicationSet with a `templatePatch` (applied after rendering,
-a Go template of its own) generates nothing here. Where Argo CD would stop an ApplicationSet with an error
-(a list value that is not a string without `goTemplate`, a matrix key with two values, two Applications of
-one name, a Go template that does not parse such as `{{path.basename}}` with `goTemplate: true`), it
-generates nothing here either. The template is rendered by substitution only: `{{key}}` (fasttemplate,
-`goTemplate` unset) and `{{ .a.b }}` / `{{ index .a.segments N }}` (`goTemplate: true`, with `{{-`/`-}}`
-trimming); a Go-template field holding any other action stays as written, whole, so a path, destination or
-name holding one reads as unknown (`argo.is_placeholder`).
+ApplicationSet generates nothing here from it, as before, rather than something guessed. An ApplicationSet
+with a `templatePatch` (applied after rendering, a Go template of its own) generates nothing here. Where Argo
+CD would stop an ApplicationSet with an error (a list value that is not a string without `goTemplate`, a
+matrix key with two values, two Applications of one name, a Go template that does not parse such as
+`{{path.basename}}` with `goTemplate: true`), it generates nothing here either. The template is rendered by
+substitution only: `{{key}}` (fasttemplate, `goTemplate` unset) and `{{ .a.b }}` / `{{ index .a.segments N }}`
+(`goTemplate: true`, with `{{-`/`-}}` trimming); a Go-template field holding any other action stays as
+written, whole, so a path, destination or name holding one reads as unknown (`argo.is_placeholder`).
 """
 
 from __future__ import annotations
