@@ -247,3 +247,18 @@ def test_an_unreadable_config_file_is_reported_where_it_is_and_fails_the_check(
     assert report.exit_code != 0, "no green while ownership is unknown"
     assert [a.name for a in SyncIndex(view_of({"appset.yaml": DOCUMENTED, **clusters(dev="x"), qa: content}))
             .applications] == [], "Argo CD stops the whole set: none of its Applications is claimed"
+
+
+def test_a_change_adding_a_set_that_reads_an_unreadable_file_is_not_green(tmp_path: Path) -> None:
+    # The broken file is old; the pull request adds the ApplicationSet that makes Argo CD read it.
+    from .helpers import git
+
+    qa = f"{DISCOVERY}/cluster-config/engineering/qa/config.json"
+    write_repo(tmp_path, {**GUESTBOOK, **clusters(dev="https://1.2.3.4"), qa: "invalid json file"})
+    git(tmp_path, "init", "-q", "-b", "main")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-qm", "base")
+    write_repo(tmp_path, {"appset.yaml": DOCUMENTED})
+    report = run_check(tmp_path, base="main", options=CheckOptions())
+    assert [(f.file, f.line) for f in report.findings if f.rule == l013.ID] == [(qa, 1)]
+    assert report.exit_code != 0

@@ -112,9 +112,12 @@ def changed_files(base: Mapping[str, bytes], head: Mapping[str, bytes]) -> tuple
 
 
 def touched(findings: list[Finding], *, files: Mapping[str, bytes], changed: tuple[str, ...]) -> list[Finding]:
-    """The findings a change is answerable for: in a changed file, or not tied to a repository file."""
+    """The findings a change is answerable for: in a changed file, caused by one (`extra["causes"]`: files
+    whose change makes the finding true, e.g. the ApplicationSet that reads a broken file), or not tied to a
+    repository file."""
     wanted = set(changed)
-    return [f for f in findings if f.file not in files or f.file in wanted]
+    return [f for f in findings
+            if f.file not in files or f.file in wanted or wanted.intersection(f.extra.get("causes", ()))]
 
 
 def workloads_cost(base: RepoView, head: RepoView, prices: PriceTable) -> CostDelta:

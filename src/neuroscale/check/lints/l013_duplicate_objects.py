@@ -141,7 +141,7 @@ def _unreadable(index: SyncIndex) -> list[Finding]:
                 f"generator and Argo CD cannot: {problem.reason}; Argo CD generates none of its Applications, "
                 "and which objects they would own is not checked",
         fix="make the file one YAML or JSON object (or a list of objects), or leave it out of the generator "
-            "(`exclude: true`)")
+            "(`exclude: true`)", extra={"causes": [problem.appset.path]})
         for problem in index.generated.unreadable]
 
 
