@@ -176,6 +176,7 @@ LAYOUT = ["cluster-charts/cluster1/mychart/values.yaml",
     ("some-path/{a,c}.yaml", True, ["some-path/a.yaml"]),
     ("config.json", False, ["config.json"]), ("config", False, ["config/x.json"]),
     ("some-path/?.yaml", False, ["some-path/a.yaml"]), ("some-path/[ab].yaml", True, ["some-path/a.yaml"]),
+    ("some-path/[!a].yaml", False, []), ("some-path/[^b].yaml", True, ["some-path/a.yaml"]),
 ])
 def test_patterns_match_as_argo_cd_lists_files(pattern: str, doublestar: bool, matched: list[str]) -> None:
     assert matched_files([{"path": pattern}], LAYOUT, doublestar=doublestar) == sorted(matched)

@@ -68,7 +68,8 @@ def generated(files: dict[str, str]) -> dict[str, str]:
 @pytest.mark.parametrize(("pattern", "path", "matches"), [
     ("apps/*", "apps/iris", True), ("apps/*", "apps/iris/v2", False), ("apps/*", "apps", False),
     ("*", "apps", True), ("apps/app-?", "apps/app-a", True), ("apps/app-?", "apps/app-ab", False),
-    ("apps/[a-c]*", "apps/beta", True), ("apps/[^a-c]*", "apps/beta", False), ("apps/\\*", "apps/*", True),
+    ("apps/[a-c]*", "apps/beta", True), ("apps/[^a-c]*", "apps/beta", False), ("apps/[!a]", "apps/!", True),
+    ("apps/[!a]", "apps/b", False), ("apps/\\*", "apps/*", True),
     ("apps/\\*", "apps/x", False), ("apps/[", "apps/[", False), ("apps/[]", "apps/x", False),
     ("a.b/*", "axb/c", False), ("apps/**", "apps/x/y", False),
 ])

@@ -91,9 +91,11 @@ def _doublestar(pattern: str) -> re.Pattern[str] | None:
         return None
 
 
-def glob_regex(pattern: str, *, star: str, one: str, braces: bool = False) -> re.Pattern[str] | None:
-    """A glob as a regular expression: `*` and `?` as given, `[class]` (`!` or `^` negates), `\\` escapes
-    and, with `braces`, `{a,b}`; None when malformed (the matchers then match nothing with it)."""
+def glob_regex(pattern: str, *, star: str, one: str, braces: bool = False,
+               negators: str = "!^") -> re.Pattern[str] | None:
+    """A glob as a regular expression: `*` and `?` as given, `[class]` (negated by a leading character of
+    `negators`: git and doublestar take `!` and `^`, Go's `path.Match` only `^`), `\\` escapes and, with
+    `braces`, `{a,b}`; None when malformed (the matchers then match nothing with it)."""
     out, index, depth = [], 0, 0
     while index < len(pattern):
         char = pattern[index]
@@ -111,7 +113,7 @@ def glob_regex(pattern: str, *, star: str, one: str, braces: bool = False) -> re
             if end < 0:
                 return None
             body = pattern[index + 1:end]
-            negated = body[:1] in ("!", "^")
+            negated = body[:1] != "" and body[:1] in negators
             out.append("[" + ("^" if negated else "") + re.escape(body[1:] if negated else body).replace(r"\-", "-")
                        + "]")
             index = end

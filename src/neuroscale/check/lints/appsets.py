@@ -235,7 +235,7 @@ def _matched(items: list[Any], directories: list[str]) -> list[str]:
 def _go_match(pattern: str) -> re.Pattern[str] | None:
     """Go's `path.Match` as a regular expression: `*` and `?` never cross `/`; None for a malformed pattern
     (Go reports ErrBadPattern, and Argo CD then matches nothing with it)."""
-    return glob_regex(pattern, star="[^/]*", one="[^/]")
+    return glob_regex(pattern, star="[^/]*", one="[^/]", negators="^")
 
 
 def _normalized(name: str) -> str:
