@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -84,6 +84,18 @@ class Document:
         return (self.group, self.kind, self.namespace, self.name)
 
 
+class CrdCatalog:
+    """CRDs from outside the repository (the CRD cache, `--crd-dir`), read on first use: a lint that never asks
+    about a kind the repository does not define does not pay for reading megabytes of CRDs."""
+
+    def __init__(self, load: Callable[[], Sequence[Document]] = tuple) -> None:
+        self._load = load
+
+    @functools.cached_property
+    def crds(self) -> Sequence[Document]:
+        return self._load()
+
+
 @dataclass(frozen=True)
 class RepoView:
     """Files and parsed documents of a repository at one revision (paths are POSIX, repo-relative)."""
@@ -95,6 +107,8 @@ class RepoView:
     consumed: frozenset[str] = frozenset()
     #: URLs the repository is fetched by (the checked directory's git remotes): which Argo CD sources are its own.
     remotes: tuple[str, ...] = ()
+    #: CRDs the check knows from outside the repository (empty unless the runner sets it).
+    catalog: CrdCatalog = field(default_factory=CrdCatalog, compare=False, repr=False)
     _lines: dict[str, list[str]] = field(default_factory=dict, compare=False, repr=False)
 
     def current(self, doc: Document) -> bool:

@@ -21,7 +21,7 @@ from neuroscale.check.applied import applied_objects
 from neuroscale.check.forked import start
 from neuroscale.check.gitbase import remote_urls
 from neuroscale.check.loader import build_view, read_tree, with_inputs
-from neuroscale.check.model import CheckOptions, CheckReport, RepoView
+from neuroscale.check.model import CheckOptions, CheckReport, CrdCatalog, Document, RepoView
 from neuroscale.check.render import build_ahead, render_view
 from neuroscale.findings import Finding
 
@@ -67,9 +67,18 @@ def load_view(path: Path, *, options: CheckOptions) -> tuple[RepoView, list[Find
         ahead.join()
     view, unreadable = with_inputs(path, view, limits=options.limits)
     findings += unreadable
-    view = replace(view, remotes=remotes)
+    view = replace(view, remotes=remotes, catalog=_catalog(view, options))
     rendered, render_findings = render_view(view, options)
     return rendered, findings + problems + render_findings
+
+
+def _catalog(view: RepoView, options: CheckOptions) -> CrdCatalog:
+    def load() -> list[Document]:
+        from neuroscale.check.schemas.validate import catalog_crds
+
+        return catalog_crds(view, options)
+
+    return CrdCatalog(load)
 
 
 def files_view(files: Mapping[str, bytes], *, options: CheckOptions) -> tuple[RepoView, list[Finding]]:
@@ -103,9 +112,12 @@ def changed_files(base: Mapping[str, bytes], head: Mapping[str, bytes]) -> tuple
 
 
 def touched(findings: list[Finding], *, files: Mapping[str, bytes], changed: tuple[str, ...]) -> list[Finding]:
-    """The findings a change is answerable for: in a changed file, or not tied to a repository file."""
+    """The findings a change is answerable for: in a changed file, caused by one (`extra["causes"]`: files
+    whose change makes the finding true, e.g. the ApplicationSet that reads a broken file), or not tied to a
+    repository file."""
     wanted = set(changed)
-    return [f for f in findings if f.file not in files or f.file in wanted]
+    return [f for f in findings
+            if f.file not in files or f.file in wanted or wanted.intersection(f.extra.get("causes", ()))]
 
 
 def workloads_cost(base: RepoView, head: RepoView, prices: PriceTable) -> CostDelta:

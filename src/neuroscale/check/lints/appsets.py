@@ -11,32 +11,43 @@ only those whose parameters the checkout holds are followed, as Argo CD reads th
   pattern matches; its parameters are `path`, `path.basename`, `path.basenameNormalized`, `path[n]` (Go
   templates: `.path.path`, `.path.basename`, `.path.segments`), under `pathParamPrefix`, and its `values`
   rendered with them (`values.k`, Go templates `.values.k`);
+* `git` with `files`: every file of this repository its patterns match (as Argo CD lists them: see
+  `appset_files`), each object of each file one parameter set, with `path` (the file's directory),
+  `path.basename`, `path.filename`, their normalized forms and `path[n]` beside the file's own keys, under
+  `pathParamPrefix`, and `values`; only patterns that end in `.json`, `.yaml` or `.yml` are followed (other
+  files are not read here). A matched file Argo CD cannot read stops the ApplicationSet: it generates
+  nothing, and `Generated.unreadable` says which file and line (NS-L013 reports it, so the check is not
+  green while ownership is unknown);
 * `list`: its `elements` (without `goTemplate`, only string values and a `values` map of strings, as Argo
   CD takes them);
 * `matrix` of two of these: the second generator rendered with each parameter set of the first (Argo CD's
   interpolation), every pair's parameters together (with Go templates the first's win; without, two
   different values of one key fail).
 
-Anything else (cluster, pull-request, SCM, plugin, merge generators, a git `files` generator, a generator
-with its own `template` or a `selector`) is not followed: the ApplicationSet generates nothing here from it,
-as before, rather than something guessed. An ApplicationSet with a `templatePatch` (applied after rendering,
-a Go template of its own) generates nothing here. Where Argo CD would stop an ApplicationSet with an error
-(a list value that is not a string without `goTemplate`, a matrix key with two values, two Applications of
-one name, a Go template that does not parse such as `{{path.basename}}` with `goTemplate: true`), it
-generates nothing here either. The template is rendered by substitution only: `{{key}}` (fasttemplate,
-`goTemplate` unset) and `{{ .a.b }}` / `{{ index .a.segments N }}` (`goTemplate: true`, with `{{-`/`-}}`
-trimming); a Go-template field holding any other action stays as written, whole, so a path, destination or
-name holding one reads as unknown (`argo.is_placeholder`).
+Anything else (cluster, pull-request, SCM, plugin, merge generators, a git `files` pattern that may match
+files `check` does not read, a generator with its own `template` or a `selector`) is not followed: the
+ApplicationSet generates nothing here from it, as before, rather than something guessed. An ApplicationSet
+with a `templatePatch` (applied after rendering, a Go template of its own) generates nothing here. Where Argo
+CD would stop an ApplicationSet with an error (a list value that is not a string without `goTemplate`, a
+matrix key with two values, two Applications of one name, a Go template that does not parse such as
+`{{path.basename}}` with `goTemplate: true`), it generates nothing here either. The template is rendered by
+substitution only: `{{key}}` (fasttemplate, `goTemplate` unset) and `{{ .a.b }}` / `{{ index .a.segments N }}`
+(`goTemplate: true`, with `{{-`/`-}}` trimming); a Go-template field holding any other action stays as
+written, whole, so a path, destination or name holding one reads as unknown (`argo.is_placeholder`).
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from neuroscale.check.lints.appset_files import (UnreadableConfig, config_objects, flattened, glob_regex, go_string,
+                                                 listable, matched_files, new_globbing)
 from neuroscale.check.lints.base import dig
 from neuroscale.check.model import Document, RepoView
 
@@ -59,22 +70,40 @@ class _Refused(Exception):
     """Argo CD would stop the ApplicationSet with an error: it generates no Application at all."""
 
 
-def generated_applications(view: RepoView, this: ThisRepository) -> list[Document]:
+@dataclass(frozen=True)
+class Unreadable:
+    """An ApplicationSet Argo CD stops because a file its git `files` generator matched cannot be read."""
+
+    appset: Document
+    path: str
+    line: int | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class Generated:
+    applications: list[Document]
+    #: sets that generate nothing for a file they read: the Applications they own are unknown here
+    unreadable: list[Unreadable]
+
+
+def generated_applications(view: RepoView, this: ThisRepository) -> Generated:
     """Application documents the repository's ApplicationSets generate (located at the ApplicationSet);
     `this` is the `argo.ThisRepository` that says which git generators read this repository."""
     found: list[Document] = []
-    directories: list[str] | None = None
+    unreadable: list[Unreadable] = []
+    context = _Context(view=view, this=this)
     for appset in view.of_kind("ApplicationSet"):
         spec = dig(appset.data, "spec")
         template, generators = dig(spec, "template"), dig(spec, "generators")
         if (appset.group != "argoproj.io" or not isinstance(template, dict) or not isinstance(generators, list)
                 or "templatePatch" in spec):
             continue
-        if directories is None:
-            directories = _directories(view)
         try:
-            rendered = _rendered(template, generators, go=dig(spec, "goTemplate") is True,
-                                 context=_Context(this=this, directories=directories))
+            rendered = _rendered(template, generators, go=dig(spec, "goTemplate") is True, context=context)
+        except UnreadableConfig as problem:
+            unreadable.append(Unreadable(appset=appset, path=problem.path, line=problem.line, reason=problem.reason))
+            continue
         except _Refused:
             continue
         found.extend(Document(path=appset.path, index=appset.index, line=appset.line, end_line=appset.end_line,
@@ -83,14 +112,29 @@ def generated_applications(view: RepoView, this: ThisRepository) -> list[Documen
                                                  "namespace": appset.metadata.get("namespace", "")},
                                     "spec": app.get("spec")})
                      for app in rendered)
-    return found
+    return Generated(applications=found, unreadable=unreadable)
 
 
 class _Context:
-    """What a git generator reads: which repository is this one, and its directories."""
+    """What a git generator reads: which repository is this one, its directories and its files' parameters
+    (each read once, however many generators and matrix rows ask)."""
 
-    def __init__(self, *, this: ThisRepository, directories: list[str]) -> None:
-        self.this, self.directories = this, directories
+    def __init__(self, *, view: RepoView, this: ThisRepository) -> None:
+        self.view, self.this = view, this
+        self.configs: dict[str, list[dict[str, Any]]] = {}
+
+    @functools.cached_property
+    def directories(self) -> list[str]:
+        return _directories(self.view)
+
+    @functools.cached_property
+    def doublestar(self) -> bool:
+        return new_globbing(self.view)
+
+    def objects(self, path: str) -> list[dict[str, Any]]:
+        if path not in self.configs:
+            self.configs[path] = config_objects(path, self.view.files[path])
+        return self.configs[path]
 
 
 def _rendered(template: dict[str, Any], generators: list[Any], *, go: bool, context: _Context) -> list[Any]:
@@ -113,11 +157,9 @@ def _params(generator: Any, *, go: bool, context: _Context) -> Iterator[Params]:
         return
     if kind == "list" and isinstance(body.get("elements"), list):
         yield from (_element(e, go=go) for e in body["elements"] if isinstance(e, dict))
-    elif (kind == "git" and isinstance(body.get("directories"), list)
-          and context.this.names(str(body.get("repoURL", "")))):
+    elif kind == "git" and context.this.names(str(body.get("repoURL", ""))):
         values, prefix = body.get("values"), str(body.get("pathParamPrefix") or "")
-        for directory in _matched(body["directories"], context.directories):
-            params = _directory(directory, go=go, prefix=prefix)
+        for params in _git_params(body, go=go, prefix=prefix, context=context):
             yield {**params, **_values(values, params, go=go)} if isinstance(values, dict) and values else params
     elif kind == "matrix" and isinstance(body.get("generators"), list) and len(body["generators"]) == 2:
         first, second = body["generators"]
@@ -126,6 +168,27 @@ def _params(generator: Any, *, go: bool, context: _Context) -> Iterator[Params]:
         for a in [*_params(first, go=go, context=context)]:
             for b in fixed if fixed is not None else _params(_render(second, a, go=go), go=go, context=context):
                 yield _combined(a, b, go=go)
+
+
+def _git_params(body: dict[str, Any], *, go: bool, prefix: str, context: _Context) -> Iterator[Params]:
+    """A git generator's own parameters: one set per matched directory, or per object of each matched file
+    (directories win when both are given, as in Argo CD)."""
+    directories, files = body.get("directories"), body.get("files")
+    if isinstance(directories, list) and directories:
+        for directory in _matched(directories, context.directories):
+            yield _path_params(directory, go=go, prefix=prefix)
+    elif isinstance(files, list) and files and all(
+            isinstance(i, dict) and listable(str(i.get("path", ""))) for i in files if not dig(i, "exclude")):
+        for path in matched_files(files, context.view.files, doublestar=context.doublestar):
+            for data in context.objects(path):
+                yield _file_params(path, data, go=go, prefix=prefix)
+
+
+def _file_params(path: str, data: dict[str, Any], *, go: bool, prefix: str) -> Params:
+    """One object of a matched file with the file's path parameters (which win over the file's own `path`)."""
+    directory, _, filename = path.rpartition("/")
+    own = _path_params(directory or ".", go=go, prefix=prefix, filename=filename)
+    return {**data, **own} if go else {**flattened(data), **own}
 
 
 def _combined(first: Params, second: Params, *, go: bool) -> Params:
@@ -172,34 +235,7 @@ def _matched(items: list[Any], directories: list[str]) -> list[str]:
 def _go_match(pattern: str) -> re.Pattern[str] | None:
     """Go's `path.Match` as a regular expression: `*` and `?` never cross `/`; None for a malformed pattern
     (Go reports ErrBadPattern, and Argo CD then matches nothing with it)."""
-    out, index = [], 0
-    while index < len(pattern):
-        char = pattern[index]
-        if char == "*":
-            out.append("[^/]*")
-        elif char == "?":
-            out.append("[^/]")
-        elif char == "\\":
-            if index + 1 == len(pattern):
-                return None
-            index += 1
-            out.append(re.escape(pattern[index]))
-        elif char == "[":
-            end = pattern.find("]", index + 1)
-            if end <= index + 1 or pattern[index + 1:end] == "^":
-                return None
-            body = pattern[index + 1:end]
-            negated = body.startswith("^")
-            out.append("[" + ("^" if negated else "") + re.escape(body[1:] if negated else body).replace(r"\-", "-")
-                       + "]")
-            index = end
-        else:
-            out.append(re.escape(char))
-        index += 1
-    try:
-        return re.compile("".join(out))
-    except re.error:
-        return None
+    return glob_regex(pattern, star="[^/]*", one="[^/]", negators="^")
 
 
 def _normalized(name: str) -> str:
@@ -208,14 +244,17 @@ def _normalized(name: str) -> str:
     return _INVALID_DNS.sub("-", name.lower())[:253].strip("-.")
 
 
-def _directory(directory: str, *, go: bool, prefix: str) -> Params:
+def _path_params(directory: str, *, go: bool, prefix: str, filename: str | None = None) -> Params:
+    """`path` and its parts for a matched directory, or for the directory of a matched file (`filename`)."""
     basename = directory.rsplit("/", 1)[-1]
+    names = {"basename": basename, "basenameNormalized": _normalized(basename)}
+    if filename is not None:
+        names.update(filename=filename, filenameNormalized=_normalized(filename))
     if go:
-        path = {"path": directory, "basename": basename, "basenameNormalized": _normalized(basename),
-                "segments": directory.split("/")}
+        path = {"path": directory, **names, "segments": directory.split("/")}
         return {prefix: {"path": path}} if prefix else {"path": path}
     name = f"{prefix}.path" if prefix else "path"
-    flat = {name: directory, f"{name}.basename": basename, f"{name}.basenameNormalized": _normalized(basename)}
+    flat = {name: directory, **{f"{name}.{key}": value for key, value in names.items()}}
     flat.update({f"{name}[{n}]": part for n, part in enumerate(directory.split("/")) if part})
     return flat
 
@@ -281,7 +320,7 @@ def _go_value(body: str, params: Params) -> str | None:
         return None
     if found is None or isinstance(found, dict | list):
         return None
-    return str(found).lower() if isinstance(found, bool) else str(found)
+    return go_string(found)
 
 
 def _lookup(params: Params, dotted: str) -> Any:

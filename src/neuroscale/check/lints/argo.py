@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from neuroscale.check.lints.appsets import generated_applications
+from neuroscale.check.lints.appsets import Generated, generated_applications
 from neuroscale.check.lints.base import dig
 from neuroscale.check.model import Document, RepoView
 from neuroscale.check.repoconfig import read_config
@@ -95,7 +95,7 @@ def applications(view: RepoView) -> list[Document]:
 
 def all_applications(view: RepoView, this: ThisRepository | None = None) -> list[Document]:
     """Written Applications and those the repository's ApplicationSets generate."""
-    return [*applications(view), *generated_applications(view, this or ThisRepository.of(view))]
+    return [*applications(view), *generated_applications(view, this or ThisRepository.of(view)).applications]
 
 
 def sources(app: Document) -> Iterator[Source]:
@@ -148,7 +148,12 @@ class SyncIndex:
     def applications(self) -> list[Document]:
         """Every Application, written or generated; generated on first use (a lint that builds an index but
         finds nothing to ask it about does not pay for stamping out every ApplicationSet)."""
-        return all_applications(self.view, self.this)
+        return [*applications(self.view), *self.generated.applications]
+
+    @functools.cached_property
+    def generated(self) -> Generated:
+        """What the ApplicationSets generate, and which of them cannot be followed for a file they read."""
+        return generated_applications(self.view, self.this)
 
     @functools.cached_property
     def by_directory(self) -> dict[str, list[Source]]:

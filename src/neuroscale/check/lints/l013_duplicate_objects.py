@@ -15,7 +15,9 @@ Only sources of this repository apply its files (a source naming another
 repository, or a chart, applies that repository's or chart's objects: see
 `argo`). Two Applications collide only in one cluster; a destination written
 with a placeholder is an unknown cluster, so a possible collision with it is a
-warning that says so, never an error and never silence.
+warning that says so, never an error and never silence. An ApplicationSet
+Argo CD stops on a config file its git files generator reads is an error at
+that file: its Applications, and what they would own, are unknown.
 """
 
 from __future__ import annotations
@@ -28,9 +30,9 @@ from neuroscale.check.kustomization import Kustomization, directory_of, kustomiz
 from neuroscale.check.lints.argo import (Source, SyncIndex, destination_cluster,
                                          destination_namespace, is_placeholder, repository_key, sources)
 from neuroscale.check.lints.base import Lint
+from neuroscale.check.lints.scopes import KindScopes
 from neuroscale.check.model import Document, RepoView
 from neuroscale.findings import Finding, Severity
-from neuroscale.policy.subject import CLUSTER_SCOPED_KINDS
 
 ID = "NS-L013"
 
@@ -57,6 +59,7 @@ class _Applies:
         self.view = view
         self.index = SyncIndex(view)
         self.kusts = kustomizations(view)
+        self.scopes = KindScopes(view)
         self.built: dict[str, frozenset[str]] = {}
 
     def _files_built(self, kust: Kustomization) -> frozenset[str]:
@@ -92,19 +95,21 @@ class _Applies:
     def owners(self, doc: Document) -> list[_Owner]:
         """(Application, where it puts `doc`) of every source of this repository that applies `doc`."""
         candidates: Iterable[Source] = self.index.of(doc.rendered_from or doc.path)
-        found = {(s.app.name, _place(s.app, doc)) for s in candidates if self._applies(s, doc)}
+        found = {(s.app.name, self._place(s.app, doc)) for s in candidates if self._applies(s, doc)}
         return sorted(found, key=lambda owner: (owner[0], owner[1] or ""))
 
+    def _place(self, app: Document, doc: Document) -> str | None:
+        """Where `app` puts `doc`: its cluster, and for a namespaced object that names no namespace, the
+        Application's destination namespace too (two Applications syncing one directory into two namespaces
+        create two objects, but one cluster-scoped object, whatever its CRD's kind is called); None when a
+        placeholder leaves it unknown."""
+        cluster = destination_cluster(app)
+        if cluster is None or doc.namespace or self.scopes.cluster_scoped(doc):
+            return cluster
+        namespace = destination_namespace(app)
+        return None if namespace is None else f"{cluster} namespace {namespace}"
 
-def _place(app: Document, doc: Document) -> str | None:
-    """Where `app` puts `doc`: its cluster, and for a namespaced object that names no namespace, the
-    Application's destination namespace too (two Applications syncing one directory into two namespaces
-    create two objects); None when a placeholder leaves it unknown."""
-    cluster = destination_cluster(app)
-    if cluster is None or doc.namespace or doc.kind in CLUSTER_SCOPED_KINDS:
-        return cluster
-    namespace = destination_namespace(app)
-    return None if namespace is None else f"{cluster} namespace {namespace}"
+
 
 
 def check(view: RepoView) -> list[Finding]:
@@ -123,7 +128,21 @@ def check(view: RepoView) -> list[Finding]:
         findings.extend(_rendered_twice(view, key, entries))
     findings.extend(_duplicate_sources(view, applies.index.applications))
     findings.extend(_none_of_ours(view, applies.index))
+    findings.extend(_unreadable(applies.index))
     return findings
+
+
+def _unreadable(index: SyncIndex) -> list[Finding]:
+    """An ApplicationSet Argo CD stops on a file it reads: it deploys nothing, and which objects its
+    Applications would own is unknown here, so the check must not pass as if it had been followed."""
+    return [Finding(
+        rule=ID, severity=Severity.ERROR, file=problem.path, line=problem.line,
+        message=f"ApplicationSet {problem.appset.name} ({problem.appset.path}) reads this file with its git files "
+                f"generator and Argo CD cannot: {problem.reason}; Argo CD generates none of its Applications, "
+                "and which objects they would own is not checked",
+        fix="make the file one YAML or JSON object (or a list of objects), or leave it out of the generator "
+            "(`exclude: true`)", extra={"causes": [problem.appset.path]})
+        for problem in index.generated.unreadable]
 
 
 def _none_of_ours(view: RepoView, index: SyncIndex) -> list[Finding]:

@@ -64,6 +64,20 @@ def crd_documents(view: RepoView, crd_dirs: Iterable[Path], options: CheckOption
     """CRDs from the repository, every `--crd-dir` (each read with the same bounds) and the CRD cache."""
     docs, findings = cached_crds(view, options.crd_cache, options) if options.crd_cache is not None else ([], [])
     docs += view.of_kind(CRD_KIND)  # later definitions win: the cache, then the repository, then --crd-dir
+    extra, problems = crd_dir_documents(crd_dirs, options)
+    return docs + extra, findings + problems
+
+
+def catalog_crds(view: RepoView, options: CheckOptions) -> list[Document]:
+    """CRDs from outside the repository: the CRD cache, then every `--crd-dir` (their problems are the schema
+    stage's to report)."""
+    cached = cached_crds(view, options.crd_cache, options)[0] if options.crd_cache is not None else []
+    return cached + crd_dir_documents(options.crd_dirs, options)[0]
+
+
+def crd_dir_documents(crd_dirs: Iterable[Path], options: CheckOptions) -> tuple[list[Document], list[Finding]]:
+    docs: list[Document] = []
+    findings: list[Finding] = []
     for directory in crd_dirs:
         if not directory.is_dir():
             raise ToolError(f"CRD directory {directory} does not exist", where="--crd-dir",
