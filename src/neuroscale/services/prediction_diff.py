@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from neuroscale.agreement import agree, latency_quantiles, outputs_of
+from neuroscale.agreement import agree, duplicate_output, latency_quantiles, outputs_of
 from neuroscale.engine.desired import endpoint_name_of
 from neuroscale.errors import InvalidInput
 from neuroscale.findings import Finding, Severity
@@ -188,13 +188,23 @@ def _quantiles(samples: list[float]) -> str:
     return f"p50 {quantiles['p50']:.1f} ms / p99 {quantiles['p99']:.1f} ms" if quantiles else "n/a"
 
 
+def fault(exchange: Exchange) -> str:
+    """Why one side's answer cannot be compared ("" when it can): not a 200, or a V2 answer naming two
+    outputs alike (the Open Inference Protocol names each output once), an error of that side."""
+    if exchange.status != 200:
+        return f"answered {exchange.status or 'nothing'}: {str(exchange.body)[:300]}"
+    name = duplicate_output(exchange.body)
+    return "" if name is None else (f"answered 200 with two outputs named {name!r} (the Open Inference Protocol "
+                                    "names each output once)")
+
+
 def verdict(endpoint: str, preview: str, source: str, results: list[tuple[SampleRequest, Exchange, Exchange]],
             gate: extensions.DiffGate) -> CheckResult:
     """Agreement, changed predictions, errors and latency of `preview` against `endpoint`, and the gate's word."""
-    compared = [(r, c, p) for r, c, p in results if c.status == 200 and p.status == 200]
+    compared = [(r, c, p) for r, c, p in results if not fault(c) and not fault(p)]
     changed = [(r, c, p) for r, c, p in compared if not agree(c.body, p.body)]
-    current_errors = sum(1 for _, c, _ in results if c.status != 200)
-    new_errors = [(r, c, p) for r, c, p in results if c.status == 200 and p.status != 200]
+    current_errors = sum(1 for _, c, _ in results if fault(c))
+    new_errors = [(r, c, p) for r, c, p in results if not fault(c) and fault(p)]
     agreement = (len(compared) - len(changed)) / len(compared) if compared else 0.0
     summary = (f"{preview} vs {endpoint} on {len(results)} requests from {source}: agreement "
                f"{agreement:.1%} ({len(compared) - len(changed)} of {len(compared)} compared); errors: "
@@ -207,9 +217,8 @@ def verdict(endpoint: str, preview: str, source: str, results: list[tuple[Sample
                                 f"preview {outputs_of(proposed.body)!r} for {request.body!r}"[:600], file=source,
                                 line=request.line))
     for request, _, proposed in new_errors[:SHOWN]:
-        findings.append(Finding(RULE, Severity.WARNING, f"line {request.line}: the preview answered "
-                                f"{proposed.status or 'nothing'}: {str(proposed.body)[:300]}", file=source,
-                                line=request.line))
+        findings.append(Finding(RULE, Severity.WARNING, f"line {request.line}: the preview {fault(proposed)}",
+                                file=source, line=request.line))
     if not compared:
         findings.append(Finding(RULE, Severity.WARNING, f"no request of {source} was answered by both models, so "
                                 "nothing was compared", file=source, fix="replay requests the serving model answers"))
