@@ -28,7 +28,7 @@ from neuroscale.agreement import agree, duplicate_output, latency_quantiles, out
 from neuroscale.engine.desired import endpoint_name_of
 from neuroscale.errors import InvalidInput
 from neuroscale.findings import Finding, Severity
-from neuroscale.gitops.provider import CheckResult, PullRequest
+from neuroscale.gitops.provider import CheckResult, PullRequest, review_base
 from neuroscale.gitops.repo import GitRepo
 from neuroscale.services.context import PlatformContext
 from neuroscale.services.keepalive import KeepAlive
@@ -78,14 +78,19 @@ def model_identity(obj: Any) -> tuple[str | None, ...] | None:
 
 def changes_model(ctx: PlatformContext, pr: PullRequest) -> bool:
     """Does the pull request change the model an existing endpoint serves (format, storage URI, runtime)?"""
-    return (pr.action == "update" and model_changed(ctx.repo, pr.base_sha, pr.head_sha, pr.endpoint)) or bool(
-        changed_elsewhere(ctx.repo, pr))
+    return own_model_changed(ctx.repo, pr) or bool(changed_elsewhere(ctx.repo, pr))
+
+
+def own_model_changed(repo: GitRepo, pr: PullRequest) -> bool:
+    """Does the pull request change the model its own, existing endpoint serves (since its review base)?"""
+    return pr.action == "update" and model_changed(repo, review_base(repo, pr), pr.head_sha, pr.endpoint)
 
 
 def changed_elsewhere(repo: GitRepo, pr: PullRequest) -> list[str]:
     """Other endpoints whose model the pull request changes too (a push with plain git can touch any)."""
-    names = {name for path in repo.changed_paths(pr.base_sha, pr.head_sha) if (name := endpoint_name_of(path))}
-    return sorted(name for name in names - {pr.endpoint} if model_changed(repo, pr.base_sha, pr.head_sha, name))
+    base = review_base(repo, pr)
+    names = {name for path in repo.changed_paths(base, pr.head_sha) if (name := endpoint_name_of(path))}
+    return sorted(name for name in names - {pr.endpoint} if model_changed(repo, base, pr.head_sha, name))
 
 
 def model_changed(repo: GitRepo, base: str, head: str, endpoint: str) -> bool:
@@ -246,8 +251,7 @@ def prediction_check(ctx: PlatformContext, pr: PullRequest) -> CheckResult:
     Only the pull request's own endpoint has a preview: another endpoint whose model it changes too
     was not compared, which is said, and fails the check when that endpoint has a gate.
     """
-    own = _preview_check(ctx, pr) if pr.action == "update" and model_changed(
-        ctx.repo, pr.base_sha, pr.head_sha, pr.endpoint) else CheckResult(CHECK_PREDICTIONS, "pass", [])
+    own = _preview_check(ctx, pr) if own_model_changed(ctx.repo, pr) else CheckResult(CHECK_PREDICTIONS, "pass", [])
     findings, gated = list(own.findings), False
     for name in changed_elsewhere(ctx.repo, pr):
         try:

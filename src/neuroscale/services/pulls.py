@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from neuroscale.errors import Conflict, Forbidden, InvalidInput
-from neuroscale.gitops.provider import PR_STATES, PRState, PullRequest
+from neuroscale.gitops.provider import PR_STATES, PRState, PullRequest, review_base
 from neuroscale.identity.roles import Actor, Permission
 from neuroscale.services.audit import record
 from neuroscale.services.context import PlatformContext, commit_author
@@ -29,7 +29,7 @@ def run_pull_request_checks(ctx: PlatformContext, pr: PullRequest) -> PullReques
 
     A pull request that changes a model also gets `prediction-diff`, pending until its preview serves.
     """
-    checks = run_checks(ctx.repo, base=pr.base_sha, head=pr.head_sha,
+    checks = run_checks(ctx.repo, base=review_base(ctx.repo, pr), head=pr.head_sha,
                         bundled=model_root_policy(ctx.home.model_roots()))
     if pr.number and changes_model(ctx, pr):
         checks.append(prediction_check(ctx, pr))
