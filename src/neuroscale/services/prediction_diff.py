@@ -32,6 +32,7 @@ from neuroscale.gitops.provider import CheckResult, PullRequest, review_base
 from neuroscale.gitops.repo import GitRepo
 from neuroscale.services.context import PlatformContext
 from neuroscale.services.keepalive import KeepAlive
+from neuroscale.services import recorded_inputs
 from neuroscale.services.previews import preview_state
 from neuroscale.services.samples import SAMPLE_FILE, SampleRequest, read_sample
 from neuroscale.spec import extensions, isvc
@@ -116,15 +117,16 @@ def committed_sample(repo: GitRepo, ref: str, endpoint: str) -> Sample | None:
     return committed, requests, findings
 
 
-def _sample(ctx: PlatformContext, pr: PullRequest) -> Sample | None:
+def _sample(ctx: PlatformContext, pr: PullRequest) -> tuple[Sample | None, bool]:
+    """The committed sample, else the gateway's recording; and whether it is a recording."""
     committed = committed_sample(ctx.repo, pr.head_sha, pr.endpoint)
     if committed is not None:
-        return committed
-    recorded = ctx.home.samples_dir / f"{pr.endpoint}.jsonl"
+        return committed, False
+    recorded = recorded_inputs.recording_of(ctx.home, pr.endpoint)
     if recorded.is_file():
         requests, findings = read_sample(recorded.read_bytes(), where=str(recorded))
-        return str(recorded), requests, findings
-    return None
+        return (str(recorded), requests, findings), True
+    return None, False
 
 
 @dataclass(frozen=True)
@@ -204,8 +206,12 @@ def fault(exchange: Exchange) -> str:
 
 
 def verdict(endpoint: str, preview: str, source: str, results: list[tuple[SampleRequest, Exchange, Exchange]],
-            gate: extensions.DiffGate) -> CheckResult:
-    """Agreement, changed predictions, errors and latency of `preview` against `endpoint`, and the gate's word."""
+            gate: extensions.DiffGate, *, recorded_key: bytes | None = None) -> CheckResult:
+    """Agreement, changed predictions, errors and latency of `preview` against `endpoint`, and the gate's word.
+
+    With `recorded_key` the sample is a recording of live traffic: a changed prediction names its request
+    by reference (`recorded_inputs`), never by its input.
+    """
     compared = [(r, c, p) for r, c, p in results if not fault(c) and not fault(p)]
     changed = [(r, c, p) for r, c, p in compared if not agree(c.body, p.body)]
     current_errors = sum(1 for _, c, _ in results if fault(c))
@@ -218,9 +224,14 @@ def verdict(endpoint: str, preview: str, source: str, results: list[tuple[Sample
     findings = [Finding(RULE, Severity.INFO, summary, extra={"agreement": agreement, "compared": len(compared),
                                                               "changed": len(changed), "new_errors": len(new_errors)})]
     for request, current, proposed in changed[:SHOWN]:
-        findings.append(Finding(RULE, Severity.WARNING, f"line {request.line}: serving {outputs_of(current.body)!r}, "
-                                f"preview {outputs_of(proposed.body)!r} for {request.body!r}"[:600], file=source,
-                                line=request.line))
+        outputs = f"line {request.line}: serving {outputs_of(current.body)!r}, preview {outputs_of(proposed.body)!r}"
+        if recorded_key is None:
+            findings.append(Finding(RULE, Severity.WARNING, f"{outputs} for {request.body!r}"[:600], file=source,
+                                    line=request.line))
+            continue
+        named = recorded_inputs.fingerprint(recorded_key, request.body)
+        findings.append(Finding(RULE, Severity.WARNING, f"{outputs[:400]} for recorded request {named}", file=source,
+                                line=request.line, extra={recorded_inputs.REFERENCE: named}))
     for request, _, proposed in new_errors[:SHOWN]:
         findings.append(Finding(RULE, Severity.WARNING, f"line {request.line}: the preview {fault(proposed)}",
                                 file=source, line=request.line))
@@ -304,7 +315,7 @@ def _preview_check(ctx: PlatformContext, pr: PullRequest) -> CheckResult:
             RULE, Severity.INFO, f"waiting for the preview {preview} to become ready" + (f" ({ready})" if ready else ""),
             fix="it starts once the other checks pass on a running platform; read the pull request again to see the "
                 "diff", extra={"waiting": True}).to_dict()])
-    sample = _sample(ctx, pr)
+    sample, recorded = _sample(ctx, pr)
     if sample is None:
         return CheckResult(CHECK_PREDICTIONS, "fail" if gate.gating else "pass", [Finding(
             RULE, Severity.ERROR if gate.gating else Severity.INFO, f"no sample requests to replay against {preview}"
@@ -314,7 +325,8 @@ def _preview_check(ctx: PlatformContext, pr: PullRequest) -> CheckResult:
     source, requests, problems = sample
     gateway = load_settings(ctx.home).gateway_url
     result = verdict(pr.endpoint, preview, source, replay(Target(gateway, pr.endpoint), Target(gateway, preview),
-                                                          requests), gate)
+                                                          requests), gate,
+                     recorded_key=recorded_inputs.fingerprint_key(ctx.home) if recorded else None)
     findings = [*result.findings, *(p.to_dict() for p in problems)]
     broken = any(p.severity is Severity.ERROR for p in problems)
     return CheckResult(CHECK_PREDICTIONS, "fail" if broken else result.status, findings)
