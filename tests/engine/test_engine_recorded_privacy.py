@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -20,15 +19,16 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from neuroscale.cli.main import main
+from neuroscale.identity.roles import parse_role
 from neuroscale.services.context import PlatformContext
 from neuroscale.services.endpoints import RawManifest, update_endpoint
 from neuroscale.services.identity import TOKEN_ENV, actor_for_token, add_user, issue_login_link
 from neuroscale.spec import extensions
-from neuroscale.spec.manifest import manifest_path
 from tests.conftest import IRIS_ROWS, free_port, wait_for
 from tests.conftest import running as running_process
 from tests.engine.conftest import Platform
-from tests.engine.test_engine_previews import ALICE, SAMPLE, SETOSA, ctx, ctx_of, diff_of, manifest  # noqa: F401
+from tests.engine.test_engine_previews import (ALICE, SETOSA, ctx, ctx_of, diff_of, manifest,  # noqa: F401
+                                             record_sample)
 from tests.portal.conftest import CHROMIUM, CHROMIUM_ARGS
 
 RECORDING = {extensions.RECORD: "true", extensions.RECORD_MAX_REQUESTS: "10"}
@@ -42,8 +42,6 @@ def _changed(findings: list[dict[str, object]]) -> list[str]:
 
 
 def _token_of(ctx: PlatformContext, name: str, role: str) -> str:
-    from neuroscale.identity.roles import parse_role
-
     admin = actor_for_token(ctx, ctx.home.admin_token_file.read_text().strip())
     return add_user(ctx, name, parse_role(role), actor=admin)[1]
 
@@ -51,14 +49,7 @@ def _token_of(ctx: PlatformContext, name: str, role: str) -> str:
 def test_recorded_inputs_are_referenced_in_the_check_and_shown_to_admins_only(
         running: Platform, ctx: PlatformContext, gateway: str, iris_model: Path, constant_model: Path,
         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    running.commit({manifest_path("iris"): manifest(iris_model, annotations=RECORDING).encode()})
-    running.wait_ready("iris")
-    with httpx.Client(base_url=gateway, timeout=30) as client:
-        for body in SAMPLE:
-            assert client.post("/v1/models/iris:predict", json=body).status_code == 200
-    recorded = running.home.samples_dir / "iris.jsonl"
-    wait_for(lambda: recorded.exists() and len(recorded.read_text().splitlines()) == len(SAMPLE),
-             what="the recorded sample")
+    recorded = record_sample(running, gateway, iris_model, RECORDING)
     pr = update_endpoint(ctx, RawManifest.parse(manifest(constant_model, annotations=RECORDING)), actor=ALICE)
     check = diff_of(ctx, pr.number)
     assert check.findings[0]["extra"]["agreement"] == pytest.approx(0.4)
@@ -67,6 +58,8 @@ def test_recorded_inputs_are_referenced_in_the_check_and_shown_to_admins_only(
     rows = [row[0] for row in stored.execute("SELECT findings FROM pr_checks WHERE name = 'prediction-diff'")]
     stored.close()
     assert rows and not any("6.8" in row or "instances" in row for row in rows), "the stored check has no input"
+    key = running.home.run_dir / "recorded-fingerprint.key"
+    assert key.stat().st_mode & 0o777 == 0o600 and len(key.read_bytes()) == 32
     references = _changed(check.findings)
     assert len(references) == 6 and all(r.startswith("line ") and "instances" not in r for r in references), references
 

@@ -5,9 +5,11 @@ runtime — its revision identity), the check replays a sample of requests
 (`services.samples`) through the gateway against the endpoint's serving
 revision and against the pull request's preview (`engine.previews`), and
 reports the agreement rate (`neuroscale.agreement`: classes exactly, numbers
-within a tolerance), the first changed predictions with their inputs, errors
-on either side, and p50/p99 latency of both. It is `pending` until the
-preview is ready (the pull request is re-checked when it is read, so
+within a tolerance), the first changed predictions with their inputs (a
+recorded request's by reference only: `recorded_inputs`), errors on either
+side, and p50/p99 latency of both. The pull request's changes are those since
+the merge base of its head and main (`gitops.provider.review_base`). It is
+`pending` until the preview is ready (the pull request is re-checked when it is read, so
 `pr show`, the PR page and `pr merge` pick the result up), `fail` when the
 preview cannot load its model (with the server's own reason) or a gate set
 by annotation is not met (`spec.extensions`), `pass` otherwise — the numbers
@@ -31,8 +33,8 @@ from neuroscale.findings import Finding, Severity
 from neuroscale.gitops.provider import CheckResult, PullRequest, review_base
 from neuroscale.gitops.repo import GitRepo
 from neuroscale.services.context import PlatformContext
-from neuroscale.services.keepalive import KeepAlive
 from neuroscale.services import recorded_inputs
+from neuroscale.services.keepalive import KeepAlive
 from neuroscale.services.previews import preview_state
 from neuroscale.services.samples import SAMPLE_FILE, SampleRequest, read_sample
 from neuroscale.spec import extensions, isvc
@@ -195,7 +197,7 @@ def _quantiles(samples: list[float]) -> str:
     return f"p50 {quantiles['p50']:.1f} ms / p99 {quantiles['p99']:.1f} ms" if quantiles else "n/a"
 
 
-def fault(exchange: Exchange) -> str:
+def _fault(exchange: Exchange) -> str:
     """Why one side's answer cannot be compared ("" when it can): not a 200, or a V2 answer naming two
     outputs alike (the Open Inference Protocol names each output once), an error of that side."""
     if exchange.status != 200:
@@ -212,10 +214,10 @@ def verdict(endpoint: str, preview: str, source: str, results: list[tuple[Sample
     With `recorded_key` the sample is a recording of live traffic: a changed prediction names its request
     by reference (`recorded_inputs`), never by its input.
     """
-    compared = [(r, c, p) for r, c, p in results if not fault(c) and not fault(p)]
+    compared = [(r, c, p) for r, c, p in results if not _fault(c) and not _fault(p)]
     changed = [(r, c, p) for r, c, p in compared if not agree(c.body, p.body)]
-    current_errors = sum(1 for _, c, _ in results if fault(c))
-    new_errors = [(r, c, p) for r, c, p in results if not fault(c) and fault(p)]
+    current_errors = sum(1 for _, c, _ in results if _fault(c))
+    new_errors = [(r, c, p) for r, c, p in results if not _fault(c) and _fault(p)]
     agreement = (len(compared) - len(changed)) / len(compared) if compared else 0.0
     summary = (f"{preview} vs {endpoint} on {len(results)} requests from {source}: agreement "
                f"{agreement:.1%} ({len(compared) - len(changed)} of {len(compared)} compared); errors: "
@@ -233,7 +235,7 @@ def verdict(endpoint: str, preview: str, source: str, results: list[tuple[Sample
         findings.append(Finding(RULE, Severity.WARNING, f"{outputs[:400]} for recorded request {named}", file=source,
                                 line=request.line, extra={recorded_inputs.REFERENCE: named}))
     for request, _, proposed in new_errors[:SHOWN]:
-        findings.append(Finding(RULE, Severity.WARNING, f"line {request.line}: the preview {fault(proposed)}",
+        findings.append(Finding(RULE, Severity.WARNING, f"line {request.line}: the preview {_fault(proposed)}",
                                 file=source, line=request.line))
     if not compared:
         findings.append(Finding(RULE, Severity.WARNING, f"no request of {source} was answered by both models, so "
