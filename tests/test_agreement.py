@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from neuroscale.agreement import agree, latency_quantiles, outputs_of, same
+from neuroscale.agreement import agree, duplicate_output, latency_quantiles, outputs_of, same
 
 
 @pytest.mark.parametrize(("left", "right", "expected"), [
@@ -54,3 +54,15 @@ def test_answers_nested_past_the_recursion_limit_are_compared_not_raised() -> No
     depth = sys.getrecursionlimit() + 100
     assert agree({"predictions": nested(depth, 1.0)}, {"predictions": nested(depth, 1.0000000001)})
     assert not agree({"predictions": nested(depth, 1)}, {"predictions": nested(depth, 2)})
+
+
+def test_v2_outputs_named_alike_never_collapse_into_one() -> None:
+    """The Open Inference Protocol names each output once: an answer repeating a name is malformed, so it agrees
+    with nothing (once, keyed by name, the second output silently replaced the first)."""
+    one = {"outputs": [{"name": "p", "shape": [2], "datatype": "INT64", "data": [1, 1]}]}
+    two = {"outputs": [{"name": "p", "shape": [2], "datatype": "INT64", "data": [0, 0]},
+                       {"name": "p", "shape": [2], "datatype": "INT64", "data": [1, 1]}]}
+    assert duplicate_output(two) == "p" and duplicate_output(one) is None
+    assert duplicate_output({"predictions": [1]}) is None and duplicate_output("text") is None
+    assert outputs_of(two) is None
+    assert not agree(one, two) and not agree(two, one) and not agree(two, two)

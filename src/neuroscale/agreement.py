@@ -5,7 +5,9 @@ Answers are KServe V1 (`{"predictions": [...]}`) or Open Inference Protocol V2
 (`{"outputs": [{"name", "data", ...}]}`) bodies. Classes, labels and other
 exact values must be equal; floating-point numbers agree within a relative
 tolerance of 1e-6 (absolute 1e-9 near zero), so a retrained model that only
-moves probabilities in the last digits is not reported as a change. Pure.
+moves probabilities in the last digits is not reported as a change. A V2
+answer that names two outputs alike breaks the protocol (output names are
+unique) and agrees with nothing: keyed by name, one would hide the other. Pure.
 """
 
 from __future__ import annotations
@@ -18,16 +20,33 @@ RELATIVE = 1e-6
 ABSOLUTE = 1e-9
 
 
-def outputs_of(answer: Any) -> Any:
-    """What to compare in an answer body: V1 predictions, or V2 outputs' data by name; None if neither."""
-    if not isinstance(answer, dict):
+def _v2_outputs(answer: Any) -> list[dict[str, Any]] | None:
+    """A V2 answer's output tensors (the objects of `outputs`), None for any other body."""
+    if not isinstance(answer, dict) or "predictions" in answer or not isinstance(answer.get("outputs"), list):
         return None
-    if "predictions" in answer:
-        return answer["predictions"]
-    outputs = answer.get("outputs")
-    if isinstance(outputs, list):
-        return {str(o.get("name")): o.get("data") for o in outputs if isinstance(o, dict)}
+    return [o for o in answer["outputs"] if isinstance(o, dict)]
+
+
+def duplicate_output(answer: Any) -> str | None:
+    """The first output name a V2 answer repeats, or None (always None for other bodies)."""
+    seen: set[str] = set()
+    for output in _v2_outputs(answer) or ():
+        name = str(output.get("name"))
+        if name in seen:
+            return name
+        seen.add(name)
     return None
+
+
+def outputs_of(answer: Any) -> Any:
+    """What to compare in an answer body: V1 predictions, or V2 outputs' data by name; None if neither, or
+    if a V2 answer repeats an output name."""
+    if isinstance(answer, dict) and "predictions" in answer:
+        return answer["predictions"]
+    outputs = _v2_outputs(answer)
+    if outputs is None or duplicate_output(answer) is not None:
+        return None
+    return {str(o.get("name")): o.get("data") for o in outputs}
 
 
 def same(left: Any, right: Any) -> bool:

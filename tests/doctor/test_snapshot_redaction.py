@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from neuroscale.cli.main import main
-from neuroscale.cluster.redact import redact, redact_text
+from neuroscale.redact import redact, redact_text
 from neuroscale.db import connect
 from neuroscale.home import Home
 from neuroscale.services.context import PlatformContext

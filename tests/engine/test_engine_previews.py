@@ -145,16 +145,22 @@ def test_up_hands_its_preview_limit_to_the_reconciler(tmp_path: Path) -> None:
     assert reconciler.argv[-2:] == ("--max-previews", "2")
 
 
-def test_recorded_requests_feed_an_informational_diff(running: Platform, ctx: PlatformContext, gateway: str,
-                                                      iris_model: Path, constant_model: Path) -> None:
-    running.commit({manifest_path("iris"): manifest(iris_model, annotations={extensions.RECORD: "true"}).encode()})
-    running.wait_ready("iris")
+def record_sample(platform: Platform, gateway: str, model: Path, annotations: dict[str, str]) -> Path:
+    """iris serving `model` with recording on, SAMPLE sent through the gateway; the recording once written."""
+    platform.commit({manifest_path("iris"): manifest(model, annotations=annotations).encode()})
+    platform.wait_ready("iris")
     with httpx.Client(base_url=gateway, timeout=30) as client:
         for body in SAMPLE:
             assert client.post("/v1/models/iris:predict", json=body).status_code == 200
-    recorded = running.home.samples_dir / "iris.jsonl"
+    recorded = platform.home.samples_dir / "iris.jsonl"
     wait_for(lambda: recorded.exists() and len(recorded.read_text().splitlines()) == len(SAMPLE),
              what="the recorded sample")
+    return recorded
+
+
+def test_recorded_requests_feed_an_informational_diff(running: Platform, ctx: PlatformContext, gateway: str,
+                                                      iris_model: Path, constant_model: Path) -> None:
+    recorded = record_sample(running, gateway, iris_model, {extensions.RECORD: "true"})
     assert [json.loads(line) for line in recorded.read_text().splitlines()] == SAMPLE
     pr = update_endpoint(ctx, RawManifest.parse(manifest(constant_model)), actor=ALICE)
     check = diff_of(ctx, pr.number)

@@ -295,3 +295,44 @@ def _diff_after_eviction(platform: Platform, context: PlatformContext, iris_mode
                                                  and s.note or ""), what="the first preview stopped at the limit")
     check = diff_of(context, first.number)
     assert check.status == "fail" and check.findings[0]["extra"]["agreement"] == pytest.approx(0.4)
+
+
+class _Talks:
+    """Unpickling writes a progress line naming a URL with a password to stderr (the server's log), then hangs
+    or fails: a model whose last words say where its load stopped."""
+
+    LINE = "fetching weights from https://loader:hunter2@weights.example/w.bin"
+
+    def __init__(self, then: str) -> None:
+        self.then = then
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        last = "time.sleep(3600)" if self.then == "hang" else "raise RuntimeError('weights.example refused: 403')"
+        return exec, (f"import sys, time; print({self.LINE!r}, file=sys.stderr, flush=True); {last}",)
+
+
+@pytest.mark.parametrize("then", ["fail", "hang"])
+def test_a_preview_that_cannot_load_shows_the_load_error_and_the_servers_last_log_line(
+        running: Platform, ctx: PlatformContext, iris_model: Path, model_dir: Path, then: str) -> None:
+    """Once, a hang said only "see <log path>" and a failure only the loader's own record; the reviewer needs
+    what the server wrote last (secrets in it redacted)."""
+    import joblib
+
+    running.commit({manifest_path("iris"): manifest(iris_model).encode(),
+                    "apps/iris/sample-requests.jsonl": (json.dumps(SAMPLE[0]) + "\n").encode()})
+    running.wait_ready("iris")
+    broken = model_dir / f"talks-then-{then}.joblib"
+    joblib.dump(_Talks(then), broken)
+    pr = update_endpoint(ctx, RawManifest.parse(manifest(broken, annotations=GATE)), actor=ALICE)
+
+    def final() -> object:
+        check = next(c for c in get_pull_request(ctx, pr.number).checks if c.name == "prediction-diff")
+        return check if check.status != "pending" else None
+    check = wait_for(final, timeout=120, what="the check of a preview that cannot load")
+    message = str(check.findings[0]["message"])  # type: ignore[attr-defined]
+    assert check.status == "fail", message  # type: ignore[attr-defined]
+    assert "fetching weights from https://loader:<redacted" in message and "hunter2" not in message, message
+    if then == "hang":
+        assert "not ready 60s after start" in message and "the model never finished loading" in message, message
+    else:
+        assert "ModelLoadFailed" in message and "weights.example refused: 403" in message, message

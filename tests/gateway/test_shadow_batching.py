@@ -283,3 +283,13 @@ def test_triton_requests_asking_for_json_outputs_join_and_split_back() -> None:
     primaries = [json.dumps({"outputs": [{"name": "y", "shape": [len(d)], "datatype": "FP64", "data": d}]}).encode()
                  for d in ([1], [2, 3])]
     assert coalesce.compare(call, answer.encode(), primaries) == [True, True]
+
+
+def test_a_joined_v2_answer_repeating_an_output_name_agrees_with_no_copy() -> None:
+    """Keyed by name, the shadow's second `p` once replaced its first and both copies "agreed"."""
+    call = planned(v2([[1.0, 2.0]]), v2([[3.0, 4.0]]))
+    primaries = [orjson.dumps({"outputs": [{"name": "p", "shape": [1], "datatype": "INT64", "data": [row]}]})
+                 for row in (7, 8)]
+    doubled = orjson.dumps({"outputs": [{"name": "p", "shape": [2], "datatype": "INT64", "data": [0, 0]},
+                                        {"name": "p", "shape": [2], "datatype": "INT64", "data": [7, 8]}]})
+    assert coalesce.compare(call, doubled, primaries) is None, "it does not split: each copy is compared alone"

@@ -6,6 +6,7 @@ for SETOSA); the other side is a loopback stand-in that misbehaves in one chosen
 
 from __future__ import annotations
 
+import json
 import socket
 import sys
 import threading
@@ -113,3 +114,27 @@ def test_a_gate_with_nothing_compared_fails_saying_so_and_no_gate_warns() -> Non
     plain = verdict("iris", "proposed", "sample", both_fail, extensions.DiffGate())
     assert plain.status == "pass" and any("nothing was compared" in f["message"] for f in plain.findings
                                           if f["severity"] == "warning")
+
+
+def test_a_v2_answer_repeating_an_output_name_is_an_error_of_that_side_not_an_agreement(iris: Target) -> None:
+    """The serving side is the real model server's V2 answer; the proposed one repeats its output's name with
+    other data second (keyed by name, the two once collapsed into the serving answer and "agreed")."""
+    import httpx
+
+    request = SampleRequest(1, "v2", {"inputs": [{"name": "input-0", "shape": [2, 4], "datatype": "FP64",
+                                                  "data": [x for row in IRIS_ROWS for x in row]}]})
+    real = httpx.post(f"{iris.url}/v2/models/iris/infer", json=request.body, timeout=30).json()
+    [output] = real["outputs"]
+    doubled = json.dumps({**real, "outputs": [{**output, "data": [0] * len(output["data"])}, output]}).encode()
+    proposed = StandIn(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                       % (len(doubled), doubled))
+    try:
+        results = replay(iris, Target(f"http://127.0.0.1:{proposed.port}", "iris"), [request] * 3)
+    finally:
+        proposed.close()
+    checked = verdict("iris", "proposed", "sample", results, extensions.DiffGate(fail_on_new_errors=True))
+    assert "agreement 0.0% (0 of 0 compared); errors: 0 serving, 3 new in the preview" in str(
+        checked.findings[0]["message"])
+    said = [str(f["message"]) for f in checked.findings if f["severity"] == "warning"]
+    assert any(f"two outputs named {output['name']!r}" in message for message in said), said
+    assert checked.status == "fail"

@@ -22,7 +22,7 @@ from neuroscale.services.observe import wait_for_rollout
 from neuroscale.services.pulls import (
     approve_pull_request,
     close_pull_request,
-    get_pull_request,
+    show_pull_request,
     list_pull_requests,
     merge_pull_request,
 )
@@ -144,7 +144,7 @@ def register(app: typer.Typer) -> None:
              output: OutputFormat = OUTPUT_OPTION) -> None:
         """Show a pull request with its checks, approvals and the checks of earlier heads."""
         with open_platform(home, remote=remote) as ctx:
-            emit_pr(ctx, get_pull_request(ctx, number), output)
+            emit_pr(ctx, show_pull_request(ctx, number, actor=cli_actor(ctx)), output)
 
     @pr_app.command("approve")
     def approve(number: int = typer.Argument(..., help="Pull request number."), home: str | None = HOME_OPTION,

@@ -14,7 +14,7 @@ platform produces the same shape. The format is plain JSON:
 Objects are read with `_preload_content=False` so they keep the API's own field
 names. Secrets are reduced to names, keys and value lengths (plus a shape such
 as "placeholder"), and container env values and token-shaped strings in logs
-and messages are redacted (`cluster.redact`): a snapshot never carries a secret value. Huge fields that no
+and messages are redacted (`neuroscale.redact`): a snapshot never carries a secret value. Huge fields that no
 rule reads (CRD schemas, managedFields details) are trimmed to keep bundles small.
 An unreachable cluster, a missing kubeconfig or an unknown context is recorded in
 `meta.error`, and a CRD that is not installed in `meta.missing`: never a crash.
@@ -31,7 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from neuroscale.cluster.redact import redact
+from neuroscale.redact import redact
 from neuroscale.errors import ToolError
 
 SNAPSHOT_VERSION = "neuroscale.dev/snapshot/v1"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from neuroscale.cluster.redact import redact
+from neuroscale.redact import redact
 from neuroscale.cluster.snapshot import load_snapshot, read_cluster_snapshot, save_snapshot
 from neuroscale.doctor.runner import Diagnosis, diagnose
 from neuroscale.home import Home

@@ -56,6 +56,7 @@ from neuroscale.engine.spares import SpareKind, Spares
 from neuroscale.engine.subreaper import ForkedChild
 from neuroscale.home import DEFAULT_HOST, Home
 from neuroscale.ports import free_port, free_port_pair, grpc_port_of
+from neuroscale.redact import redact_text
 from neuroscale.spec.serving import ServingSpec
 from neuroscale.status.reasons import Reason
 
@@ -399,20 +400,29 @@ def log_tail(path: Path, offset: int) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
+def last_output(tail: Sequence[str], *, lines: int = 3) -> str:
+    """The last `lines` lines a run wrote, each cut to 300 characters and redacted, on one line ("" when none):
+    what a failure message quotes of the server's log (the model's own libraries may print a credential)."""
+    return " | ".join(redact_text(line[:300]) for line in tail[-lines:])
+
+
 def exit_info(code: int | None, tail: list[str]) -> ExitInfo:
     """Why a server ended, from its exit code and its own run's output (the load record wins).
 
     `code` is the `Popen` return code (negative: the signal that ended it), None when the process
     was not our child (adopted after a restart), so only its output can tell.
     """
-    for line in reversed(tail):
+    for index in range(len(tail) - 1, -1, -1):
+        line = tail[index]
         if line.startswith(LOAD_FAILED_PREFIX):
-            return ExitInfo(Reason.ModelLoadFailed, line[len(LOAD_FAILED_PREFIX):].strip())
+            before = last_output(tail[:index])
+            return ExitInfo(Reason.ModelLoadFailed, redact_text(line[len(LOAD_FAILED_PREFIX):].strip()) + (
+                f"; its output before: {before}" if before else ""))
         if line.startswith(PORT_UNAVAILABLE_PREFIX):
             return ExitInfo(Reason.PortUnavailable, line[len(PORT_UNAVAILABLE_PREFIX):].strip())
     loaded = next((line for line in tail if line.startswith(LOADED_PREFIX)), "")
     stage = "after loading its model" if loaded else "while loading its model"
-    last = f"; last output: {tail[-1][:300]}" if tail else ""
+    last = f"; last output: {last_output(tail, lines=1)}" if tail else ""
     if code is not None and code < 0:
         return ExitInfo(Reason.KilledBySignal, f"model server was killed by {_signal_name(-code)} {stage}, "
                         f"a signal the platform did not send{last}")
@@ -421,6 +431,16 @@ def exit_info(code: int | None, tail: list[str]) -> ExitInfo:
                         f"RLIMIT_DATA backstop of its memory limit){last}")
     how = "exited (not started by this reconciler run: no exit status)" if code is None else f"exited with code {code}"
     return ExitInfo(Reason.ProcessExited, f"model server {how} {stage}{last}")
+
+
+def not_ready_info(handle: ServerHandle, *, timeout: float) -> str:
+    """Why a server that never answered ready is stopped: where it stood by its own log, and that log's last
+    lines (a hang inside the model's load writes no record of its own)."""
+    tail = log_tail(handle.log_path, handle.log_offset)
+    stage = ("its model loaded but it never answered ready" if any(line.startswith(LOADED_PREFIX) for line in tail)
+             else "the model never finished loading")
+    said = f"last output: {last_output(tail)}" if tail else "it wrote nothing since it started"
+    return f"not ready {timeout:g}s after start: {stage}; {said}; log {handle.log_path}"
 
 
 def _signal_name(number: int) -> str:

@@ -31,7 +31,7 @@ from typing import Protocol
 from neuroscale.engine import limits
 from neuroscale.engine.autoscaler import DemandHistory, decide
 from neuroscale.engine.clock import Clock, iso
-from neuroscale.engine.runtime import ExitInfo, ServerHandle
+from neuroscale.engine.runtime import ExitInfo, ServerHandle, not_ready_info
 from neuroscale.engine.settings import EngineSettings
 from neuroscale.engine.state import EndpointState, Phase, RevisionState, Server
 from neuroscale.engine.store import EngineStore
@@ -157,7 +157,7 @@ def probe_starting(ctx: StepContext, ep: EndpointState) -> None:
             ctx.event(ep.name, EventType.Normal, Reason.RevisionReady,
                       f"{server.revision} ready at {server.handle.upstream} after {took:.2f}s")
         elif now >= server.deadline:
-            message = f"not ready {ctx.settings.startup_timeout:g}s after start; see {server.handle.log_path}"
+            message = not_ready_info(server.handle, timeout=ctx.settings.startup_timeout)
             ctx.stop(server)
             ctx.event(ep.name, EventType.Warning, Reason.StartupTimeout, f"{server.revision}: {message}")
             revision = ep.revision(server.revision)

@@ -251,8 +251,8 @@ def _columns(doc: Any, total: int) -> Columns | None:
         shape: Any = output.get("shape")
         data: Any = output.get("data")
         layout = _layout(shape, data)
-        if layout is None or shape[0] != total:
-            return None
+        if layout is None or shape[0] != total or str(output.get("name")) in columns:
+            return None  # a repeated name is malformed (`agreement.duplicate_output`): each copy agrees with nothing
         columns[str(output.get("name"))] = (data, math.prod(shape[1:]) if layout == "flat" else 1)
     return columns
 

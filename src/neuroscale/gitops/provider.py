@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
-from neuroscale.gitops.repo import Author
+from neuroscale.gitops.repo import MAIN, Author, GitRepo
 
 PRState = Literal["open", "merged", "closed"]
 Action = Literal["create", "update", "delete"]
@@ -148,3 +148,12 @@ class GitProvider(Protocol):
 
     def close(self, number: int) -> PullRequest:
         """Mark closed without merging and delete the branch."""
+
+
+def review_base(repo: GitRepo, pr: PullRequest) -> str:
+    """The commit an open pull request's changes are taken from: the merge base of its head and main, as
+    GitHub shows them. The base it was opened on would count main's later commits as the pull request's
+    own once the branch merges main in or is rebased onto it. Closed ones keep their recorded base."""
+    if pr.state != "open" or repo.resolve(MAIN) is None:
+        return pr.base_sha
+    return repo.merge_base(pr.head_sha, MAIN) or pr.base_sha

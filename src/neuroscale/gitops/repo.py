@@ -175,6 +175,11 @@ class GitRepo:
     def parents(self, sha: str) -> list[str]:
         return self._git("rev-list", "--parents", "-n", "1", sha).split()[1:]
 
+    def merge_base(self, one: str, other: str) -> str | None:
+        """The best common ancestor of two commits, None when their histories never meet."""
+        done = self._run("merge-base", self._require(one), self._require(other), ok=(0, 1))
+        return done.stdout.decode().strip() or None
+
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         done = self._run("merge-base", "--is-ancestor", ancestor, descendant, ok=(0, 1))
         return done.returncode == 0

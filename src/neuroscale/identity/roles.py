@@ -33,6 +33,7 @@ class Permission(StrEnum):
     propose = "propose"  # create, update or delete endpoints (opens a pull request); close own pull requests
     review = "review"  # approve others' pull requests, merge or close any pull request
     administer = "administer"  # users, tokens and review rules
+    read_recorded = "read-recorded"  # the inputs of recorded requests (live user traffic) a prediction diff refers to
 
 
 #: The lowest role that holds each permission.
@@ -41,6 +42,7 @@ LOWEST_ROLE: dict[Permission, Role] = {
     Permission.propose: Role.author,
     Permission.review: Role.approver,
     Permission.administer: Role.admin,
+    Permission.read_recorded: Role.admin,  # as on disk, where only the home's owner reads the recording
 }
 
 

@@ -91,7 +91,7 @@ async def list_pulls(request: Request) -> Response:
 
 async def get_pull(request: Request) -> Response:
     b = backend(request)
-    return FastJSON(await b.run(b.pull, pull_number(request)))
+    return FastJSON(await b.run(b.pull, pull_number(request), actor=actor(request)))
 
 
 async def approve_pull(request: Request) -> Response:

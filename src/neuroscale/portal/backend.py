@@ -149,9 +149,9 @@ class Backend:
     def pulls(self, state: str | None = None) -> list[dict[str, Any]]:
         return [self._with_review(pull) for pull in pull_service.list_pull_requests(self.ctx, state=state)]
 
-    def pull(self, number: int) -> dict[str, Any]:
-        """One pull request with its review state, its preview and the manifest changes it carries."""
-        pull = pull_service.get_pull_request(self.ctx, number)
+    def pull(self, number: int, *, actor: Actor) -> dict[str, Any]:
+        """One pull request as `actor` reads it, with its review state, its preview and the manifest changes it carries."""
+        pull = pull_service.show_pull_request(self.ctx, number, actor=actor)
         view = self._with_review(pull)
         preview = preview_info(self.ctx, pull) if self.ctx.provider.reviews_locally else None
         view["preview"] = _plain(preview) if preview else None

@@ -101,7 +101,7 @@ async def pulls_page(request: Request) -> Response:
 
 async def _pull_page(request: Request, *, error: Conflict | Forbidden | None = None) -> Response:
     b = backend(request)
-    pull = await b.run(b.pull, pull_number(request))
+    pull = await b.run(b.pull, pull_number(request), actor=actor(request))
     context = {"pull": pull, "nav": "pulls", "error": error.to_dict() if error else None}
     return render(request, "pull.html", context, status=error.http_status if error else 200)
 

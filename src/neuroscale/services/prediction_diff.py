@@ -5,9 +5,11 @@ runtime — its revision identity), the check replays a sample of requests
 (`services.samples`) through the gateway against the endpoint's serving
 revision and against the pull request's preview (`engine.previews`), and
 reports the agreement rate (`neuroscale.agreement`: classes exactly, numbers
-within a tolerance), the first changed predictions with their inputs, errors
-on either side, and p50/p99 latency of both. It is `pending` until the
-preview is ready (the pull request is re-checked when it is read, so
+within a tolerance), the first changed predictions with their inputs (a
+recorded request's by reference only: `recorded_inputs`), errors on either
+side, and p50/p99 latency of both. The pull request's changes are those since
+the merge base of its head and main (`gitops.provider.review_base`). It is
+`pending` until the preview is ready (the pull request is re-checked when it is read, so
 `pr show`, the PR page and `pr merge` pick the result up), `fail` when the
 preview cannot load its model (with the server's own reason) or a gate set
 by annotation is not met (`spec.extensions`), `pass` otherwise — the numbers
@@ -24,13 +26,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from neuroscale.agreement import agree, latency_quantiles, outputs_of
+from neuroscale.agreement import agree, duplicate_output, latency_quantiles, outputs_of
 from neuroscale.engine.desired import endpoint_name_of
 from neuroscale.errors import InvalidInput
 from neuroscale.findings import Finding, Severity
-from neuroscale.gitops.provider import CheckResult, PullRequest
+from neuroscale.gitops.provider import CheckResult, PullRequest, review_base
 from neuroscale.gitops.repo import GitRepo
 from neuroscale.services.context import PlatformContext
+from neuroscale.services import recorded_inputs
 from neuroscale.services.keepalive import KeepAlive
 from neuroscale.services.previews import preview_state
 from neuroscale.services.samples import SAMPLE_FILE, SampleRequest, read_sample
@@ -78,14 +81,19 @@ def model_identity(obj: Any) -> tuple[str | None, ...] | None:
 
 def changes_model(ctx: PlatformContext, pr: PullRequest) -> bool:
     """Does the pull request change the model an existing endpoint serves (format, storage URI, runtime)?"""
-    return (pr.action == "update" and model_changed(ctx.repo, pr.base_sha, pr.head_sha, pr.endpoint)) or bool(
-        changed_elsewhere(ctx.repo, pr))
+    return own_model_changed(ctx.repo, pr) or bool(changed_elsewhere(ctx.repo, pr))
+
+
+def own_model_changed(repo: GitRepo, pr: PullRequest) -> bool:
+    """Does the pull request change the model its own, existing endpoint serves (since its review base)?"""
+    return pr.action == "update" and model_changed(repo, review_base(repo, pr), pr.head_sha, pr.endpoint)
 
 
 def changed_elsewhere(repo: GitRepo, pr: PullRequest) -> list[str]:
     """Other endpoints whose model the pull request changes too (a push with plain git can touch any)."""
-    names = {name for path in repo.changed_paths(pr.base_sha, pr.head_sha) if (name := endpoint_name_of(path))}
-    return sorted(name for name in names - {pr.endpoint} if model_changed(repo, pr.base_sha, pr.head_sha, name))
+    base = review_base(repo, pr)
+    names = {name for path in repo.changed_paths(base, pr.head_sha) if (name := endpoint_name_of(path))}
+    return sorted(name for name in names - {pr.endpoint} if model_changed(repo, base, pr.head_sha, name))
 
 
 def model_changed(repo: GitRepo, base: str, head: str, endpoint: str) -> bool:
@@ -111,15 +119,16 @@ def committed_sample(repo: GitRepo, ref: str, endpoint: str) -> Sample | None:
     return committed, requests, findings
 
 
-def _sample(ctx: PlatformContext, pr: PullRequest) -> Sample | None:
+def _sample(ctx: PlatformContext, pr: PullRequest) -> tuple[Sample | None, bool]:
+    """The committed sample, else the gateway's recording; and whether it is a recording."""
     committed = committed_sample(ctx.repo, pr.head_sha, pr.endpoint)
     if committed is not None:
-        return committed
-    recorded = ctx.home.samples_dir / f"{pr.endpoint}.jsonl"
+        return committed, False
+    recorded = recorded_inputs.recording_of(ctx.home, pr.endpoint)
     if recorded.is_file():
         requests, findings = read_sample(recorded.read_bytes(), where=str(recorded))
-        return str(recorded), requests, findings
-    return None
+        return (str(recorded), requests, findings), True
+    return None, False
 
 
 @dataclass(frozen=True)
@@ -188,13 +197,27 @@ def _quantiles(samples: list[float]) -> str:
     return f"p50 {quantiles['p50']:.1f} ms / p99 {quantiles['p99']:.1f} ms" if quantiles else "n/a"
 
 
+def _fault(exchange: Exchange) -> str:
+    """Why one side's answer cannot be compared ("" when it can): not a 200, or a V2 answer naming two
+    outputs alike (the Open Inference Protocol names each output once), an error of that side."""
+    if exchange.status != 200:
+        return f"answered {exchange.status or 'nothing'}: {str(exchange.body)[:300]}"
+    name = duplicate_output(exchange.body)
+    return "" if name is None else (f"answered 200 with two outputs named {name!r} (the Open Inference Protocol "
+                                    "names each output once)")
+
+
 def verdict(endpoint: str, preview: str, source: str, results: list[tuple[SampleRequest, Exchange, Exchange]],
-            gate: extensions.DiffGate) -> CheckResult:
-    """Agreement, changed predictions, errors and latency of `preview` against `endpoint`, and the gate's word."""
-    compared = [(r, c, p) for r, c, p in results if c.status == 200 and p.status == 200]
+            gate: extensions.DiffGate, *, recorded_key: bytes | None = None) -> CheckResult:
+    """Agreement, changed predictions, errors and latency of `preview` against `endpoint`, and the gate's word.
+
+    With `recorded_key` the sample is a recording of live traffic: a changed prediction names its request
+    by reference (`recorded_inputs`), never by its input.
+    """
+    compared = [(r, c, p) for r, c, p in results if not _fault(c) and not _fault(p)]
     changed = [(r, c, p) for r, c, p in compared if not agree(c.body, p.body)]
-    current_errors = sum(1 for _, c, _ in results if c.status != 200)
-    new_errors = [(r, c, p) for r, c, p in results if c.status == 200 and p.status != 200]
+    current_errors = sum(1 for _, c, _ in results if _fault(c))
+    new_errors = [(r, c, p) for r, c, p in results if not _fault(c) and _fault(p)]
     agreement = (len(compared) - len(changed)) / len(compared) if compared else 0.0
     summary = (f"{preview} vs {endpoint} on {len(results)} requests from {source}: agreement "
                f"{agreement:.1%} ({len(compared) - len(changed)} of {len(compared)} compared); errors: "
@@ -203,13 +226,17 @@ def verdict(endpoint: str, preview: str, source: str, results: list[tuple[Sample
     findings = [Finding(RULE, Severity.INFO, summary, extra={"agreement": agreement, "compared": len(compared),
                                                               "changed": len(changed), "new_errors": len(new_errors)})]
     for request, current, proposed in changed[:SHOWN]:
-        findings.append(Finding(RULE, Severity.WARNING, f"line {request.line}: serving {outputs_of(current.body)!r}, "
-                                f"preview {outputs_of(proposed.body)!r} for {request.body!r}"[:600], file=source,
-                                line=request.line))
+        outputs = f"line {request.line}: serving {outputs_of(current.body)!r}, preview {outputs_of(proposed.body)!r}"
+        if recorded_key is None:
+            findings.append(Finding(RULE, Severity.WARNING, f"{outputs} for {request.body!r}"[:600], file=source,
+                                    line=request.line))
+            continue
+        named = recorded_inputs.fingerprint(recorded_key, request.body)
+        findings.append(Finding(RULE, Severity.WARNING, f"{outputs[:400]} for recorded request {named}", file=source,
+                                line=request.line, extra={recorded_inputs.REFERENCE: named}))
     for request, _, proposed in new_errors[:SHOWN]:
-        findings.append(Finding(RULE, Severity.WARNING, f"line {request.line}: the preview answered "
-                                f"{proposed.status or 'nothing'}: {str(proposed.body)[:300]}", file=source,
-                                line=request.line))
+        findings.append(Finding(RULE, Severity.WARNING, f"line {request.line}: the preview {_fault(proposed)}",
+                                file=source, line=request.line))
     if not compared:
         findings.append(Finding(RULE, Severity.WARNING, f"no request of {source} was answered by both models, so "
                                 "nothing was compared", file=source, fix="replay requests the serving model answers"))
@@ -237,8 +264,7 @@ def prediction_check(ctx: PlatformContext, pr: PullRequest) -> CheckResult:
     Only the pull request's own endpoint has a preview: another endpoint whose model it changes too
     was not compared, which is said, and fails the check when that endpoint has a gate.
     """
-    own = _preview_check(ctx, pr) if pr.action == "update" and model_changed(
-        ctx.repo, pr.base_sha, pr.head_sha, pr.endpoint) else CheckResult(CHECK_PREDICTIONS, "pass", [])
+    own = _preview_check(ctx, pr) if own_model_changed(ctx.repo, pr) else CheckResult(CHECK_PREDICTIONS, "pass", [])
     findings, gated = list(own.findings), False
     for name in changed_elsewhere(ctx.repo, pr):
         try:
@@ -291,7 +317,7 @@ def _preview_check(ctx: PlatformContext, pr: PullRequest) -> CheckResult:
             RULE, Severity.INFO, f"waiting for the preview {preview} to become ready" + (f" ({ready})" if ready else ""),
             fix="it starts once the other checks pass on a running platform; read the pull request again to see the "
                 "diff", extra={"waiting": True}).to_dict()])
-    sample = _sample(ctx, pr)
+    sample, recorded = _sample(ctx, pr)
     if sample is None:
         return CheckResult(CHECK_PREDICTIONS, "fail" if gate.gating else "pass", [Finding(
             RULE, Severity.ERROR if gate.gating else Severity.INFO, f"no sample requests to replay against {preview}"
@@ -301,7 +327,8 @@ def _preview_check(ctx: PlatformContext, pr: PullRequest) -> CheckResult:
     source, requests, problems = sample
     gateway = load_settings(ctx.home).gateway_url
     result = verdict(pr.endpoint, preview, source, replay(Target(gateway, pr.endpoint), Target(gateway, preview),
-                                                          requests), gate)
+                                                          requests), gate,
+                     recorded_key=recorded_inputs.fingerprint_key(ctx.home) if recorded else None)
     findings = [*result.findings, *(p.to_dict() for p in problems)]
     broken = any(p.severity is Severity.ERROR for p in problems)
     return CheckResult(CHECK_PREDICTIONS, "fail" if broken else result.status, findings)

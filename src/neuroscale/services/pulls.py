@@ -13,12 +13,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 from neuroscale.errors import Conflict, Forbidden, InvalidInput
-from neuroscale.gitops.provider import PR_STATES, PRState, PullRequest
+from neuroscale.gitops.provider import PR_STATES, PRState, PullRequest, review_base
 from neuroscale.identity.roles import Actor, Permission
 from neuroscale.services.audit import record
 from neuroscale.services.context import PlatformContext, commit_author
 from neuroscale.policy.bundled import model_root_policy
 from neuroscale.services.pr_checks import describe_failures, run_checks
+from neuroscale.services.recorded_inputs import with_recorded_inputs
 from neuroscale.services.prediction_diff import CHECK_PREDICTIONS, changes_model, prediction_check, waiting
 from neuroscale.services.review import review_of
 from neuroscale.status.reasons import Reason
@@ -29,7 +30,7 @@ def run_pull_request_checks(ctx: PlatformContext, pr: PullRequest) -> PullReques
 
     A pull request that changes a model also gets `prediction-diff`, pending until its preview serves.
     """
-    checks = run_checks(ctx.repo, base=pr.base_sha, head=pr.head_sha,
+    checks = run_checks(ctx.repo, base=review_base(ctx.repo, pr), head=pr.head_sha,
                         bundled=model_root_policy(ctx.home.model_roots()))
     if pr.number and changes_model(ctx, pr):
         checks.append(prediction_check(ctx, pr))
@@ -58,6 +59,13 @@ def get_pull_request(ctx: PlatformContext, number: int) -> PullRequest:
         if checks != list(pr.checks):
             pr = ctx.provider.record_checks(number, head_sha=pr.head_sha, checks=checks)
     return pr
+
+
+def show_pull_request(ctx: PlatformContext, number: int, *, actor: Actor) -> PullRequest:
+    """The pull request as `actor` reads it: `get_pull_request`, with the inputs of recorded requests its
+    prediction diff refers to shown only to those who may read recordings (`recorded_inputs`)."""
+    actor.require(Permission.read, to="read pull requests")
+    return with_recorded_inputs(ctx.home, get_pull_request(ctx, number), actor=actor)
 
 
 def _require_may_act_on(ctx: PlatformContext, actor: Actor, pr: PullRequest, *, to: str) -> None:

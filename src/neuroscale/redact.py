@@ -1,4 +1,4 @@
-"""Keep secrets out of support bundles: environment values and token-shaped strings are redacted.
+"""Keep secrets out of what is shown or shared: environment values and token-shaped strings are redacted.
 
 A snapshot is made to be shared (`neuroscale doctor --save-snapshot`), and the
 places a secret hides in are known: container `env` values written straight
@@ -8,7 +8,9 @@ key, an `Authorization: Bearer …` header, `password=…`, NeuroScale's own
 `nst_`/`nsl_`/`nsk_` tokens, login links and endpoint API keys). Every string in the
 snapshot passes through `redact_text`; every `env` list keeps its variable
 names and references (`valueFrom`) but loses its values. Only the length of
-what was removed is kept, so a rule can still tell "empty" from "set". Pure.
+what was removed is kept, so a rule can still tell "empty" from "set". The
+engine passes a model server's last log lines through `redact_text` too before
+an event or a pull-request check quotes them. Pure.
 """
 
 from __future__ import annotations
