@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import httpx
+from playwright.sync_api import sync_playwright
 
 from neuroscale.gateway.balancer import Balancer
 from neuroscale.gateway.recorder import Recorder
@@ -14,6 +16,7 @@ from neuroscale.gateway.shadow_feed import ShadowFeed
 from tests.conftest import IRIS_ROWS, free_port, running, wait_for
 from tests.gateway.conftest import StandIn
 from tests.gateway.test_gateway_e2e import write_routes
+from tests.portal.conftest import CHROMIUM, CHROMIUM_ARGS, Attacker, attacker  # noqa: F401
 
 
 def test_the_ring_is_bounded_in_requests_and_bytes_and_rotates(tmp_path: Path) -> None:
@@ -132,3 +135,42 @@ def test_a_full_disk_neither_fails_a_request_nor_the_gateways_shutdown(iris_mode
             gateway.wait()
     assert gateway.returncode == 0 and b"Traceback" not in err, err.decode()[-2000:]
     assert b"cannot write the recorded requests of iris" in err and b"x" * 100 not in err, "said, never quoted"
+
+
+def test_a_web_page_in_the_users_browser_cannot_plant_requests_in_the_sample(iris_model: Path, tmp_path: Path,
+                                                                             attacker: Attacker) -> None:
+    """Any page the user opens can make their browser POST to the gateway on 127.0.0.1 (a `no-cors` text/plain
+    request needs no preflight): it reads no answer, but what the gateway records feeds the prediction-diff gate
+    of the next pull request, so a request a browser sent from a page must not be recorded. Clients (curl,
+    SDKs) still are."""
+    home = tmp_path / "home"
+    server_port, gateway_port = free_port(), free_port()
+    write_routes(home / "run" / "routes.json", {"iris": {
+        "namespace": "ml", "ready": True, "revision": "iris-predictor-00001",
+        "traffic": [{"revision": "iris-predictor-00001", "percent": 100, "upstreams": [f"127.0.0.1:{server_port}"]}],
+        "record": {"max_requests": 1000, "max_bytes": 1 << 20, "retention_s": 0}}})
+    server = [sys.executable, "-m", "neuroscale.serving", "--model-name", "iris", "--model-format", "sklearn",
+              "--storage-uri", str(iris_model), "--port", str(server_port), "--model-root", str(iris_model.parent)]
+    gateway = [sys.executable, "-m", "neuroscale.gateway", "--home", str(home), "--port", str(gateway_port)]
+    url = f"http://127.0.0.1:{gateway_port}"
+    planted = json.dumps({"instances": IRIS_ROWS, "from": "a web page"})
+    sample = home / "samples" / "iris.jsonl"
+    with running(server, ready_url=f"http://127.0.0.1:{server_port}/v2/health/ready"), \
+            running(gateway, ready_url=f"{url}/healthz"), sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page()
+            page.goto(attacker.page("/plant", "<title>another site</title>"))
+            sent = page.evaluate("""async ([target, body]) => {
+                const sends = [];
+                for (let i = 0; i < 5; i++) sends.push(fetch(target, {method: "POST", mode: "no-cors", body,
+                                                                      headers: {"Content-Type": "text/plain"}}));
+                return (await Promise.all(sends)).map(answer => answer.type); }""",
+                                 [f"{url}/v1/models/iris:predict", planted])
+        finally:
+            browser.close()
+        assert sent == ["opaque"] * 5, "the browser sent them (and hid the answers from the page)"
+        assert httpx.post(f"{url}/v1/models/iris:predict", json={"instances": IRIS_ROWS}, timeout=20).status_code == 200
+        wait_for(lambda: sample.exists() and sample.read_text().strip(), what="the recorded sample")
+        time.sleep(1.5)  # another flush: the page's requests, answered before the client's, are on disk by now
+    assert [json.loads(line) for line in sample.read_text().splitlines()] == [{"instances": IRIS_ROWS}]

@@ -24,7 +24,7 @@ from neuroscale.gateway.repository import PREFIX as REPOSITORY_PREFIX, Repositor
 from neuroscale.gateway.api_keys import KeyRing, admitted_headers, unauthorized
 from neuroscale.gateway.balancer import Balancer, NoCapacity, RevisionPool
 from neuroscale.gateway.hosts import HostGuard
-from neuroscale.gateway.recorder import Recorder
+from neuroscale.gateway.recorder import Recorder, sent_by_a_page
 from neuroscale.gateway.http1 import Request, frame, json_response
 from neuroscale.gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from neuroscale.gateway.routes import Route, RouteTable, model_name_from_path
@@ -167,8 +167,9 @@ class Proxy:
 
     def _after(self, route: Route, revision: str, request: Request, head: bytes, answer: Answer,
                took_ms: float) -> None:
-        """An answered inference request: keep it as a sample, and copy it to the shadow revision when due."""
-        if route.record is not None and self.recorder is not None:
+        """An answered inference request: keep it as a sample (unless a web page sent it: `recorder`), and copy it
+        to the shadow revision when due."""
+        if route.record is not None and self.recorder is not None and not sent_by_a_page(request.headers):
             self.recorder.keep(route.name, request.body, max_requests=route.record[0], max_bytes=route.record[1],
                                retention_s=route.record[2])
         shadow = route.shadow

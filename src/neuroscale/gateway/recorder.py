@@ -9,7 +9,11 @@ endpoint's retention is dropped at the next flush); a background task rewrites
 request body per line (JSON re-serialised on one line; a body that is not
 JSON is left out there). Samples can hold personal data: they never leave
 the machine, only their owner may read them (a 0700 directory of 0600
-files), the README says so, and no log line quotes them. A write that fails
+files), the README says so, and no log line quotes them. A request a browser
+sent from a web page (it names its `Origin`) is served but not recorded: any
+site the user opens can make their browser POST to the gateway on 127.0.0.1
+(a `no-cors` text/plain request needs no preflight), and what is recorded
+decides the next pull request's prediction-diff gate. A write that fails
 (a full or read-only disk) is logged once and retried at the next flush,
 never raised: neither routing nor the gateway's shutdown waits on it.
 """
@@ -28,6 +32,11 @@ import orjson
 from neuroscale.atomic_file import replace_file
 
 log = logging.getLogger("neuroscale.gateway")
+
+
+def sent_by_a_page(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Did a browser send the request from a web page? It names the page's origin; curl and SDKs do not."""
+    return any(name.lower() == b"origin" for name, _ in headers)
 
 
 @dataclass
