@@ -13,6 +13,7 @@ import os
 import shlex
 import shutil
 import signal
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -336,3 +337,27 @@ def test_a_preview_that_cannot_load_shows_the_load_error_and_the_servers_last_lo
         assert "not ready 60s after start" in message and "the model never finished loading" in message, message
     else:
         assert "ModelLoadFailed" in message and "weights.example refused: 403" in message, message
+
+
+def test_the_ready_to_run_request_stays_short_and_runs_in_bash_exactly_as_shown(
+        running: Platform, ctx: PlatformContext, gateway: str, iris_model: Path, constant_model: Path,
+        tmp_path: Path) -> None:
+    """A sample's first line can be megabytes (the file may hold 8 MiB): the PR page and `pr show` print the
+    request, so it comes from the first request short enough to read; and the printed command, run by bash,
+    sends that body unchanged whatever shell metacharacters it holds."""
+    huge = {"instances": [[6.8, 2.8, 4.8, 1.4]] * 50_000}
+    hostile = {"instances": IRIS_ROWS, "note": "it's $(touch pwned) `touch pwned` \\\" !! \n ; | & > pwned"}
+    running.commit({manifest_path("iris"): manifest(iris_model).encode(),
+                    "apps/iris/sample-requests.jsonl": f"{json.dumps(huge)}\n{json.dumps(hostile)}\n".encode()})
+    running.wait_ready("iris")
+    pr = update_endpoint(ctx, RawManifest.parse(manifest(constant_model)), actor=ALICE)
+    running.wait_ready(preview_name("iris", pr.number))
+    info = preview_info(ctx, get_pull_request(ctx, pr.number))
+    assert info is not None and len(info.request) < 4096, f"{len(info.request):,} characters"
+    argv = shlex.split(info.request)
+    assert json.loads(argv[argv.index("-d") + 1]) == hostile
+    shell_dir = tmp_path / "shell"
+    shell_dir.mkdir()
+    ran = subprocess.run(["bash", "-c", info.request], cwd=shell_dir, capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 0 and json.loads(ran.stdout) == {"predictions": [0, 0]}, ran
+    assert not list(shell_dir.iterdir()), "the shell ran nothing of the body"

@@ -25,6 +25,8 @@ from neuroscale.supervisor.settings import load_settings
 
 #: What to send when the pull request carries no sample: the iris-shaped V1 body of the quickstart.
 _FALLBACK_BODY = {"instances": [[6.8, 2.8, 4.8, 1.4]]}
+#: The longest request body shown: the PR page and `pr show` print it, and a sample line may be megabytes.
+SHOWN_BODY_CHARS = 2048
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,7 @@ class PreviewInfo:
     path_url: str  # path-routed on the gateway
     state: str  # Ready, NotReady, Pending (the engine has not started its head) or Unavailable (see message)
     message: str
-    request: str  # a ready-to-run curl command
+    request: str  # a ready-to-run curl command: the first sample request short enough to read, else an iris one
 
     def to_dict(self) -> dict[str, str]:
         return asdict(self)
@@ -91,11 +93,12 @@ def preview_info(ctx: PlatformContext, pr: PullRequest) -> PreviewInfo | None:
         message = status.note or ("" if status.ready or ready is None else ready.message)
     sample_path = f"{APPS_DIR}/{pr.endpoint}/{SAMPLE_FILE}"
     requests, _ = read_sample(ctx.repo.read_files(pr.head_sha, sample_path).get(sample_path, b""), where=sample_path)
-    first = requests[0] if requests else None
-    body = first.body if first else _FALLBACK_BODY
-    path = f"/v2/models/{name}/infer" if first and first.protocol == "v2" else f"/v1/models/{name}:predict"
+    shown = ((request.protocol, text) for request in requests
+             if len(text := json.dumps(request.body, separators=(",", ":"))) <= SHOWN_BODY_CHARS)
+    protocol, body = next(shown, ("v1", json.dumps(_FALLBACK_BODY, separators=(",", ":"))))
+    path = f"/v2/models/{name}/infer" if protocol == "v2" else f"/v1/models/{name}:predict"
     curl = shlex.join(["curl", "-s", f"{settings.gateway_url}{path}", "-H", "Content-Type: application/json",
-                       "-d", json.dumps(body, separators=(",", ":"))])
+                       "-d", body])
     return PreviewInfo(name=name, url=status.url if status else f"http://{name}.default.{settings.domain}",
                        path_url=f"{settings.gateway_url}/v1/models/{name}", state=state, message=message,
                        request=curl)
