@@ -361,3 +361,39 @@ def test_the_ready_to_run_request_stays_short_and_runs_in_bash_exactly_as_shown(
     ran = subprocess.run(["bash", "-c", info.request], cwd=shell_dir, capture_output=True, text=True, timeout=60)
     assert ran.returncode == 0 and json.loads(ran.stdout) == {"predictions": [0, 0]}, ran
     assert not list(shell_dir.iterdir()), "the shell ran nothing of the body"
+
+
+class _RaisesOnLoad:
+    """A model file whose loading raises an error of the author's choosing (a joblib file is a pickle)."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return exec, (f"raise ValueError({self.message!r})",)
+
+
+def test_a_models_load_error_cannot_drive_the_reviewers_terminal(running: Platform, ctx: PlatformContext,
+                                                                iris_model: Path, model_dir: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """The load error of the proposed model reaches `pr show` (preview and check) and `endpoint show` (conditions):
+    its escape sequences (an OSC 8 link, clearing the screen, BEL) and rich markup are shown, never obeyed."""
+    import pickle
+
+    hostile = ("\x1b]8;;http://osc.example/\x07click\x1b]8;;\x07\x1b[2J\x07 "
+               "[link=http://markup.example]here[/link] [reverse]x[/reverse]")
+    model = model_dir / "hostile.joblib"
+    model.write_bytes(pickle.dumps(_RaisesOnLoad(hostile)))
+    running.commit({manifest_path("iris"): manifest(iris_model).encode(),
+                    "apps/iris/sample-requests.jsonl": (json.dumps({"instances": IRIS_ROWS}) + "\n").encode()})
+    running.wait_ready("iris")
+    pr = update_endpoint(ctx, RawManifest.parse(manifest(model)), actor=ALICE)
+    assert diff_of(ctx, pr.number).status == "fail"
+    capsys.readouterr()
+    home = str(running.home.root)
+    assert main(["pr", "show", str(pr.number), "--home", home]) == 0
+    assert main(["endpoint", "show", preview_name("iris", pr.number), "--home", home]) == 0
+    out = capsys.readouterr().out
+    assert not {"\x1b", "\x07"} & set(out), "no control character reaches the terminal"
+    assert "\\x1b]8;;http://osc.example/" in out, "it is shown escaped"
+    assert "http://markup.example" in "".join(out.split()), "markup is shown as text, not made a link"

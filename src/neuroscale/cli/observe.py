@@ -15,7 +15,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from neuroscale.cli.output import OUTPUT_OPTION, OutputFormat, emit, simple_table
+from neuroscale.cli.output import OUTPUT_OPTION, OutputFormat, emit, printable, simple_table
 from neuroscale.cli.pr import HOME_OPTION, open_platform
 from neuroscale.cost.prices import PriceTable
 from neuroscale.services.observe import EndpointDetail, endpoint_detail, follow, log_tails
@@ -40,7 +40,7 @@ def _detail_tables(detail: EndpointDetail) -> Group:
     calls = Text("\n".join(["Call it:", f"  {call.curl_v1}", f"  {call.curl_v2}",
                             *([f"  ({call.metadata_error}; the example input is a guess)"]
                               if call.metadata_error else [])]))
-    logs = [Text(f"--- {tail.process} ({tail.path})\n" + "\n".join(tail.lines)) for tail in detail.logs]
+    logs = [Text(printable(f"--- {tail.process} ({tail.path})\n" + "\n".join(tail.lines))) for tail in detail.logs]
     return Group(facts, conditions, revisions, calls, *_shadow_table(detail.shadow), *logs)
 
 
@@ -82,12 +82,12 @@ def logs(name: str = typer.Argument(..., help="The endpoint."),
         for tail in tails:
             typer.echo(f"==> {tail.process} <==")
             for line in tail.lines:
-                typer.echo(line)
+                typer.echo(printable(line))
         if not tails:
             typer.echo(f"no model-server logs for {name} yet", err=True)
         if follow_:
             for process, line in follow(ctx, name, revision=revision):
-                typer.echo(f"[{process}] {line}")
+                typer.echo(printable(f"[{process}] {line}"))
 
 
 def _cost_rows(response: dict[str, Any]) -> list[tuple[Any, ...]]:

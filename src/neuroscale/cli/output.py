@@ -2,6 +2,11 @@
 
 JSON and YAML carry the REST API's shape (`jsonable.as_plain`: camelCase keys,
 timestamps to the second), so a script can switch between the two freely.
+Tables and text are for a terminal, and much of what they show was written by
+someone else (a model's load error, a log line, a pull request's title): their
+control characters are shown escaped (`printable`), never sent to the terminal
+to obey (an OSC 8 link, a cleared screen), and their `[...]` is text, not rich
+markup.
 """
 
 from __future__ import annotations
@@ -30,6 +35,15 @@ class OutputFormat(str, Enum):
 OUTPUT_OPTION = typer.Option(OutputFormat.table, "--output", "-o", help="table, json or yaml")
 
 
+#: Control characters (C0 but tab and newline, DEL, C1) as the `\\xNN` a Python literal would show.
+_ESCAPED = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7f, 0xa0)) if code not in (0x09, 0x0a)}
+
+
+def printable(text: str) -> str:
+    """`text` with every control character escaped, so a terminal shows it instead of obeying it."""
+    return text.translate(_ESCAPED)
+
+
 #: Width for tables written to a pipe or file: rich would otherwise wrap every cell at 80 columns.
 PIPE_WIDTH = 200
 
@@ -47,11 +61,12 @@ def emit(data: Any, fmt: OutputFormat, *, table: Callable[[], RenderableType] | 
 
 
 def simple_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
-    table = Table(title=title, title_justify="left", header_style="bold")
+    table = Table(title=Text(printable(title)), title_justify="left", header_style="bold")
     for column in columns:
         table.add_column(column)
     for row in rows:
-        table.add_row(*("" if cell is None else cell if isinstance(cell, Text) else str(cell) for cell in row))
+        table.add_row(*(cell if isinstance(cell, Text) else Text(printable("" if cell is None else str(cell)))
+                        for cell in row))
     return table
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import typer
 
-from neuroscale.cli.output import OUTPUT_OPTION, OutputFormat, emit, simple_table
+from neuroscale.cli.output import OUTPUT_OPTION, OutputFormat, emit, printable, simple_table
 from neuroscale.gitops.provider import CheckResult, PullRequest
 from neuroscale.home import Home
 from neuroscale.services.context import PlatformContext
@@ -74,7 +74,7 @@ def _review_line(pr: PullRequest, review: Review) -> str:
 
 
 def describe(pr: PullRequest, review: Review | None = None, preview: PreviewInfo | None = None) -> str:
-    """The pull request as people read it."""
+    """The pull request as people read it (on a terminal: its checks quote model errors, see `printable`)."""
     header = (f"Pull request #{pr.number} ({pr.state}): {pr.title}" if pr.number
               else f"Branch {pr.branch} pushed to the remote (no pull-request API there): {pr.title}")
     lines = [header,
@@ -102,7 +102,7 @@ def describe(pr: PullRequest, review: Review | None = None, preview: PreviewInfo
     elif pr.state == "open":
         lines.append(f"  next:     neuroscale pr merge {pr.number}" if pr.number else
                      f"  next:     open a pull request from {pr.branch} into main on your git host")
-    return "\n".join(lines)
+    return printable("\n".join(lines))
 
 
 def emit_pr(ctx: PlatformContext, pr: PullRequest, fmt: OutputFormat) -> None:
