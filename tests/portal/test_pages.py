@@ -264,3 +264,30 @@ def test_a_reconciler_that_stopped_observing_shows_as_unknown(session: httpx.Cli
     assert ">Unknown<" in card and "ReconcilerNotObserving" in card
     assert "the reconciler (pid 4242) last observed this endpoint" in card and "hung, stopped or dead" in card
     assert 'data-refresh="5"' in page  # it keeps looking until the reconciler is back
+
+
+def test_a_pushed_sample_of_megabytes_keeps_the_pull_request_page_small(client: httpx.Client, session: httpx.Client,
+                                                                        portal: Portal) -> None:
+    """Whatever a push puts beside the manifest (a sample file of 20,000 requests, a model file) is read whole by
+    the page: the page and the API show about a megabyte of changes at most and name what they left out."""
+    created = client.post("/api/endpoints", json=portal.spec("bigsample"))
+    assert created.status_code == 201, created.text
+    pull = created.json()
+    line = json.dumps({"instances": [[6.8, 2.8, 4.8, 1.4]] * 20})
+    sample = "".join(f"{line}\n" for _ in range(20_000)).encode()
+    with PlatformContext.open(portal.home) as ctx:
+        ctx.repo.commit(branch=pull["branch"], files={"apps/bigsample/sample-requests.jsonl": sample,
+                                                      "apps/bigsample/model.bin": bytes(range(256)) * 40_000,
+                                                      "apps/bigsample/notes.txt": b"small, after the big ones\n"},
+                        message="add a sample and a model", author=Author("Alice", "alice@example.com"),
+                        start_from=pull["headSha"])
+    page = session.get(f"/pulls/{pull['number']}")
+    shown = client.get(f"/api/pulls/{pull['number']}").json()
+    assert page.status_code == 200 and len(page.content) < 3_000_000, f"{len(page.content):,} bytes"
+    assert len(json.dumps(shown)) < 4_000_000
+    files = {f["path"]: f for f in shown["files"]}
+    assert "+kind: InferenceService" in files["apps/bigsample/inference-service.yaml"]["diff"], "small files shown"
+    assert "+small, after the big ones" in files["apps/bigsample/notes.txt"]["diff"], "also past the big ones"
+    left_out = files["apps/bigsample/sample-requests.jsonl"]
+    assert left_out["diff"] == [] and left_out["content"] == "" and f"{len(sample):,} bytes" in left_out["omitted"]
+    assert f"{len(sample):,} bytes" in unescape(page.text) and "git show" in unescape(page.text)

@@ -38,6 +38,8 @@ from neuroscale.status.model import EndpointStatus
 
 P = ParamSpec("P")
 T = TypeVar("T")
+#: The bytes of changed files a pull request's page and API show at most (the files before and after).
+SHOWN_CHANGE_BYTES = 1 << 20
 
 
 class Backend:
@@ -195,7 +197,12 @@ class Backend:
         return usage_service.showbacks(self.ctx, views, prices=PriceTable())
 
     def _files(self, pull: dict[str, Any]) -> list[dict[str, Any]] | None:
-        """The endpoint's files before (base) and after (head) with a unified diff; None if gone."""
+        """The endpoint's files before (base) and after (head) with a unified diff; None if gone.
+
+        A push may put anything beside the manifest (a sample of 8 MiB, a model file): files are shown in
+        path order while their bytes fit in what is left of `SHOWN_CHANGE_BYTES`; each other one is named
+        with its size.
+        """
         name = pull["endpoint"]
         prefix = manifest_path(name).rsplit("/", 1)[0] + "/"
         try:
@@ -203,8 +210,16 @@ class Backend:
             after = self.ctx.repo.read_files(pull["headSha"], prefix)
         except (GitError, NotFound):  # commits of a closed PR may be gone; the PR record still shows
             return None
-        return [_file_change(path, before.get(path), after.get(path)) for path in sorted({*before, *after})
-                if before.get(path) != after.get(path)]
+        changes, budget = [], SHOWN_CHANGE_BYTES
+        for path in sorted({*before, *after}):
+            old, new = before.get(path), after.get(path)
+            if old == new:
+                continue
+            size = len(old or b"") + len(new or b"")
+            shown = size <= budget
+            budget -= size if shown else 0
+            changes.append(_file_change(path, old, new) if shown else _left_out(path, old, new, size))
+        return changes
 
 
 def _plain(obj: Any) -> dict[str, Any]:
@@ -224,10 +239,20 @@ def _endpoint_view(name: str, entry: ManifestEntry | None, status: EndpointStatu
     }
 
 
+def _change_kind(before: bytes | None, after: bytes | None) -> str:
+    return "added" if before is None else "deleted" if after is None else "modified"
+
+
 def _file_change(path: str, before: bytes | None, after: bytes | None) -> dict[str, Any]:
     old = before.decode("utf-8", "replace") if before is not None else ""
     new = after.decode("utf-8", "replace") if after is not None else ""
     diff = difflib.unified_diff(old.splitlines(), new.splitlines(), "/dev/null" if before is None else f"a/{path}",
                                 "/dev/null" if after is None else f"b/{path}", lineterm="")
-    change = "added" if before is None else "deleted" if after is None else "modified"
-    return {"path": path, "change": change, "content": new, "diff": list(diff)}
+    return {"path": path, "change": _change_kind(before, after), "content": new, "diff": list(diff), "omitted": ""}
+
+
+def _left_out(path: str, before: bytes | None, after: bytes | None, size: int) -> dict[str, Any]:
+    where = "the head commit" if after is not None else "the base commit"
+    return {"path": path, "change": _change_kind(before, after), "content": "", "diff": [],
+            "omitted": f"not shown: {size:,} bytes, past the {SHOWN_CHANGE_BYTES >> 20} MiB of changes a pull request "
+                       f"shows; read it with `git show <sha>:{path}` at {where}"}
