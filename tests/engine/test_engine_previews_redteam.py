@@ -397,3 +397,34 @@ def test_a_models_load_error_cannot_drive_the_reviewers_terminal(running: Platfo
     assert not {"\x1b", "\x07"} & set(out), "no control character reaches the terminal"
     assert "\\x1b]8;;http://osc.example/" in out, "it is shown escaped"
     assert "http://markup.example" in "".join(out.split()), "markup is shown as text, not made a link"
+
+
+def test_the_endpoint_pages_curl_survives_a_models_own_input_name(running: Platform, ctx: PlatformContext,
+                                                                   gateway: str, model_dir: Path,
+                                                                   tmp_path: Path) -> None:
+    """The V2 curl of the endpoint page and `endpoint show` takes its input name from the model's metadata, which
+    the model file decides (an ONNX graph names its inputs): run by bash, it must send that name, nothing more."""
+    from onnx import TensorProto, helper
+
+    from neuroscale.services.observe import endpoint_detail
+
+    name = "x'; touch pwned; ' $(touch pwned) `touch pwned` \\ \""
+    graph = helper.make_graph([helper.make_node("Identity", [name], ["same"])], "echo",
+                              [helper.make_tensor_value_info(name, TensorProto.DOUBLE, ["N", 4])],
+                              [helper.make_tensor_value_info("same", TensorProto.DOUBLE, ["N", 4])])
+    onnx_model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx_model.ir_version = 8
+    model = model_dir / "echo.onnx"
+    model.write_bytes(onnx_model.SerializeToString())
+    document = to_manifest(iris_spec(model))
+    document["spec"]["predictor"]["model"]["modelFormat"] = {"name": "onnx", "version": "1"}
+    document["spec"]["predictor"]["model"]["protocolVersion"] = "v2"
+    running.commit({manifest_path("iris"): dump(document).encode()})
+    running.wait_ready("iris")
+    call = endpoint_detail(ctx, "iris").call
+    assert call.metadata_error == "" and call.metadata is not None and call.metadata["inputs"][0]["name"] == name
+    shell_dir = tmp_path / "shell"
+    shell_dir.mkdir()
+    ran = subprocess.run(["bash", "-c", call.curl_v2], cwd=shell_dir, capture_output=True, text=True, timeout=60)
+    assert not list(shell_dir.iterdir()), "the shell ran nothing of the input name"
+    assert ran.returncode == 0 and json.loads(ran.stdout)["outputs"][0]["data"] == [0.0] * 4, ran

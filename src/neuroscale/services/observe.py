@@ -25,6 +25,7 @@ from neuroscale.errors import Conflict, InvalidInput, NotFound, ToolError
 from neuroscale.gitops.repo import MAIN
 from neuroscale.services.context import PlatformContext
 from neuroscale.services.endpoints import list_endpoints_on_main, validate_name
+from neuroscale.services.previews import curl_post
 from neuroscale.spec.manifest import manifest_path
 from neuroscale.spec.serving import serving_spec
 from neuroscale.supervisor.settings import load_settings
@@ -214,8 +215,7 @@ def call_it(gateway_url: str, name: str, metadata: dict[str, Any] | None, error:
         "    print(json.load(response)['outputs'])",
     ])
     return CallIt(v1_url=v1_url, v2_url=v2_url, metadata=metadata, metadata_error=error,
-                  curl_v1=f"curl -s {v1_url} -H 'Content-Type: application/json' -d '{v1_body}'",
-                  curl_v2=f"curl -s {v2_url} -H 'Content-Type: application/json' -d '{v2_body}'",
+                  curl_v1=curl_post(v1_url, v1_body), curl_v2=curl_post(v2_url, v2_body),
                   python=python)
 
 

@@ -29,6 +29,12 @@ _FALLBACK_BODY = {"instances": [[6.8, 2.8, 4.8, 1.4]]}
 SHOWN_BODY_CHARS = 2048
 
 
+def curl_post(url: str, body: str) -> str:
+    """A curl command that POSTs the JSON `body` to `url`, quoted for the shell: the body holds names a model
+    or a sample chose (an ONNX graph's input name, a recorded request), so it must reach curl as it is."""
+    return shlex.join(["curl", "-s", url, "-H", "Content-Type: application/json", "-d", body])
+
+
 @dataclass(frozen=True)
 class PreviewInfo:
     name: str
@@ -97,8 +103,6 @@ def preview_info(ctx: PlatformContext, pr: PullRequest) -> PreviewInfo | None:
              if len(text := json.dumps(request.body, separators=(",", ":"))) <= SHOWN_BODY_CHARS)
     protocol, body = next(shown, ("v1", json.dumps(_FALLBACK_BODY, separators=(",", ":"))))
     path = f"/v2/models/{name}/infer" if protocol == "v2" else f"/v1/models/{name}:predict"
-    curl = shlex.join(["curl", "-s", f"{settings.gateway_url}{path}", "-H", "Content-Type: application/json",
-                       "-d", body])
     return PreviewInfo(name=name, url=status.url if status else f"http://{name}.default.{settings.domain}",
                        path_url=f"{settings.gateway_url}/v1/models/{name}", state=state, message=message,
-                       request=curl)
+                       request=curl_post(f"{settings.gateway_url}{path}", body))
