@@ -138,3 +138,18 @@ def test_a_v2_answer_repeating_an_output_name_is_an_error_of_that_side_not_an_ag
     said = [str(f["message"]) for f in checked.findings if f["severity"] == "warning"]
     assert any(f"two outputs named {output['name']!r}" in message for message in said), said
     assert checked.status == "fail"
+
+
+def test_a_changed_prediction_of_megabytes_still_shows_the_input_it_answered() -> None:
+    """A proposed model may answer anything (a 10 MB class label): each part of a changed prediction is cut on
+    its own, so the reviewer still sees which input it was, and the finding stays short."""
+    from neuroscale.services.prediction_diff import Exchange
+
+    request = SampleRequest(3, "v1", {"instances": [[6.8, 2.8, 4.8, 1.4]], "id": "row-17"})
+    huge = {"predictions": ["<img src=x onerror=alert(1)>" + "x" * (10 << 20)]}
+    result = verdict("iris", "proposed", "sample",
+                     [(request, Exchange(200, {"predictions": [1]}, 1.0), Exchange(200, huge, 1.0))],
+                     extensions.DiffGate())
+    [changed] = [f["message"] for f in result.findings if f["severity"] == "warning"]
+    assert changed.startswith("line 3: serving [1], preview ['<img src=x onerror=alert(1)>xxx")
+    assert "'id': 'row-17'" in changed and len(changed) <= 600

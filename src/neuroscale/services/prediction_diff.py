@@ -207,6 +207,13 @@ def _fault(exchange: Exchange) -> str:
                                     "names each output once)")
 
 
+def _cut(value: Any, limit: int = 180) -> str:
+    """`value` as Python shows it, at most `limit` characters: each part of a changed prediction is cut on its
+    own, so an answer of megabytes still leaves room for the input it answered."""
+    shown = repr(value)
+    return shown if len(shown) <= limit else f"{shown[:limit - 1]}…"
+
+
 def verdict(endpoint: str, preview: str, source: str, results: list[tuple[SampleRequest, Exchange, Exchange]],
             gate: extensions.DiffGate, *, recorded_key: bytes | None = None) -> CheckResult:
     """Agreement, changed predictions, errors and latency of `preview` against `endpoint`, and the gate's word.
@@ -226,13 +233,14 @@ def verdict(endpoint: str, preview: str, source: str, results: list[tuple[Sample
     findings = [Finding(RULE, Severity.INFO, summary, extra={"agreement": agreement, "compared": len(compared),
                                                               "changed": len(changed), "new_errors": len(new_errors)})]
     for request, current, proposed in changed[:SHOWN]:
-        outputs = f"line {request.line}: serving {outputs_of(current.body)!r}, preview {outputs_of(proposed.body)!r}"
+        outputs = (f"line {request.line}: serving {_cut(outputs_of(current.body))}, "
+                   f"preview {_cut(outputs_of(proposed.body))}")
         if recorded_key is None:
-            findings.append(Finding(RULE, Severity.WARNING, f"{outputs} for {request.body!r}"[:600], file=source,
+            findings.append(Finding(RULE, Severity.WARNING, f"{outputs} for {_cut(request.body)}", file=source,
                                     line=request.line))
             continue
         named = recorded_inputs.fingerprint(recorded_key, request.body)
-        findings.append(Finding(RULE, Severity.WARNING, f"{outputs[:400]} for recorded request {named}", file=source,
+        findings.append(Finding(RULE, Severity.WARNING, f"{outputs} for recorded request {named}", file=source,
                                 line=request.line, extra={recorded_inputs.REFERENCE: named}))
     for request, _, proposed in new_errors[:SHOWN]:
         findings.append(Finding(RULE, Severity.WARNING, f"line {request.line}: the preview {_fault(proposed)}",
