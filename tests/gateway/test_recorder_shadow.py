@@ -103,6 +103,16 @@ def test_a_write_that_fails_is_retried_and_never_raised_and_samples_are_private(
     assert (tmp_path / "samples" / "blocked.jsonl").read_text() == '{"instances":[[1]]}\n'
 
 
+def recording_iris(home: Path, iris_model: Path, server_port: int) -> list[str]:
+    """Routes of an iris endpoint that records its requests, to a model server on `server_port`; its command."""
+    write_routes(home / "run" / "routes.json", {"iris": {
+        "namespace": "ml", "ready": True, "revision": "iris-predictor-00001",
+        "traffic": [{"revision": "iris-predictor-00001", "percent": 100, "upstreams": [f"127.0.0.1:{server_port}"]}],
+        "record": {"max_requests": 1000, "max_bytes": 1 << 20, "retention_s": 0}}})
+    return [sys.executable, "-m", "neuroscale.serving", "--model-name", "iris", "--model-format", "sklearn",
+            "--storage-uri", str(iris_model), "--port", str(server_port), "--model-root", str(iris_model.parent)]
+
+
 def test_a_full_disk_neither_fails_a_request_nor_the_gateways_shutdown(iris_model: Path, tmp_path: Path) -> None:
     """A gateway whose files may not grow past 4 KiB (RLIMIT_FSIZE: writes fail with EFBIG, as on a full disk)."""
     import resource
@@ -111,12 +121,7 @@ def test_a_full_disk_neither_fails_a_request_nor_the_gateways_shutdown(iris_mode
 
     home = tmp_path / "home"
     server_port, gateway_port = free_port(), free_port()
-    write_routes(home / "run" / "routes.json", {"iris": {
-        "namespace": "ml", "ready": True, "revision": "iris-predictor-00001",
-        "traffic": [{"revision": "iris-predictor-00001", "percent": 100, "upstreams": [f"127.0.0.1:{server_port}"]}],
-        "record": {"max_requests": 1000, "max_bytes": 1 << 20, "retention_s": 0}}})
-    server = [sys.executable, "-m", "neuroscale.serving", "--model-name", "iris", "--model-format", "sklearn",
-              "--storage-uri", str(iris_model), "--port", str(server_port), "--model-root", str(iris_model.parent)]
+    server = recording_iris(home, iris_model, server_port)
     body = {"instances": IRIS_ROWS, "note": "x" * 1000}
     with running(server, ready_url=f"http://127.0.0.1:{server_port}/v2/health/ready"):
         gateway = subprocess.Popen(
@@ -145,12 +150,7 @@ def test_a_web_page_in_the_users_browser_cannot_plant_requests_in_the_sample(iri
     SDKs) still are."""
     home = tmp_path / "home"
     server_port, gateway_port = free_port(), free_port()
-    write_routes(home / "run" / "routes.json", {"iris": {
-        "namespace": "ml", "ready": True, "revision": "iris-predictor-00001",
-        "traffic": [{"revision": "iris-predictor-00001", "percent": 100, "upstreams": [f"127.0.0.1:{server_port}"]}],
-        "record": {"max_requests": 1000, "max_bytes": 1 << 20, "retention_s": 0}}})
-    server = [sys.executable, "-m", "neuroscale.serving", "--model-name", "iris", "--model-format", "sklearn",
-              "--storage-uri", str(iris_model), "--port", str(server_port), "--model-root", str(iris_model.parent)]
+    server = recording_iris(home, iris_model, server_port)
     gateway = [sys.executable, "-m", "neuroscale.gateway", "--home", str(home), "--port", str(gateway_port)]
     url = f"http://127.0.0.1:{gateway_port}"
     planted = json.dumps({"instances": IRIS_ROWS, "from": "a web page"})
