@@ -25,7 +25,7 @@ from neuroscale.policy.export import export_policies
 from neuroscale.spec.storage_uri import RULES, storage_uri_problem
 
 from tests.conftest import REFERENCE
-from tests.spec.storage_uris import HOSTILE, LEGAL, kserve_samples
+from tests.spec.storage_uris import CORPUS, HOSTILE, LEGAL, kserve_samples
 
 POLICY = "neuroscale-storage-uri-scheme"
 SHAPE_RULES = {f"{POLICY}/{rule.name}" for rule in RULES}
@@ -148,9 +148,12 @@ def test_kserve_samples_and_the_hostile_table_get_one_verdict(form: str) -> None
 
 
 def test_the_samples_are_there() -> None:
-    """The corpus and reference samples (KServe's own URIs) are read: the agreement above covers them."""
-    assert {"pvc://model-pv-claim", "gs://kfserving-samples/models/sklearn/iris", "hf://bucket/models/iris"} <= \
-        set(kserve_samples(REFERENCE))
+    """The reference samples (a URI under each prefix KServe's chart declares) are read, and KServe's own sample
+    URIs when the corpus is on this machine (it is not in CI): the agreement above covers them."""
+    found = set(kserve_samples(REFERENCE))
+    assert "hf://bucket/models/iris" in found
+    if CORPUS.is_dir():
+        assert {"pvc://model-pv-claim", "gs://kfserving-samples/models/sklearn/iris"} <= found
 
 
 def test_a_refusal_names_the_field_the_uri_and_the_fix() -> None:

@@ -12,6 +12,8 @@ from pathlib import Path
 CORPUS = Path("/work/corpus/repos")
 LEGAL = [
     "gs://kfserving-examples/models/sklearn/1.0/model",
+    "gs://kfserving-samples/models/sklearn/iris",  # KServe's samples name these two
+    "pvc://model-pv-claim",
     "s3://bucket/models/iris/model.joblib",
     "s3://bucket",
     "pvc://task-pv-claim/models/iris",
