@@ -18,7 +18,9 @@
                      Unbiased (iris against twin, both unannotated: −0.9 %, quartiles −4.3 / +3.8 %), but the
                      run length matters: with 2 s runs shadowing cost +5.0 % (toggling the annotation on one
                      endpoint, +7.9 %), with 6 s runs +17.8 % (toggled): a cost that builds up within seconds,
-                     which short runs miss. Hence 6 s runs by default (bench/RESULTS.md, 2026-12-03 afternoon)
+                     which short runs miss. Hence 6 s runs by default (bench/RESULTS.md, 2026-12-03 afternoon).
+                     How much it builds up depends on the host: on another, 6 s twin runs gave +4 to +7 % in
+                     three runs (2026-12-03 evening), so the verdict prints a 95 % interval of its median too
   shadow down      : wrk with shadowing on; the shadow revision's model servers SIGKILLed mid-run →
                      the primary's non-2xx answers and socket errors
 
