@@ -8,6 +8,7 @@ namespace at zero idle replicas, and the plain build must give the endpoint exac
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -20,6 +21,7 @@ from neuroscale.errors import InvalidInput
 from neuroscale.gitops.repo import Author, GitRepo
 from neuroscale.platform.options import PREVIEW_NAMESPACE, InitOptions
 from neuroscale.platform.previews import LABEL_PREVIEW_OF, LABEL_PULL_REQUEST, ttl_policy
+from neuroscale.spec.fields import DNS1123_LABEL
 from neuroscale.spec.manifest import KUSTOMIZATION_FILE
 from neuroscale.yamlio import dump, load_all, load_one
 
@@ -117,3 +119,31 @@ def test_a_ttl_needs_previews_kyverno_and_a_positive_number_of_hours(changes: di
     with pytest.raises(InvalidInput, match=said) as raised:
         InitOptions(**{**values, **changes})
     assert raised.value.where == "--preview-ttl-hours"
+
+
+def preview_generator(tmp_path: Path) -> dict[str, Any]:
+    write_repo(tmp_path / "platform", make_options(engine="kyverno", namespace="ml-prod", previews=True))
+    appset = load_one((tmp_path / "platform" / "infrastructure/apps/endpoint-previews.yaml").read_text())
+    [generator] = appset["spec"]["generators"]
+    return generator["pullRequest"]
+
+
+#: Source branches any pull request may have (a fork names its own); git allows every one of them.
+BRANCHES = ["endpoint/fraud", "endpoint/7up", "endpoint/fraud-scorer-v2", "endpoint/" + "a" * 63,
+            "endpoint/" + "a" * 64, "endpoint/Fraud", "endpoint/fraud_v2", "endpoint/fraud.v2", "endpoint/-fraud",
+            "endpoint/fraud-", "endpoint/ünïcode", "endpoint/fraud/extra",
+            "endpoint/feature/ÜBER-long-" + "x" * 80, "feature/endpoint/fraud", "endpoint/"]
+
+
+def test_only_a_branch_naming_a_possible_endpoint_gets_a_preview_application(tmp_path: Path) -> None:
+    """Argo CD keeps a pull request whose source branch the `branchMatch` regular expression matches anywhere
+    (Go's MatchString, as `re.search`); every kept branch must render a preview the API server accepts: its
+    endpoint a DNS label (the directory and the InferenceService's name), and a valid label value."""
+    generator = preview_generator(tmp_path)
+    [branch_filter] = generator["filters"]
+    kept = [branch for branch in BRANCHES if re.search(branch_filter["branchMatch"], branch)]
+    assert kept == ["endpoint/fraud", "endpoint/7up", "endpoint/fraud-scorer-v2", "endpoint/" + "a" * 63]
+    for branch in kept:
+        source = instantiate(preview_source(tmp_path), branch, "100000")
+        endpoint = source["kustomize"]["commonLabels"][LABEL_PREVIEW_OF]
+        assert re.fullmatch(DNS1123_LABEL, endpoint) and len(endpoint) <= 63 and source["path"] == f"apps/{endpoint}"

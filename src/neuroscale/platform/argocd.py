@@ -188,6 +188,10 @@ def model_endpoints_appset(options: InitOptions, *, wave: int) -> dict[str, Any]
 #: The Secret holding the GitHub token the pull-request generator reads (created at bootstrap, never in git).
 PREVIEW_TOKEN_SECRET = "neuroscale-github"
 PREVIEWS_APPSET_NAME = "endpoint-previews"
+#: `endpoint/<name>` where `<name>` could be an endpoint (a DNS label, as `spec.fields` requires): any other
+#: branch, which a fork names as it likes (`endpoint/feature/ÜBER-…`), would make a preview Application that
+#: can only fail (no such directory, an invalid label value). Argo CD matches anywhere, hence the anchors.
+PREVIEW_BRANCH_MATCH = r"^endpoint/[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 
 
 def previews_appset(options: InitOptions, *, wave: int) -> dict[str, Any]:
@@ -212,7 +216,7 @@ def previews_appset(options: InitOptions, *, wave: int) -> dict[str, Any]:
             "generators": [{"pullRequest": {
                 "github": {"owner": owner, "repo": repo,
                            "tokenRef": {"secretName": PREVIEW_TOKEN_SECRET, "key": "token"}},
-                "filters": [{"branchMatch": "^endpoint/.+"}],
+                "filters": [{"branchMatch": PREVIEW_BRANCH_MATCH}],
                 "requeueAfterSeconds": 60}}],
             "template": {
                 "metadata": {"name": "preview-{{.number}}",
