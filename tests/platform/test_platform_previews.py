@@ -147,3 +147,18 @@ def test_only_a_branch_naming_a_possible_endpoint_gets_a_preview_application(tmp
         source = instantiate(preview_source(tmp_path), branch, "100000")
         endpoint = source["kustomize"]["commonLabels"][LABEL_PREVIEW_OF]
         assert re.fullmatch(DNS1123_LABEL, endpoint) and len(endpoint) <= 63 and source["path"] == f"apps/{endpoint}"
+
+
+def test_a_preview_application_is_named_as_its_preview_never_like_an_ordinary_endpoint(tmp_path: Path) -> None:
+    """Both ApplicationSets create Applications in the one `argocd` namespace, and Argo CD gives a name to
+    the first set that claims it: an endpoint called `preview-7` must not take pull request 7's preview
+    away (nor be held back by it). A preview is named as the embedded platform names it, `<name>-pr-<n>`,
+    which only an endpoint literally called so can share (and that one keeps its name there too)."""
+    from neuroscale.engine.previews import preview_name
+
+    write_repo(tmp_path / "platform", make_options(engine="kyverno", namespace="ml-prod", previews=True))
+    apps = tmp_path / "platform" / "infrastructure/apps"
+    endpoint_app = load_one((apps / "model-endpoints.yaml").read_text())["spec"]["template"]["metadata"]["name"]
+    preview_app = load_one((apps / "endpoint-previews.yaml").read_text())["spec"]["template"]["metadata"]["name"]
+    assert endpoint_app == "{{.path.basename}}"
+    assert instantiate(preview_app, "endpoint/fraud", "7") == preview_name("fraud", 7) != "preview-7"

@@ -219,7 +219,7 @@ def previews_appset(options: InitOptions, *, wave: int) -> dict[str, Any]:
                 "filters": [{"branchMatch": PREVIEW_BRANCH_MATCH}],
                 "requeueAfterSeconds": 60}}],
             "template": {
-                "metadata": {"name": "preview-{{.number}}",
+                "metadata": {"name": previews.name(endpoint, "{{.number}}"),
                              "labels": {"app.kubernetes.io/part-of": PREVIEWS_APPSET_NAME}},
                 "spec": {
                     "project": ENDPOINTS_PROJECT,
