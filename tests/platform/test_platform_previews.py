@@ -69,6 +69,14 @@ def instantiate(template: Any, branch: str, number: str) -> Any:
     return template
 
 
+def apply_preview_options(directory: Path, options: dict[str, Any]) -> None:
+    """What Argo CD's repo server does with `source.kustomize` before it builds: edit the kustomization."""
+    kustomization = load_one((directory / KUSTOMIZATION_FILE).read_text())
+    kustomization.update(namespace=options["namespace"], nameSuffix=options["nameSuffix"],
+                         commonLabels=options["commonLabels"], patches=options["patches"])
+    (directory / KUSTOMIZATION_FILE).write_text(dump(kustomization))
+
+
 def test_the_endpoint_directory_builds_to_exactly_its_manifest(endpoint_dir: Path) -> None:
     assert sorted(p.name for p in endpoint_dir.iterdir()) == sorted([KUSTOMIZATION_FILE, "inference-service.yaml"])
     written = load_one((endpoint_dir / "inference-service.yaml").read_text())
@@ -78,12 +86,7 @@ def test_the_endpoint_directory_builds_to_exactly_its_manifest(endpoint_dir: Pat
 def test_a_preview_is_renamed_moved_labelled_and_idle_at_zero(endpoint_dir: Path, tmp_path: Path) -> None:
     source = instantiate(preview_source(tmp_path), "endpoint/fraud", "7")
     assert source["path"] == "apps/fraud"
-    options = source["kustomize"]
-    # What Argo CD's repo server does with source.kustomize before it builds: edit the kustomization.
-    kustomization = load_one((endpoint_dir / KUSTOMIZATION_FILE).read_text())
-    kustomization.update(namespace=options["namespace"], nameSuffix=options["nameSuffix"],
-                         commonLabels=options["commonLabels"], patches=options["patches"])
-    (endpoint_dir / KUSTOMIZATION_FILE).write_text(dump(kustomization))
+    apply_preview_options(endpoint_dir, source["kustomize"])
 
     [preview] = kustomize(endpoint_dir)
     assert (preview["kind"], preview["metadata"]["name"], preview["metadata"]["namespace"]) == (
@@ -162,3 +165,26 @@ def test_a_preview_application_is_named_as_its_preview_never_like_an_ordinary_en
     preview_app = load_one((apps / "endpoint-previews.yaml").read_text())["spec"]["template"]["metadata"]["name"]
     assert endpoint_app == "{{.path.basename}}"
     assert instantiate(preview_app, "endpoint/fraud", "7") == preview_name("fraud", 7) != "preview-7"
+
+
+def test_a_pull_request_can_never_move_its_preview_into_a_governed_namespace(endpoint_dir: Path,
+                                                                             tmp_path: Path) -> None:
+    """The pull request writes its own kustomization, and kustomize runs its `transformers:` after the
+    namespace Argo CD sets: here one moves the preview back into ml-prod, where it would take the
+    production quota (and a patch could as well rename it onto the endpoint). The preview's AppProject,
+    which Argo CD checks every object's namespace against, is what must refuse it."""
+    (endpoint_dir / "back-to-prod.yaml").write_text(dump({
+        "apiVersion": "builtin", "kind": "NamespaceTransformer",
+        "metadata": {"name": "back-to-prod", "namespace": "ml-prod"}, "unsetOnly": False}))
+    kustomization = load_one((endpoint_dir / KUSTOMIZATION_FILE).read_text())
+    (endpoint_dir / KUSTOMIZATION_FILE).write_text(dump({**kustomization, "transformers": ["back-to-prod.yaml"]}))
+    apply_preview_options(endpoint_dir, instantiate(preview_source(tmp_path), "endpoint/fraud", "7")["kustomize"])
+    [preview] = kustomize(endpoint_dir)
+    assert preview["metadata"]["namespace"] == "ml-prod"  # kustomize did as the pull request asked
+
+    apps = tmp_path / "platform" / "infrastructure/apps"
+    project_name = load_one((apps / "endpoint-previews.yaml").read_text())["spec"]["template"]["spec"]["project"]
+    [project] = [p for p in (load_one(f.read_text()) for f in apps.glob("*.yaml"))
+                 if p["kind"] == "AppProject" and p["metadata"]["name"] == project_name]
+    permitted = {destination["namespace"] for destination in project["spec"]["destinations"]}
+    assert permitted == {PREVIEW_NAMESPACE}

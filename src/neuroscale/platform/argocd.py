@@ -9,7 +9,8 @@ tell their health, which needs the `argoproj.io_Application` health check in
 server-side apply (FM-04); fields controllers rewrite (webhook `caBundle`,
 istiod's `failurePolicy`) are ignored with RespectIgnoreDifferences (FM-05).
 Model endpoints sync through their own AppProject, which lets them into the
-governed namespaces only, with InferenceServices as the only kind.
+governed namespaces only, with InferenceServices as the only kind; previews through
+another, which lets them into the previews namespace only.
 """
 
 from __future__ import annotations
@@ -222,7 +223,7 @@ def previews_appset(options: InitOptions, *, wave: int) -> dict[str, Any]:
                 "metadata": {"name": previews.name(endpoint, "{{.number}}"),
                              "labels": {"app.kubernetes.io/part-of": PREVIEWS_APPSET_NAME}},
                 "spec": {
-                    "project": ENDPOINTS_PROJECT,
+                    "project": previews.PROJECT,
                     "source": {"repoURL": options.repo_url, "targetRevision": "{{.head_sha}}",
                                "path": f"apps/{endpoint}",
                                "kustomize": previews.kustomize_options(endpoint, "{{.number}}")},
@@ -236,15 +237,31 @@ def previews_appset(options: InitOptions, *, wave: int) -> dict[str, Any]:
 
 def endpoints_project(options: InitOptions, *, wave: int) -> dict[str, Any]:
     """What an endpoint's Application may deploy: InferenceServices into the governed namespaces, nothing else."""
+    return _project(ENDPOINTS_PROJECT, "model endpoints: InferenceServices in the namespaces quotas and "
+                    "guardrails govern", options.governed_namespaces, options, wave=wave)
+
+
+def previews_project(options: InitOptions, *, wave: int) -> dict[str, Any]:
+    """What a preview's Application may deploy: InferenceServices into the previews namespace only.
+
+    The pull request writes the kustomization its preview is built from, and its own `transformers:` run
+    after the namespace Argo CD sets; Argo CD checks every object against the project, so this is where a
+    preview is kept off the endpoints' namespace (their quota, their names).
+    """
+    return _project(previews.PROJECT, "pull-request previews: InferenceServices in the previews namespace only",
+                    (PREVIEW_NAMESPACE,), options, wave=wave)
+
+
+def _project(name: str, description: str, namespaces: tuple[str, ...], options: InitOptions, *,
+             wave: int) -> dict[str, Any]:
     return {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "AppProject",
-        "metadata": {"name": ENDPOINTS_PROJECT, "namespace": ARGOCD_NAMESPACE,
-                     "annotations": {WAVE_ANNOTATION: str(wave)}},
+        "metadata": {"name": name, "namespace": ARGOCD_NAMESPACE, "annotations": {WAVE_ANNOTATION: str(wave)}},
         "spec": {
-            "description": "model endpoints: InferenceServices in the namespaces quotas and guardrails govern",
+            "description": description,
             "sourceRepos": [options.repo_url],
-            "destinations": [{"server": IN_CLUSTER, "namespace": ns} for ns in options.governed_namespaces],
+            "destinations": [{"server": IN_CLUSTER, "namespace": ns} for ns in namespaces],
             "clusterResourceWhitelist": [],
             "namespaceResourceWhitelist": [{"group": "serving.kserve.io", "kind": "InferenceService"}],
         },

@@ -23,6 +23,8 @@ LABEL_PULL_REQUEST = "neuroscale.dev/pull-request"
 TTL_SCHEDULE = "*/15 * * * *"
 #: A preview is `<name>-pr-<number>`, as the embedded platform names it (`engine.previews`).
 NAME_INFIX = "-pr-"
+#: The AppProject of preview Applications (`platform.argocd.previews_project`).
+PROJECT = "neuroscale-previews"
 
 
 def name(endpoint: str, number: str) -> str:
@@ -81,7 +83,8 @@ def readme_section(options: InitOptions) -> str:
             "`Kustomization` is what lets Argo CD do that; `neuroscale endpoint create` and `update` write it), "
             "labelled `neuroscale.dev/preview-of` and held at zero replicas while idle. It never takes the "
             "endpoint's traffic; its URL is `status.url` of that InferenceService. The namespace has its own quota, "
-            f"and the same policies apply there. {lifetime} Argo CD lists pull requests every minute with "
+            f"and the same policies apply there; the AppProject `{PROJECT}` admits InferenceServices in "
+            f"that namespace only, whatever the pull request's kustomization says. {lifetime} Argo CD lists pull requests every minute with "
             "the GitHub token of the `neuroscale-github` Secret (read access to pull requests is enough).")
 
 
