@@ -188,3 +188,17 @@ def test_a_pull_request_can_never_move_its_preview_into_a_governed_namespace(end
                  if p["kind"] == "AppProject" and p["metadata"]["name"] == project_name]
     permitted = {destination["namespace"] for destination in project["spec"]["destinations"]}
     assert permitted == {PREVIEW_NAMESPACE}
+
+
+def test_the_ttl_option_says_what_the_cleanup_policy_counts() -> None:
+    """The policy measures the InferenceService's creationTimestamp, which a push (an in-place update by
+    Argo CD) never moves: the option must not promise hours after the last push."""
+    import inspect
+
+    from neuroscale.cli.init import init
+
+    promise = inspect.signature(init).parameters["preview_ttl_hours"].default.help
+    [condition] = ttl_policy(make_options(engine="kyverno", previews=True, preview_ttl_hours=72))["spec"][
+        "conditions"]["all"]
+    assert "creationTimestamp" in condition["key"]
+    assert "after it was created" in promise and "push" not in promise.split("(")[0]
