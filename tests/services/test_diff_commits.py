@@ -255,21 +255,24 @@ def _model_servers_of(marker: str) -> list[psutil.Process]:
     return found
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("signals", [[signal.SIGINT], [signal.SIGTERM], [signal.SIGINT, signal.SIGTERM]],
+                         ids=["SIGINT", "SIGTERM", "SIGINT-then-SIGTERM"])
 def test_a_diff_stopped_mid_run_leaves_no_model_server_behind(
-        repo: Path, constant_model: Path, signum: signal.Signals) -> None:
-    """What a CI runner does to a cancelled job (SIGINT, then SIGTERM), or `timeout` does: the model servers
-    the command started are stopped with it."""
+        repo: Path, constant_model: Path, signals: list[signal.Signals]) -> None:
+    """What a CI runner does to a cancelled job (SIGINT, then SIGTERM while it is still stopping), or
+    `timeout` does: the model servers the command started are stopped with it."""
     commit(repo, {manifest_path("iris"): manifest(f"file://{constant_model}")}, "constant")
     command = subprocess.Popen([sys.executable, "-m", "neuroscale.cli.main", "prediction-diff", str(repo),
                                 "--base", "main"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 60
-        while not _model_servers_of(str(repo)) and command.poll() is None and time.monotonic() < deadline:
+        while len(_model_servers_of(str(repo))) < 2 and command.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         started = _model_servers_of(str(repo))
-        assert started, "no model server was started"
-        command.send_signal(signum)
+        assert len(started) == 2, "the two model servers were not started"
+        for signum in signals:
+            command.send_signal(signum)
+            time.sleep(0.001)
         assert command.wait(30) != 0
         gone, alive = psutil.wait_procs(started, timeout=15)
         assert not alive, [p.info["cmdline"] for p in alive]

@@ -205,35 +205,57 @@ def _answers(target: Target) -> bool:
     return isinstance(body, dict) and body.get("ready") is True
 
 
-def _interrupt(_signum: int, _frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
+@dataclass
+class _Interrupts:
+    """Ctrl-C and SIGTERM while model servers run (a CI runner cancelling a job sends both, `timeout` the
+    latter): the first unwinds; any later one waits until the servers are stopped, then unwinds. The servers
+    live in sessions of their own, so nothing else would stop them."""
+
+    stopping: bool = False
+    pending: bool = False
+
+    def __call__(self, _signum: int, _frame: FrameType | None) -> None:
+        if self.stopping:
+            self.pending = True
+            return
+        self.stopping = True
+        raise KeyboardInterrupt
 
 
 @contextmanager
-def _terminate_unwinds() -> Iterator[None]:
-    """SIGTERM (a CI runner cancelling the job, `timeout`) unwinds like Ctrl-C while model servers run:
-    they live in sessions of their own, so nothing else would stop them."""
-    if threading.current_thread() is not threading.main_thread():
+def _handled(interrupts: _Interrupts) -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    previous = {signum: signal.signal(signum, interrupts) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 @contextmanager
 def _servers(home: Home, model_roots: Sequence[Path], ready_timeout: float) -> Iterator[_Starter]:
-    """Starts model servers of a scratch home on demand; every one is stopped on the way out."""
-    with _terminate_unwinds(), _started_servers(home, model_roots, ready_timeout) as start:
-        yield start
+    """Starts model servers of a scratch home on demand; every one is stopped on the way out, whatever
+    signal comes meanwhile (`_Interrupts`)."""
+    interrupts = _Interrupts()
+    with _handled(interrupts):
+        runtime = LocalRuntime(home, model_roots=(*model_roots, *home.model_roots()))  # + NEUROSCALE_MODEL_ROOTS
+        started: list[ServerHandle] = []
+        try:
+            yield _starter(runtime, started, ready_timeout)
+        finally:
+            try:
+                interrupts.stopping = True
+            finally:
+                _stop_all(runtime, started)
+    if interrupts.pending:
+        raise KeyboardInterrupt
 
 
-@contextmanager
-def _started_servers(home: Home, model_roots: Sequence[Path], ready_timeout: float) -> Iterator[_Starter]:
-    runtime = LocalRuntime(home, model_roots=(*model_roots, *home.model_roots()))  # + NEUROSCALE_MODEL_ROOTS
-    started: list[ServerHandle] = []
+def _starter(runtime: LocalRuntime, started: list[ServerHandle], ready_timeout: float) -> _Starter:
+    """Starts one model server, recorded in `started` before it is waited for, and waits until it is ready."""
 
     def start(spec: ServingSpec, revision: str) -> Target:
         handle = runtime.start(spec, revision=revision)
@@ -250,15 +272,16 @@ def _started_servers(home: Home, model_roots: Sequence[Path], ready_timeout: flo
             time.sleep(0.1)
         return Target(f"http://{handle.upstream}", spec.name)
 
-    try:
-        yield start
-    finally:
-        for handle in started:
-            runtime.signal(handle, signal.SIGTERM)
-            if handle.popen is not None:
-                try:
-                    handle.popen.wait(_STOP_GRACE_S)
-                except subprocess.TimeoutExpired:
-                    runtime.signal(handle, signal.SIGKILL)
-                    handle.popen.wait()
-        runtime.close()
+    return start
+
+
+def _stop_all(runtime: LocalRuntime, started: list[ServerHandle]) -> None:
+    for handle in started:
+        runtime.signal(handle, signal.SIGTERM)
+        if handle.popen is not None:
+            try:
+                handle.popen.wait(_STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                runtime.signal(handle, signal.SIGKILL)
+                handle.popen.wait()
+    runtime.close()
