@@ -8,6 +8,7 @@ namespace at zero idle replicas, and the plain build must give the endpoint exac
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -20,6 +21,7 @@ from neuroscale.errors import InvalidInput
 from neuroscale.gitops.repo import Author, GitRepo
 from neuroscale.platform.options import PREVIEW_NAMESPACE, InitOptions
 from neuroscale.platform.previews import LABEL_PREVIEW_OF, LABEL_PULL_REQUEST, ttl_policy
+from neuroscale.spec.fields import DNS1123_LABEL
 from neuroscale.spec.manifest import KUSTOMIZATION_FILE
 from neuroscale.yamlio import dump, load_all, load_one
 
@@ -67,6 +69,14 @@ def instantiate(template: Any, branch: str, number: str) -> Any:
     return template
 
 
+def apply_preview_options(directory: Path, options: dict[str, Any]) -> None:
+    """What Argo CD's repo server does with `source.kustomize` before it builds: edit the kustomization."""
+    kustomization = load_one((directory / KUSTOMIZATION_FILE).read_text())
+    kustomization.update(namespace=options["namespace"], nameSuffix=options["nameSuffix"],
+                         commonLabels=options["commonLabels"], patches=options["patches"])
+    (directory / KUSTOMIZATION_FILE).write_text(dump(kustomization))
+
+
 def test_the_endpoint_directory_builds_to_exactly_its_manifest(endpoint_dir: Path) -> None:
     assert sorted(p.name for p in endpoint_dir.iterdir()) == sorted([KUSTOMIZATION_FILE, "inference-service.yaml"])
     written = load_one((endpoint_dir / "inference-service.yaml").read_text())
@@ -76,12 +86,7 @@ def test_the_endpoint_directory_builds_to_exactly_its_manifest(endpoint_dir: Pat
 def test_a_preview_is_renamed_moved_labelled_and_idle_at_zero(endpoint_dir: Path, tmp_path: Path) -> None:
     source = instantiate(preview_source(tmp_path), "endpoint/fraud", "7")
     assert source["path"] == "apps/fraud"
-    options = source["kustomize"]
-    # What Argo CD's repo server does with source.kustomize before it builds: edit the kustomization.
-    kustomization = load_one((endpoint_dir / KUSTOMIZATION_FILE).read_text())
-    kustomization.update(namespace=options["namespace"], nameSuffix=options["nameSuffix"],
-                         commonLabels=options["commonLabels"], patches=options["patches"])
-    (endpoint_dir / KUSTOMIZATION_FILE).write_text(dump(kustomization))
+    apply_preview_options(endpoint_dir, source["kustomize"])
 
     [preview] = kustomize(endpoint_dir)
     assert (preview["kind"], preview["metadata"]["name"], preview["metadata"]["namespace"]) == (
@@ -117,3 +122,83 @@ def test_a_ttl_needs_previews_kyverno_and_a_positive_number_of_hours(changes: di
     with pytest.raises(InvalidInput, match=said) as raised:
         InitOptions(**{**values, **changes})
     assert raised.value.where == "--preview-ttl-hours"
+
+
+def preview_generator(tmp_path: Path) -> dict[str, Any]:
+    write_repo(tmp_path / "platform", make_options(engine="kyverno", namespace="ml-prod", previews=True))
+    appset = load_one((tmp_path / "platform" / "infrastructure/apps/endpoint-previews.yaml").read_text())
+    [generator] = appset["spec"]["generators"]
+    return generator["pullRequest"]
+
+
+#: Source branches any pull request may have (a fork names its own); git allows every one of them.
+BRANCHES = ["endpoint/fraud", "endpoint/7up", "endpoint/fraud-scorer-v2", "endpoint/" + "a" * 63,
+            "endpoint/" + "a" * 64, "endpoint/Fraud", "endpoint/fraud_v2", "endpoint/fraud.v2", "endpoint/-fraud",
+            "endpoint/fraud-", "endpoint/ünïcode", "endpoint/fraud/extra",
+            "endpoint/feature/ÜBER-long-" + "x" * 80, "feature/endpoint/fraud", "endpoint/"]
+
+
+def test_only_a_branch_naming_a_possible_endpoint_gets_a_preview_application(tmp_path: Path) -> None:
+    """Argo CD keeps a pull request whose source branch the `branchMatch` regular expression matches anywhere
+    (Go's MatchString, as `re.search`); every kept branch must render a preview the API server accepts: its
+    endpoint a DNS label (the directory and the InferenceService's name), and a valid label value."""
+    generator = preview_generator(tmp_path)
+    [branch_filter] = generator["filters"]
+    kept = [branch for branch in BRANCHES if re.search(branch_filter["branchMatch"], branch)]
+    assert kept == ["endpoint/fraud", "endpoint/7up", "endpoint/fraud-scorer-v2", "endpoint/" + "a" * 63]
+    for branch in kept:
+        source = instantiate(preview_source(tmp_path), branch, "100000")
+        endpoint = source["kustomize"]["commonLabels"][LABEL_PREVIEW_OF]
+        assert re.fullmatch(DNS1123_LABEL, endpoint) and len(endpoint) <= 63 and source["path"] == f"apps/{endpoint}"
+
+
+def test_a_preview_application_is_named_as_its_preview_never_like_an_ordinary_endpoint(tmp_path: Path) -> None:
+    """Both ApplicationSets create Applications in the one `argocd` namespace, and Argo CD gives a name to
+    the first set that claims it: an endpoint called `preview-7` must not take pull request 7's preview
+    away (nor be held back by it). A preview is named as the embedded platform names it, `<name>-pr-<n>`,
+    which only an endpoint literally called so can share (and that one keeps its name there too)."""
+    from neuroscale.engine.previews import preview_name
+
+    write_repo(tmp_path / "platform", make_options(engine="kyverno", namespace="ml-prod", previews=True))
+    apps = tmp_path / "platform" / "infrastructure/apps"
+    endpoint_app = load_one((apps / "model-endpoints.yaml").read_text())["spec"]["template"]["metadata"]["name"]
+    preview_app = load_one((apps / "endpoint-previews.yaml").read_text())["spec"]["template"]["metadata"]["name"]
+    assert endpoint_app == "{{.path.basename}}"
+    assert instantiate(preview_app, "endpoint/fraud", "7") == preview_name("fraud", 7) != "preview-7"
+
+
+def test_a_pull_request_can_never_move_its_preview_into_a_governed_namespace(endpoint_dir: Path,
+                                                                             tmp_path: Path) -> None:
+    """The pull request writes its own kustomization, and kustomize runs its `transformers:` after the
+    namespace Argo CD sets: here one moves the preview back into ml-prod, where it would take the
+    production quota (and a patch could as well rename it onto the endpoint). The preview's AppProject,
+    which Argo CD checks every object's namespace against, is what must refuse it."""
+    (endpoint_dir / "back-to-prod.yaml").write_text(dump({
+        "apiVersion": "builtin", "kind": "NamespaceTransformer",
+        "metadata": {"name": "back-to-prod", "namespace": "ml-prod"}, "unsetOnly": False}))
+    kustomization = load_one((endpoint_dir / KUSTOMIZATION_FILE).read_text())
+    (endpoint_dir / KUSTOMIZATION_FILE).write_text(dump({**kustomization, "transformers": ["back-to-prod.yaml"]}))
+    apply_preview_options(endpoint_dir, instantiate(preview_source(tmp_path), "endpoint/fraud", "7")["kustomize"])
+    [preview] = kustomize(endpoint_dir)
+    assert preview["metadata"]["namespace"] == "ml-prod"  # kustomize did as the pull request asked
+
+    apps = tmp_path / "platform" / "infrastructure/apps"
+    project_name = load_one((apps / "endpoint-previews.yaml").read_text())["spec"]["template"]["spec"]["project"]
+    [project] = [p for p in (load_one(f.read_text()) for f in apps.glob("*.yaml"))
+                 if p["kind"] == "AppProject" and p["metadata"]["name"] == project_name]
+    permitted = {destination["namespace"] for destination in project["spec"]["destinations"]}
+    assert permitted == {PREVIEW_NAMESPACE}
+
+
+def test_the_ttl_option_says_what_the_cleanup_policy_counts() -> None:
+    """The policy measures the InferenceService's creationTimestamp, which a push (an in-place update by
+    Argo CD) never moves: the option must not promise hours after the last push."""
+    import inspect
+
+    from neuroscale.cli.init import init
+
+    promise = inspect.signature(init).parameters["preview_ttl_hours"].default.help
+    [condition] = ttl_policy(make_options(engine="kyverno", previews=True, preview_ttl_hours=72))["spec"][
+        "conditions"]["all"]
+    assert "creationTimestamp" in condition["key"]
+    assert "after it was created" in promise and "push" not in promise.split("(")[0]

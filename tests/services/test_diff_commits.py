@@ -9,11 +9,16 @@ is the platform's own model server, started by the command on loopback from the 
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from neuroscale.cli.main import main
@@ -159,3 +164,120 @@ def test_a_sample_written_by_tritons_client_is_replayed_as_written(repo: Path, c
     code, [row] = run(repo, capsys)
     summary = row["check"]["findings"][0]
     assert code == 0 and summary["extra"]["compared"] == 2 and summary["extra"]["agreement"] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(("template", "said"), [
+    ("http://{nam}.ml.example.dev", "{nam}"),
+    ("http://{0}.ml.example.dev", "{0}"),
+    ("http://{name!r}.ml.example.dev", "{name!r}"),
+    ("http://{name.upper}.ml.example.dev", "{name.upper}"),
+    ("http://{name:>9}.ml.example.dev", "{name:>9}"),
+    ("http://{name.ml.example.dev", "unbalanced"),
+    ("{name}.ml.example.dev", "http:// or https://"),
+])
+def test_a_url_template_naming_anything_but_its_placeholders_is_refused_before_any_work(
+        repo: Path, constant_model: Path, template: str, said: str, capsys: pytest.CaptureFixture[str]) -> None:
+    commit(repo, {manifest_path("iris"): manifest(f"file://{constant_model}")}, "constant")
+    code = main(["prediction-diff", str(repo), "--base", "main", "--serving-url", template,
+                 "--preview-url", "http://{name}-pr-{number}.previews.ml.example.dev", "--pull-request", "7"])
+    err = capsys.readouterr().err
+    assert code == 1 and "--serving-url" in err and said in err, err
+    assert "Traceback" not in err
+
+
+class _Answering(ThreadingHTTPServer):
+    """A web server on loopback answering every GET with `ready` and every POST with `predicted`."""
+
+    def __init__(self, ready: tuple[int, str, bytes], predicted: tuple[int, str, bytes]) -> None:
+        replies = {"GET": ready, "POST": predicted}
+
+        class Handler(BaseHTTPRequestHandler):
+            def _reply(self) -> None:
+                self.rfile.read(int(self.headers.get("content-length") or 0))
+                status, content_type, body = replies[self.command]
+                self.send_response(status)
+                self.send_header("content-type", content_type)
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = _reply
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+HTML = (200, "text/html", b"<html><body>Sign in to continue</body></html>")
+READY = (200, "application/json", b'{"name": "iris", "ready": true}')
+
+
+@pytest.mark.parametrize("ready", [HTML, (200, "application/json", b'{"status": "ok"}')], ids=["html", "json"])
+def test_a_page_answering_200_to_everything_is_no_endpoint_the_model_files_are_compared(
+        repo: Path, constant_model: Path, ready: tuple[int, str, bytes], capsys: pytest.CaptureFixture[str]) -> None:
+    """A wildcard DNS name in front of a sign-in page or a health proxy answers 200 to any path: that is
+    not a ready model, so the diff falls back to the model files."""
+    commit(repo, {manifest_path("iris"): manifest(f"file://{constant_model}")}, "constant")
+    page = _Answering(ready, HTML)
+    try:
+        code, [row] = run(repo, capsys, "--serving-url", page.url, "--preview-url", page.url, "--pull-request", "7")
+    finally:
+        page.shutdown()
+    assert code == 0 and row["against"] == "model files"
+    assert row["check"]["findings"][0]["extra"]["agreement"] == pytest.approx(0.4)
+
+
+def test_a_200_answer_without_predictions_is_an_error_of_that_side_never_a_comparison(
+        repo: Path, constant_model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    commit(repo, {manifest_path("iris"): manifest("gs://models/iris/v2", {extensions.MIN_AGREEMENT: "0.5"})},
+           "gcs")
+    endpoint = _Answering(READY, HTML)
+    try:
+        code, [row] = run(repo, capsys, "--serving-url", endpoint.url, "--preview-url", endpoint.url,
+                          "--pull-request", "7")
+    finally:
+        endpoint.shutdown()
+    summary, *rest = row["check"]["findings"]
+    assert row["against"] == "running endpoints" and summary["extra"]["compared"] == 0
+    assert "errors: 10 serving" in summary["message"]
+    assert code == 1 and "none could be measured" in rest[-1]["message"]
+
+
+def _model_servers_of(marker: str) -> list[psutil.Process]:
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = process.info["cmdline"] or []
+        if "neuroscale.serving" in cmdline and any(marker in arg for arg in cmdline):
+            found.append(process)
+    return found
+
+
+@pytest.mark.parametrize("signals", [[signal.SIGINT], [signal.SIGTERM], [signal.SIGINT, signal.SIGTERM]],
+                         ids=["SIGINT", "SIGTERM", "SIGINT-then-SIGTERM"])
+def test_a_diff_stopped_mid_run_leaves_no_model_server_behind(
+        repo: Path, constant_model: Path, signals: list[signal.Signals]) -> None:
+    """What a CI runner does to a cancelled job (SIGINT, then SIGTERM while it is still stopping), or
+    `timeout` does: the model servers the command started are stopped with it."""
+    commit(repo, {manifest_path("iris"): manifest(f"file://{constant_model}")}, "constant")
+    command = subprocess.Popen([sys.executable, "-m", "neuroscale.cli.main", "prediction-diff", str(repo),
+                                "--base", "main"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while len(_model_servers_of(str(repo))) < 2 and command.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        started = _model_servers_of(str(repo))
+        assert len(started) == 2, "the two model servers were not started"
+        for signum in signals:
+            command.send_signal(signum)
+            time.sleep(0.001)
+        assert command.wait(30) != 0
+        gone, alive = psutil.wait_procs(started, timeout=15)
+        assert not alive, [p.info["cmdline"] for p in alive]
+    finally:
+        if command.poll() is None:
+            command.kill()
+        for leftover in _model_servers_of(str(repo)):
+            leftover.kill()

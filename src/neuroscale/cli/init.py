@@ -31,7 +31,7 @@ def init(
     previews: bool = typer.Option(False, "--previews", help="Preview each open pull request's endpoint in the "
                                   "neuroscale-previews namespace (Argo CD's pull-request generator; GitHub only)."),
     preview_ttl_hours: int | None = typer.Option(
-        None, "--preview-ttl-hours", help="Delete a preview this many hours after its last push (needs --previews "
+        None, "--preview-ttl-hours", help="Delete a preview this many hours after it was created (needs --previews "
                                            "and --policy-engine kyverno; default: it lives until its PR closes)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would change; write nothing."),
     output: OutputFormat = OUTPUT_OPTION,

@@ -9,7 +9,8 @@ tell their health, which needs the `argoproj.io_Application` health check in
 server-side apply (FM-04); fields controllers rewrite (webhook `caBundle`,
 istiod's `failurePolicy`) are ignored with RespectIgnoreDifferences (FM-05).
 Model endpoints sync through their own AppProject, which lets them into the
-governed namespaces only, with InferenceServices as the only kind.
+governed namespaces only, with InferenceServices as the only kind; previews through
+another, which lets them into the previews namespace only.
 """
 
 from __future__ import annotations
@@ -188,6 +189,10 @@ def model_endpoints_appset(options: InitOptions, *, wave: int) -> dict[str, Any]
 #: The Secret holding the GitHub token the pull-request generator reads (created at bootstrap, never in git).
 PREVIEW_TOKEN_SECRET = "neuroscale-github"
 PREVIEWS_APPSET_NAME = "endpoint-previews"
+#: `endpoint/<name>` where `<name>` could be an endpoint (a DNS label, as `spec.fields` requires): any other
+#: branch, which a fork names as it likes (`endpoint/feature/ÜBER-…`), would make a preview Application that
+#: can only fail (no such directory, an invalid label value). Argo CD matches anywhere, hence the anchors.
+PREVIEW_BRANCH_MATCH = r"^endpoint/[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 
 
 def previews_appset(options: InitOptions, *, wave: int) -> dict[str, Any]:
@@ -212,13 +217,13 @@ def previews_appset(options: InitOptions, *, wave: int) -> dict[str, Any]:
             "generators": [{"pullRequest": {
                 "github": {"owner": owner, "repo": repo,
                            "tokenRef": {"secretName": PREVIEW_TOKEN_SECRET, "key": "token"}},
-                "filters": [{"branchMatch": "^endpoint/.+"}],
+                "filters": [{"branchMatch": PREVIEW_BRANCH_MATCH}],
                 "requeueAfterSeconds": 60}}],
             "template": {
-                "metadata": {"name": "preview-{{.number}}",
+                "metadata": {"name": previews.name(endpoint, "{{.number}}"),
                              "labels": {"app.kubernetes.io/part-of": PREVIEWS_APPSET_NAME}},
                 "spec": {
-                    "project": ENDPOINTS_PROJECT,
+                    "project": previews.PROJECT,
                     "source": {"repoURL": options.repo_url, "targetRevision": "{{.head_sha}}",
                                "path": f"apps/{endpoint}",
                                "kustomize": previews.kustomize_options(endpoint, "{{.number}}")},
@@ -232,15 +237,31 @@ def previews_appset(options: InitOptions, *, wave: int) -> dict[str, Any]:
 
 def endpoints_project(options: InitOptions, *, wave: int) -> dict[str, Any]:
     """What an endpoint's Application may deploy: InferenceServices into the governed namespaces, nothing else."""
+    return _project(ENDPOINTS_PROJECT, "model endpoints: InferenceServices in the namespaces quotas and "
+                    "guardrails govern", options.governed_namespaces, options, wave=wave)
+
+
+def previews_project(options: InitOptions, *, wave: int) -> dict[str, Any]:
+    """What a preview's Application may deploy: InferenceServices into the previews namespace only.
+
+    The pull request writes the kustomization its preview is built from, and its own `transformers:` run
+    after the namespace Argo CD sets; Argo CD checks every object against the project, so this is where a
+    preview is kept off the endpoints' namespace (their quota, their names).
+    """
+    return _project(previews.PROJECT, "pull-request previews: InferenceServices in the previews namespace only",
+                    (PREVIEW_NAMESPACE,), options, wave=wave)
+
+
+def _project(name: str, description: str, namespaces: tuple[str, ...], options: InitOptions, *,
+             wave: int) -> dict[str, Any]:
     return {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "AppProject",
-        "metadata": {"name": ENDPOINTS_PROJECT, "namespace": ARGOCD_NAMESPACE,
-                     "annotations": {WAVE_ANNOTATION: str(wave)}},
+        "metadata": {"name": name, "namespace": ARGOCD_NAMESPACE, "annotations": {WAVE_ANNOTATION: str(wave)}},
         "spec": {
-            "description": "model endpoints: InferenceServices in the namespaces quotas and guardrails govern",
+            "description": description,
             "sourceRepos": [options.repo_url],
-            "destinations": [{"server": IN_CLUSTER, "namespace": ns} for ns in options.governed_namespaces],
+            "destinations": [{"server": IN_CLUSTER, "namespace": ns} for ns in namespaces],
             "clusterResourceWhitelist": [],
             "namespaceResourceWhitelist": [{"group": "serving.kserve.io", "kind": "InferenceService"}],
         },

@@ -49,6 +49,8 @@ def _objects(options: InitOptions) -> dict[str, Any]:
     if options.previews:
         files[f"{argocd.APPS_PATH}/endpoint-previews.yaml"] = argocd.previews_appset(
             options, wave=waves[components.APPSET_NODE])
+        files[f"{argocd.APPS_PATH}/project-previews.yaml"] = argocd.previews_project(
+            options, wave=waves[components.ENDPOINTS_PROJECT_NODE])
     files.update(governance.namespace_files(options))
     files.update(serving.serving_stack_files(options))
     files.update(serving.runtime_files())

@@ -53,7 +53,7 @@ class InitOptions:
     namespace: str = "default"
     #: Preview each open pull request's endpoint in `PREVIEW_NAMESPACE` (Argo CD's pull-request generator, GitHub).
     previews: bool = False
-    #: Hours a preview may live after its last push (Kyverno's cleanup controller; None: until the PR closes).
+    #: Hours a preview may live after it was created (Kyverno's cleanup controller; None: until the PR closes).
     preview_ttl_hours: int | None = None
     #: Where the CI workflow installs NeuroScale from: `git+https://host/path@<40-hex commit>`.
     neuroscale_source: str = ""

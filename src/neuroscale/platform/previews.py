@@ -21,13 +21,23 @@ LABEL_PREVIEW_OF = "neuroscale.dev/preview-of"
 LABEL_PULL_REQUEST = "neuroscale.dev/pull-request"
 #: How often the cleanup controller looks for expired previews.
 TTL_SCHEDULE = "*/15 * * * *"
+#: A preview is `<name>-pr-<number>`, as the embedded platform names it (`engine.previews`).
+NAME_INFIX = "-pr-"
+#: The AppProject of preview Applications (`platform.argocd.previews_project`).
+PROJECT = "neuroscale-previews"
+
+
+def name(endpoint: str, number: str) -> str:
+    """The name of a preview: its InferenceService and its Application (arguments may be ApplicationSet
+    templates). Only an endpoint literally called so can share it: an ordinary endpoint name cannot."""
+    return f"{endpoint}{NAME_INFIX}{number}"
 
 
 def kustomize_options(endpoint: str, number: str) -> dict[str, Any]:
     """Argo CD `source.kustomize` of one preview (`endpoint` and `number` may be ApplicationSet templates)."""
     return {
         "namespace": PREVIEW_NAMESPACE,
-        "nameSuffix": f"-pr-{number}",
+        "nameSuffix": f"{NAME_INFIX}{number}",
         "commonLabels": {LABEL_PREVIEW_OF: endpoint, LABEL_PULL_REQUEST: number},
         "patches": [{
             "target": {"group": "serving.kserve.io", "kind": "InferenceService"},
@@ -68,12 +78,13 @@ def readme_section(options: InitOptions) -> str:
                 "A preview lives until its pull request is merged or closed (`neuroscale init --previews "
                 "--preview-ttl-hours N --policy-engine kyverno` bounds that).")
     return ("Every open pull request from an `endpoint/<name>` branch gets a preview: the Application "
-            "`preview-<number>` builds `apps/<name>` at the pull request's head commit, renamed "
+            "`<name>-pr-<number>` builds `apps/<name>` at the pull request's head commit, renamed "
             f"`<name>-pr-<number>` and moved to the `{PREVIEW_NAMESPACE}` namespace (the directory's "
             "`Kustomization` is what lets Argo CD do that; `neuroscale endpoint create` and `update` write it), "
             "labelled `neuroscale.dev/preview-of` and held at zero replicas while idle. It never takes the "
             "endpoint's traffic; its URL is `status.url` of that InferenceService. The namespace has its own quota, "
-            f"and the same policies apply there. {lifetime} Argo CD lists pull requests every minute with "
+            f"and the same policies apply there; the AppProject `{PROJECT}` admits InferenceServices in "
+            f"that namespace only, whatever the pull request's kustomization says. {lifetime} Argo CD lists pull requests every minute with "
             "the GitHub token of the `neuroscale-github` Secret (read access to pull requests is enough).")
 
 

@@ -15,11 +15,14 @@ from __future__ import annotations
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from string import Formatter
+from types import FrameType
 from urllib.parse import urlparse
 
 import httpx
@@ -51,6 +54,10 @@ class Endpoints:
     preview: str = ""
     pull_request: int | None = None
 
+    def __post_init__(self) -> None:
+        _check_template(self.serving, ("name", "namespace"), where="--serving-url")
+        _check_template(self.preview, ("name", "namespace", "number"), where="--preview-url")
+
     def targets(self, endpoint: str, namespace: str) -> tuple[Target, Target] | None:
         if not (self.serving and self.preview and self.pull_request is not None):
             return None
@@ -58,6 +65,28 @@ class Endpoints:
         fields = {"name": endpoint, "namespace": namespace, "number": self.pull_request}
         return (Target(self.serving.format(**fields).rstrip("/"), endpoint),
                 Target(self.preview.format(**fields).rstrip("/"), preview))
+
+
+def _check_template(template: str, placeholders: tuple[str, ...], *, where: str) -> None:
+    """Refuse a URL template that names anything but `placeholders`, plainly: `str.format` would otherwise
+    fail mid-run, or reach into attributes (`{name.upper}`) and build a URL nobody meant."""
+    if not template:
+        return
+    known = ", ".join(f"{{{name}}}" for name in placeholders)
+    try:
+        fields = [(field, conversion, spec) for _, field, spec, conversion in Formatter().parse(template)
+                  if field is not None]
+    except ValueError as exc:
+        raise InvalidInput(f"{where} {template!r} has unbalanced braces: {exc}", where=where,
+                           fix=f"write each placeholder as one of {known}; a literal brace as {{{{ or }}}}") from None
+    for field, conversion, spec in fields:
+        if field not in placeholders or conversion or spec:
+            written = f"{{{field}{'!' + conversion if conversion else ''}{':' + spec if spec else ''}}}"
+            raise InvalidInput(f"{where} {template!r}: {written} is not one of its placeholders", where=where,
+                               fix=f"use only {known}, as written")
+    if urlparse(template).scheme.lower() not in ("http", "https"):
+        raise InvalidInput(f"{where} {template!r} is not an http:// or https:// URL", where=where,
+                           fix="start the template with http:// or https://")
 
 
 @dataclass(frozen=True)
@@ -166,18 +195,67 @@ def _with_problems(result: CheckResult, problems: list[Finding]) -> CheckResult:
 
 
 def _answers(target: Target) -> bool:
-    """Is the model ready there (KServe V1 model readiness)?"""
+    """Is the model ready there: does KServe V1 model readiness say `"ready": true`? A page that answers
+    200 to any path (a sign-in page, a catch-all proxy) is not a model."""
     try:
-        return httpx.get(f"{target.url}/v1/models/{target.model}", timeout=5).status_code == 200
-    except httpx.HTTPError:
+        reply = httpx.get(f"{target.url}/v1/models/{target.model}", timeout=5)
+        body = reply.json() if reply.status_code == 200 else None
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError):  # ValueError: not JSON, or a host IDNA cannot encode
         return False
+    return isinstance(body, dict) and body.get("ready") is True
+
+
+@dataclass
+class _Interrupts:
+    """Ctrl-C and SIGTERM while model servers run (a CI runner cancelling a job sends both, `timeout` the
+    latter): the first unwinds; any later one waits until the servers are stopped, then unwinds. The servers
+    live in sessions of their own, so nothing else would stop them."""
+
+    stopping: bool = False
+    pending: bool = False
+
+    def __call__(self, _signum: int, _frame: FrameType | None) -> None:
+        if self.stopping:
+            self.pending = True
+            return
+        self.stopping = True
+        raise KeyboardInterrupt
+
+
+@contextmanager
+def _handled(interrupts: _Interrupts) -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield
+        return
+    previous = {signum: signal.signal(signum, interrupts) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 @contextmanager
 def _servers(home: Home, model_roots: Sequence[Path], ready_timeout: float) -> Iterator[_Starter]:
-    """Starts model servers of a scratch home on demand; every one is stopped on the way out."""
-    runtime = LocalRuntime(home, model_roots=(*model_roots, *home.model_roots()))  # + NEUROSCALE_MODEL_ROOTS
-    started: list[ServerHandle] = []
+    """Starts model servers of a scratch home on demand; every one is stopped on the way out, whatever
+    signal comes meanwhile (`_Interrupts`)."""
+    interrupts = _Interrupts()
+    with _handled(interrupts):
+        runtime = LocalRuntime(home, model_roots=(*model_roots, *home.model_roots()))  # + NEUROSCALE_MODEL_ROOTS
+        started: list[ServerHandle] = []
+        try:
+            yield _starter(runtime, started, ready_timeout)
+        finally:
+            try:
+                interrupts.stopping = True
+            finally:
+                _stop_all(runtime, started)
+    if interrupts.pending:
+        raise KeyboardInterrupt
+
+
+def _starter(runtime: LocalRuntime, started: list[ServerHandle], ready_timeout: float) -> _Starter:
+    """Starts one model server, recorded in `started` before it is waited for, and waits until it is ready."""
 
     def start(spec: ServingSpec, revision: str) -> Target:
         handle = runtime.start(spec, revision=revision)
@@ -194,15 +272,16 @@ def _servers(home: Home, model_roots: Sequence[Path], ready_timeout: float) -> I
             time.sleep(0.1)
         return Target(f"http://{handle.upstream}", spec.name)
 
-    try:
-        yield start
-    finally:
-        for handle in started:
-            runtime.signal(handle, signal.SIGTERM)
-            if handle.popen is not None:
-                try:
-                    handle.popen.wait(_STOP_GRACE_S)
-                except subprocess.TimeoutExpired:
-                    runtime.signal(handle, signal.SIGKILL)
-                    handle.popen.wait()
-        runtime.close()
+    return start
+
+
+def _stop_all(runtime: LocalRuntime, started: list[ServerHandle]) -> None:
+    for handle in started:
+        runtime.signal(handle, signal.SIGTERM)
+        if handle.popen is not None:
+            try:
+                handle.popen.wait(_STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                runtime.signal(handle, signal.SIGKILL)
+                handle.popen.wait()
+    runtime.close()

@@ -198,13 +198,18 @@ def _quantiles(samples: list[float]) -> str:
 
 
 def _fault(exchange: Exchange) -> str:
-    """Why one side's answer cannot be compared ("" when it can): not a 200, or a V2 answer naming two
-    outputs alike (the Open Inference Protocol names each output once), an error of that side."""
+    """Why one side's answer cannot be compared ("" when it can): not a 200, a V2 answer naming two outputs
+    alike (the Open Inference Protocol names each output once), or a 200 that is no prediction at all (a
+    sign-in page in front of the endpoint), an error of that side."""
     if exchange.status != 200:
         return f"answered {exchange.status or 'nothing'}: {str(exchange.body)[:300]}"
     name = duplicate_output(exchange.body)
-    return "" if name is None else (f"answered 200 with two outputs named {name!r} (the Open Inference Protocol "
-                                    "names each output once)")
+    if name is not None:
+        return (f"answered 200 with two outputs named {name!r} (the Open Inference Protocol names each output "
+                "once)")
+    if outputs_of(exchange.body) is None:
+        return f"answered 200 without predictions (V1 `predictions` or V2 `outputs`): {str(exchange.body)[:300]}"
+    return ""
 
 
 def _cut(value: Any, limit: int = 180) -> str:
