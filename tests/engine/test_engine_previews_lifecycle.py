@@ -10,22 +10,30 @@ import json
 import shutil
 import subprocess
 import threading
-from collections.abc import Callable
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
+from neuroscale.cli.main import main
 from neuroscale.engine.previews import preview_name
 from neuroscale.errors import Conflict
 from neuroscale.gitops.provider import CheckResult
 from neuroscale.services.context import PlatformContext
 from neuroscale.services.endpoints import RawManifest, update_endpoint
+from neuroscale.services.observe import endpoint_detail
 from neuroscale.services.prediction_diff import CHECK_PREDICTIONS, prediction_check
 from neuroscale.services.previews import preview_state
 from neuroscale.services.pulls import get_pull_request, merge_pull_request
+from neuroscale.spec import extensions
 from neuroscale.spec.manifest import manifest_path
-from tests.conftest import wait_for
-from tests.engine.conftest import Platform, server_pids
+from tests.conftest import IRIS_ROWS, wait_for
+from tests.engine.conftest import Platform, routes, server_pids
 from tests.engine.test_engine_previews import ALICE, SAMPLE, ctx, ctx_of, manifest  # noqa: F401
 from tests.engine.test_engine_previews_redteam import GATE
 
@@ -76,3 +84,68 @@ def test_a_branch_deleted_with_plain_git_closes_its_pull_request_and_ends_its_pr
     assert "constant" not in running.repo.read_files("main", manifest_path("iris"))[manifest_path("iris")].decode()
     wait_for(lambda: running.status(preview) is None and not server_pids(running.home, served.revision) or None,
              timeout=30, what="the preview and its server gone with the branch")
+
+
+def test_removing_the_shadow_annotation_under_load_stops_the_copies_and_their_comparison(
+        running: Platform, gateway: str, ctx: PlatformContext, iris_model: Path, constant_model: Path) -> None:
+    running.commit({manifest_path("iris"): manifest(iris_model).encode()})
+    running.wait_ready("iris", revision="iris-predictor-00001")
+    canary = {"canaryTrafficPercent": 0}
+    running.commit({manifest_path("iris"): manifest(
+        constant_model, annotations={extensions.SHADOW_PERCENT: "100"}, **canary).encode()})
+    with hammered(gateway) as codes:
+        wait_for(lambda: (endpoint_detail(ctx, "iris", fetch_metadata=False).shadow or {}).get("disagree", 0) >= 5
+                 or None, timeout=60, what="the canary shadowed")
+        running.commit({manifest_path("iris"): manifest(constant_model, **canary).encode()})
+        wait_for(lambda: "shadow" not in routes(running.home)["endpoints"]["iris"] or None, what="the shadow unrouted")
+        time.sleep(2)  # the worker publishes once a second
+        shown = endpoint_detail(ctx, "iris", fetch_metadata=False).shadow
+        assert shown is None, f"the endpoint page still shows a shadow comparison after the annotation went: {shown}"
+    assert set(codes) == {200}
+
+
+@contextmanager
+def hammered(gateway: str) -> Iterator[Counter[int]]:
+    """Two clients calling iris until the block ends: the status codes they got."""
+    stop, codes = threading.Event(), Counter[int]()
+
+    def hammer() -> None:
+        with httpx.Client(base_url=gateway, timeout=30) as client:
+            while not stop.is_set():
+                codes[client.post("/v1/models/iris:predict", json={"instances": IRIS_ROWS}).status_code] += 1
+
+    workers = [threading.Thread(target=hammer) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    try:
+        yield codes
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join()
+
+
+def test_doctor_tells_how_to_fix_a_preview_that_cannot_load_and_forgets_it_once_fixed(
+        running: Platform, ctx: PlatformContext, iris_model: Path, constant_model: Path, model_dir: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    broken = model_dir / "broken.joblib"
+    broken.write_bytes(b"not a pickle")
+    running.commit({manifest_path("iris"): manifest(iris_model).encode()})
+    running.wait_ready("iris")
+    pr = update_endpoint(ctx, RawManifest.parse(manifest(broken)), actor=ALICE)
+    preview = preview_name("iris", pr.number)
+    found = wait_for(lambda: crashes(running, capsys).get(preview), timeout=40,
+                     what="doctor names the preview's load failure")
+    assert "neuroscale endpoint update iris " in found["fix"] and preview not in found["fix"], found["fix"]
+    assert f"#{pr.number}" in found["fix"] and "merge" not in found["fix"], found["fix"]
+    update_endpoint(ctx, RawManifest.parse(manifest(constant_model)), actor=ALICE)
+    wait_for(lambda: preview_state(ctx, get_pull_request(ctx, pr.number)).serves_head or None, timeout=40,
+             what="the fixed head previewed")
+    assert preview not in crashes(running, capsys), "doctor still reports the load failure the push fixed"
+
+
+def crashes(platform: Platform, capsys: pytest.CaptureFixture[str]) -> dict[str, dict[str, Any]]:
+    """`neuroscale doctor`'s model-server findings, by endpoint."""
+    main(["doctor", "--home", str(platform.home.root), "-o", "json"])
+    report = json.loads(capsys.readouterr().out)
+    return {f["object"].rsplit("/", 1)[-1]: f for f in report["findings"] if f["rule"] == "model-server-crash"}
