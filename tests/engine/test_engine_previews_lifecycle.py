@@ -33,7 +33,7 @@ from neuroscale.services.pulls import get_pull_request, merge_pull_request
 from neuroscale.spec import extensions
 from neuroscale.spec.manifest import manifest_path
 from tests.conftest import IRIS_ROWS, wait_for
-from tests.engine.conftest import Platform, routes, server_pids
+from tests.engine.conftest import Platform, ready_of, routes, server_pids
 from tests.engine.test_engine_previews import ALICE, SAMPLE, ctx, ctx_of, manifest  # noqa: F401
 from tests.engine.test_engine_previews_redteam import GATE
 
@@ -149,3 +149,15 @@ def crashes(platform: Platform, capsys: pytest.CaptureFixture[str]) -> dict[str,
     main(["doctor", "--home", str(platform.home.root), "-o", "json"])
     report = json.loads(capsys.readouterr().out)
     return {f["object"].rsplit("/", 1)[-1]: f for f in report["findings"] if f["rule"] == "model-server-crash"}
+
+
+def test_a_preview_says_it_serves_its_pull_request_not_main(running: Platform, ctx: PlatformContext,
+                                                             iris_model: Path, constant_model: Path) -> None:
+    running.commit({manifest_path("iris"): manifest(iris_model).encode()})
+    running.wait_ready("iris")
+    pr = update_endpoint(ctx, RawManifest.parse(manifest(constant_model)), actor=ALICE)
+    preview = preview_name("iris", pr.number)
+    message = ready_of(running.wait_ready(preview)).message
+    assert f"serves pull request #{pr.number}" in message and "main@" not in message, message
+    created = [e.message for e in running.events(preview) if e.reason == "RevisionCreated"]
+    assert created == [f"{preview}-predictor-00001 for pull request #{pr.number}"], created
