@@ -7,6 +7,7 @@ pages and previews must follow what the repository says.
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import subprocess
 import threading
@@ -146,9 +147,8 @@ def test_doctor_tells_how_to_fix_a_preview_that_cannot_load_and_forgets_it_once_
 
 def crashes(platform: Platform, capsys: pytest.CaptureFixture[str]) -> dict[str, dict[str, Any]]:
     """`neuroscale doctor`'s model-server findings, by endpoint."""
-    main(["doctor", "--home", str(platform.home.root), "-o", "json"])
-    report = json.loads(capsys.readouterr().out)
-    return {f["object"].rsplit("/", 1)[-1]: f for f in report["findings"] if f["rule"] == "model-server-crash"}
+    return {name.rsplit("/", 1)[-1]: f for name, f in doctor_findings(platform, capsys).items()
+            if f["rule"] == "model-server-crash"}
 
 
 def test_a_preview_says_it_serves_its_pull_request_not_main(running: Platform, ctx: PlatformContext,
@@ -161,3 +161,25 @@ def test_a_preview_says_it_serves_its_pull_request_not_main(running: Platform, c
     assert f"serves pull request #{pr.number}" in message and "main@" not in message, message
     created = [e.message for e in running.events(preview) if e.reason == "RevisionCreated"]
     assert created == [f"{preview}-predictor-00001 for pull request #{pr.number}"], created
+
+
+def test_a_gateway_started_as_doctor_says_clears_doctors_finding(
+        running: Platform, ctx_of: Callable[[Platform], PlatformContext], capsys: pytest.CaptureFixture[str]) -> None:
+    ctx_of(running)  # the platform's settings: the gateway port doctor checks
+    found = wait_for(lambda: doctor_findings(running, capsys).get("Process/gateway"), what="the gateway missed")
+    command = shlex.split(found["fix"].split("&")[0])
+    gateway = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: running.home.routes_applied_file.exists() or None, what="the gateway up")
+        left = {name: f["message"] for name, f in doctor_findings(running, capsys).items()
+                if name == "Process/gateway" or name.startswith("Port/")}
+        assert not left, f"doctor still reports the gateway its own fix started: {left}"
+    finally:
+        gateway.terminate()
+        gateway.wait(timeout=10)
+
+
+def doctor_findings(platform: Platform, capsys: pytest.CaptureFixture[str]) -> dict[str, dict[str, Any]]:
+    """`neuroscale doctor`'s findings by object (`Kind/name`)."""
+    main(["doctor", "--home", str(platform.home.root), "-o", "json"])
+    return {f["object"]: f for f in json.loads(capsys.readouterr().out)["findings"]}
