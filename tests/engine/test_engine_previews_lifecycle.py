@@ -1,14 +1,14 @@
-"""Previews and their prediction diff under lifecycles nobody planned, on a real platform.
+"""Previews, prediction diffs, shadow traffic and doctor under lifecycles nobody planned, on a real platform.
 
-The pull request moves while its diff replays, or its branch is deleted with plain git: the checks,
-pages and previews must follow what the repository says.
+The pull request moves while its diff replays, or its branch is deleted with plain git; the shadow
+annotation goes under load; a preview cannot load, then a push fixes it; the gateway is started by
+hand as doctor says. Each verdict (check, page, status, doctor) must follow what is true now.
 """
 
 from __future__ import annotations
 
 import json
 import shlex
-import shutil
 import subprocess
 import threading
 import time
@@ -28,7 +28,7 @@ from neuroscale.gitops.provider import CheckResult
 from neuroscale.services.context import PlatformContext
 from neuroscale.services.endpoints import RawManifest, update_endpoint
 from neuroscale.services.observe import endpoint_detail
-from neuroscale.services.prediction_diff import CHECK_PREDICTIONS, prediction_check
+from neuroscale.services.prediction_diff import prediction_check
 from neuroscale.services.previews import preview_state
 from neuroscale.services.pulls import get_pull_request, merge_pull_request
 from neuroscale.spec import extensions
@@ -36,21 +36,14 @@ from neuroscale.spec.manifest import manifest_path
 from tests.conftest import IRIS_ROWS, wait_for
 from tests.engine.conftest import Platform, ready_of, routes, server_pids
 from tests.engine.test_engine_previews import ALICE, SAMPLE, ctx, ctx_of, manifest  # noqa: F401
-from tests.engine.test_engine_previews_redteam import GATE
-
-#: Long enough a replay that a push lands, is checked and previewed while it runs.
-LONG_SAMPLE = "".join(json.dumps(body) + "\n" for body in SAMPLE * 300)
+from tests.engine.test_engine_previews_redteam import GATE, twin_proposed
 
 
 def test_a_push_during_the_diff_never_gives_the_old_head_the_new_models_answers(
         running: Platform, ctx: PlatformContext, ctx_of: Callable[[Platform], PlatformContext],
         iris_model: Path, constant_model: Path, model_dir: Path) -> None:
-    running.commit({manifest_path("iris"): manifest(iris_model).encode(),
-                    "apps/iris/sample-requests.jsonl": LONG_SAMPLE.encode()})
-    running.wait_ready("iris")
-    twin = model_dir / "twin.joblib"
-    shutil.copy(iris_model, twin)
-    first = update_endpoint(ctx, RawManifest.parse(manifest(twin, annotations=GATE)), actor=ALICE)
+    # A replay long enough (1,000 requests, the sample's cap) that a push lands, is checked and previewed meanwhile.
+    first = twin_proposed(running, ctx, iris_model, model_dir, sample=SAMPLE * 300)
     wait_for(lambda: preview_state(ctx, first).serves_head or None, timeout=40, what="the first head previewed")
     results: list[CheckResult] = []
     diffing = threading.Thread(target=lambda: results.append(prediction_check(ctx_of(running), first)))
