@@ -17,12 +17,14 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from neuroscale.cli.main import main
 from neuroscale.engine.previews import preview_name
+from neuroscale.gitops.provider import PullRequest
 from neuroscale.services.context import PlatformContext
 from neuroscale.services.endpoints import RawManifest, update_endpoint
 from neuroscale.services.previews import preview_info
@@ -88,16 +90,21 @@ def test_an_endpoint_named_like_a_preview_keeps_its_own_model(running: Platform,
     assert answers(gateway, "iris-pr-1") == [1, 1] and running.status("iris-pr-1") is not None
 
 
+def twin_proposed(platform: Platform, ctx: PlatformContext, iris_model: Path, model_dir: Path, *,
+                  sample: list[dict[str, Any]]) -> PullRequest:
+    """Iris on main with `sample` committed, and a gated pull request proposing a copy of its model (agreement 100 %)."""
+    platform.commit({manifest_path("iris"): manifest(iris_model).encode(),
+                     "apps/iris/sample-requests.jsonl": "".join(json.dumps(body) + "\n" for body in sample).encode()})
+    platform.wait_ready("iris")
+    twin = model_dir / "twin.joblib"
+    shutil.copy(iris_model, twin)
+    return update_endpoint(ctx, RawManifest.parse(manifest(twin, annotations=GATE)), actor=ALICE)
+
+
 def test_a_push_is_diffed_against_its_own_model_not_the_previous_heads(running: Platform, ctx: PlatformContext,
                                                                         gateway: str, iris_model: Path,
                                                                         constant_model: Path, model_dir: Path) -> None:
-    sample = "".join(json.dumps(body) + "\n" for body in SAMPLE)
-    running.commit({manifest_path("iris"): manifest(iris_model).encode(),
-                    "apps/iris/sample-requests.jsonl": sample.encode()})
-    running.wait_ready("iris")
-    twin = model_dir / "twin.joblib"
-    shutil.copy(iris_model, twin)
-    pr = update_endpoint(ctx, RawManifest.parse(manifest(twin, annotations=GATE)), actor=ALICE)
+    pr = twin_proposed(running, ctx, iris_model, model_dir, sample=SAMPLE)
     first = diff_of(ctx, pr.number)
     assert first.status == "pass" and first.findings[0]["extra"]["agreement"] == 1.0
     with engine_paused(running):

@@ -293,3 +293,24 @@ def test_a_joined_v2_answer_repeating_an_output_name_agrees_with_no_copy() -> No
     doubled = orjson.dumps({"outputs": [{"name": "p", "shape": [2], "datatype": "INT64", "data": [0, 0]},
                                         {"name": "p", "shape": [2], "datatype": "INT64", "data": [7, 8]}]})
     assert coalesce.compare(call, doubled, primaries) is None, "it does not split: each copy is compared alone"
+
+
+def test_a_new_shadow_revision_starts_its_comparison_from_nothing(shadow: int) -> None:
+    """The canary shadowed is replaced by a newer one mid-run: the newer one's agreement counts only its own
+    answers (once, the endpoint's counts went on under the new revision's name)."""
+
+    async def run() -> dict[str, Any]:
+        balancer = Balancer(time.monotonic)
+        mirror = Mirror(balancer, UpstreamPool(), batch_rows=64, hold=0.05, lone_period=3600.0)
+        for revision, factor in ((b"iris-2", 3.0), (b"iris-3", 2.0)):  # the shadow doubles: 3x disagrees
+            balancer.sync([("iris", ((revision.decode(), 0, (("127.0.0.1", shadow),)),), 0)])
+            for i in range(5):
+                copy_head, body, primary = v1([[1.0, float(i)]], factor)
+                mirror.take(shadow_frames.copy_record(b"iris", revision, copy_head, body, primary, 1.0))
+            while mirror.inflight:
+                await asyncio.sleep(0.01)
+        return mirror.stats["iris"].to_dict()
+
+    stats = asyncio.run(asyncio.wait_for(run(), timeout=30))
+    assert stats["revision"] == "iris-3"
+    assert (stats["agree"], stats["disagree"], stats["agreement"]) == (5, 0, 1.0), stats

@@ -12,6 +12,7 @@ import pytest
 from neuroscale.engine.store import EngineStore
 from neuroscale.gitops.repo import Author
 from neuroscale.services.context import PlatformContext
+from neuroscale.spec import extensions
 from neuroscale.spec.endpoint import EndpointSpec
 from neuroscale.spec.fields import FIELDS, LABEL_OWNER
 from neuroscale.spec.manifest import manifest_path, to_manifest
@@ -123,7 +124,11 @@ def test_the_endpoint_page_shows_the_shadow_comparison_the_gateway_publishes(ses
                                                                              portal: Portal) -> None:
     traffic = (RevisionTraffic("shadowed-predictor-00001", 100, False, 1, 1),
                RevisionTraffic("shadowed-predictor-00002", 0, True, 1, 1))
+    manifest = to_manifest(EndpointSpec.from_input(portal.spec("shadowed")))
+    manifest["metadata"]["annotations"] = {extensions.SHADOW_PERCENT: "100"}  # main asks for shadow traffic
     with PlatformContext.open(portal.home) as ctx:
+        ctx.repo.commit(branch="main", files={manifest_path("shadowed"): dump(manifest).encode()},
+                        message="plain push", author=Author("someone", "someone@example.com"))
         EngineStore(ctx.db).save_status(EndpointStatus(
             name="shadowed", namespace="default", url="http://shadowed.default.localhost:8080", sync=Sync.Synced,
             health=Health.Healthy, revision="shadowed-predictor-00001", traffic=traffic,

@@ -35,6 +35,7 @@ from neuroscale.doctor.db_writer import wal_writer
 from neuroscale.doctor.embedded_engine import engine_facts, recent_events
 from neuroscale.doctor.rules.github_token import TOKEN_ENV
 from neuroscale.engine import procfs
+from neuroscale.engine.gateway_ack import GatewayAck
 from neuroscale.engine.lock import lock_path
 from neuroscale.engine.store import StatusStore
 from neuroscale.errors import GitError, InvalidInput, ToolError
@@ -149,6 +150,13 @@ def _process(home: Home, component: str) -> dict[str, Any]:
         locked = _read_pid(lock_path(home))
         if locked is not None and _pid_alive(locked):
             pid_file, pid, alive = lock_path(home), locked, True
+    if pid is None and component == "gateway":
+        # A gateway started on its own (as the platform-process fix says) has no pid file: the routes it
+        # acknowledges name it, while it runs.
+        ack = GatewayAck(home.routes_applied_file)
+        ack.refresh()
+        if ack.live and ack.pid is not None and _pid_alive(ack.pid):
+            pid_file, pid, alive = home.routes_applied_file, ack.pid, True
     log_file = home.log_file(component)
     last = [ln for ln in _tail(log_file, 5).splitlines() if ln.strip()] if log_file.exists() else []
     return {"component": component, "pid_file": str(pid_file), "pid": pid, "alive": alive,

@@ -39,7 +39,7 @@ from neuroscale.engine.desired import Admitted, Desired, desired_state
 from neuroscale.engine.gateway_ack import GatewayAck
 from neuroscale.engine.limits import Enforcement
 from neuroscale.engine.previews import PreviewSource, desired_previews, longest_idle, sources
-from neuroscale.engine.report import Observation, observe, report
+from neuroscale.engine.report import Observation, observe, report, served_from
 from neuroscale.engine.revisions import plan_revision
 from neuroscale.engine.routes import RouteEntry, RoutesWriter
 from neuroscale.engine.runtime import ServerHandle
@@ -301,7 +301,7 @@ class Reconciler:
         if new:
             self.store.add_revision(record, spec=want.spec, created_at=iso(self.clock.time()))
             self.ctx.event(ep.name, EventType.Normal, Reason.RevisionCreated,
-                           f"{record.name} for main@{self.commit[:12]}")
+                           f"{record.name} for {served_from(want.spec, self.commit)}")
         ep.take(Target(record, want.spec), now=self.clock.monotonic())
 
     # --- the tick -------------------------------------------------------------------------------

@@ -177,12 +177,17 @@ def honoured_condition(unhonoured: tuple[Unhonoured, ...], *, generation: int) -
                  generation=generation)
 
 
+def served_from(spec: ServingSpec | None, commit: str) -> str:
+    """Where what a revision runs comes from, as people name it: a preview runs its pull request's head, not main."""
+    return f"pull request #{spec.preview_of}" if spec is not None and spec.preview_of else f"main@{commit[:12]}"
+
+
 def conditions_for(obs: Observation, *, url: str) -> tuple[Condition, ...]:
     predictor = predictor_condition(obs)
     ingress = ingress_condition(obs, url=url)
     ready = aggregate_ready(
         [predictor, rollout_gate(obs), ingress], reason=Reason.Deployed,
-        message=f"{_describe_split(obs)} serves main@{obs.commit[:12]}", generation=obs.generation,
+        message=f"{_describe_split(obs)} serves {served_from(obs.spec, obs.commit)}", generation=obs.generation,
     )
     honoured = honoured_condition(obs.spec.unhonoured if obs.spec else (), generation=obs.generation)
     return ready, predictor, ingress, honoured

@@ -117,7 +117,8 @@ class Mirror:
         self.hold = hold
         self.lone_period = lone_period
         self.inflight = 0
-        self.stats: dict[str, ShadowStats] = {}
+        self.stats: dict[str, ShadowStats] = {}  # per endpoint: the comparison with its shadow revision now
+        self._earlier: dict[str, ShadowStats] = {}  # per endpoint: the one with the revision it shadowed before
         self._waiting: dict[str, list[Run]] = {}  # per shadow revision: copies waiting for mates
         self._waiting_copies: collections.Counter[str] = collections.Counter()
         self._release_at: dict[str, asyncio.Handle] = {}  # per shadow revision: when its waiting copies go
@@ -178,8 +179,15 @@ class Mirror:
                         stats.outcomes[outcome] = entry[outcome]
 
     def _stats(self, endpoint: str, revision: str) -> ShadowStats:
-        stats = self.stats.get(endpoint) or self.stats.setdefault(endpoint, ShadowStats())
-        stats.revision = revision
+        """The endpoint's comparison with `revision`. A new shadow target starts from nothing, so its agreement
+        is its own; the one it replaced is kept aside, so a copy framed before the switch still counts for it."""
+        stats = self.stats.get(endpoint)
+        if stats is None or stats.revision != revision:
+            earlier = self._earlier.pop(endpoint, None)
+            if stats is not None:
+                self._earlier[endpoint] = stats
+            stats = self.stats[endpoint] = earlier if earlier and earlier.revision == revision \
+                else ShadowStats(revision)
         self._changed = True
         return stats
 

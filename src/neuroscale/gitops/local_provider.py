@@ -219,13 +219,21 @@ class LocalProvider:
         return self.get(self._guarded(step, undo=undo))
 
     def refresh(self, number: int) -> PullRequest:
+        """Follow the branch: a push moves the head; a branch deleted with plain git closes the pull request,
+        as GitHub does, so nothing merges, previews or waits for a proposal its author withdrew."""
         with self._lock:
             pr = self.get(number)
-            tip = self.repo.resolve(pr.branch) if pr.state == "open" else None
-            if tip is None or tip == pr.head_sha:
+            if pr.state != "open":
                 return pr
-            self.db.execute("UPDATE pull_requests SET head_sha = ?, updated_at = ? WHERE number = ?",
-                            (tip, _now(), number))
+            tip = self.repo.resolve(pr.branch)
+            if tip == pr.head_sha:
+                return pr
+            if tip is None:
+                self.db.execute("UPDATE pull_requests SET state = 'closed', updated_at = ? WHERE number = ?",
+                                (_now(), number))
+            else:
+                self.db.execute("UPDATE pull_requests SET head_sha = ?, updated_at = ? WHERE number = ?",
+                                (tip, _now(), number))
             return self.get(number)
 
     def record_checks(self, number: int, *, head_sha: str, checks: Sequence[CheckResult]) -> PullRequest:

@@ -27,7 +27,7 @@ from neuroscale.services.context import PlatformContext
 from neuroscale.services.endpoints import list_endpoints_on_main, validate_name
 from neuroscale.services.previews import curl_post
 from neuroscale.spec.manifest import manifest_path
-from neuroscale.spec.serving import serving_spec
+from neuroscale.spec.serving import ServingSpec, serving_spec
 from neuroscale.supervisor.settings import load_settings
 from neuroscale.yamlio import load_one
 
@@ -83,20 +83,20 @@ class EndpointDetail:
     shadow: dict[str, Any] | None = None
 
 
+def _serving_at(ctx: PlatformContext, ref: str, name: str) -> ServingSpec | None:
+    """What the endpoint's manifest at `ref` serves (None when absent or invalid there)."""
+    path = manifest_path(name)
+    content = ctx.repo.read_files(ref, path).get(path)
+    try:
+        return serving_spec(load_one(content.decode("utf-8", "replace"), where=path), where=path) if content else None
+    except InvalidInput:
+        return None
+
+
 def _revision_commits(ctx: PlatformContext, name: str) -> list[tuple[str, str]]:
     """(commit, digest of what it runs) for each commit on main that changed the manifest, oldest first."""
-    path = manifest_path(name)
-    found = []
-    for sha in reversed(ctx.repo.history(MAIN, path)):
-        content = ctx.repo.read_files(sha, path).get(path)
-        if content is None:
-            continue
-        try:
-            found.append((sha, serving_spec(load_one(content.decode("utf-8", "replace"), where=path),
-                                            where=path).process_digest()))
-        except InvalidInput:
-            continue
-    return found
+    return [(sha, serving.process_digest()) for sha in reversed(ctx.repo.history(MAIN, manifest_path(name)))
+            if (serving := _serving_at(ctx, sha, name)) is not None]
 
 
 def _revisions(ctx: PlatformContext, name: str, status: dict[str, Any] | None) -> tuple[RevisionView, ...]:
@@ -236,12 +236,17 @@ def endpoint_detail(ctx: PlatformContext, name: str, *, log_lines: int = LOG_TAI
         name=name, on_main=spec is not None, spec=spec.to_input() if spec else None, status=status_data,
         condition_history=tuple(c.to_dict() for c in store.condition_history(name)),
         revisions=_revisions(ctx, name, status_data), call=call_it(gateway_url, name, metadata, error),
-        logs=log_tails(ctx, name, lines=log_lines), shadow=shadow_comparison(ctx.home.shadow_file, name, status_data))
+        logs=log_tails(ctx, name, lines=log_lines), shadow=shadow_comparison(
+            ctx.home.shadow_file, name, status_data, shadowing=bool((serving := _serving_at(ctx, MAIN, name)) and serving.shadow_percent)))
 
 
-def shadow_comparison(shadow_file: Path, name: str, status: dict[str, Any] | None) -> dict[str, Any] | None:
-    """What the gateway publishes about the endpoint's shadow traffic (`gateway.shadow`), while its latest
-    revision is the one shadowed: at 0 % of the traffic. Older comparisons no longer describe anything."""
+def shadow_comparison(shadow_file: Path, name: str, status: dict[str, Any] | None, *,
+                      shadowing: bool) -> dict[str, Any] | None:
+    """What the gateway publishes about the endpoint's shadow traffic (`gateway.shadow`), while main asks for
+    shadow traffic (`shadowing`) and its latest revision is the one shadowed: at 0 % of the traffic. Older
+    comparisons no longer describe anything (the gateway keeps a stopped one's last numbers)."""
+    if not shadowing:
+        return None
     try:
         stats = json.loads(shadow_file.read_text()).get(name)
     except (OSError, ValueError, AttributeError):

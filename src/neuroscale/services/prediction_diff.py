@@ -35,7 +35,7 @@ from neuroscale.gitops.repo import GitRepo
 from neuroscale.services.context import PlatformContext
 from neuroscale.services import recorded_inputs
 from neuroscale.services.keepalive import KeepAlive
-from neuroscale.services.previews import preview_state
+from neuroscale.services.previews import PreviewState, preview_state
 from neuroscale.services.samples import SAMPLE_FILE, SampleRequest, read_sample
 from neuroscale.spec import extensions, isvc
 from neuroscale.spec.manifest import APPS_DIR, manifest_path
@@ -303,6 +303,21 @@ def _failure(ctx: PlatformContext, status: EndpointStatus) -> str:
                  if event.reason in FAILURE_REASONS and event.message.startswith(f"{status.latest_revision}:")), "")
 
 
+def _waiting(gate: extensions.DiffGate, message: str) -> CheckResult:
+    """Not final yet (read again): `pending` with a gate, else a pass that never blocks a merge."""
+    return CheckResult(CHECK_PREDICTIONS, "pending" if gate.gating else "pass", [Finding(
+        RULE, Severity.INFO, message, fix="it starts once the other checks pass on a running platform; read the "
+                                          "pull request again to see the diff", extra={"waiting": True}).to_dict()])
+
+
+def _still_serves(ctx: PlatformContext, pr: PullRequest, before: PreviewState) -> bool:
+    """Does the preview still serve the pull request's head from the revision the replay started on? The engine
+    follows the branch, so a push during the replay hands the rest of it to another model."""
+    after = preview_state(ctx, pr)
+    return (after.serves_head and after.status is not None and before.status is not None
+            and after.status.revision == before.status.revision)
+
+
 def _preview_check(ctx: PlatformContext, pr: PullRequest) -> CheckResult:
     """The pull request's own endpoint against its preview: without a gate it reports and never blocks a
     merge, so waiting for the preview is a pass that is read again; with one, waiting is `pending`."""
@@ -326,10 +341,7 @@ def _preview_check(ctx: PlatformContext, pr: PullRequest) -> CheckResult:
             return CheckResult(CHECK_PREDICTIONS, "fail", [Finding(
                 RULE, Severity.ERROR, f"the preview {preview} does not serve: {failure}",
                 fix="fix the model the pull request proposes and push again").to_dict()])
-        return CheckResult(CHECK_PREDICTIONS, "pending" if gate.gating else "pass", [Finding(
-            RULE, Severity.INFO, f"waiting for the preview {preview} to become ready" + (f" ({ready})" if ready else ""),
-            fix="it starts once the other checks pass on a running platform; read the pull request again to see the "
-                "diff", extra={"waiting": True}).to_dict()])
+        return _waiting(gate, f"waiting for the preview {preview} to become ready" + (f" ({ready})" if ready else ""))
     sample, recorded = _sample(ctx, pr)
     if sample is None:
         return CheckResult(CHECK_PREDICTIONS, "fail" if gate.gating else "pass", [Finding(
@@ -339,8 +351,11 @@ def _preview_check(ctx: PlatformContext, pr: PullRequest) -> CheckResult:
                 f"({extensions.RECORD}: \"true\")").to_dict()])
     source, requests, problems = sample
     gateway = load_settings(ctx.home).gateway_url
-    result = verdict(pr.endpoint, preview, source, replay(Target(gateway, pr.endpoint), Target(gateway, preview),
-                                                          requests), gate,
+    answers = replay(Target(gateway, pr.endpoint), Target(gateway, preview), requests)
+    if not _still_serves(ctx, pr, state):
+        return _waiting(gate, f"the preview {preview} changed while the sample was replayed (a push to the pull "
+                              "request), so its answers were not all of this head's model")
+    result = verdict(pr.endpoint, preview, source, answers, gate,
                      recorded_key=recorded_inputs.fingerprint_key(ctx.home) if recorded else None)
     findings = [*result.findings, *(p.to_dict() for p in problems)]
     broken = any(p.severity is Severity.ERROR for p in problems)

@@ -32,7 +32,9 @@ from neuroscale.doctor.embedded_view import (
     servers_of,
     serving_revision,
 )
+from neuroscale.engine.previews import preview_name
 from neuroscale.findings import Severity
+from neuroscale.spec.manifest import manifest_path
 from neuroscale.status.exits import ExitRecord, parse_exit
 from neuroscale.status.reasons import Reason
 
@@ -51,6 +53,24 @@ _LOAD_CAUSES = (
 
 
 @dataclass(frozen=True)
+class Update:
+    """How a fix to what an endpoint runs lands: an endpoint on main changes through a pull request to merge; a
+    preview runs its pull request's head, so its fix is a push to that pull request, which the preview follows."""
+
+    endpoint: str  # the endpoint `neuroscale endpoint update` names
+    manifest: str
+    lands: str
+
+    @staticmethod
+    def of(endpoint: Mapping[str, Any]) -> Update:
+        name, number = str(endpoint.get("name", "")), endpoint.get("preview_of")
+        if isinstance(number, int) and name.endswith(suffix := preview_name("", number)):
+            name = name.removesuffix(suffix)
+            return Update(name, manifest_path(name), f"it adds to pull request #{number}, whose preview follows")
+        return Update(name, manifest_path(name), "then merge the pull request")
+
+
+@dataclass(frozen=True)
 class Diagnosis:
     message: str
     cause: str
@@ -59,7 +79,7 @@ class Diagnosis:
     severity: Severity
 
 
-def _load_failure(name: str, exit_: ExitRecord, log_line: str) -> Diagnosis:
+def _load_failure(update: Update, exit_: ExitRecord, log_line: str) -> Diagnosis:
     low = f"{exit_.detail} {log_line}".lower()
     cause, how = next(((c, f) for words, c, f in _LOAD_CAUSES if any(w in low for w in words)),
                       ("the model server raised an exception while loading the model",
@@ -68,20 +88,21 @@ def _load_failure(name: str, exit_: ExitRecord, log_line: str) -> Diagnosis:
         message=f"the model server of {exit_.revision} fails while loading its model",
         cause=f"exception while loading: {cause}", severity=Severity.ERROR,
         evidence=log_line or f"ModelLoadFailed: {exit_.detail}",
-        fix=f"{how}: `neuroscale endpoint update {name} --storage-uri <model file> --model-format <format>` "
-        f"(or edit spec.predictor.model in apps/{name}/inference-service.yaml), then merge the pull request")
+        fix=f"{how}: `neuroscale endpoint update {update.endpoint} --storage-uri <model file> --model-format "
+        f"<format>` (or edit spec.predictor.model in {update.manifest}); {update.lands}")
 
 
-def _diagnose(name: str, exit_: ExitRecord, *, log_line: str, memory_limit: str, serving_elsewhere: bool) -> Diagnosis:
+def _diagnose(name: str, exit_: ExitRecord, *, update: Update, log_line: str, memory_limit: str,
+              serving_elsewhere: bool) -> Diagnosis:
     restarting = Severity.WARNING if serving_elsewhere else Severity.ERROR
     if exit_.cause == Reason.ModelLoadFailed:
-        return _load_failure(name, exit_, log_line)
+        return _load_failure(update, exit_, log_line)
     if exit_.cause == Reason.OOMKilled:
         limit = f" ({memory_limit.split(':')[0]})" if memory_limit else ""
         return Diagnosis(f"the model server of {exit_.revision} is killed for going over its memory limit{limit}",
                          "killed by the platform: its resident memory went over resources.limits.memory",
-                         f"raise the limit: `neuroscale endpoint update {name} --memory-limit <more>` (and "
-                         "--memory-request), or serve a smaller model; then merge the pull request",
+                         f"raise the limit: `neuroscale endpoint update {update.endpoint} --memory-limit <more>` "
+                         f"(and --memory-request), or serve a smaller model; {update.lands}",
                          exit_.message(), Severity.ERROR)
     if exit_.cause == Reason.LivenessProbeFailed:
         return Diagnosis(f"the model server of {exit_.revision} stopped answering and was restarted",
@@ -101,7 +122,8 @@ def _diagnose(name: str, exit_: ExitRecord, *, log_line: str, memory_limit: str,
                          "grabs loopback ports (`ss -ltnp`)", exit_.message(), restarting)
     return Diagnosis(f"the model server of {exit_.revision} exits on its own",
                      "the server process ended with an error exit code", f"read the last output below and "
-                     f"the server log; fix the model or its runtime, then `neuroscale endpoint update {name}`",
+                     f"the server log; fix the model or its runtime, then `neuroscale endpoint update "
+                     f"{update.endpoint}` ({update.lands})",
                      exit_.message(), Severity.ERROR)
 
 
@@ -197,7 +219,8 @@ def _from_history(index: SnapshotIndex, endpoint: Mapping[str, Any]) -> list[Dia
     log_line = _log_line(index, exit_.revision, "ModelLoadFailed:") if exit_.cause == Reason.ModelLoadFailed else ""
     serving = serving_revision(endpoint)
     serving_elsewhere = bool(serving) and serving != exit_.revision
-    diagnosis = _diagnose(name, exit_, log_line=log_line, memory_limit=memory, serving_elsewhere=serving_elsewhere)
+    diagnosis = _diagnose(name, exit_, update=Update.of(endpoint), log_line=log_line, memory_limit=memory,
+                          serving_elsewhere=serving_elsewhere)
     evidence = f"event {newest.get('time')} {newest.get('reason')}: {exit_.message()}"
     if diagnosis.evidence != exit_.message():
         evidence = f"{diagnosis.evidence}; {evidence}"
