@@ -20,7 +20,9 @@ import pytest
 
 from neuroscale.findings import Finding, Severity
 from neuroscale.platform.governance import ENDPOINT_LIMITS, POLICIES_PATH
-from neuroscale.platform.options import InitOptions
+from neuroscale.platform.argocd import ENDPOINTS_PROJECT
+from neuroscale.platform.options import PREVIEW_NAMESPACE, InitOptions
+from neuroscale.platform.previews import PROJECT as PREVIEWS_PROJECT
 from neuroscale.policy.bundled import PLATFORM_CONTROLLERS
 from neuroscale.policy.celenv import default_environment
 from neuroscale.policy.kyverno import KyvernoInputs, KyvernoRun
@@ -174,16 +176,22 @@ def test_policies_govern_the_endpoint_namespace_only(platform_repo: tuple[Path, 
     policies = generated_policies(root)
     elsewhere = bad_endpoints("kube-system")
     assert denials(policies, elsewhere, user=ARGOCD) == []
-    # ... and endpoints cannot go elsewhere: their AppProject lets InferenceServices into the governed namespaces
-    # only (the endpoints' own and, with previews, the previews').
-    [project] = [obj for _, obj in objects(root) if obj["kind"] == "AppProject"]
-    assert project["spec"]["destinations"] == [{"server": "https://kubernetes.default.svc", "namespace": namespace}
-                                               for namespace in options.governed_namespaces]
-    assert project["spec"]["clusterResourceWhitelist"] == []
-    assert project["spec"]["namespaceResourceWhitelist"] == [{"group": "serving.kserve.io",
-                                                              "kind": "InferenceService"}]
-    appsets = [obj for _, obj in objects(root) if obj["kind"] == "ApplicationSet"]
-    assert appsets and all(a["spec"]["template"]["spec"]["project"] == project["metadata"]["name"] for a in appsets)
+    # ... and endpoints cannot go elsewhere: each AppProject lets InferenceServices into one governed namespace
+    # only: the endpoints' project into theirs, the previews' project (with previews) into the previews'.
+    projects = {obj["metadata"]["name"]: obj for _, obj in objects(root) if obj["kind"] == "AppProject"}
+    expected = {ENDPOINTS_PROJECT: options.namespace, **({PREVIEWS_PROJECT: PREVIEW_NAMESPACE} if options.previews
+                                                         else {})}
+    assert {name: project["spec"]["destinations"] for name, project in projects.items()} == {
+        name: [{"server": "https://kubernetes.default.svc", "namespace": namespace}]
+        for name, namespace in expected.items()}
+    assert set(options.governed_namespaces) == set(expected.values())
+    for project in projects.values():
+        assert project["spec"]["clusterResourceWhitelist"] == []
+        assert project["spec"]["namespaceResourceWhitelist"] == [{"group": "serving.kserve.io",
+                                                                  "kind": "InferenceService"}]
+    appsets = {obj["metadata"]["name"]: obj["spec"]["template"]["spec"]["project"]
+               for _, obj in objects(root) if obj["kind"] == "ApplicationSet"}
+    assert appsets and set(appsets.values()) == set(expected)
     template = load_one((root / "backstage/templates/model-endpoint/template.yaml").read_text())
     assert template["spec"]["parameters"][0]["properties"]["namespace"]["enum"] == [options.namespace]
 

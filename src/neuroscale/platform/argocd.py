@@ -236,9 +236,10 @@ def previews_appset(options: InitOptions, *, wave: int) -> dict[str, Any]:
 
 
 def endpoints_project(options: InitOptions, *, wave: int) -> dict[str, Any]:
-    """What an endpoint's Application may deploy: InferenceServices into the governed namespaces, nothing else."""
-    return _project(ENDPOINTS_PROJECT, "model endpoints: InferenceServices in the namespaces quotas and "
-                    "guardrails govern", options.governed_namespaces, options, wave=wave)
+    """What an endpoint's Application may deploy: InferenceServices into the endpoints' namespace, nothing else
+    (previews have a project of their own: `previews_project`)."""
+    return _project(ENDPOINTS_PROJECT, "model endpoints: InferenceServices in the namespace quotas and "
+                    "guardrails govern", (options.namespace,), options, wave=wave)
 
 
 def previews_project(options: InitOptions, *, wave: int) -> dict[str, Any]:
