@@ -20,6 +20,14 @@ FIXTURES = Path(__file__).parent / "fixtures" / "github"
 GITHUB = "https://api.github.com"
 
 
+def recorded(*names: str) -> list[dict[str, Any]]:
+    """The exchanges of the named fixture files, in order (a test may vary them before replaying)."""
+    exchanges: list[dict[str, Any]] = []
+    for name in names:
+        exchanges.extend(json.loads((FIXTURES / f"{name}.json").read_text()))
+    return exchanges
+
+
 class Replay:
     def __init__(self, exchanges: list[dict[str, Any]]) -> None:
         self.exchanges = list(exchanges)
@@ -31,10 +39,7 @@ class Replay:
 
     @classmethod
     def from_files(cls, *names: str) -> Replay:
-        exchanges: list[dict[str, Any]] = []
-        for name in names:
-            exchanges.extend(json.loads((FIXTURES / f"{name}.json").read_text()))
-        return cls(exchanges)
+        return cls(recorded(*names))
 
     def __enter__(self) -> Replay:
         self._thread.start()

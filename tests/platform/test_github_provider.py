@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from github import Auth, Github
 
 from neuroscale.errors import InvalidInput
 from neuroscale.gitops.github_provider import TOKEN_ENV, GitHubProvider
-from neuroscale.gitops.provider import Proposal
+from neuroscale.gitops.provider import PREVIEW_LABEL, Proposal
 from neuroscale.gitops.repo import Author, GitRepo
 
-from tests.platform.github_replay import Replay
+from tests.platform.github_replay import Replay, recorded
 
 TOKEN = "ghp_" + "R3c0rdedT0kenForTests0000000000000000"
 AUTHOR = Author("Dana Ops", "dana@acme.dev")
@@ -58,10 +60,10 @@ def test_any_remote_gets_the_branch_pushed_without_a_pr(tmp_path: Path, remote: 
 
 
 def test_first_proposal_opens_a_pull_request(tmp_path: Path, remote: Path) -> None:
-    with Replay.from_files("propose_new") as replay:
+    with Replay.from_files("propose_new", "add_label") as replay:
         pr = provider(tmp_path, remote, replay).propose(proposal())
     assert replay.unexpected == [] and replay.remaining == 0
-    create = replay.requests[-1]
+    create = replay.requests[1]
     assert create["method"] == "POST" and create["json"]["head"] == "endpoint/fraud" and create["json"]["base"] == "main"
     assert "action=create endpoint=fraud" in create["json"]["body"]
     assert all(r["authorization"] == f"token {TOKEN}" for r in replay.requests)
@@ -70,7 +72,7 @@ def test_first_proposal_opens_a_pull_request(tmp_path: Path, remote: Path) -> No
 
 
 def test_rerun_updates_the_open_pull_request_instead_of_failing(tmp_path: Path, remote: Path) -> None:
-    with Replay.from_files("propose_new") as replay:
+    with Replay.from_files("propose_new", "add_label") as replay:
         gh = provider(tmp_path, remote, replay)
         first_head = gh.propose(proposal()).head_sha
     pushed_first = git("--git-dir", str(remote), "rev-parse", "refs/heads/endpoint/fraud")
@@ -78,7 +80,7 @@ def test_rerun_updates_the_open_pull_request_instead_of_failing(tmp_path: Path, 
         gh = provider(tmp_path, remote, replay)
         pr = gh.propose(proposal("update", MANIFEST + b"  labels: {}\n"))
     assert replay.unexpected == [] and replay.remaining == 0
-    assert [r["method"] for r in replay.requests] == ["GET", "PATCH", "GET"]  # no second POST
+    assert [r["method"] for r in replay.requests] == ["GET", "PATCH", "GET"]  # no second POST, labelled already
     assert (pr.number, pr.title, pr.action) == (7, "endpoint: update fraud", "update")
     pushed_second = git("--git-dir", str(remote), "rev-parse", "refs/heads/endpoint/fraud")
     assert pushed_second != pushed_first and git("--git-dir", str(remote), "rev-parse", f"{pushed_second}^") == pushed_first
@@ -91,6 +93,70 @@ def test_concurrently_opened_pull_request_is_updated(tmp_path: Path, remote: Pat
     assert replay.unexpected == [] and replay.remaining == 0 and pr.number == 7
 
 
+def requested_labels(body: Any) -> list[str]:
+    """The labels an "add labels to an issue" request asks for, in every body GitHub documents: an object with
+    `labels` or the labels themselves, as an array or one string, each label a name or an object with `name`."""
+    items = body.get("labels") if isinstance(body, dict) else body
+    items = [items] if isinstance(items, str) else items
+    return [item["name"] if isinstance(item, dict) else item for item in items]
+
+
+def label_requests(replay: Replay) -> list[dict[str, Any]]:
+    return [r for r in replay.requests if r["path"].endswith("/labels")]
+
+
+def test_a_new_pull_request_is_labelled_for_its_preview(tmp_path: Path, remote: Path) -> None:
+    """Cluster previews deploy labelled pull requests only (a fork's must not run its pickle by being opened);
+    NeuroScale's authors are the platform's signed-in users, so it labels what it opens. A pull request is an
+    issue: `POST /repos/{owner}/{repo}/issues/{number}/labels`."""
+    with Replay.from_files("propose_new", "add_label") as replay:
+        pr = provider(tmp_path, remote, replay).propose(proposal())
+    assert replay.unexpected == [] and replay.remaining == 0 and pr.number == 7
+    [label] = label_requests(replay)
+    assert (label["method"], label["path"]) == ("POST", "/repos/acme/ml-platform/issues/7/labels")
+    assert requested_labels(label["json"]) == [PREVIEW_LABEL]  # never empty: an empty list removes every label
+    assert label["authorization"] == f"token {TOKEN}"
+
+
+def test_an_open_pull_request_without_the_label_gets_it_when_proposed_again(tmp_path: Path, remote: Path) -> None:
+    """Opened before previews asked for the label, or when labelling failed: the next proposal labels it."""
+    exchanges = recorded("propose_existing")
+    for exchange in exchanges:
+        body = exchange["response"]["body"]
+        for pull in body if isinstance(body, list) else [body]:
+            pull["labels"] = []
+    exchanges[2:2] = recorded("add_label")  # after the PATCH, before the pull request is read back
+    with Replay(exchanges) as replay:
+        pr = provider(tmp_path, remote, replay).propose(proposal("update", MANIFEST + b"  labels: {}\n"))
+    assert replay.unexpected == [] and replay.remaining == 0 and pr.number == 7
+    assert [r["method"] for r in replay.requests] == ["GET", "PATCH", "POST", "GET"]
+    [label] = label_requests(replay)
+    assert requested_labels(label["json"]) == [PREVIEW_LABEL]
+
+
+@pytest.mark.parametrize(("status", "message"), [
+    (403, "Resource not accessible by personal access token"),  # a fine-grained token without the permission
+    (403, "Resource not accessible by integration"),  # a GitHub App without it
+    (404, "Not Found"),
+    (410, "Issues are disabled for this repo"),
+    (422, "Validation Failed"),
+])
+def test_a_pull_request_that_cannot_be_labelled_stands_and_a_warning_says_how_to_fix_it(
+        tmp_path: Path, remote: Path, caplog: pytest.LogCaptureFixture, status: int, message: str) -> None:
+    exchanges = recorded("propose_new", "add_label_forbidden")
+    refused = exchanges[-1]["response"]
+    refused.update(status=status, body={**refused["body"], "message": message, "status": str(status)})
+    with caplog.at_level(logging.WARNING, logger="neuroscale.gitops.github_provider"), Replay(exchanges) as replay:
+        pr = provider(tmp_path, remote, replay).propose(proposal())
+    assert replay.unexpected == [] and replay.remaining == 0
+    assert (pr.number, pr.state, pr.endpoint) == (7, "open", "fraud")
+    [warning] = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert "#7" in warning and PREVIEW_LABEL in warning and "no preview" in warning
+    assert str(status) in warning and message in warning
+    assert "issues: write" in warning and "pull_requests: write" in warning and "by hand" in warning
+    assert TOKEN not in warning and f"{len(TOKEN)} characters" in warning
+
+
 def test_bad_token_is_reported_by_length_never_by_value(tmp_path: Path, remote: Path) -> None:
     with Replay.from_files("bad_credentials") as replay:
         with pytest.raises(InvalidInput) as caught:
@@ -100,7 +166,7 @@ def test_bad_token_is_reported_by_length_never_by_value(tmp_path: Path, remote: 
 
 
 def test_merge_through_the_api(tmp_path: Path, remote: Path) -> None:
-    with Replay.from_files("propose_new") as replay:
+    with Replay.from_files("propose_new", "add_label") as replay:
         provider(tmp_path, remote, replay).propose(proposal())
     with Replay.from_files("merge") as replay:
         pr = provider(tmp_path, remote, replay).merge(7, author=AUTHOR)

@@ -162,6 +162,7 @@ def test_pre_existing_files_are_never_overwritten(tmp_path: Path) -> None:
 
 def test_previews_add_a_pull_request_applicationset_a_governed_namespace_and_need_github(tmp_path: Path) -> None:
     from neuroscale.errors import InvalidInput
+    from neuroscale.gitops.provider import PREVIEW_LABEL
     from neuroscale.platform.argocd import PREVIEWS_APPSET_NAME
     from neuroscale.platform.options import PREVIEW_NAMESPACE
 
@@ -172,7 +173,8 @@ def test_previews_add_a_pull_request_applicationset_a_governed_namespace_and_nee
     assert appset["metadata"]["name"] == PREVIEWS_APPSET_NAME
     [generator] = appset["spec"]["generators"]
     assert generator["pullRequest"]["github"] == {"owner": "acme", "repo": "ml-platform",
-                                                  "tokenRef": {"secretName": "neuroscale-github", "key": "token"}}
+                                                  "tokenRef": {"secretName": "neuroscale-github", "key": "token"},
+                                                  "labels": [PREVIEW_LABEL]}
     template = appset["spec"]["template"]["spec"]
     assert template["destination"]["namespace"] == PREVIEW_NAMESPACE and template["source"]["targetRevision"] == \
         "{{.head_sha}}"

@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from neuroscale.cli.main import main
 from neuroscale.errors import InvalidInput
+from neuroscale.gitops.provider import PREVIEW_LABEL
 from neuroscale.gitops.repo import Author, GitRepo
 from neuroscale.platform.options import PREVIEW_NAMESPACE, InitOptions
 from neuroscale.platform.previews import LABEL_PREVIEW_OF, LABEL_PULL_REQUEST, ttl_policy
@@ -129,6 +131,42 @@ def preview_generator(tmp_path: Path) -> dict[str, Any]:
     appset = load_one((tmp_path / "platform" / "infrastructure/apps/endpoint-previews.yaml").read_text())
     [generator] = appset["spec"]["generators"]
     return generator["pullRequest"]
+
+
+def undeclared(schema: dict[str, Any], value: Any, where: str = "") -> list[str]:
+    """Paths in `value` that a CRD's structural schema does not declare: the API server drops those fields
+    without a word, so Argo CD would never see them."""
+    if isinstance(value, list):
+        items = schema.get("items", {})
+        return [path for i, item in enumerate(value) for path in undeclared(items, item, f"{where}[{i}]")]
+    if not isinstance(value, dict) or schema.get("x-kubernetes-preserve-unknown-fields") or "properties" not in schema:
+        return []
+    return [path for key, item in value.items()
+            for path in ([f"{where}.{key}"] if key not in schema["properties"]
+                         else undeclared(schema["properties"][key], item, f"{where}.{key}"))]
+
+
+def test_only_a_labelled_pull_request_gets_a_preview(tmp_path: Path, reference: Path) -> None:
+    """A preview loads the model file its pull request names, and a pickle runs code when loaded: a pull
+    request from a fork must not be deployed by being opened. The generator lists only pull requests carrying
+    the label (Argo CD's GitHub `labels`: all of them must be on it), which on GitHub only triage or write
+    access can add; a field the ApplicationSet CRD does not declare would be dropped and preview them all."""
+    generator = preview_generator(tmp_path)
+    assert generator["github"]["labels"] == [PREVIEW_LABEL]
+    crd = yaml.load((reference / "crds/argocd/applicationset-crd.yaml").read_text(), Loader=yaml.CSafeLoader)
+    [version] = [v for v in crd["spec"]["versions"] if v["name"] == "v1alpha1"]
+    spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+    schema = spec["generators"]["items"]["properties"]["pullRequest"]
+    assert undeclared(schema, generator) == []
+    assert schema["properties"]["github"]["properties"]["labels"] == {"type": "array", "items": {"type": "string"}}
+
+
+def test_the_generated_readme_says_who_gets_a_preview_and_how_a_maintainer_grants_one(tmp_path: Path) -> None:
+    write_repo(tmp_path / "platform", make_options(previews=True))
+    readme = " ".join((tmp_path / "platform" / "README.md").read_text().split())
+    assert f"Only pull requests labelled `{PREVIEW_LABEL}` get one" in readme
+    assert "fork" in readme and "pickle" in readme and "maintainer adds the label" in readme
+    assert "`issues: write` or `pull_requests: write`" in readme
 
 
 #: Source branches any pull request may have (a fork names its own); git allows every one of them.

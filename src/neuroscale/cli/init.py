@@ -28,8 +28,9 @@ def init(
     kubernetes_version: str = typer.Option(
         "", "--kubernetes-version", help="Kubernetes release of the target cluster, e.g. 1.31 (checked against "
                                          "the pinned releases)."),
-    previews: bool = typer.Option(False, "--previews", help="Preview each open pull request's endpoint in the "
-                                  "neuroscale-previews namespace (Argo CD's pull-request generator; GitHub only)."),
+    previews: bool = typer.Option(False, "--previews", help="Preview the endpoint of each open pull request "
+                                  "carrying the preview label (NeuroScale labels its own, a maintainer a fork's) in "
+                                  "the neuroscale-previews namespace (Argo CD's pull-request generator; GitHub only)."),
     preview_ttl_hours: int | None = typer.Option(
         None, "--preview-ttl-hours", help="Delete a preview this many hours after it was created (needs --previews "
                                            "and --policy-engine kyverno; default: it lives until its PR closes)."),

@@ -5,6 +5,8 @@ so a branch someone else moved is never overwritten). When the remote is on
 GitHub and a token is configured, the pull request itself is opened through
 the GitHub REST API (PyGithub); proposing again for the same endpoint updates
 the open pull request instead of failing with "A pull request already exists".
+Its pull requests carry `PREVIEW_LABEL`: their authors are the platform's
+signed-in users, so the cluster previews them (a fork's waits for a maintainer).
 
 The token comes from `NEUROSCALE_GITHUB_TOKEN`. It is never printed, logged or
 put on a command line: git receives it through `GIT_CONFIG_*` environment
@@ -14,6 +16,7 @@ variables, and diagnostics show only its length (FM-34).
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import re
 import subprocess
@@ -29,7 +32,15 @@ from github.PullRequest import PullRequest as GhPull
 from github.Repository import Repository
 
 from neuroscale.errors import Conflict, GitError, InvalidInput, NotFound
-from neuroscale.gitops.provider import BRANCH_PREFIX, Action, CheckResult, PRState, Proposal, PullRequest
+from neuroscale.gitops.provider import (
+    BRANCH_PREFIX,
+    PREVIEW_LABEL,
+    Action,
+    CheckResult,
+    PRState,
+    Proposal,
+    PullRequest,
+)
 from neuroscale.gitops.repo import MAIN, Author, GitRepo
 
 TOKEN_ENV = "NEUROSCALE_GITHUB_TOKEN"
@@ -40,6 +51,7 @@ _MARKER = re.compile(r"<!-- neuroscale: action=(?P<action>create|update|delete) 
 _STATUS = {"pass": "success", "fail": "failure", "error": "error"}
 _SCP_REMOTE = re.compile(r"^[A-Za-z0-9._-]+@(?P<host>[A-Za-z0-9.-]+):(?P<path>[A-Za-z0-9._~/-]+)$")
 MIRROR_AUTHOR = Author("NeuroScale", "neuroscale@localhost")
+log = logging.getLogger(__name__)
 
 
 def github_repository(url: str) -> str | None:
@@ -69,6 +81,11 @@ class TokenInfo:
 
     def __str__(self) -> str:
         return f"{TOKEN_ENV}: set, {self.length} characters" if self.present else f"{TOKEN_ENV}: not set"
+
+
+def _github_message(exc: GithubException) -> str:
+    """What GitHub said about a refused request (its JSON `message`), or nothing."""
+    return str(exc.data.get("message", "")) if isinstance(exc.data, dict) else ""
 
 
 def _iso(value: datetime | None) -> str:
@@ -152,7 +169,7 @@ class GitHubProvider:
         try:
             return call(*args, **kwargs)
         except GithubException as exc:
-            detail = exc.data.get("message", "") if isinstance(exc.data, dict) else ""
+            detail = _github_message(exc)
             if exc.status == 401:
                 raise InvalidInput(f"GitHub rejected the token ({self.token_info})", where="GitHub API",
                                    fix=f"create a token with 'repo' scope and export it as {TOKEN_ENV}") from None
@@ -198,19 +215,37 @@ class GitHubProvider:
         body = (f"{proposal.title}\n\nProposed by {proposal.author.name} with NeuroScale.\n\n"
                 f"<!-- neuroscale: action={proposal.action} endpoint={proposal.endpoint} -->")
         existing = self._find_open_pull(branch)
-        if existing is not None:
-            self._api(existing.edit, title=proposal.title, body=body)
-            return self.get(existing.number)
-        repo = self._gh_repo()
+        if existing is None:
+            repo = self._gh_repo()
+            try:
+                created = self._api(repo.create_pull, base=MAIN, head=branch, title=proposal.title, body=body)
+            except Conflict:  # opened concurrently by someone else: update that one instead
+                existing = self._find_open_pull(branch)
+                if existing is None:
+                    raise
+            else:
+                self._vouch_for_preview(created)
+                return self._to_pr(created)
+        self._api(existing.edit, title=proposal.title, body=body)
+        self._vouch_for_preview(existing)
+        return self.get(existing.number)
+
+    def _vouch_for_preview(self, pull: GhPull) -> None:
+        """Label the pull request for a cluster preview, as its author is one of the platform's users.
+
+        The pull request stands either way: without the label it only goes without a preview, which a
+        warning says, with how to fix it.
+        """
+        if any(label.name == PREVIEW_LABEL for label in pull.labels):
+            return
         try:
-            created = self._api(repo.create_pull, base=MAIN, head=branch, title=proposal.title, body=body)
-        except Conflict:  # opened concurrently by someone else: update that one instead
-            existing = self._find_open_pull(branch)
-            if existing is None:
-                raise
-            self._api(existing.edit, title=proposal.title, body=body)
-            return self.get(existing.number)
-        return self._to_pr(created)
+            pull.add_to_labels(PREVIEW_LABEL)
+        except GithubException as exc:
+            detail = _github_message(exc)
+            log.warning("pull request #%d stays without the %r label, so the cluster gives it no preview: GitHub "
+                        "answered %s%s. Fix: give the token (%s) 'issues: write' or 'pull_requests: write' on "
+                        "%s and propose again, or add the label on GitHub by hand", pull.number, PREVIEW_LABEL,
+                        exc.status, f" ({detail})" if detail else "", self.token_info, self.github_repo)
 
     def _pushed_only(self, proposal: Proposal, head: str) -> PullRequest:
         """A pushed branch on a remote without a PR API: number 0 means 'open a PR by hand'."""

@@ -20,6 +20,11 @@ Action = Literal["create", "update", "delete"]
 CheckStatus = Literal["pass", "fail", "error", "pending"]  # pending: waiting for something to be ready
 PR_STATES: tuple[str, ...] = ("open", "merged", "closed")
 BRANCH_PREFIX = "endpoint/"
+#: The label of a pull request someone trusted vouched for: NeuroScale puts it on the pull requests its signed-in
+#: users open, a maintainer on any other (on GitHub only triage or write access may label). Cluster previews
+#: deploy only pull requests carrying it: the model file a pull request names is loaded, and loading a pickle
+#: (sklearn, joblib) runs code, so a fork's pull request must not get a preview by being opened.
+PREVIEW_LABEL = "neuroscale-preview"
 
 
 def endpoint_branch(name: str) -> str:

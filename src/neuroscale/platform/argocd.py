@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from neuroscale.gitops.provider import PREVIEW_LABEL
 from neuroscale.platform import previews
 from neuroscale.platform.options import PREVIEW_NAMESPACE, InitOptions
 from neuroscale.platform.versions import Chart
@@ -199,9 +200,10 @@ def previews_appset(options: InitOptions, *, wave: int) -> dict[str, Any]:
     """One Application per open pull request: its endpoint directory at the head commit, as a preview.
 
     Branches are `endpoint/<name>` (what `neuroscale endpoint …` pushes), so the directory is named by the
-    branch; `platform.previews` renames and moves what it renders. The Application goes when the pull
-    request closes or merges (Argo CD prunes it); it does not self-heal, so a preview the TTL deleted
-    stays deleted until the next push.
+    branch; `platform.previews` renames and moves what it renders. Only pull requests labelled
+    `PREVIEW_LABEL` are listed: anyone may open one from a fork, and its model file runs in the cluster.
+    The Application goes when the pull request closes or merges, or loses the label (Argo CD prunes it);
+    it does not self-heal, so a preview the TTL deleted stays deleted until the next push.
     """
     endpoint = '{{ trimPrefix "endpoint/" .branch }}'
 
@@ -216,7 +218,8 @@ def previews_appset(options: InitOptions, *, wave: int) -> dict[str, Any]:
             "goTemplateOptions": ["missingkey=error"],
             "generators": [{"pullRequest": {
                 "github": {"owner": owner, "repo": repo,
-                           "tokenRef": {"secretName": PREVIEW_TOKEN_SECRET, "key": "token"}},
+                           "tokenRef": {"secretName": PREVIEW_TOKEN_SECRET, "key": "token"},
+                           "labels": [PREVIEW_LABEL]},
                 "filters": [{"branchMatch": PREVIEW_BRANCH_MATCH}],
                 "requeueAfterSeconds": 60}}],
             "template": {

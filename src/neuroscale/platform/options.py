@@ -51,7 +51,8 @@ class InitOptions:
     ingress: Ingress = "kourier"
     policy_engine: PolicyEngine = "vap"
     namespace: str = "default"
-    #: Preview each open pull request's endpoint in `PREVIEW_NAMESPACE` (Argo CD's pull-request generator, GitHub).
+    #: Preview the endpoint of each open pull request labelled for it in `PREVIEW_NAMESPACE` (Argo CD's pull-request
+    #: generator, GitHub; `argocd.previews_appset`).
     previews: bool = False
     #: Hours a preview may live after it was created (Kyverno's cleanup controller; None: until the PR closes).
     preview_ttl_hours: int | None = None

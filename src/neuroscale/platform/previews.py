@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from neuroscale.gitops.provider import PREVIEW_LABEL
 from neuroscale.platform.options import PREVIEW_NAMESPACE, InitOptions
 from neuroscale.spec.fields import LABEL_MANAGED_BY, MANAGED_BY
 
@@ -71,13 +72,22 @@ def readme_section(options: InitOptions) -> str:
     """What the repository's README says about previews, for the options it was generated with."""
     if not options.previews:
         return ("Pull-request previews are off. `neuroscale init --previews` (GitHub repositories) adds one "
-                "preview endpoint per open pull request.")
+                f"preview endpoint per open pull request labelled `{PREVIEW_LABEL}`.")
     lifetime = (f"Kyverno's cleanup controller deletes a preview {options.preview_ttl_hours} hours after it was "
                 "created (`infrastructure/policies/cleanup-policy-neuroscale-preview-ttl.yaml`); the next push "
                 "to the pull request brings it back." if options.preview_ttl_hours else
                 "A preview lives until its pull request is merged or closed (`neuroscale init --previews "
                 "--preview-ttl-hours N --policy-engine kyverno` bounds that).")
-    return ("Every open pull request from an `endpoint/<name>` branch gets a preview: the Application "
+    who = (f"Only pull requests labelled `{PREVIEW_LABEL}` get one. NeuroScale labels those it opens "
+           "(`neuroscale endpoint create`/`update`, the portal), as their authors are the platform's signed-in "
+           "users; if its token may not label (it needs `issues: write` or `pull_requests: write`), it warns and "
+           "the pull request stays without a preview. Any other pull request (the Backstage form's too, and above "
+           "all one from a fork, which anyone can open on a public repository) gets none until a maintainer adds "
+           "the label on GitHub (only people with triage or write access can): a preview loads the model file "
+           "the pull request names, and loading a pickle (sklearn, joblib) runs its code inside the cluster. "
+           "Read the change before you label it; the label stays when the author pushes again, so remove it from "
+           "a pull request you no longer vouch for (Argo CD then deletes its preview).")
+    return (f"Every open pull request from an `endpoint/<name>` branch may get a preview. {who} The Application "
             "`<name>-pr-<number>` builds `apps/<name>` at the pull request's head commit, renamed "
             f"`<name>-pr-<number>` and moved to the `{PREVIEW_NAMESPACE}` namespace (the directory's "
             "`Kustomization` is what lets Argo CD do that; `neuroscale endpoint create` and `update` write it), "
