@@ -28,6 +28,11 @@ MODEL_ROOTS_ENV = "NEUROSCALE_MODEL_ROOTS"
 MODEL_ROOTS_SETTING = "model_roots"
 
 
+def recording_file(samples_dir: Path, endpoint: str) -> Path:
+    """Where an endpoint's recorded requests are: the gateway writes the file, prediction diffs read it."""
+    return samples_dir / f"{endpoint}.jsonl"
+
+
 @dataclass(frozen=True)
 class Home:
     root: Path
@@ -86,7 +91,7 @@ class Home:
 
     @property
     def samples_dir(self) -> Path:
-        """Requests the gateway recorded for endpoints that opt in (one `<endpoint>.jsonl` each)."""
+        """Requests the gateway recorded for endpoints that opt in (one file each: `recording_file`)."""
         return self.root / "samples"
 
     @property

@@ -30,6 +30,7 @@ from pathlib import Path
 import orjson
 
 from neuroscale.atomic_file import replace_file
+from neuroscale.home import recording_file
 
 log = logging.getLogger("neuroscale.gateway")
 
@@ -99,7 +100,7 @@ class Recorder:
                     continue
             try:
                 self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-                replace_file(self.directory / f"{endpoint}.jsonl", b"\n".join(lines) + (b"\n" if lines else b""),
+                replace_file(recording_file(self.directory, endpoint), b"\n".join(lines) + (b"\n" if lines else b""),
                              private=True)
             except OSError as exc:  # kept dirty: the next flush tries again
                 if endpoint not in self.failing:

@@ -24,7 +24,7 @@ from typing import Any
 
 from neuroscale.atomic_file import replace_file
 from neuroscale.gitops.provider import PullRequest
-from neuroscale.home import Home
+from neuroscale.home import Home, recording_file
 from neuroscale.identity.roles import Actor, Permission
 from neuroscale.services.samples import read_sample
 
@@ -35,7 +35,7 @@ _SHOWN = 600
 
 
 def recording_of(home: Home, endpoint: str) -> Path:
-    return home.samples_dir / f"{endpoint}.jsonl"
+    return recording_file(home.samples_dir, endpoint)
 
 
 def fingerprint_key(home: Home) -> bytes:
